@@ -1,0 +1,76 @@
+/* The backend plugin interface. CPU is built in; GPU backends are shared libraries
+ * (libawqrun-<name>.so) loaded with dlopen that export
+ *     const struct awq_backend_ops *awq_backend_entry(int abi_version);
+ * and return NULL when the ABI differs. Nothing here assumes host-addressable device memory: values
+ * move in and out only through write_value/read_value, weights are uploaded in prepare(). */
+#ifndef AWQ_BACKEND_H
+#define AWQ_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "graph.h"
+
+#define AWQ_BACKEND_ABI 1
+
+struct awq_device_desc {
+	char name[128];
+	char arch[64];        /* e.g. "sm_90", "x86-64 avx512-vnni", "llvmpipe" */
+	uint64_t mem_total;   /* bytes, 0 if unknown */
+	uint64_t mem_free;
+};
+
+struct awq_backend_opts {
+	int threads;    /* CPU: worker threads, 0 = all cores */
+	int cpu_scalar; /* CPU: scalar reference kernels only */
+	int quiet;
+};
+
+struct awq_prepare_opts {
+	int max_tokens; /* most rows of any step */
+	int max_ctx;    /* KV-cache positions */
+};
+
+struct awq_backend_info {
+	const char *device;  /* device name */
+	const char *kernels; /* kernel family in use */
+	uint64_t device_bytes; /* weights + KV + activations held */
+	uint64_t weight_bytes;
+	uint64_t kv_bytes;
+	uint64_t act_bytes;
+};
+
+struct awq_backend_ops {
+	const char *name;
+	int abi;
+	/* Enumerate devices into out[0..max); returns the count (0 = none, with err saying why) or < 0. */
+	int (*probe)(struct awq_device_desc *out, int max, char *err, size_t errlen);
+	int (*open)(int device, const struct awq_backend_opts *o, void **ctx, char *err, size_t errlen);
+	void (*close)(void *ctx);
+	/* 1 if the backend runs this node (op and weight format), 0 if not. */
+	int (*supports)(void *ctx, const struct awq_graph *g, const struct awq_node *node);
+	/* Take the graph (kept by pointer until close), upload its weights, allocate KV cache and
+	 * activations. Fails with AWQ_ETOOBIG and the needed/available bytes when it does not fit. */
+	int (*prepare)(void *ctx, const struct awq_graph *g, const struct awq_prepare_opts *o, char *err,
+		       size_t errlen);
+	/* Copy rows of an input value in (TOKENS: int32, ACT: f32). */
+	int (*write_value)(void *ctx, int value, const void *src, int rows, char *err, size_t errlen);
+	/* Execute all nodes for one step. May return before the device finishes. */
+	int (*run)(void *ctx, const struct awq_step *step, char *err, size_t errlen);
+	/* Copy rows of a value out (waits for the run that produces it). ACT values come out as f32. */
+	int (*read_value)(void *ctx, int value, void *dst, int rows, char *err, size_t errlen);
+	int (*sync)(void *ctx, char *err, size_t errlen);
+	int (*info)(void *ctx, struct awq_backend_info *info);
+};
+
+/* The built-in CPU backend. */
+const struct awq_backend_ops *awq_cpu_backend(void);
+
+/* Find a backend by name: built in, or a plugin next to the executable / in AWQ_PLUGIN_DIR /
+ * in the install's lib dir. On failure err says why (not built, library missing, no driver). */
+int awq_backend_find(const char *name, const struct awq_backend_ops **out, char *err, size_t errlen);
+
+/* Names of all backends this build knows, built in or plugin, NULL-terminated. */
+const char *const *awq_backend_names(void);
+
+#endif

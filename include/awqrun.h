@@ -1,0 +1,112 @@
+/* awqrun public C API: model loading, sessions (one model on one backend device), evaluation.
+ * The CLI in tools/awqrun uses only this header (and the other include/awqrun_*.h headers). */
+#ifndef AWQRUN_H
+#define AWQRUN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes: 0 is success, every error is negative. Functions that can fail take an error
+ * buffer (err, errlen) and fill it with one sentence a user can act on. */
+enum awq_status {
+	AWQ_OK = 0,
+	AWQ_EINVAL = -1,       /* bad argument or option */
+	AWQ_EIO = -2,          /* file missing or unreadable */
+	AWQ_ENOMEM = -3,       /* host allocation failed */
+	AWQ_EFORMAT = -4,      /* file contents invalid (corrupt, inconsistent) */
+	AWQ_EUNSUPPORTED = -5, /* valid input we do not handle (architecture, dtype, quantization) */
+	AWQ_EDEVICE = -6,      /* a backend/device call failed */
+	AWQ_ENODEV = -7,       /* no such backend or device */
+	AWQ_ETOOBIG = -8,      /* does not fit (device memory, context length) */
+};
+
+#define AWQ_ERRLEN 512
+
+typedef struct awq_model awq_model;
+typedef struct awq_session awq_session;
+
+/* --- models ------------------------------------------------------------------------------ */
+
+/* Load a Hugging Face checkpoint directory: config.json plus model.safetensors or
+ * model.safetensors.index.json with its shards. Tensors are memory-mapped, validated and kept in
+ * their stored format (AWQ stays 4-bit). */
+int awq_model_load(const char *dir, awq_model **out, char *err, size_t errlen);
+
+/* Build a model of a published shape with random weights in memory.
+ * preset: e.g. "qwen3-0.6b", "llama2-7b" (awq_synthetic_presets lists them);
+ * precision: "bf16", "f16" or "awq" (AWQ INT4, group size 128, with zero points). */
+int awq_model_synthetic(const char *preset, const char *precision, uint64_t seed, awq_model **out,
+			char *err, size_t errlen);
+/* NULL-terminated list of preset names. */
+const char *const *awq_synthetic_presets(void);
+void awq_model_free(awq_model *m);
+
+struct awq_model_info {
+	const char *arch;      /* "llama", "qwen2", "qwen3", ... */
+	const char *precision; /* "bf16", "f16", "f32", "awq-int4-g128", ... */
+	int n_layers, hidden, n_heads, n_kv_heads, head_dim, intermediate, vocab;
+	int n_experts, n_experts_per_tok;
+	int max_position;
+	uint64_t n_params;        /* parameters (logical weights, all experts) */
+	uint64_t weight_bytes;    /* bytes of all weights as stored (incl. scales/zeros) */
+	uint64_t decode_bytes;    /* weight bytes read per decoded token (embedding row only; top-k experts) */
+	uint64_t kv_bytes_per_token; /* K+V bytes one token adds to the cache, at the backend's KV dtype f32 */
+};
+int awq_model_get_info(const awq_model *m, struct awq_model_info *info);
+
+/* --- sessions ---------------------------------------------------------------------------- */
+
+struct awq_session_opts {
+	const char *backend; /* "auto" (default when NULL), "cpu", "cuda", "vulkan" */
+	int device;          /* device index within the backend, -1 = backend's choice */
+	int max_ctx;         /* KV-cache length in tokens; 0 = min(model max, 4096) */
+	int max_batch;       /* most tokens per eval call; 0 = 512 */
+	int threads;         /* CPU threads; 0 = all cores */
+	int cpu_scalar;      /* 1 = CPU backend uses its scalar reference kernels only */
+	int quiet;           /* 1 = no notes on stderr (backend choice, fallbacks) */
+};
+void awq_session_opts_default(struct awq_session_opts *o);
+
+int awq_session_create(awq_model *m, const struct awq_session_opts *o, awq_session **out,
+		       char *err, size_t errlen);
+void awq_session_free(awq_session *s);
+
+/* Evaluate n tokens at positions pos..pos+n-1 (the KV cache keeps positions < pos from earlier
+ * calls). logits receives vocab floats for the last token, or n*vocab floats when all_rows != 0.
+ * logits may be NULL (e.g. prefill whose output is not needed). */
+int awq_session_eval(awq_session *s, const int32_t *tokens, int n, int pos, int all_rows,
+		     float *logits, char *err, size_t errlen);
+
+/* Evaluate like awq_session_eval and return only the greedy (argmax) next token after the last
+ * input token; the backend computes it on the device, so only 4 bytes come back. */
+int awq_session_eval_greedy(awq_session *s, const int32_t *tokens, int n, int pos, int32_t *next,
+			    char *err, size_t errlen);
+
+/* Wait for all queued device work (timing helpers call this). */
+int awq_session_sync(awq_session *s, char *err, size_t errlen);
+
+struct awq_session_info {
+	const char *backend;  /* "cpu", "cuda", ... */
+	const char *device;   /* device name */
+	const char *kernels;  /* kernel family used, e.g. "avx512-vnni", "scalar", "sm_90" */
+	int max_ctx, max_batch, threads;
+	uint64_t device_bytes; /* bytes the backend holds for weights + KV + activations */
+	uint64_t weight_bytes, kv_bytes, act_bytes;
+};
+int awq_session_get_info(const awq_session *s, struct awq_session_info *info);
+
+/* Names of the backends compiled into this binary or found as plugins, NULL-terminated,
+ * and why an absent one is unavailable. */
+int awq_backend_status(char *buf, size_t buflen);
+
+const char *awq_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,9 @@
+/* Sub-commands of the awqrun CLI; each lives in its own cmd_*.c file. Each returns the process exit
+ * status (0 ok, 1 error after printing a one-line message to stderr, 2 usage error). */
+#ifndef AWQ_COMMANDS_H
+#define AWQ_COMMANDS_H
+
+int awq_cmd_bench(int argc, char **argv);
+int awq_cmd_default(int argc, char **argv); /* `awqrun` with no model: machine summary + quick bench */
+
+#endif
