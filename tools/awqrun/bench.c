@@ -189,3 +189,82 @@ void bench_print_json(FILE *f, const struct bench_result *r, int n)
 	}
 	fprintf(f, "]}\n");
 }
+
+int bench_long_context(awq_model *m, const char *model_name, const char *backend, const struct bench_opts *o,
+		       const int *inputs, int n_inputs, int gen, struct bench_result *res, int max, char *err,
+		       size_t errlen)
+{
+	struct awq_model_info mi;
+	int rows = 0;
+	uint64_t rng = o->seed ? o->seed : 4321;
+
+	awq_model_get_info(m, &mi);
+	for (int i = 0; i < n_inputs && rows < max; i++) {
+		int L = inputs[i] > 0 ? inputs[i] : 1;
+		struct awq_session_opts so;
+		struct awq_session_info si;
+		awq_session *s = NULL;
+		if (mi.max_position > 0 && L + gen > mi.max_position) {
+			fprintf(stderr, "bench: skipping input %d: %d + %d tokens exceed the model's %d positions\n", L, L,
+				gen, mi.max_position);
+			continue;
+		}
+		awq_session_opts_default(&so);
+		so.backend = backend;
+		so.device = o->device;
+		so.threads = o->threads;
+		so.quiet = 1;
+		so.max_ctx = L + gen;
+		so.max_batch = L < 2048 ? L : 2048;
+		int rc = awq_session_create(m, &so, &s, err, errlen);
+		if (rc == AWQ_ETOOBIG || rc == AWQ_ENOMEM) {
+			fprintf(stderr, "bench: skipping input %d: %s\n", L, err);
+			continue;
+		}
+		if (rc)
+			return rc;
+		awq_session_get_info(s, &si);
+		int32_t *tok = malloc((size_t)L * sizeof(int32_t));
+		if (!tok) {
+			awq_session_free(s);
+			return AWQ_ENOMEM;
+		}
+		random_tokens(tok, L, mi.vocab, &rng);
+		double t0 = now_s(), t_dec = 0;
+		int32_t next = 0;
+		rc = awq_session_eval_greedy(s, tok, L, 0, &next, err, errlen);
+		for (int k = 0; !rc && k < gen - 1; k++)
+			rc = awq_session_eval_greedy(s, &next, 1, L + k, &next, err, errlen);
+		t_dec = now_s() - t0;
+		free(tok);
+		awq_session_free(s);
+		if (rc)
+			return rc;
+		if (o->progress)
+			fprintf(stderr, "bench: %s input %d + %d: %.1f s\n", model_name, L, gen, t_dec);
+		struct bench_result *b = &res[rows++];
+		memset(b, 0, sizeof(*b));
+		snprintf(b->model, sizeof(b->model), "%s", model_name);
+		snprintf(b->precision, sizeof(b->precision), "%s", mi.precision);
+		snprintf(b->backend, sizeof(b->backend), "%s", si.backend);
+		snprintf(b->device, sizeof(b->device), "%s", si.device);
+		snprintf(b->kernels, sizeof(b->kernels), "%s", si.kernels);
+		snprintf(b->test, sizeof(b->test), "ctx%d+%d", L, gen);
+		b->n_prompt = L;
+		b->n_gen = gen;
+		b->repeats = 1;
+		b->tok_s = (L + gen) / t_dec;
+		b->weight_bytes = mi.weight_bytes;
+		b->device_bytes = si.device_bytes;
+	}
+	return rows;
+}
+
+void bench_print_long_markdown(FILE *f, const struct bench_result *r, int n)
+{
+	fprintf(f, "| Model | Input Length | Quantization | Backend | Device | GPU Num | Speed (tokens/s) | "
+		   "Memory (MB) |\n|---|---:|---|---|---|---:|---:|---:|\n");
+	for (int i = 0; i < n; i++)
+		fprintf(f, "| %s | %d | %s | %s | %s | 1 | %.2f | %.0f |\n", r[i].model, r[i].n_prompt, r[i].precision,
+			r[i].backend, r[i].device, r[i].tok_s, (double)r[i].device_bytes / (1 << 20));
+}

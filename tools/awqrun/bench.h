@@ -26,6 +26,7 @@ struct bench_opts {
 	int threads;
 	int device;
 	int quiet;
+	int progress; /* print a line per finished long run */
 	double bw_gbs;
 	uint64_t seed;
 };
@@ -34,6 +35,15 @@ struct bench_opts {
  * number of rows added or a negative status with err filled. */
 int bench_model(awq_model *m, const char *model_name, const char *backend, const struct bench_opts *o,
 		struct bench_result *res, int max, char *err, size_t errlen);
+
+/* The long-context method of the Qwen speed benchmark: batch 1, for each input length L a fresh
+ * session sized to L + gen, prefill L tokens then decode gen; speed = (L + gen) / total time; the
+ * device memory the session holds is reported. Lengths the model or device cannot hold are skipped
+ * with a note. */
+int bench_long_context(awq_model *m, const char *model_name, const char *backend, const struct bench_opts *o,
+		       const int *inputs, int n_inputs, int gen, struct bench_result *res, int max, char *err,
+		       size_t errlen);
+void bench_print_long_markdown(FILE *f, const struct bench_result *r, int n);
 
 void bench_print_markdown(FILE *f, const struct bench_result *r, int n);
 void bench_print_json(FILE *f, const struct bench_result *r, int n);

@@ -20,6 +20,10 @@ static void usage(void)
 	       "  -r N               repetitions per test (default 3)\n"
 	       "  -t N               CPU threads (default: all cores)\n"
 	       "  --bw GBS           bandwidth to report decode as a fraction of\n"
+	       "  --method NAME      llama (pp/tg tests, default) or qwen (long-context method:\n"
+	       "                     batch 1, each input length then --gen tokens; speed = all tokens / time)\n"
+	       "  --inputs LIST      qwen method input lengths (default 1,6144,14336,30720,63488,129024)\n"
+	       "  --gen N            qwen method generated tokens (default 2048)\n"
 	       "  --json             print {\"results\": [...]} instead of a table\n"
 	       "  --seed N           seed for synthetic weights and tokens\n"
 	       "  --list             list synthetic presets\n");
@@ -70,7 +74,8 @@ int awq_cmd_bench(int argc, char **argv)
 	char synth_buf[512] = "", prec_buf[128] = "awq,bf16";
 	struct bench_opts o = {.n_prompts = 1, .prompts = {512}, .n_gens = 1, .gens = {128}, .repeats = 3,
 			       .device = -1};
-	int json = 0;
+	int json = 0, qwen = 0, gen = 2048, n_inputs = 6;
+	int inputs[BENCH_MAX_TESTS] = {1, 6144, 14336, 30720, 63488, 129024};
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -110,6 +115,17 @@ int awq_cmd_bench(int argc, char **argv)
 			o.threads = atoi(v);
 		} else if (!strcmp(a, "--bw")) {
 			o.bw_gbs = atof(v);
+		} else if (!strcmp(a, "--method")) {
+			if (strcmp(v, "llama") && strcmp(v, "qwen")) {
+				fprintf(stderr, "awqrun bench: --method is llama or qwen, not '%s'\n", v);
+				return 2;
+			}
+			qwen = !strcmp(v, "qwen");
+		} else if (!strcmp(a, "--inputs")) {
+			if ((n_inputs = int_list(v, inputs, BENCH_MAX_TESTS)) <= 0)
+				goto bad;
+		} else if (!strcmp(a, "--gen")) {
+			gen = atoi(v);
 		} else if (!strcmp(a, "--seed")) {
 			o.seed = strtoull(v, NULL, 10);
 		} else {
@@ -126,7 +142,7 @@ bad:
 		fprintf(stderr, "awqrun bench: give either -m DIR or --synthetic NAME (see --help)\n");
 		return 2;
 	}
-	if (o.repeats < 1 || o.threads < 0) {
+	if (o.repeats < 1 || o.threads < 0 || gen < 1) {
 		fprintf(stderr, "awqrun bench: -r must be at least 1 and -t not negative\n");
 		return 2;
 	}
@@ -164,8 +180,14 @@ bad:
 				if (!json)
 					fprintf(stderr, "bench: %s %s on %s ...\n", dir ? dir : synths[mi],
 						dir ? "" : precs[pi], backends[bi]);
-				rc = bench_model(m, dir ? basename_of(dir) : synths[mi], backends[bi], &o, rows + n_rows,
-						 MAX_ROWS - n_rows, err, sizeof(err));
+				o.progress = !json;
+				if (qwen)
+					rc = bench_long_context(m, dir ? basename_of(dir) : synths[mi], backends[bi], &o, inputs,
+								n_inputs, gen, rows + n_rows, MAX_ROWS - n_rows, err,
+								sizeof(err));
+				else
+					rc = bench_model(m, dir ? basename_of(dir) : synths[mi], backends[bi], &o,
+							 rows + n_rows, MAX_ROWS - n_rows, err, sizeof(err));
 				if (rc < 0) {
 					fprintf(stderr, "awqrun bench: %s: %s\n", backends[bi], err);
 					/* With --backend all an absent backend is reported and skipped. */
@@ -180,6 +202,8 @@ bad:
 	}
 	if (json)
 		bench_print_json(stdout, rows, n_rows);
+	else if (qwen)
+		bench_print_long_markdown(stdout, rows, n_rows);
 	else
 		bench_print_markdown(stdout, rows, n_rows);
 	free(rows);
