@@ -61,6 +61,9 @@ struct awq_backend_ops {
 	int (*read_value)(void *ctx, int value, void *dst, int rows, char *err, size_t errlen);
 	int (*sync)(void *ctx, char *err, size_t errlen);
 	int (*info)(void *ctx, struct awq_backend_info *info);
+	/* Optional (NULL = unknown): measured memory read bandwidth of the device in GB/s, the
+	 * ceiling decode is judged against (bench reports decode as a fraction of it). */
+	int (*bandwidth)(void *ctx, double *gbs, char *err, size_t errlen);
 };
 
 /* The built-in CPU backend. */

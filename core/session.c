@@ -250,3 +250,10 @@ int awq_session_get_info(const awq_session *s, struct awq_session_info *info)
 	info->act_bytes = bi.act_bytes;
 	return 0;
 }
+
+int awq_session_bandwidth(awq_session *s, double *gbs, char *err, size_t errlen)
+{
+	if (!s->ops->bandwidth)
+		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "the %s backend cannot measure its bandwidth", s->backend);
+	return s->ops->bandwidth(s->ctx, gbs, err, errlen);
+}

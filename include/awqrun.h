@@ -99,6 +99,10 @@ struct awq_session_info {
 };
 int awq_session_get_info(const awq_session *s, struct awq_session_info *info);
 
+/* Measured memory bandwidth (GB/s) of the session's device, by a short read kernel; AWQ_EUNSUPPORTED
+ * when the backend cannot measure it. */
+int awq_session_bandwidth(awq_session *s, double *gbs, char *err, size_t errlen);
+
 /* Names of the backends compiled into this binary or found as plugins, NULL-terminated,
  * and why an absent one is unavailable. */
 int awq_backend_status(char *buf, size_t buflen);

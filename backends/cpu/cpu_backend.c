@@ -10,6 +10,7 @@
 
 #include "backend.h"
 #include "cpu_kernels.h"
+#include "cpu_membw.h"
 #include "cpu_ref.h"
 #include "error.h"
 #include "threadpool.h"
@@ -34,6 +35,9 @@ struct cpu_ctx {
 	int n_weights;
 	size_t repack_bytes;
 	struct cpu_qact qa;   /* scratch for quantized activations */
+	int qa_vid;           /* value qa holds (matmuls sharing an input quantize it once); values are
+			       * written once per step, so the id identifies the contents */
+	int qa_rows, qa_group;
 	float *rope_cos, *rope_sin; /* [max_tokens][head_dim/2] for the current step */
 	int rope_dim; /* largest head_dim of any ROPE node: sizes the tables */
 	int rope_cur_dim;
@@ -314,15 +318,21 @@ static void quant_part(void *ctx, int b, int e, int t)
 	cpu_quantize_rows(j->x, b, e, &j->c->qa);
 }
 
-static void matmul(struct cpu_ctx *c, const struct awq_weight *w, const float *x, int rows, float *out)
+static void matmul(struct cpu_ctx *c, const struct awq_weight *w, int vid, const float *x, int rows, float *out)
 {
 	struct cpu_weight *cw = find_weight(c, w);
 	struct mm_job j = {c, w, cw && cw->q4.q ? &cw->q4 : NULL, x, out, rows};
-	if (j.q4) {
+	if (j.q4 && (c->qa_vid != vid || c->qa_rows != rows || c->qa_group != w->group_size || c->qa.k != (int)w->k)) {
 		c->qa.rows = rows;
 		c->qa.k = (int)w->k;
 		c->qa.group = w->group_size;
-		awq_pool_run(c->pool, quant_part, &j, rows, 1);
+		if ((size_t)rows * (size_t)w->k <= 65536)
+			cpu_quantize_rows(x, 0, rows, &c->qa); /* cheaper than waking the pool */
+		else
+			awq_pool_run(c->pool, quant_part, &j, rows, 1);
+		c->qa_vid = vid;
+		c->qa_rows = rows;
+		c->qa_group = w->group_size;
 	}
 	awq_pool_run(c->pool, mm_part, &j, (int)w->n, 8);
 }
@@ -414,7 +424,7 @@ static int run_node(struct cpu_ctx *c, const struct awq_node *n, const struct aw
 		break;
 	case AWQ_OP_MATMUL:
 		if (c->k || find_weight(c, n->w))
-			matmul(c, n->w, a, rows, out);
+			matmul(c, n->w, n->in[0], a, rows, out);
 		else
 			awq_ref_matmul(a, rows, n->w, out);
 		break;
@@ -473,6 +483,7 @@ static int cpu_run(void *ctx, const struct awq_step *s, char *err, size_t errlen
 		return awq_err(err, errlen, AWQ_ETOOBIG, "step of %d tokens at position %d exceeds %d tokens / %d context",
 			       s->n_tokens, s->pos, c->max_tokens, c->max_ctx);
 	c->rope_rows = -1;
+	c->qa_vid = -1; /* activations are new every step */
 	for (int i = 0; i < c->g->n_nodes; i++) {
 		int rc = run_node(c, &c->g->nodes[i], s, err, errlen);
 		if (rc)
@@ -500,6 +511,15 @@ static int cpu_info(void *ctx, struct awq_backend_info *info)
 	return 0;
 }
 
+static int cpu_bandwidth(void *ctx, double *gbs, char *err, size_t errlen)
+{
+	struct cpu_ctx *c = ctx;
+	*gbs = awq_cpu_read_bandwidth_gbs(c->pool, 0);
+	if (*gbs <= 0)
+		return awq_err(err, errlen, AWQ_ENOMEM, "no memory for the 1 GiB bandwidth test buffer");
+	return 0;
+}
+
 static const struct awq_backend_ops cpu_ops = {
 	.name = "cpu",
 	.abi = AWQ_BACKEND_ABI,
@@ -513,6 +533,7 @@ static const struct awq_backend_ops cpu_ops = {
 	.read_value = cpu_read_value,
 	.sync = cpu_sync,
 	.info = cpu_info,
+	.bandwidth = cpu_bandwidth,
 };
 
 const struct awq_backend_ops *awq_cpu_backend(void)

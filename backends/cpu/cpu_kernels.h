@@ -8,9 +8,15 @@
 
 #include "model.h"
 
-/* AWQ INT4 weights repacked at load for dot products along k, still 4 bits per weight: per output
- * column, blocks of 64 k in 32 bytes, byte i = q[k0 + i] | q[k0 + 32 + i] << 4; per (column, group)
- * one f16 scale and one 8-bit zero. Needs k % 64 == 0 and group % 64 == 0. */
+/* AWQ INT4 weights repacked at load for dot products along k, still 4 bits per weight: blocks of
+ * 64 k of one column in 32 bytes, byte i = q[k0 + i] | q[k0 + 32 + i] << 4; the blocks of four
+ * neighbouring columns interleaved ([n/4][k/64][4][32 bytes]) so a decode kernel working on four
+ * columns at once streams memory linearly; per (column, group) one f16 scale and one 8-bit zero.
+ * Needs k % 64 == 0, group % 64 == 0, n % 4 == 0. */
+static inline const uint8_t *cpu_q4_block(const uint8_t *q, int64_t k, int64_t n, int64_t b)
+{
+	return q + (((n >> 2) * (k / 64) + b) * 4 + (n & 3)) * 32;
+}
 struct cpu_q4 {
 	int64_t n, k;
 	int group;

@@ -49,7 +49,6 @@ static inline __attribute__((always_inline)) void q4_rows(const struct cpu_q4 *w
 							   int R, int64_t n, float *out)
 {
 	const int64_t K = w->k, ng = K / w->group, bpg = w->group / CPU_QBLOCK;
-	const uint8_t *qp = w->q + n * (K / 2);
 	const __m256i m4 = _mm256_set1_epi8(0x0f);
 	__m256 facc[4];
 	float corr[4] = {0, 0, 0, 0};
@@ -59,7 +58,7 @@ static inline __attribute__((always_inline)) void q4_rows(const struct cpu_q4 *w
 		float s = _cvtsh_ss(w->scales[n * ng + g]);
 		float zs = s * (float)w->zeros[n * ng + g];
 		for (int64_t b = g * bpg; b < (g + 1) * bpg; b++) {
-			__m256i raw = _mm256_loadu_si256((const __m256i *)(qp + b * 32));
+			__m256i raw = _mm256_loadu_si256((const __m256i *)cpu_q4_block(w->q, K, n, b));
 			__m256i lo = _mm256_and_si256(raw, m4);
 			__m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
 			for (int j = 0; j < R; j++) {
@@ -78,10 +77,52 @@ static inline __attribute__((always_inline)) void q4_rows(const struct cpu_q4 *w
 		out[(size_t)(r0 + j) * w->n + n] = hsum(facc[j]) - corr[j] + bias;
 }
 
+/* One row, four columns at once: four independent FMA chains hide the FMA latency that one
+ * column's chain (one FMA per 64 weights) would expose in decode. */
+static inline void q4_cols4(const struct cpu_q4 *w, const struct cpu_qact *a, int r, int64_t n, float *out)
+{
+	const int64_t K = w->k, ng = K / w->group, bpg = w->group / CPU_QBLOCK;
+	const __m256i m4 = _mm256_set1_epi8(0x0f);
+	const int8_t *ar = a->q + (size_t)r * K;
+	const float *as = a->scale + (size_t)r * (K / CPU_QBLOCK);
+	const float *ac = a->corr + (size_t)r * ng;
+	__m256 facc[4];
+	float corr[4] = {0, 0, 0, 0};
+	for (int c = 0; c < 4; c++)
+		facc[c] = _mm256_setzero_ps();
+	for (int64_t g = 0; g < ng; g++) {
+		float s[4];
+		for (int c = 0; c < 4; c++) {
+			s[c] = _cvtsh_ss(w->scales[(n + c) * ng + g]);
+			corr[c] += s[c] * (float)w->zeros[(n + c) * ng + g] * ac[g];
+		}
+		for (int64_t b = g * bpg; b < (g + 1) * bpg; b++) {
+			__m256i x0 = _mm256_loadu_si256((const __m256i *)(ar + b * CPU_QBLOCK));
+			__m256i x1 = _mm256_loadu_si256((const __m256i *)(ar + b * CPU_QBLOCK + 32));
+			const uint8_t *quad = cpu_q4_block(w->q, K, n, b);
+			for (int c = 0; c < 4; c++) {
+				__m256i raw = _mm256_loadu_si256((const __m256i *)(quad + c * 32));
+				__m256i lo = _mm256_and_si256(raw, m4);
+				__m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+				__m256i acc = dot4(dot4(_mm256_setzero_si256(), lo, x0), hi, x1);
+				facc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_set1_ps(s[c] * as[b]), facc[c]);
+			}
+		}
+	}
+	for (int c = 0; c < 4; c++)
+		out[(size_t)r * w->n + n + c] = hsum(facc[c]) - corr[c] + load_bias(w->bias, w->bias_dtype, n + c);
+}
+
 static void SFX(q4)(const struct cpu_q4 *w, const struct cpu_qact *a, int rows, int64_t n0, int64_t n1, float *out)
 {
 	for (int64_t n = n0; n < n1; n++) {
 		int r = 0;
+		if (rows < 4 && n % 4 == 0 && n + 4 <= n1) {
+			for (; r < rows; r++)
+				q4_cols4(w, a, r, n, out);
+			n += 3;
+			continue;
+		}
 		for (; r + 4 <= rows; r += 4)
 			q4_rows(w, a, r, 4, n, out);
 		for (; r < rows; r++)

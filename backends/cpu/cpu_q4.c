@@ -10,20 +10,20 @@
 int cpu_q4_supported(const struct awq_weight *w)
 {
 	return w->fmt == AWQ_WFMT_AWQ4 && w->k % CPU_QBLOCK == 0 && w->group_size % CPU_QBLOCK == 0 &&
-	       w->n % 8 == 0;
+	       w->n % 4 == 0;
 }
 
 void cpu_q4_repack(const struct awq_weight *w, struct cpu_q4 *dst, int64_t n0, int64_t n1)
 {
 	const int64_t K = w->k, N = w->n, G = w->group_size, ng = K / G;
 	for (int64_t n = n0; n < n1; n++) {
-		uint8_t *col = dst->q + n * (K / 2);
 		for (int64_t b = 0; b < K / CPU_QBLOCK; b++) {
+			uint8_t *blk = (uint8_t *)cpu_q4_block(dst->q, K, n, b);
 			for (int i = 0; i < 32; i++) {
 				int64_t k = b * CPU_QBLOCK + i;
 				int lo = awq_awq4_get(w->qweight, N, k, n);
 				int hi = awq_awq4_get(w->qweight, N, k + 32, n);
-				col[b * 32 + i] = (uint8_t)(lo | hi << 4);
+				blk[i] = (uint8_t)(lo | hi << 4);
 			}
 		}
 		for (int64_t g = 0; g < ng; g++) {

@@ -84,6 +84,9 @@ int bench_model(awq_model *m, const char *model_name, const char *backend, const
 	if (rc)
 		return rc;
 	awq_session_get_info(s, &si);
+	double bw = o->bw_gbs;
+	if (bw <= 0 && awq_session_bandwidth(s, &bw, err, errlen) != 0)
+		bw = 0; /* unknown: the fraction column stays empty */
 	int32_t *tok = malloc((size_t)max_p * sizeof(int32_t));
 	double *tps = malloc((size_t)(o->repeats > 0 ? o->repeats : 1) * sizeof(double));
 	if (!tok || !tps) {
@@ -132,7 +135,7 @@ int bench_model(awq_model *m, const char *model_name, const char *backend, const
 		b->bytes_per_token = is_pp ? (double)mi.decode_bytes / n
 					   : (double)mi.decode_bytes + kv_per_pos * (n - 1) / 2.0;
 		b->gbs = b->bytes_per_token * b->tok_s / 1e9;
-		b->bw_gbs = o->bw_gbs;
+		b->bw_gbs = bw;
 		b->weight_bytes = mi.weight_bytes;
 		b->device_bytes = si.device_bytes;
 	}
