@@ -41,7 +41,8 @@ int awq_build_graph(const struct awq_model *m, struct awq_graph *g, char *err, s
 	char name[48];
 	int x, h, q, k, v, a;
 
-	if (c->arch != AWQ_ARCH_LLAMA && c->arch != AWQ_ARCH_QWEN2 && c->arch != AWQ_ARCH_QWEN3)
+	if (c->arch != AWQ_ARCH_LLAMA && c->arch != AWQ_ARCH_QWEN2 && c->arch != AWQ_ARCH_QWEN3 &&
+	    c->arch != AWQ_ARCH_QWEN3_MOE && c->arch != AWQ_ARCH_MIXTRAL)
 		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "%s: no graph builder for architecture %s", m->dir,
 			       c->arch_name);
 	awq_graph_init(g);
@@ -88,6 +89,12 @@ int awq_build_graph(const struct awq_model *m, struct awq_graph *g, char *err, s
 
 		snprintf(name, sizeof(name), "l%d.mlp_in", l);
 		TRY(h = norm(g, x, &L->mlp_norm, c->rms_eps, c->hidden, name));
+		if (L->is_moe) {
+			TRY(a = awq_build_moe_mlp(g, m, l, h));
+			snprintf(name, sizeof(name), "l%d.res2", l);
+			TRY(x = awq_graph_node(g, AWQ_OP_ADD, c->hidden, name, x, a, -1, NULL, NULL));
+			continue;
+		}
 		snprintf(name, sizeof(name), "l%d.gate", l);
 		TRY(q = matmul(g, h, &L->gate, name));
 		snprintf(name, sizeof(name), "l%d.up", l);

@@ -148,7 +148,7 @@ static int parse_arch(struct jctx *j, const cJSON *root, struct awq_config *c)
 		}
 	}
 	return awq_err(j->err, j->errlen, AWQ_EUNSUPPORTED,
-		       "%s: unsupported architecture \"%.64s\" (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)",
+		       "%s: unsupported architecture \"%.64s\" (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Qwen3MoeForCausalLM, MixtralForCausalLM)",
 		       j->path, first->valuestring);
 }
 
@@ -336,7 +336,10 @@ static int parse_moe(struct jctx *j, const cJSON *r, struct awq_config *c)
 	}
 	if (c->arch != AWQ_ARCH_QWEN3_MOE)
 		return 0;
-	rc = get_int(j, r, "", "num_experts", 1, 0, &c->n_experts);
+	/* transformers 5 aliases Qwen3MoeConfig.num_experts to num_local_experts and writes that key */
+	const char *n_key = !item(r, "num_experts") && item(r, "num_local_experts") ? "num_local_experts"
+										 : "num_experts";
+	rc = get_int(j, r, "", n_key, 1, 0, &c->n_experts);
 	rc = rc ? rc : get_int(j, r, "", "num_experts_per_tok", 1, 0, &c->n_experts_per_tok);
 	rc = rc ? rc : get_int(j, r, "", "moe_intermediate_size", 1, 0, &c->moe_intermediate);
 	rc = rc ? rc : get_int(j, r, "", "decoder_sparse_step", 0, 1, &c->decoder_sparse_step);
@@ -570,4 +573,15 @@ int awq_config_validate(struct awq_config *c, const char *path, char *err, size_
 	rc = rc ? rc : validate_moe(&j, c);
 	rc = rc ? rc : validate_tokens(&j, c);
 	return rc ? rc : validate_quant(&j, &c->quant);
+}
+
+bool awq_layer_is_sparse(const struct awq_config *c, int layer)
+{
+	if (c->arch != AWQ_ARCH_QWEN3_MOE && c->arch != AWQ_ARCH_MIXTRAL)
+		return false;
+	for (int i = 0; i < c->n_mlp_only; i++)
+		if (c->mlp_only_layers[i] == layer)
+			return false;
+	/* Qwen3MoeDecoderLayer's rule; Mixtral has step 1 and no mlp_only_layers */
+	return c->n_experts > 0 && c->decoder_sparse_step > 0 && (layer + 1) % c->decoder_sparse_step == 0;
 }

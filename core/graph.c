@@ -85,12 +85,8 @@ int awq_graph_node(struct awq_graph *g, enum awq_op op, int cols, const char *na
 	return out;
 }
 
-static int check_weight(const struct awq_node *n, int idx, char *err, size_t errlen)
+static int check_format(const struct awq_weight *w, enum awq_op op, char *err, size_t errlen)
 {
-	const struct awq_weight *w = n->w;
-	if (!w)
-		return awq_err(err, errlen, AWQ_EINVAL, "graph node %d (%s) has no weight", idx,
-			       awq_op_name(n->op));
 	if (w->n <= 0 || w->k <= 0)
 		return awq_err(err, errlen, AWQ_EINVAL, "weight %s has an empty shape", w->name);
 	if (w->fmt == AWQ_WFMT_AWQ4) {
@@ -98,7 +94,7 @@ static int check_weight(const struct awq_node *n, int idx, char *err, size_t err
 			return awq_err(err, errlen, AWQ_EINVAL,
 				       "AWQ weight %s: group size %d must divide k=%lld and n=%lld must be a multiple of 8",
 				       w->name, w->group_size, (long long)w->k, (long long)w->n);
-		if (n->op != AWQ_OP_MATMUL)
+		if (op != AWQ_OP_MATMUL && op != AWQ_OP_MOE_EXPERTS)
 			return awq_err(err, errlen, AWQ_EUNSUPPORTED, "weight %s: 4-bit weights are only supported in MATMUL",
 				       w->name);
 	} else if (w->fmt == AWQ_WFMT_DENSE) {
@@ -109,6 +105,53 @@ static int check_weight(const struct awq_node *n, int idx, char *err, size_t err
 		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "weight %s: unknown format", w->name);
 	}
 	return 0;
+}
+
+static int check_weight(const struct awq_node *n, int idx, char *err, size_t errlen)
+{
+	if (!n->w)
+		return awq_err(err, errlen, AWQ_EINVAL, "graph node %d (%s) has no weight", idx,
+			       awq_op_name(n->op));
+	return check_format(n->w, n->op, err, errlen);
+}
+
+static int same_kind(const struct awq_weight *a, const struct awq_weight *b)
+{
+	return a->fmt == b->fmt && a->n == b->n && a->k == b->k && a->group_size == b->group_size &&
+	       (a->fmt != AWQ_WFMT_DENSE || a->dtype == b->dtype);
+}
+
+/* Experts of one node share format and shapes, so a backend picks one kernel for all of them:
+ * gate/up [inter, hidden], down [hidden, inter]. */
+static int check_experts(const struct awq_node *n, int hidden, char *err, size_t errlen)
+{
+	const struct awq_experts *x = n->experts;
+	if (!x || x->n != n->p.moe.n_experts || x->n <= 0 || !x->gate || !x->up || !x->down)
+		return awq_err(err, errlen, AWQ_EINVAL, "MOE_EXPERTS node has no experts or not %d of them",
+			       n->p.moe.n_experts);
+	const struct awq_weight *g0 = &x->gate[0], *d0 = &x->down[0];
+	for (int e = 0; e < x->n; e++) {
+		const struct awq_weight *ws[3] = {&x->gate[e], &x->up[e], &x->down[e]};
+		for (int i = 0; i < 3; i++) {
+			int rc = check_format(ws[i], AWQ_OP_MOE_EXPERTS, err, errlen);
+			if (rc)
+				return rc;
+			if (!same_kind(ws[i], i == 2 ? d0 : g0))
+				return awq_err(err, errlen, AWQ_EUNSUPPORTED,
+					       "expert weight %s differs in format or shape from %s", ws[i]->name,
+					       (i == 2 ? d0 : g0)->name);
+		}
+	}
+	if (g0->k != hidden || d0->n != hidden || d0->k != g0->n)
+		return awq_err(err, errlen, AWQ_EINVAL,
+			       "experts %s/%s do not map %d hidden columns through one intermediate size",
+			       g0->name, d0->name, hidden);
+	return 0;
+}
+
+static int moe_params_ok(const struct awq_node *n)
+{
+	return n->p.moe.n_experts > 0 && n->p.moe.top_k > 0 && n->p.moe.top_k <= n->p.moe.n_experts;
 }
 
 static int value_ok(const struct awq_graph *g, int v, enum awq_vkind kind)
@@ -181,6 +224,18 @@ int awq_graph_check(const struct awq_graph *g, char *err, size_t errlen)
 		case AWQ_OP_ARGMAX:
 			ok = a && a->kind == AWQ_V_ACT && out->cols == 1;
 			break;
+		case AWQ_OP_MOE_ROUTE:
+			if ((rc = check_weight(n, i, err, errlen)))
+				return rc;
+			ok = a && a->kind == AWQ_V_ACT && moe_params_ok(n) && n->w->fmt == AWQ_WFMT_DENSE &&
+			     n->w->k == a->cols && n->w->n == n->p.moe.n_experts && out->cols == 2 * n->p.moe.top_k;
+			break;
+		case AWQ_OP_MOE_EXPERTS:
+			ok = a && b && a->kind == AWQ_V_ACT && b->kind == AWQ_V_ACT && moe_params_ok(n) &&
+			     b->cols == 2 * n->p.moe.top_k && a->last_rows == b->last_rows && out->cols == a->cols;
+			if (ok && (rc = check_experts(n, a->cols, err, errlen)))
+				return rc;
+			break;
 		default:
 			return awq_err(err, errlen, AWQ_EUNSUPPORTED, "graph node %d: op %s is not supported yet", i,
 				       awq_op_name(n->op));
@@ -192,15 +247,38 @@ int awq_graph_check(const struct awq_graph *g, char *err, size_t errlen)
 	return 0;
 }
 
+/* Experts are distinct weights by construction, so only a repeated experts set is skipped (the
+ * pairwise search below would be quadratic in their tens of thousands). */
+static int add_experts(const struct awq_graph *g, int node, const struct awq_weight **list, int count)
+{
+	const struct awq_experts *x = g->nodes[node].experts;
+	if (g->nodes[node].op != AWQ_OP_MOE_EXPERTS || !x)
+		return count;
+	for (int i = 0; i < node; i++)
+		if (g->nodes[i].op == AWQ_OP_MOE_EXPERTS && g->nodes[i].experts == x)
+			return count;
+	for (int e = 0; e < x->n; e++) {
+		list[count++] = &x->gate[e];
+		list[count++] = &x->up[e];
+		list[count++] = &x->down[e];
+	}
+	return count;
+}
+
 int awq_graph_weights(const struct awq_graph *g, const struct awq_weight ***out)
 {
-	const struct awq_weight **list = malloc((size_t)(g->n_nodes + 1) * sizeof(*list));
+	size_t cap = (size_t)g->n_nodes + 1;
+	for (int i = 0; i < g->n_nodes; i++)
+		if (g->nodes[i].op == AWQ_OP_MOE_EXPERTS && g->nodes[i].experts)
+			cap += 3 * (size_t)g->nodes[i].experts->n;
+	const struct awq_weight **list = malloc(cap * sizeof(*list));
 	int count = 0;
 	if (!list)
 		return AWQ_ENOMEM;
 	for (int i = 0; i < g->n_nodes; i++) {
 		const struct awq_weight *w = g->nodes[i].w;
 		int seen = 0;
+		count = add_experts(g, i, list, count);
 		if (!w)
 			continue;
 		/* Tied weights are distinct structs with the same storage: compare the data too. */

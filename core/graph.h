@@ -26,8 +26,16 @@ enum awq_op {
 	AWQ_OP_ADD,       /* out = in0 + in1 */
 	AWQ_OP_LAST_ROWS, /* out = last row of in0 (all rows when the step sets all_rows) */
 	AWQ_OP_ARGMAX,    /* out (TOKENS, cols 1) = argmax over in0's cols, per row */
-	AWQ_OP_MOE_ROUTE, /* reserved for the MoE issue: router softmax + top-k */
-	AWQ_OP_MOE_EXPERTS,
+	AWQ_OP_MOE_ROUTE, /* in0 = normed hidden [rows, hidden], w = router [E, hidden] (16-bit or f32):
+			   * p = softmax(in0 W^T) in f32 over all E experts; the k largest p (ties: lower
+			   * expert id first), divided by their sum when p.moe.norm_topk. out [rows, 2k]:
+			   * cols [0, k) the expert ids as floats (exact), cols [k, 2k) their weights.
+			   * Mixtral's softmax over the k selected logits is the same with norm_topk. A
+			   * backend keeps this value in f32 whatever it does with other activations. */
+	AWQ_OP_MOE_EXPERTS, /* in0 = normed hidden [rows, hidden], in1 = MOE_ROUTE output, experts =
+			     * the layer's experts (any weight format, all of one format and shape):
+			     * out[r] = sum_j weight_j * down_e(silu(gate_e(x)) * up_e(x)), e = id_j.
+			     * Only the selected experts' weights may be read. */
 	AWQ_OP_COUNT
 };
 
@@ -50,6 +58,7 @@ struct awq_node {
 	int out;
 	int in[AWQ_MAX_IN]; /* value ids, -1 when unused */
 	const struct awq_weight *w;
+	const struct awq_experts *experts; /* MOE_EXPERTS only */
 	union {
 		struct {
 			float eps;
@@ -64,6 +73,10 @@ struct awq_node {
 			int n_heads, n_kv_heads, head_dim;
 			float scale;
 		} attn;
+		struct {
+			int n_experts, top_k;
+			bool norm_topk;
+		} moe; /* MOE_ROUTE and MOE_EXPERTS */
 	} p;
 };
 
@@ -117,7 +130,11 @@ int awq_graph_weights(const struct awq_graph *g, const struct awq_weight ***out)
 
 const char *awq_op_name(enum awq_op op);
 
-/* Build the decoder graph of a dense Llama / Qwen2 / Qwen3 model. */
+/* Build the decoder graph of a Llama / Qwen2 / Qwen3 / Qwen3-MoE / Mixtral model. */
 int awq_build_graph(const struct awq_model *m, struct awq_graph *g, char *err, size_t errlen);
+
+/* The sparse MLP of layer l (arch_moe.c): MOE_ROUTE then MOE_EXPERTS on the normed hidden value h.
+ * Returns the output value's id or < 0 (allocation failure). */
+int awq_build_moe_mlp(struct awq_graph *g, const struct awq_model *m, int l, int h);
 
 #endif

@@ -145,6 +145,10 @@ int awq_config_parse(const char *json, size_t len, const char *path, struct awq_
 int awq_quant_config_parse(const char *json, size_t len, const char *path, struct awq_quant *q,
 			   char *err, size_t errlen);
 
+/* Whether layer has a sparse (mixture-of-experts) MLP: Qwen3-MoE's decoder_sparse_step and
+ * mlp_only_layers rule; every layer of Mixtral. */
+bool awq_layer_is_sparse(const struct awq_config *c, int layer);
+
 /* Bytes one weight occupies as stored (data, scales, zeros, bias). */
 uint64_t awq_weight_bytes(const struct awq_weight *w);
 

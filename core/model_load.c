@@ -419,6 +419,58 @@ static int bind_attention(struct loader *L, const char *pre, struct awq_layer *l
 	return bind_vector(L, b, c->head_dim, &l->k_norm);
 }
 
+/* The router stays 16-bit in AWQ checkpoints (AutoAWQ quantizes only the experts' Linears); say
+ * so plainly when a checkpoint quantized it anyway, instead of "weight not found". */
+static int bind_router(struct loader *L, const char *base, struct awq_weight *w)
+{
+	const struct awq_config *c = &L->m->cfg;
+	char t[176];
+	snprintf(t, sizeof(t), "%s.qweight", base);
+	if (has_tensor(L, t))
+		return awq_err(L->err, L->errlen, AWQ_EUNSUPPORTED,
+			       "%s: router '%s' is quantized; awqrun needs MoE routers in 16-bit",
+			       source(L), base);
+	return bind_linear(L, base, c->n_experts, c->hidden, 0, 0, w);
+}
+
+/* Qwen3-MoE: mlp.gate + mlp.experts.{e}.{gate,up,down}_proj; Mixtral:
+ * block_sparse_moe.gate + block_sparse_moe.experts.{e}.{w1,w3,w2}. */
+static int bind_moe(struct loader *L, const char *pre, struct awq_layer *l)
+{
+	const struct awq_config *c = &L->m->cfg;
+	const int mixtral = c->arch == AWQ_ARCH_MIXTRAL;
+	const char *blk = mixtral ? "block_sparse_moe" : "mlp";
+	const char *gn = mixtral ? "w1" : "gate_proj", *un = mixtral ? "w3" : "up_proj";
+	const char *dn = mixtral ? "w2" : "down_proj";
+	const int64_t E = c->n_experts, I = c->moe_intermediate;
+	char b[160];
+	int rc;
+	l->is_moe = true;
+	snprintf(b, sizeof(b), "%s%s.gate", pre, blk);
+	if ((rc = bind_router(L, b, &l->router)))
+		return rc;
+	/* calloc'ed before binding so awq_model_free releases them on any failure below */
+	l->experts.gate = calloc((size_t)E, sizeof(struct awq_weight));
+	l->experts.up = calloc((size_t)E, sizeof(struct awq_weight));
+	l->experts.down = calloc((size_t)E, sizeof(struct awq_weight));
+	if (!l->experts.gate || !l->experts.up || !l->experts.down)
+		return awq_err(L->err, L->errlen, AWQ_ENOMEM, "%s: out of memory for %lld experts",
+			       L->m->dir, (long long)E);
+	l->experts.n = (int)E;
+	for (int64_t e = 0; e < E; e++) {
+		snprintf(b, sizeof(b), "%s%s.experts.%lld.%s", pre, blk, (long long)e, gn);
+		if ((rc = bind_linear(L, b, I, c->hidden, 0, 1, &l->experts.gate[e])))
+			return rc;
+		snprintf(b, sizeof(b), "%s%s.experts.%lld.%s", pre, blk, (long long)e, un);
+		if ((rc = bind_linear(L, b, I, c->hidden, 0, 1, &l->experts.up[e])))
+			return rc;
+		snprintf(b, sizeof(b), "%s%s.experts.%lld.%s", pre, blk, (long long)e, dn);
+		if ((rc = bind_linear(L, b, c->hidden, I, 0, 1, &l->experts.down[e])))
+			return rc;
+	}
+	return 0;
+}
+
 static int bind_layer(struct loader *L, int i, struct awq_layer *l)
 {
 	const struct awq_config *c = &L->m->cfg;
@@ -433,6 +485,8 @@ static int bind_layer(struct loader *L, int i, struct awq_layer *l)
 	snprintf(b, sizeof(b), "%spost_attention_layernorm", pre);
 	if ((rc = bind_vector(L, b, c->hidden, &l->mlp_norm)))
 		return rc;
+	if (awq_layer_is_sparse(c, i))
+		return bind_moe(L, pre, l);
 	snprintf(b, sizeof(b), "%smlp.gate_proj", pre);
 	if ((rc = bind_linear(L, b, c->intermediate, c->hidden, 0, 1, &l->gate)))
 		return rc;
@@ -496,10 +550,6 @@ static int load(struct awq_model *m, char *err, size_t errlen)
 	int rc = load_config(m, err, errlen);
 	if (rc)
 		return rc;
-	if (m->cfg.arch == AWQ_ARCH_QWEN3_MOE || m->cfg.arch == AWQ_ARCH_MIXTRAL)
-		return awq_err(err, errlen, AWQ_EUNSUPPORTED,
-			       "%s/config.json: %s: mixture-of-experts models are not supported yet",
-			       m->dir, m->cfg.arch_name);
 	struct loader L = {.m = m, .err = err, .errlen = errlen};
 	rc = open_files(&L);
 	if (!rc)

@@ -31,6 +31,20 @@ static const struct preset presets[] = {
 	{"llama3-8b", AWQ_ARCH_LLAMA, "LlamaForCausalLM", 4096, 32, 32, 8, 128, 14336, 128256, 8192, 5e5f, false},
 	{"tinyllama-1.1b", AWQ_ARCH_LLAMA, "LlamaForCausalLM", 2048, 22, 32, 4, 64, 5632, 32000, 2048, 1e4f, false},
 	{"mistral-7b", AWQ_ARCH_LLAMA, "MistralForCausalLM", 4096, 32, 32, 8, 128, 14336, 32000, 32768, 1e6f, false},
+	{"qwen3-30b-a3b", AWQ_ARCH_QWEN3_MOE, "Qwen3MoeForCausalLM", 2048, 48, 32, 4, 128, 6144, 151936, 40960, 1e6f,
+	 false},
+	{"qwen3-235b-a22b", AWQ_ARCH_QWEN3_MOE, "Qwen3MoeForCausalLM", 4096, 94, 64, 4, 128, 12288, 151936, 40960, 1e6f,
+	 false},
+};
+
+/* Mixture-of-experts settings of the MoE presets above (every layer sparse, norm_topk_prob true in
+ * both published configs). */
+static const struct moe_preset {
+	const char *name;
+	int experts, top_k, moe_inter;
+} moe_presets[] = {
+	{"qwen3-30b-a3b", 128, 8, 768},
+	{"qwen3-235b-a22b", 128, 8, 1536},
 };
 
 #define N_PRESETS (sizeof(presets) / sizeof(presets[0]))
@@ -66,9 +80,18 @@ int awq_preset_config(const char *preset, struct awq_config *c, char *err, size_
 		c->rope.type = AWQ_ROPE_DEFAULT;
 		c->tie_embeddings = p->tied;
 		c->qkv_bias = p->arch == AWQ_ARCH_QWEN2;
-		c->qk_norm = p->arch == AWQ_ARCH_QWEN3;
+		c->qk_norm = p->arch == AWQ_ARCH_QWEN3 || p->arch == AWQ_ARCH_QWEN3_MOE;
 		c->dtype = AWQ_DT_BF16;
 		c->bos_id = -1;
+		for (size_t j = 0; j < sizeof(moe_presets) / sizeof(moe_presets[0]); j++) {
+			if (strcmp(moe_presets[j].name, preset) != 0)
+				continue;
+			c->n_experts = moe_presets[j].experts;
+			c->n_experts_per_tok = moe_presets[j].top_k;
+			c->moe_intermediate = moe_presets[j].moe_inter;
+			c->decoder_sparse_step = 1;
+			c->norm_topk_prob = true;
+		}
 		return 0;
 	}
 	return awq_err(err, errlen, AWQ_EINVAL, "unknown synthetic model '%s' (awqrun bench --list shows the presets)",
@@ -171,6 +194,42 @@ static void bias(struct layout *L, struct awq_weight *w, enum awq_dtype t)
 		fill_float16(L, (uint16_t *)w->bias, (size_t)w->n, t, 0.0f);
 }
 
+/* Qwen3-MoE names (Mixtral's differ only in the checkpoint, which a synthetic model has none of). */
+static void lay_out_experts(struct layout *L, struct awq_layer *Y, const struct awq_config *c, int l, int awq,
+			    enum awq_dtype t)
+{
+	char name[128];
+	snprintf(name, sizeof(name), "model.layers.%d.mlp.gate", l);
+	dense(L, &Y->router, name, c->n_experts, c->hidden, t, 0.0f);
+	for (int e = 0; e < Y->experts.n; e++) {
+		snprintf(name, sizeof(name), "model.layers.%d.mlp.experts.%d.gate_proj", l, e);
+		linear(L, &Y->experts.gate[e], name, c->moe_intermediate, c->hidden, awq, t);
+		snprintf(name, sizeof(name), "model.layers.%d.mlp.experts.%d.up_proj", l, e);
+		linear(L, &Y->experts.up[e], name, c->moe_intermediate, c->hidden, awq, t);
+		snprintf(name, sizeof(name), "model.layers.%d.mlp.experts.%d.down_proj", l, e);
+		linear(L, &Y->experts.down[e], name, c->hidden, c->moe_intermediate, awq, t);
+	}
+}
+
+/* Expert arrays of the sparse layers, before the two lay_out passes fill them. */
+static int alloc_experts(struct awq_model *m)
+{
+	const struct awq_config *c = &m->cfg;
+	for (int l = 0; l < c->n_layers; l++) {
+		struct awq_layer *Y = &m->layers[l];
+		if (!awq_layer_is_sparse(c, l))
+			continue;
+		Y->is_moe = true;
+		Y->experts.gate = calloc((size_t)c->n_experts, sizeof(struct awq_weight));
+		Y->experts.up = calloc((size_t)c->n_experts, sizeof(struct awq_weight));
+		Y->experts.down = calloc((size_t)c->n_experts, sizeof(struct awq_weight));
+		if (!Y->experts.gate || !Y->experts.up || !Y->experts.down)
+			return AWQ_ENOMEM;
+		Y->experts.n = c->n_experts;
+	}
+	return 0;
+}
+
 static void lay_out(struct awq_model *m, struct layout *L, int awq, enum awq_dtype t)
 {
 	const struct awq_config *c = &m->cfg;
@@ -196,6 +255,10 @@ static void lay_out(struct awq_model *m, struct layout *L, int awq, enum awq_dty
 		}
 		linear(L, &Y->o, NAME("self_attn.o_proj"), c->hidden, q_dim, awq, t);
 		dense(L, &Y->mlp_norm, NAME("post_attention_layernorm"), c->hidden, 1, t, 1.0f);
+		if (Y->is_moe) {
+			lay_out_experts(L, Y, c, l, awq, t);
+			continue;
+		}
 		linear(L, &Y->gate, NAME("mlp.gate_proj"), c->intermediate, c->hidden, awq, t);
 		linear(L, &Y->up, NAME("mlp.up_proj"), c->intermediate, c->hidden, awq, t);
 		linear(L, &Y->down, NAME("mlp.down_proj"), c->hidden, c->intermediate, awq, t);
@@ -223,9 +286,8 @@ int awq_model_from_config(const struct awq_config *c, const char *precision, int
 	} else {
 		return awq_err(err, errlen, AWQ_EINVAL, "unknown precision '%s' (use bf16, f16 or awq)", precision);
 	}
-	if (c->arch != AWQ_ARCH_LLAMA && c->arch != AWQ_ARCH_QWEN2 && c->arch != AWQ_ARCH_QWEN3)
-		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "synthetic %s models are not supported yet", c->arch_name);
-	if (awq && (c->hidden % 128 || c->intermediate % 128 || (c->n_heads * c->head_dim) % 128))
+	if (awq && (c->hidden % 128 || c->intermediate % 128 || (c->n_heads * c->head_dim) % 128 ||
+		    (c->n_experts > 0 && c->moe_intermediate % 128)))
 		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "AWQ group size 128 does not divide this model's dimensions");
 	struct awq_model *m = calloc(1, sizeof(*m));
 	if (!m)
@@ -243,8 +305,8 @@ int awq_model_from_config(const struct awq_config *c, const char *precision, int
 		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
 	snprintf(m->dir, sizeof(m->dir), "synthetic:%s", c->arch_name);
 	m->layers = calloc((size_t)c->n_layers, sizeof(*m->layers));
-	if (!m->layers) {
-		free(m);
+	if (!m->layers || alloc_experts(m)) {
+		awq_model_free(m);
 		return awq_err(err, errlen, AWQ_ENOMEM, "out of memory");
 	}
 	struct layout L = {.base = NULL, .used = 0, .rng = seed * 2654435761u + 0x9e3779b97f4a7c15ull};

@@ -1,6 +1,7 @@
 /* Fast CPU matmul kernels and the AWQ weight layout they read. The x86 kernels are one source
- * (cpu_kernels_x86.c) compiled twice: with AVX-512 VNNI (int8 dot products in one instruction) and
- * with AVX2+FMA (the same dot products through vpmaddubsw). */
+ * (cpu_kernels_x86.c) compiled twice: with AVX-512 VNNI/VL (int8 dot products in one instruction,
+ * 32 vector registers) and with AVX2+FMA+F16C (the same dot products through vpmaddubsw); arm64 has
+ * its own NEON source. The scalar reference (cpu_ref.h) is what all of them are tested against. */
 #ifndef AWQ_CPU_KERNELS_H
 #define AWQ_CPU_KERNELS_H
 
@@ -8,53 +9,97 @@
 
 #include "model.h"
 
-/* AWQ INT4 weights repacked at load for dot products along k, still 4 bits per weight: blocks of
- * 64 k of one column in 32 bytes, byte i = q[k0 + i] | q[k0 + 32 + i] << 4; the blocks of four
- * neighbouring columns interleaved ([n/4][k/64][4][32 bytes]) so a decode kernel working on four
- * columns at once streams memory linearly; per (column, group) one f16 scale and one 8-bit zero.
- * Needs k % 64 == 0, group % 64 == 0, n % 4 == 0. */
-static inline const uint8_t *cpu_q4_block(const uint8_t *q, int64_t k, int64_t n, int64_t b)
-{
-	return q + (((n >> 2) * (k / 64) + b) * 4 + (n & 3)) * 32;
-}
-struct cpu_q4 {
+/* AWQ INT4 weights repacked at load for int8 dot products along k, still 4 bits per weight.
+ * Columns are grouped in tiles of 16 (the last tile padded with zero weights); per tile and per
+ * octet o of k, 64 bytes where byte 4*j + i holds column j's q[8o + i] in its low nibble and
+ * q[8o + 4 + i] in its high nibble. One 32-bit lane thus holds 4 consecutive k of one column, which
+ * is what vpdpbusd / sdot multiply against 4 broadcast activation bytes, and a tile streams
+ * linearly. Per (tile, group): 16 f16 scales and 16 zero points (bytes). Needs k % group == 0 and
+ * group % 8 == 0. */
+#define AWQ_CPU_TILE 16
+
+struct awq_cpu_q4 {
 	int64_t n, k;
 	int group;
-	uint8_t *q;       /* [n][k/2] */
-	uint16_t *scales; /* [n][k/group] f16 */
-	uint8_t *zeros;   /* [n][k/group] */
+	int64_t tiles;     /* ceil(n / 16) */
+	uint8_t *q;        /* [tiles][k/8][64] */
+	uint16_t *scales;  /* [tiles][k/group][16] f16 */
+	uint8_t *zeros;    /* [tiles][k/group][16] */
 	const void *bias;
 	enum awq_dtype bias_dtype;
 };
 
-#define CPU_QBLOCK 64
+/* Activations quantized to int8 per block of `group` k (symmetric: scale = max|x| / 127, round to
+ * nearest even), with each block's integer sum so the weight zero point costs one multiply per
+ * block: y[n] = sum_b s[g(b),n] * scale[b] * (sum_k q*a - z[g(b),n] * sum[b]). The block must divide
+ * the weight's group; AWQ_CPU_QBLOCK (32, as llama.cpp's Q8 activations) is what the backend uses:
+ * a whole AWQ group of 128 per scale lets one outlier channel coarsen 127 others. */
+#define AWQ_CPU_QBLOCK 32
 
-/* Activations quantized to int8 per block of 64 (symmetric, scale = max|x|/127), with per-group
- * correction terms corr[g] = sum over the group's blocks of scale * sum(q) so the weight zero point
- * costs one multiply per group. */
-struct cpu_qact {
-	int rows, k, group;
+struct awq_cpu_qact {
+	int rows, k, group; /* group: activation block size */
 	int8_t *q;     /* [rows][k] */
-	float *scale;  /* [rows][k/64] */
-	float *corr;   /* [rows][k/group] */
+	float *scale;  /* [rows][k/group] */
+	int32_t *sum;  /* [rows][k/group] */
 };
 
-int cpu_q4_supported(const struct awq_weight *w);
-/* Repack columns [n0, n1) of an AutoAWQ GEMM weight into dst (allocated by the caller). */
-void cpu_q4_repack(const struct awq_weight *w, struct cpu_q4 *dst, int64_t n0, int64_t n1);
-void cpu_quantize_rows(const float *x, int r0, int r1, struct cpu_qact *a);
+/* The activation block for weight w: AWQ_CPU_QBLOCK when it divides the group, else the group. */
+int awq_cpu_qblock(const struct awq_weight *w);
 
-struct cpu_kernels {
+/* Memory for weights the kernels stream: 2 MiB aligned and marked for transparent huge pages, which
+ * measured 25-30% faster streaming here (fewer page walks); free() releases it. NULL when out of
+ * memory. */
+void *awq_cpu_alloc_huge(size_t bytes);
+
+int awq_cpu_q4_supported(const struct awq_weight *w);
+/* Bytes of the repacked form (one block, parts 64-byte aligned). */
+size_t awq_cpu_q4_bytes(const struct awq_weight *w);
+/* Fill dst's geometry and point its arrays into p (64-byte aligned, awq_cpu_q4_bytes(w) long);
+ * returns the end of the block, so callers can carve many weights from one allocation. */
+uint8_t *awq_cpu_q4_layout(const struct awq_weight *w, struct awq_cpu_q4 *dst, uint8_t *p);
+/* One allocation holding dst's arrays (-1 when out of memory); awq_cpu_q4_free releases it. */
+int awq_cpu_q4_alloc(const struct awq_weight *w, struct awq_cpu_q4 *dst);
+void awq_cpu_q4_free(struct awq_cpu_q4 *q);
+/* Repack tiles [t0, t1) of an AutoAWQ GEMM weight into dst. */
+void awq_cpu_q4_repack(const struct awq_weight *w, struct awq_cpu_q4 *dst, int64_t t0, int64_t t1);
+/* Scalar activation quantization of rows [r0, r1): the reference for every SIMD version. */
+void awq_cpu_quantize_ref(const float *x, int r0, int r1, struct awq_cpu_qact *a);
+/* Bias of column n, 0 when there is none. */
+float awq_cpu_bias(const void *bias, enum awq_dtype t, int64_t n);
+
+/* The bf16 kernels widen 16 weights at a time by shifting the even ones and masking the odd ones,
+ * so they read activations permuted per 16: xp[16b + i] = x[16b + 2i], xp[16b + 8 + i] =
+ * x[16b + 2i + 1] (i < 8); the tail past the last full 16 is left in order. */
+void awq_cpu_permute_bf16(const float *x, int r0, int r1, int k, float *xp);
+
+struct awq_cpu_kernels {
 	const char *name;
-	/* out[r][n] for rows [0, rows), columns [n0, n1); out has row stride w->n */
-	void (*q4)(const struct cpu_q4 *w, const struct cpu_qact *a, int rows, int64_t n0, int64_t n1, float *out);
-	void (*dense)(const struct awq_weight *w, const float *x, int rows, int64_t n0, int64_t n1, float *out);
+	/* Rows [r0, r1), tiles [t0, t1) of out[rows][w->n]: int8 activations, exact int32 sums. */
+	void (*q4)(const struct awq_cpu_q4 *w, const struct awq_cpu_qact *a, int r0, int r1, int64_t t0,
+		   int64_t t1, float *out);
+	/* Same columns with f32 activations and f32 sums (the exact path, compute-bound). */
+	void (*q4_f32)(const struct awq_cpu_q4 *w, const float *x, int r0, int r1, int64_t t0, int64_t t1,
+		       float *out);
+	/* Rows [r0, r1), columns [n0, n1). For bf16 weights xp is x permuted by awq_cpu_permute_bf16,
+	 * or NULL to widen in order (a little slower). */
+	void (*dense)(const struct awq_weight *w, const float *x, const float *xp, int r0, int r1, int64_t n0,
+		      int64_t n1, float *out);
+	void (*quantize)(const float *x, int r0, int r1, struct awq_cpu_qact *a);
+	/* One head over n cached positions (rows kv_stride floats apart): scores into p[0..n),
+	 * softmax in f32, out = sum_s p[s] * v[s]. */
+	void (*attn_head)(const float *q, const float *kc, const float *vc, int64_t kv_stride, int n, int d,
+			  float scale, float *p, float *out);
 };
 
-extern const struct cpu_kernels cpu_kernels_avx512vnni;
-extern const struct cpu_kernels cpu_kernels_avx2;
+#if defined(__x86_64__)
+extern const struct awq_cpu_kernels awq_cpu_kernels_avx512vnni;
+extern const struct awq_cpu_kernels awq_cpu_kernels_avx2;
+#endif
+#if defined(__aarch64__)
+extern const struct awq_cpu_kernels awq_cpu_kernels_neon;
+#endif
 
 /* The best kernel set this CPU runs, or NULL (scalar reference only). */
-const struct cpu_kernels *cpu_kernels_select(void);
+const struct awq_cpu_kernels *awq_cpu_kernels_select(void);
 
 #endif

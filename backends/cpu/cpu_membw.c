@@ -89,3 +89,13 @@ double awq_cpu_read_bandwidth_gbs(struct awq_pool *pool, size_t bytes)
 	free(buf);
 	return best;
 }
+
+double awq_cpu_read_bandwidth_threads(int threads, size_t bytes)
+{
+	struct awq_pool *pool;
+	if (awq_pool_create(threads, &pool, NULL, 0))
+		return -1;
+	double gbs = awq_cpu_read_bandwidth_gbs(pool, bytes);
+	awq_pool_destroy(pool);
+	return gbs;
+}

@@ -32,24 +32,31 @@ void awq_ref_rmsnorm(const float *x, int rows, int cols, int group, float eps, c
 	}
 }
 
-void awq_ref_matmul(const float *x, int rows, const struct awq_weight *w, float *out)
+void awq_ref_matmul_cols(const float *x, int rows, const struct awq_weight *w, int64_t n0, int64_t n1,
+			 float *out)
 {
-	int64_t K = w->k, N = w->n;
+	const int64_t K = w->k, N = w->n;
 	for (int r = 0; r < rows; r++) {
-		for (int64_t n = 0; n < N; n++) {
+		const float *xr = x + (size_t)r * (size_t)K;
+		for (int64_t n = n0; n < n1; n++) {
 			double acc = 0;
 			if (w->fmt == AWQ_WFMT_AWQ4) {
 				for (int64_t k = 0; k < K; k++)
-					acc += (double)x[(size_t)r * K + k] * awq_awq4_weight_at(w, k, n);
+					acc += (double)xr[k] * awq_awq4_weight_at(w, k, n);
 			} else {
 				for (int64_t k = 0; k < K; k++)
-					acc += (double)x[(size_t)r * K + k] * awq_load_float(w->data, w->dtype, (size_t)(n * K + k));
+					acc += (double)xr[k] * awq_load_float(w->data, w->dtype, (size_t)(n * K + k));
 			}
 			if (w->bias)
 				acc += awq_load_float(w->bias, w->bias_dtype, (size_t)n);
-			out[(size_t)r * N + n] = (float)acc;
+			out[(size_t)r * (size_t)N + (size_t)n] = (float)acc;
 		}
 	}
+}
+
+void awq_ref_matmul(const float *x, int rows, const struct awq_weight *w, float *out)
+{
+	awq_ref_matmul_cols(x, rows, w, 0, w->n, out);
 }
 
 void awq_rope_inv_freq(const struct awq_rope *r, int head_dim, float *inv_freq, float *pos_scale)

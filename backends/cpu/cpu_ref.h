@@ -17,6 +17,9 @@ void awq_ref_rmsnorm(const float *x, int rows, int cols, int group, float eps, c
 
 /* out[r][n] = sum_k x[r][k] * W[n][k] + bias[n], any weight format (AWQ4 dequantized on the fly). */
 void awq_ref_matmul(const float *x, int rows, const struct awq_weight *w, float *out);
+/* Columns [n0, n1) only (out keeps row stride w->n): what a thread of the scalar backend runs. */
+void awq_ref_matmul_cols(const float *x, int rows, const struct awq_weight *w, int64_t n0, int64_t n1,
+			 float *out);
 
 /* inv_freq[i], i < head_dim/2, with llama3/linear scaling applied; the position multiplier is
  * returned in *pos_scale (1/factor for linear scaling, 1 otherwise). */

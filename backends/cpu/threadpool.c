@@ -2,6 +2,7 @@
 
 #include <hwloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,12 @@ void awq_pool_run(struct awq_pool *p, awq_pool_fn fn, void *ctx, int n_items, in
 	pthread_cond_broadcast(&p->wake);
 	pthread_mutex_unlock(&p->mu);
 	do_part(p, 0);
-	while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0)
-		cpu_relax();
+	/* A worker that lost its core to another process would make a pure spin burn a whole time
+	 * slice; after a short spin give the core away instead. */
+	for (int spins = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
+		if (spins < 4096)
+			cpu_relax();
+		else
+			sched_yield();
+	}
 }

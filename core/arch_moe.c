@@ -1,0 +1,31 @@
+/* The sparse MLP of Qwen3-MoE and Mixtral layers (formats.md section 6): a router picks top-k
+ * experts per token, and their SwiGLU outputs are summed with the router's weights. The rest of
+ * the decoder is the dense builder's (arch_llama.c), which calls this for layers that are sparse.
+ *
+ * Qwen3MoeSparseMoeBlock: softmax over all experts in f32, top-k, renormalised when
+ * norm_topk_prob. MixtralSparseMoeBlock (transformers 5, MixtralTopKRouter): the same softmax and
+ * top-k, always renormalised, which equals a softmax over the k selected logits; so both map to
+ * one MOE_ROUTE with norm_topk set from the config (config.c sets it for Mixtral). */
+#include <stdio.h>
+
+#include "graph.h"
+
+int awq_build_moe_mlp(struct awq_graph *g, const struct awq_model *m, int l, int h)
+{
+	const struct awq_config *c = &m->cfg;
+	const struct awq_layer *L = &m->layers[l];
+	struct awq_node p = {0};
+	char name[48];
+	int route;
+
+	p.p.moe.n_experts = L->experts.n;
+	p.p.moe.top_k = c->n_experts_per_tok;
+	p.p.moe.norm_topk = c->norm_topk_prob;
+	snprintf(name, sizeof(name), "l%d.route", l);
+	route = awq_graph_node(g, AWQ_OP_MOE_ROUTE, 2 * c->n_experts_per_tok, name, h, -1, -1, &L->router, &p);
+	if (route < 0)
+		return route;
+	p.experts = &L->experts;
+	snprintf(name, sizeof(name), "l%d.experts", l);
+	return awq_graph_node(g, AWQ_OP_MOE_EXPERTS, c->hidden, name, h, route, -1, NULL, &p);
+}

@@ -1,0 +1,34 @@
+/* Shared pieces of the MoE test program. */
+#ifndef AWQ_MOE_TEST_H
+#define AWQ_MOE_TEST_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "model.h"
+
+extern int mt_failures;
+
+#define CHECK(cond, ...)                                                                 \
+	do {                                                                             \
+		if (!(cond)) {                                                           \
+			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);   \
+			fprintf(stderr, __VA_ARGS__);                                    \
+			fputc('\n', stderr);                                             \
+			mt_failures++;                                                   \
+		}                                                                        \
+	} while (0)
+
+/* Uniform in [-1, 1), never exactly 0. */
+float mt_frand(void);
+uint32_t mt_rand(void);
+/* A fresh directory under the test's temporary root. */
+void mt_newdir(const char *name, char *out, size_t outlen);
+/* max |a - b| relative to max |b| (rms: to the RMS of b); +inf when a has a non-finite value. */
+double mt_err(const float *a, const float *b, size_t n, int rms);
+
+void mt_kernel_cases(void);
+void mt_loader_cases(void);
+void mt_model_cases(void);
+
+#endif
