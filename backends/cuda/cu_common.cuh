@@ -1,0 +1,179 @@
+/* Device helpers shared by the kernels: tensor-core mma wrappers (m16n8k16 on sm_80+, two m16n8k8
+ * on sm_75), INT4 -> FP16 conversion with lop3 and the 0x6400 exponent trick, async copies. */
+#ifndef AWQ_CU_COMMON_CUH
+#define AWQ_CU_COMMON_CUH
+
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+#include <stdint.h>
+
+#define AWQ_CU_CHECK_LAUNCH() cudaGetLastError()
+
+static __device__ __forceinline__ uint32_t lop3_and_or(uint32_t a, uint32_t b, uint32_t c)
+{
+	uint32_t r;
+	asm("lop3.b32 %0, %1, %2, %3, 0xea;" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+	return r;
+}
+
+static __device__ __forceinline__ uint32_t h2u(half2 h)
+{
+	return *reinterpret_cast<uint32_t *>(&h);
+}
+
+static __device__ __forceinline__ half2 u2h(uint32_t u)
+{
+	return *reinterpret_cast<half2 *>(&u);
+}
+
+/* Per-lane group parameters for rows g (lo) and g + 8 (hi) of a 16-row tile. */
+struct q4_group {
+	half2 s_lo, s_hi;    /* scale, broadcast */
+	half2 z_lo, nz_hi;   /* 1024 + z (lo path), -(64 + z) (hi path, after the 1/16 fma) */
+};
+
+/* scales/zeros may point to global memory or to the block's shared-memory copy (generic loads). */
+static __device__ __forceinline__ q4_group q4_group_load(const uint32_t *scales, const uint2 *zeros,
+							 size_t idx, int g)
+{
+	q4_group p;
+	half2 s = u2h(scales[idx * 8 + g]);
+	uint2 zw = zeros[idx];
+	uint32_t zl = (zw.x >> (4 * g)) & 0xfu, zh = (zw.y >> (4 * g)) & 0xfu;
+	p.s_lo = __low2half2(s);
+	p.s_hi = __high2half2(s);
+	uint32_t zlo = 0x6400u | zl, nzhi = 0xd400u | (zh << 4);
+	p.z_lo = u2h(zlo | (zlo << 16));
+	p.nz_hi = u2h(nzhi | (nzhi << 16));
+	return p;
+}
+
+/* Copy the scales and zeros of tiles [tile0, tile0 + ntiles) into shared memory, so that the
+ * per-chunk parameter loads of the main loop do not wait on L2 after every barrier. */
+static __device__ __forceinline__ void q4_stage_groups(const uint32_t *scales, const uint2 *zeros, int tiles,
+						       int groups, int tile0, int ntiles, uint32_t *s_sc, uint2 *s_z)
+{
+	int n = min(ntiles, tiles - tile0) * groups;
+	const uint4 *src = reinterpret_cast<const uint4 *>(scales + (size_t)tile0 * groups * 8);
+	uint4 *dst = reinterpret_cast<uint4 *>(s_sc);
+	for (int i = threadIdx.x; i < n * 2; i += blockDim.x)
+		dst[i] = src[i];
+	for (int i = threadIdx.x; i < n; i += blockDim.x)
+		s_z[i] = zeros[(size_t)tile0 * groups + i];
+	__syncthreads();
+}
+
+/* One packed word -> the four f16x2 registers of an m16k16 A fragment. Nibbles 0..7 hold
+ * (g,2t) (g+8,2t) (g,2t+8) (g+8,2t+8) in their low halves and the +1 columns in nibbles 4..7. */
+static __device__ __forceinline__ void q4_dequant(uint32_t w, const q4_group &p, uint32_t a[4])
+{
+	const uint32_t lo_mask = 0x000f000fu, hi_mask = 0x00f000f0u, ex = 0x64006400u;
+	const half2 sixteenth = __float2half2_rn(0.0625f);
+	uint32_t w8 = w >> 8;
+	half2 l0 = u2h(lop3_and_or(w, lo_mask, ex));
+	half2 h0 = u2h(lop3_and_or(w, hi_mask, ex));
+	half2 l1 = u2h(lop3_and_or(w8, lo_mask, ex));
+	half2 h1 = u2h(lop3_and_or(w8, hi_mask, ex));
+	a[0] = h2u(__hmul2(__hsub2(l0, p.z_lo), p.s_lo));
+	a[1] = h2u(__hmul2(__hfma2(h0, sixteenth, p.nz_hi), p.s_hi));
+	a[2] = h2u(__hmul2(__hsub2(l1, p.z_lo), p.s_lo));
+	a[3] = h2u(__hmul2(__hfma2(h1, sixteenth, p.nz_hi), p.s_hi));
+}
+
+/* As q4_dequant but leaves out the scale: (q - z) is an exact small integer in f16, and the
+ * caller scales the f32 mma result once per group (fewer instructions per weight, and exact). */
+static __device__ __forceinline__ void q4_dequant_noscale(uint32_t w, const q4_group &p, uint32_t a[4])
+{
+	const uint32_t lo_mask = 0x000f000fu, hi_mask = 0x00f000f0u, ex = 0x64006400u;
+	const half2 sixteenth = __float2half2_rn(0.0625f);
+	uint32_t w8 = w >> 8;
+	a[0] = h2u(__hsub2(u2h(lop3_and_or(w, lo_mask, ex)), p.z_lo));
+	a[1] = h2u(__hfma2(u2h(lop3_and_or(w, hi_mask, ex)), sixteenth, p.nz_hi));
+	a[2] = h2u(__hsub2(u2h(lop3_and_or(w8, lo_mask, ex)), p.z_lo));
+	a[3] = h2u(__hfma2(u2h(lop3_and_or(w8, hi_mask, ex)), sixteenth, p.nz_hi));
+}
+
+/* c += A(16x16 f16) * B(16x8 f16), f32 accumulators. */
+static __device__ __forceinline__ void mma_f16(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
+{
+#if __CUDA_ARCH__ >= 800
+	asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+		     "{%8,%9}, {%0,%1,%2,%3};"
+		     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+		     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#else
+	asm("mma.sync.aligned.m16n8k8.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, "
+		     "{%0,%1,%2,%3};"
+		     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+		     : "r"(a[0]), "r"(a[1]), "r"(b0));
+	asm("mma.sync.aligned.m16n8k8.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, "
+		     "{%0,%1,%2,%3};"
+		     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+		     : "r"(a[2]), "r"(a[3]), "r"(b1));
+#endif
+}
+
+static __device__ __forceinline__ uint4 ld_stream16(const uint4 *p)
+{
+	uint4 r;
+	asm("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+		     : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+		     : "l"(p));
+	return r;
+}
+
+static __device__ __forceinline__ uint32_t smem_addr(const void *p)
+{
+	return (uint32_t)__cvta_generic_to_shared(p);
+}
+
+/* 16-byte global -> shared copy, zero-filled when !valid. Asynchronous on sm_80+. */
+static __device__ __forceinline__ void cp16(void *dst, const void *src, bool valid)
+{
+#if __CUDA_ARCH__ >= 800
+	asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smem_addr(dst)), "l"(src),
+		     "r"(valid ? 16 : 0));
+#else
+	*reinterpret_cast<uint4 *>(dst) = valid ? *reinterpret_cast<const uint4 *>(src) : make_uint4(0, 0, 0, 0);
+#endif
+}
+
+static __device__ __forceinline__ void cp_commit(void)
+{
+#if __CUDA_ARCH__ >= 800
+	asm volatile("cp.async.commit_group;");
+#endif
+}
+
+template <int N> static __device__ __forceinline__ void cp_wait(void)
+{
+#if __CUDA_ARCH__ >= 800
+	asm volatile("cp.async.wait_group %0;" ::"n"(N));
+#endif
+}
+
+static __device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const void *p)
+{
+	asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+		     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+		     : "r"(smem_addr(p)));
+}
+
+static __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t r[4], const void *p)
+{
+	asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+		     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+		     : "r"(smem_addr(p)));
+}
+
+static __device__ __forceinline__ float silu(float x)
+{
+	return x / (1.0f + expf(-x));
+}
+
+static __device__ __forceinline__ uint32_t pack_half2(float lo, float hi)
+{
+	return h2u(__floats2half2_rn(lo, hi));
+}
+
+#endif

@@ -1,0 +1,106 @@
+/* Launchers of the CUDA backend's kernels, callable from the C host side. Each returns the
+ * launch's cudaError_t (cudaSuccess when queued). Activations are f32 row-major [rows][cols];
+ * positions come from device memory (d_pos) so that a captured decode graph replays unchanged. */
+#ifndef AWQ_CU_KERNELS_H
+#define AWQ_CU_KERNELS_H
+
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* AWQ INT4 weights repacked at load time into mma.sync fragment order: for each tile of 16 output
+ * rows and each chunk of 64 input columns, 32 lanes x 4 words (one word per k16 sub-tile, eight
+ * nibbles in the lop3 order). Scales [tiles][groups][8] half2 (rows r, r+8); zeros [tiles][groups]
+ * as two words of eight nibbles (rows 0-7, 8-15). Padding rows/columns hold scale 0. */
+struct awq_cu_q4 {
+	const uint4 *q;
+	const uint32_t *scales; /* half2 bits */
+	const uint2 *zeros;
+	int k, tiles, chunks, groups, group_size;
+};
+
+/* Where the output rows of a matmul go: up to three segments of consecutive tiles (q, k and v of a
+ * fused QKV projection), each its own [rows][n] matrix with an optional bias. */
+struct awq_cu_out {
+	float *ptr[3];
+	const float *bias[3];
+	int tile_end[3]; /* segment s holds tiles [tile_end[s - 1], tile_end[s]) */
+	int n[3];
+	int nseg;
+};
+
+/* Raw AutoAWQ tensors of one weight, already on the device. */
+struct awq_cu_q4_src {
+	const uint32_t *qweight, *qzeros; /* qzeros NULL: every zero is sym_zero */
+	const uint16_t *scales;
+	int n, k, group_size, sym_zero;
+};
+/* Repack src into dst (geometry and buffers set by the caller) at tiles T * stride + base, so that
+ * two weights can be interleaved tile by tile (stride 2) for the fused gate/up matmul. */
+cudaError_t awq_cu_q4_repack(cudaStream_t s, const struct awq_cu_q4_src *src, struct awq_cu_q4 *dst, int stride,
+			     int base);
+
+/* Where a matmul's output columns go: one destination, or the gate/up pair of a fused SiLU-mul
+ * (tiles alternate gate, up; out = silu(gate) * up with n / 2 columns). */
+enum awq_cu_epilogue { AWQ_CU_EPI_STORE, AWQ_CU_EPI_SILU_MUL };
+
+/* With AWQ_CU_EPI_SILU_MUL the output has one segment of n = (gate rows) columns. */
+cudaError_t awq_cu_q4_gemv(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
+			   const struct awq_cu_out *out, enum awq_cu_epilogue epi, int sm_count);
+cudaError_t awq_cu_q4_gemm(cudaStream_t s, const struct awq_cu_q4 *w, const uint16_t *x16, int rows,
+			   const struct awq_cu_out *out, enum awq_cu_epilogue epi, int cc_major, int sm_count);
+
+/* Dense 16-bit weights [n][k] (bf16 when is_bf16, else f16), decode rows <= 8. */
+cudaError_t awq_cu_w16_gemv(cudaStream_t s, const uint16_t *w, int is_bf16, const float *bias, int n,
+			    int k, const float *x, int rows, float *out);
+
+cudaError_t awq_cu_to_16(cudaStream_t s, const float *in, uint16_t *out, size_t count, int to_bf16);
+cudaError_t awq_cu_add_bias(cudaStream_t s, float *out, const float *bias, int rows, int n);
+cudaError_t awq_cu_embed(cudaStream_t s, const int32_t *tokens, int rows, const void *table,
+			 int dtype_bytes, int is_bf16, int cols, int vocab, float *out);
+cudaError_t awq_cu_rmsnorm(cudaStream_t s, const float *in, const float *w, float *out, int rows,
+			   int cols, int group, float eps);
+/* inv_freq: head_dim / 2 floats; row r is at position *d_pos + r. */
+cudaError_t awq_cu_rope(cudaStream_t s, const float *in, float *out, int rows, int n_heads, int head_dim,
+			const float *inv_freq, const int *d_pos);
+/* Append this step's K and V rows to one layer's f16 cache, rotating K first when k_inv_freq is
+ * not NULL (the RoPE of K folded into the append). */
+cudaError_t awq_cu_kv_append(cudaStream_t s, const float *k, const float *v, uint16_t *kc, uint16_t *vc, int rows,
+			     int kv_heads, int head_dim, const float *k_inv_freq, const int *d_pos);
+/* h = a + b and y = rmsnorm(h) * w over whole rows, in one pass. */
+cudaError_t awq_cu_add_rmsnorm(cudaStream_t s, const float *a, const float *b, float *h, const float *w, float *y,
+			       int rows, int cols, float eps);
+cudaError_t awq_cu_silu_mul(cudaStream_t s, const float *a, const float *b, float *out, size_t count);
+cudaError_t awq_cu_add(cudaStream_t s, const float *a, const float *b, float *out, size_t count);
+cudaError_t awq_cu_argmax(cudaStream_t s, const float *in, int rows, int cols, int32_t *out);
+
+struct awq_cu_attn {
+	const float *q;     /* [rows][n_heads * head_dim] */
+	const uint16_t *k;  /* f16 [max_ctx][n_kv_heads * head_dim] */
+	const uint16_t *v;
+	float *out;         /* [rows][n_heads * head_dim] */
+	const int *d_pos;
+	int rows, row0; /* rows of q handled here; row0 = their offset within the step */
+	int n_heads, n_kv_heads, head_dim, max_ctx;
+	float scale;
+	const float *q_inv_freq; /* not NULL: q is rotated (RoPE) as it is loaded */
+	float *part; /* split partials: see awq_cu_attn_part_floats */
+};
+/* Floats of scratch awq_cu_attn_decode needs for `rows` rows. */
+size_t awq_cu_attn_part_floats(int rows, int n_heads, int head_dim, int max_ctx);
+cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_attn *a);
+/* Tensor-core causal flash attention; 1 when head_dim is one it has a kernel for. */
+int awq_cu_attn_prefill_ok(int head_dim, int cc_major);
+cudaError_t awq_cu_attn_prefill(cudaStream_t s, const struct awq_cu_attn *a);
+
+#define AWQ_CU_DECODE_ROWS 8
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

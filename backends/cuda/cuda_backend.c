@@ -1,0 +1,233 @@
+/* CUDA backend plugin (libawqrun-cuda.so): device discovery, the ops table and value transfers.
+ * Weight upload, memory planning and execution live in cuda_prepare.c and cuda_run.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_internal.h"
+#include "error.h"
+
+int awq_cu_fail(char *err, size_t errlen, cudaError_t e, const char *what)
+{
+	return awq_err(err, errlen, AWQ_EDEVICE, "cuda: %s failed: %s", what, cudaGetErrorString(e));
+}
+
+static int cu_probe(struct awq_device_desc *out, int max, char *err, size_t errlen)
+{
+	int n = 0;
+	cudaError_t e = cudaGetDeviceCount(&n);
+	if (e != cudaSuccess) {
+		awq_err(err, errlen, AWQ_ENODEV, "cuda: no usable device (%s)", cudaGetErrorString(e));
+		return 0;
+	}
+	if (n == 0) {
+		awq_err(err, errlen, AWQ_ENODEV, "cuda: the driver reports no device");
+		return 0;
+	}
+	for (int i = 0; i < n && i < max; i++) {
+		struct cudaDeviceProp p;
+		if ((e = cudaGetDeviceProperties(&p, i)) != cudaSuccess)
+			return awq_cu_fail(err, errlen, e, "cudaGetDeviceProperties");
+		memset(&out[i], 0, sizeof(out[i]));
+		snprintf(out[i].name, sizeof(out[i].name), "%.127s", p.name);
+		snprintf(out[i].arch, sizeof(out[i].arch), "sm_%d%d", p.major, p.minor);
+		out[i].mem_total = p.totalGlobalMem;
+		size_t fr = 0, tot = 0;
+		if (cudaSetDevice(i) == cudaSuccess && cudaMemGetInfo(&fr, &tot) == cudaSuccess)
+			out[i].mem_free = fr;
+	}
+	return n < max ? n : max;
+}
+
+static int cu_open(int device, const struct awq_backend_opts *o, void **ctx, char *err, size_t errlen)
+{
+	int n = 0;
+	cudaError_t e = cudaGetDeviceCount(&n);
+	if (e != cudaSuccess)
+		return awq_err(err, errlen, AWQ_ENODEV, "cuda: no usable device (%s)", cudaGetErrorString(e));
+	if (device < 0)
+		device = 0;
+	if (device >= n)
+		return awq_err(err, errlen, AWQ_ENODEV, "cuda: device %d requested but only %d present", device, n);
+	struct cudaDeviceProp p;
+	if ((e = cudaGetDeviceProperties(&p, device)) != cudaSuccess)
+		return awq_cu_fail(err, errlen, e, "cudaGetDeviceProperties");
+	if (p.major < 7 || (p.major == 7 && p.minor < 5))
+		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "cuda: %s is sm_%d%d; this backend needs sm_75 or newer",
+			       p.name, p.major, p.minor);
+	if ((e = cudaSetDevice(device)) != cudaSuccess)
+		return awq_cu_fail(err, errlen, e, "cudaSetDevice");
+	struct cu_ctx *c = calloc(1, sizeof(*c));
+	if (!c)
+		return awq_err(err, errlen, AWQ_ENOMEM, "cuda: out of host memory");
+	c->dev = device;
+	c->cc_major = p.major;
+	c->cc_minor = p.minor;
+	c->sm_count = p.multiProcessorCount;
+	snprintf(c->name, sizeof(c->name), "%.127s", p.name);
+	snprintf(c->arch, sizeof(c->arch), "sm_%d%d", p.major, p.minor);
+	snprintf(c->kernels, sizeof(c->kernels), "cuda %s (mma.sync %s)", c->arch, p.major >= 8 ? "m16n8k16" : "m16n8k8");
+	if (o)
+		c->opts = *o;
+	const char *ng = getenv("AWQ_CUDA_NO_GRAPH");
+	c->use_graph = !(ng && ng[0] == '1');
+	if ((e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) {
+		free(c);
+		return awq_cu_fail(err, errlen, e, "cudaStreamCreate");
+	}
+	if (cublasCreate(&c->blas) != CUBLAS_STATUS_SUCCESS || cublasSetStream(c->blas, c->stream) != CUBLAS_STATUS_SUCCESS) {
+		cudaStreamDestroy(c->stream);
+		free(c);
+		return awq_err(err, errlen, AWQ_EDEVICE, "cuda: cuBLAS initialisation failed");
+	}
+	*ctx = c;
+	return 0;
+}
+
+static void cu_close(void *ctx)
+{
+	struct cu_ctx *c = ctx;
+	if (!c)
+		return;
+	cudaSetDevice(c->dev);
+	cudaStreamSynchronize(c->stream);
+	awq_cu_release(c);
+	cublasDestroy(c->blas);
+	cudaStreamDestroy(c->stream);
+	free(c);
+}
+
+int awq_cu_weight_ok(const struct awq_weight *w, enum awq_op op)
+{
+	if (!w)
+		return 0;
+	if (w->fmt == AWQ_WFMT_AWQ4)
+		return op == AWQ_OP_MATMUL && w->group_size >= 16 && w->group_size % 16 == 0 && w->k % w->group_size == 0 &&
+		       w->n % 8 == 0 && w->n < (1 << 30) && w->k < (1 << 30);
+	return w->dtype == AWQ_DT_F32 || w->dtype == AWQ_DT_F16 || w->dtype == AWQ_DT_BF16;
+}
+
+static int cu_supports(void *ctx, const struct awq_graph *g, const struct awq_node *node)
+{
+	(void)ctx;
+	(void)g;
+	switch (node->op) {
+	case AWQ_OP_EMBED:
+	case AWQ_OP_RMSNORM:
+	case AWQ_OP_MATMUL:
+		return awq_cu_weight_ok(node->w, node->op);
+	case AWQ_OP_ROPE:
+		return node->p.rope.head_dim % 2 == 0;
+	case AWQ_OP_ATTENTION:
+		return node->p.attn.head_dim % 8 == 0 && node->p.attn.head_dim <= 256 && node->p.attn.n_kv_heads > 0 &&
+		       node->p.attn.n_heads % node->p.attn.n_kv_heads == 0;
+	case AWQ_OP_SILU_MUL:
+	case AWQ_OP_ADD:
+	case AWQ_OP_LAST_ROWS:
+	case AWQ_OP_ARGMAX:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int cu_prepare(void *ctx, const struct awq_graph *g, const struct awq_prepare_opts *o, char *err, size_t errlen)
+{
+	struct cu_ctx *c = ctx;
+	cudaSetDevice(c->dev);
+	return awq_cu_prepare(c, g, o, err, errlen);
+}
+
+static int check_value(struct cu_ctx *c, int value, int rows, char *err, size_t errlen)
+{
+	if (!c->g)
+		return awq_err(err, errlen, AWQ_EINVAL, "cuda: no graph prepared");
+	if (value < 0 || value >= c->g->n_values)
+		return awq_err(err, errlen, AWQ_EINVAL, "cuda: value %d out of range", value);
+	if (rows < 1 || rows > c->max_tokens)
+		return awq_err(err, errlen, AWQ_EINVAL, "cuda: %d rows of %s exceed the prepared %d", rows,
+			       c->g->values[value].name, c->max_tokens);
+	return 0;
+}
+
+static int cu_write_value(void *ctx, int value, const void *src, int rows, char *err, size_t errlen)
+{
+	struct cu_ctx *c = ctx;
+	int rc = check_value(c, value, rows, err, errlen);
+	if (rc)
+		return rc;
+	const struct awq_value *v = &c->g->values[value];
+	size_t bytes = (size_t)rows * v->cols * 4;
+	if (v->kind == AWQ_V_TOKENS && c->vocab > 0) {
+		const int32_t *ids = src;
+		for (size_t i = 0; i < (size_t)rows * v->cols; i++)
+			if (ids[i] < 0 || ids[i] >= c->vocab)
+				return awq_err(err, errlen, AWQ_EINVAL, "cuda: token id %d outside the vocabulary (0..%d)",
+					       ids[i], c->vocab - 1);
+	}
+	cudaSetDevice(c->dev);
+	cudaError_t e = cudaMemcpyAsync(awq_cu_value(c, value), src, bytes, cudaMemcpyHostToDevice, c->stream);
+	return e == cudaSuccess ? 0 : awq_cu_fail(err, errlen, e, "cudaMemcpyAsync (write value)");
+}
+
+static int cu_read_value(void *ctx, int value, void *dst, int rows, char *err, size_t errlen)
+{
+	struct cu_ctx *c = ctx;
+	int rc = check_value(c, value, rows, err, errlen);
+	if (rc)
+		return rc;
+	cudaSetDevice(c->dev);
+	size_t bytes = (size_t)rows * c->g->values[value].cols * 4;
+	cudaError_t e = cudaMemcpyAsync(dst, awq_cu_value(c, value), bytes, cudaMemcpyDeviceToHost, c->stream);
+	if (e == cudaSuccess)
+		e = cudaStreamSynchronize(c->stream);
+	return e == cudaSuccess ? 0 : awq_cu_fail(err, errlen, e, "reading a value back");
+}
+
+static int cu_run(void *ctx, const struct awq_step *step, char *err, size_t errlen)
+{
+	struct cu_ctx *c = ctx;
+	cudaSetDevice(c->dev);
+	return awq_cu_run(c, step, err, errlen);
+}
+
+static int cu_sync(void *ctx, char *err, size_t errlen)
+{
+	struct cu_ctx *c = ctx;
+	cudaSetDevice(c->dev);
+	cudaError_t e = cudaStreamSynchronize(c->stream);
+	return e == cudaSuccess ? 0 : awq_cu_fail(err, errlen, e, "cudaStreamSynchronize");
+}
+
+static int cu_info(void *ctx, struct awq_backend_info *info)
+{
+	struct cu_ctx *c = ctx;
+	memset(info, 0, sizeof(*info));
+	info->device = c->name;
+	info->kernels = c->kernels;
+	info->weight_bytes = c->weight_bytes;
+	info->kv_bytes = c->kv_bytes;
+	info->act_bytes = c->act_bytes;
+	info->device_bytes = c->weight_bytes + c->kv_bytes + c->act_bytes;
+	return 0;
+}
+
+static const struct awq_backend_ops cuda_ops = {
+	.name = "cuda",
+	.abi = AWQ_BACKEND_ABI,
+	.probe = cu_probe,
+	.open = cu_open,
+	.close = cu_close,
+	.supports = cu_supports,
+	.prepare = cu_prepare,
+	.write_value = cu_write_value,
+	.run = cu_run,
+	.read_value = cu_read_value,
+	.sync = cu_sync,
+	.info = cu_info,
+};
+
+__attribute__((visibility("default"))) const struct awq_backend_ops *awq_backend_entry(int abi)
+{
+	return abi == AWQ_BACKEND_ABI ? &cuda_ops : NULL;
+}

@@ -1,0 +1,220 @@
+/* Fusion planning: the graph is hardware-neutral, so launches are saved by recognising patterns of
+ * consecutive nodes at prepare time. Fusions move a read or a write to another node than the one
+ * the arena planner assumed, so each is checked against the planned offsets and undone if unsafe.
+ *   q, k, v MATMULs on one input (AWQ)        -> one launch over the concatenated weights
+ *   gate, up MATMULs + SILU_MUL (AWQ)          -> one launch, tiles interleaved, SiLU-mul epilogue
+ *   ROPE(q), ROPE(k) feeding ATTENTION          -> q rotated as attention loads it, k as it is cached
+ *   ADD followed by a whole-row RMSNORM         -> one kernel writing both */
+#include <stdlib.h>
+
+#include "cuda_internal.h"
+
+int *awq_cu_count_uses(const struct awq_graph *g)
+{
+	int *uses = calloc((size_t)g->n_values, sizeof(int));
+	if (!uses)
+		return NULL;
+	for (int i = 0; i < g->n_nodes; i++)
+		for (int j = 0; j < AWQ_MAX_IN; j++)
+			if (g->nodes[i].in[j] >= 0)
+				uses[g->nodes[i].in[j]]++;
+	int outs[3] = {g->tokens_in, g->logits_out, g->argmax_out};
+	for (int j = 0; j < 3; j++)
+		if (outs[j] >= 0)
+			uses[outs[j]]++;
+	return uses;
+}
+
+int awq_cu_producer(const struct awq_graph *g, int v)
+{
+	for (int i = 0; i < g->n_nodes; i++)
+		if (g->nodes[i].out == v)
+			return i;
+	return -1;
+}
+
+static int weight_uses(const struct awq_graph *g, const struct awq_weight *w)
+{
+	int n = 0;
+	for (int i = 0; i < g->n_nodes; i++)
+		n += g->nodes[i].w == w;
+	return n;
+}
+
+static int gate_up_pair(const struct awq_graph *g, const int *uses, int k, int *pg, int *pu)
+{
+	const struct awq_node *s = &g->nodes[k];
+	if (s->op != AWQ_OP_SILU_MUL || uses[s->in[0]] != 1 || uses[s->in[1]] != 1)
+		return 0;
+	*pg = awq_cu_producer(g, s->in[0]);
+	*pu = awq_cu_producer(g, s->in[1]);
+	if (*pg < 0 || *pu < 0)
+		return 0;
+	const struct awq_node *a = &g->nodes[*pg], *b = &g->nodes[*pu];
+	if (a->op != AWQ_OP_MATMUL || b->op != AWQ_OP_MATMUL || a->in[0] != b->in[0])
+		return 0;
+	const struct awq_weight *wa = a->w, *wb = b->w;
+	return wa->fmt == AWQ_WFMT_AWQ4 && wb->fmt == AWQ_WFMT_AWQ4 && wa->n == wb->n && wa->k == wb->k &&
+	       wa->group_size == wb->group_size && !wa->bias && !wb->bias && weight_uses(g, wa) == 1 &&
+	       weight_uses(g, wb) == 1;
+}
+
+/* Node i is the last of three AWQ MATMULs on one input with no reader of the first two before it. */
+static int qkv_triple(const struct awq_graph *g, const struct cu_node *nodes, int i, int mm[3])
+{
+	if (i < 2 || g->nodes[i].op != AWQ_OP_MATMUL)
+		return 0;
+	for (int j = 0; j < 3; j++) {
+		const struct awq_node *n = &g->nodes[i - 2 + j];
+		mm[j] = i - 2 + j;
+		if (n->op != AWQ_OP_MATMUL || nodes[i - 2 + j].exec != CU_X_PLAIN || n->in[0] != g->nodes[i].in[0] ||
+		    n->w->fmt != AWQ_WFMT_AWQ4 || n->w->k != g->nodes[i].w->k ||
+		    n->w->group_size != g->nodes[i].w->group_size || weight_uses(g, n->w) != 1)
+			return 0;
+	}
+	return 1;
+}
+
+static int foldable_rope(const struct awq_graph *g, const int *uses, int v, int heads, int head_dim)
+{
+	int r = uses[v] == 1 ? awq_cu_producer(g, v) : -1;
+	if (r < 0 || g->nodes[r].op != AWQ_OP_ROPE || g->nodes[r].p.rope.n_heads != heads ||
+	    g->nodes[r].p.rope.head_dim != head_dim)
+		return -1;
+	return r;
+}
+
+/* Tentative fusions; check_fusions() drops those the arena layout makes unsafe. */
+void awq_cu_plan_fusions(struct cu_ctx *c, const int *uses)
+{
+	const struct awq_graph *g = c->g;
+	for (int i = 0; i < g->n_nodes; i++)
+		c->nodes[i].rope_q = c->nodes[i].rope_k = c->nodes[i].norm_node = -1;
+	const char *nf = getenv("AWQ_CUDA_NO_FUSE");
+	if (nf && nf[0] == '1')
+		return;
+	for (int i = 0; i < g->n_nodes; i++) {
+		const struct awq_node *n = &g->nodes[i];
+		int pg, pu, mm[3];
+		if (qkv_triple(g, c->nodes, i, mm)) {
+			c->nodes[mm[0]].exec = CU_X_SKIP;
+			c->nodes[mm[1]].exec = CU_X_SKIP;
+			c->nodes[i].exec = CU_X_QKV;
+			for (int j = 0; j < 3; j++)
+				c->nodes[i].mm[j] = mm[j];
+		}
+		if (gate_up_pair(g, uses, i, &pg, &pu)) {
+			c->nodes[pg].exec = CU_X_SKIP;
+			c->nodes[pu].exec = CU_X_SKIP;
+			c->nodes[i].exec = CU_X_GATE_UP;
+			c->nodes[i].in_fused = g->nodes[pg].in[0];
+		}
+		if (n->op == AWQ_OP_ATTENTION) {
+			int rq = foldable_rope(g, uses, n->in[0], n->p.attn.n_heads, n->p.attn.head_dim);
+			int rk = foldable_rope(g, uses, n->in[1], n->p.attn.n_kv_heads, n->p.attn.head_dim);
+			if (rq >= 0 && n->p.attn.head_dim % 16 == 0) {
+				c->nodes[rq].exec = CU_X_SKIP;
+				c->nodes[i].rope_q = rq;
+			}
+			if (rk >= 0) {
+				c->nodes[rk].exec = CU_X_SKIP;
+				c->nodes[i].rope_k = rk;
+			}
+		}
+		if (n->op == AWQ_OP_ADD && i + 1 < g->n_nodes && c->nodes[i].exec == CU_X_PLAIN) {
+			const struct awq_node *m = &g->nodes[i + 1];
+			if (m->op == AWQ_OP_RMSNORM && m->in[0] == n->out && m->p.norm.group == g->values[n->out].cols &&
+			    m->p.norm.group <= 8192) {
+				c->nodes[i].exec = CU_X_ADD_NORM;
+				c->nodes[i].norm_node = i + 1;
+				c->nodes[i + 1].exec = CU_X_SKIP;
+			}
+		}
+	}
+}
+
+static int overlaps(const struct cu_ctx *c, int a, int b)
+{
+	size_t sa = (size_t)c->max_tokens * c->g->values[a].cols * 4, sb = (size_t)c->max_tokens * c->g->values[b].cols * 4;
+	return c->offs[a] < c->offs[b] + sb && c->offs[b] < c->offs[a] + sa;
+}
+
+/* A fused node reading value v at node `at`, later than its last planned reader `from`: nothing
+ * written in between may share v's memory. */
+static int late_read_ok(const struct cu_ctx *c, int v, int from, int at)
+{
+	for (int j = from + 1; j <= at; j++) {
+		if (c->nodes[j].exec == CU_X_SKIP)
+			continue;
+		if (overlaps(c, v, c->g->nodes[j].out))
+			return 0;
+		if (c->nodes[j].exec == CU_X_ADD_NORM && overlaps(c, v, c->g->nodes[c->nodes[j].norm_node].out))
+			return 0;
+		if (c->nodes[j].exec == CU_X_QKV && (overlaps(c, v, c->g->nodes[c->nodes[j].mm[0]].out) ||
+						     overlaps(c, v, c->g->nodes[c->nodes[j].mm[1]].out)))
+			return 0;
+	}
+	return 1;
+}
+
+static int fusion_ok(const struct cu_ctx *c, int i)
+{
+	const struct awq_graph *g = c->g;
+	const struct cu_node *cn = &c->nodes[i];
+	const struct awq_node *n = &g->nodes[i];
+	if (cn->exec == CU_X_GATE_UP) {
+		int pg = awq_cu_producer(g, n->in[0]), pu = awq_cu_producer(g, n->in[1]);
+		return late_read_ok(c, cn->in_fused, pg < pu ? pg : pu, i);
+	}
+	if (cn->exec == CU_X_QKV)
+		return 1; /* q and k are written late, at v's node, and nothing reads them before it */
+	if (cn->exec == CU_X_ADD_NORM) {
+		int y = g->nodes[cn->norm_node].out;
+		return !overlaps(c, y, n->in[0]) && !overlaps(c, y, n->in[1]);
+	}
+	if (n->op == AWQ_OP_ATTENTION) {
+		if (cn->rope_q >= 0 && !late_read_ok(c, g->nodes[cn->rope_q].in[0], cn->rope_q, i))
+			return 0;
+		if (cn->rope_k >= 0 && !late_read_ok(c, g->nodes[cn->rope_k].in[0], cn->rope_k, i))
+			return 0;
+	}
+	return 1;
+}
+
+static void unfuse(struct cu_ctx *c, int i)
+{
+	const struct awq_graph *g = c->g;
+	struct cu_node *cn = &c->nodes[i];
+	if (cn->exec == CU_X_GATE_UP) {
+		c->nodes[awq_cu_producer(g, g->nodes[i].in[0])].exec = CU_X_PLAIN;
+		c->nodes[awq_cu_producer(g, g->nodes[i].in[1])].exec = CU_X_PLAIN;
+	} else if (cn->exec == CU_X_QKV) {
+		c->nodes[cn->mm[0]].exec = CU_X_PLAIN;
+		c->nodes[cn->mm[1]].exec = CU_X_PLAIN;
+	} else if (cn->exec == CU_X_ADD_NORM) {
+		c->nodes[cn->norm_node].exec = CU_X_PLAIN;
+		cn->norm_node = -1;
+	}
+	if (cn->rope_q >= 0)
+		c->nodes[cn->rope_q].exec = CU_X_PLAIN;
+	if (cn->rope_k >= 0)
+		c->nodes[cn->rope_k].exec = CU_X_PLAIN;
+	cn->rope_q = cn->rope_k = -1;
+	cn->exec = CU_X_PLAIN;
+}
+
+/* Undoing one fusion makes its nodes write again, which can break another: repeat until stable. */
+void awq_cu_check_fusions(struct cu_ctx *c)
+{
+	int changed = 1;
+	while (changed) {
+		changed = 0;
+		for (int i = 0; i < c->g->n_nodes; i++) {
+			if (c->nodes[i].exec == CU_X_SKIP || fusion_ok(c, i))
+				continue;
+			unfuse(c, i);
+			changed = 1;
+		}
+	}
+}
+

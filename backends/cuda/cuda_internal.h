@@ -1,0 +1,102 @@
+/* State of the CUDA backend shared by its host-side files. */
+#ifndef AWQ_CUDA_INTERNAL_H
+#define AWQ_CUDA_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include "backend.h"
+#include "cu_kernels.h"
+
+enum cu_wkind { CU_W_Q4, CU_W_D16, CU_W_D32, CU_W_VEC };
+
+/* One device weight. AWQ weights of fused matmuls are combined: gate/up interleaved tile by tile
+ * (interleave = 1), q/k/v concatenated (segments of seg_tiles[] tiles). */
+struct cu_weight {
+	const struct awq_weight *src[3];
+	int nsrc, interleave;
+	enum cu_wkind kind;
+	struct awq_cu_q4 q4;
+	int seg_tiles[3];
+	const void *data; /* dense: device copy in the stored layout; VEC: f32 */
+	int is_bf16;
+	float *bias[3];
+	void *mem[8];
+	uint64_t bytes;
+};
+
+/* How one graph node runs; fusion rewrites a few of these at prepare time. */
+enum cu_exec {
+	CU_X_PLAIN,    /* the node's own kernel */
+	CU_X_SKIP,     /* folded into another node */
+	CU_X_GATE_UP,  /* SILU_MUL node running the fused gate/up matmul */
+	CU_X_ADD_NORM, /* ADD node also computing the RMSNORM that follows it */
+	CU_X_QKV,      /* last of three MATMULs on one input, running all three as one */
+};
+
+struct cu_node {
+	enum cu_exec exec;
+	int w;         /* index into weights, -1 */
+	int in_fused;  /* GATE_UP: the matmuls' input value */
+	int mm[3];     /* QKV: the three MATMUL nodes */
+	int norm_node; /* ADD_NORM: the folded RMSNORM node */
+	int rope_q, rope_k; /* ATTENTION: folded ROPE nodes of q and k, -1 when none */
+	float *inv_freq; /* ROPE: device table */
+};
+
+struct cu_ctx {
+	int dev, cc_major, cc_minor, sm_count;
+	char name[128], arch[32], kernels[64];
+	struct awq_backend_opts opts;
+	cudaStream_t stream;
+	cublasHandle_t blas;
+	void *blas_ws;
+	const struct awq_graph *g;
+	int max_tokens, max_ctx;
+	struct cu_weight *wts;
+	int n_wts;
+	struct cu_node *nodes;
+	char *arena;
+	size_t *offs;
+	size_t arena_bytes;
+	uint16_t *kcache, *vcache;
+	size_t kv_slot; /* halves per layer slot */
+	int *d_pos;
+	uint16_t *x16[2];
+	int x16_val[2], x16_bf[2], x16_next;
+	size_t x16_elems;
+	float *attn_part;
+	cudaGraphExec_t graph;
+	int use_graph;
+	uint64_t weight_bytes, kv_bytes, act_bytes;
+	int vocab; /* embedding rows, for checking token ids */
+};
+
+int awq_cu_fail(char *err, size_t errlen, cudaError_t e, const char *what);
+/* cuda_fuse.c */
+int *awq_cu_count_uses(const struct awq_graph *g);
+int awq_cu_producer(const struct awq_graph *g, int v);
+void awq_cu_plan_fusions(struct cu_ctx *c, const int *uses);
+void awq_cu_check_fusions(struct cu_ctx *c);
+/* cuda_weights.c */
+int awq_cu_collect_weights(struct cu_ctx *c);
+uint64_t awq_cu_weight_bytes(struct cu_weight *w);
+int awq_cu_upload_weights(struct cu_ctx *c, char *err, size_t errlen);
+int awq_cu_upload_f32(struct cu_ctx *c, const void *src, enum awq_dtype dt, size_t count, float **out, char *err,
+		      size_t errlen);
+void awq_cu_free_weights(struct cu_ctx *c);
+int awq_cu_prepare(struct cu_ctx *c, const struct awq_graph *g, const struct awq_prepare_opts *o, char *err,
+		   size_t errlen);
+void awq_cu_release(struct cu_ctx *c);
+int awq_cu_run(struct cu_ctx *c, const struct awq_step *step, char *err, size_t errlen);
+int awq_cu_weight_ok(const struct awq_weight *w, enum awq_op op);
+
+static inline void *awq_cu_value(struct cu_ctx *c, int v)
+{
+	return c->arena + c->offs[v];
+}
+
+#endif

@@ -1,0 +1,223 @@
+/* prepare(): fusion plan, activation arena, f16 KV cache, scratch buffers, RoPE tables, and the
+ * fit check against free device memory before anything large is allocated. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_internal.h"
+#include "error.h"
+
+#define MIB (1024.0 * 1024.0)
+#define BLAS_WS_BYTES (32u << 20)
+#define FIT_MARGIN ((uint64_t)256 << 20) /* context, cuBLAS handles, graph exec, fragmentation */
+
+static int rope_table(struct cu_ctx *c, struct cu_node *cn, const struct awq_node *n, char *err, size_t errlen)
+{
+	int half = n->p.rope.head_dim / 2, d = n->p.rope.head_dim;
+	const struct awq_rope *r = &n->p.rope.rope;
+	float h[512];
+	if (half > 512)
+		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "cuda: head_dim %d too large for RoPE", d);
+	for (int i = 0; i < half; i++) {
+		double inv = pow((double)r->theta, -2.0 * i / d);
+		if (r->type == AWQ_ROPE_LINEAR && r->factor > 0) {
+			inv /= r->factor;
+		} else if (r->type == AWQ_ROPE_LLAMA3) {
+			double lo_wl = r->original_max_pos / r->low_freq_factor;
+			double hi_wl = r->original_max_pos / r->high_freq_factor;
+			double wl = 2.0 * 3.14159265358979323846 / inv;
+			if (wl > lo_wl) {
+				inv /= r->factor;
+			} else if (wl >= hi_wl) {
+				double sm = (r->original_max_pos / wl - r->low_freq_factor) /
+					    (r->high_freq_factor - r->low_freq_factor);
+				inv = (1.0 - sm) * inv / r->factor + sm * inv;
+			}
+		}
+		h[i] = (float)inv;
+	}
+	cudaError_t e = cudaMalloc((void **)&cn->inv_freq, (size_t)half * 4);
+	if (e == cudaSuccess)
+		e = cudaMemcpyAsync(cn->inv_freq, h, (size_t)half * 4, cudaMemcpyHostToDevice, c->stream);
+	if (e == cudaSuccess)
+		e = cudaStreamSynchronize(c->stream);
+	return e == cudaSuccess ? 0 : awq_cu_fail(err, errlen, e, "uploading the RoPE table");
+}
+
+static int check_nodes(const struct awq_graph *g, char *err, size_t errlen)
+{
+	for (int i = 0; i < g->n_nodes; i++) {
+		const struct awq_node *n = &g->nodes[i];
+		int ok;
+		switch (n->op) {
+		case AWQ_OP_MOE_ROUTE:
+		case AWQ_OP_MOE_EXPERTS:
+		case AWQ_OP_COUNT:
+			ok = 0;
+			break;
+		case AWQ_OP_ATTENTION:
+			ok = n->p.attn.head_dim % 8 == 0 && n->p.attn.head_dim <= 256 && n->p.attn.n_kv_heads > 0 &&
+			     n->p.attn.n_heads % n->p.attn.n_kv_heads == 0;
+			break;
+		case AWQ_OP_EMBED:
+		case AWQ_OP_RMSNORM:
+		case AWQ_OP_MATMUL:
+			ok = awq_cu_weight_ok(n->w, n->op);
+			break;
+		default:
+			ok = 1;
+		}
+		if (!ok)
+			return awq_err(err, errlen, AWQ_EUNSUPPORTED, "cuda: node %d (%s -> %s) is not supported by this backend",
+				       i, awq_op_name(n->op), g->values[n->out].name);
+	}
+	return 0;
+}
+
+static size_t attn_part_floats(const struct cu_ctx *c)
+{
+	const struct awq_graph *g = c->g;
+	size_t part = 0;
+	int rows = c->max_tokens < AWQ_CU_DECODE_ROWS ? c->max_tokens : AWQ_CU_DECODE_ROWS;
+	for (int i = 0; i < g->n_nodes; i++) {
+		const struct awq_node *n = &g->nodes[i];
+		if (n->op == AWQ_OP_ATTENTION) {
+			size_t p = awq_cu_attn_part_floats(rows, n->p.attn.n_heads, n->p.attn.head_dim, c->max_ctx);
+			part = p > part ? p : part;
+		}
+	}
+	return part;
+}
+
+/* Bytes of everything but the weights; also sizes the scratch buffers. */
+static uint64_t runtime_bytes(struct cu_ctx *c)
+{
+	const struct awq_graph *g = c->g;
+	int max_k = 0;
+	for (int i = 0; i < g->n_nodes; i++)
+		if (g->nodes[i].op == AWQ_OP_MATMUL && g->nodes[i].w->k > max_k)
+			max_k = (int)g->nodes[i].w->k;
+	c->x16_elems = c->max_tokens > AWQ_CU_DECODE_ROWS ? (size_t)c->max_tokens * max_k : 0;
+	c->kv_slot = (size_t)c->max_ctx * g->kv_heads * g->head_dim;
+	c->kv_bytes = (uint64_t)c->kv_slot * 2 * 2 * g->n_kv_layers;
+	c->act_bytes = c->arena_bytes + c->x16_elems * 2 * 2 + attn_part_floats(c) * 4 + BLAS_WS_BYTES + 64;
+	return c->kv_bytes + c->act_bytes;
+}
+
+static int alloc_runtime(struct cu_ctx *c, char *err, size_t errlen)
+{
+	const struct awq_graph *g = c->g;
+	size_t part = attn_part_floats(c);
+	void **ptrs[] = {(void **)&c->arena, (void **)&c->kcache, (void **)&c->vcache, (void **)&c->x16[0],
+			 (void **)&c->x16[1], (void **)&c->attn_part, &c->blas_ws, (void **)&c->d_pos};
+	size_t sizes[] = {c->arena_bytes, (size_t)c->kv_slot * 2 * g->n_kv_layers,
+			  (size_t)c->kv_slot * 2 * g->n_kv_layers, c->x16_elems * 2, c->x16_elems * 2, part * 4,
+			  BLAS_WS_BYTES, 64};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		if (!sizes[i])
+			continue;
+		cudaError_t e = cudaMalloc(ptrs[i], sizes[i]);
+		if (e != cudaSuccess)
+			return awq_err(err, errlen, AWQ_ETOOBIG, "cuda: cudaMalloc of %.1f MiB for buffers failed: %s",
+				       sizes[i] / MIB, cudaGetErrorString(e));
+	}
+	if (cublasSetWorkspace(c->blas, c->blas_ws, BLAS_WS_BYTES) != CUBLAS_STATUS_SUCCESS)
+		return awq_err(err, errlen, AWQ_EDEVICE, "cuda: cublasSetWorkspace failed");
+	/* Unwritten cache rows are never read, but zeros keep a stray read finite under sanitizers. */
+	size_t kvb = (size_t)c->kv_slot * 2 * g->n_kv_layers;
+	cudaError_t e = kvb ? cudaMemsetAsync(c->kcache, 0, kvb, c->stream) : cudaSuccess;
+	if (e == cudaSuccess && kvb)
+		e = cudaMemsetAsync(c->vcache, 0, kvb, c->stream);
+	return e == cudaSuccess ? 0 : awq_cu_fail(err, errlen, e, "cudaMemset");
+}
+
+static int check_fit(struct cu_ctx *c, uint64_t need, char *err, size_t errlen)
+{
+	size_t fr = 0, tot = 0;
+	cudaError_t e = cudaMemGetInfo(&fr, &tot);
+	if (e != cudaSuccess)
+		return awq_cu_fail(err, errlen, e, "cudaMemGetInfo");
+	if (need + FIT_MARGIN > fr)
+		return awq_err(err, errlen, AWQ_ETOOBIG,
+			       "cuda: the model needs %.0f MiB on %s (weights %.0f, KV cache %.0f for %d positions, "
+			       "activations %.0f) but only %.0f MiB of %.0f are free",
+			       (need + FIT_MARGIN) / MIB, c->name, c->weight_bytes / MIB, c->kv_bytes / MIB, c->max_ctx,
+			       c->act_bytes / MIB, fr / MIB, tot / MIB);
+	return 0;
+}
+
+int awq_cu_prepare(struct cu_ctx *c, const struct awq_graph *g, const struct awq_prepare_opts *o, char *err,
+		   size_t errlen)
+{
+	int rc = awq_graph_check(g, err, errlen);
+	if (rc)
+		return rc;
+	if ((rc = check_nodes(g, err, errlen)))
+		return rc;
+	if (c->g)
+		awq_cu_release(c);
+	if (o->max_tokens < 1 || o->max_ctx < 1)
+		return awq_err(err, errlen, AWQ_EINVAL, "cuda: max_tokens and max_ctx must be positive");
+	c->g = g;
+	c->max_tokens = o->max_tokens;
+	c->max_ctx = o->max_ctx;
+	c->nodes = calloc((size_t)g->n_nodes, sizeof(*c->nodes));
+	c->offs = calloc((size_t)g->n_values, sizeof(size_t));
+	int *uses = awq_cu_count_uses(g);
+	if (!c->nodes || !c->offs || !uses) {
+		free(uses);
+		awq_cu_release(c);
+		return awq_err(err, errlen, AWQ_ENOMEM, "cuda: out of host memory");
+	}
+	awq_cu_plan_fusions(c, uses);
+	free(uses);
+	if ((rc = awq_graph_plan(g, c->max_tokens, 4, c->offs, &c->arena_bytes, err, errlen)))
+		goto fail;
+	awq_cu_check_fusions(c);
+	if (awq_cu_collect_weights(c)) {
+		rc = awq_err(err, errlen, AWQ_ENOMEM, "cuda: out of host memory");
+		goto fail;
+	}
+	c->weight_bytes = 0;
+	for (int i = 0; i < c->n_wts; i++)
+		c->weight_bytes += c->wts[i].bytes = awq_cu_weight_bytes(&c->wts[i]);
+	if ((rc = check_fit(c, c->weight_bytes + runtime_bytes(c), err, errlen)))
+		goto fail;
+	if ((rc = alloc_runtime(c, err, errlen)))
+		goto fail;
+	rc = awq_cu_upload_weights(c, err, errlen);
+	for (int i = 0; i < g->n_nodes && !rc; i++)
+		if (g->nodes[i].op == AWQ_OP_ROPE)
+			rc = rope_table(c, &c->nodes[i], &g->nodes[i], err, errlen);
+	if (rc)
+		goto fail;
+	return 0;
+fail:
+	awq_cu_release(c);
+	return rc;
+}
+
+void awq_cu_release(struct cu_ctx *c)
+{
+	if (c->graph)
+		cudaGraphExecDestroy(c->graph);
+	c->graph = NULL;
+	awq_cu_free_weights(c);
+	if (c->nodes && c->g)
+		for (int i = 0; i < c->g->n_nodes; i++)
+			cudaFree(c->nodes[i].inv_freq);
+	void *bufs[] = {c->arena, c->kcache, c->vcache, c->x16[0], c->x16[1], c->attn_part, c->blas_ws, c->d_pos};
+	for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
+		cudaFree(bufs[i]);
+	free(c->nodes);
+	free(c->offs);
+	c->nodes = NULL;
+	c->offs = NULL;
+	c->arena = NULL;
+	c->kcache = c->vcache = NULL;
+	c->x16[0] = c->x16[1] = NULL;
+	c->attn_part = NULL;
+	c->blas_ws = NULL;
+	c->d_pos = NULL;
+	c->g = NULL;
+}

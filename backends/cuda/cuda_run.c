@@ -1,0 +1,257 @@
+/* run(): launches every node of the graph for one step on the backend's stream. Single-token steps
+ * are captured once as a CUDA graph and replayed: every launch reads the position from d_pos and
+ * sizes its grid from max_ctx, so the same graph is valid at every position. */
+#include <string.h>
+
+#include "cuda_internal.h"
+#include "error.h"
+
+#define CK(call, what)                                                  \
+	do {                                                            \
+		cudaError_t e_ = (call);                                \
+		if (e_ != cudaSuccess)                                  \
+			return awq_cu_fail(err, errlen, e_, what);      \
+	} while (0)
+
+static float *act(struct cu_ctx *c, int v)
+{
+	return (float *)awq_cu_value(c, v);
+}
+
+/* A 16-bit copy of an activation for tensor-core inputs, converted once per step and value. */
+static int x16_of(struct cu_ctx *c, int v, int rows, int bf16, uint16_t **out, char *err, size_t errlen)
+{
+	for (int i = 0; i < 2; i++)
+		if (c->x16_val[i] == v && c->x16_bf[i] == bf16) {
+			*out = c->x16[i];
+			return 0;
+		}
+	int s = c->x16_next;
+	c->x16_next ^= 1;
+	size_t count = (size_t)rows * c->g->values[v].cols;
+	if (count > c->x16_elems)
+		return awq_err(err, errlen, AWQ_EINVAL, "cuda: %s does not fit the conversion buffer", c->g->values[v].name);
+	CK(awq_cu_to_16(c->stream, act(c, v), c->x16[s], count, bf16), "f32 -> 16-bit conversion");
+	c->x16_val[s] = v;
+	c->x16_bf[s] = bf16;
+	*out = c->x16[s];
+	return 0;
+}
+
+static int blas_gemm(struct cu_ctx *c, const struct cu_weight *w, int in_v, int rows, float *out, char *err,
+		     size_t errlen)
+{
+	const struct awq_weight *s = w->src[0];
+	const float one = 1.0f, zero = 0.0f;
+	const void *x = act(c, in_v);
+	cudaDataType_t t = CUDA_R_32F;
+	if (w->kind == CU_W_D16) {
+		uint16_t *x16;
+		int rc = x16_of(c, in_v, rows, w->is_bf16, &x16, err, errlen);
+		if (rc)
+			return rc;
+		x = x16;
+		t = w->is_bf16 ? CUDA_R_16BF : CUDA_R_16F;
+	}
+	cublasStatus_t st = cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)s->n, rows, (int)s->k, &one, w->data, t,
+					 (int)s->k, x, t, (int)s->k, &zero, out, CUDA_R_32F, (int)s->n, CUBLAS_COMPUTE_32F,
+					 CUBLAS_GEMM_DEFAULT);
+	if (st != CUBLAS_STATUS_SUCCESS)
+		return awq_err(err, errlen, AWQ_EDEVICE, "cuda: cublasGemmEx failed for %s (status %d)", s->name, (int)st);
+	if (w->bias[0])
+		CK(awq_cu_add_bias(c->stream, out, w->bias[0], rows, (int)s->n), "bias add");
+	return 0;
+}
+
+/* outs: the value of each source weight's output (one, or q/k/v), or the SiLU-mul result. */
+static int matmul(struct cu_ctx *c, const struct cu_weight *w, int in_v, int rows, const int *outs,
+		  enum awq_cu_epilogue epi, char *err, size_t errlen)
+{
+	if (w->kind == CU_W_Q4) {
+		struct awq_cu_out o = {.nseg = epi == AWQ_CU_EPI_SILU_MUL ? 1 : w->nsrc};
+		int end = 0;
+		for (int s = 0; s < 3; s++) {
+			if (s < o.nseg) {
+				end += epi == AWQ_CU_EPI_SILU_MUL ? w->q4.tiles : w->seg_tiles[s];
+				o.ptr[s] = act(c, outs[s]);
+				o.bias[s] = w->bias[s];
+				o.n[s] = (int)w->src[s]->n;
+			}
+			o.tile_end[s] = end;
+		}
+		if (rows <= AWQ_CU_DECODE_ROWS) {
+			CK(awq_cu_q4_gemv(c->stream, &w->q4, act(c, in_v), rows, &o, epi, c->sm_count), "W4A16 GEMV");
+			return 0;
+		}
+		uint16_t *x16;
+		int rc = x16_of(c, in_v, rows, 0, &x16, err, errlen);
+		if (rc)
+			return rc;
+		CK(awq_cu_q4_gemm(c->stream, &w->q4, x16, rows, &o, epi, c->cc_major, c->sm_count), "W4A16 GEMM");
+		return 0;
+	}
+	float *out = act(c, outs[0]);
+	if (w->kind == CU_W_D16 && rows <= AWQ_CU_DECODE_ROWS) {
+		CK(awq_cu_w16_gemv(c->stream, w->data, w->is_bf16, w->bias[0], (int)w->src[0]->n, (int)w->src[0]->k,
+				   act(c, in_v), rows, out),
+		   "16-bit GEMV");
+		return 0;
+	}
+	return blas_gemm(c, w, in_v, rows, out, err, errlen);
+}
+
+static int attention(struct cu_ctx *c, const struct awq_node *n, const struct cu_node *cn, int rows, char *err,
+		     size_t errlen)
+{
+	uint16_t *kc = c->kcache + (size_t)n->p.attn.layer * c->kv_slot;
+	uint16_t *vc = c->vcache + (size_t)n->p.attn.layer * c->kv_slot;
+	const struct awq_node *rq = cn->rope_q >= 0 ? &c->g->nodes[cn->rope_q] : NULL;
+	const struct awq_node *rk = cn->rope_k >= 0 ? &c->g->nodes[cn->rope_k] : NULL;
+	int q_src = rq ? rq->in[0] : n->in[0], k_src = rk ? rk->in[0] : n->in[1];
+	CK(awq_cu_kv_append(c->stream, act(c, k_src), act(c, n->in[2]), kc, vc, rows, n->p.attn.n_kv_heads,
+			    n->p.attn.head_dim, rk ? c->nodes[cn->rope_k].inv_freq : NULL, c->d_pos),
+	   "KV cache append");
+	struct awq_cu_attn a = {
+		.k = kc, .v = vc, .d_pos = c->d_pos, .n_heads = n->p.attn.n_heads, .n_kv_heads = n->p.attn.n_kv_heads,
+		.head_dim = n->p.attn.head_dim, .max_ctx = c->max_ctx, .scale = n->p.attn.scale, .part = c->attn_part,
+		.q_inv_freq = rq ? c->nodes[cn->rope_q].inv_freq : NULL,
+	};
+	size_t qc = (size_t)n->p.attn.n_heads * n->p.attn.head_dim;
+	if (rows > AWQ_CU_DECODE_ROWS && awq_cu_attn_prefill_ok(a.head_dim, c->cc_major)) {
+		a.q = act(c, q_src);
+		a.out = act(c, n->out);
+		a.rows = rows;
+		CK(awq_cu_attn_prefill(c->stream, &a), "flash attention");
+		return 0;
+	}
+	for (int r0 = 0; r0 < rows; r0 += AWQ_CU_DECODE_ROWS) {
+		a.row0 = r0;
+		a.rows = rows - r0 < AWQ_CU_DECODE_ROWS ? rows - r0 : AWQ_CU_DECODE_ROWS;
+		a.q = act(c, q_src) + r0 * qc;
+		a.out = act(c, n->out) + r0 * qc;
+		CK(awq_cu_attn_decode(c->stream, &a), "decode attention");
+	}
+	return 0;
+}
+
+static int run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *err, size_t errlen)
+{
+	const struct awq_graph *g = c->g;
+	const struct awq_node *n = &g->nodes[i];
+	const struct cu_node *cn = &c->nodes[i];
+	const struct cu_weight *w = cn->w >= 0 ? &c->wts[cn->w] : NULL;
+	int rows = awq_value_rows(g, n->out, step), cols = g->values[n->out].cols;
+	size_t count = (size_t)rows * cols;
+	float *out = act(c, n->out);
+	int outs[3] = {n->out, -1, -1};
+	if (cn->exec == CU_X_GATE_UP)
+		return matmul(c, w, cn->in_fused, rows, outs, AWQ_CU_EPI_SILU_MUL, err, errlen);
+	if (cn->exec == CU_X_QKV) {
+		for (int j = 0; j < 3; j++)
+			outs[j] = g->nodes[cn->mm[j]].out;
+		return matmul(c, w, n->in[0], rows, outs, AWQ_CU_EPI_STORE, err, errlen);
+	}
+	switch (n->op) {
+	case AWQ_OP_EMBED:
+		CK(awq_cu_embed(c->stream, awq_cu_value(c, n->in[0]), rows, w->data, (int)awq_dtype_size(w->src[0]->dtype),
+				w->is_bf16, cols, (int)w->src[0]->n, out),
+		   "embedding");
+		return 0;
+	case AWQ_OP_RMSNORM:
+		CK(awq_cu_rmsnorm(c->stream, act(c, n->in[0]), w->data, out, rows, cols, n->p.norm.group, n->p.norm.eps),
+		   "RMSNorm");
+		return 0;
+	case AWQ_OP_MATMUL:
+		return matmul(c, w, n->in[0], rows, outs, AWQ_CU_EPI_STORE, err, errlen);
+	case AWQ_OP_ROPE:
+		CK(awq_cu_rope(c->stream, act(c, n->in[0]), out, rows, n->p.rope.n_heads, n->p.rope.head_dim, cn->inv_freq,
+			       c->d_pos),
+		   "RoPE");
+		return 0;
+	case AWQ_OP_ATTENTION:
+		return attention(c, n, cn, rows, err, errlen);
+	case AWQ_OP_SILU_MUL:
+		CK(awq_cu_silu_mul(c->stream, act(c, n->in[0]), act(c, n->in[1]), out, count), "SiLU-mul");
+		return 0;
+	case AWQ_OP_ADD:
+		if (cn->exec == CU_X_ADD_NORM) {
+			const struct awq_node *m = &g->nodes[cn->norm_node];
+			CK(awq_cu_add_rmsnorm(c->stream, act(c, n->in[0]), act(c, n->in[1]), out, w->data, act(c, m->out), rows,
+					      cols, m->p.norm.eps),
+			   "add + RMSNorm");
+			return 0;
+		}
+		CK(awq_cu_add(c->stream, act(c, n->in[0]), act(c, n->in[1]), out, count), "add");
+		return 0;
+	case AWQ_OP_LAST_ROWS: {
+		int in_rows = awq_value_rows(g, n->in[0], step);
+		const float *src = act(c, n->in[0]) + (size_t)(in_rows - rows) * cols;
+		CK(cudaMemcpyAsync(out, src, count * 4, cudaMemcpyDeviceToDevice, c->stream), "last-rows copy");
+		return 0;
+	}
+	case AWQ_OP_ARGMAX:
+		CK(awq_cu_argmax(c->stream, act(c, n->in[0]), rows, g->values[n->in[0]].cols, (int32_t *)out), "argmax");
+		return 0;
+	default:
+		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "cuda: op %s is not supported", awq_op_name(n->op));
+	}
+}
+
+static int run_nodes(struct cu_ctx *c, const struct awq_step *step, char *err, size_t errlen)
+{
+	c->x16_val[0] = c->x16_val[1] = -1;
+	for (int i = 0; i < c->g->n_nodes; i++) {
+		if (c->nodes[i].exec == CU_X_SKIP)
+			continue;
+		int rc = run_node(c, i, step, err, errlen);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int capture(struct cu_ctx *c, const struct awq_step *step, char *err, size_t errlen)
+{
+	cudaGraph_t graph;
+	CK(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+	int rc = run_nodes(c, step, err, errlen);
+	cudaError_t e = cudaStreamEndCapture(c->stream, &graph);
+	if (rc) {
+		if (e == cudaSuccess)
+			cudaGraphDestroy(graph);
+		return rc;
+	}
+	if (e != cudaSuccess)
+		return awq_cu_fail(err, errlen, e, "cudaStreamEndCapture");
+	e = cudaGraphInstantiate(&c->graph, graph, 0);
+	cudaGraphDestroy(graph);
+	if (e != cudaSuccess) {
+		c->graph = NULL;
+		return awq_cu_fail(err, errlen, e, "cudaGraphInstantiate");
+	}
+	return 0;
+}
+
+int awq_cu_run(struct cu_ctx *c, const struct awq_step *step, char *err, size_t errlen)
+{
+	if (!c->g)
+		return awq_err(err, errlen, AWQ_EINVAL, "cuda: run before prepare");
+	if (step->n_tokens < 1 || step->n_tokens > c->max_tokens)
+		return awq_err(err, errlen, AWQ_EINVAL, "cuda: step of %d tokens, prepared for 1..%d", step->n_tokens,
+			       c->max_tokens);
+	if (step->pos < 0 || step->pos + step->n_tokens > c->max_ctx)
+		return awq_err(err, errlen, AWQ_ETOOBIG, "cuda: positions %d..%d exceed the KV cache of %d", step->pos,
+			       step->pos + step->n_tokens - 1, c->max_ctx);
+	/* Pageable source: staged by the driver before the call returns, so the stack variable may go. */
+	int pos = step->pos;
+	CK(cudaMemcpyAsync(c->d_pos, &pos, sizeof(pos), cudaMemcpyHostToDevice, c->stream), "position upload");
+	if (step->n_tokens != 1 || !c->use_graph)
+		return run_nodes(c, step, err, errlen);
+	if (!c->graph) {
+		int rc = capture(c, step, err, errlen);
+		if (rc)
+			return rc;
+	}
+	CK(cudaGraphLaunch(c->graph, c->stream), "cudaGraphLaunch");
+	return 0;
+}

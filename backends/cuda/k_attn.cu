@@ -1,0 +1,605 @@
+/* Attention over the f16 KV cache. Decode (few rows): flash-decoding, one block per (kv head, chunk of
+ * 256 positions, row) scoring all heads of the GQA group against each K row read once, then a
+ * combine kernel merges the chunks by their max/sum. The grid depends only on max_ctx, never on the
+ * position (read from device memory), so a captured decode graph replays at any position.
+ * Prefill: causal flash attention on tensor cores (FA2 style, 64 queries x 64 keys per step). */
+#include <float.h>
+
+#include "cu_common.cuh"
+#include "cu_kernels.h"
+
+#define AT_CHUNK 64
+#define AT_THREADS 128
+#define AT_MAXG 8
+#define AT_MAXD 256
+#define AT_VPRE 32 /* V values per thread loaded ahead: a whole chunk when head_dim <= 128 */
+
+static __host__ __device__ inline int n_splits(int max_ctx)
+{
+	return (max_ctx + AT_CHUNK - 1) / AT_CHUNK;
+}
+
+extern "C" size_t awq_cu_attn_part_floats(int rows, int n_heads, int head_dim, int max_ctx)
+{
+	return (size_t)rows * n_heads * n_splits(max_ctx) * (head_dim + 2);
+}
+
+__global__ void __launch_bounds__(AT_THREADS) attn_split_kernel(struct awq_cu_attn a, int hsub)
+{
+	__shared__ float qs[AT_MAXG][AT_MAXD];
+	__shared__ float sc[AT_MAXG][AT_CHUNK];
+	__shared__ float red[AT_MAXG * AT_MAXD];
+	__shared__ float mh[AT_MAXG], lh[AT_MAXG];
+	int group = a.n_heads / a.n_kv_heads, hd = a.head_dim;
+	int kvh = blockIdx.x / hsub, h0 = kvh * group + (blockIdx.x % hsub) * AT_MAXG;
+	int hg = min(AT_MAXG, kvh * group + group - h0);
+	int split = blockIdx.y, r = blockIdx.z;
+	int limit = *a.d_pos + a.row0 + r + 1;
+	int start = split * AT_CHUNK, len = min(AT_CHUNK, limit - start);
+	if (len <= 0)
+		return;
+	size_t qcols = (size_t)a.n_heads * hd, kvs = (size_t)a.n_kv_heads * hd;
+	for (int i = threadIdx.x; i < hg * hd; i += AT_THREADS)
+		qs[i / hd][i % hd] = a.q[r * qcols + (size_t)(h0 + i / hd) * hd + i % hd];
+	__syncthreads();
+	if (a.q_inv_freq) {
+		int half_d = hd / 2;
+		for (int i = threadIdx.x; i < hg * half_d; i += AT_THREADS) {
+			int h = i / half_d, d = i % half_d;
+			float sn, cs;
+			sincosf((float)(limit - 1) * a.q_inv_freq[d], &sn, &cs);
+			float x1 = qs[h][d], x2 = qs[h][d + half_d];
+			qs[h][d] = x1 * cs - x2 * sn;
+			qs[h][d + half_d] = x2 * cs + x1 * sn;
+		}
+		__syncthreads();
+	}
+	/* V rows do not depend on the scores: start loading this thread's share now so that their
+	 * latency overlaps the K pass and the softmax. */
+	int pairs = hd / 2, stripes = AT_THREADS / pairs;
+	int dp = threadIdx.x % pairs, stripe = threadIdx.x / pairs;
+	uint32_t vpre[AT_VPRE];
+#pragma unroll
+	for (int i = 0; i < AT_VPRE; i++) {
+		int p = stripe + i * stripes;
+		vpre[i] = 0;
+		if (stripe < stripes && p < len)
+			vpre[i] = reinterpret_cast<const uint32_t *>(a.v + (size_t)(start + p) * kvs + (size_t)kvh * hd)[dp];
+	}
+	/* Two threads per position, each a line-sized half of the K row; loads batched four deep. */
+	{
+		const int tpp = AT_THREADS / AT_CHUNK;
+		int p = threadIdx.x / tpp, part = threadIdx.x % tpp, nch = hd / 8;
+		const uint4 *kr = reinterpret_cast<const uint4 *>(a.k + (size_t)(start + min(p, len - 1)) * kvs +
+								  (size_t)kvh * hd);
+		float acc[AT_MAXG];
+#pragma unroll
+		for (int h = 0; h < AT_MAXG; h++)
+			acc[h] = 0.f;
+		for (int c0 = part; c0 < nch; c0 += 4 * tpp) {
+			uint4 v[4];
+#pragma unroll
+			for (int u = 0; u < 4; u++)
+				v[u] = c0 + u * tpp < nch ? kr[c0 + u * tpp] : make_uint4(0, 0, 0, 0);
+#pragma unroll
+			for (int u = 0; u < 4; u++) {
+				int cc = c0 + u * tpp;
+				if (cc >= nch)
+					break;
+				const uint32_t w4[4] = {v[u].x, v[u].y, v[u].z, v[u].w};
+				float f[8];
+#pragma unroll
+				for (int i = 0; i < 4; i++) {
+					float2 t2 = __half22float2(u2h(w4[i]));
+					f[2 * i] = t2.x;
+					f[2 * i + 1] = t2.y;
+				}
+#pragma unroll
+				for (int h = 0; h < AT_MAXG; h++)
+					if (h < hg)
+#pragma unroll
+						for (int e = 0; e < 8; e++)
+							acc[h] = fmaf(qs[h][cc * 8 + e], f[e], acc[h]);
+			}
+		}
+#pragma unroll
+		for (int h = 0; h < AT_MAXG; h++) {
+			for (int o = 1; o < tpp; o <<= 1)
+				acc[h] += __shfl_xor_sync(0xffffffffu, acc[h], o);
+			if (h < hg && part == 0 && p < len)
+				sc[h][p] = acc[h] * a.scale;
+		}
+	}
+	__syncthreads();
+	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+	for (int h = warp; h < hg; h += AT_THREADS / 32) {
+		float m = -FLT_MAX;
+		for (int p = lane; p < len; p += 32)
+			m = fmaxf(m, sc[h][p]);
+		for (int o = 16; o > 0; o >>= 1)
+			m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+		float l = 0.f;
+		for (int p = lane; p < len; p += 32) {
+			float e = expf(sc[h][p] - m);
+			sc[h][p] = e;
+			l += e;
+		}
+		for (int o = 16; o > 0; o >>= 1)
+			l += __shfl_xor_sync(0xffffffffu, l, o);
+		if (lane == 0) {
+			mh[h] = m;
+			lh[h] = l;
+		}
+	}
+	__syncthreads();
+	float o0[AT_MAXG], o1[AT_MAXG];
+#pragma unroll
+	for (int h = 0; h < AT_MAXG; h++)
+		o0[h] = o1[h] = 0.f;
+	if (stripe < stripes) {
+#pragma unroll
+		for (int i = 0; i < AT_VPRE; i++) {
+			int p = stripe + i * stripes;
+			float2 vv = __half22float2(u2h(vpre[i]));
+#pragma unroll
+			for (int h = 0; h < AT_MAXG; h++)
+				if (h < hg && p < len) {
+					o0[h] = fmaf(sc[h][p], vv.x, o0[h]);
+					o1[h] = fmaf(sc[h][p], vv.y, o1[h]);
+				}
+		}
+#pragma unroll 4
+		for (int p = stripe + AT_VPRE * stripes; p < len; p += stripes) {
+			const uint32_t *vr = reinterpret_cast<const uint32_t *>(a.v + (size_t)(start + p) * kvs +
+									      (size_t)kvh * hd);
+			float2 vv = __half22float2(u2h(vr[dp]));
+#pragma unroll
+			for (int h = 0; h < AT_MAXG; h++)
+				if (h < hg) {
+					o0[h] = fmaf(sc[h][p], vv.x, o0[h]);
+					o1[h] = fmaf(sc[h][p], vv.y, o1[h]);
+				}
+		}
+	}
+	for (int s = 0; s < stripes; s++) {
+		if (stripe == s) {
+			for (int h = 0; h < hg; h++) {
+				float *rp = red + h * hd + 2 * dp;
+				rp[0] = s == 0 ? o0[h] : rp[0] + o0[h];
+				rp[1] = s == 0 ? o1[h] : rp[1] + o1[h];
+			}
+		}
+		__syncthreads();
+	}
+	int ns = n_splits(a.max_ctx);
+	for (int i = threadIdx.x; i < hg * (hd + 2); i += AT_THREADS) {
+		int h = i / (hd + 2), d = i % (hd + 2);
+		float v = d < hd ? red[h * hd + d] : d == hd ? mh[h] : lh[h];
+		a.part[(((size_t)r * a.n_heads + h0 + h) * ns + split) * (hd + 2) + d] = v;
+	}
+}
+
+__global__ void attn_combine_kernel(struct awq_cu_attn a, int chunk)
+{
+	int h = blockIdx.x, r = blockIdx.y, hd = a.head_dim, ns = n_splits(a.max_ctx);
+	int limit = *a.d_pos + a.row0 + r + 1;
+	int used = (limit + chunk - 1) / chunk;
+	const float *p = a.part + ((size_t)r * a.n_heads + h) * ns * (hd + 2);
+	float m = -FLT_MAX;
+	for (int s = 0; s < used; s++)
+		m = fmaxf(m, p[s * (hd + 2) + hd]);
+	float den = 0.f;
+	for (int s = 0; s < used; s++)
+		den += p[s * (hd + 2) + hd + 1] * expf(p[s * (hd + 2) + hd] - m);
+	for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+		float o = 0.f;
+		for (int s = 0; s < used; s++)
+			o += p[s * (hd + 2) + d] * expf(p[s * (hd + 2) + hd] - m);
+		a.out[(size_t)r * a.n_heads * hd + (size_t)h * hd + d] = o / den;
+	}
+}
+
+/* Warp-per-slice decode attention for head_dim = 32 * DPL (64, 128): lanes split the head dimension, so K
+ * and V rows are read coalesced and the PV product needs no reduction; eight positions per step,
+ * their 16 row loads in flight together, scores reduced across lanes by a transposing butterfly
+ * (9 shuffles for 8 dot products). The 4 warps of a block take consecutive 64-position slices of
+ * one 256-position split and merge through shared memory; the split partials use the layout of
+ * attn_split_kernel (stride n_splits(max_ctx)). */
+#define AW_CHUNK 256
+#define AW_WPOS (AW_CHUNK / 4)
+
+template <int DPL> struct kv_vec;
+template <> struct kv_vec<2> { typedef uint32_t t; };
+template <> struct kv_vec<4> { typedef uint2 t; };
+
+template <int DPL> static __device__ __forceinline__ void kv_unpack(typename kv_vec<DPL>::t v, float f[DPL])
+{
+	const uint32_t *u = reinterpret_cast<const uint32_t *>(&v);
+#pragma unroll
+	for (int i = 0; i < DPL / 2; i++) {
+		float2 t2 = __half22float2(u2h(u[i]));
+		f[2 * i] = t2.x;
+		f[2 * i + 1] = t2.y;
+	}
+}
+
+/* s[0..7] per lane -> lane holds the warp sum for position ((l>>4)&1)*4 + ((l>>3)&1)*2 + ((l>>2)&1). */
+static __device__ __forceinline__ float transpose_sum8(float s[8], int lane)
+{
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		bool hi = lane & 16;
+		float send = hi ? s[i] : s[i + 4], keep = hi ? s[i + 4] : s[i];
+		s[i] = keep + __shfl_xor_sync(0xffffffffu, send, 16);
+	}
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		bool hi = lane & 8;
+		float send = hi ? s[i] : s[i + 2], keep = hi ? s[i + 2] : s[i];
+		s[i] = keep + __shfl_xor_sync(0xffffffffu, send, 8);
+	}
+	bool hi = lane & 4;
+	float send = hi ? s[0] : s[1], keep = hi ? s[1] : s[0];
+	float v = keep + __shfl_xor_sync(0xffffffffu, send, 4);
+	v += __shfl_xor_sync(0xffffffffu, v, 2);
+	return v + __shfl_xor_sync(0xffffffffu, v, 1);
+}
+
+static __device__ __forceinline__ float reduce8(float v, bool is_max)
+{
+#pragma unroll
+	for (int o = 4; o <= 16; o <<= 1) {
+		float t = __shfl_xor_sync(0xffffffffu, v, o);
+		v = is_max ? fmaxf(v, t) : v + t;
+	}
+	return v;
+}
+
+template <int DPL>
+__global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, int hsub)
+{
+	const int HD = 32 * DPL;
+	typedef typename kv_vec<DPL>::t vec;
+	__shared__ float sm_o[4][AT_MAXG][HD];
+	__shared__ float sm_m[4][AT_MAXG], sm_l[4][AT_MAXG];
+	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+	int group = a.n_heads / a.n_kv_heads;
+	int kvh = blockIdx.x / hsub, h0 = kvh * group + (blockIdx.x % hsub) * AT_MAXG;
+	int hg = min(AT_MAXG, kvh * group + group - h0);
+	int split = blockIdx.y, r = blockIdx.z;
+	int limit = *a.d_pos + a.row0 + r + 1;
+	int start = split * AW_CHUNK;
+	if (start >= limit)
+		return;
+	int wstart = start + warp * AW_WPOS, wend = min(limit, wstart + AW_WPOS);
+	size_t kvs = (size_t)a.n_kv_heads * HD, qcols = (size_t)a.n_heads * HD;
+	const float qscale = a.scale * 1.4426950408889634f; /* scores in log2 units for exp2f */
+	float q[AT_MAXG][DPL], o[AT_MAXG][DPL], m[AT_MAXG], l[AT_MAXG];
+#pragma unroll
+	for (int h = 0; h < AT_MAXG; h++) {
+		m[h] = -FLT_MAX;
+		l[h] = 0.f;
+#pragma unroll
+		for (int e = 0; e < DPL; e++)
+			q[h][e] = o[h][e] = 0.f;
+		if (h >= hg)
+			continue;
+		const float *qh = a.q + r * qcols + (size_t)(h0 + h) * HD + lane * DPL;
+#pragma unroll
+		for (int e = 0; e < DPL; e++) {
+			float x = qh[e];
+			if (a.q_inv_freq) { /* the RoPE partner of dim d is d +- HD/2: lane ^ 16 */
+				float y = __shfl_xor_sync(0xffffffffu, x, 16), sn, cs;
+				sincosf((float)(limit - 1) * a.q_inv_freq[(lane & 15) * DPL + e], &sn, &cs);
+				x = lane < 16 ? x * cs - y * sn : x * cs + y * sn;
+			}
+			q[h][e] = x * qscale;
+		}
+	}
+	const vec *kb = reinterpret_cast<const vec *>(a.k + (size_t)kvh * HD + lane * DPL);
+	const vec *vb = reinterpret_cast<const vec *>(a.v + (size_t)kvh * HD + lane * DPL);
+	const size_t rs = kvs / DPL; /* row stride in vec units */
+	int idx = ((lane >> 4) & 1) * 4 + ((lane >> 3) & 1) * 2 + ((lane >> 2) & 1);
+	for (int p0 = wstart; p0 < wend; p0 += 8) {
+		vec kr[8], vr[8];
+#pragma unroll
+		for (int i = 0; i < 8; i++) {
+			size_t p = (size_t)min(p0 + i, wend - 1);
+			kr[i] = kb[p * rs];
+			vr[i] = vb[p * rs];
+		}
+		bool valid = p0 + idx < wend;
+#pragma unroll
+		for (int h = 0; h < AT_MAXG; h++) {
+			if (h >= hg)
+				break;
+			float sc[8];
+#pragma unroll
+			for (int i = 0; i < 8; i++) {
+				float f[DPL];
+				kv_unpack<DPL>(kr[i], f);
+				float d = 0.f;
+#pragma unroll
+				for (int e = 0; e < DPL; e++)
+					d = fmaf(q[h][e], f[e], d);
+				sc[i] = d;
+			}
+			float sv = transpose_sum8(sc, lane);
+			sv = valid ? sv : -FLT_MAX;
+			float mn = fmaxf(m[h], reduce8(sv, true));
+			float alpha = exp2f(m[h] - mn), pv = valid ? exp2f(sv - mn) : 0.f;
+			l[h] = l[h] * alpha + reduce8(pv, false);
+			m[h] = mn;
+#pragma unroll
+			for (int e = 0; e < DPL; e++)
+				o[h][e] *= alpha;
+#pragma unroll
+			for (int i = 0; i < 8; i++) {
+				float pi = __shfl_sync(0xffffffffu, pv, ((i >> 2) & 1) * 16 + ((i >> 1) & 1) * 8 + (i & 1) * 4);
+				float f[DPL];
+				kv_unpack<DPL>(vr[i], f);
+#pragma unroll
+				for (int e = 0; e < DPL; e++)
+					o[h][e] = fmaf(pi, f[e], o[h][e]);
+			}
+		}
+	}
+#pragma unroll
+	for (int h = 0; h < AT_MAXG; h++) {
+		if (h >= hg)
+			break;
+#pragma unroll
+		for (int e = 0; e < DPL; e++)
+			sm_o[warp][h][lane * DPL + e] = o[h][e];
+		if (lane == 0) {
+			sm_m[warp][h] = m[h];
+			sm_l[warp][h] = l[h];
+		}
+	}
+	__syncthreads();
+	int ns = n_splits(a.max_ctx);
+	for (int i = threadIdx.x; i < hg * (HD + 2); i += blockDim.x) {
+		int h = i / (HD + 2), d = i % (HD + 2);
+		float M = fmaxf(fmaxf(sm_m[0][h], sm_m[1][h]), fmaxf(sm_m[2][h], sm_m[3][h]));
+		float v = 0.f;
+#pragma unroll
+		for (int w = 0; w < 4; w++) {
+			float f = exp2f(sm_m[w][h] - M);
+			v += f * (d < HD ? sm_o[w][h][d] : sm_l[w][h]);
+		}
+		if (d == HD)
+			v = M * 0.6931471805599453f; /* back to natural-log units for the combine kernel */
+		a.part[(((size_t)r * a.n_heads + h0 + h) * ns + split) * (HD + 2) + d] = v;
+	}
+}
+
+extern "C" cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_attn *a)
+{
+	int group = a->n_heads / a->n_kv_heads;
+	if (a->head_dim % 8 || a->head_dim > AT_MAXD || a->n_heads % a->n_kv_heads)
+		return cudaErrorInvalidValue;
+	int hsub = (group + AT_MAXG - 1) / AT_MAXG, chunk = AT_CHUNK;
+	int hd = a->head_dim;
+	if (hd == 64 || hd == 128) {
+		chunk = AW_CHUNK;
+		dim3 grid(a->n_kv_heads * hsub, (a->max_ctx + AW_CHUNK - 1) / AW_CHUNK, a->rows);
+		if (hd == 64)
+			attn_warp_kernel<2><<<grid, 128, 0, s>>>(*a, hsub);
+		else
+			attn_warp_kernel<4><<<grid, 128, 0, s>>>(*a, hsub);
+	} else {
+		dim3 grid(a->n_kv_heads * hsub, n_splits(a->max_ctx), a->rows);
+		attn_split_kernel<<<grid, AT_THREADS, 0, s>>>(*a, hsub);
+	}
+	cudaError_t e = cudaGetLastError();
+	if (e != cudaSuccess)
+		return e;
+	attn_combine_kernel<<<dim3(a->n_heads, a->rows), a->head_dim < 32 ? 32 : a->head_dim, 0, s>>>(*a, chunk);
+	return cudaGetLastError();
+}
+
+/* ---- prefill: tensor-core flash attention ---- */
+#define FA_Q 64
+#define FA_KV 64
+
+static __device__ __forceinline__ int fa_swz(int row, int chunk, int hd)
+{
+	return row * hd + ((chunk ^ (row & 7)) << 3);
+}
+
+/* K and V rows kv0 .. kv0 + FA_KV - 1 of one KV head into swizzled tiles; rows past `last` are zero. */
+static __device__ __forceinline__ void fa_load(const struct awq_cu_attn &a, int kv0, int last, size_t kvs, int kvh,
+					       uint16_t *ks, uint16_t *vs)
+{
+	const int hd = a.head_dim, ch_n = hd / 8;
+	for (int i = threadIdx.x; i < FA_KV * ch_n; i += blockDim.x) {
+		int row = i / ch_n, ch = i % ch_n;
+		bool ok = kv0 + row <= last;
+		size_t off = ok ? (size_t)(kv0 + row) * kvs + (size_t)kvh * hd + ch * 8 : 0;
+		cp16(ks + fa_swz(row, ch, hd), a.k + off, ok);
+		cp16(vs + fa_swz(row, ch, hd), a.v + off, ok);
+	}
+}
+
+/* K and V tiles are double-buffered (the next tile's cp.async runs under this tile's mma); Q is
+ * staged through the second buffer before the loop and then lives in registers. */
+template <int HD>
+__global__ void __launch_bounds__(128) attn_flash_kernel(struct awq_cu_attn a)
+{
+	extern __shared__ __align__(16) uint16_t fsm[];
+	const int BUF = 2 * FA_KV * HD; /* one K tile then one V tile */
+	uint16_t *qs = fsm + BUF;
+	const int CH = HD / 8;
+	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+	int h = blockIdx.y, kvh = h / (a.n_heads / a.n_kv_heads);
+	int q0 = blockIdx.x * FA_Q;
+	int pos = *a.d_pos + a.row0;
+	size_t qcols = (size_t)a.n_heads * HD, kvs = (size_t)a.n_kv_heads * HD;
+	int last = pos + min(q0 + FA_Q, a.rows) - 1;
+	fa_load(a, 0, last, kvs, kvh, fsm, fsm + FA_KV * HD);
+	cp_commit();
+	/* Each thread takes a chunk of 8 dims and its RoPE partner chunk half a head away. */
+	for (int i = threadIdx.x; i < FA_Q * CH / 2; i += 128) {
+		int row = i / (CH / 2), ch = i % (CH / 2);
+		float x1[8] = {0}, x2[8] = {0};
+		if (q0 + row < a.rows) {
+			const float *src = a.q + (size_t)(q0 + row) * qcols + (size_t)h * HD + ch * 8;
+#pragma unroll
+			for (int e = 0; e < 8; e++) {
+				x1[e] = src[e];
+				x2[e] = src[e + HD / 2];
+			}
+			if (a.q_inv_freq) {
+#pragma unroll
+				for (int e = 0; e < 8; e++) {
+					float sn, cs;
+					sincosf((float)(pos + q0 + row) * a.q_inv_freq[ch * 8 + e], &sn, &cs);
+					float o1 = x1[e] * cs - x2[e] * sn, o2 = x2[e] * cs + x1[e] * sn;
+					x1[e] = o1;
+					x2[e] = o2;
+				}
+			}
+		}
+		*reinterpret_cast<uint4 *>(qs + fa_swz(row, ch, HD)) =
+			make_uint4(pack_half2(x1[0], x1[1]), pack_half2(x1[2], x1[3]), pack_half2(x1[4], x1[5]),
+				   pack_half2(x1[6], x1[7]));
+		*reinterpret_cast<uint4 *>(qs + fa_swz(row, ch + CH / 2, HD)) =
+			make_uint4(pack_half2(x2[0], x2[1]), pack_half2(x2[2], x2[3]), pack_half2(x2[4], x2[5]),
+				   pack_half2(x2[6], x2[7]));
+	}
+	__syncthreads();
+	uint32_t qa[HD / 16][4];
+#pragma unroll
+	for (int j = 0; j < HD / 16; j++) {
+		int row = warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
+		ldmatrix_x4(qa[j], qs + fa_swz(row, 2 * j + (lane >> 4), HD));
+	}
+	float o[HD / 8][4];
+#pragma unroll
+	for (int i = 0; i < HD / 8; i++)
+		o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+	float m[2] = {-FLT_MAX, -FLT_MAX}, l[2] = {0.f, 0.f};
+	const float sl2 = a.scale * 1.4426950408889634f;
+	int qpos[2] = {pos + q0 + warp * 16 + g, pos + q0 + warp * 16 + g + 8};
+	int ntiles = last / FA_KV + 1;
+	__syncthreads(); /* Q fragments are in registers: buffer 1 is free for K/V */
+	for (int tt = 0; tt < ntiles; tt++) {
+		int kv0 = tt * FA_KV;
+		const uint16_t *ks = fsm + (tt & 1) * BUF, *vs = ks + FA_KV * HD;
+		if (tt + 1 < ntiles) {
+			uint16_t *nk = fsm + ((tt + 1) & 1) * BUF;
+			fa_load(a, (tt + 1) * FA_KV, last, kvs, kvh, nk, nk + FA_KV * HD);
+			cp_commit();
+			cp_wait<1>();
+		} else {
+			cp_wait<0>();
+		}
+		__syncthreads();
+		float sacc[FA_KV / 8][4];
+#pragma unroll
+		for (int n = 0; n < FA_KV / 8; n++)
+			sacc[n][0] = sacc[n][1] = sacc[n][2] = sacc[n][3] = 0.f;
+#pragma unroll
+		for (int j = 0; j < HD / 16; j++)
+#pragma unroll
+			for (int np = 0; np < FA_KV / 16; np++) {
+				uint32_t b[4];
+				int mat = lane >> 3, row = np * 16 + (lane & 7) + (mat >> 1) * 8;
+				ldmatrix_x4(b, ks + fa_swz(row, 2 * j + (mat & 1), HD));
+				mma_f16(sacc[2 * np], qa[j], b[0], b[1]);
+				mma_f16(sacc[2 * np + 1], qa[j], b[2], b[3]);
+			}
+		float mx[2] = {m[0], m[1]};
+#pragma unroll
+		for (int n = 0; n < FA_KV / 8; n++)
+#pragma unroll
+			for (int i = 0; i < 4; i++) {
+				int kp = kv0 + n * 8 + 2 * t + (i & 1);
+				float v = kp <= qpos[i >> 1] ? sacc[n][i] * sl2 : -INFINITY;
+				sacc[n][i] = v;
+				mx[i >> 1] = fmaxf(mx[i >> 1], v);
+			}
+		float alpha[2];
+#pragma unroll
+		for (int r = 0; r < 2; r++) {
+			mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+			mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+			alpha[r] = exp2f(m[r] - mx[r]);
+			m[r] = mx[r];
+			l[r] *= alpha[r];
+		}
+#pragma unroll
+		for (int i = 0; i < HD / 8; i++) {
+			o[i][0] *= alpha[0];
+			o[i][1] *= alpha[0];
+			o[i][2] *= alpha[1];
+			o[i][3] *= alpha[1];
+		}
+#pragma unroll
+		for (int n = 0; n < FA_KV / 8; n++)
+#pragma unroll
+			for (int i = 0; i < 4; i++) {
+				float p = exp2f(sacc[n][i] - m[i >> 1]);
+				sacc[n][i] = p;
+				l[i >> 1] += p;
+			}
+#pragma unroll
+		for (int kk = 0; kk < FA_KV / 16; kk++) {
+			uint32_t pa[4] = {pack_half2(sacc[2 * kk][0], sacc[2 * kk][1]),
+					  pack_half2(sacc[2 * kk][2], sacc[2 * kk][3]),
+					  pack_half2(sacc[2 * kk + 1][0], sacc[2 * kk + 1][1]),
+					  pack_half2(sacc[2 * kk + 1][2], sacc[2 * kk + 1][3])};
+#pragma unroll
+			for (int dn = 0; dn < HD / 8; dn += 2) {
+				uint32_t b[4];
+				int row = kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
+				ldmatrix_x4_trans(b, vs + fa_swz(row, dn + (lane >> 4), HD));
+				mma_f16(o[dn], pa, b[0], b[1]);
+				mma_f16(o[dn + 1], pa, b[2], b[3]);
+			}
+		}
+		__syncthreads(); /* the next iteration refills the buffer read here */
+	}
+#pragma unroll
+	for (int r = 0; r < 2; r++) {
+		l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+		l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+	}
+#pragma unroll
+	for (int r = 0; r < 2; r++) {
+		int row = q0 + warp * 16 + g + 8 * r;
+		if (row >= a.rows)
+			continue;
+		float inv = 1.0f / l[r];
+		float *dst = a.out + (size_t)row * qcols + (size_t)h * HD;
+#pragma unroll
+		for (int i = 0; i < HD / 8; i++) {
+			dst[i * 8 + 2 * t] = o[i][2 * r] * inv;
+			dst[i * 8 + 2 * t + 1] = o[i][2 * r + 1] * inv;
+		}
+	}
+}
+
+extern "C" int awq_cu_attn_prefill_ok(int head_dim, int cc_major)
+{
+	return cc_major >= 8 && (head_dim == 64 || head_dim == 128);
+}
+
+extern "C" cudaError_t awq_cu_attn_prefill(cudaStream_t s, const struct awq_cu_attn *a)
+{
+	dim3 grid((a->rows + FA_Q - 1) / FA_Q, a->n_heads);
+	size_t smem = (size_t)4 * FA_KV * a->head_dim * 2;
+	cudaError_t e;
+	if (a->head_dim == 128) {
+		e = cudaFuncSetAttribute(attn_flash_kernel<128>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+		if (e == cudaSuccess)
+			attn_flash_kernel<128><<<grid, 128, smem, s>>>(*a);
+	} else if (a->head_dim == 64) {
+		e = cudaFuncSetAttribute(attn_flash_kernel<64>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+		if (e == cudaSuccess)
+			attn_flash_kernel<64><<<grid, 128, smem, s>>>(*a);
+	} else {
+		return cudaErrorInvalidValue;
+	}
+	return e != cudaSuccess ? e : cudaGetLastError();
+}

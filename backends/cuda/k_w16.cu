@@ -1,0 +1,135 @@
+/* BF16/FP16 matrix-vector product for decode (1..8 token rows): W [n][k] streamed once with 16-byte
+ * loads, two weight rows per warp, activations (f32) read through L1 and shared by the block's warps
+ * that walk K in step. f32 accumulation; prefill goes to cuBLAS. */
+#include "cu_common.cuh"
+#include "cu_kernels.h"
+
+#define W16_WARPS 8
+#define W16_ROWS 2
+
+static __device__ __forceinline__ void w16_unpack(uint4 v, int is_bf16, float f[8])
+{
+	const uint32_t u[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		if (is_bf16) {
+			f[2 * i] = __uint_as_float(u[i] << 16);
+			f[2 * i + 1] = __uint_as_float(u[i] & 0xffff0000u);
+		} else {
+			float2 h = __half22float2(u2h(u[i]));
+			f[2 * i] = h.x;
+			f[2 * i + 1] = h.y;
+		}
+	}
+}
+
+template <int NT>
+__global__ void __launch_bounds__(W16_WARPS * 32) w16_gemv_kernel(const uint16_t *__restrict__ w, int is_bf16,
+								  const float *__restrict__ bias, int n, int k,
+								  const float *__restrict__ x, int rows,
+								  float *__restrict__ out)
+{
+	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+	int row0 = (blockIdx.x * W16_WARPS + warp) * W16_ROWS;
+	float acc[W16_ROWS][NT];
+#pragma unroll
+	for (int r = 0; r < W16_ROWS; r++)
+#pragma unroll
+		for (int t = 0; t < NT; t++)
+			acc[r][t] = 0.f;
+	const uint4 *wr[W16_ROWS];
+#pragma unroll
+	for (int r = 0; r < W16_ROWS; r++)
+		wr[r] = reinterpret_cast<const uint4 *>(w + (size_t)min(row0 + r, n - 1) * k);
+	int k8 = k / 8;
+	for (int i = lane; i < k8; i += 64) {
+		uint4 v[2][W16_ROWS];
+#pragma unroll
+		for (int u = 0; u < 2; u++)
+#pragma unroll
+			for (int r = 0; r < W16_ROWS; r++)
+				v[u][r] = i + 32 * u < k8 ? ld_stream16(wr[r] + i + 32 * u) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+		for (int u = 0; u < 2; u++) {
+			int kk = (i + 32 * u) * 8;
+			if (kk >= k)
+				break;
+			float xv[NT][8];
+#pragma unroll
+			for (int t = 0; t < NT; t++) {
+				const float4 *xp = reinterpret_cast<const float4 *>(x + (size_t)min(t, rows - 1) * k + kk);
+				float4 a = __ldg(xp), b = __ldg(xp + 1);
+				xv[t][0] = a.x, xv[t][1] = a.y, xv[t][2] = a.z, xv[t][3] = a.w;
+				xv[t][4] = b.x, xv[t][5] = b.y, xv[t][6] = b.z, xv[t][7] = b.w;
+			}
+#pragma unroll
+			for (int r = 0; r < W16_ROWS; r++) {
+				float f[8];
+				w16_unpack(v[u][r], is_bf16, f);
+#pragma unroll
+				for (int t = 0; t < NT; t++)
+#pragma unroll
+					for (int e = 0; e < 8; e++)
+						acc[r][t] = fmaf(f[e], xv[t][e], acc[r][t]);
+			}
+		}
+	}
+#pragma unroll
+	for (int r = 0; r < W16_ROWS; r++)
+#pragma unroll
+		for (int t = 0; t < NT; t++) {
+			float s = acc[r][t];
+			for (int o = 16; o > 0; o >>= 1)
+				s += __shfl_xor_sync(0xffffffffu, s, o);
+			if (lane == 0 && row0 + r < n && t < rows)
+				out[(size_t)t * n + row0 + r] = s + (bias ? bias[row0 + r] : 0.f);
+		}
+}
+
+/* Rows whose length is not a multiple of 8 elements cannot use 16-byte loads. */
+__global__ void w16_gemv_scalar_kernel(const uint16_t *__restrict__ w, int is_bf16, const float *__restrict__ bias,
+				       int n, int k, const float *__restrict__ x, int rows, float *__restrict__ out)
+{
+	int warp = (blockIdx.x * blockDim.x + threadIdx.x) >> 5, lane = threadIdx.x & 31;
+	if (warp >= n)
+		return;
+	const uint16_t *wr = w + (size_t)warp * k;
+	for (int t = 0; t < rows; t++) {
+		float s = 0.f;
+		for (int i = lane; i < k; i += 32) {
+			float f = is_bf16 ? __uint_as_float((uint32_t)wr[i] << 16) : __half2float(__ushort_as_half(wr[i]));
+			s = fmaf(f, x[(size_t)t * k + i], s);
+		}
+		for (int o = 16; o > 0; o >>= 1)
+			s += __shfl_xor_sync(0xffffffffu, s, o);
+		if (lane == 0)
+			out[(size_t)t * n + warp] = s + (bias ? bias[warp] : 0.f);
+	}
+}
+
+template <int NT>
+static void launch_nt(cudaStream_t s, const uint16_t *w, int is_bf16, const float *bias, int n, int k, const float *x,
+		      int rows, float *out)
+{
+	int per_block = W16_WARPS * W16_ROWS;
+	w16_gemv_kernel<NT><<<(n + per_block - 1) / per_block, W16_WARPS * 32, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out);
+}
+
+extern "C" cudaError_t awq_cu_w16_gemv(cudaStream_t s, const uint16_t *w, int is_bf16, const float *bias, int n, int k,
+				       const float *x, int rows, float *out)
+{
+	if (rows < 1 || rows > AWQ_CU_DECODE_ROWS)
+		return cudaErrorInvalidValue;
+	if (k % 8 != 0) {
+		w16_gemv_scalar_kernel<<<(n + 7) / 8, 256, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out);
+		return cudaGetLastError();
+	}
+	switch (rows) {
+	case 1: launch_nt<1>(s, w, is_bf16, bias, n, k, x, rows, out); break;
+	case 2: launch_nt<2>(s, w, is_bf16, bias, n, k, x, rows, out); break;
+	case 3: launch_nt<3>(s, w, is_bf16, bias, n, k, x, rows, out); break;
+	case 4: launch_nt<4>(s, w, is_bf16, bias, n, k, x, rows, out); break;
+	default: launch_nt<8>(s, w, is_bf16, bias, n, k, x, rows, out); break;
+	}
+	return cudaGetLastError();
+}

@@ -1,0 +1,389 @@
+/* The CUDA backend's complex kernels called directly, against double-precision host references
+ * written here: AWQ repack + W4A16 GEMV (1..8 rows, q/k/v segments, fused SiLU-mul) and GEMM
+ * (odd row counts), the 16-bit GEMV, decode (split-K) and prefill (flash) attention with RoPE on q
+ * and the KV append. Outputs are poisoned with NaN first. Exit 77 without a CUDA device. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "cu_kernels.h"
+#include "dtype.h"
+#include "model.h"
+
+static uint64_t rng = 42;
+static int fails, cc_major = 8, sm_count = 100;
+
+static double urand(double lo, double hi)
+{
+	rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+	return lo + (hi - lo) * (double)(rng >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static void *dmalloc(size_t bytes)
+{
+	void *p = NULL;
+	if (cudaMalloc(&p, bytes) != cudaSuccess) {
+		printf("FAIL: cudaMalloc %zu\n", bytes);
+		exit(1);
+	}
+	return p;
+}
+
+static void *up(const void *h, size_t bytes)
+{
+	void *d = dmalloc(bytes);
+	cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice);
+	return d;
+}
+
+static float *poisoned(size_t n)
+{
+	float *d = dmalloc(n * 4);
+	cudaMemset(d, 0xff, n * 4); /* NaN */
+	return d;
+}
+
+static void check(const char *what, const double *ref, const float *dev_out, size_t n, double tol)
+{
+	float *h = malloc(n * 4);
+	cudaError_t e = cudaDeviceSynchronize();
+	cudaMemcpy(h, dev_out, n * 4, cudaMemcpyDeviceToHost);
+	double num = 0, den = 0;
+	int bad = e != cudaSuccess;
+	for (size_t i = 0; i < n; i++) {
+		if (!isfinite(h[i]))
+			bad = 1;
+		num += (h[i] - ref[i]) * (h[i] - ref[i]);
+		den += ref[i] * ref[i];
+	}
+	double rel = sqrt(num / (den > 0 ? den : 1e-30));
+	bad |= !(rel <= tol);
+	printf("%s %s: rel_err %.3g (tol %.1g)%s%s\n", bad ? "FAIL" : "ok  ", what, rel, tol, e ? " " : "",
+	       e ? cudaGetErrorString(e) : "");
+	fails += bad;
+	free(h);
+}
+
+struct q4w {
+	struct awq_weight w;
+	int32_t *qw, *qz;
+	uint16_t *sc;
+	double *deq; /* [n][k] */
+};
+
+static void make_q4(struct q4w *q, int n, int k, int group, int zp)
+{
+	memset(q, 0, sizeof(*q));
+	q->qw = malloc((size_t)k * n / 2);
+	q->qz = zp ? malloc((size_t)(k / group) * n / 2) : NULL;
+	q->sc = malloc((size_t)(k / group) * n * 2);
+	for (size_t i = 0; i < (size_t)k * n / 8; i++)
+		q->qw[i] = (int32_t)(urand(0, 4294967296.0));
+	for (size_t i = 0; zp && i < (size_t)(k / group) * n / 8; i++)
+		q->qz[i] = (int32_t)(urand(0, 4294967296.0));
+	for (size_t i = 0; i < (size_t)(k / group) * n; i++)
+		q->sc[i] = awq_f32_to_f16((float)urand(0.002, 0.02));
+	q->w = (struct awq_weight){.fmt = AWQ_WFMT_AWQ4, .n = n, .k = k, .group_size = group, .sym_zero = 8,
+				   .qweight = q->qw, .qzeros = q->qz, .scales = q->sc};
+	q->deq = malloc((size_t)n * k * sizeof(double));
+	for (int kk = 0; kk < k; kk++)
+		for (int nn = 0; nn < n; nn++) {
+			int z = zp ? awq_awq4_get(q->qz, n, kk / group, nn) : 8;
+			q->deq[(size_t)nn * k + kk] = (awq_awq4_get(q->qw, n, kk, nn) - z) *
+						      (double)awq_f16_to_f32(q->sc[(size_t)(kk / group) * n + nn]);
+		}
+}
+
+/* Repack sources into one device weight: concatenated (interleave 0) or gate/up interleaved. */
+static struct awq_cu_q4 to_device(struct q4w *const *src, int nsrc, int interleave)
+{
+	struct awq_cu_q4 q = {0};
+	const struct awq_weight *w0 = &src[0]->w;
+	for (int j = 0; j < nsrc; j++)
+		q.tiles += (int)((src[j]->w.n + 15) / 16);
+	q.k = (int)w0->k;
+	q.chunks = (q.k + 63) / 64;
+	q.group_size = w0->group_size;
+	q.groups = (q.chunks * 64 + q.group_size - 1) / q.group_size;
+	q.q = dmalloc((size_t)q.tiles * q.chunks * 512);
+	q.scales = dmalloc((size_t)q.tiles * q.groups * 32);
+	q.zeros = dmalloc((size_t)q.tiles * q.groups * 8);
+	int base = 0;
+	for (int j = 0; j < nsrc; j++) {
+		const struct awq_weight *w = &src[j]->w;
+		struct awq_cu_q4_src s = {.n = (int)w->n, .k = (int)w->k, .group_size = w->group_size, .sym_zero = 8};
+		s.qweight = up(w->qweight, (size_t)w->k * w->n / 2);
+		s.qzeros = w->qzeros ? up(w->qzeros, (size_t)(w->k / w->group_size) * w->n / 2) : NULL;
+		s.scales = up(w->scales, (size_t)(w->k / w->group_size) * w->n * 2);
+		cudaError_t e = awq_cu_q4_repack(0, &s, &q, interleave ? 2 : 1, interleave ? j : base);
+		if (e != cudaSuccess)
+			printf("FAIL repack: %s\n", cudaGetErrorString(e)), fails++;
+		base += (int)((w->n + 15) / 16);
+	}
+	return q;
+}
+
+static void matmul_ref(const double *deq, int n, int k, const float *x, int rows, double *out, int ld, int off)
+{
+	for (int r = 0; r < rows; r++)
+		for (int i = 0; i < n; i++) {
+			double s = 0;
+			for (int kk = 0; kk < k; kk++)
+				s += deq[(size_t)i * k + kk] * x[(size_t)r * k + kk];
+			out[(size_t)r * ld + off + i] = s;
+		}
+}
+
+static void test_q4_segments(int k, int group, const int *ns, int nsrc, const int *rows_list, int nrows)
+{
+	struct q4w w[3], *src[3];
+	for (int j = 0; j < nsrc; j++) {
+		make_q4(&w[j], ns[j], k, group, j != 1);
+		src[j] = &w[j];
+	}
+	struct awq_cu_q4 q = to_device(src, nsrc, 0);
+	int maxr = 0, total_n = 0;
+	for (int i = 0; i < nrows; i++)
+		maxr = rows_list[i] > maxr ? rows_list[i] : maxr;
+	for (int j = 0; j < nsrc; j++)
+		total_n += ns[j];
+	float *x = malloc((size_t)maxr * k * 4);
+	for (size_t i = 0; i < (size_t)maxr * k; i++)
+		x[i] = (float)urand(-1, 1);
+	float *dx = up(x, (size_t)maxr * k * 4);
+	uint16_t *dx16 = dmalloc((size_t)maxr * k * 2);
+	awq_cu_to_16(0, dx, dx16, (size_t)maxr * k, 0);
+	double *ref = malloc((size_t)maxr * total_n * sizeof(double));
+	for (int ri = 0; ri < nrows; ri++) {
+		int rows = rows_list[ri];
+		struct awq_cu_out o = {.nseg = nsrc};
+		float *outs[3];
+		int end = 0, off = 0;
+		for (int j = 0; j < 3; j++) {
+			if (j < nsrc) {
+				outs[j] = poisoned((size_t)rows * ns[j]);
+				o.ptr[j] = outs[j];
+				o.n[j] = ns[j];
+				end += (ns[j] + 15) / 16;
+			}
+			o.tile_end[j] = end;
+		}
+		cudaError_t e = rows <= AWQ_CU_DECODE_ROWS ? awq_cu_q4_gemv(0, &q, dx, rows, &o, AWQ_CU_EPI_STORE, sm_count)
+							   : awq_cu_q4_gemm(0, &q, dx16, rows, &o, AWQ_CU_EPI_STORE, cc_major, sm_count);
+		if (e != cudaSuccess)
+			printf("FAIL launch: %s\n", cudaGetErrorString(e)), fails++;
+		for (int j = 0; j < nsrc; j++) {
+			char what[128];
+			matmul_ref(w[j].deq, ns[j], k, x, rows, ref, ns[j], 0);
+			snprintf(what, sizeof(what), "W4A16 %s k=%d g=%d seg %d/%d n=%d rows=%d", rows <= 8 ? "GEMV" : "GEMM", k,
+				 group, j + 1, nsrc, ns[j], rows);
+			check(what, ref, outs[j], (size_t)rows * ns[j], 3e-3);
+			cudaFree(outs[j]);
+			off += ns[j];
+		}
+	}
+	free(x);
+	free(ref);
+}
+
+static void test_q4_silu(int n, int k, int group)
+{
+	struct q4w g, u, *src[2] = {&g, &u};
+	make_q4(&g, n, k, group, 1);
+	make_q4(&u, n, k, group, 1);
+	struct awq_cu_q4 q = to_device(src, 2, 1);
+	static const int rows_list[] = {1, 5, 8, 37};
+	float *x = malloc((size_t)37 * k * 4);
+	for (size_t i = 0; i < (size_t)37 * k; i++)
+		x[i] = (float)urand(-1, 1);
+	float *dx = up(x, (size_t)37 * k * 4);
+	uint16_t *dx16 = dmalloc((size_t)37 * k * 2);
+	awq_cu_to_16(0, dx, dx16, (size_t)37 * k, 0);
+	double *rg = malloc((size_t)37 * n * 8), *ru = malloc((size_t)37 * n * 8);
+	for (int ri = 0; ri < 4; ri++) {
+		int rows = rows_list[ri];
+		float *out = poisoned((size_t)rows * n);
+		struct awq_cu_out o = {.ptr = {out}, .n = {n}, .nseg = 1, .tile_end = {q.tiles, q.tiles, q.tiles}};
+		cudaError_t e = rows <= 8 ? awq_cu_q4_gemv(0, &q, dx, rows, &o, AWQ_CU_EPI_SILU_MUL, sm_count)
+					  : awq_cu_q4_gemm(0, &q, dx16, rows, &o, AWQ_CU_EPI_SILU_MUL, cc_major, sm_count);
+		if (e != cudaSuccess)
+			printf("FAIL launch: %s\n", cudaGetErrorString(e)), fails++;
+		matmul_ref(g.deq, n, k, x, rows, rg, n, 0);
+		matmul_ref(u.deq, n, k, x, rows, ru, n, 0);
+		for (size_t i = 0; i < (size_t)rows * n; i++)
+			rg[i] = rg[i] / (1.0 + exp(-rg[i])) * ru[i];
+		char what[96];
+		snprintf(what, sizeof(what), "W4A16 gate/up+SiLU n=%d k=%d rows=%d", n, k, rows);
+		check(what, rg, out, (size_t)rows * n, 4e-3);
+		cudaFree(out);
+	}
+	free(x);
+	free(rg);
+	free(ru);
+}
+
+static void test_w16(int n, int k, int bf16)
+{
+	uint16_t *w = malloc((size_t)n * k * 2);
+	double *wd = malloc((size_t)n * k * 8);
+	for (size_t i = 0; i < (size_t)n * k; i++) {
+		float f = (float)urand(-0.1, 0.1);
+		w[i] = bf16 ? awq_f32_to_bf16(f) : awq_f32_to_f16(f);
+		wd[i] = bf16 ? awq_bf16_to_f32(w[i]) : awq_f16_to_f32(w[i]);
+	}
+	float *x = malloc((size_t)8 * k * 4);
+	for (size_t i = 0; i < (size_t)8 * k; i++)
+		x[i] = (float)urand(-1, 1);
+	uint16_t *dw = up(w, (size_t)n * k * 2);
+	float *dx = up(x, (size_t)8 * k * 4);
+	double *ref = malloc((size_t)8 * n * 8);
+	for (int rows = 1; rows <= 8; rows += 3) {
+		float *out = poisoned((size_t)rows * n);
+		awq_cu_w16_gemv(0, dw, bf16, NULL, n, k, dx, rows, out);
+		matmul_ref(wd, n, k, x, rows, ref, n, 0);
+		char what[96];
+		snprintf(what, sizeof(what), "%s GEMV n=%d k=%d rows=%d", bf16 ? "BF16" : "F16", n, k, rows);
+		check(what, ref, out, (size_t)rows * n, 1e-5);
+		cudaFree(out);
+	}
+	free(w);
+	free(wd);
+	free(x);
+	free(ref);
+}
+
+/* Reference attention over positions 0..pos+r for query rows r of one step, K/V as the f16 cache
+ * holds them (K rotated), q rotated in double. */
+static void attn_ref(const float *q, const double *kc, const double *vc, int rows, int pos, int nh, int nkv, int hd,
+		     const double *inv, double *out)
+{
+	double *s = malloc((size_t)(pos + rows) * sizeof(double)), *qr = malloc((size_t)hd * sizeof(double));
+	for (int r = 0; r < rows; r++)
+		for (int h = 0; h < nh; h++) {
+			const float *qh = q + ((size_t)r * nh + h) * hd;
+			for (int d = 0; d < hd / 2; d++) {
+				double a = (pos + r) * inv[d], x1 = qh[d], x2 = qh[d + hd / 2];
+				qr[d] = x1 * cos(a) - x2 * sin(a);
+				qr[d + hd / 2] = x2 * cos(a) + x1 * sin(a);
+			}
+			int kvh = h / (nh / nkv), n = pos + r + 1;
+			double m = -1e300, l = 0;
+			for (int p = 0; p < n; p++) {
+				double d = 0;
+				for (int i = 0; i < hd; i++)
+					d += qr[i] * kc[((size_t)p * nkv + kvh) * hd + i];
+				s[p] = d / sqrt((double)hd);
+				m = s[p] > m ? s[p] : m;
+			}
+			for (int p = 0; p < n; p++)
+				l += s[p] = exp(s[p] - m);
+			for (int i = 0; i < hd; i++) {
+				double o = 0;
+				for (int p = 0; p < n; p++)
+					o += s[p] * vc[((size_t)p * nkv + kvh) * hd + i];
+				out[((size_t)r * nh + h) * hd + i] = o / l;
+			}
+		}
+	free(s);
+	free(qr);
+}
+
+/* Prefill of T tokens, then decode steps of 1 and 3 rows. */
+static void test_attention(int nh, int nkv, int hd, int T)
+{
+	int max_ctx = T + 8, cols = nkv * hd, qcols = nh * hd;
+	double *inv = malloc((size_t)hd / 2 * sizeof(double));
+	float *invf = malloc((size_t)hd / 2 * sizeof(float));
+	for (int d = 0; d < hd / 2; d++) {
+		invf[d] = (float)pow(10000.0, -2.0 * d / hd);
+		inv[d] = invf[d];
+	}
+	double *kc = calloc((size_t)max_ctx * cols, sizeof(double)), *vc = calloc((size_t)max_ctx * cols, sizeof(double));
+	float *q = malloc((size_t)T * qcols * 4), *k = malloc((size_t)T * cols * 4), *v = malloc((size_t)T * cols * 4);
+	uint16_t *dkc = dmalloc((size_t)max_ctx * cols * 2), *dvc = dmalloc((size_t)max_ctx * cols * 2);
+	float *dinv = up(invf, (size_t)hd / 2 * 4), *part = dmalloc(awq_cu_attn_part_floats(8, nh, hd, max_ctx) * 4);
+	int *dpos = dmalloc(4);
+	double *ref = malloc((size_t)T * qcols * sizeof(double));
+	int pos = 0;
+	for (int si = 0; si < 3; si++) {
+		int rows = si == 0 ? T : si == 1 ? 1 : 3;
+		for (size_t i = 0; i < (size_t)rows * qcols; i++)
+			q[i] = (float)urand(-2, 2);
+		for (size_t i = 0; i < (size_t)rows * cols; i++) {
+			k[i] = (float)urand(-2, 2);
+			v[i] = (float)urand(-1, 1);
+		}
+		for (int r = 0; r < rows; r++)
+			for (int hh = 0; hh < nkv; hh++)
+				for (int d = 0; d < hd / 2; d++) {
+					size_t b = (size_t)r * cols + (size_t)hh * hd;
+					double a = (pos + r) * (double)invf[d], x1 = k[b + d], x2 = k[b + d + hd / 2];
+					size_t o = (size_t)(pos + r) * cols + (size_t)hh * hd;
+					kc[o + d] = awq_f16_to_f32(awq_f32_to_f16((float)(x1 * cos(a) - x2 * sin(a))));
+					kc[o + d + hd / 2] = awq_f16_to_f32(awq_f32_to_f16((float)(x2 * cos(a) + x1 * sin(a))));
+					vc[o + d] = awq_f16_to_f32(awq_f32_to_f16(v[b + d]));
+					vc[o + d + hd / 2] = awq_f16_to_f32(awq_f32_to_f16(v[b + d + hd / 2]));
+				}
+		float *dq = up(q, (size_t)rows * qcols * 4), *dk = up(k, (size_t)rows * cols * 4);
+		float *dv = up(v, (size_t)rows * cols * 4), *out = poisoned((size_t)rows * qcols);
+		cudaMemcpy(dpos, &pos, 4, cudaMemcpyHostToDevice);
+		awq_cu_kv_append(0, dk, dv, dkc, dvc, rows, nkv, hd, dinv, dpos);
+		struct awq_cu_attn a = {.k = dkc, .v = dvc, .d_pos = dpos, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd,
+					.max_ctx = max_ctx, .scale = 1.0f / sqrtf((float)hd), .q_inv_freq = dinv, .part = part};
+		const char *kind = "decode";
+		if (rows > 8 && awq_cu_attn_prefill_ok(hd, cc_major)) {
+			a.q = dq, a.out = out, a.rows = rows;
+			awq_cu_attn_prefill(0, &a);
+			kind = "flash";
+		} else {
+			for (int r0 = 0; r0 < rows; r0 += 8) {
+				a.row0 = r0;
+				a.rows = rows - r0 < 8 ? rows - r0 : 8;
+				a.q = dq + (size_t)r0 * qcols;
+				a.out = out + (size_t)r0 * qcols;
+				awq_cu_attn_decode(0, &a);
+			}
+		}
+		attn_ref(q, kc, vc, rows, pos, nh, nkv, hd, inv, ref);
+		char what[128];
+		snprintf(what, sizeof(what), "attention (%s) heads %d/%d d=%d rows=%d pos=%d", kind, nh, nkv, hd, rows, pos);
+		check(what, ref, out, (size_t)rows * qcols, 5e-3);
+		cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(out);
+		pos += rows;
+	}
+	free(inv), free(invf), free(kc), free(vc), free(q), free(k), free(v), free(ref);
+	cudaFree(dkc), cudaFree(dvc), cudaFree(dinv), cudaFree(part), cudaFree(dpos);
+}
+
+int main(void)
+{
+	int ndev = 0;
+	if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+		printf("SKIP: no CUDA device or driver\n");
+		return 77;
+	}
+	struct cudaDeviceProp p;
+	cudaGetDeviceProperties(&p, 0);
+	printf("device: %s sm_%d%d\n", p.name, p.major, p.minor);
+	cc_major = p.major;
+	sm_count = p.multiProcessorCount;
+	static const int r_small[] = {1, 2, 3, 4, 5, 8, 9, 64, 130};
+	static const int n1[] = {1000}, n3[] = {40, 24, 72}, n4[] = {4096};
+	const char *sm = getenv("AWQ_CUDA_TEST_SMALL");
+	test_q4_segments(1024, 128, n1, 1, r_small, 9);
+	if (!(sm && sm[0] == '1')) /* the sanitizer runs skip the large matrix */
+		test_q4_segments(4096, 128, n4, 1, r_small, 8);
+	test_q4_segments(96, 32, n3, 3, r_small, 9);
+	test_q4_segments(192, 48, n1, 1, r_small, 9);
+	test_q4_silu(344, 256, 64);
+	test_w16(300, 264, 1);
+	test_w16(77, 37, 0);
+	test_attention(8, 2, 128, 200);
+	test_attention(4, 4, 64, 70);
+	test_attention(16, 1, 96, 40);
+	printf("%s: %d failure(s)\n", fails ? "FAIL" : "PASS", fails);
+	return fails ? 1 : 0;
+}

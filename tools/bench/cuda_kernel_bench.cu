@@ -1,0 +1,414 @@
+/* Kernel micro-benchmark of the CUDA backend, with the ceilings it is judged against measured in the
+ * same run: device copy bandwidth (read + write counted), read-only bandwidth, cuBLAS FP16/BF16 GEMM.
+ * Then the W4A16 mat-vec (m=4096, k=14336, n = 1, 2, 4, 8), W4A16 prefill GEMM, BF16 mat-vec and
+ * decode attention, each as time, bytes or FLOPs, and the fraction of the measured ceiling.
+ * Weights rotate over copies larger than L2 so no timing reads from cache; kernels are timed as
+ * CUDA-graph replays of many launches (median of several). Usage: awq-cuda-bench [--quick] */
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include <cublas_v2.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include "cu_kernels.h"
+
+#define CK(x)                                                                                        \
+	do {                                                                                         \
+		cudaError_t e_ = (x);                                                                \
+		if (e_ != cudaSuccess) {                                                             \
+			fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
+			exit(1);                                                                     \
+		}                                                                                    \
+	} while (0)
+
+static cudaStream_t st;
+
+struct row {
+	char what[96];
+	double us, amount; /* amount: bytes or flops */
+	const char *unit;
+	double ceiling; /* bytes/s or flop/s */
+};
+static std::vector<row> rows;
+
+template <class F> static double time_us(F launch, int per_graph, int reps)
+{
+	cudaGraph_t g;
+	cudaGraphExec_t ge;
+	launch(); /* warm-up outside capture: module load, attributes */
+	CK(cudaStreamSynchronize(st));
+	CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+	for (int i = 0; i < per_graph; i++)
+		launch();
+	CK(cudaStreamEndCapture(st, &g));
+	CK(cudaGraphInstantiate(&ge, g, 0));
+	cudaEvent_t a, b;
+	CK(cudaEventCreate(&a));
+	CK(cudaEventCreate(&b));
+	CK(cudaGraphLaunch(ge, st));
+	std::vector<float> t;
+	for (int r = 0; r < reps; r++) {
+		CK(cudaEventRecord(a, st));
+		CK(cudaGraphLaunch(ge, st));
+		CK(cudaEventRecord(b, st));
+		CK(cudaEventSynchronize(b));
+		float ms;
+		CK(cudaEventElapsedTime(&ms, a, b));
+		t.push_back(ms * 1000.0f / per_graph);
+	}
+	std::sort(t.begin(), t.end());
+	CK(cudaGraphExecDestroy(ge));
+	CK(cudaGraphDestroy(g));
+	CK(cudaEventDestroy(a));
+	CK(cudaEventDestroy(b));
+	return t[t.size() / 2];
+}
+
+__global__ void fill_kernel(uint32_t *p, size_t n, uint32_t seed)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+		uint32_t x = (uint32_t)i * 2654435761u ^ seed;
+		x ^= x >> 13;
+		x *= 0x5bd1e995u;
+		x ^= x >> 15;
+		p[i] = x;
+	}
+}
+
+/* Random f16 in a small positive range (scales) or [-1, 1) (activations), written as bits. */
+__global__ void fill_half_kernel(uint16_t *p, size_t n, float lo, float hi, uint32_t seed)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+		uint32_t x = (uint32_t)i * 2246822519u ^ seed;
+		x ^= x >> 15;
+		x *= 0x2c1b3c6du;
+		x ^= x >> 12;
+		float f = lo + (hi - lo) * (x >> 8) * (1.0f / 16777216.0f);
+		p[i] = __half_as_ushort(__float2half(f));
+	}
+}
+
+static void *dev(size_t bytes)
+{
+	void *p;
+	CK(cudaMalloc(&p, bytes));
+	return p;
+}
+
+static void rnd(void *p, size_t bytes, uint32_t seed)
+{
+	fill_kernel<<<1024, 256, 0, st>>>((uint32_t *)p, bytes / 4, seed);
+	CK(cudaGetLastError());
+}
+
+static void rnd_half(void *p, size_t n, float lo, float hi, uint32_t seed)
+{
+	fill_half_kernel<<<1024, 256, 0, st>>>((uint16_t *)p, n, lo, hi, seed);
+	CK(cudaGetLastError());
+}
+
+__global__ void copy_kernel(const uint4 *__restrict__ a, uint4 *__restrict__ b, size_t n)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+		b[i] = a[i];
+}
+
+__global__ void read_kernel(const uint4 *__restrict__ a, size_t n, uint32_t *out)
+{
+	uint32_t acc = 0;
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+		uint4 v = a[i];
+		acc ^= v.x ^ v.y ^ v.z ^ v.w;
+	}
+	if (acc == 0x12345678u)
+		*out = acc; /* keeps the loads alive */
+}
+
+static double copy_bw, read_bw, gemm_f16, gemm_bf16;
+
+static void ceilings(int sms)
+{
+	size_t bytes = (size_t)1 << 30;
+	void *a = dev(bytes), *b = dev(bytes), *o = dev(64);
+	rnd(a, bytes, 1);
+	size_t n = bytes / 16;
+	double us = time_us([&] { copy_kernel<<<sms * 8, 512, 0, st>>>((const uint4 *)a, (uint4 *)b, n); }, 5, 7);
+	copy_bw = 2.0 * bytes / (us * 1e-6);
+	rows.push_back({"copy kernel 1 GiB (read+write)", us, 2.0 * bytes, "B", copy_bw});
+	us = time_us([&] { CK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, st)); }, 5, 7);
+	rows.push_back({"cudaMemcpy D2D 1 GiB (read+write)", us, 2.0 * bytes, "B", copy_bw});
+	us = time_us([&] { read_kernel<<<sms * 8, 512, 0, st>>>((const uint4 *)a, n, (uint32_t *)o); }, 5, 7);
+	read_bw = bytes / (us * 1e-6);
+	rows.push_back({"read-only kernel 1 GiB", us, (double)bytes, "B", copy_bw});
+	CK(cudaFree(a));
+	CK(cudaFree(b));
+	CK(cudaFree(o));
+}
+
+static double blas_gemm(cublasHandle_t h, cudaDataType_t t, int m, int n, int k, const char *label, double ceiling)
+{
+	void *A = dev((size_t)m * k * 2), *B = dev((size_t)n * k * 2), *C = dev((size_t)m * n * 2);
+	rnd_half(A, (size_t)m * k, -1, 1, 3);
+	rnd_half(B, (size_t)n * k, -1, 1, 4);
+	/* f16 bit patterns of [-1, 1) read as bf16 are finite too, so one fill serves both types. */
+	float one = 1, zero = 0;
+	double us = time_us(
+		[&] {
+			cublasStatus_t s = cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one, A, t, k, B, t, k, &zero, C, t,
+							m, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+			if (s != CUBLAS_STATUS_SUCCESS) {
+				fprintf(stderr, "cublasGemmEx failed: %d\n", (int)s);
+				exit(1);
+			}
+		},
+		10, 7);
+	double flops = 2.0 * m * n * k;
+	char what[96];
+	snprintf(what, sizeof(what), "cuBLAS %s m=%d n=%d k=%d", label, m, n, k);
+	rows.push_back({"", us, flops, "FLOP", ceiling > 0 ? ceiling : flops / (us * 1e-6)});
+	strcpy(rows.back().what, what);
+	CK(cudaFree(A));
+	CK(cudaFree(B));
+	CK(cudaFree(C));
+	return flops / (us * 1e-6);
+}
+
+struct q4set {
+	std::vector<awq_cu_q4> w;
+	double bytes; /* as stored: qweight + scales + zeros */
+};
+
+static q4set make_q4(int m, int k, int copies)
+{
+	q4set s;
+	const int G = 128;
+	struct awq_cu_q4_src src = {};
+	src.n = m, src.k = k, src.group_size = G, src.sym_zero = 8;
+	void *qw = dev((size_t)k * m / 2), *qz = dev((size_t)(k / G) * m / 2), *sc = dev((size_t)(k / G) * m * 2);
+	for (int c = 0; c < copies; c++) {
+		rnd(qw, (size_t)k * m / 2, 10 + c);
+		rnd(qz, (size_t)(k / G) * m / 2, 20 + c);
+		rnd_half(sc, (size_t)(k / G) * m, 0.002f, 0.02f, 30 + c);
+		src.qweight = (const uint32_t *)qw;
+		src.qzeros = (const uint32_t *)qz;
+		src.scales = (const uint16_t *)sc;
+		awq_cu_q4 q = {};
+		q.k = k, q.tiles = (m + 15) / 16, q.chunks = (k + 63) / 64, q.group_size = G;
+		q.groups = (q.chunks * 64 + G - 1) / G;
+		q.q = (const uint4 *)dev((size_t)q.tiles * q.chunks * 512);
+		q.scales = (const uint32_t *)dev((size_t)q.tiles * q.groups * 32);
+		q.zeros = (const uint2 *)dev((size_t)q.tiles * q.groups * 8);
+		CK(awq_cu_q4_repack(st, &src, &q, 1, 0));
+		s.w.push_back(q);
+	}
+	CK(cudaStreamSynchronize(st));
+	CK(cudaFree(qw));
+	CK(cudaFree(qz));
+	CK(cudaFree(sc));
+	s.bytes = (double)k * m / 2 + (double)(k / G) * m * 2.5;
+	return s;
+}
+
+static void free_q4(q4set &s)
+{
+	for (auto &q : s.w) {
+		CK(cudaFree((void *)q.q));
+		CK(cudaFree((void *)q.scales));
+		CK(cudaFree((void *)q.zeros));
+	}
+}
+
+static awq_cu_out out_of(float *y, int m)
+{
+	awq_cu_out o = {};
+	o.ptr[0] = y;
+	o.n[0] = m;
+	o.nseg = 1;
+	o.tile_end[0] = o.tile_end[1] = o.tile_end[2] = (m + 15) / 16;
+	return o;
+}
+
+static void bench_q4_gemv(int m, int k, int sms, int copies)
+{
+	q4set s = make_q4(m, k, copies);
+	float *x = (float *)dev((size_t)8 * k * 4), *y = (float *)dev((size_t)8 * m * 4);
+	std::vector<float> hx((size_t)8 * k);
+	for (size_t i = 0; i < hx.size(); i++)
+		hx[i] = (float)((i * 7919) % 2001) / 1000.0f - 1.0f;
+	CK(cudaMemcpy(x, hx.data(), hx.size() * 4, cudaMemcpyHostToDevice));
+	int ns[] = {1, 2, 4, 8};
+	for (int n : ns) {
+		int i = 0;
+		double us = time_us(
+			[&] {
+				awq_cu_out o = out_of(y, m);
+				CK(awq_cu_q4_gemv(st, &s.w[i], x, n, &o, AWQ_CU_EPI_STORE, sms));
+				i = (i + 1) % copies;
+			},
+			copies * 8, 9);
+		char what[96];
+		snprintf(what, sizeof(what), "W4A16 GEMV m=%d k=%d n=%d", m, k, n);
+		rows.push_back({"", us, s.bytes, "B", copy_bw});
+		strcpy(rows.back().what, what);
+	}
+	CK(cudaFree(x));
+	CK(cudaFree(y));
+	free_q4(s);
+}
+
+static void bench_q4_gemm(int m, int k, int n, int cc, int sms, int copies)
+{
+	q4set s = make_q4(m, k, copies);
+	uint16_t *x = (uint16_t *)dev((size_t)n * k * 2);
+	float *y = (float *)dev((size_t)n * m * 4);
+	rnd_half(x, (size_t)n * k, -1, 1, 6);
+	int i = 0;
+	double us = time_us(
+		[&] {
+			awq_cu_out o = out_of(y, m);
+			CK(awq_cu_q4_gemm(st, &s.w[i], x, n, &o, AWQ_CU_EPI_STORE, cc, sms));
+			i = (i + 1) % copies;
+		},
+		copies * 2, 7);
+	char what[96];
+	snprintf(what, sizeof(what), "W4A16 GEMM m=%d k=%d n=%d", m, k, n);
+	rows.push_back({"", us, 2.0 * m * n * k, "FLOP", gemm_f16});
+	strcpy(rows.back().what, what);
+	CK(cudaFree(x));
+	CK(cudaFree(y));
+	free_q4(s);
+}
+
+static void bench_w16_gemv(int m, int k, int copies)
+{
+	std::vector<uint16_t *> w;
+	for (int c = 0; c < copies; c++) {
+		w.push_back((uint16_t *)dev((size_t)m * k * 2));
+		rnd_half(w.back(), (size_t)m * k, -0.1f, 0.1f, 40 + c); /* f16 patterns read as bf16: finite */
+	}
+	float *x = (float *)dev((size_t)k * 4), *y = (float *)dev((size_t)m * 4);
+	CK(cudaMemset(x, 0x3c, (size_t)k * 4));
+	int i = 0;
+	double us = time_us(
+		[&] {
+			CK(awq_cu_w16_gemv(st, w[i], 1, NULL, m, k, x, 1, y));
+			i = (i + 1) % copies;
+		},
+		copies * 8, 9);
+	char what[96];
+	snprintf(what, sizeof(what), "BF16 GEMV m=%d k=%d n=1", m, k);
+	rows.push_back({"", us, (double)m * k * 2, "B", copy_bw});
+	strcpy(rows.back().what, what);
+	for (auto p : w)
+		CK(cudaFree(p));
+	CK(cudaFree(x));
+	CK(cudaFree(y));
+}
+
+/* One layer of llama2-7b decode attention (32 heads, 128 dims, f16 KV) at a given context. */
+static void bench_attn(int ctx, int heads, int kv_heads)
+{
+	int hd = 128;
+	size_t kv = (size_t)ctx * kv_heads * hd;
+	uint16_t *k = (uint16_t *)dev(kv * 2), *v = (uint16_t *)dev(kv * 2);
+	rnd_half(k, kv, -1, 1, 7);
+	rnd_half(v, kv, -1, 1, 8);
+	float *q = (float *)dev((size_t)heads * hd * 4), *o = (float *)dev((size_t)heads * hd * 4);
+	CK(cudaMemset(q, 0, (size_t)heads * hd * 4));
+	int *pos = (int *)dev(4);
+	int p = ctx - 1;
+	CK(cudaMemcpy(pos, &p, 4, cudaMemcpyHostToDevice));
+	float *part = (float *)dev(awq_cu_attn_part_floats(1, heads, hd, ctx) * 4);
+	struct awq_cu_attn a = {};
+	a.q = q, a.k = k, a.v = v, a.out = o, a.d_pos = pos, a.rows = 1, a.n_heads = heads, a.n_kv_heads = kv_heads;
+	a.head_dim = hd, a.max_ctx = ctx, a.scale = 0.088f, a.part = part;
+	double us = time_us([&] { CK(awq_cu_attn_decode(st, &a)); }, 20, 9);
+	char what[96];
+	snprintf(what, sizeof(what), "decode attention ctx=%d heads=%d/%d", ctx, heads, kv_heads);
+	rows.push_back({"", us, 2.0 * kv * 2, "B", copy_bw});
+	strcpy(rows.back().what, what);
+	CK(cudaFree(k));
+	CK(cudaFree(v));
+	CK(cudaFree(q));
+	CK(cudaFree(o));
+	CK(cudaFree(pos));
+	CK(cudaFree(part));
+}
+
+/* One layer of llama2-7b prefill attention: n tokens at position 0, causal, f16 tensor cores. */
+static void bench_flash(int n, int heads, int kv_heads)
+{
+	int hd = 128;
+	size_t kv = (size_t)n * kv_heads * hd;
+	uint16_t *k = (uint16_t *)dev(kv * 2), *v = (uint16_t *)dev(kv * 2);
+	rnd_half(k, kv, -1, 1, 9);
+	rnd_half(v, kv, -1, 1, 10);
+	float *q = (float *)dev((size_t)n * heads * hd * 4), *o = (float *)dev((size_t)n * heads * hd * 4);
+	CK(cudaMemset(q, 0, (size_t)n * heads * hd * 4));
+	int *pos = (int *)dev(4);
+	CK(cudaMemset(pos, 0, 4));
+	struct awq_cu_attn a = {};
+	a.q = q, a.k = k, a.v = v, a.out = o, a.d_pos = pos, a.rows = n, a.n_heads = heads, a.n_kv_heads = kv_heads;
+	a.head_dim = hd, a.max_ctx = n, a.scale = 0.088f;
+	double us = time_us([&] { CK(awq_cu_attn_prefill(st, &a)); }, 10, 7);
+	char what[96];
+	snprintf(what, sizeof(what), "flash attention n=%d heads=%d/%d", n, heads, kv_heads);
+	rows.push_back({"", us, 2.0 * 2.0 * n * n * heads * hd / 2, "FLOP", gemm_f16});
+	strcpy(rows.back().what, what);
+	CK(cudaFree(k));
+	CK(cudaFree(v));
+	CK(cudaFree(q));
+	CK(cudaFree(o));
+	CK(cudaFree(pos));
+}
+
+int main(int argc, char **argv)
+{
+	int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+	cudaDeviceProp p;
+	if (cudaGetDeviceProperties(&p, 0) != cudaSuccess) {
+		printf("awq-cuda-bench: no CUDA device\n");
+		return 77;
+	}
+	CK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+	cublasHandle_t h;
+	if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS || cublasSetStream(h, st) != CUBLAS_STATUS_SUCCESS)
+		return 1;
+	printf("device: %s, sm_%d%d, %d SMs, L2 %d MiB\n", p.name, p.major, p.minor, p.multiProcessorCount,
+	       p.l2CacheSize >> 20);
+	ceilings(p.multiProcessorCount);
+	gemm_f16 = blas_gemm(h, CUDA_R_16F, 8192, 8192, 8192, "FP16", 0);
+	gemm_bf16 = blas_gemm(h, CUDA_R_16BF, 8192, 8192, 8192, "BF16", 0);
+	blas_gemm(h, CUDA_R_16F, 11008, 512, 4096, "FP16", gemm_f16);
+	blas_gemm(h, CUDA_R_16F, 4096, 512, 4096, "FP16", gemm_f16);
+	int copies = quick ? 4 : 6; /* 6 x 30.5 MB > 50 MB L2 */
+	bench_q4_gemv(4096, 14336, p.multiProcessorCount, copies);
+	bench_q4_gemv(4096, 4096, p.multiProcessorCount, copies * 3);
+	bench_q4_gemv(11008, 4096, p.multiProcessorCount, copies);
+	bench_q4_gemm(4096, 4096, 512, p.major, p.multiProcessorCount, 4);
+	bench_q4_gemm(11008, 4096, 512, p.major, p.multiProcessorCount, 4);
+	bench_q4_gemm(4096, 11008, 512, p.major, p.multiProcessorCount, 4);
+	bench_q4_gemm(4096, 4096, 4096, p.major, p.multiProcessorCount, 2);
+	bench_w16_gemv(4096, 4096, 4);
+	bench_w16_gemv(4096, 14336, 2);
+	bench_attn(4096, 32, 32);
+	bench_attn(16384, 32, 32);
+	bench_attn(16384, 32, 8);
+	bench_flash(512, 32, 32);
+	bench_flash(4096, 32, 8);
+	printf("\n%-44s %10s %12s %14s %8s\n", "kernel", "time us", "amount", "rate", "of ceil");
+	for (auto &r : rows) {
+		double rate = r.amount / (r.us * 1e-6);
+		bool bytes = r.unit[0] == 'B';
+		printf("%-44s %10.2f %9.2f %s %9.1f %s %7.1f%%\n", r.what, r.us, r.amount / (bytes ? 1e6 : 1e9),
+		       bytes ? "MB " : "GF ", rate / (bytes ? 1e9 : 1e12), bytes ? "GB/s " : "TF/s ", 100.0 * rate / r.ceiling);
+	}
+	printf("ceilings: copy %.0f GB/s (read+write), read-only %.0f GB/s, cuBLAS FP16 %.0f TFLOP/s, BF16 %.0f TFLOP/s\n",
+	       copy_bw / 1e9, read_bw / 1e9, gemm_f16 / 1e12, gemm_bf16 / 1e12);
+	cublasDestroy(h);
+	return 0;
+}
