@@ -4,6 +4,7 @@
 #define AWQ_COMMANDS_H
 
 int awq_cmd_bench(int argc, char **argv);
+int awq_cmd_caps(int argc, char **argv); /* device capabilities and predicted speed */
 int awq_cmd_compare(int argc, char **argv);
 int awq_cmd_default(int argc, char **argv); /* `awqrun` with no model: machine summary + quick bench */
 

@@ -15,6 +15,7 @@ struct command {
 
 static const struct command commands[] = {
 	{"bench", awq_cmd_bench, "prefill/decode tokens/s for a model or a synthetic shape"},
+	{"caps", awq_cmd_caps, "what each device can do and how fast models would run there, with why"},
 	{"compare", awq_cmd_compare, "bench results of several devices/machines side by side (+ SVG chart)"},
 	{"default", awq_cmd_default, "machine summary and a short synthetic AWQ vs BF16 benchmark"},
 };

@@ -1,0 +1,179 @@
+/* Kernel profiles of the performance model: for each kind of device, which unit each kernel class
+ * runs on and the efficiency factors (eta) that turn peak figures into achieved ones. Every constant
+ * is listed here, with where it comes from; docs/caps-schema.md repeats the table.
+ *
+ * Bandwidth: the measured figure when the probe has one (GPU copy kernel: bytes read + written;
+ * CPU: read of all cores), else the peak x 0.84 — the memcpy/peak ratio of A100-80GB, H200 and
+ * RTX 5090 in gn-kernels' measurements (shared/spec/gpus.md section 3c). */
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+#include "perfmodel.h"
+
+#define ETA_COPY_OF_PEAK 0.84
+
+/* awqrun's CUDA backend (backends/cuda), calibrated against `awqrun bench` on the device machine's
+ * H100 (2026-11-22, tests/capability/device_check.sh; docs/caps-schema.md "Validation"):
+ * - 16-bit GEMV: 94-101 % of the copy bandwidth (docs/perf-cuda-notes.md session 1) -> 0.92;
+ * - W4A16 GEMV: 0.42-0.47 of the copy bandwidth in qwen3-8b and llama2-7b decode (the kernel's
+ *   design target is >= 0.85: raise this as it is tuned) -> 0.45; sm_75 has no cp.async and runs the
+ *   synchronous-load kernel class, which reaches 0.6 of the pipelined one (gpus.md 3c) -> 0.28;
+ * - decode attention over the f16 KV cache: 43-46 % measured, 70 % targeted -> 0.60;
+ * - 16-bit GEMM through cuBLAS: 745/989 on H100 (device machine), 267/312 A100, 763/989 H200 -> 0.75;
+ * - W4A16 GEMM on mma.sync (no wgmma): pp512 of qwen3-8b / llama2-7b fit 0.30 of the H100 peak;
+ *   0.55 assumed where mma.sync is the native path (sm_75..sm_89, sm_120);
+ * - FP8 GEMM (cuBLAS-class): 1394/1979 on the device machine's H100 -> 0.70;
+ * - per kernel: the measured launch latency (4.05 us on H100), also inside a replayed CUDA graph:
+ *   decode of qwen3-0.6b, qwen3-8b and llama2-7b spent 2.7-3.1 us per graph node beyond its bytes;
+ *   fusion launches about 0.7 kernels per graph node. */
+static void cuda_profile(const struct awq_device_caps *d, struct perf_profile *p)
+{
+	int cc = d->cuda.cc_major * 10 + d->cuda.cc_minor;
+	int hopper_class = d->cuda.cc_major == 9 || d->cuda.cc_major == 10;
+	p->kind = "cuda";
+	p->eta_bw[PK_W16] = 0.92;
+	p->eta_bw[PK_Q4] = cc >= 80 ? 0.45 : 0.28;
+	p->eta_bw[PK_FP8] = 0.85;
+	p->eta_bw[PK_ATTN] = 0.60;
+	p->eta_bw[PK_ELEM] = 0.70;
+	p->rate[PK_W16] = 0.75;
+	p->rate[PK_Q4] = hopper_class ? 0.30 : 0.55;
+	p->rate[PK_FP8] = 0.70;
+	p->rate[PK_ATTN] = 0.40;
+	p->unit[PK_Q4] = p->unit[PK_ATTN] = AWQ_MF_FP16_F32ACC;
+	p->unit[PK_FP8] = AWQ_MF_FP8;
+	p->mma_rows = 8;
+	p->launch_decode_s = p->launch_prefill_s = d->launch_us.v > 0 ? d->launch_us.v * 1e-6 : 4.0e-6;
+	p->launches_per_node = 0.7;
+	p->step_s = 30e-6;
+	p->kv_elem = 2;
+}
+
+/* Vulkan on a GPU: no awqrun measurements yet, so conservative assumptions — matrix units only
+ * through cooperative matrices (else the FP32 vector rate), 0.8/0.7 of bandwidth for 16-bit/4-bit
+ * mat-vec, a 3 us dispatch+barrier per op in one command buffer, 60 us submit + fence per step. */
+static void vulkan_gpu_profile(const struct awq_device_caps *d, struct perf_profile *p)
+{
+	int coopmat = d->vk.khr_coopmat || d->vk.nv_coopmat || !d->present;
+	p->kind = "vulkan-gpu";
+	p->eta_bw[PK_W16] = 0.80;
+	p->eta_bw[PK_Q4] = 0.70;
+	p->eta_bw[PK_FP8] = 0.70;
+	p->eta_bw[PK_ATTN] = 0.50;
+	p->eta_bw[PK_ELEM] = 0.60;
+	for (int k = 0; k < PK_COUNT; k++)
+		p->rate[k] = 0.5;
+	if (!coopmat)
+		for (int k = 0; k < PK_COUNT; k++)
+			p->unit[k] = AWQ_MF_FP32;
+	p->unit[PK_FP8] = AWQ_MF_FP8;
+	p->mma_rows = coopmat ? 16 : 1;
+	p->launch_decode_s = p->launch_prefill_s = 3e-6;
+	p->launches_per_node = 1;
+	p->step_s = 60e-6;
+	p->kv_elem = 2;
+}
+
+/* Vulkan or OpenCL on the CPU (lavapipe, PoCL): shaders JIT-compiled to SIMD code; assumed to reach
+ * 0.3 of the host bandwidth and 0.1 of the FP32 peak, 20 us per dispatch, 200 us per submit. */
+static void host_shader_profile(struct perf_profile *p)
+{
+	p->kind = "vulkan-cpu";
+	for (int k = 0; k < PK_COUNT; k++) {
+		p->eta_bw[k] = 0.30;
+		p->rate[k] = 0.10;
+		p->unit[k] = AWQ_MF_FP32;
+	}
+	p->mma_rows = 1;
+	p->launch_decode_s = p->launch_prefill_s = 20e-6;
+	p->launches_per_node = 1;
+	p->step_s = 200e-6;
+	p->kv_elem = 4;
+}
+
+/* The CPU backend (backends/cpu): 16-bit weights widened to f32 and FMA'd; AWQ through int8 dot
+ * products of unpacked nibbles with int8-quantized activations (VNNI / vpmaddubsw). Calibrated with
+ * `awqrun bench --synthetic qwen3-0.6b -p 64 -n 16` on the 2-core AMD EPYC development VM
+ * (2026-11-22; its bandwidth varies 17-30 GB/s with the load of other users, and the backend was
+ * changing that day, so these are rough): 16-bit decode at ~1.0 of the measured read bandwidth
+ * (0.95 used), pp64 at 0.20 of the FP32 FMA peak (16-bit) and 0.21 of the int8 peak (AWQ, with one
+ * op per weight to unpack). One pool dispatch per op, no fusion; f32 KV cache. */
+static void cpu_profile(const struct awq_device_caps *d, struct perf_profile *p)
+{
+	p->kind = "cpu";
+	p->eta_bw[PK_W16] = 0.95;
+	p->eta_bw[PK_Q4] = 0.90;
+	p->eta_bw[PK_FP8] = 0.90;
+	p->eta_bw[PK_ATTN] = 0.70;
+	p->eta_bw[PK_ELEM] = 0.80;
+	p->rate[PK_W16] = p->rate[PK_ATTN] = p->rate[PK_ELEM] = 0.20;
+	p->rate[PK_Q4] = 0.20;
+	p->rate[PK_FP8] = 0.20;
+	for (int k = 0; k < PK_COUNT; k++)
+		p->unit[k] = AWQ_MF_FP32;
+	p->unit[PK_Q4] = d->rate[AWQ_MF_INT8].v > 0 ? AWQ_MF_INT8 : AWQ_MF_FP32;
+	p->q4_dequant_ops = 1.0;
+	p->mma_rows = 1;
+	p->launch_decode_s = p->launch_prefill_s = d->launch_us.v > 0 ? d->launch_us.v * 1e-6 : 5e-6;
+	p->launches_per_node = 1;
+	p->step_s = 0;
+	p->kv_elem = 4;
+}
+
+static int base_bandwidth(const struct awq_device_caps *d, struct perf_profile *p, char *err, size_t errlen)
+{
+	if (d->measured_bw_gbs.v > 0) {
+		p->bw = d->measured_bw_gbs.v * 1e9;
+		p->bw_from = d->measured_bw_gbs.src == AWQ_SRC_HOST ? "host memory, measured" : "measured";
+	} else if (d->peak_bw_gbs.v > 0) {
+		p->bw = d->peak_bw_gbs.v * 1e9 * ETA_COPY_OF_PEAK;
+		p->bw_from = "peak x 0.84";
+	} else {
+		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "%s: no measured or peak bandwidth to predict from",
+			       d->name);
+	}
+	return 0;
+}
+
+/* Peak rates times eta, and the sustained clock where a power cap holds the clock down (T4). */
+static void apply_rates(const struct awq_device_caps *d, struct perf_profile *p)
+{
+	double clock = d->sustained_mhz > 0 && d->clock_mhz > 0 ? d->sustained_mhz / d->clock_mhz : 1.0;
+	for (int k = 0; k < PK_COUNT; k++) {
+		double peak = d->rate[p->unit[k]].v;
+		if (peak <= 0 && p->unit[k] != AWQ_MF_FP32)
+			peak = d->rate[AWQ_MF_FP32].v;
+		p->rate[k] = peak > 0 ? p->rate[k] * peak * 1e12 * clock : 0;
+	}
+}
+
+int awq_perf_profile(const struct awq_device_caps *d, enum awq_scheme s, struct perf_profile *p, char *err,
+		     size_t errlen)
+{
+	memset(p, 0, sizeof(*p));
+	p->bf16_native = d->native[AWQ_MF_BF16] == 1;
+	p->fp8_native = d->native[AWQ_MF_FP8] == 1;
+	/* 16-bit GEMMs run on BF16 units for BF16 weights where they exist, else on FP16 FP32-acc. */
+	enum awq_mfmt u16 = s == AWQ_SCHEME_BF16 && p->bf16_native ? AWQ_MF_BF16 : AWQ_MF_FP16_F32ACC;
+	for (int k = 0; k < PK_COUNT; k++)
+		p->unit[k] = u16;
+	p->unit[PK_ELEM] = AWQ_MF_FP32;
+	p->act_elem = 4;
+	int host_shader = (strcmp(d->backend, "vulkan") == 0 && strcmp(d->vk.device_type, "cpu") == 0);
+	if (strcmp(d->backend, "opencl") == 0)
+		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "awqrun has no OpenCL backend");
+	if (strcmp(d->backend, "cpu") == 0)
+		cpu_profile(d, p);
+	else if (host_shader)
+		host_shader_profile(p);
+	else if (strcmp(d->backend, "cuda") == 0)
+		cuda_profile(d, p);
+	else
+		vulkan_gpu_profile(d, p);
+	int rc = base_bandwidth(d, p, err, errlen);
+	if (rc)
+		return rc;
+	apply_rates(d, p);
+	return 0;
+}

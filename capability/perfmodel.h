@@ -1,0 +1,41 @@
+/* Performance model internals: the per-device kernel profile (efficiency factors, overheads) and
+ * the graph walk. awqrun_caps.h has the public entry points. */
+#ifndef AWQ_PERFMODEL_H
+#define AWQ_PERFMODEL_H
+
+#include "caps_internal.h"
+#include "graph.h"
+
+/* Kernel classes whose speed the model distinguishes. */
+enum perf_kernel { PK_W16, PK_Q4, PK_FP8, PK_ATTN, PK_ELEM, PK_COUNT };
+
+struct perf_profile {
+	const char *kind;        /* "cuda", "vulkan-gpu", "vulkan-cpu", "cpu" */
+	double bw;               /* streaming bandwidth before kernel efficiency, bytes/s */
+	const char *bw_from;     /* "measured", "peak x 0.84", ... */
+	double eta_bw[PK_COUNT]; /* fraction of bw each kernel class reaches */
+	double rate[PK_COUNT];   /* FLOP/s each kernel class reaches (peak x eta x clock factor), 0 unknown */
+	enum awq_mfmt unit[PK_COUNT];
+	double q4_dequant_ops;   /* ops per weight per step to unpack 4-bit weights (CPU kernels) */
+	int mma_rows;            /* token rows a matrix-unit kernel always computes (mma n8 = 8) */
+	double launch_decode_s, launch_prefill_s; /* per launched op */
+	double launches_per_node; /* fusion: launched kernels per graph node */
+	double step_s;           /* fixed host cost per step (graph launch, sync, argmax copy) */
+	double kv_elem, act_elem; /* bytes per KV-cache element and per activation element */
+	int bf16_native, fp8_native;
+};
+
+/* Build the profile of device d for scheme s; 0, or AWQ_EUNSUPPORTED with err saying why no
+ * prediction is possible (no bandwidth figure, no awqrun backend). */
+int awq_perf_profile(const struct awq_device_caps *d, enum awq_scheme s, struct perf_profile *p, char *err,
+		     size_t errlen);
+
+/* Predict over an already built graph (tests hand-build MoE graphs with it). */
+int awq_perf_predict_graph(const struct awq_device_caps *d, const awq_model *m, const struct awq_graph *g,
+			   const struct awq_perf_query *q, struct awq_perf_result *r, char *err, size_t errlen);
+
+/* Weight bytes one decode step of `rows` tokens reads in the graph (experts: expected distinct
+ * experts of rows tokens routed top-k of E uniformly). */
+double awq_perf_decode_weight_bytes(const awq_model *m, const struct awq_graph *g, enum awq_scheme s, int rows);
+
+#endif

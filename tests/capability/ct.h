@@ -1,0 +1,31 @@
+/* Minimal checks for the capability tests: every failed check prints where and why, the test's exit
+ * status is the number of failures (0 = pass); 77 = skipped (device absent). */
+#ifndef AWQ_CT_H
+#define AWQ_CT_H
+
+#include <stdio.h>
+
+static int ct_failures;
+
+#define CHECK(cond, ...)                                                                            \
+	do {                                                                                        \
+		if (!(cond)) {                                                                      \
+			ct_failures++;                                                              \
+			fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);    \
+			fprintf(stderr, __VA_ARGS__);                                               \
+			fputc('\n', stderr);                                                        \
+		}                                                                                   \
+	} while (0)
+
+#define CT_SKIP 77
+
+static inline int ct_result(const char *name)
+{
+	if (ct_failures)
+		fprintf(stderr, "%s: %d check(s) failed\n", name, ct_failures);
+	else
+		printf("%s: ok\n", name);
+	return ct_failures ? 1 : 0;
+}
+
+#endif

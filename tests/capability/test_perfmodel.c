@@ -1,0 +1,223 @@
+/* Performance model unit tests from database rows and synthetic shapes (metadata only): bandwidth-
+ * bound decode scales with bandwidth, a large 16-bit lm_head caps AWQ's gain, MoE decode reads the
+ * top-k experts, formats the hardware lacks are refused, memory capacity is checked, and prefill is
+ * compute-bound on tensor-core GPUs. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ct.h"
+#include "perfmodel.h"
+#include "synthetic.h"
+
+static awq_model *shape(const char *preset)
+{
+	awq_model *m = NULL;
+	char err[AWQ_ERRLEN];
+	if (awq_model_shape(preset, "bf16", &m, err, sizeof(err)))
+		fprintf(stderr, "%s: %s\n", preset, err);
+	return m;
+}
+
+static awq_model *from_config(const struct awq_config *c)
+{
+	awq_model *m = NULL;
+	char err[AWQ_ERRLEN];
+	if (awq_model_from_config(c, "bf16", 0, 0, &m, err, sizeof(err)))
+		fprintf(stderr, "config: %s\n", err);
+	return m;
+}
+
+static struct awq_perf_result predict(const struct awq_device_caps *d, const awq_model *m, enum awq_scheme s,
+				      int ctx)
+{
+	struct awq_perf_query q = {.scheme = s, .batch = 1, .ctx = ctx, .n_prompt = 512};
+	struct awq_perf_result r;
+	char err[AWQ_ERRLEN];
+	memset(&r, 0x5a, sizeof(r));
+	int rc = awq_perf_predict(d, m, &q, &r, err, sizeof(err));
+	CHECK(rc == 0, "predict: %s", err);
+	return r;
+}
+
+static int near(double a, double b, double rel)
+{
+	return fabs(a - b) <= rel * fabs(b);
+}
+
+static void bandwidth_scaling(const awq_model *m)
+{
+	struct awq_device_caps d, half;
+	char err[AWQ_ERRLEN];
+	CHECK(awq_caps_from_db("h100", &d, err, sizeof(err)) == 0, "%s", err);
+	half = d;
+	half.peak_bw_gbs.v /= 2;
+	struct awq_perf_result a = predict(&d, m, AWQ_SCHEME_BF16, 1024), b = predict(&half, m, AWQ_SCHEME_BF16, 1024);
+	CHECK(a.decode.limit == AWQ_LIMIT_BANDWIDTH, "qwen3-8b BF16 decode on H100 limited by %s",
+	      awq_limit_name(a.decode.limit));
+	CHECK(near(b.decode.t_bytes, 2 * a.decode.t_bytes, 1e-9), "halved bandwidth: bytes time %g vs %g",
+	      b.decode.t_bytes, a.decode.t_bytes);
+	CHECK(near(b.decode.t_overhead, a.decode.t_overhead, 1e-9), "overhead changed with bandwidth");
+	CHECK(b.decode.tok_s < 0.6 * a.decode.tok_s, "decode %g -> %g tok/s at half bandwidth", a.decode.tok_s,
+	      b.decode.tok_s);
+	CHECK(a.prefill.limit == AWQ_LIMIT_COMPUTE, "qwen3-8b prefill on H100 limited by %s",
+	      awq_limit_name(a.prefill.limit));
+	/* Decode bytes: every weight once (one embedding row) plus the KV cache at the context. */
+	double kv = 2.0 * 36 * 8 * 128 * 2 * 1024;
+	CHECK(a.decode.bytes > a.decode_weight_bytes + kv && a.decode.bytes < 1.02 * (a.decode_weight_bytes + kv),
+	      "decode bytes %g, weights %g + kv %g", a.decode.bytes, a.decode_weight_bytes, kv);
+	/* Longer context: more KV bytes, slower decode. */
+	struct awq_perf_result c = predict(&d, m, AWQ_SCHEME_BF16, 16384);
+	CHECK(near(c.decode.bytes - a.decode.bytes, 15 * kv, 0.01) && c.decode.tok_s < a.decode.tok_s,
+	      "context 16k: %g more bytes, %g KV", c.decode.bytes - a.decode.bytes, 15 * kv);
+}
+
+/* Same model, two vocabularies: the larger 16-bit lm_head is a larger share and AWQ gains less. */
+static void lm_head_share(void)
+{
+	struct awq_config c;
+	struct awq_device_caps d;
+	char err[AWQ_ERRLEN];
+	CHECK(awq_preset_config("qwen3-4b", &c, err, sizeof(err)) == 0, "%s", err);
+	CHECK(awq_caps_from_db("l40s", &d, err, sizeof(err)) == 0, "%s", err);
+	c.vocab = 32000;
+	awq_model *small = from_config(&c);
+	c.vocab = 256000;
+	awq_model *big = from_config(&c);
+	if (small && big) {
+		struct awq_perf_result s16 = predict(&d, small, AWQ_SCHEME_BF16, 1024), s4 = predict(&d, small, AWQ_SCHEME_AWQ4, 1024);
+		struct awq_perf_result b16 = predict(&d, big, AWQ_SCHEME_BF16, 1024), b4 = predict(&d, big, AWQ_SCHEME_AWQ4, 1024);
+		double gain_small = s4.decode.tok_s / s16.decode.tok_s, gain_big = b4.decode.tok_s / b16.decode.tok_s;
+		CHECK(gain_big < 0.95 * gain_small, "AWQ gain %g with a 256k vocabulary vs %g with 32k", gain_big, gain_small);
+		CHECK(b4.unquantized_share > s4.unquantized_share + 0.1, "unquantized share %g vs %g", b4.unquantized_share,
+		      s4.unquantized_share);
+		CHECK(gain_small > 1.2 && gain_small < 4.0, "AWQ gain %g for a 4B model on L40S", gain_small);
+	}
+	awq_model_free(small);
+	awq_model_free(big);
+}
+
+static double expert_layer_bytes(const awq_model *m)
+{
+	const struct awq_experts *x = &m->layers[0].experts;
+	return awq_perf_weight_bytes(m, &x->gate[0], AWQ_SCHEME_BF16) + awq_perf_weight_bytes(m, &x->up[0], AWQ_SCHEME_BF16) +
+	       awq_perf_weight_bytes(m, &x->down[0], AWQ_SCHEME_BF16);
+}
+
+/* MoE: decode reads the top-k experts' bytes; the expert count changes memory, not decode bytes. */
+static void moe_topk(void)
+{
+	struct awq_config c;
+	struct awq_device_caps d;
+	char err[AWQ_ERRLEN];
+	CHECK(awq_preset_config("qwen3-30b-a3b", &c, err, sizeof(err)) == 0, "%s", err);
+	CHECK(awq_caps_from_db("h200", &d, err, sizeof(err)) == 0, "%s", err);
+	awq_model *base = from_config(&c);
+	c.n_experts = 64;
+	awq_model *fewer = from_config(&c);
+	c.n_experts = 128;
+	c.n_experts_per_tok = 16;
+	awq_model *wider = from_config(&c);
+	if (base && fewer && wider) {
+		struct awq_perf_result b = predict(&d, base, AWQ_SCHEME_BF16, 1024), f = predict(&d, fewer, AWQ_SCHEME_BF16, 1024);
+		struct awq_perf_result w = predict(&d, wider, AWQ_SCHEME_BF16, 1024);
+		double per_expert = expert_layer_bytes(base) * c.n_layers;
+		/* Only the router (one row per expert) grows with the expert count. */
+		double router = (double)c.n_layers * 64 * c.hidden * 2;
+		CHECK(near(b.decode_weight_bytes - f.decode_weight_bytes, router, 1e-6),
+		      "128 vs 64 experts: %g vs %g decode bytes", b.decode_weight_bytes, f.decode_weight_bytes);
+		CHECK(near(w.decode_weight_bytes - b.decode_weight_bytes, 8 * per_expert, 1e-3),
+		      "top-16 reads %g more bytes than top-8, 8 experts are %g", w.decode_weight_bytes - b.decode_weight_bytes,
+		      8 * per_expert);
+		CHECK(b.weight_bytes > 5 * b.decode_weight_bytes, "all experts %llu vs per token %g",
+		      (unsigned long long)b.weight_bytes, b.decode_weight_bytes);
+		CHECK(near((double)b.weight_bytes - (double)f.weight_bytes, 64 * per_expert, 1e-3), "memory of 64 experts");
+		struct awq_perf_query q = {.scheme = AWQ_SCHEME_BF16, .batch = 64, .ctx = 1024};
+		struct awq_perf_result r;
+		CHECK(awq_perf_predict(&d, base, &q, &r, err, sizeof(err)) == 0, "%s", err);
+		CHECK(r.decode_weight_bytes > 4 * b.decode_weight_bytes, "batch 64 touches more experts: %g vs %g",
+		      r.decode_weight_bytes, b.decode_weight_bytes);
+	}
+	awq_model_free(base);
+	awq_model_free(fewer);
+	awq_model_free(wider);
+}
+
+static void formats_and_fit(const awq_model *m8)
+{
+	struct awq_device_caps t4, a100, h100;
+	char err[AWQ_ERRLEN];
+	CHECK(awq_caps_from_db("t4", &t4, err, sizeof(err)) == 0 && awq_caps_from_db("a100-80g", &a100, err, sizeof(err)) == 0 &&
+		      awq_caps_from_db("h100", &h100, err, sizeof(err)) == 0, "%s", err);
+	CHECK(predict(&t4, m8, AWQ_SCHEME_FP8, 1024).limit == AWQ_LIMIT_UNSUPPORTED, "FP8 on a T4");
+	CHECK(predict(&a100, m8, AWQ_SCHEME_FP8, 1024).limit == AWQ_LIMIT_UNSUPPORTED, "FP8 on an A100");
+	struct awq_perf_result f8 = predict(&h100, m8, AWQ_SCHEME_FP8, 1024), b16 = predict(&h100, m8, AWQ_SCHEME_BF16, 1024);
+	CHECK(f8.limit == AWQ_LIMIT_BANDWIDTH && f8.prefill.tok_s > 1.2 * b16.prefill.tok_s, "FP8 prefill %g vs BF16 %g",
+	      f8.prefill.tok_s, b16.prefill.tok_s);
+	CHECK(f8.decode_weight_bytes < 0.6 * b16.decode_weight_bytes, "FP8 bytes %g vs BF16 %g", f8.decode_weight_bytes,
+	      b16.decode_weight_bytes);
+	/* qwen3-8b in FP16 is 16.4 GB: it does not fit a 16 GB T4, with 4-bit weights it does. */
+	struct awq_perf_result t16 = predict(&t4, m8, AWQ_SCHEME_FP16, 1024), t4b = predict(&t4, m8, AWQ_SCHEME_AWQ4, 1024);
+	CHECK(t16.limit == AWQ_LIMIT_MEMORY && t16.why[0], "FP16 qwen3-8b on T4: %s", awq_limit_name(t16.limit));
+	CHECK(t4b.limit == AWQ_LIMIT_BANDWIDTH, "AWQ qwen3-8b on T4: %s", awq_limit_name(t4b.limit));
+	/* No prefill speedup from W4A16 on any GPU: it dequantizes to FP16 and uses the same units. */
+	struct awq_perf_result h4 = predict(&h100, m8, AWQ_SCHEME_AWQ4, 1024);
+	CHECK(h4.prefill.tok_s <= b16.prefill.tok_s, "AWQ prefill %g above BF16 %g", h4.prefill.tok_s, b16.prefill.tok_s);
+	CHECK(h4.unit == AWQ_MF_FP16_F32ACC, "W4A16 runs on %s", awq_mfmt_name(h4.unit));
+}
+
+/* Per-weight byte counts of each scheme, on a hand-made 4096 x 4096 projection. */
+static void weight_bytes(const awq_model *m)
+{
+	struct awq_weight w;
+	memset(&w, 0, sizeof(w));
+	snprintf(w.name, sizeof(w.name), "model.layers.0.self_attn.q_proj");
+	w.fmt = AWQ_WFMT_DENSE, w.dtype = AWQ_DT_BF16, w.n = 4096, w.k = 4096;
+	double nk = 4096.0 * 4096;
+	CHECK(awq_perf_weight_bytes(m, &w, AWQ_SCHEME_BF16) == nk * 2, "bf16");
+	CHECK(awq_perf_weight_bytes(m, &w, AWQ_SCHEME_AWQ4) == nk / 2 + 32 * 4096 * 2 + 32 * 4096 / 2, "awq g128");
+	CHECK(awq_perf_weight_bytes(m, &w, AWQ_SCHEME_FP8) == nk + 32 * 32 * 4, "fp8 128x128 blocks");
+	CHECK(awq_perf_weight_bytes(m, &m->lm_head, AWQ_SCHEME_AWQ4) == 2.0 * m->lm_head.n * m->lm_head.k,
+	      "lm_head stays 16-bit");
+}
+
+/* A device whose per-op overhead dwarfs the bytes: decode is overhead-bound and AWQ barely helps. */
+static void overhead_floor(const awq_model *m)
+{
+	struct awq_device_caps d;
+	char err[AWQ_ERRLEN];
+	CHECK(awq_caps_from_db("h100", &d, err, sizeof(err)) == 0, "%s", err);
+	snprintf(d.backend, sizeof(d.backend), "vulkan");
+	struct awq_perf_result b = predict(&d, m, AWQ_SCHEME_BF16, 1024), a = predict(&d, m, AWQ_SCHEME_AWQ4, 1024);
+	CHECK(b.decode.limit == AWQ_LIMIT_OVERHEAD, "qwen3-0.6b on Vulkan H100: %s", awq_limit_name(b.decode.limit));
+	CHECK(a.decode.tok_s < 1.3 * b.decode.tok_s, "AWQ %g vs BF16 %g tok/s while overhead-bound", a.decode.tok_s,
+	      b.decode.tok_s);
+}
+
+static void no_bandwidth(const awq_model *m)
+{
+	struct awq_device_caps d;
+	awq_caps_init(&d, "vulkan", 0);
+	snprintf(d.name, sizeof(d.name), "Mystery GPU");
+	struct awq_perf_result r = predict(&d, m, AWQ_SCHEME_BF16, 1024);
+	CHECK(r.limit == AWQ_LIMIT_UNKNOWN && strstr(r.why, "bandwidth"), "no figures: %s / %s", awq_limit_name(r.limit),
+	      r.why);
+}
+
+int main(void)
+{
+	awq_model *m8 = shape("qwen3-8b"), *m06 = shape("qwen3-0.6b");
+	CHECK(m8 && m06, "synthetic shapes unavailable");
+	if (m8 && m06) {
+		bandwidth_scaling(m8);
+		lm_head_share();
+		moe_topk();
+		formats_and_fit(m8);
+		weight_bytes(m8);
+		overhead_floor(m06);
+		no_bandwidth(m06);
+	}
+	awq_model_free(m8);
+	awq_model_free(m06);
+	return ct_result("caps_perfmodel");
+}
