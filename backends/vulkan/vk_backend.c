@@ -1,0 +1,190 @@
+/* The Vulkan backend plugin: the ops table, device open/close, info and the bandwidth probe.
+ * Environment: AWQ_VK_VALIDATE=1 enables VK_LAYER_KHRONOS_validation and turns any message into an
+ * error of the next call; AWQ_VK_PROFILE=1 prints GPU time per op at close; AWQ_VK_NO_F16 and
+ * AWQ_VK_NO_COOPMAT switch those paths off; AWQ_VK_PIPELINE_CACHE names a pipeline cache file. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vk_internal.h"
+
+static int env_on(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v && strcmp(v, "0") != 0;
+}
+
+static void vk_close(void *ctx)
+{
+	struct vk_ctx *c = ctx;
+	if (!c)
+		return;
+	if (c->dev) {
+		vkDeviceWaitIdle(c->dev);
+		if (c->inflight)
+			vk_sync(c, NULL, 0);
+		vk_profile_report(c);
+		vk_release_graph(c);
+		if (c->qpool)
+			vkDestroyQueryPool(c->dev, c->qpool, NULL);
+		vk_pipes_destroy(c);
+		vkDestroyDevice(c->dev, NULL);
+	}
+	if (c->messenger) {
+		PFN_vkDestroyDebugUtilsMessengerEXT f =
+			(PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(c->inst, "vkDestroyDebugUtilsMessengerEXT");
+		if (f)
+			f(c->inst, c->messenger, NULL);
+	}
+	if (c->inst)
+		vkDestroyInstance(c->inst, NULL);
+	free(c);
+}
+
+static int vk_open(int device, const struct awq_backend_opts *o, void **out, char *err, size_t errlen)
+{
+	struct vk_ctx *c = calloc(1, sizeof(*c));
+	if (!c)
+		return awq_err(err, errlen, AWQ_ENOMEM, "out of memory");
+	if (o)
+		c->opts = *o;
+	c->validate = env_on("AWQ_VK_VALIDATE");
+	c->profile = env_on("AWQ_VK_PROFILE");
+	int rc = vk_instance(c, err, errlen);
+	if (!rc)
+		rc = vk_open_device(c, device, err, errlen);
+	if (!rc)
+		rc = vk_pipes_init(c, err, errlen);
+	if (!rc && c->profile) {
+		VkQueryPoolCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+					    .queryType = VK_QUERY_TYPE_TIMESTAMP, .queryCount = 4096};
+		rc = vk_check(c, vkCreateQueryPool(c->dev, &qi, NULL, &c->qpool), "vkCreateQueryPool", err, errlen);
+	}
+	if (rc) {
+		vk_close(c);
+		return rc;
+	}
+	snprintf(c->kernels, sizeof(c->kernels), "vulkan (not prepared); %s", c->coopmat_why);
+	*out = c;
+	return 0;
+}
+
+static int vk_supports(void *ctx, const struct awq_graph *g, const struct awq_node *n)
+{
+	(void)ctx, (void)g;
+	if (n->op == AWQ_OP_MOE_ROUTE || n->op == AWQ_OP_MOE_EXPERTS || n->op >= AWQ_OP_COUNT)
+		return 0;
+	if (n->op == AWQ_OP_ATTENTION && n->p.attn.head_dim > 256)
+		return 0;
+	if (n->op == AWQ_OP_ROPE && (n->p.rope.head_dim > 256 || n->p.rope.head_dim % 2))
+		return 0;
+	if (n->w && n->w->fmt == AWQ_WFMT_AWQ4 && (n->w->k % 8 || n->w->n % 8))
+		return 0;
+	if (n->w && n->w->fmt == AWQ_WFMT_DENSE && n->w->dtype != AWQ_DT_F32 && n->w->dtype != AWQ_DT_F16 &&
+	    n->w->dtype != AWQ_DT_BF16)
+		return 0;
+	return 1;
+}
+
+static int vk_info(void *ctx, struct awq_backend_info *info)
+{
+	struct vk_ctx *c = ctx;
+	memset(info, 0, sizeof(*info));
+	info->device = c->device;
+	info->kernels = c->kernels;
+	info->weight_bytes = c->weight_bytes;
+	info->kv_bytes = c->kv_bytes;
+	info->act_bytes = c->act_bytes;
+	info->device_bytes = c->weight_bytes + c->kv_bytes + c->act_bytes;
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Read a device-local buffer (up to 1 GiB) repeatedly with membw.comp; the wall time of one submit
+ * of `reps` dispatches gives GB/s. */
+static int vk_bandwidth(void *ctx, double *gbs, char *err, size_t errlen)
+{
+	struct vk_ctx *c = ctx;
+	VkDeviceSize size = 1ull << 30;
+	size = size < c->max_range ? size : c->max_range & ~(VkDeviceSize)4095;
+	size = size < c->max_alloc ? size : c->max_alloc & ~(VkDeviceSize)4095;
+	struct vk_buf src, out;
+	VkPipeline p;
+	VkDescriptorSet set;
+	int rc = vk_sync(c, err, errlen);
+	if (rc)
+		return rc;
+	if (!c->dpool || !c->step.buf)
+		return awq_err(err, errlen, AWQ_EINVAL, "bandwidth needs a prepared graph");
+	rc = vk_buf_create(c, &src, size, 0, "bandwidth buffer", err, errlen);
+	if (!rc)
+		rc = vk_buf_create(c, &out, 256, 0, "bandwidth output", err, errlen);
+	if (!rc)
+		rc = vk_pipe_get(c, "membw", 0, 0, 0, &p, err, errlen);
+	if (!rc)
+		rc = vk_set_alloc(c, &set, err, errlen);
+	if (rc) {
+		vk_buf_destroy(c, &src);
+		return rc;
+	}
+	struct vk_range r[3] = {vk_whole(&src), {0}, vk_whole(&out)};
+	vk_set_write(c, set, r, 3);
+	const uint32_t groups = 2048;
+	struct vk_push pc = {.u = {(uint32_t)(size / 16), groups * 256}};
+	double best = 0;
+	for (int pass = 0; pass < 3 && !rc; pass++) {
+		const int reps = pass == 0 ? 1 : 8;
+		VkCommandBuffer cb;
+		rc = vk_begin_once(c, &cb, err, errlen);
+		if (rc)
+			break;
+		vkCmdFillBuffer(cb, src.buf, 0, VK_WHOLE_SIZE, 0x3f800000u);
+		vk_barrier(cb);
+		for (int i = 0; i < reps; i++) {
+			vk_dispatch(cb, c, p, set, &pc, groups, 1, 1);
+			vk_barrier(cb);
+		}
+		double t0 = now_s();
+		rc = vk_submit_wait(c, cb, err, errlen);
+		double dt = now_s() - t0;
+		if (pass && dt > 0 && reps * (double)size / dt / 1e9 > best)
+			best = reps * (double)size / dt / 1e9;
+	}
+	vk_buf_destroy(c, &src);
+	vk_buf_destroy(c, &out);
+	*gbs = best;
+	return rc;
+}
+
+static int vk_probe(struct awq_device_desc *out, int max, char *err, size_t errlen)
+{
+	return vk_probe_devices(out, max, err, errlen);
+}
+
+static const struct awq_backend_ops vk_ops = {
+	.name = "vulkan",
+	.abi = AWQ_BACKEND_ABI,
+	.probe = vk_probe,
+	.open = vk_open,
+	.close = vk_close,
+	.supports = vk_supports,
+	.prepare = vk_prepare,
+	.write_value = vk_write_value,
+	.run = vk_run,
+	.read_value = vk_read_value,
+	.sync = vk_sync,
+	.info = vk_info,
+	.bandwidth = vk_bandwidth,
+};
+
+__attribute__((visibility("default"))) const struct awq_backend_ops *awq_backend_entry(int abi)
+{
+	return abi == AWQ_BACKEND_ABI ? &vk_ops : NULL;
+}

@@ -1,0 +1,183 @@
+/* Internal state of the Vulkan backend, shared by its source files. */
+#ifndef AWQ_VK_INTERNAL_H
+#define AWQ_VK_INTERNAL_H
+
+#include <stdint.h>
+#include <vulkan/vulkan.h>
+
+#include "backend.h"
+#include "error.h"
+#include "graph.h"
+
+#define VK_NBIND 8       /* bindings of the one descriptor set layout (0 = step buffer) */
+#define VK_MAX_PIPES 64
+#define VK_MAX_CMDS 8    /* recorded command buffers kept (one per step shape) */
+#define VK_MAX_ROPES 4   /* distinct RoPE tables (head_dim and scaling) per graph */
+#define VK_MATVEC_ROWS 4 /* steps up to this many rows use the matrix-vector shaders */
+#define VK_WG 128        /* workgroup size of the matvec / rmsnorm shaders */
+
+struct vk_buf {
+	VkBuffer buf;
+	VkDeviceMemory mem;
+	VkDeviceSize size;
+	void *map;    /* host-visible buffers stay mapped */
+	int coherent; /* host-visible and coherent (no flush/invalidate needed) */
+};
+
+/* A sub-range of a buffer, as bound to a descriptor. */
+struct vk_range {
+	VkBuffer buf;
+	VkDeviceSize off, size;
+};
+
+struct vk_push {
+	uint32_t u[8];
+	float f0;
+};
+
+struct vk_pipe {
+	char name[32];
+	int32_t spec[3];
+	VkPipeline pipe;
+};
+
+/* A weight on the device: dense data as stored (padded to 16 bytes), or AWQ repacked to
+ * [n][k/8] nibble words plus [n][k/G] scale|zero words (see shaders/repack_q4.comp). */
+struct vk_weight {
+	const struct awq_weight *w;
+	struct vk_buf data, sz, bias;
+};
+
+/* Per graph node: its descriptor sets (attention: kv store, attention, combine). */
+struct vk_node {
+	VkDescriptorSet set[3];
+	struct vk_weight *wt;
+	int rope_slot;
+};
+
+struct vk_cmd {
+	int n_tokens, all_rows; /* key; n_tokens 0 = free slot */
+	VkCommandBuffer cb;
+	uint64_t last_use;
+};
+
+struct vk_rope_slot {
+	struct awq_rope rope;
+	int head_dim;
+	uint32_t cos_off, sin_off; /* float offsets into the step buffer's table */
+	float inv_freq[128], pos_scale;
+};
+
+struct vk_upload {
+	struct vk_buf stage;
+	VkCommandBuffer cb;
+	int rows;    /* rows the recorded copy moves */
+	int pending; /* written since the last step */
+};
+
+struct vk_ctx {
+	struct awq_backend_opts opts;
+	/* device */
+	VkInstance inst;
+	VkDebugUtilsMessengerEXT messenger;
+	VkPhysicalDevice phys;
+	VkDevice dev;
+	VkQueue queue;
+	uint32_t qfamily;
+	VkPhysicalDeviceProperties props;
+	VkPhysicalDeviceMemoryProperties memprops;
+	uint32_t subgroup_size, min_subgroup;
+	int has_f16, validate;
+	int nv_coopmat; /* device and build have VK_NV_cooperative_matrix (fp16 16x16x16, f32 acc) */
+	char coopmat_why[160];
+	uint64_t max_alloc, max_range;
+	uint32_t max_allocs, n_allocs;
+	int val_errors;
+	char val_msg[400];
+	/* pipelines */
+	VkPipelineCache pcache;
+	VkDescriptorSetLayout dsl;
+	VkPipelineLayout playout;
+	VkDescriptorPool dpool;
+	VkShaderModule modules[32];
+	const char *module_names[32];
+	int n_modules;
+	struct vk_pipe pipes[VK_MAX_PIPES];
+	int n_pipes;
+	VkCommandPool cpool;
+	VkFence fence;
+	int inflight;
+	/* graph */
+	const struct awq_graph *g;
+	int max_tokens, max_ctx;
+	size_t *offsets;
+	struct vk_buf arena, step, readback, dummy, attn_part;
+	struct vk_buf *kv; /* per layer: K then V at kv_voff */
+	VkDeviceSize kv_voff, kv_layer_bytes;
+	struct vk_weight *weights;
+	int n_weights;
+	struct vk_node *nodes;
+	struct vk_rope_slot ropes[VK_MAX_ROPES];
+	int n_ropes;
+	struct vk_upload *uploads; /* per value, created on first write */
+	struct vk_cmd cmds[VK_MAX_CMDS];
+	uint64_t cmd_clock;
+	VkDeviceSize rb_logits_off, rb_argmax_off;
+	int rb_rows; /* rows of logits the last step copied to readback */
+	uint64_t weight_bytes, kv_bytes, act_bytes;
+	/* profiling (AWQ_VK_PROFILE=1) */
+	VkQueryPool qpool;
+	int profile;
+	double op_ms[AWQ_OP_COUNT];
+	long op_count[AWQ_OP_COUNT];
+	int prof_pending; /* the in-flight step wrote timestamps for prof_nodes nodes */
+	int prof_nodes;
+	char device[256];
+	char kernels[400];
+};
+
+/* vk_device.c */
+int vk_instance(struct vk_ctx *c, char *err, size_t errlen);
+int vk_open_device(struct vk_ctx *c, int index, char *err, size_t errlen);
+int vk_check(struct vk_ctx *c, VkResult r, const char *what, char *err, size_t errlen);
+int vk_validation_status(struct vk_ctx *c, char *err, size_t errlen);
+int vk_probe_devices(struct awq_device_desc *out, int max, char *err, size_t errlen);
+
+/* vk_mem.c */
+int vk_buf_create(struct vk_ctx *c, struct vk_buf *b, VkDeviceSize size, int host, const char *what, char *err,
+		  size_t errlen);
+void vk_buf_destroy(struct vk_ctx *c, struct vk_buf *b);
+struct vk_range vk_whole(const struct vk_buf *b);
+int vk_begin_once(struct vk_ctx *c, VkCommandBuffer *cb, char *err, size_t errlen);
+int vk_submit_wait(struct vk_ctx *c, VkCommandBuffer cb, char *err, size_t errlen);
+int vk_wait(struct vk_ctx *c, char *err, size_t errlen);
+int vk_upload(struct vk_ctx *c, struct vk_buf *dst, VkDeviceSize off, const void *src, size_t bytes,
+	      struct vk_buf *stage, char *err, size_t errlen);
+void vk_barrier(VkCommandBuffer cb);
+
+/* vk_pipe.c */
+int vk_pipes_init(struct vk_ctx *c, char *err, size_t errlen);
+void vk_pipes_destroy(struct vk_ctx *c);
+int vk_pipe_get(struct vk_ctx *c, const char *name, int32_t s0, int32_t s1, int32_t s2, VkPipeline *out,
+		char *err, size_t errlen);
+int vk_set_alloc(struct vk_ctx *c, VkDescriptorSet *set, char *err, size_t errlen);
+/* Point binding i (1..7) of a set at r; bindings left out stay on the dummy buffer. */
+void vk_set_write(struct vk_ctx *c, VkDescriptorSet set, const struct vk_range *r, int n_ranges);
+void vk_dispatch(VkCommandBuffer cb, struct vk_ctx *c, VkPipeline p, VkDescriptorSet set, const struct vk_push *pc,
+		 uint32_t gx, uint32_t gy, uint32_t gz);
+
+/* vk_prepare.c */
+int vk_prepare(void *ctx, const struct awq_graph *g, const struct awq_prepare_opts *o, char *err, size_t errlen);
+struct vk_range vk_value(struct vk_ctx *c, int v);
+int vk_dt_code(enum awq_dtype t);
+int vk_attn_splits(const struct vk_ctx *c, int rows, int n_heads);
+void vk_release_graph(struct vk_ctx *c);
+
+/* vk_run.c */
+int vk_run(void *ctx, const struct awq_step *s, char *err, size_t errlen);
+int vk_write_value(void *ctx, int v, const void *src, int rows, char *err, size_t errlen);
+int vk_read_value(void *ctx, int v, void *dst, int rows, char *err, size_t errlen);
+int vk_sync(void *ctx, char *err, size_t errlen);
+void vk_profile_report(struct vk_ctx *c);
+
+#endif

@@ -1,0 +1,436 @@
+/* prepare(): plan and allocate activations, KV cache and step buffer, upload every weight once
+ * (AWQ repacked on the device by repack_q4.comp), and write the descriptor sets of every node, so
+ * that recording a step only binds and dispatches. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_ref.h"
+#include "vk_internal.h"
+
+struct vk_staging {
+	struct vk_buf stage;
+	struct vk_buf raw[3]; /* AWQ qweight, qzeros, scales as stored, before the repack */
+};
+
+struct vk_range vk_value(struct vk_ctx *c, int v)
+{
+	struct vk_range r = {c->arena.buf, c->offsets[v],
+			     (VkDeviceSize)c->max_tokens * (VkDeviceSize)c->g->values[v].cols * 4};
+	return r;
+}
+
+int vk_attn_splits(const struct vk_ctx *c, int rows, int n_heads)
+{
+	int work = rows * n_heads, s = (512 + work - 1) / work;
+	int most = c->max_ctx / 32 > 1 ? c->max_ctx / 32 : 1;
+	s = s > 32 ? 32 : s;
+	return s > most ? most : s < 1 ? 1 : s;
+}
+
+static int dtype_ok(enum awq_dtype t)
+{
+	return t == AWQ_DT_F32 || t == AWQ_DT_F16 || t == AWQ_DT_BF16;
+}
+
+int vk_dt_code(enum awq_dtype t)
+{
+	return t == AWQ_DT_F32 ? 0 : t == AWQ_DT_F16 ? 1 : 2;
+}
+
+static int range_ok(struct vk_ctx *c, const char *what, VkDeviceSize bytes, char *err, size_t errlen)
+{
+	if (bytes <= c->max_range)
+		return 0;
+	return awq_err(err, errlen, AWQ_ETOOBIG,
+		       "%s needs %.1f MiB in one storage binding; %s allows %.1f MiB (maxStorageBufferRange)", what,
+		       bytes / 1048576.0, c->device, c->max_range / 1048576.0);
+}
+
+static int upload_new(struct vk_ctx *c, struct vk_buf *b, const void *src, size_t bytes, const char *what,
+		      struct vk_staging *st, char *err, size_t errlen)
+{
+	int rc = range_ok(c, what, bytes, err, errlen);
+	if (!rc)
+		rc = vk_buf_create(c, b, bytes, 0, what, err, errlen);
+	if (!rc)
+		rc = vk_upload(c, b, 0, src, bytes, &st->stage, err, errlen);
+	if (!rc)
+		c->weight_bytes += b->size;
+	return rc;
+}
+
+static int raw_buf(struct vk_ctx *c, struct vk_staging *st, int i, size_t bytes, const void *src, char *err,
+		   size_t errlen)
+{
+	if (st->raw[i].size < bytes) {
+		vk_buf_destroy(c, &st->raw[i]);
+		int rc = vk_buf_create(c, &st->raw[i], bytes, 0, "AWQ repack input", err, errlen);
+		if (rc)
+			return rc;
+	}
+	return vk_upload(c, &st->raw[i], 0, src, bytes, &st->stage, err, errlen);
+}
+
+/* Upload an AWQ weight as stored, then repack it on the device (repack_q4.comp). */
+static int upload_awq(struct vk_ctx *c, struct vk_weight *vw, struct vk_staging *st, char *err, size_t errlen)
+{
+	const struct awq_weight *w = vw->w;
+	const uint32_t K = (uint32_t)w->k, N = (uint32_t)w->n, G = (uint32_t)w->group_size;
+	if (K % 8 || N % 8 || !G || K % G)
+		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "%s: AWQ shape %ux%u with group %u is not supported", w->name, N,
+			       K, G);
+	size_t qbytes = (size_t)K * N / 2, zbytes = (size_t)(K / G) * (N / 8) * 4, sbytes = (size_t)(K / G) * N * 2;
+	int rc = range_ok(c, w->name, qbytes, err, errlen);
+	if (!rc)
+		rc = raw_buf(c, st, 0, qbytes, w->qweight, err, errlen);
+	if (!rc && w->qzeros)
+		rc = raw_buf(c, st, 1, zbytes, w->qzeros, err, errlen);
+	if (!rc)
+		rc = raw_buf(c, st, 2, sbytes, w->scales, err, errlen);
+	if (!rc)
+		rc = vk_buf_create(c, &vw->data, qbytes, 0, w->name, err, errlen);
+	if (!rc)
+		rc = vk_buf_create(c, &vw->sz, (size_t)N * (K / G) * 4, 0, w->name, err, errlen);
+	if (rc)
+		return rc;
+	c->weight_bytes += vw->data.size + vw->sz.size;
+	VkPipeline p0, p1;
+	VkDescriptorSet s0, s1;
+	VkCommandBuffer cb;
+	rc = vk_pipe_get(c, "repack_q4", 0, 0, 0, &p0, err, errlen);
+	if (!rc)
+		rc = vk_pipe_get(c, "repack_q4", 1, 0, 0, &p1, err, errlen);
+	if (!rc)
+		rc = vk_set_alloc(c, &s0, err, errlen);
+	if (!rc)
+		rc = vk_set_alloc(c, &s1, err, errlen);
+	if (rc)
+		return rc;
+	struct vk_range r[4] = {vk_whole(&st->raw[0]), w->qzeros ? vk_whole(&st->raw[1]) : vk_whole(&c->dummy),
+				vk_whole(&vw->data), vk_whole(&st->raw[2])};
+	vk_set_write(c, s0, r, 4);
+	r[2] = vk_whole(&vw->sz);
+	vk_set_write(c, s1, r, 4);
+	struct vk_push pc = {.u = {K, N, G, w->qzeros != NULL, (uint32_t)w->sym_zero}};
+	rc = vk_begin_once(c, &cb, err, errlen);
+	if (rc)
+		return rc;
+	uint32_t n0 = (N * (K / 8) + 255) / 256, n1 = (N * (K / G) + 255) / 256;
+	vk_dispatch(cb, c, p0, s0, &pc, n0 < 65535 ? n0 : 65535, (n0 + 65534) / 65535, 1);
+	vk_dispatch(cb, c, p1, s1, &pc, n1 < 65535 ? n1 : 65535, (n1 + 65534) / 65535, 1);
+	rc = vk_submit_wait(c, cb, err, errlen);
+	/* the two sets are garbage after this; the pool is sized for them */
+	return rc;
+}
+
+static int upload_weight(struct vk_ctx *c, struct vk_weight *vw, struct vk_staging *st, char *err, size_t errlen)
+{
+	const struct awq_weight *w = vw->w;
+	int rc;
+	if (w->fmt == AWQ_WFMT_AWQ4) {
+		if (!w->qweight || !w->scales)
+			return awq_err(err, errlen, AWQ_EINVAL, "weight %s has no data (a shape-only model cannot run)", w->name);
+		rc = upload_awq(c, vw, st, err, errlen);
+	} else {
+		if (!w->data)
+			return awq_err(err, errlen, AWQ_EINVAL, "weight %s has no data (a shape-only model cannot run)", w->name);
+		if (!dtype_ok(w->dtype))
+			return awq_err(err, errlen, AWQ_EUNSUPPORTED, "%s: dtype %s is not supported by the Vulkan backend",
+				       w->name, awq_dtype_name(w->dtype));
+		rc = upload_new(c, &vw->data, w->data, (size_t)(w->n * w->k) * awq_dtype_size(w->dtype), w->name, st, err,
+				errlen);
+	}
+	if (!rc && w->bias) {
+		if (!dtype_ok(w->bias_dtype))
+			return awq_err(err, errlen, AWQ_EUNSUPPORTED, "%s: bias dtype %s is not supported", w->name,
+				       awq_dtype_name(w->bias_dtype));
+		rc = upload_new(c, &vw->bias, w->bias, (size_t)w->n * awq_dtype_size(w->bias_dtype), w->name, st, err, errlen);
+	}
+	return rc;
+}
+
+static struct vk_weight *weight_of(struct vk_ctx *c, const struct awq_weight *w)
+{
+	/* tied weights are distinct structs over the same storage, uploaded once (awq_graph_weights) */
+	for (int i = 0; i < c->n_weights; i++) {
+		const struct awq_weight *u = c->weights[i].w;
+		if (u == w || (w->fmt == AWQ_WFMT_DENSE && u->fmt == AWQ_WFMT_DENSE && w->data && u->data == w->data &&
+			       u->n == w->n && u->k == w->k && u->dtype == w->dtype && u->bias == w->bias))
+			return &c->weights[i];
+	}
+	return NULL;
+}
+
+static int upload_weights(struct vk_ctx *c, char *err, size_t errlen)
+{
+	const struct awq_weight **ws = NULL;
+	int n = awq_graph_weights(c->g, &ws);
+	if (n < 0)
+		return awq_err(err, errlen, AWQ_ENOMEM, "out of memory");
+	struct vk_staging st = {0};
+	c->weights = calloc((size_t)n + 1, sizeof(*c->weights));
+	int rc = c->weights ? 0 : awq_err(err, errlen, AWQ_ENOMEM, "out of memory");
+	VkDeviceSize stage = 64u << 20;
+	if (!rc)
+		rc = vk_buf_create(c, &st.stage, stage < c->max_alloc ? stage : c->max_alloc, 1, "staging", err, errlen);
+	for (int i = 0; i < n && !rc; i++) {
+		c->weights[i].w = ws[i];
+		c->n_weights = i + 1;
+		rc = upload_weight(c, &c->weights[i], &st, err, errlen);
+	}
+	vk_buf_destroy(c, &st.stage);
+	for (int i = 0; i < 3; i++)
+		vk_buf_destroy(c, &st.raw[i]);
+	free(ws);
+	return rc;
+}
+
+static int rope_slots(struct vk_ctx *c, uint32_t *table_floats, char *err, size_t errlen)
+{
+	*table_floats = 0;
+	for (int i = 0; i < c->g->n_nodes; i++) {
+		const struct awq_node *n = &c->g->nodes[i];
+		if (n->op != AWQ_OP_ROPE)
+			continue;
+		int d = n->p.rope.head_dim, s;
+		if (d < 2 || d % 2 || d > 256)
+			return awq_err(err, errlen, AWQ_EUNSUPPORTED, "RoPE head_dim %d is not supported (even, <= 256)", d);
+		for (s = 0; s < c->n_ropes; s++)
+			if (c->ropes[s].head_dim == d && !memcmp(&c->ropes[s].rope, &n->p.rope.rope, sizeof(struct awq_rope)))
+				break;
+		if (s == c->n_ropes) {
+			if (s == VK_MAX_ROPES)
+				return awq_err(err, errlen, AWQ_EUNSUPPORTED, "more than %d RoPE variants in one graph", VK_MAX_ROPES);
+			struct vk_rope_slot *r = &c->ropes[c->n_ropes++];
+			r->rope = n->p.rope.rope;
+			r->head_dim = d;
+			awq_rope_inv_freq(&r->rope, d, r->inv_freq, &r->pos_scale);
+			r->cos_off = *table_floats;
+			r->sin_off = r->cos_off + (uint32_t)(c->max_tokens * d / 2);
+			*table_floats = r->sin_off + (uint32_t)(c->max_tokens * d / 2);
+		}
+		c->nodes[i].rope_slot = s;
+	}
+	return 0;
+}
+
+static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char *err, size_t errlen)
+{
+	const struct awq_graph *g = c->g;
+	size_t arena = 0;
+	uint32_t tab = 0;
+	int rc = awq_graph_plan(g, o->max_tokens, 4, c->offsets, &arena, err, errlen);
+	if (!rc)
+		rc = rope_slots(c, &tab, err, errlen);
+	if (rc)
+		return rc;
+	VkDeviceSize align = c->props.limits.minStorageBufferOffsetAlignment;
+	for (int v = 0; v < g->n_values; v++) {
+		if (c->offsets[v] % align)
+			return awq_err(err, errlen, AWQ_EUNSUPPORTED, "%s needs %llu-byte aligned bindings; the plan has 64",
+				       c->device, (unsigned long long)align);
+		rc = range_ok(c, g->values[v].name, (VkDeviceSize)o->max_tokens * g->values[v].cols * 4, err, errlen);
+		if (rc)
+			return rc;
+	}
+	rc = vk_buf_create(c, &c->arena, arena, 0, "activations", err, errlen);
+	if (!rc)
+		rc = vk_buf_create(c, &c->step, 16 + (VkDeviceSize)tab * 4, 1, "step buffer", err, errlen);
+	if (!rc)
+		rc = vk_buf_create(c, &c->dummy, 256, 0, "dummy binding", err, errlen);
+	if (rc)
+		return rc;
+	c->act_bytes = c->arena.size;
+	const VkDeviceSize kvd = (VkDeviceSize)g->kv_heads * g->head_dim;
+	c->kv_layer_bytes = (VkDeviceSize)o->max_ctx * kvd * 4;
+	c->kv_voff = (c->kv_layer_bytes + 255) & ~(VkDeviceSize)255;
+	if (g->n_kv_layers > 0) {
+		rc = range_ok(c, "one layer's K cache", c->kv_layer_bytes, err, errlen);
+		c->kv = calloc((size_t)g->n_kv_layers, sizeof(*c->kv));
+		if (!rc && !c->kv)
+			rc = awq_err(err, errlen, AWQ_ENOMEM, "out of memory");
+		for (int l = 0; l < g->n_kv_layers && !rc; l++) {
+			rc = vk_buf_create(c, &c->kv[l], c->kv_voff + c->kv_layer_bytes, 0, "KV cache", err, errlen);
+			c->kv_bytes += c->kv[l].size;
+		}
+	}
+	/* attention split partials: the most any step size needs */
+	VkDeviceSize part = 16;
+	for (int i = 0; i < g->n_nodes && !rc; i++) {
+		const struct awq_node *n = &g->nodes[i];
+		if (n->op != AWQ_OP_ATTENTION)
+			continue;
+		if (n->p.attn.head_dim > 256 || n->p.attn.n_kv_heads < 1 || n->p.attn.n_heads % n->p.attn.n_kv_heads ||
+		    n->p.attn.layer < 0 || n->p.attn.layer >= g->n_kv_layers ||
+		    (VkDeviceSize)n->p.attn.n_kv_heads * n->p.attn.head_dim != kvd)
+			return awq_err(err, errlen, AWQ_EUNSUPPORTED, "%s: attention shape not supported (head_dim <= 256)",
+				       g->values[n->out].name);
+		for (int r = 1; r <= o->max_tokens; r++) {
+			VkDeviceSize b = (VkDeviceSize)r * n->p.attn.n_heads * vk_attn_splits(c, r, n->p.attn.n_heads) *
+					 (n->p.attn.head_dim + 2) * 4;
+			part = b > part ? b : part;
+		}
+	}
+	if (!rc)
+		rc = range_ok(c, "attention partials", part, err, errlen);
+	if (!rc)
+		rc = vk_buf_create(c, &c->attn_part, part, 0, "attention partials", err, errlen);
+	c->act_bytes += c->attn_part.size;
+	/* readback of logits and greedy ids after every step */
+	const struct awq_value *lv = g->logits_out >= 0 ? &g->values[g->logits_out] : NULL;
+	c->rb_logits_off = 0;
+	c->rb_argmax_off = lv ? ((VkDeviceSize)o->max_tokens * lv->cols * 4 + 255) & ~(VkDeviceSize)255 : 0;
+	if (!rc)
+		rc = vk_buf_create(c, &c->readback, c->rb_argmax_off + (VkDeviceSize)o->max_tokens * 4, 2, "readback", err,
+				   errlen);
+	return rc;
+}
+
+static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
+{
+	const struct awq_node *n = &c->g->nodes[i];
+	struct vk_node *vn = &c->nodes[i];
+	struct vk_range r[7] = {{0}};
+	int rc = 0, sets = n->op == AWQ_OP_ATTENTION ? 3 : n->op == AWQ_OP_LAST_ROWS ? 0 : 1;
+	for (int s = 0; s < sets && !rc; s++)
+		rc = vk_set_alloc(c, &vn->set[s], err, errlen);
+	if (rc || !sets)
+		return rc;
+	struct vk_range out = vk_value(c, n->out);
+	struct vk_range in0 = n->in[0] >= 0 ? vk_value(c, n->in[0]) : vk_whole(&c->dummy);
+	struct vk_range in1 = n->in[1] >= 0 ? vk_value(c, n->in[1]) : vk_whole(&c->dummy);
+	vn->wt = n->w ? weight_of(c, n->w) : NULL;
+	if (n->w && !vn->wt)
+		return awq_err(err, errlen, AWQ_EINVAL, "weight %s of %s was not uploaded", n->w->name,
+			       c->g->values[n->out].name);
+	switch (n->op) {
+	case AWQ_OP_MATMUL:
+		r[0] = r[5] = in0;
+		r[1] = r[3] = vk_whole(&vn->wt->data);
+		r[2] = out;
+		if (vn->wt->sz.buf)
+			r[4] = vk_whole(&vn->wt->sz);
+		if (vn->wt->bias.buf)
+			r[6] = vk_whole(&vn->wt->bias);
+		break;
+	case AWQ_OP_EMBED:
+	case AWQ_OP_RMSNORM:
+		r[0] = in0;
+		r[1] = vk_whole(&vn->wt->data);
+		r[2] = out;
+		break;
+	case AWQ_OP_ATTENTION: {
+		struct vk_buf *kv = &c->kv[n->p.attn.layer];
+		struct vk_range kc = {kv->buf, 0, c->kv_layer_bytes}, vc = {kv->buf, c->kv_voff, c->kv_layer_bytes};
+		struct vk_range st[4] = {in1, vk_value(c, n->in[2]), kc, vc};
+		vk_set_write(c, vn->set[0], st, 4);
+		struct vk_range at[4] = {in0, kc, vk_whole(&c->attn_part), vc};
+		vk_set_write(c, vn->set[1], at, 4);
+		struct vk_range cb[3] = {vk_whole(&c->attn_part), {0}, out};
+		vk_set_write(c, vn->set[2], cb, 3);
+		return 0;
+	}
+	default: /* ROPE, SILU_MUL, ADD, ARGMAX */
+		r[0] = in0;
+		r[1] = in1;
+		r[2] = out;
+		break;
+	}
+	vk_set_write(c, vn->set[0], r, 7);
+	return 0;
+}
+
+static int check_node(struct vk_ctx *c, const struct awq_node *n, char *err, size_t errlen)
+{
+	const struct awq_weight *w = n->w;
+	if ((n->op == AWQ_OP_EMBED || n->op == AWQ_OP_RMSNORM) && (!w || w->fmt != AWQ_WFMT_DENSE))
+		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "%s: %s needs a dense weight", c->g->values[n->out].name,
+			       awq_op_name(n->op));
+	if (n->op == AWQ_OP_RMSNORM && c->g->values[n->out].cols % n->p.norm.group)
+		return awq_err(err, errlen, AWQ_EINVAL, "%s: norm group does not divide the columns",
+			       c->g->values[n->out].name);
+	if (n->op == AWQ_OP_MOE_ROUTE || n->op == AWQ_OP_MOE_EXPERTS || n->op >= AWQ_OP_COUNT)
+		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "the Vulkan backend does not run %s", awq_op_name(n->op));
+	return 0;
+}
+
+static void describe(struct vk_ctx *c)
+{
+	int q4 = 0, dense = 0;
+	for (int i = 0; i < c->n_weights; i++) {
+		q4 |= c->weights[i].w->fmt == AWQ_WFMT_AWQ4;
+		dense |= c->weights[i].w->fmt == AWQ_WFMT_DENSE && c->weights[i].w->k > 1;
+	}
+	snprintf(c->kernels, sizeof(c->kernels),
+		 "vulkan subgroup %u: %s%smatvec (<= %d rows) + tiled f32 matmul; %s; %sKV f32%s", c->subgroup_size,
+		 q4 ? "W4A16 (AWQ repacked at load) " : "", dense ? (c->has_f16 ? "F16 fp16-math/BF16 " : "16-bit f32-math ") : "",
+		 VK_MATVEC_ROWS, c->coopmat_why, c->validate ? "validation on; " : "", c->profile ? "; profiling" : "");
+}
+
+int vk_prepare(void *ctx, const struct awq_graph *g, const struct awq_prepare_opts *o, char *err, size_t errlen)
+{
+	struct vk_ctx *c = ctx;
+	int rc = awq_graph_check(g, err, errlen);
+	if (rc)
+		return rc;
+	if (c->g)
+		return awq_err(err, errlen, AWQ_EINVAL, "prepare called twice on one Vulkan context");
+	if (o->max_tokens < 1 || o->max_ctx < o->max_tokens)
+		return awq_err(err, errlen, AWQ_EINVAL, "invalid sizes: %d tokens per step, %d context", o->max_tokens,
+			       o->max_ctx);
+	for (int i = 0; i < g->n_nodes; i++) {
+		rc = check_node(&(struct vk_ctx){.g = g}, &g->nodes[i], err, errlen);
+		if (rc)
+			return rc;
+	}
+	c->g = g;
+	c->max_tokens = o->max_tokens;
+	c->max_ctx = o->max_ctx;
+	c->offsets = calloc((size_t)g->n_values, sizeof(size_t));
+	c->nodes = calloc((size_t)g->n_nodes + 1, sizeof(*c->nodes));
+	c->uploads = calloc((size_t)g->n_values, sizeof(*c->uploads));
+	if (!c->offsets || !c->nodes || !c->uploads)
+		return awq_err(err, errlen, AWQ_ENOMEM, "out of memory");
+	rc = alloc_state(c, o, err, errlen);
+	if (rc)
+		return rc;
+	/* node sets, plus two per AWQ weight for the repack */
+	VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 0};
+	uint32_t n_sets = (uint32_t)g->n_nodes * 3 + 2 * (uint32_t)g->n_nodes + 4;
+	ps.descriptorCount = n_sets * VK_NBIND;
+	VkDescriptorPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, .maxSets = n_sets,
+					 .poolSizeCount = 1, .pPoolSizes = &ps};
+	rc = vk_check(c, vkCreateDescriptorPool(c->dev, &pi, NULL, &c->dpool), "vkCreateDescriptorPool", err, errlen);
+	if (!rc)
+		rc = upload_weights(c, err, errlen);
+	for (int i = 0; i < g->n_nodes && !rc; i++)
+		rc = node_sets(c, i, err, errlen);
+	if (!rc)
+		rc = vk_validation_status(c, err, errlen);
+	describe(c);
+	return rc;
+}
+
+void vk_release_graph(struct vk_ctx *c)
+{
+	for (int i = 0; i < c->n_weights; i++) {
+		vk_buf_destroy(c, &c->weights[i].data);
+		vk_buf_destroy(c, &c->weights[i].sz);
+		vk_buf_destroy(c, &c->weights[i].bias);
+	}
+	free(c->weights);
+	for (int l = 0; c->kv && c->g && l < c->g->n_kv_layers; l++)
+		vk_buf_destroy(c, &c->kv[l]);
+	free(c->kv);
+	for (int v = 0; c->uploads && c->g && v < c->g->n_values; v++)
+		vk_buf_destroy(c, &c->uploads[v].stage);
+	free(c->uploads);
+	vk_buf_destroy(c, &c->arena);
+	vk_buf_destroy(c, &c->step);
+	vk_buf_destroy(c, &c->readback);
+	vk_buf_destroy(c, &c->dummy);
+	vk_buf_destroy(c, &c->attn_part);
+	free(c->offsets);
+	free(c->nodes);
+}

@@ -1,0 +1,418 @@
+/* Executing steps: one command buffer recorded per step shape (rows, all_rows) and resubmitted at
+ * every position (the position and RoPE tables live in the host-written step buffer), input
+ * uploads submitted with it, logits and greedy ids copied to a host buffer at the end of the step,
+ * and optional per-op timestamps (AWQ_VK_PROFILE=1). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vk_internal.h"
+
+static void grid(uint32_t groups, uint32_t *gx, uint32_t *gy)
+{
+	*gx = groups < 65535 ? (groups ? groups : 1) : 65535;
+	*gy = (groups + *gx - 1) / *gx;
+	if (!*gy)
+		*gy = 1;
+}
+
+static int rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_node *n, const struct vk_node *vn, int rows,
+		      char *err, size_t errlen)
+{
+	const struct awq_weight *w = n->w;
+	int q4 = w->fmt == AWQ_WFMT_AWQ4, dt = q4 ? 0 : vk_dt_code(w->dtype), bdt = w->bias ? vk_dt_code(w->bias_dtype) : 0;
+	struct vk_push pc = {.u = {(uint32_t)w->k, (uint32_t)w->n, (uint32_t)rows, q4 ? (uint32_t)w->group_size : 0,
+				   w->bias != NULL}};
+	VkPipeline p;
+	uint32_t gx, gy;
+	int rc;
+	if (rows <= VK_MATVEC_ROWS) {
+		const char *name = q4 ? "matvec_q4" : c->has_f16 && w->dtype == AWQ_DT_F16 ? "matvec_dense_f16" : "matvec_dense";
+		rc = vk_pipe_get(c, name, dt, VK_WG, bdt, &p, err, errlen);
+		if (rc)
+			return rc;
+		grid((uint32_t)((w->n + 4 * (VK_WG / 32) - 1) / (4 * (VK_WG / 32))), &gx, &gy);
+		vk_dispatch(cb, c, p, vn->set[0], &pc, gx, gy, 1);
+		return 0;
+	}
+	const char *name = q4 ? "matmul_q4" : "matmul_dense";
+	if (c->nv_coopmat && (q4 || w->dtype == AWQ_DT_F16))
+		name = q4 ? "matmul_q4_nvcm" : "matmul_dense_nvcm";
+	rc = vk_pipe_get(c, name, dt, 0, bdt, &p, err, errlen);
+	if (!rc)
+		vk_dispatch(cb, c, p, vn->set[0], &pc, (uint32_t)((w->n + 63) / 64), (uint32_t)((rows + 63) / 64), 1);
+	return rc;
+}
+
+static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_node *n, const struct vk_node *vn,
+			 int rows, char *err, size_t errlen)
+{
+	const uint32_t H = (uint32_t)n->p.attn.n_heads, HKV = (uint32_t)n->p.attn.n_kv_heads, D = (uint32_t)n->p.attn.head_dim;
+	const uint32_t S = (uint32_t)vk_attn_splits(c, rows, (int)H), kvd = HKV * D;
+	VkPipeline ps, pa, pm;
+	uint32_t gx, gy;
+	int rc = vk_pipe_get(c, "kv_store", 0, 0, 0, &ps, err, errlen);
+	if (!rc)
+		rc = vk_pipe_get(c, "attention", 0, 0, 0, &pa, err, errlen);
+	if (!rc)
+		rc = vk_pipe_get(c, "attn_combine", 0, 0, 0, &pm, err, errlen);
+	if (rc)
+		return rc;
+	struct vk_push st = {.u = {(uint32_t)rows * kvd, kvd}};
+	grid(((uint32_t)rows * kvd + 255) / 256, &gx, &gy);
+	vk_dispatch(cb, c, ps, vn->set[0], &st, gx, gy, 1);
+	vk_barrier(cb);
+	struct vk_push at = {.u = {H, HKV, D, S}, .f0 = n->p.attn.scale};
+	vk_dispatch(cb, c, pa, vn->set[1], &at, S, H, (uint32_t)rows);
+	vk_barrier(cb);
+	vk_dispatch(cb, c, pm, vn->set[2], &at, H, (uint32_t)rows, 1);
+	return 0;
+}
+
+static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct awq_step *s, char *err, size_t errlen)
+{
+	const struct awq_graph *g = c->g;
+	const struct awq_node *n = &g->nodes[i];
+	const struct vk_node *vn = &c->nodes[i];
+	const int rows = awq_value_rows(g, n->out, s), cols = g->values[n->out].cols;
+	struct vk_push pc;
+	memset(&pc, 0, sizeof(pc));
+	VkPipeline p;
+	uint32_t gx, gy;
+	int rc = 0;
+	switch (n->op) {
+	case AWQ_OP_MATMUL:
+		return rec_matmul(c, cb, n, vn, rows, err, errlen);
+	case AWQ_OP_ATTENTION:
+		return rec_attention(c, cb, n, vn, rows, err, errlen);
+	case AWQ_OP_EMBED:
+		pc.u[0] = (uint32_t)cols;
+		pc.u[1] = (uint32_t)n->w->n;
+		rc = vk_pipe_get(c, "embed", vk_dt_code(n->w->dtype), 0, 0, &p, err, errlen);
+		if (!rc)
+			vk_dispatch(cb, c, p, vn->set[0], &pc, (uint32_t)(cols + 255) / 256, (uint32_t)rows, 1);
+		return rc;
+	case AWQ_OP_RMSNORM: {
+		uint32_t groups = (uint32_t)rows * (uint32_t)(cols / n->p.norm.group);
+		pc.u[0] = (uint32_t)cols;
+		pc.u[1] = (uint32_t)n->p.norm.group;
+		pc.u[2] = groups;
+		pc.f0 = n->p.norm.eps;
+		rc = vk_pipe_get(c, "rmsnorm", vk_dt_code(n->w->dtype), VK_WG, 0, &p, err, errlen);
+		grid(groups, &gx, &gy);
+		if (!rc)
+			vk_dispatch(cb, c, p, vn->set[0], &pc, gx, gy, 1);
+		return rc;
+	}
+	case AWQ_OP_ROPE: {
+		const struct vk_rope_slot *r = &c->ropes[vn->rope_slot];
+		pc.u[0] = (uint32_t)n->p.rope.n_heads;
+		pc.u[1] = (uint32_t)n->p.rope.head_dim;
+		pc.u[2] = r->cos_off;
+		pc.u[3] = r->sin_off;
+		rc = vk_pipe_get(c, "rope", 0, 0, 0, &p, err, errlen);
+		if (!rc)
+			vk_dispatch(cb, c, p, vn->set[0], &pc, (uint32_t)(n->p.rope.head_dim / 2 + 63) / 64,
+				    (uint32_t)n->p.rope.n_heads, (uint32_t)rows);
+		return rc;
+	}
+	case AWQ_OP_SILU_MUL:
+	case AWQ_OP_ADD:
+		pc.u[0] = (uint32_t)rows * (uint32_t)cols;
+		rc = vk_pipe_get(c, "eltwise", n->op == AWQ_OP_ADD ? 0 : 1, 0, 0, &p, err, errlen);
+		grid((pc.u[0] + 255) / 256, &gx, &gy);
+		if (!rc)
+			vk_dispatch(cb, c, p, vn->set[0], &pc, gx, gy, 1);
+		return rc;
+	case AWQ_OP_ARGMAX:
+		pc.u[0] = (uint32_t)g->values[n->in[0]].cols;
+		rc = vk_pipe_get(c, "argmax", 0, 0, 0, &p, err, errlen);
+		if (!rc)
+			vk_dispatch(cb, c, p, vn->set[0], &pc, (uint32_t)rows, 1, 1);
+		return rc;
+	case AWQ_OP_LAST_ROWS: {
+		VkDeviceSize row = (VkDeviceSize)cols * 4;
+		VkBufferCopy bc = {c->offsets[n->in[0]] + (s->all_rows ? 0 : (VkDeviceSize)(s->n_tokens - 1) * row),
+				   c->offsets[n->out], (VkDeviceSize)rows * row};
+		vkCmdCopyBuffer(cb, c->arena.buf, c->arena.buf, 1, &bc);
+		return 0;
+	}
+	default:
+		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "the Vulkan backend does not run %s", awq_op_name(n->op));
+	}
+}
+
+static void rec_readback(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_step *s)
+{
+	const struct awq_graph *g = c->g;
+	VkBufferCopy bc[2];
+	uint32_t n = 0;
+	if (g->logits_out >= 0)
+		bc[n++] = (VkBufferCopy){c->offsets[g->logits_out], c->rb_logits_off,
+					 (VkDeviceSize)awq_value_rows(g, g->logits_out, s) * g->values[g->logits_out].cols * 4};
+	if (g->argmax_out >= 0)
+		bc[n++] = (VkBufferCopy){c->offsets[g->argmax_out], c->rb_argmax_off,
+					 (VkDeviceSize)awq_value_rows(g, g->argmax_out, s) * 4};
+	if (n)
+		vkCmdCopyBuffer(cb, c->arena.buf, c->readback.buf, n, bc);
+	VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+			      .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
+	vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+}
+
+static int record(struct vk_ctx *c, struct vk_cmd *m, const struct awq_step *s, char *err, size_t errlen)
+{
+	VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+	int rc = vk_check(c, vkBeginCommandBuffer(m->cb, &bi), "vkBeginCommandBuffer", err, errlen);
+	if (rc)
+		return rc;
+	const int n_nodes = c->g->n_nodes;
+	if (c->profile) {
+		vkCmdResetQueryPool(m->cb, c->qpool, 0, (uint32_t)n_nodes + 1);
+		vkCmdWriteTimestamp(m->cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, c->qpool, 0);
+	}
+	for (int i = 0; i < n_nodes && !rc; i++) {
+		rc = rec_node(c, m->cb, i, s, err, errlen);
+		vk_barrier(m->cb);
+		if (c->profile)
+			vkCmdWriteTimestamp(m->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, c->qpool, (uint32_t)i + 1);
+	}
+	rec_readback(c, m->cb, s);
+	int rc2 = vk_check(c, vkEndCommandBuffer(m->cb), "vkEndCommandBuffer", err, errlen);
+	return rc ? rc : rc2;
+}
+
+/* The command buffer of this step shape: cached, else recorded into a free or the oldest slot. */
+static int step_cmd(struct vk_ctx *c, const struct awq_step *s, VkCommandBuffer *out, char *err, size_t errlen)
+{
+	struct vk_cmd *m = NULL;
+	for (int i = 0; i < VK_MAX_CMDS; i++) {
+		struct vk_cmd *x = &c->cmds[i];
+		if (x->n_tokens == s->n_tokens && x->all_rows == (int)s->all_rows) {
+			x->last_use = ++c->cmd_clock;
+			*out = x->cb;
+			return 0;
+		}
+		if (!m || (m->n_tokens && (!x->n_tokens || x->last_use < m->last_use)))
+			m = x;
+	}
+	if (!m->cb) {
+		VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+						  .commandPool = c->cpool, .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+						  .commandBufferCount = 1};
+		int rc = vk_check(c, vkAllocateCommandBuffers(c->dev, &ai, &m->cb), "vkAllocateCommandBuffers", err, errlen);
+		if (rc)
+			return rc;
+	} else {
+		vkResetCommandBuffer(m->cb, 0);
+	}
+	m->n_tokens = 0;
+	int rc = record(c, m, s, err, errlen);
+	if (rc)
+		return rc;
+	m->n_tokens = s->n_tokens;
+	m->all_rows = s->all_rows;
+	m->last_use = ++c->cmd_clock;
+	*out = m->cb;
+	return 0;
+}
+
+static void profile_collect(struct vk_ctx *c)
+{
+	uint64_t t[4096];
+	const int n = c->prof_nodes;
+	if (!c->prof_pending || n + 1 > (int)(sizeof(t) / sizeof(t[0])))
+		return;
+	c->prof_pending = 0;
+	if (vkGetQueryPoolResults(c->dev, c->qpool, 0, (uint32_t)n + 1, sizeof(t), t, sizeof(uint64_t),
+				  VK_QUERY_RESULT_64_BIT) != VK_SUCCESS)
+		return;
+	for (int i = 0; i < n; i++) {
+		enum awq_op op = c->g->nodes[i].op;
+		c->op_ms[op] += (double)(t[i + 1] - t[i]) * c->props.limits.timestampPeriod * 1e-6;
+		c->op_count[op]++;
+	}
+}
+
+static int settle(struct vk_ctx *c, char *err, size_t errlen)
+{
+	int rc = vk_wait(c, err, errlen);
+	if (!rc && c->profile)
+		profile_collect(c);
+	return rc;
+}
+
+void vk_profile_report(struct vk_ctx *c)
+{
+	double total = 0;
+	for (int i = 0; i < AWQ_OP_COUNT; i++)
+		total += c->op_ms[i];
+	if (!c->profile || total <= 0)
+		return;
+	fprintf(stderr, "awqrun vulkan profile (GPU time per op, all steps):\n");
+	for (int i = 0; i < AWQ_OP_COUNT; i++)
+		if (c->op_count[i])
+			fprintf(stderr, "  %-10s %10.3f ms %6.1f%%  %ld dispatches\n", awq_op_name((enum awq_op)i), c->op_ms[i],
+				100 * c->op_ms[i] / total, c->op_count[i]);
+}
+
+static void write_step(struct vk_ctx *c, const struct awq_step *s)
+{
+	int32_t *h = c->step.map;
+	float *tab = (float *)(h + 4);
+	h[0] = s->pos;
+	h[1] = s->n_tokens;
+	h[2] = s->all_rows;
+	h[3] = 0;
+	for (int i = 0; i < c->n_ropes; i++) {
+		const struct vk_rope_slot *r = &c->ropes[i];
+		const int half = r->head_dim / 2;
+		for (int row = 0; row < s->n_tokens; row++)
+			for (int k = 0; k < half; k++) {
+				float ang = (float)(s->pos + row) * r->pos_scale * r->inv_freq[k];
+				tab[r->cos_off + row * half + k] = cosf(ang);
+				tab[r->sin_off + row * half + k] = sinf(ang);
+			}
+	}
+	if (!c->step.coherent) {
+		VkMappedMemoryRange mr = {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE, .memory = c->step.mem,
+					  .size = VK_WHOLE_SIZE};
+		vkFlushMappedMemoryRanges(c->dev, 1, &mr);
+	}
+}
+
+int vk_run(void *ctx, const struct awq_step *s, char *err, size_t errlen)
+{
+	struct vk_ctx *c = ctx;
+	if (!c->g)
+		return awq_err(err, errlen, AWQ_EINVAL, "run before prepare");
+	if (s->n_tokens < 1 || s->n_tokens > c->max_tokens || s->pos < 0 || s->pos + s->n_tokens > c->max_ctx)
+		return awq_err(err, errlen, AWQ_ETOOBIG, "step of %d tokens at position %d exceeds %d tokens / %d context",
+			       s->n_tokens, s->pos, c->max_tokens, c->max_ctx);
+	int rc = settle(c, err, errlen);
+	VkCommandBuffer cbs[64], cb;
+	uint32_t n = 0;
+	if (!rc)
+		rc = step_cmd(c, s, &cb, err, errlen);
+	if (rc)
+		return rc;
+	write_step(c, s);
+	for (int v = 0; v < c->g->n_values; v++)
+		if (c->uploads[v].pending && n < 63) {
+			cbs[n++] = c->uploads[v].cb;
+			c->uploads[v].pending = 0;
+		}
+	cbs[n++] = cb;
+	VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = n, .pCommandBuffers = cbs};
+	rc = vk_check(c, vkQueueSubmit(c->queue, 1, &si, c->fence), "vkQueueSubmit", err, errlen);
+	if (rc)
+		return rc;
+	c->inflight = 1;
+	c->prof_pending = c->profile;
+	c->prof_nodes = c->g->n_nodes;
+	c->rb_rows = awq_value_rows(c->g, c->g->logits_out >= 0 ? c->g->logits_out : 0, s);
+	return 0;
+}
+
+static int value_ok(struct vk_ctx *c, int v, int rows, const char *what, char *err, size_t errlen)
+{
+	if (!c->g || v < 0 || v >= c->g->n_values || rows < 1 || rows > c->max_tokens)
+		return awq_err(err, errlen, AWQ_EINVAL, "%s of value %d with %d rows is out of range", what, v, rows);
+	return 0;
+}
+
+int vk_write_value(void *ctx, int v, const void *src, int rows, char *err, size_t errlen)
+{
+	struct vk_ctx *c = ctx;
+	int rc = value_ok(c, v, rows, "write", err, errlen);
+	if (!rc)
+		rc = settle(c, err, errlen);
+	if (rc)
+		return rc;
+	struct vk_upload *u = &c->uploads[v];
+	const VkDeviceSize row = (VkDeviceSize)c->g->values[v].cols * 4;
+	if (!u->stage.buf) {
+		rc = vk_buf_create(c, &u->stage, (VkDeviceSize)c->max_tokens * row, 1, "input staging", err, errlen);
+		VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+						  .commandPool = c->cpool, .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+						  .commandBufferCount = 1};
+		if (!rc)
+			rc = vk_check(c, vkAllocateCommandBuffers(c->dev, &ai, &u->cb), "vkAllocateCommandBuffers", err, errlen);
+		if (rc)
+			return rc;
+		u->rows = 0;
+	}
+	memcpy(u->stage.map, src, (size_t)(rows * row));
+	if (!u->stage.coherent) {
+		VkMappedMemoryRange mr = {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE, .memory = u->stage.mem,
+					  .size = VK_WHOLE_SIZE};
+		vkFlushMappedMemoryRanges(c->dev, 1, &mr);
+	}
+	if (u->rows != rows) {
+		VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+		vkResetCommandBuffer(u->cb, 0);
+		rc = vk_check(c, vkBeginCommandBuffer(u->cb, &bi), "vkBeginCommandBuffer", err, errlen);
+		if (rc)
+			return rc;
+		VkBufferCopy bc = {0, c->offsets[v], (VkDeviceSize)rows * row};
+		vkCmdCopyBuffer(u->cb, u->stage.buf, c->arena.buf, 1, &bc);
+		vk_barrier(u->cb);
+		rc = vk_check(c, vkEndCommandBuffer(u->cb), "vkEndCommandBuffer", err, errlen);
+		if (rc)
+			return rc;
+		u->rows = rows;
+	}
+	u->pending = 1;
+	return 0;
+}
+
+static void invalidate(struct vk_ctx *c, struct vk_buf *b)
+{
+	if (b->coherent)
+		return;
+	VkMappedMemoryRange mr = {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE, .memory = b->mem, .size = VK_WHOLE_SIZE};
+	vkInvalidateMappedMemoryRanges(c->dev, 1, &mr);
+}
+
+int vk_read_value(void *ctx, int v, void *dst, int rows, char *err, size_t errlen)
+{
+	struct vk_ctx *c = ctx;
+	int rc = value_ok(c, v, rows, "read", err, errlen);
+	if (!rc)
+		rc = settle(c, err, errlen);
+	if (rc)
+		return rc;
+	const size_t row = (size_t)c->g->values[v].cols * 4;
+	if ((v == c->g->logits_out || v == c->g->argmax_out) && rows <= c->rb_rows) {
+		invalidate(c, &c->readback);
+		const uint8_t *src = (const uint8_t *)c->readback.map +
+				     (v == c->g->logits_out ? c->rb_logits_off : c->rb_argmax_off);
+		memcpy(dst, src, (size_t)rows * row);
+		return 0;
+	}
+	struct vk_buf tmp;
+	VkCommandBuffer cb;
+	rc = vk_buf_create(c, &tmp, (VkDeviceSize)rows * row, 2, "readback", err, errlen);
+	if (!rc)
+		rc = vk_begin_once(c, &cb, err, errlen);
+	if (!rc) {
+		VkBufferCopy bc = {c->offsets[v], 0, (VkDeviceSize)rows * row};
+		vkCmdCopyBuffer(cb, c->arena.buf, tmp.buf, 1, &bc);
+		VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+				      .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
+		vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0,
+				     NULL);
+		rc = vk_submit_wait(c, cb, err, errlen);
+	}
+	if (!rc) {
+		invalidate(c, &tmp);
+		memcpy(dst, tmp.map, (size_t)rows * row);
+	}
+	vk_buf_destroy(c, &tmp);
+	return rc;
+}
+
+int vk_sync(void *ctx, char *err, size_t errlen)
+{
+	return settle(ctx, err, errlen);
+}

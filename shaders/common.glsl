@@ -1,0 +1,36 @@
+/* Shared by every compute shader of the Vulkan backend. One descriptor set layout serves all
+ * pipelines: binding 0 is the per-step buffer the host rewrites before each submit (positions and
+ * RoPE tables), so a recorded command buffer stays valid when only the position changes;
+ * bindings 1..5 are the node's operands. Weights of 16-bit types are read as uint words and widened
+ * here, which needs no 16-bit storage feature. */
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+
+layout(set = 0, binding = 0, std430) readonly buffer StepBuf {
+	int pos;
+	int n_tokens;
+	int all_rows;
+	int pad;
+	float tab[];
+} step;
+
+/* Generic push constants: every shader names its own meaning for u0..u7 and f0. */
+layout(push_constant, std430) uniform Push {
+	uint u0, u1, u2, u3, u4, u5, u6, u7;
+	float f0;
+} pc;
+
+#define DT_F32 0
+#define DT_F16 1
+#define DT_BF16 2
+
+float widen16(uint h, int dt)
+{
+	return dt == DT_BF16 ? uintBitsToFloat(h << 16) : unpackHalf2x16(h).x;
+}
+
+/* The workgroup index over a 2-D grid, for dispatches with more than 65535 groups in x. */
+uint flat_group()
+{
+	return gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
+}

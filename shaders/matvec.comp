@@ -1,0 +1,161 @@
+#version 450
+/* Matrix-vector product for steps of 1..4 rows (decode): out[r][n] = sum_k x[r][k] W[n][k] + bias[n].
+ * One subgroup computes NR outputs at once so each x load serves NR weight rows; lanes stride over
+ * k and finish with a subgroup reduction. Weight formats (one source, compiled per #define):
+ *   FMT_Q4:    AWQ 4-bit repacked at load to [n][k/8] words (nibble e of word j = k 8j+e) and
+ *              [n][k/G] scale/zero words (f16 scale | zero << 16); (q - z) is formed exactly in f32
+ *              from the bits (0x4B000000 | q is the float 2^23 + q).
+ *   FMT_DENSE: [n][k] in DT (f32, f16, bf16); with F16MATH the products of F16 weights are taken in
+ *              fp16 pairs and summed in f32 per 8 elements. */
+#extension GL_GOOGLE_include_directive : require
+#ifdef F16MATH
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#endif
+layout(local_size_x_id = 1) in;
+layout(constant_id = 0) const int DT = 0;
+layout(constant_id = 2) const int BDT = 0;
+#include "common.glsl"
+
+#define NR 4
+#define MAXR 4
+
+layout(set = 0, binding = 1, std430) readonly buffer X4 { vec4 x4[]; };
+layout(set = 0, binding = 6, std430) readonly buffer X1 { float x1[]; };
+layout(set = 0, binding = 2, std430) readonly buffer W4 { uvec4 w4[]; };
+layout(set = 0, binding = 4, std430) readonly buffer W1 { uint w1[]; };
+layout(set = 0, binding = 3, std430) writeonly buffer Out { float o[]; };
+layout(set = 0, binding = 5, std430) readonly buffer SZ { uint sz[]; };
+layout(set = 0, binding = 7, std430) readonly buffer Bias { uint bias[]; };
+
+float load_bias(uint n)
+{
+	if (BDT == DT_F32)
+		return uintBitsToFloat(bias[n]);
+	return widen16((bias[n >> 1] >> ((n & 1u) * 16u)) & 0xffffu, BDT);
+}
+
+#ifdef FMT_Q4
+float dq(uint word, uint e, float mz)
+{
+	return uintBitsToFloat(0x4B000000u | ((word >> (4u * e)) & 15u)) - mz;
+}
+
+/* Dot of x[r][8j..8j+8) with one word of 8 nibbles minus the zero. */
+float word_dot(uint word, uint xo, float mz)
+{
+	float d = 0.0;
+	for (uint e = 0u; e < 8u; e++)
+		d += x1[xo + e] * dq(word, e, mz);
+	return d;
+}
+#else
+float wload(uint i)
+{
+	if (DT == DT_F32)
+		return uintBitsToFloat(w1[i]);
+	return widen16((w1[i >> 1] >> ((i & 1u) * 16u)) & 0xffffu, DT);
+}
+#endif
+
+/* u0 = K, u1 = N, u2 = rows (<= 4), u3 = group size (Q4), u4 = has bias */
+void main()
+{
+	const uint K = pc.u0, N = pc.u1, rows = pc.u2, lane = gl_SubgroupInvocationID, sgs = gl_SubgroupSize;
+	const uint per_wg = NR * (gl_WorkGroupSize.x / 32u > 0u ? gl_WorkGroupSize.x / 32u : 1u);
+	for (uint n0 = flat_group() * per_wg + gl_SubgroupID * NR; n0 < (flat_group() + 1u) * per_wg && n0 < N;
+	     n0 += gl_NumSubgroups * NR) {
+		float acc[MAXR][NR];
+		for (uint r = 0u; r < MAXR; r++)
+			for (uint j = 0u; j < NR; j++)
+				acc[r][j] = 0.0;
+		uint nr = min(NR, N - n0);
+#ifdef FMT_Q4
+		const uint G = pc.u3, KW = K / 8u, NG = K / G;
+		if (K % 32u == 0u && G % 32u == 0u) {
+			for (uint c = lane; c < KW / 4u; c += sgs) {
+				uint g = (c * 32u) / G;
+				for (uint j = 0u; j < nr; j++) {
+					uvec4 q = w4[(n0 + j) * (KW / 4u) + c];
+					uint szw = sz[(n0 + j) * NG + g];
+					float s = unpackHalf2x16(szw).x, mz = 8388608.0 + float(szw >> 16);
+					for (uint r = 0u; r < rows; r++) {
+						uint xb = (r * K + c * 32u) / 4u;
+						float d = 0.0;
+						for (uint h = 0u; h < 2u; h++) {
+							vec4 xa = x4[xb + h * 4u], xb1 = x4[xb + h * 4u + 1u];
+							vec4 xc = x4[xb + h * 4u + 2u], xd = x4[xb + h * 4u + 3u];
+							uint wa = h == 0u ? q.x : q.z, wb = h == 0u ? q.y : q.w;
+							d += xa.x * dq(wa, 0u, mz) + xa.y * dq(wa, 1u, mz) +
+							     xa.z * dq(wa, 2u, mz) + xa.w * dq(wa, 3u, mz);
+							d += xb1.x * dq(wa, 4u, mz) + xb1.y * dq(wa, 5u, mz) +
+							     xb1.z * dq(wa, 6u, mz) + xb1.w * dq(wa, 7u, mz);
+							d += xc.x * dq(wb, 0u, mz) + xc.y * dq(wb, 1u, mz) +
+							     xc.z * dq(wb, 2u, mz) + xc.w * dq(wb, 3u, mz);
+							d += xd.x * dq(wb, 4u, mz) + xd.y * dq(wb, 5u, mz) +
+							     xd.z * dq(wb, 6u, mz) + xd.w * dq(wb, 7u, mz);
+						}
+						acc[r][j] += s * d;
+					}
+				}
+			}
+		} else {
+			for (uint c = lane; c < KW; c += sgs) {
+				uint g = (c * 8u) / G;
+				for (uint j = 0u; j < nr; j++) {
+					uint q = w1[(n0 + j) * KW + c], szw = sz[(n0 + j) * NG + g];
+					float s = unpackHalf2x16(szw).x, mz = 8388608.0 + float(szw >> 16);
+					for (uint r = 0u; r < rows; r++)
+						acc[r][j] += s * word_dot(q, r * K + c * 8u, mz);
+				}
+			}
+		}
+#else
+		if (DT != DT_F32 && K % 8u == 0u) {
+			for (uint c = lane; c < K / 8u; c += sgs) {
+				for (uint j = 0u; j < nr; j++) {
+					uvec4 q = w4[(n0 + j) * (K / 8u) + c];
+					for (uint r = 0u; r < rows; r++) {
+						vec4 xa = x4[(r * K + c * 8u) / 4u], xb = x4[(r * K + c * 8u) / 4u + 1u];
+#ifdef F16MATH
+						f16vec2 p = unpackFloat2x16(q.x) * f16vec2(xa.xy);
+						p = fma(unpackFloat2x16(q.y), f16vec2(xa.zw), p);
+						p = fma(unpackFloat2x16(q.z), f16vec2(xb.xy), p);
+						p = fma(unpackFloat2x16(q.w), f16vec2(xb.zw), p);
+						acc[r][j] += float(p.x) + float(p.y);
+#else
+						acc[r][j] += xa.x * widen16(q.x & 0xffffu, DT) + xa.y * widen16(q.x >> 16, DT) +
+							     xa.z * widen16(q.y & 0xffffu, DT) + xa.w * widen16(q.y >> 16, DT) +
+							     xb.x * widen16(q.z & 0xffffu, DT) + xb.y * widen16(q.z >> 16, DT) +
+							     xb.z * widen16(q.w & 0xffffu, DT) + xb.w * widen16(q.w >> 16, DT);
+#endif
+					}
+				}
+			}
+		} else if (DT == DT_F32 && K % 4u == 0u) {
+			for (uint c = lane; c < K / 4u; c += sgs) {
+				for (uint j = 0u; j < nr; j++) {
+					vec4 wv = uintBitsToFloat(w4[(n0 + j) * (K / 4u) + c]);
+					for (uint r = 0u; r < rows; r++)
+						acc[r][j] += dot(x4[(r * K) / 4u + c], wv);
+				}
+			}
+		} else {
+			for (uint k = lane; k < K; k += sgs) {
+				for (uint j = 0u; j < nr; j++) {
+					float wv = wload((n0 + j) * K + k);
+					for (uint r = 0u; r < rows; r++)
+						acc[r][j] += x1[r * K + k] * wv;
+				}
+			}
+		}
+#endif
+		for (uint j = 0u; j < nr; j++) {
+			float b = pc.u4 != 0u ? load_bias(n0 + j) : 0.0;
+			for (uint r = 0u; r < rows; r++) {
+				float t = subgroupAdd(acc[r][j]);
+				if (subgroupElect())
+					o[r * N + n0 + j] = t + b;
+			}
+		}
+	}
+}

@@ -1,0 +1,277 @@
+/* Every shader of the Vulkan backend against the CPU backend's scalar reference: random inputs, odd
+ * shapes, both matrix paths (matvec up to 4 rows, tiled above), every weight type, the checked
+ * output poisoned with NaN on the device before each run. Exit 77 (skip) without a Vulkan device.
+ *   test_vulkan_ops [--quick]   (--quick: a few cases, for the validation-layer run) */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dtype.h"
+#include "vk_test.h"
+
+static void *allocs[512];
+static int n_allocs;
+static uint64_t seed = 0x7a11c0de;
+
+static void *talloc(size_t bytes)
+{
+	void *p = calloc(1, bytes ? bytes : 1);
+	if (!p || n_allocs == (int)(sizeof(allocs) / sizeof(allocs[0]))) {
+		fprintf(stderr, "test_vulkan_ops: out of memory\n");
+		exit(1);
+	}
+	allocs[n_allocs++] = p;
+	return p;
+}
+
+static void *rand_floats(size_t n, enum awq_dtype dt, float lo, float hi)
+{
+	void *p = talloc(n * awq_dtype_size(dt));
+	for (size_t i = 0; i < n; i++) {
+		float f = vt_rand(&seed, lo, hi);
+		if (dt == AWQ_DT_F32)
+			((float *)p)[i] = f;
+		else if (dt == AWQ_DT_F16)
+			((uint16_t *)p)[i] = awq_f32_to_f16(f);
+		else
+			((uint16_t *)p)[i] = awq_f32_to_bf16(f);
+	}
+	return p;
+}
+
+static struct awq_weight *dense(int n, int k, enum awq_dtype dt, float amp, enum awq_dtype bias)
+{
+	struct awq_weight *w = talloc(sizeof(*w));
+	snprintf(w->name, sizeof(w->name), "dense_%s_%dx%d", awq_dtype_name(dt), n, k);
+	w->fmt = AWQ_WFMT_DENSE;
+	w->n = n;
+	w->k = k;
+	w->dtype = dt;
+	w->data = rand_floats((size_t)n * k, dt, -amp, amp);
+	if (bias != AWQ_DT_COUNT) {
+		w->bias = rand_floats((size_t)n, bias, -0.5f, 0.5f);
+		w->bias_dtype = bias;
+	}
+	return w;
+}
+
+static struct awq_weight *awq4(int n, int k, int group, int zero_point, int bias)
+{
+	struct awq_weight *w = talloc(sizeof(*w));
+	snprintf(w->name, sizeof(w->name), "awq_%dx%d_g%d", n, k, group);
+	w->fmt = AWQ_WFMT_AWQ4;
+	w->n = n;
+	w->k = k;
+	w->group_size = group;
+	w->sym_zero = 8;
+	int32_t *q = talloc((size_t)k * n / 8 * 4);
+	for (size_t i = 0; i < (size_t)k * n / 8; i++)
+		q[i] = (int32_t)vt_rand_u64(&seed);
+	w->qweight = q;
+	if (zero_point) {
+		int32_t *z = talloc((size_t)(k / group) * n / 8 * 4);
+		for (size_t i = 0; i < (size_t)(k / group) * n / 8; i++)
+			z[i] = (int32_t)vt_rand_u64(&seed);
+		w->qzeros = z;
+	}
+	uint16_t *s = talloc((size_t)(k / group) * n * 2);
+	for (size_t i = 0; i < (size_t)(k / group) * n; i++)
+		s[i] = awq_f32_to_f16(vt_rand(&seed, 0.002f, 0.02f));
+	w->scales = s;
+	if (bias) {
+		w->bias = rand_floats((size_t)n, AWQ_DT_F16, -0.5f, 0.5f);
+		w->bias_dtype = AWQ_DT_F16;
+	}
+	return w;
+}
+
+static int quick;
+
+/* Graph: tokens (unused, required) + one op over input values. */
+static int one_op(struct vt_pair *p, const char *name, enum awq_op op, int cols, const int *in_cols, int n_in,
+		  const struct awq_weight *w, const struct awq_node *prm, const int (*steps)[3], int n_steps,
+		  int max_ctx, double tol, float lo, float hi)
+{
+	struct awq_graph g;
+	awq_graph_init(&g);
+	int tok = awq_graph_value(&g, AWQ_V_TOKENS, 1, "tok"), ids[3] = {-1, -1, -1}, max_tok = 1;
+	struct vt_case c = {.name = name, .g = &g, .max_ctx = max_ctx, .tol = tol};
+	for (int i = 0; i < n_in; i++) {
+		ids[i] = awq_graph_value(&g, AWQ_V_ACT, in_cols[i], "in");
+		c.in[c.n_in++] = (struct vt_input){.value = ids[i], .lo = lo, .hi = hi};
+	}
+	if (op == AWQ_OP_EMBED) {
+		ids[0] = tok;
+		c.in[c.n_in++] = (struct vt_input){.value = tok, .vocab = (int)w->n};
+	}
+	c.check = awq_graph_node(&g, op, cols, name, ids[0], ids[1], ids[2], w, prm);
+	g.tokens_in = tok;
+	if (op == AWQ_OP_ARGMAX)
+		g.logits_out = ids[0];
+	for (int i = 0; i < n_steps; i++)
+		max_tok = steps[i][0] > max_tok ? steps[i][0] : max_tok;
+	c.max_tokens = max_tok;
+	if (c.max_ctx < max_tok)
+		c.max_ctx = max_tok;
+	int f = vt_run_case(p, &c, steps, n_steps, seed++);
+	awq_graph_free(&g);
+	return f;
+}
+
+static const int mm_steps[][3] = {{1, 0, 0}, {3, 0, 0}, {4, 0, 0}, {5, 0, 0}, {70, 0, 0}, {2, 0, 0}};
+
+static int test_matmul(struct vt_pair *p, const char *name, const struct awq_weight *w, double tol)
+{
+	int k = (int)w->k;
+	/* cooperative-matrix prefill rounds the dequantized AWQ weight to fp16 once: ~2^-12 relative */
+	if (p->coopmat && w->fmt == AWQ_WFMT_AWQ4 && tol < 1e-3)
+		tol = 1e-3;
+	return one_op(p, name, AWQ_OP_MATMUL, (int)w->n, &k, 1, w, NULL, mm_steps, quick ? 2 : 6, 0, tol, -1, 1);
+}
+
+static int test_matmuls(struct vt_pair *p)
+{
+	int f = 0;
+	f += test_matmul(p, "awq g32 zp bias 64x128", awq4(64, 128, 32, 1, 1), 1e-5);
+	f += test_matmul(p, "awq g64 sym 24x192", awq4(24, 192, 64, 0, 0), 1e-5);
+	if (quick)
+		return f;
+	f += test_matmul(p, "awq g128 zp 136x256", awq4(136, 256, 128, 1, 0), 1e-5);
+	f += test_matmul(p, "awq g8 zp (word path) 16x40", awq4(16, 40, 8, 1, 1), 1e-5);
+	f += test_matmul(p, "awq g24 zp (word path) 32x72", awq4(32, 72, 24, 1, 0), 1e-5);
+	f += test_matmul(p, "bf16 odd 37x53", dense(37, 53, AWQ_DT_BF16, 0.3f, AWQ_DT_COUNT), 1e-5);
+	f += test_matmul(p, "bf16 bias 50x64", dense(50, 64, AWQ_DT_BF16, 0.3f, AWQ_DT_BF16), 1e-5);
+	/* F16 weights take the fp16-arithmetic path where the device has shaderFloat16: products
+	 * rounded to fp16, so ~1e-3 relative */
+	f += test_matmul(p, "f16 bias 33x48", dense(33, 48, AWQ_DT_F16, 0.3f, AWQ_DT_F32), 3e-3);
+	f += test_matmul(p, "f16 odd 19x27", dense(19, 27, AWQ_DT_F16, 0.3f, AWQ_DT_COUNT), 1e-5);
+	f += test_matmul(p, "f32 21x20", dense(21, 20, AWQ_DT_F32, 0.3f, AWQ_DT_F16), 1e-5);
+	f += test_matmul(p, "f32 odd 9x13", dense(9, 13, AWQ_DT_F32, 0.3f, AWQ_DT_COUNT), 1e-5);
+	return f;
+}
+
+static int test_norms(struct vt_pair *p)
+{
+	static const int st[][3] = {{1, 0, 0}, {6, 0, 0}, {17, 0, 0}};
+	struct awq_node prm = {.p.norm = {.eps = 1e-6f, .group = 96}};
+	int cols = 96, f = 0;
+	f += one_op(p, "rmsnorm bf16 96", AWQ_OP_RMSNORM, cols, &cols, 1, dense(96, 1, AWQ_DT_BF16, 1.5f, AWQ_DT_COUNT),
+		    &prm, st, 3, 0, 1e-5, -3, 3);
+	cols = 64;
+	prm.p.norm.group = 16;
+	f += one_op(p, "rmsnorm f32 groups of 16", AWQ_OP_RMSNORM, cols, &cols, 1,
+		    dense(16, 1, AWQ_DT_F32, 1.5f, AWQ_DT_COUNT), &prm, st, 3, 0, 1e-5, -3, 3);
+	cols = 300;
+	prm.p.norm.group = 300;
+	f += one_op(p, "rmsnorm f16 300", AWQ_OP_RMSNORM, cols, &cols, 1, dense(300, 1, AWQ_DT_F16, 1.5f, AWQ_DT_COUNT),
+		    &prm, st, 2, 0, 1e-5, -3, 3);
+	return f;
+}
+
+static int test_ropes(struct vt_pair *p)
+{
+	static const int st[][3] = {{1, 0, 0}, {7, 1000, 0}, {20, 5000, 0}, {1, 5020, 0}};
+	struct awq_node prm = {.p.rope = {.n_heads = 3, .head_dim = 16, .rope = {.theta = 10000.0f}}};
+	int cols = 48, f = 0;
+	f += one_op(p, "rope default", AWQ_OP_ROPE, cols, &cols, 1, NULL, &prm, st, 4, 6000, 1e-6, -2, 2);
+	prm.p.rope.rope = (struct awq_rope){.theta = 500000.0f, .type = AWQ_ROPE_LLAMA3, .factor = 8, .low_freq_factor = 1,
+					    .high_freq_factor = 4, .original_max_pos = 64};
+	prm.p.rope.n_heads = 2;
+	prm.p.rope.head_dim = 128;
+	cols = 256;
+	f += one_op(p, "rope llama3 hd128", AWQ_OP_ROPE, cols, &cols, 1, NULL, &prm, st, 4, 6000, 1e-6, -2, 2);
+	prm.p.rope.rope = (struct awq_rope){.theta = 10000.0f, .type = AWQ_ROPE_LINEAR, .factor = 4};
+	f += one_op(p, "rope linear hd128", AWQ_OP_ROPE, cols, &cols, 1, NULL, &prm, st, 4, 6000, 1e-6, -2, 2);
+	return f;
+}
+
+static int test_attention(struct vt_pair *p, int h, int hkv, int d, int ctx)
+{
+	static const int st[][3] = {{5, 0, 0}, {1, 5, 0}, {3, 6, 0}, {1, 9, 0}, {1, 10, 0}, {30, 11, 0}, {1, 41, 0},
+				    {1, 42, 0}, {64, 43, 0}, {1, 107, 0}};
+	struct awq_node prm = {.p.attn = {.layer = 0, .n_heads = h, .n_kv_heads = hkv, .head_dim = d,
+					  .scale = 1.0f / sqrtf((float)d)}};
+	struct awq_graph g;
+	char name[64];
+	awq_graph_init(&g);
+	g.n_kv_layers = 1;
+	g.kv_heads = hkv;
+	g.head_dim = d;
+	int tok = awq_graph_value(&g, AWQ_V_TOKENS, 1, "tok");
+	int q = awq_graph_value(&g, AWQ_V_ACT, h * d, "q"), k = awq_graph_value(&g, AWQ_V_ACT, hkv * d, "k");
+	int v = awq_graph_value(&g, AWQ_V_ACT, hkv * d, "v");
+	snprintf(name, sizeof(name), "attention H%d/%d D%d", h, hkv, d);
+	int o = awq_graph_node(&g, AWQ_OP_ATTENTION, h * d, name, q, k, v, NULL, &prm);
+	g.tokens_in = tok;
+	struct vt_case c = {.name = name, .g = &g, .max_tokens = 64, .max_ctx = ctx, .n_in = 3, .check = o, .tol = 1e-5,
+			    .in = {{.value = q, .lo = -1, .hi = 1}, {.value = k, .lo = -1, .hi = 1}, {.value = v, .lo = -1, .hi = 1}}};
+	int n = 0;
+	while (n < 10 && st[n][1] + st[n][0] <= ctx) {
+		c.max_tokens = n == 0 || st[n][0] > c.max_tokens ? st[n][0] : c.max_tokens;
+		n++;
+	}
+	int f = vt_run_case(p, &c, st, quick ? 3 : n, seed++);
+	awq_graph_free(&g);
+	return f;
+}
+
+static int test_misc(struct vt_pair *p)
+{
+	static const int st[][3] = {{1, 0, 0}, {9, 0, 0}, {3, 0, 0}};
+	int cols[2] = {37, 37}, f = 0;
+	f += one_op(p, "silu_mul 37", AWQ_OP_SILU_MUL, 37, cols, 2, NULL, NULL, st, 3, 0, 1e-6, -6, 6);
+	f += one_op(p, "add 37", AWQ_OP_ADD, 37, cols, 2, NULL, NULL, st, 3, 0, 1e-7, -6, 6);
+	f += one_op(p, "embed bf16 50x24", AWQ_OP_EMBED, 24, NULL, 0, dense(50, 24, AWQ_DT_BF16, 1, AWQ_DT_COUNT), NULL, st,
+		    3, 0, 0, 0, 0);
+	f += one_op(p, "embed f32 77x33", AWQ_OP_EMBED, 33, NULL, 0, dense(77, 33, AWQ_DT_F32, 1, AWQ_DT_COUNT), NULL, st,
+		    3, 0, 0, 0, 0);
+	int ac = 1000;
+	f += one_op(p, "argmax 1000", AWQ_OP_ARGMAX, 1, &ac, 1, NULL, NULL, st, 3, 0, 0, -4, 4);
+	return f;
+}
+
+/* LAST_ROWS (and what follows it) with and without all_rows. */
+static int test_last_rows(struct vt_pair *p)
+{
+	static const int st[][3] = {{1, 0, 0}, {6, 0, 0}, {6, 0, 1}, {2, 0, 1}, {5, 0, 0}};
+	struct awq_graph g;
+	awq_graph_init(&g);
+	int tok = awq_graph_value(&g, AWQ_V_TOKENS, 1, "tok"), x = awq_graph_value(&g, AWQ_V_ACT, 40, "x");
+	int y = awq_graph_value(&g, AWQ_V_ACT, 40, "y");
+	int a = awq_graph_node(&g, AWQ_OP_ADD, 40, "a", x, y, -1, NULL, NULL);
+	int l = awq_graph_node(&g, AWQ_OP_LAST_ROWS, 40, "last", a, -1, -1, NULL, NULL);
+	int o = awq_graph_node(&g, AWQ_OP_SILU_MUL, 40, "out", l, l, -1, NULL, NULL);
+	g.tokens_in = tok;
+	struct vt_case c = {.name = "add+last_rows+silu_mul", .g = &g, .max_tokens = 6, .max_ctx = 6, .n_in = 2,
+			    .check = o, .tol = 1e-6,
+			    .in = {{.value = x, .lo = -2, .hi = 2}, {.value = y, .lo = -2, .hi = 2}}};
+	int f = vt_run_case(p, &c, st, 5, seed++);
+	awq_graph_free(&g);
+	return f;
+}
+
+int main(int argc, char **argv)
+{
+	struct vt_pair p;
+	quick = argc > 1 && !strcmp(argv[1], "--quick");
+	int rc = vt_load(&p);
+	if (rc)
+		return rc;
+	int f = test_matmuls(&p);
+	f += test_attention(&p, 4, 2, 16, 200);
+	if (!quick) {
+		f += test_norms(&p);
+		f += test_ropes(&p);
+		f += test_attention(&p, 2, 1, 128, 120);
+		f += test_attention(&p, 3, 3, 80, 48);
+		f += test_attention(&p, 2, 2, 256, 40);
+		f += test_misc(&p);
+		f += test_last_rows(&p);
+	}
+	while (n_allocs)
+		free(allocs[--n_allocs]);
+	vt_unload(&p);
+	printf("%s: %d failure(s)\n", f ? "FAIL" : "ok", f);
+	return f ? 1 : 0;
+}

@@ -1,0 +1,203 @@
+#include "vk_test.h"
+
+#include <dlfcn.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+uint64_t vt_rand_u64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+float vt_rand(uint64_t *s, float lo, float hi)
+{
+	return lo + (hi - lo) * (float)((vt_rand_u64(s) >> 40) * (1.0 / 16777216.0));
+}
+
+int vt_load(struct vt_pair *p)
+{
+	char err[AWQ_ERRLEN];
+	struct awq_device_desc d[8];
+	memset(p, 0, sizeof(*p));
+	p->lib = dlopen(AWQ_VK_PLUGIN_PATH, RTLD_NOW | RTLD_LOCAL);
+	if (!p->lib) {
+		printf("SKIP: cannot load %s: %s\n", AWQ_VK_PLUGIN_PATH, dlerror());
+		return VK_SKIP;
+	}
+	const struct awq_backend_ops *(*entry)(int) =
+		(const struct awq_backend_ops *(*)(int))dlsym(p->lib, "awq_backend_entry");
+	p->ops[1] = entry ? entry(AWQ_BACKEND_ABI) : NULL;
+	p->ops[0] = awq_cpu_backend();
+	if (!p->ops[1]) {
+		fprintf(stderr, "FAIL: the plugin has no awq_backend_entry for ABI %d\n", AWQ_BACKEND_ABI);
+		return 1;
+	}
+	int n = p->ops[1]->probe(d, 8, err, sizeof(err));
+	if (n <= 0) {
+		printf("SKIP: no Vulkan device: %s\n", err);
+		return VK_SKIP;
+	}
+	printf("Vulkan device 0: %s (%s)\n", d[0].name, d[0].arch);
+	void *ctx;
+	struct awq_backend_info info;
+	struct awq_backend_opts o = {.quiet = 0};
+	if (p->ops[1]->open(0, &o, &ctx, err, sizeof(err))) {
+		fprintf(stderr, "FAIL: %s\n", err);
+		return 1;
+	}
+	p->ops[1]->info(ctx, &info);
+	p->coopmat = strstr(info.kernels, "NV cooperative matrix fp16") != NULL;
+	printf("%s\n", info.kernels);
+	p->ops[1]->close(ctx);
+	return 0;
+}
+
+void vt_unload(struct vt_pair *p)
+{
+	/* the plugin stays loaded: validation layers may still hold callbacks into it at exit */
+	(void)p;
+}
+
+static double rel_l2(const float *a, const float *ref, size_t n, int *bad)
+{
+	double num = 0, den = 0;
+	*bad = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!isfinite(a[i]))
+			(*bad)++;
+		double d = (double)a[i] - ref[i];
+		num += d * d;
+		den += (double)ref[i] * ref[i];
+	}
+	return sqrt(num / (den > 0 ? den : 1));
+}
+
+static int open_both(struct vt_pair *p, const struct vt_case *c, char *err, size_t errlen)
+{
+	struct awq_backend_opts o = {.threads = 1, .cpu_scalar = 1, .quiet = 0};
+	struct awq_prepare_opts po = {.max_tokens = c->max_tokens, .max_ctx = c->max_ctx};
+	for (int b = 0; b < 2; b++) {
+		int rc = p->ops[b]->open(0, &o, &p->ctx[b], err, errlen);
+		if (!rc)
+			rc = p->ops[b]->prepare(p->ctx[b], c->g, &po, err, errlen);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void close_both(struct vt_pair *p)
+{
+	for (int b = 0; b < 2; b++)
+		if (p->ctx[b])
+			p->ops[b]->close(p->ctx[b]);
+	p->ctx[0] = p->ctx[1] = NULL;
+}
+
+static int write_inputs(struct vt_pair *p, const struct vt_case *c, int rows, uint64_t *seed, char *err,
+			size_t errlen)
+{
+	for (int i = 0; i < c->n_in; i++) {
+		const struct vt_input *in = &c->in[i];
+		const struct awq_value *v = &c->g->values[in->value];
+		size_t n = (size_t)rows * v->cols;
+		float *f = malloc(n * sizeof(float));
+		if (!f)
+			return awq_err(err, errlen, AWQ_ENOMEM, "out of memory");
+		for (size_t j = 0; j < n; j++) {
+			if (v->kind == AWQ_V_TOKENS)
+				((int32_t *)f)[j] = (int32_t)(vt_rand_u64(seed) % (uint64_t)in->vocab);
+			else
+				f[j] = vt_rand(seed, in->lo, in->hi);
+		}
+		int rc = 0;
+		for (int b = 0; b < 2 && !rc; b++)
+			rc = p->ops[b]->write_value(p->ctx[b], in->value, f, rows, err, errlen);
+		free(f);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int poison(struct vt_pair *p, const struct vt_case *c, int rows, char *err, size_t errlen)
+{
+	size_t n = (size_t)rows * c->g->values[c->check].cols;
+	float *f = malloc(n * sizeof(float));
+	if (!f)
+		return awq_err(err, errlen, AWQ_ENOMEM, "out of memory");
+	for (size_t j = 0; j < n; j++)
+		f[j] = NAN;
+	if (c->g->values[c->check].kind == AWQ_V_TOKENS)
+		for (size_t j = 0; j < n; j++)
+			((int32_t *)f)[j] = -12345;
+	int rc = p->ops[1]->write_value(p->ctx[1], c->check, f, rows, err, errlen);
+	free(f);
+	return rc;
+}
+
+static int compare(struct vt_pair *p, const struct vt_case *c, const int *st, char *err, size_t errlen)
+{
+	const struct awq_step s = {.n_tokens = st[0], .pos = st[1], .all_rows = st[2] != 0};
+	const int rows = awq_value_rows(c->g, c->check, &s);
+	const size_t n = (size_t)rows * c->g->values[c->check].cols;
+	float *a = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float));
+	int rc = a && ref ? 0 : awq_err(err, errlen, AWQ_ENOMEM, "out of memory"), fails = 0;
+	if (!rc)
+		rc = p->ops[0]->read_value(p->ctx[0], c->check, ref, rows, err, errlen);
+	if (!rc)
+		rc = p->ops[1]->read_value(p->ctx[1], c->check, a, rows, err, errlen);
+	if (!rc && c->g->values[c->check].kind == AWQ_V_TOKENS) {
+		int diff = memcmp(a, ref, n * 4) != 0;
+		printf("  %-34s step (%d tokens, pos %d%s): ids %s\n", c->name, st[0], st[1], st[2] ? ", all rows" : "",
+		       diff ? "DIFFER" : "match");
+		fails = diff;
+	} else if (!rc) {
+		int bad;
+		double e = rel_l2(a, ref, n, &bad);
+		fails = bad || !(e <= c->tol);
+		printf("  %-34s step (%d tokens, pos %d%s): rel err %.2e (tol %.0e)%s %s\n", c->name, st[0], st[1],
+		       st[2] ? ", all rows" : "", e, c->tol, bad ? ", non-finite/unwritten values" : "", fails ? "FAIL" : "ok");
+	}
+	free(a);
+	free(ref);
+	return rc ? rc : fails;
+}
+
+int vt_run_case(struct vt_pair *p, const struct vt_case *c, const int (*steps)[3], int n_steps, uint64_t seed)
+{
+	char err[AWQ_ERRLEN] = "";
+	const int tokens = c->g->values[c->check].kind == AWQ_V_TOKENS;
+	int *pin = tokens ? &c->g->argmax_out : &c->g->logits_out, saved = *pin, fails = 0;
+	*pin = c->check; /* pinned: the planner never lets another value overlap it */
+	int rc = open_both(p, c, err, sizeof(err));
+	for (int i = 0; i < n_steps && !rc; i++) {
+		const struct awq_step s = {.n_tokens = steps[i][0], .pos = steps[i][1], .all_rows = steps[i][2] != 0};
+		rc = write_inputs(p, c, s.n_tokens, &seed, err, sizeof(err));
+		if (!rc)
+			rc = poison(p, c, awq_value_rows(c->g, c->check, &s), err, sizeof(err));
+		for (int b = 0; b < 2 && !rc; b++)
+			rc = p->ops[b]->run(p->ctx[b], &s, err, sizeof(err));
+		if (!rc) {
+			int f = compare(p, c, steps[i], err, sizeof(err));
+			if (f < 0)
+				rc = f;
+			else
+				fails += f;
+		}
+	}
+	close_both(p);
+	*pin = saved;
+	if (rc) {
+		printf("  %-34s FAIL: %s\n", c->name, err);
+		return 1;
+	}
+	return fails;
+}
