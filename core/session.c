@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "awqrun_caps.h"
 #include "error.h"
 #include "graph.h"
 #include "model.h"
@@ -85,23 +86,6 @@ static int open_backend(struct awq_session *s, const char *name, const struct aw
 	return 0;
 }
 
-/* --backend auto before the capability planner exists: a GPU backend with a device beats the CPU. */
-static int plan_backend(char *choice, size_t len, char *reason, size_t rlen)
-{
-	const struct awq_backend_ops *ops;
-	struct awq_device_desc devs[16];
-	char why[AWQ_ERRLEN];
-	if (awq_backend_find("cuda", &ops, why, sizeof(why)) == 0 && ops->probe(devs, 16, why, sizeof(why)) > 0) {
-		snprintf(choice, len, "cuda");
-		snprintf(reason, rlen, "CUDA device %s found", devs[0].name);
-		return 0;
-	}
-	snprintf(choice, len, "cpu");
-	if (snprintf(reason, rlen, "no CUDA device (%s)", why) >= (int)rlen && rlen > 4)
-		memcpy(reason + rlen - 4, "...", 4);
-	return 0;
-}
-
 int awq_session_create(awq_model *m, const struct awq_session_opts *opts, awq_session **out, char *err,
 		       size_t errlen)
 {
@@ -134,7 +118,8 @@ int awq_session_create(awq_model *m, const struct awq_session_opts *opts, awq_se
 	}
 	if (strcmp(o.backend, "auto") == 0) {
 		char choice[16], reason[AWQ_ERRLEN];
-		rc = plan_backend(choice, sizeof(choice), reason, sizeof(reason));
+		/* the planner (capability/planner.c) is the one place that decides */
+		rc = awq_plan_backend(m, s->max_ctx, choice, sizeof(choice), reason, sizeof(reason), err, errlen);
 		if (rc == 0) {
 			note(&o, "--backend auto chose %s: %s", choice, reason);
 			rc = open_backend(s, choice, &o, err, errlen);
