@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cpu_kernels.h"
 #include "threadpool.h"
 
 #if defined(__x86_64__)
@@ -73,13 +74,15 @@ double awq_cpu_read_bandwidth_gbs(struct awq_pool *pool, size_t bytes)
 	memset(&j, 0, sizeof(j));
 	j.bytes = bytes ? bytes : (size_t)1 << 30;
 	j.bytes -= j.bytes % (1024 * 128);
-	uint8_t *buf = aligned_alloc(64, j.bytes);
+	/* huge pages like the weights the kernels stream (cpu_backend.c, cpu_q4.c), so the ceiling is
+	 * measured under the same conditions as the decode it is compared with */
+	uint8_t *buf = awq_cpu_alloc_huge(j.bytes);
 	if (!buf)
 		return -1;
 	memset(buf, 1, j.bytes); /* fault the pages in before timing */
 	j.buf = buf;
 	double best = 0;
-	for (int pass = 0; pass < 4; pass++) {
+	for (int pass = 0; pass < 6; pass++) {
 		double t0 = now();
 		awq_pool_run(pool, bw_part, &j, 1024, 1);
 		double dt = now() - t0;
