@@ -6,7 +6,10 @@
  *              [n][k/G] scale/zero words (f16 scale | zero << 16); (q - z) is formed exactly in f32
  *              from the bits (0x4B000000 | q is the float 2^23 + q).
  *   FMT_DENSE: [n][k] in DT (f32, f16, bf16); with F16MATH the products of F16 weights are taken in
- *              fp16 pairs and summed in f32 per 8 elements. */
+ *              fp16 pairs and summed in f32 per 8 elements.
+ * With MOE (MOE_EXPERTS decode) workgroup z is a slot (token t, choice j): the expert id is read
+ * from the route at binding 7 (no bias), the weight rows are that expert's in a buffer of all
+ * experts packed one after another, and the slot writes its own output row. */
 #extension GL_GOOGLE_include_directive : require
 #ifdef F16MATH
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
@@ -25,6 +28,11 @@ layout(set = 0, binding = 2, std430) readonly buffer W4 { uvec4 w4[]; };
 layout(set = 0, binding = 4, std430) readonly buffer W1 { uint w1[]; };
 layout(set = 0, binding = 3, std430) writeonly buffer Out { float o[]; };
 layout(set = 0, binding = 5, std430) readonly buffer SZ { uint sz[]; };
+#ifdef MOE
+#include "moe_layout.glsl"
+layout(set = 0, binding = 7, std430) readonly buffer Route { float route[]; };
+#define BIAS(n) 0.0
+#else
 layout(set = 0, binding = 7, std430) readonly buffer Bias { uint bias[]; };
 
 float load_bias(uint n)
@@ -33,6 +41,8 @@ float load_bias(uint n)
 		return uintBitsToFloat(bias[n]);
 	return widen16((bias[n >> 1] >> ((n & 1u) * 16u)) & 0xffffu, BDT);
 }
+#define BIAS(n) (pc.u4 != 0u ? load_bias(n) : 0.0)
+#endif
 
 #ifdef FMT_Q4
 float dq(uint word, uint e, float mz)
@@ -57,10 +67,18 @@ float wload(uint i)
 }
 #endif
 
-/* u0 = K, u1 = N, u2 = rows (<= 4), u3 = group size (Q4), u4 = has bias */
+/* u0 = K, u1 = N, u2 = rows (<= 4), u3 = group size (Q4), u4 = has bias;
+ * MOE: u2 = 1, u5 = top_k, u6 = experts, u7 = x row per slot (else per token) */
 void main()
 {
 	const uint K = pc.u0, N = pc.u1, rows = pc.u2, lane = gl_SubgroupInvocationID, sgs = gl_SubgroupSize;
+#ifdef MOE
+	const uint slot = gl_WorkGroupID.z, topk = pc.u5;
+	const uint wrow = moe_expert(route[(slot / topk) * 2u * topk + slot % topk], pc.u6) * N;
+	const uint xoff = (pc.u7 != 0u ? slot : slot / topk) * K, ooff = slot * N;
+#else
+	const uint wrow = 0u, xoff = 0u, ooff = 0u;
+#endif
 	const uint per_wg = NR * (gl_WorkGroupSize.x / 32u > 0u ? gl_WorkGroupSize.x / 32u : 1u);
 	for (uint n0 = flat_group() * per_wg + gl_SubgroupID * NR; n0 < (flat_group() + 1u) * per_wg && n0 < N;
 	     n0 += gl_NumSubgroups * NR) {
@@ -75,11 +93,11 @@ void main()
 			for (uint c = lane; c < KW / 4u; c += sgs) {
 				uint g = (c * 32u) / G;
 				for (uint j = 0u; j < nr; j++) {
-					uvec4 q = w4[(n0 + j) * (KW / 4u) + c];
-					uint szw = sz[(n0 + j) * NG + g];
+					uvec4 q = w4[(wrow + n0 + j) * (KW / 4u) + c];
+					uint szw = sz[(wrow + n0 + j) * NG + g];
 					float s = unpackHalf2x16(szw).x, mz = 8388608.0 + float(szw >> 16);
 					for (uint r = 0u; r < rows; r++) {
-						uint xb = (r * K + c * 32u) / 4u;
+						uint xb = (xoff + r * K + c * 32u) / 4u;
 						float d = 0.0;
 						for (uint h = 0u; h < 2u; h++) {
 							vec4 xa = x4[xb + h * 4u], xb1 = x4[xb + h * 4u + 1u];
@@ -102,10 +120,10 @@ void main()
 			for (uint c = lane; c < KW; c += sgs) {
 				uint g = (c * 8u) / G;
 				for (uint j = 0u; j < nr; j++) {
-					uint q = w1[(n0 + j) * KW + c], szw = sz[(n0 + j) * NG + g];
+					uint q = w1[(wrow + n0 + j) * KW + c], szw = sz[(wrow + n0 + j) * NG + g];
 					float s = unpackHalf2x16(szw).x, mz = 8388608.0 + float(szw >> 16);
 					for (uint r = 0u; r < rows; r++)
-						acc[r][j] += s * word_dot(q, r * K + c * 8u, mz);
+						acc[r][j] += s * word_dot(q, xoff + r * K + c * 8u, mz);
 				}
 			}
 		}
@@ -113,9 +131,9 @@ void main()
 		if (DT != DT_F32 && K % 8u == 0u) {
 			for (uint c = lane; c < K / 8u; c += sgs) {
 				for (uint j = 0u; j < nr; j++) {
-					uvec4 q = w4[(n0 + j) * (K / 8u) + c];
+					uvec4 q = w4[(wrow + n0 + j) * (K / 8u) + c];
 					for (uint r = 0u; r < rows; r++) {
-						vec4 xa = x4[(r * K + c * 8u) / 4u], xb = x4[(r * K + c * 8u) / 4u + 1u];
+						vec4 xa = x4[(xoff + r * K + c * 8u) / 4u], xb = x4[(xoff + r * K + c * 8u) / 4u + 1u];
 #ifdef F16MATH
 						f16vec2 p = unpackFloat2x16(q.x) * f16vec2(xa.xy);
 						p = fma(unpackFloat2x16(q.y), f16vec2(xa.zw), p);
@@ -134,27 +152,27 @@ void main()
 		} else if (DT == DT_F32 && K % 4u == 0u) {
 			for (uint c = lane; c < K / 4u; c += sgs) {
 				for (uint j = 0u; j < nr; j++) {
-					vec4 wv = uintBitsToFloat(w4[(n0 + j) * (K / 4u) + c]);
+					vec4 wv = uintBitsToFloat(w4[(wrow + n0 + j) * (K / 4u) + c]);
 					for (uint r = 0u; r < rows; r++)
-						acc[r][j] += dot(x4[(r * K) / 4u + c], wv);
+						acc[r][j] += dot(x4[(xoff + r * K) / 4u + c], wv);
 				}
 			}
 		} else {
 			for (uint k = lane; k < K; k += sgs) {
 				for (uint j = 0u; j < nr; j++) {
-					float wv = wload((n0 + j) * K + k);
+					float wv = wload((wrow + n0 + j) * K + k);
 					for (uint r = 0u; r < rows; r++)
-						acc[r][j] += x1[r * K + k] * wv;
+						acc[r][j] += x1[xoff + r * K + k] * wv;
 				}
 			}
 		}
 #endif
 		for (uint j = 0u; j < nr; j++) {
-			float b = pc.u4 != 0u ? load_bias(n0 + j) : 0.0;
+			float b = BIAS(n0 + j);
 			for (uint r = 0u; r < rows; r++) {
 				float t = subgroupAdd(acc[r][j]);
 				if (subgroupElect())
-					o[r * N + n0 + j] = t + b;
+					o[ooff + r * N + n0 + j] = t + b;
 			}
 		}
 	}

@@ -73,8 +73,10 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 static int vk_supports(void *ctx, const struct awq_graph *g, const struct awq_node *n)
 {
 	(void)ctx, (void)g;
-	if (n->op == AWQ_OP_MOE_ROUTE || n->op == AWQ_OP_MOE_EXPERTS || n->op >= AWQ_OP_COUNT)
+	if (n->op >= AWQ_OP_COUNT)
 		return 0;
+	if (n->op == AWQ_OP_MOE_ROUTE || n->op == AWQ_OP_MOE_EXPERTS)
+		return vk_moe_check(n, NULL, 0) == 0;
 	if (n->op == AWQ_OP_ATTENTION && n->p.attn.head_dim > 256)
 		return 0;
 	if (n->op == AWQ_OP_ROPE && (n->p.rope.head_dim > 256 || n->p.rope.head_dim % 2))

@@ -15,6 +15,7 @@
 #define VK_MAX_ROPES 4   /* distinct RoPE tables (head_dim and scaling) per graph */
 #define VK_MATVEC_ROWS 4 /* steps up to this many rows use the matrix-vector shaders */
 #define VK_WG 128        /* workgroup size of the matvec / rmsnorm shaders */
+#define VK_NODE_SETS 9   /* descriptor sets of one node at most (MOE_EXPERTS, vk_moe.c) */
 
 struct vk_buf {
 	VkBuffer buf;
@@ -48,11 +49,12 @@ struct vk_weight {
 	struct vk_buf data, sz, bias;
 };
 
-/* Per graph node: its descriptor sets (attention: kv store, attention, combine). */
+/* Per graph node: its descriptor sets (attention: kv store, attention, combine; MoE: vk_moe.c). */
 struct vk_node {
-	VkDescriptorSet set[3];
+	VkDescriptorSet set[VK_NODE_SETS];
 	struct vk_weight *wt;
 	int rope_slot;
+	int moe_set; /* MOE_EXPERTS: index into vk_ctx.moe */
 };
 
 struct vk_cmd {
@@ -73,6 +75,27 @@ struct vk_upload {
 	VkCommandBuffer cb;
 	int rows;    /* rows the recorded copy moves */
 	int pending; /* written since the last step */
+};
+
+/* Load-time upload state: a host-visible staging buffer, and for AWQ the tensors as stored before
+ * the repack with the two descriptor sets of the repack (allocated on first use). */
+struct vk_staging {
+	struct vk_buf stage;
+	struct vk_buf raw[3]; /* AWQ qweight, qzeros, scales as stored, before the repack */
+	VkDescriptorSet repack[2];
+};
+
+/* The experts of one MOE_EXPERTS node (or of several sharing them): gate, up and down of all
+ * experts each packed one expert after another in one buffer (AWQ repacked; sz as vk_weight). */
+struct vk_moe_set {
+	const struct awq_experts *x;
+	struct vk_buf data[3], sz[3];
+};
+
+/* Step scratch of the MoE ops, sized for the largest MoE node: router logits, the per-slot
+ * gate / up / activation and down outputs, and the prefill grouping buffer (moe_layout.glsl). */
+struct vk_moe_scratch {
+	struct vk_buf logits, gate, up, h, y, grp;
 };
 
 struct vk_ctx {
@@ -117,6 +140,9 @@ struct vk_ctx {
 	struct vk_weight *weights;
 	int n_weights;
 	struct vk_node *nodes;
+	struct vk_moe_set *moe;
+	int n_moe;
+	struct vk_moe_scratch moe_tmp;
 	struct vk_rope_slot ropes[VK_MAX_ROPES];
 	int n_ropes;
 	struct vk_upload *uploads; /* per value, created on first write */
@@ -154,6 +180,8 @@ int vk_wait(struct vk_ctx *c, char *err, size_t errlen);
 int vk_upload(struct vk_ctx *c, struct vk_buf *dst, VkDeviceSize off, const void *src, size_t bytes,
 	      struct vk_buf *stage, char *err, size_t errlen);
 void vk_barrier(VkCommandBuffer cb);
+/* vk_barrier, and the shader writes also become indirect dispatch arguments. */
+void vk_barrier_indirect(VkCommandBuffer cb);
 
 /* vk_pipe.c */
 int vk_pipes_init(struct vk_ctx *c, char *err, size_t errlen);
@@ -165,6 +193,8 @@ int vk_set_alloc(struct vk_ctx *c, VkDescriptorSet *set, char *err, size_t errle
 void vk_set_write(struct vk_ctx *c, VkDescriptorSet set, const struct vk_range *r, int n_ranges);
 void vk_dispatch(VkCommandBuffer cb, struct vk_ctx *c, VkPipeline p, VkDescriptorSet set, const struct vk_push *pc,
 		 uint32_t gx, uint32_t gy, uint32_t gz);
+void vk_dispatch_indirect(VkCommandBuffer cb, struct vk_ctx *c, VkPipeline p, VkDescriptorSet set,
+			  const struct vk_push *pc, VkBuffer args, VkDeviceSize off);
 
 /* vk_prepare.c */
 int vk_prepare(void *ctx, const struct awq_graph *g, const struct awq_prepare_opts *o, char *err, size_t errlen);
@@ -172,6 +202,10 @@ struct vk_range vk_value(struct vk_ctx *c, int v);
 int vk_dt_code(enum awq_dtype t);
 int vk_attn_splits(const struct vk_ctx *c, int rows, int n_heads);
 void vk_release_graph(struct vk_ctx *c);
+int vk_range_ok(struct vk_ctx *c, const char *what, VkDeviceSize bytes, char *err, size_t errlen);
+/* Upload AWQ weight w as stored and repack it on the device into data ([n][k/8] words) and sz. */
+int vk_repack_awq(struct vk_ctx *c, const struct awq_weight *w, struct vk_staging *st, struct vk_buf *data,
+		  struct vk_buf *sz, char *err, size_t errlen);
 
 /* vk_run.c */
 int vk_run(void *ctx, const struct awq_step *s, char *err, size_t errlen);
@@ -179,5 +213,20 @@ int vk_write_value(void *ctx, int v, const void *src, int rows, char *err, size_
 int vk_read_value(void *ctx, int v, void *dst, int rows, char *err, size_t errlen);
 int vk_sync(void *ctx, char *err, size_t errlen);
 void vk_profile_report(struct vk_ctx *c);
+void vk_grid(uint32_t groups, uint32_t *gx, uint32_t *gy);
+uint32_t vk_matvec_groups(int64_t n);
+/* Record the product of rows of the set's input with w. exact: f32 arithmetic only (no fp16
+ * products, no cooperative matrices), as the router needs for the CPU's top-k. */
+int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight *w, VkDescriptorSet set, int rows,
+		  int exact, char *err, size_t errlen);
+
+/* vk_moe.c: MOE_ROUTE and MOE_EXPERTS */
+int vk_moe_check(const struct awq_node *n, char *err, size_t errlen);
+int vk_moe_is_expert(const struct awq_graph *g, const struct awq_weight *w);
+uint32_t vk_moe_sets_needed(const struct awq_graph *g);
+int vk_moe_upload(struct vk_ctx *c, struct vk_staging *st, char *err, size_t errlen);
+int vk_moe_node_sets(struct vk_ctx *c, int i, char *err, size_t errlen);
+int vk_moe_record(struct vk_ctx *c, VkCommandBuffer cb, int i, int rows, char *err, size_t errlen);
+void vk_moe_release(struct vk_ctx *c);
 
 #endif

@@ -32,7 +32,7 @@ int vk_buf_create(struct vk_ctx *c, struct vk_buf *b, VkDeviceSize size, int hos
 			       c->max_allocs);
 	VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = size,
 				 .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
-					  VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+					  VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_INDIRECT_BUFFER_BIT,
 				 .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
 	int rc = vk_check(c, vkCreateBuffer(c->dev, &bi, NULL, &b->buf), "vkCreateBuffer", err, errlen);
 	if (rc)
@@ -109,6 +109,16 @@ void vk_barrier(VkCommandBuffer cb)
 					       VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
 	VkPipelineStageFlags st = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
 	vkCmdPipelineBarrier(cb, st, st, 0, 1, &mb, 0, NULL, 0, NULL);
+}
+
+void vk_barrier_indirect(VkCommandBuffer cb)
+{
+	VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+			      .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+					       VK_ACCESS_INDIRECT_COMMAND_READ_BIT};
+	vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+			     VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_DRAW_INDIRECT_BIT, 0, 1, &mb, 0, NULL, 0,
+			     NULL);
 }
 
 int vk_begin_once(struct vk_ctx *c, VkCommandBuffer *cb, char *err, size_t errlen)

@@ -208,3 +208,12 @@ void vk_dispatch(VkCommandBuffer cb, struct vk_ctx *c, VkPipeline p, VkDescripto
 	vkCmdPushConstants(cb, c->playout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(*pc), pc);
 	vkCmdDispatch(cb, gx, gy, gz);
 }
+
+void vk_dispatch_indirect(VkCommandBuffer cb, struct vk_ctx *c, VkPipeline p, VkDescriptorSet set,
+			  const struct vk_push *pc, VkBuffer args, VkDeviceSize off)
+{
+	vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, p);
+	vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, c->playout, 0, 1, &set, 0, NULL);
+	vkCmdPushConstants(cb, c->playout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(*pc), pc);
+	vkCmdDispatchIndirect(cb, args, off);
+}

@@ -8,11 +8,6 @@
 #include "cpu_ref.h"
 #include "vk_internal.h"
 
-struct vk_staging {
-	struct vk_buf stage;
-	struct vk_buf raw[3]; /* AWQ qweight, qzeros, scales as stored, before the repack */
-};
-
 struct vk_range vk_value(struct vk_ctx *c, int v)
 {
 	struct vk_range r = {c->arena.buf, c->offsets[v],
@@ -38,7 +33,7 @@ int vk_dt_code(enum awq_dtype t)
 	return t == AWQ_DT_F32 ? 0 : t == AWQ_DT_F16 ? 1 : 2;
 }
 
-static int range_ok(struct vk_ctx *c, const char *what, VkDeviceSize bytes, char *err, size_t errlen)
+int vk_range_ok(struct vk_ctx *c, const char *what, VkDeviceSize bytes, char *err, size_t errlen)
 {
 	if (bytes <= c->max_range)
 		return 0;
@@ -50,7 +45,7 @@ static int range_ok(struct vk_ctx *c, const char *what, VkDeviceSize bytes, char
 static int upload_new(struct vk_ctx *c, struct vk_buf *b, const void *src, size_t bytes, const char *what,
 		      struct vk_staging *st, char *err, size_t errlen)
 {
-	int rc = range_ok(c, what, bytes, err, errlen);
+	int rc = vk_range_ok(c, what, bytes, err, errlen);
 	if (!rc)
 		rc = vk_buf_create(c, b, bytes, 0, what, err, errlen);
 	if (!rc)
@@ -72,45 +67,45 @@ static int raw_buf(struct vk_ctx *c, struct vk_staging *st, int i, size_t bytes,
 	return vk_upload(c, &st->raw[i], 0, src, bytes, &st->stage, err, errlen);
 }
 
-/* Upload an AWQ weight as stored, then repack it on the device (repack_q4.comp). */
-static int upload_awq(struct vk_ctx *c, struct vk_weight *vw, struct vk_staging *st, char *err, size_t errlen)
+static int awq_shape_ok(const struct awq_weight *w, char *err, size_t errlen)
 {
-	const struct awq_weight *w = vw->w;
+	if (w->k % 8 || w->n % 8 || w->group_size <= 0 || w->k % w->group_size)
+		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "%s: AWQ shape %lldx%lld with group %d is not supported", w->name,
+			       (long long)w->n, (long long)w->k, w->group_size);
+	if (!w->qweight || !w->scales)
+		return awq_err(err, errlen, AWQ_EINVAL, "weight %s has no data (a shape-only model cannot run)", w->name);
+	return 0;
+}
+
+int vk_repack_awq(struct vk_ctx *c, const struct awq_weight *w, struct vk_staging *st, struct vk_buf *data,
+		  struct vk_buf *sz, char *err, size_t errlen)
+{
+	int rc = awq_shape_ok(w, err, errlen);
+	if (rc)
+		return rc;
 	const uint32_t K = (uint32_t)w->k, N = (uint32_t)w->n, G = (uint32_t)w->group_size;
-	if (K % 8 || N % 8 || !G || K % G)
-		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "%s: AWQ shape %ux%u with group %u is not supported", w->name, N,
-			       K, G);
 	size_t qbytes = (size_t)K * N / 2, zbytes = (size_t)(K / G) * (N / 8) * 4, sbytes = (size_t)(K / G) * N * 2;
-	int rc = range_ok(c, w->name, qbytes, err, errlen);
-	if (!rc)
-		rc = raw_buf(c, st, 0, qbytes, w->qweight, err, errlen);
+	rc = raw_buf(c, st, 0, qbytes, w->qweight, err, errlen);
 	if (!rc && w->qzeros)
 		rc = raw_buf(c, st, 1, zbytes, w->qzeros, err, errlen);
 	if (!rc)
 		rc = raw_buf(c, st, 2, sbytes, w->scales, err, errlen);
-	if (!rc)
-		rc = vk_buf_create(c, &vw->data, qbytes, 0, w->name, err, errlen);
-	if (!rc)
-		rc = vk_buf_create(c, &vw->sz, (size_t)N * (K / G) * 4, 0, w->name, err, errlen);
-	if (rc)
-		return rc;
-	c->weight_bytes += vw->data.size + vw->sz.size;
 	VkPipeline p0, p1;
-	VkDescriptorSet s0, s1;
 	VkCommandBuffer cb;
-	rc = vk_pipe_get(c, "repack_q4", 0, 0, 0, &p0, err, errlen);
+	if (!rc)
+		rc = vk_pipe_get(c, "repack_q4", 0, 0, 0, &p0, err, errlen);
 	if (!rc)
 		rc = vk_pipe_get(c, "repack_q4", 1, 0, 0, &p1, err, errlen);
-	if (!rc)
-		rc = vk_set_alloc(c, &s0, err, errlen);
-	if (!rc)
-		rc = vk_set_alloc(c, &s1, err, errlen);
+	for (int i = 0; i < 2 && !rc; i++)
+		if (!st->repack[i])
+			rc = vk_set_alloc(c, &st->repack[i], err, errlen);
 	if (rc)
 		return rc;
+	VkDescriptorSet s0 = st->repack[0], s1 = st->repack[1];
 	struct vk_range r[4] = {vk_whole(&st->raw[0]), w->qzeros ? vk_whole(&st->raw[1]) : vk_whole(&c->dummy),
-				vk_whole(&vw->data), vk_whole(&st->raw[2])};
+				vk_whole(data), vk_whole(&st->raw[2])};
 	vk_set_write(c, s0, r, 4);
-	r[2] = vk_whole(&vw->sz);
+	r[2] = vk_whole(sz);
 	vk_set_write(c, s1, r, 4);
 	struct vk_push pc = {.u = {K, N, G, w->qzeros != NULL, (uint32_t)w->sym_zero}};
 	rc = vk_begin_once(c, &cb, err, errlen);
@@ -119,9 +114,27 @@ static int upload_awq(struct vk_ctx *c, struct vk_weight *vw, struct vk_staging 
 	uint32_t n0 = (N * (K / 8) + 255) / 256, n1 = (N * (K / G) + 255) / 256;
 	vk_dispatch(cb, c, p0, s0, &pc, n0 < 65535 ? n0 : 65535, (n0 + 65534) / 65535, 1);
 	vk_dispatch(cb, c, p1, s1, &pc, n1 < 65535 ? n1 : 65535, (n1 + 65534) / 65535, 1);
-	rc = vk_submit_wait(c, cb, err, errlen);
-	/* the two sets are garbage after this; the pool is sized for them */
-	return rc;
+	/* the sets are rewritten for the next weight only after this wait */
+	return vk_submit_wait(c, cb, err, errlen);
+}
+
+/* Upload an AWQ weight as stored, then repack it on the device (repack_q4.comp). */
+static int upload_awq(struct vk_ctx *c, struct vk_weight *vw, struct vk_staging *st, char *err, size_t errlen)
+{
+	const struct awq_weight *w = vw->w;
+	int rc = awq_shape_ok(w, err, errlen);
+	if (rc)
+		return rc;
+	const size_t qbytes = (size_t)w->k * (size_t)w->n / 2, zbytes = (size_t)w->n * (size_t)(w->k / w->group_size) * 4;
+	rc = vk_range_ok(c, w->name, qbytes, err, errlen);
+	if (!rc)
+		rc = vk_buf_create(c, &vw->data, qbytes, 0, w->name, err, errlen);
+	if (!rc)
+		rc = vk_buf_create(c, &vw->sz, zbytes, 0, w->name, err, errlen);
+	if (rc)
+		return rc;
+	c->weight_bytes += vw->data.size + vw->sz.size;
+	return vk_repack_awq(c, w, st, &vw->data, &vw->sz, err, errlen);
 }
 
 static int upload_weight(struct vk_ctx *c, struct vk_weight *vw, struct vk_staging *st, char *err, size_t errlen)
@@ -129,8 +142,6 @@ static int upload_weight(struct vk_ctx *c, struct vk_weight *vw, struct vk_stagi
 	const struct awq_weight *w = vw->w;
 	int rc;
 	if (w->fmt == AWQ_WFMT_AWQ4) {
-		if (!w->qweight || !w->scales)
-			return awq_err(err, errlen, AWQ_EINVAL, "weight %s has no data (a shape-only model cannot run)", w->name);
 		rc = upload_awq(c, vw, st, err, errlen);
 	} else {
 		if (!w->data)
@@ -175,10 +186,13 @@ static int upload_weights(struct vk_ctx *c, char *err, size_t errlen)
 	if (!rc)
 		rc = vk_buf_create(c, &st.stage, stage < c->max_alloc ? stage : c->max_alloc, 1, "staging", err, errlen);
 	for (int i = 0; i < n && !rc; i++) {
-		c->weights[i].w = ws[i];
-		c->n_weights = i + 1;
-		rc = upload_weight(c, &c->weights[i], &st, err, errlen);
+		if (vk_moe_is_expert(c->g, ws[i]))
+			continue; /* packed per experts set by vk_moe_upload */
+		c->weights[c->n_weights].w = ws[i];
+		rc = upload_weight(c, &c->weights[c->n_weights++], &st, err, errlen);
 	}
+	if (!rc)
+		rc = vk_moe_upload(c, &st, err, errlen);
 	vk_buf_destroy(c, &st.stage);
 	for (int i = 0; i < 3; i++)
 		vk_buf_destroy(c, &st.raw[i]);
@@ -230,7 +244,7 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 		if (c->offsets[v] % align)
 			return awq_err(err, errlen, AWQ_EUNSUPPORTED, "%s needs %llu-byte aligned bindings; the plan has 64",
 				       c->device, (unsigned long long)align);
-		rc = range_ok(c, g->values[v].name, (VkDeviceSize)o->max_tokens * g->values[v].cols * 4, err, errlen);
+		rc = vk_range_ok(c, g->values[v].name, (VkDeviceSize)o->max_tokens * g->values[v].cols * 4, err, errlen);
 		if (rc)
 			return rc;
 	}
@@ -246,7 +260,7 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 	c->kv_layer_bytes = (VkDeviceSize)o->max_ctx * kvd * 4;
 	c->kv_voff = (c->kv_layer_bytes + 255) & ~(VkDeviceSize)255;
 	if (g->n_kv_layers > 0) {
-		rc = range_ok(c, "one layer's K cache", c->kv_layer_bytes, err, errlen);
+		rc = vk_range_ok(c, "one layer's K cache", c->kv_layer_bytes, err, errlen);
 		c->kv = calloc((size_t)g->n_kv_layers, sizeof(*c->kv));
 		if (!rc && !c->kv)
 			rc = awq_err(err, errlen, AWQ_ENOMEM, "out of memory");
@@ -273,7 +287,7 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 		}
 	}
 	if (!rc)
-		rc = range_ok(c, "attention partials", part, err, errlen);
+		rc = vk_range_ok(c, "attention partials", part, err, errlen);
 	if (!rc)
 		rc = vk_buf_create(c, &c->attn_part, part, 0, "attention partials", err, errlen);
 	c->act_bytes += c->attn_part.size;
@@ -292,10 +306,11 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 	const struct awq_node *n = &c->g->nodes[i];
 	struct vk_node *vn = &c->nodes[i];
 	struct vk_range r[7] = {{0}};
-	int rc = 0, sets = n->op == AWQ_OP_ATTENTION ? 3 : n->op == AWQ_OP_LAST_ROWS ? 0 : 1;
+	const int moe = n->op == AWQ_OP_MOE_ROUTE || n->op == AWQ_OP_MOE_EXPERTS;
+	int rc = 0, sets = n->op == AWQ_OP_ATTENTION ? 3 : n->op == AWQ_OP_LAST_ROWS || moe ? 0 : 1;
 	for (int s = 0; s < sets && !rc; s++)
 		rc = vk_set_alloc(c, &vn->set[s], err, errlen);
-	if (rc || !sets)
+	if (rc || (!sets && !moe))
 		return rc;
 	struct vk_range out = vk_value(c, n->out);
 	struct vk_range in0 = n->in[0] >= 0 ? vk_value(c, n->in[0]) : vk_whole(&c->dummy);
@@ -304,6 +319,8 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 	if (n->w && !vn->wt)
 		return awq_err(err, errlen, AWQ_EINVAL, "weight %s of %s was not uploaded", n->w->name,
 			       c->g->values[n->out].name);
+	if (moe)
+		return vk_moe_node_sets(c, i, err, errlen);
 	switch (n->op) {
 	case AWQ_OP_MATMUL:
 		r[0] = r[5] = in0;
@@ -350,7 +367,9 @@ static int check_node(struct vk_ctx *c, const struct awq_node *n, char *err, siz
 	if (n->op == AWQ_OP_RMSNORM && c->g->values[n->out].cols % n->p.norm.group)
 		return awq_err(err, errlen, AWQ_EINVAL, "%s: norm group does not divide the columns",
 			       c->g->values[n->out].name);
-	if (n->op == AWQ_OP_MOE_ROUTE || n->op == AWQ_OP_MOE_EXPERTS || n->op >= AWQ_OP_COUNT)
+	if (n->op == AWQ_OP_MOE_ROUTE || n->op == AWQ_OP_MOE_EXPERTS)
+		return vk_moe_check(n, err, errlen);
+	if (n->op >= AWQ_OP_COUNT)
 		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "the Vulkan backend does not run %s", awq_op_name(n->op));
 	return 0;
 }
@@ -363,9 +382,10 @@ static void describe(struct vk_ctx *c)
 		dense |= c->weights[i].w->fmt == AWQ_WFMT_DENSE && c->weights[i].w->k > 1;
 	}
 	snprintf(c->kernels, sizeof(c->kernels),
-		 "vulkan subgroup %u: %s%smatvec (<= %d rows) + tiled f32 matmul; %s; %sKV f32%s", c->subgroup_size,
+		 "vulkan subgroup %u: %s%smatvec (<= %d rows) + tiled f32 matmul; %s%s; %sKV f32%s", c->subgroup_size,
 		 q4 ? "W4A16 (AWQ repacked at load) " : "", dense ? (c->has_f16 ? "F16 fp16-math/BF16 " : "16-bit f32-math ") : "",
-		 VK_MATVEC_ROWS, c->coopmat_why, c->validate ? "validation on; " : "", c->profile ? "; profiling" : "");
+		 VK_MATVEC_ROWS, c->n_moe ? "MoE top-k expert matvec / grouped indirect matmul; " : "", c->coopmat_why,
+		 c->validate ? "validation on; " : "", c->profile ? "; profiling" : "");
 }
 
 int vk_prepare(void *ctx, const struct awq_graph *g, const struct awq_prepare_opts *o, char *err, size_t errlen)
@@ -395,9 +415,9 @@ int vk_prepare(void *ctx, const struct awq_graph *g, const struct awq_prepare_op
 	rc = alloc_state(c, o, err, errlen);
 	if (rc)
 		return rc;
-	/* node sets, plus two per AWQ weight for the repack */
+	/* node sets (MoE nodes and the two of the AWQ repack: vk_moe_sets_needed), the bandwidth probe's */
 	VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 0};
-	uint32_t n_sets = (uint32_t)g->n_nodes * 3 + 2 * (uint32_t)g->n_nodes + 4;
+	uint32_t n_sets = (uint32_t)g->n_nodes * 3 + 4 + vk_moe_sets_needed(g);
 	ps.descriptorCount = n_sets * VK_NBIND;
 	VkDescriptorPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, .maxSets = n_sets,
 					 .poolSizeCount = 1, .pPoolSizes = &ps};
@@ -420,6 +440,7 @@ void vk_release_graph(struct vk_ctx *c)
 		vk_buf_destroy(c, &c->weights[i].bias);
 	}
 	free(c->weights);
+	vk_moe_release(c);
 	for (int l = 0; c->kv && c->g && l < c->g->n_kv_layers; l++)
 		vk_buf_destroy(c, &c->kv[l]);
 	free(c->kv);

@@ -8,7 +8,7 @@
 
 #include "vk_internal.h"
 
-static void grid(uint32_t groups, uint32_t *gx, uint32_t *gy)
+void vk_grid(uint32_t groups, uint32_t *gx, uint32_t *gy)
 {
 	*gx = groups < 65535 ? (groups ? groups : 1) : 65535;
 	*gy = (groups + *gx - 1) / *gx;
@@ -16,10 +16,15 @@ static void grid(uint32_t groups, uint32_t *gx, uint32_t *gy)
 		*gy = 1;
 }
 
-static int rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_node *n, const struct vk_node *vn, int rows,
-		      char *err, size_t errlen)
+/* Workgroups of matvec.comp for n outputs (NR outputs per subgroup of 32 lanes or more). */
+uint32_t vk_matvec_groups(int64_t n)
 {
-	const struct awq_weight *w = n->w;
+	return (uint32_t)((n + 4 * (VK_WG / 32) - 1) / (4 * (VK_WG / 32)));
+}
+
+int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight *w, VkDescriptorSet set, int rows,
+		  int exact, char *err, size_t errlen)
+{
 	int q4 = w->fmt == AWQ_WFMT_AWQ4, dt = q4 ? 0 : vk_dt_code(w->dtype), bdt = w->bias ? vk_dt_code(w->bias_dtype) : 0;
 	struct vk_push pc = {.u = {(uint32_t)w->k, (uint32_t)w->n, (uint32_t)rows, q4 ? (uint32_t)w->group_size : 0,
 				   w->bias != NULL}};
@@ -27,20 +32,22 @@ static int rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_nod
 	uint32_t gx, gy;
 	int rc;
 	if (rows <= VK_MATVEC_ROWS) {
-		const char *name = q4 ? "matvec_q4" : c->has_f16 && w->dtype == AWQ_DT_F16 ? "matvec_dense_f16" : "matvec_dense";
+		const char *name = q4 ? "matvec_q4"
+				   : c->has_f16 && w->dtype == AWQ_DT_F16 && !exact ? "matvec_dense_f16"
+										     : "matvec_dense";
 		rc = vk_pipe_get(c, name, dt, VK_WG, bdt, &p, err, errlen);
 		if (rc)
 			return rc;
-		grid((uint32_t)((w->n + 4 * (VK_WG / 32) - 1) / (4 * (VK_WG / 32))), &gx, &gy);
-		vk_dispatch(cb, c, p, vn->set[0], &pc, gx, gy, 1);
+		vk_grid(vk_matvec_groups(w->n), &gx, &gy);
+		vk_dispatch(cb, c, p, set, &pc, gx, gy, 1);
 		return 0;
 	}
 	const char *name = q4 ? "matmul_q4" : "matmul_dense";
-	if (c->nv_coopmat && (q4 || w->dtype == AWQ_DT_F16))
+	if (c->nv_coopmat && !exact && (q4 || w->dtype == AWQ_DT_F16))
 		name = q4 ? "matmul_q4_nvcm" : "matmul_dense_nvcm";
 	rc = vk_pipe_get(c, name, dt, 0, bdt, &p, err, errlen);
 	if (!rc)
-		vk_dispatch(cb, c, p, vn->set[0], &pc, (uint32_t)((w->n + 63) / 64), (uint32_t)((rows + 63) / 64), 1);
+		vk_dispatch(cb, c, p, set, &pc, (uint32_t)((w->n + 63) / 64), (uint32_t)((rows + 63) / 64), 1);
 	return rc;
 }
 
@@ -59,7 +66,7 @@ static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 	if (rc)
 		return rc;
 	struct vk_push st = {.u = {(uint32_t)rows * kvd, kvd}};
-	grid(((uint32_t)rows * kvd + 255) / 256, &gx, &gy);
+	vk_grid(((uint32_t)rows * kvd + 255) / 256, &gx, &gy);
 	vk_dispatch(cb, c, ps, vn->set[0], &st, gx, gy, 1);
 	vk_barrier(cb);
 	struct vk_push at = {.u = {H, HKV, D, S}, .f0 = n->p.attn.scale};
@@ -82,7 +89,10 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 	int rc = 0;
 	switch (n->op) {
 	case AWQ_OP_MATMUL:
-		return rec_matmul(c, cb, n, vn, rows, err, errlen);
+		return vk_rec_matmul(c, cb, n->w, vn->set[0], rows, 0, err, errlen);
+	case AWQ_OP_MOE_ROUTE:
+	case AWQ_OP_MOE_EXPERTS:
+		return vk_moe_record(c, cb, i, rows, err, errlen);
 	case AWQ_OP_ATTENTION:
 		return rec_attention(c, cb, n, vn, rows, err, errlen);
 	case AWQ_OP_EMBED:
@@ -99,7 +109,7 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 		pc.u[2] = groups;
 		pc.f0 = n->p.norm.eps;
 		rc = vk_pipe_get(c, "rmsnorm", vk_dt_code(n->w->dtype), VK_WG, 0, &p, err, errlen);
-		grid(groups, &gx, &gy);
+		vk_grid(groups, &gx, &gy);
 		if (!rc)
 			vk_dispatch(cb, c, p, vn->set[0], &pc, gx, gy, 1);
 		return rc;
@@ -120,7 +130,7 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 	case AWQ_OP_ADD:
 		pc.u[0] = (uint32_t)rows * (uint32_t)cols;
 		rc = vk_pipe_get(c, "eltwise", n->op == AWQ_OP_ADD ? 0 : 1, 0, 0, &p, err, errlen);
-		grid((pc.u[0] + 255) / 256, &gx, &gy);
+		vk_grid((pc.u[0] + 255) / 256, &gx, &gy);
 		if (!rc)
 			vk_dispatch(cb, c, p, vn->set[0], &pc, gx, gy, 1);
 		return rc;

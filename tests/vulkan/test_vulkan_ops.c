@@ -10,81 +10,10 @@
 #include "dtype.h"
 #include "vk_test.h"
 
-static void *allocs[512];
-static int n_allocs;
 static uint64_t seed = 0x7a11c0de;
 
-static void *talloc(size_t bytes)
-{
-	void *p = calloc(1, bytes ? bytes : 1);
-	if (!p || n_allocs == (int)(sizeof(allocs) / sizeof(allocs[0]))) {
-		fprintf(stderr, "test_vulkan_ops: out of memory\n");
-		exit(1);
-	}
-	allocs[n_allocs++] = p;
-	return p;
-}
-
-static void *rand_floats(size_t n, enum awq_dtype dt, float lo, float hi)
-{
-	void *p = talloc(n * awq_dtype_size(dt));
-	for (size_t i = 0; i < n; i++) {
-		float f = vt_rand(&seed, lo, hi);
-		if (dt == AWQ_DT_F32)
-			((float *)p)[i] = f;
-		else if (dt == AWQ_DT_F16)
-			((uint16_t *)p)[i] = awq_f32_to_f16(f);
-		else
-			((uint16_t *)p)[i] = awq_f32_to_bf16(f);
-	}
-	return p;
-}
-
-static struct awq_weight *dense(int n, int k, enum awq_dtype dt, float amp, enum awq_dtype bias)
-{
-	struct awq_weight *w = talloc(sizeof(*w));
-	snprintf(w->name, sizeof(w->name), "dense_%s_%dx%d", awq_dtype_name(dt), n, k);
-	w->fmt = AWQ_WFMT_DENSE;
-	w->n = n;
-	w->k = k;
-	w->dtype = dt;
-	w->data = rand_floats((size_t)n * k, dt, -amp, amp);
-	if (bias != AWQ_DT_COUNT) {
-		w->bias = rand_floats((size_t)n, bias, -0.5f, 0.5f);
-		w->bias_dtype = bias;
-	}
-	return w;
-}
-
-static struct awq_weight *awq4(int n, int k, int group, int zero_point, int bias)
-{
-	struct awq_weight *w = talloc(sizeof(*w));
-	snprintf(w->name, sizeof(w->name), "awq_%dx%d_g%d", n, k, group);
-	w->fmt = AWQ_WFMT_AWQ4;
-	w->n = n;
-	w->k = k;
-	w->group_size = group;
-	w->sym_zero = 8;
-	int32_t *q = talloc((size_t)k * n / 8 * 4);
-	for (size_t i = 0; i < (size_t)k * n / 8; i++)
-		q[i] = (int32_t)vt_rand_u64(&seed);
-	w->qweight = q;
-	if (zero_point) {
-		int32_t *z = talloc((size_t)(k / group) * n / 8 * 4);
-		for (size_t i = 0; i < (size_t)(k / group) * n / 8; i++)
-			z[i] = (int32_t)vt_rand_u64(&seed);
-		w->qzeros = z;
-	}
-	uint16_t *s = talloc((size_t)(k / group) * n * 2);
-	for (size_t i = 0; i < (size_t)(k / group) * n; i++)
-		s[i] = awq_f32_to_f16(vt_rand(&seed, 0.002f, 0.02f));
-	w->scales = s;
-	if (bias) {
-		w->bias = rand_floats((size_t)n, AWQ_DT_F16, -0.5f, 0.5f);
-		w->bias_dtype = AWQ_DT_F16;
-	}
-	return w;
-}
+#define dense(n, k, dt, amp, bias) vt_dense(&seed, n, k, dt, amp, bias)
+#define awq4(n, k, group, zp, bias) vt_awq4(&seed, n, k, group, zp, bias)
 
 static int quick;
 
@@ -269,8 +198,7 @@ int main(int argc, char **argv)
 		f += test_misc(&p);
 		f += test_last_rows(&p);
 	}
-	while (n_allocs)
-		free(allocs[--n_allocs]);
+	vt_free_all();
 	vt_unload(&p);
 	printf("%s: %d failure(s)\n", f ? "FAIL" : "ok", f);
 	return f ? 1 : 0;

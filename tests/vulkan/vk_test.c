@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dtype.h"
 #include "error.h"
 
 uint64_t vt_rand_u64(uint64_t *s)
@@ -200,4 +201,120 @@ int vt_run_case(struct vt_pair *p, const struct vt_case *c, const int (*steps)[3
 		return 1;
 	}
 	return fails;
+}
+
+/* Test weights: allocations kept in one list, freed together by vt_free_all. */
+static void **allocs;
+static size_t n_allocs, cap_allocs;
+
+void *vt_alloc(size_t bytes)
+{
+	void *p = calloc(1, bytes ? bytes : 1);
+	if (p && n_allocs == cap_allocs) {
+		size_t cap = cap_allocs ? 2 * cap_allocs : 256;
+		void **a = realloc(allocs, cap * sizeof(*a));
+		if (a) {
+			allocs = a;
+			cap_allocs = cap;
+		}
+	}
+	if (!p || n_allocs == cap_allocs) {
+		fprintf(stderr, "vulkan tests: out of memory\n");
+		exit(1);
+	}
+	allocs[n_allocs++] = p;
+	return p;
+}
+
+void vt_free_all(void)
+{
+	while (n_allocs)
+		free(allocs[--n_allocs]);
+	free(allocs);
+	allocs = NULL;
+	cap_allocs = 0;
+}
+
+void *vt_rand_floats(uint64_t *seed, size_t n, enum awq_dtype dt, float lo, float hi)
+{
+	void *p = vt_alloc(n * awq_dtype_size(dt));
+	for (size_t i = 0; i < n; i++) {
+		float f = vt_rand(seed, lo, hi);
+		if (dt == AWQ_DT_F32)
+			((float *)p)[i] = f;
+		else if (dt == AWQ_DT_F16)
+			((uint16_t *)p)[i] = awq_f32_to_f16(f);
+		else
+			((uint16_t *)p)[i] = awq_f32_to_bf16(f);
+	}
+	return p;
+}
+
+static void fill_dense(uint64_t *seed, struct awq_weight *w, int n, int k, enum awq_dtype dt, float amp,
+		       enum awq_dtype bias)
+{
+	snprintf(w->name, sizeof(w->name), "dense_%s_%dx%d", awq_dtype_name(dt), n, k);
+	w->fmt = AWQ_WFMT_DENSE;
+	w->n = n;
+	w->k = k;
+	w->dtype = dt;
+	w->data = vt_rand_floats(seed, (size_t)n * k, dt, -amp, amp);
+	if (bias != AWQ_DT_COUNT) {
+		w->bias = vt_rand_floats(seed, (size_t)n, bias, -0.5f, 0.5f);
+		w->bias_dtype = bias;
+	}
+}
+
+static void fill_awq4(uint64_t *seed, struct awq_weight *w, int n, int k, int group, int zero_point, int bias)
+{
+	snprintf(w->name, sizeof(w->name), "awq_%dx%d_g%d", n, k, group);
+	w->fmt = AWQ_WFMT_AWQ4;
+	w->n = n;
+	w->k = k;
+	w->group_size = group;
+	w->sym_zero = 8;
+	int32_t *q = vt_alloc((size_t)k * n / 8 * 4);
+	for (size_t i = 0; i < (size_t)k * n / 8; i++)
+		q[i] = (int32_t)vt_rand_u64(seed);
+	w->qweight = q;
+	if (zero_point) {
+		int32_t *z = vt_alloc((size_t)(k / group) * n / 8 * 4);
+		for (size_t i = 0; i < (size_t)(k / group) * n / 8; i++)
+			z[i] = (int32_t)vt_rand_u64(seed);
+		w->qzeros = z;
+	}
+	uint16_t *s = vt_alloc((size_t)(k / group) * n * 2);
+	for (size_t i = 0; i < (size_t)(k / group) * n; i++)
+		s[i] = awq_f32_to_f16(vt_rand(seed, 0.002f, 0.02f));
+	w->scales = s;
+	if (bias) {
+		w->bias = vt_rand_floats(seed, (size_t)n, AWQ_DT_F16, -0.5f, 0.5f);
+		w->bias_dtype = AWQ_DT_F16;
+	}
+}
+
+struct awq_weight *vt_dense(uint64_t *seed, int n, int k, enum awq_dtype dt, float amp, enum awq_dtype bias)
+{
+	struct awq_weight *w = vt_alloc(sizeof(*w));
+	fill_dense(seed, w, n, k, dt, amp, bias);
+	return w;
+}
+
+struct awq_weight *vt_awq4(uint64_t *seed, int n, int k, int group, int zero_point, int bias)
+{
+	struct awq_weight *w = vt_alloc(sizeof(*w));
+	fill_awq4(seed, w, n, k, group, zero_point, bias);
+	return w;
+}
+
+struct awq_weight *vt_weights(uint64_t *seed, int count, int n, int k, const struct vt_wspec *f)
+{
+	struct awq_weight *w = vt_alloc((size_t)count * sizeof(*w));
+	for (int i = 0; i < count; i++) {
+		if (f->awq)
+			fill_awq4(seed, &w[i], n, k, f->group, f->zero_point, 0);
+		else
+			fill_dense(seed, &w[i], n, k, f->dtype, f->amp, AWQ_DT_COUNT);
+	}
+	return w;
 }

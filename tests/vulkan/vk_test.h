@@ -4,6 +4,7 @@
 #ifndef AWQ_VK_TEST_H
 #define AWQ_VK_TEST_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "backend.h"
@@ -45,5 +46,21 @@ struct vt_case {
  * inputs, the checked value poisoned on the device before each run; prints one line per case and
  * returns the number of failing steps (or 1 on a backend error). */
 int vt_run_case(struct vt_pair *p, const struct vt_case *c, const int (*steps)[3], int n_steps, uint64_t seed);
+
+/* Test weights with random contents, freed together by vt_free_all (exit(1) when out of memory).
+ * bias: AWQ_DT_COUNT for none. */
+void *vt_alloc(size_t bytes);
+void vt_free_all(void);
+void *vt_rand_floats(uint64_t *seed, size_t n, enum awq_dtype dt, float lo, float hi);
+struct awq_weight *vt_dense(uint64_t *seed, int n, int k, enum awq_dtype dt, float amp, enum awq_dtype bias);
+struct awq_weight *vt_awq4(uint64_t *seed, int n, int k, int group, int zero_point, int bias);
+
+/* An array of count weights [n, k] of one kind (experts). */
+struct vt_wspec {
+	int awq, group, zero_point; /* AWQ4 */
+	enum awq_dtype dtype;       /* dense */
+	float amp;
+};
+struct awq_weight *vt_weights(uint64_t *seed, int count, int n, int k, const struct vt_wspec *f);
 
 #endif
