@@ -3,7 +3,9 @@
 # ceilings + llama2-7b/qwen3-8b benchmarks (tools/bench/gpu-session.sh), the Vulkan backend on the
 # same GPU through NVIDIA's driver (backends/vulkan/h100-check.sh), and the public-report table of
 # issue 8 (qwen3 shapes in BF16 and AWQ, with the capability model's prediction beside each row).
-#   tools/bench/device-report.sh [cuda] [vulkan] [report] [moe]     (default: cuda vulkan)
+#   tools/bench/device-report.sh [cuda|CUDA-PHASES...] [vulkan] [report] [moe]   (default: cuda vulkan)
+# cuda runs every phase of gpu-session.sh; naming some of its phases (build test sanitize kbench bench
+# longctx) runs only those.
 # Carry .deps (core libraries), .gl (Vulkan loader), .vkspv and .vkdev (SPIR-V and Vulkan headers made
 # here: backends/vulkan/h100-check.sh prepare BUILD_DIR). Every log is packed into $OUT/logs.tgz (the
 # device tool returns few files); $OUT/summary.txt and the tables are copied beside it.
@@ -18,8 +20,11 @@ summary="$LOGS/summary.txt"
 note() { echo "$*" | tee -a "$summary"; }
 export BUILD=build-gpu
 
-if has cuda; then
-	OUT=$LOGS/cuda bash tools/bench/gpu-session.sh build test sanitize kbench bench longctx >"$LOGS/cuda.txt" 2>&1
+cuda_phases=""
+for p in build test sanitize kbench bench longctx; do has $p && cuda_phases="$cuda_phases $p"; done
+has cuda && cuda_phases="build test sanitize kbench bench longctx"
+if [ -n "$cuda_phases" ]; then
+	OUT=$LOGS/cuda bash tools/bench/gpu-session.sh $cuda_phases >"$LOGS/cuda.txt" 2>&1
 	note "cuda session: rc=$?"
 	sed -n '/===== summary =====/,$p' "$LOGS/cuda.txt" >>"$summary"
 fi
