@@ -53,8 +53,9 @@ static const int mm_steps[][3] = {{1, 0, 0}, {3, 0, 0}, {4, 0, 0}, {5, 0, 0}, {7
 static int test_matmul(struct vt_pair *p, const char *name, const struct awq_weight *w, double tol)
 {
 	int k = (int)w->k;
-	/* cooperative-matrix prefill rounds the dequantized AWQ weight to fp16 once: ~2^-12 relative */
-	if (p->coopmat && w->fmt == AWQ_WFMT_AWQ4 && tol < 1e-3)
+	/* cooperative-matrix prefill (AWQ and F16 weights, vk_rec_matmul) takes fp16 operands: the
+	 * activations (and the dequantized AWQ weight) rounded to fp16 once, ~2^-12 relative each */
+	if (p->coopmat && (w->fmt == AWQ_WFMT_AWQ4 || w->dtype == AWQ_DT_F16) && tol < 1e-3)
 		tol = 1e-3;
 	return one_op(p, name, AWQ_OP_MATMUL, (int)w->n, &k, 1, w, NULL, mm_steps, quick ? 2 : 6, 0, tol, -1, 1);
 }
