@@ -11,6 +11,7 @@
  * from the route at binding 7 (no bias), the weight rows are that expert's in a buffer of all
  * experts packed one after another, and the slot writes its own output row. */
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #ifdef F16MATH
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #endif
@@ -90,29 +91,49 @@ void main()
 #ifdef FMT_Q4
 		const uint G = pc.u3, KW = K / 8u, NG = K / G;
 		if (K % 32u == 0u && G % 32u == 0u) {
-			for (uint c = lane; c < KW / 4u; c += sgs) {
-				uint g = (c * 32u) / G;
-				for (uint j = 0u; j < nr; j++) {
-					uvec4 q = w4[(wrow + n0 + j) * (KW / 4u) + c];
-					uint szw = sz[(wrow + n0 + j) * NG + g];
-					float s = unpackHalf2x16(szw).x, mz = 8388608.0 + float(szw >> 16);
-					for (uint r = 0u; r < rows; r++) {
-						uint xb = (xoff + r * K + c * 32u) / 4u;
-						float d = 0.0;
-						for (uint h = 0u; h < 2u; h++) {
-							vec4 xa = x4[xb + h * 4u], xb1 = x4[xb + h * 4u + 1u];
-							vec4 xc = x4[xb + h * 4u + 2u], xd = x4[xb + h * 4u + 3u];
-							uint wa = h == 0u ? q.x : q.z, wb = h == 0u ? q.y : q.w;
-							d += xa.x * dq(wa, 0u, mz) + xa.y * dq(wa, 1u, mz) +
-							     xa.z * dq(wa, 2u, mz) + xa.w * dq(wa, 3u, mz);
-							d += xb1.x * dq(wa, 4u, mz) + xb1.y * dq(wa, 5u, mz) +
-							     xb1.z * dq(wa, 6u, mz) + xb1.w * dq(wa, 7u, mz);
-							d += xc.x * dq(wb, 0u, mz) + xc.y * dq(wb, 1u, mz) +
-							     xc.z * dq(wb, 2u, mz) + xc.w * dq(wb, 3u, mz);
-							d += xd.x * dq(wb, 4u, mz) + xd.y * dq(wb, 5u, mz) +
-							     xd.z * dq(wb, 6u, mz) + xd.w * dq(wb, 7u, mz);
+			/* Two 32-k chunks per lane and NR rows per subgroup: the 2 * NR 16-byte weight loads are
+			 * issued before any arithmetic, and each x chunk is read once for all NR rows. Loops
+			 * have constant bounds (rows past nr re-read row nr - 1 and are never stored) so the
+			 * accumulators stay in registers. */
+			const uint C = KW / 4u;
+			for (uint c0 = lane; c0 < C; c0 += 2u * sgs) {
+				uvec4 q[2][NR];
+				float s[2][NR], mz[2][NR];
+				[[unroll]] for (uint u = 0u; u < 2u; u++) {
+					const uint c = c0 + u * sgs < C ? c0 + u * sgs : c0, g = (c * 32u) / G;
+					[[unroll]] for (uint j = 0u; j < NR; j++) {
+						const uint row = wrow + n0 + min(j, nr - 1u);
+						q[u][j] = w4[row * C + c];
+						const uint szw = sz[row * NG + g];
+						s[u][j] = unpackHalf2x16(szw).x;
+						mz[u][j] = 8388608.0 + float(szw >> 16);
+					}
+				}
+				[[unroll]] for (uint u = 0u; u < 2u; u++) {
+					const uint c = c0 + u * sgs;
+					if (c >= C)
+						break;
+					[[unroll]] for (uint r = 0u; r < MAXR; r++) {
+						if (r >= rows)
+							break;
+						const uint xb = (xoff + r * K + c * 32u) / 4u;
+						vec4 xv[8];
+						[[unroll]] for (uint i = 0u; i < 8u; i++)
+							xv[i] = x4[xb + i];
+						[[unroll]] for (uint j = 0u; j < NR; j++) {
+							const uvec4 w = q[u][j];
+							const float m = mz[u][j];
+							float d = 0.0;
+							[[unroll]] for (uint i = 0u; i < 4u; i++) {
+								const uint wd = w[i];
+								const vec4 xa = xv[2u * i], xc = xv[2u * i + 1u];
+								d += xa.x * dq(wd, 0u, m) + xa.y * dq(wd, 1u, m) + xa.z * dq(wd, 2u, m) +
+								     xa.w * dq(wd, 3u, m);
+								d += xc.x * dq(wd, 4u, m) + xc.y * dq(wd, 5u, m) + xc.z * dq(wd, 6u, m) +
+								     xc.w * dq(wd, 7u, m);
+							}
+							acc[r][j] += s[u][j] * d;
 						}
-						acc[r][j] += s * d;
 					}
 				}
 			}
@@ -129,22 +150,27 @@ void main()
 		}
 #else
 		if (DT != DT_F32 && K % 8u == 0u) {
+			/* as the 4-bit path: NR row loads first, each x chunk read once, constant loop bounds */
 			for (uint c = lane; c < K / 8u; c += sgs) {
-				for (uint j = 0u; j < nr; j++) {
-					uvec4 q = w4[(wrow + n0 + j) * (K / 8u) + c];
-					for (uint r = 0u; r < rows; r++) {
-						vec4 xa = x4[(xoff + r * K + c * 8u) / 4u], xb = x4[(xoff + r * K + c * 8u) / 4u + 1u];
+				uvec4 q[NR];
+				[[unroll]] for (uint j = 0u; j < NR; j++)
+					q[j] = w4[(wrow + n0 + min(j, nr - 1u)) * (K / 8u) + c];
+				[[unroll]] for (uint r = 0u; r < MAXR; r++) {
+					if (r >= rows)
+						break;
+					const vec4 xa = x4[(xoff + r * K + c * 8u) / 4u], xb = x4[(xoff + r * K + c * 8u) / 4u + 1u];
+					[[unroll]] for (uint j = 0u; j < NR; j++) {
 #ifdef F16MATH
-						f16vec2 p = unpackFloat2x16(q.x) * f16vec2(xa.xy);
-						p = fma(unpackFloat2x16(q.y), f16vec2(xa.zw), p);
-						p = fma(unpackFloat2x16(q.z), f16vec2(xb.xy), p);
-						p = fma(unpackFloat2x16(q.w), f16vec2(xb.zw), p);
+						f16vec2 p = unpackFloat2x16(q[j].x) * f16vec2(xa.xy);
+						p = fma(unpackFloat2x16(q[j].y), f16vec2(xa.zw), p);
+						p = fma(unpackFloat2x16(q[j].z), f16vec2(xb.xy), p);
+						p = fma(unpackFloat2x16(q[j].w), f16vec2(xb.zw), p);
 						acc[r][j] += float(p.x) + float(p.y);
 #else
-						acc[r][j] += xa.x * widen16(q.x & 0xffffu, DT) + xa.y * widen16(q.x >> 16, DT) +
-							     xa.z * widen16(q.y & 0xffffu, DT) + xa.w * widen16(q.y >> 16, DT) +
-							     xb.x * widen16(q.z & 0xffffu, DT) + xb.y * widen16(q.z >> 16, DT) +
-							     xb.z * widen16(q.w & 0xffffu, DT) + xb.w * widen16(q.w >> 16, DT);
+						acc[r][j] += xa.x * widen16(q[j].x & 0xffffu, DT) + xa.y * widen16(q[j].x >> 16, DT) +
+							     xa.z * widen16(q[j].y & 0xffffu, DT) + xa.w * widen16(q[j].y >> 16, DT) +
+							     xb.x * widen16(q[j].z & 0xffffu, DT) + xb.y * widen16(q[j].z >> 16, DT) +
+							     xb.z * widen16(q[j].w & 0xffffu, DT) + xb.w * widen16(q[j].w >> 16, DT);
 #endif
 					}
 				}
