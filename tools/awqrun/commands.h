@@ -7,5 +7,7 @@ int awq_cmd_bench(int argc, char **argv);
 int awq_cmd_caps(int argc, char **argv); /* device capabilities and predicted speed */
 int awq_cmd_compare(int argc, char **argv);
 int awq_cmd_default(int argc, char **argv); /* `awqrun` with no model: machine summary + quick bench */
+int awq_cmd_run(int argc, char **argv);        /* text generation: awqrun [run] -m DIR -p PROMPT */
+int awq_cmd_perplexity(int argc, char **argv); /* sliding-window perplexity of a text file */
 
 #endif

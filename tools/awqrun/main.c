@@ -18,6 +18,8 @@ static const struct command commands[] = {
 	{"caps", awq_cmd_caps, "what each device can do and how fast models would run there, with why"},
 	{"compare", awq_cmd_compare, "bench results of several devices/machines side by side (+ SVG chart)"},
 	{"default", awq_cmd_default, "machine summary and a short synthetic AWQ vs BF16 benchmark"},
+	{"perplexity", awq_cmd_perplexity, "perplexity of a model on a text file (sliding window)"},
+	{"run", awq_cmd_run, "generate text: awqrun [run] -m DIR -p PROMPT (chat template, sampling, -i)"},
 };
 
 static void usage(void)

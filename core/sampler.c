@@ -1,0 +1,219 @@
+/* Sampling. Order and semantics follow transformers' logits processors: repetition penalty on the
+ * raw logits, then temperature, top-k, top-p (keep the smallest set whose probability reaches
+ * top_p, at least one token) and min-p (drop tokens below min_p times the top probability). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "sampler.h"
+
+void awq_sampler_opts_default(struct awq_sampler_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->temperature = 0.8f;
+	o->top_k = 40;
+	o->top_p = 0.95f;
+	o->min_p = 0.05f;
+	o->repeat_penalty = 1.0f;
+	o->repeat_last_n = 64;
+	o->seed = 0;
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+uint64_t awq_rng_next(uint64_t st[4])
+{
+	uint64_t r = rotl(st[1] * 5, 7) * 9, t = st[1] << 17;
+	st[2] ^= st[0];
+	st[3] ^= st[1];
+	st[1] ^= st[2];
+	st[0] ^= st[3];
+	st[2] ^= t;
+	st[3] = rotl(st[3], 45);
+	return r;
+}
+
+/* splitmix64 expands the seed into the four state words, as xoshiro's authors recommend. */
+void awq_rng_seed(uint64_t st[4], uint64_t seed)
+{
+	for (int i = 0; i < 4; i++) {
+		uint64_t z = (seed += 0x9e3779b97f4a7c15ull);
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+		st[i] = z ^ (z >> 31);
+	}
+}
+
+int awq_sampler_init(struct awq_sampler *s, const struct awq_sampler_opts *o, int vocab, char *err, size_t errlen)
+{
+	memset(s, 0, sizeof(*s));
+	if (o->temperature < 0 || o->top_k < 0 || !(o->top_p > 0 && o->top_p <= 1) || o->min_p < 0 || o->min_p > 1 ||
+	    !(o->repeat_penalty > 0) || vocab <= 0)
+		return awq_err(err, errlen, AWQ_EINVAL,
+			       "sampling options out of range: need temperature >= 0, top-k >= 0, 0 < top-p <= 1, "
+			       "0 <= min-p <= 1, repeat-penalty > 0");
+	s->o = *o;
+	s->vocab = vocab;
+	awq_rng_seed(s->rng, o->seed);
+	s->prob = malloc((size_t)vocab * sizeof(*s->prob));
+	s->index = malloc((size_t)vocab * sizeof(*s->index));
+	if (!s->prob || !s->index) {
+		awq_sampler_free(s);
+		return awq_err(err, errlen, AWQ_ENOMEM, "out of memory for the sampler");
+	}
+	return 0;
+}
+
+void awq_sampler_free(struct awq_sampler *s)
+{
+	free(s->prob);
+	free(s->index);
+	s->prob = NULL;
+	s->index = NULL;
+}
+
+void awq_sampler_apply_penalty(float *logits, int vocab, const int32_t *history, int n, float penalty)
+{
+	if (penalty == 1.0f)
+		return;
+	/* each distinct token once, however often it occurs (transformers gathers then scatters) */
+	unsigned char *seen = calloc((size_t)vocab, 1);
+	for (int i = 0; i < n; i++) {
+		int32_t t = history[i];
+		if (t < 0 || t >= vocab || (seen && seen[t]))
+			continue;
+		if (seen)
+			seen[t] = 1;
+		logits[t] = logits[t] > 0 ? logits[t] / penalty : logits[t] * penalty;
+	}
+	free(seen);
+}
+
+static int32_t argmax(const float *x, int n)
+{
+	int32_t b = 0;
+	for (int i = 1; i < n; i++)
+		if (x[i] > x[b])
+			b = i;
+	return b;
+}
+
+static const float *sort_keys;
+static int by_logit_desc(const void *a, const void *b)
+{
+	float x = sort_keys[*(const int32_t *)a], y = sort_keys[*(const int32_t *)b];
+	if (x != y)
+		return x > y ? -1 : 1;
+	return *(const int32_t *)a - *(const int32_t *)b;
+}
+
+/* a ranks before b: larger logit, then lower id (the order a stable descending sort gives) */
+static int before(const float *l, int32_t a, int32_t b)
+{
+	return l[a] != l[b] ? l[a] > l[b] : a < b;
+}
+
+/* The k best ids into idx[0..k), best first: a size-k heap over the vocabulary, O(V log k). */
+static void top_k_select(const float *l, int V, int k, int32_t *idx)
+{
+	int n = 0;
+	for (int32_t t = 0; t < V; t++) {
+		if (n == k && !before(l, t, idx[0]))
+			continue;
+		int i;
+		if (n < k) { /* sift up: idx[0] is the worst kept */
+			i = n++;
+			while (i > 0 && before(l, idx[(i - 1) / 2], t)) {
+				idx[i] = idx[(i - 1) / 2];
+				i = (i - 1) / 2;
+			}
+		} else { /* replace the worst, sift down */
+			i = 0;
+			for (;;) {
+				int c = 2 * i + 1;
+				if (c >= n)
+					break;
+				if (c + 1 < n && before(l, idx[c], idx[c + 1]))
+					c++;
+				if (!before(l, t, idx[c]))
+					break;
+				idx[i] = idx[c];
+				i = c;
+			}
+		}
+		idx[i] = t;
+	}
+	sort_keys = l;
+	qsort(idx, (size_t)n, sizeof(*idx), by_logit_desc);
+}
+
+int awq_sampler_probs(struct awq_sampler *s, const float *logits, float *prob)
+{
+	int V = s->vocab, keep = V;
+	float inv_t = s->o.temperature > 0 ? 1.0f / s->o.temperature : 1.0f;
+	int32_t *idx = s->index;
+	if (s->o.top_k > 0 && s->o.top_k < V) {
+		keep = s->o.top_k;
+		top_k_select(logits, V, keep, idx);
+	} else {
+		for (int i = 0; i < V; i++)
+			idx[i] = i;
+		/* qsort with a file-scope key: the sampler is used from one thread at a time */
+		sort_keys = logits;
+		qsort(idx, (size_t)V, sizeof(*idx), by_logit_desc);
+	}
+	double max = logits[idx[0]] * inv_t, sum = 0;
+	for (int i = 0; i < keep; i++)
+		sum += exp(logits[idx[i]] * inv_t - max);
+	if (s->o.top_p < 1.0f) {
+		double cum = 0;
+		int n = 0;
+		while (n < keep) {
+			cum += exp(logits[idx[n]] * inv_t - max) / sum;
+			n++;
+			if (cum >= s->o.top_p)
+				break;
+		}
+		keep = n;
+	}
+	if (s->o.min_p > 0) {
+		int n = 1;
+		double top = 1.0; /* relative to the top token: exp(0) */
+		while (n < keep && exp(logits[idx[n]] * inv_t - max) >= s->o.min_p * top)
+			n++;
+		keep = n;
+	}
+	sum = 0;
+	for (int i = 0; i < keep; i++)
+		sum += exp(logits[idx[i]] * inv_t - max);
+	memset(prob, 0, (size_t)V * sizeof(*prob));
+	for (int i = 0; i < keep; i++)
+		prob[idx[i]] = (float)(exp(logits[idx[i]] * inv_t - max) / sum);
+	return keep;
+}
+
+int32_t awq_sampler_sample(struct awq_sampler *s, float *logits, const int32_t *history, int n_history)
+{
+	int n = n_history;
+	if (s->o.repeat_last_n > 0 && n > s->o.repeat_last_n) {
+		history += n - s->o.repeat_last_n;
+		n = s->o.repeat_last_n;
+	}
+	awq_sampler_apply_penalty(logits, s->vocab, history, n, s->o.repeat_penalty);
+	if (s->o.temperature == 0)
+		return argmax(logits, s->vocab);
+	int keep = awq_sampler_probs(s, logits, s->prob);
+	/* 53 random bits -> a uniform double in [0, 1) */
+	double u = (double)(awq_rng_next(s->rng) >> 11) * (1.0 / 9007199254740992.0), cum = 0;
+	for (int i = 0; i < keep; i++) {
+		int32_t t = s->index[i];
+		cum += s->prob[t];
+		if (u < cum)
+			return t;
+	}
+	return s->index[keep - 1];
+}
