@@ -110,7 +110,6 @@ int awq_cu_weight_ok(const struct awq_weight *w, enum awq_op op)
 static int cu_supports(void *ctx, const struct awq_graph *g, const struct awq_node *node)
 {
 	(void)ctx;
-	(void)g;
 	switch (node->op) {
 	case AWQ_OP_EMBED:
 	case AWQ_OP_RMSNORM:
@@ -126,6 +125,9 @@ static int cu_supports(void *ctx, const struct awq_graph *g, const struct awq_no
 	case AWQ_OP_LAST_ROWS:
 	case AWQ_OP_ARGMAX:
 		return 1;
+	case AWQ_OP_MOE_ROUTE:
+	case AWQ_OP_MOE_EXPERTS:
+		return awq_cu_moe_supported(g, node);
 	default:
 		return 0;
 	}

@@ -73,6 +73,7 @@ struct cu_ctx {
 	int use_graph;
 	uint64_t weight_bytes, kv_bytes, act_bytes;
 	int vocab; /* embedding rows, for checking token ids */
+	struct cu_moe_state *moe; /* cuda_moe.c: experts and scratch of the MoE nodes, NULL when none */
 };
 
 int awq_cu_fail(char *err, size_t errlen, cudaError_t e, const char *what);
@@ -93,6 +94,14 @@ int awq_cu_prepare(struct cu_ctx *c, const struct awq_graph *g, const struct awq
 void awq_cu_release(struct cu_ctx *c);
 int awq_cu_run(struct cu_ctx *c, const struct awq_step *step, char *err, size_t errlen);
 int awq_cu_weight_ok(const struct awq_weight *w, enum awq_op op);
+/* cuda_moe.c */
+int awq_cu_moe_supported(const struct awq_graph *g, const struct awq_node *n);
+int awq_cu_moe_plan(struct cu_ctx *c, char *err, size_t errlen);
+uint64_t awq_cu_moe_weight_bytes(const struct cu_ctx *c);
+uint64_t awq_cu_moe_scratch_bytes(const struct cu_ctx *c);
+int awq_cu_moe_upload(struct cu_ctx *c, char *err, size_t errlen);
+int awq_cu_moe_run(struct cu_ctx *c, int node, int rows, char *err, size_t errlen);
+void awq_cu_moe_free(struct cu_ctx *c);
 
 static inline void *awq_cu_value(struct cu_ctx *c, int v)
 {

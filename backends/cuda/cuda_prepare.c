@@ -52,6 +52,8 @@ static int check_nodes(const struct awq_graph *g, char *err, size_t errlen)
 		switch (n->op) {
 		case AWQ_OP_MOE_ROUTE:
 		case AWQ_OP_MOE_EXPERTS:
+			ok = awq_cu_moe_supported(g, n);
+			break;
 		case AWQ_OP_COUNT:
 			ok = 0;
 			break;
@@ -181,11 +183,18 @@ int awq_cu_prepare(struct cu_ctx *c, const struct awq_graph *g, const struct awq
 	c->weight_bytes = 0;
 	for (int i = 0; i < c->n_wts; i++)
 		c->weight_bytes += c->wts[i].bytes = awq_cu_weight_bytes(&c->wts[i]);
-	if ((rc = check_fit(c, c->weight_bytes + runtime_bytes(c), err, errlen)))
+	if ((rc = awq_cu_moe_plan(c, err, errlen)))
+		goto fail;
+	c->weight_bytes += awq_cu_moe_weight_bytes(c);
+	uint64_t rt = runtime_bytes(c);
+	c->act_bytes += awq_cu_moe_scratch_bytes(c);
+	if ((rc = check_fit(c, c->weight_bytes + rt + awq_cu_moe_scratch_bytes(c), err, errlen)))
 		goto fail;
 	if ((rc = alloc_runtime(c, err, errlen)))
 		goto fail;
 	rc = awq_cu_upload_weights(c, err, errlen);
+	if (!rc)
+		rc = awq_cu_moe_upload(c, err, errlen);
 	for (int i = 0; i < g->n_nodes && !rc; i++)
 		if (g->nodes[i].op == AWQ_OP_ROPE)
 			rc = rope_table(c, &c->nodes[i], &g->nodes[i], err, errlen);
@@ -203,6 +212,7 @@ void awq_cu_release(struct cu_ctx *c)
 		cudaGraphExecDestroy(c->graph);
 	c->graph = NULL;
 	awq_cu_free_weights(c);
+	awq_cu_moe_free(c);
 	if (c->nodes && c->g)
 		for (int i = 0; i < c->g->n_nodes; i++)
 			cudaFree(c->nodes[i].inv_freq);

@@ -192,6 +192,9 @@ static int run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 	case AWQ_OP_ARGMAX:
 		CK(awq_cu_argmax(c->stream, act(c, n->in[0]), rows, g->values[n->in[0]].cols, (int32_t *)out), "argmax");
 		return 0;
+	case AWQ_OP_MOE_ROUTE:
+	case AWQ_OP_MOE_EXPERTS:
+		return awq_cu_moe_run(c, i, rows, err, errlen);
 	default:
 		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "cuda: op %s is not supported", awq_op_name(n->op));
 	}

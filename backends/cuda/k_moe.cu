@@ -1,0 +1,678 @@
+/* Mixture-of-experts kernels (cu_moe.h): router + top-k, grouped W4A16 / 16-bit expert matmuls.
+ * The AWQ experts use the fragment layout of struct awq_cu_q4 and the dequantization and mma
+ * helpers of cu_common.cuh, as the dense W4A16 kernels do. 16-bit experts stay in their stored
+ * row-major layout: each lane reads 16 consecutive columns of a row per 64-column chunk and the
+ * k order inside an mma step is permuted identically for the weights and the activations (a dot
+ * product does not depend on it), so the loads are full 32-byte sectors; bf16 is converted to f16
+ * on the way into the tensor cores, as the activations are. Accumulation is f32 throughout. */
+#include <float.h>
+
+#include "cu_common.cuh"
+#include "cu_kernels.h"
+#include "cu_moe.h"
+
+#define MOE_WARPS 8
+#define MOE_BT_MIN 32 /* smallest prefill token block: sizes the work-item list */
+
+static __device__ __forceinline__ int moe_expert_id(float v, int n_experts)
+{
+	return v >= 0.f && v < (float)n_experts && v == (float)(int)v ? (int)v : -1;
+}
+
+/* ---- weight tiles ------------------------------------------------------------------------ */
+
+/* One 16-row tile of one expert's matrix, as one lane sees it. */
+struct moe_tile {
+	const uint4 *q;           /* q4: the tile's chunks, this lane's word included */
+	const uint32_t *sc;       /* q4: the tile's scales [groups][8] */
+	const uint2 *z;           /* q4: the tile's zeros [groups] */
+	const uint16_t *r0, *r1;  /* 16-bit: rows g and g + 8 from this lane's column (NULL past n) */
+	int k, group_size;
+};
+
+/* mat: 0 gate, 1 up, 2 down. */
+template <int Q4>
+static __device__ __forceinline__ moe_tile moe_make_tile(const awq_cu_moe_w &w, int mat, int e, int tile)
+{
+	moe_tile T;
+	int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+	if (Q4) {
+		const awq_cu_q4 &m = mat == 2 ? w.down : w.gu;
+		int tt = mat == 2 ? tile : 2 * tile + mat;
+		size_t ti = (size_t)e * m.tiles + tt;
+		T.q = m.q + ti * m.chunks * 32 + lane;
+		T.sc = m.scales + ti * m.groups * 8;
+		T.z = m.zeros + ti * m.groups;
+		T.k = m.k;
+		T.group_size = m.group_size;
+		T.r0 = T.r1 = NULL;
+	} else {
+		int n = mat == 2 ? w.hidden : w.inter, k = mat == 2 ? w.inter : w.hidden;
+		const uint16_t *base = mat == 0 ? w.gate : mat == 1 ? w.up : w.dn;
+		base += (size_t)e * n * k + 16 * t;
+		int ra = tile * 16 + g, rb = ra + 8;
+		T.r0 = ra < n ? base + (size_t)ra * k : NULL;
+		T.r1 = rb < n ? base + (size_t)rb * k : NULL;
+		T.k = k;
+		T.group_size = 0;
+		T.q = NULL;
+		T.sc = NULL;
+		T.z = NULL;
+	}
+	return T;
+}
+
+/* Raw weights of one tile and one 64-column chunk. */
+template <int Q4> struct moe_frag {
+	uint4 v[Q4 ? 1 : 4];
+};
+
+template <int Q4>
+static __device__ __forceinline__ void moe_frag_load(const moe_tile &T, int c, moe_frag<Q4> &f)
+{
+	const uint4 zero = make_uint4(0, 0, 0, 0);
+	if (Q4) {
+		f.v[0] = c * 64 < T.k ? ld_stream16(T.q + (size_t)c * 32) : zero;
+	} else {
+		int t = threadIdx.x & 3;
+		bool ok = c * 64 + 16 * t < T.k;
+		const uint4 *a = reinterpret_cast<const uint4 *>(T.r0 + (size_t)c * 64);
+		const uint4 *b = reinterpret_cast<const uint4 *>(T.r1 + (size_t)c * 64);
+		f.v[0] = ok && T.r0 ? ld_stream16(a) : zero;
+		f.v[1] = ok && T.r0 ? ld_stream16(a + 1) : zero;
+		f.v[2] = ok && T.r1 ? ld_stream16(b) : zero;
+		f.v[3] = ok && T.r1 ? ld_stream16(b + 1) : zero;
+	}
+}
+
+static __device__ __forceinline__ uint32_t word_of(const uint4 &v, int i)
+{
+	return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
+}
+
+static __device__ __forceinline__ uint32_t w16_to_h2(uint32_t u, bool bf16)
+{
+	if (!bf16)
+		return u;
+	return h2u(__floats2half2_rn(__uint_as_float(u << 16), __uint_as_float(u & 0xffff0000u)));
+}
+
+/* A fragment of k16 step j (0..3) of chunk c. */
+template <int Q4>
+static __device__ __forceinline__ void moe_frag_a(const moe_tile &T, int c, const moe_frag<Q4> &f, int j, bool bf16,
+						  uint32_t a[4])
+{
+	if (Q4) {
+		int g = (threadIdx.x & 31) >> 2;
+		q4_group gp = q4_group_load(T.sc, T.z, (size_t)((c * 64 + 16 * j) / T.group_size), g);
+		q4_dequant(word_of(f.v[0], j), gp, a);
+	} else {
+		/* lane t holds columns 16t..16t+15 of the chunk: step j uses 16t + 4j .. + 3 */
+		const uint4 &lo0 = f.v[0], &lo1 = f.v[1], &hi0 = f.v[2], &hi1 = f.v[3];
+		int w0 = 2 * j, w1 = 2 * j + 1;
+		a[0] = w16_to_h2(w0 < 4 ? word_of(lo0, w0) : word_of(lo1, w0 - 4), bf16);
+		a[2] = w16_to_h2(w1 < 4 ? word_of(lo0, w1) : word_of(lo1, w1 - 4), bf16);
+		a[1] = w16_to_h2(w0 < 4 ? word_of(hi0, w0) : word_of(hi1, w0 - 4), bf16);
+		a[3] = w16_to_h2(w1 < 4 ? word_of(hi0, w1) : word_of(hi1, w1 - 4), bf16);
+	}
+}
+
+/* B fragment of one token row xr (f32, global) for step j of chunk c; zero when !ok. */
+template <int Q4>
+static __device__ __forceinline__ void moe_frag_b(const float *xr, bool ok, int K, int c, int j, uint32_t &b0,
+						  uint32_t &b1)
+{
+	int t = threadIdx.x & 3;
+	if (Q4) {
+		int ka = c * 64 + 16 * j + 2 * t, kb = ka + 8;
+		float2 va = make_float2(0.f, 0.f), vb = make_float2(0.f, 0.f);
+		if (ok && ka < K)
+			va = __ldg(reinterpret_cast<const float2 *>(xr + ka));
+		if (ok && kb < K)
+			vb = __ldg(reinterpret_cast<const float2 *>(xr + kb));
+		b0 = pack_half2(va.x, va.y);
+		b1 = pack_half2(vb.x, vb.y);
+	} else {
+		int kk = c * 64 + 16 * t + 4 * j;
+		float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+		if (ok && kk < K)
+			v = __ldg(reinterpret_cast<const float4 *>(xr + kk));
+		b0 = pack_half2(v.x, v.y);
+		b1 = pack_half2(v.z, v.w);
+	}
+}
+
+/* ---- routing ----------------------------------------------------------------------------- */
+
+/* logits[r][e] for 8 experts (one per warp) x 8 rows per block. */
+__global__ void __launch_bounds__(MOE_WARPS * 32) moe_logits_kernel(const void *__restrict__ w, int elem_bytes,
+								     int is_bf16, int E, int H,
+								     const float *__restrict__ x, int rows,
+								     float *__restrict__ logits)
+{
+	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+	int e = blockIdx.x * MOE_WARPS + warp, r0 = blockIdx.y * 8;
+	if (e >= E)
+		return;
+	int nr = min(8, rows - r0);
+	float acc[8];
+#pragma unroll
+	for (int r = 0; r < 8; r++)
+		acc[r] = 0.f;
+	if (elem_bytes == 2 && H % 8 == 0) {
+		const uint4 *wr = reinterpret_cast<const uint4 *>(static_cast<const uint16_t *>(w) + (size_t)e * H);
+		for (int i = lane; i < H / 8; i += 32) {
+			float f[8];
+			uint4 v = __ldg(wr + i);
+			const uint32_t u[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+			for (int q = 0; q < 4; q++) {
+				if (is_bf16) {
+					f[2 * q] = __uint_as_float(u[q] << 16);
+					f[2 * q + 1] = __uint_as_float(u[q] & 0xffff0000u);
+				} else {
+					float2 h = __half22float2(u2h(u[q]));
+					f[2 * q] = h.x;
+					f[2 * q + 1] = h.y;
+				}
+			}
+#pragma unroll
+			for (int r = 0; r < 8; r++) {
+				if (r >= nr)
+					break;
+				const float4 *xp = reinterpret_cast<const float4 *>(x + (size_t)(r0 + r) * H + 8 * i);
+				float4 a = __ldg(xp), b = __ldg(xp + 1);
+				acc[r] = fmaf(f[0], a.x, acc[r]);
+				acc[r] = fmaf(f[1], a.y, acc[r]);
+				acc[r] = fmaf(f[2], a.z, acc[r]);
+				acc[r] = fmaf(f[3], a.w, acc[r]);
+				acc[r] = fmaf(f[4], b.x, acc[r]);
+				acc[r] = fmaf(f[5], b.y, acc[r]);
+				acc[r] = fmaf(f[6], b.z, acc[r]);
+				acc[r] = fmaf(f[7], b.w, acc[r]);
+			}
+		}
+	} else {
+		for (int k = lane; k < H; k += 32) {
+			size_t i = (size_t)e * H + k;
+			float f;
+			if (elem_bytes == 4)
+				f = static_cast<const float *>(w)[i];
+			else if (is_bf16)
+				f = __uint_as_float((uint32_t) static_cast<const uint16_t *>(w)[i] << 16);
+			else
+				f = __half2float(__ushort_as_half(static_cast<const uint16_t *>(w)[i]));
+#pragma unroll
+			for (int r = 0; r < 8; r++)
+				if (r < nr)
+					acc[r] = fmaf(f, x[(size_t)(r0 + r) * H + k], acc[r]);
+		}
+	}
+#pragma unroll
+	for (int r = 0; r < 8; r++) {
+		float s = acc[r];
+		for (int o = 16; o > 0; o >>= 1)
+			s += __shfl_xor_sync(0xffffffffu, s, o);
+		if (lane == 0 && r < nr)
+			logits[(size_t)(r0 + r) * E + e] = s;
+	}
+}
+
+/* One warp per row: softmax over all E in f32, then k rounds of a warp arg-max (larger p, then
+ * lower id), which is the CPU's insertion order. NaN probabilities are never picked; slots left
+ * empty get the ids the CPU leaves there (0, 1, ...) with weight -inf. */
+__global__ void moe_topk_kernel(const float *__restrict__ logits, int E, int K, int norm, float *__restrict__ route)
+{
+	int r = blockIdx.x, lane = threadIdx.x;
+	const float *l = logits + (size_t)r * E;
+	float mx = -INFINITY, sum = 0.f;
+	for (int e = lane; e < E; e += 32)
+		mx = fmaxf(mx, l[e]);
+	for (int o = 16; o > 0; o >>= 1)
+		mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+	for (int e = lane; e < E; e += 32)
+		sum += expf(l[e] - mx);
+	for (int o = 16; o > 0; o >>= 1)
+		sum += __shfl_xor_sync(0xffffffffu, sum, o);
+	uint32_t taken = 0; /* bit i: expert lane + 32 i is selected (E <= 1024) */
+	float *ids = route + (size_t)r * 2 * K, *wts = ids + K, ksum = 0.f;
+	int found = 0;
+	for (int j = 0; j < K; j++) {
+		float bp = -1.f;
+		int be = 0x7fffffff;
+		for (int i = 0; lane + 32 * i < E; i++) {
+			int e = lane + 32 * i;
+			if (taken >> i & 1u)
+				continue;
+			float p = expf(l[e] - mx) / sum;
+			if (!isnan(p) && p > bp) {
+				bp = p;
+				be = e;
+			}
+		}
+		for (int o = 16; o > 0; o >>= 1) {
+			float op = __shfl_xor_sync(0xffffffffu, bp, o);
+			int oe = __shfl_xor_sync(0xffffffffu, be, o);
+			if (op > bp || (op == bp && oe < be)) {
+				bp = op;
+				be = oe;
+			}
+		}
+		float id, wt;
+		if (be == 0x7fffffff) {
+			id = (float)(j - found);
+			wt = -INFINITY;
+		} else {
+			if ((be & 31) == lane)
+				taken |= 1u << (be >> 5);
+			id = (float)be;
+			wt = bp;
+			found++;
+		}
+		ksum += wt;
+		if (lane == 0) {
+			ids[j] = id;
+			wts[j] = wt;
+		}
+	}
+	if (norm && lane == 0)
+		for (int j = 0; j < K; j++)
+			wts[j] /= ksum;
+}
+
+extern "C" cudaError_t awq_cu_moe_route(cudaStream_t s, const void *w, int elem_bytes, int is_bf16, int n_experts,
+					int hidden, const float *x, int rows, int top_k, int norm_topk, float *logits,
+					float *route)
+{
+	if (rows < 1 || n_experts < 1 || n_experts > 1024 || top_k < 1 || top_k > n_experts)
+		return cudaErrorInvalidValue;
+	dim3 grid((n_experts + MOE_WARPS - 1) / MOE_WARPS, (rows + 7) / 8);
+	moe_logits_kernel<<<grid, MOE_WARPS * 32, 0, s>>>(w, elem_bytes, is_bf16, n_experts, hidden, x, rows, logits);
+	cudaError_t e = cudaGetLastError();
+	if (e != cudaSuccess)
+		return e;
+	moe_topk_kernel<<<rows, 32, 0, s>>>(logits, n_experts, top_k, norm_topk, route);
+	return cudaGetLastError();
+}
+
+/* ---- decode: one token per (row, slot) pair ------------------------------------------------ */
+
+/* Block (feature tile i, pair p = row * K + j): h[p][16i ..] = silu(gate_e) * up_e of token row's x,
+ * e = route id j. The warps split the hidden dimension and reduce through shared memory. Only
+ * column 0 of the mma (lanes with g == 0 feed it) carries the token. */
+template <int Q4, int U>
+__global__ void __launch_bounds__(MOE_WARPS * 32) moe_gu_decode_kernel(struct awq_cu_moe_w w,
+									const float *__restrict__ x,
+									const float *__restrict__ route, int K,
+									float *__restrict__ h)
+{
+	__shared__ float red[MOE_WARPS][2][2][32];
+	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+	int tile = blockIdx.x, p = blockIdx.y, r = p / K;
+	int e = moe_expert_id(route[(size_t)r * 2 * K + p % K], w.n_experts);
+	e = e < 0 ? 0 : e; /* the down kernel turns the row into NaN */
+	const int H = w.hidden;
+	const float *xr = x + (size_t)r * H;
+	moe_tile tg = moe_make_tile<Q4>(w, 0, e, tile), tu = moe_make_tile<Q4>(w, 1, e, tile);
+	int chunks = (H + 63) / 64, per = (chunks + MOE_WARPS - 1) / MOE_WARPS;
+	int c0 = warp * per, c1 = min(chunks, c0 + per);
+	float ag[4] = {0.f, 0.f, 0.f, 0.f}, au[4] = {0.f, 0.f, 0.f, 0.f};
+	for (int c = c0; c < c1; c += U) {
+		moe_frag<Q4> fg[U], fu[U];
+#pragma unroll
+		for (int u = 0; u < U; u++)
+			if (c + u < c1) {
+				moe_frag_load<Q4>(tg, c + u, fg[u]);
+				moe_frag_load<Q4>(tu, c + u, fu[u]);
+			}
+#pragma unroll
+		for (int u = 0; u < U; u++) {
+			if (c + u >= c1)
+				break;
+#pragma unroll
+			for (int j = 0; j < 4; j++) {
+				uint32_t b0, b1, a[4];
+				moe_frag_b<Q4>(xr, g == 0, H, c + u, j, b0, b1);
+				moe_frag_a<Q4>(tg, c + u, fg[u], j, w.is_bf16, a);
+				mma_f16(ag, a, b0, b1);
+				moe_frag_a<Q4>(tu, c + u, fu[u], j, w.is_bf16, a);
+				mma_f16(au, a, b0, b1);
+			}
+		}
+	}
+	/* token column 0: c[0] (feature g) and c[2] (feature g + 8) of lanes with t == 0 */
+	red[warp][0][0][lane] = ag[0];
+	red[warp][0][1][lane] = ag[2];
+	red[warp][1][0][lane] = au[0];
+	red[warp][1][1][lane] = au[2];
+	__syncthreads();
+	if (warp != 0 || t != 0)
+		return;
+#pragma unroll
+	for (int hh = 0; hh < 2; hh++) {
+		float sg = 0.f, su = 0.f;
+		for (int q = 0; q < MOE_WARPS; q++) {
+			sg += red[q][0][hh][lane];
+			su += red[q][1][hh][lane];
+		}
+		int f = tile * 16 + g + 8 * hh;
+		if (f < w.inter)
+			h[(size_t)p * w.inter + f] = silu(sg) * su;
+	}
+}
+
+/* Block (output tile i, row r): out[r][16i ..] = sum_j weight_j * down_e(h[r * K + j]). The warps
+ * split (slot, inter) work; every warp scales its partial sums by the slot's router weight and the
+ * block adds the warps in a fixed order. */
+template <int Q4, int U>
+__global__ void __launch_bounds__(MOE_WARPS * 32) moe_down_decode_kernel(struct awq_cu_moe_w w,
+									  const float *__restrict__ h,
+									  const float *__restrict__ route, int K,
+									  float *__restrict__ out)
+{
+	__shared__ float red[MOE_WARPS][2][32];
+	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+	int tile = blockIdx.x, r = blockIdx.y;
+	const int I = w.inter, E = w.n_experts;
+	const float *rt = route + (size_t)r * 2 * K;
+	int wps = K >= MOE_WARPS ? 1 : MOE_WARPS / K, conc = MOE_WARPS / wps;
+	int chunks = (I + 63) / 64, per = (chunks + wps - 1) / wps;
+	int sub = warp % wps, c0 = sub * per, c1 = min(chunks, c0 + per);
+	float acc[4] = {0.f, 0.f, 0.f, 0.f};
+	for (int j = warp / wps; j < K && warp / wps < conc; j += conc) {
+		int e = moe_expert_id(rt[j], E);
+		e = e < 0 ? 0 : e;
+		float wt = rt[K + j];
+		moe_tile T = moe_make_tile<Q4>(w, 2, e, tile);
+		const float *hr = h + ((size_t)r * K + j) * I;
+		float part[4] = {0.f, 0.f, 0.f, 0.f};
+		for (int c = c0; c < c1; c += U) {
+			moe_frag<Q4> f[U];
+#pragma unroll
+			for (int u = 0; u < U; u++)
+				if (c + u < c1)
+					moe_frag_load<Q4>(T, c + u, f[u]);
+#pragma unroll
+			for (int u = 0; u < U; u++) {
+				if (c + u >= c1)
+					break;
+#pragma unroll
+				for (int jj = 0; jj < 4; jj++) {
+					uint32_t b0, b1, a[4];
+					moe_frag_b<Q4>(hr, g == 0, I, c + u, jj, b0, b1);
+					moe_frag_a<Q4>(T, c + u, f[u], jj, w.is_bf16, a);
+					mma_f16(part, a, b0, b1);
+				}
+			}
+		}
+		acc[0] = fmaf(wt, part[0], acc[0]);
+		acc[2] = fmaf(wt, part[2], acc[2]);
+	}
+	red[warp][0][lane] = acc[0];
+	red[warp][1][lane] = acc[2];
+	__syncthreads();
+	if (warp != 0 || t != 0)
+		return;
+	bool bad = false;
+	for (int j = 0; j < K; j++)
+		bad |= moe_expert_id(rt[j], E) < 0;
+#pragma unroll
+	for (int hh = 0; hh < 2; hh++) {
+		float s = 0.f;
+		for (int q = 0; q < MOE_WARPS; q++)
+			s += red[q][hh][lane];
+		int f = tile * 16 + g + 8 * hh;
+		if (f < w.hidden)
+			out[(size_t)r * w.hidden + f] = bad ? NAN : s;
+	}
+}
+
+/* ---- prefill: grouped by expert ------------------------------------------------------------ */
+
+/* One block: count the (token, slot) pairs of each expert, prefix-sum, list the work items of at
+ * most BT slots each, and give every pair its slot (any order inside an expert: a token's result
+ * does not depend on its neighbours in the matmul, and the scatter sums in router order). */
+__global__ void moe_group_kernel(const float *__restrict__ route, int rows, int K, int E, int BT,
+				 int *__restrict__ slot_pair, int *__restrict__ pair_slot, int4 *__restrict__ blocks,
+				 int *__restrict__ n_blocks, int max_blocks)
+{
+	extern __shared__ int sh[];
+	int *cnt = sh, *cur = sh + E;
+	int P = rows * K;
+	for (int e = threadIdx.x; e < E; e += blockDim.x)
+		cnt[e] = 0;
+	__syncthreads();
+	for (int p = threadIdx.x; p < P; p += blockDim.x) {
+		int e = moe_expert_id(route[(size_t)(p / K) * 2 * K + p % K], E);
+		atomicAdd(&cnt[e < 0 ? 0 : e], 1);
+	}
+	__syncthreads();
+	if (threadIdx.x == 0) {
+		int s = 0, nb = 0;
+		for (int e = 0; e < E; e++) {
+			cur[e] = s;
+			for (int s0 = s; s0 < s + cnt[e] && nb < max_blocks; s0 += BT)
+				blocks[nb++] = make_int4(e, s0, min(BT, s + cnt[e] - s0), 0);
+			s += cnt[e];
+		}
+		*n_blocks = nb;
+	}
+	__syncthreads();
+	for (int p = threadIdx.x; p < P; p += blockDim.x) {
+		int e = moe_expert_id(route[(size_t)(p / K) * 2 * K + p % K], E);
+		int slot = atomicAdd(&cur[e < 0 ? 0 : e], 1);
+		slot_pair[slot] = p;
+		pair_slot[p] = slot;
+	}
+}
+
+#define XS_STRIDE 72 /* halves per staged row: 64 + 8 of padding against bank conflicts */
+
+/* Work item (expert e, slots s0 .. s0 + ns) x 16 weight tiles per block (warp: 2 tiles) x BT = 8 NT
+ * token slots. GU: the gate/up pair of 8 feature tiles, input x rows gathered by slot, output
+ * h[slot] = silu(gate) * up. Down: 16 consecutive output tiles, input h[slot], output y[slot].
+ * Each 64-column chunk of the inputs is staged in shared memory as f16. */
+template <int Q4, int NT, int GU>
+__global__ void __launch_bounds__(256) moe_gemm_kernel(struct awq_cu_moe_w w, const float *__restrict__ in,
+							const int *__restrict__ slot_pair, int K,
+							const int4 *__restrict__ blocks, const int *__restrict__ n_blocks,
+							float *__restrict__ outp)
+{
+	__shared__ __align__(16) uint16_t xs[8 * NT * XS_STRIDE];
+	if ((int)blockIdx.y >= *n_blocks)
+		return;
+	int4 blk = blocks[blockIdx.y];
+	const int e = blk.x, s0 = blk.y, ns = blk.z;
+	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+	const int Kin = GU ? w.hidden : w.inter, Nout = GU ? w.inter : w.hidden;
+	const int ntiles = (Nout + 15) / 16;
+	int tA, tB;
+	if (GU) {
+		tA = tB = blockIdx.x * MOE_WARPS + warp;
+	} else {
+		tA = blockIdx.x * 2 * MOE_WARPS + 2 * warp;
+		tB = tA + 1;
+	}
+	bool okA = tA < ntiles, okB = tB < ntiles;
+	moe_tile TA = moe_make_tile<Q4>(w, GU ? 0 : 2, e, okA ? tA : 0);
+	moe_tile TB = moe_make_tile<Q4>(w, GU ? 1 : 2, e, okB ? tB : 0);
+	float acc[2][NT][4];
+#pragma unroll
+	for (int a = 0; a < 2; a++)
+#pragma unroll
+		for (int n = 0; n < NT; n++)
+			acc[a][n][0] = acc[a][n][1] = acc[a][n][2] = acc[a][n][3] = 0.f;
+	/* staging: thread -> (row, column pair) of the chunk */
+	const float *src[NT];
+	int scol[NT], srow[NT];
+#pragma unroll
+	for (int i = 0; i < NT; i++) {
+		int idx = threadIdx.x + 256 * i, row = idx >> 5;
+		srow[i] = row;
+		scol[i] = 2 * (idx & 31);
+		src[i] = NULL;
+		if (row < ns) {
+			int s = s0 + row;
+			src[i] = GU ? in + (size_t)(slot_pair[s] / K) * Kin : in + (size_t)s * Kin;
+		}
+	}
+	int chunks = (Kin + 63) / 64;
+	for (int c = 0; c < chunks; c++) {
+		moe_frag<Q4> fa, fb;
+		if (okA)
+			moe_frag_load<Q4>(TA, c, fa);
+		if (okB)
+			moe_frag_load<Q4>(TB, c, fb);
+		float2 v[NT];
+#pragma unroll
+		for (int i = 0; i < NT; i++) {
+			int k = c * 64 + scol[i];
+			v[i] = src[i] && k < Kin ? __ldg(reinterpret_cast<const float2 *>(src[i] + k)) : make_float2(0.f, 0.f);
+		}
+		__syncthreads(); /* the previous chunk's reads are done */
+#pragma unroll
+		for (int i = 0; i < NT; i++)
+			*reinterpret_cast<uint32_t *>(&xs[srow[i] * XS_STRIDE + scol[i]]) = pack_half2(v[i].x, v[i].y);
+		__syncthreads();
+		if (!okA && !okB)
+			continue;
+#pragma unroll
+		for (int j = 0; j < 4; j++) {
+			uint32_t a0[4], a1[4];
+			if (okA)
+				moe_frag_a<Q4>(TA, c, fa, j, w.is_bf16, a0);
+			if (okB)
+				moe_frag_a<Q4>(TB, c, fb, j, w.is_bf16, a1);
+#pragma unroll
+			for (int n = 0; n < NT; n++) {
+				const uint16_t *xr = &xs[(n * 8 + g) * XS_STRIDE];
+				uint32_t b0, b1;
+				if (Q4) {
+					b0 = *reinterpret_cast<const uint32_t *>(xr + 16 * j + 2 * t);
+					b1 = *reinterpret_cast<const uint32_t *>(xr + 16 * j + 2 * t + 8);
+				} else {
+					uint2 bb = *reinterpret_cast<const uint2 *>(xr + 16 * t + 4 * j);
+					b0 = bb.x;
+					b1 = bb.y;
+				}
+				if (okA)
+					mma_f16(acc[0][n], a0, b0, b1);
+				if (okB)
+					mma_f16(acc[1][n], a1, b0, b1);
+			}
+		}
+	}
+	/* c0, c1: feature g, slots 2t, 2t + 1; c2, c3: feature g + 8 */
+#pragma unroll
+	for (int n = 0; n < NT; n++)
+#pragma unroll
+		for (int i = 0; i < 4; i++) {
+			int row = n * 8 + 2 * t + (i & 1), fo = g + 8 * (i >> 1);
+			if (row >= ns)
+				continue;
+			size_t s = (size_t)(s0 + row);
+			if (GU) {
+				int f = tA * 16 + fo;
+				if (okA && f < Nout)
+					outp[s * Nout + f] = silu(acc[0][n][i]) * acc[1][n][i];
+			} else {
+				int fa = tA * 16 + fo, fb = tB * 16 + fo;
+				if (okA && fa < Nout)
+					outp[s * Nout + fa] = acc[0][n][i];
+				if (okB && fb < Nout)
+					outp[s * Nout + fb] = acc[1][n][i];
+			}
+		}
+}
+
+/* out[r] = sum_j weight_j * y[slot of (r, j)], in router order; NaN for a row with a bad id. */
+__global__ void moe_scatter_kernel(const float *__restrict__ y, const int *__restrict__ pair_slot,
+				   const float *__restrict__ route, int K, int H, int E, float *__restrict__ out)
+{
+	int r = blockIdx.x;
+	const float *rt = route + (size_t)r * 2 * K;
+	bool bad = false;
+	for (int j = 0; j < K; j++)
+		bad |= moe_expert_id(rt[j], E) < 0;
+	for (int i = threadIdx.x; i < H; i += blockDim.x) {
+		float s = 0.f;
+		for (int j = 0; j < K; j++)
+			s = j == 0 ? rt[K] * y[(size_t)pair_slot[(size_t)r * K] * H + i]
+				   : fmaf(rt[K + j], y[(size_t)pair_slot[(size_t)r * K + j] * H + i], s);
+		out[(size_t)r * H + i] = bad ? NAN : s;
+	}
+}
+
+/* ---- launchers ------------------------------------------------------------------------------ */
+
+extern "C" void awq_cu_moe_scratch_size(int max_rows, int top_k, int n_experts, int hidden, int inter,
+					size_t sizes[6])
+{
+	size_t pairs = (size_t)max_rows * top_k;
+	int pre = max_rows > AWQ_CU_DECODE_ROWS;
+	size_t blocks = pairs / MOE_BT_MIN + (pairs < (size_t)n_experts ? pairs : (size_t)n_experts) + 1;
+	sizes[0] = pairs * inter * 4;
+	sizes[1] = pre ? pairs * hidden * 4 : 0;
+	sizes[2] = pre ? pairs * 4 : 0;
+	sizes[3] = pre ? pairs * 4 : 0;
+	sizes[4] = pre ? blocks * sizeof(int4) : 0;
+	sizes[5] = pre ? 16 : 0;
+}
+
+template <int Q4>
+static cudaError_t decode(cudaStream_t s, const struct awq_cu_moe_w *w, const float *x, const float *route, int rows,
+			  int K, const struct awq_cu_moe_scratch *sc, float *out)
+{
+	const int U = Q4 ? 4 : 2;
+	dim3 g1((w->inter + 15) / 16, rows * K), g2((w->hidden + 15) / 16, rows);
+	moe_gu_decode_kernel<Q4, U><<<g1, MOE_WARPS * 32, 0, s>>>(*w, x, route, K, sc->h);
+	cudaError_t e = cudaGetLastError();
+	if (e != cudaSuccess)
+		return e;
+	moe_down_decode_kernel<Q4, U><<<g2, MOE_WARPS * 32, 0, s>>>(*w, sc->h, route, K, out);
+	return cudaGetLastError();
+}
+
+template <int Q4, int NT>
+static cudaError_t prefill(cudaStream_t s, const struct awq_cu_moe_w *w, const float *x, const float *route, int rows,
+			   int K, const struct awq_cu_moe_scratch *sc, float *out)
+{
+	const int E = w->n_experts;
+	moe_group_kernel<<<1, 1024, (size_t)2 * E * sizeof(int), s>>>(route, rows, K, E, 8 * NT, sc->slot_pair,
+								       sc->pair_slot, sc->blocks, sc->n_blocks,
+								       sc->max_blocks);
+	cudaError_t e = cudaGetLastError();
+	if (e != cudaSuccess)
+		return e;
+	int pairs = rows * K, items = pairs / (8 * NT) + (pairs < E ? pairs : E) + 1;
+	items = items < sc->max_blocks ? items : sc->max_blocks;
+	dim3 g1((w->inter + 16 * MOE_WARPS - 1) / (16 * MOE_WARPS), items);
+	moe_gemm_kernel<Q4, NT, 1><<<g1, 256, 0, s>>>(*w, x, sc->slot_pair, K, sc->blocks, sc->n_blocks, sc->h);
+	if ((e = cudaGetLastError()) != cudaSuccess)
+		return e;
+	dim3 g2((w->hidden + 32 * MOE_WARPS - 1) / (32 * MOE_WARPS), items);
+	moe_gemm_kernel<Q4, NT, 0><<<g2, 256, 0, s>>>(*w, sc->h, sc->slot_pair, K, sc->blocks, sc->n_blocks, sc->y);
+	if ((e = cudaGetLastError()) != cudaSuccess)
+		return e;
+	moe_scatter_kernel<<<rows, 256, 0, s>>>(sc->y, sc->pair_slot, route, K, w->hidden, E, out);
+	return cudaGetLastError();
+}
+
+extern "C" cudaError_t awq_cu_moe_experts(cudaStream_t s, const struct awq_cu_moe_w *w, const float *x,
+					  const float *route, int rows, int top_k, const struct awq_cu_moe_scratch *sc,
+					  float *out)
+{
+	if (rows < 1 || top_k < 1 || w->n_experts < 1)
+		return cudaErrorInvalidValue;
+	if (rows <= AWQ_CU_DECODE_ROWS)
+		return w->q4 ? decode<1>(s, w, x, route, rows, top_k, sc, out) : decode<0>(s, w, x, route, rows, top_k, sc, out);
+	if (!sc->y || !sc->blocks)
+		return cudaErrorInvalidValue;
+	/* 64-slot token blocks when experts get many tokens each on average, else 32 */
+	int wide = (long)rows * top_k >= 48L * w->n_experts;
+	if (w->q4)
+		return wide ? prefill<1, 8>(s, w, x, route, rows, top_k, sc, out)
+			    : prefill<1, 4>(s, w, x, route, rows, top_k, sc, out);
+	return wide ? prefill<0, 8>(s, w, x, route, rows, top_k, sc, out)
+		    : prefill<0, 4>(s, w, x, route, rows, top_k, sc, out);
+}
