@@ -51,6 +51,10 @@ enum awq_cu_epilogue { AWQ_CU_EPI_STORE, AWQ_CU_EPI_SILU_MUL };
 /* With AWQ_CU_EPI_SILU_MUL the output has one segment of n = (gate rows) columns. */
 cudaError_t awq_cu_q4_gemv(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
 			   const struct awq_cu_out *out, enum awq_cu_epilogue epi, int sm_count);
+/* Micro-benchmark hook: force the decode GEMV's fallback kernel (legacy = 1) or the streaming
+ * kernel's tiles per block (rt), warps per block (kw), ring stages and programmatic launch (pdl);
+ * 0 (pdl: -1) keeps the built-in choice. Not thread-safe; for tools/bench only. */
+void awq_cu_q4_gemv_tune(int legacy, int rt, int kw, int stages, int pdl);
 cudaError_t awq_cu_q4_gemm(cudaStream_t s, const struct awq_cu_q4 *w, const uint16_t *x16, int rows,
 			   const struct awq_cu_out *out, enum awq_cu_epilogue epi, int cc_major, int sm_count);
 

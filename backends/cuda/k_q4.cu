@@ -1,12 +1,17 @@
 /* W4A16 matmul on tensor cores with on-the-fly dequantization: out[r][n] = sum_k x[r][k] W[n][k].
  * Weights stay 4-bit in the fragment-ordered layout of struct awq_cu_q4 (the mma A operand = 16
  * output rows), activations are the B operand (8 tokens per n8 tile), f32 accumulation.
- * Decode (rows <= 8): every warp streams its K slice of RT row tiles with 16-byte loads, two batches
- * in flight, and the block's warps reduce through shared memory. With group sizes that are multiples
- * of 64 the mma runs on (q - z) and the f32 result is scaled once per 64-column chunk. Prefill: 128x128 block tiles fed by a
- * cp.async pipeline (plain copies and m16n8k8 on sm_75). */
+ * Decode (rows <= 8): the streaming kernel q4_gemv2_kernel (1-2 tokens, group sizes that are
+ * multiples of 64, sm_80+: cp.async ring per lane, activations staged once per warp as f16
+ * fragments, programmatic launch) and the fallback q4_gemv_kernel (every warp streams its K slice of
+ * RT row tiles with 16-byte register loads, two batches in flight); both reduce the warps' partial
+ * sums through shared memory. With group sizes that are multiples of 64 the mma runs on (q - z) and
+ * the f32 result is scaled once per chunk (fallback) or group (streaming). Prefill: 128x128 block
+ * tiles fed by a cp.async pipeline (plain copies and m16n8k8 on sm_75). */
 #include "cu_common.cuh"
 #include "cu_kernels.h"
+
+#include <stdlib.h>
 
 #define DEC_WARPS 8
 #define DEC_UNROLL 4
@@ -215,15 +220,422 @@ static cudaError_t launch_gemv(cudaStream_t s, const struct awq_cu_q4 *w, const 
 	return cudaGetLastError();
 }
 
+static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows, const struct awq_cu_out *out,
+		     enum awq_cu_epilogue epi, cudaError_t *err);
+
 extern "C" cudaError_t awq_cu_q4_gemv(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
 				      const struct awq_cu_out *out, enum awq_cu_epilogue epi, int sm_count)
 {
 	if (rows < 1 || rows > AWQ_CU_DECODE_ROWS)
 		return cudaErrorInvalidValue;
+	cudaError_t e2;
+	if (try_gemv2(s, w, x, rows, out, epi, &e2))
+		return e2;
 	/* Two tiles per warp halve the activation re-reads; one keeps small matrices spread over the SMs. */
 	if (epi == AWQ_CU_EPI_SILU_MUL || w->tiles >= sm_count)
 		return launch_gemv<2>(s, w, x, rows, out, epi);
 	return launch_gemv<1>(s, w, x, rows, out, epi);
+}
+
+/* ---- decode GEMV, streaming version (group sizes that are multiples of 64, x fits in shared memory) ----
+ * One block per RT tiles (16 output rows each); its KW warps split K into contiguous chunk ranges.
+ * Every lane streams its 16-byte share of each chunk with cp.async into a lane-private ring of S
+ * stages in shared memory (no register cost for the bytes in flight, no barrier: each lane reads
+ * only what it copied), and the warp's activation slice is converted once to f16 in B-fragment order
+ * (two 16-byte shared loads per chunk instead of eight 8-byte global loads and eight conversions).
+ * The mma runs on (q - z), exact in f16, into a per-group f32 accumulator that is scaled once per
+ * group. Warps reduce through shared memory; the block's first warp runs the common epilogue.
+ * Launched with programmatic dependent launch where available: weights, scales and zeros are read
+ * before griddepcontrol.wait (they never change after load; the weights must not be written by the
+ * kernel launched just before), the activations and the output only after it, so a decode step's
+ * weight prefetch overlaps the tail of the kernel before it. */
+#define V2_MAX_WARPS 16
+#define V2_GREG 1 /* group-parameter loads per thread held in registers at startup */
+
+static __device__ __forceinline__ void v2_cp16(uint32_t dst, const void *src)
+{
+#if __CUDA_ARCH__ >= 800
+	asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dst), "l"(src) : "memory");
+#endif
+}
+
+static __device__ __forceinline__ void v2_commit(void)
+{
+#if __CUDA_ARCH__ >= 800
+	asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
+}
+
+template <int N> static __device__ __forceinline__ void v2_wait(void)
+{
+#if __CUDA_ARCH__ >= 800
+	asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+#endif
+}
+
+static __device__ __forceinline__ uint4 v2_lds16(uint32_t a)
+{
+	uint4 r;
+	asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "r"(a) : "memory");
+	return r;
+}
+
+static __device__ __forceinline__ void pdl_wait(void)
+{
+#if __CUDA_ARCH__ >= 900
+	asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+static __device__ __forceinline__ void pdl_trigger(void)
+{
+#if __CUDA_ARCH__ >= 900
+	asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+template <int RT, int S>
+__global__ void __launch_bounds__(V2_MAX_WARPS * 32, 2) q4_gemv2_kernel(struct awq_cu_q4 w, const float *__restrict__ x,
+									 int rows, struct awq_cu_out out,
+									 enum awq_cu_epilogue epi, int per)
+{
+#if __CUDA_ARCH__ >= 800
+	extern __shared__ __align__(16) uint8_t dsm[];
+	const int kw = blockDim.x >> 5;
+	const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+	const int tile0 = blockIdx.x * RT;
+	const int c0 = warp * per, c1 = min(w.chunks, c0 + per), nc = max(c1 - c0, 0);
+	const size_t warp_bytes = (size_t)S * RT * 512 + (size_t)per * rows * 128;
+	uint8_t *wbase = dsm + warp * warp_bytes;
+	const uint32_t ring = smem_addr(wbase) + lane * 16;
+	uint32_t *xs = reinterpret_cast<uint32_t *>(wbase + S * RT * 512);
+	uint32_t *s_sc = reinterpret_cast<uint32_t *>(dsm + kw * warp_bytes);
+	uint2 *s_z = reinterpret_cast<uint2 *>(dsm + kw * warp_bytes + (size_t)RT * w.groups * 32);
+
+	/* Startup without a chain of round trips: the block's group parameters are loaded first (ahead of
+	 * the weight stream in the memory queues) into registers, then the weight ring is filled, then
+	 * (after the programmatic-launch wait) all of the warp's activation loads are issued at once, and
+	 * only then are the parameters stored and the block synchronised. */
+	const int ntl = min(RT, w.tiles - tile0);
+	const int n16 = ntl * w.groups * 2, nz = ntl * w.groups;
+	const uint4 *gsrc = reinterpret_cast<const uint4 *>(w.scales + (size_t)tile0 * w.groups * 8);
+	const uint2 *zsrc = w.zeros + (size_t)tile0 * w.groups;
+	uint4 gsr[V2_GREG];
+	uint2 gzr[V2_GREG];
+#pragma unroll
+	for (int q = 0; q < V2_GREG; q++) {
+		int i = threadIdx.x + q * blockDim.x;
+		gsr[q] = i < n16 ? __ldg(gsrc + i) : make_uint4(0, 0, 0, 0);
+		gzr[q] = i < nz ? __ldg(zsrc + i) : make_uint2(0, 0);
+	}
+
+	/* Tiles past the end (odd tile counts with RT = 2) repeat the last tile; the epilogue drops them. */
+	const uint4 *qb[RT];
+#pragma unroll
+	for (int r = 0; r < RT; r++)
+		qb[r] = w.q + ((size_t)min(tile0 + r, w.tiles - 1) * w.chunks + c0) * 32 + lane;
+#pragma unroll
+	for (int s = 0; s < S; s++) {
+		if (s < nc)
+#pragma unroll
+			for (int r = 0; r < RT; r++)
+				v2_cp16(ring + (s * RT + r) * 512, qb[r] + (size_t)s * 32);
+		v2_commit();
+	}
+	pdl_wait();    /* everything above reads weights only */
+	pdl_trigger(); /* all blocks launched: the next kernel may start streaming its weights */
+
+	/* The warp's activation slice as f16 B fragments: [chunk][token][lane t][8 words], all loads of a
+	 * batch in flight at once (16 for one token, 8 otherwise: element e = token * nc + chunk, the float
+	 * division is exact at these sizes). */
+	{
+		const int tt = lane >> 3, ww = lane & 7;
+		const int koff = 16 * (ww >> 1) + 2 * tt + 8 * (ww & 1);
+		const float *xb0 = x + (size_t)c0 * 64 + koff;
+		if (rows == 1) {
+			for (int e0 = 0; e0 < nc; e0 += 16) {
+				const float *p = xb0 + (size_t)e0 * 64;
+				float2 v[16];
+#pragma unroll
+				for (int u = 0; u < 16; u++)
+					v[u] = e0 + u < nc ? __ldg(reinterpret_cast<const float2 *>(p + u * 64)) : make_float2(0.f, 0.f);
+#pragma unroll
+				for (int u = 0; u < 16; u++)
+					if (e0 + u < nc)
+						xs[(e0 + u) * 32 + lane] = pack_half2(v[u].x, v[u].y);
+			}
+		} else {
+			const int ne = rows * nc;
+			const float inv = 1.0f / (float)max(nc, 1);
+			for (int e0 = 0; e0 < ne; e0 += 8) {
+				float2 v[8];
+#pragma unroll
+				for (int u = 0; u < 8; u++) {
+					int e = e0 + u, tok = __float2int_rz(((float)e + 0.5f) * inv), i = e - tok * nc;
+					v[u] = e < ne ? __ldg(reinterpret_cast<const float2 *>(xb0 + (size_t)tok * w.k + (size_t)i * 64))
+						      : make_float2(0.f, 0.f);
+				}
+#pragma unroll
+				for (int u = 0; u < 8; u++) {
+					int e = e0 + u, tok = __float2int_rz(((float)e + 0.5f) * inv), i = e - tok * nc;
+					if (e < ne)
+						xs[(i * rows + tok) * 32 + lane] = pack_half2(v[u].x, v[u].y);
+				}
+			}
+		}
+	}
+	{
+		uint4 *d16 = reinterpret_cast<uint4 *>(s_sc);
+#pragma unroll
+		for (int q = 0; q < V2_GREG; q++) {
+			int i = threadIdx.x + q * blockDim.x;
+			if (i < n16)
+				d16[i] = gsr[q];
+			if (i < nz)
+				s_z[i] = gzr[q];
+		}
+		for (int i = threadIdx.x + V2_GREG * blockDim.x; i < n16; i += blockDim.x)
+			d16[i] = __ldg(gsrc + i);
+		for (int i = threadIdx.x + V2_GREG * blockDim.x; i < nz; i += blockDim.x)
+			s_z[i] = __ldg(zsrc + i);
+	}
+	__syncthreads(); /* parameters of all warps; also orders each warp's activation stores */
+
+	const int cpg = w.group_size / 64;
+	float acc[RT][4], cg[RT][4];
+	q4_group gp[RT];
+#pragma unroll
+	for (int r = 0; r < RT; r++)
+#pragma unroll
+		for (int i = 0; i < 4; i++)
+			acc[r][i] = cg[r][i] = 0.f;
+	/* warps without chunks (c0 past the end) still read valid, finite parameters */
+	int gcur = min(c0, w.chunks - 1) / cpg, gleft = cpg - c0 % cpg;
+#pragma unroll
+	for (int r = 0; r < RT; r++)
+		gp[r] = q4_group_load(s_sc, s_z, (size_t)(tile0 + r < w.tiles ? r : 0) * w.groups + gcur, g);
+	int slot = 0;
+	for (int i = 0; i < nc; i++) {
+		if (gleft == 0) {
+#pragma unroll
+			for (int r = 0; r < RT; r++) {
+				float sl = __low2float(gp[r].s_lo), sh = __low2float(gp[r].s_hi);
+				acc[r][0] = fmaf(cg[r][0], sl, acc[r][0]);
+				acc[r][1] = fmaf(cg[r][1], sl, acc[r][1]);
+				acc[r][2] = fmaf(cg[r][2], sh, acc[r][2]);
+				acc[r][3] = fmaf(cg[r][3], sh, acc[r][3]);
+				cg[r][0] = cg[r][1] = cg[r][2] = cg[r][3] = 0.f;
+			}
+			gcur++;
+			gleft = cpg;
+#pragma unroll
+			for (int r = 0; r < RT; r++)
+				gp[r] = q4_group_load(s_sc, s_z, (size_t)(tile0 + r < w.tiles ? r : 0) * w.groups + gcur, g);
+		}
+		gleft--;
+		v2_wait<S - 1>();
+		uint4 wv[RT];
+#pragma unroll
+		for (int r = 0; r < RT; r++)
+			wv[r] = v2_lds16(ring + (slot * RT + r) * 512);
+		uint4 xa = make_uint4(0, 0, 0, 0), xb = make_uint4(0, 0, 0, 0);
+		if (g < rows) {
+			const uint4 *xp = reinterpret_cast<const uint4 *>(xs + (i * rows + g) * 32 + t * 8);
+			xa = xp[0];
+			xb = xp[1];
+		}
+#pragma unroll
+		for (int j = 0; j < 4; j++) {
+			uint32_t b0 = j == 0 ? xa.x : j == 1 ? xa.z : j == 2 ? xb.x : xb.z;
+			uint32_t b1 = j == 0 ? xa.y : j == 1 ? xa.w : j == 2 ? xb.y : xb.w;
+#pragma unroll
+			for (int r = 0; r < RT; r++) {
+				uint32_t wj = j == 0 ? wv[r].x : j == 1 ? wv[r].y : j == 2 ? wv[r].z : wv[r].w;
+				uint32_t a[4];
+				q4_dequant_noscale(wj, gp[r], a);
+				mma_f16(cg[r], a, b0, b1);
+			}
+		}
+		/* Refill the slot just read (this lane's own bytes, already in registers). */
+		if (i + S < nc)
+#pragma unroll
+			for (int r = 0; r < RT; r++)
+				v2_cp16(ring + (slot * RT + r) * 512, qb[r] + (size_t)(i + S) * 32);
+		v2_commit();
+		slot = slot + 1 == S ? 0 : slot + 1;
+	}
+	v2_wait<0>();
+#pragma unroll
+	for (int r = 0; r < RT; r++) {
+		float sl = __low2float(gp[r].s_lo), sh = __low2float(gp[r].s_hi);
+		acc[r][0] = fmaf(cg[r][0], sl, acc[r][0]);
+		acc[r][1] = fmaf(cg[r][1], sl, acc[r][1]);
+		acc[r][2] = fmaf(cg[r][2], sh, acc[r][2]);
+		acc[r][3] = fmaf(cg[r][3], sh, acc[r][3]);
+	}
+	/* Cross-warp reduction in the warps' own ring space: [RT][4][32] floats per warp (other lanes'
+	 * ring bytes: every lane's copies have landed and been read before the barrier). */
+	__syncwarp();
+	float *red = reinterpret_cast<float *>(wbase);
+#pragma unroll
+	for (int r = 0; r < RT; r++)
+#pragma unroll
+		for (int i = 0; i < 4; i++)
+			red[(r * 4 + i) * 32 + lane] = acc[r][i];
+	__syncthreads();
+	for (int e = threadIdx.x; e < RT * 128; e += blockDim.x) {
+		float sum = 0.f;
+		for (int q = 0; q < kw; q++)
+			sum += reinterpret_cast<const float *>(dsm + q * warp_bytes)[e];
+		reinterpret_cast<float *>(dsm)[e] = sum; /* warp 0's slot e: read above by this thread only */
+	}
+	__syncthreads();
+	if (warp != 0)
+		return;
+	const float *tot = reinterpret_cast<const float *>(dsm);
+#pragma unroll
+	for (int r = 0; r < RT; r++)
+#pragma unroll
+		for (int i = 0; i < 4; i++)
+			acc[r][i] = tot[(r * 4 + i) * 32 + lane];
+	if (epi == AWQ_CU_EPI_SILU_MUL && (RT != 2 || tile0 + 1 >= w.tiles))
+		return;
+	q4_epilogue<RT>(out, acc, tile0, 0, rows, epi);
+#else
+	if (rows < 0) { /* references the helpers so that pre-sm_80 passes compile without warnings */
+		v2_cp16(0, x);
+		v2_commit();
+		v2_wait<0>();
+		(void)v2_lds16(0);
+		pdl_wait();
+		pdl_trigger();
+	}
+	__trap();
+#endif
+}
+
+/* Tuning overrides (the micro-benchmark sweeps them; 0 / -1 = the built-in choice). */
+static int v2_force_legacy, v2_rt, v2_kw, v2_stages, v2_pdl = -1;
+
+extern "C" void awq_cu_q4_gemv_tune(int legacy, int rt, int kw, int stages, int pdl)
+{
+	v2_force_legacy = legacy, v2_rt = rt, v2_kw = kw, v2_stages = stages, v2_pdl = pdl;
+}
+
+struct v2_dev {
+	int cc_major, optin;
+};
+
+static v2_dev v2_device(void)
+{
+	static v2_dev cache[16];
+	static int known[16];
+	int d = 0;
+	if (cudaGetDevice(&d) != cudaSuccess || d < 0 || d >= 16)
+		return v2_dev{0, 48 * 1024};
+	if (!known[d]) {
+		v2_dev v = {0, 48 * 1024};
+		cudaDeviceGetAttribute(&v.cc_major, cudaDevAttrComputeCapabilityMajor, d);
+		cudaDeviceGetAttribute(&v.optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, d);
+		cache[d] = v;
+		known[d] = 1;
+	}
+	return cache[d];
+}
+
+template <int RT, int S>
+static cudaError_t launch_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
+				const struct awq_cu_out *out, enum awq_cu_epilogue epi, int kw, int per, size_t smem,
+				int pdl)
+{
+	static int attr_set[16];
+	int d = 0;
+	cudaGetDevice(&d);
+	if (d >= 0 && d < 16 && attr_set[d] < (int)smem) {
+		cudaError_t e = cudaFuncSetAttribute(q4_gemv2_kernel<RT, S>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+						     (int)smem);
+		if (e != cudaSuccess)
+			return e;
+		attr_set[d] = (int)smem;
+	} else if (d < 0 || d >= 16) {
+		cudaError_t e = cudaFuncSetAttribute(q4_gemv2_kernel<RT, S>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+						     (int)smem);
+		if (e != cudaSuccess)
+			return e;
+	}
+	cudaLaunchConfig_t cfg = {};
+	cfg.gridDim = dim3((w->tiles + RT - 1) / RT);
+	cfg.blockDim = dim3(kw * 32);
+	cfg.dynamicSmemBytes = smem;
+	cfg.stream = s;
+	cudaLaunchAttribute at[1];
+	at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+	at[0].val.programmaticStreamSerializationAllowed = 1;
+	cfg.attrs = at;
+	cfg.numAttrs = pdl ? 1 : 0;
+	cudaError_t e = cudaLaunchKernelEx(&cfg, q4_gemv2_kernel<RT, S>, *w, x, rows, *out, epi, per);
+	if (e != cudaSuccess && pdl) {
+		/* No programmatic launch here: plain launch unless a capture is already broken. */
+		cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+		cudaGetLastError();
+		if (cudaStreamIsCapturing(s, &cs) == cudaSuccess && cs == cudaStreamCaptureStatusNone) {
+			cfg.numAttrs = 0;
+			e = cudaLaunchKernelEx(&cfg, q4_gemv2_kernel<RT, S>, *w, x, rows, *out, epi, per);
+		}
+	}
+	return e != cudaSuccess ? e : cudaGetLastError();
+}
+
+template <int RT>
+static cudaError_t launch_gemv2_s(int S, cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
+				  const struct awq_cu_out *out, enum awq_cu_epilogue epi, int kw, int per, size_t smem,
+				  int pdl)
+{
+	switch (S) {
+	case 2: return launch_gemv2<RT, 2>(s, w, x, rows, out, epi, kw, per, smem, pdl);
+	case 6: return launch_gemv2<RT, 6>(s, w, x, rows, out, epi, kw, per, smem, pdl);
+	case 8: return launch_gemv2<RT, 8>(s, w, x, rows, out, epi, kw, per, smem, pdl);
+	default: return launch_gemv2<RT, 4>(s, w, x, rows, out, epi, kw, per, smem, pdl);
+	}
+}
+
+/* 1 when the streaming kernel took the launch (its result in *err), 0 to use the fallback. */
+static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows, const struct awq_cu_out *out,
+		     enum awq_cu_epilogue epi, cudaError_t *err)
+{
+	if (v2_force_legacy || w->group_size % 64 != 0 || w->k % 64 != 0 || w->chunks < 1)
+		return 0;
+	v2_dev dv = v2_device();
+	if (dv.cc_major < 8)
+		return 0;
+	/* Built-in choice from the H200 sweeps of 2026-11-30 (docs/perf-cuda-notes.md, session 5): 1-2
+	 * tokens only (at 4-8 tokens the per-block activation staging makes it slower than the fallback);
+	 * long K (>= 128 chunks): two tiles per block over 16 warps; shorter K: one tile over 8 warps, or
+	 * two tiles over 4 warps when there are enough tiles to fill the chip (longer streams per warp). */
+	if (rows > 2 && !v2_rt && !v2_kw && !v2_stages)
+		return 0;
+	int long_k = w->chunks >= 128, many = w->tiles >= 512;
+	int rt = epi == AWQ_CU_EPI_SILU_MUL ? 2 : v2_rt ? v2_rt : (rows >= 2 || long_k || many) ? 2 : 1;
+	int kw = v2_kw ? v2_kw : long_k ? 16 : w->chunks >= 32 ? (many ? 4 : 8) : 4;
+	kw = kw > V2_MAX_WARPS ? V2_MAX_WARPS : kw;
+	int S = v2_stages ? v2_stages : 4;
+	int per = (w->chunks + kw - 1) / kw;
+	size_t wb = (size_t)S * rt * 512 + (size_t)per * rows * 128;
+	/* warp 0's ring also holds the RT x 4 x 32 reduction floats: S * RT * 512 >= RT * 512 */
+	size_t smem = kw * wb + (size_t)rt * w->groups * 40;
+	if (smem > (size_t)dv.optin)
+		return 0;
+	/* Programmatic dependent launch passed the kernel tests but has not yet run inside the model's
+	 * captured decode graph on a GPU, so it is opt-in (AWQ_CUDA_PDL=1) until it has. */
+	static int env_pdl = -1;
+	if (env_pdl < 0) {
+		const char *e = getenv("AWQ_CUDA_PDL");
+		env_pdl = e && e[0] == '1';
+	}
+	int pdl = v2_pdl >= 0 ? v2_pdl : (dv.cc_major >= 9 && env_pdl);
+	*err = rt == 2 ? launch_gemv2_s<2>(S, s, w, x, rows, out, epi, kw, per, smem, pdl)
+		       : launch_gemv2_s<1>(S, s, w, x, rows, out, epi, kw, per, smem, pdl);
+	return 1;
 }
 
 /* ---- prefill GEMM: block 128 output features x 16*NT tokens, 8 warps (4 along n, 2 along tokens) ---- */

@@ -377,6 +377,25 @@ int main(void)
 	if (!(sm && sm[0] == '1')) /* the sanitizer runs skip the large matrix */
 		test_q4_segments(4096, 128, n4, 1, r_small, 8);
 	test_q4_segments(96, 32, n3, 3, r_small, 9);
+	/* Streaming decode GEMV (group sizes that are multiples of 64): chunk ranges that start inside a
+	 * group (36 chunks over 8 warps), one-chunk groups over 4 warps, 256-wide groups, then the same
+	 * shapes again with each tuning variant and the fallback kernel forced. */
+	{
+		static const int r_dec[] = {1, 2, 3, 5, 8}, n2[] = {1000}, n5[] = {72, 40};
+		static const int var[][5] = {{0, 0, 0, 0, -1}, {0, 2, 4, 8, 1}, {0, 1, 16, 2, 0},
+					     {1, 0, 0, 0, -1}, {0, 1, 8, 6, 1}};
+		int nvar = sm && sm[0] == '1' ? 3 : 5; /* sanitizer runs: three of them */
+		for (int v = 0; v < nvar; v++) {
+			awq_cu_q4_gemv_tune(var[v][0], var[v][1], var[v][2], var[v][3], var[v][4]);
+			printf("-- decode GEMV variant legacy=%d rt=%d kw=%d stages=%d pdl=%d\n", var[v][0], var[v][1],
+			       var[v][2], var[v][3], var[v][4]);
+			test_q4_segments(2304, 128, n2, 1, r_dec, 5);
+			test_q4_segments(1152, 64, n3, 3, r_dec, 5);
+			test_q4_segments(768, 256, n5, 2, r_dec, 5);
+			test_q4_silu(344, 256, 64);
+		}
+		awq_cu_q4_gemv_tune(0, 0, 0, 0, -1);
+	}
 	test_q4_segments(192, 48, n1, 1, r_small, 9);
 	test_q4_silu(344, 256, 64);
 	test_w16(300, 264, 1);

@@ -232,7 +232,15 @@ static awq_cu_out out_of(float *y, int m)
 	return o;
 }
 
-static void bench_q4_gemv(int m, int k, int sms, int copies)
+/* Decode GEMV variants (awq_cu_q4_gemv_tune): the fallback kernel ("legacy", the version before the
+ * streaming kernel) and tuning points of the streaming kernel, timed on the same weights. */
+struct gemv_variant {
+	const char *name;
+	int legacy, rt, kw, stages, pdl;
+};
+static const gemv_variant V_DEFAULT = {"", 0, 0, 0, 0, -1}, V_LEGACY = {"legacy", 1, 0, 0, 0, -1};
+
+static void bench_q4_gemv(int m, int k, int sms, int copies, const gemv_variant *vs, int nv, const int *ns, int nn)
 {
 	q4set s = make_q4(m, k, copies);
 	float *x = (float *)dev((size_t)8 * k * 4), *y = (float *)dev((size_t)8 * m * 4);
@@ -240,21 +248,26 @@ static void bench_q4_gemv(int m, int k, int sms, int copies)
 	for (size_t i = 0; i < hx.size(); i++)
 		hx[i] = (float)((i * 7919) % 2001) / 1000.0f - 1.0f;
 	CK(cudaMemcpy(x, hx.data(), hx.size() * 4, cudaMemcpyHostToDevice));
-	int ns[] = {1, 2, 4, 8};
-	for (int n : ns) {
-		int i = 0;
-		double us = time_us(
-			[&] {
-				awq_cu_out o = out_of(y, m);
-				CK(awq_cu_q4_gemv(st, &s.w[i], x, n, &o, AWQ_CU_EPI_STORE, sms));
-				i = (i + 1) % copies;
-			},
-			copies * 8, 9);
-		char what[96];
-		snprintf(what, sizeof(what), "W4A16 GEMV m=%d k=%d n=%d", m, k, n);
-		rows.push_back({"", us, s.bytes, "B", copy_bw});
-		strcpy(rows.back().what, what);
+	for (int vi = 0; vi < nv; vi++) {
+		const gemv_variant &v = vs[vi];
+		awq_cu_q4_gemv_tune(v.legacy, v.rt, v.kw, v.stages, v.pdl);
+		for (int ni = 0; ni < nn; ni++) {
+			int n = ns[ni];
+			int i = 0;
+			double us = time_us(
+				[&] {
+					awq_cu_out o = out_of(y, m);
+					CK(awq_cu_q4_gemv(st, &s.w[i], x, n, &o, AWQ_CU_EPI_STORE, sms));
+					i = (i + 1) % copies;
+				},
+				copies * 8, 9);
+			char what[96];
+			snprintf(what, sizeof(what), "W4A16 GEMV m=%d k=%d n=%d %s", m, k, n, v.name);
+			rows.push_back({"", us, s.bytes, "B", copy_bw});
+			strcpy(rows.back().what, what);
+		}
 	}
+	awq_cu_q4_gemv_tune(0, 0, 0, 0, -1);
 	CK(cudaFree(x));
 	CK(cudaFree(y));
 	free_q4(s);
@@ -369,6 +382,9 @@ static void bench_flash(int n, int heads, int kv_heads)
 int main(int argc, char **argv)
 {
 	int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+	/* --profile: one plain launch each of the decode GEMV (fallback, then built-in choice) and of the
+	 * BF16 GEMV at m=4096 k=14336, for `ncu --kernel-name regex:gemv` (no graphs, no timing). */
+	int profile = argc > 1 && strcmp(argv[1], "--profile") == 0;
 	cudaDeviceProp p;
 	if (cudaGetDeviceProperties(&p, 0) != cudaSuccess) {
 		printf("awq-cuda-bench: no CUDA device\n");
@@ -380,21 +396,60 @@ int main(int argc, char **argv)
 		return 1;
 	printf("device: %s, sm_%d%d, %d SMs, L2 %d MiB\n", p.name, p.major, p.minor, p.multiProcessorCount,
 	       p.l2CacheSize >> 20);
+	if (profile) {
+		q4set q = make_q4(4096, 14336, 1);
+		float *x = (float *)dev((size_t)8 * 14336 * 4), *y = (float *)dev((size_t)8 * 32000 * 4);
+		rnd_half(x, (size_t)8 * 14336 * 2, -1, 1, 5); /* f16 pairs read as f32: finite, small */
+		awq_cu_out o = out_of(y, 4096);
+		awq_cu_q4_gemv_tune(1, 0, 0, 0, -1);
+		CK(awq_cu_q4_gemv(st, &q.w[0], x, 1, &o, AWQ_CU_EPI_STORE, p.multiProcessorCount));
+		awq_cu_q4_gemv_tune(0, 0, 0, 0, 0);
+		CK(awq_cu_q4_gemv(st, &q.w[0], x, 1, &o, AWQ_CU_EPI_STORE, p.multiProcessorCount));
+		uint16_t *wb = (uint16_t *)dev((size_t)4096 * 14336 * 2);
+		rnd_half(wb, (size_t)4096 * 14336, -0.1f, 0.1f, 6);
+		CK(awq_cu_w16_gemv(st, wb, 1, NULL, 4096, 14336, x, 1, y));
+		CK(cudaStreamSynchronize(st));
+		printf("profile launches done\n");
+		return 0;
+	}
 	ceilings(p.multiProcessorCount);
 	gemm_f16 = blas_gemm(h, CUDA_R_16F, 8192, 8192, 8192, "FP16", 0);
 	gemm_bf16 = blas_gemm(h, CUDA_R_16BF, 8192, 8192, 8192, "BF16", 0);
 	blas_gemm(h, CUDA_R_16F, 11008, 512, 4096, "FP16", gemm_f16);
 	blas_gemm(h, CUDA_R_16F, 4096, 512, 4096, "FP16", gemm_f16);
 	int copies = quick ? 4 : 6; /* 6 x 30.5 MB > 50 MB L2 */
-	bench_q4_gemv(4096, 14336, p.multiProcessorCount, copies);
-	bench_q4_gemv(4096, 4096, p.multiProcessorCount, copies * 3);
-	bench_q4_gemv(11008, 4096, p.multiProcessorCount, copies);
+	{
+		static const int n1[] = {1}, n1248[] = {1, 2, 4, 8};
+		static const gemv_variant sweep[] = {
+			V_LEGACY, {"default", 0, 0, 0, 0, -1},
+			{"rt2 kw16 s2", 0, 2, 16, 2, 1}, {"rt2 kw16 s6", 0, 2, 16, 6, 1},
+			{"rt2 kw16 s4 nopdl", 0, 2, 16, 4, 0}, {"rt1 kw16 s4", 0, 1, 16, 4, 1},
+		};
+		int sms = p.multiProcessorCount;
+		bench_q4_gemv(4096, 14336, sms, copies, sweep, sizeof(sweep) / sizeof(sweep[0]), n1, 1);
+		static const gemv_variant small_sweep[] = {
+			V_LEGACY, {"default", 0, 0, 0, 0, -1},
+			{"rt1 kw8 s2", 0, 1, 8, 2, 1}, {"rt1 kw8 s4 nopdl", 0, 1, 8, 4, 0},
+			{"rt1 kw4 s4", 0, 1, 4, 4, 1}, {"rt2 kw8 s4", 0, 2, 8, 4, 1}, {"rt2 kw4 s4", 0, 2, 4, 4, 1},
+		};
+		bench_q4_gemv(4096, 4096, sms, copies * 3, small_sweep, sizeof(small_sweep) / sizeof(small_sweep[0]), n1, 1);
+		/* the built-in choice at n = 1, 2, 4, 8 against the fallback, llama2-7b decode shapes */
+		static const gemv_variant dl[] = {V_LEGACY, V_DEFAULT};
+		static const int n128[] = {1, 2, 8};
+		bench_q4_gemv(4096, 14336, sms, copies, dl, 2, n1248, 4);
+		bench_q4_gemv(4096, 4096, sms, copies * 3, dl, 2, n128, 3);
+		bench_q4_gemv(12288, 4096, sms, copies, dl, 2, n128, 3);
+		bench_q4_gemv(22016, 4096, sms, 4, dl, 2, n128, 3);
+		bench_q4_gemv(4096, 11008, sms, copies, dl, 2, n128, 3);
+		bench_q4_gemv(11008, 4096, sms, copies, small_sweep, sizeof(small_sweep) / sizeof(small_sweep[0]), n1, 1);
+	}
 	bench_q4_gemm(4096, 4096, 512, p.major, p.multiProcessorCount, 4);
 	bench_q4_gemm(11008, 4096, 512, p.major, p.multiProcessorCount, 4);
 	bench_q4_gemm(4096, 11008, 512, p.major, p.multiProcessorCount, 4);
 	bench_q4_gemm(4096, 4096, 4096, p.major, p.multiProcessorCount, 2);
 	bench_w16_gemv(4096, 4096, 4);
 	bench_w16_gemv(4096, 14336, 2);
+	bench_w16_gemv(32000, 4096, 2); /* llama2-7b lm_head */
 	bench_attn(4096, 32, 32);
 	bench_attn(16384, 32, 32);
 	bench_attn(16384, 32, 8);
