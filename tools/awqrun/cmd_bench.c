@@ -1,5 +1,6 @@
 /* `awqrun bench`: prefill/decode tokens/s for a model directory or synthetic shapes, in each precision,
- * on one backend or all of them. */
+ * on one backend device or every device here, with the performance model's prediction beside each
+ * row; and `awqrun bench --fit`, which models fit on which GPU size. docs/bench-schema.md has the JSON. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,36 +8,49 @@
 #include "bench.h"
 #include "commands.h"
 
-#define MAX_ROWS 256
+#define MAX_ROWS 512
+#define MAX_TARGETS 16
 
 static void usage(void)
 {
 	printf("usage: awqrun bench (-m DIR | --synthetic NAME[,NAME...]) [options]\n"
-	       "  --precision LIST   synthetic models: bf16,f16,awq (default awq,bf16)\n"
-	       "  --backend NAME     auto, cpu, cuda, vulkan or all (default auto)\n"
+	       "       awqrun bench --fit [--ctx N] [--synthetic LIST] [--precision LIST] [--gpu-mem LIST]\n"
+	       "  --synthetic LIST   synthetic models of published shapes (--list); random weights\n"
+	       "  --precision LIST   synthetic models: bf16,f16,awq or all (default awq,bf16)\n"
+	       "  --backend NAME     auto, cpu, cuda, vulkan, a list of them, or all: every device of every\n"
+	       "                     backend present (default auto)\n"
 	       "  --device N         device index within the backend\n"
+	       "  --name NAME        model name in the report (default: the directory's or preset's name);\n"
+	       "                     give a checkpoint its preset's name (qwen3-8b) so compare can model it\n"
 	       "  -p LIST            prompt lengths for prefill tests (default 512)\n"
 	       "  -n LIST            tokens for decode tests (default 128)\n"
-	       "  -r N               repetitions per test (default 3)\n"
+	       "  -r N               timed repetitions per test, after one warm-up (default 3)\n"
 	       "  -t N               CPU threads (default: all cores)\n"
-	       "  --bw GBS           bandwidth to report decode as a fraction of\n"
+	       "  --bw GBS           device read bandwidth to use instead of measuring it\n"
 	       "  --method NAME      llama (pp/tg tests, default) or qwen (long-context method:\n"
 	       "                     batch 1, each input length then --gen tokens; speed = all tokens / time)\n"
 	       "  --inputs LIST      qwen method input lengths (default 1,6144,14336,30720,63488,129024)\n"
 	       "  --gen N            qwen method generated tokens (default 2048)\n"
-	       "  --json             print {\"results\": [...]} instead of a table\n"
+	       "  --json             JSON (docs/bench-schema.md) instead of the markdown report\n"
+	       "  --csv              CSV, one line per result\n"
+	       "  --json-out FILE    also write the JSON to FILE (for awqrun compare)\n"
+	       "  --progress         progress lines on stderr even when it is not a terminal\n"
+	       "  --no-predict       leave out the performance model's prediction and accounting\n"
 	       "  --seed N           seed for synthetic weights and tokens\n"
-	       "  --list             list synthetic presets\n");
+	       "  --list             list synthetic presets\n"
+	       "  --fit              table of which models (default: every preset) fit on a GPU of each size\n"
+	       "                     in each precision (bf16,fp8,awq by default) at context --ctx (default 4096)\n"
+	       "  --gpu-mem LIST     GPU sizes in GiB for --fit (default 16,24,48,80)\n");
 }
 
 /* Parse "a,b,c" integers into out; returns the count or -1. */
 static int int_list(const char *s, int *out, int max)
 {
 	int n = 0;
-	while (*s && n < max) {
+	while (*s) {
 		char *end;
 		long v = strtol(s, &end, 10);
-		if (end == s || v < 0 || v > 1000000)
+		if (end == s || v < 0 || v > 1000000 || n == max)
 			return -1;
 		out[n++] = (int)v;
 		s = end;
@@ -45,19 +59,28 @@ static int int_list(const char *s, int *out, int max)
 		else if (*s)
 			return -1;
 	}
-	return *s ? -1 : n;
+	return n;
+}
+
+static int int_arg(const char *s, long lo, long hi, int *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (!*s || *end || v < lo || v > hi)
+		return -1;
+	*out = (int)v;
+	return 0;
 }
 
 static const char *basename_of(const char *p)
 {
-	const char *s = strrchr(p, '/');
-	while (s && s[1] == 0 && s != p) { /* trailing slash */
-		const char *q = s - 1;
-		while (q > p && *q != '/')
-			q--;
-		return *q == '/' ? q + 1 : q;
-	}
-	return s ? s + 1 : p;
+	static char buf[256];
+	snprintf(buf, sizeof(buf), "%s", p);
+	size_t n = strlen(buf);
+	while (n > 1 && buf[n - 1] == '/')
+		buf[--n] = 0;
+	const char *s = strrchr(buf, '/');
+	return s ? s + 1 : buf;
 }
 
 static int split(char *s, char **out, int max)
@@ -68,131 +91,179 @@ static int split(char *s, char **out, int max)
 	return n;
 }
 
-int awq_cmd_bench(int argc, char **argv)
-{
-	const char *dir = NULL, *backend = "auto";
-	char synth_buf[512] = "", prec_buf[128] = "awq,bf16";
-	struct bench_opts o = {.n_prompts = 1, .prompts = {512}, .n_gens = 1, .gens = {128}, .repeats = 3,
-			       .device = -1};
-	int json = 0, qwen = 0, gen = 2048, n_inputs = 6;
-	int inputs[BENCH_MAX_TESTS] = {1, 6144, 14336, 30720, 63488, 129024};
+struct target {
+	char backend[16];
+	int device;
+};
 
+/* (backend, device) pairs to run: `all` is every device of every backend the probe finds. */
+static int targets_of(const char *backend, int device, struct target *t, int max)
+{
+	char buf[64], *names[4];
+	int all = !strcmp(backend, "all"), n = 0;
+	snprintf(buf, sizeof(buf), "%s", all ? "cpu,cuda,vulkan" : backend);
+	int nb = split(buf, names, 4);
+	for (int b = 0; b < nb; b++) {
+		int idx[MAX_TARGETS], k = 0;
+		if (all && device < 0) {
+			k = bench_backend_devices(names[b], idx, MAX_TARGETS);
+			if (k == 0)
+				fprintf(stderr, "bench: %s: no device found, skipped\n", names[b]);
+		} else {
+			idx[k++] = device;
+		}
+		for (int i = 0; i < k && n < max; i++, n++) {
+			snprintf(t[n].backend, sizeof(t[n].backend), "%s", names[b]);
+			t[n].device = idx[i];
+		}
+	}
+	return n;
+}
+
+struct bench_args {
+	const char *dir, *backend, *gpu_mem, *fit_prec, *name, *json_out;
+	char synth[512], prec[128];
+	struct bench_opts o;
+	int json, csv, qwen, gen, n_inputs, progress, fit, ctx, list;
+	int inputs[BENCH_MAX_TESTS];
+};
+
+/* 0 ok, 1 printed help/list (exit 0), 2 usage error (message printed). */
+static int parse(int argc, char **argv, struct bench_args *a)
+{
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		int used = 1;
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+		if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
 			usage();
-			return 0;
-		} else if (!strcmp(a, "--list")) {
+			return 1;
+		} else if (!strcmp(o, "--list")) {
 			for (const char *const *p = awq_synthetic_presets(); *p; p++)
 				printf("%s\n", *p);
-			return 0;
-		} else if (!strcmp(a, "--json")) {
-			json = 1;
+			return 1;
+		} else if (!strcmp(o, "--json") || !strcmp(o, "--csv") || !strcmp(o, "--progress") ||
+			   !strcmp(o, "--fit") || !strcmp(o, "--no-predict")) {
+			*(!strcmp(o, "--json")	   ? &a->json
+			  : !strcmp(o, "--csv")	   ? &a->csv
+			  : !strcmp(o, "--fit")	   ? &a->fit
+			  : !strcmp(o, "--progress") ? &a->progress
+						     : &a->o.predict) = !strcmp(o, "--no-predict") ? 0 : 1;
 			used = 0;
 		} else if (!v) {
-			fprintf(stderr, "awqrun bench: %s needs a value (or is unknown); see --help\n", a);
+			fprintf(stderr, "awqrun bench: %s needs a value (or is unknown); see --help\n", o);
 			return 2;
-		} else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-			dir = v;
-		} else if (!strcmp(a, "--synthetic")) {
-			snprintf(synth_buf, sizeof(synth_buf), "%s", v);
-		} else if (!strcmp(a, "--precision")) {
-			snprintf(prec_buf, sizeof(prec_buf), "%s", v);
-		} else if (!strcmp(a, "--backend")) {
-			backend = v;
-		} else if (!strcmp(a, "--device")) {
-			o.device = atoi(v);
-		} else if (!strcmp(a, "-p")) {
-			if ((o.n_prompts = int_list(v, o.prompts, BENCH_MAX_TESTS)) < 0)
-				goto bad;
-		} else if (!strcmp(a, "-n")) {
-			if ((o.n_gens = int_list(v, o.gens, BENCH_MAX_TESTS)) < 0)
-				goto bad;
-		} else if (!strcmp(a, "-r")) {
-			o.repeats = atoi(v);
-		} else if (!strcmp(a, "-t")) {
-			o.threads = atoi(v);
-		} else if (!strcmp(a, "--bw")) {
-			o.bw_gbs = atof(v);
-		} else if (!strcmp(a, "--method")) {
-			if (strcmp(v, "llama") && strcmp(v, "qwen")) {
-				fprintf(stderr, "awqrun bench: --method is llama or qwen, not '%s'\n", v);
-				return 2;
-			}
-			qwen = !strcmp(v, "qwen");
-		} else if (!strcmp(a, "--inputs")) {
-			if ((n_inputs = int_list(v, inputs, BENCH_MAX_TESTS)) <= 0)
-				goto bad;
-		} else if (!strcmp(a, "--gen")) {
-			gen = atoi(v);
-		} else if (!strcmp(a, "--seed")) {
-			o.seed = strtoull(v, NULL, 10);
+		} else if (!strcmp(o, "-m") || !strcmp(o, "--model")) {
+			a->dir = v;
+		} else if (!strcmp(o, "--synthetic") || !strcmp(o, "--precision")) {
+			char *dst = !strcmp(o, "--synthetic") ? a->synth : a->prec;
+			size_t len = !strcmp(o, "--synthetic") ? sizeof(a->synth) : sizeof(a->prec);
+			if ((size_t)snprintf(dst, len, "%s", v) >= len)
+				goto bad_value;
+			if (!strcmp(o, "--precision"))
+				a->fit_prec = v;
+		} else if (!strcmp(o, "--backend")) {
+			a->backend = v;
+		} else if (!strcmp(o, "--name")) {
+			a->name = v;
+		} else if (!strcmp(o, "--json-out")) {
+			a->json_out = v;
+		} else if (!strcmp(o, "--device")) {
+			if (int_arg(v, 0, 64, &a->o.device))
+				goto bad_value;
+		} else if (!strcmp(o, "-p") || !strcmp(o, "-n")) {
+			int *dst = !strcmp(o, "-p") ? a->o.prompts : a->o.gens;
+			int k = int_list(v, dst, BENCH_MAX_TESTS);
+			if (k < 0)
+				goto bad_value;
+			*(!strcmp(o, "-p") ? &a->o.n_prompts : &a->o.n_gens) = k;
+		} else if (!strcmp(o, "-r")) {
+			if (int_arg(v, 1, 10000, &a->o.repeats))
+				goto bad_value;
+		} else if (!strcmp(o, "-t")) {
+			if (int_arg(v, 0, 4096, &a->o.threads))
+				goto bad_value;
+		} else if (!strcmp(o, "--bw")) {
+			char *end;
+			a->o.bw_gbs = strtod(v, &end);
+			if (end == v || *end || !(a->o.bw_gbs > 0))
+				goto bad_value;
+		} else if (!strcmp(o, "--method")) {
+			if (strcmp(v, "llama") && strcmp(v, "qwen"))
+				goto bad_value;
+			a->qwen = !strcmp(v, "qwen");
+		} else if (!strcmp(o, "--inputs")) {
+			if ((a->n_inputs = int_list(v, a->inputs, BENCH_MAX_TESTS)) <= 0)
+				goto bad_value;
+		} else if (!strcmp(o, "--gen")) {
+			if (int_arg(v, 1, 1000000, &a->gen))
+				goto bad_value;
+		} else if (!strcmp(o, "--ctx")) {
+			if (int_arg(v, 1, 1 << 24, &a->ctx))
+				goto bad_value;
+		} else if (!strcmp(o, "--gpu-mem")) {
+			a->gpu_mem = v;
+		} else if (!strcmp(o, "--seed")) {
+			a->o.seed = strtoull(v, NULL, 10);
 		} else {
-			fprintf(stderr, "awqrun bench: unknown option %s; see --help\n", a);
+			fprintf(stderr, "awqrun bench: unknown option %s; see --help\n", o);
 			return 2;
 		}
 		i += used;
 		continue;
-bad:
-		fprintf(stderr, "awqrun bench: %s takes a comma-separated list of token counts, not '%s'\n", a, v);
+bad_value:
+		fprintf(stderr, "awqrun bench: bad value '%s' for %s; see --help\n", v, o);
 		return 2;
 	}
-	if ((!dir) == (!synth_buf[0])) {
-		fprintf(stderr, "awqrun bench: give either -m DIR or --synthetic NAME (see --help)\n");
+	if (a->json + a->csv > 1) {
+		fprintf(stderr, "awqrun bench: give --json or --csv, not both\n");
 		return 2;
 	}
-	if (o.repeats < 1 || o.threads < 0 || gen < 1) {
-		fprintf(stderr, "awqrun bench: -r must be at least 1 and -t not negative\n");
+	if (!a->fit && (!a->dir) == (!a->synth[0])) {
+		fprintf(stderr, "awqrun bench: give either -m DIR or --synthetic NAME (or --fit); see --help\n");
 		return 2;
 	}
+	return 0;
+}
 
-	char *backends[4], *precs[8], *synths[32];
-	char backend_buf[64];
-	int n_backends, n_precs, n_synths = 0;
-	if (!strcmp(backend, "all"))
-		snprintf(backend_buf, sizeof(backend_buf), "cpu,cuda,vulkan");
-	else
-		snprintf(backend_buf, sizeof(backend_buf), "%s", backend);
-	n_backends = split(backend_buf, backends, 4);
-	n_precs = split(prec_buf, precs, 8);
-	if (synth_buf[0])
-		n_synths = split(synth_buf, synths, 32);
-
-	struct bench_result *rows = calloc(MAX_ROWS, sizeof(*rows));
-	int n_rows = 0, failed = 0;
-	char err[AWQ_ERRLEN];
-	if (!rows) {
-		fprintf(stderr, "awqrun bench: out of memory\n");
-		return 1;
-	}
-	for (int mi = 0; mi < (dir ? 1 : n_synths); mi++) {
-		for (int pi = 0; pi < (dir ? 1 : n_precs); pi++) {
+/* Run every model x precision x target; returns rows or -1. */
+static int run_all(struct bench_args *a, struct bench_result *rows, int *failed)
+{
+	char *precs[8], *synths[32], err[AWQ_ERRLEN];
+	struct target t[MAX_TARGETS];
+	int n_rows = 0, n_precs, n_synths = 0;
+	if (!strcmp(a->prec, "all"))
+		snprintf(a->prec, sizeof(a->prec), "bf16,f16,awq");
+	n_precs = split(a->prec, precs, 8);
+	if (a->synth[0])
+		n_synths = split(a->synth, synths, 32);
+	int n_t = targets_of(a->backend, a->o.device, t, MAX_TARGETS);
+	for (int mi = 0; mi < (a->dir ? 1 : n_synths); mi++) {
+		for (int pi = 0; pi < (a->dir ? 1 : n_precs); pi++) {
 			awq_model *m = NULL;
-			int rc = dir ? awq_model_load(dir, &m, err, sizeof(err))
-				     : awq_model_synthetic(synths[mi], precs[pi], o.seed, &m, err, sizeof(err));
+			const char *name = a->name ? a->name : a->dir ? basename_of(a->dir) : synths[mi];
+			bench_progress("bench: %s%s%s: building the model", name, a->dir ? "" : " ", a->dir ? "" : precs[pi]);
+			int rc = a->dir ? awq_model_load(a->dir, &m, err, sizeof(err))
+					: awq_model_synthetic(synths[mi], precs[pi], a->o.seed, &m, err, sizeof(err));
 			if (rc) {
+				bench_progress_done();
 				fprintf(stderr, "awqrun bench: %s\n", err);
-				free(rows);
-				return 1;
+				return -1;
 			}
-			for (int bi = 0; bi < n_backends; bi++) {
-				if (!json)
-					fprintf(stderr, "bench: %s %s on %s ...\n", dir ? dir : synths[mi],
-						dir ? "" : precs[pi], backends[bi]);
-				o.progress = !json;
-				if (qwen)
-					rc = bench_long_context(m, dir ? basename_of(dir) : synths[mi], backends[bi], &o, inputs,
-								n_inputs, gen, rows + n_rows, MAX_ROWS - n_rows, err,
-								sizeof(err));
+			for (int ti = 0; ti < n_t; ti++) {
+				struct bench_opts o = a->o;
+				o.device = t[ti].device;
+				if (a->qwen)
+					rc = bench_long_context(m, name, t[ti].backend, &o, a->inputs, a->n_inputs, a->gen,
+								rows + n_rows, MAX_ROWS - n_rows, err, sizeof(err));
 				else
-					rc = bench_model(m, dir ? basename_of(dir) : synths[mi], backends[bi], &o,
-							 rows + n_rows, MAX_ROWS - n_rows, err, sizeof(err));
+					rc = bench_model(m, name, t[ti].backend, &o, rows + n_rows, MAX_ROWS - n_rows, err,
+							 sizeof(err));
 				if (rc < 0) {
-					fprintf(stderr, "awqrun bench: %s: %s\n", backends[bi], err);
-					/* With --backend all an absent backend is reported and skipped. */
-					if (n_backends == 1)
-						failed = 1;
+					bench_progress_done();
+					fprintf(stderr, "awqrun bench: %s: %s\n", t[ti].backend, err);
+					/* With several targets an absent backend is reported and skipped. */
+					if (n_t == 1 && strcmp(a->backend, "all"))
+						*failed = 1;
 					continue;
 				}
 				n_rows += rc;
@@ -200,12 +271,63 @@ bad:
 			awq_model_free(m);
 		}
 	}
-	if (json)
-		bench_print_json(stdout, rows, n_rows);
-	else if (qwen)
-		bench_print_long_markdown(stdout, rows, n_rows);
-	else
+	return n_rows;
+}
+
+int awq_cmd_bench(int argc, char **argv)
+{
+	struct bench_args a = {.backend = "auto", .prec = "awq,bf16", .gen = 2048, .n_inputs = 6, .ctx = 4096,
+			       .gpu_mem = "16,24,48,80", .fit_prec = "bf16,fp8,awq",
+			       .inputs = {1, 6144, 14336, 30720, 63488, 129024}};
+	a.o = (struct bench_opts){.n_prompts = 1, .prompts = {512}, .n_gens = 1, .gens = {128}, .repeats = 3,
+				  .device = -1, .quiet = 1, .predict = 1};
+	int rc = parse(argc, argv, &a);
+	if (rc)
+		return rc == 1 ? 0 : 2;
+	if (a.fit)
+		return bench_fit_table(stdout, a.synth, a.fit_prec, a.gpu_mem, a.ctx, a.csv, a.json);
+
+	struct bench_result *rows = calloc(MAX_ROWS, sizeof(*rows));
+	if (!rows) {
+		fprintf(stderr, "awqrun bench: out of memory\n");
+		return 1;
+	}
+	struct bench_header h;
+	bench_header_init(&h, argc, argv);
+	bench_progress_enable(a.progress);
+	int failed = 0, n_rows = run_all(&a, rows, &failed);
+	if (n_rows < 0) {
+		free(rows);
+		return 1;
+	}
+	for (int i = 0; i < n_rows; i++)
+		bench_header_add(&h, &rows[i]);
+	if (a.json) {
+		bench_print_json(stdout, &h, rows, n_rows);
+	} else if (a.csv) {
+		bench_print_csv(stdout, rows, n_rows);
+	} else {
+		bench_print_header(stdout, &h);
 		bench_print_markdown(stdout, rows, n_rows);
+		if (n_rows) {
+			printf("\n");
+			bench_print_memory(stdout, rows, n_rows);
+		}
+		printf("\npredicted: the performance model (awqrun caps) for the same device, model and test, "
+		       "with this run's measured bandwidth; error = (measured - predicted) / predicted. "
+		       "%% of BW: decode bytes/token x tok/s over the device's read bandwidth.\n");
+	}
+	if (a.json_out) {
+		FILE *f = fopen(a.json_out, "w");
+		if (f)
+			bench_print_json(f, &h, rows, n_rows);
+		if (!f || fclose(f) != 0) {
+			fprintf(stderr, "awqrun bench: cannot write %s\n", a.json_out);
+			failed = 1;
+		}
+	}
 	free(rows);
+	if (n_rows == 0)
+		fprintf(stderr, "awqrun bench: no results\n");
 	return failed || n_rows == 0 ? 1 : 0;
 }
