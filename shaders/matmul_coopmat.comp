@@ -43,38 +43,38 @@ void main()
 	const uint K = pc.u0, N = pc.u1, rows = pc.u2, t = gl_LocalInvocationID.x;
 	const uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BN;
 	const uint sm = (gl_SubgroupID / 2u) * 32u, sn = (gl_SubgroupID % 2u) * 32u;
+	const uint lr = t / 2u, lq = (t % 2u) * 16u;
 	fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc[2][2];
 	for (uint i = 0u; i < 2u; i++)
 		for (uint j = 0u; j < 2u; j++)
 			acc[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
 	for (uint k0 = 0u; k0 < K; k0 += BK) {
-		/* consecutive invocations read consecutive k of one row: coalesced global loads */
-		for (uint e = 0u; e < (BM * BK) / 128u; e++) {
-			const uint idx = t + 128u * e, r = idx / BK, kk = idx % BK, k = k0 + kk;
-			float v = m0 + r < rows && k < K ? x1[(m0 + r) * K + k] : 0.0;
+		for (uint e = 0u; e < 16u; e++) {
+			uint k = k0 + lq + e;
+			float v = m0 + lr < rows && k < K ? x1[(m0 + lr) * K + k] : 0.0;
 			float16_t h = float16_t(v);
-			Ah[r * BK + kk] = h;
-			Al[r * BK + kk] = float16_t(v - float(h));
+			Ah[lr * BK + lq + e] = h;
+			Al[lr * BK + lq + e] = float16_t(v - float(h));
 		}
+		uint n = n0 + lr;
 #ifdef FMT_Q4
-		for (uint wi = 0u; wi < (BN * BK / 8u) / 128u; wi++) {
-			const uint idx = t + 128u * wi, nl = idx / (BK / 8u), kb = (idx % (BK / 8u)) * 8u;
-			const uint kw = k0 + kb, n = n0 + nl;
+		for (uint wi = 0u; wi < 2u; wi++) {
+			uint kb = lq + wi * 8u, kw = k0 + kb;
 			if (n < N && kw < K) {
 				uint q = w1[n * (K / 8u) + kw / 8u], szw = sz[n * (K / pc.u3) + kw / pc.u3];
 				float s = unpackHalf2x16(szw).x, z = float(szw >> 16);
 				for (uint e = 0u; e < 8u; e++)
-					Bs[(kb + e) * BN + nl] = float16_t(s * (float((q >> (4u * e)) & 15u) - z));
+					Bs[(kb + e) * BN + lr] = float16_t(s * (float((q >> (4u * e)) & 15u) - z));
 			} else {
 				for (uint e = 0u; e < 8u; e++)
-					Bs[(kb + e) * BN + nl] = float16_t(0.0);
+					Bs[(kb + e) * BN + lr] = float16_t(0.0);
 			}
 		}
 #else
-		for (uint e = 0u; e < (BN * BK) / 128u; e++) {
-			const uint idx = t + 128u * e, nl = idx / BK, kk = idx % BK, k = k0 + kk, n = n0 + nl, i = n * K + k;
-			Bs[kk * BN + nl] = n < N && k < K ? float16_t(unpackHalf2x16((w1[i >> 1] >> ((i & 1u) * 16u)) & 0xffffu).x)
-							  : float16_t(0.0);
+		for (uint e = 0u; e < 16u; e++) {
+			uint k = k0 + lq + e, i = n * K + k;
+			Bs[(lq + e) * BN + lr] = n < N && k < K ? float16_t(unpackHalf2x16((w1[i >> 1] >> ((i & 1u) * 16u)) & 0xffffu).x)
+							       : float16_t(0.0);
 		}
 #endif
 		barrier();
