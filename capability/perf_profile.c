@@ -94,11 +94,13 @@ static void host_shader_profile(struct perf_profile *p)
 
 /* The CPU backend (backends/cpu): 16-bit weights widened to f32 and FMA'd; AWQ through int8 dot
  * products of unpacked nibbles with int8-quantized activations (VNNI / vpmaddubsw). Calibrated with
- * `awqrun bench --synthetic qwen3-0.6b -p 64 -n 16` on the 2-core AMD EPYC development VM
- * (2026-11-22; its bandwidth varies 17-30 GB/s with the load of other users, and the backend was
- * changing that day, so these are rough): 16-bit decode at ~1.0 of the measured read bandwidth
- * (0.95 used), pp64 at 0.20 of the FP32 FMA peak (16-bit) and 0.21 of the int8 peak (AWQ, with one
- * op per weight to unpack). One pool dispatch per op, no fusion; f32 KV cache. */
+ * `awqrun bench --synthetic qwen3-0.6b,tinyllama-1.1b --precision awq,bf16 --backend cpu -p 64 -n 64`
+ * on the 2-core AMD EPYC development VM (2026-11-30, commit d5a3fb1, docs/perf.md; its bandwidth
+ * varies 23-67 GB/s with the load of other users): 16-bit decode at 0.84-0.89 of the read bandwidth
+ * measured in the same run (0.95 kept: the low figures coincide with bandwidth dips), AWQ decode at
+ * 0.78-0.85 (0.90 kept), pp64 at 0.58-0.72 of the FP32 FMA peak (16-bit; 0.60) and 0.54-0.55 of the
+ * int8 peak (AWQ with one op per weight to unpack; 0.50). One pool dispatch per op, no fusion; f32
+ * KV cache. */
 static void cpu_profile(const struct awq_device_caps *d, struct perf_profile *p)
 {
 	p->kind = "cpu";
@@ -107,8 +109,8 @@ static void cpu_profile(const struct awq_device_caps *d, struct perf_profile *p)
 	p->eta_bw[PK_FP8] = 0.90;
 	p->eta_bw[PK_ATTN] = 0.70;
 	p->eta_bw[PK_ELEM] = 0.80;
-	p->rate[PK_W16] = p->rate[PK_ATTN] = p->rate[PK_ELEM] = 0.20;
-	p->rate[PK_Q4] = 0.20;
+	p->rate[PK_W16] = p->rate[PK_ATTN] = p->rate[PK_ELEM] = 0.60;
+	p->rate[PK_Q4] = 0.50;
 	p->rate[PK_FP8] = 0.20;
 	for (int k = 0; k < PK_COUNT; k++)
 		p->unit[k] = AWQ_MF_FP32;
