@@ -11,7 +11,7 @@ int awq_cmd_default(int argc, char **argv)
 {
 	const char *backend = "auto", *shape = "qwen3-0.6b";
 	struct bench_opts o = {.n_prompts = 1, .prompts = {64}, .n_gens = 1, .gens = {32}, .repeats = 2,
-			       .device = -1};
+			       .device = -1, .predict = 1};
 	struct bench_result rows[8];
 	int n_rows = 0;
 	char err[AWQ_ERRLEN], status[4096];
