@@ -65,15 +65,6 @@ static int parse_json(const char *path, cJSON **out, char *err, size_t errlen)
 	return 0;
 }
 
-static char *dup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = malloc(n);
-	if (d)
-		memcpy(d, s, n);
-	return d;
-}
-
 /* "bos_token": "<s>" or {"content": "<s>", ...}. */
 static const char *token_text(const cJSON *v)
 {
@@ -98,11 +89,11 @@ static int load_config(awq_tokenizer *t, const char *path, char *err, size_t err
 				tpl = cJSON_GetObjectItemCaseSensitive(e, "template");
 		}
 	}
-	if (cJSON_IsString(tpl) && !(t->chat_template = dup(tpl->valuestring)))
+	if (cJSON_IsString(tpl) && !(t->chat_template = strdup(tpl->valuestring)))
 		rc = AWQ_ENOMEM;
 	const char *bos = token_text(cJSON_GetObjectItemCaseSensitive(root, "bos_token"));
 	const char *eos = token_text(cJSON_GetObjectItemCaseSensitive(root, "eos_token"));
-	if (bos && (t->bos = awq_tokenizer_token_to_id(t, bos)) >= 0 && !(t->bos_text = dup(bos)))
+	if (bos && (t->bos = awq_tokenizer_token_to_id(t, bos)) >= 0 && !(t->bos_text = strdup(bos)))
 		rc = AWQ_ENOMEM;
 	if (eos)
 		t->eos = awq_tokenizer_token_to_id(t, eos);

@@ -36,15 +36,6 @@ static int get_int(const cJSON *o, const char *k, int def)
 	return cJSON_IsNumber(v) ? v->valueint : def;
 }
 
-static char *dup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = malloc(n);
-	if (d)
-		memcpy(d, s, n);
-	return d;
-}
-
 /* {"String": s} patterns only: a regex in a Replace is not something these models use. */
 static const char *string_pattern(const cJSON *o)
 {
@@ -119,7 +110,7 @@ static int add_normalizer(awq_tokenizer *t, const cJSON *o, char *err, size_t er
 		if (!p)
 			return BAD("%s: Prepend normalizer without \"prepend\"", t->path);
 		n->kind = NORM_PREPEND;
-		if (!(n->a = dup(p)))
+		if (!(n->a = strdup(p)))
 			return AWQ_ENOMEM;
 	} else if (!strcmp(type, "Replace")) {
 		const char *p = string_pattern(o), *c = get_str(o, "content");
@@ -127,7 +118,7 @@ static int add_normalizer(awq_tokenizer *t, const cJSON *o, char *err, size_t er
 			return UNSUP("%s: Replace normalizer needs a non-empty {\"String\": ...} pattern and a content",
 				     t->path);
 		n->kind = NORM_REPLACE;
-		if (!(n->a = dup(p)) || !(n->b = dup(c)))
+		if (!(n->a = strdup(p)) || !(n->b = strdup(c)))
 			return AWQ_ENOMEM;
 	} else {
 		return UNSUP("%s: normalizer \"%s\" is not supported (NFC/NFD/NFKC/NFKD, Lowercase, Prepend, Replace "
@@ -225,7 +216,7 @@ static int add_decoder(awq_tokenizer *t, const cJSON *o, char *err, size_t errle
 		if (!p || !c || !*p)
 			return UNSUP("%s: Replace decoder needs a non-empty {\"String\": ...} pattern and a content", t->path);
 		d->kind = DEC_REPLACE;
-		if (!(d->a = dup(p)) || !(d->b = dup(c)))
+		if (!(d->a = strdup(p)) || !(d->b = strdup(c)))
 			return AWQ_ENOMEM;
 	} else if (!strcmp(type, "Strip")) {
 		d->kind = DEC_STRIP;
@@ -298,7 +289,7 @@ static int set_token(awq_tokenizer *t, int32_t id, const char *s)
 	if (t->vocab[id] && !strcmp(t->vocab[id], s))
 		return 0;
 	free(t->vocab[id]);
-	return (t->vocab[id] = dup(s)) ? 0 : -1;
+	return (t->vocab[id] = strdup(s)) ? 0 : -1;
 }
 
 static int load_model(awq_tokenizer *t, const cJSON *root, char *err, size_t errlen)

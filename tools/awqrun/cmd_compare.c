@@ -43,34 +43,16 @@ static double jnum(const cJSON *o, const char *k)
 	return cJSON_IsNumber(v) ? v->valuedouble : 0.0;
 }
 
-static char *read_all(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		fprintf(stderr, "awqrun compare: cannot open %s\n", path);
-		return NULL;
-	}
-	char *text = NULL;
-	long len = -1;
-	if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0 && len < (64l << 20) && fseek(f, 0, SEEK_SET) == 0)
-		text = malloc((size_t)len + 1);
-	if (!text || fread(text, 1, (size_t)len, f) != (size_t)len) {
-		fprintf(stderr, "awqrun compare: %s is empty, unreadable or too large\n", path);
-		free(text);
-		text = NULL;
-	} else {
-		text[len] = 0;
-	}
-	fclose(f);
-	return text;
-}
-
 /* Append the results of one `bench --json` file (schema 1 or 2); returns rows added or -1. */
 static int load_json(const char *path, struct bench_result *rows, int max)
 {
-	char *text = read_all(path);
-	if (!text)
+	char *text = NULL;
+	size_t len = 0;
+	if (awq_cli_read_file(path, &text, &len) || len == 0) {
+		fprintf(stderr, "awqrun compare: %s is missing, unreadable or empty\n", path);
+		free(text);
 		return -1;
+	}
 	cJSON *root = cJSON_Parse(text);
 	free(text);
 	const cJSON *res = root ? cJSON_GetObjectItemCaseSensitive(root, "results") : NULL;

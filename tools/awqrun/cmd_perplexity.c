@@ -28,35 +28,6 @@ static void usage(void)
 	       "  --device N, -t N  device index; CPU threads\n");
 }
 
-static int read_file(const char *path, char **out, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	size_t n = 0, cap = 1 << 16;
-	char *s = malloc(cap);
-	if (!f || !s) {
-		if (f)
-			fclose(f);
-		free(s);
-		return -1;
-	}
-	for (size_t got; (got = fread(s + n, 1, cap - n, f)) > 0;) {
-		n += got;
-		if (n == cap) {
-			char *ns = realloc(s, cap *= 2);
-			if (!ns) {
-				free(s);
-				fclose(f);
-				return -1;
-			}
-			s = ns;
-		}
-	}
-	fclose(f);
-	*out = s;
-	*len = n;
-	return 0;
-}
-
 /* -log softmax(row)[target] in double precision. */
 static double nll(const float *row, int vocab, int32_t target)
 {
@@ -145,7 +116,7 @@ int awq_cmd_perplexity(int argc, char **argv)
 	int32_t *ids = NULL;
 	float *logits = NULL;
 	int n = 0, rc = awq_tokenizer_load(dir, &tok, err, sizeof(err));
-	if (!rc && read_file(file, &text, &len))
+	if (!rc && awq_cli_read_file(file, &text, &len))
 		rc = awq_err(err, sizeof(err), AWQ_EIO, "%s: cannot read it", file);
 	if (!rc) /* like the guide's tokenizer(text): the tokenizer's own special tokens included */
 		rc = awq_tokenizer_encode(tok, text, len, 1, &ids, &n, err, sizeof(err));

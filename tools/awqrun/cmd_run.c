@@ -195,36 +195,6 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 	return 0;
 }
 
-static int read_text_file(const char *path, char **out)
-{
-	FILE *f = fopen(path, "rb");
-	size_t n = 0, cap = 4096;
-	char *s = malloc(cap);
-	if (!f || !s) {
-		if (f)
-			fclose(f);
-		free(s);
-		fprintf(stderr, "awqrun: %s: cannot read it\n", path);
-		return -1;
-	}
-	for (size_t got; (got = fread(s + n, 1, cap - n - 1, f)) > 0;) {
-		n += got;
-		if (cap - n < 2) {
-			char *ns = realloc(s, cap *= 2);
-			if (!ns) {
-				free(s);
-				fclose(f);
-				return -1;
-			}
-			s = ns;
-		}
-	}
-	fclose(f);
-	s[n] = 0;
-	*out = s;
-	return 0;
-}
-
 static int hist_append(struct gen *g, const int32_t *ids, int n)
 {
 	if (g->n_hist + n > g->cap) {
@@ -535,8 +505,10 @@ int awq_cmd_run(int argc, char **argv)
 	if (rc)
 		return rc > 0 ? 0 : 2;
 	if (o.prompt_file) {
-		if (read_text_file(o.prompt_file, &file_prompt))
+		if (awq_cli_read_file(o.prompt_file, &file_prompt, NULL)) {
+			fprintf(stderr, "awqrun: %s: cannot read it\n", o.prompt_file);
 			return 1;
+		}
 		o.prompt = file_prompt;
 	}
 	rc = setup(&g, &o, &model, err, sizeof(err));
