@@ -32,18 +32,7 @@ mkdir -p /tmp/vkdev
 for f in .vkdev/*.deb; do dpkg -x "$f" /tmp/vkdev; done
 [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] &&
 	export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-# The core's Debian libraries, when the machine lacks them: .deps/debs as tools/bench/gpu-session.sh
-# uses it (carried too when present).
-if ! pkg-config --exists libcjson hwloc libpcre2-8 libutf8proc 2>/dev/null && [ -d .deps/debs ]; then
-	mkdir -p .deps/root
-	for f in .deps/debs/*.deb; do
-		case "$f" in *libudev1*) ldconfig -p | grep -q 'libudev.so.1 ' && continue ;; esac
-		dpkg -x "$f" .deps/root
-	done
-	export PKG_CONFIG_SYSROOT_DIR=$PWD/.deps/root
-	export PKG_CONFIG_LIBDIR=$PWD/.deps/root/usr/lib/x86_64-linux-gnu/pkgconfig
-	export LD_LIBRARY_PATH=$PWD/.deps/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-fi
+. tools/bench/device-deps.sh
 note "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)"
 
 if has build; then

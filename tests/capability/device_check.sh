@@ -13,16 +13,7 @@ mkdir -p "$OUT"
 export PATH=/usr/local/cuda/bin:$PATH
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv,noheader | tee "$OUT/gpu.txt"
 
-if ! pkg-config --exists libcjson hwloc libpcre2-8 libutf8proc 2>/dev/null && [ -d .deps/debs ]; then
-	mkdir -p .deps/root
-	for f in .deps/debs/*.deb; do
-		case "$f" in *libudev1*) ldconfig -p | grep -q 'libudev.so.1 ' && continue ;; esac
-		dpkg -x "$f" .deps/root
-	done
-	export PKG_CONFIG_SYSROOT_DIR=$PWD/.deps/root
-	export PKG_CONFIG_LIBDIR=$PWD/.deps/root/usr/lib/x86_64-linux-gnu/pkgconfig
-	export LD_LIBRARY_PATH=$PWD/.deps/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-fi
+. tools/bench/device-deps.sh
 if ! ldconfig -p | grep -q libvulkan.so.1 && ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
 	for f in .gl/*.deb; do dpkg -x "$f" /; done
 	ldconfig

@@ -47,20 +47,8 @@ if has kernels; then
 	note "awq-cuda-bench: rc=$?"
 fi
 
-# The device machine may lack the Debian libraries the core needs (cJSON, hwloc, PCRE2, utf8proc):
-# .deps/debs (carried, ignored by git; fetched with `apt-get download`, package list in
-# tools/deps-debian.sh) is unpacked into .deps/root and found through pkg-config's sysroot.
-if ! pkg-config --exists libcjson hwloc libpcre2-8 libutf8proc 2>/dev/null && [ -d .deps/debs ]; then
-	mkdir -p .deps/root
-	for f in .deps/debs/*.deb; do
-		case "$f" in *libudev1*) ldconfig -p | grep -q 'libudev.so.1 ' && continue ;; esac
-		dpkg -x "$f" .deps/root
-	done
-	export PKG_CONFIG_SYSROOT_DIR=$PWD/.deps/root
-	export PKG_CONFIG_LIBDIR=$PWD/.deps/root/usr/lib/x86_64-linux-gnu/pkgconfig
-	export LD_LIBRARY_PATH=$PWD/.deps/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-	note "using unpacked Debian libraries from .deps/debs"
-fi
+. tools/bench/device-deps.sh
+[ "${AWQ_DEVICE_DEPS:-}" = unpacked ] && note "using unpacked Debian libraries from .deps/debs"
 
 if has build; then
 	t0=$SECONDS

@@ -18,17 +18,7 @@ has() { [[ " $phases " == *" $1 "* ]]; }
 export PATH=/usr/local/cuda/bin:$PATH
 note "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)"
 
-# Debian libraries the core needs, carried as .deps/debs (see tools/bench/gpu-session.sh).
-if ! pkg-config --exists libcjson hwloc libpcre2-8 libutf8proc 2>/dev/null && [ -d .deps/debs ]; then
-	mkdir -p .deps/root
-	for f in .deps/debs/*.deb; do
-		case "$f" in *libudev1*) ldconfig -p | grep -q 'libudev.so.1 ' && continue ;; esac
-		dpkg -x "$f" .deps/root
-	done
-	export PKG_CONFIG_SYSROOT_DIR=$PWD/.deps/root
-	export PKG_CONFIG_LIBDIR=$PWD/.deps/root/usr/lib/x86_64-linux-gnu/pkgconfig
-	export LD_LIBRARY_PATH=$PWD/.deps/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-fi
+. tools/bench/device-deps.sh
 
 if has build; then
 	t0=$SECONDS
