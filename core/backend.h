@@ -40,6 +40,18 @@ struct awq_backend_info {
 	uint64_t act_bytes;
 };
 
+/* What every backend's info() reports; device_bytes is the sum of the parts. */
+static inline void awq_backend_info_set(struct awq_backend_info *info, const char *device, const char *kernels,
+					uint64_t weight_bytes, uint64_t kv_bytes, uint64_t act_bytes)
+{
+	info->device = device;
+	info->kernels = kernels;
+	info->weight_bytes = weight_bytes;
+	info->kv_bytes = kv_bytes;
+	info->act_bytes = act_bytes;
+	info->device_bytes = weight_bytes + kv_bytes + act_bytes;
+}
+
 struct awq_backend_ops {
 	const char *name;
 	int abi;

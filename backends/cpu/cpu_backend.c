@@ -393,12 +393,7 @@ static int cpu_info(void *ctx, struct awq_backend_info *info)
 {
 	struct cpu_ctx *c = ctx;
 	memset(info, 0, sizeof(*info));
-	info->device = c->device;
-	info->kernels = c->kernels;
-	info->weight_bytes = c->weight_bytes;
-	info->kv_bytes = c->kv_bytes;
-	info->act_bytes = c->arena_bytes;
-	info->device_bytes = c->weight_bytes + c->kv_bytes + c->arena_bytes;
+	awq_backend_info_set(info, c->device, c->kernels, c->weight_bytes, c->kv_bytes, c->arena_bytes);
 	return 0;
 }
 

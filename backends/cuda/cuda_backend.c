@@ -205,12 +205,7 @@ static int cu_info(void *ctx, struct awq_backend_info *info)
 {
 	struct cu_ctx *c = ctx;
 	memset(info, 0, sizeof(*info));
-	info->device = c->name;
-	info->kernels = c->kernels;
-	info->weight_bytes = c->weight_bytes;
-	info->kv_bytes = c->kv_bytes;
-	info->act_bytes = c->act_bytes;
-	info->device_bytes = c->weight_bytes + c->kv_bytes + c->act_bytes;
+	awq_backend_info_set(info, c->name, c->kernels, c->weight_bytes, c->kv_bytes, c->act_bytes);
 	return 0;
 }
 

@@ -93,12 +93,7 @@ static int vk_info(void *ctx, struct awq_backend_info *info)
 {
 	struct vk_ctx *c = ctx;
 	memset(info, 0, sizeof(*info));
-	info->device = c->device;
-	info->kernels = c->kernels;
-	info->weight_bytes = c->weight_bytes;
-	info->kv_bytes = c->kv_bytes;
-	info->act_bytes = c->act_bytes;
-	info->device_bytes = c->weight_bytes + c->kv_bytes + c->act_bytes;
+	awq_backend_info_set(info, c->device, c->kernels, c->weight_bytes, c->kv_bytes, c->act_bytes);
 	return 0;
 }
 
