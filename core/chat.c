@@ -4,7 +4,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "chat.h"
+#include "awqrun_text.h"
 #include "error.h"
 
 struct buf {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "error.h"
-#include "sampler.h"
+#include "awqrun_text.h"
 
 void awq_sampler_opts_default(struct awq_sampler_opts *o)
 {

@@ -7,7 +7,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "tokenizer.h"
+#include "awqrun_text.h"
 
 #define TOK_MAX_STEPS 8
 

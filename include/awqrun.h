@@ -26,6 +26,17 @@ enum awq_status {
 
 #define AWQ_ERRLEN 512
 
+#if defined(__GNUC__)
+#define AWQ_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define AWQ_PRINTF(a, b)
+#endif
+
+/* Format a message into err (when err is not NULL) and return code, so callers write
+ * `return awq_err(err, errlen, AWQ_EFORMAT, "%s: ...", path);`. Every awqrun function reports its
+ * errors this way. */
+int awq_err(char *err, size_t errlen, int code, const char *fmt, ...) AWQ_PRINTF(4, 5);
+
 typedef struct awq_model awq_model;
 typedef struct awq_session awq_session;
 

@@ -9,9 +9,7 @@
 #include <string.h>
 
 #include "awqrun.h"
-#include "chat.h"
-#include "sampler.h"
-#include "tokenizer.h"
+#include "awqrun_text.h"
 
 static char *slurp(const char *path)
 {

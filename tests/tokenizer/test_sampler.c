@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sampler.h"
+#include "awqrun_text.h"
 
 static int failures;
 #define CHECK(cond, ...)                                                                                             \

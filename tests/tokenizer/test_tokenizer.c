@@ -9,8 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chat.h"
-#include "tokenizer.h"
+#include "awqrun_text.h"
 
 static int failures;
 

@@ -13,8 +13,7 @@
 
 #include "awqrun.h"
 #include "commands.h"
-#include "error.h"
-#include "tokenizer.h"
+#include "awqrun_text.h"
 
 #define CHUNK 64 /* rows of logits fetched per eval call */
 

@@ -10,11 +10,8 @@
 #include <unistd.h>
 
 #include "awqrun.h"
-#include "chat.h"
+#include "awqrun_text.h"
 #include "commands.h"
-#include "error.h"
-#include "sampler.h"
-#include "tokenizer.h"
 
 #define MAX_STOP 8
 
