@@ -141,6 +141,62 @@ static int exists(const char *path)
 	return f != NULL;
 }
 
+/* generation_config.json's sampling fields, each checked against the range the sampler takes. */
+static int load_sampling(awq_tokenizer *t, const cJSON *root, const char *path, char *err, size_t errlen)
+{
+	static const struct {
+		const char *key;
+		unsigned bit;
+		double lo, hi;
+	} f[] = {
+		{"temperature", AWQ_GEN_TEMPERATURE, 0, 100},   {"top_k", AWQ_GEN_TOP_K, 0, 1e9},
+		{"top_p", AWQ_GEN_TOP_P, 1e-6, 1},             {"min_p", AWQ_GEN_MIN_P, 0, 1},
+		{"repetition_penalty", AWQ_GEN_REPEAT_PENALTY, 1e-3, 100},
+	};
+	/* what vLLM uses for a field the file leaves out: no truncation, temperature 1 */
+	awq_sampler_opts_default(&t->gen);
+	t->gen.temperature = 1.0f;
+	t->gen.top_k = 0;
+	t->gen.top_p = 1.0f;
+	t->gen.min_p = 0.0f;
+	t->gen.repeat_penalty = 1.0f;
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, f[i].key);
+		if (!v || cJSON_IsNull(v))
+			continue;
+		if (!cJSON_IsNumber(v) || !(v->valuedouble >= f[i].lo && v->valuedouble <= f[i].hi))
+			return awq_err(err, errlen, AWQ_EFORMAT, "%s: \"%s\" must be a number from %g to %g", path, f[i].key,
+				       f[i].lo, f[i].hi);
+		double d = v->valuedouble;
+		switch (f[i].bit) {
+		case AWQ_GEN_TEMPERATURE: t->gen.temperature = (float)d; break;
+		case AWQ_GEN_TOP_K: t->gen.top_k = (int)d; break;
+		case AWQ_GEN_TOP_P: t->gen.top_p = (float)d; break;
+		case AWQ_GEN_MIN_P: t->gen.min_p = (float)d; break;
+		default: t->gen.repeat_penalty = (float)d; break;
+		}
+		t->gen_set |= f[i].bit;
+	}
+	return 0;
+}
+
+unsigned awq_tokenizer_sampling_defaults(const awq_tokenizer *t, unsigned keep, struct awq_sampler_opts *o)
+{
+	const unsigned all = AWQ_GEN_TEMPERATURE | AWQ_GEN_TOP_K | AWQ_GEN_TOP_P | AWQ_GEN_MIN_P | AWQ_GEN_REPEAT_PENALTY;
+	unsigned use = t->gen_set ? all & ~keep : 0;
+	if (use & AWQ_GEN_TEMPERATURE)
+		o->temperature = t->gen.temperature;
+	if (use & AWQ_GEN_TOP_K)
+		o->top_k = t->gen.top_k;
+	if (use & AWQ_GEN_TOP_P)
+		o->top_p = t->gen.top_p;
+	if (use & AWQ_GEN_MIN_P)
+		o->min_p = t->gen.min_p;
+	if (use & AWQ_GEN_REPEAT_PENALTY)
+		o->repeat_penalty = t->gen.repeat_penalty;
+	return use;
+}
+
 /* generation_config.json's eos_token_id: an id or a list of ids. A missing file is fine. */
 static int load_generation_config(awq_tokenizer *t, const char *path, char *err, size_t errlen)
 {
@@ -150,6 +206,11 @@ static int load_generation_config(awq_tokenizer *t, const char *path, char *err,
 	int rc = parse_json(path, &root, err, errlen);
 	if (rc)
 		return rc;
+	rc = load_sampling(t, root, path, err, errlen);
+	if (rc) {
+		cJSON_Delete(root);
+		return rc;
+	}
 	const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "eos_token_id"), *x;
 	if (cJSON_IsNumber(e))
 		t->stop[t->n_stop++] = (int32_t)e->valueint;

@@ -87,6 +87,8 @@ struct awq_tokenizer {
 	char *bos_text;
 	int32_t stop[8]; /* generation_config.json eos_token_id(s) */
 	int n_stop;
+	struct awq_sampler_opts gen; /* generation_config.json's sampling fields ... */
+	unsigned gen_set;            /* ... those it has (AWQ_GEN_* bits) */
 };
 
 /* A piece of text on its way through the pipeline: either text still to tokenize, or an added

@@ -121,6 +121,20 @@ struct awq_sampler_opts {
 };
 void awq_sampler_opts_default(struct awq_sampler_opts *o);
 
+/* The sampling settings of the model's generation_config.json (temperature, top_k, top_p, min_p,
+ * repetition_penalty), applied as vLLM applies them by default (do_sample is not consulted): when
+ * the file has any of them, every field of o not in keep (AWQ_GEN_* bits the user set) becomes the
+ * file's value, or vLLM's neutral one where the file has none (temperature 1, no top-k, top-p 1,
+ * min-p 0, no penalty). Returns the bits it overwrote (0: the file sets no sampling). */
+enum {
+	AWQ_GEN_TEMPERATURE = 1,
+	AWQ_GEN_TOP_K = 2,
+	AWQ_GEN_TOP_P = 4,
+	AWQ_GEN_MIN_P = 8,
+	AWQ_GEN_REPEAT_PENALTY = 16,
+};
+unsigned awq_tokenizer_sampling_defaults(const awq_tokenizer *t, unsigned keep, struct awq_sampler_opts *o);
+
 struct awq_sampler {
 	struct awq_sampler_opts o;
 	uint64_t rng[4];

@@ -66,5 +66,20 @@ err_ctx)
 		$AWQRUN run -m "$GEN" -p "Why is the sky blue?" --no-think --ctx 16 --backend cpu ;;
 err_template)
 	expect_fail 'unknown chat template' $AWQRUN run -m "$DATA/tokenizer/llama2" -p hi --chat ;;
+gen_config) # generation_config.json's sampling settings are the defaults, as in vLLM; options win
+	m="$BUILD/gen_config_model"
+	rm -rf "$m" && mkdir -p "$m" && cp "$GEN"/* "$m"/ || exit 1
+	printf '{"do_sample": true, "temperature": 0.6, "top_k": 20, "top_p": 0.95, "eos_token_id": [2, 0]}\n' \
+		>"$m/generation_config.json"
+	$AWQRUN run -m "$m" -p hi -n 4 --seed 7 --backend cpu >"$out" 2>&1 || { cat "$out"; exit 1; }
+	grep -q 'sampling from generation_config.json: temperature 0.6, top-k 20, top-p 0.95, min-p 0, repeat penalty 1 ' \
+		"$out" || { echo "FAIL: file defaults not applied"; cat "$out"; exit 1; }
+	$AWQRUN run -m "$m" -p hi -n 4 --seed 7 --temp 0.9 --min-p 0.1 --backend cpu >"$out" 2>&1 || { cat "$out"; exit 1; }
+	grep -q 'temperature 0.9, top-k 20, top-p 0.95, min-p 0.1,' "$out" ||
+		{ echo "FAIL: command-line options must win"; cat "$out"; exit 1; }
+	$AWQRUN run -m "$m" -p hi -n 4 --seed 7 --no-gen-config --backend cpu >"$out" 2>&1 || { cat "$out"; exit 1; }
+	grep -q 'sampling from generation_config' "$out" && { echo "FAIL: --no-gen-config ignored"; cat "$out"; exit 1; }
+	printf '{"top_p": 2}\n' >"$m/generation_config.json"
+	expect_fail 'generation_config.json: "top_p" must be a number from 1e-06 to 1' $AWQRUN run -m "$m" -p hi --backend cpu ;;
 *) echo "unknown case $CASE"; exit 2 ;;
 esac

@@ -24,6 +24,8 @@ struct run_opts {
 	int n_predict, ctx, threads, device, interactive, print_ids;
 	struct awq_sampler_opts s;
 	int seed_given;
+	unsigned sampling_given; /* AWQ_GEN_* bits of the options on the command line */
+	int no_gen_config;       /* --no-gen-config: awqrun's defaults, not generation_config.json's */
 };
 
 /* Everything one generation needs, kept across turns in interactive mode. */
@@ -55,6 +57,8 @@ static void usage(void)
 	       "  --system TEXT        system message (chat)\n"
 	       "  --think / --no-think Qwen3 thinking switch (enable_thinking); default: the template's\n"
 	       "  -n N                 tokens to generate (default -1: until end of turn or the context is full)\n"
+	       "  sampling defaults are the model's generation_config.json values where it has them (as vLLM),\n"
+	       "  else these; --no-gen-config ignores the file\n"
 	       "  --temp T             temperature, 0 = greedy (default 0.8)\n"
 	       "  --top-k K            (default 40, 0 = off)    --top-p P (default 0.95)\n"
 	       "  --min-p P            (default 0.05, 0 = off)  --repeat-penalty R (default 1.0 = off)\n"
@@ -145,22 +149,27 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 				return -1;
 			o->device = (int)d;
 		} else if (!strcmp(a, "--temp")) {
+			o->sampling_given |= AWQ_GEN_TEMPERATURE;
 			if (NUM(0, 100))
 				return -1;
 			o->s.temperature = (float)d;
 		} else if (!strcmp(a, "--top-k")) {
+			o->sampling_given |= AWQ_GEN_TOP_K;
 			if (NUM(0, 1e9))
 				return -1;
 			o->s.top_k = (int)d;
 		} else if (!strcmp(a, "--top-p")) {
+			o->sampling_given |= AWQ_GEN_TOP_P;
 			if (NUM(1e-6, 1))
 				return -1;
 			o->s.top_p = (float)d;
 		} else if (!strcmp(a, "--min-p")) {
+			o->sampling_given |= AWQ_GEN_MIN_P;
 			if (NUM(0, 1))
 				return -1;
 			o->s.min_p = (float)d;
 		} else if (!strcmp(a, "--repeat-penalty")) {
+			o->sampling_given |= AWQ_GEN_REPEAT_PENALTY;
 			if (NUM(1e-3, 100))
 				return -1;
 			o->s.repeat_penalty = (float)d;
@@ -168,6 +177,8 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 			if (NUM(0, 1e9))
 				return -1;
 			o->s.repeat_last_n = (int)d;
+		} else if (!strcmp(a, "--no-gen-config")) {
+			o->no_gen_config = 1;
 		} else if (!strcmp(a, "--seed")) {
 			if (NUM(0, 1.8e19))
 				return -1;
@@ -455,6 +466,14 @@ static int setup(struct gen *g, struct run_opts *o, awq_model **model, char *err
 					"using the raw prompt\n");
 	} else if (o->chat && (rc = awq_chat_detect(tmpl, awq_tokenizer_bos_text(g->tok), &g->chat, err, errlen))) {
 		return rc;
+	}
+	if (!o->no_gen_config) {
+		unsigned used = awq_tokenizer_sampling_defaults(g->tok, o->sampling_given, &o->s);
+		if (used)
+			fprintf(stderr,
+				"awqrun: sampling from generation_config.json: temperature %g, top-k %d, top-p %g, min-p %g, "
+				"repeat penalty %g (options on the command line win; --no-gen-config for awqrun's defaults)\n",
+				o->s.temperature, o->s.top_k, o->s.top_p, o->s.min_p, o->s.repeat_penalty);
 	}
 	g->n_stop_ids = awq_tokenizer_stop_ids(g->tok, g->stop_ids, 15);
 	if (g->use_chat) {
