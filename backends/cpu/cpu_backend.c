@@ -272,7 +272,9 @@ static int prepare_weights(struct cpu_ctx *c, char *err, size_t errlen)
 	c->qa.q = malloc(rows * k + 64);
 	c->qa.scale = malloc(rows * (k / 8 + 1) * sizeof(float));
 	c->qa.sum = malloc(rows * (k / 8 + 1) * sizeof(int32_t));
-	c->xp = malloc(rows * k * sizeof(float) + 64);
+	/* 64-byte aligned: the 512-bit bf16 loop reads it in whole cache lines (a split load per vector
+	 * cost a fifth of its speed) */
+	c->xp = aligned_alloc(64, (rows * k * sizeof(float) + 127) & ~(size_t)63);
 	if (!c->qa.q || !c->qa.scale || !c->qa.sum || !c->xp)
 		return awq_err(err, errlen, AWQ_ENOMEM, "out of memory for matmul scratch");
 	return 0;

@@ -97,7 +97,7 @@ static void permute_part(void *ctx, int b, int e, int t)
 {
 	struct prep_job *j = ctx;
 	(void)t;
-	awq_cpu_permute_bf16(j->x, b, e, j->k, j->c->xp);
+	awq_cpu_permute_bf16(j->x, b, e, j->k, j->c->k->bf16_block, j->c->xp);
 }
 
 static int prepared(struct cpu_prepared *p, int vid, int rows, int group)

@@ -67,20 +67,23 @@ void awq_cpu_quantize_ref(const float *x, int r0, int r1, struct awq_cpu_qact *a
 /* Bias of column n, 0 when there is none. */
 float awq_cpu_bias(const void *bias, enum awq_dtype t, int64_t n);
 
-/* The bf16 kernels widen 16 weights at a time by shifting the even ones and masking the odd ones,
- * so they read activations permuted per 16: xp[16b + i] = x[16b + 2i], xp[16b + 8 + i] =
- * x[16b + 2i + 1] (i < 8); the tail past the last full 16 is left in order. */
-void awq_cpu_permute_bf16(const float *x, int r0, int r1, int k, float *xp);
+/* The bf16 kernels widen a vector of weights at a time by shifting the even ones and masking the
+ * odd ones, so they read activations permuted per block of B = the kernel set's bf16_block (16 for
+ * 256-bit vectors, 32 for 512-bit): xp[Bb + i] = x[Bb + 2i], xp[Bb + B/2 + i] = x[Bb + 2i + 1]
+ * (i < B/2); the tail past the last full block is left in order. */
+void awq_cpu_permute_bf16(const float *x, int r0, int r1, int k, int block, float *xp);
 
 struct awq_cpu_kernels {
 	const char *name;
+	int bf16_block; /* the activation permutation its bf16 dense kernel reads (awq_cpu_permute_bf16) */
 	/* Rows [r0, r1), tiles [t0, t1) of out[rows][w->n]: int8 activations, exact int32 sums. */
 	void (*q4)(const struct awq_cpu_q4 *w, const struct awq_cpu_qact *a, int r0, int r1, int64_t t0,
 		   int64_t t1, float *out);
 	/* Same columns with f32 activations and f32 sums (the exact path, compute-bound). */
 	void (*q4_f32)(const struct awq_cpu_q4 *w, const float *x, int r0, int r1, int64_t t0, int64_t t1,
 		       float *out);
-	/* Rows [r0, r1), columns [n0, n1). For bf16 weights xp is x permuted by awq_cpu_permute_bf16,
+	/* Rows [r0, r1), columns [n0, n1). For bf16 weights xp is x permuted by awq_cpu_permute_bf16
+	 * with bf16_block,
 	 * or NULL to widen in order (a little slower). */
 	void (*dense)(const struct awq_weight *w, const float *x, const float *xp, int r0, int r1, int64_t n0,
 		      int64_t n1, float *out);

@@ -264,6 +264,7 @@ const struct awq_cpu_kernels awq_cpu_kernels_neon = {
 #else
 	.name = "neon",
 #endif
+	.bf16_block = 16, /* not read: the NEON kernel widens in order */
 	.q4 = q4_neon,
 	.q4_f32 = q4_f32_neon,
 	.dense = dense_neon,

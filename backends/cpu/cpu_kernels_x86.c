@@ -6,8 +6,9 @@
  * Decode reads each weight once, so the inner loops spend a few instructions per 64-128 weights:
  * AWQ (int8 path): load 64 bytes = 16 columns x 8 k, split the nibbles (and, shift, and), four dot
  * products against two broadcast 4-byte activation words; one convert and FMA per column group.
- * BF16: widen 16 weights with a shift (even elements) and a mask (odd ones) — exact — and two FMAs
- * against activations permuted to match (awq_cpu_permute_bf16). */
+ * BF16: widen 16 weights (32 in the VNNI build, whose BF16 loops are 512-bit) with a shift (even
+ * elements) and a mask (odd ones) — exact — and two FMAs against activations permuted to match
+ * (awq_cpu_permute_bf16 with the kernel set's bf16_block). */
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
@@ -27,6 +28,7 @@
 #define SFX(x) x##_vnni
 #define Q4_RMAX 4
 #define DENSE_RMAX 4
+#define BF16_BLOCK 32 /* bf16 weights in 512-bit vectors: activations permuted per 32 */
 /* lo and hi nibbles go to separate accumulators: two short dependency chains instead of one. */
 static AI void dot8(__m256i *a1, __m256i *a2, __m256i lo, __m256i xa, __m256i hi, __m256i xb)
 {
@@ -39,6 +41,7 @@ static AI void dot8(__m256i *a1, __m256i *a2, __m256i lo, __m256i xa, __m256i hi
 #define SFX(x) x##_avx2
 #define Q4_RMAX 2
 #define DENSE_RMAX 2
+#define BF16_BLOCK 16
 /* u8 x s8 pairs sum to int16 without saturating: weights are 0..15, so four products stay within
  * 4 * 15 * 127 = 7620. */
 static AI void dot8(__m256i *a1, __m256i *a2, __m256i lo, __m256i xa, __m256i hi, __m256i xb)
@@ -297,9 +300,103 @@ static AI void dense_row1(const struct awq_weight *w, const float *x, const floa
 	out[(size_t)r * (size_t)w->n + (size_t)n] = s + awq_cpu_bias(w->bias, w->bias_dtype, n);
 }
 
+#if AWQ_VNNI
+/* BF16 weights against activations permuted per 32 (BF16_BLOCK): one 64-byte load gives 32 weights,
+ * widened exactly by a shift (even k) and a mask (odd k) into two 512-bit vectors. Measured on one
+ * Zen 4 core (bf16 rows of k = 1024, xp 64-byte aligned): 41-47 GB/s from L2 and 30-32 GB/s from
+ * memory, against 38-40 and 25-31 GB/s for the 256-bit loop, which issues twice the instructions per
+ * byte (this VM's memory figures are noisy). The tail past the last full 32 is in order in xp as in
+ * x and is summed from x. */
+static AI __m512 bf16_even(__m512i raw)
+{
+	return _mm512_castsi512_ps(_mm512_slli_epi32(raw, 16));
+}
+
+static AI __m512 bf16_odd(__m512i raw)
+{
+	return _mm512_castsi512_ps(_mm512_and_si512(raw, _mm512_set1_epi32((int)0xffff0000u)));
+}
+
+static AI float bf16_tail(const uint16_t *row, const float *xr, int64_t k, int64_t K)
+{
+	float s = 0;
+	for (; k < K; k++)
+		s += xr[k] * awq_load_float(row, AWQ_DT_BF16, (size_t)k);
+	return s;
+}
+
+static AI void bf16z_row1(const struct awq_weight *w, const float *x, const float *xp, int r, int64_t n, float *out)
+{
+	const int64_t K = w->k;
+	const uint16_t *row = (const uint16_t *)w->data + (size_t)n * (size_t)K;
+	const float *xs = xp + (size_t)r * (size_t)K;
+	__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+	int64_t k = 0;
+	for (; k + 64 <= K; k += 64) {
+		_mm_prefetch((const char *)(row + k) + DENSE_PREFETCH, _MM_HINT_T0);
+		_mm_prefetch((const char *)(row + k) + DENSE_PREFETCH + 64, _MM_HINT_T0);
+		__m512i q0 = _mm512_loadu_si512(row + k), q1 = _mm512_loadu_si512(row + k + 32);
+		a0 = _mm512_fmadd_ps(bf16_even(q0), _mm512_loadu_ps(xs + k), a0);
+		a1 = _mm512_fmadd_ps(bf16_odd(q0), _mm512_loadu_ps(xs + k + 16), a1);
+		a2 = _mm512_fmadd_ps(bf16_even(q1), _mm512_loadu_ps(xs + k + 32), a2);
+		a3 = _mm512_fmadd_ps(bf16_odd(q1), _mm512_loadu_ps(xs + k + 48), a3);
+	}
+	for (; k + 32 <= K; k += 32) {
+		__m512i q0 = _mm512_loadu_si512(row + k);
+		a0 = _mm512_fmadd_ps(bf16_even(q0), _mm512_loadu_ps(xs + k), a0);
+		a1 = _mm512_fmadd_ps(bf16_odd(q0), _mm512_loadu_ps(xs + k + 16), a1);
+	}
+	float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+	s += bf16_tail(row, x + (size_t)r * (size_t)K, k, K);
+	out[(size_t)r * (size_t)w->n + (size_t)n] = s + awq_cpu_bias(w->bias, w->bias_dtype, n);
+}
+
+/* R rows of one column: each 64-byte weight load serves every row. */
+static AI void bf16z_blk(const struct awq_weight *w, const float *x, const float *xp, int r0, const int R, int64_t n,
+			 float *out)
+{
+	const int64_t K = w->k;
+	const uint16_t *row = (const uint16_t *)w->data + (size_t)n * (size_t)K;
+	__m512 acc[DENSE_RMAX][2];
+	for (int j = 0; j < R; j++)
+		acc[j][0] = acc[j][1] = _mm512_setzero_ps();
+	int64_t k = 0;
+	for (; k + 32 <= K; k += 32) {
+		__m512i q = _mm512_loadu_si512(row + k);
+		__m512 we = bf16_even(q), wo = bf16_odd(q);
+		for (int j = 0; j < R; j++) {
+			const float *xs = xp + (size_t)(r0 + j) * (size_t)K + k;
+			acc[j][0] = _mm512_fmadd_ps(we, _mm512_loadu_ps(xs), acc[j][0]);
+			acc[j][1] = _mm512_fmadd_ps(wo, _mm512_loadu_ps(xs + 16), acc[j][1]);
+		}
+	}
+	for (int j = 0; j < R; j++) {
+		float s = _mm512_reduce_add_ps(_mm512_add_ps(acc[j][0], acc[j][1]));
+		s += bf16_tail(row, x + (size_t)(r0 + j) * (size_t)K, k, K);
+		out[(size_t)(r0 + j) * (size_t)w->n + (size_t)n] = s + awq_cpu_bias(w->bias, w->bias_dtype, n);
+	}
+}
+#endif
+
 static AI void dense_typed(const struct awq_weight *w, const float *x, const float *xp, int r0, int r1,
 			   int64_t n0, int64_t n1, float *out, const enum awq_dtype t, const int perm)
 {
+#if AWQ_VNNI
+	if (t == AWQ_DT_BF16 && perm) {
+		for (int64_t n = n0; n < n1; n++) {
+			int r = r0;
+			if (r1 - r0 == 1) {
+				bf16z_row1(w, x, xp, r0, n, out);
+				continue;
+			}
+			for (; r + DENSE_RMAX <= r1; r += DENSE_RMAX)
+				bf16z_blk(w, x, xp, r, DENSE_RMAX, n, out);
+			for (; r < r1; r++)
+				bf16z_blk(w, x, xp, r, 1, n, out);
+		}
+		return;
+	}
+#endif
 	if (r1 - r0 == 1) {
 		for (int64_t n = n0; n < n1; n++)
 			dense_row1(w, x, xp, r0, n, out, t, perm);
@@ -415,6 +512,7 @@ static void SFX(attn_head)(const float *q, const float *kc, const float *vc, int
 
 const struct awq_cpu_kernels KSYM = {
 	.name = KNAME,
+	.bf16_block = BF16_BLOCK,
 	.q4 = SFX(q4),
 	.q4_f32 = SFX(q4_f32),
 	.dense = SFX(dense),

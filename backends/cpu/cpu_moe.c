@@ -303,7 +303,7 @@ void awq_cpu_moe_route(struct awq_cpu_moe *m, const struct awq_node *n, const fl
 		awq_ref_matmul(x, rows, w, m->logits);
 	} else {
 		if (w->dtype == AWQ_DT_BF16)
-			awq_cpu_permute_bf16(x, 0, rows, (int)w->k, m->xpp);
+			awq_cpu_permute_bf16(x, 0, rows, (int)w->k, m->k->bf16_block, m->xpp);
 		if ((size_t)rows * (size_t)w->n * (size_t)w->k <= SERIAL_WORK)
 			route_part(&j, 0, (int)w->n, 0);
 		else
@@ -488,13 +488,13 @@ static void rows_part(void *ctx, int b, int e, int t)
 				memcpy(m->xp + (size_t)r * H, j->x + (size_t)m->slot_token[r] * H, (size_t)H * sizeof(float));
 		}
 		if (j->s->bf16)
-			awq_cpu_permute_bf16(m->xp, b, e, H, m->xpp);
+			awq_cpu_permute_bf16(m->xp, b, e, H, m->k->bf16_block, m->xpp);
 		break;
 	case PREP_H:
 		if (j->s->path == PATH_Q4)
 			m->k->quantize(m->gate, b, e, &m->qh);
 		else if (j->s->bf16)
-			awq_cpu_permute_bf16(m->gate, b, e, j->inter, m->hp);
+			awq_cpu_permute_bf16(m->gate, b, e, j->inter, m->k->bf16_block, m->hp);
 		break;
 	case SCATTER:
 		for (int r = b; r < e; r++)

@@ -152,16 +152,17 @@ float awq_cpu_bias(const void *bias, enum awq_dtype t, int64_t n)
 	return bias ? awq_load_float(bias, t, (size_t)n) : 0.0f;
 }
 
-void awq_cpu_permute_bf16(const float *x, int r0, int r1, int k, float *xp)
+void awq_cpu_permute_bf16(const float *x, int r0, int r1, int k, int block, float *xp)
 {
+	const int half = block / 2;
 	for (int r = r0; r < r1; r++) {
 		const float *xr = x + (size_t)r * k;
 		float *pr = xp + (size_t)r * k;
 		int b = 0;
-		for (; b + 16 <= k; b += 16)
-			for (int i = 0; i < 8; i++) {
+		for (; b + block <= k; b += block)
+			for (int i = 0; i < half; i++) {
 				pr[b + i] = xr[b + 2 * i];
-				pr[b + 8 + i] = xr[b + 2 * i + 1];
+				pr[b + half + i] = xr[b + 2 * i + 1];
 			}
 		for (; b < k; b++)
 			pr[b] = xr[b];

@@ -108,7 +108,7 @@ static void dense_case(const struct awq_cpu_kernels *ks, enum awq_dtype t, int R
 	}
 	for (int i = 0; i < R * K; i++)
 		x[i] = frand();
-	awq_cpu_permute_bf16(x, 0, R, K, xp);
+	awq_cpu_permute_bf16(x, 0, R, K, ks->bf16_block, xp);
 	awq_ref_matmul(x, R, &w, r);
 	for (int perm = 0; perm < (t == AWQ_DT_BF16 ? 2 : 1); perm++) {
 		char what[128];
