@@ -430,7 +430,7 @@ int awq_quant_config_parse(const char *json, size_t len, const char *path, struc
 	cJSON_Delete(root);
 	if (rc)
 		memset(q, 0, sizeof(*q));
-	return awq_msg_one_line(err, errlen, rc);
+	return rc;
 }
 
 static int parse_root(struct jctx *j, const cJSON *root, struct awq_config *c)
@@ -464,7 +464,7 @@ int awq_config_parse(const char *json, size_t len, const char *path, struct awq_
 	cJSON_Delete(root);
 	if (rc)
 		memset(c, 0, sizeof(*c));
-	return awq_msg_one_line(err, errlen, rc);
+	return rc;
 }
 
 static int bad(struct jctx *j, const char *key, const char *why)

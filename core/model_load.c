@@ -579,7 +579,7 @@ int awq_model_load(const char *dir, awq_model **out, char *err, size_t errlen)
 	int rc = load(m, err, errlen);
 	if (rc) {
 		awq_model_free(m);
-		return awq_msg_one_line(err, errlen, rc);
+		return rc;
 	}
 	*out = m;
 	return 0;

@@ -43,16 +43,6 @@ void awq_shape_str(const int64_t *shape, int n_dims, char *buf, size_t buflen)
 		snprintf(buf + used, buflen - used, "]");
 }
 
-int awq_msg_one_line(char *err, size_t errlen, int code)
-{
-	if (code == 0) /* nothing was written: err may be uninitialised */
-		return 0;
-	for (size_t i = 0; err && i < errlen && err[i]; i++)
-		if ((unsigned char)err[i] < 0x20 || err[i] == 0x7f)
-			err[i] = '?';
-	return code;
-}
-
 static int utf8_valid(const uint8_t *s, size_t n)
 {
 	size_t i = 0;
@@ -357,7 +347,7 @@ int awq_safetensors_parse_header(const uint8_t *buf, size_t len, size_t file_siz
 		rc = check_names_and_alignment(h, path, err, errlen);
 	if (rc)
 		awq_safetensors_header_free(h);
-	return awq_msg_one_line(err, errlen, rc);
+	return rc;
 }
 
 void awq_safetensors_header_free(struct awq_st_header *h)

@@ -58,11 +58,6 @@ static inline const void *awq_safetensors_data(const struct awq_st_file *f,
 	return f->map + f->hdr.data_start + t->begin;
 }
 
-/* Names and strings from files end up in messages; replaces control characters (a newline in a
- * JSON string, say) so every message stays one line. Only touches err when code is an error;
- * returns code, for `return` chaining. */
-int awq_msg_one_line(char *err, size_t errlen, int code);
-
 /* Human-readable shape, e.g. "[4096, 512]", for messages. */
 void awq_shape_str(const int64_t *shape, int n_dims, char *buf, size_t buflen);
 

@@ -34,7 +34,8 @@ enum awq_status {
 
 /* Format a message into err (when err is not NULL) and return code, so callers write
  * `return awq_err(err, errlen, AWQ_EFORMAT, "%s: ...", path);`. Every awqrun function reports its
- * errors this way. */
+ * errors this way, in one line: control characters quoted from files come out as \n, \t, \r or
+ * \xNN. */
 int awq_err(char *err, size_t errlen, int code, const char *fmt, ...) AWQ_PRINTF(4, 5);
 
 typedef struct awq_model awq_model;

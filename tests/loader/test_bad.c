@@ -62,7 +62,7 @@ static void header_cases(void)
 	raw_case("unknown dtype", "{" T("w", "Q4_K", "[4]", 0, 4) "}", 4, ST ": tensor 'w'",
 		 "unknown dtype \"Q4_K\"");
 	raw_case("newline in dtype", "{" T("w", "F\\n32", "[1]", 0, 4) "}", 4, ST ": tensor 'w'",
-		 "unknown dtype \"F?32\"");
+		 "unknown dtype \"F\\n32\"");
 	raw_case("unread dtype", "{" T("w", "F8_E8M0", "[4]", 0, 4) "}", 4, ST ": tensor 'w'",
 		 "not supported");
 	raw_case("missing data_offsets", "{\"w\": {\"dtype\": \"F32\", \"shape\": [1]}}", 4,
