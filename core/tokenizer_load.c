@@ -338,6 +338,12 @@ static int load_model(awq_tokenizer *t, const cJSON *root, char *err, size_t err
 	{
 		struct tok_added *a = &t->added[i++];
 		a->id = get(e, "id")->valueint;
+		/* an earlier added token keeps a pointer to its vocabulary string: a second one with the
+		 * same id would replace (free) it */
+		for (int j = 0; j < i - 1; j++)
+			if (t->added[j].id == a->id)
+				return BAD("%s: added tokens \"%s\" and \"%s\" have the same id %d", t->path,
+					   t->added[j].content, get_str(e, "content"), a->id);
 		if (set_token(t, a->id, get_str(e, "content")))
 			return AWQ_ENOMEM;
 		if (get_bool(e, "single_word", 0))

@@ -179,5 +179,12 @@ int main(int argc, char **argv)
 	snprintf(dir, sizeof(dir), "%s/config", argv[1]);
 	if (run_target("config", awq_fuzz_config, dir, mutations) < 0)
 		return 1;
+	/* each tokenizer.json mutant builds a whole vocabulary: fewer of them */
+	snprintf(dir, sizeof(dir), "%s/tokenizer_json", argv[1]);
+	if (run_target("tokenizer_json", awq_fuzz_tokenizer_json, dir, mutations / 8) < 0)
+		return 1;
+	snprintf(dir, sizeof(dir), "%s/text", argv[1]);
+	if (run_target("text", awq_fuzz_tokenize, dir, mutations) < 0)
+		return 1;
 	return 0;
 }

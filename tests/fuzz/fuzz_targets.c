@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "awqrun_text.h"
 #include "model.h"
 #include "safetensors.h"
 
@@ -92,4 +95,73 @@ int awq_fuzz_config(const uint8_t *data, size_t size)
 	if (rc == 0 && (q.method != AWQ_QUANT_AWQ || q.n_not_convert > AWQ_MAX_NOT_CONVERT))
 		fail("quant_config.json result");
 	return accepted || rc == 0;
+}
+
+/* The tokenizer loads from a path: the input goes to a private temporary file first. */
+int awq_fuzz_tokenizer_json(const uint8_t *data, size_t size)
+{
+	char path[] = "/tmp/awq-fuzz-tokenizer-XXXXXX", err[AWQ_ERRLEN] = "";
+	int fd = mkstemp(path);
+	if (fd < 0)
+		fail("cannot create a temporary file");
+	FILE *f = fdopen(fd, "wb");
+	if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0)
+		fail("cannot write the temporary file");
+	awq_tokenizer *t = NULL;
+	int rc = awq_tokenizer_load_files(path, NULL, &t, err, sizeof(err));
+	unlink(path);
+	check_message(rc, err);
+	if (rc)
+		return 0;
+	static const char text[] = "Hello, world! 123 \xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x98\x80 \xff\n\n  x";
+	int32_t *ids = NULL;
+	int n = 0;
+	err[0] = '\0';
+	rc = awq_tokenizer_encode(t, text, sizeof(text) - 1, 1, &ids, &n, err, sizeof(err));
+	check_message(rc, err);
+	if (rc == 0) {
+		char *back = NULL;
+		size_t len = 0;
+		for (int i = 0; i < n; i++)
+			if (ids[i] < 0 || ids[i] >= awq_tokenizer_vocab_size(t))
+				fail("encode produced an id outside the vocabulary");
+		err[0] = '\0';
+		rc = awq_tokenizer_decode(t, ids, n, 0, &back, &len, err, sizeof(err));
+		check_message(rc, err);
+		free(back);
+	}
+	free(ids);
+	awq_tokenizer_free(t);
+	return 1;
+}
+
+int awq_fuzz_tokenize(const uint8_t *data, size_t size)
+{
+	static awq_tokenizer *t;
+	char err[AWQ_ERRLEN] = "";
+	if (!t && awq_tokenizer_load_files(AWQ_FUZZ_TOKENIZER_JSON, NULL, &t, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		fail("the byte-level tokenizer of tests/data does not load");
+	}
+	int32_t *ids = NULL;
+	int n = 0;
+	int rc = awq_tokenizer_encode(t, (const char *)data, size, 0, &ids, &n, err, sizeof(err));
+	check_message(rc, err);
+	if (rc)
+		return 0;
+	char *back = NULL, *want = NULL;
+	size_t len = 0, want_len = 0;
+	err[0] = '\0';
+	rc = awq_tokenizer_decode(t, ids, n, 0, &back, &len, err, sizeof(err));
+	check_message(rc, err);
+	if (rc == 0) {
+		if (awq_utf8_lossy((const char *)data, size, &want, &want_len))
+			fail("awq_utf8_lossy failed");
+		if (len != want_len || memcmp(back, want, len) != 0)
+			fail("decode(encode(text)) differs from the text");
+	}
+	free(want);
+	free(back);
+	free(ids);
+	return rc == 0;
 }

@@ -9,5 +9,10 @@
 
 int awq_fuzz_safetensors(const uint8_t *data, size_t size);
 int awq_fuzz_config(const uint8_t *data, size_t size);
+/* tokenizer.json loading (the input is the file), then an encode/decode of a fixed text */
+int awq_fuzz_tokenizer_json(const uint8_t *data, size_t size);
+/* arbitrary bytes through a byte-level BPE tokenizer (the Llama-3-style one of tests/data, no
+ * normaliser): decode(encode(text)) must equal the text with invalid UTF-8 replaced by U+FFFD */
+int awq_fuzz_tokenize(const uint8_t *data, size_t size);
 
 #endif
