@@ -186,5 +186,8 @@ int main(int argc, char **argv)
 	snprintf(dir, sizeof(dir), "%s/text", argv[1]);
 	if (run_target("text", awq_fuzz_tokenize, dir, mutations) < 0)
 		return 1;
+	snprintf(dir, sizeof(dir), "%s/chat", argv[1]);
+	if (run_target("chat", awq_fuzz_chat, dir, mutations) < 0)
+		return 1;
 	return 0;
 }

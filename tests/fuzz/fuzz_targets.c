@@ -165,3 +165,47 @@ int awq_fuzz_tokenize(const uint8_t *data, size_t size)
 	free(ids);
 	return rc == 0;
 }
+
+static void check_text(const char *s)
+{
+	if (!s)
+		fail("chat formatting returned no text");
+	(void)strlen(s); /* NUL-terminated: ASan catches a read past the end */
+}
+
+int awq_fuzz_chat(const uint8_t *data, size_t size)
+{
+	char *buf = malloc(size + 2), err[AWQ_ERRLEN] = "";
+	if (!buf)
+		fail("out of memory");
+	memcpy(buf, data, size);
+	buf[size] = buf[size + 1] = '\0';
+	const char *tmpl = buf, *rest = buf + strlen(buf) + (strlen(buf) < size ? 1 : 0);
+	struct awq_chat c;
+	int rc = awq_chat_detect(tmpl, "<s>", &c, err, sizeof(err));
+	check_message(rc, err);
+	if (rc) {
+		free(buf);
+		return 0;
+	}
+	/* the rest of the input as every message's content, with a reasoning block in the history */
+	const struct awq_chat_msg msgs[] = {
+		{"system", rest}, {"user", rest}, {"assistant", "<think>\nhm\n</think>\n\nok"}, {"user", rest},
+	};
+	for (int think = -1; think <= 1; think++) {
+		char *out = NULL;
+		if (awq_chat_format(&c, msgs, 4, 1, think, &out) == 0)
+			check_text(out);
+		free(out);
+		out = NULL;
+		if (awq_chat_format(&c, msgs + 1, 1, 0, think, &out) == 0)
+			check_text(out);
+		free(out);
+		out = NULL;
+		if (awq_chat_next_turn(&c, rest, think, &out) == 0)
+			check_text(out);
+		free(out);
+	}
+	free(buf);
+	return 1;
+}

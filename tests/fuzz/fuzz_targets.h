@@ -14,5 +14,8 @@ int awq_fuzz_tokenizer_json(const uint8_t *data, size_t size);
 /* arbitrary bytes through a byte-level BPE tokenizer (the Llama-3-style one of tests/data, no
  * normaliser): decode(encode(text)) must equal the text with invalid UTF-8 replaced by U+FFFD */
 int awq_fuzz_tokenize(const uint8_t *data, size_t size);
+/* a chat template (the input up to its first NUL) recognised and applied to messages made of the
+ * rest of the input, the way `awqrun run` formats a conversation */
+int awq_fuzz_chat(const uint8_t *data, size_t size);
 
 #endif
