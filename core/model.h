@@ -99,7 +99,13 @@ static inline int awq_awq4_get(const int32_t *packed, int64_t n_cols, int64_t k,
 }
 
 /* Dequantized W[k][n] of an AWQ4 weight (reference path and tests). */
-float awq_awq4_weight_at(const struct awq_weight *w, int64_t k, int64_t n);
+static inline float awq_awq4_weight_at(const struct awq_weight *w, int64_t k, int64_t n)
+{
+	int64_t g = k / w->group_size;
+	int q = awq_awq4_get(w->qweight, w->n, k, n);
+	int z = w->qzeros ? awq_awq4_get(w->qzeros, w->n, g, n) : w->sym_zero;
+	return (float)(q - z) * awq_f16_to_f32(w->scales[g * w->n + n]);
+}
 
 struct awq_experts {
 	int n;                 /* number of experts */

@@ -601,11 +601,3 @@ void awq_model_free(awq_model *m)
 	free(m->owned);
 	free(m);
 }
-
-float awq_awq4_weight_at(const struct awq_weight *w, int64_t k, int64_t n)
-{
-	int64_t g = k / w->group_size;
-	int q = awq_awq4_get(w->qweight, w->n, k, n);
-	int z = w->qzeros ? awq_awq4_get(w->qzeros, w->n, g, n) : w->sym_zero;
-	return (float)(q - z) * awq_f16_to_f32(w->scales[g * w->n + n]);
-}
