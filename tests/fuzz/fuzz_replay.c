@@ -51,10 +51,10 @@ static int load_seeds(const char *dir, struct seed *s, int *n)
 		}
 	*n = 0;
 	for (int i = 0; i < count; i++) {
-		char path[1024];
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		char path[2048];
+		int plen = snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		free(names[i]);
-		FILE *f = fopen(path, "rb");
+		FILE *f = plen > 0 && (size_t)plen < sizeof(path) ? fopen(path, "rb") : NULL;
 		uint8_t *buf = malloc(MAX_SEED_BYTES);
 		size_t len = (f && buf) ? fread(buf, 1, MAX_SEED_BYTES, f) : 0;
 		if (f)
@@ -165,6 +165,20 @@ static long run_target(const char *name, int (*fn)(const uint8_t *, size_t), con
 	return n;
 }
 
+/* Each target with its corpus folder; a tokenizer.json mutant builds a whole vocabulary, so that
+ * target gets an eighth of the mutations. */
+static const struct {
+	const char *name;
+	int (*fn)(const uint8_t *, size_t);
+	int divisor;
+} targets[] = {
+	{"safetensors", awq_fuzz_safetensors, 1},
+	{"config", awq_fuzz_config, 1},
+	{"tokenizer_json", awq_fuzz_tokenizer_json, 8},
+	{"text", awq_fuzz_tokenize, 1},
+	{"chat", awq_fuzz_chat, 1},
+};
+
 int main(int argc, char **argv)
 {
 	char dir[1024];
@@ -173,21 +187,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s CORPUS_DIR [MUTATIONS]\n", argv[0]);
 		return 2;
 	}
-	snprintf(dir, sizeof(dir), "%s/safetensors", argv[1]);
-	if (run_target("safetensors", awq_fuzz_safetensors, dir, mutations) < 0)
-		return 1;
-	snprintf(dir, sizeof(dir), "%s/config", argv[1]);
-	if (run_target("config", awq_fuzz_config, dir, mutations) < 0)
-		return 1;
-	/* each tokenizer.json mutant builds a whole vocabulary: fewer of them */
-	snprintf(dir, sizeof(dir), "%s/tokenizer_json", argv[1]);
-	if (run_target("tokenizer_json", awq_fuzz_tokenizer_json, dir, mutations / 8) < 0)
-		return 1;
-	snprintf(dir, sizeof(dir), "%s/text", argv[1]);
-	if (run_target("text", awq_fuzz_tokenize, dir, mutations) < 0)
-		return 1;
-	snprintf(dir, sizeof(dir), "%s/chat", argv[1]);
-	if (run_target("chat", awq_fuzz_chat, dir, mutations) < 0)
-		return 1;
+	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+		snprintf(dir, sizeof(dir), "%s/%s", argv[1], targets[i].name);
+		if (run_target(targets[i].name, targets[i].fn, dir, mutations / targets[i].divisor) < 0)
+			return 1;
+	}
 	return 0;
 }
