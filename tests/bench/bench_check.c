@@ -10,47 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "awq_test.h"
+
 static int failures;
 
-#define CHECK(cond, ...)                                                                                  \
-	do {                                                                                              \
-		if (!(cond)) {                                                                            \
-			failures++;                                                                       \
-			fprintf(stderr, "check failed: %s: ", #cond);                                     \
-			fprintf(stderr, __VA_ARGS__);                                                     \
-			fputc('\n', stderr);                                                              \
-		}                                                                                         \
-	} while (0)
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	char *buf = NULL;
-	size_t len = 0, cap = 0, k;
-	char tmp[4096];
-	while ((k = fread(tmp, 1, sizeof(tmp), f)) > 0) {
-		if (len + k + 1 > cap) {
-			cap = (len + k + 1) * 2;
-			char *nb = realloc(buf, cap);
-			if (!nb) {
-				free(buf);
-				fclose(f);
-				return NULL;
-			}
-			buf = nb;
-		}
-		memcpy(buf + len, tmp, k);
-		len += k;
-	}
-	fclose(f);
-	if (!buf)
-		buf = calloc(1, 1);
-	else
-		buf[len] = 0;
-	return buf;
-}
+#define CHECK(cond, ...) AWQ_CHECK(failures, cond, __VA_ARGS__)
 
 static const cJSON *field(const cJSON *o, const char *k)
 {
@@ -317,7 +281,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: bench_check json|fit|csv|svg FILE [METHOD]\n");
 		return 2;
 	}
-	char *text = slurp(argv[2]);
+	char *text = awq_test_slurp(argv[2]);
 	if (!text) {
 		fprintf(stderr, "bench_check: cannot read %s\n", argv[2]);
 		return 1;

@@ -5,17 +5,10 @@
 
 #include <stdio.h>
 
+#include "awq_test.h"
 static int ct_failures;
 
-#define CHECK(cond, ...)                                                                            \
-	do {                                                                                        \
-		if (!(cond)) {                                                                      \
-			ct_failures++;                                                              \
-			fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);    \
-			fprintf(stderr, __VA_ARGS__);                                               \
-			fputc('\n', stderr);                                                        \
-		}                                                                                   \
-	} while (0)
+#define CHECK(cond, ...) AWQ_CHECK(ct_failures, cond, __VA_ARGS__)
 
 #define CT_SKIP 77
 

@@ -5,20 +5,13 @@
 #include <stdio.h>
 
 #include "awqrun.h"
+#include "awq_test.h"
 #include "ckpt.h"
 #include "model.h"
 
 extern int tl_failures;
 
-#define CHECK(cond, ...)                                                                 \
-	do {                                                                             \
-		if (!(cond)) {                                                           \
-			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);   \
-			fprintf(stderr, __VA_ARGS__);                                    \
-			fputc('\n', stderr);                                             \
-			tl_failures++;                                                   \
-		}                                                                        \
-	} while (0)
+#define CHECK(cond, ...) AWQ_CHECK(tl_failures, cond, __VA_ARGS__)
 
 /* A checkpoint being built: spec, config object and tensors, and its directory. */
 struct ck {

@@ -5,19 +5,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "awq_test.h"
 #include "model.h"
 
 extern int mt_failures;
 
-#define CHECK(cond, ...)                                                                 \
-	do {                                                                             \
-		if (!(cond)) {                                                           \
-			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);   \
-			fprintf(stderr, __VA_ARGS__);                                    \
-			fputc('\n', stderr);                                             \
-			mt_failures++;                                                   \
-		}                                                                        \
-	} while (0)
+#define CHECK(cond, ...) AWQ_CHECK(mt_failures, cond, __VA_ARGS__)
 
 /* Uniform in [-1, 1), never exactly 0. */
 float mt_frand(void);

@@ -10,25 +10,7 @@
 
 #include "awqrun.h"
 #include "awqrun_text.h"
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *s = malloc((size_t)n + 1);
-	if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-		free(s);
-		s = NULL;
-	}
-	if (s)
-		s[n] = 0;
-	fclose(f);
-	return s;
-}
+#include "awq_test.h"
 
 static int ids_equal(const cJSON *arr, const int32_t *v, int n)
 {
@@ -61,7 +43,7 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		return 2;
 	snprintf(path, sizeof(path), "%s/golden.json", argv[1]);
-	cJSON *g = (text = slurp(path)) ? cJSON_Parse(text) : NULL;
+	cJSON *g = (text = awq_test_slurp(path)) ? cJSON_Parse(text) : NULL;
 	if (!g || awq_tokenizer_load(argv[1], &tok, err, sizeof(err)) ||
 	    awq_chat_detect(awq_tokenizer_chat_template(tok), awq_tokenizer_bos_text(tok), &chat, err, sizeof(err))) {
 		fprintf(stderr, "FAIL setup: %s\n", g ? err : path);

@@ -5,17 +5,10 @@
 #include <string.h>
 
 #include "awqrun_text.h"
+#include "awq_test.h"
 
 static int failures;
-#define CHECK(cond, ...)                                                                                             \
-	do {                                                                                                         \
-		if (!(cond)) {                                                                                       \
-			failures++;                                                                                  \
-			fprintf(stderr, "FAIL line %d: ", __LINE__);                                                 \
-			fprintf(stderr, __VA_ARGS__);                                                                \
-			fprintf(stderr, "\n");                                                                       \
-		}                                                                                                    \
-	} while (0)
+#define CHECK(cond, ...) AWQ_CHECK(failures, cond, __VA_ARGS__)
 
 static struct awq_sampler make(float temp, int k, float p, float minp, int vocab, uint64_t seed)
 {

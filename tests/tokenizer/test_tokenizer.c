@@ -10,27 +10,9 @@
 #include <string.h>
 
 #include "awqrun_text.h"
+#include "awq_test.h"
 
 static int failures;
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *s = malloc((size_t)n + 1);
-	if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-		free(s);
-		s = NULL;
-	}
-	if (s)
-		s[n] = 0;
-	fclose(f);
-	return s;
-}
 
 static void fail(const char *what, const char *text)
 {
@@ -192,7 +174,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	snprintf(path, sizeof(path), "%s/golden.json", argv[1]);
-	char *text = slurp(path);
+	char *text = awq_test_slurp(path);
 	cJSON *g = text ? cJSON_Parse(text) : NULL;
 	if (!g) {
 		fprintf(stderr, "FAIL: cannot read %s\n", path);
