@@ -52,4 +52,15 @@ static inline float awq_load_float(const void *p, enum awq_dtype t, size_t i)
 	}
 }
 
+/* Write v as element i of a float tensor of type F32, F16 or BF16 (round to nearest even). */
+static inline void awq_store_float(void *p, enum awq_dtype t, size_t i, float v)
+{
+	switch (t) {
+	case AWQ_DT_F32: ((float *)p)[i] = v; break;
+	case AWQ_DT_F16: ((uint16_t *)p)[i] = awq_f32_to_f16(v); break;
+	case AWQ_DT_BF16: ((uint16_t *)p)[i] = awq_f32_to_bf16(v); break;
+	default: break;
+	}
+}
+
 #endif

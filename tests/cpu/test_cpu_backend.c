@@ -132,12 +132,7 @@ static void dense_w(struct awq_weight *w, const char *name, int n, int k, enum a
 	void *d = xcalloc((size_t)n * k * awq_dtype_size(t));
 	for (size_t i = 0; i < (size_t)n * k; i++) {
 		float v = frand() * amp;
-		if (t == AWQ_DT_F32)
-			((float *)d)[i] = v;
-		else if (t == AWQ_DT_F16)
-			((uint16_t *)d)[i] = awq_f32_to_f16(v);
-		else
-			((uint16_t *)d)[i] = awq_f32_to_bf16(v);
+		awq_store_float(d, t, i, v);
 	}
 	w->data = d;
 }

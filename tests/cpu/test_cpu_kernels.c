@@ -82,12 +82,7 @@ static void fill_dense(void *wd, enum awq_dtype t, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		float v = frand();
-		if (t == AWQ_DT_F32)
-			((float *)wd)[i] = v;
-		else if (t == AWQ_DT_F16)
-			((uint16_t *)wd)[i] = awq_f32_to_f16(v);
-		else
-			((uint16_t *)wd)[i] = awq_f32_to_bf16(v);
+		awq_store_float(wd, t, i, v);
 	}
 }
 

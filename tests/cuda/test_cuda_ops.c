@@ -38,12 +38,7 @@ static void *rand_floats(size_t n, enum awq_dtype dt, float lo, float hi)
 	void *p = talloc(n * awq_dtype_size(dt));
 	for (size_t i = 0; i < n; i++) {
 		float f = cu_rand_f(&seed, lo, hi);
-		if (dt == AWQ_DT_F32)
-			((float *)p)[i] = f;
-		else if (dt == AWQ_DT_F16)
-			((uint16_t *)p)[i] = awq_f32_to_f16(f);
-		else
-			((uint16_t *)p)[i] = awq_f32_to_bf16(f);
+		awq_store_float(p, dt, i, f);
 	}
 	return p;
 }

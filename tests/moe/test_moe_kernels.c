@@ -45,10 +45,7 @@ static void make_weight(struct awq_weight *w, const struct fmt *f, int64_t n, in
 		uint8_t *d = malloc((size_t)(n * k) * es);
 		for (int64_t i = 0; i < n * k; i++) {
 			float v = 0.2f * mt_frand();
-			if (f->dt == AWQ_DT_F32)
-				memcpy(d + 4 * i, &v, 4);
-			else
-				((uint16_t *)d)[i] = f->dt == AWQ_DT_BF16 ? awq_f32_to_bf16(v) : awq_f32_to_f16(v);
+			awq_store_float(d, f->dt, i, v);
 		}
 		w->dtype = f->dt;
 		w->data = d;
