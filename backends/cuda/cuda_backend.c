@@ -1,5 +1,6 @@
 /* CUDA backend plugin (libawqrun-cuda.so): device discovery, the ops table and value transfers.
  * Weight upload, memory planning and execution live in cuda_prepare.c and cuda_run.c. */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,14 @@ static int cu_probe(struct awq_device_desc *out, int max, char *err, size_t errl
 	int n = 0;
 	cudaError_t e = cudaGetDeviceCount(&n);
 	if (e != cudaSuccess) {
-		awq_err(err, errlen, AWQ_ENODEV, "cuda: no usable device (%s)", cudaGetErrorString(e));
+		/* the runtime says "driver version is insufficient" also when there is no driver at all */
+		void *drv = e == cudaErrorInsufficientDriver ? dlopen("libcuda.so.1", RTLD_LAZY | RTLD_NOLOAD) : NULL;
+		if (e == cudaErrorInsufficientDriver && !drv && !(drv = dlopen("libcuda.so.1", RTLD_LAZY)))
+			awq_err(err, errlen, AWQ_ENODEV, "cuda: no NVIDIA driver (libcuda.so.1 not found)");
+		else
+			awq_err(err, errlen, AWQ_ENODEV, "cuda: no usable device (%s)", cudaGetErrorString(e));
+		if (drv)
+			dlclose(drv);
 		return 0;
 	}
 	if (n == 0) {
