@@ -67,6 +67,15 @@ void awq_cpu_quantize_ref(const float *x, int r0, int r1, struct awq_cpu_qact *a
 /* Bias of column n, 0 when there is none. */
 float awq_cpu_bias(const void *bias, enum awq_dtype t, int64_t n);
 
+/* The 16 sums v of tile t into one output row (fewer in the padded last tile), adding the bias:
+ * every kernel set's AWQ tile ends here. */
+static inline void awq_cpu_store_tile(const struct awq_cpu_q4 *w, int64_t t, const float *v, float *orow)
+{
+	int64_t n0 = t * AWQ_CPU_TILE, cnt = w->n - n0 < AWQ_CPU_TILE ? w->n - n0 : AWQ_CPU_TILE;
+	for (int64_t j = 0; j < cnt; j++)
+		orow[n0 + j] = v[j] + awq_cpu_bias(w->bias, w->bias_dtype, n0 + j);
+}
+
 /* The bf16 kernels widen a vector of weights at a time by shifting the even ones and masking the
  * odd ones, so they read activations permuted per block of B = the kernel set's bf16_block (16 for
  * 256-bit vectors, 32 for 512-bit): xp[Bb + i] = x[Bb + 2i], xp[Bb + B/2 + i] = x[Bb + 2i + 1]

@@ -50,9 +50,7 @@ static AI void store_tile(const struct awq_cpu_q4 *w, int64_t t, const float32x4
 	float v[AWQ_CPU_TILE];
 	for (int i = 0; i < 4; i++)
 		vst1q_f32(v + 4 * i, f[i]);
-	int64_t n0 = t * AWQ_CPU_TILE, cnt = w->n - n0 < AWQ_CPU_TILE ? w->n - n0 : AWQ_CPU_TILE;
-	for (int64_t j = 0; j < cnt; j++)
-		orow[n0 + j] = v[j] + awq_cpu_bias(w->bias, w->bias_dtype, n0 + j);
+	awq_cpu_store_tile(w, t, v, orow);
 }
 
 static AI void q4_tile(const struct awq_cpu_q4 *w, const struct awq_cpu_qact *a, int r0, const int R, int64_t t,

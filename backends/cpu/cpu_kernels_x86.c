@@ -84,9 +84,7 @@ static AI void store_tile(const struct awq_cpu_q4 *w, int64_t t, __m256 lo, __m2
 	float v[AWQ_CPU_TILE];
 	_mm256_storeu_ps(v, lo);
 	_mm256_storeu_ps(v + 8, hi);
-	int64_t n0 = t * AWQ_CPU_TILE, cnt = w->n - n0 < AWQ_CPU_TILE ? w->n - n0 : AWQ_CPU_TILE;
-	for (int64_t j = 0; j < cnt; j++)
-		orow[n0 + j] = v[j] + awq_cpu_bias(w->bias, w->bias_dtype, n0 + j);
+	awq_cpu_store_tile(w, t, v, orow);
 }
 
 /* R rows of one tile: the unpacked weights are shared by the rows. Integer sums run over one
