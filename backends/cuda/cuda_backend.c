@@ -19,8 +19,8 @@ static int cu_probe(struct awq_device_desc *out, int max, char *err, size_t errl
 	cudaError_t e = cudaGetDeviceCount(&n);
 	if (e != cudaSuccess) {
 		/* the runtime says "driver version is insufficient" also when there is no driver at all */
-		void *drv = e == cudaErrorInsufficientDriver ? dlopen("libcuda.so.1", RTLD_LAZY | RTLD_NOLOAD) : NULL;
-		if (e == cudaErrorInsufficientDriver && !drv && !(drv = dlopen("libcuda.so.1", RTLD_LAZY)))
+		void *drv = e == cudaErrorInsufficientDriver ? dlopen("libcuda.so.1", RTLD_LAZY) : NULL;
+		if (e == cudaErrorInsufficientDriver && !drv)
 			awq_err(err, errlen, AWQ_ENODEV, "cuda: no NVIDIA driver (libcuda.so.1 not found)");
 		else
 			awq_err(err, errlen, AWQ_ENODEV, "cuda: no usable device (%s)", cudaGetErrorString(e));
