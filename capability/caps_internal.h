@@ -28,6 +28,10 @@ int awq_probe_cpu(struct awq_device_caps *d, int measure, char *err, size_t errl
 int awq_probe_cuda(struct awq_device_caps *out, int max, int measure, char *why, size_t whylen);
 int awq_probe_vulkan(struct awq_device_caps *out, int max, char *why, size_t whylen);
 int awq_probe_opencl(struct awq_device_caps *out, int max, char *why, size_t whylen);
+/* This process's devices (no OpenCL), probed once and kept (predict_device.c); measure: with the
+ * timed bandwidth and launch runs, re-probing once if the kept probe skipped them. Copies up to max
+ * records into out and returns their count, or < 0. */
+int awq_caps_probe_cached(struct awq_device_caps *out, int max, int measure, char *err, size_t errlen);
 
 /* --- GPU spec database (gpudb.c) --------------------------------------------------------- */
 

@@ -112,7 +112,7 @@ int awq_plan_backend(const awq_model *m, int max_ctx, char *choice, size_t len, 
 		     char *err, size_t errlen)
 {
 	struct candidate cand[MAX_CAND];
-	char absent[AWQ_ERRLEN * 2], notes[AWQ_ERRLEN] = "";
+	char notes[AWQ_ERRLEN] = "";
 
 	int nc = list_candidates(cand, MAX_CAND, notes, sizeof(notes));
 	if (nc <= 1) {
@@ -123,11 +123,12 @@ int awq_plan_backend(const awq_model *m, int max_ctx, char *choice, size_t len, 
 			snprintf(reason, rlen, "the only backend with a device here");
 		return 0;
 	}
-	/* Several devices: measure them (a fraction of a second) and let the model rank them. */
+	/* Several devices: measure them (a fraction of a second, once per process) and let the model
+	 * rank them. */
 	struct awq_device_caps *caps = calloc(MAX_CAPS, sizeof(*caps));
 	if (!caps)
 		return awq_err(err, errlen, AWQ_ENOMEM, "out of memory probing devices");
-	int n = awq_caps_probe(caps, MAX_CAPS, AWQ_CAPS_NO_OPENCL, absent, sizeof(absent), err, errlen);
+	int n = awq_caps_probe_cached(caps, MAX_CAPS, 1, err, errlen);
 	int rc = n < 0 ? n : rank(cand, nc, caps, n, m, max_ctx, choice, len, reason, rlen, err, errlen);
 	free(caps);
 	return rc;

@@ -1,6 +1,6 @@
-/* Predictions for a present device, for `awqrun bench` to print beside its measurement. Devices are
- * probed once per process; a caller that measured the bandwidth itself passes it in and the probe
- * skips its own timed runs. */
+/* Predictions for a present device, for `awqrun bench` to print beside its measurement, and the
+ * probe records the planner ranks. Devices are probed once per process; a caller that measured the
+ * bandwidth itself passes it in and the probe skips its own timed runs. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +26,19 @@ static int fill_cache(int measure, char *err, size_t errlen)
 	n_cached = n;
 	cache_measured = measure;
 	return 0;
+}
+
+int awq_caps_probe_cached(struct awq_device_caps *out, int max, int measure, char *err, size_t errlen)
+{
+	int rc = 0;
+	pthread_mutex_lock(&cache_lock);
+	if (!cache || (measure && !cache_measured))
+		rc = fill_cache(measure, err, errlen);
+	int n = rc ? rc : n_cached < max ? n_cached : max;
+	if (!rc)
+		memcpy(out, cache, (size_t)n * sizeof(*out));
+	pthread_mutex_unlock(&cache_lock);
+	return n;
 }
 
 static int find(const char *backend, const char *device, struct awq_device_caps *out)
