@@ -64,6 +64,10 @@ err_bad_model)
 err_ctx)
 	expect_fail 'the prompt has 32 tokens but the context holds 16' \
 		$AWQRUN run -m "$GEN" -p "Why is the sky blue?" --no-think --ctx 16 --backend cpu ;;
+err_no_file) # a prompt or text file that cannot be read
+	expect_fail '/nonexistent/prompt.txt: cannot read it' $AWQRUN run -m "$GEN" -f /nonexistent/prompt.txt --backend cpu
+	expect_fail '/nonexistent/text.txt: cannot read it' \
+		$AWQRUN perplexity -m "$GEN" -f /nonexistent/text.txt --backend cpu ;;
 err_template)
 	expect_fail 'unknown chat template' $AWQRUN run -m "$DATA/tokenizer/llama2" -p hi --chat ;;
 gen_config) # generation_config.json's sampling settings are the defaults, as in vLLM; options win
