@@ -69,6 +69,17 @@ qwen)
 		bad "exit $?"
 	"$check" json out.json qwen || bad "schema"
 	;;
+depth)
+	# -d: the tests run after that many positions are in the KV cache; decode reads them too
+	"$awqrun" bench -m "$awq" -p 8 -n 8 -d 0,24 -r 1 --bw 10 --backend cpu --json >out.json 2>err.txt ||
+		bad "exit $?"
+	"$check" json out.json llama || bad "schema"
+	has out.json '"test": "tg8"' '"test": "tg8 @ d24"' '"test": "pp8 @ d24"' '"n_depth": 24'
+	b0=$(grep -o '"test": "tg8", [^}]*"bytes_per_token": [0-9.e+]*' out.json | sed 's/.*bytes_per_token": //')
+	b24=$(grep -o '"test": "tg8 @ d24", [^}]*"bytes_per_token": [0-9.e+]*' out.json | sed 's/.*bytes_per_token": //')
+	awk -v a="$b0" -v b="$b24" 'BEGIN { exit !(b > a && a > 0) }' || bad "decode at depth 24 should count more KV bytes ($b24 vs $b0)"
+	usage_error bench -m "$awq" -d x
+	;;
 progress)
 	"$awqrun" bench -m "$bf16" $quick --backend cpu --progress >out.md 2>err.txt || bad "exit $?"
 	has err.txt "warm-up" "tg8 run 1/1"

@@ -108,10 +108,10 @@ static void random_tokens(int32_t *t, int n, int vocab, uint64_t *state)
 	}
 }
 
-static int time_prefill(awq_session *s, const int32_t *tok, int n, double *secs, char *err, size_t errlen)
+static int time_prefill(awq_session *s, const int32_t *tok, int n, int pos, double *secs, char *err, size_t errlen)
 {
 	double t0 = now_s();
-	int rc = awq_session_eval(s, tok, n, 0, 0, NULL, err, errlen);
+	int rc = awq_session_eval(s, tok, n, pos, 0, NULL, err, errlen);
 	if (!rc)
 		rc = awq_session_sync(s, err, errlen);
 	*secs = now_s() - t0;
@@ -206,7 +206,7 @@ static void predict_row(const awq_model *m, struct bench_result *b, int chunk)
 	struct awq_perf_result r;
 	char err[AWQ_ERRLEN];
 	q.n_prompt = b->n_prompt > 0 ? b->n_prompt : 1;
-	q.ctx = b->n_prompt + (b->n_gen > 1 ? b->n_gen / 2 : 1);
+	q.ctx = b->n_depth + b->n_prompt + (b->n_gen > 1 ? b->n_gen / 2 : 1);
 	if (awq_caps_predict_device(b->backend, b->device, m, &q, b->bw_gbs, &r, err, sizeof(err)) != 0)
 		return;
 	if (r.limit == AWQ_LIMIT_UNKNOWN || r.limit == AWQ_LIMIT_UNSUPPORTED)
@@ -244,8 +244,11 @@ int bench_model(awq_model *m, const char *model_name, const char *backend, const
 	so.device = o->device;
 	so.threads = o->threads;
 	so.quiet = o->quiet;
+	int max_d = 0, n_depths = o->n_depths > 0 ? o->n_depths : 1;
+	for (int i = 0; i < o->n_depths; i++)
+		max_d = o->depths[i] > max_d ? o->depths[i] : max_d;
 	so.max_batch = max_p;
-	so.max_ctx = (max_p > max_n ? max_p : max_n) + 1;
+	so.max_ctx = max_d + (max_p > max_n ? max_p : max_n) + 1;
 	bench_progress("bench: %s %s on %s: loading", model_name, mi.precision, backend);
 	rc = awq_session_create(m, &so, &s, err, errlen);
 	if (rc)
@@ -259,7 +262,7 @@ int bench_model(awq_model *m, const char *model_name, const char *backend, const
 		bw = bench_device_bandwidth(s, si.backend, o->device, si.device, &bw_src);
 	}
 	session_memory(m, &si, o->predict, &mem);
-	int32_t *tok = malloc((size_t)max_p * sizeof(int32_t));
+	int32_t *tok = malloc((size_t)(max_p > max_d ? max_p : max_d > 0 ? max_d : 1) * sizeof(int32_t));
 	double *tps = malloc((size_t)(o->repeats > 0 ? o->repeats : 1) * sizeof(double));
 	if (!tok || !tps) {
 		rc = AWQ_ENOMEM;
@@ -269,13 +272,25 @@ int bench_model(awq_model *m, const char *model_name, const char *backend, const
 	/* Warm-up: first touch of weights, kernel selection, graph capture. */
 	bench_progress("bench: %s %s on %s: warm-up", model_name, mi.precision, si.backend);
 	random_tokens(tok, max_p < 8 ? max_p : 8, mi.vocab, &rng);
-	rc = time_prefill(s, tok, max_p < 8 ? max_p : 8, &(double){0}, err, errlen);
+	rc = time_prefill(s, tok, max_p < 8 ? max_p : 8, 0, &(double){0}, err, errlen);
 	if (!rc)
 		rc = time_decode(s, tok[0], 0, 4 < max_n ? 4 : max_n, &(double){0}, err, errlen);
 	double kv_per_pos = si.kv_bytes && si.max_ctx ? (double)si.kv_bytes / si.max_ctx : (double)mi.kv_bytes_per_token;
-	for (int t = 0; !rc && t < o->n_prompts + o->n_gens; t++) {
-		int is_pp = t < o->n_prompts;
-		int n = is_pp ? o->prompts[t] : o->gens[t - o->n_prompts];
+	int n_tests = o->n_prompts + o->n_gens;
+	for (int t = 0; !rc && t < n_tests * n_depths; t++) {
+		int depth = o->n_depths > 0 ? o->depths[t / n_tests] : 0;
+		int is_pp = t % n_tests < o->n_prompts;
+		int n = is_pp ? o->prompts[t % n_tests] : o->gens[t % n_tests - o->n_prompts];
+		if (depth > 0 && t % n_tests == 0) {
+			/* The context the tests of this depth start from: prefilled once, not timed.
+			 * Tests write positions depth.. only, so it stays valid for all of them. */
+			bench_progress("bench: %s %s on %s: filling %d positions of context", model_name, mi.precision,
+				       si.backend, depth);
+			random_tokens(tok, depth, mi.vocab, &rng);
+			rc = time_prefill(s, tok, depth, 0, &(double){0}, err, errlen);
+			if (rc)
+				break;
+		}
 		if (n <= 0)
 			continue;
 		if (rows >= max) {
@@ -286,30 +301,34 @@ int bench_model(awq_model *m, const char *model_name, const char *backend, const
 		/* A warm-up run of this test, as llama-bench does: prefill shapes pick their own kernels
 		 * (and cuBLAS its heuristics) on first use. Decode warms up on a few steps. */
 		random_tokens(tok, is_pp ? n : 1, mi.vocab, &rng);
-		rc = is_pp ? time_prefill(s, tok, n, &(double){0}, err, errlen)
-			   : time_decode(s, tok[0], 0, n < 16 ? n : 16, &(double){0}, err, errlen);
+		rc = is_pp ? time_prefill(s, tok, n, depth, &(double){0}, err, errlen)
+			   : time_decode(s, tok[0], depth, n < 16 ? n : 16, &(double){0}, err, errlen);
 		for (int r = 0; r < o->repeats && !rc; r++) {
 			double secs = 0;
 			bench_progress("bench: %s %s on %s: %s%d run %d/%d", model_name, mi.precision, si.backend,
 				       is_pp ? "pp" : "tg", n, r + 1, o->repeats);
 			random_tokens(tok, is_pp ? n : 1, mi.vocab, &rng);
-			rc = is_pp ? time_prefill(s, tok, n, &secs, err, errlen)
-				   : time_decode(s, tok[0], 0, n, &secs, err, errlen);
+			rc = is_pp ? time_prefill(s, tok, n, depth, &secs, err, errlen)
+				   : time_decode(s, tok[0], depth, n, &secs, err, errlen);
 			tps[r] = secs > 0 ? n / secs : 0;
 		}
 		if (rc)
 			break;
 		struct bench_result *b = &res[rows++];
 		fill_common(b, model_name, "llama", &mi, &si, o->device, &mem, bw, bw_src);
-		snprintf(b->test, sizeof(b->test), "%s%d", is_pp ? "pp" : "tg", n);
+		if (depth > 0)
+			snprintf(b->test, sizeof(b->test), "%s%d @ d%d", is_pp ? "pp" : "tg", n, depth);
+		else
+			snprintf(b->test, sizeof(b->test), "%s%d", is_pp ? "pp" : "tg", n);
 		b->n_prompt = is_pp ? n : 0;
 		b->n_gen = is_pp ? 0 : n;
+		b->n_depth = depth;
 		b->repeats = o->repeats;
 		stats(tps, o->repeats, &b->tok_s, &b->tok_s_stddev);
 		/* Decode reads every weight (top-k experts) once per token plus the KV cache so far
-		 * (mean position (n-1)/2); prefill's bytes per token are the weights spread over n. */
+		 * (mean position depth + (n-1)/2); prefill's bytes per token are the weights spread over n. */
 		b->bytes_per_token = is_pp ? (double)mi.decode_bytes / n
-					   : (double)mi.decode_bytes + kv_per_pos * (n - 1) / 2.0;
+					   : (double)mi.decode_bytes + kv_per_pos * (depth + (n - 1) / 2.0);
 		b->gbs = is_pp ? 0 : b->bytes_per_token * b->tok_s / 1e9;
 		if (o->predict)
 			predict_row(m, b, si.max_batch);

@@ -28,6 +28,7 @@ struct bench_result {
 	int n_devices;    /* devices the run used (1) */
 	int modeled;      /* 1: no measurement, a row of the performance model (compare --gpu) */
 	int n_prompt, n_gen, repeats;
+	int n_depth; /* positions already in the KV cache when the test ran (llama-bench -d) */
 	double tok_s, tok_s_stddev;
 	double predicted_tok_s; /* performance model for this device, model, test (0 = unknown) */
 	double bytes_per_token; /* weights read per token (+ mean KV read for decode) */
@@ -41,6 +42,7 @@ struct bench_result {
 struct bench_opts {
 	int prompts[BENCH_MAX_TESTS], n_prompts;
 	int gens[BENCH_MAX_TESTS], n_gens;
+	int depths[BENCH_MAX_TESTS], n_depths; /* context filled before each test (default {0}) */
 	int repeats;
 	int threads;
 	int device;

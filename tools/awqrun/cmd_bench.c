@@ -24,6 +24,8 @@ static void usage(void)
 	       "                     give a checkpoint its preset's name (qwen3-8b) so compare can model it\n"
 	       "  -p LIST            prompt lengths for prefill tests (default 512)\n"
 	       "  -n LIST            tokens for decode tests (default 128)\n"
+	       "  -d LIST            context depths: each test runs after this many tokens are in the\n"
+	       "                     KV cache (default 0; e.g. -d 0,4096,16384: decode at long context)\n"
 	       "  -r N               timed repetitions per test, after one warm-up (default 3)\n"
 	       "  -t N               CPU threads (default: all cores)\n"
 	       "  --bw GBS           device read bandwidth to use instead of measuring it\n"
@@ -170,6 +172,11 @@ static int parse(int argc, char **argv, struct bench_args *a)
 		} else if (!strcmp(o, "--device")) {
 			if (int_arg(v, 0, 64, &a->o.device))
 				goto bad_value;
+		} else if (!strcmp(o, "-d")) {
+			int k = int_list(v, a->o.depths, BENCH_MAX_TESTS);
+			if (k <= 0)
+				goto bad_value;
+			a->o.n_depths = k;
 		} else if (!strcmp(o, "-p") || !strcmp(o, "-n")) {
 			int *dst = !strcmp(o, "-p") ? a->o.prompts : a->o.gens;
 			int k = int_list(v, dst, BENCH_MAX_TESTS);
@@ -279,7 +286,7 @@ int awq_cmd_bench(int argc, char **argv)
 	struct bench_args a = {.backend = "auto", .prec = "awq,bf16", .gen = 2048, .n_inputs = 6, .ctx = 4096,
 			       .gpu_mem = "16,24,48,80", .fit_prec = "bf16,fp8,awq",
 			       .inputs = {1, 6144, 14336, 30720, 63488, 129024}};
-	a.o = (struct bench_opts){.n_prompts = 1, .prompts = {512}, .n_gens = 1, .gens = {128}, .repeats = 3,
+	a.o = (struct bench_opts){.n_prompts = 1, .prompts = {512}, .n_gens = 1, .gens = {128}, .n_depths = 1, .repeats = 3,
 				  .device = -1, .quiet = 1, .predict = 1};
 	int rc = parse(argc, argv, &a);
 	if (rc)

@@ -301,8 +301,8 @@ static void json_row(FILE *f, const struct bench_result *b)
 	json_kv(f, "kernels", b->kernels);
 	json_kv(f, "method", b->method);
 	json_kv(f, "test", b->test);
-	fprintf(f, "\"n_prompt\": %d, \"n_gen\": %d, \"n_devices\": %d, \"repeats\": %d, \"modeled\": %s, ",
-		b->n_prompt, b->n_gen, b->n_devices, b->repeats, b->modeled ? "true" : "false");
+	fprintf(f, "\"n_prompt\": %d, \"n_gen\": %d, \"n_depth\": %d, \"n_devices\": %d, \"repeats\": %d, \"modeled\": %s, ",
+		b->n_prompt, b->n_gen, b->n_depth, b->n_devices, b->repeats, b->modeled ? "true" : "false");
 	fprintf(f, "\"tok_s\": %.4f, \"tok_s_stddev\": %.4f, ", b->tok_s, b->tok_s_stddev);
 	json_num_or_null(f, "predicted_tok_s", b->predicted_tok_s, b->predicted_tok_s > 0, "%.4f");
 	json_num_or_null(f, "predicted_error_pct", bench_pred_error(b), b->predicted_tok_s > 0, "%.2f");
