@@ -213,6 +213,13 @@ int cu_run_case(struct cu_pair *p, const struct cu_case *c, const int (*steps)[3
 		fails += run_step(p, c, &st, ref, got);
 	}
 out:
+	/* The backends keep the graph by pointer until close (backend.h), and the caller frees it
+	 * after this returns: close both contexts now. cu_pair_reopen opens new ones. */
+	for (int b = 0; b < 2; b++) {
+		if (p->ctx[b])
+			p->ops[b]->close(p->ctx[b]);
+		p->ctx[b] = NULL;
+	}
 	free(buf);
 	free(ref);
 	free(got);
