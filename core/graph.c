@@ -300,6 +300,12 @@ static size_t align64(size_t x)
 int awq_graph_plan(const struct awq_graph *g, int max_rows, size_t elem_size, size_t *offsets,
 		   size_t *arena_bytes, char *err, size_t errlen)
 {
+	return awq_graph_plan_live(g, max_rows, elem_size, NULL, NULL, offsets, arena_bytes, err, errlen);
+}
+
+int awq_graph_plan_live(const struct awq_graph *g, int max_rows, size_t elem_size, const int *live_from,
+			const int *live_to, size_t *offsets, size_t *arena_bytes, char *err, size_t errlen)
+{
 	int nv = g->n_values;
 	int *first = malloc((size_t)nv * sizeof(int));
 	int *last = malloc((size_t)nv * sizeof(int));
@@ -328,6 +334,12 @@ int awq_graph_plan(const struct awq_graph *g, int max_rows, size_t elem_size, si
 		for (int j = 0; j < AWQ_MAX_IN; j++)
 			if (n->in[j] >= 0)
 				last[n->in[j]] = i;
+	}
+	for (int v = 0; v < nv; v++) {
+		if (live_from && live_from[v] >= 0 && first[v] >= 0 && live_from[v] < first[v])
+			first[v] = live_from[v];
+		if (live_to && live_to[v] > last[v])
+			last[v] = live_to[v];
 	}
 	int pinned[3] = {g->tokens_in, g->logits_out, g->argmax_out};
 	for (int p = 0; p < 3; p++) {

@@ -123,6 +123,11 @@ int awq_graph_check(const struct awq_graph *g, char *err, size_t errlen);
  * (TOKENS values always take 4). offsets must hold n_values entries. */
 int awq_graph_plan(const struct awq_graph *g, int max_rows, size_t elem_size, size_t *offsets,
 		   size_t *arena_bytes, char *err, size_t errlen);
+/* The same with lifetimes widened for a backend that fuses nodes: value v is also live from node
+ * live_from[v] and up to node live_to[v] (-1: no change; either array may be NULL). A fused kernel
+ * that reads v at a later node, or writes it at an earlier one, says so here. */
+int awq_graph_plan_live(const struct awq_graph *g, int max_rows, size_t elem_size, const int *live_from,
+			const int *live_to, size_t *offsets, size_t *arena_bytes, char *err, size_t errlen);
 
 /* Distinct weights referenced by the graph, in first-use order (tied weights appear once).
  * Returns the count; *out is malloc'ed (caller frees). */

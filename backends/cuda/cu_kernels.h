@@ -61,6 +61,17 @@ cudaError_t awq_cu_q4_gemm(cudaStream_t s, const struct awq_cu_q4 *w, const uint
 /* Dense 16-bit weights [n][k] (bf16 when is_bf16, else f16), decode rows <= 8. */
 cudaError_t awq_cu_w16_gemv(cudaStream_t s, const uint16_t *w, int is_bf16, const float *bias, int n,
 			    int k, const float *x, int rows, float *out);
+/* Several 16-bit weights on one input in one launch (k a multiple of 8): nseg segments, each its
+ * own [rows][n[s]] output (q/k/v), or with silu = 1 two weights of n[0] rows (gate, up) and one
+ * output silu(gate) * up. */
+struct awq_cu_w16_multi {
+	const uint16_t *w[3];
+	const float *bias[3];
+	float *out[3];
+	int n[3];
+	int nseg, silu, is_bf16, k;
+};
+cudaError_t awq_cu_w16_gemv_multi(cudaStream_t s, const struct awq_cu_w16_multi *m, const float *x, int rows);
 
 cudaError_t awq_cu_to_16(cudaStream_t s, const float *in, uint16_t *out, size_t count, int to_bf16);
 cudaError_t awq_cu_add_bias(cudaStream_t s, float *out, const float *bias, int rows, int n);
@@ -71,16 +82,14 @@ cudaError_t awq_cu_rmsnorm(cudaStream_t s, const float *in, const float *w, floa
 /* inv_freq: head_dim / 2 floats; row r is at position *d_pos + r. */
 cudaError_t awq_cu_rope(cudaStream_t s, const float *in, float *out, int rows, int n_heads, int head_dim,
 			const float *inv_freq, const int *d_pos);
-/* Append this step's K and V rows to one layer's f16 cache, rotating K first when k_inv_freq is
- * not NULL (the RoPE of K folded into the append). */
-cudaError_t awq_cu_kv_append(cudaStream_t s, const float *k, const float *v, uint16_t *kc, uint16_t *vc, int rows,
-			     int kv_heads, int head_dim, const float *k_inv_freq, const int *d_pos);
 /* h = a + b and y = rmsnorm(h) * w over whole rows, in one pass. */
 cudaError_t awq_cu_add_rmsnorm(cudaStream_t s, const float *a, const float *b, float *h, const float *w, float *y,
 			       int rows, int cols, float eps);
 cudaError_t awq_cu_silu_mul(cudaStream_t s, const float *a, const float *b, float *out, size_t count);
 cudaError_t awq_cu_add(cudaStream_t s, const float *a, const float *b, float *out, size_t count);
 cudaError_t awq_cu_argmax(cudaStream_t s, const float *in, int rows, int cols, int32_t *out);
+/* Profiling: one kernel that occupies the stream for `us` microseconds. */
+cudaError_t awq_cu_hold(cudaStream_t s, unsigned us);
 
 struct awq_cu_attn {
 	const float *q;     /* [rows][n_heads * head_dim] */
@@ -91,9 +100,22 @@ struct awq_cu_attn {
 	int rows, row0; /* rows of q handled here; row0 = their offset within the step */
 	int n_heads, n_kv_heads, head_dim, max_ctx;
 	float scale;
-	const float *q_inv_freq; /* not NULL: q is rotated (RoPE) as it is loaded */
 	float *part; /* split partials: see awq_cu_attn_part_floats */
 };
+/* The attention inputs of a step prepared in one launch (see attn_prep_kernel): q (and k) get
+ * their optional per-head RMSNorm (weights of head_dim floats) and optional RoPE (inv_freq tables);
+ * q goes to q_out (NULL: q is used as it is, then q_norm and q_freq must be NULL), k and v to the f16
+ * cache rows of positions *d_pos + r. */
+struct awq_cu_prep {
+	const float *q, *k, *v; /* [rows][heads * head_dim] */
+	const float *q_norm, *k_norm, *q_freq, *k_freq;
+	float q_eps, k_eps;
+	float *q_out;
+	uint16_t *kc, *vc;
+	const int *d_pos;
+	int rows, n_heads, n_kv_heads, head_dim;
+};
+cudaError_t awq_cu_attn_prep(cudaStream_t s, const struct awq_cu_prep *p);
 /* Floats of scratch awq_cu_attn_decode needs for `rows` rows. */
 size_t awq_cu_attn_part_floats(int rows, int n_heads, int head_dim, int max_ctx);
 cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_attn *a);

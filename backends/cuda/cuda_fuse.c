@@ -1,10 +1,14 @@
 /* Fusion planning: the graph is hardware-neutral, so launches are saved by recognising patterns of
  * consecutive nodes at prepare time. Fusions move a read or a write to another node than the one
  * the arena planner assumed, so each is checked against the planned offsets and undone if unsafe.
- *   q, k, v MATMULs on one input (AWQ)        -> one launch over the concatenated weights
- *   gate, up MATMULs + SILU_MUL (AWQ)          -> one launch, tiles interleaved, SiLU-mul epilogue
- *   ROPE(q), ROPE(k) feeding ATTENTION          -> q rotated as attention loads it, k as it is cached
- *   ADD followed by a whole-row RMSNORM         -> one kernel writing both */
+ *   q, k, v MATMULs on one input               -> one launch over the concatenated weights (AWQ)
+ *                                                 or the three weights (BF16/F16 decode)
+ *   gate, up MATMULs + SILU_MUL                -> one launch, AWQ tiles interleaved, SiLU-mul epilogue
+ *   [RMSNORM per head ->] ROPE of q and of k     -> one prep kernel before ATTENTION that also
+ *   feeding ATTENTION                              writes k and v to the KV cache
+ *   ADD followed by a whole-row RMSNORM         -> one kernel writing both
+ * The arena is planned with the lifetimes the fused kernels need (awq_cu_fusion_lifetimes), so the
+ * check only catches what that planning could not express. */
 #include <stdlib.h>
 
 #include "cuda_internal.h"
@@ -41,6 +45,18 @@ static int weight_uses(const struct awq_graph *g, const struct awq_weight *w)
 	return n;
 }
 
+/* Weights one fused launch can take together: AWQ of one group size, or 16-bit (BF16/F16) dense of
+ * one type with rows of whole 16-byte vectors (the decode GEMV's loads). */
+static int fusable(const struct awq_weight *a, const struct awq_weight *b)
+{
+	if (a->fmt != b->fmt || a->k != b->k)
+		return 0;
+	if (a->fmt == AWQ_WFMT_AWQ4)
+		return a->group_size == b->group_size;
+	return a->fmt == AWQ_WFMT_DENSE && a->dtype == b->dtype && (a->dtype == AWQ_DT_BF16 || a->dtype == AWQ_DT_F16) &&
+	       a->k % 8 == 0;
+}
+
 static int gate_up_pair(const struct awq_graph *g, const int *uses, int k, int *pg, int *pu)
 {
 	const struct awq_node *s = &g->nodes[k];
@@ -54,8 +70,7 @@ static int gate_up_pair(const struct awq_graph *g, const int *uses, int k, int *
 	if (a->op != AWQ_OP_MATMUL || b->op != AWQ_OP_MATMUL || a->in[0] != b->in[0])
 		return 0;
 	const struct awq_weight *wa = a->w, *wb = b->w;
-	return wa->fmt == AWQ_WFMT_AWQ4 && wb->fmt == AWQ_WFMT_AWQ4 && wa->n == wb->n && wa->k == wb->k &&
-	       wa->group_size == wb->group_size && !wa->bias && !wb->bias && weight_uses(g, wa) == 1 &&
+	return fusable(wa, wb) && wa->n == wb->n && !wa->bias && !wb->bias && weight_uses(g, wa) == 1 &&
 	       weight_uses(g, wb) == 1;
 }
 
@@ -68,28 +83,54 @@ static int qkv_triple(const struct awq_graph *g, const struct cu_node *nodes, in
 		const struct awq_node *n = &g->nodes[i - 2 + j];
 		mm[j] = i - 2 + j;
 		if (n->op != AWQ_OP_MATMUL || nodes[i - 2 + j].exec != CU_X_PLAIN || n->in[0] != g->nodes[i].in[0] ||
-		    n->w->fmt != AWQ_WFMT_AWQ4 || n->w->k != g->nodes[i].w->k ||
-		    n->w->group_size != g->nodes[i].w->group_size || weight_uses(g, n->w) != 1)
+		    !fusable(n->w, g->nodes[i].w) || weight_uses(g, n->w) != 1)
 			return 0;
 	}
 	return 1;
 }
 
-static int foldable_rope(const struct awq_graph *g, const int *uses, int v, int heads, int head_dim)
+/* The single-use producer of v when it is an op of the given kind over heads x head_dim, else -1. */
+static int foldable(const struct awq_graph *g, const int *uses, int v, enum awq_op op, int heads, int head_dim)
 {
 	int r = uses[v] == 1 ? awq_cu_producer(g, v) : -1;
-	if (r < 0 || g->nodes[r].op != AWQ_OP_ROPE || g->nodes[r].p.rope.n_heads != heads ||
-	    g->nodes[r].p.rope.head_dim != head_dim)
+	if (r < 0 || g->nodes[r].op != op)
+		return -1;
+	const struct awq_node *n = &g->nodes[r];
+	if (op == AWQ_OP_ROPE && (n->p.rope.n_heads != heads || n->p.rope.head_dim != head_dim))
+		return -1;
+	if (op == AWQ_OP_RMSNORM && (n->p.norm.group != head_dim || g->values[n->out].cols != heads * head_dim))
 		return -1;
 	return r;
+}
+
+/* q or k of attention node n: fold its ROPE and the per-head RMSNORM before that. */
+static void fold_qk(struct cu_ctx *c, const int *uses, int v, int heads, int hd, int *rope, int *norm, int *raw)
+{
+	const struct awq_graph *g = c->g;
+	*rope = foldable(g, uses, v, AWQ_OP_ROPE, heads, hd);
+	if (*rope >= 0)
+		v = g->nodes[*rope].in[0];
+	*norm = foldable(g, uses, v, AWQ_OP_RMSNORM, heads, hd);
+	if (*norm >= 0)
+		v = g->nodes[*norm].in[0];
+	*raw = v;
+	if (*rope >= 0)
+		c->nodes[*rope].exec = CU_X_SKIP;
+	if (*norm >= 0)
+		c->nodes[*norm].exec = CU_X_SKIP;
 }
 
 /* Tentative fusions; check_fusions() drops those the arena layout makes unsafe. */
 void awq_cu_plan_fusions(struct cu_ctx *c, const int *uses)
 {
 	const struct awq_graph *g = c->g;
-	for (int i = 0; i < g->n_nodes; i++)
-		c->nodes[i].rope_q = c->nodes[i].rope_k = c->nodes[i].norm_node = -1;
+	for (int i = 0; i < g->n_nodes; i++) {
+		struct cu_node *cn = &c->nodes[i];
+		cn->rope_q = cn->rope_k = cn->norm_q = cn->norm_k = cn->norm_node = -1;
+		cn->wq_norm = cn->wk_norm = -1;
+		cn->q_raw = g->nodes[i].op == AWQ_OP_ATTENTION ? g->nodes[i].in[0] : -1;
+		cn->k_raw = g->nodes[i].op == AWQ_OP_ATTENTION ? g->nodes[i].in[1] : -1;
+	}
 	const char *nf = getenv("AWQ_CUDA_NO_FUSE");
 	if (nf && nf[0] == '1')
 		return;
@@ -109,17 +150,11 @@ void awq_cu_plan_fusions(struct cu_ctx *c, const int *uses)
 			c->nodes[i].exec = CU_X_GATE_UP;
 			c->nodes[i].in_fused = g->nodes[pg].in[0];
 		}
-		if (n->op == AWQ_OP_ATTENTION) {
-			int rq = foldable_rope(g, uses, n->in[0], n->p.attn.n_heads, n->p.attn.head_dim);
-			int rk = foldable_rope(g, uses, n->in[1], n->p.attn.n_kv_heads, n->p.attn.head_dim);
-			if (rq >= 0 && n->p.attn.head_dim % 16 == 0) {
-				c->nodes[rq].exec = CU_X_SKIP;
-				c->nodes[i].rope_q = rq;
-			}
-			if (rk >= 0) {
-				c->nodes[rk].exec = CU_X_SKIP;
-				c->nodes[i].rope_k = rk;
-			}
+		if (n->op == AWQ_OP_ATTENTION && n->p.attn.head_dim <= 256 && n->p.attn.head_dim % 2 == 0) {
+			struct cu_node *cn = &c->nodes[i];
+			int hd = n->p.attn.head_dim;
+			fold_qk(c, uses, n->in[0], n->p.attn.n_heads, hd, &cn->rope_q, &cn->norm_q, &cn->q_raw);
+			fold_qk(c, uses, n->in[1], n->p.attn.n_kv_heads, hd, &cn->rope_k, &cn->norm_k, &cn->k_raw);
 		}
 		if (n->op == AWQ_OP_ADD && i + 1 < g->n_nodes && c->nodes[i].exec == CU_X_PLAIN) {
 			const struct awq_node *m = &g->nodes[i + 1];
@@ -129,6 +164,28 @@ void awq_cu_plan_fusions(struct cu_ctx *c, const int *uses)
 				c->nodes[i].norm_node = i + 1;
 				c->nodes[i + 1].exec = CU_X_SKIP;
 			}
+		}
+	}
+}
+
+/* Where the planned fusions read a value later, or write one earlier, than its graph node. */
+void awq_cu_fusion_lifetimes(const struct cu_ctx *c, int *live_from, int *live_to)
+{
+	const struct awq_graph *g = c->g;
+	for (int v = 0; v < g->n_values; v++)
+		live_from[v] = live_to[v] = -1;
+	for (int i = 0; i < g->n_nodes; i++) {
+		const struct cu_node *cn = &c->nodes[i];
+		const struct awq_node *n = &g->nodes[i];
+		if (cn->exec == CU_X_GATE_UP && cn->in_fused >= 0 && live_to[cn->in_fused] < i)
+			live_to[cn->in_fused] = i;
+		if (cn->exec == CU_X_ADD_NORM)
+			live_from[g->nodes[cn->norm_node].out] = i;
+		if (n->op == AWQ_OP_ATTENTION) {
+			if (cn->q_raw >= 0 && live_to[cn->q_raw] < i)
+				live_to[cn->q_raw] = i;
+			if (cn->k_raw >= 0 && live_to[cn->k_raw] < i)
+				live_to[cn->k_raw] = i;
 		}
 	}
 }
@@ -173,9 +230,10 @@ static int fusion_ok(const struct cu_ctx *c, int i)
 		return !overlaps(c, y, n->in[0]) && !overlaps(c, y, n->in[1]);
 	}
 	if (n->op == AWQ_OP_ATTENTION) {
-		if (cn->rope_q >= 0 && !late_read_ok(c, g->nodes[cn->rope_q].in[0], cn->rope_q, i))
+		int fq = cn->norm_q >= 0 ? cn->norm_q : cn->rope_q, fk = cn->norm_k >= 0 ? cn->norm_k : cn->rope_k;
+		if (fq >= 0 && !late_read_ok(c, cn->q_raw, fq, i))
 			return 0;
-		if (cn->rope_k >= 0 && !late_read_ok(c, g->nodes[cn->rope_k].in[0], cn->rope_k, i))
+		if (fk >= 0 && !late_read_ok(c, cn->k_raw, fk, i))
 			return 0;
 	}
 	return 1;
@@ -195,11 +253,15 @@ static void unfuse(struct cu_ctx *c, int i)
 		c->nodes[cn->norm_node].exec = CU_X_PLAIN;
 		cn->norm_node = -1;
 	}
-	if (cn->rope_q >= 0)
-		c->nodes[cn->rope_q].exec = CU_X_PLAIN;
-	if (cn->rope_k >= 0)
-		c->nodes[cn->rope_k].exec = CU_X_PLAIN;
-	cn->rope_q = cn->rope_k = -1;
+	int folded[4] = {cn->rope_q, cn->rope_k, cn->norm_q, cn->norm_k};
+	for (int j = 0; j < 4; j++)
+		if (folded[j] >= 0)
+			c->nodes[folded[j]].exec = CU_X_PLAIN;
+	cn->rope_q = cn->rope_k = cn->norm_q = cn->norm_k = -1;
+	if (g->nodes[i].op == AWQ_OP_ATTENTION) {
+		cn->q_raw = g->nodes[i].in[0];
+		cn->k_raw = g->nodes[i].in[1];
+	}
 	cn->exec = CU_X_PLAIN;
 }
 

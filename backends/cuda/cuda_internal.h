@@ -21,7 +21,8 @@ struct cu_weight {
 	enum cu_wkind kind;
 	struct awq_cu_q4 q4;
 	int seg_tiles[3];
-	const void *data; /* dense: device copy in the stored layout; VEC: f32 */
+	const void *data; /* dense: device copy in the stored layout (seg_data[0]); VEC: f32 */
+	const void *seg_data[3]; /* dense: each source's copy */
 	int is_bf16;
 	float *bias[3];
 	void *mem[8];
@@ -43,7 +44,10 @@ struct cu_node {
 	int in_fused;  /* GATE_UP: the matmuls' input value */
 	int mm[3];     /* QKV: the three MATMUL nodes */
 	int norm_node; /* ADD_NORM: the folded RMSNORM node */
-	int rope_q, rope_k; /* ATTENTION: folded ROPE nodes of q and k, -1 when none */
+	/* ATTENTION: the ROPE and per-head RMSNORM nodes of q and k folded into its prep kernel (-1
+	 * when none), the values that kernel reads (q_raw, k_raw: before any folded node) and the
+	 * weights of the folded norms (-1). */
+	int rope_q, rope_k, norm_q, norm_k, q_raw, k_raw, wq_norm, wk_norm;
 	float *inv_freq; /* ROPE: device table */
 };
 
@@ -59,6 +63,7 @@ struct cu_ctx {
 	struct cu_weight *wts;
 	int n_wts;
 	struct cu_node *nodes;
+	int n_nodes; /* entries of nodes */
 	char *arena;
 	size_t *offs;
 	size_t arena_bytes;
@@ -74,6 +79,7 @@ struct cu_ctx {
 	uint64_t weight_bytes, kv_bytes, act_bytes;
 	int vocab; /* embedding rows, for checking token ids */
 	struct cu_moe_state *moe; /* cuda_moe.c: experts and scratch of the MoE nodes, NULL when none */
+	struct cu_profile *prof;  /* cuda_profile.c: AWQ_CUDA_PROFILE=1, NULL otherwise */
 };
 
 int awq_cu_fail(char *err, size_t errlen, cudaError_t e, const char *what);
@@ -81,6 +87,7 @@ int awq_cu_fail(char *err, size_t errlen, cudaError_t e, const char *what);
 int *awq_cu_count_uses(const struct awq_graph *g);
 int awq_cu_producer(const struct awq_graph *g, int v);
 void awq_cu_plan_fusions(struct cu_ctx *c, const int *uses);
+void awq_cu_fusion_lifetimes(const struct cu_ctx *c, int *live_from, int *live_to);
 void awq_cu_check_fusions(struct cu_ctx *c);
 /* cuda_weights.c */
 int awq_cu_collect_weights(struct cu_ctx *c);
@@ -94,6 +101,12 @@ int awq_cu_prepare(struct cu_ctx *c, const struct awq_graph *g, const struct awq
 void awq_cu_release(struct cu_ctx *c);
 int awq_cu_run(struct cu_ctx *c, const struct awq_step *step, char *err, size_t errlen);
 int awq_cu_weight_ok(const struct awq_weight *w, enum awq_op op);
+/* cuda_profile.c: per-node GPU times of single-token steps, reported when the context is released */
+int awq_cu_profile_init(struct cu_ctx *c);
+void awq_cu_profile_report(struct cu_ctx *c);
+void awq_cu_profile_free(struct cu_ctx *c);
+int awq_cu_run_profiled(struct cu_ctx *c, const struct awq_step *step, char *err, size_t errlen);
+int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *err, size_t errlen);
 /* cuda_moe.c */
 int awq_cu_moe_supported(const struct awq_graph *g, const struct awq_node *n);
 int awq_cu_moe_plan(struct cu_ctx *c, char *err, size_t errlen);

@@ -164,6 +164,7 @@ int awq_cu_prepare(struct cu_ctx *c, const struct awq_graph *g, const struct awq
 	c->max_tokens = o->max_tokens;
 	c->max_ctx = o->max_ctx;
 	c->nodes = calloc((size_t)g->n_nodes, sizeof(*c->nodes));
+	c->n_nodes = c->nodes ? g->n_nodes : 0;
 	c->offs = calloc((size_t)g->n_values, sizeof(size_t));
 	int *uses = awq_cu_count_uses(g);
 	if (!c->nodes || !c->offs || !uses) {
@@ -173,7 +174,15 @@ int awq_cu_prepare(struct cu_ctx *c, const struct awq_graph *g, const struct awq
 	}
 	awq_cu_plan_fusions(c, uses);
 	free(uses);
-	if ((rc = awq_graph_plan(g, c->max_tokens, 4, c->offs, &c->arena_bytes, err, errlen)))
+	int *live = malloc((size_t)g->n_values * 2 * sizeof(int));
+	if (!live) {
+		rc = awq_err(err, errlen, AWQ_ENOMEM, "cuda: out of host memory");
+		goto fail;
+	}
+	awq_cu_fusion_lifetimes(c, live, live + g->n_values);
+	rc = awq_graph_plan_live(g, c->max_tokens, 4, live, live + g->n_values, c->offs, &c->arena_bytes, err, errlen);
+	free(live);
+	if (rc)
 		goto fail;
 	awq_cu_check_fusions(c);
 	if (awq_cu_collect_weights(c)) {
@@ -200,6 +209,10 @@ int awq_cu_prepare(struct cu_ctx *c, const struct awq_graph *g, const struct awq
 			rc = rope_table(c, &c->nodes[i], &g->nodes[i], err, errlen);
 	if (rc)
 		goto fail;
+	if (awq_cu_profile_init(c)) {
+		rc = awq_err(err, errlen, AWQ_EDEVICE, "cuda: AWQ_CUDA_PROFILE: cannot create the profiling events");
+		goto fail;
+	}
 	return 0;
 fail:
 	awq_cu_release(c);
@@ -208,13 +221,15 @@ fail:
 
 void awq_cu_release(struct cu_ctx *c)
 {
+	awq_cu_profile_report(c);
+	awq_cu_profile_free(c);
 	if (c->graph)
 		cudaGraphExecDestroy(c->graph);
 	c->graph = NULL;
 	awq_cu_free_weights(c);
 	awq_cu_moe_free(c);
-	if (c->nodes && c->g)
-		for (int i = 0; i < c->g->n_nodes; i++)
+	if (c->nodes)
+		for (int i = 0; i < c->n_nodes; i++)
 			cudaFree(c->nodes[i].inv_freq);
 	void *bufs[] = {c->arena, c->kcache, c->vcache, c->x16[0], c->x16[1], c->attn_part, c->blas_ws, c->d_pos};
 	for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
@@ -222,6 +237,7 @@ void awq_cu_release(struct cu_ctx *c)
 	free(c->nodes);
 	free(c->offs);
 	c->nodes = NULL;
+	c->n_nodes = 0;
 	c->offs = NULL;
 	c->arena = NULL;
 	c->kcache = c->vcache = NULL;

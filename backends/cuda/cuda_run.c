@@ -38,10 +38,11 @@ static int x16_of(struct cu_ctx *c, int v, int rows, int bf16, uint16_t **out, c
 	return 0;
 }
 
-static int blas_gemm(struct cu_ctx *c, const struct cu_weight *w, int in_v, int rows, float *out, char *err,
+/* Source j of a dense weight (j > 0 only for fused q/k/v, gate/up) through cuBLAS. */
+static int blas_gemm(struct cu_ctx *c, const struct cu_weight *w, int j, int in_v, int rows, float *out, char *err,
 		     size_t errlen)
 {
-	const struct awq_weight *s = w->src[0];
+	const struct awq_weight *s = w->src[j];
 	const float one = 1.0f, zero = 0.0f;
 	const void *x = act(c, in_v);
 	cudaDataType_t t = CUDA_R_32F;
@@ -53,13 +54,42 @@ static int blas_gemm(struct cu_ctx *c, const struct cu_weight *w, int in_v, int 
 		x = x16;
 		t = w->is_bf16 ? CUDA_R_16BF : CUDA_R_16F;
 	}
-	cublasStatus_t st = cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)s->n, rows, (int)s->k, &one, w->data, t,
+	cublasStatus_t st = cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)s->n, rows, (int)s->k, &one, w->seg_data[j], t,
 					 (int)s->k, x, t, (int)s->k, &zero, out, CUDA_R_32F, (int)s->n, CUBLAS_COMPUTE_32F,
 					 CUBLAS_GEMM_DEFAULT);
 	if (st != CUBLAS_STATUS_SUCCESS)
 		return awq_err(err, errlen, AWQ_EDEVICE, "cuda: cublasGemmEx failed for %s (status %d)", s->name, (int)st);
-	if (w->bias[0])
-		CK(awq_cu_add_bias(c->stream, out, w->bias[0], rows, (int)s->n), "bias add");
+	if (w->bias[j])
+		CK(awq_cu_add_bias(c->stream, out, w->bias[j], rows, (int)s->n), "bias add");
+	return 0;
+}
+
+/* Fused 16-bit q/k/v (outs: the three outputs) or gate/up (outs: the SiLU-mul output, then the
+ * gate and up values, which prefill fills through cuBLAS before the element-wise SiLU-mul). */
+static int dense_fused(struct cu_ctx *c, const struct cu_weight *w, int in_v, int rows, const int *outs,
+		       enum awq_cu_epilogue epi, char *err, size_t errlen)
+{
+	int silu = epi == AWQ_CU_EPI_SILU_MUL;
+	if (rows <= AWQ_CU_DECODE_ROWS) {
+		struct awq_cu_w16_multi m = {.nseg = w->nsrc, .silu = silu, .is_bf16 = w->is_bf16, .k = (int)w->src[0]->k};
+		for (int j = 0; j < w->nsrc; j++) {
+			m.w[j] = w->seg_data[j];
+			m.bias[j] = w->bias[j];
+			m.n[j] = (int)w->src[j]->n;
+			m.out[j] = silu ? (j ? NULL : act(c, outs[0])) : act(c, outs[j]);
+		}
+		CK(awq_cu_w16_gemv_multi(c->stream, &m, act(c, in_v), rows), "16-bit GEMV (fused)");
+		return 0;
+	}
+	for (int j = 0; j < w->nsrc; j++) {
+		int rc = blas_gemm(c, w, j, in_v, rows, act(c, outs[silu ? 1 + j : j]), err, errlen);
+		if (rc)
+			return rc;
+	}
+	if (silu)
+		CK(awq_cu_silu_mul(c->stream, act(c, outs[1]), act(c, outs[2]), act(c, outs[0]),
+				   (size_t)rows * w->src[0]->n),
+		   "SiLU-mul");
 	return 0;
 }
 
@@ -90,6 +120,8 @@ static int matmul(struct cu_ctx *c, const struct cu_weight *w, int in_v, int row
 		CK(awq_cu_q4_gemm(c->stream, &w->q4, x16, rows, &o, epi, c->cc_major, c->sm_count), "W4A16 GEMM");
 		return 0;
 	}
+	if (w->nsrc > 1)
+		return dense_fused(c, w, in_v, rows, outs, epi, err, errlen);
 	float *out = act(c, outs[0]);
 	if (w->kind == CU_W_D16 && rows <= AWQ_CU_DECODE_ROWS) {
 		CK(awq_cu_w16_gemv(c->stream, w->data, w->is_bf16, w->bias[0], (int)w->src[0]->n, (int)w->src[0]->k,
@@ -97,25 +129,38 @@ static int matmul(struct cu_ctx *c, const struct cu_weight *w, int in_v, int row
 		   "16-bit GEMV");
 		return 0;
 	}
-	return blas_gemm(c, w, in_v, rows, out, err, errlen);
+	return blas_gemm(c, w, 0, in_v, rows, out, err, errlen);
+}
+
+static const float *vec_of(struct cu_ctx *c, int w)
+{
+	return w >= 0 ? c->wts[w].data : NULL;
 }
 
 static int attention(struct cu_ctx *c, const struct awq_node *n, const struct cu_node *cn, int rows, char *err,
 		     size_t errlen)
 {
+	const struct awq_graph *g = c->g;
 	uint16_t *kc = c->kcache + (size_t)n->p.attn.layer * c->kv_slot;
 	uint16_t *vc = c->vcache + (size_t)n->p.attn.layer * c->kv_slot;
-	const struct awq_node *rq = cn->rope_q >= 0 ? &c->g->nodes[cn->rope_q] : NULL;
-	const struct awq_node *rk = cn->rope_k >= 0 ? &c->g->nodes[cn->rope_k] : NULL;
-	int q_src = rq ? rq->in[0] : n->in[0], k_src = rk ? rk->in[0] : n->in[1];
-	CK(awq_cu_kv_append(c->stream, act(c, k_src), act(c, n->in[2]), kc, vc, rows, n->p.attn.n_kv_heads,
-			    n->p.attn.head_dim, rk ? c->nodes[cn->rope_k].inv_freq : NULL, c->d_pos),
-	   "KV cache append");
+	/* q's and k's folded per-head norms and RoPE, and the KV-cache write, in one launch. */
+	int q_folded = cn->rope_q >= 0 || cn->norm_q >= 0;
+	struct awq_cu_prep p = {
+		.q = act(c, cn->q_raw), .k = act(c, cn->k_raw), .v = act(c, n->in[2]),
+		.q_norm = vec_of(c, cn->wq_norm), .k_norm = vec_of(c, cn->wk_norm),
+		.q_freq = cn->rope_q >= 0 ? c->nodes[cn->rope_q].inv_freq : NULL,
+		.k_freq = cn->rope_k >= 0 ? c->nodes[cn->rope_k].inv_freq : NULL,
+		.q_eps = cn->norm_q >= 0 ? g->nodes[cn->norm_q].p.norm.eps : 0.f,
+		.k_eps = cn->norm_k >= 0 ? g->nodes[cn->norm_k].p.norm.eps : 0.f,
+		.q_out = q_folded ? act(c, n->in[0]) : NULL, .kc = kc, .vc = vc, .d_pos = c->d_pos, .rows = rows,
+		.n_heads = n->p.attn.n_heads, .n_kv_heads = n->p.attn.n_kv_heads, .head_dim = n->p.attn.head_dim,
+	};
+	CK(awq_cu_attn_prep(c->stream, &p), "attention inputs (norm, RoPE, KV cache)");
 	struct awq_cu_attn a = {
 		.k = kc, .v = vc, .d_pos = c->d_pos, .n_heads = n->p.attn.n_heads, .n_kv_heads = n->p.attn.n_kv_heads,
 		.head_dim = n->p.attn.head_dim, .max_ctx = c->max_ctx, .scale = n->p.attn.scale, .part = c->attn_part,
-		.q_inv_freq = rq ? c->nodes[cn->rope_q].inv_freq : NULL,
 	};
+	int q_src = n->in[0];
 	size_t qc = (size_t)n->p.attn.n_heads * n->p.attn.head_dim;
 	if (rows > AWQ_CU_DECODE_ROWS && awq_cu_attn_prefill_ok(a.head_dim, c->cc_major)) {
 		a.q = act(c, q_src);
@@ -134,7 +179,7 @@ static int attention(struct cu_ctx *c, const struct awq_node *n, const struct cu
 	return 0;
 }
 
-static int run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *err, size_t errlen)
+int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *err, size_t errlen)
 {
 	const struct awq_graph *g = c->g;
 	const struct awq_node *n = &g->nodes[i];
@@ -144,8 +189,11 @@ static int run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 	size_t count = (size_t)rows * cols;
 	float *out = act(c, n->out);
 	int outs[3] = {n->out, -1, -1};
-	if (cn->exec == CU_X_GATE_UP)
+	if (cn->exec == CU_X_GATE_UP) {
+		outs[1] = n->in[0];
+		outs[2] = n->in[1];
 		return matmul(c, w, cn->in_fused, rows, outs, AWQ_CU_EPI_SILU_MUL, err, errlen);
+	}
 	if (cn->exec == CU_X_QKV) {
 		for (int j = 0; j < 3; j++)
 			outs[j] = g->nodes[cn->mm[j]].out;
@@ -206,7 +254,7 @@ static int run_nodes(struct cu_ctx *c, const struct awq_step *step, char *err, s
 	for (int i = 0; i < c->g->n_nodes; i++) {
 		if (c->nodes[i].exec == CU_X_SKIP)
 			continue;
-		int rc = run_node(c, i, step, err, errlen);
+		int rc = awq_cu_run_node(c, i, step, err, errlen);
 		if (rc)
 			return rc;
 	}
@@ -248,6 +296,8 @@ int awq_cu_run(struct cu_ctx *c, const struct awq_step *step, char *err, size_t 
 	/* Pageable source: staged by the driver before the call returns, so the stack variable may go. */
 	int pos = step->pos;
 	CK(cudaMemcpyAsync(c->d_pos, &pos, sizeof(pos), cudaMemcpyHostToDevice, c->stream), "position upload");
+	if (step->n_tokens == 1 && c->prof)
+		return awq_cu_run_profiled(c, step, err, errlen);
 	if (step->n_tokens != 1 || !c->use_graph)
 		return run_nodes(c, step, err, errlen);
 	if (!c->graph) {

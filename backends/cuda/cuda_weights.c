@@ -64,7 +64,9 @@ uint64_t awq_cu_weight_bytes(struct cu_weight *w)
 	case CU_W_VEC:
 		return (uint64_t)s->n * s->k * 4;
 	default:
-		return b + (uint64_t)s->n * s->k * awq_dtype_size(s->dtype);
+		for (int j = 0; j < w->nsrc; j++)
+			b += (uint64_t)w->src[j]->n * w->src[j]->k * awq_dtype_size(w->src[j]->dtype);
+		return b;
 	}
 }
 
@@ -181,14 +183,20 @@ static int upload_weight(struct cu_ctx *c, struct cu_weight *w, struct staging *
 	}
 	if (rc)
 		return rc;
-	if (w->kind != CU_W_Q4) {
-		size_t bytes = (size_t)s->n * s->k * awq_dtype_size(s->dtype);
-		if ((rc = dalloc(w, 0, bytes, &p, err, errlen)))
-			return rc;
-		w->data = p;
+	if (w->kind != CU_W_Q4) { /* dense: each source in its own buffer (fused q/k/v, gate/up: 2-3) */
+		for (int j = 0; j < w->nsrc; j++) {
+			const struct awq_weight *sj = w->src[j];
+			size_t bytes = (size_t)sj->n * sj->k * awq_dtype_size(sj->dtype);
+			if ((rc = dalloc(w, j, bytes, &p, err, errlen)))
+				return rc;
+			w->seg_data[j] = p;
+			cudaError_t e = h2d(c, p, sj->data, bytes);
+			if (e != cudaSuccess)
+				return awq_cu_fail(err, errlen, e, "uploading a weight");
+		}
+		w->data = w->seg_data[0];
 		w->is_bf16 = s->dtype == AWQ_DT_BF16;
-		cudaError_t e = h2d(c, p, s->data, bytes);
-		return e == cudaSuccess ? 0 : awq_cu_fail(err, errlen, e, "uploading a weight");
+		return 0;
 	}
 	struct awq_cu_q4 *q = &w->q4;
 	if ((rc = dalloc(w, 0, (size_t)q->tiles * q->chunks * 512, &p, err, errlen)))
@@ -256,10 +264,21 @@ int awq_cu_collect_weights(struct cu_ctx *c)
 			n = &g->nodes[cn->norm_node];
 			src[0] = n->w;
 		}
+		if (n->op == AWQ_OP_ATTENTION) {
+			/* per-head norms folded into the attention prep kernel */
+			int folded[2] = {cn->norm_q, cn->norm_k}, *slot[2] = {&cn->wq_norm, &cn->wk_norm};
+			for (int j = 0; j < 2; j++) {
+				if (folded[j] < 0)
+					continue;
+				const struct awq_weight *nw = g->nodes[folded[j]].w;
+				*slot[j] = find_weight(c, &nw, 1, 0);
+				c->wts[*slot[j]].kind = CU_W_VEC;
+			}
+		}
 		if (!src[0])
 			continue;
 		cn->w = find_weight(c, src, nsrc, interleave);
-		c->wts[cn->w].kind = nsrc > 1 ? CU_W_Q4 : kind_of(n);
+		c->wts[cn->w].kind = nsrc == 1 ? kind_of(n) : src[0]->fmt == AWQ_WFMT_AWQ4 ? CU_W_Q4 : CU_W_D16;
 		if (n->op == AWQ_OP_EMBED)
 			c->vocab = (int)n->w->n;
 	}

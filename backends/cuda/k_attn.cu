@@ -1,5 +1,5 @@
 /* Attention over the f16 KV cache. Decode (few rows): flash-decoding, one block per (kv head, chunk of
- * 256 positions, row) scoring all heads of the GQA group against each K row read once, then a
+ * 64-256 positions, row) scoring all heads of the GQA group against each K row read once, then a
  * combine kernel merges the chunks by their max/sum. The grid depends only on max_ctx, never on the
  * position (read from device memory), so a captured decode graph replays at any position.
  * Prefill: causal flash attention on tensor cores (FA2 style, 64 queries x 64 keys per step). */
@@ -42,18 +42,6 @@ __global__ void __launch_bounds__(AT_THREADS) attn_split_kernel(struct awq_cu_at
 	for (int i = threadIdx.x; i < hg * hd; i += AT_THREADS)
 		qs[i / hd][i % hd] = a.q[r * qcols + (size_t)(h0 + i / hd) * hd + i % hd];
 	__syncthreads();
-	if (a.q_inv_freq) {
-		int half_d = hd / 2;
-		for (int i = threadIdx.x; i < hg * half_d; i += AT_THREADS) {
-			int h = i / half_d, d = i % half_d;
-			float sn, cs;
-			sincosf((float)(limit - 1) * a.q_inv_freq[d], &sn, &cs);
-			float x1 = qs[h][d], x2 = qs[h][d + half_d];
-			qs[h][d] = x1 * cs - x2 * sn;
-			qs[h][d + half_d] = x2 * cs + x1 * sn;
-		}
-		__syncthreads();
-	}
 	/* V rows do not depend on the scores: start loading this thread's share now so that their
 	 * latency overlaps the K pass and the softmax. */
 	int pairs = hd / 2, stripes = AT_THREADS / pairs;
@@ -202,11 +190,10 @@ __global__ void attn_combine_kernel(struct awq_cu_attn a, int chunk)
 /* Warp-per-slice decode attention for head_dim = 32 * DPL (64, 128): lanes split the head dimension, so K
  * and V rows are read coalesced and the PV product needs no reduction; eight positions per step,
  * their 16 row loads in flight together, scores reduced across lanes by a transposing butterfly
- * (9 shuffles for 8 dot products). The 4 warps of a block take consecutive 64-position slices of
- * one 256-position split and merge through shared memory; the split partials use the layout of
+ * (9 shuffles for 8 dot products). The 4 warps of a block take consecutive quarter slices of
+ * one split (64, 128 or 256 positions, by max_ctx) and merge through shared memory; the split partials use the layout of
  * attn_split_kernel (stride n_splits(max_ctx)). */
-#define AW_CHUNK 256
-#define AW_WPOS (AW_CHUNK / 4)
+#define AW_MAX_CHUNK 256
 
 template <int DPL> struct kv_vec;
 template <> struct kv_vec<2> { typedef uint32_t t; };
@@ -256,7 +243,7 @@ static __device__ __forceinline__ float reduce8(float v, bool is_max)
 }
 
 template <int DPL>
-__global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, int hsub)
+__global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, int hsub, int chunk)
 {
 	const int HD = 32 * DPL;
 	typedef typename kv_vec<DPL>::t vec;
@@ -268,10 +255,10 @@ __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, in
 	int hg = min(AT_MAXG, kvh * group + group - h0);
 	int split = blockIdx.y, r = blockIdx.z;
 	int limit = *a.d_pos + a.row0 + r + 1;
-	int start = split * AW_CHUNK;
+	int start = split * chunk, wpos = chunk / 4;
 	if (start >= limit)
 		return;
-	int wstart = start + warp * AW_WPOS, wend = min(limit, wstart + AW_WPOS);
+	int wstart = start + warp * wpos, wend = min(limit, wstart + wpos);
 	size_t kvs = (size_t)a.n_kv_heads * HD, qcols = (size_t)a.n_heads * HD;
 	const float qscale = a.scale * 1.4426950408889634f; /* scores in log2 units for exp2f */
 	float q[AT_MAXG][DPL], o[AT_MAXG][DPL], m[AT_MAXG], l[AT_MAXG];
@@ -288,11 +275,6 @@ __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, in
 #pragma unroll
 		for (int e = 0; e < DPL; e++) {
 			float x = qh[e];
-			if (a.q_inv_freq) { /* the RoPE partner of dim d is d +- HD/2: lane ^ 16 */
-				float y = __shfl_xor_sync(0xffffffffu, x, 16), sn, cs;
-				sincosf((float)(limit - 1) * a.q_inv_freq[(lane & 15) * DPL + e], &sn, &cs);
-				x = lane < 16 ? x * cs - y * sn : x * cs + y * sn;
-			}
 			q[h][e] = x * qscale;
 		}
 	}
@@ -381,12 +363,14 @@ extern "C" cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_at
 	int hsub = (group + AT_MAXG - 1) / AT_MAXG, chunk = AT_CHUNK;
 	int hd = a->head_dim;
 	if (hd == 64 || hd == 128) {
-		chunk = AW_CHUNK;
-		dim3 grid(a->n_kv_heads * hsub, (a->max_ctx + AW_CHUNK - 1) / AW_CHUNK, a->rows);
+		/* Positions per block: short caches get short splits, so that a decode step at a few
+		 * hundred positions still spreads over many SMs (each warp walks chunk / 4 positions). */
+		chunk = a->max_ctx <= 1024 ? 64 : a->max_ctx <= 4096 ? 128 : AW_MAX_CHUNK;
+		dim3 grid(a->n_kv_heads * hsub, (a->max_ctx + chunk - 1) / chunk, a->rows);
 		if (hd == 64)
-			attn_warp_kernel<2><<<grid, 128, 0, s>>>(*a, hsub);
+			attn_warp_kernel<2><<<grid, 128, 0, s>>>(*a, hsub, chunk);
 		else
-			attn_warp_kernel<4><<<grid, 128, 0, s>>>(*a, hsub);
+			attn_warp_kernel<4><<<grid, 128, 0, s>>>(*a, hsub, chunk);
 	} else {
 		dim3 grid(a->n_kv_heads * hsub, n_splits(a->max_ctx), a->rows);
 		attn_split_kernel<<<grid, AT_THREADS, 0, s>>>(*a, hsub);
@@ -438,7 +422,7 @@ __global__ void __launch_bounds__(128) attn_flash_kernel(struct awq_cu_attn a)
 	int last = pos + min(q0 + FA_Q, a.rows) - 1;
 	fa_load(a, 0, last, kvs, kvh, fsm, fsm + FA_KV * HD);
 	cp_commit();
-	/* Each thread takes a chunk of 8 dims and its RoPE partner chunk half a head away. */
+	/* Each thread takes a chunk of 8 dims and the chunk half a head away. */
 	for (int i = threadIdx.x; i < FA_Q * CH / 2; i += 128) {
 		int row = i / (CH / 2), ch = i % (CH / 2);
 		float x1[8] = {0}, x2[8] = {0};
@@ -448,16 +432,6 @@ __global__ void __launch_bounds__(128) attn_flash_kernel(struct awq_cu_attn a)
 			for (int e = 0; e < 8; e++) {
 				x1[e] = src[e];
 				x2[e] = src[e + HD / 2];
-			}
-			if (a.q_inv_freq) {
-#pragma unroll
-				for (int e = 0; e < 8; e++) {
-					float sn, cs;
-					sincosf((float)(pos + q0 + row) * a.q_inv_freq[ch * 8 + e], &sn, &cs);
-					float o1 = x1[e] * cs - x2[e] * sn, o2 = x2[e] * cs + x1[e] * sn;
-					x1[e] = o1;
-					x2[e] = o2;
-				}
 			}
 		}
 		*reinterpret_cast<uint4 *>(qs + fa_swz(row, ch, HD)) =

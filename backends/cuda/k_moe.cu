@@ -161,6 +161,9 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_logits_kernel(const void *
 		acc[r] = 0.f;
 	if (elem_bytes == 2 && H % 8 == 0) {
 		const uint4 *wr = reinterpret_cast<const uint4 *>(static_cast<const uint16_t *>(w) + (size_t)e * H);
+		/* unrolled so that several weight and activation loads are in flight: the router is a
+		 * few hundred KB, read in one or two round trips instead of H / 256 serial ones */
+#pragma unroll 4
 		for (int i = lane; i < H / 8; i += 32) {
 			float f[8];
 			uint4 v = __ldg(wr + i);
@@ -237,14 +240,20 @@ __global__ void moe_topk_kernel(const float *__restrict__ logits, int E, int K, 
 	uint32_t taken = 0; /* bit i: expert lane + 32 i is selected (E <= 1024) */
 	float *ids = route + (size_t)r * 2 * K, *wts = ids + K, ksum = 0.f;
 	int found = 0;
+	/* this lane's probabilities, computed once (constant indices: they stay in registers) */
+	float pr[32];
+#pragma unroll
+	for (int i = 0; i < 32; i++)
+		pr[i] = lane + 32 * i < E ? expf(l[lane + 32 * i] - mx) / sum : NAN;
 	for (int j = 0; j < K; j++) {
 		float bp = -1.f;
 		int be = 0x7fffffff;
-		for (int i = 0; lane + 32 * i < E; i++) {
+#pragma unroll
+		for (int i = 0; i < 32; i++) {
 			int e = lane + 32 * i;
-			if (taken >> i & 1u)
+			if (e >= E || (taken >> i & 1u))
 				continue;
-			float p = expf(l[e] - mx) / sum;
+			float p = pr[i];
 			if (!isnan(p) && p > bp) {
 				bp = p;
 				be = e;

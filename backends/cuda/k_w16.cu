@@ -23,24 +23,49 @@ static __device__ __forceinline__ void w16_unpack(uint4 v, int is_bf16, float f[
 	}
 }
 
+/* Row R of the concatenated segments: its segment's weight row and output column, or -1 past the end. */
+static __device__ __forceinline__ int w16_seg_row(const struct awq_cu_w16_multi &m, int R, int &seg)
+{
+	int start = 0;
+	for (int s = 0; s < m.nseg; s++) {
+		if (R < start + m.n[s]) {
+			seg = s;
+			return R - start;
+		}
+		start += m.n[s];
+	}
+	seg = 0;
+	return -1;
+}
+
+/* Each warp takes W16_ROWS = 2 weight rows: two consecutive rows of the concatenated segments
+ * (q/k/v), or with m.silu row j of the gate and row j of the up weight, stored as
+ * silu(gate) * up. */
 template <int NT>
-__global__ void __launch_bounds__(W16_WARPS * 32) w16_gemv_kernel(const uint16_t *__restrict__ w, int is_bf16,
-								  const float *__restrict__ bias, int n, int k,
-								  const float *__restrict__ x, int rows,
-								  float *__restrict__ out)
+__global__ void __launch_bounds__(W16_WARPS * 32) w16_gemv_kernel(const struct awq_cu_w16_multi m,
+								  const float *__restrict__ x, int rows)
 {
 	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-	int row0 = (blockIdx.x * W16_WARPS + warp) * W16_ROWS;
+	int gw = blockIdx.x * W16_WARPS + warp, k = m.k;
+	int seg[W16_ROWS], lr[W16_ROWS];
+	const uint4 *wr[W16_ROWS];
+#pragma unroll
+	for (int r = 0; r < W16_ROWS; r++) {
+		if (m.silu) {
+			seg[r] = r;
+			lr[r] = gw < m.n[0] ? gw : -1;
+		} else {
+			lr[r] = w16_seg_row(m, gw * W16_ROWS + r, seg[r]);
+		}
+		/* rows past the end read row 0 of their segment and are not stored */
+		wr[r] = reinterpret_cast<const uint4 *>(m.w[seg[r]] + (size_t)(lr[r] < 0 ? 0 : lr[r]) * k);
+	}
 	float acc[W16_ROWS][NT];
 #pragma unroll
 	for (int r = 0; r < W16_ROWS; r++)
 #pragma unroll
 		for (int t = 0; t < NT; t++)
 			acc[r][t] = 0.f;
-	const uint4 *wr[W16_ROWS];
-#pragma unroll
-	for (int r = 0; r < W16_ROWS; r++)
-		wr[r] = reinterpret_cast<const uint4 *>(w + (size_t)min(row0 + r, n - 1) * k);
 	int k8 = k / 8;
 	for (int i = lane; i < k8; i += 64) {
 		uint4 v[2][W16_ROWS];
@@ -65,7 +90,7 @@ __global__ void __launch_bounds__(W16_WARPS * 32) w16_gemv_kernel(const uint16_t
 #pragma unroll
 			for (int r = 0; r < W16_ROWS; r++) {
 				float f[8];
-				w16_unpack(v[u][r], is_bf16, f);
+				w16_unpack(v[u][r], m.is_bf16, f);
 #pragma unroll
 				for (int t = 0; t < NT; t++)
 #pragma unroll
@@ -81,9 +106,24 @@ __global__ void __launch_bounds__(W16_WARPS * 32) w16_gemv_kernel(const uint16_t
 			float s = acc[r][t];
 			for (int o = 16; o > 0; o >>= 1)
 				s += __shfl_xor_sync(0xffffffffu, s, o);
-			if (lane == 0 && row0 + r < n && t < rows)
-				out[(size_t)t * n + row0 + r] = s + (bias ? bias[row0 + r] : 0.f);
+			acc[r][t] = s + (lr[r] >= 0 && m.bias[seg[r]] ? m.bias[seg[r]][lr[r]] : 0.f);
 		}
+	if (lane != 0)
+		return;
+#pragma unroll
+	for (int t = 0; t < NT; t++) {
+		if (t >= rows)
+			break;
+		if (m.silu) {
+			if (lr[0] >= 0)
+				m.out[0][(size_t)t * m.n[0] + lr[0]] = silu(acc[0][t]) * acc[1][t];
+			continue;
+		}
+#pragma unroll
+		for (int r = 0; r < W16_ROWS; r++)
+			if (lr[r] >= 0)
+				m.out[seg[r]][(size_t)t * m.n[seg[r]] + lr[r]] = acc[r][t];
+	}
 }
 
 /* Rows whose length is not a multiple of 8 elements cannot use 16-byte loads. */
@@ -107,12 +147,27 @@ __global__ void w16_gemv_scalar_kernel(const uint16_t *__restrict__ w, int is_bf
 	}
 }
 
-template <int NT>
-static void launch_nt(cudaStream_t s, const uint16_t *w, int is_bf16, const float *bias, int n, int k, const float *x,
-		      int rows, float *out)
+template <int NT> static void launch_nt(cudaStream_t s, const struct awq_cu_w16_multi *m, const float *x, int rows)
 {
+	int total = m->silu ? m->n[0] * W16_ROWS : m->n[0] + (m->nseg > 1 ? m->n[1] : 0) + (m->nseg > 2 ? m->n[2] : 0);
 	int per_block = W16_WARPS * W16_ROWS;
-	w16_gemv_kernel<NT><<<(n + per_block - 1) / per_block, W16_WARPS * 32, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out);
+	w16_gemv_kernel<NT><<<(total + per_block - 1) / per_block, W16_WARPS * 32, 0, s>>>(*m, x, rows);
+}
+
+extern "C" cudaError_t awq_cu_w16_gemv_multi(cudaStream_t s, const struct awq_cu_w16_multi *m, const float *x,
+					     int rows)
+{
+	if (rows < 1 || rows > AWQ_CU_DECODE_ROWS || m->nseg < 1 || m->nseg > 3 || (m->silu && m->nseg != 2) ||
+	    m->k % 8 != 0)
+		return cudaErrorInvalidValue;
+	switch (rows) {
+	case 1: launch_nt<1>(s, m, x, rows); break;
+	case 2: launch_nt<2>(s, m, x, rows); break;
+	case 3: launch_nt<3>(s, m, x, rows); break;
+	case 4: launch_nt<4>(s, m, x, rows); break;
+	default: launch_nt<8>(s, m, x, rows); break;
+	}
+	return cudaGetLastError();
 }
 
 extern "C" cudaError_t awq_cu_w16_gemv(cudaStream_t s, const uint16_t *w, int is_bf16, const float *bias, int n, int k,
@@ -124,12 +179,13 @@ extern "C" cudaError_t awq_cu_w16_gemv(cudaStream_t s, const uint16_t *w, int is
 		w16_gemv_scalar_kernel<<<(n + 7) / 8, 256, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out);
 		return cudaGetLastError();
 	}
-	switch (rows) {
-	case 1: launch_nt<1>(s, w, is_bf16, bias, n, k, x, rows, out); break;
-	case 2: launch_nt<2>(s, w, is_bf16, bias, n, k, x, rows, out); break;
-	case 3: launch_nt<3>(s, w, is_bf16, bias, n, k, x, rows, out); break;
-	case 4: launch_nt<4>(s, w, is_bf16, bias, n, k, x, rows, out); break;
-	default: launch_nt<8>(s, w, is_bf16, bias, n, k, x, rows, out); break;
-	}
-	return cudaGetLastError();
+	struct awq_cu_w16_multi m = {};
+	m.w[0] = w;
+	m.bias[0] = bias;
+	m.out[0] = out;
+	m.n[0] = n;
+	m.nseg = 1;
+	m.is_bf16 = is_bf16;
+	m.k = k;
+	return awq_cu_w16_gemv_multi(s, &m, x, rows);
 }

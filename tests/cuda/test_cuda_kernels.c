@@ -330,9 +330,15 @@ static void test_attention(int nh, int nkv, int hd, int T)
 		float *dq = up(q, (size_t)rows * qcols * 4), *dk = up(k, (size_t)rows * cols * 4);
 		float *dv = up(v, (size_t)rows * cols * 4), *out = poisoned((size_t)rows * qcols);
 		cudaMemcpy(dpos, &pos, 4, cudaMemcpyHostToDevice);
-		awq_cu_kv_append(0, dk, dv, dkc, dvc, rows, nkv, hd, dinv, dpos);
+		/* q rotated into its own buffer, k rotated into the cache: the prep kernel of the backend */
+		float *dqr = poisoned((size_t)rows * qcols);
+		struct awq_cu_prep pp = {.q = dq, .k = dk, .v = dv, .q_freq = dinv, .k_freq = dinv, .q_out = dqr, .kc = dkc,
+					 .vc = dvc, .d_pos = dpos, .rows = rows, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd};
+		awq_cu_attn_prep(0, &pp);
 		struct awq_cu_attn a = {.k = dkc, .v = dvc, .d_pos = dpos, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd,
-					.max_ctx = max_ctx, .scale = 1.0f / sqrtf((float)hd), .q_inv_freq = dinv, .part = part};
+					.max_ctx = max_ctx, .scale = 1.0f / sqrtf((float)hd), .part = part};
+		float *dq_raw = dq;
+		dq = dqr;
 		const char *kind = "decode";
 		if (rows > 8 && awq_cu_attn_prefill_ok(hd, cc_major)) {
 			a.q = dq, a.out = out, a.rows = rows;
@@ -351,7 +357,7 @@ static void test_attention(int nh, int nkv, int hd, int T)
 		char what[128];
 		snprintf(what, sizeof(what), "attention (%s) heads %d/%d d=%d rows=%d pos=%d", kind, nh, nkv, hd, rows, pos);
 		check(what, ref, out, (size_t)rows * qcols, 5e-3);
-		cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(out);
+		cudaFree(dq_raw), cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(out);
 		pos += rows;
 	}
 	free(inv), free(invf), free(kc), free(vc), free(q), free(k), free(v), free(ref);

@@ -124,21 +124,29 @@ static int test_matmul(struct cu_pair *p, const char *name, struct awq_weight *w
 	return f;
 }
 
-static int test_gate_up(struct cu_pair *p, int n, int k, int group)
+/* dt: AWQ_DT_F32 for AWQ weights, else dense weights of that 16-bit type */
+static struct awq_weight *mm_weight(const char *name, int n, int k, int group, int zero_point, int bias,
+				    enum awq_dtype dt)
+{
+	return dt == AWQ_DT_F32 ? awq4(name, n, k, group, zero_point, bias) : dense(name, n, k, dt, 0.1f, bias);
+}
+
+static int test_gate_up(struct cu_pair *p, int n, int k, int group, enum awq_dtype dt)
 {
 	static const int rows[] = {1, 4, 8, 40};
 	int steps[4][3];
 	struct awq_graph g;
 	awq_graph_init(&g);
-	struct awq_weight *wg = awq4("gate", n, k, group, 1, 0), *wu = awq4("up", n, k, group, 1, 0);
+	struct awq_weight *wg = mm_weight("gate", n, k, group, 1, 0, dt), *wu = mm_weight("up", n, k, group, 1, 0, dt);
 	int tok = awq_graph_value(&g, AWQ_V_TOKENS, 1, "tok");
 	int x = awq_graph_value(&g, AWQ_V_ACT, k, "x");
 	int a = awq_graph_node(&g, AWQ_OP_MATMUL, n, "gate", x, -1, -1, wg, NULL);
 	int b = awq_graph_node(&g, AWQ_OP_MATMUL, n, "up", x, -1, -1, wu, NULL);
 	int h = awq_graph_node(&g, AWQ_OP_SILU_MUL, n, "h", a, b, -1, NULL, NULL);
 	cu_graph_io(&g, tok, h);
-	struct cu_case c = {.name = "gate_up+silu (fused)", .g = &g, .max_tokens = 40, .max_ctx = 40,
-			    .in = {{.value = x, .lo = -1, .hi = 1}}, .n_in = 1, .check = {h}, .n_check = 1, .tol = 4e-3};
+	struct cu_case c = {.name = dt == AWQ_DT_F32 ? "gate_up+silu (fused)" : "gate_up+silu 16-bit (fused)", .g = &g,
+			    .max_tokens = 40, .max_ctx = 40, .in = {{.value = x, .lo = -1, .hi = 1}}, .n_in = 1,
+			    .check = {h}, .n_check = 1, .tol = dt == AWQ_DT_BF16 ? 1e-2 : 4e-3};
 	int f = cu_run_case(p, &c, (const int(*)[3])steps, steps_rows(steps, rows, 4), seed++);
 	awq_graph_free(&g);
 	return f;
@@ -146,14 +154,14 @@ static int test_gate_up(struct cu_pair *p, int n, int k, int group)
 
 /* q, k, v projections of one input: fused into one launch over concatenated weights (segments of
  * 3 tiles, so blocks straddle segment edges); their sum is checked. */
-static int test_qkv(struct cu_pair *p, int n, int k, int group)
+static int test_qkv(struct cu_pair *p, int n, int k, int group, enum awq_dtype dt)
 {
 	static const int rows[] = {1, 3, 8, 21};
 	int steps[4][3];
 	struct awq_graph g;
 	awq_graph_init(&g);
-	struct awq_weight *wq = awq4("q", n, k, group, 1, 1), *wk = awq4("k", n, k, group, 0, 0);
-	struct awq_weight *wv = awq4("v", n, k, group, 1, 1);
+	struct awq_weight *wq = mm_weight("q", n, k, group, 1, 1, dt), *wk = mm_weight("k", n, k, group, 0, 0, dt);
+	struct awq_weight *wv = mm_weight("v", n, k, group, 1, 1, dt);
 	int tok = awq_graph_value(&g, AWQ_V_TOKENS, 1, "tok");
 	int x = awq_graph_value(&g, AWQ_V_ACT, k, "x");
 	int q = awq_graph_node(&g, AWQ_OP_MATMUL, n, "q", x, -1, -1, wq, NULL);
@@ -162,8 +170,9 @@ static int test_qkv(struct cu_pair *p, int n, int k, int group)
 	int s1 = awq_graph_node(&g, AWQ_OP_ADD, n, "q+k", q, kk, -1, NULL, NULL);
 	int s2 = awq_graph_node(&g, AWQ_OP_SILU_MUL, n, "silu(q+k)*v", s1, v, -1, NULL, NULL);
 	cu_graph_io(&g, tok, s2);
-	struct cu_case c = {.name = "qkv (fused)", .g = &g, .max_tokens = 21, .max_ctx = 21,
-			    .in = {{.value = x, .lo = -1, .hi = 1}}, .n_in = 1, .check = {s2}, .n_check = 1, .tol = 4e-3};
+	struct cu_case c = {.name = dt == AWQ_DT_F32 ? "qkv (fused)" : "qkv 16-bit (fused)", .g = &g, .max_tokens = 21,
+			    .max_ctx = 21, .in = {{.value = x, .lo = -1, .hi = 1}}, .n_in = 1, .check = {s2}, .n_check = 1,
+			    .tol = dt == AWQ_DT_BF16 ? 1e-2 : 4e-3};
 	int f = cu_run_case(p, &c, (const int(*)[3])steps, steps_rows(steps, rows, 4), seed++);
 	awq_graph_free(&g);
 	return f;
@@ -228,13 +237,21 @@ static int test_attention(struct cu_pair *p, int heads, int kv_heads, int hd, in
 	int k = awq_graph_value(&g, AWQ_V_ACT, kv_heads * hd, "k");
 	int v = awq_graph_value(&g, AWQ_V_ACT, kv_heads * hd, "v");
 	int qa = q, ka = k;
+	if (with_rope == 2) { /* Qwen3: per-head RMSNorm of q and k before RoPE */
+		struct awq_node nm = {.p.norm = {.eps = 1e-6f, .group = hd}};
+		qa = awq_graph_node(&g, AWQ_OP_RMSNORM, heads * hd, "q_norm", qa, -1, -1,
+				    dense("q_norm", hd, 1, AWQ_DT_BF16, 1.5f, 0), &nm);
+		ka = awq_graph_node(&g, AWQ_OP_RMSNORM, kv_heads * hd, "k_norm", ka, -1, -1,
+				    dense("k_norm", hd, 1, AWQ_DT_BF16, 1.5f, 0), &nm);
+	}
 	if (with_rope) {
-		qa = awq_graph_node(&g, AWQ_OP_ROPE, heads * hd, "q_rope", q, -1, -1, NULL, &rq);
-		ka = awq_graph_node(&g, AWQ_OP_ROPE, kv_heads * hd, "k_rope", k, -1, -1, NULL, &rk);
+		qa = awq_graph_node(&g, AWQ_OP_ROPE, heads * hd, "q_rope", qa, -1, -1, NULL, &rq);
+		ka = awq_graph_node(&g, AWQ_OP_ROPE, kv_heads * hd, "k_rope", ka, -1, -1, NULL, &rk);
 	}
 	int o = awq_graph_node(&g, AWQ_OP_ATTENTION, heads * hd, "attn", qa, ka, v, NULL, &at);
 	cu_graph_io(&g, tok, o);
-	snprintf(name, sizeof(name), "attention%s h=%d kv=%d d=%d", with_rope ? "+rope" : "", heads, kv_heads, hd);
+	snprintf(name, sizeof(name), "attention%s h=%d kv=%d d=%d", with_rope == 2 ? "+qk_norm+rope" : with_rope ? "+rope" : "",
+		 heads, kv_heads, hd);
 	struct cu_case c = {.name = name, .g = &g, .max_tokens = 300, .max_ctx = 600,
 			    .in = {{.value = q, .lo = -2, .hi = 2}, {.value = k, .lo = -2, .hi = 2}, {.value = v, .lo = -1, .hi = 1}},
 			    .n_in = 3, .check = {o}, .n_check = 1, .tol = 5e-3};
@@ -328,6 +345,7 @@ static int test_last_argmax(struct cu_pair *p, int cols)
 
 int main(void)
 {
+	setvbuf(stdout, NULL, _IOLBF, 0); /* a crash still leaves every finished case in the log */
 	struct cu_pair p;
 	int rc = cu_pair_open(&p);
 	if (rc)
@@ -345,9 +363,13 @@ int main(void)
 	f += test_matmul(&p, "f16 333x512", dense("w", 333, 512, AWQ_DT_F16, 0.1f, 0), 3e-3);
 	f += test_matmul(&p, "bf16 77x37 (odd k)", dense("w", 77, 37, AWQ_DT_BF16, 0.1f, 0), 1e-2);
 	f += test_matmul(&p, "f32 65x200 bias", dense("w", 65, 200, AWQ_DT_F32, 0.1f, 1), 1e-5);
-	f += test_qkv(&p, 40, 128, 64);
-	f += test_gate_up(&p, 344, 256, 128);
-	f += test_gate_up(&p, 40, 64, 32);
+	f += test_qkv(&p, 40, 128, 64, AWQ_DT_F32);
+	f += test_qkv(&p, 40, 128, 64, AWQ_DT_BF16);
+	f += test_qkv(&p, 37, 96, 0, AWQ_DT_F16); /* odd rows: a warp's two rows straddle segments */
+	f += test_gate_up(&p, 344, 256, 128, AWQ_DT_F32);
+	f += test_gate_up(&p, 40, 64, 32, AWQ_DT_F32);
+	f += test_gate_up(&p, 333, 256, 0, AWQ_DT_BF16);
+	f += test_gate_up(&p, 40, 64, 0, AWQ_DT_F16);
 	f += test_rmsnorm(&p, 4096, 4096, AWQ_DT_BF16);
 	f += test_rmsnorm(&p, 8 * 128, 128, AWQ_DT_F32);
 	f += test_rmsnorm(&p, 100, 100, AWQ_DT_F16);
@@ -358,6 +380,7 @@ int main(void)
 	f += test_attention(&p, 4, 4, 64, 0);
 	f += test_attention(&p, 6, 2, 32, 1);
 	f += test_attention(&p, 16, 1, 96, 0);
+	f += test_attention(&p, 16, 8, 128, 2);
 	f += test_binary(&p, AWQ_OP_ADD, 1000);
 	f += test_binary(&p, AWQ_OP_SILU_MUL, 777);
 	f += test_embed(&p, AWQ_DT_BF16);
