@@ -176,4 +176,50 @@ static __device__ __forceinline__ uint32_t pack_half2(float lo, float hi)
 	return h2u(__floats2half2_rn(lo, hi));
 }
 
+/* Programmatic dependent launch (sm_90): a kernel launched with the programmatic-serialization
+ * attribute may start once every block of the kernel before it has called pdl_trigger (or exited);
+ * it reads only constant data (weights) until pdl_wait, which returns when that kernel has finished
+ * and its writes are visible. Both are no-ops on older GPUs and for plain launches. */
+static __device__ __forceinline__ void pdl_wait(void)
+{
+#if __CUDA_ARCH__ >= 900
+	asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+static __device__ __forceinline__ void pdl_trigger(void)
+{
+#if __CUDA_ARCH__ >= 900
+	asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+/* Host: launch with programmatic serialization when pdl is set, retrying as a plain launch where the
+ * attribute is refused (outside a stream capture that the failure would have broken). */
+template <typename... KArgs, typename... Args>
+static cudaError_t awq_cu_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t s, int pdl,
+				 Args... args)
+{
+	cudaLaunchConfig_t cfg = {};
+	cfg.gridDim = grid;
+	cfg.blockDim = block;
+	cfg.dynamicSmemBytes = smem;
+	cfg.stream = s;
+	cudaLaunchAttribute at[1];
+	at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+	at[0].val.programmaticStreamSerializationAllowed = 1;
+	cfg.attrs = at;
+	cfg.numAttrs = pdl ? 1 : 0;
+	cudaError_t e = cudaLaunchKernelEx(&cfg, kernel, args...);
+	if (e != cudaSuccess && pdl) {
+		cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+		cudaGetLastError();
+		if (cudaStreamIsCapturing(s, &cs) == cudaSuccess && cs == cudaStreamCaptureStatusNone) {
+			cfg.numAttrs = 0;
+			e = cudaLaunchKernelEx(&cfg, kernel, args...);
+		}
+	}
+	return e != cudaSuccess ? e : cudaGetLastError();
+}
+
 #endif

@@ -88,6 +88,10 @@ cudaError_t awq_cu_add_rmsnorm(cudaStream_t s, const float *a, const float *b, f
 cudaError_t awq_cu_silu_mul(cudaStream_t s, const float *a, const float *b, float *out, size_t count);
 cudaError_t awq_cu_add(cudaStream_t s, const float *a, const float *b, float *out, size_t count);
 cudaError_t awq_cu_argmax(cudaStream_t s, const float *in, int rows, int cols, int32_t *out);
+/* Compute capability major of the current device (cached), and whether the decode matmuls use
+ * programmatic dependent launch there (sm_90+, unless AWQ_CUDA_PDL=0). */
+int awq_cu_cc_major(void);
+int awq_cu_pdl_default(int cc_major);
 /* Profiling: one kernel that occupies the stream for `us` microseconds. */
 cudaError_t awq_cu_hold(cudaStream_t s, unsigned us);
 

@@ -169,6 +169,7 @@ __global__ void __launch_bounds__(AT_THREADS) attn_split_kernel(struct awq_cu_at
 
 __global__ void attn_combine_kernel(struct awq_cu_attn a, int chunk)
 {
+	pdl_trigger(); /* the o projection after it may start streaming its weights */
 	int h = blockIdx.x, r = blockIdx.y, hd = a.head_dim, ns = n_splits(a.max_ctx);
 	int limit = *a.d_pos + a.row0 + r + 1;
 	int used = (limit + chunk - 1) / chunk;

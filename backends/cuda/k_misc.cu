@@ -1,6 +1,7 @@
-/* Element-wise and row-wise kernels: embedding gather, RMSNorm, RoPE (with the optional direct write
- * of rotated K into the f16 KV cache), KV append, SiLU-mul, add, bias, argmax, f32 -> f16/bf16. */
+/* Element-wise and row-wise kernels: embedding gather, RMSNorm, RoPE, the attention prep (per-head
+ * norms, RoPE, KV-cache write), add + RMSNorm, SiLU-mul, add, bias, argmax, f32 -> f16/bf16. */
 #include <float.h>
+#include <stdlib.h>
 
 #include "cu_common.cuh"
 #include "cu_kernels.h"
@@ -150,6 +151,7 @@ __global__ void __launch_bounds__(ADDNORM_THREADS) add_rmsnorm_kernel(const floa
 								     float *__restrict__ y, int cols, float eps)
 {
 	__shared__ float sh[32];
+	pdl_trigger(); /* the matmul after this norm may start streaming its weights now */
 	size_t off = (size_t)blockIdx.x * cols;
 	float v[ADDNORM_PER];
 #pragma unroll
@@ -347,4 +349,27 @@ extern "C" cudaError_t awq_cu_hold(cudaStream_t s, unsigned us)
 {
 	hold_kernel<<<1, 1, 0, s>>>(1000ull * us);
 	return cudaGetLastError();
+}
+
+/* Compute capability major of the current device, cached per device. */
+extern "C" int awq_cu_cc_major(void)
+{
+	static int cache[16];
+	int d = 0;
+	if (cudaGetDevice(&d) != cudaSuccess || d < 0 || d >= 16)
+		return 0;
+	if (!cache[d])
+		cudaDeviceGetAttribute(&cache[d], cudaDevAttrComputeCapabilityMajor, d);
+	return cache[d];
+}
+
+/* Programmatic dependent launch of the decode matmuls: on from sm_90 unless AWQ_CUDA_PDL=0. */
+extern "C" int awq_cu_pdl_default(int cc_major)
+{
+	static int env = -1;
+	if (env < 0) {
+		const char *e = getenv("AWQ_CUDA_PDL");
+		env = !(e && e[0] == '0');
+	}
+	return cc_major >= 9 && env;
 }

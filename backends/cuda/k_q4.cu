@@ -280,20 +280,6 @@ static __device__ __forceinline__ uint4 v2_lds16(uint32_t a)
 	return r;
 }
 
-static __device__ __forceinline__ void pdl_wait(void)
-{
-#if __CUDA_ARCH__ >= 900
-	asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-
-static __device__ __forceinline__ void pdl_trigger(void)
-{
-#if __CUDA_ARCH__ >= 900
-	asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-
 template <int RT, int S>
 __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 2) q4_gemv2_kernel(struct awq_cu_q4 w, const float *__restrict__ x,
 									 int rows, struct awq_cu_out out,
@@ -563,27 +549,8 @@ static cudaError_t launch_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const
 		if (e != cudaSuccess)
 			return e;
 	}
-	cudaLaunchConfig_t cfg = {};
-	cfg.gridDim = dim3((w->tiles + RT - 1) / RT);
-	cfg.blockDim = dim3(kw * 32);
-	cfg.dynamicSmemBytes = smem;
-	cfg.stream = s;
-	cudaLaunchAttribute at[1];
-	at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-	at[0].val.programmaticStreamSerializationAllowed = 1;
-	cfg.attrs = at;
-	cfg.numAttrs = pdl ? 1 : 0;
-	cudaError_t e = cudaLaunchKernelEx(&cfg, q4_gemv2_kernel<RT, S>, *w, x, rows, *out, epi, per);
-	if (e != cudaSuccess && pdl) {
-		/* No programmatic launch here: plain launch unless a capture is already broken. */
-		cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
-		cudaGetLastError();
-		if (cudaStreamIsCapturing(s, &cs) == cudaSuccess && cs == cudaStreamCaptureStatusNone) {
-			cfg.numAttrs = 0;
-			e = cudaLaunchKernelEx(&cfg, q4_gemv2_kernel<RT, S>, *w, x, rows, *out, epi, per);
-		}
-	}
-	return e != cudaSuccess ? e : cudaGetLastError();
+	return awq_cu_launch(q4_gemv2_kernel<RT, S>, dim3((w->tiles + RT - 1) / RT), dim3(kw * 32), smem, s, pdl, *w, x,
+			     rows, *out, epi, per);
 }
 
 template <int RT>
@@ -625,14 +592,7 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 	size_t smem = kw * wb + (size_t)rt * w->groups * 40;
 	if (smem > (size_t)dv.optin)
 		return 0;
-	/* Programmatic dependent launch passed the kernel tests but has not yet run inside the model's
-	 * captured decode graph on a GPU, so it is opt-in (AWQ_CUDA_PDL=1) until it has. */
-	static int env_pdl = -1;
-	if (env_pdl < 0) {
-		const char *e = getenv("AWQ_CUDA_PDL");
-		env_pdl = e && e[0] == '1';
-	}
-	int pdl = v2_pdl >= 0 ? v2_pdl : (dv.cc_major >= 9 && env_pdl);
+	int pdl = v2_pdl >= 0 ? v2_pdl : awq_cu_pdl_default(dv.cc_major);
 	*err = rt == 2 ? launch_gemv2_s<2>(S, s, w, x, rows, out, epi, kw, per, smem, pdl)
 		       : launch_gemv2_s<1>(S, s, w, x, rows, out, epi, kw, per, smem, pdl);
 	return 1;

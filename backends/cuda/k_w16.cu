@@ -67,13 +67,26 @@ __global__ void __launch_bounds__(W16_WARPS * 32) w16_gemv_kernel(const struct a
 		for (int t = 0; t < NT; t++)
 			acc[r][t] = 0.f;
 	int k8 = k / 8;
+	/* The first weights are requested before waiting for the kernel that writes x (programmatic
+	 * launch), and every iteration requests the next one's before computing its own. */
+	uint4 nxt[2][W16_ROWS];
+#pragma unroll
+	for (int u = 0; u < 2; u++)
+#pragma unroll
+		for (int r = 0; r < W16_ROWS; r++)
+			nxt[u][r] = lane + 32 * u < k8 ? ld_stream16(wr[r] + lane + 32 * u) : make_uint4(0, 0, 0, 0);
+	pdl_wait();
+	pdl_trigger();
 	for (int i = lane; i < k8; i += 64) {
 		uint4 v[2][W16_ROWS];
 #pragma unroll
 		for (int u = 0; u < 2; u++)
 #pragma unroll
-			for (int r = 0; r < W16_ROWS; r++)
-				v[u][r] = i + 32 * u < k8 ? ld_stream16(wr[r] + i + 32 * u) : make_uint4(0, 0, 0, 0);
+			for (int r = 0; r < W16_ROWS; r++) {
+				v[u][r] = nxt[u][r];
+				int j = i + 64 + 32 * u;
+				nxt[u][r] = j < k8 ? ld_stream16(wr[r] + j) : make_uint4(0, 0, 0, 0);
+			}
 #pragma unroll
 		for (int u = 0; u < 2; u++) {
 			int kk = (i + 32 * u) * 8;
@@ -147,11 +160,13 @@ __global__ void w16_gemv_scalar_kernel(const uint16_t *__restrict__ w, int is_bf
 	}
 }
 
-template <int NT> static void launch_nt(cudaStream_t s, const struct awq_cu_w16_multi *m, const float *x, int rows)
+template <int NT>
+static cudaError_t launch_nt(cudaStream_t s, const struct awq_cu_w16_multi *m, const float *x, int rows)
 {
 	int total = m->silu ? m->n[0] * W16_ROWS : m->n[0] + (m->nseg > 1 ? m->n[1] : 0) + (m->nseg > 2 ? m->n[2] : 0);
 	int per_block = W16_WARPS * W16_ROWS;
-	w16_gemv_kernel<NT><<<(total + per_block - 1) / per_block, W16_WARPS * 32, 0, s>>>(*m, x, rows);
+	return awq_cu_launch(w16_gemv_kernel<NT>, dim3((total + per_block - 1) / per_block), dim3(W16_WARPS * 32), 0, s,
+			     awq_cu_pdl_default(awq_cu_cc_major()), *m, x, rows);
 }
 
 extern "C" cudaError_t awq_cu_w16_gemv_multi(cudaStream_t s, const struct awq_cu_w16_multi *m, const float *x,
@@ -161,13 +176,12 @@ extern "C" cudaError_t awq_cu_w16_gemv_multi(cudaStream_t s, const struct awq_cu
 	    m->k % 8 != 0)
 		return cudaErrorInvalidValue;
 	switch (rows) {
-	case 1: launch_nt<1>(s, m, x, rows); break;
-	case 2: launch_nt<2>(s, m, x, rows); break;
-	case 3: launch_nt<3>(s, m, x, rows); break;
-	case 4: launch_nt<4>(s, m, x, rows); break;
-	default: launch_nt<8>(s, m, x, rows); break;
+	case 1: return launch_nt<1>(s, m, x, rows);
+	case 2: return launch_nt<2>(s, m, x, rows);
+	case 3: return launch_nt<3>(s, m, x, rows);
+	case 4: return launch_nt<4>(s, m, x, rows);
+	default: return launch_nt<8>(s, m, x, rows);
 	}
-	return cudaGetLastError();
 }
 
 extern "C" cudaError_t awq_cu_w16_gemv(cudaStream_t s, const uint16_t *w, int is_bf16, const float *bias, int n, int k,
