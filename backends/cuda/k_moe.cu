@@ -117,28 +117,35 @@ static __device__ __forceinline__ void moe_frag_a(const moe_tile &T, int c, cons
 	}
 }
 
-/* B fragment of one token row xr (f32, global) for step j of chunk c; zero when !ok. */
+/* A row of L floats as f16 pairs in shared memory ((L + 1) / 2 words, the odd tail padded with 0),
+ * written by the whole block: the decode kernels read their activation fragments from here instead
+ * of issuing global loads inside the mma loop, one dependent round trip each. */
+static __device__ __forceinline__ void moe_stage_row(const float *__restrict__ src, int L, uint32_t *dst)
+{
+	int words = (L + 1) / 2;
+#pragma unroll 4
+	for (int i = threadIdx.x; i < words; i += blockDim.x) {
+		float lo = src[2 * i], hi = 2 * i + 1 < L ? src[2 * i + 1] : 0.f;
+		dst[i] = pack_half2(lo, hi);
+	}
+}
+
+/* B fragment of step j (0..3) of chunk c from a staged row (row length K); zero when !ok. Only
+ * column 0 of the mma carries the token, so lanes with g != 0 pass ok = false. */
 template <int Q4>
-static __device__ __forceinline__ void moe_frag_b(const float *xr, bool ok, int K, int c, int j, uint32_t &b0,
-						  uint32_t &b1)
+static __device__ __forceinline__ void moe_frag_b_s(const uint32_t *xs, bool ok, int K, int c, int j, uint32_t &b0,
+						    uint32_t &b1)
 {
 	int t = threadIdx.x & 3;
 	if (Q4) {
 		int ka = c * 64 + 16 * j + 2 * t, kb = ka + 8;
-		float2 va = make_float2(0.f, 0.f), vb = make_float2(0.f, 0.f);
-		if (ok && ka < K)
-			va = __ldg(reinterpret_cast<const float2 *>(xr + ka));
-		if (ok && kb < K)
-			vb = __ldg(reinterpret_cast<const float2 *>(xr + kb));
-		b0 = pack_half2(va.x, va.y);
-		b1 = pack_half2(vb.x, vb.y);
+		b0 = ok && ka < K ? xs[ka / 2] : 0u;
+		b1 = ok && kb < K ? xs[kb / 2] : 0u;
 	} else {
 		int kk = c * 64 + 16 * t + 4 * j;
-		float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-		if (ok && kk < K)
-			v = __ldg(reinterpret_cast<const float4 *>(xr + kk));
-		b0 = pack_half2(v.x, v.y);
-		b1 = pack_half2(v.z, v.w);
+		bool in = ok && kk < K;
+		b0 = in ? xs[kk / 2] : 0u;
+		b1 = in ? xs[kk / 2 + 1] : 0u;
 	}
 }
 
@@ -316,24 +323,34 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_gu_decode_kernel(struct aw
 									float *__restrict__ h)
 {
 	__shared__ float red[MOE_WARPS][2][2][32];
+	extern __shared__ uint32_t xs[]; /* the token row's x as f16 pairs */
 	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
 	int tile = blockIdx.x, p = blockIdx.y, r = p / K;
 	int e = moe_expert_id(route[(size_t)r * 2 * K + p % K], w.n_experts);
 	e = e < 0 ? 0 : e; /* the down kernel turns the row into NaN */
 	const int H = w.hidden;
-	const float *xr = x + (size_t)r * H;
 	moe_tile tg = moe_make_tile<Q4>(w, 0, e, tile), tu = moe_make_tile<Q4>(w, 1, e, tile);
 	int chunks = (H + 63) / 64, per = (chunks + MOE_WARPS - 1) / MOE_WARPS;
 	int c0 = warp * per, c1 = min(chunks, c0 + per);
+	/* the first weights are requested before x is staged: both round trips overlap */
+	moe_frag<Q4> fg[U], fu[U];
+#pragma unroll
+	for (int u = 0; u < U; u++)
+		if (c0 + u < c1) {
+			moe_frag_load<Q4>(tg, c0 + u, fg[u]);
+			moe_frag_load<Q4>(tu, c0 + u, fu[u]);
+		}
+	moe_stage_row(x + (size_t)r * H, H, xs);
+	__syncthreads();
 	float ag[4] = {0.f, 0.f, 0.f, 0.f}, au[4] = {0.f, 0.f, 0.f, 0.f};
 	for (int c = c0; c < c1; c += U) {
-		moe_frag<Q4> fg[U], fu[U];
+		if (c != c0)
 #pragma unroll
-		for (int u = 0; u < U; u++)
-			if (c + u < c1) {
-				moe_frag_load<Q4>(tg, c + u, fg[u]);
-				moe_frag_load<Q4>(tu, c + u, fu[u]);
-			}
+			for (int u = 0; u < U; u++)
+				if (c + u < c1) {
+					moe_frag_load<Q4>(tg, c + u, fg[u]);
+					moe_frag_load<Q4>(tu, c + u, fu[u]);
+				}
 #pragma unroll
 		for (int u = 0; u < U; u++) {
 			if (c + u >= c1)
@@ -341,7 +358,7 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_gu_decode_kernel(struct aw
 #pragma unroll
 			for (int j = 0; j < 4; j++) {
 				uint32_t b0, b1, a[4];
-				moe_frag_b<Q4>(xr, g == 0, H, c + u, j, b0, b1);
+				moe_frag_b_s<Q4>(xs, g == 0, H, c + u, j, b0, b1);
 				moe_frag_a<Q4>(tg, c + u, fg[u], j, w.is_bf16, a);
 				mma_f16(ag, a, b0, b1);
 				moe_frag_a<Q4>(tu, c + u, fu[u], j, w.is_bf16, a);
@@ -380,10 +397,14 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_down_decode_kernel(struct 
 									  float *__restrict__ out)
 {
 	__shared__ float red[MOE_WARPS][2][32];
+	extern __shared__ uint32_t hs[]; /* the row's K slot rows of h as f16 pairs, (I + 1) / 2 words each */
 	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
 	int tile = blockIdx.x, r = blockIdx.y;
-	const int I = w.inter, E = w.n_experts;
+	const int I = w.inter, E = w.n_experts, hw = (I + 1) / 2;
 	const float *rt = route + (size_t)r * 2 * K;
+	for (int j = 0; j < K; j++)
+		moe_stage_row(h + ((size_t)r * K + j) * I, I, hs + (size_t)j * hw);
+	__syncthreads();
 	int wps = K >= MOE_WARPS ? 1 : MOE_WARPS / K, conc = MOE_WARPS / wps;
 	int chunks = (I + 63) / 64, per = (chunks + wps - 1) / wps;
 	int sub = warp % wps, c0 = sub * per, c1 = min(chunks, c0 + per);
@@ -393,7 +414,7 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_down_decode_kernel(struct 
 		e = e < 0 ? 0 : e;
 		float wt = rt[K + j];
 		moe_tile T = moe_make_tile<Q4>(w, 2, e, tile);
-		const float *hr = h + ((size_t)r * K + j) * I;
+		const uint32_t *hr = hs + (size_t)j * hw;
 		float part[4] = {0.f, 0.f, 0.f, 0.f};
 		for (int c = c0; c < c1; c += U) {
 			moe_frag<Q4> f[U];
@@ -408,7 +429,7 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_down_decode_kernel(struct 
 #pragma unroll
 				for (int jj = 0; jj < 4; jj++) {
 					uint32_t b0, b1, a[4];
-					moe_frag_b<Q4>(hr, g == 0, I, c + u, jj, b0, b1);
+					moe_frag_b_s<Q4>(hr, g == 0, I, c + u, jj, b0, b1);
 					moe_frag_a<Q4>(T, c + u, f[u], jj, w.is_bf16, a);
 					mma_f16(part, a, b0, b1);
 				}
@@ -634,11 +655,21 @@ static cudaError_t decode(cudaStream_t s, const struct awq_cu_moe_w *w, const fl
 {
 	const int U = Q4 ? 4 : 2;
 	dim3 g1((w->inter + 15) / 16, rows * K), g2((w->hidden + 15) / 16, rows);
-	moe_gu_decode_kernel<Q4, U><<<g1, MOE_WARPS * 32, 0, s>>>(*w, x, route, K, sc->h);
+	/* staged activations: x (hidden) for gate/up, the K rows of h (inter each) for down */
+	size_t s1 = (size_t)(w->hidden + 1) / 2 * 4, s2 = (size_t)K * ((w->inter + 1) / 2) * 4;
+	if (s1 > 48 * 1024)
+		return cudaErrorInvalidValue;
+	if (s2 > 48 * 1024) { /* Mixtral-sized inter: opt in (per device, so set at every launch) */
+		cudaError_t e = cudaFuncSetAttribute(moe_down_decode_kernel<Q4, U>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+						     (int)s2);
+		if (e != cudaSuccess)
+			return e;
+	}
+	moe_gu_decode_kernel<Q4, U><<<g1, MOE_WARPS * 32, s1, s>>>(*w, x, route, K, sc->h);
 	cudaError_t e = cudaGetLastError();
 	if (e != cudaSuccess)
 		return e;
-	moe_down_decode_kernel<Q4, U><<<g2, MOE_WARPS * 32, 0, s>>>(*w, sc->h, route, K, out);
+	moe_down_decode_kernel<Q4, U><<<g2, MOE_WARPS * 32, s2, s>>>(*w, sc->h, route, K, out);
 	return cudaGetLastError();
 }
 
