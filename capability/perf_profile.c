@@ -25,8 +25,14 @@
  *   0.55 assumed where mma.sync is the native path (sm_75..sm_89, sm_120);
  * - FP8 GEMM (cuBLAS-class): 1394/1979 on the device machine's H100 -> 0.70;
  * - per kernel: the measured launch latency (4.05 us on H100), also inside a replayed CUDA graph:
- *   decode of qwen3-0.6b, qwen3-8b and llama2-7b spent 2.7-3.1 us per graph node beyond its bytes;
- *   fusion launches about 0.7 kernels per graph node. */
+ *   decode of qwen3-0.6b, qwen3-8b and llama2-7b spent 2.7-3.1 us per graph node beyond its bytes
+ *   (2026-11-22). Since 2026-11-30 the fusions survive the arena plan and a dense layer of 15-17
+ *   graph nodes runs as 9 launches (test_cuda_fuse), with programmatic launch overlapping the
+ *   matmuls' start: 0.5 launches per node fits qwen3-0.6b, llama2-7b and qwen3-8b decode on the
+ *   H200 within -5..+19% (docs/perf.md, performance-model error);
+ * - MoE decode: the router (2 kernels) and the expert gate/up + down kernels are dependent chains of
+ *   small launches; qwen3-30b-a3b decode on the H200 took ~25 us per MoE layer beyond bytes and
+ *   launches (AWQ_CUDA_PROFILE: router 19 us, experts 36 us per layer for 19 MB) -> 25 us. */
 static void cuda_profile(const struct awq_device_caps *d, struct perf_profile *p)
 {
 	int cc = d->cuda.cc_major * 10 + d->cuda.cc_minor;
@@ -45,8 +51,9 @@ static void cuda_profile(const struct awq_device_caps *d, struct perf_profile *p
 	p->unit[PK_FP8] = AWQ_MF_FP8;
 	p->mma_rows = 8;
 	p->launch_decode_s = p->launch_prefill_s = d->launch_us.v > 0 ? d->launch_us.v * 1e-6 : 4.0e-6;
-	p->launches_per_node = 0.7;
+	p->launches_per_node = 0.5;
 	p->step_s = 30e-6;
+	p->moe_decode_s = 25e-6;
 	p->kv_elem = 2;
 }
 

@@ -19,6 +19,7 @@ struct op_cost {
 	double bytes, flops;
 	enum perf_kernel k;
 	int launches; /* kernels the op launches before fusion (0 for free ops) */
+	double fixed_s; /* latency the op adds beyond bytes, FLOPs and launches */
 };
 
 struct phase_acc {
@@ -149,6 +150,8 @@ static void moe_cost(const struct walk *w, const struct awq_node *n, struct op_c
 	if (c->k == PK_Q4)
 		c->flops += w->p->q4_dequant_ops * distinct_experts(x->n, k, r) * 3 * inter * hidden;
 	c->launches = 3;
+	if (r <= w->p->mma_rows)
+		c->fixed_s = w->p->moe_decode_s;
 }
 
 static void node_cost(const struct walk *w, const struct awq_node *n, struct op_cost *c)
@@ -187,7 +190,7 @@ static void add_op(const struct walk *w, const struct op_cost *c, double launch_
 	double bw = p->bw * p->eta_bw[c->k];
 	double tb = bw > 0 ? c->bytes / bw : 0;
 	double tc = p->rate[c->k] > 0 ? c->flops / p->rate[c->k] : 0;
-	double to = launch_s * c->launches * p->launches_per_node;
+	double to = launch_s * c->launches * p->launches_per_node + c->fixed_s;
 	a->bytes += c->bytes;
 	a->flops += c->flops;
 	a->t += (tb > tc ? tb : tc) + to;
