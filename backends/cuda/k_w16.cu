@@ -23,6 +23,59 @@ static __device__ __forceinline__ void w16_unpack(uint4 v, int is_bf16, float f[
 	}
 }
 
+/* The weights of one loop step: vectors i and i + 32 of each of the warp's rows (zero past k8). */
+static __device__ __forceinline__ void w16_load(uint4 v[2][W16_ROWS], const uint4 *const wr[W16_ROWS], int i, int k8)
+{
+#pragma unroll
+	for (int u = 0; u < 2; u++)
+#pragma unroll
+		for (int r = 0; r < W16_ROWS; r++)
+			v[u][r] = i + 32 * u < k8 ? ld_stream16(wr[r] + i + 32 * u) : make_uint4(0, 0, 0, 0);
+}
+
+/* Multiply-accumulate one loop step: the weights v (two 8-element vectors per row, at vector
+ * indices i and i + 32 of the rows) against the activations of the NT token rows. */
+template <int NT>
+static __device__ __forceinline__ void w16_step(const uint4 v[2][W16_ROWS], int i, int k, const float *__restrict__ x,
+						int rows, int is_bf16, float acc[W16_ROWS][NT])
+{
+#pragma unroll
+	for (int u = 0; u < 2; u++) {
+		int kk = (i + 32 * u) * 8;
+		if (kk >= k)
+			break;
+		float xv[NT][8];
+#pragma unroll
+		for (int t = 0; t < NT; t++) {
+			const float4 *xp = reinterpret_cast<const float4 *>(x + (size_t)min(t, rows - 1) * k + kk);
+			float4 a = __ldg(xp), b = __ldg(xp + 1);
+			xv[t][0] = a.x, xv[t][1] = a.y, xv[t][2] = a.z, xv[t][3] = a.w;
+			xv[t][4] = b.x, xv[t][5] = b.y, xv[t][6] = b.z, xv[t][7] = b.w;
+		}
+#pragma unroll
+		for (int r = 0; r < W16_ROWS; r++) {
+			float f[8];
+			w16_unpack(v[u][r], is_bf16, f);
+#pragma unroll
+			for (int t = 0; t < NT; t++)
+#pragma unroll
+				for (int e = 0; e < 8; e++)
+					acc[r][t] = fmaf(f[e], xv[t][e], acc[r][t]);
+		}
+	}
+}
+
+/* Sum each accumulator over the warp's lanes (every lane gets the total). */
+template <int NT> static __device__ __forceinline__ void w16_warp_sum(float acc[W16_ROWS][NT])
+{
+#pragma unroll
+	for (int r = 0; r < W16_ROWS; r++)
+#pragma unroll
+		for (int t = 0; t < NT; t++)
+			for (int o = 16; o > 0; o >>= 1)
+				acc[r][t] += __shfl_xor_sync(0xffffffffu, acc[r][t], o);
+}
+
 /* One weight matrix: the kernel measured at 84-110 % of the copy bandwidth on the H200 (plain
  * launch, no prefetch); the generalised kernel below ran 10-28 % slower on single matrices. */
 template <int NT>
@@ -33,12 +86,7 @@ __global__ void __launch_bounds__(W16_WARPS * 32) w16_gemv_one_kernel(const uint
 {
 	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 	int row0 = (blockIdx.x * W16_WARPS + warp) * W16_ROWS;
-	float acc[W16_ROWS][NT];
-#pragma unroll
-	for (int r = 0; r < W16_ROWS; r++)
-#pragma unroll
-		for (int t = 0; t < NT; t++)
-			acc[r][t] = 0.f;
+	float acc[W16_ROWS][NT] = {};
 	const uint4 *wr[W16_ROWS];
 #pragma unroll
 	for (int r = 0; r < W16_ROWS; r++)
@@ -46,46 +94,16 @@ __global__ void __launch_bounds__(W16_WARPS * 32) w16_gemv_one_kernel(const uint
 	int k8 = k / 8;
 	for (int i = lane; i < k8; i += 64) {
 		uint4 v[2][W16_ROWS];
-#pragma unroll
-		for (int u = 0; u < 2; u++)
-#pragma unroll
-			for (int r = 0; r < W16_ROWS; r++)
-				v[u][r] = i + 32 * u < k8 ? ld_stream16(wr[r] + i + 32 * u) : make_uint4(0, 0, 0, 0);
-#pragma unroll
-		for (int u = 0; u < 2; u++) {
-			int kk = (i + 32 * u) * 8;
-			if (kk >= k)
-				break;
-			float xv[NT][8];
-#pragma unroll
-			for (int t = 0; t < NT; t++) {
-				const float4 *xp = reinterpret_cast<const float4 *>(x + (size_t)min(t, rows - 1) * k + kk);
-				float4 a = __ldg(xp), b = __ldg(xp + 1);
-				xv[t][0] = a.x, xv[t][1] = a.y, xv[t][2] = a.z, xv[t][3] = a.w;
-				xv[t][4] = b.x, xv[t][5] = b.y, xv[t][6] = b.z, xv[t][7] = b.w;
-			}
-#pragma unroll
-			for (int r = 0; r < W16_ROWS; r++) {
-				float f[8];
-				w16_unpack(v[u][r], is_bf16, f);
-#pragma unroll
-				for (int t = 0; t < NT; t++)
-#pragma unroll
-					for (int e = 0; e < 8; e++)
-						acc[r][t] = fmaf(f[e], xv[t][e], acc[r][t]);
-			}
-		}
+		w16_load(v, wr, i, k8);
+		w16_step<NT>(v, i, k, x, rows, is_bf16, acc);
 	}
+	w16_warp_sum<NT>(acc);
 #pragma unroll
 	for (int r = 0; r < W16_ROWS; r++)
 #pragma unroll
-		for (int t = 0; t < NT; t++) {
-			float s = acc[r][t];
-			for (int o = 16; o > 0; o >>= 1)
-				s += __shfl_xor_sync(0xffffffffu, s, o);
+		for (int t = 0; t < NT; t++)
 			if (lane == 0 && row0 + r < n && t < rows)
-				out[(size_t)t * n + row0 + r] = s + (bias ? bias[row0 + r] : 0.f);
-		}
+				out[(size_t)t * n + row0 + r] = acc[r][t] + (bias ? bias[row0 + r] : 0.f);
 }
 
 /* Row R of the concatenated segments: its segment's weight row and output column, or -1 past the end. */
@@ -125,21 +143,12 @@ __global__ void __launch_bounds__(W16_WARPS * 32) w16_gemv_kernel(const struct a
 		/* rows past the end read row 0 of their segment and are not stored */
 		wr[r] = reinterpret_cast<const uint4 *>(m.w[seg[r]] + (size_t)(lr[r] < 0 ? 0 : lr[r]) * k);
 	}
-	float acc[W16_ROWS][NT];
-#pragma unroll
-	for (int r = 0; r < W16_ROWS; r++)
-#pragma unroll
-		for (int t = 0; t < NT; t++)
-			acc[r][t] = 0.f;
+	float acc[W16_ROWS][NT] = {};
 	int k8 = k / 8;
 	/* The first weights are requested before waiting for the kernel that writes x (programmatic
 	 * launch), and every iteration requests the next one's before computing its own. */
 	uint4 nxt[2][W16_ROWS];
-#pragma unroll
-	for (int u = 0; u < 2; u++)
-#pragma unroll
-		for (int r = 0; r < W16_ROWS; r++)
-			nxt[u][r] = lane + 32 * u < k8 ? ld_stream16(wr[r] + lane + 32 * u) : make_uint4(0, 0, 0, 0);
+	w16_load(nxt, wr, lane, k8);
 	pdl_wait();
 	pdl_trigger();
 	for (int i = lane; i < k8; i += 64) {
@@ -147,45 +156,17 @@ __global__ void __launch_bounds__(W16_WARPS * 32) w16_gemv_kernel(const struct a
 #pragma unroll
 		for (int u = 0; u < 2; u++)
 #pragma unroll
-			for (int r = 0; r < W16_ROWS; r++) {
+			for (int r = 0; r < W16_ROWS; r++)
 				v[u][r] = nxt[u][r];
-				int j = i + 64 + 32 * u;
-				nxt[u][r] = j < k8 ? ld_stream16(wr[r] + j) : make_uint4(0, 0, 0, 0);
-			}
-#pragma unroll
-		for (int u = 0; u < 2; u++) {
-			int kk = (i + 32 * u) * 8;
-			if (kk >= k)
-				break;
-			float xv[NT][8];
-#pragma unroll
-			for (int t = 0; t < NT; t++) {
-				const float4 *xp = reinterpret_cast<const float4 *>(x + (size_t)min(t, rows - 1) * k + kk);
-				float4 a = __ldg(xp), b = __ldg(xp + 1);
-				xv[t][0] = a.x, xv[t][1] = a.y, xv[t][2] = a.z, xv[t][3] = a.w;
-				xv[t][4] = b.x, xv[t][5] = b.y, xv[t][6] = b.z, xv[t][7] = b.w;
-			}
-#pragma unroll
-			for (int r = 0; r < W16_ROWS; r++) {
-				float f[8];
-				w16_unpack(v[u][r], m.is_bf16, f);
-#pragma unroll
-				for (int t = 0; t < NT; t++)
-#pragma unroll
-					for (int e = 0; e < 8; e++)
-						acc[r][t] = fmaf(f[e], xv[t][e], acc[r][t]);
-			}
-		}
+		w16_load(nxt, wr, i + 64, k8);
+		w16_step<NT>(v, i, k, x, rows, m.is_bf16, acc);
 	}
+	w16_warp_sum<NT>(acc);
 #pragma unroll
 	for (int r = 0; r < W16_ROWS; r++)
 #pragma unroll
-		for (int t = 0; t < NT; t++) {
-			float s = acc[r][t];
-			for (int o = 16; o > 0; o >>= 1)
-				s += __shfl_xor_sync(0xffffffffu, s, o);
-			acc[r][t] = s + (lr[r] >= 0 && m.bias[seg[r]] ? m.bias[seg[r]][lr[r]] : 0.f);
-		}
+		for (int t = 0; t < NT; t++)
+			acc[r][t] += lr[r] >= 0 && m.bias[seg[r]] ? m.bias[seg[r]][lr[r]] : 0.f;
 	if (lane != 0)
 		return;
 #pragma unroll
