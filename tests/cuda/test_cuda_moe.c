@@ -13,10 +13,9 @@
 
 #include "cu_test.h"
 #include "dtype.h"
+#include "awq_test_weights.h"
 #include "model.h"
 
-#define NAN_F16 0x7e00u
-#define NAN_BF16 0x7fc0u
 
 static uint64_t seed = 0x30e5eedull;
 static int small;
@@ -77,24 +76,6 @@ static void make_weight(struct awq_weight *w, const struct fmt *f, int64_t n, in
 	}
 }
 
-static void free_weight(struct awq_weight *w)
-{
-	free((void *)w->data);
-	free((void *)w->qweight);
-	free((void *)w->qzeros);
-	free((void *)w->scales);
-}
-
-static void poison_weight(struct awq_weight *w)
-{
-	if (w->fmt == AWQ_WFMT_AWQ4) {
-		for (int64_t i = 0; i < w->k / w->group_size * w->n; i++)
-			((uint16_t *)w->scales)[i] = NAN_F16;
-	} else {
-		for (int64_t i = 0; i < w->n * w->k; i++)
-			((uint16_t *)w->data)[i] = w->dtype == AWQ_DT_BF16 ? NAN_BF16 : NAN_F16;
-	}
-}
 
 struct layer {
 	int E, K, H, I;
@@ -124,9 +105,9 @@ static void layer_init(struct layer *L, const struct fmt *f, int E, int K, int H
 static void layer_free(struct layer *L)
 {
 	for (int i = 0; i < 3 * L->E; i++)
-		free_weight(&L->w[i]);
+		awq_test_free_weight(&L->w[i]);
 	free(L->w);
-	free_weight(&L->router);
+	awq_test_free_weight(&L->router);
 }
 
 static double rel_l2(const float *ref, const float *got, size_t n)
@@ -230,7 +211,7 @@ static int test_experts(struct cu_pair *p, const char *name, const struct fmt *f
 	layer_init(&L, f, E, K, H, I);
 	for (int e = E - 2; e < E; e++)
 		for (int m = 0; m < 3; m++)
-			poison_weight(&L.w[m * E + e]);
+			awq_test_poison_weight(&L.w[m * E + e]);
 	expert_graph(&eg, &L);
 	float *x = xalloc((size_t)max_rows * H * 4), *route = xalloc((size_t)max_rows * 2 * K * 4);
 	float *ref = xalloc((size_t)max_rows * H * 4), *got = xalloc((size_t)max_rows * H * 4);
@@ -303,7 +284,7 @@ static int test_route(struct cu_pair *p, const char *name, const struct fmt *f, 
 				       {9, 14, 0}, {1, 23, 0}, {40, 24, 0}, {1, 64, 0}};
 	struct layer L;
 	layer_init(&L, f, E, K, H, I);
-	free_weight(&L.router);
+	awq_test_free_weight(&L.router);
 	const struct fmt rf = {"router", AWQ_WFMT_DENSE, router_dt, 0, 0};
 	make_weight(&L.router, &rf, E, H, "router");
 	size_t es = awq_dtype_size(router_dt);

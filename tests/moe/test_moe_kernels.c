@@ -20,10 +20,9 @@
 #include "cpu_kernels.h"
 #include "cpu_moe.h"
 #include "cpu_ref.h"
+#include "awq_test_weights.h"
 #include "moe_test.h"
 
-#define NAN_F16 0x7e00u
-#define NAN_BF16 0x7fc0u
 
 struct fmt {
 	const char *name;
@@ -72,25 +71,6 @@ static void make_weight(struct awq_weight *w, const struct fmt *f, int64_t n, in
 	}
 }
 
-static void free_weight(struct awq_weight *w)
-{
-	free((void *)w->data);
-	free((void *)w->qweight);
-	free((void *)w->qzeros);
-	free((void *)w->scales);
-}
-
-/* NaN in every weight of w, so any read of it reaches the output. */
-static void poison_weight(struct awq_weight *w)
-{
-	if (w->fmt == AWQ_WFMT_AWQ4) {
-		for (int64_t i = 0; i < w->k / w->group_size * w->n; i++)
-			((uint16_t *)w->scales)[i] = NAN_F16;
-	} else {
-		for (int64_t i = 0; i < w->n * w->k; i++)
-			((uint16_t *)w->data)[i] = w->dtype == AWQ_DT_BF16 ? NAN_BF16 : NAN_F16;
-	}
-}
 
 /* --- routing ---------------------------------------------------------------------------------- */
 
@@ -196,9 +176,9 @@ static void layer_init(struct layer *L, const struct fmt *f, int E, int K)
 static void layer_free(struct layer *L)
 {
 	for (int i = 0; i < 3 * L->E; i++)
-		free_weight(&L->w[i]);
+		awq_test_free_weight(&L->w[i]);
 	free(L->w);
-	free_weight(&L->router);
+	awq_test_free_weight(&L->router);
 	awq_graph_free(&L->g);
 }
 
@@ -299,7 +279,7 @@ static void check_experts(const struct fmt *f, const struct awq_cpu_kernels *k, 
 	for (int ex = 0; ex < E; ex++) {
 		n_used += used[ex];
 		for (int i = 0; !used[ex] && i < 3; i++)
-			poison_weight(&L.w[i * E + ex]);
+			awq_test_poison_weight(&L.w[i * E + ex]);
 	}
 	CHECK(n_used < E, "%s: the first two tokens use every expert, nothing to poison", f->name);
 	awq_cpu_moe_release(&m);
