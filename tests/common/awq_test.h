@@ -46,4 +46,14 @@ static inline char *awq_test_slurp(const char *path)
 	return buf;
 }
 
+/* The plugin a GPU test loads: lib (a file name) in $AWQ_PLUGIN_DIR when that is set (binaries copied
+ * to another machine, as the device scripts do), else the path the build compiled in. */
+static inline const char *awq_test_plugin_path(const char *lib, const char *built, char *buf, size_t len)
+{
+	const char *dir = getenv("AWQ_PLUGIN_DIR");
+	if (!dir || !*dir || (size_t)snprintf(buf, len, "%s/%s", dir, lib) >= len)
+		return built;
+	return buf;
+}
+
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "awq_test.h"
 #include "awqrun.h"
 
 #ifndef AWQ_CUDA_PLUGIN_PATH
@@ -19,15 +20,17 @@ int cu_pair_open(struct cu_pair *p)
 	char err[AWQ_ERRLEN] = "";
 	struct awq_device_desc devs[8];
 	memset(p, 0, sizeof(*p));
-	plugin = dlopen(AWQ_CUDA_PLUGIN_PATH, RTLD_NOW | RTLD_LOCAL);
+	char buf[4096];
+	const char *path = awq_test_plugin_path("libawqrun-cuda.so", AWQ_CUDA_PLUGIN_PATH, buf, sizeof(buf));
+	plugin = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!plugin) {
 		const char *e = dlerror();
-		printf("FAIL: cannot load %s: %s\n", AWQ_CUDA_PLUGIN_PATH, e ? e : "?");
+		printf("FAIL: cannot load %s: %s\n", path, e ? e : "?");
 		return 1;
 	}
 	const struct awq_backend_ops *(*entry)(int) = (const struct awq_backend_ops *(*)(int))dlsym(plugin, "awq_backend_entry");
 	if (!entry || !(p->ops[1] = entry(AWQ_BACKEND_ABI))) {
-		printf("FAIL: %s has no awq_backend_entry for ABI %d\n", AWQ_CUDA_PLUGIN_PATH, AWQ_BACKEND_ABI);
+		printf("FAIL: %s has no awq_backend_entry for ABI %d\n", path, AWQ_BACKEND_ABI);
 		return 1;
 	}
 	int n = p->ops[1]->probe(devs, 8, err, sizeof(err));

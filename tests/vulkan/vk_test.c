@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "awq_test.h"
 #include "dtype.h"
 #include "error.h"
 
@@ -27,9 +28,11 @@ int vt_load(struct vt_pair *p)
 	char err[AWQ_ERRLEN];
 	struct awq_device_desc d[8];
 	memset(p, 0, sizeof(*p));
-	p->lib = dlopen(AWQ_VK_PLUGIN_PATH, RTLD_NOW | RTLD_LOCAL);
+	char buf[4096];
+	const char *path = awq_test_plugin_path("libawqrun-vulkan.so", AWQ_VK_PLUGIN_PATH, buf, sizeof(buf));
+	p->lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!p->lib) {
-		printf("SKIP: cannot load %s: %s\n", AWQ_VK_PLUGIN_PATH, dlerror());
+		printf("SKIP: cannot load %s: %s\n", path, dlerror());
 		return VK_SKIP;
 	}
 	const struct awq_backend_ops *(*entry)(int) =

@@ -1,23 +1,39 @@
 #!/bin/bash
-# One device-machine session of the CUDA backend: build (sm_90 only), op and model tests, the
-# compute-sanitizer runs, the kernel micro-benchmark and `awqrun bench`, each logged under $OUT,
-# with a short table printed last. Phases to run are the arguments (default: all), e.g.
-#   tools/bench/gpu-session.sh build test sanitize kbench bench
-# Phase "kernels" builds only the kernels, their direct test and the micro-benchmark with nvcc (no
-# CMake, no other part of the project) and runs them, sanitizers included.
+# One device-machine session of the GPU backends: tests, sanitizers, profiles and benchmarks, each
+# logged under $OUT/logs (packed into $OUT/logs.tgz at the end: the device tool returns at most 8
+# files), with a summary printed as it goes. Phases are the arguments, in any order:
+#   build     CMake build for sm_90 on the device (skip it with BIN, below)
+#   kernels   nvcc-only build of the kernels, their direct test and the micro-benchmark (no CMake)
+#   test      test_cuda_kernels, test_cuda_ops, test_cuda_model, test_cuda_moe, the goldens on CUDA
+#   sanitize  compute-sanitizer memcheck and racecheck on the op, kernel and MoE tests
+#   kbench    awq-cuda-bench (kernel rates and the copy / cuBLAS ceilings)
+#   profile   AWQ_CUDA_PROFILE=1 decode of qwen3-0.6b, llama2-7b, qwen3-30b-a3b (per node kind)
+#   bench     awqrun bench of qwen3-0.6b, llama2-7b, qwen3-8b in AWQ and BF16
+#   depth     qwen3-8b decode after 4096 and 16384 positions of context (bench -d)
+#   moe       qwen3-30b-a3b AWQ/BF16 and the dense qwen3-14b AWQ
+#   vulkan    test_vulkan_ops, the goldens and llama2-7b bench through NVIDIA's Vulkan driver
+#             (carry .gl: the loader debs, see the device tool's README)
+# (default: test sanitize profile bench). BIN=DIR uses binaries built elsewhere
+# (tools/bench/pack-bin.sh on the development machine; carry DIR), which saves the device's build
+# minutes. Carry .deps too (Debian libraries the device machine lacks, tools/bench/device-deps.sh).
 set -u
 OUT=${OUT:-/tmp/awq-gpu-out}
 BUILD=${BUILD:-build-gpu}
-mkdir -p "$OUT"
-phases=${*:-kernels build test sanitize bench}
+BIN=${BIN:-}
+L="$OUT/logs"
+mkdir -p "$L"
+phases=${*:-test sanitize profile bench}
 summary="$OUT/summary.txt"
 : >"$summary"
 note() { echo "$*" | tee -a "$summary"; }
 has() { [[ " $phases " == *" $1 "* ]]; }
+counts() { echo "$(grep -c '^ok' "$1") ok, $(grep -c '^FAIL' "$1") FAIL"; }
 export PATH=/usr/local/cuda/bin:$PATH
+export LD_LIBRARY_PATH=/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+T0=$SECONDS
 
 note "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv,noheader 2>/dev/null)"
-nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1
+nvidia-smi >"$L/nvidia-smi.txt" 2>&1
 
 if has kernels; then
 	t0=$SECONDS
@@ -31,96 +47,119 @@ if has kernels; then
 		gcc -std=c11 -O2 -Icore -Iinclude -c core/dtype.c -o "$K/dtype.o" &&
 		nvcc -arch=sm_90 "$K"/k_*.cu.o "$K/t.o" "$K/dtype.o" -o "$K/test_cuda_kernels" &&
 		$NV tools/bench/cuda_kernel_bench.cu "$K"/k_*.cu.o -lcublas -o "$K/awq-cuda-bench"
-	} >"$OUT/build_kernels.log" 2>&1
+	} >"$L/build_kernels.log" 2>&1
 	note "kernels build: rc=$? in $((SECONDS - t0)) s"
-	t0=$SECONDS
-	timeout 100 "$K/test_cuda_kernels" >"$OUT/test_kernels.log" 2>&1
-	note "test_cuda_kernels: rc=$? ($(grep -c '^ok' "$OUT/test_kernels.log") ok, $(grep -c '^FAIL' "$OUT/test_kernels.log") FAIL) in $((SECONDS - t0)) s"
-	grep '^FAIL' "$OUT/test_kernels.log" | head -20 | tee -a "$summary"
-	for tool in memcheck racecheck; do
-		t0=$SECONDS
-		AWQ_CUDA_TEST_SMALL=1 timeout 100 compute-sanitizer --tool $tool --error-exitcode 9 "$K/test_cuda_kernels" \
-			>"$OUT/sanitize_kernels_$tool.log" 2>&1
-		note "compute-sanitizer $tool (kernels): rc=$? in $((SECONDS - t0)) s: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitize_kernels_$tool.log" | tail -1)"
-	done
-	timeout 120 "$K/awq-cuda-bench" >"$OUT/kbench.log" 2>&1
-	note "awq-cuda-bench: rc=$?"
+	[ -z "$BIN" ] && BIN_KERNELS=$K
 fi
 
 . tools/bench/device-deps.sh
 [ "${AWQ_DEVICE_DEPS:-}" = unpacked ] && note "using unpacked Debian libraries from .deps/debs"
 
-if has build; then
+if has build && [ -z "$BIN" ]; then
 	t0=$SECONDS
 	{ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DAWQ_CUDA=ON -DAWQ_CUDA_ARCHS=90 -DAWQ_VULKAN=OFF \
-		-DAWQ_OPENCL=OFF && cmake --build "$BUILD" -j16 --target awqrun awqrun-cuda awq-cuda-bench test_cuda_ops \
-		test_cuda_model; } >"$OUT/build.log" 2>&1
+		-DAWQ_OPENCL=OFF && cmake --build "$BUILD" -j16; } >"$L/build.log" 2>&1
 	rc=$?
-	# Everything else too (golden tests and the rest); failures there are reported, not fatal.
-	cmake --build "$BUILD" -j16 >>"$OUT/build.log" 2>&1 || note "note: full build had errors (see build.log)"
 	note "build: rc=$rc in $((SECONDS - t0)) s"
 	if [ $rc -ne 0 ]; then
-		grep -E "error|Error" "$OUT/build.log" | head -30
+		grep -E "error|Error" "$L/build.log" | head -30
 		exit 1
 	fi
 fi
 
-if has test; then
+# Where each program is: one folder (BIN) or the build tree.
+if [ -n "$BIN" ]; then
+	BIN=$(cd "$BIN" && pwd)
+	export AWQ_PLUGIN_DIR=$BIN
+	AWQRUN=$BIN/awqrun KT=$BIN/test_cuda_kernels KB=$BIN/awq-cuda-bench OPS=$BIN/test_cuda_ops
+	MODEL=$BIN/test_cuda_model MOE=$BIN/test_cuda_moe GOLDEN=$BIN/test_golden VKOPS=$BIN/test_vulkan_ops
+else
 	export AWQ_PLUGIN_DIR=$PWD/$BUILD
-	t0=$SECONDS
-	timeout 180 "$BUILD/tests/cuda/test_cuda_ops" >"$OUT/test_ops.log" 2>&1
-	note "test_cuda_ops: rc=$? ($(grep -c '^ok' "$OUT/test_ops.log") ok, $(grep -c '^FAIL' "$OUT/test_ops.log") FAIL) in $((SECONDS - t0)) s"
-	grep '^FAIL' "$OUT/test_ops.log" | head -20 | tee -a "$summary"
-	t0=$SECONDS
-	timeout 150 "$BUILD/tests/cuda/test_cuda_model" >"$OUT/test_model.log" 2>&1
-	note "test_cuda_model: rc=$? in $((SECONDS - t0)) s"
-	grep -E '^(ok|FAIL)' "$OUT/test_model.log" | head -20 | tee -a "$summary"
-	t0=$SECONDS
-	(cd "$BUILD" && timeout 120 ctest -L gpu -E 'cuda_(ops|model)' --output-on-failure) >"$OUT/ctest_gpu.log" 2>&1
-	note "other gpu-labelled ctest (golden): rc=$? in $((SECONDS - t0)) s: $(grep -E 'tests passed|tests failed' "$OUT/ctest_gpu.log")"
+	AWQRUN=$BUILD/awqrun KT=${BIN_KERNELS:-$BUILD}/test_cuda_kernels KB=${BIN_KERNELS:-$BUILD}/awq-cuda-bench
+	[ -z "${BIN_KERNELS:-}" ] && KT=$BUILD/tests/cuda/test_cuda_kernels
+	OPS=$BUILD/tests/cuda/test_cuda_ops MODEL=$BUILD/tests/cuda/test_cuda_model MOE=$BUILD/tests/cuda/test_cuda_moe
+	GOLDEN=$BUILD/tests/golden/test_golden VKOPS=$BUILD/tests/vulkan/test_vulkan_ops
 fi
 
-if has kbench; then
-	timeout 300 "$BUILD/awq-cuda-bench" >"$OUT/kbench.log" 2>&1
-	note "awq-cuda-bench: rc=$?"
-fi
-
-if has bench; then
-	# Decode is reported against the copy bandwidth measured by the kernel benchmark of this run.
-	bw=$(sed -n 's/^ceilings: copy \([0-9]*\) GB.*/\1/p' "$OUT/kbench.log" 2>/dev/null)
-	bwopt=${bw:+--bw $bw}
-	for model in llama2-7b qwen3-8b; do
-		t0=$SECONDS
-		cmd="$BUILD/awqrun bench --synthetic $model --precision awq,bf16 --backend cuda -p 512 -n 128 -r 3 $bwopt"
-		echo "\$ $cmd" >"$OUT/bench_$model.log"
-		timeout 200 $cmd >>"$OUT/bench_$model.log" 2>&1
-		note "bench $model: rc=$? in $((SECONDS - t0)) s"
+goldens() { # backend
+	local ok=0 bad=0 t0=$SECONDS
+	for d in tests/data/golden/*/ tests/data/golden_moe/*/; do
+		[ -f "$d/config.json" ] || continue
+		if timeout 30 "$GOLDEN" "${d%/}" --backend "$1" --tol 1e-2 >"$L/golden_one.log" 2>&1; then
+			ok=$((ok + 1))
+		else
+			bad=$((bad + 1))
+			{ echo "== $d"; cat "$L/golden_one.log"; } >>"$L/golden_$1.log"
+		fi
 	done
+	note "golden models on $1: $ok passed, $bad failed in $((SECONDS - t0)) s"
+}
+
+bench() { # name, time limit, awqrun bench arguments...
+	local name=$1 lim=$2 t0=$SECONDS
+	shift 2
+	echo "\$ awqrun bench $*" >"$L/bench_$name.log"
+	timeout "$lim" "$AWQRUN" bench "$@" --json-out "$L/bench_$name.json" >>"$L/bench_$name.log" 2>&1
+	note "bench $name: rc=$? in $((SECONDS - t0)) s"
+	grep -E '^\| [a-z0-9].*\| (pp|tg)' "$L/bench_$name.log" | tee -a "$summary"
+}
+
+if has test; then
+	for t in "kernels $KT 100" "ops $OPS 150" "model $MODEL 120" "moe $MOE 150"; do
+		set -- $t
+		t0=$SECONDS
+		timeout "$3" "$2" >"$L/test_$1.log" 2>&1
+		note "test_cuda_$1: rc=$? ($(counts "$L/test_$1.log")) in $((SECONDS - t0)) s"
+		grep '^FAIL' "$L/test_$1.log" | head -10 | tee -a "$summary"
+	done
+	goldens cuda
 fi
 
 if has sanitize; then
-	for tool in memcheck racecheck; do
+	for t in "ops $OPS memcheck" "ops $OPS racecheck" "kernels $KT racecheck" "moe $MOE memcheck"; do
+		set -- $t
 		t0=$SECONDS
-		AWQ_CUDA_TEST_SMALL=1 timeout 90 compute-sanitizer --tool $tool --error-exitcode 9 \
-			"$BUILD/tests/cuda/test_cuda_ops" >"$OUT/sanitize_$tool.log" 2>&1
-		note "compute-sanitizer $tool: rc=$? in $((SECONDS - t0)) s: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitize_$tool.log" | tail -1)"
+		AWQ_CUDA_TEST_SMALL=1 timeout 150 compute-sanitizer --tool "$3" --error-exitcode 9 "$2" \
+			>"$L/sanitize_$1_$3.log" 2>&1
+		note "compute-sanitizer $3 ($1): rc=$? in $((SECONDS - t0)) s: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$L/sanitize_$1_$3.log" | tail -1)"
 	done
 fi
 
-if has longctx; then
-	bw=$(sed -n 's/^ceilings: copy \([0-9]*\) GB.*/\1/p' "$OUT/kbench.log" 2>/dev/null)
-	t0=$SECONDS
-	cmd="$BUILD/awqrun bench --synthetic llama2-7b --precision awq --backend cuda -p 4096 -n 4096 -r 1 ${bw:+--bw $bw}"
-	echo "\$ $cmd" >"$OUT/bench_ctx.log"
-	timeout 150 $cmd >>"$OUT/bench_ctx.log" 2>&1
-	note "bench llama2-7b 4k context: rc=$? in $((SECONDS - t0)) s"
+if has kbench; then
+	timeout 300 "$KB" >"$L/kbench.log" 2>&1
+	note "awq-cuda-bench: rc=$? $(grep '^ceilings' "$L/kbench.log")"
 fi
 
-echo
-echo "===== summary ====="
-cat "$summary"
-[ -f "$OUT/kbench.log" ] && sed -n '/^kernel/,$p' "$OUT/kbench.log"
-for f in "$OUT"/bench_*.log; do
-	[ -f "$f" ] && { echo "--- $(basename "$f")"; tail -12 "$f"; }
-done
+if has profile; then
+	for spec in "qwen3-0.6b awq" "llama2-7b awq" "llama2-7b bf16" "qwen3-30b-a3b awq"; do
+		set -- $spec
+		t0=$SECONDS
+		AWQ_CUDA_PROFILE=1 timeout 120 "$AWQRUN" bench --synthetic "$1" --precision "$2" --backend cuda -p 16 -n 64 \
+			-r 1 --no-predict >"$L/profile_$1_$2.log" 2>&1
+		note "profile $1 $2: rc=$? in $((SECONDS - t0)) s"
+		grep -A16 "cuda profile: [0-9.]* us" "$L/profile_$1_$2.log" | tee -a "$summary"
+	done
+fi
+
+has bench && bench dense 300 --synthetic qwen3-0.6b,llama2-7b,qwen3-8b --precision awq,bf16 --backend cuda -p 512 -n 128 -r 3
+has depth && bench depth 200 --synthetic qwen3-8b --precision awq,bf16 --backend cuda -p 512 -n 128 -d 4096,16384 -r 2
+if has moe; then
+	bench moe 200 --synthetic qwen3-30b-a3b,qwen3-14b --precision awq --backend cuda -p 512 -n 128 -r 3
+	bench moe_bf16 200 --synthetic qwen3-30b-a3b --precision bf16 --backend cuda -p 512 -n 128 -r 2
+fi
+
+if has vulkan; then
+	for f in .gl/*.deb; do dpkg -x "$f" /; done
+	ldconfig
+	[ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] &&
+		export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+	t0=$SECONDS
+	timeout 200 "$VKOPS" >"$L/test_vulkan_ops.log" 2>&1
+	note "test_vulkan_ops: rc=$? in $((SECONDS - t0)) s: $(tail -1 "$L/test_vulkan_ops.log")"
+	goldens vulkan
+	bench vulkan 300 --synthetic llama2-7b --precision awq,bf16 --backend vulkan,cuda -p 512 -n 128 -r 2
+fi
+
+note "total $((SECONDS - T0)) s"
+tar czf "$OUT/logs.tgz" -C "$OUT" logs && rm -rf "$L"
 exit 0
