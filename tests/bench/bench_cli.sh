@@ -79,6 +79,7 @@ depth)
 	b24=$(grep -o '"test": "tg8 @ d24", [^}]*"bytes_per_token": [0-9.e+]*' out.json | sed 's/.*bytes_per_token": //')
 	awk -v a="$b0" -v b="$b24" 'BEGIN { exit !(b > a && a > 0) }' || bad "decode at depth 24 should count more KV bytes ($b24 vs $b0)"
 	usage_error bench -m "$awq" -d x
+	usage_error bench -m "$awq" -d 8 --method qwen
 	;;
 progress)
 	"$awqrun" bench -m "$bf16" $quick --backend cpu --progress >out.md 2>err.txt || bad "exit $?"
