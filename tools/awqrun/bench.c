@@ -98,6 +98,22 @@ double bench_device_bandwidth(awq_session *s, const char *backend, int device_in
 	return best;
 }
 
+/* After a model's tests: measure once more with the same session and keep the higher reading for
+ * this device (a shared machine's bandwidth moves within seconds; one early reading made rows above
+ * 100%). Returns the device's best reading; only sessions measured by their own read kernel. */
+static double remeasure_bandwidth(awq_session *s, const char *backend, int device_index, double bw)
+{
+	char err[AWQ_ERRLEN];
+	double gbs = 0;
+	if (awq_session_bandwidth(s, &gbs, err, sizeof(err)) != 0 || !(gbs > bw))
+		return bw;
+	for (int i = 0; i < n_bw_cache; i++)
+		if (!strcmp(bw_cache[i].backend, backend) && bw_cache[i].index == device_index &&
+		    gbs > bw_cache[i].gbs)
+			bw_cache[i].gbs = gbs;
+	return gbs;
+}
+
 /* --- helpers ----------------------------------------------------------------------------------- */
 
 static void random_tokens(int32_t *t, int n, int vocab, uint64_t *state)
@@ -332,6 +348,14 @@ int bench_model(awq_model *m, const char *model_name, const char *backend, const
 		b->gbs = is_pp ? 0 : b->bytes_per_token * b->tok_s / 1e9;
 		if (o->predict)
 			predict_row(m, b, si.max_batch);
+	}
+	if (!rc && o->bw_gbs <= 0 && !strcmp(bw_src, "read kernel")) {
+		double again = remeasure_bandwidth(s, si.backend, o->device, bw);
+		for (int i = 0; again > bw && i < rows; i++) {
+			res[i].bw_gbs = again;
+			if (o->predict)
+				predict_row(m, &res[i], si.max_batch);
+		}
 	}
 out:
 	bench_progress_done();
