@@ -427,10 +427,13 @@ int main(int argc, char **argv)
 		};
 		int sms = p.multiProcessorCount;
 		bench_q4_gemv(4096, 14336, sms, copies, sweep, sizeof(sweep) / sizeof(sweep[0]), n1, 1);
+		/* Short K (64 chunks): with 8 warps a warp's slice is 8 chunks, so s8 puts all of it in flight
+		 * at once and kw16 halves the slice; both test whether the start-up round trips bound it. */
 		static const gemv_variant small_sweep[] = {
 			V_LEGACY, {"default", 0, 0, 0, 0, -1},
 			{"rt1 kw8 s2", 0, 1, 8, 2, 1}, {"rt1 kw8 s4 nopdl", 0, 1, 8, 4, 0},
 			{"rt1 kw4 s4", 0, 1, 4, 4, 1}, {"rt2 kw8 s4", 0, 2, 8, 4, 1}, {"rt2 kw4 s4", 0, 2, 4, 4, 1},
+			{"rt1 kw8 s8", 0, 1, 8, 8, 1}, {"rt1 kw16 s4", 0, 1, 16, 4, 1}, {"rt1 kw16 s2", 0, 1, 16, 2, 1},
 		};
 		bench_q4_gemv(4096, 4096, sms, copies * 3, small_sweep, sizeof(small_sweep) / sizeof(small_sweep[0]), n1, 1);
 		/* the built-in choice at n = 1, 2, 4, 8 against the fallback, llama2-7b decode shapes */
