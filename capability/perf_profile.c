@@ -57,20 +57,24 @@ static void cuda_profile(const struct awq_device_caps *d, struct perf_profile *p
 	p->kv_elem = 2;
 }
 
-/* Vulkan on a GPU: no awqrun measurements yet, so conservative assumptions — matrix units only
- * through cooperative matrices (else the FP32 vector rate), 0.8/0.7 of bandwidth for 16-bit/4-bit
- * mat-vec, a 3 us dispatch+barrier per op in one command buffer, 60 us submit + fence per step. */
+/* Vulkan on a GPU, calibrated on the one GPU measured so far (NVIDIA H200 through NVIDIA's Vulkan
+ * driver, 2026-11-30, llama2-7b, docs/perf.md): decode 124.4 tok/s BF16 and 156.9 tok/s AWQ at a
+ * read bandwidth of 3.8 TB/s, which after ~1.5 ms of dispatch cost per token (3 us per op and
+ * barrier, 60 us per submit) leaves the 16-bit mat-vec at 0.53 and the 4-bit one at 0.18 of the
+ * bandwidth; prefill through the NV cooperative-matrix shader at 12-14 TFLOP/s, 0.013 of the FP16
+ * peak. Without cooperative matrices the tiled FP32 shader is assumed at half the FP32 peak (not
+ * measured on a GPU yet). Raise these as the shaders are tuned. */
 static void vulkan_gpu_profile(const struct awq_device_caps *d, struct perf_profile *p)
 {
 	int coopmat = d->vk.khr_coopmat || d->vk.nv_coopmat || !d->present;
 	p->kind = "vulkan-gpu";
-	p->eta_bw[PK_W16] = 0.80;
-	p->eta_bw[PK_Q4] = 0.70;
-	p->eta_bw[PK_FP8] = 0.70;
+	p->eta_bw[PK_W16] = 0.53;
+	p->eta_bw[PK_Q4] = 0.18;
+	p->eta_bw[PK_FP8] = 0.53;
 	p->eta_bw[PK_ATTN] = 0.50;
 	p->eta_bw[PK_ELEM] = 0.60;
 	for (int k = 0; k < PK_COUNT; k++)
-		p->rate[k] = 0.5;
+		p->rate[k] = coopmat ? 0.013 : 0.5;
 	if (!coopmat)
 		for (int k = 0; k < PK_COUNT; k++)
 			p->unit[k] = AWQ_MF_FP32;
