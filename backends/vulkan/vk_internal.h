@@ -55,6 +55,8 @@ struct vk_node {
 	struct vk_weight *wt;
 	int rope_slot;
 	int moe_set; /* MOE_EXPERTS: index into vk_ctx.moe */
+	int norm;    /* ADD: the whole-row RMSNORM after it, run in the same dispatch (-1: none) */
+	int skip;    /* RMSNORM folded into the ADD before it */
 };
 
 struct vk_cmd {

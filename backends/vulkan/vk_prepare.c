@@ -229,12 +229,40 @@ static int rope_slots(struct vk_ctx *c, uint32_t *table_floats, char *err, size_
 	return 0;
 }
 
+/* An ADD whose sum goes (among others) into a whole-row RMSNORM right after it runs both in one
+ * dispatch (add_rmsnorm): the norm's output is then written at the ADD, one node earlier than the
+ * planner would assume, which live_from tells it. */
+static void plan_fusions(struct vk_ctx *c, int *live_from)
+{
+	const struct awq_graph *g = c->g;
+	for (int v = 0; v < g->n_values; v++)
+		live_from[v] = -1;
+	for (int i = 0; i < g->n_nodes; i++)
+		c->nodes[i].norm = -1;
+	if (getenv("AWQ_VK_NO_FUSE"))
+		return;
+	for (int i = 0; i + 1 < g->n_nodes; i++) {
+		const struct awq_node *a = &g->nodes[i], *m = &g->nodes[i + 1];
+		if (a->op != AWQ_OP_ADD || m->op != AWQ_OP_RMSNORM || m->in[0] != a->out ||
+		    m->p.norm.group != g->values[a->out].cols || c->nodes[i].skip)
+			continue;
+		c->nodes[i].norm = i + 1;
+		c->nodes[i + 1].skip = 1;
+		live_from[m->out] = i;
+	}
+}
+
 static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char *err, size_t errlen)
 {
 	const struct awq_graph *g = c->g;
 	size_t arena = 0;
 	uint32_t tab = 0;
-	int rc = awq_graph_plan(g, o->max_tokens, 4, c->offsets, &arena, err, errlen);
+	int *live_from = malloc((size_t)g->n_values * sizeof(int));
+	if (!live_from)
+		return awq_err(err, errlen, AWQ_ENOMEM, "out of memory");
+	plan_fusions(c, live_from);
+	int rc = awq_graph_plan_live(g, o->max_tokens, 4, live_from, NULL, c->offsets, &arena, err, errlen);
+	free(live_from);
 	if (!rc)
 		rc = rope_slots(c, &tab, err, errlen);
 	if (rc)
@@ -348,6 +376,21 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 		vk_set_write(c, vn->set[2], cb, 3);
 		return 0;
 	}
+	case AWQ_OP_ADD:
+		if (vn->norm >= 0) { /* add_rmsnorm: a, norm weight, norm output, b, sum */
+			const struct awq_node *m = &c->g->nodes[vn->norm];
+			struct vk_weight *nw = weight_of(c, m->w);
+			if (!nw)
+				return awq_err(err, errlen, AWQ_EINVAL, "weight %s of %s was not uploaded", m->w->name,
+					       c->g->values[m->out].name);
+			r[0] = in0;
+			r[1] = vk_whole(&nw->data);
+			r[2] = vk_value(c, m->out);
+			r[3] = in1;
+			r[4] = out;
+			break;
+		}
+		/* fall through */
 	default: /* ROPE, SILU_MUL, ADD, ARGMAX */
 		r[0] = in0;
 		r[1] = in1;

@@ -126,8 +126,20 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 				    (uint32_t)n->p.rope.n_heads, (uint32_t)rows);
 		return rc;
 	}
-	case AWQ_OP_SILU_MUL:
 	case AWQ_OP_ADD:
+		if (vn->norm >= 0) { /* with the whole-row RMSNORM after it: one workgroup per row */
+			const struct awq_node *m = &g->nodes[vn->norm];
+			pc.u[0] = pc.u[1] = (uint32_t)cols;
+			pc.u[2] = (uint32_t)rows;
+			pc.f0 = m->p.norm.eps;
+			rc = vk_pipe_get(c, "add_rmsnorm", vk_dt_code(m->w->dtype), VK_WG, 0, &p, err, errlen);
+			vk_grid((uint32_t)rows, &gx, &gy);
+			if (!rc)
+				vk_dispatch(cb, c, p, vn->set[0], &pc, gx, gy, 1);
+			return rc;
+		}
+		/* fall through */
+	case AWQ_OP_SILU_MUL:
 		pc.u[0] = (uint32_t)rows * (uint32_t)cols;
 		rc = vk_pipe_get(c, "eltwise", n->op == AWQ_OP_ADD ? 0 : 1, 0, 0, &p, err, errlen);
 		vk_grid((pc.u[0] + 255) / 256, &gx, &gy);
@@ -182,8 +194,10 @@ static int record(struct vk_ctx *c, struct vk_cmd *m, const struct awq_step *s, 
 		vkCmdWriteTimestamp(m->cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, c->qpool, 0);
 	}
 	for (int i = 0; i < n_nodes && !rc; i++) {
-		rc = rec_node(c, m->cb, i, s, err, errlen);
-		vk_barrier(m->cb);
+		if (!c->nodes[i].skip) {
+			rc = rec_node(c, m->cb, i, s, err, errlen);
+			vk_barrier(m->cb);
+		}
 		if (c->profile)
 			vkCmdWriteTimestamp(m->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, c->qpool, (uint32_t)i + 1);
 	}

@@ -99,6 +99,29 @@ static int test_norms(struct vt_pair *p)
 	return f;
 }
 
+/* h = a + b, y = rmsnorm(h) (whole rows: the backend runs both in one dispatch), checked through
+ * z = h + y so that both of the fused dispatch's outputs count. */
+static int test_add_norm(struct vt_pair *p, int cols, enum awq_dtype dt)
+{
+	static const int st[][3] = {{1, 0, 0}, {5, 0, 0}, {33, 0, 0}};
+	char name[64];
+	struct awq_graph g;
+	awq_graph_init(&g);
+	struct awq_node prm = {.p.norm = {.eps = 1e-6f, .group = cols}};
+	int tok = awq_graph_value(&g, AWQ_V_TOKENS, 1, "tok");
+	int a = awq_graph_value(&g, AWQ_V_ACT, cols, "a"), b = awq_graph_value(&g, AWQ_V_ACT, cols, "b");
+	int h = awq_graph_node(&g, AWQ_OP_ADD, cols, "h", a, b, -1, NULL, NULL);
+	int y = awq_graph_node(&g, AWQ_OP_RMSNORM, cols, "y", h, -1, -1, dense(cols, 1, dt, 1.5f, AWQ_DT_COUNT), &prm);
+	int z = awq_graph_node(&g, AWQ_OP_ADD, cols, "z", h, y, -1, NULL, NULL);
+	g.tokens_in = tok;
+	snprintf(name, sizeof(name), "add+rmsnorm %s %d", awq_dtype_name(dt), cols);
+	struct vt_case c = {.name = name, .g = &g, .max_tokens = 33, .max_ctx = 33, .tol = 1e-5, .check = z,
+			    .in = {{.value = a, .lo = -3, .hi = 3}, {.value = b, .lo = -3, .hi = 3}}, .n_in = 2};
+	int f = vt_run_case(p, &c, st, 3, seed++);
+	awq_graph_free(&g);
+	return f;
+}
+
 static int test_ropes(struct vt_pair *p)
 {
 	static const int st[][3] = {{1, 0, 0}, {7, 1000, 0}, {20, 5000, 0}, {1, 5020, 0}};
@@ -192,6 +215,8 @@ int main(int argc, char **argv)
 	f += test_attention(&p, 4, 2, 16, 200);
 	if (!quick) {
 		f += test_norms(&p);
+		f += test_add_norm(&p, 1000, AWQ_DT_BF16);
+		f += test_add_norm(&p, 96, AWQ_DT_F32);
 		f += test_ropes(&p);
 		f += test_attention(&p, 2, 1, 128, 120);
 		f += test_attention(&p, 3, 3, 80, 48);
