@@ -56,7 +56,10 @@ struct vk_node {
 	int rope_slot;
 	int moe_set; /* MOE_EXPERTS: index into vk_ctx.moe */
 	int norm;    /* ADD: the whole-row RMSNORM after it, run in the same dispatch (-1: none) */
-	int skip;    /* RMSNORM folded into the ADD before it */
+	int skip;    /* folded into another node's dispatch (RMSNORM after an ADD, ROPE/RMSNORM of q/k) */
+	/* ATTENTION with prep: attn_prep.comp does the folded per-head norms (norm_q/k) and RoPE
+	 * (rope_q/k) of q and k, from q_raw/k_raw, and the KV-cache write (-1: not folded) */
+	int prep, rope_q, rope_k, norm_q, norm_k, q_raw, k_raw;
 };
 
 struct vk_cmd {

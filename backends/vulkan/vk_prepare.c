@@ -229,18 +229,95 @@ static int rope_slots(struct vk_ctx *c, uint32_t *table_floats, char *err, size_
 	return 0;
 }
 
+/* The single-use producer of v when it is `op` over heads x hd (ROPE, or per-head RMSNORM), else -1. */
+static int foldable(const struct awq_graph *g, const int *uses, int v, enum awq_op op, int heads, int hd)
+{
+	int p = -1;
+	if (v < 0 || uses[v] != 1)
+		return -1;
+	for (int i = 0; i < g->n_nodes && p < 0; i++)
+		if (g->nodes[i].out == v)
+			p = i;
+	if (p < 0 || g->nodes[p].op != op)
+		return -1;
+	const struct awq_node *n = &g->nodes[p];
+	if (op == AWQ_OP_ROPE)
+		return n->p.rope.n_heads == heads && n->p.rope.head_dim == hd ? p : -1;
+	return n->p.norm.group == hd && g->values[n->out].cols == heads * hd && n->w && n->w->fmt == AWQ_WFMT_DENSE ? p
+															     : -1;
+}
+
+/* ATTENTION node i: fold q's and k's ROPE and the per-head RMSNORM before it into attn_prep. The
+ * two RoPEs must share their table (one rope slot) and the two norms their dtype and eps. */
+static void plan_prep(struct vk_ctx *c, const int *uses, int i, int *live_to)
+{
+	const struct awq_graph *g = c->g;
+	const struct awq_node *n = &g->nodes[i];
+	struct vk_node *vn = &c->nodes[i];
+	const int hd = n->p.attn.head_dim;
+	/* the whole layer cache (K then V, as alloc_state lays it out) in one binding */
+	const VkDeviceSize kv_layer = (VkDeviceSize)c->max_ctx * g->kv_heads * g->head_dim * 4;
+	const VkDeviceSize kv_all = ((kv_layer + 255) & ~(VkDeviceSize)255) + kv_layer;
+	vn->rope_q = vn->rope_k = vn->norm_q = vn->norm_k = -1;
+	vn->q_raw = n->in[0];
+	vn->k_raw = n->in[1];
+	if (hd % 2 || hd > 256 || kv_all > c->max_range)
+		return;
+	int rq = foldable(g, uses, n->in[0], AWQ_OP_ROPE, n->p.attn.n_heads, hd);
+	int rk = foldable(g, uses, n->in[1], AWQ_OP_ROPE, n->p.attn.n_kv_heads, hd);
+	if (rq < 0 || rk < 0 || memcmp(&g->nodes[rq].p.rope.rope, &g->nodes[rk].p.rope.rope, sizeof(struct awq_rope)))
+		rq = rk = -1; /* both or neither: one table */
+	int q_in = rq >= 0 ? g->nodes[rq].in[0] : n->in[0], k_in = rk >= 0 ? g->nodes[rk].in[0] : n->in[1];
+	int nq = foldable(g, uses, q_in, AWQ_OP_RMSNORM, n->p.attn.n_heads, hd);
+	int nk = foldable(g, uses, k_in, AWQ_OP_RMSNORM, n->p.attn.n_kv_heads, hd);
+	if (nq >= 0 && nk >= 0 &&
+	    (g->nodes[nq].w->dtype != g->nodes[nk].w->dtype || g->nodes[nq].p.norm.eps != g->nodes[nk].p.norm.eps))
+		nq = nk = -1;
+	vn->prep = 1;
+	vn->rope_q = rq, vn->rope_k = rk, vn->norm_q = nq, vn->norm_k = nk;
+	vn->q_raw = nq >= 0 ? g->nodes[nq].in[0] : q_in;
+	vn->k_raw = nk >= 0 ? g->nodes[nk].in[0] : k_in;
+	int folded[4] = {rq, rk, nq, nk};
+	for (int j = 0; j < 4; j++)
+		if (folded[j] >= 0)
+			c->nodes[folded[j]].skip = 1;
+	/* the raw q and k are read at the attention node, later than their graph readers */
+	if (live_to[vn->q_raw] < i)
+		live_to[vn->q_raw] = i;
+	if (live_to[vn->k_raw] < i)
+		live_to[vn->k_raw] = i;
+}
+
 /* An ADD whose sum goes (among others) into a whole-row RMSNORM right after it runs both in one
  * dispatch (add_rmsnorm): the norm's output is then written at the ADD, one node earlier than the
- * planner would assume, which live_from tells it. */
-static void plan_fusions(struct vk_ctx *c, int *live_from)
+ * planner would assume, which live_from tells it. Attention nodes take their q/k norms, RoPEs and
+ * cache write in one dispatch (plan_prep). */
+static int plan_fusions(struct vk_ctx *c, int *live_from, int *live_to)
 {
 	const struct awq_graph *g = c->g;
 	for (int v = 0; v < g->n_values; v++)
-		live_from[v] = -1;
-	for (int i = 0; i < g->n_nodes; i++)
-		c->nodes[i].norm = -1;
+		live_from[v] = live_to[v] = -1;
+	for (int i = 0; i < g->n_nodes; i++) {
+		c->nodes[i].norm = c->nodes[i].rope_q = c->nodes[i].rope_k = c->nodes[i].norm_q = c->nodes[i].norm_k = -1;
+		c->nodes[i].q_raw = c->nodes[i].k_raw = -1;
+	}
 	if (getenv("AWQ_VK_NO_FUSE"))
-		return;
+		return 0;
+	int *uses = calloc((size_t)g->n_values, sizeof(int));
+	if (!uses)
+		return -1;
+	for (int i = 0; i < g->n_nodes; i++)
+		for (int j = 0; j < AWQ_MAX_IN; j++)
+			if (g->nodes[i].in[j] >= 0)
+				uses[g->nodes[i].in[j]]++;
+	int pinned[3] = {g->tokens_in, g->logits_out, g->argmax_out};
+	for (int j = 0; j < 3; j++)
+		if (pinned[j] >= 0)
+			uses[pinned[j]]++;
+	for (int i = 0; i < g->n_nodes; i++)
+		if (g->nodes[i].op == AWQ_OP_ATTENTION)
+			plan_prep(c, uses, i, live_to);
+	free(uses);
 	for (int i = 0; i + 1 < g->n_nodes; i++) {
 		const struct awq_node *a = &g->nodes[i], *m = &g->nodes[i + 1];
 		if (a->op != AWQ_OP_ADD || m->op != AWQ_OP_RMSNORM || m->in[0] != a->out ||
@@ -250,6 +327,7 @@ static void plan_fusions(struct vk_ctx *c, int *live_from)
 		c->nodes[i + 1].skip = 1;
 		live_from[m->out] = i;
 	}
+	return 0;
 }
 
 static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char *err, size_t errlen)
@@ -257,12 +335,13 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 	const struct awq_graph *g = c->g;
 	size_t arena = 0;
 	uint32_t tab = 0;
-	int *live_from = malloc((size_t)g->n_values * sizeof(int));
-	if (!live_from)
+	int *live = malloc((size_t)g->n_values * 2 * sizeof(int));
+	if (!live || plan_fusions(c, live, live + g->n_values)) {
+		free(live);
 		return awq_err(err, errlen, AWQ_ENOMEM, "out of memory");
-	plan_fusions(c, live_from);
-	int rc = awq_graph_plan_live(g, o->max_tokens, 4, live_from, NULL, c->offsets, &arena, err, errlen);
-	free(live_from);
+	}
+	int rc = awq_graph_plan_live(g, o->max_tokens, 4, live, live + g->n_values, c->offsets, &arena, err, errlen);
+	free(live);
 	if (!rc)
 		rc = rope_slots(c, &tab, err, errlen);
 	if (rc)
@@ -368,8 +447,19 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 	case AWQ_OP_ATTENTION: {
 		struct vk_buf *kv = &c->kv[n->p.attn.layer];
 		struct vk_range kc = {kv->buf, 0, c->kv_layer_bytes}, vc = {kv->buf, c->kv_voff, c->kv_layer_bytes};
-		struct vk_range st[4] = {in1, vk_value(c, n->in[2]), kc, vc};
-		vk_set_write(c, vn->set[0], st, 4);
+		if (vn->prep) { /* attn_prep: q, k, v, q out, the whole layer cache, q norm, k norm */
+			struct vk_weight *wq = vn->norm_q >= 0 ? weight_of(c, c->g->nodes[vn->norm_q].w) : NULL;
+			struct vk_weight *wk = vn->norm_k >= 0 ? weight_of(c, c->g->nodes[vn->norm_k].w) : NULL;
+			int q_prep = vn->rope_q >= 0 || vn->norm_q >= 0;
+			struct vk_range pr[7] = {vk_value(c, vn->q_raw), vk_value(c, vn->k_raw), vk_value(c, n->in[2]),
+						 q_prep ? in0 : vk_whole(&c->dummy), vk_whole(kv),
+						 wq ? vk_whole(&wq->data) : vk_whole(&c->dummy),
+						 wk ? vk_whole(&wk->data) : vk_whole(&c->dummy)};
+			vk_set_write(c, vn->set[0], pr, 7);
+		} else {
+			struct vk_range st[4] = {in1, vk_value(c, n->in[2]), kc, vc};
+			vk_set_write(c, vn->set[0], st, 4);
+		}
 		struct vk_range at[4] = {in0, kc, vk_whole(&c->attn_part), vc};
 		vk_set_write(c, vn->set[1], at, 4);
 		struct vk_range cb[3] = {vk_whole(&c->attn_part), {0}, out};

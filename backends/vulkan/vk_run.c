@@ -58,16 +58,31 @@ static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 	const uint32_t S = (uint32_t)vk_attn_splits(c, rows, (int)H), kvd = HKV * D;
 	VkPipeline ps, pa, pm;
 	uint32_t gx, gy;
-	int rc = vk_pipe_get(c, "kv_store", 0, 0, 0, &ps, err, errlen);
+	const struct awq_graph *g = c->g;
+	int q_prep = vn->prep && (vn->rope_q >= 0 || vn->norm_q >= 0);
+	int nn = vn->norm_q >= 0 ? vn->norm_q : vn->norm_k;
+	int dt = nn >= 0 ? vk_dt_code(g->nodes[nn].w->dtype) : 0;
+	int rc = vn->prep ? vk_pipe_get(c, "attn_prep", dt, 0, 0, &ps, err, errlen)
+			  : vk_pipe_get(c, "kv_store", 0, 0, 0, &ps, err, errlen);
 	if (!rc)
 		rc = vk_pipe_get(c, "attention", 0, 0, 0, &pa, err, errlen);
 	if (!rc)
 		rc = vk_pipe_get(c, "attn_combine", 0, 0, 0, &pm, err, errlen);
 	if (rc)
 		return rc;
-	struct vk_push st = {.u = {(uint32_t)rows * kvd, kvd}};
-	vk_grid(((uint32_t)rows * kvd + 255) / 256, &gx, &gy);
-	vk_dispatch(cb, c, ps, vn->set[0], &st, gx, gy, 1);
+	if (vn->prep) {
+		int rs = vn->rope_q >= 0 ? c->nodes[vn->rope_q].rope_slot : 0;
+		struct vk_push pp = {.u = {q_prep ? H : 0, HKV, D, c->ropes[rs].cos_off, c->ropes[rs].sin_off,
+					   (uint32_t)(c->kv_voff / 4),
+					   (vn->norm_q >= 0 ? 1u : 0u) | (vn->norm_k >= 0 ? 2u : 0u) |
+						   (vn->rope_q >= 0 ? 4u : 0u) | (vn->rope_k >= 0 ? 8u : 0u)},
+				     .f0 = nn >= 0 ? g->nodes[nn].p.norm.eps : 0.f};
+		vk_dispatch(cb, c, ps, vn->set[0], &pp, (q_prep ? H : 0) + HKV, (uint32_t)rows, 1);
+	} else {
+		struct vk_push st = {.u = {(uint32_t)rows * kvd, kvd}};
+		vk_grid(((uint32_t)rows * kvd + 255) / 256, &gx, &gy);
+		vk_dispatch(cb, c, ps, vn->set[0], &st, gx, gy, 1);
+	}
 	vk_barrier(cb);
 	struct vk_push at = {.u = {H, HKV, D, S}, .f0 = n->p.attn.scale};
 	vk_dispatch(cb, c, pa, vn->set[1], &at, S, H, (uint32_t)rows);

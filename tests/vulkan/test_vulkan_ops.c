@@ -139,7 +139,9 @@ static int test_ropes(struct vt_pair *p)
 	return f;
 }
 
-static int test_attention(struct vt_pair *p, int h, int hkv, int d, int ctx)
+/* mode 0: q, k, v straight in; 1: RoPE on q and k; 2: per-head RMSNorm then RoPE (Qwen3). Modes 1
+ * and 2 are folded into the attention's prep dispatch by the backend. */
+static int test_attention(struct vt_pair *p, int h, int hkv, int d, int ctx, int mode)
 {
 	static const int st[][3] = {{5, 0, 0}, {1, 5, 0}, {3, 6, 0}, {1, 9, 0}, {1, 10, 0}, {30, 11, 0}, {1, 41, 0},
 				    {1, 42, 0}, {64, 43, 0}, {1, 107, 0}};
@@ -154,8 +156,23 @@ static int test_attention(struct vt_pair *p, int h, int hkv, int d, int ctx)
 	int tok = awq_graph_value(&g, AWQ_V_TOKENS, 1, "tok");
 	int q = awq_graph_value(&g, AWQ_V_ACT, h * d, "q"), k = awq_graph_value(&g, AWQ_V_ACT, hkv * d, "k");
 	int v = awq_graph_value(&g, AWQ_V_ACT, hkv * d, "v");
-	snprintf(name, sizeof(name), "attention H%d/%d D%d", h, hkv, d);
-	int o = awq_graph_node(&g, AWQ_OP_ATTENTION, h * d, name, q, k, v, NULL, &prm);
+	snprintf(name, sizeof(name), "attention H%d/%d D%d%s", h, hkv, d,
+		 mode == 2 ? " +qk-norm+rope" : mode == 1 ? " +rope" : "");
+	int qa = q, ka = k;
+	if (mode == 2) {
+		struct awq_node nm = {.p.norm = {.eps = 1e-6f, .group = d}};
+		qa = awq_graph_node(&g, AWQ_OP_RMSNORM, h * d, "q_norm", qa, -1, -1, dense(d, 1, AWQ_DT_BF16, 1.5f, AWQ_DT_COUNT),
+				    &nm);
+		ka = awq_graph_node(&g, AWQ_OP_RMSNORM, hkv * d, "k_norm", ka, -1, -1,
+				    dense(d, 1, AWQ_DT_BF16, 1.5f, AWQ_DT_COUNT), &nm);
+	}
+	if (mode >= 1) {
+		struct awq_node rq = {.p.rope = {.n_heads = h, .head_dim = d, .rope = {.theta = 10000.0f}}};
+		struct awq_node rk = {.p.rope = {.n_heads = hkv, .head_dim = d, .rope = {.theta = 10000.0f}}};
+		qa = awq_graph_node(&g, AWQ_OP_ROPE, h * d, "q_rope", qa, -1, -1, NULL, &rq);
+		ka = awq_graph_node(&g, AWQ_OP_ROPE, hkv * d, "k_rope", ka, -1, -1, NULL, &rk);
+	}
+	int o = awq_graph_node(&g, AWQ_OP_ATTENTION, h * d, name, qa, ka, v, NULL, &prm);
 	g.tokens_in = tok;
 	struct vt_case c = {.name = name, .g = &g, .max_tokens = 64, .max_ctx = ctx, .n_in = 3, .check = o, .tol = 1e-5,
 			    .in = {{.value = q, .lo = -1, .hi = 1}, {.value = k, .lo = -1, .hi = 1}, {.value = v, .lo = -1, .hi = 1}}};
@@ -212,15 +229,18 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc;
 	int f = test_matmuls(&p);
-	f += test_attention(&p, 4, 2, 16, 200);
+	f += test_attention(&p, 4, 2, 16, 200, 0);
 	if (!quick) {
 		f += test_norms(&p);
 		f += test_add_norm(&p, 1000, AWQ_DT_BF16);
 		f += test_add_norm(&p, 96, AWQ_DT_F32);
 		f += test_ropes(&p);
-		f += test_attention(&p, 2, 1, 128, 120);
-		f += test_attention(&p, 3, 3, 80, 48);
-		f += test_attention(&p, 2, 2, 256, 40);
+		f += test_attention(&p, 2, 1, 128, 120, 0);
+		f += test_attention(&p, 3, 3, 80, 48, 0);
+		f += test_attention(&p, 2, 2, 256, 40, 0);
+		f += test_attention(&p, 4, 2, 64, 120, 1);
+		f += test_attention(&p, 4, 2, 128, 120, 2);
+		f += test_attention(&p, 2, 2, 256, 48, 2);
 		f += test_misc(&p);
 		f += test_last_rows(&p);
 	}
