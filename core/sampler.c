@@ -20,6 +20,24 @@ void awq_sampler_opts_default(struct awq_sampler_opts *o)
 	o->seed = 0;
 }
 
+int awq_sampling_range(unsigned field, double *lo, double *hi)
+{
+	static const struct {
+		unsigned bit;
+		double lo, hi;
+	} r[] = {
+		{AWQ_GEN_TEMPERATURE, 0, 100}, {AWQ_GEN_TOP_K, 0, 1e9},		{AWQ_GEN_TOP_P, 1e-6, 1},
+		{AWQ_GEN_MIN_P, 0, 1},	       {AWQ_GEN_REPEAT_PENALTY, 1e-3, 100},
+	};
+	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++)
+		if (r[i].bit == field) {
+			*lo = r[i].lo;
+			*hi = r[i].hi;
+			return 0;
+		}
+	return -1;
+}
+
 static uint64_t rotl(uint64_t x, int k)
 {
 	return (x << k) | (x >> (64 - k));

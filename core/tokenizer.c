@@ -147,11 +147,9 @@ static int load_sampling(awq_tokenizer *t, const cJSON *root, const char *path, 
 	static const struct {
 		const char *key;
 		unsigned bit;
-		double lo, hi;
 	} f[] = {
-		{"temperature", AWQ_GEN_TEMPERATURE, 0, 100},   {"top_k", AWQ_GEN_TOP_K, 0, 1e9},
-		{"top_p", AWQ_GEN_TOP_P, 1e-6, 1},             {"min_p", AWQ_GEN_MIN_P, 0, 1},
-		{"repetition_penalty", AWQ_GEN_REPEAT_PENALTY, 1e-3, 100},
+		{"temperature", AWQ_GEN_TEMPERATURE}, {"top_k", AWQ_GEN_TOP_K}, {"top_p", AWQ_GEN_TOP_P},
+		{"min_p", AWQ_GEN_MIN_P},	      {"repetition_penalty", AWQ_GEN_REPEAT_PENALTY},
 	};
 	/* what vLLM uses for a field the file leaves out: no truncation, temperature 1 */
 	awq_sampler_opts_default(&t->gen);
@@ -164,9 +162,11 @@ static int load_sampling(awq_tokenizer *t, const cJSON *root, const char *path, 
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, f[i].key);
 		if (!v || cJSON_IsNull(v))
 			continue;
-		if (!cJSON_IsNumber(v) || !(v->valuedouble >= f[i].lo && v->valuedouble <= f[i].hi))
+		double lo = 0, hi = 0;
+		awq_sampling_range(f[i].bit, &lo, &hi);
+		if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi))
 			return awq_err(err, errlen, AWQ_EFORMAT, "%s: \"%s\" must be a number from %g to %g", path, f[i].key,
-				       f[i].lo, f[i].hi);
+				       lo, hi);
 		double d = v->valuedouble;
 		switch (f[i].bit) {
 		case AWQ_GEN_TEMPERATURE: t->gen.temperature = (float)d; break;

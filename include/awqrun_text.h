@@ -134,6 +134,9 @@ enum {
 	AWQ_GEN_REPEAT_PENALTY = 16,
 };
 unsigned awq_tokenizer_sampling_defaults(const awq_tokenizer *t, unsigned keep, struct awq_sampler_opts *o);
+/* The values one AWQ_GEN_* field may take, inclusive, as command lines and generation_config.json are
+ * checked: 0, or -1 for an unknown field. */
+int awq_sampling_range(unsigned field, double *lo, double *hi);
 
 struct awq_sampler {
 	struct awq_sampler_opts o;

@@ -100,8 +100,10 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 	awq_sampler_opts_default(&o->s);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		double d;
+		double d, glo = 0, ghi = 0;
 #define NUM(lo, hi) (v ? (i++, parse_num(a, v, lo, hi, &d)) : (fprintf(stderr, "awqrun: %s needs a value\n", a), -1))
+/* a sampling option: the range the sampler and generation_config.json use */
+#define GEN_NUM(bit) (awq_sampling_range(bit, &glo, &ghi), NUM(glo, ghi))
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage();
 			return 1;
@@ -150,27 +152,27 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 			o->device = (int)d;
 		} else if (!strcmp(a, "--temp")) {
 			o->sampling_given |= AWQ_GEN_TEMPERATURE;
-			if (NUM(0, 100))
+			if (GEN_NUM(AWQ_GEN_TEMPERATURE))
 				return -1;
 			o->s.temperature = (float)d;
 		} else if (!strcmp(a, "--top-k")) {
 			o->sampling_given |= AWQ_GEN_TOP_K;
-			if (NUM(0, 1e9))
+			if (GEN_NUM(AWQ_GEN_TOP_K))
 				return -1;
 			o->s.top_k = (int)d;
 		} else if (!strcmp(a, "--top-p")) {
 			o->sampling_given |= AWQ_GEN_TOP_P;
-			if (NUM(1e-6, 1))
+			if (GEN_NUM(AWQ_GEN_TOP_P))
 				return -1;
 			o->s.top_p = (float)d;
 		} else if (!strcmp(a, "--min-p")) {
 			o->sampling_given |= AWQ_GEN_MIN_P;
-			if (NUM(0, 1))
+			if (GEN_NUM(AWQ_GEN_MIN_P))
 				return -1;
 			o->s.min_p = (float)d;
 		} else if (!strcmp(a, "--repeat-penalty")) {
 			o->sampling_given |= AWQ_GEN_REPEAT_PENALTY;
-			if (NUM(1e-3, 100))
+			if (GEN_NUM(AWQ_GEN_REPEAT_PENALTY))
 				return -1;
 			o->s.repeat_penalty = (float)d;
 		} else if (!strcmp(a, "--repeat-last-n")) {
