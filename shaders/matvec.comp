@@ -9,7 +9,12 @@
  *              fp16 pairs and summed in f32 per 8 elements.
  * With MOE (MOE_EXPERTS decode) workgroup z is a slot (token t, choice j): the expert id is read
  * from the route at binding 7 (no bias), the weight rows are that expert's in a buffer of all
- * experts packed one after another, and the slot writes its own output row. */
+ * experts packed one after another, and the slot writes its own output row.
+ * With SILU (the gate/up projections of an MLP and the SiLU-mul after them, decode) the up weights
+ * are a second operand (binding 4, their scales/zeros at binding 6) read alongside the gate's, and
+ * the output is silu(gate) * up. Only the fast paths exist in this variant (no bias; Q4 with K and
+ * the group size multiples of 32, 16-bit with K a multiple of 8, f32 arithmetic): the host fuses
+ * only such weights. */
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #ifdef F16MATH
@@ -24,11 +29,16 @@ layout(constant_id = 2) const int BDT = 0;
 #define MAXR 4
 
 layout(set = 0, binding = 1, std430) readonly buffer X4 { vec4 x4[]; };
-layout(set = 0, binding = 6, std430) readonly buffer X1 { float x1[]; };
 layout(set = 0, binding = 2, std430) readonly buffer W4 { uvec4 w4[]; };
-layout(set = 0, binding = 4, std430) readonly buffer W1 { uint w1[]; };
 layout(set = 0, binding = 3, std430) writeonly buffer Out { float o[]; };
 layout(set = 0, binding = 5, std430) readonly buffer SZ { uint sz[]; };
+#ifdef SILU
+layout(set = 0, binding = 4, std430) readonly buffer WU4 { uvec4 wu4[]; };
+layout(set = 0, binding = 6, std430) readonly buffer SZU { uint szu[]; };
+#else
+layout(set = 0, binding = 6, std430) readonly buffer X1 { float x1[]; };
+layout(set = 0, binding = 4, std430) readonly buffer W1 { uint w1[]; };
+#endif
 #ifdef MOE
 #include "moe_layout.glsl"
 layout(set = 0, binding = 7, std430) readonly buffer Route { float route[]; };
@@ -51,6 +61,30 @@ float dq(uint word, uint e, float mz)
 	return uintBitsToFloat(0x4B000000u | ((word >> (4u * e)) & 15u)) - mz;
 }
 
+/* Dot of 32 activations (8 vec4) with 32 nibbles (4 words) minus the zero. */
+float dot32(uvec4 w, vec4 xv[8], float m)
+{
+	float d = 0.0;
+	[[unroll]] for (uint i = 0u; i < 4u; i++) {
+		const uint wd = w[i];
+		const vec4 xa = xv[2u * i], xc = xv[2u * i + 1u];
+		d += xa.x * dq(wd, 0u, m) + xa.y * dq(wd, 1u, m) + xa.z * dq(wd, 2u, m) + xa.w * dq(wd, 3u, m);
+		d += xc.x * dq(wd, 4u, m) + xc.y * dq(wd, 5u, m) + xc.z * dq(wd, 6u, m) + xc.w * dq(wd, 7u, m);
+	}
+	return d;
+}
+#else
+/* Dot of 8 activations with 8 16-bit weights, in f32. */
+float dot8(uvec4 q, vec4 xa, vec4 xb)
+{
+	return xa.x * widen16(q.x & 0xffffu, DT) + xa.y * widen16(q.x >> 16, DT) + xa.z * widen16(q.y & 0xffffu, DT) +
+	       xa.w * widen16(q.y >> 16, DT) + xb.x * widen16(q.z & 0xffffu, DT) + xb.y * widen16(q.z >> 16, DT) +
+	       xb.z * widen16(q.w & 0xffffu, DT) + xb.w * widen16(q.w >> 16, DT);
+}
+#endif
+
+#if defined(FMT_Q4) && !defined(SILU)
+
 /* Dot of x[r][8j..8j+8) with one word of 8 nibbles minus the zero. */
 float word_dot(uint word, uint xo, float mz)
 {
@@ -59,7 +93,7 @@ float word_dot(uint word, uint xo, float mz)
 		d += x1[xo + e] * dq(word, e, mz);
 	return d;
 }
-#else
+#elif !defined(SILU)
 float wload(uint i)
 {
 	if (DT == DT_F32)
@@ -87,6 +121,12 @@ void main()
 		for (uint r = 0u; r < MAXR; r++)
 			for (uint j = 0u; j < NR; j++)
 				acc[r][j] = 0.0;
+#ifdef SILU
+		float accu[MAXR][NR];
+		for (uint r = 0u; r < MAXR; r++)
+			for (uint j = 0u; j < NR; j++)
+				accu[r][j] = 0.0;
+#endif
 		uint nr = min(NR, N - n0);
 #ifdef FMT_Q4
 		const uint G = pc.u3, KW = K / 8u, NG = K / G;
@@ -99,6 +139,10 @@ void main()
 			for (uint c0 = lane; c0 < C; c0 += 2u * sgs) {
 				uvec4 q[2][NR];
 				float s[2][NR], mz[2][NR];
+#ifdef SILU
+				uvec4 qu[2][NR];
+				float su[2][NR], mzu[2][NR];
+#endif
 				[[unroll]] for (uint u = 0u; u < 2u; u++) {
 					const uint c = c0 + u * sgs < C ? c0 + u * sgs : c0, g = (c * 32u) / G;
 					[[unroll]] for (uint j = 0u; j < NR; j++) {
@@ -107,6 +151,12 @@ void main()
 						const uint szw = sz[row * NG + g];
 						s[u][j] = unpackHalf2x16(szw).x;
 						mz[u][j] = 8388608.0 + float(szw >> 16);
+#ifdef SILU
+						qu[u][j] = wu4[row * C + c];
+						const uint szv = szu[row * NG + g];
+						su[u][j] = unpackHalf2x16(szv).x;
+						mzu[u][j] = 8388608.0 + float(szv >> 16);
+#endif
 					}
 				}
 				[[unroll]] for (uint u = 0u; u < 2u; u++) {
@@ -121,23 +171,17 @@ void main()
 						[[unroll]] for (uint i = 0u; i < 8u; i++)
 							xv[i] = x4[xb + i];
 						[[unroll]] for (uint j = 0u; j < NR; j++) {
-							const uvec4 w = q[u][j];
-							const float m = mz[u][j];
-							float d = 0.0;
-							[[unroll]] for (uint i = 0u; i < 4u; i++) {
-								const uint wd = w[i];
-								const vec4 xa = xv[2u * i], xc = xv[2u * i + 1u];
-								d += xa.x * dq(wd, 0u, m) + xa.y * dq(wd, 1u, m) + xa.z * dq(wd, 2u, m) +
-								     xa.w * dq(wd, 3u, m);
-								d += xc.x * dq(wd, 4u, m) + xc.y * dq(wd, 5u, m) + xc.z * dq(wd, 6u, m) +
-								     xc.w * dq(wd, 7u, m);
-							}
-							acc[r][j] += s[u][j] * d;
+							acc[r][j] += s[u][j] * dot32(q[u][j], xv, mz[u][j]);
+#ifdef SILU
+							accu[r][j] += su[u][j] * dot32(qu[u][j], xv, mzu[u][j]);
+#endif
 						}
 					}
 				}
 			}
-		} else {
+		}
+#ifndef SILU
+		else {
 			for (uint c = lane; c < KW; c += sgs) {
 				uint g = (c * 8u) / G;
 				for (uint j = 0u; j < nr; j++) {
@@ -148,6 +192,7 @@ void main()
 				}
 			}
 		}
+#endif
 #else
 		if (DT != DT_F32 && K % 8u == 0u) {
 			/* as the 4-bit path: NR row loads first, each x chunk read once, constant loop bounds */
@@ -155,6 +200,11 @@ void main()
 				uvec4 q[NR];
 				[[unroll]] for (uint j = 0u; j < NR; j++)
 					q[j] = w4[(wrow + n0 + min(j, nr - 1u)) * (K / 8u) + c];
+#ifdef SILU
+				uvec4 qu[NR];
+				[[unroll]] for (uint j = 0u; j < NR; j++)
+					qu[j] = wu4[(wrow + n0 + min(j, nr - 1u)) * (K / 8u) + c];
+#endif
 				[[unroll]] for (uint r = 0u; r < MAXR; r++) {
 					if (r >= rows)
 						break;
@@ -167,15 +217,17 @@ void main()
 						p = fma(unpackFloat2x16(q[j].w), f16vec2(xb.zw), p);
 						acc[r][j] += float(p.x) + float(p.y);
 #else
-						acc[r][j] += xa.x * widen16(q[j].x & 0xffffu, DT) + xa.y * widen16(q[j].x >> 16, DT) +
-							     xa.z * widen16(q[j].y & 0xffffu, DT) + xa.w * widen16(q[j].y >> 16, DT) +
-							     xb.x * widen16(q[j].z & 0xffffu, DT) + xb.y * widen16(q[j].z >> 16, DT) +
-							     xb.z * widen16(q[j].w & 0xffffu, DT) + xb.w * widen16(q[j].w >> 16, DT);
+						acc[r][j] += dot8(q[j], xa, xb);
+#endif
+#ifdef SILU
+						accu[r][j] += dot8(qu[j], xa, xb);
 #endif
 					}
 				}
 			}
-		} else if (DT == DT_F32 && K % 4u == 0u) {
+		}
+#ifndef SILU
+		else if (DT == DT_F32 && K % 4u == 0u) {
 			for (uint c = lane; c < K / 4u; c += sgs) {
 				for (uint j = 0u; j < nr; j++) {
 					vec4 wv = uintBitsToFloat(w4[(wrow + n0 + j) * (K / 4u) + c]);
@@ -193,12 +245,19 @@ void main()
 			}
 		}
 #endif
+#endif
 		for (uint j = 0u; j < nr; j++) {
 			float b = BIAS(n0 + j);
 			for (uint r = 0u; r < rows; r++) {
 				float t = subgroupAdd(acc[r][j]);
+#ifdef SILU
+				float tu = subgroupAdd(accu[r][j]);
+				if (subgroupElect())
+					o[ooff + r * N + n0 + j] = t / (1.0 + exp(-t)) * tu; /* as eltwise.comp */
+#else
 				if (subgroupElect())
 					o[ooff + r * N + n0 + j] = t + b;
+#endif
 			}
 		}
 	}

@@ -60,6 +60,9 @@ struct vk_node {
 	/* ATTENTION with prep: attn_prep.comp does the folded per-head norms (norm_q/k) and RoPE
 	 * (rope_q/k) of q and k, from q_raw/k_raw, and the KV-cache write (-1: not folded) */
 	int prep, rope_q, rope_k, norm_q, norm_k, q_raw, k_raw;
+	/* SILU_MUL whose gate and up MATMULs run inside it in decode steps (matvec_*_silu): their nodes
+	 * (-1: none); the MATMULs carry decode_skip (skipped in steps of <= VK_MATVEC_ROWS rows) */
+	int silu_gate, silu_up, decode_skip;
 };
 
 struct vk_cmd {

@@ -288,6 +288,41 @@ static void plan_prep(struct vk_ctx *c, const int *uses, int i, int *live_to)
 		live_to[vn->k_raw] = i;
 }
 
+/* SILU_MUL node i: run its gate and up projections inside it in decode steps when both are mat-vecs
+ * the fused shader has a fast path for, with no bias (matvec.comp, SILU). */
+static void plan_silu(struct vk_ctx *c, const int *uses, int i, int *live_to)
+{
+	const struct awq_graph *g = c->g;
+	const struct awq_node *n = &g->nodes[i];
+	int pr[2] = {-1, -1};
+	for (int j = 0; j < 2; j++) {
+		int v = n->in[j];
+		if (v < 0 || uses[v] != 1)
+			return;
+		for (int p = 0; p < g->n_nodes && pr[j] < 0; p++)
+			if (g->nodes[p].out == v)
+				pr[j] = p;
+		if (pr[j] < 0 || g->nodes[pr[j]].op != AWQ_OP_MATMUL)
+			return;
+	}
+	const struct awq_node *a = &g->nodes[pr[0]], *b = &g->nodes[pr[1]];
+	const struct awq_weight *wa = a->w, *wb = b->w;
+	if (a->in[0] != b->in[0] || wa->fmt != wb->fmt || wa->n != wb->n || wa->k != wb->k || wa->bias || wb->bias)
+		return;
+	if (wa->fmt == AWQ_WFMT_AWQ4) {
+		if (wa->group_size != wb->group_size || wa->k % 32 || wa->group_size % 32)
+			return;
+	} else if (wa->dtype != wb->dtype || wa->k % 8 ||
+		   !(wa->dtype == AWQ_DT_BF16 || (wa->dtype == AWQ_DT_F16 && !c->has_f16))) {
+		return; /* the fused shader has the unfused kernel's f32 arithmetic only */
+	}
+	c->nodes[i].silu_gate = pr[0];
+	c->nodes[i].silu_up = pr[1];
+	c->nodes[pr[0]].decode_skip = c->nodes[pr[1]].decode_skip = 1;
+	if (live_to[a->in[0]] < i)
+		live_to[a->in[0]] = i;
+}
+
 /* An ADD whose sum goes (among others) into a whole-row RMSNORM right after it runs both in one
  * dispatch (add_rmsnorm): the norm's output is then written at the ADD, one node earlier than the
  * planner would assume, which live_from tells it. Attention nodes take their q/k norms, RoPEs and
@@ -299,7 +334,7 @@ static int plan_fusions(struct vk_ctx *c, int *live_from, int *live_to)
 		live_from[v] = live_to[v] = -1;
 	for (int i = 0; i < g->n_nodes; i++) {
 		c->nodes[i].norm = c->nodes[i].rope_q = c->nodes[i].rope_k = c->nodes[i].norm_q = c->nodes[i].norm_k = -1;
-		c->nodes[i].q_raw = c->nodes[i].k_raw = -1;
+		c->nodes[i].q_raw = c->nodes[i].k_raw = c->nodes[i].silu_gate = c->nodes[i].silu_up = -1;
 	}
 	if (getenv("AWQ_VK_NO_FUSE"))
 		return 0;
@@ -314,9 +349,12 @@ static int plan_fusions(struct vk_ctx *c, int *live_from, int *live_to)
 	for (int j = 0; j < 3; j++)
 		if (pinned[j] >= 0)
 			uses[pinned[j]]++;
-	for (int i = 0; i < g->n_nodes; i++)
+	for (int i = 0; i < g->n_nodes; i++) {
 		if (g->nodes[i].op == AWQ_OP_ATTENTION)
 			plan_prep(c, uses, i, live_to);
+		if (g->nodes[i].op == AWQ_OP_SILU_MUL)
+			plan_silu(c, uses, i, live_to);
+	}
 	free(uses);
 	for (int i = 0; i + 1 < g->n_nodes; i++) {
 		const struct awq_node *a = &g->nodes[i], *m = &g->nodes[i + 1];
@@ -414,7 +452,7 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 	struct vk_node *vn = &c->nodes[i];
 	struct vk_range r[7] = {{0}};
 	const int moe = n->op == AWQ_OP_MOE_ROUTE || n->op == AWQ_OP_MOE_EXPERTS;
-	int rc = 0, sets = n->op == AWQ_OP_ATTENTION ? 3 : n->op == AWQ_OP_LAST_ROWS || moe ? 0 : 1;
+	int rc = 0, sets = n->op == AWQ_OP_ATTENTION ? 3 : n->op == AWQ_OP_LAST_ROWS || moe ? 0 : vn->silu_gate >= 0 ? 2 : 1;
 	for (int s = 0; s < sets && !rc; s++)
 		rc = vk_set_alloc(c, &vn->set[s], err, errlen);
 	if (rc || (!sets && !moe))
@@ -466,6 +504,22 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 		vk_set_write(c, vn->set[2], cb, 3);
 		return 0;
 	}
+	case AWQ_OP_SILU_MUL:
+		if (vn->silu_gate >= 0) { /* set 1, decode: x, gate, out, up, gate scales/zeros, up's */
+			const struct awq_node *ga = &c->g->nodes[vn->silu_gate], *up = &c->g->nodes[vn->silu_up];
+			struct vk_weight *wg = weight_of(c, ga->w), *wu = weight_of(c, up->w);
+			if (!wg || !wu)
+				return awq_err(err, errlen, AWQ_EINVAL, "gate/up weights of %s were not uploaded",
+					       c->g->values[n->out].name);
+			struct vk_range f[7] = {vk_value(c, ga->in[0]), vk_whole(&wg->data), out, vk_whole(&wu->data),
+						wg->sz.buf ? vk_whole(&wg->sz) : vk_whole(&c->dummy),
+						wu->sz.buf ? vk_whole(&wu->sz) : vk_whole(&c->dummy), vk_whole(&c->dummy)};
+			vk_set_write(c, vn->set[1], f, 7);
+		}
+		r[0] = in0;
+		r[1] = in1;
+		r[2] = out;
+		break;
 	case AWQ_OP_ADD:
 		if (vn->norm >= 0) { /* add_rmsnorm: a, norm weight, norm output, b, sum */
 			const struct awq_node *m = &c->g->nodes[vn->norm];

@@ -155,6 +155,19 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 		}
 		/* fall through */
 	case AWQ_OP_SILU_MUL:
+		if (n->op == AWQ_OP_SILU_MUL && vn->silu_gate >= 0 && rows <= VK_MATVEC_ROWS) {
+			/* decode: gate and up mat-vecs and the SiLU-mul in one dispatch */
+			const struct awq_weight *w = g->nodes[vn->silu_gate].w;
+			int q4 = w->fmt == AWQ_WFMT_AWQ4;
+			struct vk_push mv = {.u = {(uint32_t)w->k, (uint32_t)w->n, (uint32_t)rows,
+						   q4 ? (uint32_t)w->group_size : 0, 0}};
+			rc = vk_pipe_get(c, q4 ? "matvec_q4_silu" : "matvec_dense_silu", q4 ? 0 : vk_dt_code(w->dtype), VK_WG,
+					 0, &p, err, errlen);
+			vk_grid(vk_matvec_groups(w->n), &gx, &gy);
+			if (!rc)
+				vk_dispatch(cb, c, p, vn->set[1], &mv, gx, gy, 1);
+			return rc;
+		}
 		pc.u[0] = (uint32_t)rows * (uint32_t)cols;
 		rc = vk_pipe_get(c, "eltwise", n->op == AWQ_OP_ADD ? 0 : 1, 0, 0, &p, err, errlen);
 		vk_grid((pc.u[0] + 255) / 256, &gx, &gy);
@@ -209,7 +222,9 @@ static int record(struct vk_ctx *c, struct vk_cmd *m, const struct awq_step *s, 
 		vkCmdWriteTimestamp(m->cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, c->qpool, 0);
 	}
 	for (int i = 0; i < n_nodes && !rc; i++) {
-		if (!c->nodes[i].skip) {
+		const struct vk_node *vn = &c->nodes[i];
+		int decode = awq_value_rows(c->g, c->g->nodes[i].out, s) <= VK_MATVEC_ROWS;
+		if (!vn->skip && !(vn->decode_skip && decode)) {
 			rc = rec_node(c, m->cb, i, s, err, errlen);
 			vk_barrier(m->cb);
 		}

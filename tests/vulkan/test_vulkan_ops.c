@@ -99,6 +99,29 @@ static int test_norms(struct vt_pair *p)
 	return f;
 }
 
+/* silu(x Wg^T) * (x Wu^T): decode steps (<= 4 rows) run it as one fused mat-vec, prefill steps as
+ * two matmuls and the element-wise SiLU-mul. */
+static int test_gate_up(struct vt_pair *p, const char *what, const struct awq_weight *wg, const struct awq_weight *wu,
+			double tol)
+{
+	static const int st[][3] = {{1, 0, 0}, {3, 0, 0}, {4, 0, 0}, {5, 0, 0}, {33, 0, 0}, {2, 0, 0}};
+	char name[64];
+	struct awq_graph g;
+	awq_graph_init(&g);
+	int tok = awq_graph_value(&g, AWQ_V_TOKENS, 1, "tok");
+	int x = awq_graph_value(&g, AWQ_V_ACT, (int)wg->k, "x");
+	int a = awq_graph_node(&g, AWQ_OP_MATMUL, (int)wg->n, "gate", x, -1, -1, wg, NULL);
+	int b = awq_graph_node(&g, AWQ_OP_MATMUL, (int)wu->n, "up", x, -1, -1, wu, NULL);
+	int h = awq_graph_node(&g, AWQ_OP_SILU_MUL, (int)wg->n, "h", a, b, -1, NULL, NULL);
+	g.tokens_in = tok;
+	snprintf(name, sizeof(name), "gate/up+silu %s", what);
+	struct vt_case c = {.name = name, .g = &g, .max_tokens = 33, .max_ctx = 33, .tol = tol, .check = h,
+			    .in = {{.value = x, .lo = -1, .hi = 1}}, .n_in = 1};
+	int f = vt_run_case(p, &c, st, quick ? 3 : 6, seed++);
+	awq_graph_free(&g);
+	return f;
+}
+
 /* h = a + b, y = rmsnorm(h) (whole rows: the backend runs both in one dispatch), checked through
  * z = h + y so that both of the fused dispatch's outputs count. */
 static int test_add_norm(struct vt_pair *p, int cols, enum awq_dtype dt)
@@ -233,6 +256,10 @@ int main(int argc, char **argv)
 	if (!quick) {
 		f += test_norms(&p);
 		f += test_add_norm(&p, 1000, AWQ_DT_BF16);
+		f += test_gate_up(&p, "awq g64 136x256", awq4(136, 256, 64, 1, 0), awq4(136, 256, 64, 1, 0), 1e-5);
+		f += test_gate_up(&p, "awq g32 sym 40x96", awq4(40, 96, 32, 0, 0), awq4(40, 96, 32, 0, 0), 1e-5);
+		f += test_gate_up(&p, "bf16 77x64", dense(77, 64, AWQ_DT_BF16, 0.1f, AWQ_DT_COUNT),
+				  dense(77, 64, AWQ_DT_BF16, 0.1f, AWQ_DT_COUNT), 1e-5);
 		f += test_add_norm(&p, 96, AWQ_DT_F32);
 		f += test_ropes(&p);
 		f += test_attention(&p, 2, 1, 128, 120, 0);
