@@ -2,7 +2,8 @@
  * Environment: AWQ_VK_VALIDATE=1 enables VK_LAYER_KHRONOS_validation and turns any message into an
  * error of the next call; AWQ_VK_PROFILE=1 prints GPU time per op at close; AWQ_VK_NO_F16 and
  * AWQ_VK_NO_COOPMAT switch those paths off; AWQ_VK_NO_FUSE runs every node as its own dispatch (no
- * add+RMSNorm, attention prep or gate/up+SiLU mat-vec); AWQ_VK_PIPELINE_CACHE names a pipeline cache file. */
+ * add+RMSNorm, attention prep or gate/up+SiLU mat-vec); AWQ_VK_PIPELINE_CACHE names a pipeline
+ * cache file. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
