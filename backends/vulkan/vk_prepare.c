@@ -504,6 +504,10 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 		vk_set_write(c, vn->set[2], cb, 3);
 		return 0;
 	}
+	case AWQ_OP_ARGMAX: /* the logits as floats and as vec4 */
+		r[0] = r[1] = in0;
+		r[2] = out;
+		break;
 	case AWQ_OP_SILU_MUL:
 		if (vn->silu_gate >= 0) { /* set 1, decode: x, gate, out, up, gate scales/zeros, up's */
 			const struct awq_node *ga = &c->g->nodes[vn->silu_gate], *up = &c->g->nodes[vn->silu_up];
@@ -535,7 +539,7 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 			break;
 		}
 		/* fall through */
-	default: /* ROPE, SILU_MUL, ADD, ARGMAX */
+	default: /* ROPE, ADD */
 		r[0] = in0;
 		r[1] = in1;
 		r[2] = out;

@@ -221,6 +221,8 @@ static int test_misc(struct vt_pair *p)
 		    3, 0, 0, 0, 0);
 	int ac = 1000;
 	f += one_op(p, "argmax 1000", AWQ_OP_ARGMAX, 1, &ac, 1, NULL, NULL, st, 3, 0, 0, -4, 4);
+	ac = 1001; /* not a multiple of 4: the scalar loop */
+	f += one_op(p, "argmax 1001", AWQ_OP_ARGMAX, 1, &ac, 1, NULL, NULL, st, 3, 0, 0, -4, 4);
 	return f;
 }
 
