@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -99,11 +100,42 @@ static int cpu_open(int device, const struct awq_backend_opts *o, void **out, ch
 	return 0;
 }
 
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* AWQ_CPU_PROFILE=1: time per op kind of single-token steps, and the nodes of layer 1. */
+static void profile_report(const struct cpu_ctx *c)
+{
+	if (!c->prof_s || !c->g || !c->prof_steps)
+		return;
+	const struct awq_graph *g = c->g;
+	double by_op[AWQ_OP_COUNT] = {0}, total = 0;
+	int count[AWQ_OP_COUNT] = {0};
+	for (int i = 0; i < g->n_nodes; i++) {
+		by_op[g->nodes[i].op] += c->prof_s[i];
+		count[g->nodes[i].op]++;
+		total += c->prof_s[i];
+	}
+	fprintf(stderr, "cpu profile: %.1f us per single-token step over %d steps, %d nodes\n", 1e6 * total / c->prof_steps,
+		c->prof_steps, g->n_nodes);
+	for (int op = 0; op < AWQ_OP_COUNT; op++)
+		if (count[op])
+			fprintf(stderr, "  %-12s %5d nodes %10.1f us/step %8.2f us/node %5.1f%%\n", awq_op_name((enum awq_op)op),
+				count[op], 1e6 * by_op[op] / c->prof_steps, 1e6 * by_op[op] / c->prof_steps / count[op],
+				100.0 * by_op[op] / total);
+}
+
 static void cpu_close(void *ctx)
 {
 	struct cpu_ctx *c = ctx;
 	if (!c)
 		return;
+	profile_report(c);
+	free(c->prof_s);
 	for (int i = 0; i < c->n_weights; i++) {
 		awq_cpu_q4_free(&c->weights[i].q4);
 		free((void *)c->weights[i].copy.data);
@@ -328,6 +360,9 @@ static int cpu_prepare(void *ctx, const struct awq_graph *g, const struct awq_pr
 	c->max_ctx = o->max_ctx;
 	if ((rc = alloc_state(c, o, err, errlen)) || (rc = prepare_weights(c, err, errlen)))
 		return rc;
+	const char *prof = getenv("AWQ_CPU_PROFILE");
+	if (prof && prof[0] == '1' && !(c->prof_s = calloc((size_t)g->n_nodes, sizeof(double))))
+		return awq_err(err, errlen, AWQ_ENOMEM, "out of memory");
 	snprintf(c->kernels, sizeof(c->kernels), "%s%s, %d threads%s%s", c->k ? c->k->name : "scalar reference",
 		 c->k && c->exact ? " f32" : "", c->threads,
 		 c->repack_bytes ? (c->exact ? ", AWQ repacked 4-bit (f32 activations)"
@@ -377,11 +412,16 @@ static int cpu_run(void *ctx, const struct awq_step *s, char *err, size_t errlen
 	/* a new step means new activations and positions */
 	c->qa_of.vid = c->xp_of.vid = -1;
 	c->rope_of.rows = -1;
+	int prof = c->prof_s && s->n_tokens == 1;
 	for (int i = 0; i < c->g->n_nodes; i++) {
+		double t0 = prof ? now_s() : 0;
 		int rc = awq_cpu_run_node(c, &c->g->nodes[i], s, err, errlen);
 		if (rc)
 			return rc;
+		if (prof)
+			c->prof_s[i] += now_s() - t0;
 	}
+	c->prof_steps += prof;
 	return 0;
 }
 

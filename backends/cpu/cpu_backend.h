@@ -51,6 +51,9 @@ struct cpu_ctx {
 		struct awq_rope cfg;
 	} rope_of;
 	struct awq_cpu_moe moe; /* MOE_ROUTE / MOE_EXPERTS state (cpu_moe.h) */
+	/* AWQ_CPU_PROFILE=1: seconds per node over single-token steps, printed at close */
+	double *prof_s;
+	int prof_steps;
 	char kernels[256];
 	char device[128];
 };
