@@ -297,6 +297,30 @@ static size_t align64(size_t x)
 	return (x + 63) & ~(size_t)63;
 }
 
+int *awq_graph_count_uses(const struct awq_graph *g)
+{
+	int *uses = calloc((size_t)g->n_values, sizeof(int));
+	if (!uses)
+		return NULL;
+	for (int i = 0; i < g->n_nodes; i++)
+		for (int j = 0; j < AWQ_MAX_IN; j++)
+			if (g->nodes[i].in[j] >= 0)
+				uses[g->nodes[i].in[j]]++;
+	int pinned[3] = {g->tokens_in, g->logits_out, g->argmax_out};
+	for (int j = 0; j < 3; j++)
+		if (pinned[j] >= 0)
+			uses[pinned[j]]++;
+	return uses;
+}
+
+int awq_graph_producer(const struct awq_graph *g, int v)
+{
+	for (int i = 0; v >= 0 && i < g->n_nodes; i++)
+		if (g->nodes[i].out == v)
+			return i;
+	return -1;
+}
+
 int awq_graph_plan(const struct awq_graph *g, int max_rows, size_t elem_size, size_t *offsets,
 		   size_t *arena_bytes, char *err, size_t errlen)
 {

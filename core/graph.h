@@ -129,6 +129,13 @@ int awq_graph_plan(const struct awq_graph *g, int max_rows, size_t elem_size, si
 int awq_graph_plan_live(const struct awq_graph *g, int max_rows, size_t elem_size, const int *live_from,
 			const int *live_to, size_t *offsets, size_t *arena_bytes, char *err, size_t errlen);
 
+/* Readers of each value (node inputs; the graph's pinned inputs and outputs count once each), for
+ * backends that fold single-use producers into their consumer. malloc'ed, n_values entries; NULL
+ * when out of memory. */
+int *awq_graph_count_uses(const struct awq_graph *g);
+/* The node that writes value v, or -1 (graph inputs). */
+int awq_graph_producer(const struct awq_graph *g, int v);
+
 /* Distinct weights referenced by the graph, in first-use order (tied weights appear once).
  * Returns the count; *out is malloc'ed (caller frees). */
 int awq_graph_weights(const struct awq_graph *g, const struct awq_weight ***out);

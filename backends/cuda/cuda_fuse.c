@@ -13,30 +13,6 @@
 
 #include "cuda_internal.h"
 
-int *awq_cu_count_uses(const struct awq_graph *g)
-{
-	int *uses = calloc((size_t)g->n_values, sizeof(int));
-	if (!uses)
-		return NULL;
-	for (int i = 0; i < g->n_nodes; i++)
-		for (int j = 0; j < AWQ_MAX_IN; j++)
-			if (g->nodes[i].in[j] >= 0)
-				uses[g->nodes[i].in[j]]++;
-	int outs[3] = {g->tokens_in, g->logits_out, g->argmax_out};
-	for (int j = 0; j < 3; j++)
-		if (outs[j] >= 0)
-			uses[outs[j]]++;
-	return uses;
-}
-
-int awq_cu_producer(const struct awq_graph *g, int v)
-{
-	for (int i = 0; i < g->n_nodes; i++)
-		if (g->nodes[i].out == v)
-			return i;
-	return -1;
-}
-
 static int weight_uses(const struct awq_graph *g, const struct awq_weight *w)
 {
 	int n = 0;
@@ -62,8 +38,8 @@ static int gate_up_pair(const struct awq_graph *g, const int *uses, int k, int *
 	const struct awq_node *s = &g->nodes[k];
 	if (s->op != AWQ_OP_SILU_MUL || uses[s->in[0]] != 1 || uses[s->in[1]] != 1)
 		return 0;
-	*pg = awq_cu_producer(g, s->in[0]);
-	*pu = awq_cu_producer(g, s->in[1]);
+	*pg = awq_graph_producer(g, s->in[0]);
+	*pu = awq_graph_producer(g, s->in[1]);
 	if (*pg < 0 || *pu < 0)
 		return 0;
 	const struct awq_node *a = &g->nodes[*pg], *b = &g->nodes[*pu];
@@ -92,7 +68,7 @@ static int qkv_triple(const struct awq_graph *g, const struct cu_node *nodes, in
 /* The single-use producer of v when it is an op of the given kind over heads x head_dim, else -1. */
 static int foldable(const struct awq_graph *g, const int *uses, int v, enum awq_op op, int heads, int head_dim)
 {
-	int r = uses[v] == 1 ? awq_cu_producer(g, v) : -1;
+	int r = uses[v] == 1 ? awq_graph_producer(g, v) : -1;
 	if (r < 0 || g->nodes[r].op != op)
 		return -1;
 	const struct awq_node *n = &g->nodes[r];
@@ -220,7 +196,7 @@ static int fusion_ok(const struct cu_ctx *c, int i)
 	const struct cu_node *cn = &c->nodes[i];
 	const struct awq_node *n = &g->nodes[i];
 	if (cn->exec == CU_X_GATE_UP) {
-		int pg = awq_cu_producer(g, n->in[0]), pu = awq_cu_producer(g, n->in[1]);
+		int pg = awq_graph_producer(g, n->in[0]), pu = awq_graph_producer(g, n->in[1]);
 		return late_read_ok(c, cn->in_fused, pg < pu ? pg : pu, i);
 	}
 	if (cn->exec == CU_X_QKV)
@@ -244,8 +220,8 @@ static void unfuse(struct cu_ctx *c, int i)
 	const struct awq_graph *g = c->g;
 	struct cu_node *cn = &c->nodes[i];
 	if (cn->exec == CU_X_GATE_UP) {
-		c->nodes[awq_cu_producer(g, g->nodes[i].in[0])].exec = CU_X_PLAIN;
-		c->nodes[awq_cu_producer(g, g->nodes[i].in[1])].exec = CU_X_PLAIN;
+		c->nodes[awq_graph_producer(g, g->nodes[i].in[0])].exec = CU_X_PLAIN;
+		c->nodes[awq_graph_producer(g, g->nodes[i].in[1])].exec = CU_X_PLAIN;
 	} else if (cn->exec == CU_X_QKV) {
 		c->nodes[cn->mm[0]].exec = CU_X_PLAIN;
 		c->nodes[cn->mm[1]].exec = CU_X_PLAIN;

@@ -84,8 +84,6 @@ struct cu_ctx {
 
 int awq_cu_fail(char *err, size_t errlen, cudaError_t e, const char *what);
 /* cuda_fuse.c */
-int *awq_cu_count_uses(const struct awq_graph *g);
-int awq_cu_producer(const struct awq_graph *g, int v);
 void awq_cu_plan_fusions(struct cu_ctx *c, const int *uses);
 void awq_cu_fusion_lifetimes(const struct cu_ctx *c, int *live_from, int *live_to);
 void awq_cu_check_fusions(struct cu_ctx *c);

@@ -166,7 +166,7 @@ int awq_cu_prepare(struct cu_ctx *c, const struct awq_graph *g, const struct awq
 	c->nodes = calloc((size_t)g->n_nodes, sizeof(*c->nodes));
 	c->n_nodes = c->nodes ? g->n_nodes : 0;
 	c->offs = calloc((size_t)g->n_values, sizeof(size_t));
-	int *uses = awq_cu_count_uses(g);
+	int *uses = awq_graph_count_uses(g);
 	if (!c->nodes || !c->offs || !uses) {
 		free(uses);
 		awq_cu_release(c);

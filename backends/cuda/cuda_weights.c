@@ -252,8 +252,8 @@ int awq_cu_collect_weights(struct cu_ctx *c)
 		if (cn->exec == CU_X_SKIP)
 			continue;
 		if (cn->exec == CU_X_GATE_UP) {
-			src[0] = g->nodes[awq_cu_producer(g, n->in[0])].w;
-			src[1] = g->nodes[awq_cu_producer(g, n->in[1])].w;
+			src[0] = g->nodes[awq_graph_producer(g, n->in[0])].w;
+			src[1] = g->nodes[awq_graph_producer(g, n->in[1])].w;
 			nsrc = 2;
 			interleave = 1;
 		} else if (cn->exec == CU_X_QKV) {

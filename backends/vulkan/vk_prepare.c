@@ -232,12 +232,7 @@ static int rope_slots(struct vk_ctx *c, uint32_t *table_floats, char *err, size_
 /* The single-use producer of v when it is `op` over heads x hd (ROPE, or per-head RMSNORM), else -1. */
 static int foldable(const struct awq_graph *g, const int *uses, int v, enum awq_op op, int heads, int hd)
 {
-	int p = -1;
-	if (v < 0 || uses[v] != 1)
-		return -1;
-	for (int i = 0; i < g->n_nodes && p < 0; i++)
-		if (g->nodes[i].out == v)
-			p = i;
+	int p = v >= 0 && uses[v] == 1 ? awq_graph_producer(g, v) : -1;
 	if (p < 0 || g->nodes[p].op != op)
 		return -1;
 	const struct awq_node *n = &g->nodes[p];
@@ -297,11 +292,7 @@ static void plan_silu(struct vk_ctx *c, const int *uses, int i, int *live_to)
 	int pr[2] = {-1, -1};
 	for (int j = 0; j < 2; j++) {
 		int v = n->in[j];
-		if (v < 0 || uses[v] != 1)
-			return;
-		for (int p = 0; p < g->n_nodes && pr[j] < 0; p++)
-			if (g->nodes[p].out == v)
-				pr[j] = p;
+		pr[j] = v >= 0 && uses[v] == 1 ? awq_graph_producer(g, v) : -1;
 		if (pr[j] < 0 || g->nodes[pr[j]].op != AWQ_OP_MATMUL)
 			return;
 	}
@@ -338,17 +329,9 @@ static int plan_fusions(struct vk_ctx *c, int *live_from, int *live_to)
 	}
 	if (getenv("AWQ_VK_NO_FUSE"))
 		return 0;
-	int *uses = calloc((size_t)g->n_values, sizeof(int));
+	int *uses = awq_graph_count_uses(g);
 	if (!uses)
 		return -1;
-	for (int i = 0; i < g->n_nodes; i++)
-		for (int j = 0; j < AWQ_MAX_IN; j++)
-			if (g->nodes[i].in[j] >= 0)
-				uses[g->nodes[i].in[j]]++;
-	int pinned[3] = {g->tokens_in, g->logits_out, g->argmax_out};
-	for (int j = 0; j < 3; j++)
-		if (pinned[j] >= 0)
-			uses[pinned[j]]++;
 	for (int i = 0; i < g->n_nodes; i++) {
 		if (g->nodes[i].op == AWQ_OP_ATTENTION)
 			plan_prep(c, uses, i, live_to);

@@ -40,7 +40,7 @@ static int check(const struct expect *e, int max_tokens)
 	c.max_tokens = max_tokens;
 	c.nodes = calloc((size_t)g.n_nodes, sizeof(*c.nodes));
 	c.offs = calloc((size_t)g.n_values, sizeof(size_t));
-	int *uses = awq_cu_count_uses(&g), *live = malloc((size_t)g.n_values * 2 * sizeof(int));
+	int *uses = awq_graph_count_uses(&g), *live = malloc((size_t)g.n_values * 2 * sizeof(int));
 	if (!c.nodes || !c.offs || !uses || !live) {
 		printf("FAIL: out of memory\n");
 		exit(1);
