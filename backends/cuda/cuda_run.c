@@ -160,10 +160,9 @@ static int attention(struct cu_ctx *c, const struct awq_node *n, const struct cu
 		.k = kc, .v = vc, .d_pos = c->d_pos, .n_heads = n->p.attn.n_heads, .n_kv_heads = n->p.attn.n_kv_heads,
 		.head_dim = n->p.attn.head_dim, .max_ctx = c->max_ctx, .scale = n->p.attn.scale, .part = c->attn_part,
 	};
-	int q_src = n->in[0];
 	size_t qc = (size_t)n->p.attn.n_heads * n->p.attn.head_dim;
 	if (rows > AWQ_CU_DECODE_ROWS && awq_cu_attn_prefill_ok(a.head_dim, c->cc_major)) {
-		a.q = act(c, q_src);
+		a.q = act(c, n->in[0]);
 		a.out = act(c, n->out);
 		a.rows = rows;
 		CK(awq_cu_attn_prefill(c->stream, &a), "flash attention");
@@ -172,7 +171,7 @@ static int attention(struct cu_ctx *c, const struct awq_node *n, const struct cu
 	for (int r0 = 0; r0 < rows; r0 += AWQ_CU_DECODE_ROWS) {
 		a.row0 = r0;
 		a.rows = rows - r0 < AWQ_CU_DECODE_ROWS ? rows - r0 : AWQ_CU_DECODE_ROWS;
-		a.q = act(c, q_src) + r0 * qc;
+		a.q = act(c, n->in[0]) + r0 * qc;
 		a.out = act(c, n->out) + r0 * qc;
 		CK(awq_cu_attn_decode(c->stream, &a), "decode attention");
 	}

@@ -250,9 +250,8 @@ static void plan_prep(struct vk_ctx *c, const int *uses, int i, int *live_to)
 	const struct awq_node *n = &g->nodes[i];
 	struct vk_node *vn = &c->nodes[i];
 	const int hd = n->p.attn.head_dim;
-	/* the whole layer cache (K then V, as alloc_state lays it out) in one binding */
-	const VkDeviceSize kv_layer = (VkDeviceSize)c->max_ctx * g->kv_heads * g->head_dim * 4;
-	const VkDeviceSize kv_all = ((kv_layer + 255) & ~(VkDeviceSize)255) + kv_layer;
+	/* the whole layer cache (K, then V at kv_voff) in one binding */
+	const VkDeviceSize kv_all = c->kv_voff + c->kv_layer_bytes;
 	vn->rope_q = vn->rope_k = vn->norm_q = vn->norm_k = -1;
 	vn->q_raw = n->in[0];
 	vn->k_raw = n->in[1];
@@ -356,6 +355,9 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 	const struct awq_graph *g = c->g;
 	size_t arena = 0;
 	uint32_t tab = 0;
+	const VkDeviceSize kvd = (VkDeviceSize)g->kv_heads * g->head_dim;
+	c->kv_layer_bytes = (VkDeviceSize)o->max_ctx * kvd * 4;
+	c->kv_voff = (c->kv_layer_bytes + 255) & ~(VkDeviceSize)255;
 	int *live = malloc((size_t)g->n_values * 2 * sizeof(int));
 	if (!live || plan_fusions(c, live, live + g->n_values)) {
 		free(live);
@@ -384,9 +386,6 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 	if (rc)
 		return rc;
 	c->act_bytes = c->arena.size;
-	const VkDeviceSize kvd = (VkDeviceSize)g->kv_heads * g->head_dim;
-	c->kv_layer_bytes = (VkDeviceSize)o->max_ctx * kvd * 4;
-	c->kv_voff = (c->kv_layer_bytes + 255) & ~(VkDeviceSize)255;
 	if (g->n_kv_layers > 0) {
 		rc = vk_range_ok(c, "one layer's K cache", c->kv_layer_bytes, err, errlen);
 		c->kv = calloc((size_t)g->n_kv_layers, sizeof(*c->kv));

@@ -337,18 +337,16 @@ static void test_attention(int nh, int nkv, int hd, int T)
 		awq_cu_attn_prep(0, &pp);
 		struct awq_cu_attn a = {.k = dkc, .v = dvc, .d_pos = dpos, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd,
 					.max_ctx = max_ctx, .scale = 1.0f / sqrtf((float)hd), .part = part};
-		float *dq_raw = dq;
-		dq = dqr;
 		const char *kind = "decode";
 		if (rows > 8 && awq_cu_attn_prefill_ok(hd, cc_major)) {
-			a.q = dq, a.out = out, a.rows = rows;
+			a.q = dqr, a.out = out, a.rows = rows;
 			awq_cu_attn_prefill(0, &a);
 			kind = "flash";
 		} else {
 			for (int r0 = 0; r0 < rows; r0 += 8) {
 				a.row0 = r0;
 				a.rows = rows - r0 < 8 ? rows - r0 : 8;
-				a.q = dq + (size_t)r0 * qcols;
+				a.q = dqr + (size_t)r0 * qcols;
 				a.out = out + (size_t)r0 * qcols;
 				awq_cu_attn_decode(0, &a);
 			}
@@ -357,7 +355,7 @@ static void test_attention(int nh, int nkv, int hd, int T)
 		char what[128];
 		snprintf(what, sizeof(what), "attention (%s) heads %d/%d d=%d rows=%d pos=%d", kind, nh, nkv, hd, rows, pos);
 		check(what, ref, out, (size_t)rows * qcols, 5e-3);
-		cudaFree(dq_raw), cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(out);
+		cudaFree(dq), cudaFree(dqr), cudaFree(dk), cudaFree(dv), cudaFree(out);
 		pos += rows;
 	}
 	free(inv), free(invf), free(kc), free(vc), free(q), free(k), free(v), free(ref);
