@@ -81,6 +81,13 @@ depth)
 	usage_error bench -m "$awq" -d x
 	usage_error bench -m "$awq" -d 8 --method qwen
 	;;
+cpu_profile)
+	# AWQ_CPU_PROFILE=1: the per-op table of single-token steps on stderr at close; anything else: none
+	AWQ_CPU_PROFILE=1 "$awqrun" bench -m "$awq" $quick --backend cpu >out.md 2>err.txt || bad "exit $?"
+	has err.txt "cpu profile: " " MATMUL " " ATTENTION " " ARGMAX "
+	AWQ_CPU_PROFILE=yes "$awqrun" bench -m "$awq" $quick --backend cpu >out.md 2>err.txt || bad "exit $?"
+	grep -q "cpu profile" err.txt && bad "AWQ_CPU_PROFILE=yes should not profile"
+	;;
 progress)
 	"$awqrun" bench -m "$bf16" $quick --backend cpu --progress >out.md 2>err.txt || bad "exit $?"
 	has err.txt "warm-up" "tg8 run 1/1"
