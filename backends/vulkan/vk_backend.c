@@ -39,8 +39,7 @@ static void vk_close(void *ctx)
 		if (f)
 			f(c->inst, c->messenger, NULL);
 	}
-	if (c->inst)
-		vkDestroyInstance(c->inst, NULL);
+	/* c->inst is the process's shared instance (vk_instance): it stays */
 	free(c);
 }
 

@@ -1,5 +1,6 @@
 /* Vulkan instance, physical-device enumeration and logical-device creation, with the feature and
  * limit checks the shaders rely on, and the validation-layer debug mode (AWQ_VK_VALIDATE=1). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,10 +69,21 @@ static int has_layer(const char *name)
 	return found;
 }
 
+/* One VkInstance per process and validation mode, created on first use and never destroyed:
+ * NVIDIA's driver misbehaves after repeated vkCreateInstance / vkDestroyInstance cycles in one
+ * process (on the H200, test_vulkan_ops's ~170 open/close pairs ended in vkCreateInstance returning
+ * VK_ERROR_INCOMPATIBLE_DRIVER; other projects report corrupted subgroup ids after ~11 cycles).
+ * Devices are still created and destroyed per context. Messages of the instance's creation itself
+ * (validation on) are collected in inst_msgs and handed to the context that created it. */
+static pthread_mutex_t inst_lock = PTHREAD_MUTEX_INITIALIZER;
+static VkInstance shared_inst[2];
+static struct vk_ctx inst_msgs[2];
+
 /* c may be a zeroed context used only for probing (no validation). */
 int vk_instance(struct vk_ctx *c, char *err, size_t errlen)
 {
 	const char *layer = "VK_LAYER_KHRONOS_validation", *ext = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
+	const int v = c->validate ? 1 : 0;
 	VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .pApplicationName = "awqrun",
 				 .pEngineName = "awqrun", .apiVersion = VK_API_VERSION_1_2};
 	VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .pApplicationInfo = &app};
@@ -81,24 +93,39 @@ int vk_instance(struct vk_ctx *c, char *err, size_t errlen)
 		.messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
 			       VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
 		.pfnUserCallback = on_message,
-		.pUserData = c};
+		.pUserData = &inst_msgs[v]};
 	uint32_t ver = 0;
 	if (vkEnumerateInstanceVersion(&ver) != VK_SUCCESS || ver < VK_API_VERSION_1_1)
 		return awq_err(err, errlen, AWQ_ENODEV, "the Vulkan loader supports only Vulkan 1.0; 1.1 is needed");
-	if (c->validate) {
-		if (!has_layer(layer))
-			return awq_err(err, errlen, AWQ_ENODEV,
-				       "AWQ_VK_VALIDATE is set but %s is not installed (vulkan-validationlayers)", layer);
-		ci.enabledLayerCount = 1;
-		ci.ppEnabledLayerNames = &layer;
-		ci.enabledExtensionCount = 1;
-		ci.ppEnabledExtensionNames = &ext;
-		ci.pNext = &mi; /* also reports problems inside vkCreateInstance itself */
+	if (v && !has_layer(layer))
+		return awq_err(err, errlen, AWQ_ENODEV,
+			       "AWQ_VK_VALIDATE is set but %s is not installed (vulkan-validationlayers)", layer);
+	pthread_mutex_lock(&inst_lock);
+	if (!shared_inst[v]) {
+		if (v) {
+			ci.enabledLayerCount = 1;
+			ci.ppEnabledLayerNames = &layer;
+			ci.enabledExtensionCount = 1;
+			ci.ppEnabledExtensionNames = &ext;
+			ci.pNext = &mi; /* also reports problems inside vkCreateInstance itself */
+			inst_msgs[v].opts.quiet = c->opts.quiet;
+		}
+		VkResult r = vkCreateInstance(&ci, NULL, &shared_inst[v]);
+		if (r != VK_SUCCESS) {
+			shared_inst[v] = VK_NULL_HANDLE;
+			pthread_mutex_unlock(&inst_lock);
+			return awq_err(err, errlen, AWQ_ENODEV, "Vulkan: no usable driver (vkCreateInstance: %s)",
+				       vk_result_name(r));
+		}
+		if (inst_msgs[v].val_errors) {
+			c->val_errors += inst_msgs[v].val_errors;
+			memcpy(c->val_msg, inst_msgs[v].val_msg, sizeof(c->val_msg));
+		}
 	}
-	VkResult r = vkCreateInstance(&ci, NULL, &c->inst);
-	if (r != VK_SUCCESS)
-		return awq_err(err, errlen, AWQ_ENODEV, "Vulkan: no usable driver (vkCreateInstance: %s)", vk_result_name(r));
-	if (c->validate) {
+	c->inst = shared_inst[v];
+	pthread_mutex_unlock(&inst_lock);
+	if (v) {
+		mi.pUserData = c;
 		PFN_vkCreateDebugUtilsMessengerEXT f =
 			(PFN_vkCreateDebugUtilsMessengerEXT)vkGetInstanceProcAddr(c->inst, "vkCreateDebugUtilsMessengerEXT");
 		if (!f || f(c->inst, &mi, NULL, &c->messenger) != VK_SUCCESS)
@@ -132,15 +159,12 @@ int vk_probe_devices(struct awq_device_desc *out, int max, char *err, size_t err
 	uint32_t n = 0;
 	vkEnumeratePhysicalDevices(c.inst, &n, NULL);
 	VkPhysicalDevice *p = calloc(n ? n : 1, sizeof(*p));
-	if (!p) {
-		vkDestroyInstance(c.inst, NULL);
+	if (!p)
 		return awq_err(err, errlen, AWQ_ENOMEM, "out of memory");
-	}
 	vkEnumeratePhysicalDevices(c.inst, &n, p);
 	for (uint32_t i = 0; i < n && (int)i < max; i++)
 		device_desc(p[i], &out[i]);
 	free(p);
-	vkDestroyInstance(c.inst, NULL);
 	if (n == 0)
 		awq_err(err, errlen, AWQ_ENODEV, "the Vulkan loader found no physical device");
 	return (int)(n < (uint32_t)max ? n : (uint32_t)max);

@@ -50,13 +50,20 @@ static int one_op(struct vt_pair *p, const char *name, enum awq_op op, int cols,
 
 static const int mm_steps[][3] = {{1, 0, 0}, {3, 0, 0}, {4, 0, 0}, {5, 0, 0}, {70, 0, 0}, {2, 0, 0}};
 
+/* The tolerance of a matmul on this device: cooperative-matrix prefill (AWQ and F16 weights,
+ * vk_rec_matmul) takes fp16 operands, the activations (and the dequantized AWQ weight) rounded to
+ * fp16 once, ~2^-12 relative each. */
+static double mm_tol(const struct vt_pair *p, const struct awq_weight *w, double tol)
+{
+	if (p->coopmat && (w->fmt == AWQ_WFMT_AWQ4 || w->dtype == AWQ_DT_F16) && tol < 1e-3)
+		return 1e-3;
+	return tol;
+}
+
 static int test_matmul(struct vt_pair *p, const char *name, const struct awq_weight *w, double tol)
 {
 	int k = (int)w->k;
-	/* cooperative-matrix prefill (AWQ and F16 weights, vk_rec_matmul) takes fp16 operands: the
-	 * activations (and the dequantized AWQ weight) rounded to fp16 once, ~2^-12 relative each */
-	if (p->coopmat && (w->fmt == AWQ_WFMT_AWQ4 || w->dtype == AWQ_DT_F16) && tol < 1e-3)
-		tol = 1e-3;
+	tol = mm_tol(p, w, tol);
 	return one_op(p, name, AWQ_OP_MATMUL, (int)w->n, &k, 1, w, NULL, mm_steps, quick ? 2 : 6, 0, tol, -1, 1);
 }
 
@@ -115,7 +122,7 @@ static int test_gate_up(struct vt_pair *p, const char *what, const struct awq_we
 	int h = awq_graph_node(&g, AWQ_OP_SILU_MUL, (int)wg->n, "h", a, b, -1, NULL, NULL);
 	g.tokens_in = tok;
 	snprintf(name, sizeof(name), "gate/up+silu %s", what);
-	struct vt_case c = {.name = name, .g = &g, .max_tokens = 33, .max_ctx = 33, .tol = tol, .check = h,
+	struct vt_case c = {.name = name, .g = &g, .max_tokens = 33, .max_ctx = 33, .tol = mm_tol(p, wg, tol), .check = h,
 			    .in = {{.value = x, .lo = -1, .hi = 1}}, .n_in = 1};
 	int f = vt_run_case(p, &c, st, quick ? 3 : 6, seed++);
 	awq_graph_free(&g);
