@@ -93,6 +93,30 @@ static __device__ __forceinline__ void q4_dequant_noscale(uint32_t w, const q4_g
 	a[3] = h2u(__hfma2(u2h(lop3_and_or(w8, hi_mask, ex)), sixteenth, p.nz_hi));
 }
 
+/* One packed word -> the A fragment without zero or scale: 1024 + q in rows g (a[0], a[2]) and
+ * 1024 + 16 q in rows g + 8 (a[1], a[3]), all exact in f16 (see q4_corr for the correction). */
+static __device__ __forceinline__ void q4_magic(uint32_t w, uint32_t a[4])
+{
+	const uint32_t lo_mask = 0x000f000fu, hi_mask = 0x00f000f0u, ex = 0x64006400u;
+	uint32_t w8 = w >> 8;
+	a[0] = lop3_and_or(w, lo_mask, ex);
+	a[1] = lop3_and_or(w, hi_mask, ex);
+	a[2] = lop3_and_or(w8, lo_mask, ex);
+	a[3] = lop3_and_or(w8, hi_mask, ex);
+}
+
+/* A group's correction of q4_magic sums for rows g (lo) and g + 8 (hi), from the scale word (half2:
+ * rows g, g + 8) and the zeros (nibble g of .x and .y): out += s * acc - t * sum(x), as a float4
+ * {s_lo, t_lo, s_hi, t_hi} with s_lo = scale, t_lo = scale * (1024 + z); s_hi = scale / 16,
+ * t_hi = scale * (64 + z). */
+static __device__ __forceinline__ float4 q4_corr_make(uint32_t scale, uint2 zw, int g)
+{
+	half2 s = u2h(scale);
+	float zl = (float)((zw.x >> (4 * g)) & 0xfu), zh = (float)((zw.y >> (4 * g)) & 0xfu);
+	float sl = __low2float(s), sh = __high2float(s);
+	return make_float4(sl, sl * (1024.0f + zl), sh * 0.0625f, sh * (64.0f + zh));
+}
+
 /* c += A(16x16 f16) * B(16x8 f16), f32 accumulators. */
 static __device__ __forceinline__ void mma_f16(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
 {

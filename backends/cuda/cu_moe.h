@@ -51,9 +51,11 @@ struct awq_cu_moe_scratch {
 void awq_cu_moe_scratch_size(int max_rows, int top_k, int n_experts, int hidden, int inter, size_t sizes[6]);
 
 /* Router: w [E][hidden], elem_bytes 4 (f32) or 2 (bf16 when is_bf16, else f16). logits is a
- * [rows][E] f32 scratch. */
+ * [rows][E] f32 scratch. With ticket (a device word that is 0 between launches) rows <= 8 run as
+ * one launch whose last block does the top-k; otherwise logits and top-k are two launches. */
 cudaError_t awq_cu_moe_route(cudaStream_t s, const void *w, int elem_bytes, int is_bf16, int n_experts, int hidden,
-			     const float *x, int rows, int top_k, int norm_topk, float *logits, float *route);
+			     const float *x, int rows, int top_k, int norm_topk, float *logits, float *route,
+			     unsigned *ticket);
 
 /* out[r] = sum_j route weight_j * down_e(silu(gate_e(x_r)) * up_e(x_r)), e = route id j. A row with
  * an id that is not an expert's gets NaN. */

@@ -28,6 +28,7 @@ struct cu_moe_state {
 	struct awq_cu_moe_scratch sc;
 	void *scratch_mem[6];
 	float *logits;
+	unsigned *ticket; /* inside the logits allocation (its last 256 bytes) */
 	uint64_t weight_bytes, scratch_bytes;
 };
 
@@ -188,7 +189,8 @@ int awq_cu_moe_plan(struct cu_ctx *c, char *err, size_t errlen)
 		m->set_of_node[i] = m->n_sets++;
 	}
 	awq_cu_moe_scratch_size(c->max_tokens, max_k, max_e, max_h, max_i, m->scratch_sizes);
-	m->logits_bytes = (size_t)c->max_tokens * max_e * 4;
+	/* the router's logits, then (256-byte aligned) its grid ticket of the one-launch decode path */
+	m->logits_bytes = ((size_t)c->max_tokens * max_e * 4 + 255) / 256 * 256 + 256;
 	m->scratch_bytes = m->logits_bytes;
 	for (int j = 0; j < 6; j++)
 		m->scratch_bytes += m->scratch_sizes[j];
@@ -377,6 +379,12 @@ int awq_cu_moe_upload(struct cu_ctx *c, char *err, size_t errlen)
 	m->sc.blocks = m->scratch_mem[4];
 	m->sc.n_blocks = m->scratch_mem[5];
 	int rc = dmalloc((void **)&m->logits, m->logits_bytes, "router logits", err, errlen);
+	if (!rc) {
+		m->ticket = (unsigned *)((char *)m->logits + m->logits_bytes - 256);
+		cudaError_t e = cudaMemset(m->ticket, 0, sizeof(unsigned));
+		if (e != cudaSuccess)
+			rc = awq_cu_fail(err, errlen, e, "router ticket");
+	}
 	for (int i = 0; i < m->n_sets && !rc; i++)
 		rc = m->sets[i].w.q4 ? upload_q4(c, &m->sets[i], err, errlen) : upload_w16(c, &m->sets[i], err, errlen);
 	return rc;
@@ -398,7 +406,7 @@ int awq_cu_moe_run(struct cu_ctx *c, int node, int rows, char *err, size_t errle
 			return awq_err(err, errlen, AWQ_EINVAL, "cuda: router of %s not uploaded", g->values[n->out].name);
 		e = awq_cu_moe_route(c->stream, w->data, w->kind == CU_W_D32 ? 4 : 2, w->is_bf16, n->p.moe.n_experts,
 				     g->values[n->in[0]].cols, x, rows, n->p.moe.top_k, n->p.moe.norm_topk, m->logits,
-				     out);
+				     out, m->ticket);
 		return e == cudaSuccess ? 0 : awq_cu_fail(err, errlen, e, "MoE router");
 	}
 	int s = m->set_of_node[node];

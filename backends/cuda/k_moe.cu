@@ -151,11 +151,10 @@ static __device__ __forceinline__ void moe_frag_b_s(const uint32_t *xs, bool ok,
 
 /* ---- routing ----------------------------------------------------------------------------- */
 
-/* logits[r][e] for 8 experts (one per warp) x 8 rows per block. */
-__global__ void __launch_bounds__(MOE_WARPS * 32) moe_logits_kernel(const void *__restrict__ w, int elem_bytes,
-								     int is_bf16, int E, int H,
-								     const float *__restrict__ x, int rows,
-								     float *__restrict__ logits)
+/* logits[r][e] for 8 experts (one per warp) x 8 rows per block (block x, y). */
+static __device__ __forceinline__ void moe_logits_block(const void *__restrict__ w, int elem_bytes, int is_bf16, int E,
+							int H, const float *__restrict__ x, int rows,
+							float *__restrict__ logits)
 {
 	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 	int e = blockIdx.x * MOE_WARPS + warp, r0 = blockIdx.y * 8;
@@ -169,8 +168,8 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_logits_kernel(const void *
 	if (elem_bytes == 2 && H % 8 == 0) {
 		const uint4 *wr = reinterpret_cast<const uint4 *>(static_cast<const uint16_t *>(w) + (size_t)e * H);
 		/* unrolled so that several weight and activation loads are in flight: the router is a
-		 * few hundred KB, read in one or two round trips instead of H / 256 serial ones */
-#pragma unroll 4
+		 * few hundred KB, read in one round trip (H <= 2048) instead of H / 256 serial ones */
+#pragma unroll 8
 		for (int i = lane; i < H / 8; i += 32) {
 			float f[8];
 			uint4 v = __ldg(wr + i);
@@ -228,35 +227,66 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_logits_kernel(const void *
 	}
 }
 
+__global__ void __launch_bounds__(MOE_WARPS * 32) moe_logits_kernel(const void *__restrict__ w, int elem_bytes,
+								     int is_bf16, int E, int H,
+								     const float *__restrict__ x, int rows,
+								     float *__restrict__ logits)
+{
+	moe_logits_block(w, elem_bytes, is_bf16, E, H, x, rows, logits);
+}
+
 /* One warp per row: softmax over all E in f32, then k rounds of a warp arg-max (larger p, then
  * lower id), which is the CPU's insertion order. NaN probabilities are never picked; slots left
- * empty get the ids the CPU leaves there (0, 1, ...) with weight -inf. */
-__global__ void moe_topk_kernel(const float *__restrict__ logits, int E, int K, int norm, float *__restrict__ route)
+ * empty get the ids the CPU leaves there (0, 1, ...) with weight -inf. The logits are read through
+ * L2 (__ldcg): in the fused router they were written by other blocks of the same grid. */
+static __device__ __forceinline__ void moe_topk_row(const float *__restrict__ logits, int E, int K, int norm,
+						    float *__restrict__ route, int r, int lane)
 {
-	int r = blockIdx.x, lane = threadIdx.x;
 	const float *l = logits + (size_t)r * E;
-	float mx = -INFINITY, sum = 0.f;
-	for (int e = lane; e < E; e += 32)
-		mx = fmaxf(mx, l[e]);
-	for (int o = 16; o > 0; o >>= 1)
-		mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-	for (int e = lane; e < E; e += 32)
-		sum += expf(l[e] - mx);
-	for (int o = 16; o > 0; o >>= 1)
-		sum += __shfl_xor_sync(0xffffffffu, sum, o);
-	uint32_t taken = 0; /* bit i: expert lane + 32 i is selected (E <= 1024) */
-	float *ids = route + (size_t)r * 2 * K, *wts = ids + K, ksum = 0.f;
-	int found = 0;
-	/* this lane's probabilities, computed once (constant indices: they stay in registers) */
+	/* this lane's logits (experts lane + 32 i), all loads in flight at once, then the softmax from
+	 * registers (constant indices: they stay in registers); the loops stop at the first i with no
+	 * expert (a warp-uniform branch) */
 	float pr[32];
 #pragma unroll
-	for (int i = 0; i < 32; i++)
-		pr[i] = lane + 32 * i < E ? expf(l[lane + 32 * i] - mx) / sum : NAN;
+	for (int i = 0; i < 32; i++) {
+		if (32 * i >= E)
+			break;
+		pr[i] = lane + 32 * i < E ? __ldcg(l + lane + 32 * i) : -INFINITY;
+	}
+	float mx = -INFINITY, sum = 0.f;
+#pragma unroll
+	for (int i = 0; i < 32; i++) {
+		if (32 * i >= E)
+			break;
+		mx = fmaxf(mx, pr[i]);
+	}
+	for (int o = 16; o > 0; o >>= 1)
+		mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+#pragma unroll
+	for (int i = 0; i < 32; i++) {
+		if (32 * i >= E)
+			break;
+		pr[i] = lane + 32 * i < E ? expf(pr[i] - mx) : 0.f;
+		sum += pr[i];
+	}
+	for (int o = 16; o > 0; o >>= 1)
+		sum += __shfl_xor_sync(0xffffffffu, sum, o);
+#pragma unroll
+	for (int i = 0; i < 32; i++) {
+		if (32 * i >= E)
+			break;
+		pr[i] = lane + 32 * i < E ? pr[i] / sum : NAN;
+	}
+	uint32_t taken = 0; /* bit i: expert lane + 32 i is selected (E <= 1024) */
+	float *ids = route + (size_t)r * 2 * K, *wts = ids + K, ksum = 0.f, my_id = 0.f, my_wt = 0.f;
+	int found = 0;
 	for (int j = 0; j < K; j++) {
 		float bp = -1.f;
 		int be = 0x7fffffff;
 #pragma unroll
 		for (int i = 0; i < 32; i++) {
+			if (32 * i >= E)
+				break;
 			int e = lane + 32 * i;
 			if (e >= E || (taken >> i & 1u))
 				continue;
@@ -286,23 +316,74 @@ __global__ void moe_topk_kernel(const float *__restrict__ logits, int E, int K, 
 			found++;
 		}
 		ksum += wt;
-		if (lane == 0) {
-			ids[j] = id;
-			wts[j] = wt;
+		/* slot j is written by lane j % 32, after the loop (no serial read-back of global memory
+		 * for the normalisation: that loop cost several microseconds per MoE layer) */
+		if ((j & 31) == lane) {
+			my_id = id;
+			my_wt = wt;
+		}
+		if ((j & 31) == 31 && j + 1 < K) { /* K > 32: this batch goes out unnormalised */
+			ids[j - 31 + lane] = my_id;
+			wts[j - 31 + lane] = my_wt;
 		}
 	}
-	if (norm && lane == 0)
-		for (int j = 0; j < K; j++)
+	int b = (K - 1) & ~31;
+	if (b + lane < K) {
+		ids[b + lane] = my_id;
+		wts[b + lane] = norm ? my_wt / ksum : my_wt;
+	}
+	if (norm && K > 32) { /* the earlier batches, read back (K > 32 only) */
+		__syncwarp();
+		for (int j = lane; j < b; j += 32)
 			wts[j] /= ksum;
+	}
+}
+
+__global__ void moe_topk_kernel(const float *__restrict__ logits, int E, int K, int norm, float *__restrict__ route)
+{
+	moe_topk_row(logits, E, K, norm, route, blockIdx.x, threadIdx.x);
+}
+
+/* Decode router in one launch (rows <= 8): the blocks of moe_logits_kernel, then the last block to
+ * finish (a grid-wide ticket, reset to 0 for the next launch) runs the top-k of every row, one warp
+ * per row. Saves the second launch and its dependency round trip per MoE layer. */
+__global__ void __launch_bounds__(MOE_WARPS * 32) moe_route_fused_kernel(const void *__restrict__ w, int elem_bytes,
+									  int is_bf16, int E, int H,
+									  const float *__restrict__ x, int rows,
+									  float *__restrict__ logits, int K, int norm,
+									  float *__restrict__ route,
+									  unsigned *__restrict__ ticket)
+{
+	__shared__ int last;
+	moe_logits_block(w, elem_bytes, is_bf16, E, H, x, rows, logits);
+	__syncthreads();
+	if (threadIdx.x == 0) {
+		__threadfence(); /* this block's logits before its ticket */
+		last = atomicAdd(ticket, 1u) == gridDim.x - 1;
+	}
+	__syncthreads();
+	if (!last)
+		return;
+	__threadfence(); /* every block's logits after their tickets */
+	int warp = threadIdx.x >> 5;
+	for (int r = warp; r < rows; r += MOE_WARPS)
+		moe_topk_row(logits, E, K, norm, route, r, threadIdx.x & 31);
+	if (threadIdx.x == 0)
+		*ticket = 0u;
 }
 
 extern "C" cudaError_t awq_cu_moe_route(cudaStream_t s, const void *w, int elem_bytes, int is_bf16, int n_experts,
 					int hidden, const float *x, int rows, int top_k, int norm_topk, float *logits,
-					float *route)
+					float *route, unsigned *ticket)
 {
 	if (rows < 1 || n_experts < 1 || n_experts > 1024 || top_k < 1 || top_k > n_experts)
 		return cudaErrorInvalidValue;
 	dim3 grid((n_experts + MOE_WARPS - 1) / MOE_WARPS, (rows + 7) / 8);
+	if (rows <= 8 && ticket) {
+		moe_route_fused_kernel<<<grid, MOE_WARPS * 32, 0, s>>>(w, elem_bytes, is_bf16, n_experts, hidden, x, rows,
+								       logits, top_k, norm_topk, route, ticket);
+		return cudaGetLastError();
+	}
 	moe_logits_kernel<<<grid, MOE_WARPS * 32, 0, s>>>(w, elem_bytes, is_bf16, n_experts, hidden, x, rows, logits);
 	cudaError_t e = cudaGetLastError();
 	if (e != cudaSuccess)
@@ -316,8 +397,10 @@ extern "C" cudaError_t awq_cu_moe_route(cudaStream_t s, const void *w, int elem_
 /* Block (feature tile i, pair p = row * K + j): h[p][16i ..] = silu(gate_e) * up_e of token row's x,
  * e = route id j. The warps split the hidden dimension and reduce through shared memory. Only
  * column 0 of the mma (lanes with g == 0 feed it) carries the token. */
+/* AWQ: at most 80 registers (no spills), so that three blocks fit per SM and the 384 blocks of a
+ * qwen3-30b-a3b layer (48 tiles x 8 slots) run in one wave instead of two (105 registers before). */
 template <int Q4, int U>
-__global__ void __launch_bounds__(MOE_WARPS * 32) moe_gu_decode_kernel(struct awq_cu_moe_w w,
+__global__ void __launch_bounds__(MOE_WARPS * 32, Q4 ? 3 : 1) moe_gu_decode_kernel(struct awq_cu_moe_w w,
 									const float *__restrict__ x,
 									const float *__restrict__ route, int K,
 									float *__restrict__ h)
@@ -653,14 +736,16 @@ template <int Q4>
 static cudaError_t decode(cudaStream_t s, const struct awq_cu_moe_w *w, const float *x, const float *route, int rows,
 			  int K, const struct awq_cu_moe_scratch *sc, float *out)
 {
-	const int U = Q4 ? 4 : 2;
+	/* chunks in flight per warp (down with 12 in flight, one round trip at inter 768, measured slower on
+	 * the H200: 37.5 against 35.7 us per layer for both kernels) */
+	const int U = Q4 ? 4 : 2, UD = U;
 	dim3 g1((w->inter + 15) / 16, rows * K), g2((w->hidden + 15) / 16, rows);
 	/* staged activations: x (hidden) for gate/up, the K rows of h (inter each) for down */
 	size_t s1 = (size_t)(w->hidden + 1) / 2 * 4, s2 = (size_t)K * ((w->inter + 1) / 2) * 4;
 	if (s1 > 48 * 1024)
 		return cudaErrorInvalidValue;
 	if (s2 > 48 * 1024) { /* Mixtral-sized inter: opt in (per device, so set at every launch) */
-		cudaError_t e = cudaFuncSetAttribute(moe_down_decode_kernel<Q4, U>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+		cudaError_t e = cudaFuncSetAttribute(moe_down_decode_kernel<Q4, UD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
 						     (int)s2);
 		if (e != cudaSuccess)
 			return e;
@@ -669,7 +754,7 @@ static cudaError_t decode(cudaStream_t s, const struct awq_cu_moe_w *w, const fl
 	cudaError_t e = cudaGetLastError();
 	if (e != cudaSuccess)
 		return e;
-	moe_down_decode_kernel<Q4, U><<<g2, MOE_WARPS * 32, s2, s>>>(*w, sc->h, route, K, out);
+	moe_down_decode_kernel<Q4, UD><<<g2, MOE_WARPS * 32, s2, s>>>(*w, sc->h, route, K, out);
 	return cudaGetLastError();
 }
 

@@ -221,7 +221,7 @@ static cudaError_t launch_gemv(cudaStream_t s, const struct awq_cu_q4 *w, const 
 }
 
 static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows, const struct awq_cu_out *out,
-		     enum awq_cu_epilogue epi, cudaError_t *err);
+		     enum awq_cu_epilogue epi, int sm_count, cudaError_t *err);
 
 extern "C" cudaError_t awq_cu_q4_gemv(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
 				      const struct awq_cu_out *out, enum awq_cu_epilogue epi, int sm_count)
@@ -229,7 +229,7 @@ extern "C" cudaError_t awq_cu_q4_gemv(cudaStream_t s, const struct awq_cu_q4 *w,
 	if (rows < 1 || rows > AWQ_CU_DECODE_ROWS)
 		return cudaErrorInvalidValue;
 	cudaError_t e2;
-	if (try_gemv2(s, w, x, rows, out, epi, &e2))
+	if (try_gemv2(s, w, x, rows, out, epi, sm_count, &e2))
 		return e2;
 	/* Two tiles per warp halve the activation re-reads; one keeps small matrices spread over the SMs. */
 	if (epi == AWQ_CU_EPI_SILU_MUL || w->tiles >= sm_count)
@@ -273,6 +273,13 @@ template <int N> static __device__ __forceinline__ void v2_wait(void)
 #endif
 }
 
+static __device__ __forceinline__ float4 v2_lds16f(uint32_t a)
+{
+	float4 r;
+	asm volatile("ld.shared.v4.f32 {%0,%1,%2,%3}, [%4];" : "=f"(r.x), "=f"(r.y), "=f"(r.z), "=f"(r.w) : "r"(a) : "memory");
+	return r;
+}
+
 static __device__ __forceinline__ uint4 v2_lds16(uint32_t a)
 {
 	uint4 r;
@@ -281,7 +288,7 @@ static __device__ __forceinline__ uint4 v2_lds16(uint32_t a)
 }
 
 template <int RT, int S>
-__global__ void __launch_bounds__(V2_MAX_WARPS * 32, 2) q4_gemv2_kernel(struct awq_cu_q4 w, const float *__restrict__ x,
+__global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct awq_cu_q4 w, const float *__restrict__ x,
 									 int rows, struct awq_cu_out out,
 									 enum awq_cu_epilogue epi, int per)
 {
@@ -295,24 +302,25 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 2) q4_gemv2_kernel(struct a
 	uint8_t *wbase = dsm + warp * warp_bytes;
 	const uint32_t ring = smem_addr(wbase) + lane * 16;
 	uint32_t *xs = reinterpret_cast<uint32_t *>(wbase + S * RT * 512);
-	uint32_t *s_sc = reinterpret_cast<uint32_t *>(dsm + kw * warp_bytes);
-	uint2 *s_z = reinterpret_cast<uint2 *>(dsm + kw * warp_bytes + (size_t)RT * w.groups * 32);
+	float4 *s_corr = reinterpret_cast<float4 *>(dsm + kw * warp_bytes);
 
 	/* Startup without a chain of round trips: the block's group parameters are loaded first (ahead of
 	 * the weight stream in the memory queues) into registers, then the weight ring is filled, then
 	 * (after the programmatic-launch wait) all of the warp's activation loads are issued at once, and
-	 * only then are the parameters stored and the block synchronised. */
+	 * only then are the parameters converted to their correction form (q4_corr, one float4 per tile,
+	 * group and row pair g) and the block synchronised. Element e = (tile * groups + group) * 8 + g:
+	 * its scale word is scales[tile0 * groups * 8 + e], its zeros zeros[tile0 * groups + e / 8]. */
 	const int ntl = min(RT, w.tiles - tile0);
-	const int n16 = ntl * w.groups * 2, nz = ntl * w.groups;
-	const uint4 *gsrc = reinterpret_cast<const uint4 *>(w.scales + (size_t)tile0 * w.groups * 8);
+	const int ne = ntl * w.groups * 8;
+	const uint32_t *ssrc = w.scales + (size_t)tile0 * w.groups * 8;
 	const uint2 *zsrc = w.zeros + (size_t)tile0 * w.groups;
-	uint4 gsr[V2_GREG];
+	uint32_t gsr[V2_GREG];
 	uint2 gzr[V2_GREG];
 #pragma unroll
 	for (int q = 0; q < V2_GREG; q++) {
 		int i = threadIdx.x + q * blockDim.x;
-		gsr[q] = i < n16 ? __ldg(gsrc + i) : make_uint4(0, 0, 0, 0);
-		gzr[q] = i < nz ? __ldg(zsrc + i) : make_uint2(0, 0);
+		gsr[q] = i < ne ? __ldg(ssrc + i) : 0u;
+		gzr[q] = i < ne ? __ldg(zsrc + i / 8) : make_uint2(0, 0);
 	}
 
 	/* Tiles past the end (odd tile counts with RT = 2) repeat the last tile; the epilogue drops them. */
@@ -370,95 +378,91 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 2) q4_gemv2_kernel(struct a
 			}
 		}
 	}
-	{
-		uint4 *d16 = reinterpret_cast<uint4 *>(s_sc);
 #pragma unroll
-		for (int q = 0; q < V2_GREG; q++) {
-			int i = threadIdx.x + q * blockDim.x;
-			if (i < n16)
-				d16[i] = gsr[q];
-			if (i < nz)
-				s_z[i] = gzr[q];
-		}
-		for (int i = threadIdx.x + V2_GREG * blockDim.x; i < n16; i += blockDim.x)
-			d16[i] = __ldg(gsrc + i);
-		for (int i = threadIdx.x + V2_GREG * blockDim.x; i < nz; i += blockDim.x)
-			s_z[i] = __ldg(zsrc + i);
+	for (int q = 0; q < V2_GREG; q++) {
+		int i = threadIdx.x + q * blockDim.x;
+		if (i < ne)
+			s_corr[i] = q4_corr_make(gsr[q], gzr[q], i & 7);
 	}
+	for (int i = threadIdx.x + V2_GREG * blockDim.x; i < ne; i += blockDim.x)
+		s_corr[i] = q4_corr_make(__ldg(ssrc + i), __ldg(zsrc + i / 8), i & 7);
 	__syncthreads(); /* parameters of all warps; also orders each warp's activation stores */
 
+	/* Main loop. The A fragments are the raw exponent-trick values 1024 + q (rows g) and 1024 + 16 q
+	 * (rows g + 8): no zero subtraction or scaling per weight, 5 instructions per packed word. A
+	 * fifth mma per k16 step, with an all-ones A, accumulates the chunk's activation sums (cx: tokens
+	 * 2t, 2t + 1, the f16 values the weights were multiplied with), and the group is corrected once:
+	 *   rows g:     s * (cg - (1024 + z) * sum x)          = s * sum (q - z) x
+	 *   rows g + 8: s / 16 * (cg - (1024 + 16 z) * sum x)  = s * sum (q - z) x
+	 * The offsets cancel in f32 after the mma; each mma's operands are exact in f16. */
 	const int cpg = w.group_size / 64;
-	float acc[RT][4], cg[RT][4];
-	q4_group gp[RT];
+	const uint32_t ones = 0x3c003c00u;
+	const uint32_t ones_a[4] = {ones, ones, ones, ones};
+	float acc[RT][4], cg[RT][4], cx[4];
 #pragma unroll
 	for (int r = 0; r < RT; r++)
 #pragma unroll
 		for (int i = 0; i < 4; i++)
 			acc[r][i] = cg[r][i] = 0.f;
-	/* warps without chunks (c0 past the end) still read valid, finite parameters */
-	int gcur = min(c0, w.chunks - 1) / cpg, gleft = cpg - c0 % cpg;
+	cx[0] = cx[1] = cx[2] = cx[3] = 0.f;
+	/* warps without chunks (c0 past the end) flush nothing */
+	int gleft = cpg - c0 % cpg;
+	uint32_t corr = smem_addr(s_corr) + (uint32_t)(((c0 / cpg) * 8 + g) * 16); /* this lane's, group of c0 */
+	const uint32_t xaddr = smem_addr(xs) + (uint32_t)((g * 32 + t * 8) * 4);
+	const bool xlane = g < rows;
+	for (int i0 = 0; i0 < nc; i0 += S) {
 #pragma unroll
-	for (int r = 0; r < RT; r++)
-		gp[r] = q4_group_load(s_sc, s_z, (size_t)(tile0 + r < w.tiles ? r : 0) * w.groups + gcur, g);
-	int slot = 0;
-	for (int i = 0; i < nc; i++) {
-		if (gleft == 0) {
-#pragma unroll
-			for (int r = 0; r < RT; r++) {
-				float sl = __low2float(gp[r].s_lo), sh = __low2float(gp[r].s_hi);
-				acc[r][0] = fmaf(cg[r][0], sl, acc[r][0]);
-				acc[r][1] = fmaf(cg[r][1], sl, acc[r][1]);
-				acc[r][2] = fmaf(cg[r][2], sh, acc[r][2]);
-				acc[r][3] = fmaf(cg[r][3], sh, acc[r][3]);
-				cg[r][0] = cg[r][1] = cg[r][2] = cg[r][3] = 0.f;
-			}
-			gcur++;
-			gleft = cpg;
+		for (int sl = 0; sl < S; sl++) {
+			const int i = i0 + sl;
+			if (i >= nc)
+				break;
+			v2_wait<S - 1>();
+			uint4 wv[RT];
 #pragma unroll
 			for (int r = 0; r < RT; r++)
-				gp[r] = q4_group_load(s_sc, s_z, (size_t)(tile0 + r < w.tiles ? r : 0) * w.groups + gcur, g);
-		}
-		gleft--;
-		v2_wait<S - 1>();
-		uint4 wv[RT];
+				wv[r] = v2_lds16(ring + (sl * RT + r) * 512);
+			uint4 xa = make_uint4(0, 0, 0, 0), xb = make_uint4(0, 0, 0, 0);
+			if (xlane) {
+				uint32_t xp = xaddr + (uint32_t)(i * rows) * 128u;
+				xa = v2_lds16(xp);
+				xb = v2_lds16(xp + 16);
+			}
+			/* Refill the slot just read (this lane's own bytes, already in registers). */
+			if (i + S < nc)
 #pragma unroll
-		for (int r = 0; r < RT; r++)
-			wv[r] = v2_lds16(ring + (slot * RT + r) * 512);
-		uint4 xa = make_uint4(0, 0, 0, 0), xb = make_uint4(0, 0, 0, 0);
-		if (g < rows) {
-			const uint4 *xp = reinterpret_cast<const uint4 *>(xs + (i * rows + g) * 32 + t * 8);
-			xa = xp[0];
-			xb = xp[1];
-		}
+				for (int r = 0; r < RT; r++)
+					v2_cp16(ring + (sl * RT + r) * 512, qb[r] + (size_t)(i + S) * 32);
+			v2_commit();
 #pragma unroll
-		for (int j = 0; j < 4; j++) {
-			uint32_t b0 = j == 0 ? xa.x : j == 1 ? xa.z : j == 2 ? xb.x : xb.z;
-			uint32_t b1 = j == 0 ? xa.y : j == 1 ? xa.w : j == 2 ? xb.y : xb.w;
+			for (int j = 0; j < 4; j++) {
+				uint32_t b0 = j == 0 ? xa.x : j == 1 ? xa.z : j == 2 ? xb.x : xb.z;
+				uint32_t b1 = j == 0 ? xa.y : j == 1 ? xa.w : j == 2 ? xb.y : xb.w;
+				mma_f16(cx, ones_a, b0, b1);
 #pragma unroll
-			for (int r = 0; r < RT; r++) {
-				uint32_t wj = j == 0 ? wv[r].x : j == 1 ? wv[r].y : j == 2 ? wv[r].z : wv[r].w;
-				uint32_t a[4];
-				q4_dequant_noscale(wj, gp[r], a);
-				mma_f16(cg[r], a, b0, b1);
+				for (int r = 0; r < RT; r++) {
+					uint32_t wj = j == 0 ? wv[r].x : j == 1 ? wv[r].y : j == 2 ? wv[r].z : wv[r].w;
+					uint32_t a[4];
+					q4_magic(wj, a);
+					mma_f16(cg[r], a, b0, b1);
+				}
+			}
+			if (--gleft == 0 || i + 1 == nc) {
+#pragma unroll
+				for (int r = 0; r < RT; r++) {
+					float4 cr = v2_lds16f(corr + (uint32_t)((tile0 + r < w.tiles ? r : 0) * w.groups * 128));
+					acc[r][0] = fmaf(cr.x, cg[r][0], fmaf(-cr.y, cx[0], acc[r][0]));
+					acc[r][1] = fmaf(cr.x, cg[r][1], fmaf(-cr.y, cx[1], acc[r][1]));
+					acc[r][2] = fmaf(cr.z, cg[r][2], fmaf(-cr.w, cx[0], acc[r][2]));
+					acc[r][3] = fmaf(cr.z, cg[r][3], fmaf(-cr.w, cx[1], acc[r][3]));
+					cg[r][0] = cg[r][1] = cg[r][2] = cg[r][3] = 0.f;
+				}
+				cx[0] = cx[1] = cx[2] = cx[3] = 0.f;
+				corr += 128;
+				gleft = cpg;
 			}
 		}
-		/* Refill the slot just read (this lane's own bytes, already in registers). */
-		if (i + S < nc)
-#pragma unroll
-			for (int r = 0; r < RT; r++)
-				v2_cp16(ring + (slot * RT + r) * 512, qb[r] + (size_t)(i + S) * 32);
-		v2_commit();
-		slot = slot + 1 == S ? 0 : slot + 1;
 	}
 	v2_wait<0>();
-#pragma unroll
-	for (int r = 0; r < RT; r++) {
-		float sl = __low2float(gp[r].s_lo), sh = __low2float(gp[r].s_hi);
-		acc[r][0] = fmaf(cg[r][0], sl, acc[r][0]);
-		acc[r][1] = fmaf(cg[r][1], sl, acc[r][1]);
-		acc[r][2] = fmaf(cg[r][2], sh, acc[r][2]);
-		acc[r][3] = fmaf(cg[r][3], sh, acc[r][3]);
-	}
 	/* Cross-warp reduction in the warps' own ring space: [RT][4][32] floats per warp (other lanes'
 	 * ring bytes: every lane's copies have landed and been read before the barrier). */
 	__syncwarp();
@@ -568,28 +572,36 @@ static cudaError_t launch_gemv2_s(int S, cudaStream_t s, const struct awq_cu_q4 
 
 /* 1 when the streaming kernel took the launch (its result in *err), 0 to use the fallback. */
 static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows, const struct awq_cu_out *out,
-		     enum awq_cu_epilogue epi, cudaError_t *err)
+		     enum awq_cu_epilogue epi, int sm_count, cudaError_t *err)
 {
 	if (v2_force_legacy || w->group_size % 64 != 0 || w->k % 64 != 0 || w->chunks < 1)
 		return 0;
 	v2_dev dv = v2_device();
 	if (dv.cc_major < 8)
 		return 0;
-	/* Built-in choice from the H200 sweeps of 2026-11-30 (docs/perf-cuda-notes.md, session 5): 1-2
+	/* Built-in choice from the H200 sweeps of 2026-11-30 (docs/perf-cuda-notes.md, sessions 5 and 7): 1-2
 	 * tokens only (at 4-8 tokens the per-block activation staging makes it slower than the fallback);
-	 * long K (>= 128 chunks): two tiles per block over 16 warps; shorter K: one tile over 8 warps, or
-	 * two tiles over 4 warps when there are enough tiles to fill the chip (longer streams per warp). */
+	 * two tiles per block (one for matrices of fewer tiles than SMs); long K (>= 128 chunks) over 16
+	 * warps with 4 ring stages; very short K (< 32 chunks) over 4 warps; otherwise with
+	 * as many warps per block as keep all blocks resident in one wave (about 2-3k warps in all: 16
+	 * warps when one block per SM covers the tiles, 8 up to three blocks per SM, else 4), with 2
+	 * stages at 8-16 warps. */
 	if (rows > 2 && !v2_rt && !v2_kw && !v2_stages)
 		return 0;
-	int long_k = w->chunks >= 128, many = w->tiles >= 512;
-	int rt = epi == AWQ_CU_EPI_SILU_MUL ? 2 : v2_rt ? v2_rt : (rows >= 2 || long_k || many) ? 2 : 1;
-	int kw = v2_kw ? v2_kw : long_k ? 16 : w->chunks >= 32 ? (many ? 4 : 8) : 4;
+	int long_k = w->chunks >= 128, blocks2 = (w->tiles + 1) / 2;
+	int rt = epi == AWQ_CU_EPI_SILU_MUL ? 2 : v2_rt ? v2_rt : (rows >= 2 || w->tiles >= sm_count) ? 2 : 1;
+	int kw = v2_kw			     ? v2_kw
+		 : long_k		     ? 16
+		 : w->chunks < 32	     ? 4
+		 : blocks2 <= sm_count	     ? 16
+		 : blocks2 <= 3 * sm_count ? 8
+					     : 4;
 	kw = kw > V2_MAX_WARPS ? V2_MAX_WARPS : kw;
-	int S = v2_stages ? v2_stages : 4;
+	int S = v2_stages ? v2_stages : (!long_k && kw >= 8) ? 2 : 4;
 	int per = (w->chunks + kw - 1) / kw;
 	size_t wb = (size_t)S * rt * 512 + (size_t)per * rows * 128;
 	/* warp 0's ring also holds the RT x 4 x 32 reduction floats: S * RT * 512 >= RT * 512 */
-	size_t smem = kw * wb + (size_t)rt * w->groups * 40;
+	size_t smem = kw * wb + (size_t)rt * w->groups * 128; /* + the q4_corr float4 of every (tile, group, g) */
 	if (smem > (size_t)dv.optin)
 		return 0;
 	int pdl = v2_pdl >= 0 ? v2_pdl : awq_cu_pdl_default(dv.cc_major);

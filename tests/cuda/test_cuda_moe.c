@@ -393,6 +393,9 @@ int main(void)
 	f += test_route(&p, "route bf16 E16 k4 norm", &bf16, AWQ_DT_BF16, 16, 4, 96, 32, 1, 0, 1e-5);
 	f += test_route(&p, "route f32 E60 k8 no-norm", &bf16, AWQ_DT_F32, 60, 8, 200, 32, 0, 0, 1e-5);
 	f += test_route(&p, "route f16 E8 k2 (odd H) norm", &bf16, AWQ_DT_F16, 8, 2, 37, 16, 1, 0, 1e-5);
+	/* more than 32 slots: the top-k writes its slots in batches of a warp */
+	f += test_route(&p, "route bf16 E100 k40 norm", &bf16, AWQ_DT_BF16, 100, 40, 64, 32, 1, 0, 1e-5);
+	f += test_route(&p, "route bf16 E70 k64 no-norm", &bf16, AWQ_DT_BF16, 70, 64, 32, 16, 0, 0, 1e-5);
 	f += test_route(&p, "route+experts awq g32 E16 k4", &awq32, AWQ_DT_BF16, 16, 4, 256, 128, 1, 1, 5e-3);
 	f += test_route(&p, "route+experts bf16 E8 k2", &bf16, AWQ_DT_BF16, 8, 2, 128, 64, 1, 1, 5e-3);
 	f += test_too_big(&p);

@@ -379,11 +379,23 @@ static void bench_flash(int n, int heads, int kv_heads)
 	CK(cudaFree(pos));
 }
 
+static void print_rows(void)
+{
+	printf("\n%-44s %10s %12s %14s %8s\n", "kernel", "time us", "amount", "rate", "of ceil");
+	for (auto &r : rows) {
+		double rate = r.amount / (r.us * 1e-6);
+		bool bytes = r.unit[0] == 'B';
+		printf("%-44s %10.2f %9.2f %s %9.1f %s %7.1f%%\n", r.what, r.us, r.amount / (bytes ? 1e6 : 1e9),
+		       bytes ? "MB " : "GF ", rate / (bytes ? 1e9 : 1e12), bytes ? "GB/s " : "TF/s ", 100.0 * rate / r.ceiling);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
-	/* --profile: one plain launch each of the decode GEMV (fallback, then built-in choice) and of the
-	 * BF16 GEMV at m=4096 k=14336, for `ncu --kernel-name regex:gemv` (no graphs, no timing). */
+	/* --profile: one plain launch each of the decode GEMV at m=4096 k=14336 (fallback, then built-in
+	 * choice), of the built-in one at m=4096 k=4096 and of the BF16 GEMV at m=4096 k=14336, for
+	 * `ncu --clock-control none --kernel-name regex:gemv` (no graphs, no timing). */
 	int profile = argc > 1 && strcmp(argv[1], "--profile") == 0;
 	cudaDeviceProp p;
 	if (cudaGetDeviceProperties(&p, 0) != cudaSuccess) {
@@ -405,11 +417,31 @@ int main(int argc, char **argv)
 		CK(awq_cu_q4_gemv(st, &q.w[0], x, 1, &o, AWQ_CU_EPI_STORE, p.multiProcessorCount));
 		awq_cu_q4_gemv_tune(0, 0, 0, 0, 0);
 		CK(awq_cu_q4_gemv(st, &q.w[0], x, 1, &o, AWQ_CU_EPI_STORE, p.multiProcessorCount));
+		q4set q2 = make_q4(4096, 4096, 1); /* short K: 8 chunks per warp */
+		CK(awq_cu_q4_gemv(st, &q2.w[0], x, 1, &o, AWQ_CU_EPI_STORE, p.multiProcessorCount));
 		uint16_t *wb = (uint16_t *)dev((size_t)4096 * 14336 * 2);
 		rnd_half(wb, (size_t)4096 * 14336, -0.1f, 0.1f, 6);
 		CK(awq_cu_w16_gemv(st, wb, 1, NULL, 4096, 14336, x, 1, y));
 		CK(cudaStreamSynchronize(st));
 		printf("profile launches done\n");
+		return 0;
+	}
+	if (argc > 1 && strcmp(argv[1], "--sweep") == 0) {
+		/* --sweep: the decode GEMV's tuning variants on every llama2-7b / 8b decode shape (n = 1),
+		 * to choose the built-in configuration (try_gemv2) from one short run */
+		static const int n1[] = {1};
+		static const gemv_variant sw[] = {
+			{"default", 0, 0, 0, 0, -1}, {"rt2 kw4 s4", 0, 2, 4, 4, 1},   {"rt2 kw8 s4", 0, 2, 8, 4, 1},
+			{"rt2 kw8 s8", 0, 2, 8, 8, 1}, {"rt2 kw8 s2", 0, 2, 8, 2, 1},   {"rt2 kw16 s4", 0, 2, 16, 4, 1},
+			{"rt2 kw16 s2", 0, 2, 16, 2, 1}, {"rt1 kw8 s8", 0, 1, 8, 8, 1}, {"rt1 kw8 s4", 0, 1, 8, 4, 1},
+		};
+		static const int shapes[][2] = {{4096, 4096}, {12288, 4096}, {22016, 4096}, {11008, 4096},
+						{4096, 11008}, {4096, 14336}, {6144, 4096}, {24576, 4096}, {4096, 12288}};
+		ceilings(p.multiProcessorCount);
+		for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
+			bench_q4_gemv(shapes[i][0], shapes[i][1], p.multiProcessorCount, shapes[i][0] * shapes[i][1] > 40000000 ? 4 : 8,
+				      sw, sizeof(sw) / sizeof(sw[0]), n1, 1);
+		print_rows();
 		return 0;
 	}
 	ceilings(p.multiProcessorCount);
@@ -458,13 +490,7 @@ int main(int argc, char **argv)
 	bench_attn(16384, 32, 8);
 	bench_flash(512, 32, 32);
 	bench_flash(4096, 32, 8);
-	printf("\n%-44s %10s %12s %14s %8s\n", "kernel", "time us", "amount", "rate", "of ceil");
-	for (auto &r : rows) {
-		double rate = r.amount / (r.us * 1e-6);
-		bool bytes = r.unit[0] == 'B';
-		printf("%-44s %10.2f %9.2f %s %9.1f %s %7.1f%%\n", r.what, r.us, r.amount / (bytes ? 1e6 : 1e9),
-		       bytes ? "MB " : "GF ", rate / (bytes ? 1e9 : 1e12), bytes ? "GB/s " : "TF/s ", 100.0 * rate / r.ceiling);
-	}
+	print_rows();
 	printf("ceilings: copy %.0f GB/s (read+write), read-only %.0f GB/s, cuBLAS FP16 %.0f TFLOP/s, BF16 %.0f TFLOP/s\n",
 	       copy_bw / 1e9, read_bw / 1e9, gemm_f16 / 1e12, gemm_bf16 / 1e12);
 	cublasDestroy(h);

@@ -116,7 +116,8 @@ if has test; then
 fi
 
 if has sanitize; then
-	for t in "ops $OPS memcheck" "ops $OPS racecheck" "kernels $KT racecheck" "moe $MOE memcheck"; do
+	for t in "ops $OPS memcheck" "ops $OPS racecheck" "kernels $KT memcheck" "kernels $KT racecheck" "moe $MOE memcheck" \
+		"moe $MOE racecheck"; do
 		set -- $t
 		t0=$SECONDS
 		AWQ_CUDA_TEST_SMALL=1 timeout 150 compute-sanitizer --tool "$3" --error-exitcode 9 "$2" \
