@@ -51,6 +51,19 @@ enum awq_cu_epilogue { AWQ_CU_EPI_STORE, AWQ_CU_EPI_SILU_MUL };
 /* With AWQ_CU_EPI_SILU_MUL the output has one segment of n = (gate rows) columns. */
 cudaError_t awq_cu_q4_gemv(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
 			   const struct awq_cu_out *out, enum awq_cu_epilogue epi, int sm_count);
+/* The decode GEMV of one token with its input computed in the prologue: x = rmsnorm(a + b) * w (eps,
+ * over the whole row of k values), and h = a + b written out (the residual stream), in place of an
+ * add + RMSNorm launch before it. h must not overlap a or b. awq_cu_q4_gemv_norm_ok says whether
+ * the weight's streaming kernel can take it (sm_80+, group sizes and K multiples of 64, a warp's
+ * K slice short enough); awq_cu_q4_gemv_norm fails with cudaErrorInvalidValue otherwise. */
+struct awq_cu_prenorm {
+	const float *a, *b, *w;
+	float *h;
+	float eps;
+};
+int awq_cu_q4_gemv_norm_ok(const struct awq_cu_q4 *w, enum awq_cu_epilogue epi, int sm_count);
+cudaError_t awq_cu_q4_gemv_norm(cudaStream_t s, const struct awq_cu_q4 *w, const struct awq_cu_prenorm *pn,
+				const struct awq_cu_out *out, enum awq_cu_epilogue epi, int sm_count);
 /* Micro-benchmark hook: force the decode GEMV's fallback kernel (legacy = 1) or the streaming
  * kernel's tiles per block (rt), warps per block (kw), ring stages and programmatic launch (pdl);
  * 0 (pdl: -1) keeps the built-in choice. Not thread-safe; for tools/bench only. */
@@ -105,6 +118,9 @@ struct awq_cu_attn {
 	int n_heads, n_kv_heads, head_dim, max_ctx;
 	float scale;
 	float *part; /* split partials: see awq_cu_attn_part_floats */
+	/* NULL, or AWQ_CU_DECODE_ROWS * n_heads words that are 0 between launches: head dims 64 and 128
+	 * then merge the splits in the last block of each (row, head group) instead of a second launch */
+	unsigned *ticket;
 };
 /* The attention inputs of a step prepared in one launch (see attn_prep_kernel): q (and k) get
  * their optional per-head RMSNorm (weights of head_dim floats) and optional RoPE (inv_freq tables);
@@ -122,6 +138,7 @@ struct awq_cu_prep {
 cudaError_t awq_cu_attn_prep(cudaStream_t s, const struct awq_cu_prep *p);
 /* Floats of scratch awq_cu_attn_decode needs for `rows` rows. */
 size_t awq_cu_attn_part_floats(int rows, int n_heads, int head_dim, int max_ctx);
+size_t awq_cu_attn_ticket_words(int n_heads); /* the size of awq_cu_attn.ticket */
 cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_attn *a);
 /* Tensor-core causal flash attention; 1 when head_dim is one it has a kernel for. */
 int awq_cu_attn_prefill_ok(int head_dim, int cc_major);

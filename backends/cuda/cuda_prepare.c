@@ -76,19 +76,32 @@ static int check_nodes(const struct awq_graph *g, char *err, size_t errlen)
 	return 0;
 }
 
-static size_t attn_part_floats(const struct cu_ctx *c)
+/* Floats of the attention split partials, then (tickets != NULL) the words of the split-merge
+ * tickets that follow them in the same buffer. */
+static size_t attn_part_floats2(const struct cu_ctx *c, size_t *tickets)
 {
 	const struct awq_graph *g = c->g;
-	size_t part = 0;
+	size_t part = 0, tk = 0;
 	int rows = c->max_tokens < AWQ_CU_DECODE_ROWS ? c->max_tokens : AWQ_CU_DECODE_ROWS;
 	for (int i = 0; i < g->n_nodes; i++) {
 		const struct awq_node *n = &g->nodes[i];
 		if (n->op == AWQ_OP_ATTENTION) {
 			size_t p = awq_cu_attn_part_floats(rows, n->p.attn.n_heads, n->p.attn.head_dim, c->max_ctx);
+			size_t t = awq_cu_attn_ticket_words(n->p.attn.n_heads);
 			part = p > part ? p : part;
+			tk = t > tk ? t : tk;
 		}
 	}
+	if (tickets)
+		*tickets = tk;
 	return part;
+}
+
+static size_t attn_part_floats(const struct cu_ctx *c)
+{
+	size_t tk;
+	size_t part = attn_part_floats2(c, &tk);
+	return part + tk;
 }
 
 /* Bytes of everything but the weights; also sizes the scratch buffers. */
@@ -125,9 +138,15 @@ static int alloc_runtime(struct cu_ctx *c, char *err, size_t errlen)
 	}
 	if (cublasSetWorkspace(c->blas, c->blas_ws, BLAS_WS_BYTES) != CUBLAS_STATUS_SUCCESS)
 		return awq_err(err, errlen, AWQ_EDEVICE, "cuda: cublasSetWorkspace failed");
+	/* the split-merge tickets after the partials start at 0 (each launch leaves them at 0) */
+	size_t tk, pf = attn_part_floats2(c, &tk);
+	c->attn_ticket = tk ? (unsigned *)(c->attn_part + pf) : NULL;
+	cudaError_t e = tk ? cudaMemsetAsync(c->attn_ticket, 0, tk * sizeof(unsigned), c->stream) : cudaSuccess;
+	if (e != cudaSuccess)
+		return awq_cu_fail(err, errlen, e, "cudaMemset");
 	/* Unwritten cache rows are never read, but zeros keep a stray read finite under sanitizers. */
 	size_t kvb = (size_t)c->kv_slot * 2 * g->n_kv_layers;
-	cudaError_t e = kvb ? cudaMemsetAsync(c->kcache, 0, kvb, c->stream) : cudaSuccess;
+	e = kvb ? cudaMemsetAsync(c->kcache, 0, kvb, c->stream) : cudaSuccess;
 	if (e == cudaSuccess && kvb)
 		e = cudaMemsetAsync(c->vcache, 0, kvb, c->stream);
 	return e == cudaSuccess ? 0 : awq_cu_fail(err, errlen, e, "cudaMemset");
@@ -243,6 +262,7 @@ void awq_cu_release(struct cu_ctx *c)
 	c->kcache = c->vcache = NULL;
 	c->x16[0] = c->x16[1] = NULL;
 	c->attn_part = NULL;
+	c->attn_ticket = NULL;
 	c->blas_ws = NULL;
 	c->d_pos = NULL;
 	c->g = NULL;

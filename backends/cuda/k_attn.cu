@@ -24,6 +24,11 @@ extern "C" size_t awq_cu_attn_part_floats(int rows, int n_heads, int head_dim, i
 	return (size_t)rows * n_heads * n_splits(max_ctx) * (head_dim + 2);
 }
 
+extern "C" size_t awq_cu_attn_ticket_words(int n_heads)
+{
+	return (size_t)AWQ_CU_DECODE_ROWS * n_heads;
+}
+
 __global__ void __launch_bounds__(AT_THREADS) attn_split_kernel(struct awq_cu_attn a, int hsub)
 {
 	__shared__ float qs[AT_MAXG][AT_MAXD];
@@ -246,6 +251,8 @@ static __device__ __forceinline__ float reduce8(float v, bool is_max)
 template <int DPL>
 __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, int hsub, int chunk)
 {
+	if (a.ticket)
+		pdl_trigger(); /* no combine launch follows: the o projection may start streaming its weights */
 	const int HD = 32 * DPL;
 	typedef typename kv_vec<DPL>::t vec;
 	__shared__ float sm_o[4][AT_MAXG][HD];
@@ -340,7 +347,23 @@ __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, in
 		}
 	}
 	__syncthreads();
-	int ns = n_splits(a.max_ctx);
+	int ns = n_splits(a.max_ctx), used = (limit + chunk - 1) / chunk;
+	float *orow = a.out + (size_t)r * a.n_heads * HD + (size_t)h0 * HD;
+	if (a.ticket && used == 1) { /* the only split: the block's merge is the answer */
+		for (int i = threadIdx.x; i < hg * HD; i += blockDim.x) {
+			int h = i / HD, d = i % HD;
+			float M = fmaxf(fmaxf(sm_m[0][h], sm_m[1][h]), fmaxf(sm_m[2][h], sm_m[3][h]));
+			float num = 0.f, den = 0.f;
+#pragma unroll
+			for (int w = 0; w < 4; w++) {
+				float f = exp2f(sm_m[w][h] - M);
+				num += f * sm_o[w][h][d];
+				den += f * sm_l[w][h];
+			}
+			orow[i] = num / den;
+		}
+		return;
+	}
 	for (int i = threadIdx.x; i < hg * (HD + 2); i += blockDim.x) {
 		int h = i / (HD + 2), d = i % (HD + 2);
 		float M = fmaxf(fmaxf(sm_m[0][h], sm_m[1][h]), fmaxf(sm_m[2][h], sm_m[3][h]));
@@ -353,6 +376,37 @@ __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, in
 		if (d == HD)
 			v = M * 0.6931471805599453f; /* back to natural-log units for the combine kernel */
 		a.part[(((size_t)r * a.n_heads + h0 + h) * ns + split) * (HD + 2) + d] = v;
+	}
+	if (!a.ticket)
+		return;
+	/* The last of the row's `used` split blocks of this head group merges all their partials (read
+	 * through L2: other blocks wrote them) and resets the ticket for the next launch. */
+	__shared__ int last;
+	__syncthreads();
+	if (threadIdx.x == 0) {
+		__threadfence();
+		unsigned *tk = a.ticket + (size_t)r * gridDim.x + blockIdx.x;
+		last = atomicAdd(tk, 1u) == (unsigned)(used - 1);
+		if (last)
+			*tk = 0u;
+	}
+	__syncthreads();
+	if (!last)
+		return;
+	__threadfence();
+	for (int i = threadIdx.x; i < hg * HD; i += blockDim.x) {
+		int h = i / HD, d = i % HD;
+		const float *p = a.part + ((size_t)r * a.n_heads + h0 + h) * ns * (HD + 2);
+		float M = -FLT_MAX, num = 0.f, den = 0.f;
+		for (int sp = 0; sp < used; sp++)
+			M = fmaxf(M, __ldcg(p + sp * (HD + 2) + HD));
+		for (int sp = 0; sp < used; sp++) {
+			const float *q = p + sp * (HD + 2);
+			float f = expf(__ldcg(q + HD) - M);
+			num += __ldcg(q + d) * f;
+			den += __ldcg(q + HD + 1) * f;
+		}
+		orow[i] = num / den;
 	}
 }
 
@@ -377,7 +431,7 @@ extern "C" cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_at
 		attn_split_kernel<<<grid, AT_THREADS, 0, s>>>(*a, hsub);
 	}
 	cudaError_t e = cudaGetLastError();
-	if (e != cudaSuccess)
+	if (e != cudaSuccess || (a->ticket && (hd == 64 || hd == 128)))
 		return e;
 	attn_combine_kernel<<<dim3(a->n_heads, a->rows), a->head_dim < 32 ? 32 : a->head_dim, 0, s>>>(*a, chunk);
 	return cudaGetLastError();
