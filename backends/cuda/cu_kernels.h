@@ -51,19 +51,6 @@ enum awq_cu_epilogue { AWQ_CU_EPI_STORE, AWQ_CU_EPI_SILU_MUL };
 /* With AWQ_CU_EPI_SILU_MUL the output has one segment of n = (gate rows) columns. */
 cudaError_t awq_cu_q4_gemv(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
 			   const struct awq_cu_out *out, enum awq_cu_epilogue epi, int sm_count);
-/* The decode GEMV of one token with its input computed in the prologue: x = rmsnorm(a + b) * w (eps,
- * over the whole row of k values), and h = a + b written out (the residual stream), in place of an
- * add + RMSNorm launch before it. h must not overlap a or b. awq_cu_q4_gemv_norm_ok says whether
- * the weight's streaming kernel can take it (sm_80+, group sizes and K multiples of 64, a warp's
- * K slice short enough); awq_cu_q4_gemv_norm fails with cudaErrorInvalidValue otherwise. */
-struct awq_cu_prenorm {
-	const float *a, *b, *w;
-	float *h;
-	float eps;
-};
-int awq_cu_q4_gemv_norm_ok(const struct awq_cu_q4 *w, enum awq_cu_epilogue epi, int sm_count);
-cudaError_t awq_cu_q4_gemv_norm(cudaStream_t s, const struct awq_cu_q4 *w, const struct awq_cu_prenorm *pn,
-				const struct awq_cu_out *out, enum awq_cu_epilogue epi, int sm_count);
 /* Micro-benchmark hook: force the decode GEMV's fallback kernel (legacy = 1) or the streaming
  * kernel's tiles per block (rt), warps per block (kw), ring stages and programmatic launch (pdl);
  * 0 (pdl: -1) keeps the built-in choice. Not thread-safe; for tools/bench only. */

@@ -7,8 +7,6 @@
  *   [RMSNORM per head ->] ROPE of q and of k     -> one prep kernel before ATTENTION that also
  *   feeding ATTENTION                              writes k and v to the KV cache
  *   ADD followed by a whole-row RMSNORM         -> one kernel writing both
- *   ... whose output only an AWQ matmul reads    -> in single-token steps, the add and the norm in
- *                                                 that GEMV's prologue (AWQ_CUDA_PRENORM=0: off)
  * The arena is planned with the lifetimes the fused kernels need (awq_cu_fusion_lifetimes), so the
  * check only catches what that planning could not express. */
 #include <stdlib.h>
@@ -98,42 +96,6 @@ static void fold_qk(struct cu_ctx *c, const int *uses, int v, int heads, int hd,
 		c->nodes[*norm].exec = CU_X_SKIP;
 }
 
-/* ADD_NORM node i: the AWQ matmul launch that is the only reader of its RMSNORM output y, right
- * after it (only the skipped MATMULs of a fused q/k/v or gate/up between), takes the add and the
- * norm into its single-token GEMV. */
-static void plan_prenorm(struct cu_ctx *c, const int *uses, int i)
-{
-	const struct awq_graph *g = c->g;
-	int y = g->nodes[c->nodes[i].norm_node].out, m = c->nodes[i].norm_node + 1;
-	while (m < g->n_nodes && c->nodes[m].exec == CU_X_SKIP && g->nodes[m].op == AWQ_OP_MATMUL && g->nodes[m].in[0] == y)
-		m++;
-	if (m >= g->n_nodes)
-		return;
-	const struct awq_node *n = &g->nodes[m];
-	const struct cu_node *cm = &c->nodes[m];
-	const struct awq_weight *w = NULL;
-	int readers = 0;
-	if (cm->exec == CU_X_QKV && n->in[0] == y) {
-		w = n->w;
-		readers = 3;
-	} else if (cm->exec == CU_X_GATE_UP && cm->in_fused == y) {
-		w = g->nodes[awq_graph_producer(g, n->in[0])].w;
-		readers = 2;
-	} else if (cm->exec == CU_X_PLAIN && n->op == AWQ_OP_MATMUL && n->in[0] == y) {
-		w = n->w;
-		readers = 1;
-	}
-	/* the skipped nodes between are exactly the fused launch's readers of y (q and k before v's
-	 * node; gate and up before the SiLU-mul node, which itself reads neither) */
-	int between = cm->exec == CU_X_GATE_UP ? readers : readers - 1;
-	if (!w || uses[y] != readers || m - (c->nodes[i].norm_node + 1) != between)
-		return;
-	if (w->fmt != AWQ_WFMT_AWQ4 || w->group_size % 64 || w->k % 64 || w->k != (int64_t)g->values[y].cols)
-		return;
-	c->nodes[i].norm_to = m;
-	c->nodes[m].norm_from = i;
-}
-
 /* Tentative fusions; check_fusions() drops those the arena layout makes unsafe. */
 void awq_cu_plan_fusions(struct cu_ctx *c, const int *uses)
 {
@@ -141,7 +103,6 @@ void awq_cu_plan_fusions(struct cu_ctx *c, const int *uses)
 	for (int i = 0; i < g->n_nodes; i++) {
 		struct cu_node *cn = &c->nodes[i];
 		cn->rope_q = cn->rope_k = cn->norm_q = cn->norm_k = cn->norm_node = -1;
-		cn->norm_to = cn->norm_from = -1;
 		cn->wq_norm = cn->wk_norm = -1;
 		cn->q_raw = g->nodes[i].op == AWQ_OP_ATTENTION ? g->nodes[i].in[0] : -1;
 		cn->k_raw = g->nodes[i].op == AWQ_OP_ATTENTION ? g->nodes[i].in[1] : -1;
@@ -181,12 +142,6 @@ void awq_cu_plan_fusions(struct cu_ctx *c, const int *uses)
 			}
 		}
 	}
-	const char *pn = getenv("AWQ_CUDA_PRENORM");
-	if (pn && pn[0] == '0')
-		return;
-	for (int i = 0; i < g->n_nodes; i++)
-		if (c->nodes[i].exec == CU_X_ADD_NORM)
-			plan_prenorm(c, uses, i);
 }
 
 /* Where the planned fusions read a value later, or write one earlier, than its graph node. */
@@ -202,11 +157,6 @@ void awq_cu_fusion_lifetimes(const struct cu_ctx *c, int *live_from, int *live_t
 			live_to[cn->in_fused] = i;
 		if (cn->exec == CU_X_ADD_NORM)
 			live_from[g->nodes[cn->norm_node].out] = i;
-		/* the pre-norm GEMV reads the add's inputs while its blocks write their outputs */
-		if (cn->exec == CU_X_ADD_NORM && cn->norm_to >= 0)
-			for (int j = 0; j < 2; j++)
-				if (live_to[n->in[j]] < cn->norm_to + 1)
-					live_to[n->in[j]] = cn->norm_to + 1;
 		if (n->op == AWQ_OP_ATTENTION) {
 			if (cn->q_raw >= 0 && live_to[cn->q_raw] < i)
 				live_to[cn->q_raw] = i;
@@ -278,13 +228,6 @@ static void unfuse(struct cu_ctx *c, int i)
 	} else if (cn->exec == CU_X_ADD_NORM) {
 		c->nodes[cn->norm_node].exec = CU_X_PLAIN;
 		cn->norm_node = -1;
-		if (cn->norm_to >= 0)
-			c->nodes[cn->norm_to].norm_from = -1;
-		cn->norm_to = -1;
-	}
-	if (cn->norm_from >= 0) { /* this launch is no longer the one reading the norm's output */
-		c->nodes[cn->norm_from].norm_to = -1;
-		cn->norm_from = -1;
 	}
 	int folded[4] = {cn->rope_q, cn->rope_k, cn->norm_q, cn->norm_k};
 	for (int j = 0; j < 4; j++)
@@ -296,21 +239,6 @@ static void unfuse(struct cu_ctx *c, int i)
 		cn->k_raw = g->nodes[i].in[1];
 	}
 	cn->exec = CU_X_PLAIN;
-}
-
-/* The pre-norm GEMV of ADD_NORM node i: from its first block's staging to its last block's epilogue,
- * a and b are read while h and the matmul's outputs are written. */
-static int prenorm_ok(const struct cu_ctx *c, int i)
-{
-	const struct cu_node *cn = &c->nodes[i];
-	const struct awq_node *n = &c->g->nodes[i];
-	int m = cn->norm_to;
-	if (cn->exec != CU_X_ADD_NORM || c->nodes[m].norm_from != i)
-		return 0;
-	for (int j = 0; j < 2; j++)
-		if (overlaps(c, n->out, n->in[j]) || !late_read_ok(c, n->in[j], i, m))
-			return 0;
-	return 1;
 }
 
 /* Undoing one fusion makes its nodes write again, which can break another: repeat until stable. */
@@ -326,15 +254,5 @@ void awq_cu_check_fusions(struct cu_ctx *c)
 			changed = 1;
 		}
 	}
-	for (int i = 0; i < c->g->n_nodes; i++) {
-		struct cu_node *cn = &c->nodes[i];
-		if (cn->norm_to >= 0 && !prenorm_ok(c, i)) {
-			c->nodes[cn->norm_to].norm_from = -1;
-			cn->norm_to = -1;
-		}
-	}
-	for (int i = 0; i < c->g->n_nodes; i++) /* links whose other end was unfused */
-		if (c->nodes[i].norm_from >= 0 && c->nodes[c->nodes[i].norm_from].norm_to != i)
-			c->nodes[i].norm_from = -1;
 }
 

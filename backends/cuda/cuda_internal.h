@@ -44,10 +44,6 @@ struct cu_node {
 	int in_fused;  /* GATE_UP: the matmuls' input value */
 	int mm[3];     /* QKV: the three MATMUL nodes */
 	int norm_node; /* ADD_NORM: the folded RMSNORM node */
-	/* ADD_NORM whose RMSNORM output feeds one AWQ matmul launch (plain, QKV or GATE_UP node): in
-	 * single-token steps that GEMV computes the add and the norm in its prologue (norm_to: that
-	 * node; on it, norm_from: the ADD_NORM node; -1 when none). */
-	int norm_to, norm_from;
 	/* ATTENTION: the ROPE and per-head RMSNORM nodes of q and k folded into its prep kernel (-1
 	 * when none), the values that kernel reads (q_raw, k_raw: before any folded node) and the
 	 * weights of the folded norms (-1). */

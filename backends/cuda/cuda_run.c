@@ -93,10 +93,9 @@ static int dense_fused(struct cu_ctx *c, const struct cu_weight *w, int in_v, in
 	return 0;
 }
 
-/* outs: the value of each source weight's output (one, or q/k/v), or the SiLU-mul result. With pn
- * (single-token steps, AWQ): the input is rmsnorm(a + b), computed by the GEMV (see prenorm_of). */
+/* outs: the value of each source weight's output (one, or q/k/v), or the SiLU-mul result. */
 static int matmul(struct cu_ctx *c, const struct cu_weight *w, int in_v, int rows, const int *outs,
-		  enum awq_cu_epilogue epi, const struct awq_cu_prenorm *pn, char *err, size_t errlen)
+		  enum awq_cu_epilogue epi, char *err, size_t errlen)
 {
 	if (w->kind == CU_W_Q4) {
 		struct awq_cu_out o = {.nseg = epi == AWQ_CU_EPI_SILU_MUL ? 1 : w->nsrc};
@@ -109,10 +108,6 @@ static int matmul(struct cu_ctx *c, const struct cu_weight *w, int in_v, int row
 				o.n[s] = (int)w->src[s]->n;
 			}
 			o.tile_end[s] = end;
-		}
-		if (pn) {
-			CK(awq_cu_q4_gemv_norm(c->stream, &w->q4, pn, &o, epi, c->sm_count), "W4A16 GEMV (add + RMSNorm)");
-			return 0;
 		}
 		if (rows <= AWQ_CU_DECODE_ROWS) {
 			CK(awq_cu_q4_gemv(c->stream, &w->q4, act(c, in_v), rows, &o, epi, c->sm_count), "W4A16 GEMV");
@@ -140,29 +135,6 @@ static int matmul(struct cu_ctx *c, const struct cu_weight *w, int in_v, int row
 static const float *vec_of(struct cu_ctx *c, int w)
 {
 	return w >= 0 ? c->wts[w].data : NULL;
-}
-
-/* Whether node m (the norm_to of an ADD_NORM node) computes that add and norm itself in this step:
- * one token, and the weight's streaming GEMV can take the prologue. The same answer at both nodes. */
-static int prenorm_runs(const struct cu_ctx *c, int m, int rows)
-{
-	const struct cu_node *cm = &c->nodes[m];
-	if (rows != 1 || cm->norm_from < 0 || cm->w < 0 || c->wts[cm->w].kind != CU_W_Q4)
-		return 0;
-	enum awq_cu_epilogue epi = cm->exec == CU_X_GATE_UP ? AWQ_CU_EPI_SILU_MUL : AWQ_CU_EPI_STORE;
-	return awq_cu_q4_gemv_norm_ok(&c->wts[cm->w].q4, epi, c->sm_count);
-}
-
-/* The pre-norm of node m when it runs in this step, else NULL (*pn is the storage). */
-static const struct awq_cu_prenorm *prenorm_of(struct cu_ctx *c, int m, int rows, struct awq_cu_prenorm *pn)
-{
-	if (!prenorm_runs(c, m, rows))
-		return NULL;
-	int i = c->nodes[m].norm_from;
-	const struct awq_node *add = &c->g->nodes[i];
-	*pn = (struct awq_cu_prenorm){.a = act(c, add->in[0]), .b = act(c, add->in[1]), .w = c->wts[c->nodes[i].w].data,
-				      .h = act(c, add->out), .eps = c->g->nodes[c->nodes[i].norm_node].p.norm.eps};
-	return pn;
 }
 
 static int attention(struct cu_ctx *c, const struct awq_node *n, const struct cu_node *cn, int rows, char *err,
@@ -217,17 +189,15 @@ int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 	size_t count = (size_t)rows * cols;
 	float *out = act(c, n->out);
 	int outs[3] = {n->out, -1, -1};
-	struct awq_cu_prenorm pnv;
-	const struct awq_cu_prenorm *pn = cn->norm_from >= 0 ? prenorm_of(c, i, rows, &pnv) : NULL;
 	if (cn->exec == CU_X_GATE_UP) {
 		outs[1] = n->in[0];
 		outs[2] = n->in[1];
-		return matmul(c, w, cn->in_fused, rows, outs, AWQ_CU_EPI_SILU_MUL, pn, err, errlen);
+		return matmul(c, w, cn->in_fused, rows, outs, AWQ_CU_EPI_SILU_MUL, err, errlen);
 	}
 	if (cn->exec == CU_X_QKV) {
 		for (int j = 0; j < 3; j++)
 			outs[j] = g->nodes[cn->mm[j]].out;
-		return matmul(c, w, n->in[0], rows, outs, AWQ_CU_EPI_STORE, pn, err, errlen);
+		return matmul(c, w, n->in[0], rows, outs, AWQ_CU_EPI_STORE, err, errlen);
 	}
 	switch (n->op) {
 	case AWQ_OP_EMBED:
@@ -240,7 +210,7 @@ int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 		   "RMSNorm");
 		return 0;
 	case AWQ_OP_MATMUL:
-		return matmul(c, w, n->in[0], rows, outs, AWQ_CU_EPI_STORE, pn, err, errlen);
+		return matmul(c, w, n->in[0], rows, outs, AWQ_CU_EPI_STORE, err, errlen);
 	case AWQ_OP_ROPE:
 		CK(awq_cu_rope(c->stream, act(c, n->in[0]), out, rows, n->p.rope.n_heads, n->p.rope.head_dim, cn->inv_freq,
 			       c->d_pos),
@@ -253,8 +223,6 @@ int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 		return 0;
 	case AWQ_OP_ADD:
 		if (cn->exec == CU_X_ADD_NORM) {
-			if (cn->norm_to >= 0 && prenorm_runs(c, cn->norm_to, rows))
-				return 0; /* the GEMV reading the norm computes both */
 			const struct awq_node *m = &g->nodes[cn->norm_node];
 			CK(awq_cu_add_rmsnorm(c->stream, act(c, n->in[0]), act(c, n->in[1]), out, w->data, act(c, m->out), rows,
 					      cols, m->p.norm.eps),

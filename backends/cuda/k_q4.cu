@@ -220,8 +220,8 @@ static cudaError_t launch_gemv(cudaStream_t s, const struct awq_cu_q4 *w, const 
 	return cudaGetLastError();
 }
 
-static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, const struct awq_cu_prenorm *pn,
-		     int rows, const struct awq_cu_out *out, enum awq_cu_epilogue epi, int sm_count, cudaError_t *err);
+static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows, const struct awq_cu_out *out,
+		     enum awq_cu_epilogue epi, int sm_count, cudaError_t *err);
 
 extern "C" cudaError_t awq_cu_q4_gemv(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
 				      const struct awq_cu_out *out, enum awq_cu_epilogue epi, int sm_count)
@@ -229,7 +229,7 @@ extern "C" cudaError_t awq_cu_q4_gemv(cudaStream_t s, const struct awq_cu_q4 *w,
 	if (rows < 1 || rows > AWQ_CU_DECODE_ROWS)
 		return cudaErrorInvalidValue;
 	cudaError_t e2;
-	if (try_gemv2(s, w, x, NULL, rows, out, epi, sm_count, &e2))
+	if (try_gemv2(s, w, x, rows, out, epi, sm_count, &e2))
 		return e2;
 	/* Two tiles per warp halve the activation re-reads; one keeps small matrices spread over the SMs. */
 	if (epi == AWQ_CU_EPI_SILU_MUL || w->tiles >= sm_count)
@@ -251,7 +251,6 @@ extern "C" cudaError_t awq_cu_q4_gemv(cudaStream_t s, const struct awq_cu_q4 *w,
  * weight prefetch overlaps the tail of the kernel before it. */
 #define V2_MAX_WARPS 16
 #define V2_GREG 1 /* group-parameter loads per thread held in registers at startup */
-#define V2_NORM_CHUNKS 16 /* with the pre-norm, a warp's slice of K: at most this many 64-chunks */
 
 static __device__ __forceinline__ void v2_cp16(uint32_t dst, const void *src)
 {
@@ -289,10 +288,9 @@ static __device__ __forceinline__ uint4 v2_lds16(uint32_t a)
 }
 
 template <int RT, int S>
-__global__ void __maxnreg__(96) q4_gemv2_kernel(struct awq_cu_q4 w, const float *__restrict__ x,
-									 struct awq_cu_prenorm pn, int rows,
-									 struct awq_cu_out out, enum awq_cu_epilogue epi,
-									 int per)
+__global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct awq_cu_q4 w, const float *__restrict__ x,
+									 int rows, struct awq_cu_out out,
+									 enum awq_cu_epilogue epi, int per)
 {
 #if __CUDA_ARCH__ >= 800
 	extern __shared__ __align__(16) uint8_t dsm[];
@@ -347,43 +345,8 @@ __global__ void __maxnreg__(96) q4_gemv2_kernel(struct awq_cu_q4 w, const float 
 	{
 		const int tt = lane >> 3, ww = lane & 7;
 		const int koff = 16 * (ww >> 1) + 2 * tt + 8 * (ww & 1);
-		if (pn.a) {
-			/* x = rmsnorm(a + b) * w of the one token (nc <= V2_NORM_CHUNKS: one batch in
-			 * registers). The block's warps cover the whole row, so the sum of squares is a
-			 * block reduction; block 0 writes h = a + b, the residual stream. */
-			__shared__ float ss_part[V2_MAX_WARPS];
-			const size_t o0 = (size_t)c0 * 64 + koff;
-			float2 hv[V2_NORM_CHUNKS]; /* h, then h * w: what is left to scale after the barrier */
-			float ss = 0.f;
-#pragma unroll
-			for (int u = 0; u < V2_NORM_CHUNKS; u++) {
-				float2 va = make_float2(0.f, 0.f), vb = va, vw = va;
-				if (u < nc) {
-					va = __ldg(reinterpret_cast<const float2 *>(pn.a + o0 + u * 64));
-					vb = __ldg(reinterpret_cast<const float2 *>(pn.b + o0 + u * 64));
-					vw = __ldg(reinterpret_cast<const float2 *>(pn.w + o0 + u * 64));
-				}
-				float2 h = make_float2(va.x + vb.x, va.y + vb.y);
-				if (blockIdx.x == 0 && u < nc)
-					*reinterpret_cast<float2 *>(pn.h + o0 + u * 64) = h;
-				ss = fmaf(h.x, h.x, fmaf(h.y, h.y, ss));
-				hv[u] = make_float2(h.x * vw.x, h.y * vw.y);
-			}
-			for (int o = 16; o > 0; o >>= 1)
-				ss += __shfl_xor_sync(0xffffffffu, ss, o);
-			if (lane == 0)
-				ss_part[warp] = ss;
-			__syncthreads();
-			float tot = 0.f;
-			for (int q = 0; q < kw; q++)
-				tot += ss_part[q];
-			const float rs = rsqrtf(tot / (float)w.k + pn.eps);
-#pragma unroll
-			for (int u = 0; u < V2_NORM_CHUNKS; u++)
-				if (u < nc)
-					xs[u * 32 + lane] = pack_half2(hv[u].x * rs, hv[u].y * rs);
-		} else if (rows == 1) {
-			const float *xb0 = x + (size_t)c0 * 64 + koff;
+		const float *xb0 = x + (size_t)c0 * 64 + koff;
+		if (rows == 1) {
 			for (int e0 = 0; e0 < nc; e0 += 16) {
 				const float *p = xb0 + (size_t)e0 * 64;
 				float2 v[16];
@@ -396,7 +359,6 @@ __global__ void __maxnreg__(96) q4_gemv2_kernel(struct awq_cu_q4 w, const float 
 						xs[(e0 + u) * 32 + lane] = pack_half2(v[u].x, v[u].y);
 			}
 		} else {
-			const float *xb0 = x + (size_t)c0 * 64 + koff;
 			const int ne = rows * nc;
 			const float inv = 1.0f / (float)max(nc, 1);
 			for (int e0 = 0; e0 < ne; e0 += 8) {
@@ -572,9 +534,9 @@ static v2_dev v2_device(void)
 }
 
 template <int RT, int S>
-static cudaError_t launch_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x,
-				const struct awq_cu_prenorm &pn, int rows, const struct awq_cu_out *out,
-				enum awq_cu_epilogue epi, int kw, int per, size_t smem, int pdl)
+static cudaError_t launch_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
+				const struct awq_cu_out *out, enum awq_cu_epilogue epi, int kw, int per, size_t smem,
+				int pdl)
 {
 	static int attr_set[16];
 	int d = 0;
@@ -592,29 +554,25 @@ static cudaError_t launch_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const
 			return e;
 	}
 	return awq_cu_launch(q4_gemv2_kernel<RT, S>, dim3((w->tiles + RT - 1) / RT), dim3(kw * 32), smem, s, pdl, *w, x,
-			     pn, rows, *out, epi, per);
+			     rows, *out, epi, per);
 }
 
 template <int RT>
-static cudaError_t launch_gemv2_s(int S, cudaStream_t s, const struct awq_cu_q4 *w, const float *x,
-				  const struct awq_cu_prenorm &pn, int rows, const struct awq_cu_out *out,
-				  enum awq_cu_epilogue epi, int kw, int per, size_t smem, int pdl)
+static cudaError_t launch_gemv2_s(int S, cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
+				  const struct awq_cu_out *out, enum awq_cu_epilogue epi, int kw, int per, size_t smem,
+				  int pdl)
 {
 	switch (S) {
-	case 2: return launch_gemv2<RT, 2>(s, w, x, pn, rows, out, epi, kw, per, smem, pdl);
-	case 6: return launch_gemv2<RT, 6>(s, w, x, pn, rows, out, epi, kw, per, smem, pdl);
-	case 8: return launch_gemv2<RT, 8>(s, w, x, pn, rows, out, epi, kw, per, smem, pdl);
-	default: return launch_gemv2<RT, 4>(s, w, x, pn, rows, out, epi, kw, per, smem, pdl);
+	case 2: return launch_gemv2<RT, 2>(s, w, x, rows, out, epi, kw, per, smem, pdl);
+	case 6: return launch_gemv2<RT, 6>(s, w, x, rows, out, epi, kw, per, smem, pdl);
+	case 8: return launch_gemv2<RT, 8>(s, w, x, rows, out, epi, kw, per, smem, pdl);
+	default: return launch_gemv2<RT, 4>(s, w, x, rows, out, epi, kw, per, smem, pdl);
 	}
 }
 
-struct v2_cfg {
-	int rt, kw, S, per, pdl;
-	size_t smem;
-};
-
-/* The streaming kernel's launch for this weight and step, 0 when it does not take it. */
-static int v2_config(const struct awq_cu_q4 *w, int rows, enum awq_cu_epilogue epi, int sm_count, v2_cfg *c)
+/* 1 when the streaming kernel took the launch (its result in *err), 0 to use the fallback. */
+static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows, const struct awq_cu_out *out,
+		     enum awq_cu_epilogue epi, int sm_count, cudaError_t *err)
 {
 	if (v2_force_legacy || w->group_size % 64 != 0 || w->k % 64 != 0 || w->chunks < 1)
 		return 0;
@@ -646,38 +604,10 @@ static int v2_config(const struct awq_cu_q4 *w, int rows, enum awq_cu_epilogue e
 	size_t smem = kw * wb + (size_t)rt * w->groups * 128; /* + the q4_corr float4 of every (tile, group, g) */
 	if (smem > (size_t)dv.optin)
 		return 0;
-	*c = v2_cfg{rt, kw, S, per, v2_pdl >= 0 ? v2_pdl : awq_cu_pdl_default(dv.cc_major), smem};
+	int pdl = v2_pdl >= 0 ? v2_pdl : awq_cu_pdl_default(dv.cc_major);
+	*err = rt == 2 ? launch_gemv2_s<2>(S, s, w, x, rows, out, epi, kw, per, smem, pdl)
+		       : launch_gemv2_s<1>(S, s, w, x, rows, out, epi, kw, per, smem, pdl);
 	return 1;
-}
-
-/* 1 when the streaming kernel took the launch (its result in *err), 0 to use the fallback. */
-static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, const struct awq_cu_prenorm *pn,
-		     int rows, const struct awq_cu_out *out, enum awq_cu_epilogue epi, int sm_count, cudaError_t *err)
-{
-	v2_cfg c;
-	if (!v2_config(w, rows, epi, sm_count, &c))
-		return 0;
-	const struct awq_cu_prenorm none = {NULL, NULL, NULL, NULL, 0.f};
-	const struct awq_cu_prenorm &p = pn ? *pn : none;
-	*err = c.rt == 2 ? launch_gemv2_s<2>(c.S, s, w, x, p, rows, out, epi, c.kw, c.per, c.smem, c.pdl)
-			 : launch_gemv2_s<1>(c.S, s, w, x, p, rows, out, epi, c.kw, c.per, c.smem, c.pdl);
-	return 1;
-}
-
-extern "C" int awq_cu_q4_gemv_norm_ok(const struct awq_cu_q4 *w, enum awq_cu_epilogue epi, int sm_count)
-{
-	v2_cfg c;
-	return v2_config(w, 1, epi, sm_count, &c) && c.per <= V2_NORM_CHUNKS;
-}
-
-extern "C" cudaError_t awq_cu_q4_gemv_norm(cudaStream_t s, const struct awq_cu_q4 *w, const struct awq_cu_prenorm *pn,
-					   const struct awq_cu_out *out, enum awq_cu_epilogue epi, int sm_count)
-{
-	if (!pn || !pn->a || !pn->b || !pn->w || !pn->h || !awq_cu_q4_gemv_norm_ok(w, epi, sm_count))
-		return cudaErrorInvalidValue;
-	cudaError_t e = cudaSuccess;
-	try_gemv2(s, w, NULL, pn, 1, out, epi, sm_count, &e);
-	return e;
 }
 
 /* ---- prefill GEMM: block 128 output features x 16*NT tokens, 8 warps (4 along n, 2 along tokens) ---- */
