@@ -138,9 +138,13 @@ static int alloc_runtime(struct cu_ctx *c, char *err, size_t errlen)
 	}
 	if (cublasSetWorkspace(c->blas, c->blas_ws, BLAS_WS_BYTES) != CUBLAS_STATUS_SUCCESS)
 		return awq_err(err, errlen, AWQ_EDEVICE, "cuda: cublasSetWorkspace failed");
-	/* the split-merge tickets after the partials start at 0 (each launch leaves them at 0) */
+	/* the split-merge tickets after the partials start at 0 (each launch leaves them at 0);
+	 * AWQ_CUDA_ATTN_MERGE=0 keeps the separate combine launch (for comparisons) */
 	size_t tk, pf = attn_part_floats2(c, &tk);
-	c->attn_ticket = tk ? (unsigned *)(c->attn_part + pf) : NULL;
+	const char *am = getenv("AWQ_CUDA_ATTN_MERGE");
+	c->attn_ticket = tk && !(am && am[0] == '0') ? (unsigned *)(c->attn_part + pf) : NULL;
+	if (!c->attn_ticket)
+		tk = 0;
 	cudaError_t e = tk ? cudaMemsetAsync(c->attn_ticket, 0, tk * sizeof(unsigned), c->stream) : cudaSuccess;
 	if (e != cudaSuccess)
 		return awq_cu_fail(err, errlen, e, "cudaMemset");

@@ -11,6 +11,8 @@
 #   bench     awqrun bench of qwen3-0.6b, llama2-7b, qwen3-8b in AWQ and BF16
 #   depth     qwen3-8b decode after 4096 and 16384 positions of context (bench -d)
 #   moe       qwen3-30b-a3b AWQ/BF16 and the dense qwen3-14b AWQ
+#   ab        llama2-7b and qwen3-8b AWQ decode with each switchable decode change on and off
+#             (AWQ_CUDA_ATTN_MERGE, AWQ_CUDA_PDL), in the same call
 #   vulkan    test_vulkan_ops, the goldens and llama2-7b bench through NVIDIA's Vulkan driver
 #             (carry .gl: the loader debs, see the device tool's README)
 # (default: test sanitize profile bench). BIN=DIR uses binaries built elsewhere
@@ -143,6 +145,12 @@ if has profile; then
 fi
 
 has bench && bench dense 300 --synthetic qwen3-0.6b,llama2-7b,qwen3-8b --precision awq,bf16 --backend cuda -p 512 -n 128 -r 3
+if has ab; then
+	bench ab_default 120 --synthetic llama2-7b,qwen3-8b --precision awq --backend cuda -p 512 -n 128 -r 3
+	AWQ_CUDA_ATTN_MERGE=0 bench ab_no_attn_merge 120 --synthetic llama2-7b,qwen3-8b --precision awq --backend cuda \
+		-p 512 -n 128 -r 3
+	AWQ_CUDA_PDL=0 bench ab_no_pdl 120 --synthetic llama2-7b,qwen3-8b --precision awq --backend cuda -p 512 -n 128 -r 3
+fi
 has depth && bench depth 200 --synthetic qwen3-8b --precision awq,bf16 --backend cuda -p 512 -n 128 -d 4096,16384 -r 2
 if has moe; then
 	bench moe 200 --synthetic qwen3-30b-a3b,qwen3-14b --precision awq --backend cuda -p 512 -n 128 -r 3
