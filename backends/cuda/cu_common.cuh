@@ -94,7 +94,7 @@ static __device__ __forceinline__ void q4_dequant_noscale(uint32_t w, const q4_g
 }
 
 /* One packed word -> the A fragment without zero or scale: 1024 + q in rows g (a[0], a[2]) and
- * 1024 + 16 q in rows g + 8 (a[1], a[3]), all exact in f16 (see q4_corr for the correction). */
+ * 1024 + 16 q in rows g + 8 (a[1], a[3]), all exact in f16 (see q4_corr_make for the correction). */
 static __device__ __forceinline__ void q4_magic(uint32_t w, uint32_t a[4])
 {
 	const uint32_t lo_mask = 0x000f000fu, hi_mask = 0x00f000f0u, ex = 0x64006400u;

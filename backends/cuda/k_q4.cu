@@ -5,9 +5,11 @@
  * multiples of 64, sm_80+: cp.async ring per lane, activations staged once per warp as f16
  * fragments, programmatic launch) and the fallback q4_gemv_kernel (every warp streams its K slice of
  * RT row tiles with 16-byte register loads, two batches in flight); both reduce the warps' partial
- * sums through shared memory. With group sizes that are multiples of 64 the mma runs on (q - z) and
- * the f32 result is scaled once per chunk (fallback) or group (streaming). Prefill: 128x128 block
- * tiles fed by a cp.async pipeline (plain copies and m16n8k8 on sm_75). */
+ * sums through shared memory. With group sizes that are multiples of 64 the fallback's mma runs on
+ * (q - z) and its f32 result is scaled once per chunk; the streaming kernel's mma runs on the raw
+ * 1024 + q values and zero and scale are applied once per group from the activation sums (see its
+ * main loop). Prefill: 128x128 block tiles fed by a cp.async pipeline (plain copies and m16n8k8 on
+ * sm_75). */
 #include "cu_common.cuh"
 #include "cu_kernels.h"
 
@@ -243,8 +245,9 @@ extern "C" cudaError_t awq_cu_q4_gemv(cudaStream_t s, const struct awq_cu_q4 *w,
  * stages in shared memory (no register cost for the bytes in flight, no barrier: each lane reads
  * only what it copied), and the warp's activation slice is converted once to f16 in B-fragment order
  * (two 16-byte shared loads per chunk instead of eight 8-byte global loads and eight conversions).
- * The mma runs on (q - z), exact in f16, into a per-group f32 accumulator that is scaled once per
- * group. Warps reduce through shared memory; the block's first warp runs the common epilogue.
+ * The mma runs on the raw 1024 + q (1024 + 16 q) values, exact in f16, into a per-group f32
+ * accumulator; a fifth mma sums the activations, and zero and scale are applied once per group.
+ * Warps reduce through shared memory; the block's first warp runs the common epilogue.
  * Launched with programmatic dependent launch where available: weights, scales and zeros are read
  * before griddepcontrol.wait (they never change after load; the weights must not be written by the
  * kernel launched just before), the activations and the output only after it, so a decode step's
@@ -307,7 +310,7 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 	/* Startup without a chain of round trips: the block's group parameters are loaded first (ahead of
 	 * the weight stream in the memory queues) into registers, then the weight ring is filled, then
 	 * (after the programmatic-launch wait) all of the warp's activation loads are issued at once, and
-	 * only then are the parameters converted to their correction form (q4_corr, one float4 per tile,
+	 * only then are the parameters converted to their correction form (q4_corr_make, one float4 per tile,
 	 * group and row pair g) and the block synchronised. Element e = (tile * groups + group) * 8 + g:
 	 * its scale word is scales[tile0 * groups * 8 + e], its zeros zeros[tile0 * groups + e / 8]. */
 	const int ntl = min(RT, w.tiles - tile0);
@@ -601,7 +604,7 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 	int per = (w->chunks + kw - 1) / kw;
 	size_t wb = (size_t)S * rt * 512 + (size_t)per * rows * 128;
 	/* warp 0's ring also holds the RT x 4 x 32 reduction floats: S * RT * 512 >= RT * 512 */
-	size_t smem = kw * wb + (size_t)rt * w->groups * 128; /* + the q4_corr float4 of every (tile, group, g) */
+	size_t smem = kw * wb + (size_t)rt * w->groups * 128; /* + the q4_corr_make float4 of every (tile, group, g) */
 	if (smem > (size_t)dv.optin)
 		return 0;
 	int pdl = v2_pdl >= 0 ? v2_pdl : awq_cu_pdl_default(dv.cc_major);
