@@ -36,6 +36,13 @@ T0=$SECONDS
 
 note "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv,noheader 2>/dev/null)"
 nvidia-smi >"$L/nvidia-smi.txt" 2>&1
+# SM and memory clocks, power and temperature once a second for the whole call (read-only: AWQ
+# decode is latency-bound and follows the SM clock, so runs of different calls are compared with it)
+DMON_PID=
+if command -v nvidia-smi >/dev/null; then
+	nvidia-smi dmon -s pc -d 1 >"$L/dmon.log" 2>&1 &
+	DMON_PID=$!
+fi
 
 if has kernels; then
 	t0=$SECONDS
@@ -169,6 +176,11 @@ if has vulkan; then
 	bench vulkan 300 --synthetic llama2-7b --precision awq,bf16 --backend vulkan,cuda -p 512 -n 128 -r 2
 fi
 
+if [ -n "$DMON_PID" ]; then
+	kill "$DMON_PID" 2>/dev/null
+	# mean SM clock (MHz) over the samples where the GPU drew more than 150 W (under load)
+	note "SM clock under load: $(awk '$1 ~ /^[0-9]+$/ && $2 > 150 { n++; s += $NF } END { if (n) printf "%.0f MHz mean over %d s", s / n, n; else print "no loaded samples" }' "$L/dmon.log")"
+fi
 note "total $((SECONDS - T0)) s"
 tar czf "$OUT/logs.tgz" -C "$OUT" logs && rm -rf "$L"
 exit 0
