@@ -339,11 +339,19 @@ static void bench_attn(int ctx, int heads, int kv_heads)
 	struct awq_cu_attn a = {};
 	a.q = q, a.k = k, a.v = v, a.out = o, a.d_pos = pos, a.rows = 1, a.n_heads = heads, a.n_kv_heads = kv_heads;
 	a.head_dim = hd, a.max_ctx = ctx, a.scale = 0.088f, a.part = part;
-	double us = time_us([&] { CK(awq_cu_attn_decode(st, &a)); }, 20, 9);
-	char what[96];
-	snprintf(what, sizeof(what), "decode attention ctx=%d heads=%d/%d", ctx, heads, kv_heads);
-	rows.push_back({"", us, 2.0 * kv * 2, "B", copy_bw});
-	strcpy(rows.back().what, what);
+	/* two launches (split, then combine) and one (the last split block merges: the backend's path) */
+	unsigned *tk = (unsigned *)dev(awq_cu_attn_ticket_words(heads) * sizeof(unsigned));
+	CK(cudaMemset(tk, 0, awq_cu_attn_ticket_words(heads) * sizeof(unsigned)));
+	for (int merged = 0; merged < 2; merged++) {
+		a.ticket = merged ? tk : NULL;
+		double us = time_us([&] { CK(awq_cu_attn_decode(st, &a)); }, 20, 9);
+		char what[96];
+		snprintf(what, sizeof(what), "decode attention ctx=%d heads=%d/%d %s", ctx, heads, kv_heads,
+			 merged ? "1 launch" : "2 launches");
+		rows.push_back({"", us, 2.0 * kv * 2, "B", copy_bw});
+		strcpy(rows.back().what, what);
+	}
+	CK(cudaFree(tk));
 	CK(cudaFree(k));
 	CK(cudaFree(v));
 	CK(cudaFree(q));
@@ -485,6 +493,8 @@ int main(int argc, char **argv)
 	bench_w16_gemv(4096, 4096, 4);
 	bench_w16_gemv(4096, 14336, 2);
 	bench_w16_gemv(32000, 4096, 2); /* llama2-7b lm_head */
+	bench_attn(640, 32, 32); /* the context of `awqrun bench -p 512 -n 128`: llama2-7b, qwen3-30b-a3b heads */
+	bench_attn(640, 32, 4);
 	bench_attn(4096, 32, 32);
 	bench_attn(16384, 32, 32);
 	bench_attn(16384, 32, 8);
