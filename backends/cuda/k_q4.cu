@@ -500,6 +500,7 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 		v2_commit();
 		v2_wait<0>();
 		(void)v2_lds16(0);
+		(void)v2_lds16f(0);
 		pdl_wait();
 		pdl_trigger();
 	}
