@@ -92,6 +92,7 @@ static int runtime_bytes(const awq_model *m, const char *backend, int max_ctx, i
 			/* split partials serve decode-sized steps only (at most 8 rows) */
 			size_t rows = max_batch < CUDA_DECODE_ROWS ? (size_t)max_batch : CUDA_DECODE_ROWS;
 			p = rows * per * (size_t)((max_ctx + CUDA_ATTN_CHUNK - 1) / CUDA_ATTN_CHUNK);
+			p += (size_t)CUDA_DECODE_ROWS * heads * 4; /* the split-merge tickets after them */
 		} else if (vulkan) {
 			/* Split count as backends/vulkan chooses it: about 512 work items, at most 32 splits,
 			 * at most one per 32 positions. */
