@@ -321,6 +321,20 @@ int awq_graph_producer(const struct awq_graph *g, int v)
 	return -1;
 }
 
+int awq_graph_head_producer(const struct awq_graph *g, const int *uses, int v, enum awq_op op, int heads,
+			    int head_dim)
+{
+	int p = v >= 0 && uses[v] == 1 ? awq_graph_producer(g, v) : -1;
+	if (p < 0 || g->nodes[p].op != op)
+		return -1;
+	const struct awq_node *n = &g->nodes[p];
+	if (op == AWQ_OP_ROPE)
+		return n->p.rope.n_heads == heads && n->p.rope.head_dim == head_dim ? p : -1;
+	if (op == AWQ_OP_RMSNORM)
+		return n->p.norm.group == head_dim && g->values[n->out].cols == heads * head_dim ? p : -1;
+	return -1;
+}
+
 int awq_graph_plan(const struct awq_graph *g, int max_rows, size_t elem_size, size_t *offsets,
 		   size_t *arena_bytes, char *err, size_t errlen)
 {

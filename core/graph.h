@@ -135,6 +135,11 @@ int awq_graph_plan_live(const struct awq_graph *g, int max_rows, size_t elem_siz
 int *awq_graph_count_uses(const struct awq_graph *g);
 /* The node that writes value v, or -1 (graph inputs). */
 int awq_graph_producer(const struct awq_graph *g, int v);
+/* The producer of v when v has one reader (uses: awq_graph_count_uses) and it is a per-head op of
+ * q or k: a ROPE over heads x head_dim, or an RMSNORM in groups of head_dim over heads * head_dim
+ * columns (op says which); else -1. For backends that fold these into their attention. */
+int awq_graph_head_producer(const struct awq_graph *g, const int *uses, int v, enum awq_op op, int heads,
+			    int head_dim);
 
 /* Distinct weights referenced by the graph, in first-use order (tied weights appear once).
  * Returns the count; *out is malloc'ed (caller frees). */

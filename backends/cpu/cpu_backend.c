@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -100,14 +99,7 @@ static int cpu_open(int device, const struct awq_backend_opts *o, void **out, ch
 	return 0;
 }
 
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-/* AWQ_CPU_PROFILE=1: time per op kind of single-token steps, and the nodes of layer 1. */
+/* AWQ_CPU_PROFILE=1: time per op kind of single-token steps. */
 static void profile_report(const struct cpu_ctx *c)
 {
 	if (!c->prof_s || !c->g || !c->prof_steps)
@@ -414,12 +406,12 @@ static int cpu_run(void *ctx, const struct awq_step *s, char *err, size_t errlen
 	c->rope_of.rows = -1;
 	int prof = c->prof_s && s->n_tokens == 1;
 	for (int i = 0; i < c->g->n_nodes; i++) {
-		double t0 = prof ? now_s() : 0;
+		double t0 = prof ? awq_cpu_now_s() : 0;
 		int rc = awq_cpu_run_node(c, &c->g->nodes[i], s, err, errlen);
 		if (rc)
 			return rc;
 		if (prof)
-			c->prof_s[i] += now_s() - t0;
+			c->prof_s[i] += awq_cpu_now_s() - t0;
 	}
 	c->prof_steps += prof;
 	return 0;

@@ -70,6 +70,7 @@ struct awq_cu_w16_multi {
 	float *out[3];
 	int n[3];
 	int nseg, silu, is_bf16, k;
+	int cc_major; /* the device's, for the programmatic-launch choice (awq_cu_pdl_default) */
 };
 cudaError_t awq_cu_w16_gemv_multi(cudaStream_t s, const struct awq_cu_w16_multi *m, const float *x, int rows);
 
@@ -88,9 +89,8 @@ cudaError_t awq_cu_add_rmsnorm(cudaStream_t s, const float *a, const float *b, f
 cudaError_t awq_cu_silu_mul(cudaStream_t s, const float *a, const float *b, float *out, size_t count);
 cudaError_t awq_cu_add(cudaStream_t s, const float *a, const float *b, float *out, size_t count);
 cudaError_t awq_cu_argmax(cudaStream_t s, const float *in, int rows, int cols, int32_t *out);
-/* Compute capability major of the current device (cached), and whether the decode matmuls use
- * programmatic dependent launch there (sm_90+, unless AWQ_CUDA_PDL=0). */
-int awq_cu_cc_major(void);
+/* Whether the decode matmuls use programmatic dependent launch on a device of this compute
+ * capability (sm_90+, unless AWQ_CUDA_PDL=0). */
 int awq_cu_pdl_default(int cc_major);
 /* Profiling: one kernel that occupies the stream for `us` microseconds. */
 cudaError_t awq_cu_hold(cudaStream_t s, unsigned us);

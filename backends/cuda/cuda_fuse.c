@@ -65,28 +65,14 @@ static int qkv_triple(const struct awq_graph *g, const struct cu_node *nodes, in
 	return 1;
 }
 
-/* The single-use producer of v when it is an op of the given kind over heads x head_dim, else -1. */
-static int foldable(const struct awq_graph *g, const int *uses, int v, enum awq_op op, int heads, int head_dim)
-{
-	int r = uses[v] == 1 ? awq_graph_producer(g, v) : -1;
-	if (r < 0 || g->nodes[r].op != op)
-		return -1;
-	const struct awq_node *n = &g->nodes[r];
-	if (op == AWQ_OP_ROPE && (n->p.rope.n_heads != heads || n->p.rope.head_dim != head_dim))
-		return -1;
-	if (op == AWQ_OP_RMSNORM && (n->p.norm.group != head_dim || g->values[n->out].cols != heads * head_dim))
-		return -1;
-	return r;
-}
-
 /* q or k of attention node n: fold its ROPE and the per-head RMSNORM before that. */
 static void fold_qk(struct cu_ctx *c, const int *uses, int v, int heads, int hd, int *rope, int *norm, int *raw)
 {
 	const struct awq_graph *g = c->g;
-	*rope = foldable(g, uses, v, AWQ_OP_ROPE, heads, hd);
+	*rope = awq_graph_head_producer(g, uses, v, AWQ_OP_ROPE, heads, hd);
 	if (*rope >= 0)
 		v = g->nodes[*rope].in[0];
-	*norm = foldable(g, uses, v, AWQ_OP_RMSNORM, heads, hd);
+	*norm = awq_graph_head_producer(g, uses, v, AWQ_OP_RMSNORM, heads, hd);
 	if (*norm >= 0)
 		v = g->nodes[*norm].in[0];
 	*raw = v;

@@ -76,9 +76,9 @@ static int check_nodes(const struct awq_graph *g, char *err, size_t errlen)
 	return 0;
 }
 
-/* Floats of the attention split partials, then (tickets != NULL) the words of the split-merge
- * tickets that follow them in the same buffer. */
-static size_t attn_part_floats2(const struct cu_ctx *c, size_t *tickets)
+/* Floats of the attention split partials, and in *tickets the words of the split-merge tickets
+ * that follow them in the same buffer. */
+static size_t attn_part_floats(const struct cu_ctx *c, size_t *tickets)
 {
 	const struct awq_graph *g = c->g;
 	size_t part = 0, tk = 0;
@@ -92,16 +92,8 @@ static size_t attn_part_floats2(const struct cu_ctx *c, size_t *tickets)
 			tk = t > tk ? t : tk;
 		}
 	}
-	if (tickets)
-		*tickets = tk;
+	*tickets = tk;
 	return part;
-}
-
-static size_t attn_part_floats(const struct cu_ctx *c)
-{
-	size_t tk;
-	size_t part = attn_part_floats2(c, &tk);
-	return part + tk;
 }
 
 /* Bytes of everything but the weights; also sizes the scratch buffers. */
@@ -115,18 +107,19 @@ static uint64_t runtime_bytes(struct cu_ctx *c)
 	c->x16_elems = c->max_tokens > AWQ_CU_DECODE_ROWS ? (size_t)c->max_tokens * max_k : 0;
 	c->kv_slot = (size_t)c->max_ctx * g->kv_heads * g->head_dim;
 	c->kv_bytes = (uint64_t)c->kv_slot * 2 * 2 * g->n_kv_layers;
-	c->act_bytes = c->arena_bytes + c->x16_elems * 2 * 2 + attn_part_floats(c) * 4 + BLAS_WS_BYTES + 64;
+	size_t tk, part = attn_part_floats(c, &tk);
+	c->act_bytes = c->arena_bytes + c->x16_elems * 2 * 2 + (part + tk) * 4 + BLAS_WS_BYTES + 64;
 	return c->kv_bytes + c->act_bytes;
 }
 
 static int alloc_runtime(struct cu_ctx *c, char *err, size_t errlen)
 {
 	const struct awq_graph *g = c->g;
-	size_t part = attn_part_floats(c);
+	size_t tk, pf = attn_part_floats(c, &tk);
 	void **ptrs[] = {(void **)&c->arena, (void **)&c->kcache, (void **)&c->vcache, (void **)&c->x16[0],
 			 (void **)&c->x16[1], (void **)&c->attn_part, &c->blas_ws, (void **)&c->d_pos};
 	size_t sizes[] = {c->arena_bytes, (size_t)c->kv_slot * 2 * g->n_kv_layers,
-			  (size_t)c->kv_slot * 2 * g->n_kv_layers, c->x16_elems * 2, c->x16_elems * 2, part * 4,
+			  (size_t)c->kv_slot * 2 * g->n_kv_layers, c->x16_elems * 2, c->x16_elems * 2, (pf + tk) * 4,
 			  BLAS_WS_BYTES, 64};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		if (!sizes[i])
@@ -140,7 +133,6 @@ static int alloc_runtime(struct cu_ctx *c, char *err, size_t errlen)
 		return awq_err(err, errlen, AWQ_EDEVICE, "cuda: cublasSetWorkspace failed");
 	/* the split-merge tickets after the partials start at 0 (each launch leaves them at 0);
 	 * AWQ_CUDA_ATTN_MERGE=0 keeps the separate combine launch (for comparisons) */
-	size_t tk, pf = attn_part_floats2(c, &tk);
 	const char *am = getenv("AWQ_CUDA_ATTN_MERGE");
 	c->attn_ticket = tk && !(am && am[0] == '0') ? (unsigned *)(c->attn_part + pf) : NULL;
 	if (!c->attn_ticket)

@@ -54,9 +54,9 @@ static int blas_gemm(struct cu_ctx *c, const struct cu_weight *w, int j, int in_
 		x = x16;
 		t = w->is_bf16 ? CUDA_R_16BF : CUDA_R_16F;
 	}
-	cublasStatus_t st = cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)s->n, rows, (int)s->k, &one, w->seg_data[j], t,
-					 (int)s->k, x, t, (int)s->k, &zero, out, CUDA_R_32F, (int)s->n, CUBLAS_COMPUTE_32F,
-					 CUBLAS_GEMM_DEFAULT);
+	cublasStatus_t st = cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)s->n, rows, (int)s->k, &one,
+					 w->seg_data[j], t, (int)s->k, x, t, (int)s->k, &zero, out, CUDA_R_32F, (int)s->n,
+					 CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
 	if (st != CUBLAS_STATUS_SUCCESS)
 		return awq_err(err, errlen, AWQ_EDEVICE, "cuda: cublasGemmEx failed for %s (status %d)", s->name, (int)st);
 	if (w->bias[j])
@@ -71,7 +71,8 @@ static int dense_fused(struct cu_ctx *c, const struct cu_weight *w, int in_v, in
 {
 	int silu = epi == AWQ_CU_EPI_SILU_MUL;
 	if (rows <= AWQ_CU_DECODE_ROWS) {
-		struct awq_cu_w16_multi m = {.nseg = w->nsrc, .silu = silu, .is_bf16 = w->is_bf16, .k = (int)w->src[0]->k};
+		struct awq_cu_w16_multi m = {.nseg = w->nsrc, .silu = silu, .is_bf16 = w->is_bf16, .k = (int)w->src[0]->k,
+					     .cc_major = c->cc_major};
 		for (int j = 0; j < w->nsrc; j++) {
 			m.w[j] = w->seg_data[j];
 			m.bias[j] = w->bias[j];

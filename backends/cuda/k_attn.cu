@@ -172,6 +172,22 @@ __global__ void __launch_bounds__(AT_THREADS) attn_split_kernel(struct awq_cu_at
 	}
 }
 
+/* Output d of one head merged over its `used` split partials p ([split][hd + 2]: o, then m in
+ * natural-log units, then l), read through L2 (other blocks of the same grid may have written them). */
+static __device__ __forceinline__ float attn_merge_one(const float *p, int used, int hd, int d)
+{
+	float M = -FLT_MAX, num = 0.f, den = 0.f;
+	for (int sp = 0; sp < used; sp++)
+		M = fmaxf(M, __ldcg(p + sp * (hd + 2) + hd));
+	for (int sp = 0; sp < used; sp++) {
+		const float *q = p + sp * (hd + 2);
+		float f = expf(__ldcg(q + hd) - M);
+		num += __ldcg(q + d) * f;
+		den += __ldcg(q + hd + 1) * f;
+	}
+	return num / den;
+}
+
 __global__ void attn_combine_kernel(struct awq_cu_attn a, int chunk)
 {
 	pdl_trigger(); /* the o projection after it may start streaming its weights */
@@ -179,26 +195,16 @@ __global__ void attn_combine_kernel(struct awq_cu_attn a, int chunk)
 	int limit = *a.d_pos + a.row0 + r + 1;
 	int used = (limit + chunk - 1) / chunk;
 	const float *p = a.part + ((size_t)r * a.n_heads + h) * ns * (hd + 2);
-	float m = -FLT_MAX;
-	for (int s = 0; s < used; s++)
-		m = fmaxf(m, p[s * (hd + 2) + hd]);
-	float den = 0.f;
-	for (int s = 0; s < used; s++)
-		den += p[s * (hd + 2) + hd + 1] * expf(p[s * (hd + 2) + hd] - m);
-	for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-		float o = 0.f;
-		for (int s = 0; s < used; s++)
-			o += p[s * (hd + 2) + d] * expf(p[s * (hd + 2) + hd] - m);
-		a.out[(size_t)r * a.n_heads * hd + (size_t)h * hd + d] = o / den;
-	}
+	for (int d = threadIdx.x; d < hd; d += blockDim.x)
+		a.out[(size_t)r * a.n_heads * hd + (size_t)h * hd + d] = attn_merge_one(p, used, hd, d);
 }
 
 /* Warp-per-slice decode attention for head_dim = 32 * DPL (64, 128): lanes split the head dimension, so K
  * and V rows are read coalesced and the PV product needs no reduction; eight positions per step,
  * their 16 row loads in flight together, scores reduced across lanes by a transposing butterfly
  * (9 shuffles for 8 dot products). The 4 warps of a block take consecutive quarter slices of
- * one split (64, 128 or 256 positions, by max_ctx) and merge through shared memory; the split partials use the layout of
- * attn_split_kernel (stride n_splits(max_ctx)). */
+ * one split (64, 128 or 256 positions, by max_ctx) and merge through shared memory; the split
+ * partials use the layout of attn_split_kernel (stride n_splits(max_ctx)). */
 #define AW_MAX_CHUNK 256
 
 template <int DPL> struct kv_vec;
@@ -394,20 +400,8 @@ __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, in
 	if (!last)
 		return;
 	__threadfence();
-	for (int i = threadIdx.x; i < hg * HD; i += blockDim.x) {
-		int h = i / HD, d = i % HD;
-		const float *p = a.part + ((size_t)r * a.n_heads + h0 + h) * ns * (HD + 2);
-		float M = -FLT_MAX, num = 0.f, den = 0.f;
-		for (int sp = 0; sp < used; sp++)
-			M = fmaxf(M, __ldcg(p + sp * (HD + 2) + HD));
-		for (int sp = 0; sp < used; sp++) {
-			const float *q = p + sp * (HD + 2);
-			float f = expf(__ldcg(q + HD) - M);
-			num += __ldcg(q + d) * f;
-			den += __ldcg(q + HD + 1) * f;
-		}
-		orow[i] = num / den;
-	}
+	for (int i = threadIdx.x; i < hg * HD; i += blockDim.x)
+		orow[i] = attn_merge_one(a.part + ((size_t)r * a.n_heads + h0 + i / HD) * ns * (HD + 2), used, HD, i % HD);
 }
 
 extern "C" cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_attn *a)

@@ -351,18 +351,6 @@ extern "C" cudaError_t awq_cu_hold(cudaStream_t s, unsigned us)
 	return cudaGetLastError();
 }
 
-/* Compute capability major of the current device, cached per device. */
-extern "C" int awq_cu_cc_major(void)
-{
-	static int cache[16];
-	int d = 0;
-	if (cudaGetDevice(&d) != cudaSuccess || d < 0 || d >= 16)
-		return 0;
-	if (!cache[d])
-		cudaDeviceGetAttribute(&cache[d], cudaDevAttrComputeCapabilityMajor, d);
-	return cache[d];
-}
-
 /* Programmatic dependent launch of the decode matmuls: on from sm_90 unless AWQ_CUDA_PDL=0. */
 extern "C" int awq_cu_pdl_default(int cc_major)
 {

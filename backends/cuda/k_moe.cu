@@ -736,16 +736,16 @@ template <int Q4>
 static cudaError_t decode(cudaStream_t s, const struct awq_cu_moe_w *w, const float *x, const float *route, int rows,
 			  int K, const struct awq_cu_moe_scratch *sc, float *out)
 {
-	/* chunks in flight per warp (down with 12 in flight, one round trip at inter 768, measured slower on
-	 * the H200: 37.5 against 35.7 us per layer for both kernels) */
-	const int U = Q4 ? 4 : 2, UD = U;
+	/* chunks in flight per warp (12 in the down kernel measured slower on the H200: 37.5 against 35.7
+	 * us per layer for both kernels) */
+	const int U = Q4 ? 4 : 2;
 	dim3 g1((w->inter + 15) / 16, rows * K), g2((w->hidden + 15) / 16, rows);
 	/* staged activations: x (hidden) for gate/up, the K rows of h (inter each) for down */
 	size_t s1 = (size_t)(w->hidden + 1) / 2 * 4, s2 = (size_t)K * ((w->inter + 1) / 2) * 4;
 	if (s1 > 48 * 1024)
 		return cudaErrorInvalidValue;
 	if (s2 > 48 * 1024) { /* Mixtral-sized inter: opt in (per device, so set at every launch) */
-		cudaError_t e = cudaFuncSetAttribute(moe_down_decode_kernel<Q4, UD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+		cudaError_t e = cudaFuncSetAttribute(moe_down_decode_kernel<Q4, U>, cudaFuncAttributeMaxDynamicSharedMemorySize,
 						     (int)s2);
 		if (e != cudaSuccess)
 			return e;
@@ -754,7 +754,7 @@ static cudaError_t decode(cudaStream_t s, const struct awq_cu_moe_w *w, const fl
 	cudaError_t e = cudaGetLastError();
 	if (e != cudaSuccess)
 		return e;
-	moe_down_decode_kernel<Q4, UD><<<g2, MOE_WARPS * 32, s2, s>>>(*w, sc->h, route, K, out);
+	moe_down_decode_kernel<Q4, U><<<g2, MOE_WARPS * 32, s2, s>>>(*w, sc->h, route, K, out);
 	return cudaGetLastError();
 }
 

@@ -212,7 +212,7 @@ static cudaError_t launch_nt(cudaStream_t s, const struct awq_cu_w16_multi *m, c
 	int total = m->silu ? m->n[0] * W16_ROWS : m->n[0] + (m->nseg > 1 ? m->n[1] : 0) + (m->nseg > 2 ? m->n[2] : 0);
 	int per_block = W16_WARPS * W16_ROWS;
 	return awq_cu_launch(w16_gemv_kernel<NT>, dim3((total + per_block - 1) / per_block), dim3(W16_WARPS * 32), 0, s,
-			     awq_cu_pdl_default(awq_cu_cc_major()), *m, x, rows);
+			     awq_cu_pdl_default(m->cc_major), *m, x, rows);
 }
 
 extern "C" cudaError_t awq_cu_w16_gemv_multi(cudaStream_t s, const struct awq_cu_w16_multi *m, const float *x,

@@ -229,17 +229,13 @@ static int rope_slots(struct vk_ctx *c, uint32_t *table_floats, char *err, size_
 	return 0;
 }
 
-/* The single-use producer of v when it is `op` over heads x hd (ROPE, or per-head RMSNORM), else -1. */
+/* awq_graph_head_producer, with the per-head norm's weight dense (attn_prep reads it as such). */
 static int foldable(const struct awq_graph *g, const int *uses, int v, enum awq_op op, int heads, int hd)
 {
-	int p = v >= 0 && uses[v] == 1 ? awq_graph_producer(g, v) : -1;
-	if (p < 0 || g->nodes[p].op != op)
+	int p = awq_graph_head_producer(g, uses, v, op, heads, hd);
+	if (p >= 0 && op == AWQ_OP_RMSNORM && !(g->nodes[p].w && g->nodes[p].w->fmt == AWQ_WFMT_DENSE))
 		return -1;
-	const struct awq_node *n = &g->nodes[p];
-	if (op == AWQ_OP_ROPE)
-		return n->p.rope.n_heads == heads && n->p.rope.head_dim == hd ? p : -1;
-	return n->p.norm.group == hd && g->values[n->out].cols == heads * hd && n->w && n->w->fmt == AWQ_WFMT_DENSE ? p
-															     : -1;
+	return p;
 }
 
 /* ATTENTION node i: fold q's and k's ROPE and the per-head RMSNORM before it into attn_prep. The

@@ -8,18 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cpu_kernels.h"
 #include "cpu_membw.h"
 #include "dtype.h"
-
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
@@ -50,10 +42,10 @@ static double best_seconds(kernel_fn fn, void *ctx, size_t bytes)
 	double best = 1e30;
 	fn(ctx); /* warm-up: fault in, fill caches */
 	for (int pass = 0; pass < 5; pass++) {
-		double t0 = now();
+		double t0 = awq_cpu_now_s();
 		for (int r = 0; r < reps; r++)
 			fn(ctx);
-		double dt = (now() - t0) / reps;
+		double dt = (awq_cpu_now_s() - t0) / reps;
 		best = dt < best ? dt : best;
 	}
 	return best;
