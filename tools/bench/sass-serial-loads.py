@@ -51,7 +51,11 @@ def main(argv):
         return 2
     res = {}
     for f in files:
-        out = subprocess.run(["cuobjdump", "-sass", f], capture_output=True, text=True)
+        try:
+            out = subprocess.run(["cuobjdump", "-sass", f], capture_output=True, text=True)
+        except FileNotFoundError:
+            print("cuobjdump is not on PATH (CUDA toolkit, or PyPI's nvidia-cuda-cuobjdump)", file=sys.stderr)
+            return 1
         if out.returncode != 0:
             print(f"cuobjdump failed on {f}: {out.stderr.strip()}", file=sys.stderr)
             return 1
