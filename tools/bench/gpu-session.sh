@@ -13,6 +13,9 @@
 #   moe       qwen3-30b-a3b AWQ/BF16 and the dense qwen3-14b AWQ
 #   ab        llama2-7b and qwen3-8b AWQ decode with each switchable decode change on and off
 #             (AWQ_CUDA_ATTN_MERGE, AWQ_CUDA_PDL), in the same call
+#   variants  each CUDA plugin under $BIN/var/NAME (tools/bench/pack-variants.sh): its kernel, op,
+#             model and MoE tests, then AWQ decode of llama2-7b, qwen3-8b and qwen3-30b-a3b, between
+#             two runs of the .bin plugin (the drift of the machine shows in those two)
 #   vulkan    test_vulkan_ops, the goldens and llama2-7b bench through NVIDIA's Vulkan driver
 #             (carry .gl: the loader debs, see the device tool's README)
 # (default: test sanitize profile bench). BIN=DIR uses binaries built elsewhere
@@ -157,6 +160,27 @@ if has ab; then
 	AWQ_CUDA_ATTN_MERGE=0 bench ab_no_attn_merge 120 --synthetic llama2-7b,qwen3-8b --precision awq --backend cuda \
 		-p 512 -n 128 -r 3
 	AWQ_CUDA_PDL=0 bench ab_no_pdl 120 --synthetic llama2-7b,qwen3-8b --precision awq --backend cuda -p 512 -n 128 -r 3
+fi
+if has variants; then
+	vbench() { # name, plugin dir
+		AWQ_PLUGIN_DIR=$2 bench "variant_$1" 150 --synthetic llama2-7b,qwen3-8b,qwen3-30b-a3b --precision awq \
+			--backend cuda -p 512 -n 128 -r 3
+	}
+	vbench base_first "$AWQ_PLUGIN_DIR"
+	for vd in "${BIN:-$BUILD}"/var/*/; do
+		[ -f "$vd/libawqrun-cuda.so" ] || continue
+		vn=$(basename "$vd")
+		note "variant $vn: commit $(cat "$vd/commit" 2>/dev/null)"
+		"$vd/test_cuda_kernels" >"$L/variant_${vn}_kernels.log" 2>&1
+		note "variant $vn test_cuda_kernels: rc=$? ($(counts "$L/variant_${vn}_kernels.log"))"
+		for t in "ops $OPS" "model $MODEL" "moe $MOE"; do
+			set -- $t
+			AWQ_PLUGIN_DIR=$vd timeout 300 "$2" >"$L/variant_${vn}_$1.log" 2>&1
+			note "variant $vn test_cuda_$1: rc=$? ($(counts "$L/variant_${vn}_$1.log"))"
+		done
+		vbench "$vn" "$vd"
+	done
+	vbench base_last "$AWQ_PLUGIN_DIR"
 fi
 has depth && bench depth 200 --synthetic qwen3-8b --precision awq,bf16 --backend cuda -p 512 -n 128 -d 4096,16384 -r 2
 if has moe; then

@@ -1,0 +1,43 @@
+#!/bin/sh
+# Build the CUDA plugin (and the kernel test) of other commits or branches, so that one device call
+# tests and benchmarks them beside the current build:
+#     tools/bench/pack-bin.sh                      (the current build into .bin)
+#     tools/bench/pack-variants.sh REF[=NAME] ...  (each into .bin/var/NAME)
+#     device run: BIN=.bin bash tools/bench/gpu-session.sh variants    carry [.bin, .deps]
+# NAME defaults to REF with '/' made '-'. A variant is libawqrun-cuda.so (~7 MB) and
+# test_cuda_kernels (~7 MB): with the 26 MB of .bin, two variants fit the device tool's 64 MiB carry.
+# Variants must keep the backend ABI of .bin's awqrun (the plugin loader refuses others).
+# Environment: BUILD_JOBS (default 2), AWQ_CUDA_ARCHS (default 90, the device machine's).
+set -eu
+cd "$(dirname "$0")/../.."
+root=$PWD
+bin=${BIN_DIR:-.bin}
+if [ ! -x "$bin/awqrun" ]; then
+	echo "pack-variants: $bin/awqrun missing: run tools/bench/pack-bin.sh first" >&2
+	exit 1
+fi
+[ $# -gt 0 ] || { echo "usage: tools/bench/pack-variants.sh REF[=NAME] ..." >&2; exit 2; }
+for spec in "$@"; do
+	ref=${spec%%=*}
+	name=${spec#*=}
+	[ "$name" = "$spec" ] && name=$(printf '%s' "$ref" | tr '/' '-')
+	git rev-parse --verify --quiet "$ref^{commit}" >/dev/null || { echo "pack-variants: no commit '$ref'" >&2; exit 1; }
+	wt=$(mktemp -d /tmp/awq-variant-XXXXXX)
+	git worktree add --detach "$wt" "$ref" >/dev/null
+	echo "pack-variants: $name = $(git rev-parse --short "$ref") ($ref), building in $wt"
+	if ! { cmake -S "$wt" -B "$wt/build" -DCMAKE_BUILD_TYPE=Release -DAWQ_CUDA=ON -DAWQ_CUDA_ARCHS="${AWQ_CUDA_ARCHS:-90}" \
+		-DAWQ_VULKAN=OFF -DAWQ_OPENCL=OFF >"$wt/configure.log" 2>&1 &&
+		cmake --build "$wt/build" -j "${BUILD_JOBS:-2}" --target awqrun-cuda test_cuda_kernels >"$wt/build.log" 2>&1; }; then
+		echo "pack-variants: $name failed to build; logs in $wt" >&2
+		exit 1
+	fi
+	dest="$bin/var/$name"
+	rm -rf "$dest"
+	mkdir -p "$dest"
+	cp "$wt/build/libawqrun-cuda.so" "$wt/build/tests/cuda/test_cuda_kernels" "$dest/"
+	git rev-parse "$ref" >"$dest/commit"
+	git worktree remove --force "$wt"
+	rm -rf "$wt"
+done
+git worktree prune
+du -sh "$bin"
