@@ -149,6 +149,27 @@ static __device__ __forceinline__ void moe_frag_b_s(const uint32_t *xs, bool ok,
 	}
 }
 
+/* A tile's group scales and zeros (groups x 8 words, groups x uint2) copied into shared memory by
+ * the whole block, to be read by q4_group_load there: in global memory each k16 step of the mma loop
+ * waited for its own load (the first of each group a DRAM round trip, one after another). Two tiles
+ * (A, B) at once, each thread's four loads in flight before its stores. */
+static __device__ __forceinline__ void moe_stage_params2(const moe_tile &A, const moe_tile &B, int groups,
+							  uint32_t *sa, uint2 *za, uint32_t *sb, uint2 *zb)
+{
+	const int n = groups * 8;
+	for (int i = threadIdx.x; i < n; i += blockDim.x) {
+		bool z = i < groups;
+		uint32_t a = __ldg(A.sc + i), b = __ldg(B.sc + i);
+		uint2 ya = z ? __ldg(A.z + i) : make_uint2(0, 0), yb = z ? __ldg(B.z + i) : make_uint2(0, 0);
+		sa[i] = a;
+		sb[i] = b;
+		if (z) {
+			za[i] = ya;
+			zb[i] = yb;
+		}
+	}
+}
+
 /* ---- routing ----------------------------------------------------------------------------- */
 
 /* logits[r][e] for 8 experts (one per warp) x 8 rows per block (block x, y). */
@@ -527,6 +548,16 @@ __global__ void __launch_bounds__(MOE_WARPS * 32, Q4 ? 3 : 1) moe_gu_decode_kern
 			moe_frag_load<Q4>(tu, c0 + u, fu[u]);
 		}
 	moe_stage_row(x + (size_t)r * H, H, xs);
+	if (Q4) { /* after x: (H + 1) / 2 words rounded up to even (uint2 alignment) */
+		const int G = w.gu.groups, xw = ((H + 1) / 2 + 1) & ~1;
+		uint32_t *s_sc = xs + xw;
+		uint2 *s_z = reinterpret_cast<uint2 *>(s_sc + 2 * G * 8);
+		moe_stage_params2(tg, tu, G, s_sc, s_z, s_sc + G * 8, s_z + G);
+		tg.sc = s_sc;
+		tg.z = s_z;
+		tu.sc = s_sc + G * 8;
+		tu.z = s_z + G;
+	}
 	__syncthreads();
 	float ag[4] = {0.f, 0.f, 0.f, 0.f}, au[4] = {0.f, 0.f, 0.f, 0.f};
 	for (int c = c0; c < c1; c += U) {
@@ -588,8 +619,83 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_down_decode_kernel(struct 
 	int tile = blockIdx.x, r = blockIdx.y;
 	const int I = w.inter, E = w.n_experts, hw = (I + 1) / 2;
 	const float *rt = route + (size_t)r * 2 * K;
-	for (int j = 0; j < K; j++)
-		moe_stage_row(h + ((size_t)r * K + j) * I, I, hs + (size_t)j * hw);
+	/* the K rows of h as f16 pairs, all slots at once with 4 loads per thread in flight (row by row,
+	 * each row's loads waited for the previous row's stores: K dependent round trips) */
+	{
+		const float *hb = h + (size_t)r * K * I;
+		const int tot = K * hw;
+		for (int i0 = 0; i0 < tot; i0 += 4 * blockDim.x) {
+			float2 v[4];
+#pragma unroll
+			for (int u = 0; u < 4; u++) {
+				int i = i0 + threadIdx.x + u * blockDim.x, j = i / hw, c = 2 * (i - j * hw);
+				v[u] = make_float2(0.f, 0.f);
+				if (i < tot) {
+					v[u].x = hb[(size_t)j * I + c];
+					if (c + 1 < I)
+						v[u].y = hb[(size_t)j * I + c + 1];
+				}
+			}
+#pragma unroll
+			for (int u = 0; u < 4; u++) {
+				int i = i0 + threadIdx.x + u * blockDim.x;
+				if (i < tot)
+					hs[i] = pack_half2(v[u].x, v[u].y);
+			}
+		}
+	}
+	/* Q4: every slot's expert's group parameters of this tile, after the K rows of h (rounded up
+	 * to even words for the uint2 zeros) */
+	const int G = Q4 ? w.down.groups : 0, pw = ((K * hw) + 1) & ~1;
+	uint32_t *p_sc = hs + pw;
+	uint2 *p_z = reinterpret_cast<uint2 *>(p_sc + (size_t)K * G * 8);
+	if (Q4) {
+		/* slot j's tile of its expert; all slots' loads of a thread in flight before its stores
+		 * (up to 8 slots with one element each per thread; otherwise slot by slot) */
+		const int n = G * 8, tid = threadIdx.x;
+		if (K <= 8 && n <= (int)blockDim.x) {
+			uint32_t a[8];
+			uint2 zz[8];
+			float rv[8]; /* the slots' route ids, loaded together */
+#pragma unroll
+			for (int j = 0; j < 8; j++)
+				rv[j] = j < K ? rt[j] : -1.f;
+#pragma unroll
+			for (int j = 0; j < 8; j++) {
+				a[j] = 0u;
+				zz[j] = make_uint2(0, 0);
+				if (j < K) {
+					int ej = moe_expert_id(rv[j], E);
+					moe_tile T = moe_make_tile<Q4>(w, 2, ej < 0 ? 0 : ej, tile);
+					if (tid < n)
+						a[j] = __ldg(T.sc + tid);
+					if (tid < G)
+						zz[j] = __ldg(T.z + tid);
+				}
+			}
+#pragma unroll
+			for (int j = 0; j < 8; j++)
+				if (j < K) {
+					if (tid < n)
+						p_sc[j * n + tid] = a[j];
+					if (tid < G)
+						p_z[j * G + tid] = zz[j];
+				}
+		} else {
+			for (int j = 0; j < K; j++) {
+				int ej = moe_expert_id(rt[j], E);
+				moe_tile T = moe_make_tile<Q4>(w, 2, ej < 0 ? 0 : ej, tile);
+				for (int i = tid; i < n; i += blockDim.x) {
+					bool z = i < G;
+					uint32_t v = __ldg(T.sc + i);
+					uint2 y = z ? __ldg(T.z + i) : make_uint2(0, 0);
+					p_sc[j * n + i] = v;
+					if (z)
+						p_z[j * G + i] = y;
+				}
+			}
+		}
+	}
 	__syncthreads();
 	int wps = K >= MOE_WARPS ? 1 : MOE_WARPS / K, conc = MOE_WARPS / wps;
 	int chunks = (I + 63) / 64, per = (chunks + wps - 1) / wps;
@@ -600,6 +706,10 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_down_decode_kernel(struct 
 		e = e < 0 ? 0 : e;
 		float wt = rt[K + j];
 		moe_tile T = moe_make_tile<Q4>(w, 2, e, tile);
+		if (Q4) {
+			T.sc = p_sc + (size_t)j * G * 8;
+			T.z = p_z + (size_t)j * G;
+		}
 		const uint32_t *hr = hs + (size_t)j * hw;
 		float part[4] = {0.f, 0.f, 0.f, 0.f};
 		for (int c = c0; c < c1; c += U) {
@@ -845,6 +955,10 @@ static cudaError_t decode(cudaStream_t s, const struct awq_cu_moe_w *w, const fl
 	dim3 g1((w->inter + 15) / 16, rows * K), g2((w->hidden + 15) / 16, rows);
 	/* staged activations: x (hidden) for gate/up, the K rows of h (inter each) for down */
 	size_t s1 = (size_t)(w->hidden + 1) / 2 * 4, s2 = (size_t)K * ((w->inter + 1) / 2) * 4;
+	if (Q4) { /* the staged group parameters (see the kernels), 40 bytes per tile and group */
+		s1 = (size_t)(((w->hidden + 1) / 2 + 1) & ~1) * 4 + (size_t)2 * w->gu.groups * 40;
+		s2 = (size_t)((K * ((w->inter + 1) / 2) + 1) & ~1) * 4 + (size_t)K * w->down.groups * 40;
+	}
 	if (s1 > 48 * 1024)
 		return cudaErrorInvalidValue;
 	if (s2 > 48 * 1024) { /* Mixtral-sized inter: opt in (per device, so set at every launch) */
