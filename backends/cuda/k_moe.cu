@@ -123,10 +123,23 @@ static __device__ __forceinline__ void moe_frag_a(const moe_tile &T, int c, cons
 static __device__ __forceinline__ void moe_stage_row(const float *__restrict__ src, int L, uint32_t *dst)
 {
 	int words = (L + 1) / 2;
-#pragma unroll 4
-	for (int i = threadIdx.x; i < words; i += blockDim.x) {
-		float lo = src[2 * i], hi = 2 * i + 1 < L ? src[2 * i + 1] : 0.f;
-		dst[i] = pack_half2(lo, hi);
+	/* 4 words per thread, every load issued before any store (indices clamped: the odd tail
+	 * re-reads the last element and zeroes it). As a loop of load-then-store, ptxas reused one
+	 * register per element and each load waited for the store before it (SASS). */
+	for (int i0 = threadIdx.x; i0 < words; i0 += 4 * blockDim.x) {
+		float lo[4], hi[4];
+#pragma unroll
+		for (int u = 0; u < 4; u++) {
+			int i = min(i0 + u * (int)blockDim.x, words - 1);
+			lo[u] = src[2 * i];
+			hi[u] = src[min(2 * i + 1, L - 1)];
+		}
+#pragma unroll
+		for (int u = 0; u < 4; u++) {
+			int i = i0 + u * (int)blockDim.x;
+			if (i < words)
+				dst[i] = pack_half2(lo[u], 2 * i + 1 < L ? hi[u] : 0.f);
+		}
 	}
 }
 

@@ -7,7 +7,7 @@
 # NAME defaults to REF with '/' made '-'. A variant is libawqrun-cuda.so (~7 MB) and
 # test_cuda_kernels (~7 MB): with the 26 MB of .bin, two variants fit the device tool's 64 MiB carry.
 # Variants must keep the backend ABI of .bin's awqrun (the plugin loader refuses others).
-# Environment: BUILD_JOBS (default 2), AWQ_CUDA_ARCHS (default 90, the device machine's).
+# Environment: NO_KERNEL_TEST=1 leaves the kernel test out (half the size), BUILD_JOBS (default 2), AWQ_CUDA_ARCHS (default 90, the device machine's).
 set -eu
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -34,7 +34,8 @@ for spec in "$@"; do
 	dest="$bin/var/$name"
 	rm -rf "$dest"
 	mkdir -p "$dest"
-	cp "$wt/build/libawqrun-cuda.so" "$wt/build/tests/cuda/test_cuda_kernels" "$dest/"
+	cp "$wt/build/libawqrun-cuda.so" "$dest/"
+	[ "${NO_KERNEL_TEST:-0}" = 1 ] || cp "$wt/build/tests/cuda/test_cuda_kernels" "$dest/"
 	git rev-parse "$ref" >"$dest/commit"
 	git worktree remove --force "$wt"
 	rm -rf "$wt"
