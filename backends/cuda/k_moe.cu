@@ -123,10 +123,23 @@ static __device__ __forceinline__ void moe_frag_a(const moe_tile &T, int c, cons
 static __device__ __forceinline__ void moe_stage_row(const float *__restrict__ src, int L, uint32_t *dst)
 {
 	int words = (L + 1) / 2;
-#pragma unroll 4
-	for (int i = threadIdx.x; i < words; i += blockDim.x) {
-		float lo = src[2 * i], hi = 2 * i + 1 < L ? src[2 * i + 1] : 0.f;
-		dst[i] = pack_half2(lo, hi);
+	/* 4 words per thread, every load issued before any store (indices clamped: the odd tail
+	 * re-reads the last element and zeroes it). As a loop of load-then-store, ptxas reused one
+	 * register per element and each load waited for the store before it (SASS). */
+	for (int i0 = threadIdx.x; i0 < words; i0 += 4 * blockDim.x) {
+		float lo[4], hi[4];
+#pragma unroll
+		for (int u = 0; u < 4; u++) {
+			int i = min(i0 + u * (int)blockDim.x, words - 1);
+			lo[u] = src[2 * i];
+			hi[u] = src[min(2 * i + 1, L - 1)];
+		}
+#pragma unroll
+		for (int u = 0; u < 4; u++) {
+			int i = i0 + u * (int)blockDim.x;
+			if (i < words)
+				dst[i] = pack_half2(lo[u], 2 * i + 1 < L ? hi[u] : 0.f);
+		}
 	}
 }
 
@@ -146,6 +159,27 @@ static __device__ __forceinline__ void moe_frag_b_s(const uint32_t *xs, bool ok,
 		bool in = ok && kk < K;
 		b0 = in ? xs[kk / 2] : 0u;
 		b1 = in ? xs[kk / 2 + 1] : 0u;
+	}
+}
+
+/* A tile's group scales and zeros (groups x 8 words, groups x uint2) copied into shared memory by
+ * the whole block, to be read by q4_group_load there: in global memory each k16 step of the mma loop
+ * waited for its own load (the first of each group a DRAM round trip, one after another). Two tiles
+ * (A, B) at once, each thread's four loads in flight before its stores. */
+static __device__ __forceinline__ void moe_stage_params2(const moe_tile &A, const moe_tile &B, int groups,
+							  uint32_t *sa, uint2 *za, uint32_t *sb, uint2 *zb)
+{
+	const int n = groups * 8;
+	for (int i = threadIdx.x; i < n; i += blockDim.x) {
+		bool z = i < groups;
+		uint32_t a = __ldg(A.sc + i), b = __ldg(B.sc + i);
+		uint2 ya = z ? __ldg(A.z + i) : make_uint2(0, 0), yb = z ? __ldg(B.z + i) : make_uint2(0, 0);
+		sa[i] = a;
+		sb[i] = b;
+		if (z) {
+			za[i] = ya;
+			zb[i] = yb;
+		}
 	}
 }
 
@@ -344,9 +378,103 @@ __global__ void moe_topk_kernel(const float *__restrict__ logits, int E, int K, 
 	moe_topk_row(logits, E, K, norm, route, blockIdx.x, threadIdx.x);
 }
 
-/* Decode router in one launch (rows <= 8): the blocks of moe_logits_kernel, then the last block to
- * finish (a grid-wide ticket, reset to 0 for the next launch) runs the top-k of every row, one warp
- * per row. Saves the second launch and its dependency round trip per MoE layer. */
+/* Logits of the decode router from 16-bit weights (H a multiple of 8) with the rows of x staged in
+ * shared memory (xsm: rows * H floats) by the whole block. Each warp's weight loads of a batch (8 per
+ * lane, 2048 columns) are issued before the staging, so weights (DRAM) and x (L2) arrive in one
+ * round trip; the sums then read x from shared memory. moe_logits_block instead reads x from global
+ * memory inside its loop, and the compiler kept those loads and the next weight load behind each
+ * other: 8 dependent round trips at H = 2048 (SASS, 2026-11-30), ~12 us per MoE layer. */
+#define MOE_RB 8
+static __device__ __forceinline__ void moe_logits_staged(const uint16_t *__restrict__ w, int is_bf16, int E, int H,
+							 const float *__restrict__ x, int rows,
+							 float *__restrict__ logits, float *xsm)
+{
+	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+	int e = blockIdx.x * MOE_WARPS + warp;
+	bool has = e < E;
+	const uint4 *wr = reinterpret_cast<const uint4 *>(w + (size_t)(has ? e : 0) * H);
+	const int n8 = H / 8;
+	float acc[8];
+#pragma unroll
+	for (int r = 0; r < 8; r++)
+		acc[r] = 0.f;
+	for (int b0 = 0; b0 < n8; b0 += 32 * MOE_RB) { /* the same trip count in every warp */
+		uint4 v[MOE_RB];
+#pragma unroll
+		for (int b = 0; b < MOE_RB; b++) {
+			int j = b0 + lane + 32 * b;
+			v[b] = has && j < n8 ? __ldg(wr + j) : make_uint4(0, 0, 0, 0);
+		}
+		if (b0 == 0) {
+			const float4 *x4 = reinterpret_cast<const float4 *>(x);
+			float4 *s4 = reinterpret_cast<float4 *>(xsm);
+			const int n4 = rows * H / 4;
+			for (int i0 = 0; i0 < n4; i0 += 4 * blockDim.x) { /* 4 loads per thread in flight */
+				float4 t[4];
+#pragma unroll
+				for (int u = 0; u < 4; u++) {
+					int i = i0 + threadIdx.x + u * blockDim.x;
+					t[u] = i < n4 ? __ldg(x4 + i) : make_float4(0.f, 0.f, 0.f, 0.f);
+				}
+#pragma unroll
+				for (int u = 0; u < 4; u++) {
+					int i = i0 + threadIdx.x + u * blockDim.x;
+					if (i < n4)
+						s4[i] = t[u];
+				}
+			}
+			__syncthreads();
+		}
+#pragma unroll
+		for (int b = 0; b < MOE_RB; b++) {
+			int j = b0 + lane + 32 * b;
+			if (j >= n8) /* past the row: v[b] is zero, and x would be read past it */
+				continue;
+			float f[8];
+			const uint32_t u[4] = {v[b].x, v[b].y, v[b].z, v[b].w};
+#pragma unroll
+			for (int q = 0; q < 4; q++) {
+				if (is_bf16) {
+					f[2 * q] = __uint_as_float(u[q] << 16);
+					f[2 * q + 1] = __uint_as_float(u[q] & 0xffff0000u);
+				} else {
+					float2 h = __half22float2(u2h(u[q]));
+					f[2 * q] = h.x;
+					f[2 * q + 1] = h.y;
+				}
+			}
+#pragma unroll
+			for (int r = 0; r < 8; r++) {
+				if (r >= rows)
+					break;
+				const float4 *xp = reinterpret_cast<const float4 *>(xsm + (size_t)r * H + 8 * j);
+				float4 a = xp[0], c = xp[1];
+				acc[r] = fmaf(f[0], a.x, acc[r]);
+				acc[r] = fmaf(f[1], a.y, acc[r]);
+				acc[r] = fmaf(f[2], a.z, acc[r]);
+				acc[r] = fmaf(f[3], a.w, acc[r]);
+				acc[r] = fmaf(f[4], c.x, acc[r]);
+				acc[r] = fmaf(f[5], c.y, acc[r]);
+				acc[r] = fmaf(f[6], c.z, acc[r]);
+				acc[r] = fmaf(f[7], c.w, acc[r]);
+			}
+		}
+	}
+#pragma unroll
+	for (int r = 0; r < 8; r++) {
+		float s = acc[r];
+		for (int o = 16; o > 0; o >>= 1)
+			s += __shfl_xor_sync(0xffffffffu, s, o);
+		if (lane == 0 && has && r < rows)
+			logits[(size_t)r * E + e] = s;
+	}
+}
+
+/* Decode router in one launch (rows <= 8): the logits blocks (STAGED: moe_logits_staged, x in
+ * dynamic shared memory; else moe_logits_block), then the last block to finish (a grid-wide ticket,
+ * reset to 0 for the next launch) runs the top-k of every row, one warp per row. Saves the second
+ * launch and its dependency round trip per MoE layer. */
+template <int STAGED>
 __global__ void __launch_bounds__(MOE_WARPS * 32) moe_route_fused_kernel(const void *__restrict__ w, int elem_bytes,
 									  int is_bf16, int E, int H,
 									  const float *__restrict__ x, int rows,
@@ -354,8 +482,12 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_route_fused_kernel(const v
 									  float *__restrict__ route,
 									  unsigned *__restrict__ ticket)
 {
+	extern __shared__ __align__(16) float xsm[];
 	__shared__ int last;
-	moe_logits_block(w, elem_bytes, is_bf16, E, H, x, rows, logits);
+	if (STAGED)
+		moe_logits_staged(static_cast<const uint16_t *>(w), is_bf16, E, H, x, rows, logits, xsm);
+	else
+		moe_logits_block(w, elem_bytes, is_bf16, E, H, x, rows, logits);
 	__syncthreads();
 	if (threadIdx.x == 0) {
 		__threadfence(); /* this block's logits before its ticket */
@@ -380,8 +512,13 @@ extern "C" cudaError_t awq_cu_moe_route(cudaStream_t s, const void *w, int elem_
 		return cudaErrorInvalidValue;
 	dim3 grid((n_experts + MOE_WARPS - 1) / MOE_WARPS, (rows + 7) / 8);
 	if (rows <= 8 && ticket) {
-		moe_route_fused_kernel<<<grid, MOE_WARPS * 32, 0, s>>>(w, elem_bytes, is_bf16, n_experts, hidden, x, rows,
-								       logits, top_k, norm_topk, route, ticket);
+		size_t xs = (size_t)rows * hidden * sizeof(float);
+		if (elem_bytes == 2 && hidden % 8 == 0 && xs <= 48 * 1024)
+			moe_route_fused_kernel<1><<<grid, MOE_WARPS * 32, xs, s>>>(w, elem_bytes, is_bf16, n_experts, hidden, x,
+										     rows, logits, top_k, norm_topk, route, ticket);
+		else
+			moe_route_fused_kernel<0><<<grid, MOE_WARPS * 32, 0, s>>>(w, elem_bytes, is_bf16, n_experts, hidden, x,
+										    rows, logits, top_k, norm_topk, route, ticket);
 		return cudaGetLastError();
 	}
 	moe_logits_kernel<<<grid, MOE_WARPS * 32, 0, s>>>(w, elem_bytes, is_bf16, n_experts, hidden, x, rows, logits);
@@ -424,6 +561,16 @@ __global__ void __launch_bounds__(MOE_WARPS * 32, Q4 ? 3 : 1) moe_gu_decode_kern
 			moe_frag_load<Q4>(tu, c0 + u, fu[u]);
 		}
 	moe_stage_row(x + (size_t)r * H, H, xs);
+	if (Q4) { /* after x: (H + 1) / 2 words rounded up to even (uint2 alignment) */
+		const int G = w.gu.groups, xw = ((H + 1) / 2 + 1) & ~1;
+		uint32_t *s_sc = xs + xw;
+		uint2 *s_z = reinterpret_cast<uint2 *>(s_sc + 2 * G * 8);
+		moe_stage_params2(tg, tu, G, s_sc, s_z, s_sc + G * 8, s_z + G);
+		tg.sc = s_sc;
+		tg.z = s_z;
+		tu.sc = s_sc + G * 8;
+		tu.z = s_z + G;
+	}
 	__syncthreads();
 	float ag[4] = {0.f, 0.f, 0.f, 0.f}, au[4] = {0.f, 0.f, 0.f, 0.f};
 	for (int c = c0; c < c1; c += U) {
@@ -485,8 +632,83 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_down_decode_kernel(struct 
 	int tile = blockIdx.x, r = blockIdx.y;
 	const int I = w.inter, E = w.n_experts, hw = (I + 1) / 2;
 	const float *rt = route + (size_t)r * 2 * K;
-	for (int j = 0; j < K; j++)
-		moe_stage_row(h + ((size_t)r * K + j) * I, I, hs + (size_t)j * hw);
+	/* the K rows of h as f16 pairs, all slots at once with 4 loads per thread in flight (row by row,
+	 * each row's loads waited for the previous row's stores: K dependent round trips) */
+	{
+		const float *hb = h + (size_t)r * K * I;
+		const int tot = K * hw;
+		for (int i0 = 0; i0 < tot; i0 += 4 * blockDim.x) {
+			float2 v[4];
+#pragma unroll
+			for (int u = 0; u < 4; u++) {
+				int i = i0 + threadIdx.x + u * blockDim.x, j = i / hw, c = 2 * (i - j * hw);
+				v[u] = make_float2(0.f, 0.f);
+				if (i < tot) {
+					v[u].x = hb[(size_t)j * I + c];
+					if (c + 1 < I)
+						v[u].y = hb[(size_t)j * I + c + 1];
+				}
+			}
+#pragma unroll
+			for (int u = 0; u < 4; u++) {
+				int i = i0 + threadIdx.x + u * blockDim.x;
+				if (i < tot)
+					hs[i] = pack_half2(v[u].x, v[u].y);
+			}
+		}
+	}
+	/* Q4: every slot's expert's group parameters of this tile, after the K rows of h (rounded up
+	 * to even words for the uint2 zeros) */
+	const int G = Q4 ? w.down.groups : 0, pw = ((K * hw) + 1) & ~1;
+	uint32_t *p_sc = hs + pw;
+	uint2 *p_z = reinterpret_cast<uint2 *>(p_sc + (size_t)K * G * 8);
+	if (Q4) {
+		/* slot j's tile of its expert; all slots' loads of a thread in flight before its stores
+		 * (up to 8 slots with one element each per thread; otherwise slot by slot) */
+		const int n = G * 8, tid = threadIdx.x;
+		if (K <= 8 && n <= (int)blockDim.x) {
+			uint32_t a[8];
+			uint2 zz[8];
+			float rv[8]; /* the slots' route ids, loaded together */
+#pragma unroll
+			for (int j = 0; j < 8; j++)
+				rv[j] = j < K ? rt[j] : -1.f;
+#pragma unroll
+			for (int j = 0; j < 8; j++) {
+				a[j] = 0u;
+				zz[j] = make_uint2(0, 0);
+				if (j < K) {
+					int ej = moe_expert_id(rv[j], E);
+					moe_tile T = moe_make_tile<Q4>(w, 2, ej < 0 ? 0 : ej, tile);
+					if (tid < n)
+						a[j] = __ldg(T.sc + tid);
+					if (tid < G)
+						zz[j] = __ldg(T.z + tid);
+				}
+			}
+#pragma unroll
+			for (int j = 0; j < 8; j++)
+				if (j < K) {
+					if (tid < n)
+						p_sc[j * n + tid] = a[j];
+					if (tid < G)
+						p_z[j * G + tid] = zz[j];
+				}
+		} else {
+			for (int j = 0; j < K; j++) {
+				int ej = moe_expert_id(rt[j], E);
+				moe_tile T = moe_make_tile<Q4>(w, 2, ej < 0 ? 0 : ej, tile);
+				for (int i = tid; i < n; i += blockDim.x) {
+					bool z = i < G;
+					uint32_t v = __ldg(T.sc + i);
+					uint2 y = z ? __ldg(T.z + i) : make_uint2(0, 0);
+					p_sc[j * n + i] = v;
+					if (z)
+						p_z[j * G + i] = y;
+				}
+			}
+		}
+	}
 	__syncthreads();
 	int wps = K >= MOE_WARPS ? 1 : MOE_WARPS / K, conc = MOE_WARPS / wps;
 	int chunks = (I + 63) / 64, per = (chunks + wps - 1) / wps;
@@ -497,6 +719,10 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_down_decode_kernel(struct 
 		e = e < 0 ? 0 : e;
 		float wt = rt[K + j];
 		moe_tile T = moe_make_tile<Q4>(w, 2, e, tile);
+		if (Q4) {
+			T.sc = p_sc + (size_t)j * G * 8;
+			T.z = p_z + (size_t)j * G;
+		}
 		const uint32_t *hr = hs + (size_t)j * hw;
 		float part[4] = {0.f, 0.f, 0.f, 0.f};
 		for (int c = c0; c < c1; c += U) {
@@ -742,6 +968,10 @@ static cudaError_t decode(cudaStream_t s, const struct awq_cu_moe_w *w, const fl
 	dim3 g1((w->inter + 15) / 16, rows * K), g2((w->hidden + 15) / 16, rows);
 	/* staged activations: x (hidden) for gate/up, the K rows of h (inter each) for down */
 	size_t s1 = (size_t)(w->hidden + 1) / 2 * 4, s2 = (size_t)K * ((w->inter + 1) / 2) * 4;
+	if (Q4) { /* the staged group parameters (see the kernels), 40 bytes per tile and group */
+		s1 = (size_t)(((w->hidden + 1) / 2 + 1) & ~1) * 4 + (size_t)2 * w->gu.groups * 40;
+		s2 = (size_t)((K * ((w->inter + 1) / 2) + 1) & ~1) * 4 + (size_t)K * w->down.groups * 40;
+	}
 	if (s1 > 48 * 1024)
 		return cudaErrorInvalidValue;
 	if (s2 > 48 * 1024) { /* Mixtral-sized inter: opt in (per device, so set at every launch) */
