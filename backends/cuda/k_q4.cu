@@ -253,7 +253,8 @@ extern "C" cudaError_t awq_cu_q4_gemv(cudaStream_t s, const struct awq_cu_q4 *w,
  * kernel launched just before), the activations and the output only after it, so a decode step's
  * weight prefetch overlaps the tail of the kernel before it. */
 #define V2_MAX_WARPS 16
-#define V2_GREG 1 /* group-parameter loads per thread held in registers at startup */
+#define V2_GREG 4 /* group-parameter loads per thread held in registers at startup: ne <= 4 x threads
+		    * (K = 14336 over 16 warps: 1792 of 2048) needs no serial loop after the barrier */
 
 static __device__ __forceinline__ void v2_cp16(uint32_t dst, const void *src)
 {
@@ -353,9 +354,12 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 			for (int e0 = 0; e0 < nc; e0 += 16) {
 				const float *p = xb0 + (size_t)e0 * 64;
 				float2 v[16];
+				/* Unconditional loads (chunks past the slice re-read its last one, never stored):
+				 * written as "in range ? load : 0", ptxas gave all 16 one register pair, zeroed
+				 * and reloaded in turn, so each load waited for the one before (SASS). */
 #pragma unroll
 				for (int u = 0; u < 16; u++)
-					v[u] = e0 + u < nc ? __ldg(reinterpret_cast<const float2 *>(p + u * 64)) : make_float2(0.f, 0.f);
+					v[u] = __ldg(reinterpret_cast<const float2 *>(p + min(u, nc - 1 - e0) * 64));
 #pragma unroll
 				for (int u = 0; u < 16; u++)
 					if (e0 + u < nc)
@@ -367,10 +371,9 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 			for (int e0 = 0; e0 < ne; e0 += 8) {
 				float2 v[8];
 #pragma unroll
-				for (int u = 0; u < 8; u++) {
-					int e = e0 + u, tok = __float2int_rz(((float)e + 0.5f) * inv), i = e - tok * nc;
-					v[u] = e < ne ? __ldg(reinterpret_cast<const float2 *>(xb0 + (size_t)tok * w.k + (size_t)i * 64))
-						      : make_float2(0.f, 0.f);
+				for (int u = 0; u < 8; u++) { /* unconditional, as for one token */
+					int e = min(e0 + u, ne - 1), tok = __float2int_rz(((float)e + 0.5f) * inv), i = e - tok * nc;
+					v[u] = __ldg(reinterpret_cast<const float2 *>(xb0 + (size_t)tok * w.k + (size_t)i * 64));
 				}
 #pragma unroll
 				for (int u = 0; u < 8; u++) {
