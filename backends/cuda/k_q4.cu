@@ -42,15 +42,19 @@ static __device__ __forceinline__ void q4_epilogue(const struct awq_cu_out &o, f
 		int s = tile < o.tile_end[0] ? 0 : tile < o.tile_end[1] ? 1 : 2;
 		if (s >= o.nseg)
 			continue;
-		int base = s == 0 ? 0 : o.tile_end[s - 1];
+		/* Selects, not o.ptr[s]: a dynamic index into the parameter struct makes the compiler copy
+		 * all of it to local memory at kernel start (80-byte stack frame; its ten stores stalled
+		 * behind the start-up loads, ~12% of the decode GEMV's stall samples in ncu). */
+		int base = s == 0 ? 0 : s == 1 ? o.tile_end[0] : o.tile_end[1];
 		int feat = (tile - base) * 16 + g;
-		float *dst = o.ptr[s];
-		const float *bias = o.bias[s];
+		float *dst = s == 0 ? o.ptr[0] : s == 1 ? o.ptr[1] : o.ptr[2];
+		const float *bias = s == 0 ? o.bias[0] : s == 1 ? o.bias[1] : o.bias[2];
+		const int n = s == 0 ? o.n[0] : s == 1 ? o.n[1] : o.n[2];
 #pragma unroll
 		for (int i = 0; i < 4; i++) {
 			int row = r0 + (i & 1), f = feat + (i >> 1) * 8;
-			if (row < rows && f < o.n[s])
-				dst[(size_t)row * o.n[s] + f] = acc[r][i] + (bias ? bias[f] : 0.0f);
+			if (row < rows && f < n)
+				dst[(size_t)row * n + f] = acc[r][i] + (bias ? bias[f] : 0.0f);
 		}
 	}
 }
