@@ -1,0 +1,44 @@
+#!/bin/sh
+# No decode kernel may use local memory (a stack frame): ptxas puts a kernel's parameter struct on
+# the stack when it is indexed at run time (o.ptr[s]), and the copy at kernel entry cost the decode
+# GEMVs ~9% of llama2-7b decode on the H200 (docs/perf-cuda-notes.md, session 8). Compiles every
+# backends/cuda/k_*.cu for one architecture with -warn-lmem-usage and fails on any kernel that uses
+# local memory and is not in the allowed list below (each with its reason). Needs no GPU.
+# Usage: check_local_memory.sh NVCC SOURCE_DIR ARCH
+set -u
+nvcc=$1 src=$2 arch=$3
+# kernel-name substrings allowed a stack frame:
+#   rope_kernel        sincosf's slow path (arguments beyond 1e5) keeps its table in local memory;
+#                      not in the decode graph (attention prep does its own RoPE)
+#   q4_repack_         load-time repack of the AutoAWQ tensors
+#   attn_split_kernel  the decode attention for head dims other than 64 / 128 (8 bytes)
+#   q4_gemv_kernelILi1ELb1E  the fallback GEMV (rows > 2, or no cp.async), one tile, 64-wide groups (8 bytes)
+allowed='rope_kernel q4_repack_ attn_split_kernel q4_gemv_kernelILi1ELb1E'
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+for f in "$src"/backends/cuda/k_*.cu; do
+	if ! "$nvcc" -O3 -std=c++17 -arch=sm_"$arch" -I"$src/backends/cuda" -I"$src/core" -I"$src/include" \
+		-c "$f" -o "$tmp/k.o" -Xptxas -warn-lmem-usage >"$tmp/log" 2>&1; then
+		cat "$tmp/log"
+		echo "FAIL: $f does not compile"
+		fail=1
+		continue
+	fi
+	grep "Local memory used for function" "$tmp/log" | sed "s/.*function '\([^']*\)'.*frame: \([0-9]*\).*/\1 \2/" |
+		while read -r name bytes; do
+			ok=0
+			for a in $allowed; do
+				case "$name" in *"$a"*) ok=1 ;; esac
+			done
+			if [ $ok = 1 ]; then
+				echo "allowed: $name ($bytes bytes of local memory) in $(basename "$f")"
+			else
+				echo "FAIL: $name uses $bytes bytes of local memory ($(basename "$f")): a parameter struct or array indexed at run time?"
+				echo x >>"$tmp/bad"
+			fi
+		done
+done
+[ -f "$tmp/bad" ] && fail=1
+[ $fail = 0 ] && echo "ok: no other kernel uses local memory (sm_$arch)"
+exit $fail
