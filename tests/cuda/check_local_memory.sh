@@ -13,7 +13,9 @@ nvcc=$1 src=$2 arch=$3
 #   q4_repack_         load-time repack of the AutoAWQ tensors
 #   attn_split_kernel  the decode attention for head dims other than 64 / 128 (8 bytes)
 #   q4_gemv_kernelILi1ELb1E  the fallback GEMV (rows > 2, or no cp.async), one tile, 64-wide groups (8 bytes)
-allowed='rope_kernel q4_repack_ attn_split_kernel q4_gemv_kernelILi1ELb1E'
+#   moe_gemm_kernelILi0ELi4ELi0E, moe_logits_kernel  8 bytes on sm_120 only (none on sm_90): the MoE
+#                      prefill GEMM and the router's two-launch (prefill) path
+allowed='rope_kernel q4_repack_ attn_split_kernel q4_gemv_kernelILi1ELb1E moe_gemm_kernelILi0ELi4ELi0E moe_logits_kernel'
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 fail=0
