@@ -255,7 +255,7 @@ static __device__ __forceinline__ float reduce8(float v, bool is_max)
 }
 
 template <int DPL>
-__global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, int hsub, int chunk)
+__global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, int hsub, int gper, int chunk)
 {
 	if (a.ticket)
 		pdl_trigger(); /* no combine launch follows: the o projection may start streaming its weights */
@@ -265,8 +265,8 @@ __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, in
 	__shared__ float sm_m[4][AT_MAXG], sm_l[4][AT_MAXG];
 	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 	int group = a.n_heads / a.n_kv_heads;
-	int kvh = blockIdx.x / hsub, h0 = kvh * group + (blockIdx.x % hsub) * AT_MAXG;
-	int hg = min(AT_MAXG, kvh * group + group - h0);
+	int kvh = blockIdx.x / hsub, h0 = kvh * group + (blockIdx.x % hsub) * gper;
+	int hg = min(gper, kvh * group + group - h0);
 	int split = blockIdx.y, r = blockIdx.z;
 	int limit = *a.d_pos + a.row0 + r + 1;
 	int start = split * chunk, wpos = chunk / 4;
@@ -411,24 +411,34 @@ extern "C" cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_at
 		return cudaErrorInvalidValue;
 	int hsub = (group + AT_MAXG - 1) / AT_MAXG, chunk = AT_CHUNK;
 	int hd = a0->head_dim;
-	/* The last split block merges only when its heads x head_dim outputs are one per thread (128):
-	 * with grouped-query heads (8 per block at 32/4) its 128 threads walked 8 outputs each, every
-	 * one two passes over the splits' partials in L2, and the one launch took 24.1 us against 11.6
-	 * for split + combine (awq-cuda-bench, ctx 640, H200). */
 	struct awq_cu_attn b = *a0;
 	const struct awq_cu_attn *a = &b;
-	if (min(group, AT_MAXG) * hd > 128)
-		b.ticket = NULL;
 	if (hd == 64 || hd == 128) {
 		/* Positions per block: short caches get short splits, so that a decode step at a few
 		 * hundred positions still spreads over many SMs (each warp walks chunk / 4 positions). */
 		chunk = a->max_ctx <= 1024 ? 64 : a->max_ctx <= 4096 ? 128 : AW_MAX_CHUNK;
-		dim3 grid(a->n_kv_heads * hsub, (a->max_ctx + chunk - 1) / chunk, a->rows);
+		int splits = (a->max_ctx + chunk - 1) / chunk;
+		/* Query heads per block (of one KV head's group): up to 8, halved while the grid has
+		 * fewer than 256 blocks. With grouped-query heads and a short cache the blocks were too
+		 * few and each walked 8 heads: qwen3-30b-a3b (32/4 heads) at 640 positions ran 40 blocks
+		 * and 17 us per layer. The split blocks of one KV head re-read its K/V rows, mostly from L2. */
+		int gper = min(group, AT_MAXG);
+		while (gper > 1 && (long)a->n_kv_heads * ((group + gper - 1) / gper) * splits * a->rows < 256)
+			gper = (gper + 1) / 2;
+		hsub = (group + gper - 1) / gper;
+		/* The last split block merges only when its heads x head_dim outputs are one per thread
+		 * (128): at 8 heads of 128 its threads walked 8 outputs each, every one two passes over
+		 * the partials in L2, and the one launch took 24.1 us against 11.6 for split + combine
+		 * (awq-cuda-bench, ctx 640, H200). */
+		if (gper * hd > 128)
+			b.ticket = NULL;
+		dim3 grid(a->n_kv_heads * hsub, splits, a->rows);
 		if (hd == 64)
-			attn_warp_kernel<2><<<grid, 128, 0, s>>>(*a, hsub, chunk);
+			attn_warp_kernel<2><<<grid, 128, 0, s>>>(*a, hsub, gper, chunk);
 		else
-			attn_warp_kernel<4><<<grid, 128, 0, s>>>(*a, hsub, chunk);
+			attn_warp_kernel<4><<<grid, 128, 0, s>>>(*a, hsub, gper, chunk);
 	} else {
+		b.ticket = NULL; /* the generic kernel never merges */
 		dim3 grid(a->n_kv_heads * hsub, n_splits(a->max_ctx), a->rows);
 		attn_split_kernel<<<grid, AT_THREADS, 0, s>>>(*a, hsub);
 	}

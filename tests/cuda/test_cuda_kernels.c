@@ -413,6 +413,9 @@ int main(void)
 	test_attention(8, 2, 128, 200, 0);
 	test_attention(4, 4, 64, 70, 1);
 	test_attention(4, 4, 64, 70, 0);
+	/* 8 KV heads of 8 query heads: 4 query heads per block at one token (8 would give 128 blocks),
+	 * 8 at three tokens (384 blocks); both on split + combine (more than one output per thread) */
+	test_attention(64, 8, 64, 1000, 1);
 	test_attention(8, 2, 128, 20, 1); /* one split: written directly */
 	test_attention(16, 1, 96, 40, 1); /* no one-launch kernel for d = 96: the combine kernel runs */
 	printf("%s: %d failure(s)\n", fails ? "FAIL" : "PASS", fails);

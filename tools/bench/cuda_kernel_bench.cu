@@ -340,16 +340,15 @@ static void bench_attn(int ctx, int heads, int kv_heads)
 	a.q = q, a.k = k, a.v = v, a.out = o, a.d_pos = pos, a.rows = 1, a.n_heads = heads, a.n_kv_heads = kv_heads;
 	a.head_dim = hd, a.max_ctx = ctx, a.scale = 0.088f, a.part = part;
 	/* two launches (split, then combine) and the backend's path: with a ticket the last split block
-	 * merges, where its heads x head_dim outputs are one per thread (else still two launches) */
+	 * merges where its heads x head_dim outputs are one per thread (else still two launches) */
 	unsigned *tk = (unsigned *)dev(awq_cu_attn_ticket_words(heads) * sizeof(unsigned));
 	CK(cudaMemset(tk, 0, awq_cu_attn_ticket_words(heads) * sizeof(unsigned)));
-	int one = (heads / kv_heads < 8 ? heads / kv_heads : 8) * hd <= 128;
 	for (int merged = 0; merged < 2; merged++) {
 		a.ticket = merged ? tk : NULL;
 		double us = time_us([&] { CK(awq_cu_attn_decode(st, &a)); }, 20, 9);
 		char what[96];
 		snprintf(what, sizeof(what), "decode attention ctx=%d heads=%d/%d %s", ctx, heads, kv_heads,
-			 merged ? (one ? "ticket, 1 launch" : "ticket, 2 launches") : "2 launches");
+			 merged ? "with ticket" : "2 launches");
 		rows.push_back({"", us, 2.0 * kv * 2, "B", copy_bw});
 		strcpy(rows.back().what, what);
 	}
