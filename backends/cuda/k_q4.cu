@@ -13,6 +13,7 @@
 #include "cu_common.cuh"
 #include "cu_kernels.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #define DEC_WARPS 8
@@ -581,6 +582,46 @@ static cudaError_t launch_gemv2_s(int S, cudaStream_t s, const struct awq_cu_q4 
 	}
 }
 
+/* In-model launch overrides, for measuring launch choices inside the decode graph (a sweep of the
+ * kernel alone misled twice: docs/perf-cuda-notes.md, session 8):
+ *   AWQ_CUDA_GEMV="MxK:rt,kw,S;MxK:rt,kw,S..."   e.g. AWQ_CUDA_GEMV="4096x4096:2,8,8"
+ * M = output rows of the launch (the fused gate/up: both weights, 2 x intermediate), K = input
+ * columns; rt 1-2 (the fused gate/up always 2), kw 1-16 warps, S 2, 4, 6 or 8 ring stages. Read once;
+ * malformed entries are reported on stderr and ignored. */
+#define V2_MAX_OVR 16
+struct v2_ovr {
+	int m, k, rt, kw, s;
+};
+static v2_ovr v2_ovrs[V2_MAX_OVR];
+static int v2_novr = -1;
+
+extern "C" int awq_cu_q4_gemv_overrides(const char *spec)
+{
+	v2_novr = 0;
+	const char *e = spec;
+	while (e && *e) {
+		v2_ovr o;
+		int used = 0;
+		if (sscanf(e, "%dx%d:%d,%d,%d%n", &o.m, &o.k, &o.rt, &o.kw, &o.s, &used) == 5 && used > 0 &&
+		    o.m > 0 && o.k > 0 && (o.rt == 1 || o.rt == 2) && o.kw >= 1 && o.kw <= V2_MAX_WARPS &&
+		    (o.s == 2 || o.s == 4 || o.s == 6 || o.s == 8) && v2_novr < V2_MAX_OVR) {
+			v2_ovrs[v2_novr++] = o;
+			e += used;
+		} else {
+			fprintf(stderr, "awqrun: AWQ_CUDA_GEMV: ignoring \"%s\" (want MxK:rt,kw,S with rt 1-2, kw 1-16, S 2/4/6/8; at most %d)\n",
+				e, V2_MAX_OVR);
+			return -1;
+		}
+		if (*e == ';')
+			e++;
+		else if (*e) {
+			fprintf(stderr, "awqrun: AWQ_CUDA_GEMV: ignoring \"%s\" (entries are separated by ';')\n", e);
+			return -1;
+		}
+	}
+	return v2_novr;
+}
+
 /* 1 when the streaming kernel took the launch (its result in *err), 0 to use the fallback. */
 static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows, const struct awq_cu_out *out,
 		     enum awq_cu_epilogue epi, int sm_count, cudaError_t *err)
@@ -609,6 +650,14 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 					     : 4;
 	kw = kw > V2_MAX_WARPS ? V2_MAX_WARPS : kw;
 	int S = v2_stages ? v2_stages : (!long_k && kw >= 8) ? 2 : 4;
+	if (v2_novr < 0)
+		awq_cu_q4_gemv_overrides(getenv("AWQ_CUDA_GEMV"));
+	for (int i = 0; i < v2_novr; i++)
+		if (v2_ovrs[i].m == w->tiles * 16 && v2_ovrs[i].k == w->k) {
+			rt = epi == AWQ_CU_EPI_SILU_MUL ? 2 : v2_ovrs[i].rt;
+			kw = v2_ovrs[i].kw;
+			S = v2_ovrs[i].s;
+		}
 	int per = (w->chunks + kw - 1) / kw;
 	size_t wb = (size_t)S * rt * 512 + (size_t)per * rows * 128;
 	/* warp 0's ring also holds the RT x 4 x 32 reduction floats: S * RT * 512 >= RT * 512 */

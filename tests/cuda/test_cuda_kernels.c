@@ -404,6 +404,21 @@ int main(void)
 			test_q4_silu(344, 256, 64);
 		}
 		awq_cu_q4_gemv_tune(0, 0, 0, 0, -1);
+		/* in-model launch overrides (AWQ_CUDA_GEMV): taken for their shapes (M = rows rounded up
+		 * to 16; the fused gate/up counts both weights), results unchanged; malformed specs refused */
+		int no = awq_cu_q4_gemv_overrides("1008x2304:1,16,8;704x256:1,2,6");
+		printf("%s GEMV overrides: %d of 2 taken\n", no == 2 ? "ok  " : "FAIL", no);
+		fails += no != 2;
+		test_q4_segments(2304, 128, n2, 1, r_dec, 5);
+		test_q4_silu(344, 256, 64);
+		static const char *bad[] = {"1008x2304:3,16,8", "1008x2304:1,16,8,", "1008x2304:1,17,4", "x:1,2,2", "1008x2304:1,4,3"};
+		for (int i = 0; i < 5; i++) {
+			no = awq_cu_q4_gemv_overrides(bad[i]);
+			printf("%s GEMV override \"%s\" refused (%d)\n", no == -1 ? "ok  " : "FAIL", bad[i], no);
+			fails += no != -1;
+		}
+		no = awq_cu_q4_gemv_overrides(NULL);
+		fails += no != 0;
 	}
 	test_q4_segments(192, 48, n1, 1, r_small, 9);
 	test_q4_silu(344, 256, 64);

@@ -16,6 +16,10 @@
 #   variants  each CUDA plugin under $BIN/var/NAME (tools/bench/pack-variants.sh): its kernel, op,
 #             model and MoE tests, then AWQ decode of llama2-7b, qwen3-8b and qwen3-30b-a3b, between
 #             two runs of the .bin plugin (the drift of the machine shows in those two)
+#   inmodel   llama2-7b and qwen3-8b AWQ decode with each decode-GEMV launch override of the
+#             environment variable GEMV_OVERRIDES (space-separated AWQ_CUDA_GEMV specs, e.g.
+#             GEMV_OVERRIDES="4096x4096:2,8,8 4096x11008:2,16,2"), between two runs without: launch
+#             choices judged inside the decode graph (a sweep of the kernel alone misled, session 8)
 #   vulkan    test_vulkan_ops, the goldens and llama2-7b bench through NVIDIA's Vulkan driver
 #             (carry .gl: the loader debs, see the device tool's README)
 # (default: test sanitize profile bench). BIN=DIR uses binaries built elsewhere
@@ -160,6 +164,20 @@ if has ab; then
 	AWQ_CUDA_ATTN_MERGE=0 bench ab_no_attn_merge 120 --synthetic llama2-7b,qwen3-8b --precision awq --backend cuda \
 		-p 512 -n 128 -r 3
 	AWQ_CUDA_PDL=0 bench ab_no_pdl 120 --synthetic llama2-7b,qwen3-8b --precision awq --backend cuda -p 512 -n 128 -r 3
+fi
+if has inmodel; then
+	ibench() { # name, then the AWQ_CUDA_GEMV value
+		AWQ_CUDA_GEMV=$2 bench "inmodel_$1" 120 --synthetic llama2-7b,qwen3-8b --precision awq --backend cuda \
+			-p 512 -n 128 -r 3
+	}
+	ibench base_first ""
+	i=0
+	for spec in ${GEMV_OVERRIDES:-}; do
+		i=$((i + 1))
+		note "inmodel $i: AWQ_CUDA_GEMV=$spec"
+		ibench "$i" "$spec"
+	done
+	ibench base_last ""
 fi
 if has variants; then
 	vbench() { # name, plugin dir
