@@ -20,6 +20,10 @@
 #             environment variable GEMV_OVERRIDES (space-separated AWQ_CUDA_GEMV specs, e.g.
 #             GEMV_OVERRIDES="4096x4096:2,8,8 4096x11008:2,16,2"), between two runs without: launch
 #             choices judged inside the decode graph (a sweep of the kernel alone misled, session 8)
+#   ncu       Nsight Compute (--set full, clocks left alone) of the MoE decode kernels and the fused
+#             router inside qwen3-30b-a3b AWQ decode (no graph, a few launches of one layer), and of
+#             the dense decode GEMV (awq-cuda-bench --profile); per-instruction stall samples
+#             summarised by tools/bench/ncu-stalls.py into the summary, reports kept in the logs
 #   vulkan    test_vulkan_ops, the goldens and llama2-7b bench through NVIDIA's Vulkan driver
 #             (carry .gl: the loader debs, see the device tool's README)
 # (default: test sanitize profile bench). BIN=DIR uses binaries built elsewhere
@@ -164,6 +168,25 @@ if has ab; then
 	AWQ_CUDA_ATTN_MERGE=0 bench ab_no_attn_merge 120 --synthetic llama2-7b,qwen3-8b --precision awq --backend cuda \
 		-p 512 -n 128 -r 3
 	AWQ_CUDA_PDL=0 bench ab_no_pdl 120 --synthetic llama2-7b,qwen3-8b --precision awq --backend cuda -p 512 -n 128 -r 3
+fi
+if has ncu; then
+	NCU=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
+	ncu_one() { # name, kernel regex, launches to skip, launches, command...
+		local name=$1 re=$2 skip=$3 cnt=$4 t0=$SECONDS
+		shift 4
+		timeout 400 "$NCU" --clock-control none --set full --import-source no -k "regex:$re" --launch-skip "$skip" \
+			--launch-count "$cnt" -f -o "$L/ncu_$name" "$@" >"$L/ncu_$name.log" 2>&1
+		note "ncu $name: rc=$? in $((SECONDS - t0)) s"
+		"$NCU" --import "$L/ncu_$name.ncu-rep" --page source --csv --print-source sass >"$L/ncu_${name}_src.csv" 2>&1
+		"$NCU" --import "$L/ncu_$name.ncu-rep" --page details >"$L/ncu_${name}_details.txt" 2>&1
+		grep -E "^  [a-z_]+.*\(|Duration|DRAM Throughput|Issued Ipc Active|Eligible Warps|Registers Per" \
+			"$L/ncu_${name}_details.txt" | tee -a "$summary"
+		python3 tools/bench/ncu-stalls.py "$L/ncu_${name}_src.csv" --top 10 | tee -a "$summary"
+	}
+	# decode steps only (a 16-token prefill takes the unfused router and the grouped GEMMs)
+	AWQ_CUDA_NO_GRAPH=1 ncu_one moe 'moe_(gu|down)_decode|moe_route_fused' 300 6 "$AWQRUN" bench \
+		--synthetic qwen3-30b-a3b --precision awq --backend cuda -p 16 -n 8 -r 1 --no-predict
+	ncu_one gemv 'q4_gemv2' 0 2 "$KB" --profile
 fi
 if has inmodel; then
 	ibench() { # name, then the AWQ_CUDA_GEMV value
