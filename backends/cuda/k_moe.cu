@@ -186,6 +186,50 @@ static __device__ __forceinline__ void moe_stage_params2(const moe_tile &A, cons
 /* ---- routing ----------------------------------------------------------------------------- */
 
 /* logits[r][e] for 8 experts (one per warp) x 8 rows per block (block x, y). */
+/* Eight 16-bit router weights (one 16-byte load) as floats. */
+static __device__ __forceinline__ void moe_w16x8(const uint4 &v, int is_bf16, float f[8])
+{
+	const uint32_t u[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+	for (int q = 0; q < 4; q++) {
+		if (is_bf16) {
+			f[2 * q] = __uint_as_float(u[q] << 16);
+			f[2 * q + 1] = __uint_as_float(u[q] & 0xffff0000u);
+		} else {
+			float2 h = __half22float2(u2h(u[q]));
+			f[2 * q] = h.x;
+			f[2 * q + 1] = h.y;
+		}
+	}
+}
+
+/* acc + f . (a, b), one fma after the other in this order. */
+static __device__ __forceinline__ float moe_dot8(const float f[8], float4 a, float4 b, float acc)
+{
+	acc = fmaf(f[0], a.x, acc);
+	acc = fmaf(f[1], a.y, acc);
+	acc = fmaf(f[2], a.z, acc);
+	acc = fmaf(f[3], a.w, acc);
+	acc = fmaf(f[4], b.x, acc);
+	acc = fmaf(f[5], b.y, acc);
+	acc = fmaf(f[6], b.z, acc);
+	return fmaf(f[7], b.w, acc);
+}
+
+/* One warp's logits of expert e for rows r0 .. r0 + nr - 1: the lanes' partial sums reduced. */
+static __device__ __forceinline__ void moe_logits_store(float acc[8], int lane, bool has, int e, int E, int r0, int nr,
+							float *__restrict__ logits)
+{
+#pragma unroll
+	for (int r = 0; r < 8; r++) {
+		float s = acc[r];
+		for (int o = 16; o > 0; o >>= 1)
+			s += __shfl_xor_sync(0xffffffffu, s, o);
+		if (lane == 0 && has && r < nr)
+			logits[(size_t)(r0 + r) * E + e] = s;
+	}
+}
+
 static __device__ __forceinline__ void moe_logits_block(const void *__restrict__ w, int elem_bytes, int is_bf16, int E,
 							int H, const float *__restrict__ x, int rows,
 							float *__restrict__ logits)
@@ -206,33 +250,13 @@ static __device__ __forceinline__ void moe_logits_block(const void *__restrict__
 #pragma unroll 8
 		for (int i = lane; i < H / 8; i += 32) {
 			float f[8];
-			uint4 v = __ldg(wr + i);
-			const uint32_t u[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-			for (int q = 0; q < 4; q++) {
-				if (is_bf16) {
-					f[2 * q] = __uint_as_float(u[q] << 16);
-					f[2 * q + 1] = __uint_as_float(u[q] & 0xffff0000u);
-				} else {
-					float2 h = __half22float2(u2h(u[q]));
-					f[2 * q] = h.x;
-					f[2 * q + 1] = h.y;
-				}
-			}
+			moe_w16x8(__ldg(wr + i), is_bf16, f);
 #pragma unroll
 			for (int r = 0; r < 8; r++) {
 				if (r >= nr)
 					break;
 				const float4 *xp = reinterpret_cast<const float4 *>(x + (size_t)(r0 + r) * H + 8 * i);
-				float4 a = __ldg(xp), b = __ldg(xp + 1);
-				acc[r] = fmaf(f[0], a.x, acc[r]);
-				acc[r] = fmaf(f[1], a.y, acc[r]);
-				acc[r] = fmaf(f[2], a.z, acc[r]);
-				acc[r] = fmaf(f[3], a.w, acc[r]);
-				acc[r] = fmaf(f[4], b.x, acc[r]);
-				acc[r] = fmaf(f[5], b.y, acc[r]);
-				acc[r] = fmaf(f[6], b.z, acc[r]);
-				acc[r] = fmaf(f[7], b.w, acc[r]);
+				acc[r] = moe_dot8(f, __ldg(xp), __ldg(xp + 1), acc[r]);
 			}
 		}
 	} else {
@@ -251,14 +275,7 @@ static __device__ __forceinline__ void moe_logits_block(const void *__restrict__
 					acc[r] = fmaf(f, x[(size_t)(r0 + r) * H + k], acc[r]);
 		}
 	}
-#pragma unroll
-	for (int r = 0; r < 8; r++) {
-		float s = acc[r];
-		for (int o = 16; o > 0; o >>= 1)
-			s += __shfl_xor_sync(0xffffffffu, s, o);
-		if (lane == 0 && r < nr)
-			logits[(size_t)(r0 + r) * E + e] = s;
-	}
+	moe_logits_store(acc, lane, true, e, E, r0, nr, logits);
 }
 
 __global__ void __launch_bounds__(MOE_WARPS * 32) moe_logits_kernel(const void *__restrict__ w, int elem_bytes,
@@ -431,43 +448,17 @@ static __device__ __forceinline__ void moe_logits_staged(const uint16_t *__restr
 			if (j >= n8) /* past the row: v[b] is zero, and x would be read past it */
 				continue;
 			float f[8];
-			const uint32_t u[4] = {v[b].x, v[b].y, v[b].z, v[b].w};
-#pragma unroll
-			for (int q = 0; q < 4; q++) {
-				if (is_bf16) {
-					f[2 * q] = __uint_as_float(u[q] << 16);
-					f[2 * q + 1] = __uint_as_float(u[q] & 0xffff0000u);
-				} else {
-					float2 h = __half22float2(u2h(u[q]));
-					f[2 * q] = h.x;
-					f[2 * q + 1] = h.y;
-				}
-			}
+			moe_w16x8(v[b], is_bf16, f);
 #pragma unroll
 			for (int r = 0; r < 8; r++) {
 				if (r >= rows)
 					break;
 				const float4 *xp = reinterpret_cast<const float4 *>(xsm + (size_t)r * H + 8 * j);
-				float4 a = xp[0], c = xp[1];
-				acc[r] = fmaf(f[0], a.x, acc[r]);
-				acc[r] = fmaf(f[1], a.y, acc[r]);
-				acc[r] = fmaf(f[2], a.z, acc[r]);
-				acc[r] = fmaf(f[3], a.w, acc[r]);
-				acc[r] = fmaf(f[4], c.x, acc[r]);
-				acc[r] = fmaf(f[5], c.y, acc[r]);
-				acc[r] = fmaf(f[6], c.z, acc[r]);
-				acc[r] = fmaf(f[7], c.w, acc[r]);
+				acc[r] = moe_dot8(f, xp[0], xp[1], acc[r]);
 			}
 		}
 	}
-#pragma unroll
-	for (int r = 0; r < 8; r++) {
-		float s = acc[r];
-		for (int o = 16; o > 0; o >>= 1)
-			s += __shfl_xor_sync(0xffffffffu, s, o);
-		if (lane == 0 && has && r < rows)
-			logits[(size_t)r * E + e] = s;
-	}
+	moe_logits_store(acc, lane, has, e, E, 0, rows, logits);
 }
 
 /* Decode router in one launch (rows <= 8): the logits blocks (STAGED: moe_logits_staged, x in
