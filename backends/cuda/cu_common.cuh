@@ -195,6 +195,23 @@ static __device__ __forceinline__ float silu(float x)
 	return x / (1.0f + expf(-x));
 }
 
+/* Eight 16-bit values (one 16-byte load; bf16 when is_bf16, else f16) as floats. */
+static __device__ __forceinline__ void w16x8_unpack(const uint4 &v, int is_bf16, float f[8])
+{
+	const uint32_t u[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		if (is_bf16) {
+			f[2 * i] = __uint_as_float(u[i] << 16);
+			f[2 * i + 1] = __uint_as_float(u[i] & 0xffff0000u);
+		} else {
+			float2 h = __half22float2(u2h(u[i]));
+			f[2 * i] = h.x;
+			f[2 * i + 1] = h.y;
+		}
+	}
+}
+
 static __device__ __forceinline__ uint32_t pack_half2(float lo, float hi)
 {
 	return h2u(__floats2half2_rn(lo, hi));

@@ -186,23 +186,6 @@ static __device__ __forceinline__ void moe_stage_params2(const moe_tile &A, cons
 /* ---- routing ----------------------------------------------------------------------------- */
 
 /* logits[r][e] for 8 experts (one per warp) x 8 rows per block (block x, y). */
-/* Eight 16-bit router weights (one 16-byte load) as floats. */
-static __device__ __forceinline__ void moe_w16x8(const uint4 &v, int is_bf16, float f[8])
-{
-	const uint32_t u[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-	for (int q = 0; q < 4; q++) {
-		if (is_bf16) {
-			f[2 * q] = __uint_as_float(u[q] << 16);
-			f[2 * q + 1] = __uint_as_float(u[q] & 0xffff0000u);
-		} else {
-			float2 h = __half22float2(u2h(u[q]));
-			f[2 * q] = h.x;
-			f[2 * q + 1] = h.y;
-		}
-	}
-}
-
 /* acc + f . (a, b), one fma after the other in this order. */
 static __device__ __forceinline__ float moe_dot8(const float f[8], float4 a, float4 b, float acc)
 {
@@ -250,7 +233,7 @@ static __device__ __forceinline__ void moe_logits_block(const void *__restrict__
 #pragma unroll 8
 		for (int i = lane; i < H / 8; i += 32) {
 			float f[8];
-			moe_w16x8(__ldg(wr + i), is_bf16, f);
+			w16x8_unpack(__ldg(wr + i), is_bf16, f);
 #pragma unroll
 			for (int r = 0; r < 8; r++) {
 				if (r >= nr)
@@ -448,7 +431,7 @@ static __device__ __forceinline__ void moe_logits_staged(const uint16_t *__restr
 			if (j >= n8) /* past the row: v[b] is zero, and x would be read past it */
 				continue;
 			float f[8];
-			moe_w16x8(v[b], is_bf16, f);
+			w16x8_unpack(v[b], is_bf16, f);
 #pragma unroll
 			for (int r = 0; r < 8; r++) {
 				if (r >= rows)

@@ -7,22 +7,6 @@
 #define W16_WARPS 8
 #define W16_ROWS 2
 
-static __device__ __forceinline__ void w16_unpack(uint4 v, int is_bf16, float f[8])
-{
-	const uint32_t u[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-	for (int i = 0; i < 4; i++) {
-		if (is_bf16) {
-			f[2 * i] = __uint_as_float(u[i] << 16);
-			f[2 * i + 1] = __uint_as_float(u[i] & 0xffff0000u);
-		} else {
-			float2 h = __half22float2(u2h(u[i]));
-			f[2 * i] = h.x;
-			f[2 * i + 1] = h.y;
-		}
-	}
-}
-
 /* The weights of one loop step: vectors i and i + 32 of each of the warp's rows (zero past k8). */
 static __device__ __forceinline__ void w16_load(uint4 v[2][W16_ROWS], const uint4 *const wr[W16_ROWS], int i, int k8)
 {
@@ -55,7 +39,7 @@ static __device__ __forceinline__ void w16_step(const uint4 v[2][W16_ROWS], int 
 #pragma unroll
 		for (int r = 0; r < W16_ROWS; r++) {
 			float f[8];
-			w16_unpack(v[u][r], is_bf16, f);
+			w16x8_unpack(v[u][r], is_bf16, f);
 #pragma unroll
 			for (int t = 0; t < NT; t++)
 #pragma unroll
