@@ -232,9 +232,13 @@ static double layer_bytes(const awq_model *m, const struct awq_layer *L, enum aw
 	double b = 0;
 	for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]); i++)
 		b += awq_perf_weight_bytes(m, ws[i], s);
+	if (!L->is_moe || L->has_shared) /* dense MLP, or the shared expert of a sparse one */
+		b += awq_perf_weight_bytes(m, &L->gate, s) + awq_perf_weight_bytes(m, &L->up, s) +
+		     awq_perf_weight_bytes(m, &L->down, s);
 	if (!L->is_moe)
-		return b + awq_perf_weight_bytes(m, &L->gate, s) + awq_perf_weight_bytes(m, &L->up, s) +
-		       awq_perf_weight_bytes(m, &L->down, s);
+		return b;
+	if (L->has_shared)
+		b += awq_perf_weight_bytes(m, &L->shared_gate, s);
 	b += awq_perf_weight_bytes(m, &L->router, s);
 	for (int e = 0; e < L->experts.n; e++)
 		b += awq_perf_weight_bytes(m, &L->experts.gate[e], s) + awq_perf_weight_bytes(m, &L->experts.up[e], s) +

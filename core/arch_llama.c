@@ -42,7 +42,7 @@ int awq_build_graph(const struct awq_model *m, struct awq_graph *g, char *err, s
 	int x, h, q, k, v, a;
 
 	if (c->arch != AWQ_ARCH_LLAMA && c->arch != AWQ_ARCH_QWEN2 && c->arch != AWQ_ARCH_QWEN3 &&
-	    c->arch != AWQ_ARCH_QWEN3_MOE && c->arch != AWQ_ARCH_MIXTRAL)
+	    !awq_arch_is_moe(c->arch))
 		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "%s: no graph builder for architecture %s", m->dir,
 			       c->arch_name);
 	awq_graph_init(g);

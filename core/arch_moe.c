@@ -1,6 +1,8 @@
-/* The sparse MLP of Qwen3-MoE and Mixtral layers (formats.md section 6): a router picks top-k
- * experts per token, and their SwiGLU outputs are summed with the router's weights. The rest of
- * the decoder is the dense builder's (arch_llama.c), which calls this for layers that are sparse.
+/* The sparse MLP of Qwen3-MoE, Mixtral and Qwen2-MoE layers (formats.md section 6): a router picks
+ * top-k experts per token, and their SwiGLU outputs are summed with the router's weights; Qwen2-MoE
+ * adds a shared expert (a SwiGLU MLP every token runs) scaled by sigmoid(shared_expert_gate(x)).
+ * The rest of the decoder is the dense builder's (arch_llama.c), which calls this for layers that
+ * are sparse.
  *
  * Qwen3MoeSparseMoeBlock: softmax over all experts in f32, top-k, renormalised when
  * norm_topk_prob. MixtralSparseMoeBlock (transformers 5, MixtralTopKRouter): the same softmax and
@@ -27,5 +29,29 @@ int awq_build_moe_mlp(struct awq_graph *g, const struct awq_model *m, int l, int
 		return route;
 	p.experts = &L->experts;
 	snprintf(name, sizeof(name), "l%d.experts", l);
-	return awq_graph_node(g, AWQ_OP_MOE_EXPERTS, c->hidden, name, h, route, -1, NULL, &p);
+	int ex = awq_graph_node(g, AWQ_OP_MOE_EXPERTS, c->hidden, name, h, route, -1, NULL, &p);
+	if (ex < 0 || !L->has_shared)
+		return ex;
+	/* Qwen2MoeSparseMoeBlock: experts + sigmoid(shared_expert_gate(x)) * shared_expert(x) */
+	int sg, su, sa, sd, gl, gs;
+	snprintf(name, sizeof(name), "l%d.shared_gate", l);
+	if ((sg = awq_graph_node(g, AWQ_OP_MATMUL, (int)L->gate.n, name, h, -1, -1, &L->gate, NULL)) < 0)
+		return sg;
+	snprintf(name, sizeof(name), "l%d.shared_up", l);
+	if ((su = awq_graph_node(g, AWQ_OP_MATMUL, (int)L->up.n, name, h, -1, -1, &L->up, NULL)) < 0)
+		return su;
+	snprintf(name, sizeof(name), "l%d.shared_act", l);
+	if ((sa = awq_graph_node(g, AWQ_OP_SILU_MUL, (int)L->gate.n, name, sg, su, -1, NULL, NULL)) < 0)
+		return sa;
+	snprintf(name, sizeof(name), "l%d.shared_down", l);
+	if ((sd = awq_graph_node(g, AWQ_OP_MATMUL, c->hidden, name, sa, -1, -1, &L->down, NULL)) < 0)
+		return sd;
+	snprintf(name, sizeof(name), "l%d.shared_logit", l);
+	if ((gl = awq_graph_node(g, AWQ_OP_MATMUL, 1, name, h, -1, -1, &L->shared_gate, NULL)) < 0)
+		return gl;
+	snprintf(name, sizeof(name), "l%d.shared", l);
+	if ((gs = awq_graph_node(g, AWQ_OP_SIGMOID_MUL, c->hidden, name, gl, sd, -1, NULL, NULL)) < 0)
+		return gs;
+	snprintf(name, sizeof(name), "l%d.moe_out", l);
+	return awq_graph_node(g, AWQ_OP_ADD, c->hidden, name, ex, gs, -1, NULL, NULL);
 }

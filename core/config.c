@@ -28,6 +28,7 @@ static const struct {
 	{"LlamaForCausalLM", AWQ_ARCH_LLAMA},   {"MistralForCausalLM", AWQ_ARCH_LLAMA},
 	{"Qwen2ForCausalLM", AWQ_ARCH_QWEN2},   {"Qwen3ForCausalLM", AWQ_ARCH_QWEN3},
 	{"Qwen3MoeForCausalLM", AWQ_ARCH_QWEN3_MOE}, {"MixtralForCausalLM", AWQ_ARCH_MIXTRAL},
+	{"Qwen2MoeForCausalLM", AWQ_ARCH_QWEN2_MOE},
 };
 
 static int missing(struct jctx *j, const char *pre, const char *key)
@@ -255,6 +256,9 @@ static int parse_flags(struct jctx *j, const cJSON *r, struct awq_config *c)
 	const char *act = NULL;
 	int rc = get_bool(j, r, "", "tie_word_embeddings", false, &c->tie_embeddings);
 	rc = rc ? rc : get_bool(j, r, "", "attention_bias", false, &attn_bias);
+	/* Qwen2MoeConfig.qkv_bias (default true; the published Qwen1.5-MoE configs predate the key) */
+	if (c->arch == AWQ_ARCH_QWEN2_MOE)
+		rc = rc ? rc : get_bool(j, r, "", "qkv_bias", true, &attn_bias);
 	rc = rc ? rc : get_bool(j, r, "", "mlp_bias", false, &mlp_bias);
 	rc = rc ? rc : get_bool(j, r, "", "use_sliding_window", false, &sliding);
 	rc = rc ? rc : get_str(j, r, "", "hidden_act", &act);
@@ -334,8 +338,13 @@ static int parse_moe(struct jctx *j, const cJSON *r, struct awq_config *c)
 		return rc ? rc : get_int(j, r, "", "num_experts_per_tok", 1, 0,
 					 &c->n_experts_per_tok);
 	}
-	if (c->arch != AWQ_ARCH_QWEN3_MOE)
+	if (c->arch != AWQ_ARCH_QWEN3_MOE && c->arch != AWQ_ARCH_QWEN2_MOE)
 		return 0;
+	if (c->arch == AWQ_ARCH_QWEN2_MOE) {
+		rc = get_int(j, r, "", "shared_expert_intermediate_size", 1, 0, &c->shared_intermediate);
+		if (rc)
+			return rc;
+	}
 	/* transformers 5 aliases Qwen3MoeConfig.num_experts to num_local_experts and writes that key */
 	const char *n_key = !item(r, "num_experts") && item(r, "num_local_experts") ? "num_local_experts"
 										 : "num_experts";
@@ -522,8 +531,10 @@ static int validate_rope(struct jctx *j, const struct awq_rope *r)
 
 static int validate_moe(struct jctx *j, const struct awq_config *c)
 {
-	if (c->arch != AWQ_ARCH_QWEN3_MOE && c->arch != AWQ_ARCH_MIXTRAL)
+	if (!awq_arch_is_moe(c->arch))
 		return 0;
+	if (c->arch == AWQ_ARCH_QWEN2_MOE && c->shared_intermediate <= 0)
+		return bad(j, "shared_expert_intermediate_size", "must be positive");
 	if (c->n_experts <= 0)
 		return bad(j, "num_experts", "must be positive");
 	if (c->n_experts_per_tok <= 0 || c->n_experts_per_tok > c->n_experts)
@@ -575,9 +586,14 @@ int awq_config_validate(struct awq_config *c, const char *path, char *err, size_
 	return rc ? rc : validate_quant(&j, &c->quant);
 }
 
+bool awq_arch_is_moe(enum awq_arch a)
+{
+	return a == AWQ_ARCH_QWEN3_MOE || a == AWQ_ARCH_MIXTRAL || a == AWQ_ARCH_QWEN2_MOE;
+}
+
 bool awq_layer_is_sparse(const struct awq_config *c, int layer)
 {
-	if (c->arch != AWQ_ARCH_QWEN3_MOE && c->arch != AWQ_ARCH_MIXTRAL)
+	if (!awq_arch_is_moe(c->arch))
 		return false;
 	for (int i = 0; i < c->n_mlp_only; i++)
 		if (c->mlp_only_layers[i] == layer)

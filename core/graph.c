@@ -13,7 +13,7 @@ static const char *const op_names[AWQ_OP_COUNT] = {
 	[AWQ_OP_ATTENTION] = "ATTENTION", [AWQ_OP_SILU_MUL] = "SILU_MUL",
 	[AWQ_OP_ADD] = "ADD",             [AWQ_OP_LAST_ROWS] = "LAST_ROWS",
 	[AWQ_OP_ARGMAX] = "ARGMAX",       [AWQ_OP_MOE_ROUTE] = "MOE_ROUTE",
-	[AWQ_OP_MOE_EXPERTS] = "MOE_EXPERTS",
+	[AWQ_OP_MOE_EXPERTS] = "MOE_EXPERTS", [AWQ_OP_SIGMOID_MUL] = "SIGMOID_MUL",
 };
 
 const char *awq_op_name(enum awq_op op)
@@ -217,6 +217,10 @@ int awq_graph_check(const struct awq_graph *g, char *err, size_t errlen)
 		case AWQ_OP_ADD:
 			ok = a && b && a->kind == AWQ_V_ACT && b->kind == AWQ_V_ACT && a->cols == b->cols &&
 			     a->last_rows == b->last_rows && out->cols == a->cols;
+			break;
+		case AWQ_OP_SIGMOID_MUL:
+			ok = a && b && a->kind == AWQ_V_ACT && b->kind == AWQ_V_ACT && a->cols == 1 &&
+			     a->last_rows == b->last_rows && out->cols == b->cols;
 			break;
 		case AWQ_OP_LAST_ROWS:
 			ok = a && a->kind == AWQ_V_ACT && !a->last_rows && out->cols == a->cols;

@@ -36,6 +36,8 @@ enum awq_op {
 			     * the layer's experts (any weight format, all of one format and shape):
 			     * out[r] = sum_j weight_j * down_e(silu(gate_e(x)) * up_e(x)), e = id_j.
 			     * Only the selected experts' weights may be read. */
+	AWQ_OP_SIGMOID_MUL, /* out[r][c] = sigmoid(in0[r][0]) * in1[r][c]; in0 has 1 col (Qwen2-MoE's
+			     * shared-expert gate) */
 	AWQ_OP_COUNT
 };
 

@@ -15,6 +15,7 @@ enum awq_arch {
 	AWQ_ARCH_QWEN3,     /* Qwen3ForCausalLM: q_norm/k_norm */
 	AWQ_ARCH_QWEN3_MOE, /* Qwen3MoeForCausalLM */
 	AWQ_ARCH_MIXTRAL,   /* MixtralForCausalLM */
+	AWQ_ARCH_QWEN2_MOE, /* Qwen2MoeForCausalLM: Qwen2 attention, experts plus a gated shared expert */
 };
 
 enum awq_rope_type { AWQ_ROPE_DEFAULT, AWQ_ROPE_LLAMA3, AWQ_ROPE_LINEAR };
@@ -55,6 +56,7 @@ struct awq_config {
 	enum awq_dtype dtype; /* torch_dtype of the unquantized tensors */
 	/* mixture of experts */
 	int n_experts, n_experts_per_tok, moe_intermediate, decoder_sparse_step;
+	int shared_intermediate; /* Qwen2-MoE shared expert; 0 when the architecture has none */
 	bool norm_topk_prob;
 	int n_mlp_only;
 	int mlp_only_layers[256];
@@ -116,12 +118,14 @@ struct awq_layer {
 	struct awq_weight attn_norm, q, k, v, o;
 	struct awq_weight q_norm, k_norm; /* Qwen3 only */
 	struct awq_weight mlp_norm;
-	/* dense MLP */
+	/* dense MLP; in a sparse layer with a shared expert (has_shared), the shared expert's */
 	struct awq_weight gate, up, down;
 	/* sparse MLP (MoE); is_moe tells which one the layer has */
 	bool is_moe;
 	struct awq_weight router; /* [n_experts, hidden] */
 	struct awq_experts experts;
+	bool has_shared;                 /* Qwen2-MoE: + sigmoid(shared_gate x) * shared expert(x) */
+	struct awq_weight shared_gate;   /* [1, hidden], 16-bit */
 };
 
 struct awq_mapping; /* a mapped file, owned by the model */
@@ -151,8 +155,10 @@ int awq_config_parse(const char *json, size_t len, const char *path, struct awq_
 int awq_quant_config_parse(const char *json, size_t len, const char *path, struct awq_quant *q,
 			   char *err, size_t errlen);
 
-/* Whether layer has a sparse (mixture-of-experts) MLP: Qwen3-MoE's decoder_sparse_step and
- * mlp_only_layers rule; every layer of Mixtral. */
+/* Qwen3-MoE, Mixtral and Qwen2-MoE: the architectures with sparse (mixture-of-experts) layers. */
+bool awq_arch_is_moe(enum awq_arch a);
+/* Whether layer has a sparse (mixture-of-experts) MLP: Qwen3-MoE's (and Qwen2-MoE's)
+ * decoder_sparse_step and mlp_only_layers rule; every layer of Mixtral. */
 bool awq_layer_is_sparse(const struct awq_config *c, int layer);
 
 /* Bytes one weight occupies as stored (data, scales, zeros, bias). */

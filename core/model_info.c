@@ -32,6 +32,7 @@ static const char *arch_short(enum awq_arch a)
 	case AWQ_ARCH_QWEN3: return "qwen3";
 	case AWQ_ARCH_QWEN3_MOE: return "qwen3_moe";
 	case AWQ_ARCH_MIXTRAL: return "mixtral";
+	case AWQ_ARCH_QWEN2_MOE: return "qwen2_moe";
 	}
 	return "?";
 }
@@ -60,10 +61,15 @@ int awq_model_get_info(const awq_model *m, struct awq_model_info *info)
 						 &L->gate, &L->up, &L->down, &L->q_norm, &L->k_norm};
 		int nw = c->qk_norm ? 11 : 9;
 		for (int i = 0; i < nw; i++) {
-			if (L->is_moe && (ws[i] == &L->gate || ws[i] == &L->up || ws[i] == &L->down))
+			/* a sparse layer's gate/up/down are its shared expert's, read every token */
+			if (L->is_moe && !L->has_shared && (ws[i] == &L->gate || ws[i] == &L->up || ws[i] == &L->down))
 				continue;
 			layer_bytes += awq_weight_bytes(ws[i]);
 			layer_params += params(ws[i]);
+		}
+		if (L->has_shared) {
+			layer_bytes += awq_weight_bytes(&L->shared_gate);
+			layer_params += params(&L->shared_gate);
 		}
 		if (L->is_moe) {
 			uint64_t expert_bytes = 0;

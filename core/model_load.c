@@ -434,7 +434,9 @@ static int bind_router(struct loader *L, const char *base, struct awq_weight *w)
 }
 
 /* Qwen3-MoE: mlp.gate + mlp.experts.{e}.{gate,up,down}_proj; Mixtral:
- * block_sparse_moe.gate + block_sparse_moe.experts.{e}.{w1,w3,w2}. */
+ * block_sparse_moe.gate + block_sparse_moe.experts.{e}.{w1,w3,w2}; Qwen2-MoE: Qwen3-MoE's names plus
+ * mlp.shared_expert.{gate,up,down}_proj (into the layer's dense gate/up/down) and the 16-bit
+ * mlp.shared_expert_gate [1, hidden]. */
 static int bind_moe(struct loader *L, const char *pre, struct awq_layer *l)
 {
 	const struct awq_config *c = &L->m->cfg;
@@ -468,7 +470,21 @@ static int bind_moe(struct loader *L, const char *pre, struct awq_layer *l)
 		if ((rc = bind_linear(L, b, c->hidden, I, 0, 1, &l->experts.down[e])))
 			return rc;
 	}
-	return 0;
+	if (c->arch != AWQ_ARCH_QWEN2_MOE)
+		return 0;
+	const int64_t S = c->shared_intermediate;
+	l->has_shared = true;
+	snprintf(b, sizeof(b), "%smlp.shared_expert.gate_proj", pre);
+	if ((rc = bind_linear(L, b, S, c->hidden, 0, 1, &l->gate)))
+		return rc;
+	snprintf(b, sizeof(b), "%smlp.shared_expert.up_proj", pre);
+	if ((rc = bind_linear(L, b, S, c->hidden, 0, 1, &l->up)))
+		return rc;
+	snprintf(b, sizeof(b), "%smlp.shared_expert.down_proj", pre);
+	if ((rc = bind_linear(L, b, c->hidden, S, 0, 1, &l->down)))
+		return rc;
+	snprintf(b, sizeof(b), "%smlp.shared_expert_gate", pre);
+	return bind_linear(L, b, 1, c->hidden, 0, 0, &l->shared_gate);
 }
 
 static int bind_layer(struct loader *L, int i, struct awq_layer *l)

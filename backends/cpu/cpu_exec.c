@@ -228,6 +228,9 @@ static void rows_part(void *ctx, int r0, int r1, int t)
 		break;
 	case AWQ_OP_SILU_MUL: awq_ref_silu_mul(j->a + off, j->b + off, (int)cnt, j->out + off); break;
 	case AWQ_OP_ADD: awq_ref_add(j->a + off, j->b + off, (int)cnt, j->out + off); break;
+	case AWQ_OP_SIGMOID_MUL: /* a: one gate value per row */
+		awq_ref_sigmoid_mul(j->a + r0, j->b + off, r1 - r0, j->cols, j->out + off);
+		break;
 	case AWQ_OP_ROPE: {
 		const int d = j->n->p.rope.head_dim, half = d / 2;
 		for (int r = r0; r < r1; r++)
@@ -283,6 +286,7 @@ int awq_cpu_run_node(struct cpu_ctx *c, const struct awq_node *n, const struct a
 	case AWQ_OP_ATTENTION: attention(c, n, s, rows, out); break;
 	case AWQ_OP_RMSNORM:
 	case AWQ_OP_SILU_MUL:
+	case AWQ_OP_SIGMOID_MUL:
 	case AWQ_OP_ADD: rows_op(c, n, rows, cols, out); break;
 	case AWQ_OP_LAST_ROWS:
 		memcpy(out, a + (size_t)(s->all_rows ? 0 : s->n_tokens - 1) * cols, (size_t)rows * cols * sizeof(float));

@@ -159,6 +159,15 @@ void awq_ref_add(const float *a, const float *b, int n, float *out)
 		out[i] = a[i] + b[i];
 }
 
+void awq_ref_sigmoid_mul(const float *g, const float *x, int rows, int cols, float *out)
+{
+	for (int r = 0; r < rows; r++) {
+		const float s = 1.0f / (1.0f + expf(-g[r]));
+		for (int c = 0; c < cols; c++)
+			out[(size_t)r * cols + c] = s * x[(size_t)r * cols + c];
+	}
+}
+
 void awq_ref_argmax(const float *x, int rows, int cols, int32_t *out)
 {
 	for (int r = 0; r < rows; r++) {

@@ -36,6 +36,8 @@ void awq_ref_attention(const float *q, const float *k, const float *v, int rows,
 
 void awq_ref_silu_mul(const float *a, const float *b, int n, float *out);
 void awq_ref_add(const float *a, const float *b, int n, float *out);
+/* out[r][c] = sigmoid(g[r]) * x[r][c] (g: one value per row) */
+void awq_ref_sigmoid_mul(const float *g, const float *x, int rows, int cols, float *out);
 void awq_ref_argmax(const float *x, int rows, int cols, int32_t *out);
 
 #endif

@@ -92,6 +92,8 @@ cudaError_t awq_cu_add_rmsnorm(cudaStream_t s, const float *a, const float *b, f
 			       int rows, int cols, float eps);
 cudaError_t awq_cu_silu_mul(cudaStream_t s, const float *a, const float *b, float *out, size_t count);
 cudaError_t awq_cu_add(cudaStream_t s, const float *a, const float *b, float *out, size_t count);
+/* out[r][c] = sigmoid(g[r]) * x[r][c] (Qwen2-MoE's shared-expert gate: g has one value per row) */
+cudaError_t awq_cu_sigmoid_mul(cudaStream_t s, const float *g, const float *x, float *out, int rows, int cols);
 cudaError_t awq_cu_argmax(cudaStream_t s, const float *in, int rows, int cols, int32_t *out);
 /* Whether the decode matmuls use programmatic dependent launch on a device of this compute
  * capability (sm_90+, unless AWQ_CUDA_PDL=0). */

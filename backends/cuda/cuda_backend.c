@@ -129,6 +129,7 @@ static int cu_supports(void *ctx, const struct awq_graph *g, const struct awq_no
 		return node->p.attn.head_dim % 8 == 0 && node->p.attn.head_dim <= 256 && node->p.attn.n_kv_heads > 0 &&
 		       node->p.attn.n_heads % node->p.attn.n_kv_heads == 0;
 	case AWQ_OP_SILU_MUL:
+	case AWQ_OP_SIGMOID_MUL:
 	case AWQ_OP_ADD:
 	case AWQ_OP_LAST_ROWS:
 	case AWQ_OP_ARGMAX:

@@ -222,6 +222,9 @@ int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 	case AWQ_OP_SILU_MUL:
 		CK(awq_cu_silu_mul(c->stream, act(c, n->in[0]), act(c, n->in[1]), out, count), "SiLU-mul");
 		return 0;
+	case AWQ_OP_SIGMOID_MUL:
+		CK(awq_cu_sigmoid_mul(c->stream, act(c, n->in[0]), act(c, n->in[1]), out, rows, cols), "sigmoid-mul");
+		return 0;
 	case AWQ_OP_ADD:
 		if (cn->exec == CU_X_ADD_NORM) {
 			const struct awq_node *m = &g->nodes[cn->norm_node];

@@ -211,6 +211,22 @@ extern "C" cudaError_t awq_cu_add(cudaStream_t s, const float *a, const float *b
 	return cudaGetLastError();
 }
 
+__global__ void sigmoid_mul_kernel(const float *__restrict__ g, const float *__restrict__ x, float *__restrict__ out,
+				   size_t n, int cols)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+		out[i] = 1.0f / (1.0f + expf(-g[i / (size_t)cols])) * x[i]; /* as the CPU reference */
+}
+
+extern "C" cudaError_t awq_cu_sigmoid_mul(cudaStream_t s, const float *g, const float *x, float *out, int rows, int cols)
+{
+	size_t count = (size_t)rows * cols;
+	if (rows < 1 || cols < 1)
+		return cudaErrorInvalidValue;
+	sigmoid_mul_kernel<<<blocks_for(count, 256), 256, 0, s>>>(g, x, out, count, cols);
+	return cudaGetLastError();
+}
+
 /* Ties go to the lowest index, as a sequential scan would. One block of 1024 threads per row;
  * rows of a multiple of 4 columns are read as float4 with four loads in flight per thread (a
  * 152k-entry vocabulary is ~37 loads per thread instead of 600 dependent ones). */

@@ -517,7 +517,7 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 			break;
 		}
 		/* fall through */
-	default: /* ROPE, ADD */
+	default: /* ROPE, ADD, SIGMOID_MUL */
 		r[0] = in0;
 		r[1] = in1;
 		r[2] = out;

@@ -174,6 +174,14 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 		if (!rc)
 			vk_dispatch(cb, c, p, vn->set[0], &pc, gx, gy, 1);
 		return rc;
+	case AWQ_OP_SIGMOID_MUL:
+		pc.u[0] = (uint32_t)rows * (uint32_t)cols;
+		pc.u[1] = (uint32_t)cols;
+		rc = vk_pipe_get(c, "eltwise", 2, 0, 0, &p, err, errlen);
+		vk_grid((pc.u[0] + 255) / 256, &gx, &gy);
+		if (!rc)
+			vk_dispatch(cb, c, p, vn->set[0], &pc, gx, gy, 1);
+		return rc;
 	case AWQ_OP_ARGMAX:
 		pc.u[0] = (uint32_t)g->values[n->in[0]].cols;
 		rc = vk_pipe_get(c, "argmax", 0, 0, 0, &p, err, errlen);

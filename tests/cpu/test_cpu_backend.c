@@ -218,6 +218,13 @@ static void test_elementwise(void)
 	single("SILU_MUL", AWQ_OP_SILU_MUL, C, cols, in, R, NULL, NULL, want, 1e-6, 0);
 	awq_ref_add(a, b, R * C, want);
 	single("ADD", AWQ_OP_ADD, C, cols, in, R, NULL, NULL, want, 0, 0);
+	/* one gate value per row (a's first R values), written out by hand: sigmoid(g) * x */
+	const float *gin[3] = {a, b, NULL};
+	int gcols[3] = {1, C, 0};
+	for (int r = 0; r < R; r++)
+		for (int c = 0; c < C; c++)
+			want[r * C + c] = b[r * C + c] / (1.0f + expf(-a[r]));
+	single("SIGMOID_MUL", AWQ_OP_SIGMOID_MUL, C, gcols, gin, R, NULL, NULL, want, 1e-6, 0);
 	free(a), free(b), free(want);
 }
 

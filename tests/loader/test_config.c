@@ -87,6 +87,13 @@ static void good_configs(void)
 		  "\"num_experts_per_tok\": 2}", &c);
 	CHECK(c.arch == AWQ_ARCH_MIXTRAL && c.n_experts == 8 && c.moe_intermediate == 128 &&
 	      c.norm_topk_prob, "mixtral");
+	expect_ok("qwen2 moe keys (published Qwen1.5-MoE configs have no qkv_bias key: biases on)",
+		  "{\"architectures\": [\"Qwen2MoeForCausalLM\"], " BASE ", \"num_experts\": 60, "
+		  "\"num_experts_per_tok\": 4, \"moe_intermediate_size\": 1408, "
+		  "\"shared_expert_intermediate_size\": 5632, \"decoder_sparse_step\": 1}", &c);
+	CHECK(c.arch == AWQ_ARCH_QWEN2_MOE && c.n_experts == 60 && c.n_experts_per_tok == 4 &&
+	      c.moe_intermediate == 1408 && c.shared_intermediate == 5632 && !c.norm_topk_prob && c.qkv_bias &&
+	      !c.qk_norm, "qwen2 moe keys");
 }
 
 static void bad_configs(void)

@@ -1,7 +1,8 @@
-/* The loader on small MoE checkpoints written by tests/loader/ckpt.c: Qwen3-MoE and Mixtral,
- * 16-bit and AWQ experts, which layers are sparse (mlp_only_layers, decoder_sparse_step), and
- * broken ones: a missing expert tensor, a router of the wrong shape, a quantized router, bad MoE
- * config values. Every failure must be a one-line message naming the file and tensor or key. */
+/* The loader on small MoE checkpoints written by tests/loader/ckpt.c: Qwen3-MoE, Mixtral and
+ * Qwen2-MoE (with its shared expert), 16-bit and AWQ experts, which layers are sparse
+ * (mlp_only_layers, decoder_sparse_step), and broken ones: a missing expert tensor, a router of the
+ * wrong shape, a quantized router, a missing or quantized shared-expert gate, bad MoE config values.
+ * Every failure must be a one-line message naming the file and tensor or key. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,10 +14,13 @@
 #define E 4
 #define TOPK 2
 #define MOE_I 16
+#define SHARED_I 24 /* Qwen2-MoE shared expert */
+
+enum { K_QWEN3, K_MIXTRAL, K_QWEN2 };
 
 struct moe_ck {
 	struct spec s;
-	int mixtral;
+	int mixtral, qwen2;
 	cJSON *cfg;
 	struct tw w;
 	char dir[1100];
@@ -58,15 +62,25 @@ static void make_sparse(struct moe_ck *c, int layer)
 				 c->mixtral ? mix[i] : names[i]);
 			add_linear(c, b, i == 2 ? c->s.hidden : MOE_I, i == 2 ? MOE_I : c->s.hidden);
 		}
+	if (!c->qwen2)
+		return;
+	for (int i = 0; i < 3; i++) {
+		snprintf(b, sizeof(b), "model.layers.%d.mlp.shared_expert.%s", layer, names[i]);
+		add_linear(c, b, i == 2 ? c->s.hidden : SHARED_I, i == 2 ? SHARED_I : c->s.hidden);
+	}
+	snprintf(b, sizeof(b), "model.layers.%d.mlp.shared_expert_gate.weight", layer);
+	tw_add(&c->w, b, c->s.awq ? AWQ_DT_F16 : c->s.dt, 2, 1, c->s.hidden);
 }
 
-/* A 2-layer checkpoint whose layers in sparse_mask (bit l) are sparse: Qwen3-MoE (config: layer 1
- * in mlp_only_layers) or Mixtral (config: every layer sparse). */
-static void ck_init(struct moe_ck *c, const char *name, int mixtral, int awq, int sparse_mask)
+/* A 2-layer checkpoint whose layers in sparse_mask (bit l) are sparse: Qwen3-MoE or Qwen2-MoE
+ * (config: layer 1 in mlp_only_layers) or Mixtral (config: every layer sparse). */
+static void ck_init(struct moe_ck *c, const char *name, int kind, int awq, int sparse_mask)
 {
+	const int mixtral = kind == K_MIXTRAL;
 	memset(c, 0, sizeof(*c));
 	c->mixtral = mixtral;
-	spec_default(&c->s, mixtral ? "MixtralForCausalLM" : "Qwen3MoeForCausalLM");
+	c->qwen2 = kind == K_QWEN2;
+	spec_default(&c->s, mixtral ? "MixtralForCausalLM" : c->qwen2 ? "Qwen2MoeForCausalLM" : "Qwen3MoeForCausalLM");
 	c->s.awq = awq;
 	if (mixtral) /* Mixtral's experts are intermediate_size wide */
 		c->s.inter = MOE_I;
@@ -80,10 +94,14 @@ static void ck_init(struct moe_ck *c, const char *name, int mixtral, int awq, in
 		cJSON *only = cJSON_AddArrayToObject(c->cfg, "mlp_only_layers");
 		cJSON_AddItemToArray(only, cJSON_CreateNumber(1));
 	}
+	if (c->qwen2) { /* the q/k/v biases are Qwen2-MoE's default; this checkpoint has none */
+		cJSON_AddNumberToObject(c->cfg, "shared_expert_intermediate_size", SHARED_I);
+		cJSON_AddBoolToObject(c->cfg, "qkv_bias", 0);
+	}
 	cJSON_AddNumberToObject(c->cfg, "num_experts_per_tok", TOPK);
 	tw_init(&c->w, 77);
 	spec_tensors(&c->s, &c->w);
-	for (int l = 0; !mixtral && l < c->s.layers; l++) {
+	for (int l = 0; kind == K_QWEN3 && l < c->s.layers; l++) {
 		char b[96];
 		snprintf(b, sizeof(b), "model.layers.%d.self_attn.q_norm.weight", l);
 		tw_add(&c->w, b, awq ? AWQ_DT_F16 : c->s.dt, 1, c->s.hidden / c->s.heads, 0);
@@ -146,12 +164,23 @@ static void expect_ok(const char *what, struct moe_ck *c, const int *sparse)
 		const struct awq_weight *d = &L->experts.down[E - 1];
 		CHECK(d->n == c->s.hidden && d->k == MOE_I && d->fmt == (c->s.awq ? AWQ_WFMT_AWQ4 : AWQ_WFMT_DENSE),
 		      "%s: layer %d down expert %s is [%lld, %lld]", what, l, d->name, (long long)d->n, (long long)d->k);
+		CHECK(L->has_shared == c->qwen2, "%s: layer %d shared expert %d", what, l, L->has_shared);
+		if (c->qwen2)
+			CHECK(L->gate.n == SHARED_I && L->down.k == SHARED_I && L->shared_gate.n == 1 &&
+				      L->shared_gate.k == c->s.hidden && L->shared_gate.fmt == AWQ_WFMT_DENSE &&
+				      L->down.fmt == (c->s.awq ? AWQ_WFMT_AWQ4 : AWQ_WFMT_DENSE),
+			      "%s: layer %d shared expert %s [%lld, %lld], gate [%lld, %lld]", what, l, L->gate.name,
+			      (long long)L->gate.n, (long long)L->gate.k, (long long)L->shared_gate.n,
+			      (long long)L->shared_gate.k);
 	}
 	CHECK(awq_build_graph(m, &g, err, sizeof(err)) == 0, "%s: graph: %s", what, err);
-	int routes = 0;
-	for (int i = 0; i < g.n_nodes; i++)
+	int routes = 0, gated = 0;
+	for (int i = 0; i < g.n_nodes; i++) {
 		routes += g.nodes[i].op == AWQ_OP_MOE_ROUTE;
+		gated += g.nodes[i].op == AWQ_OP_SIGMOID_MUL;
+	}
 	CHECK(routes == sparse[0] + sparse[1], "%s: %d MOE_ROUTE nodes", what, routes);
+	CHECK(gated == (c->qwen2 ? routes : 0), "%s: %d SIGMOID_MUL nodes for %d sparse layers", what, gated, routes);
 	awq_graph_free(&g);
 	awq_model_free(m);
 	ck_free(c);
@@ -169,6 +198,10 @@ static void valid_cases(void)
 	expect_ok("mixtral bf16", &c, all);
 	ck_init(&c, "mixtral awq", 1, 1, 3);
 	expect_ok("mixtral awq experts", &c, all);
+	ck_init(&c, "qwen2moe bf16", K_QWEN2, 0, 1);
+	expect_ok("qwen2-moe bf16 with a shared expert", &c, q_sparse);
+	ck_init(&c, "qwen2moe awq", K_QWEN2, 1, 1);
+	expect_ok("qwen2-moe awq experts and shared expert", &c, q_sparse);
 
 	/* transformers 5 writes Qwen3MoeConfig.num_experts as num_local_experts */
 	ck_init(&c, "qwen3moe tf5 key", 0, 0, 1);
@@ -226,6 +259,26 @@ static void bad_cases(void)
 	ck_init(&c, "mixtral no experts key", 1, 0, 3);
 	cJSON_DeleteItemFromObject(c.cfg, "num_local_experts");
 	expect_fail("mixtral without num_local_experts", &c, AWQ_EFORMAT, "config.json", "num_local_experts");
+
+	ck_init(&c, "qwen2moe no shared size", K_QWEN2, 0, 1);
+	cJSON_DeleteItemFromObject(c.cfg, "shared_expert_intermediate_size");
+	expect_fail("qwen2-moe without shared_expert_intermediate_size", &c, AWQ_EFORMAT, "config.json",
+		    "shared_expert_intermediate_size");
+
+	ck_init(&c, "qwen2moe missing shared gate", K_QWEN2, 1, 1);
+	tw_remove(&c.w, "model.layers.0.mlp.shared_expert_gate.weight");
+	expect_fail("qwen2-moe without shared_expert_gate", &c, AWQ_EFORMAT, "model.safetensors",
+		    "'model.layers.0.mlp.shared_expert_gate.weight' not found");
+
+	ck_init(&c, "qwen2moe missing shared down", K_QWEN2, 0, 1);
+	tw_remove(&c.w, "model.layers.0.mlp.shared_expert.down_proj.weight");
+	expect_fail("qwen2-moe without the shared expert's down_proj", &c, AWQ_EFORMAT, "model.safetensors",
+		    "'model.layers.0.mlp.shared_expert.down_proj.weight' not found");
+
+	ck_init(&c, "qwen2moe biases expected", K_QWEN2, 0, 1);
+	cJSON_DeleteItemFromObject(c.cfg, "qkv_bias"); /* default true: q_proj.bias is required */
+	expect_fail("qwen2-moe with its default q/k/v biases absent", &c, AWQ_EFORMAT, "model.safetensors",
+		    "q_proj.bias");
 }
 
 void mt_loader_cases(void)

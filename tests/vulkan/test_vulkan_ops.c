@@ -222,6 +222,8 @@ static int test_misc(struct vt_pair *p)
 	int cols[2] = {37, 37}, f = 0;
 	f += one_op(p, "silu_mul 37", AWQ_OP_SILU_MUL, 37, cols, 2, NULL, NULL, st, 3, 0, 1e-6, -6, 6);
 	f += one_op(p, "add 37", AWQ_OP_ADD, 37, cols, 2, NULL, NULL, st, 3, 0, 1e-7, -6, 6);
+	int gcols[2] = {1, 37};
+	f += one_op(p, "sigmoid_mul 37", AWQ_OP_SIGMOID_MUL, 37, gcols, 2, NULL, NULL, st, 3, 0, 1e-6, -6, 6);
 	f += one_op(p, "embed bf16 50x24", AWQ_OP_EMBED, 24, NULL, 0, dense(50, 24, AWQ_DT_BF16, 1, AWQ_DT_COUNT), NULL, st,
 		    3, 0, 0, 0, 0);
 	f += one_op(p, "embed f32 77x33", AWQ_OP_EMBED, 33, NULL, 0, dense(77, 33, AWQ_DT_F32, 1, AWQ_DT_COUNT), NULL, st,

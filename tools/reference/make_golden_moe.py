@@ -19,7 +19,7 @@ legitimately differs from float32 there. Each model's seed is therefore advanced
 token's top-k margin, in every sparse layer, is at least MIN_MARGIN in logit units (the choice
 is then decided by the model, not by rounding); the chosen seed is printed.
 
-Re-run (deterministic): python3 tools/reference/make_golden_moe.py   (torch, transformers, safetensors)
+Re-run (deterministic): python3 tools/reference/make_golden_moe.py [NAME...]   (torch, transformers, safetensors)
 """
 import json
 import os
@@ -56,10 +56,18 @@ MODELS = [
                                      num_experts_per_tok=2), None),
     ("mixtral-awq-g64", "mixtral", dict(num_hidden_layers=2, intermediate_size=64, num_local_experts=8,
                                         num_experts_per_tok=2), (64, True)),
+    # Qwen2-MoE: Qwen2 attention (q/k/v bias) and a shared expert gated by sigmoid(shared_expert_gate)
+    ("qwen2moe-bf16", "qwen2_moe", dict(num_hidden_layers=3, intermediate_size=96, moe_intermediate_size=32,
+                                        shared_expert_intermediate_size=48, num_experts=8,
+                                        num_experts_per_tok=2, norm_topk_prob=False, mlp_only_layers=[1]), None),
+    ("qwen2moe-awq-g32", "qwen2_moe", dict(num_hidden_layers=2, intermediate_size=96, moe_intermediate_size=32,
+                                           shared_expert_intermediate_size=64, num_experts=8,
+                                           num_experts_per_tok=2, norm_topk_prob=True), (32, True)),
 ]
 
 CLASSES = {"qwen3_moe": (transformers.Qwen3MoeConfig, transformers.Qwen3MoeForCausalLM),
-           "mixtral": (transformers.MixtralConfig, transformers.MixtralForCausalLM)}
+           "mixtral": (transformers.MixtralConfig, transformers.MixtralForCausalLM),
+           "qwen2_moe": (transformers.Qwen2MoeConfig, transformers.Qwen2MoeForCausalLM)}
 
 
 def build(arch, extra, seed):
@@ -108,8 +116,10 @@ def golden_tokens(model, seed):
 
 
 def quantizable(name):
+    """Decoder Linears except the routers and Qwen2-MoE's shared_expert_gate ([1, hidden]: AutoAWQ
+    packs 8 output columns per int32 and keeps it 16-bit)."""
     return (name.startswith("model.layers.") and name.endswith(".weight") and "norm" not in name
-            and not name.endswith(".gate.weight"))
+            and not name.endswith(".gate.weight") and not name.endswith("shared_expert_gate.weight"))
 
 
 def save_awq(model, out, G, zero_point):
@@ -164,14 +174,20 @@ def make(i, name, arch, extra, awq):
     raise SystemExit("%s: no seed with top-k margins >= %g" % (name, MIN_MARGIN))
 
 
-def main():
+def main(argv):
+    """All models, or only those named on the command line (the others' files are left as they are)."""
     os.makedirs(ROOT, exist_ok=True)
+    names = set(argv[1:])
+    unknown = names - {m[0] for m in MODELS}
+    if unknown:
+        raise SystemExit("unknown model(s): %s" % ", ".join(sorted(unknown)))
     for i, (name, arch, extra, awq) in enumerate(MODELS):
-        make(i, name, arch, extra, awq)
-    with open(os.path.join(ROOT, "README.md"), "w") as f:
-        f.write("MoE golden models made by tools/reference/make_golden_moe.py with torch %s, transformers %s.\n"
-                % (torch.__version__, transformers.__version__))
+        if not names or name in names:
+            make(i, name, arch, extra, awq)
+    with open(os.path.join(ROOT, "README.md"), "a" if names else "w") as f:
+        f.write("MoE golden models made by tools/reference/make_golden_moe.py with torch %s, transformers %s%s.\n"
+                % (torch.__version__, transformers.__version__, " (" + ", ".join(sorted(names)) + ")" if names else ""))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv))
