@@ -35,16 +35,20 @@ static const struct preset presets[] = {
 	 false},
 	{"qwen3-235b-a22b", AWQ_ARCH_QWEN3_MOE, "Qwen3MoeForCausalLM", 4096, 94, 64, 4, 128, 12288, 151936, 40960, 1e6f,
 	 false},
+	{"qwen1.5-moe-a2.7b", AWQ_ARCH_QWEN2_MOE, "Qwen2MoeForCausalLM", 2048, 24, 16, 16, 128, 5632, 151936, 8192, 1e6f,
+	 false},
 };
 
-/* Mixture-of-experts settings of the MoE presets above (every layer sparse, norm_topk_prob true in
- * both published configs). */
+/* Mixture-of-experts settings of the MoE presets above (every layer sparse; norm_topk_prob true in
+ * the Qwen3 configs, false in Qwen1.5-MoE's, which has a shared expert). */
 static const struct moe_preset {
 	const char *name;
-	int experts, top_k, moe_inter;
+	int experts, top_k, moe_inter, shared_inter;
+	bool norm_topk;
 } moe_presets[] = {
-	{"qwen3-30b-a3b", 128, 8, 768},
-	{"qwen3-235b-a22b", 128, 8, 1536},
+	{"qwen3-30b-a3b", 128, 8, 768, 0, true},
+	{"qwen3-235b-a22b", 128, 8, 1536, 0, true},
+	{"qwen1.5-moe-a2.7b", 60, 4, 1408, 5632, false},
 };
 
 #define N_PRESETS (sizeof(presets) / sizeof(presets[0]))
@@ -79,7 +83,7 @@ int awq_preset_config(const char *preset, struct awq_config *c, char *err, size_
 		c->rope.theta = p->theta;
 		c->rope.type = AWQ_ROPE_DEFAULT;
 		c->tie_embeddings = p->tied;
-		c->qkv_bias = p->arch == AWQ_ARCH_QWEN2;
+		c->qkv_bias = p->arch == AWQ_ARCH_QWEN2 || p->arch == AWQ_ARCH_QWEN2_MOE;
 		c->qk_norm = p->arch == AWQ_ARCH_QWEN3 || p->arch == AWQ_ARCH_QWEN3_MOE;
 		c->dtype = AWQ_DT_BF16;
 		c->bos_id = -1;
@@ -89,8 +93,9 @@ int awq_preset_config(const char *preset, struct awq_config *c, char *err, size_
 			c->n_experts = moe_presets[j].experts;
 			c->n_experts_per_tok = moe_presets[j].top_k;
 			c->moe_intermediate = moe_presets[j].moe_inter;
+			c->shared_intermediate = moe_presets[j].shared_inter;
 			c->decoder_sparse_step = 1;
-			c->norm_topk_prob = true;
+			c->norm_topk_prob = moe_presets[j].norm_topk;
 		}
 		return 0;
 	}
@@ -209,6 +214,16 @@ static void lay_out_experts(struct layout *L, struct awq_layer *Y, const struct 
 		snprintf(name, sizeof(name), "model.layers.%d.mlp.experts.%d.down_proj", l, e);
 		linear(L, &Y->experts.down[e], name, c->hidden, c->moe_intermediate, awq, t);
 	}
+	if (!Y->has_shared)
+		return;
+	snprintf(name, sizeof(name), "model.layers.%d.mlp.shared_expert.gate_proj", l);
+	linear(L, &Y->gate, name, c->shared_intermediate, c->hidden, awq, t);
+	snprintf(name, sizeof(name), "model.layers.%d.mlp.shared_expert.up_proj", l);
+	linear(L, &Y->up, name, c->shared_intermediate, c->hidden, awq, t);
+	snprintf(name, sizeof(name), "model.layers.%d.mlp.shared_expert.down_proj", l);
+	linear(L, &Y->down, name, c->hidden, c->shared_intermediate, awq, t);
+	snprintf(name, sizeof(name), "model.layers.%d.mlp.shared_expert_gate", l);
+	dense(L, &Y->shared_gate, name, 1, c->hidden, t, 0.0f);
 }
 
 /* Expert arrays of the sparse layers, before the two lay_out passes fill them. */
@@ -220,6 +235,7 @@ static int alloc_experts(struct awq_model *m)
 		if (!awq_layer_is_sparse(c, l))
 			continue;
 		Y->is_moe = true;
+		Y->has_shared = c->shared_intermediate > 0;
 		Y->experts.gate = calloc((size_t)c->n_experts, sizeof(struct awq_weight));
 		Y->experts.up = calloc((size_t)c->n_experts, sizeof(struct awq_weight));
 		Y->experts.down = calloc((size_t)c->n_experts, sizeof(struct awq_weight));
@@ -287,7 +303,7 @@ int awq_model_from_config(const struct awq_config *c, const char *precision, int
 		return awq_err(err, errlen, AWQ_EINVAL, "unknown precision '%s' (use bf16, f16 or awq)", precision);
 	}
 	if (awq && (c->hidden % 128 || c->intermediate % 128 || (c->n_heads * c->head_dim) % 128 ||
-		    (c->n_experts > 0 && c->moe_intermediate % 128)))
+		    (c->n_experts > 0 && c->moe_intermediate % 128) || c->shared_intermediate % 128))
 		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "AWQ group size 128 does not divide this model's dimensions");
 	struct awq_model *m = calloc(1, sizeof(*m));
 	if (!m)

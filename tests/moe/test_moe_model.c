@@ -20,13 +20,17 @@
 
 static void preset_sizes(void)
 {
-	/* published: Qwen3-30B-A3B 30.5B parameters, Qwen3-235B-A22B 235B; the issue's roofline for
-	 * 30B-A3B AWQ decode is about 2.05 GB read per token, the BF16 lm_head included */
+	/* published: Qwen3-30B-A3B 30.5B parameters, Qwen3-235B-A22B 235B, Qwen1.5-MoE-A2.7B 14.3B (60
+	 * experts, top-4, and a shared expert); the issue's roofline for 30B-A3B AWQ decode is about
+	 * 2.05 GB read per token, the BF16 lm_head included */
 	struct {
 		const char *name, *prec;
 		double params, decode;
-	} want[] = {{"qwen3-30b-a3b", "awq", 30.5e9, 2.05e9}, {"qwen3-235b-a22b", "bf16", 235e9, 0}};
-	for (int i = 0; i < 2; i++) {
+		int experts, top_k;
+	} want[] = {{"qwen3-30b-a3b", "awq", 30.5e9, 2.05e9, 128, 8},
+		    {"qwen3-235b-a22b", "bf16", 235e9, 0, 128, 8},
+		    {"qwen1.5-moe-a2.7b", "bf16", 14.3e9, 0, 60, 4}};
+	for (int i = 0; i < 3; i++) {
 		char err[AWQ_ERRLEN];
 		awq_model *m = NULL;
 		struct awq_model_info info;
@@ -40,8 +44,8 @@ static void preset_sizes(void)
 		CHECK(!want[i].decode || fabs((double)info.decode_bytes / want[i].decode - 1) < 0.05,
 		      "%s: %.4g bytes per decoded token, expected about %.4g", want[i].name, (double)info.decode_bytes,
 		      want[i].decode);
-		CHECK(info.n_experts == 128 && info.n_experts_per_tok == 8, "%s: %d experts, top-%d", want[i].name,
-		      info.n_experts, info.n_experts_per_tok);
+		CHECK(info.n_experts == want[i].experts && info.n_experts_per_tok == want[i].top_k, "%s: %d experts, top-%d",
+		      want[i].name, info.n_experts, info.n_experts_per_tok);
 		awq_model_free(m);
 	}
 }
