@@ -89,7 +89,7 @@ float dot8(uvec4 q, vec4 xa, vec4 xb)
 float word_dot(uint word, uint xo, float mz)
 {
 	float d = 0.0;
-	for (uint e = 0u; e < 8u; e++)
+	[[unroll]] for (uint e = 0u; e < 8u; e++)
 		d += x1[xo + e] * dq(word, e, mz);
 	return d;
 }
@@ -117,14 +117,19 @@ void main()
 	const uint per_wg = NR * (gl_WorkGroupSize.x / 32u > 0u ? gl_WorkGroupSize.x / 32u : 1u);
 	for (uint n0 = flat_group() * per_wg + gl_SubgroupID * NR; n0 < (flat_group() + 1u) * per_wg && n0 < N;
 	     n0 += gl_NumSubgroups * NR) {
+		/* Every index into acc, accu and the per-chunk arrays below is a constant once the
+		 * [[unroll]] loops are unrolled (run-time bounds are guards inside them, never loop bounds
+		 * or breaks): an array indexed at run time anywhere in the shader is kept in memory
+		 * instead of registers by a driver's compiler, for every access (spirv-opt
+		 * --loop-unroll -O leaves no function-scope array in the fast paths). */
 		float acc[MAXR][NR];
-		for (uint r = 0u; r < MAXR; r++)
-			for (uint j = 0u; j < NR; j++)
+		[[unroll]] for (uint r = 0u; r < MAXR; r++)
+			[[unroll]] for (uint j = 0u; j < NR; j++)
 				acc[r][j] = 0.0;
 #ifdef SILU
 		float accu[MAXR][NR];
-		for (uint r = 0u; r < MAXR; r++)
-			for (uint j = 0u; j < NR; j++)
+		[[unroll]] for (uint r = 0u; r < MAXR; r++)
+			[[unroll]] for (uint j = 0u; j < NR; j++)
 				accu[r][j] = 0.0;
 #endif
 		uint nr = min(NR, N - n0);
@@ -161,20 +166,18 @@ void main()
 				}
 				[[unroll]] for (uint u = 0u; u < 2u; u++) {
 					const uint c = c0 + u * sgs;
-					if (c >= C)
-						break;
 					[[unroll]] for (uint r = 0u; r < MAXR; r++) {
-						if (r >= rows)
-							break;
-						const uint xb = (xoff + r * K + c * 32u) / 4u;
-						vec4 xv[8];
-						[[unroll]] for (uint i = 0u; i < 8u; i++)
-							xv[i] = x4[xb + i];
-						[[unroll]] for (uint j = 0u; j < NR; j++) {
-							acc[r][j] += s[u][j] * dot32(q[u][j], xv, mz[u][j]);
+						if (c < C && r < rows) {
+							const uint xb = (xoff + r * K + c * 32u) / 4u;
+							vec4 xv[8];
+							[[unroll]] for (uint i = 0u; i < 8u; i++)
+								xv[i] = x4[xb + i];
+							[[unroll]] for (uint j = 0u; j < NR; j++) {
+								acc[r][j] += s[u][j] * dot32(q[u][j], xv, mz[u][j]);
 #ifdef SILU
-							accu[r][j] += su[u][j] * dot32(qu[u][j], xv, mzu[u][j]);
+								accu[r][j] += su[u][j] * dot32(qu[u][j], xv, mzu[u][j]);
 #endif
+							}
 						}
 					}
 				}
@@ -184,11 +187,14 @@ void main()
 		else {
 			for (uint c = lane; c < KW; c += sgs) {
 				uint g = (c * 8u) / G;
-				for (uint j = 0u; j < nr; j++) {
-					uint q = w1[(wrow + n0 + j) * KW + c], szw = sz[(wrow + n0 + j) * NG + g];
-					float s = unpackHalf2x16(szw).x, mz = 8388608.0 + float(szw >> 16);
-					for (uint r = 0u; r < rows; r++)
-						acc[r][j] += s * word_dot(q, xoff + r * K + c * 8u, mz);
+				[[unroll]] for (uint j = 0u; j < NR; j++) {
+					if (j < nr) {
+						uint q = w1[(wrow + n0 + j) * KW + c], szw = sz[(wrow + n0 + j) * NG + g];
+						float s = unpackHalf2x16(szw).x, mz = 8388608.0 + float(szw >> 16);
+						[[unroll]] for (uint r = 0u; r < MAXR; r++)
+							if (r < rows)
+								acc[r][j] += s * word_dot(q, xoff + r * K + c * 8u, mz);
+					}
 				}
 			}
 		}
@@ -206,22 +212,22 @@ void main()
 					qu[j] = wu4[(wrow + n0 + min(j, nr - 1u)) * (K / 8u) + c];
 #endif
 				[[unroll]] for (uint r = 0u; r < MAXR; r++) {
-					if (r >= rows)
-						break;
-					const vec4 xa = x4[(xoff + r * K + c * 8u) / 4u], xb = x4[(xoff + r * K + c * 8u) / 4u + 1u];
-					[[unroll]] for (uint j = 0u; j < NR; j++) {
+					if (r < rows) {
+						const vec4 xa = x4[(xoff + r * K + c * 8u) / 4u], xb = x4[(xoff + r * K + c * 8u) / 4u + 1u];
+						[[unroll]] for (uint j = 0u; j < NR; j++) {
 #ifdef F16MATH
-						f16vec2 p = unpackFloat2x16(q[j].x) * f16vec2(xa.xy);
-						p = fma(unpackFloat2x16(q[j].y), f16vec2(xa.zw), p);
-						p = fma(unpackFloat2x16(q[j].z), f16vec2(xb.xy), p);
-						p = fma(unpackFloat2x16(q[j].w), f16vec2(xb.zw), p);
-						acc[r][j] += float(p.x) + float(p.y);
+							f16vec2 p = unpackFloat2x16(q[j].x) * f16vec2(xa.xy);
+							p = fma(unpackFloat2x16(q[j].y), f16vec2(xa.zw), p);
+							p = fma(unpackFloat2x16(q[j].z), f16vec2(xb.xy), p);
+							p = fma(unpackFloat2x16(q[j].w), f16vec2(xb.zw), p);
+							acc[r][j] += float(p.x) + float(p.y);
 #else
-						acc[r][j] += dot8(q[j], xa, xb);
+							acc[r][j] += dot8(q[j], xa, xb);
 #endif
 #ifdef SILU
-						accu[r][j] += dot8(qu[j], xa, xb);
+							accu[r][j] += dot8(qu[j], xa, xb);
 #endif
+						}
 					}
 				}
 			}
@@ -229,35 +235,46 @@ void main()
 #ifndef SILU
 		else if (DT == DT_F32 && K % 4u == 0u) {
 			for (uint c = lane; c < K / 4u; c += sgs) {
-				for (uint j = 0u; j < nr; j++) {
-					vec4 wv = uintBitsToFloat(w4[(wrow + n0 + j) * (K / 4u) + c]);
-					for (uint r = 0u; r < rows; r++)
-						acc[r][j] += dot(x4[(xoff + r * K) / 4u + c], wv);
+				[[unroll]] for (uint j = 0u; j < NR; j++) {
+					if (j < nr) {
+						vec4 wv = uintBitsToFloat(w4[(wrow + n0 + j) * (K / 4u) + c]);
+						[[unroll]] for (uint r = 0u; r < MAXR; r++)
+							if (r < rows)
+								acc[r][j] += dot(x4[(xoff + r * K) / 4u + c], wv);
+					}
 				}
 			}
 		} else {
 			for (uint k = lane; k < K; k += sgs) {
-				for (uint j = 0u; j < nr; j++) {
-					float wv = wload((wrow + n0 + j) * K + k);
-					for (uint r = 0u; r < rows; r++)
-						acc[r][j] += x1[xoff + r * K + k] * wv;
+				[[unroll]] for (uint j = 0u; j < NR; j++) {
+					if (j < nr) {
+						float wv = wload((wrow + n0 + j) * K + k);
+						[[unroll]] for (uint r = 0u; r < MAXR; r++)
+							if (r < rows)
+								acc[r][j] += x1[xoff + r * K + k] * wv;
+					}
 				}
 			}
 		}
 #endif
 #endif
-		for (uint j = 0u; j < nr; j++) {
-			float b = BIAS(n0 + j);
-			for (uint r = 0u; r < rows; r++) {
-				float t = subgroupAdd(acc[r][j]);
+		/* nr and rows are the same in every invocation: the subgroup reductions stay uniform */
+		[[unroll]] for (uint j = 0u; j < NR; j++) {
+			if (j < nr) {
+				float b = BIAS(n0 + j);
+				[[unroll]] for (uint r = 0u; r < MAXR; r++) {
+					if (r < rows) {
+						float t = subgroupAdd(acc[r][j]);
 #ifdef SILU
-				float tu = subgroupAdd(accu[r][j]);
-				if (subgroupElect())
-					o[ooff + r * N + n0 + j] = t / (1.0 + exp(-t)) * tu; /* as eltwise.comp */
+						float tu = subgroupAdd(accu[r][j]);
+						if (subgroupElect())
+							o[ooff + r * N + n0 + j] = t / (1.0 + exp(-t)) * tu; /* as eltwise.comp */
 #else
-				if (subgroupElect())
-					o[ooff + r * N + n0 + j] = t + b;
+						if (subgroupElect())
+							o[ooff + r * N + n0 + j] = t + b;
 #endif
+					}
+				}
 			}
 		}
 	}
