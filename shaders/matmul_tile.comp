@@ -8,6 +8,7 @@
  * permuted slots, x rows are their tokens (gather) or the slots themselves, and the weight rows are
  * the expert's in a buffer of all experts packed one after another. */
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 layout(local_size_x = 256) in;
 layout(constant_id = 0) const int DT = 0;
 layout(constant_id = 2) const int BDT = 0;
@@ -65,9 +66,10 @@ void main()
 #define XROW(m) (m)
 #endif
 	const uint tx = t % 16u, ty = t / 16u, lm = t / 4u, lk = (t % 4u) * 8u;
+	/* acc, a and b are indexed only inside [[unroll]] loops of constant bounds: registers */
 	float acc[4][4];
-	for (uint i = 0u; i < 4u; i++)
-		for (uint j = 0u; j < 4u; j++)
+	[[unroll]] for (uint i = 0u; i < 4u; i++)
+		[[unroll]] for (uint j = 0u; j < 4u; j++)
 			acc[i][j] = 0.0;
 	for (uint k0 = 0u; k0 < K; k0 += BK) {
 		for (uint e = 0u; e < 8u; e++) {
@@ -95,25 +97,25 @@ void main()
 		barrier();
 		for (uint kk = 0u; kk < BK; kk++) {
 			float a[4], b[4];
-			for (uint i = 0u; i < 4u; i++) {
+			[[unroll]] for (uint i = 0u; i < 4u; i++) {
 				a[i] = As[kk][ty + 16u * i];
 				b[i] = Bs[kk][tx + 16u * i];
 			}
-			for (uint i = 0u; i < 4u; i++)
-				for (uint j = 0u; j < 4u; j++)
+			[[unroll]] for (uint i = 0u; i < 4u; i++)
+				[[unroll]] for (uint j = 0u; j < 4u; j++)
 					acc[i][j] += a[i] * b[j];
 		}
 		barrier();
 	}
-	for (uint j = 0u; j < 4u; j++) {
+	[[unroll]] for (uint j = 0u; j < 4u; j++) {
 		uint n = n0 + tx + 16u * j;
-		if (n >= N)
-			continue;
-		float b = BIAS(n);
-		for (uint i = 0u; i < 4u; i++) {
-			uint m = m0 + ty + 16u * i;
-			if (m < rows)
-				o[(base + m) * N + n] = acc[i][j] + b;
+		if (n < N) {
+			float b = BIAS(n);
+			[[unroll]] for (uint i = 0u; i < 4u; i++) {
+				uint m = m0 + ty + 16u * i;
+				if (m < rows)
+					o[(base + m) * N + n] = acc[i][j] + b;
+			}
 		}
 	}
 }

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The decode mat-vec shaders must keep their accumulators in registers: after spirv-opt's loop
+# The mat-vec and tiled matmul shaders must keep their accumulators in registers: after spirv-opt's loop
 # unrolling and standard optimisation no function-scope variable (an array a driver would place in
 # memory because some index of it is only known at run time) may remain. A run-time loop bound
 # (rows, nr) around an accumulator access was enough to defeat it (2026-11-30). Needs no device.
