@@ -339,6 +339,19 @@ int awq_graph_head_producer(const struct awq_graph *g, const int *uses, int v, e
 	return -1;
 }
 
+bool awq_graph_gate_up_pair(const struct awq_graph *g, const int *uses, int k, int *gate, int *up)
+{
+	const struct awq_node *s = &g->nodes[k];
+	if (s->op != AWQ_OP_SILU_MUL || s->in[0] < 0 || s->in[1] < 0 || uses[s->in[0]] != 1 || uses[s->in[1]] != 1)
+		return false;
+	*gate = awq_graph_producer(g, s->in[0]);
+	*up = awq_graph_producer(g, s->in[1]);
+	if (*gate < 0 || *up < 0)
+		return false;
+	const struct awq_node *a = &g->nodes[*gate], *b = &g->nodes[*up];
+	return a->op == AWQ_OP_MATMUL && b->op == AWQ_OP_MATMUL && a->in[0] == b->in[0];
+}
+
 int awq_graph_plan(const struct awq_graph *g, int max_rows, size_t elem_size, size_t *offsets,
 		   size_t *arena_bytes, char *err, size_t errlen)
 {

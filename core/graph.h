@@ -142,6 +142,10 @@ int awq_graph_producer(const struct awq_graph *g, int v);
  * columns (op says which); else -1. For backends that fold these into their attention. */
 int awq_graph_head_producer(const struct awq_graph *g, const int *uses, int v, enum awq_op op, int heads,
 			    int head_dim);
+/* Whether node k is a SILU_MUL whose two inputs each have one reader and come from MATMULs on one
+ * input (*gate, *up: those nodes): the gate/up pair a backend may run as one launch. The weights'
+ * formats are the backend's to check. */
+bool awq_graph_gate_up_pair(const struct awq_graph *g, const int *uses, int k, int *gate, int *up);
 
 /* Distinct weights referenced by the graph, in first-use order (tied weights appear once).
  * Returns the count; *out is malloc'ed (caller frees). */

@@ -195,6 +195,14 @@ static __device__ __forceinline__ float silu(float x)
 	return x / (1.0f + expf(-x));
 }
 
+/* Element s of a 3-array in a kernel's parameter struct, by selects: a dynamic index into the
+ * struct makes the compiler copy all of it to local memory at kernel start (an 80-120 byte stack
+ * frame whose stores queue behind the first loads: ~9% of decode, session 8). */
+template <class T> static __device__ __forceinline__ T cu_sel3(const T (&a)[3], int s)
+{
+	return s == 0 ? a[0] : s == 1 ? a[1] : a[2];
+}
+
 /* Eight 16-bit values (one 16-byte load; bf16 when is_bf16, else f16) as floats. */
 static __device__ __forceinline__ void w16x8_unpack(const uint4 &v, int is_bf16, float f[8])
 {

@@ -35,17 +35,9 @@ static int fusable(const struct awq_weight *a, const struct awq_weight *b)
 
 static int gate_up_pair(const struct awq_graph *g, const int *uses, int k, int *pg, int *pu)
 {
-	const struct awq_node *s = &g->nodes[k];
-	if (s->op != AWQ_OP_SILU_MUL || uses[s->in[0]] != 1 || uses[s->in[1]] != 1)
+	if (!awq_graph_gate_up_pair(g, uses, k, pg, pu))
 		return 0;
-	*pg = awq_graph_producer(g, s->in[0]);
-	*pu = awq_graph_producer(g, s->in[1]);
-	if (*pg < 0 || *pu < 0)
-		return 0;
-	const struct awq_node *a = &g->nodes[*pg], *b = &g->nodes[*pu];
-	if (a->op != AWQ_OP_MATMUL || b->op != AWQ_OP_MATMUL || a->in[0] != b->in[0])
-		return 0;
-	const struct awq_weight *wa = a->w, *wb = b->w;
+	const struct awq_weight *wa = g->nodes[*pg].w, *wb = g->nodes[*pu].w;
 	return fusable(wa, wb) && wa->n == wb->n && !wa->bias && !wb->bias && weight_uses(g, wa) == 1 &&
 	       weight_uses(g, wb) == 1;
 }

@@ -489,24 +489,18 @@ __global__ void __launch_bounds__(128) attn_flash_kernel(struct awq_cu_attn a)
 	int last = pos + min(q0 + FA_Q, a.rows) - 1;
 	fa_load(a, 0, last, kvs, kvh, fsm, fsm + FA_KV * HD);
 	cp_commit();
-	/* Each thread takes a chunk of 8 dims and the chunk half a head away. */
-	for (int i = threadIdx.x; i < FA_Q * CH / 2; i += 128) {
-		int row = i / (CH / 2), ch = i % (CH / 2);
-		float x1[8] = {0}, x2[8] = {0};
+	/* q of the block's rows as f16, one chunk of 8 dims per thread and step (zero past the rows) */
+	for (int i = threadIdx.x; i < FA_Q * CH; i += 128) {
+		int row = i / CH, ch = i % CH;
+		float x[8] = {0};
 		if (q0 + row < a.rows) {
 			const float *src = a.q + (size_t)(q0 + row) * qcols + (size_t)h * HD + ch * 8;
 #pragma unroll
-			for (int e = 0; e < 8; e++) {
-				x1[e] = src[e];
-				x2[e] = src[e + HD / 2];
-			}
+			for (int e = 0; e < 8; e++)
+				x[e] = src[e];
 		}
 		*reinterpret_cast<uint4 *>(qs + fa_swz(row, ch, HD)) =
-			make_uint4(pack_half2(x1[0], x1[1]), pack_half2(x1[2], x1[3]), pack_half2(x1[4], x1[5]),
-				   pack_half2(x1[6], x1[7]));
-		*reinterpret_cast<uint4 *>(qs + fa_swz(row, ch + CH / 2, HD)) =
-			make_uint4(pack_half2(x2[0], x2[1]), pack_half2(x2[2], x2[3]), pack_half2(x2[4], x2[5]),
-				   pack_half2(x2[6], x2[7]));
+			make_uint4(pack_half2(x[0], x[1]), pack_half2(x[2], x[3]), pack_half2(x[4], x[5]), pack_half2(x[6], x[7]));
 	}
 	__syncthreads();
 	uint32_t qa[HD / 16][4];

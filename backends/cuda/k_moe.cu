@@ -185,7 +185,6 @@ static __device__ __forceinline__ void moe_stage_params2(const moe_tile &A, cons
 
 /* ---- routing ----------------------------------------------------------------------------- */
 
-/* logits[r][e] for 8 experts (one per warp) x 8 rows per block (block x, y). */
 /* acc + f . (a, b), one fma after the other in this order. */
 static __device__ __forceinline__ float moe_dot8(const float f[8], float4 a, float4 b, float acc)
 {
@@ -213,6 +212,7 @@ static __device__ __forceinline__ void moe_logits_store(float acc[8], int lane, 
 	}
 }
 
+/* logits[r][e] for 8 experts (one per warp) x 8 rows per block (block x, y). */
 static __device__ __forceinline__ void moe_logits_block(const void *__restrict__ w, int elem_bytes, int is_bf16, int E,
 							int H, const float *__restrict__ x, int rows,
 							float *__restrict__ logits)

@@ -43,14 +43,12 @@ static __device__ __forceinline__ void q4_epilogue(const struct awq_cu_out &o, f
 		int s = tile < o.tile_end[0] ? 0 : tile < o.tile_end[1] ? 1 : 2;
 		if (s >= o.nseg)
 			continue;
-		/* Selects, not o.ptr[s]: a dynamic index into the parameter struct makes the compiler copy
-		 * all of it to local memory at kernel start (80-byte stack frame; its ten stores stalled
-		 * behind the start-up loads, ~12% of the decode GEMV's stall samples in ncu). */
+		/* cu_sel3, not o.ptr[s]: no local-memory copy of the parameter struct */
 		int base = s == 0 ? 0 : s == 1 ? o.tile_end[0] : o.tile_end[1];
 		int feat = (tile - base) * 16 + g;
-		float *dst = s == 0 ? o.ptr[0] : s == 1 ? o.ptr[1] : o.ptr[2];
-		const float *bias = s == 0 ? o.bias[0] : s == 1 ? o.bias[1] : o.bias[2];
-		const int n = s == 0 ? o.n[0] : s == 1 ? o.n[1] : o.n[2];
+		float *dst = cu_sel3(o.ptr, s);
+		const float *bias = cu_sel3(o.bias, s);
+		const int n = cu_sel3(o.n, s);
 #pragma unroll
 		for (int i = 0; i < 4; i++) {
 			int row = r0 + (i & 1), f = feat + (i >> 1) * 8;

@@ -90,14 +90,6 @@ __global__ void __launch_bounds__(W16_WARPS * 32) w16_gemv_one_kernel(const uint
 				out[(size_t)t * n + row0 + r] = acc[r][t] + (bias ? bias[row0 + r] : 0.f);
 }
 
-/* Element s of a 3-array of the kernel's parameter struct, by selects: a dynamic index into the
- * struct makes the compiler copy all of it to local memory at kernel start (a 104-120 byte stack
- * frame whose stores queue behind the first weight loads). */
-template <class T> static __device__ __forceinline__ T w16_sel(const T (&a)[3], int s)
-{
-	return s == 0 ? a[0] : s == 1 ? a[1] : a[2];
-}
-
 /* Row R of the concatenated segments: its segment's weight row and output column, or -1 past the end. */
 static __device__ __forceinline__ int w16_seg_row(const struct awq_cu_w16_multi &m, int R, int &seg)
 {
@@ -134,7 +126,7 @@ __global__ void __launch_bounds__(W16_WARPS * 32) w16_gemv_kernel(const struct a
 			lr[r] = w16_seg_row(m, gw * W16_ROWS + r, seg[r]);
 		}
 		/* rows past the end read row 0 of their segment and are not stored */
-		wr[r] = reinterpret_cast<const uint4 *>(w16_sel(m.w, seg[r]) + (size_t)(lr[r] < 0 ? 0 : lr[r]) * k);
+		wr[r] = reinterpret_cast<const uint4 *>(cu_sel3(m.w, seg[r]) + (size_t)(lr[r] < 0 ? 0 : lr[r]) * k);
 	}
 	float acc[W16_ROWS][NT] = {};
 	int k8 = k / 8;
@@ -159,7 +151,7 @@ __global__ void __launch_bounds__(W16_WARPS * 32) w16_gemv_kernel(const struct a
 	for (int r = 0; r < W16_ROWS; r++)
 #pragma unroll
 		for (int t = 0; t < NT; t++)
-			acc[r][t] += lr[r] >= 0 && w16_sel(m.bias, seg[r]) ? w16_sel(m.bias, seg[r])[lr[r]] : 0.f;
+			acc[r][t] += lr[r] >= 0 && cu_sel3(m.bias, seg[r]) ? cu_sel3(m.bias, seg[r])[lr[r]] : 0.f;
 	if (lane != 0)
 		return;
 #pragma unroll
@@ -174,7 +166,7 @@ __global__ void __launch_bounds__(W16_WARPS * 32) w16_gemv_kernel(const struct a
 #pragma unroll
 		for (int r = 0; r < W16_ROWS; r++)
 			if (lr[r] >= 0)
-				w16_sel(m.out, seg[r])[(size_t)t * w16_sel(m.n, seg[r]) + lr[r]] = acc[r][t];
+				cu_sel3(m.out, seg[r])[(size_t)t * cu_sel3(m.n, seg[r]) + lr[r]] = acc[r][t];
 	}
 }
 

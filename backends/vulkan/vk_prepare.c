@@ -283,17 +283,12 @@ static void plan_prep(struct vk_ctx *c, const int *uses, int i, int *live_to)
 static void plan_silu(struct vk_ctx *c, const int *uses, int i, int *live_to)
 {
 	const struct awq_graph *g = c->g;
-	const struct awq_node *n = &g->nodes[i];
-	int pr[2] = {-1, -1};
-	for (int j = 0; j < 2; j++) {
-		int v = n->in[j];
-		pr[j] = v >= 0 && uses[v] == 1 ? awq_graph_producer(g, v) : -1;
-		if (pr[j] < 0 || g->nodes[pr[j]].op != AWQ_OP_MATMUL)
-			return;
-	}
-	const struct awq_node *a = &g->nodes[pr[0]], *b = &g->nodes[pr[1]];
-	const struct awq_weight *wa = a->w, *wb = b->w;
-	if (a->in[0] != b->in[0] || wa->fmt != wb->fmt || wa->n != wb->n || wa->k != wb->k || wa->bias || wb->bias)
+	int pr[2];
+	if (!awq_graph_gate_up_pair(g, uses, i, &pr[0], &pr[1]))
+		return;
+	const struct awq_node *a = &g->nodes[pr[0]];
+	const struct awq_weight *wa = a->w, *wb = g->nodes[pr[1]].w;
+	if (wa->fmt != wb->fmt || wa->n != wb->n || wa->k != wb->k || wa->bias || wb->bias)
 		return;
 	if (wa->fmt == AWQ_WFMT_AWQ4) {
 		if (wa->group_size != wb->group_size || wa->k % 32 || wa->group_size % 32)

@@ -367,12 +367,25 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 	cudaFree(dkc), cudaFree(dvc), cudaFree(dinv), cudaFree(part), cudaFree(dpos), cudaFree(dtk);
 }
 
+/* The AWQ_CUDA_GEMV parser refuses malformed specs (host code: runs without a device too). */
+static void test_gemv_override_specs(void)
+{
+	static const char *bad[] = {"1008x2304:3,16,8", "1008x2304:1,16,8,", "1008x2304:1,17,4", "x:1,2,2", "1008x2304:1,4,3"};
+	for (int i = 0; i < 5; i++) {
+		int no = awq_cu_q4_gemv_overrides(bad[i]);
+		printf("%s GEMV override \"%s\" refused (%d)\n", no == -1 ? "ok  " : "FAIL", bad[i], no);
+		fails += no != -1;
+	}
+	awq_cu_q4_gemv_overrides(NULL);
+}
+
 int main(void)
 {
 	int ndev = 0;
+	test_gemv_override_specs();
 	if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
 		printf("SKIP: no CUDA device or driver\n");
-		return 77;
+		return fails ? 1 : 77;
 	}
 	struct cudaDeviceProp p;
 	cudaGetDeviceProperties(&p, 0);
@@ -411,12 +424,6 @@ int main(void)
 		fails += no != 2;
 		test_q4_segments(2304, 128, n2, 1, r_dec, 5);
 		test_q4_silu(344, 256, 64);
-		static const char *bad[] = {"1008x2304:3,16,8", "1008x2304:1,16,8,", "1008x2304:1,17,4", "x:1,2,2", "1008x2304:1,4,3"};
-		for (int i = 0; i < 5; i++) {
-			no = awq_cu_q4_gemv_overrides(bad[i]);
-			printf("%s GEMV override \"%s\" refused (%d)\n", no == -1 ? "ok  " : "FAIL", bad[i], no);
-			fails += no != -1;
-		}
 		no = awq_cu_q4_gemv_overrides(NULL);
 		fails += no != 0;
 	}
