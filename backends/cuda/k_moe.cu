@@ -14,9 +14,37 @@
 #define MOE_WARPS 8
 #define MOE_BT_MIN 32 /* smallest prefill token block: sizes the work-item list */
 
+/* Branch-free (a branch on the loaded route value kept the decode kernels' independent loads
+ * behind that load's round trip, SASS); __float2int_rz is defined for every input. */
 static __device__ __forceinline__ int moe_expert_id(float v, int n_experts)
 {
-	return v >= 0.f && v < (float)n_experts && v == (float)(int)v ? (int)v : -1;
+	int i = __float2int_rz(v);
+	bool ok = (v >= 0.f) & (v < (float)n_experts) & (v == (float)i);
+	return ok ? i : -1;
+}
+
+/* Programmatic launch of the decode kernels (awq_cu_pdl_default of the current device). */
+static int moe_pdl(void) /* host */
+{
+	static int cache[16];
+	int d = 0;
+	if (cudaGetDevice(&d) != cudaSuccess || d < 0 || d >= 16)
+		return 0;
+	if (!cache[d]) {
+		int cc = 0;
+		cudaDeviceGetAttribute(&cc, cudaDevAttrComputeCapabilityMajor, d);
+		cache[d] = awq_cu_pdl_default(cc) ? 2 : 1;
+	}
+	return cache[d] == 2;
+}
+
+/* Dynamic shared memory above 48 KB: opt in (per device, so set at every launch that needs it). */
+template <typename... KArgs>
+static cudaError_t moe_smem(void (*kernel)(KArgs...), size_t bytes)
+{
+	if (bytes <= 48 * 1024)
+		return cudaSuccess;
+	return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
 }
 
 /* ---- weight tiles ------------------------------------------------------------------------ */
@@ -330,6 +358,14 @@ static __device__ __forceinline__ void moe_topk_row(const float *__restrict__ lo
 				be = e;
 			}
 		}
+#if __CUDA_ARCH__ >= 800
+		/* the warp's best: p >= 0 orders as its bits; key 0 is "none left". Two reductions
+		 * instead of five dependent shuffle pairs (the top-k is the router's serial tail) */
+		unsigned key = be == 0x7fffffff ? 0u : __float_as_uint(bp) + 1u;
+		unsigned mk = __reduce_max_sync(0xffffffffu, key);
+		be = (int)__reduce_min_sync(0xffffffffu, key == mk && mk ? (unsigned)be : 0x7fffffffu);
+		bp = mk ? __uint_as_float(mk - 1u) : -1.f;
+#else
 		for (int o = 16; o > 0; o >>= 1) {
 			float op = __shfl_xor_sync(0xffffffffu, bp, o);
 			int oe = __shfl_xor_sync(0xffffffffu, be, o);
@@ -338,6 +374,7 @@ static __device__ __forceinline__ void moe_topk_row(const float *__restrict__ lo
 				be = oe;
 			}
 		}
+#endif
 		float id, wt;
 		if (be == 0x7fffffff) {
 			id = (float)(j - found);
@@ -406,6 +443,7 @@ static __device__ __forceinline__ void moe_logits_staged(const uint16_t *__restr
 			v[b] = has && j < n8 ? __ldg(wr + j) : make_uint4(0, 0, 0, 0);
 		}
 		if (b0 == 0) {
+			pdl_wait(); /* the weights above are constant; x comes from the kernel before */
 			const float4 *x4 = reinterpret_cast<const float4 *>(x);
 			float4 *s4 = reinterpret_cast<float4 *>(xsm);
 			const int n4 = rows * H / 4;
@@ -458,10 +496,13 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_route_fused_kernel(const v
 {
 	extern __shared__ __align__(16) float xsm[];
 	__shared__ int last;
-	if (STAGED)
+	pdl_trigger(); /* the expert kernel's blocks may be placed now; they wait for this grid to end */
+	if (STAGED) {
 		moe_logits_staged(static_cast<const uint16_t *>(w), is_bf16, E, H, x, rows, logits, xsm);
-	else
+	} else {
+		pdl_wait(); /* x comes from the kernel before */
 		moe_logits_block(w, elem_bytes, is_bf16, E, H, x, rows, logits);
+	}
 	__syncthreads();
 	if (threadIdx.x == 0) {
 		__threadfence(); /* this block's logits before its ticket */
@@ -471,9 +512,9 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_route_fused_kernel(const v
 	if (!last)
 		return;
 	__threadfence(); /* every block's logits after their tickets */
-	int warp = threadIdx.x >> 5;
-	for (int r = warp; r < rows; r += MOE_WARPS)
-		moe_topk_row(logits, E, K, norm, route, r, threadIdx.x & 31);
+	int warp = threadIdx.x >> 5; /* rows <= 8 = MOE_WARPS */
+	if (warp < rows)
+		moe_topk_row(logits, E, K, norm, route, warp, threadIdx.x & 31);
 	if (threadIdx.x == 0)
 		*ticket = 0u;
 }
@@ -487,13 +528,14 @@ extern "C" cudaError_t awq_cu_moe_route(cudaStream_t s, const void *w, int elem_
 	dim3 grid((n_experts + MOE_WARPS - 1) / MOE_WARPS, (rows + 7) / 8);
 	if (rows <= 8 && ticket) {
 		size_t xs = (size_t)rows * hidden * sizeof(float);
+		/* programmatic launch: the router's weights are read before the wait, while the norm
+		 * before it runs */
 		if (elem_bytes == 2 && hidden % 8 == 0 && xs <= 48 * 1024)
-			moe_route_fused_kernel<1><<<grid, MOE_WARPS * 32, xs, s>>>(w, elem_bytes, is_bf16, n_experts, hidden, x,
-										     rows, logits, top_k, norm_topk, route, ticket);
-		else
-			moe_route_fused_kernel<0><<<grid, MOE_WARPS * 32, 0, s>>>(w, elem_bytes, is_bf16, n_experts, hidden, x,
-										    rows, logits, top_k, norm_topk, route, ticket);
-		return cudaGetLastError();
+			return awq_cu_launch(moe_route_fused_kernel<1>, grid, dim3(MOE_WARPS * 32), xs, s, moe_pdl(), w,
+					     elem_bytes, is_bf16, n_experts, hidden, x, rows, logits, top_k, norm_topk,
+					     route, ticket);
+		return awq_cu_launch(moe_route_fused_kernel<0>, grid, dim3(MOE_WARPS * 32), 0, s, moe_pdl(), w, elem_bytes,
+				     is_bf16, n_experts, hidden, x, rows, logits, top_k, norm_topk, route, ticket);
 	}
 	moe_logits_kernel<<<grid, MOE_WARPS * 32, 0, s>>>(w, elem_bytes, is_bf16, n_experts, hidden, x, rows, logits);
 	cudaError_t e = cudaGetLastError();
@@ -520,6 +562,7 @@ __global__ void __launch_bounds__(MOE_WARPS * 32, Q4 ? 3 : 1) moe_gu_decode_kern
 	extern __shared__ uint32_t xs[]; /* the token row's x as f16 pairs */
 	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
 	int tile = blockIdx.x, p = blockIdx.y, r = p / K;
+	pdl_wait(); /* the route and x come from the kernels before */
 	int e = moe_expert_id(route[(size_t)r * 2 * K + p % K], w.n_experts);
 	e = e < 0 ? 0 : e; /* the down kernel turns the row into NaN */
 	const int H = w.hidden;
@@ -606,6 +649,7 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_down_decode_kernel(struct 
 	int tile = blockIdx.x, r = blockIdx.y;
 	const int I = w.inter, E = w.n_experts, hw = (I + 1) / 2;
 	const float *rt = route + (size_t)r * 2 * K;
+	pdl_wait(); /* the route and h come from the kernels before */
 	/* the K rows of h as f16 pairs, all slots at once with 4 loads per thread in flight (row by row,
 	 * each row's loads waited for the previous row's stores: K dependent round trips) */
 	{
@@ -738,6 +782,319 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_down_decode_kernel(struct 
 		if (f < w.hidden)
 			out[(size_t)r * w.hidden + f] = bad ? NAN : s;
 	}
+}
+
+/* ---- decode, AWQ with group sizes that are multiples of 64 ----------------------------------
+ * The dense streaming GEMV's arithmetic (q4_gemv2_kernel) per warp: the mma runs on the raw
+ * exponent-trick values 1024 + q and 1024 + 16 q (q4_magic, 5 instructions per packed word), an
+ * all-ones mma sums the activations, and zero and scale are applied once per group and row pair from
+ * a correction made at start-up (q4_corr_make). The kernels above dequantize every weight and look
+ * its group up in every k16 step: ncu on the H200 (2026-11-30) counted ~60 instructions per mma
+ * and 440-690 per KB of weights (the dense GEMV: 156), and both were bound by instruction issue
+ * (14.3 and 17.6 us for 13.4 and 6.5 MB in qwen3-30b-a3b). With a multiple of 64 as the group size
+ * every 64-column chunk lies in one group and k is a multiple of 64 (no partial chunk). */
+
+/* This warp's B-fragment words of chunks [c0, c0 + nc) of a row of floats, as f16 pairs in
+ * warp-private shared memory: word (c - c0) * 32 + lane holds columns 64 c + koff(lane) and + 1,
+ * so that lane t of the mma reads its eight words of a chunk (steps 0..3, b0 and b1) as words
+ * 8 t .. 8 t + 7, two 16-byte loads. In two halves, so that a kernel can issue the loads of the
+ * first B chunks before its other round trips and store them after: moe_xfrag_load (the lane's
+ * pointer from moe_xfrag_ptr; chunks past nc re-read the last one and are never stored) and
+ * moe_xfrag_store; moe_stage_xfrag stages the rest, B chunks at a time. */
+static __device__ __forceinline__ const float *moe_xfrag_ptr(const float *__restrict__ row, int c0)
+{
+	const int lane = threadIdx.x & 31, tt = lane >> 3, ww = lane & 7;
+	return row + (size_t)c0 * 64 + 16 * (ww >> 1) + 2 * tt + 8 * (ww & 1);
+}
+
+template <int B>
+static __device__ __forceinline__ void moe_xfrag_load(const float *p, int e0, int nc, float2 v[B])
+{
+#pragma unroll
+	for (int u = 0; u < B; u++) /* nothing read when the warp has no chunks (p is past the row) */
+		v[u] = e0 < nc ? *reinterpret_cast<const float2 *>(p + (size_t)min(e0 + u, nc - 1) * 64)
+			       : make_float2(0.f, 0.f);
+}
+
+template <int B>
+static __device__ __forceinline__ void moe_xfrag_store(const float2 v[B], int e0, int nc, uint32_t *xs)
+{
+	const int lane = threadIdx.x & 31;
+#pragma unroll
+	for (int u = 0; u < B; u++)
+		if (e0 + u < nc)
+			xs[(e0 + u) * 32 + lane] = pack_half2(v[u].x, v[u].y);
+}
+
+template <int B>
+static __device__ __forceinline__ void moe_stage_xfrag(const float *p, int e0, int nc, uint32_t *xs)
+{
+	for (; e0 < nc; e0 += B) {
+		float2 v[B];
+		moe_xfrag_load<B>(p, e0, nc, v);
+		moe_xfrag_store<B>(v, e0, nc, xs);
+	}
+}
+
+/* Corrections of groups [g0, g0 + ng) of NT tiles (sc[i], z[i]: tile i's scales [groups][8] and
+ * zeros [groups]) into dst[(i * ng + group - g0) * 8 + row pair], by threads tid of nthr (the block
+ * or one warp). moe_corr_load reads the parameters of entries i0 and i0 + nthr into registers (none
+ * when ng is 0), moe_corr_store converts and stores them; moe_stage_corr does the entries from i0 on. */
+template <int NT>
+static __device__ __forceinline__ void moe_corr_load(const uint32_t *const sc[NT], const uint2 *const z[NT], int g0,
+						     int ng, int i0, int nthr, uint32_t s[2], uint2 zz[2])
+{
+	const int per_tile = ng * 8, n = NT * per_tile;
+#pragma unroll
+	for (int u = 0; u < 2; u++) {
+		s[u] = 0u;
+		zz[u] = make_uint2(0, 0);
+		if (n > 0) {
+			int i = min(i0 + u * nthr, n - 1), ti = NT > 1 && i >= per_tile ? 1 : 0, e = i - ti * per_tile;
+			s[u] = __ldg((ti ? sc[NT - 1] : sc[0]) + (size_t)g0 * 8 + e);
+			zz[u] = __ldg((ti ? z[NT - 1] : z[0]) + g0 + e / 8);
+		}
+	}
+}
+
+static __device__ __forceinline__ void moe_corr_store(const uint32_t s[2], const uint2 zz[2], int i0, int nthr, int n,
+						      float4 *dst)
+{
+#pragma unroll
+	for (int u = 0; u < 2; u++) {
+		int i = i0 + u * nthr;
+		if (i < n)
+			dst[i] = q4_corr_make(s[u], zz[u], i & 7);
+	}
+}
+
+template <int NT>
+static __device__ __forceinline__ void moe_stage_corr(const uint32_t *const sc[NT], const uint2 *const z[NT], int g0,
+						      int ng, float4 *dst, int i0, int nthr)
+{
+	for (; i0 < NT * ng * 8; i0 += 2 * nthr) {
+		uint32_t s[2];
+		uint2 zz[2];
+		moe_corr_load<NT>(sc, z, g0, ng, i0, nthr, s, zz);
+		moe_corr_store(s, zz, i0, nthr, NT * ng * 8, dst);
+	}
+}
+
+/* The weights of chunks [c, c + U) (those below c1) of NT tiles: tile i's chunk 0 for this lane is
+ * q + off[i] (32-bit offsets from the kernel parameter: two fewer registers per tile than pointers,
+ * which kept the gate/up kernel within 80 registers without spilling). */
+template <int NT, int U>
+static __device__ __forceinline__ void moe_q4m_load(const uint4 *q, const uint32_t off[NT], int c, int c1,
+						    uint4 f[U][NT])
+{
+#pragma unroll
+	for (int u = 0; u < U; u++)
+#pragma unroll
+		for (int i = 0; i < NT; i++)
+			f[u][i] = c + u < c1 ? ld_stream16(q + (off[i] + (uint32_t)(c + u) * 32u)) : make_uint4(0, 0, 0, 0);
+}
+
+/* One warp's sums over chunks [c0, c1) of NT tiles with the token in column 0 of the mma: f holds
+ * the first batch (moe_q4m_load at c0), xs the staged row from c0 (moe_stage_xfrag), corr the
+ * corrections from group c0 / cpg (tile i at corr + i * tstride). Lanes with t == 0 end with rows g
+ * (acc[i][0]) and g + 8 (acc[i][1]) of tile i added to acc. */
+template <int NT, int U>
+static __device__ __forceinline__ void moe_q4m_run(const uint4 *q, const uint32_t off[NT], int c0, int c1, int cpg,
+						   const uint32_t *xs, const float4 *corr, int tstride, uint4 f[U][NT],
+						   float acc[NT][2])
+{
+	const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+	const uint32_t ones = 0x3c003c00u;
+	const uint32_t ones_a[4] = {ones, ones, ones, ones};
+	float cg[NT][4], cx[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+	for (int i = 0; i < NT; i++)
+		cg[i][0] = cg[i][1] = cg[i][2] = cg[i][3] = 0.f;
+	int gleft = cpg - c0 % cpg;
+	const float4 *cr = corr + g;
+	for (int cb = c0; cb < c1; cb += U) {
+		if (cb != c0)
+			moe_q4m_load<NT, U>(q, off, cb, c1, f);
+#pragma unroll
+		for (int u = 0; u < U; u++) {
+			const int c = cb + u;
+			if (c >= c1)
+				break;
+			uint4 xa = make_uint4(0, 0, 0, 0), xb = make_uint4(0, 0, 0, 0);
+			if (g == 0) { /* only column 0 carries the token */
+				const uint4 *xp = reinterpret_cast<const uint4 *>(xs + (c - c0) * 32 + t * 8);
+				xa = xp[0];
+				xb = xp[1];
+			}
+#pragma unroll
+			for (int j = 0; j < 4; j++) {
+				uint32_t b0 = j == 0 ? xa.x : j == 1 ? xa.z : j == 2 ? xb.x : xb.z;
+				uint32_t b1 = j == 0 ? xa.y : j == 1 ? xa.w : j == 2 ? xb.y : xb.w;
+				mma_f16(cx, ones_a, b0, b1);
+#pragma unroll
+				for (int i = 0; i < NT; i++) {
+					uint32_t a[4];
+					q4_magic(word_of(f[u][i], j), a);
+					mma_f16(cg[i], a, b0, b1);
+				}
+			}
+			if (--gleft == 0 || c + 1 == c1) {
+#pragma unroll
+				for (int i = 0; i < NT; i++) {
+					float4 k = cr[i * tstride];
+					acc[i][0] = fmaf(k.x, cg[i][0], fmaf(-k.y, cx[0], acc[i][0]));
+					acc[i][1] = fmaf(k.z, cg[i][2], fmaf(-k.w, cx[0], acc[i][1]));
+					cg[i][0] = cg[i][1] = cg[i][2] = cg[i][3] = 0.f;
+				}
+				cx[0] = cx[1] = cx[2] = cx[3] = 0.f;
+				cr += 8;
+				gleft = cpg;
+			}
+		}
+	}
+}
+
+/* Block (feature tile, pair p = row * K + j): h[p][16 tile ..] = silu(gate_e) * up_e of the row's x,
+ * e = route id j. The warps split the chunks of the hidden dimension; each stages its slice of x,
+ * the block the corrections of both tiles ([2][groups][8] after the slices). At most 80 registers:
+ * three blocks per SM, so qwen3-30b-a3b's 384 blocks run in one wave. */
+template <int U>
+__global__ void __launch_bounds__(MOE_WARPS * 32, 3) moe_gu_q4m_kernel(struct awq_cu_moe_w w,
+								   const float *__restrict__ x,
+								   const float *__restrict__ route, int K,
+								   float *__restrict__ h)
+{
+	extern __shared__ __align__(16) uint32_t dyn[];
+	__shared__ float red[MOE_WARPS][2][2][8];
+	const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+	const int tile = blockIdx.x, p = blockIdx.y, r = p / K;
+	const awq_cu_q4 &m = w.gu;
+	const int per = (m.chunks + MOE_WARPS - 1) / MOE_WARPS, c0 = min(warp * per, m.chunks),
+		  c1 = min(m.chunks, c0 + per), cpg = m.group_size / 64, G = m.groups;
+	pdl_wait(); /* the route and x come from the kernels before */
+	/* Two round trips before the mma loop: the route id, then the expert's weights, scales and
+	 * zeros with the first chunks of x (ptxas issues x's loads after the id's compare, with the
+	 * others). The parameters used to be loaded after x's stores: a third round trip. */
+	const int nc = c1 - c0;
+	const float rid = route[(size_t)r * 2 * K + p % K];
+	const float *xp = moe_xfrag_ptr(x + (size_t)r * m.k, c0);
+	float2 xv[U];
+	moe_xfrag_load<U>(xp, 0, nc, xv);
+	uint32_t *xs = dyn + warp * per * 32;
+	float4 *corr = reinterpret_cast<float4 *>(dyn + MOE_WARPS * per * 32);
+	moe_xfrag_store<U>(xv, 0, nc, xs);
+	int e = moe_expert_id(rid, w.n_experts);
+	e = e < 0 ? 0 : e; /* the down kernel turns the row into NaN */
+	const size_t ti = (size_t)e * m.tiles + 2 * tile; /* gate; up is the next tile */
+	const uint32_t off[2] = {(uint32_t)(ti * m.chunks * 32 + lane), (uint32_t)((ti + 1) * m.chunks * 32 + lane)};
+	uint4 f[U][2];
+	moe_q4m_load<2, U>(m.q, off, c0, c1, f);
+	const uint32_t *sc[2] = {m.scales + ti * G * 8, m.scales + (ti + 1) * G * 8};
+	const uint2 *z[2] = {m.zeros + ti * G, m.zeros + (ti + 1) * G};
+	uint32_t ps[2];
+	uint2 pz[2];
+	moe_corr_load<2>(sc, z, 0, G, threadIdx.x, blockDim.x, ps, pz);
+	moe_corr_store(ps, pz, threadIdx.x, blockDim.x, 2 * G * 8, corr);
+	moe_stage_xfrag<U>(xp, U, nc, xs);                                       /* hidden > U chunks per warp */
+	moe_stage_corr<2>(sc, z, 0, G, corr, threadIdx.x + 2 * blockDim.x, blockDim.x); /* > 2 per thread */
+	__syncthreads();
+	pdl_trigger(); /* the down kernel's blocks may be placed as this one's leave */
+	float acc[2][2] = {{0.f, 0.f}, {0.f, 0.f}};
+	moe_q4m_run<2, U>(m.q, off, c0, c1, cpg, xs, corr + (size_t)(c0 / cpg) * 8, G * 8, f, acc);
+	if (t == 0) {
+		red[warp][0][0][g] = acc[0][0];
+		red[warp][0][1][g] = acc[0][1];
+		red[warp][1][0][g] = acc[1][0];
+		red[warp][1][1][g] = acc[1][1];
+	}
+	__syncthreads();
+	if (warp != 0 || lane >= 16)
+		return;
+	const int hh = lane >> 3, gg = lane & 7;
+	float sg = 0.f, su = 0.f;
+	for (int i = 0; i < MOE_WARPS; i++) { /* fixed order: deterministic */
+		sg += red[i][0][hh][gg];
+		su += red[i][1][hh][gg];
+	}
+	const int ft = tile * 16 + gg + 8 * hh;
+	if (ft < w.inter)
+		h[(size_t)p * w.inter + ft] = silu(sg) * su;
+}
+
+/* Block (output tile, row r): out[r][16 tile ..] = sum_j weight_j * down_e(h[r * K + j]). Slot j goes
+ * to MOE_WARPS / K warps (one warp per slot at K = 8), which split its chunks; each warp stages its
+ * slice of the slot's h row and its groups' corrections in its own shared memory, scales its sums by
+ * the router weight, and the block adds the warps in a fixed order. */
+template <int U>
+__global__ void __launch_bounds__(MOE_WARPS * 32) moe_down_q4m_kernel(struct awq_cu_moe_w w,
+								  const float *__restrict__ h,
+								  const float *__restrict__ route, int K,
+								  float *__restrict__ out)
+{
+	extern __shared__ __align__(16) uint32_t dyn[];
+	__shared__ float red[MOE_WARPS][2][8];
+	const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+	const int tile = blockIdx.x, r = blockIdx.y;
+	const awq_cu_q4 &m = w.down;
+	const int E = w.n_experts, cpg = m.group_size / 64, G = m.groups;
+	const int wps = K >= MOE_WARPS ? 1 : MOE_WARPS / K, conc = MOE_WARPS / wps;
+	const int per = (m.chunks + wps - 1) / wps, sub = warp % wps, c0 = min(sub * per, m.chunks),
+		  c1 = min(m.chunks, c0 + per);
+	const int ngmax = (per + cpg - 1) / cpg + 1; /* groups a range of per chunks can touch */
+	uint32_t *xs = dyn + warp * (per + ngmax) * 32;
+	float4 *corr = reinterpret_cast<float4 *>(xs + per * 32);
+	const int g0 = c0 / cpg, ng = c1 > c0 ? (c1 - 1) / cpg - g0 + 1 : 0;
+	pdl_wait(); /* the route and h come from the kernels before */
+	const float *rt = route + (size_t)r * 2 * K;
+	float a0 = 0.f, a1 = 0.f;
+	const int nc = c1 - c0;
+	for (int j = warp / wps; j < K; j += conc) {
+		/* two round trips before the mma loop, as in the gate/up kernel: the route entry with the
+		 * first chunks of h (stored before the id is used), then the weights, scales and zeros */
+		const float rid = rt[j], wt = rt[K + j];
+		const float *hp = moe_xfrag_ptr(h + ((size_t)r * K + j) * m.k, c0);
+		float2 hv[U];
+		moe_xfrag_load<U>(hp, 0, nc, hv);
+		__syncwarp(); /* the previous slot's reads of xs and corr are done (it also keeps the id's
+			       * compare, and its wait, below h's loads) */
+		moe_xfrag_store<U>(hv, 0, nc, xs);
+		int e = moe_expert_id(rid, E);
+		e = e < 0 ? 0 : e;
+		const size_t ti = (size_t)e * m.tiles + tile;
+		const uint32_t off[1] = {(uint32_t)(ti * m.chunks * 32 + lane)};
+		uint4 f[U][1];
+		moe_q4m_load<1, U>(m.q, off, c0, c1, f);
+		const uint32_t *sc[1] = {m.scales + ti * G * 8};
+		const uint2 *z[1] = {m.zeros + ti * G};
+		uint32_t ps[2];
+		uint2 pz[2];
+		moe_corr_load<1>(sc, z, g0, ng, lane, 32, ps, pz);
+		moe_corr_store(ps, pz, lane, 32, ng * 8, corr);
+		moe_stage_xfrag<U>(hp, U, nc, xs);
+		moe_stage_corr<1>(sc, z, g0, ng, corr, lane + 64, 32);
+		__syncwarp();
+		float part[1][2] = {{0.f, 0.f}};
+		moe_q4m_run<1, U>(m.q, off, c0, c1, cpg, xs, corr, 0, f, part);
+		a0 = fmaf(wt, part[0][0], a0);
+		a1 = fmaf(wt, part[0][1], a1);
+	}
+	if (t == 0) {
+		red[warp][0][g] = a0;
+		red[warp][1][g] = a1;
+	}
+	__syncthreads();
+	if (warp != 0 || lane >= 16)
+		return;
+	bool bad = false;
+	for (int j = 0; j < K; j++)
+		bad |= moe_expert_id(rt[j], E) < 0;
+	const int hh = lane >> 3, gg = lane & 7;
+	float s = 0.f;
+	for (int i = 0; i < MOE_WARPS; i++)
+		s += red[i][hh][gg];
+	const int ft = tile * 16 + gg + 8 * hh;
+	if (ft < w.hidden)
+		out[(size_t)r * w.hidden + ft] = bad ? NAN : s;
 }
 
 /* ---- prefill: grouped by expert ------------------------------------------------------------ */
@@ -932,10 +1289,38 @@ extern "C" void awq_cu_moe_scratch_size(int max_rows, int top_k, int n_experts, 
 	sizes[5] = pre ? 16 : 0;
 }
 
+/* AWQ experts whose group sizes are multiples of 64: the q4m kernels. */
+static cudaError_t decode_q4m(cudaStream_t s, const struct awq_cu_moe_w *w, const float *x, const float *route,
+			      int rows, int K, const struct awq_cu_moe_scratch *sc, float *out)
+{
+	const int UG = 4, UD = 12; /* chunks in flight per warp: the whole slice at qwen3-30b-a3b's shapes */
+	const int pdl = moe_pdl();
+	const int pg = (w->gu.chunks + MOE_WARPS - 1) / MOE_WARPS;
+	const size_t s1 = (size_t)MOE_WARPS * pg * 128 + (size_t)2 * w->gu.groups * 128;
+	const int wps = K >= MOE_WARPS ? 1 : MOE_WARPS / K, pd = (w->down.chunks + wps - 1) / wps;
+	const int cpg = w->down.group_size / 64, ngmax = (pd + cpg - 1) / cpg + 1;
+	const size_t s2 = (size_t)MOE_WARPS * (pd + ngmax) * 128;
+	cudaError_t e = moe_smem(moe_gu_q4m_kernel<UG>, s1);
+	if (e == cudaSuccess)
+		e = moe_smem(moe_down_q4m_kernel<UD>, s2);
+	if (e == cudaSuccess)
+		e = awq_cu_launch(moe_gu_q4m_kernel<UG>, dim3((w->inter + 15) / 16, rows * K), dim3(MOE_WARPS * 32), s1, s,
+				  pdl, *w, x, route, K, sc->h);
+	if (e == cudaSuccess)
+		e = awq_cu_launch(moe_down_q4m_kernel<UD>, dim3((w->hidden + 15) / 16, rows), dim3(MOE_WARPS * 32), s2, s,
+				  pdl, *w, (const float *)sc->h, route, K, out);
+	return e;
+}
+
 template <int Q4>
 static cudaError_t decode(cudaStream_t s, const struct awq_cu_moe_w *w, const float *x, const float *route, int rows,
 			  int K, const struct awq_cu_moe_scratch *sc, float *out)
 {
+	/* (the q4m kernels address a layer's weights with 32-bit offsets) */
+	if (Q4 && w->gu.group_size % 64 == 0 && w->down.group_size % 64 == 0 &&
+	    (size_t)w->n_experts * w->gu.tiles * w->gu.chunks * 32 <= 0xffffffffu &&
+	    (size_t)w->n_experts * w->down.tiles * w->down.chunks * 32 <= 0xffffffffu)
+		return decode_q4m(s, w, x, route, rows, K, sc, out);
 	/* chunks in flight per warp (12 in the down kernel measured slower on the H200: 37.5 against 35.7
 	 * us per layer for both kernels) */
 	const int U = Q4 ? 4 : 2;
@@ -954,12 +1339,13 @@ static cudaError_t decode(cudaStream_t s, const struct awq_cu_moe_w *w, const fl
 		if (e != cudaSuccess)
 			return e;
 	}
-	moe_gu_decode_kernel<Q4, U><<<g1, MOE_WARPS * 32, s1, s>>>(*w, x, route, K, sc->h);
-	cudaError_t e = cudaGetLastError();
+	const int pdl = moe_pdl();
+	cudaError_t e = awq_cu_launch(moe_gu_decode_kernel<Q4, U>, g1, dim3(MOE_WARPS * 32), s1, s, pdl, *w, x, route, K,
+				      sc->h);
 	if (e != cudaSuccess)
 		return e;
-	moe_down_decode_kernel<Q4, U><<<g2, MOE_WARPS * 32, s2, s>>>(*w, sc->h, route, K, out);
-	return cudaGetLastError();
+	return awq_cu_launch(moe_down_decode_kernel<Q4, U>, g2, dim3(MOE_WARPS * 32), s2, s, pdl, *w,
+			     (const float *)sc->h, route, K, out);
 }
 
 template <int Q4, int NT>

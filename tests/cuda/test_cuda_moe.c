@@ -390,6 +390,14 @@ int main(void)
 	f += test_experts(&p, "experts f16 E8 k2 128x80", &f16, 8, 2, 128, 80, rows, nr, 5e-3);
 	if (!small)
 		f += test_experts(&p, "experts awq g128 E64 k8 1024x512", &awq128, 64, 8, 1024, 512, rows_big, 4, 5e-3);
+	/* decode kernels for group sizes that are multiples of 64 (q4m): qwen3-30b-a3b's layer; a second
+	 * batch of chunks per warp in gate/up (k2, 4096 columns) and in down (16 chunks per slot); more
+	 * slots than warps (k10: a warp restages for its second slot) */
+	static const int rows_dec[] = {1, 2, 8};
+	f += test_experts(&p, "experts awq g128 E128 k8 2048x768", &awq128, 128, 8, 2048, 768, rows_dec, 3, 5e-3);
+	f += test_experts(&p, "experts awq g64 sym E8 k2 4096x1792", &awq64s, 8, 2, 4096, 1792, rows_dec, 2, 5e-3);
+	f += test_experts(&p, "experts awq g128 E16 k8 512x1024", &awq128, 16, 8, 512, 1024, rows_dec, 3, 5e-3);
+	f += test_experts(&p, "experts awq g64 sym E12 k10 256x128", &awq64s, 12, 10, 256, 128, rows_dec, 3, 5e-3);
 	f += test_route(&p, "route bf16 E16 k4 norm", &bf16, AWQ_DT_BF16, 16, 4, 96, 32, 1, 0, 1e-5);
 	f += test_route(&p, "route f32 E60 k8 no-norm", &bf16, AWQ_DT_F32, 60, 8, 200, 32, 0, 0, 1e-5);
 	f += test_route(&p, "route f16 E8 k2 (odd H) norm", &bf16, AWQ_DT_F16, 8, 2, 37, 16, 1, 0, 1e-5);
@@ -398,6 +406,7 @@ int main(void)
 	f += test_route(&p, "route bf16 E70 k64 no-norm", &bf16, AWQ_DT_BF16, 70, 64, 32, 16, 0, 0, 1e-5);
 	f += test_route(&p, "route+experts awq g32 E16 k4", &awq32, AWQ_DT_BF16, 16, 4, 256, 128, 1, 1, 5e-3);
 	f += test_route(&p, "route+experts bf16 E8 k2", &bf16, AWQ_DT_BF16, 8, 2, 128, 64, 1, 1, 5e-3);
+	f += test_route(&p, "route+experts awq g128 E128 k8", &awq128, AWQ_DT_BF16, 128, 8, 2048, 768, 1, 1, 5e-3);
 	f += test_too_big(&p);
 	cu_pair_close(&p);
 	printf("%s: %d failure(s)\n", f ? "FAIL" : "PASS", f);

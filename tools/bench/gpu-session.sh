@@ -24,6 +24,10 @@
 #             router inside qwen3-30b-a3b AWQ decode (no graph, a few launches of one layer), and of
 #             the dense decode GEMV (awq-cuda-bench --profile); per-instruction stall samples
 #             summarised by tools/bench/ncu-stalls.py into the summary, reports kept in the logs
+#   nsys      Nsight Systems trace of qwen3-30b-a3b and llama2-7b AWQ decode with the graph's nodes
+#             traced (--cuda-graph-trace=node): each kernel's mean time inside the replayed decode
+#             graph (programmatic launch overlaps neighbours: a kernel's span includes its wait),
+#             the decode-step cost that ncu (caches flushed, one kernel at a time) does not show
 #   vulkan    test_vulkan_ops, the goldens and llama2-7b bench through NVIDIA's Vulkan driver
 #             (carry .gl: the loader debs, see the device tool's README)
 # (default: test sanitize profile bench). BIN=DIR uses binaries built elsewhere
@@ -184,7 +188,7 @@ if has ncu; then
 		python3 tools/bench/ncu-stalls.py "$L/ncu_${name}_src.csv" --top 10 | tee -a "$summary"
 	}
 	# decode steps only (a 16-token prefill takes the unfused router and the grouped GEMMs)
-	AWQ_CUDA_NO_GRAPH=1 ncu_one moe 'moe_(gu|down)_decode|moe_route_fused' 300 6 "$AWQRUN" bench \
+	AWQ_CUDA_NO_GRAPH=1 ncu_one moe 'moe_(gu|down)_(decode|q4m)|moe_route_fused' 300 6 "$AWQRUN" bench \
 		--synthetic qwen3-30b-a3b --precision awq --backend cuda -p 16 -n 8 -r 1 --no-predict
 	ncu_one gemv 'q4_gemv2' 0 2 "$KB" --profile
 fi
@@ -229,6 +233,33 @@ has depth && bench depth 200 --synthetic qwen3-8b --precision awq,bf16 --backend
 if has moe; then
 	bench moe 200 --synthetic qwen3-30b-a3b,qwen3-14b --precision awq --backend cuda -p 512 -n 128 -r 3
 	bench moe_bf16 200 --synthetic qwen3-30b-a3b --precision bf16 --backend cuda -p 512 -n 128 -r 2
+fi
+
+if has nsys; then
+	NSYS=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems*/bin/nsys 2>/dev/null | head -1)
+	if [ -z "$NSYS" ]; then
+		note "nsys: not installed on this machine"
+	else
+		for m in qwen3-30b-a3b llama2-7b; do
+			t0=$SECONDS
+			timeout 200 "$NSYS" profile --cuda-graph-trace=node -t cuda -f true -o "$L/nsys_$m" "$AWQRUN" bench \
+				--synthetic "$m" --precision awq --backend cuda -p 16 -n 64 -r 1 --no-predict >"$L/nsys_$m.log" 2>&1
+			note "nsys $m: rc=$? in $((SECONDS - t0)) s"
+			"$NSYS" stats -r cuda_gpu_kern_sum -f csv -o "$L/nsys_$m" "$L/nsys_$m.nsys-rep" >/dev/null 2>&1
+			python3 - "$L/nsys_${m}_cuda_gpu_kern_sum.csv" <<'PY' | tee -a "$summary"
+import csv, sys
+try:
+    rows = list(csv.DictReader(open(sys.argv[1])))
+except OSError as e:
+    print(f"  nsys stats: {e}")
+    sys.exit(0)
+tot = sum(float(r["Total Time (ns)"]) for r in rows)
+print(f"  {'kernel':60s} {'calls':>7s} {'mean us':>9s} {'med us':>8s} {'share':>6s}")
+for r in rows[:14]:
+    print(f"  {r['Name'][:60]:60s} {r['Instances']:>7s} {float(r['Avg (ns)'])/1e3:9.2f} {float(r['Med (ns)'])/1e3:8.2f} {100*float(r['Total Time (ns)'])/tot:5.1f}%")
+PY
+		done
+	fi
 fi
 
 if has vulkan; then
