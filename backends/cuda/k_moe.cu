@@ -232,10 +232,12 @@ static __device__ __forceinline__ void moe_logits_store(float acc[8], int lane, 
 {
 #pragma unroll
 	for (int r = 0; r < 8; r++) {
+		if (r >= nr) /* warp-uniform: no reductions for absent rows (7 of 8 in decode) */
+			break;
 		float s = acc[r];
 		for (int o = 16; o > 0; o >>= 1)
 			s += __shfl_xor_sync(0xffffffffu, s, o);
-		if (lane == 0 && has && r < nr)
+		if (lane == 0 && has)
 			logits[(size_t)(r0 + r) * E + e] = s;
 	}
 }
@@ -300,33 +302,38 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_logits_kernel(const void *
 /* One warp per row: softmax over all E in f32, then k rounds of a warp arg-max (larger p, then
  * lower id), which is the CPU's insertion order. NaN probabilities are never picked; slots left
  * empty get the ids the CPU leaves there (0, 1, ...) with weight -inf. The logits are read through
- * L2 (__ldcg): in the fused router they were written by other blocks of the same grid. */
-static __device__ __forceinline__ void moe_topk_row(const float *__restrict__ logits, int E, int K, int norm,
+ * L2 (__ldcg): in the fused router they were written by other blocks of the same grid.
+ * N: logits per lane, E <= 32 N. N < 32 has no loop exits (a constant trip count, fully unrolled and
+ * branch-free); 32 is the general case, whose loops stop at the first i past E. In the fused router
+ * this runs on one warp after the grid's logits are done, the router's serial tail: with N = 32 for
+ * every E it executed ~1100 instructions at E = 128 (ncu, H200), a few microseconds per MoE layer. */
+template <int N>
+static __device__ __forceinline__ void moe_topk_row_n(const float *__restrict__ logits, int E, int K, int norm,
 						    float *__restrict__ route, int r, int lane)
 {
 	const float *l = logits + (size_t)r * E;
 	/* this lane's logits (experts lane + 32 i), all loads in flight at once, then the softmax from
-	 * registers (constant indices: they stay in registers); the loops stop at the first i with no
-	 * expert (a warp-uniform branch) */
-	float pr[32];
+	 * registers (constant indices: they stay in registers); with N = 32 the loops stop at the first
+	 * i with no expert (a warp-uniform branch) */
+	float pr[N];
 #pragma unroll
-	for (int i = 0; i < 32; i++) {
-		if (32 * i >= E)
+	for (int i = 0; i < N; i++) {
+		if (N == 32 && 32 * i >= E)
 			break;
 		pr[i] = lane + 32 * i < E ? __ldcg(l + lane + 32 * i) : -INFINITY;
 	}
 	float mx = -INFINITY, sum = 0.f;
 #pragma unroll
-	for (int i = 0; i < 32; i++) {
-		if (32 * i >= E)
+	for (int i = 0; i < N; i++) {
+		if (N == 32 && 32 * i >= E)
 			break;
 		mx = fmaxf(mx, pr[i]);
 	}
 	for (int o = 16; o > 0; o >>= 1)
 		mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
 #pragma unroll
-	for (int i = 0; i < 32; i++) {
-		if (32 * i >= E)
+	for (int i = 0; i < N; i++) {
+		if (N == 32 && 32 * i >= E)
 			break;
 		pr[i] = lane + 32 * i < E ? expf(pr[i] - mx) : 0.f;
 		sum += pr[i];
@@ -334,8 +341,8 @@ static __device__ __forceinline__ void moe_topk_row(const float *__restrict__ lo
 	for (int o = 16; o > 0; o >>= 1)
 		sum += __shfl_xor_sync(0xffffffffu, sum, o);
 #pragma unroll
-	for (int i = 0; i < 32; i++) {
-		if (32 * i >= E)
+	for (int i = 0; i < N; i++) {
+		if (N == 32 && 32 * i >= E)
 			break;
 		pr[i] = lane + 32 * i < E ? pr[i] / sum : NAN;
 	}
@@ -346,8 +353,8 @@ static __device__ __forceinline__ void moe_topk_row(const float *__restrict__ lo
 		float bp = -1.f;
 		int be = 0x7fffffff;
 #pragma unroll
-		for (int i = 0; i < 32; i++) {
-			if (32 * i >= E)
+		for (int i = 0; i < N; i++) {
+			if (N == 32 && 32 * i >= E)
 				break;
 			int e = lane + 32 * i;
 			if (e >= E || (taken >> i & 1u))
@@ -408,6 +415,21 @@ static __device__ __forceinline__ void moe_topk_row(const float *__restrict__ lo
 		for (int j = lane; j < b; j += 32)
 			wts[j] /= ksum;
 	}
+}
+
+static __device__ __forceinline__ void moe_topk_row(const float *__restrict__ logits, int E, int K, int norm,
+						    float *__restrict__ route, int r, int lane)
+{
+	if (E <= 32)
+		moe_topk_row_n<1>(logits, E, K, norm, route, r, lane);
+	else if (E <= 64)
+		moe_topk_row_n<2>(logits, E, K, norm, route, r, lane);
+	else if (E <= 128)
+		moe_topk_row_n<4>(logits, E, K, norm, route, r, lane);
+	else if (E <= 256)
+		moe_topk_row_n<8>(logits, E, K, norm, route, r, lane);
+	else
+		moe_topk_row_n<32>(logits, E, K, norm, route, r, lane);
 }
 
 __global__ void moe_topk_kernel(const float *__restrict__ logits, int E, int K, int norm, float *__restrict__ route)

@@ -7,7 +7,8 @@
 #   test      test_cuda_kernels, test_cuda_ops, test_cuda_model, test_cuda_moe, the goldens on CUDA
 #   sanitize  compute-sanitizer memcheck and racecheck on the op, kernel and MoE tests
 #   kbench    awq-cuda-bench (kernel rates and the copy / cuBLAS ceilings)
-#   profile   AWQ_CUDA_PROFILE=1 decode of qwen3-0.6b, llama2-7b, qwen3-30b-a3b (per node kind)
+#   profile   AWQ_CUDA_PROFILE=1 decode of qwen3-0.6b, llama2-7b, qwen3-30b-a3b (per node kind); others
+#             with PROFILE_MODELS="MODEL PRECISION,..." (e.g. "qwen3-30b-a3b awq")
 #   bench     awqrun bench of qwen3-0.6b, llama2-7b, qwen3-8b in AWQ and BF16
 #   depth     qwen3-8b decode after 4096 and 16384 positions of context (bench -d)
 #   moe       qwen3-30b-a3b AWQ/BF16 and the dense qwen3-14b AWQ
@@ -24,10 +25,6 @@
 #             router inside qwen3-30b-a3b AWQ decode (no graph, a few launches of one layer), and of
 #             the dense decode GEMV (awq-cuda-bench --profile); per-instruction stall samples
 #             summarised by tools/bench/ncu-stalls.py into the summary, reports kept in the logs
-#   nsys      Nsight Systems trace of qwen3-30b-a3b and llama2-7b AWQ decode with the graph's nodes
-#             traced (--cuda-graph-trace=node): each kernel's mean time inside the replayed decode
-#             graph (programmatic launch overlaps neighbours: a kernel's span includes its wait),
-#             the decode-step cost that ncu (caches flushed, one kernel at a time) does not show
 #   vulkan    test_vulkan_ops, the goldens and llama2-7b bench through NVIDIA's Vulkan driver
 #             (carry .gl: the loader debs, see the device tool's README)
 # (default: test sanitize profile bench). BIN=DIR uses binaries built elsewhere
@@ -156,7 +153,8 @@ if has kbench; then
 fi
 
 if has profile; then
-	for spec in "qwen3-0.6b awq" "llama2-7b awq" "llama2-7b bf16" "qwen3-30b-a3b awq"; do
+	IFS=, read -ra specs <<<"${PROFILE_MODELS:-qwen3-0.6b awq,llama2-7b awq,llama2-7b bf16,qwen3-30b-a3b awq}"
+	for spec in "${specs[@]}"; do
 		set -- $spec
 		t0=$SECONDS
 		AWQ_CUDA_PROFILE=1 timeout 120 "$AWQRUN" bench --synthetic "$1" --precision "$2" --backend cuda -p 16 -n 64 \
@@ -233,33 +231,6 @@ has depth && bench depth 200 --synthetic qwen3-8b --precision awq,bf16 --backend
 if has moe; then
 	bench moe 200 --synthetic qwen3-30b-a3b,qwen3-14b --precision awq --backend cuda -p 512 -n 128 -r 3
 	bench moe_bf16 200 --synthetic qwen3-30b-a3b --precision bf16 --backend cuda -p 512 -n 128 -r 2
-fi
-
-if has nsys; then
-	NSYS=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems*/bin/nsys 2>/dev/null | head -1)
-	if [ -z "$NSYS" ]; then
-		note "nsys: not installed on this machine"
-	else
-		for m in qwen3-30b-a3b llama2-7b; do
-			t0=$SECONDS
-			timeout 200 "$NSYS" profile --cuda-graph-trace=node -t cuda -f true -o "$L/nsys_$m" "$AWQRUN" bench \
-				--synthetic "$m" --precision awq --backend cuda -p 16 -n 64 -r 1 --no-predict >"$L/nsys_$m.log" 2>&1
-			note "nsys $m: rc=$? in $((SECONDS - t0)) s"
-			"$NSYS" stats -r cuda_gpu_kern_sum -f csv -o "$L/nsys_$m" "$L/nsys_$m.nsys-rep" >/dev/null 2>&1
-			python3 - "$L/nsys_${m}_cuda_gpu_kern_sum.csv" <<'PY' | tee -a "$summary"
-import csv, sys
-try:
-    rows = list(csv.DictReader(open(sys.argv[1])))
-except OSError as e:
-    print(f"  nsys stats: {e}")
-    sys.exit(0)
-tot = sum(float(r["Total Time (ns)"]) for r in rows)
-print(f"  {'kernel':60s} {'calls':>7s} {'mean us':>9s} {'med us':>8s} {'share':>6s}")
-for r in rows[:14]:
-    print(f"  {r['Name'][:60]:60s} {r['Instances']:>7s} {float(r['Avg (ns)'])/1e3:9.2f} {float(r['Med (ns)'])/1e3:8.2f} {100*float(r['Total Time (ns)'])/tot:5.1f}%")
-PY
-		done
-	fi
 fi
 
 if has vulkan; then
