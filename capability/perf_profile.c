@@ -43,7 +43,10 @@
  * - MoE decode: the router and the expert gate/up + down kernels are dependent chains of small
  *   launches; qwen3-30b-a3b decode on the H200 takes ~30 us per MoE layer beyond bytes and launches
  *   at 0.4 launches per node (AWQ_CUDA_PROFILE, session 7: router 14.6 us, experts 34.3 us per
- *   layer for 19 MB) -> 30 us: BF16 and AWQ within -1..+4%. */
+ *   layer for 19 MB) -> 30 us: BF16 and AWQ within -1..+4%. Session 9 gave the AWQ experts the dense
+ *   GEMV's arithmetic (q4m kernels) and the router a branch-free top-k: 456.2 tok/s AWQ, 272.5 BF16
+ *   (16-bit experts on the old kernels), which the other constants leave at 7.5 us (AWQ) and 20.5 us
+ *   (BF16) per MoE layer -> 7.5 and 20 us. */
 static void cuda_profile(const struct awq_device_caps *d, struct perf_profile *p)
 {
 	int cc = d->cuda.cc_major * 10 + d->cuda.cc_minor;
@@ -64,7 +67,8 @@ static void cuda_profile(const struct awq_device_caps *d, struct perf_profile *p
 	p->launch_decode_s = p->launch_prefill_s = d->launch_us.v > 0 ? d->launch_us.v * 1e-6 : 4.0e-6;
 	p->launches_per_node = 0.35;
 	p->step_s = 30e-6;
-	p->moe_decode_s = 30e-6;
+	p->moe_decode_s = 20e-6;
+	p->moe_decode_q4_s = 7.5e-6;
 	p->kv_elem = 2;
 }
 

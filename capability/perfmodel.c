@@ -151,7 +151,7 @@ static void moe_cost(const struct walk *w, const struct awq_node *n, struct op_c
 		c->flops += w->p->q4_dequant_ops * distinct_experts(x->n, k, r) * 3 * inter * hidden;
 	c->launches = 3;
 	if (r <= w->p->mma_rows)
-		c->fixed_s = w->p->moe_decode_s;
+		c->fixed_s = c->k == PK_Q4 ? w->p->moe_decode_q4_s : w->p->moe_decode_s;
 }
 
 static void node_cost(const struct walk *w, const struct awq_node *n, struct op_cost *c)

@@ -22,6 +22,7 @@ struct perf_profile {
 	double launches_per_node; /* fusion: launched kernels per graph node */
 	double step_s;           /* fixed host cost per step (graph launch, sync, argmax copy) */
 	double moe_decode_s;     /* latency of one MoE experts node in decode beyond its bytes and launches */
+	double moe_decode_q4_s;  /* the same for AWQ experts (their own decode kernels) */
 	double kv_elem, act_elem; /* bytes per KV-cache element and per activation element */
 	int bf16_native, fp8_native;
 };
