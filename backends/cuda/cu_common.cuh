@@ -137,6 +137,31 @@ static __device__ __forceinline__ void mma_f16(float c[4], const uint32_t a[4], 
 #endif
 }
 
+/* The four k16 steps of one 64-column chunk of NT tiles on raw q4 words (q4_magic): cx += all-ones A
+ * x B (the activation sums of the columns, for q4_corr_make's correction), cg[i] += tile i's raw
+ * values x B. w[i]: the lane's word of each tile (word j is step j); xa, xb: the lane's B words of the
+ * chunk (step j: b0 = word 2j, b1 = word 2j + 1). */
+template <int NT>
+static __device__ __forceinline__ void q4_chunk_mma(const uint4 (&w)[NT], const uint4 &xa, const uint4 &xb, float (&cx)[4],
+						    float (&cg)[NT][4])
+{
+	const uint32_t ones = 0x3c003c00u;
+	const uint32_t ones_a[4] = {ones, ones, ones, ones};
+#pragma unroll
+	for (int j = 0; j < 4; j++) {
+		uint32_t b0 = j == 0 ? xa.x : j == 1 ? xa.z : j == 2 ? xb.x : xb.z;
+		uint32_t b1 = j == 0 ? xa.y : j == 1 ? xa.w : j == 2 ? xb.y : xb.w;
+		mma_f16(cx, ones_a, b0, b1);
+#pragma unroll
+		for (int i = 0; i < NT; i++) {
+			uint32_t wj = j == 0 ? w[i].x : j == 1 ? w[i].y : j == 2 ? w[i].z : w[i].w;
+			uint32_t a[4];
+			q4_magic(wj, a);
+			mma_f16(cg[i], a, b0, b1);
+		}
+	}
+}
+
 static __device__ __forceinline__ uint4 ld_stream16(const uint4 *p)
 {
 	uint4 r;

@@ -509,12 +509,10 @@ static __device__ __forceinline__ void moe_logits_staged(const uint16_t *__restr
  * reset to 0 for the next launch) runs the top-k of every row, one warp per row. Saves the second
  * launch and its dependency round trip per MoE layer. */
 template <int STAGED>
-__global__ void __launch_bounds__(MOE_WARPS * 32) moe_route_fused_kernel(const void *__restrict__ w, int elem_bytes,
-									  int is_bf16, int E, int H,
-									  const float *__restrict__ x, int rows,
-									  float *__restrict__ logits, int K, int norm,
-									  float *__restrict__ route,
-									  unsigned *__restrict__ ticket)
+static __device__ __forceinline__ void moe_route_fused(const void *__restrict__ w, int elem_bytes, int is_bf16, int E,
+						       int H, const float *__restrict__ x, int rows,
+						       float *__restrict__ logits, int K, int norm,
+						       float *__restrict__ route, unsigned *__restrict__ ticket)
 {
 	extern __shared__ __align__(16) float xsm[];
 	__shared__ int last;
@@ -541,6 +539,29 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_route_fused_kernel(const v
 		*ticket = 0u;
 }
 
+/* The staged router (16-bit weights, H a multiple of 8: every decode router of the presets), and the
+ * general one with a budget of 128 registers: ptxas gave it 64 and a 16-byte spill on sm_120. */
+__global__ void __launch_bounds__(MOE_WARPS * 32) moe_route_fused_kernel(const void *__restrict__ w, int elem_bytes,
+									  int is_bf16, int E, int H,
+									  const float *__restrict__ x, int rows,
+									  float *__restrict__ logits, int K, int norm,
+									  float *__restrict__ route,
+									  unsigned *__restrict__ ticket)
+{
+	moe_route_fused<1>(w, elem_bytes, is_bf16, E, H, x, rows, logits, K, norm, route, ticket);
+}
+
+__global__ void __launch_bounds__(MOE_WARPS * 32, 2) moe_route_fused_any_kernel(const void *__restrict__ w,
+										 int elem_bytes, int is_bf16, int E,
+										 int H, const float *__restrict__ x,
+										 int rows, float *__restrict__ logits,
+										 int K, int norm,
+										 float *__restrict__ route,
+										 unsigned *__restrict__ ticket)
+{
+	moe_route_fused<0>(w, elem_bytes, is_bf16, E, H, x, rows, logits, K, norm, route, ticket);
+}
+
 extern "C" cudaError_t awq_cu_moe_route(cudaStream_t s, const void *w, int elem_bytes, int is_bf16, int n_experts,
 					int hidden, const float *x, int rows, int top_k, int norm_topk, float *logits,
 					float *route, unsigned *ticket)
@@ -553,10 +574,10 @@ extern "C" cudaError_t awq_cu_moe_route(cudaStream_t s, const void *w, int elem_
 		/* programmatic launch: the router's weights are read before the wait, while the norm
 		 * before it runs */
 		if (elem_bytes == 2 && hidden % 8 == 0 && xs <= 48 * 1024)
-			return awq_cu_launch(moe_route_fused_kernel<1>, grid, dim3(MOE_WARPS * 32), xs, s, moe_pdl(), w,
+			return awq_cu_launch(moe_route_fused_kernel, grid, dim3(MOE_WARPS * 32), xs, s, moe_pdl(), w,
 					     elem_bytes, is_bf16, n_experts, hidden, x, rows, logits, top_k, norm_topk,
 					     route, ticket);
-		return awq_cu_launch(moe_route_fused_kernel<0>, grid, dim3(MOE_WARPS * 32), 0, s, moe_pdl(), w, elem_bytes,
+		return awq_cu_launch(moe_route_fused_any_kernel, grid, dim3(MOE_WARPS * 32), 0, s, moe_pdl(), w, elem_bytes,
 				     is_bf16, n_experts, hidden, x, rows, logits, top_k, norm_topk, route, ticket);
 	}
 	moe_logits_kernel<<<grid, MOE_WARPS * 32, 0, s>>>(w, elem_bytes, is_bf16, n_experts, hidden, x, rows, logits);
@@ -660,7 +681,7 @@ __global__ void __launch_bounds__(MOE_WARPS * 32, Q4 ? 3 : 1) moe_gu_decode_kern
  * split (slot, inter) work; every warp scales its partial sums by the slot's router weight and the
  * block adds the warps in a fixed order. */
 template <int Q4, int U>
-__global__ void __launch_bounds__(MOE_WARPS * 32) moe_down_decode_kernel(struct awq_cu_moe_w w,
+__global__ void __launch_bounds__(MOE_WARPS * 32, 2) moe_down_decode_kernel(struct awq_cu_moe_w w,
 									  const float *__restrict__ h,
 									  const float *__restrict__ route, int K,
 									  float *__restrict__ out)
@@ -926,8 +947,6 @@ static __device__ __forceinline__ void moe_q4m_run(const uint4 *q, const uint32_
 						   float acc[NT][2])
 {
 	const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-	const uint32_t ones = 0x3c003c00u;
-	const uint32_t ones_a[4] = {ones, ones, ones, ones};
 	float cg[NT][4], cx[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
 	for (int i = 0; i < NT; i++)
@@ -948,18 +967,7 @@ static __device__ __forceinline__ void moe_q4m_run(const uint4 *q, const uint32_
 				xa = xp[0];
 				xb = xp[1];
 			}
-#pragma unroll
-			for (int j = 0; j < 4; j++) {
-				uint32_t b0 = j == 0 ? xa.x : j == 1 ? xa.z : j == 2 ? xb.x : xb.z;
-				uint32_t b1 = j == 0 ? xa.y : j == 1 ? xa.w : j == 2 ? xb.y : xb.w;
-				mma_f16(cx, ones_a, b0, b1);
-#pragma unroll
-				for (int i = 0; i < NT; i++) {
-					uint32_t a[4];
-					q4_magic(word_of(f[u][i], j), a);
-					mma_f16(cg[i], a, b0, b1);
-				}
-			}
+			q4_chunk_mma<NT>(f[u], xa, xb, cx, cg);
 			if (--gleft == 0 || c + 1 == c1) {
 #pragma unroll
 				for (int i = 0; i < NT; i++) {

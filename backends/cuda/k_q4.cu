@@ -405,8 +405,6 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 	 *   rows g + 8: s / 16 * (cg - (1024 + 16 z) * sum x)  = s * sum (q - z) x
 	 * The offsets cancel in f32 after the mma; each mma's operands are exact in f16. */
 	const int cpg = w.group_size / 64;
-	const uint32_t ones = 0x3c003c00u;
-	const uint32_t ones_a[4] = {ones, ones, ones, ones};
 	float acc[RT][4], cg[RT][4], cx[4];
 #pragma unroll
 	for (int r = 0; r < RT; r++)
@@ -442,19 +440,7 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 				for (int r = 0; r < RT; r++)
 					v2_cp16(ring + (sl * RT + r) * 512, qb[r] + (size_t)(i + S) * 32);
 			v2_commit();
-#pragma unroll
-			for (int j = 0; j < 4; j++) {
-				uint32_t b0 = j == 0 ? xa.x : j == 1 ? xa.z : j == 2 ? xb.x : xb.z;
-				uint32_t b1 = j == 0 ? xa.y : j == 1 ? xa.w : j == 2 ? xb.y : xb.w;
-				mma_f16(cx, ones_a, b0, b1);
-#pragma unroll
-				for (int r = 0; r < RT; r++) {
-					uint32_t wj = j == 0 ? wv[r].x : j == 1 ? wv[r].y : j == 2 ? wv[r].z : wv[r].w;
-					uint32_t a[4];
-					q4_magic(wj, a);
-					mma_f16(cg[r], a, b0, b1);
-				}
-			}
+			q4_chunk_mma<RT>(wv, xa, xb, cx, cg);
 			if (--gleft == 0 || i + 1 == nc) {
 #pragma unroll
 				for (int r = 0; r < RT; r++) {
