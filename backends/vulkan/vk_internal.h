@@ -166,6 +166,9 @@ struct vk_ctx {
 	long op_count[AWQ_OP_COUNT];
 	int prof_pending; /* the in-flight step wrote timestamps for prof_nodes nodes */
 	int prof_nodes;
+	int prof_single;              /* ... and it was a single-token (decode) step */
+	double dec_ms[AWQ_OP_COUNT]; /* the single-token steps' share of op_ms */
+	long dec_steps;
 	char device[256];
 	char kernels[400];
 };

@@ -291,9 +291,13 @@ static void profile_collect(struct vk_ctx *c)
 		return;
 	for (int i = 0; i < n; i++) {
 		enum awq_op op = c->g->nodes[i].op;
-		c->op_ms[op] += (double)(t[i + 1] - t[i]) * c->props.limits.timestampPeriod * 1e-6;
+		double ms = (double)(t[i + 1] - t[i]) * c->props.limits.timestampPeriod * 1e-6;
+		c->op_ms[op] += ms;
 		c->op_count[op]++;
+		if (c->prof_single)
+			c->dec_ms[op] += ms;
 	}
+	c->dec_steps += c->prof_single;
 }
 
 static int settle(struct vk_ctx *c, char *err, size_t errlen)
@@ -316,6 +320,19 @@ void vk_profile_report(struct vk_ctx *c)
 		if (c->op_count[i])
 			fprintf(stderr, "  %-10s %10.3f ms %6.1f%%  %ld dispatches\n", awq_op_name((enum awq_op)i), c->op_ms[i],
 				100 * c->op_ms[i] / total, c->op_count[i]);
+	/* The decode steps alone, per step: compare with the step's wall time (1 / tok/s) to split the
+	 * GPU's work (timestamps between nodes, barriers included) from the host and submit cost. */
+	double dec = 0;
+	for (int i = 0; i < AWQ_OP_COUNT; i++)
+		dec += c->dec_ms[i];
+	if (c->dec_steps <= 0 || dec <= 0)
+		return;
+	fprintf(stderr, "awqrun vulkan profile: %ld single-token steps, %.3f ms of GPU time per step:\n", c->dec_steps,
+		dec / (double)c->dec_steps);
+	for (int i = 0; i < AWQ_OP_COUNT; i++)
+		if (c->dec_ms[i] > 0)
+			fprintf(stderr, "  %-10s %10.1f us per step %6.1f%%\n", awq_op_name((enum awq_op)i),
+				1e3 * c->dec_ms[i] / (double)c->dec_steps, 100 * c->dec_ms[i] / dec);
 }
 
 static void write_step(struct vk_ctx *c, const struct awq_step *s)
@@ -372,6 +389,7 @@ int vk_run(void *ctx, const struct awq_step *s, char *err, size_t errlen)
 	c->inflight = 1;
 	c->prof_pending = c->profile;
 	c->prof_nodes = c->g->n_nodes;
+	c->prof_single = s->n_tokens == 1;
 	c->rb_rows = awq_value_rows(c->g, c->g->logits_out >= 0 ? c->g->logits_out : 0, s);
 	return 0;
 }

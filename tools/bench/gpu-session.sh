@@ -25,7 +25,8 @@
 #             router inside qwen3-30b-a3b AWQ decode (no graph, a few launches of one layer), and of
 #             the dense decode GEMV (awq-cuda-bench --profile); per-instruction stall samples
 #             summarised by tools/bench/ncu-stalls.py into the summary, reports kept in the logs
-#   vulkan    test_vulkan_ops, the goldens and llama2-7b bench through NVIDIA's Vulkan driver
+#   vulkan    test_vulkan_ops, the goldens and llama2-7b bench through NVIDIA's Vulkan driver, then
+#             AWQ_VK_PROFILE=1 of llama2-7b AWQ decode (GPU time per decode step and op)
 #             (carry .gl: the loader debs, see the device tool's README)
 # (default: test sanitize profile bench). BIN=DIR uses binaries built elsewhere
 # (tools/bench/pack-bin.sh on the development machine; carry DIR), which saves the device's build
@@ -243,6 +244,13 @@ if has vulkan; then
 	note "test_vulkan_ops: rc=$? in $((SECONDS - t0)) s: $(tail -1 "$L/test_vulkan_ops.log")"
 	goldens vulkan
 	bench vulkan 300 --synthetic llama2-7b --precision awq,bf16 --backend vulkan,cuda -p 512 -n 128 -r 2
+	# GPU time per decode step and op (timestamps between nodes) against the step's wall time
+	t0=$SECONDS
+	AWQ_VK_PROFILE=1 timeout 120 "$AWQRUN" bench --synthetic llama2-7b --precision awq --backend vulkan -p 16 -n 64 \
+		-r 1 --no-predict >"$L/profile_vulkan_llama2-7b_awq.log" 2>&1
+	note "vulkan profile llama2-7b awq: rc=$? in $((SECONDS - t0)) s"
+	grep -A14 "single-token steps" "$L/profile_vulkan_llama2-7b_awq.log" | tee -a "$summary"
+	grep "tg64" "$L/profile_vulkan_llama2-7b_awq.log" | tee -a "$summary"
 fi
 
 if [ -n "$DMON_PID" ]; then
