@@ -266,6 +266,14 @@ static __device__ __forceinline__ void v2_cp16(uint32_t dst, const void *src)
 #endif
 }
 
+/* 8-byte global -> shared copy (through L1: the activations, written by the kernel before). */
+static __device__ __forceinline__ void v2_cp8(uint32_t dst, const void *src)
+{
+#if __CUDA_ARCH__ >= 800
+	asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(dst), "l"(src) : "memory");
+#endif
+}
+
 static __device__ __forceinline__ void v2_commit(void)
 {
 #if __CUDA_ARCH__ >= 800
@@ -294,7 +302,17 @@ static __device__ __forceinline__ uint4 v2_lds16(uint32_t a)
 	return r;
 }
 
-template <int RT, int S>
+/* XR (3-8 tokens): the activations travel in the ring with the weights instead of being staged
+ * for the warp's whole K slice up front. Staged, 8 tokens of a 14336-wide row are 229 KB of f16 per
+ * block, more than shared memory holds, and the up-front batches of loads are round trips one after
+ * another; in the ring each chunk's activations are one more cp.async group member. Each lane of
+ * tokens g < rows copies the 16 f32 values it multiplies (steps 0..3: columns 16j + 2t, + 1 and
+ * 16j + 8 + 2t, + 1, as 8-byte copies) into its own 64 bytes of the slot, so that, as for the
+ * weights, a lane reads only what it copied (no barrier); the four 16-byte pieces are XOR-swizzled
+ * by lane so that the warp's 16-byte reads are free of bank conflicts. */
+#define V2_XR_SLOT 2048 /* bytes of activations per ring slot and warp (32 lanes x 64) */
+
+template <int RT, int S, bool XR = false>
 __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct awq_cu_q4 w, const float *__restrict__ x,
 									 int rows, struct awq_cu_out out,
 									 enum awq_cu_epilogue epi, int per)
@@ -305,7 +323,7 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 	const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
 	const int tile0 = blockIdx.x * RT;
 	const int c0 = warp * per, c1 = min(w.chunks, c0 + per), nc = max(c1 - c0, 0);
-	const size_t warp_bytes = (size_t)S * RT * 512 + (size_t)per * rows * 128;
+	const size_t warp_bytes = XR ? (size_t)S * (RT * 512 + V2_XR_SLOT) : (size_t)S * RT * 512 + (size_t)per * rows * 128;
 	uint8_t *wbase = dsm + warp * warp_bytes;
 	const uint32_t ring = smem_addr(wbase) + lane * 16;
 	uint32_t *xs = reinterpret_cast<uint32_t *>(wbase + S * RT * 512);
@@ -335,21 +353,45 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 #pragma unroll
 	for (int r = 0; r < RT; r++)
 		qb[r] = w.q + ((size_t)min(tile0 + r, w.tiles - 1) * w.chunks + c0) * 32 + lane;
+	/* XR: slot s holds the weights [RT][512] then the activations; the weights of all S slots go
+	 * out as one cp.async group before the wait, each slot's activations as a group after it, so
+	 * that chunk i's weights and activations are in group i + 1 and wait_group<S - 1> still covers
+	 * them (refills commit one group per chunk, as before) */
+	const uint32_t slot = XR ? RT * 512 + V2_XR_SLOT : RT * 512;
+	const int xsw = (lane >> 1) & 3; /* XR: this lane's swizzle of its four 16-byte pieces */
+	const float *xl = x + (size_t)(g < rows ? g : 0) * w.k + (size_t)c0 * 64 + 2 * t; /* XR: chunk c0, step 0 */
+	const uint32_t xslot = smem_addr(wbase) + RT * 512 + lane * 64;
 #pragma unroll
 	for (int s = 0; s < S; s++) {
 		if (s < nc)
 #pragma unroll
 			for (int r = 0; r < RT; r++)
-				v2_cp16(ring + (s * RT + r) * 512, qb[r] + (size_t)s * 32);
-		v2_commit();
+				v2_cp16(ring + (XR ? s * slot + r * 512 : (s * RT + r) * 512), qb[r] + (size_t)s * 32);
+		if (!XR)
+			v2_commit();
 	}
+	if (XR)
+		v2_commit();
 	pdl_wait();    /* everything above reads weights only */
 	pdl_trigger(); /* all blocks launched: the next kernel may start streaming its weights */
+	if (XR) {
+#pragma unroll
+		for (int s = 0; s < S; s++) {
+			if (s < nc && g < rows)
+#pragma unroll
+				for (int j = 0; j < 4; j++) {
+					uint32_t d = xslot + s * slot + ((j ^ xsw) << 4);
+					v2_cp8(d, xl + (size_t)s * 64 + 16 * j);
+					v2_cp8(d + 8, xl + (size_t)s * 64 + 16 * j + 8);
+				}
+			v2_commit();
+		}
+	}
 
 	/* The warp's activation slice as f16 B fragments: [chunk][token][lane t][8 words], all loads of a
 	 * batch in flight at once (16 for one token, 8 otherwise: element e = token * nc + chunk, the float
 	 * division is exact at these sizes). */
-	{
+	if (!XR) {
 		const int tt = lane >> 3, ww = lane & 7;
 		const int koff = 16 * (ww >> 1) + 2 * tt + 8 * (ww & 1);
 		const float *xb0 = x + (size_t)c0 * 64 + koff;
@@ -427,18 +469,37 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 			uint4 wv[RT];
 #pragma unroll
 			for (int r = 0; r < RT; r++)
-				wv[r] = v2_lds16(ring + (sl * RT + r) * 512);
+				wv[r] = v2_lds16(ring + (XR ? sl * slot + r * 512 : (sl * RT + r) * 512));
 			uint4 xa = make_uint4(0, 0, 0, 0), xb = make_uint4(0, 0, 0, 0);
 			if (xlane) {
-				uint32_t xp = xaddr + (uint32_t)(i * rows) * 128u;
-				xa = v2_lds16(xp);
-				xb = v2_lds16(xp + 16);
+				if (XR) { /* piece j: b0 and b1 of step j as f32 pairs */
+					float4 p[4];
+#pragma unroll
+					for (int j = 0; j < 4; j++)
+						p[j] = v2_lds16f(xslot + sl * slot + ((j ^ xsw) << 4));
+					xa = make_uint4(pack_half2(p[0].x, p[0].y), pack_half2(p[0].z, p[0].w),
+							pack_half2(p[1].x, p[1].y), pack_half2(p[1].z, p[1].w));
+					xb = make_uint4(pack_half2(p[2].x, p[2].y), pack_half2(p[2].z, p[2].w),
+							pack_half2(p[3].x, p[3].y), pack_half2(p[3].z, p[3].w));
+				} else {
+					uint32_t xp = xaddr + (uint32_t)(i * rows) * 128u;
+					xa = v2_lds16(xp);
+					xb = v2_lds16(xp + 16);
+				}
 			}
 			/* Refill the slot just read (this lane's own bytes, already in registers). */
-			if (i + S < nc)
+			if (i + S < nc) {
 #pragma unroll
 				for (int r = 0; r < RT; r++)
-					v2_cp16(ring + (sl * RT + r) * 512, qb[r] + (size_t)(i + S) * 32);
+					v2_cp16(ring + (XR ? sl * slot + r * 512 : (sl * RT + r) * 512), qb[r] + (size_t)(i + S) * 32);
+				if (XR && xlane)
+#pragma unroll
+					for (int j = 0; j < 4; j++) {
+						uint32_t d = xslot + sl * slot + ((j ^ xsw) << 4);
+						v2_cp8(d, xl + (size_t)(i + S) * 64 + 16 * j);
+						v2_cp8(d + 8, xl + (size_t)(i + S) * 64 + 16 * j + 8);
+					}
+			}
 			v2_commit();
 			q4_chunk_mma<RT>(wv, xa, xb, cx, cg);
 			if (--gleft == 0 || i + 1 == nc) {
@@ -529,7 +590,7 @@ static v2_dev v2_device(void)
 	return cache[d];
 }
 
-template <int RT, int S>
+template <int RT, int S, bool XR = false>
 static cudaError_t launch_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
 				const struct awq_cu_out *out, enum awq_cu_epilogue epi, int kw, int per, size_t smem,
 				int pdl)
@@ -538,18 +599,18 @@ static cudaError_t launch_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const
 	int d = 0;
 	cudaGetDevice(&d);
 	if (d >= 0 && d < 16 && attr_set[d] < (int)smem) {
-		cudaError_t e = cudaFuncSetAttribute(q4_gemv2_kernel<RT, S>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+		cudaError_t e = cudaFuncSetAttribute(q4_gemv2_kernel<RT, S, XR>, cudaFuncAttributeMaxDynamicSharedMemorySize,
 						     (int)smem);
 		if (e != cudaSuccess)
 			return e;
 		attr_set[d] = (int)smem;
 	} else if (d < 0 || d >= 16) {
-		cudaError_t e = cudaFuncSetAttribute(q4_gemv2_kernel<RT, S>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+		cudaError_t e = cudaFuncSetAttribute(q4_gemv2_kernel<RT, S, XR>, cudaFuncAttributeMaxDynamicSharedMemorySize,
 						     (int)smem);
 		if (e != cudaSuccess)
 			return e;
 	}
-	return awq_cu_launch(q4_gemv2_kernel<RT, S>, dim3((w->tiles + RT - 1) / RT), dim3(kw * 32), smem, s, pdl, *w, x,
+	return awq_cu_launch(q4_gemv2_kernel<RT, S, XR>, dim3((w->tiles + RT - 1) / RT), dim3(kw * 32), smem, s, pdl, *w, x,
 			     rows, *out, epi, per);
 }
 
@@ -558,6 +619,9 @@ static cudaError_t launch_gemv2_s(int S, cudaStream_t s, const struct awq_cu_q4 
 				  const struct awq_cu_out *out, enum awq_cu_epilogue epi, int kw, int per, size_t smem,
 				  int pdl)
 {
+	if (rows > 2) /* activations in the ring: 2 or 4 stages */
+		return S == 2 ? launch_gemv2<RT, 2, true>(s, w, x, rows, out, epi, kw, per, smem, pdl)
+			      : launch_gemv2<RT, 4, true>(s, w, x, rows, out, epi, kw, per, smem, pdl);
 	switch (S) {
 	case 2: return launch_gemv2<RT, 2>(s, w, x, rows, out, epi, kw, per, smem, pdl);
 	case 6: return launch_gemv2<RT, 6>(s, w, x, rows, out, epi, kw, per, smem, pdl);
@@ -616,7 +680,8 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 	if (dv.cc_major < 8)
 		return 0;
 	/* Built-in choice from the H200 sweeps of 2026-11-30 (docs/perf-cuda-notes.md, sessions 5 and 7): 1-2
-	 * tokens only (at 4-8 tokens the per-block activation staging makes it slower than the fallback);
+	 * tokens only (at 4-8 tokens the per-block activation staging made it slower than the fallback;
+	 * the XR form, activations in the ring, runs above 2 tokens only when tuned until measured);
 	 * two tiles per block (one for matrices of fewer tiles than SMs); long K (>= 128 chunks) over 16
 	 * warps with 4 ring stages; very short K (< 32 chunks) over 4 warps; otherwise with
 	 * as many warps per block as keep all blocks resident in one wave (about 2-3k warps in all: 16
@@ -643,7 +708,9 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 			S = v2_ovrs[i].s;
 		}
 	int per = (w->chunks + kw - 1) / kw;
-	size_t wb = (size_t)S * rt * 512 + (size_t)per * rows * 128;
+	if (rows > 2) /* the XR kernel (activations in the ring): 2 or 4 stages */
+		S = S == 2 ? 2 : 4;
+	size_t wb = rows > 2 ? (size_t)S * (rt * 512 + V2_XR_SLOT) : (size_t)S * rt * 512 + (size_t)per * rows * 128;
 	/* warp 0's ring also holds the RT x 4 x 32 reduction floats: S * RT * 512 >= RT * 512 */
 	size_t smem = kw * wb + (size_t)rt * w->groups * 128; /* + the q4_corr_make float4 of every (tile, group, g) */
 	if (smem > (size_t)dv.optin)

@@ -477,12 +477,17 @@ int main(int argc, char **argv)
 			{"rt1 kw8 s8", 0, 1, 8, 8, 1}, {"rt1 kw16 s4", 0, 1, 16, 4, 1}, {"rt1 kw16 s2", 0, 1, 16, 2, 1},
 		};
 		bench_q4_gemv(4096, 4096, sms, copies * 3, small_sweep, sizeof(small_sweep) / sizeof(small_sweep[0]), n1, 1);
-		/* the built-in choice at n = 1, 2, 4, 8 against the fallback, llama2-7b decode shapes */
-		static const gemv_variant dl[] = {V_LEGACY, V_DEFAULT};
-		static const int n128[] = {1, 2, 8};
-		bench_q4_gemv(4096, 14336, sms, copies, dl, 2, n1248, 4);
+		/* the built-in choice at n = 1, 2, 4, 8 against the fallback, llama2-7b decode shapes; the
+		 * streaming kernel forced (above 2 tokens: activations in the ring, XR), which the built-in
+		 * choice does not take above 2 tokens until measured */
+		static const gemv_variant dl[] = {V_LEGACY, V_DEFAULT, {"xr rt2 kw16 s4", 0, 2, 16, 4, -1},
+						  {"xr rt2 kw8 s2", 0, 2, 8, 2, -1}};
+		static const int n128[] = {1, 2, 8}, n48[] = {4, 8};
+		bench_q4_gemv(4096, 14336, sms, copies, dl, 4, n1248, 4);
 		bench_q4_gemv(4096, 4096, sms, copies * 3, dl, 2, n128, 3);
+		bench_q4_gemv(4096, 4096, sms, copies * 3, dl + 2, 2, n48, 2);
 		bench_q4_gemv(12288, 4096, sms, copies, dl, 2, n128, 3);
+		bench_q4_gemv(12288, 4096, sms, copies, dl + 2, 2, n48, 2);
 		bench_q4_gemv(22016, 4096, sms, 4, dl, 2, n128, 3);
 		bench_q4_gemv(4096, 11008, sms, copies, dl, 2, n128, 3);
 		bench_q4_gemv(11008, 4096, sms, copies, small_sweep, sizeof(small_sweep) / sizeof(small_sweep[0]), n1, 1);
