@@ -550,6 +550,7 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 #else
 	if (rows < 0) { /* references the helpers so that pre-sm_80 passes compile without warnings */
 		v2_cp16(0, x);
+		v2_cp8(0, x);
 		v2_commit();
 		v2_wait<0>();
 		(void)v2_lds16(0);
