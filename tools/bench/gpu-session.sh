@@ -15,8 +15,9 @@
 #   ab        llama2-7b and qwen3-8b AWQ decode with each switchable decode change on and off
 #             (AWQ_CUDA_ATTN_MERGE, AWQ_CUDA_PDL), in the same call
 #   variants  each CUDA plugin under $BIN/var/NAME (tools/bench/pack-variants.sh): its kernel, op,
-#             model and MoE tests, then AWQ decode of llama2-7b, qwen3-8b and qwen3-30b-a3b, between
-#             two runs of the .bin plugin (the drift of the machine shows in those two)
+#             model and MoE tests, then AWQ decode of llama2-7b, qwen3-8b and qwen3-30b-a3b (or
+#             VARIANT_MODELS, VARIANT_PRECISION), between two runs of the .bin plugin (the drift of
+#             the machine shows in those two)
 #   inmodel   llama2-7b and qwen3-8b AWQ decode with each decode-GEMV launch override of the
 #             environment variable GEMV_OVERRIDES (space-separated AWQ_CUDA_GEMV specs, e.g.
 #             GEMV_OVERRIDES="4096x4096:2,8,8 4096x11008:2,16,2"), between two runs without: launch
@@ -207,8 +208,8 @@ if has inmodel; then
 fi
 if has variants; then
 	vbench() { # name, plugin dir
-		AWQ_PLUGIN_DIR=$2 bench "variant_$1" 150 --synthetic llama2-7b,qwen3-8b,qwen3-30b-a3b --precision awq \
-			--backend cuda -p 512 -n 128 -r 3
+		AWQ_PLUGIN_DIR=$2 bench "variant_$1" 150 --synthetic "${VARIANT_MODELS:-llama2-7b,qwen3-8b,qwen3-30b-a3b}" \
+			--precision "${VARIANT_PRECISION:-awq}" --backend cuda -p 512 -n 128 -r 3
 	}
 	vbench base_first "$AWQ_PLUGIN_DIR"
 	for vd in "${BIN:-$BUILD}"/var/*/; do
