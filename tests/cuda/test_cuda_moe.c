@@ -398,6 +398,10 @@ int main(void)
 	f += test_experts(&p, "experts awq g64 sym E8 k2 4096x1792", &awq64s, 8, 2, 4096, 1792, rows_dec, 2, 5e-3);
 	f += test_experts(&p, "experts awq g128 E16 k8 512x1024", &awq128, 16, 8, 512, 1024, rows_dec, 3, 5e-3);
 	f += test_experts(&p, "experts awq g64 sym E12 k10 256x128", &awq64s, 12, 10, 256, 128, rows_dec, 3, 5e-3);
+	/* 16-bit decode kernels (w16): qwen3-30b-a3b's layer in BF16; 4 vectors per lane and slot row
+	 * with more slots than one batch of 4 (k10) */
+	f += test_experts(&p, "experts bf16 E128 k8 2048x768", &bf16, 128, 8, 2048, 768, rows_dec, 3, 5e-3);
+	f += test_experts(&p, "experts f16 E12 k10 256x1024", &f16, 12, 10, 256, 1024, rows_dec, 3, 5e-3);
 	/* the down kernel's staging above 48 KB of shared memory (the opt-in, as at Mixtral's 14336) */
 	f += test_experts(&p, "experts awq g64 sym E4 k2 256x8192", &awq64s, 4, 2, 256, 8192, rows_dec, 2, 5e-3);
 	f += test_route(&p, "route bf16 E16 k4 norm", &bf16, AWQ_DT_BF16, 16, 4, 96, 32, 1, 0, 1e-5);
