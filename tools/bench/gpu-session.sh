@@ -18,7 +18,7 @@
 #             model and MoE tests, then AWQ decode of llama2-7b, qwen3-8b and qwen3-30b-a3b (or
 #             VARIANT_MODELS, VARIANT_PRECISION), between two runs of the .bin plugin (the drift of
 #             the machine shows in those two)
-#   inmodel   llama2-7b and qwen3-8b AWQ decode with each decode-GEMV launch override of the
+#   inmodel   llama2-7b and qwen3-8b (or INMODEL_MODELS) AWQ decode with each decode-GEMV launch override of the
 #             environment variable GEMV_OVERRIDES (space-separated AWQ_CUDA_GEMV specs, e.g.
 #             GEMV_OVERRIDES="4096x4096:2,8,8 4096x11008:2,16,2"), between two runs without: launch
 #             choices judged inside the decode graph (a sweep of the kernel alone misled, session 8)
@@ -194,8 +194,8 @@ if has ncu; then
 fi
 if has inmodel; then
 	ibench() { # name, then the AWQ_CUDA_GEMV value
-		AWQ_CUDA_GEMV=$2 bench "inmodel_$1" 120 --synthetic llama2-7b,qwen3-8b --precision awq --backend cuda \
-			-p 512 -n 128 -r 3
+		AWQ_CUDA_GEMV=$2 bench "inmodel_$1" 120 --synthetic "${INMODEL_MODELS:-llama2-7b,qwen3-8b}" --precision awq \
+			--backend cuda -p 512 -n 128 -r 3
 	}
 	ibench base_first ""
 	i=0
