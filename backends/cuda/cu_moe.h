@@ -5,7 +5,9 @@
  * Decode (rows <= AWQ_CU_DECODE_ROWS): each block reads its expert ids from the route value on the
  * device, so the launches replay unchanged inside the captured decode graph; gate/up with a fused
  * SiLU-mul, then down with the router weights and the sum over the top k inside one block (fixed
- * order: deterministic). Prefill: tokens grouped by expert on the device (count, prefix sum,
+ * order: deterministic). AWQ experts with group sizes that are multiples of 64 run the dense
+ * streaming GEMV's arithmetic (k_moe.cu, the q4m kernels); router and expert kernels use
+ * programmatic launch on sm_90. Prefill: tokens grouped by expert on the device (count, prefix sum,
  * permute), one grouped tensor-core matmul per projection over (expert, token block) work items,
  * then a weighted scatter back in router order. */
 #ifndef AWQ_CU_MOE_H

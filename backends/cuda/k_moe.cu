@@ -4,7 +4,9 @@
  * row-major layout: each lane reads 16 consecutive columns of a row per 64-column chunk and the
  * k order inside an mma step is permuted identically for the weights and the activations (a dot
  * product does not depend on it), so the loads are full 32-byte sectors; bf16 is converted to f16
- * on the way into the tensor cores, as the activations are. Accumulation is f32 throughout. */
+ * on the way into the tensor cores, as the activations are. Accumulation is f32 throughout.
+ * Decode of AWQ experts with 64-multiple group sizes: the q4m kernels (raw 1024 + q values in the
+ * mma, activation sums from an all-ones mma, zero and scale once per group), see their section. */
 #include <float.h>
 
 #include "cu_common.cuh"
