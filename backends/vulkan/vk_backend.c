@@ -43,6 +43,28 @@ static void vk_close(void *ctx)
 	free(c);
 }
 
+/* The matvec shaders' workgroup size: VK_WG, or AWQ_VK_MATVEC_WG (a power of two within the device's
+ * limits and at least a subgroup; others are reported and ignored), for tuning on a new GPU. */
+static void matvec_wg(struct vk_ctx *c)
+{
+	c->mv_wg = VK_WG;
+	const char *e = getenv("AWQ_VK_MATVEC_WG");
+	if (!e || !*e)
+		return;
+	char *end;
+	long v = strtol(e, &end, 10);
+	long lo = c->subgroup_size > 32 ? (long)c->subgroup_size : 32;
+	long hi = (long)c->props.limits.maxComputeWorkGroupInvocations;
+	if ((long)c->props.limits.maxComputeWorkGroupSize[0] < hi)
+		hi = (long)c->props.limits.maxComputeWorkGroupSize[0];
+	hi = hi < 1024 ? hi : 1024;
+	if (*end || v < lo || v > hi || (v & (v - 1))) {
+		fprintf(stderr, "awqrun: vulkan: AWQ_VK_MATVEC_WG=%s ignored (a power of two from %ld to %ld)\n", e, lo, hi);
+		return;
+	}
+	c->mv_wg = (int)v;
+}
+
 static int vk_open(int device, const struct awq_backend_opts *o, void **out, char *err, size_t errlen)
 {
 	struct vk_ctx *c = calloc(1, sizeof(*c));
@@ -55,6 +77,8 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 	int rc = vk_instance(c, err, errlen);
 	if (!rc)
 		rc = vk_open_device(c, device, err, errlen);
+	if (!rc)
+		matvec_wg(c);
 	if (!rc)
 		rc = vk_pipes_init(c, err, errlen);
 	if (!rc && c->profile) {

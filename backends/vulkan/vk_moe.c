@@ -320,9 +320,9 @@ static int rec_experts(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_no
 	const int gdt = q4 ? 0 : vk_dt_code(x->gate[0].dtype), ddt = q4 ? 0 : vk_dt_code(x->down[0].dtype);
 	const char *mat = prefill ? (q4 ? "moe_matmul_q4" : "moe_matmul_dense") : (q4 ? "moe_matvec_q4" : "moe_matvec_dense");
 	VkPipeline pg, pd, psilu, pcomb, pgroup = VK_NULL_HANDLE;
-	int rc = vk_pipe_get(c, mat, gdt, prefill ? 0 : VK_WG, 0, &pg, err, errlen);
+	int rc = vk_pipe_get(c, mat, gdt, prefill ? 0 : c->mv_wg, 0, &pg, err, errlen);
 	if (!rc)
-		rc = vk_pipe_get(c, mat, ddt, prefill ? 0 : VK_WG, 0, &pd, err, errlen);
+		rc = vk_pipe_get(c, mat, ddt, prefill ? 0 : c->mv_wg, 0, &pd, err, errlen);
 	if (!rc)
 		rc = vk_pipe_get(c, "eltwise", 1, 0, 0, &psilu, err, errlen);
 	if (!rc)
@@ -341,7 +341,7 @@ static int rec_experts(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_no
 		vk_dispatch_indirect(cb, c, pg, vn->set[S_UP_P], &pc, c->moe_tmp.grp.buf, 0);
 	} else {
 		struct vk_push pc = {.u = {H, I, 1, Gg, 0, K, E, 0}};
-		vk_grid(vk_matvec_groups(I), &gx, &gy);
+		vk_grid(vk_matvec_groups(c, I), &gx, &gy);
 		vk_dispatch(cb, c, pg, vn->set[S_GATE], &pc, gx, gy, slots);
 		vk_dispatch(cb, c, pg, vn->set[S_UP], &pc, gx, gy, slots);
 	}
@@ -355,7 +355,7 @@ static int rec_experts(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_no
 		vk_dispatch_indirect(cb, c, pd, vn->set[S_DOWN_P], &pc, c->moe_tmp.grp.buf, 16);
 	} else {
 		struct vk_push pc = {.u = {I, H, 1, Gd, 0, K, E, 1}};
-		vk_grid(vk_matvec_groups(H), &gx, &gy);
+		vk_grid(vk_matvec_groups(c, H), &gx, &gy);
 		vk_dispatch(cb, c, pd, vn->set[S_DOWN], &pc, gx, gy, slots);
 	}
 	vk_barrier(cb);

@@ -17,9 +17,9 @@ void vk_grid(uint32_t groups, uint32_t *gx, uint32_t *gy)
 }
 
 /* Workgroups of matvec.comp for n outputs (NR outputs per subgroup of 32 lanes or more). */
-uint32_t vk_matvec_groups(int64_t n)
+uint32_t vk_matvec_groups(const struct vk_ctx *c, int64_t n)
 {
-	return (uint32_t)((n + 4 * (VK_WG / 32) - 1) / (4 * (VK_WG / 32)));
+	return (uint32_t)((n + 4 * (c->mv_wg / 32) - 1) / (4 * (c->mv_wg / 32)));
 }
 
 int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight *w, VkDescriptorSet set, int rows,
@@ -35,10 +35,10 @@ int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight 
 		const char *name = q4 ? "matvec_q4"
 				   : c->has_f16 && w->dtype == AWQ_DT_F16 && !exact ? "matvec_dense_f16"
 										     : "matvec_dense";
-		rc = vk_pipe_get(c, name, dt, VK_WG, bdt, &p, err, errlen);
+		rc = vk_pipe_get(c, name, dt, c->mv_wg, bdt, &p, err, errlen);
 		if (rc)
 			return rc;
-		vk_grid(vk_matvec_groups(w->n), &gx, &gy);
+		vk_grid(vk_matvec_groups(c, w->n), &gx, &gy);
 		vk_dispatch(cb, c, p, set, &pc, gx, gy, 1);
 		return 0;
 	}
@@ -161,9 +161,9 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 			int q4 = w->fmt == AWQ_WFMT_AWQ4;
 			struct vk_push mv = {.u = {(uint32_t)w->k, (uint32_t)w->n, (uint32_t)rows,
 						   q4 ? (uint32_t)w->group_size : 0, 0}};
-			rc = vk_pipe_get(c, q4 ? "matvec_q4_silu" : "matvec_dense_silu", q4 ? 0 : vk_dt_code(w->dtype), VK_WG,
+			rc = vk_pipe_get(c, q4 ? "matvec_q4_silu" : "matvec_dense_silu", q4 ? 0 : vk_dt_code(w->dtype), c->mv_wg,
 					 0, &p, err, errlen);
-			vk_grid(vk_matvec_groups(w->n), &gx, &gy);
+			vk_grid(vk_matvec_groups(c, w->n), &gx, &gy);
 			if (!rc)
 				vk_dispatch(cb, c, p, vn->set[1], &mv, gx, gy, 1);
 			return rc;

@@ -27,7 +27,8 @@
 #             the dense decode GEMV (awq-cuda-bench --profile); per-instruction stall samples
 #             summarised by tools/bench/ncu-stalls.py into the summary, reports kept in the logs
 #   vulkan    test_vulkan_ops, the goldens and llama2-7b bench through NVIDIA's Vulkan driver, then
-#             AWQ_VK_PROFILE=1 of llama2-7b AWQ decode (GPU time per decode step and op)
+#             AWQ_VK_PROFILE=1 of llama2-7b AWQ decode (GPU time per decode step and op), and its
+#             decode with the mat-vec workgroup sizes of VK_MATVEC_WGS (AWQ_VK_MATVEC_WG; 64 256 512)
 #             (carry .gl: the loader debs, see the device tool's README)
 # (default: test sanitize profile bench). BIN=DIR uses binaries built elsewhere
 # (tools/bench/pack-bin.sh on the development machine; carry DIR), which saves the device's build
@@ -252,6 +253,11 @@ if has vulkan; then
 	note "vulkan profile llama2-7b awq: rc=$? in $((SECONDS - t0)) s"
 	grep -A14 "single-token steps" "$L/profile_vulkan_llama2-7b_awq.log" | tee -a "$summary"
 	grep "tg64" "$L/profile_vulkan_llama2-7b_awq.log" | tee -a "$summary"
+	# the mat-vec's workgroup size (default 128: 8 warps per SM at llama2-7b's shapes)
+	for wg in ${VK_MATVEC_WGS:-64 256 512}; do
+		AWQ_VK_MATVEC_WG=$wg bench "vulkan_wg$wg" 120 --synthetic llama2-7b --precision awq --backend vulkan -p 16 \
+			-n 64 -r 2 --no-predict
+	done
 fi
 
 if [ -n "$DMON_PID" ]; then
