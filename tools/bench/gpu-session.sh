@@ -253,7 +253,7 @@ if has vulkan; then
 	note "vulkan profile llama2-7b awq: rc=$? in $((SECONDS - t0)) s"
 	grep -A14 "single-token steps" "$L/profile_vulkan_llama2-7b_awq.log" | tee -a "$summary"
 	grep "tg64" "$L/profile_vulkan_llama2-7b_awq.log" | tee -a "$summary"
-	# the mat-vec's workgroup size (default 128: 8 warps per SM at llama2-7b's shapes)
+	# the mat-vec's workgroup size (default 128): how its N / 4 subgroups spread over the SMs
 	for wg in ${VK_MATVEC_WGS:-64 256 512}; do
 		AWQ_VK_MATVEC_WG=$wg bench "vulkan_wg$wg" 120 --synthetic llama2-7b --precision awq --backend vulkan -p 16 \
 			-n 64 -r 2 --no-predict
