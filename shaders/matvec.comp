@@ -27,6 +27,9 @@ layout(constant_id = 2) const int BDT = 0;
 
 #define NR 4
 #define MAXR 4
+#ifndef U
+#define U 2u /* Q4: 32-k chunks per lane whose loads go out together (matvec_q4_u4: 4) */
+#endif
 
 layout(set = 0, binding = 1, std430) readonly buffer X4 { vec4 x4[]; };
 layout(set = 0, binding = 2, std430) readonly buffer W4 { uvec4 w4[]; };
@@ -136,19 +139,19 @@ void main()
 #ifdef FMT_Q4
 		const uint G = pc.u3, KW = K / 8u, NG = K / G;
 		if (K % 32u == 0u && G % 32u == 0u) {
-			/* Two 32-k chunks per lane and NR rows per subgroup: the 2 * NR 16-byte weight loads are
+			/* U 32-k chunks per lane and NR rows per subgroup: the U * NR 16-byte weight loads are
 			 * issued before any arithmetic, and each x chunk is read once for all NR rows. Loops
 			 * have constant bounds (rows past nr re-read row nr - 1 and are never stored) so the
 			 * accumulators stay in registers. */
 			const uint C = KW / 4u;
-			for (uint c0 = lane; c0 < C; c0 += 2u * sgs) {
-				uvec4 q[2][NR];
-				float s[2][NR], mz[2][NR];
+			for (uint c0 = lane; c0 < C; c0 += U * sgs) {
+				uvec4 q[U][NR];
+				float s[U][NR], mz[U][NR];
 #ifdef SILU
-				uvec4 qu[2][NR];
-				float su[2][NR], mzu[2][NR];
+				uvec4 qu[U][NR];
+				float su[U][NR], mzu[U][NR];
 #endif
-				[[unroll]] for (uint u = 0u; u < 2u; u++) {
+				[[unroll]] for (uint u = 0u; u < U; u++) {
 					const uint c = c0 + u * sgs < C ? c0 + u * sgs : c0, g = (c * 32u) / G;
 					[[unroll]] for (uint j = 0u; j < NR; j++) {
 						const uint row = wrow + n0 + min(j, nr - 1u);
@@ -164,7 +167,7 @@ void main()
 #endif
 					}
 				}
-				[[unroll]] for (uint u = 0u; u < 2u; u++) {
+				[[unroll]] for (uint u = 0u; u < U; u++) {
 					const uint c = c0 + u * sgs;
 					[[unroll]] for (uint r = 0u; r < MAXR; r++) {
 						if (c < C && r < rows) {

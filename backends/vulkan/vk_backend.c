@@ -74,6 +74,7 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 		c->opts = *o;
 	c->validate = env_on("AWQ_VK_VALIDATE");
 	c->profile = env_on("AWQ_VK_PROFILE");
+	c->mv_u4 = env_on("AWQ_VK_MATVEC_U4");
 	int rc = vk_instance(c, err, errlen);
 	if (!rc)
 		rc = vk_open_device(c, device, err, errlen);

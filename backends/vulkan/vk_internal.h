@@ -119,6 +119,7 @@ struct vk_ctx {
 	VkPhysicalDeviceMemoryProperties memprops;
 	uint32_t subgroup_size, min_subgroup;
 	int mv_wg; /* workgroup size of the matvec shaders: VK_WG, or AWQ_VK_MATVEC_WG (a tuning knob) */
+	int mv_u4; /* AWQ_VK_MATVEC_U4=1: the 4-bit matvec with 4 chunks per lane in flight (else 2) */
 	int has_f16, validate;
 	int nv_coopmat; /* device and build have VK_NV_cooperative_matrix (fp16 16x16x16, f32 acc) */
 	char coopmat_why[160];

@@ -32,7 +32,7 @@ int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight 
 	uint32_t gx, gy;
 	int rc;
 	if (rows <= VK_MATVEC_ROWS) {
-		const char *name = q4 ? "matvec_q4"
+		const char *name = q4 ? (c->mv_u4 ? "matvec_q4_u4" : "matvec_q4")
 				   : c->has_f16 && w->dtype == AWQ_DT_F16 && !exact ? "matvec_dense_f16"
 										     : "matvec_dense";
 		rc = vk_pipe_get(c, name, dt, c->mv_wg, bdt, &p, err, errlen);
@@ -161,8 +161,8 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 			int q4 = w->fmt == AWQ_WFMT_AWQ4;
 			struct vk_push mv = {.u = {(uint32_t)w->k, (uint32_t)w->n, (uint32_t)rows,
 						   q4 ? (uint32_t)w->group_size : 0, 0}};
-			rc = vk_pipe_get(c, q4 ? "matvec_q4_silu" : "matvec_dense_silu", q4 ? 0 : vk_dt_code(w->dtype), c->mv_wg,
-					 0, &p, err, errlen);
+			rc = vk_pipe_get(c, q4 ? (c->mv_u4 ? "matvec_q4_silu_u4" : "matvec_q4_silu") : "matvec_dense_silu",
+					 q4 ? 0 : vk_dt_code(w->dtype), c->mv_wg, 0, &p, err, errlen);
 			vk_grid(vk_matvec_groups(c, w->n), &gx, &gy);
 			if (!rc)
 				vk_dispatch(cb, c, p, vn->set[1], &mv, gx, gy, 1);
