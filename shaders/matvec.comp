@@ -25,7 +25,9 @@ layout(constant_id = 0) const int DT = 0;
 layout(constant_id = 2) const int BDT = 0;
 #include "common.glsl"
 
-#define NR 4
+#ifndef NR
+#define NR 4 /* output rows per subgroup (the _nr2 variants: 2, twice the subgroups) */
+#endif
 #define MAXR 4
 #ifndef U
 #define U 2u /* Q4: 32-k chunks per lane whose loads go out together (matvec_q4_u4: 4) */

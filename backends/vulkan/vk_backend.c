@@ -75,6 +75,10 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 	c->validate = env_on("AWQ_VK_VALIDATE");
 	c->profile = env_on("AWQ_VK_PROFILE");
 	c->mv_u4 = env_on("AWQ_VK_MATVEC_U4");
+	const char *nr = getenv("AWQ_VK_MATVEC_NR");
+	c->mv_nr = nr && !strcmp(nr, "2") ? 2 : 4;
+	if (nr && *nr && strcmp(nr, "2") && strcmp(nr, "4"))
+		fprintf(stderr, "awqrun: vulkan: AWQ_VK_MATVEC_NR=%s ignored (2 or 4)\n", nr);
 	int rc = vk_instance(c, err, errlen);
 	if (!rc)
 		rc = vk_open_device(c, device, err, errlen);

@@ -120,6 +120,7 @@ struct vk_ctx {
 	uint32_t subgroup_size, min_subgroup;
 	int mv_wg; /* workgroup size of the matvec shaders: VK_WG, or AWQ_VK_MATVEC_WG (a tuning knob) */
 	int mv_u4; /* AWQ_VK_MATVEC_U4=1: the 4-bit matvec with 4 chunks per lane in flight (else 2) */
+	int mv_nr; /* output rows per subgroup of the 4-bit matvec: 4, or 2 with AWQ_VK_MATVEC_NR=2 */
 	int has_f16, validate;
 	int nv_coopmat; /* device and build have VK_NV_cooperative_matrix (fp16 16x16x16, f32 acc) */
 	char coopmat_why[160];
@@ -227,7 +228,7 @@ int vk_read_value(void *ctx, int v, void *dst, int rows, char *err, size_t errle
 int vk_sync(void *ctx, char *err, size_t errlen);
 void vk_profile_report(struct vk_ctx *c);
 void vk_grid(uint32_t groups, uint32_t *gx, uint32_t *gy);
-uint32_t vk_matvec_groups(const struct vk_ctx *c, int64_t n);
+uint32_t vk_matvec_groups(const struct vk_ctx *c, int64_t n, int nr);
 /* Record the product of rows of the set's input with w. exact: f32 arithmetic only (no fp16
  * products, no cooperative matrices), as the router needs for the CPU's top-k. */
 int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight *w, VkDescriptorSet set, int rows,

@@ -341,7 +341,7 @@ static int rec_experts(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_no
 		vk_dispatch_indirect(cb, c, pg, vn->set[S_UP_P], &pc, c->moe_tmp.grp.buf, 0);
 	} else {
 		struct vk_push pc = {.u = {H, I, 1, Gg, 0, K, E, 0}};
-		vk_grid(vk_matvec_groups(c, I), &gx, &gy);
+		vk_grid(vk_matvec_groups(c, I, 4), &gx, &gy);
 		vk_dispatch(cb, c, pg, vn->set[S_GATE], &pc, gx, gy, slots);
 		vk_dispatch(cb, c, pg, vn->set[S_UP], &pc, gx, gy, slots);
 	}
@@ -355,7 +355,7 @@ static int rec_experts(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_no
 		vk_dispatch_indirect(cb, c, pd, vn->set[S_DOWN_P], &pc, c->moe_tmp.grp.buf, 16);
 	} else {
 		struct vk_push pc = {.u = {I, H, 1, Gd, 0, K, E, 1}};
-		vk_grid(vk_matvec_groups(c, H), &gx, &gy);
+		vk_grid(vk_matvec_groups(c, H, 4), &gx, &gy);
 		vk_dispatch(cb, c, pd, vn->set[S_DOWN], &pc, gx, gy, slots);
 	}
 	vk_barrier(cb);

@@ -16,10 +16,19 @@ void vk_grid(uint32_t groups, uint32_t *gx, uint32_t *gy)
 		*gy = 1;
 }
 
-/* Workgroups of matvec.comp for n outputs (NR outputs per subgroup of 32 lanes or more). */
-uint32_t vk_matvec_groups(const struct vk_ctx *c, int64_t n)
+/* Workgroups of matvec.comp for n outputs (nr outputs per subgroup of 32 lanes or more). */
+uint32_t vk_matvec_groups(const struct vk_ctx *c, int64_t n, int nr)
 {
-	return (uint32_t)((n + 4 * (c->mv_wg / 32) - 1) / (4 * (c->mv_wg / 32)));
+	return (uint32_t)((n + nr * (c->mv_wg / 32) - 1) / (nr * (c->mv_wg / 32)));
+}
+
+/* The 4-bit matvec variant of the tuning knobs (AWQ_VK_MATVEC_NR, AWQ_VK_MATVEC_U4). */
+static const char *q4_matvec(const struct vk_ctx *c, int silu)
+{
+	static const char *const names[2][2][2] = {
+		{{"matvec_q4", "matvec_q4_u4"}, {"matvec_q4_nr2", "matvec_q4_nr2_u4"}},
+		{{"matvec_q4_silu", "matvec_q4_silu_u4"}, {"matvec_q4_silu_nr2", "matvec_q4_silu_nr2_u4"}}};
+	return names[silu != 0][c->mv_nr == 2][c->mv_u4 != 0];
 }
 
 int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight *w, VkDescriptorSet set, int rows,
@@ -32,13 +41,13 @@ int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight 
 	uint32_t gx, gy;
 	int rc;
 	if (rows <= VK_MATVEC_ROWS) {
-		const char *name = q4 ? (c->mv_u4 ? "matvec_q4_u4" : "matvec_q4")
+		const char *name = q4 ? q4_matvec(c, 0)
 				   : c->has_f16 && w->dtype == AWQ_DT_F16 && !exact ? "matvec_dense_f16"
 										     : "matvec_dense";
 		rc = vk_pipe_get(c, name, dt, c->mv_wg, bdt, &p, err, errlen);
 		if (rc)
 			return rc;
-		vk_grid(vk_matvec_groups(c, w->n), &gx, &gy);
+		vk_grid(vk_matvec_groups(c, w->n, q4 ? c->mv_nr : 4), &gx, &gy);
 		vk_dispatch(cb, c, p, set, &pc, gx, gy, 1);
 		return 0;
 	}
@@ -161,9 +170,9 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 			int q4 = w->fmt == AWQ_WFMT_AWQ4;
 			struct vk_push mv = {.u = {(uint32_t)w->k, (uint32_t)w->n, (uint32_t)rows,
 						   q4 ? (uint32_t)w->group_size : 0, 0}};
-			rc = vk_pipe_get(c, q4 ? (c->mv_u4 ? "matvec_q4_silu_u4" : "matvec_q4_silu") : "matvec_dense_silu",
-					 q4 ? 0 : vk_dt_code(w->dtype), c->mv_wg, 0, &p, err, errlen);
-			vk_grid(vk_matvec_groups(c, w->n), &gx, &gy);
+			rc = vk_pipe_get(c, q4 ? q4_matvec(c, 1) : "matvec_dense_silu", q4 ? 0 : vk_dt_code(w->dtype), c->mv_wg,
+					 0, &p, err, errlen);
+			vk_grid(vk_matvec_groups(c, w->n, q4 ? c->mv_nr : 4), &gx, &gy);
 			if (!rc)
 				vk_dispatch(cb, c, p, vn->set[1], &mv, gx, gy, 1);
 			return rc;

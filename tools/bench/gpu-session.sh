@@ -29,7 +29,8 @@
 #   vulkan    test_vulkan_ops, the goldens and llama2-7b bench through NVIDIA's Vulkan driver, then
 #             AWQ_VK_PROFILE=1 of llama2-7b AWQ decode (GPU time per decode step and op), and its
 #             decode with the mat-vec workgroup sizes of VK_MATVEC_WGS (AWQ_VK_MATVEC_WG; 64 256 512)
-#             and with 4 chunks per lane in flight (AWQ_VK_MATVEC_U4=1)
+#             and with 4 chunks per lane in flight and/or 2 rows per subgroup (AWQ_VK_MATVEC_U4=1,
+#             AWQ_VK_MATVEC_NR=2)
 #             (carry .gl: the loader debs, see the device tool's README)
 # (default: test sanitize profile bench). BIN=DIR uses binaries built elsewhere
 # (tools/bench/pack-bin.sh on the development machine; carry DIR), which saves the device's build
@@ -259,9 +260,18 @@ if has vulkan; then
 		AWQ_VK_MATVEC_WG=$wg bench "vulkan_wg$wg" 120 --synthetic llama2-7b --precision awq --backend vulkan -p 16 \
 			-n 64 -r 2 --no-predict
 	done
-	# twice the weight loads per lane in flight (4 chunks instead of 2)
-	AWQ_VK_MATVEC_U4=1 bench vulkan_u4 120 --synthetic llama2-7b --precision awq --backend vulkan -p 16 -n 64 -r 2 \
-		--no-predict
+	# twice the weight loads per lane in flight (4 chunks instead of 2), twice the subgroups (2 rows
+	# each instead of 4), both
+	for v in "u4 AWQ_VK_MATVEC_U4=1" "nr2 AWQ_VK_MATVEC_NR=2" "nr2u4 AWQ_VK_MATVEC_NR=2 AWQ_VK_MATVEC_U4=1"; do
+		set -- $v
+		name=$1
+		shift
+		(
+			export "$@"
+			bench "vulkan_$name" 120 --synthetic llama2-7b --precision awq --backend vulkan -p 16 -n 64 -r 2 \
+				--no-predict
+		)
+	done
 fi
 
 if [ -n "$DMON_PID" ]; then
