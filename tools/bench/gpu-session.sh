@@ -17,7 +17,7 @@
 #   variants  each CUDA plugin under $BIN/var/NAME (tools/bench/pack-variants.sh): its kernel, op,
 #             model and MoE tests, then AWQ decode of llama2-7b, qwen3-8b and qwen3-30b-a3b (or
 #             VARIANT_MODELS, VARIANT_PRECISION), between two runs of the .bin plugin (the drift of
-#             the machine shows in those two)
+#             the machine shows in those two); VARIANTS="NAME ..." runs only those
 #   inmodel   llama2-7b and qwen3-8b (or INMODEL_MODELS) AWQ decode with each decode-GEMV launch override of the
 #             environment variable GEMV_OVERRIDES (space-separated AWQ_CUDA_GEMV specs, e.g.
 #             GEMV_OVERRIDES="4096x4096:2,8,8 4096x11008:2,16,2"), between two runs without: launch
@@ -218,6 +218,7 @@ if has variants; then
 	for vd in "${BIN:-$BUILD}"/var/*/; do
 		[ -f "$vd/libawqrun-cuda.so" ] || continue
 		vn=$(basename "$vd")
+		[ -n "${VARIANTS:-}" ] && [[ " $VARIANTS " != *" $vn "* ]] && continue
 		note "variant $vn: commit $(cat "$vd/commit" 2>/dev/null)"
 		if [ -x "$vd/test_cuda_kernels" ]; then
 			"$vd/test_cuda_kernels" >"$L/variant_${vn}_kernels.log" 2>&1
