@@ -46,7 +46,11 @@
  *   layer for 19 MB) -> 30 us: BF16 and AWQ within -1..+4%. Session 9 gave the AWQ experts the dense
  *   GEMV's arithmetic (q4m kernels) and the router a branch-free top-k: 456.2 tok/s AWQ, 272.5 BF16
  *   (16-bit experts on the old kernels), which the other constants leave at 7.5 us (AWQ) and 20.5 us
- *   (BF16) per MoE layer -> 7.5 and 20 us. */
+ *   (BF16) per MoE layer -> 7.5 and 20 us;
+ * - MoE prefill: the grouped expert matmuls (qwen3-30b-a3b pp512: 32 tokens per expert on average)
+ *   measured 14689 tok/s AWQ and 16331 BF16 against 40535 and 25680 predicted at the dense kernel
+ *   rates: they reach 0.22 (W4A16) and 0.093 (16-bit) of those rates (session 9; one shape, so the
+ *   dependence on tokens per expert is not in the model). */
 static void cuda_profile(const struct awq_device_caps *d, struct perf_profile *p)
 {
 	int cc = d->cuda.cc_major * 10 + d->cuda.cc_minor;
@@ -69,6 +73,8 @@ static void cuda_profile(const struct awq_device_caps *d, struct perf_profile *p
 	p->step_s = 30e-6;
 	p->moe_decode_s = 20e-6;
 	p->moe_decode_q4_s = 7.5e-6;
+	p->moe_prefill_eff = 0.093;
+	p->moe_prefill_q4_eff = 0.22;
 	p->kv_elem = 2;
 }
 

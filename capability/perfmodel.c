@@ -20,6 +20,7 @@ struct op_cost {
 	enum perf_kernel k;
 	int launches; /* kernels the op launches before fusion (0 for free ops) */
 	double fixed_s; /* latency the op adds beyond bytes, FLOPs and launches */
+	double rate_eff; /* fraction of its kernel class's rate the op reaches (0: 1) */
 };
 
 struct phase_acc {
@@ -152,6 +153,8 @@ static void moe_cost(const struct walk *w, const struct awq_node *n, struct op_c
 	c->launches = 3;
 	if (r <= w->p->mma_rows)
 		c->fixed_s = c->k == PK_Q4 ? w->p->moe_decode_q4_s : w->p->moe_decode_s;
+	else
+		c->rate_eff = c->k == PK_Q4 ? w->p->moe_prefill_q4_eff : c->k == PK_W16 ? w->p->moe_prefill_eff : 0;
 }
 
 static void node_cost(const struct walk *w, const struct awq_node *n, struct op_cost *c)
@@ -189,7 +192,8 @@ static void add_op(const struct walk *w, const struct op_cost *c, double launch_
 	const struct perf_profile *p = w->p;
 	double bw = p->bw * p->eta_bw[c->k];
 	double tb = bw > 0 ? c->bytes / bw : 0;
-	double tc = p->rate[c->k] > 0 ? c->flops / p->rate[c->k] : 0;
+	double rate = p->rate[c->k] * (c->rate_eff > 0 ? c->rate_eff : 1.0);
+	double tc = rate > 0 ? c->flops / rate : 0;
 	double to = launch_s * c->launches * p->launches_per_node + c->fixed_s;
 	a->bytes += c->bytes;
 	a->flops += c->flops;

@@ -23,6 +23,8 @@ struct perf_profile {
 	double step_s;           /* fixed host cost per step (graph launch, sync, argmax copy) */
 	double moe_decode_s;     /* latency of one MoE experts node in decode beyond its bytes and launches */
 	double moe_decode_q4_s;  /* the same for AWQ experts (their own decode kernels) */
+	double moe_prefill_eff, moe_prefill_q4_eff; /* grouped expert matmuls in prefill: fraction of
+						       * their kernel class's rate (0: all of it) */
 	double kv_elem, act_elem; /* bytes per KV-cache element and per activation element */
 	int bf16_native, fp8_native;
 };
