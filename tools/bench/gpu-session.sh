@@ -155,6 +155,8 @@ fi
 if has kbench; then
 	timeout 300 "$KB" >"$L/kbench.log" 2>&1
 	note "awq-cuda-bench: rc=$? $(grep '^ceilings' "$L/kbench.log")"
+	# the decode GEMV at 1-8 tokens (the n = 8 target: <= 1.3x n = 1), fallback and XR rows included
+	grep -E "^W4A16 GEMV m=4096 k=14336 n=[1248] " "$L/kbench.log" | tee -a "$summary"
 fi
 
 if has profile; then
