@@ -28,7 +28,8 @@ struct phase_acc {
 };
 
 /* Weights the scheme re-expresses: every projection of the decoder layers and the experts. The
- * embedding, lm_head, norms and MoE routers stay 16-bit, as in AWQ and FP8 checkpoints. */
+ * embedding, lm_head, norms, MoE routers and shared-expert gates stay 16-bit, as in AWQ and FP8
+ * checkpoints. */
 static int quantizable(const awq_model *m, const struct awq_weight *w)
 {
 	if (w == &m->lm_head || w == &m->embed || w->k <= 1)
@@ -36,7 +37,7 @@ static int quantizable(const awq_model *m, const struct awq_weight *w)
 	if (m->lm_head.name[0] && strcmp(w->name, m->lm_head.name) == 0)
 		return 0;
 	for (int l = 0; l < m->cfg.n_layers; l++)
-		if (m->layers && w == &m->layers[l].router)
+		if (m->layers && (w == &m->layers[l].router || w == &m->layers[l].shared_gate))
 			return 0;
 	return 1;
 }

@@ -26,6 +26,23 @@ static int matmul(struct awq_graph *g, int x, const struct awq_weight *w, const 
 	return awq_graph_node(g, AWQ_OP_MATMUL, (int)w->n, name, x, -1, -1, w, NULL);
 }
 
+int awq_build_swiglu(struct awq_graph *g, const struct awq_layer *L, int l, int h, const char *pre)
+{
+	char name[48];
+	int gt, up, act;
+	snprintf(name, sizeof(name), "l%d.%sgate", l, pre);
+	if ((gt = matmul(g, h, &L->gate, name)) < 0)
+		return gt;
+	snprintf(name, sizeof(name), "l%d.%sup", l, pre);
+	if ((up = matmul(g, h, &L->up, name)) < 0)
+		return up;
+	snprintf(name, sizeof(name), "l%d.%sact", l, pre);
+	if ((act = awq_graph_node(g, AWQ_OP_SILU_MUL, (int)L->gate.n, name, gt, up, -1, NULL, NULL)) < 0)
+		return act;
+	snprintf(name, sizeof(name), "l%d.%sdown", l, pre);
+	return matmul(g, act, &L->down, name);
+}
+
 static int rope(struct awq_graph *g, const struct awq_config *c, int x, int heads, const char *name)
 {
 	struct awq_node p = {0};
@@ -95,14 +112,7 @@ int awq_build_graph(const struct awq_model *m, struct awq_graph *g, char *err, s
 			TRY(x = awq_graph_node(g, AWQ_OP_ADD, c->hidden, name, x, a, -1, NULL, NULL));
 			continue;
 		}
-		snprintf(name, sizeof(name), "l%d.gate", l);
-		TRY(q = matmul(g, h, &L->gate, name));
-		snprintf(name, sizeof(name), "l%d.up", l);
-		TRY(k = matmul(g, h, &L->up, name));
-		snprintf(name, sizeof(name), "l%d.act", l);
-		TRY(v = awq_graph_node(g, AWQ_OP_SILU_MUL, (int)L->gate.n, name, q, k, -1, NULL, NULL));
-		snprintf(name, sizeof(name), "l%d.down", l);
-		TRY(a = matmul(g, v, &L->down, name));
+		TRY(a = awq_build_swiglu(g, L, l, h, ""));
 		snprintf(name, sizeof(name), "l%d.res2", l);
 		TRY(x = awq_graph_node(g, AWQ_OP_ADD, c->hidden, name, x, a, -1, NULL, NULL));
 	}

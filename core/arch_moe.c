@@ -33,18 +33,8 @@ int awq_build_moe_mlp(struct awq_graph *g, const struct awq_model *m, int l, int
 	if (ex < 0 || !L->has_shared)
 		return ex;
 	/* Qwen2MoeSparseMoeBlock: experts + sigmoid(shared_expert_gate(x)) * shared_expert(x) */
-	int sg, su, sa, sd, gl, gs;
-	snprintf(name, sizeof(name), "l%d.shared_gate", l);
-	if ((sg = awq_graph_node(g, AWQ_OP_MATMUL, (int)L->gate.n, name, h, -1, -1, &L->gate, NULL)) < 0)
-		return sg;
-	snprintf(name, sizeof(name), "l%d.shared_up", l);
-	if ((su = awq_graph_node(g, AWQ_OP_MATMUL, (int)L->up.n, name, h, -1, -1, &L->up, NULL)) < 0)
-		return su;
-	snprintf(name, sizeof(name), "l%d.shared_act", l);
-	if ((sa = awq_graph_node(g, AWQ_OP_SILU_MUL, (int)L->gate.n, name, sg, su, -1, NULL, NULL)) < 0)
-		return sa;
-	snprintf(name, sizeof(name), "l%d.shared_down", l);
-	if ((sd = awq_graph_node(g, AWQ_OP_MATMUL, c->hidden, name, sa, -1, -1, &L->down, NULL)) < 0)
+	int sd, gl, gs;
+	if ((sd = awq_build_swiglu(g, L, l, h, "shared_")) < 0)
 		return sd;
 	snprintf(name, sizeof(name), "l%d.shared_logit", l);
 	if ((gl = awq_graph_node(g, AWQ_OP_MATMUL, 1, name, h, -1, -1, &L->shared_gate, NULL)) < 0)

@@ -159,5 +159,9 @@ int awq_build_graph(const struct awq_model *m, struct awq_graph *g, char *err, s
 /* The sparse MLP of layer l (arch_moe.c): MOE_ROUTE then MOE_EXPERTS on the normed hidden value h.
  * Returns the output value's id or < 0 (allocation failure). */
 int awq_build_moe_mlp(struct awq_graph *g, const struct awq_model *m, int l, int h);
+/* The SwiGLU MLP of layer l's gate/up/down weights on h, down(silu(gate(h)) * up(h)), as nodes
+ * "l<l>.<pre>gate", "...up", "...act", "...down" (pre "": the dense MLP; "shared_": Qwen2-MoE's
+ * shared expert). Returns the output value or a negative error. */
+int awq_build_swiglu(struct awq_graph *g, const struct awq_layer *L, int l, int h, const char *pre);
 
 #endif

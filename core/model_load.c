@@ -421,7 +421,9 @@ static int bind_attention(struct loader *L, const char *pre, struct awq_layer *l
 
 /* The router stays 16-bit in AWQ checkpoints (AutoAWQ quantizes only the experts' Linears); say
  * so plainly when a checkpoint quantized it anyway, instead of "weight not found". */
-static int bind_router(struct loader *L, const char *base, struct awq_weight *w)
+/* A 16-bit [n, hidden] gating weight (the router; Qwen2-MoE's shared-expert gate): a quantized one
+ * is refused with a clear message, as checkpoints ship them in 16-bit. */
+static int bind_router(struct loader *L, const char *base, int64_t n, struct awq_weight *w)
 {
 	const struct awq_config *c = &L->m->cfg;
 	char t[176];
@@ -430,7 +432,7 @@ static int bind_router(struct loader *L, const char *base, struct awq_weight *w)
 		return awq_err(L->err, L->errlen, AWQ_EUNSUPPORTED,
 			       "%s: router '%s' is quantized; awqrun needs MoE routers in 16-bit",
 			       source(L), base);
-	return bind_linear(L, base, c->n_experts, c->hidden, 0, 0, w);
+	return bind_linear(L, base, n, c->hidden, 0, 0, w);
 }
 
 /* Qwen3-MoE: mlp.gate + mlp.experts.{e}.{gate,up,down}_proj; Mixtral:
@@ -449,7 +451,7 @@ static int bind_moe(struct loader *L, const char *pre, struct awq_layer *l)
 	int rc;
 	l->is_moe = true;
 	snprintf(b, sizeof(b), "%s%s.gate", pre, blk);
-	if ((rc = bind_router(L, b, &l->router)))
+	if ((rc = bind_router(L, b, c->n_experts, &l->router)))
 		return rc;
 	/* calloc'ed before binding so awq_model_free releases them on any failure below */
 	l->experts.gate = calloc((size_t)E, sizeof(struct awq_weight));
@@ -484,7 +486,7 @@ static int bind_moe(struct loader *L, const char *pre, struct awq_layer *l)
 	if ((rc = bind_linear(L, b, c->hidden, S, 0, 1, &l->down)))
 		return rc;
 	snprintf(b, sizeof(b), "%smlp.shared_expert_gate", pre);
-	return bind_linear(L, b, 1, c->hidden, 0, 0, &l->shared_gate);
+	return bind_router(L, b, 1, &l->shared_gate);
 }
 
 static int bind_layer(struct loader *L, int i, struct awq_layer *l)

@@ -137,6 +137,12 @@ static __device__ __forceinline__ void mma_f16(float c[4], const uint32_t a[4], 
 #endif
 }
 
+/* Word i of a 16-byte vector (i a constant after unrolling: selects, no local-memory copy). */
+static __device__ __forceinline__ uint32_t word_of(const uint4 &v, int i)
+{
+	return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
+}
+
 /* The four k16 steps of one 64-column chunk of NT tiles on raw q4 words (q4_magic): cx += all-ones A
  * x B (the activation sums of the columns, for q4_corr_make's correction), cg[i] += tile i's raw
  * values x B. w[i]: the lane's word of each tile (word j is step j); xa, xb: the lane's B words of the
@@ -149,14 +155,13 @@ static __device__ __forceinline__ void q4_chunk_mma(const uint4 (&w)[NT], const 
 	const uint32_t ones_a[4] = {ones, ones, ones, ones};
 #pragma unroll
 	for (int j = 0; j < 4; j++) {
-		uint32_t b0 = j == 0 ? xa.x : j == 1 ? xa.z : j == 2 ? xb.x : xb.z;
-		uint32_t b1 = j == 0 ? xa.y : j == 1 ? xa.w : j == 2 ? xb.y : xb.w;
+		const uint4 &xv = j < 2 ? xa : xb; /* step j: b0 = word 2j, b1 = word 2j + 1 of xa, xb */
+		uint32_t b0 = word_of(xv, 2 * (j & 1)), b1 = word_of(xv, 2 * (j & 1) + 1);
 		mma_f16(cx, ones_a, b0, b1);
 #pragma unroll
 		for (int i = 0; i < NT; i++) {
-			uint32_t wj = j == 0 ? w[i].x : j == 1 ? w[i].y : j == 2 ? w[i].z : w[i].w;
 			uint32_t a[4];
-			q4_magic(wj, a);
+			q4_magic(word_of(w[i], j), a);
 			mma_f16(cg[i], a, b0, b1);
 		}
 	}
@@ -218,6 +223,11 @@ static __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t r[4], const vo
 static __device__ __forceinline__ float silu(float x)
 {
 	return x / (1.0f + expf(-x));
+}
+
+static __device__ __forceinline__ float sigmoid(float x)
+{
+	return 1.0f / (1.0f + expf(-x));
 }
 
 /* Element s of a 3-array in a kernel's parameter struct, by selects: a dynamic index into the

@@ -111,8 +111,9 @@ struct awq_cu_attn {
 	int n_heads, n_kv_heads, head_dim, max_ctx;
 	float scale;
 	float *part; /* split partials: see awq_cu_attn_part_floats */
-	/* NULL, or AWQ_CU_DECODE_ROWS * n_heads words that are 0 between launches: head dims 64 and 128
-	 * then merge the splits in the last block of each (row, head group) instead of a second launch */
+	/* NULL, or AWQ_CU_DECODE_ROWS * n_heads words that are 0 between launches: with head dims 64
+	 * and 128, where a block's heads x head_dim outputs are one per thread (k_attn.cu), the last
+	 * block of each (row, head group) merges the splits instead of a second launch */
 	unsigned *ticket;
 };
 /* The attention inputs of a step prepared in one launch (see attn_prep_kernel): q (and k) get

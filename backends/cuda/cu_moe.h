@@ -6,8 +6,8 @@
  * device, so the launches replay unchanged inside the captured decode graph; gate/up with a fused
  * SiLU-mul, then down with the router weights and the sum over the top k inside one block (fixed
  * order: deterministic). AWQ experts with group sizes that are multiples of 64 run the dense
- * streaming GEMV's arithmetic (k_moe.cu, the q4m kernels); router and expert kernels use
- * programmatic launch on sm_90. Prefill: tokens grouped by expert on the device (count, prefix sum,
+ * streaming GEMV's arithmetic (k_moe.cu, the q4m kernels); the decode router and expert kernels
+ * use programmatic launch when pdl is set (awq_cu_pdl_default). Prefill: tokens grouped by expert on the device (count, prefix sum,
  * permute), one grouped tensor-core matmul per projection over (expert, token block) work items,
  * then a weighted scatter back in router order. */
 #ifndef AWQ_CU_MOE_H
@@ -57,12 +57,12 @@ void awq_cu_moe_scratch_size(int max_rows, int top_k, int n_experts, int hidden,
  * one launch whose last block does the top-k; otherwise logits and top-k are two launches. */
 cudaError_t awq_cu_moe_route(cudaStream_t s, const void *w, int elem_bytes, int is_bf16, int n_experts, int hidden,
 			     const float *x, int rows, int top_k, int norm_topk, float *logits, float *route,
-			     unsigned *ticket);
+			     unsigned *ticket, int pdl);
 
 /* out[r] = sum_j route weight_j * down_e(silu(gate_e(x_r)) * up_e(x_r)), e = route id j. A row with
  * an id that is not an expert's gets NaN. */
 cudaError_t awq_cu_moe_experts(cudaStream_t s, const struct awq_cu_moe_w *w, const float *x, const float *route,
-			       int rows, int top_k, const struct awq_cu_moe_scratch *sc, float *out);
+			       int rows, int top_k, const struct awq_cu_moe_scratch *sc, float *out, int pdl);
 
 #ifdef __cplusplus
 }

@@ -406,13 +406,14 @@ int awq_cu_moe_run(struct cu_ctx *c, int node, int rows, char *err, size_t errle
 			return awq_err(err, errlen, AWQ_EINVAL, "cuda: router of %s not uploaded", g->values[n->out].name);
 		e = awq_cu_moe_route(c->stream, w->data, w->kind == CU_W_D32 ? 4 : 2, w->is_bf16, n->p.moe.n_experts,
 				     g->values[n->in[0]].cols, x, rows, n->p.moe.top_k, n->p.moe.norm_topk, m->logits,
-				     out, m->ticket);
+				     out, m->ticket, awq_cu_pdl_default(c->cc_major));
 		return e == cudaSuccess ? 0 : awq_cu_fail(err, errlen, e, "MoE router");
 	}
 	int s = m->set_of_node[node];
 	if (s < 0)
 		return awq_err(err, errlen, AWQ_EINVAL, "cuda: MoE node %s was not prepared", g->values[n->out].name);
 	const float *route = (const float *)awq_cu_value(c, n->in[1]);
-	e = awq_cu_moe_experts(c->stream, &m->sets[s].w, x, route, rows, n->p.moe.top_k, &m->sc, out);
+	e = awq_cu_moe_experts(c->stream, &m->sets[s].w, x, route, rows, n->p.moe.top_k, &m->sc, out,
+			       awq_cu_pdl_default(c->cc_major));
 	return e == cudaSuccess ? 0 : awq_cu_fail(err, errlen, e, "MoE experts");
 }

@@ -135,9 +135,7 @@ static int alloc_runtime(struct cu_ctx *c, char *err, size_t errlen)
 	 * AWQ_CUDA_ATTN_MERGE=0 keeps the separate combine launch (for comparisons) */
 	const char *am = getenv("AWQ_CUDA_ATTN_MERGE");
 	c->attn_ticket = tk && !(am && am[0] == '0') ? (unsigned *)(c->attn_part + pf) : NULL;
-	if (!c->attn_ticket)
-		tk = 0;
-	cudaError_t e = tk ? cudaMemsetAsync(c->attn_ticket, 0, tk * sizeof(unsigned), c->stream) : cudaSuccess;
+	cudaError_t e = c->attn_ticket ? cudaMemsetAsync(c->attn_ticket, 0, tk * sizeof(unsigned), c->stream) : cudaSuccess;
 	if (e != cudaSuccess)
 		return awq_cu_fail(err, errlen, e, "cudaMemset");
 	/* Unwritten cache rows are never read, but zeros keep a stray read finite under sanitizers. */

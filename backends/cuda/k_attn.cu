@@ -407,7 +407,8 @@ __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, in
 extern "C" cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_attn *a0)
 {
 	int group = a0->n_heads / a0->n_kv_heads;
-	if (a0->head_dim % 8 || a0->head_dim > AT_MAXD || a0->n_heads % a0->n_kv_heads)
+	if (a0->head_dim % 8 || a0->head_dim > AT_MAXD || a0->n_heads % a0->n_kv_heads ||
+	    (a0->ticket && a0->rows > AWQ_CU_DECODE_ROWS)) /* the tickets cover AWQ_CU_DECODE_ROWS rows */
 		return cudaErrorInvalidValue;
 	int hsub = (group + AT_MAXG - 1) / AT_MAXG, chunk = AT_CHUNK;
 	int hd = a0->head_dim;

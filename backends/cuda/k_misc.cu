@@ -1,5 +1,6 @@
 /* Element-wise and row-wise kernels: embedding gather, RMSNorm, RoPE, the attention prep (per-head
- * norms, RoPE, KV-cache write), add + RMSNorm, SiLU-mul, add, bias, argmax, f32 -> f16/bf16. */
+ * norms, RoPE, KV-cache write), add + RMSNorm, SiLU-mul, sigmoid-mul, add, bias, argmax,
+ * f32 -> f16/bf16. */
 #include <float.h>
 #include <stdlib.h>
 
@@ -215,7 +216,7 @@ __global__ void sigmoid_mul_kernel(const float *__restrict__ g, const float *__r
 				   size_t n, int cols)
 {
 	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-		out[i] = 1.0f / (1.0f + expf(-g[i / (size_t)cols])) * x[i]; /* as the CPU reference */
+		out[i] = sigmoid(g[i / (size_t)cols]) * x[i]; /* as the CPU reference */
 }
 
 extern "C" cudaError_t awq_cu_sigmoid_mul(cudaStream_t s, const float *g, const float *x, float *out, int rows, int cols)

@@ -25,21 +25,6 @@ static __device__ __forceinline__ int moe_expert_id(float v, int n_experts)
 	return ok ? i : -1;
 }
 
-/* Programmatic launch of the decode kernels (awq_cu_pdl_default of the current device). */
-static int moe_pdl(void) /* host */
-{
-	static int cache[16];
-	int d = 0;
-	if (cudaGetDevice(&d) != cudaSuccess || d < 0 || d >= 16)
-		return 0;
-	if (!cache[d]) {
-		int cc = 0;
-		cudaDeviceGetAttribute(&cc, cudaDevAttrComputeCapabilityMajor, d);
-		cache[d] = awq_cu_pdl_default(cc) ? 2 : 1;
-	}
-	return cache[d] == 2;
-}
-
 /* Dynamic shared memory above 48 KB: opt in (per device, so set at every launch that needs it). */
 template <typename... KArgs>
 static cudaError_t moe_smem(void (*kernel)(KArgs...), size_t bytes)
@@ -113,11 +98,6 @@ static __device__ __forceinline__ void moe_frag_load(const moe_tile &T, int c, m
 		f.v[2] = ok && T.r1 ? ld_stream16(b) : zero;
 		f.v[3] = ok && T.r1 ? ld_stream16(b + 1) : zero;
 	}
-}
-
-static __device__ __forceinline__ uint32_t word_of(const uint4 &v, int i)
-{
-	return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
 }
 
 static __device__ __forceinline__ uint32_t w16_to_h2(uint32_t u, bool bf16)
@@ -566,7 +546,7 @@ __global__ void __launch_bounds__(MOE_WARPS * 32, 2) moe_route_fused_any_kernel(
 
 extern "C" cudaError_t awq_cu_moe_route(cudaStream_t s, const void *w, int elem_bytes, int is_bf16, int n_experts,
 					int hidden, const float *x, int rows, int top_k, int norm_topk, float *logits,
-					float *route, unsigned *ticket)
+					float *route, unsigned *ticket, int pdl)
 {
 	if (rows < 1 || n_experts < 1 || n_experts > 1024 || top_k < 1 || top_k > n_experts)
 		return cudaErrorInvalidValue;
@@ -576,10 +556,10 @@ extern "C" cudaError_t awq_cu_moe_route(cudaStream_t s, const void *w, int elem_
 		/* programmatic launch: the router's weights are read before the wait, while the norm
 		 * before it runs */
 		if (elem_bytes == 2 && hidden % 8 == 0 && xs <= 48 * 1024)
-			return awq_cu_launch(moe_route_fused_kernel, grid, dim3(MOE_WARPS * 32), xs, s, moe_pdl(), w,
+			return awq_cu_launch(moe_route_fused_kernel, grid, dim3(MOE_WARPS * 32), xs, s, pdl, w,
 					     elem_bytes, is_bf16, n_experts, hidden, x, rows, logits, top_k, norm_topk,
 					     route, ticket);
-		return awq_cu_launch(moe_route_fused_any_kernel, grid, dim3(MOE_WARPS * 32), 0, s, moe_pdl(), w, elem_bytes,
+		return awq_cu_launch(moe_route_fused_any_kernel, grid, dim3(MOE_WARPS * 32), 0, s, pdl, w, elem_bytes,
 				     is_bf16, n_experts, hidden, x, rows, logits, top_k, norm_topk, route, ticket);
 	}
 	moe_logits_kernel<<<grid, MOE_WARPS * 32, 0, s>>>(w, elem_bytes, is_bf16, n_experts, hidden, x, rows, logits);
@@ -1323,10 +1303,9 @@ extern "C" void awq_cu_moe_scratch_size(int max_rows, int top_k, int n_experts, 
 
 /* AWQ experts whose group sizes are multiples of 64: the q4m kernels. */
 static cudaError_t decode_q4m(cudaStream_t s, const struct awq_cu_moe_w *w, const float *x, const float *route,
-			      int rows, int K, const struct awq_cu_moe_scratch *sc, float *out)
+			      int rows, int K, const struct awq_cu_moe_scratch *sc, float *out, int pdl)
 {
 	const int UG = 4, UD = 12; /* chunks in flight per warp: the whole slice at qwen3-30b-a3b's shapes */
-	const int pdl = moe_pdl();
 	const int pg = (w->gu.chunks + MOE_WARPS - 1) / MOE_WARPS;
 	const size_t s1 = (size_t)MOE_WARPS * pg * 128 + (size_t)2 * w->gu.groups * 128;
 	const int wps = K >= MOE_WARPS ? 1 : MOE_WARPS / K, pd = (w->down.chunks + wps - 1) / wps;
@@ -1346,13 +1325,13 @@ static cudaError_t decode_q4m(cudaStream_t s, const struct awq_cu_moe_w *w, cons
 
 template <int Q4>
 static cudaError_t decode(cudaStream_t s, const struct awq_cu_moe_w *w, const float *x, const float *route, int rows,
-			  int K, const struct awq_cu_moe_scratch *sc, float *out)
+			  int K, const struct awq_cu_moe_scratch *sc, float *out, int pdl)
 {
 	/* (the q4m kernels address a layer's weights with 32-bit offsets) */
 	if (Q4 && w->gu.group_size % 64 == 0 && w->down.group_size % 64 == 0 &&
 	    (size_t)w->n_experts * w->gu.tiles * w->gu.chunks * 32 <= 0xffffffffu &&
 	    (size_t)w->n_experts * w->down.tiles * w->down.chunks * 32 <= 0xffffffffu)
-		return decode_q4m(s, w, x, route, rows, K, sc, out);
+		return decode_q4m(s, w, x, route, rows, K, sc, out, pdl);
 	/* chunks in flight per warp (12 in the down kernel measured slower on the H200: 37.5 against 35.7
 	 * us per layer for both kernels) */
 	const int U = Q4 ? 4 : 2;
@@ -1365,15 +1344,10 @@ static cudaError_t decode(cudaStream_t s, const struct awq_cu_moe_w *w, const fl
 	}
 	if (s1 > 48 * 1024)
 		return cudaErrorInvalidValue;
-	if (s2 > 48 * 1024) { /* Mixtral-sized inter: opt in (per device, so set at every launch) */
-		cudaError_t e = cudaFuncSetAttribute(moe_down_decode_kernel<Q4, U>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-						     (int)s2);
-		if (e != cudaSuccess)
-			return e;
-	}
-	const int pdl = moe_pdl();
-	cudaError_t e = awq_cu_launch(moe_gu_decode_kernel<Q4, U>, g1, dim3(MOE_WARPS * 32), s1, s, pdl, *w, x, route, K,
-				      sc->h);
+	cudaError_t e = moe_smem(moe_down_decode_kernel<Q4, U>, s2); /* Mixtral-sized inter */
+	if (e != cudaSuccess)
+		return e;
+	e = awq_cu_launch(moe_gu_decode_kernel<Q4, U>, g1, dim3(MOE_WARPS * 32), s1, s, pdl, *w, x, route, K, sc->h);
 	if (e != cudaSuccess)
 		return e;
 	return awq_cu_launch(moe_down_decode_kernel<Q4, U>, g2, dim3(MOE_WARPS * 32), s2, s, pdl, *w,
@@ -1407,12 +1381,13 @@ static cudaError_t prefill(cudaStream_t s, const struct awq_cu_moe_w *w, const f
 
 extern "C" cudaError_t awq_cu_moe_experts(cudaStream_t s, const struct awq_cu_moe_w *w, const float *x,
 					  const float *route, int rows, int top_k, const struct awq_cu_moe_scratch *sc,
-					  float *out)
+					  float *out, int pdl)
 {
 	if (rows < 1 || top_k < 1 || w->n_experts < 1)
 		return cudaErrorInvalidValue;
 	if (rows <= AWQ_CU_DECODE_ROWS)
-		return w->q4 ? decode<1>(s, w, x, route, rows, top_k, sc, out) : decode<0>(s, w, x, route, rows, top_k, sc, out);
+		return w->q4 ? decode<1>(s, w, x, route, rows, top_k, sc, out, pdl)
+			     : decode<0>(s, w, x, route, rows, top_k, sc, out, pdl);
 	if (!sc->y || !sc->blocks)
 		return cudaErrorInvalidValue;
 	/* 64-slot token blocks when experts get many tokens each on average, else 32 */

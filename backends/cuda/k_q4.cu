@@ -147,7 +147,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) q4_gemv_kernel(struct awq_cu_q
 				for (int j = 0; j < 4; j++) {
 #pragma unroll
 					for (int r = 0; r < RT; r++) {
-						uint32_t wj = j == 0 ? wv[u][r].x : j == 1 ? wv[u][r].y : j == 2 ? wv[u][r].z : wv[u][r].w;
+						uint32_t wj = word_of(wv[u][r], j);
 						uint32_t a[4];
 						q4_dequant_noscale(wj, gp[r], a);
 						mma_f16(cg[r], a, xb[u][j][0], xb[u][j][1]);
@@ -170,7 +170,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) q4_gemv_kernel(struct awq_cu_q
 						gp[r] = q4_group_load(gsc, gz,
 								      (size_t)(tok[r] ? r : 0) * w.groups + (kc + 16 * j) / w.group_size,
 								      g);
-						uint32_t wj = j == 0 ? wv[u][r].x : j == 1 ? wv[u][r].y : j == 2 ? wv[u][r].z : wv[u][r].w;
+						uint32_t wj = word_of(wv[u][r], j);
 						uint32_t a[4];
 						q4_dequant(wj, gp[r], a);
 						mma_f16(acc[r], a, b0, b1);
@@ -596,20 +596,17 @@ static cudaError_t launch_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const
 				const struct awq_cu_out *out, enum awq_cu_epilogue epi, int kw, int per, size_t smem,
 				int pdl)
 {
-	static int attr_set[16];
+	static int attr_set[16]; /* per device: the largest size already allowed */
 	int d = 0;
 	cudaGetDevice(&d);
-	if (d >= 0 && d < 16 && attr_set[d] < (int)smem) {
+	const int known = d >= 0 && d < 16;
+	if (!known || attr_set[d] < (int)smem) {
 		cudaError_t e = cudaFuncSetAttribute(q4_gemv2_kernel<RT, S, XR>, cudaFuncAttributeMaxDynamicSharedMemorySize,
 						     (int)smem);
 		if (e != cudaSuccess)
 			return e;
-		attr_set[d] = (int)smem;
-	} else if (d < 0 || d >= 16) {
-		cudaError_t e = cudaFuncSetAttribute(q4_gemv2_kernel<RT, S, XR>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-						     (int)smem);
-		if (e != cudaSuccess)
-			return e;
+		if (known)
+			attr_set[d] = (int)smem;
 	}
 	return awq_cu_launch(q4_gemv2_kernel<RT, S, XR>, dim3((w->tiles + RT - 1) / RT), dim3(kw * 32), smem, s, pdl, *w, x,
 			     rows, *out, epi, per);
@@ -636,7 +633,7 @@ static cudaError_t launch_gemv2_s(int S, cudaStream_t s, const struct awq_cu_q4 
  *   AWQ_CUDA_GEMV="MxK:rt,kw,S;MxK:rt,kw,S..."   e.g. AWQ_CUDA_GEMV="4096x4096:2,8,8"
  * M = output rows of the launch (the fused gate/up: both weights, 2 x intermediate), K = input
  * columns; rt 1-2 (the fused gate/up always 2), kw 1-16 warps, S 2, 4, 6 or 8 ring stages. Read once;
- * malformed entries are reported on stderr and ignored. */
+ * a malformed entry is reported on stderr and parsing stops there (the entries before it stay). */
 #define V2_MAX_OVR 16
 struct v2_ovr {
 	int m, k, rt, kw, s;
@@ -814,7 +811,7 @@ __global__ void __launch_bounds__(256, NT == 4 ? 2 : 1) q4_gemm_kernel(struct aw
 					int tl = my_tile[r] < w.tiles ? my_tile[r] - tile0 : 0;
 					gp[r] = q4_group_load(gsc, gz, (size_t)tl * w.groups + (c * 64 + 16 * j) / w.group_size, g);
 				}
-				uint32_t wj = j == 0 ? wv[r].x : j == 1 ? wv[r].y : j == 2 ? wv[r].z : wv[r].w;
+				uint32_t wj = word_of(wv[r], j);
 				q4_dequant(wj, gp[r], a[r]);
 			}
 #pragma unroll

@@ -3,7 +3,8 @@
  * error of the next call; AWQ_VK_PROFILE=1 prints GPU time per op at close; AWQ_VK_NO_F16 and
  * AWQ_VK_NO_COOPMAT switch those paths off; AWQ_VK_NO_FUSE runs every node as its own dispatch (no
  * add+RMSNorm, attention prep or gate/up+SiLU mat-vec); AWQ_VK_PIPELINE_CACHE names a pipeline
- * cache file. */
+ * cache file; AWQ_VK_MATVEC_WG, AWQ_VK_MATVEC_U4 and AWQ_VK_MATVEC_NR tune the decode mat-vec
+ * (matvec_tuning). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,10 +44,21 @@ static void vk_close(void *ctx)
 	free(c);
 }
 
-/* The matvec shaders' workgroup size: VK_WG, or AWQ_VK_MATVEC_WG (a power of two within the device's
- * limits and at least a subgroup; others are reported and ignored), for tuning on a new GPU. */
-static void matvec_wg(struct vk_ctx *c)
+/* The decode mat-vec's tuning knobs, for a new GPU: AWQ_VK_MATVEC_U4=1 (the 4-bit form with 4 chunks
+ * per lane in flight), AWQ_VK_MATVEC_NR=2 (its 2 output rows per subgroup; 2 or 4), and
+ * AWQ_VK_MATVEC_WG (the workgroup size of every mat-vec: a power of two within the device's limits and
+ * at least a subgroup). Values out of range are reported and ignored. */
+static void matvec_tuning(struct vk_ctx *c)
 {
+	c->mv_u4 = env_on("AWQ_VK_MATVEC_U4");
+	const char *nr = getenv("AWQ_VK_MATVEC_NR");
+	c->mv_nr = 4;
+	if (nr && *nr) {
+		if (!strcmp(nr, "2"))
+			c->mv_nr = 2;
+		else if (strcmp(nr, "4"))
+			fprintf(stderr, "awqrun: vulkan: AWQ_VK_MATVEC_NR=%s ignored (2 or 4)\n", nr);
+	}
 	c->mv_wg = VK_WG;
 	const char *e = getenv("AWQ_VK_MATVEC_WG");
 	if (!e || !*e)
@@ -74,16 +86,11 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 		c->opts = *o;
 	c->validate = env_on("AWQ_VK_VALIDATE");
 	c->profile = env_on("AWQ_VK_PROFILE");
-	c->mv_u4 = env_on("AWQ_VK_MATVEC_U4");
-	const char *nr = getenv("AWQ_VK_MATVEC_NR");
-	c->mv_nr = nr && !strcmp(nr, "2") ? 2 : 4;
-	if (nr && *nr && strcmp(nr, "2") && strcmp(nr, "4"))
-		fprintf(stderr, "awqrun: vulkan: AWQ_VK_MATVEC_NR=%s ignored (2 or 4)\n", nr);
 	int rc = vk_instance(c, err, errlen);
 	if (!rc)
 		rc = vk_open_device(c, device, err, errlen);
 	if (!rc)
-		matvec_wg(c);
+		matvec_tuning(c);
 	if (!rc)
 		rc = vk_pipes_init(c, err, errlen);
 	if (!rc && c->profile) {

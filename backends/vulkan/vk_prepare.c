@@ -545,10 +545,14 @@ static void describe(struct vk_ctx *c)
 		q4 |= c->weights[i].w->fmt == AWQ_WFMT_AWQ4;
 		dense |= c->weights[i].w->fmt == AWQ_WFMT_DENSE && c->weights[i].w->k > 1;
 	}
+	char tune[64] = ""; /* the mat-vec tuning knobs that are not at their defaults */
+	if (c->mv_wg != VK_WG || c->mv_u4 || c->mv_nr != 4)
+		snprintf(tune, sizeof(tune), " [workgroup %d, %d rows x %d chunks per subgroup]", c->mv_wg, c->mv_nr,
+			 c->mv_u4 ? 4 : 2);
 	snprintf(c->kernels, sizeof(c->kernels),
-		 "vulkan subgroup %u: %s%smatvec (<= %d rows) + tiled f32 matmul; %s%s; %sKV f32%s", c->subgroup_size,
+		 "vulkan subgroup %u: %s%smatvec (<= %d rows)%s + tiled f32 matmul; %s%s; %sKV f32%s", c->subgroup_size,
 		 q4 ? "W4A16 (AWQ repacked at load) " : "", dense ? (c->has_f16 ? "F16 fp16-math/BF16 " : "16-bit f32-math ") : "",
-		 VK_MATVEC_ROWS, c->n_moe ? "MoE top-k expert matvec / grouped indirect matmul; " : "", c->coopmat_why,
+		 VK_MATVEC_ROWS, tune, c->n_moe ? "MoE top-k expert matvec / grouped indirect matmul; " : "", c->coopmat_why,
 		 c->validate ? "validation on; " : "", c->profile ? "; profiling" : "");
 }
 

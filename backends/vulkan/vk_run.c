@@ -22,9 +22,11 @@ uint32_t vk_matvec_groups(const struct vk_ctx *c, int64_t n, int nr)
 	return (uint32_t)((n + nr * (c->mv_wg / 32) - 1) / (nr * (c->mv_wg / 32)));
 }
 
-/* The 4-bit matvec variant of the tuning knobs (AWQ_VK_MATVEC_NR, AWQ_VK_MATVEC_U4). */
-static const char *q4_matvec(const struct vk_ctx *c, int silu)
+/* The 4-bit matvec variant of the tuning knobs (AWQ_VK_MATVEC_NR, AWQ_VK_MATVEC_U4), and its workgroups
+ * for n outputs in *groups (the 16-bit mat-vec keeps 4 rows per subgroup). */
+static const char *q4_matvec(const struct vk_ctx *c, int silu, int64_t n, uint32_t *groups)
 {
+	*groups = vk_matvec_groups(c, n, c->mv_nr);
 	static const char *const names[2][2][2] = {
 		{{"matvec_q4", "matvec_q4_u4"}, {"matvec_q4_nr2", "matvec_q4_nr2_u4"}},
 		{{"matvec_q4_silu", "matvec_q4_silu_u4"}, {"matvec_q4_silu_nr2", "matvec_q4_silu_nr2_u4"}}};
@@ -41,13 +43,14 @@ int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight 
 	uint32_t gx, gy;
 	int rc;
 	if (rows <= VK_MATVEC_ROWS) {
-		const char *name = q4 ? q4_matvec(c, 0)
+		uint32_t groups = vk_matvec_groups(c, w->n, 4);
+		const char *name = q4 ? q4_matvec(c, 0, w->n, &groups)
 				   : c->has_f16 && w->dtype == AWQ_DT_F16 && !exact ? "matvec_dense_f16"
 										     : "matvec_dense";
 		rc = vk_pipe_get(c, name, dt, c->mv_wg, bdt, &p, err, errlen);
 		if (rc)
 			return rc;
-		vk_grid(vk_matvec_groups(c, w->n, q4 ? c->mv_nr : 4), &gx, &gy);
+		vk_grid(groups, &gx, &gy);
 		vk_dispatch(cb, c, p, set, &pc, gx, gy, 1);
 		return 0;
 	}
@@ -170,23 +173,20 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 			int q4 = w->fmt == AWQ_WFMT_AWQ4;
 			struct vk_push mv = {.u = {(uint32_t)w->k, (uint32_t)w->n, (uint32_t)rows,
 						   q4 ? (uint32_t)w->group_size : 0, 0}};
-			rc = vk_pipe_get(c, q4 ? q4_matvec(c, 1) : "matvec_dense_silu", q4 ? 0 : vk_dt_code(w->dtype), c->mv_wg,
-					 0, &p, err, errlen);
-			vk_grid(vk_matvec_groups(c, w->n, q4 ? c->mv_nr : 4), &gx, &gy);
+			uint32_t groups = vk_matvec_groups(c, w->n, 4);
+			rc = vk_pipe_get(c, q4 ? q4_matvec(c, 1, w->n, &groups) : "matvec_dense_silu",
+					 q4 ? 0 : vk_dt_code(w->dtype), c->mv_wg, 0, &p, err, errlen);
+			vk_grid(groups, &gx, &gy);
 			if (!rc)
 				vk_dispatch(cb, c, p, vn->set[1], &mv, gx, gy, 1);
 			return rc;
 		}
-		pc.u[0] = (uint32_t)rows * (uint32_t)cols;
-		rc = vk_pipe_get(c, "eltwise", n->op == AWQ_OP_ADD ? 0 : 1, 0, 0, &p, err, errlen);
-		vk_grid((pc.u[0] + 255) / 256, &gx, &gy);
-		if (!rc)
-			vk_dispatch(cb, c, p, vn->set[0], &pc, gx, gy, 1);
-		return rc;
-	case AWQ_OP_SIGMOID_MUL:
+		/* fall through */
+	case AWQ_OP_SIGMOID_MUL: /* eltwise.comp: 0 add, 1 SiLU-mul, 2 sigmoid(gate column) * x */
 		pc.u[0] = (uint32_t)rows * (uint32_t)cols;
 		pc.u[1] = (uint32_t)cols;
-		rc = vk_pipe_get(c, "eltwise", 2, 0, 0, &p, err, errlen);
+		rc = vk_pipe_get(c, "eltwise", n->op == AWQ_OP_ADD ? 0 : n->op == AWQ_OP_SILU_MUL ? 1 : 2, 0, 0, &p, err,
+				 errlen);
 		vk_grid((pc.u[0] + 255) / 256, &gx, &gy);
 		if (!rc)
 			vk_dispatch(cb, c, p, vn->set[0], &pc, gx, gy, 1);

@@ -292,7 +292,10 @@ static void attn_ref(const float *q, const double *kc, const double *vc, int row
 }
 
 /* Prefill of T tokens, then decode steps of 1 and 3 rows; with tickets, head dims 64 and 128 merge
- * their splits in the split kernel's last block (one launch) instead of the combine kernel. */
+ * their splits in the split kernel's last block (one launch) instead of the combine kernel where a
+ * block's heads x head_dim outputs are one per thread (else the combine kernel still runs). With
+ * tickets also: they are all 0 again after the launches, and a launch of more rows than they cover
+ * is refused. */
 static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 {
 	int max_ctx = T + 8, cols = nkv * hd, qcols = nh * hd;
@@ -358,10 +361,27 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 		attn_ref(q, kc, vc, rows, pos, nh, nkv, hd, inv, ref);
 		char what[128];
 		snprintf(what, sizeof(what), "attention (%s%s) heads %d/%d d=%d rows=%d pos=%d", kind,
-			 dtk && strcmp(kind, "flash") ? ", one launch" : "", nh, nkv, hd, rows, pos);
+			 dtk && strcmp(kind, "flash") ? ", tickets" : "", nh, nkv, hd, rows, pos);
 		check(what, ref, out, (size_t)rows * qcols, 5e-3);
 		cudaFree(dq), cudaFree(dqr), cudaFree(dk), cudaFree(dv), cudaFree(out);
 		pos += rows;
+	}
+	if (dtk) {
+		size_t nw = awq_cu_attn_ticket_words(nh);
+		unsigned *h = calloc(nw, sizeof(unsigned));
+		int zero = h && cudaMemcpy(h, dtk, nw * sizeof(unsigned), cudaMemcpyDeviceToHost) == cudaSuccess;
+		for (size_t i = 0; zero && i < nw; i++)
+			zero = h[i] == 0;
+		free(h);
+		struct awq_cu_attn big = {.k = dkc, .v = dvc, .d_pos = dpos, .n_heads = nh, .n_kv_heads = nkv,
+					  .head_dim = hd, .max_ctx = max_ctx, .scale = 1.0f, .part = part, .ticket = dtk,
+					  .rows = AWQ_CU_DECODE_ROWS + 1, .q = part, .out = part}; /* never run */
+		int refused = awq_cu_attn_decode(0, &big) == cudaErrorInvalidValue;
+		cudaGetLastError();
+		printf("%s attention tickets heads %d/%d d=%d: all 0 after the launches (%s), %d rows refused (%s)\n",
+		       zero && refused ? "ok  " : "FAIL", nh, nkv, hd, zero ? "yes" : "no", AWQ_CU_DECODE_ROWS + 1,
+		       refused ? "yes" : "no");
+		fails += !(zero && refused);
 	}
 	free(inv), free(invf), free(kc), free(vc), free(q), free(k), free(v), free(ref);
 	cudaFree(dkc), cudaFree(dvc), cudaFree(dinv), cudaFree(part), cudaFree(dpos), cudaFree(dtk);

@@ -270,6 +270,12 @@ static void bad_cases(void)
 	expect_fail("qwen2-moe without shared_expert_gate", &c, AWQ_EFORMAT, "model.safetensors",
 		    "'model.layers.0.mlp.shared_expert_gate.weight' not found");
 
+	ck_init(&c, "qwen2moe quantized shared gate", K_QWEN2, 1, 1);
+	tw_remove(&c.w, "model.layers.0.mlp.shared_expert_gate.weight");
+	add_linear(&c, "model.layers.0.mlp.shared_expert_gate", 8, c.s.hidden);
+	expect_fail("qwen2-moe with a quantized shared_expert_gate", &c, AWQ_EUNSUPPORTED,
+		    "model.layers.0.mlp.shared_expert_gate", "16-bit");
+
 	ck_init(&c, "qwen2moe missing shared down", K_QWEN2, 0, 1);
 	tw_remove(&c.w, "model.layers.0.mlp.shared_expert.down_proj.weight");
 	expect_fail("qwen2-moe without the shared expert's down_proj", &c, AWQ_EFORMAT, "model.safetensors",

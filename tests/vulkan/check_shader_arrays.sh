@@ -8,7 +8,7 @@ set -u
 opt=$1 dis=$2 dir=$3
 shift 3
 tmp=$(mktemp) || exit 1
-trap 'rm -f "$tmp"' EXIT
+trap 'rm -f "$tmp" "$tmp.txt"' EXIT
 fail=0
 for n in "$@"; do
 	if [ ! -f "$dir/$n.spv" ]; then
@@ -16,12 +16,18 @@ for n in "$@"; do
 		fail=1
 		continue
 	fi
+	# twice: one pass leaves function-scope arrays (nested loops) that a second pass unrolls
 	if ! "$opt" --loop-unroll -O --loop-unroll -O "$dir/$n.spv" -o "$tmp"; then
 		echo "FAIL: spirv-opt could not optimise $n.spv"
 		fail=1
 		continue
 	fi
-	vars=$("$dis" "$tmp" | grep "OpVariable %_ptr_Function_" | awk '{print $1}' | tr '\n' ' ')
+	if ! "$dis" "$tmp" -o "$tmp.txt"; then
+		echo "FAIL: spirv-dis could not disassemble $n.spv"
+		fail=1
+		continue
+	fi
+	vars=$(grep "OpVariable %_ptr_Function_" "$tmp.txt" | awk '{print $1}' | tr '\n' ' ')
 	if [ -n "$vars" ]; then
 		echo "FAIL: $n: function-scope variables left after unrolling: $vars(an index known only at run time?)"
 		fail=1

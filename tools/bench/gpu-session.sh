@@ -23,7 +23,7 @@
 #             GEMV_OVERRIDES="4096x4096:2,8,8 4096x11008:2,16,2"), between two runs without: launch
 #             choices judged inside the decode graph (a sweep of the kernel alone misled, session 8)
 #   ncu       Nsight Compute (--set full, clocks left alone) of the MoE decode kernels and the fused
-#             router inside qwen3-30b-a3b AWQ decode (no graph, a few launches of one layer), and of
+#             router inside qwen3-30b-a3b AWQ decode (no graph, two layers' launches), and of
 #             the dense decode GEMV (awq-cuda-bench --profile); per-instruction stall samples
 #             summarised by tools/bench/ncu-stalls.py into the summary, reports kept in the logs
 #   vulkan    test_vulkan_ops, the goldens and llama2-7b bench through NVIDIA's Vulkan driver, then
@@ -155,7 +155,8 @@ fi
 if has kbench; then
 	timeout 300 "$KB" >"$L/kbench.log" 2>&1
 	note "awq-cuda-bench: rc=$? $(grep '^ceilings' "$L/kbench.log")"
-	# the decode GEMV at 1-8 tokens (the n = 8 target: <= 1.3x n = 1), fallback and XR rows included
+	# the decode GEMV at 4096 x 14336 (its n = 1 sweep, then 1-8 tokens for the n = 8 target of <= 1.3x
+	# n = 1, the fallback and XR rows included)
 	grep -E "^W4A16 GEMV m=4096 k=14336 n=[1248] " "$L/kbench.log" | tee -a "$summary"
 fi
 
@@ -179,7 +180,7 @@ if has ab; then
 	AWQ_CUDA_PDL=0 bench ab_no_pdl 120 --synthetic llama2-7b,qwen3-8b --precision awq --backend cuda -p 512 -n 128 -r 3
 fi
 if has ncu; then
-	NCU=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
+	NCU=ncu # on PATH: /usr/local/cuda/bin is added above
 	ncu_one() { # name, kernel regex, launches to skip, launches, command...
 		local name=$1 re=$2 skip=$3 cnt=$4 t0=$SECONDS
 		shift 4
@@ -223,7 +224,7 @@ if has variants; then
 		[ -n "${VARIANTS:-}" ] && [[ " $VARIANTS " != *" $vn "* ]] && continue
 		note "variant $vn: commit $(cat "$vd/commit" 2>/dev/null)"
 		if [ -x "$vd/test_cuda_kernels" ]; then
-			"$vd/test_cuda_kernels" >"$L/variant_${vn}_kernels.log" 2>&1
+			timeout 300 "$vd/test_cuda_kernels" >"$L/variant_${vn}_kernels.log" 2>&1
 			note "variant $vn test_cuda_kernels: rc=$? ($(counts "$L/variant_${vn}_kernels.log"))"
 		fi
 		for t in "ops $OPS" "model $MODEL" "moe $MOE"; do

@@ -7,7 +7,9 @@
 # NAME defaults to REF with '/' made '-'. A variant is libawqrun-cuda.so (~7 MB) and
 # test_cuda_kernels (~7 MB): with the 26 MB of .bin, two variants fit the device tool's 64 MiB carry.
 # Variants must keep the backend ABI of .bin's awqrun (the plugin loader refuses others).
-# Environment: NO_KERNEL_TEST=1 leaves the kernel test out (half the size), BUILD_JOBS (default 2),
+# pack-bin.sh empties .bin (its var/ too): pack the variants after it.
+# Environment: BIN_DIR (default .bin), NO_KERNEL_TEST=1 leaves the kernel test out (not built; half the
+# size), BUILD_JOBS (default 2),
 # AWQ_CUDA_ARCHS (default 90-real: the device machine's SASS, no PTX, which halves the files).
 # The carry limit counts the tracked tree too (~7 MB): when .bin outgrows it, carry it compressed
 # (tar czf .run/bin.tgz .bin, ~17 MB for .bin and three variants; carry [.run, .deps]) and unpack
@@ -31,7 +33,8 @@ for spec in "$@"; do
 	echo "pack-variants: $name = $(git rev-parse --short "$ref") ($ref), building in $wt"
 	if ! { cmake -S "$wt" -B "$wt/build" -DCMAKE_BUILD_TYPE=Release -DAWQ_CUDA=ON -DAWQ_CUDA_ARCHS="${AWQ_CUDA_ARCHS:-90-real}" \
 		-DAWQ_VULKAN=OFF -DAWQ_OPENCL=OFF >"$wt/configure.log" 2>&1 &&
-		cmake --build "$wt/build" -j "${BUILD_JOBS:-2}" --target awqrun-cuda test_cuda_kernels >"$wt/build.log" 2>&1; }; then
+		cmake --build "$wt/build" -j "${BUILD_JOBS:-2}" --target awqrun-cuda \
+			$([ "${NO_KERNEL_TEST:-0}" = 1 ] || echo test_cuda_kernels) >"$wt/build.log" 2>&1; }; then
 		echo "pack-variants: $name failed to build; logs in $wt" >&2
 		exit 1
 	fi
