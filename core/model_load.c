@@ -435,6 +435,23 @@ static int bind_router(struct loader *L, const char *base, int64_t n, struct awq
 	return bind_linear(L, base, n, c->hidden, 0, 0, w);
 }
 
+/* A SwiGLU MLP's <pre>{gate,up,down}_proj of width inter into the layer's gate/up/down: the dense
+ * MLP (pre "model.layers.N.mlp.") or Qwen2-MoE's shared expert ("...mlp.shared_expert."). */
+static int bind_mlp(struct loader *L, const char *pre, int64_t inter, struct awq_layer *l)
+{
+	const struct awq_config *c = &L->m->cfg;
+	char b[176];
+	int rc;
+	snprintf(b, sizeof(b), "%sgate_proj", pre);
+	if ((rc = bind_linear(L, b, inter, c->hidden, 0, 1, &l->gate)))
+		return rc;
+	snprintf(b, sizeof(b), "%sup_proj", pre);
+	if ((rc = bind_linear(L, b, inter, c->hidden, 0, 1, &l->up)))
+		return rc;
+	snprintf(b, sizeof(b), "%sdown_proj", pre);
+	return bind_linear(L, b, c->hidden, inter, 0, 1, &l->down);
+}
+
 /* Qwen3-MoE: mlp.gate + mlp.experts.{e}.{gate,up,down}_proj; Mixtral:
  * block_sparse_moe.gate + block_sparse_moe.experts.{e}.{w1,w3,w2}; Qwen2-MoE: Qwen3-MoE's names plus
  * mlp.shared_expert.{gate,up,down}_proj (into the layer's dense gate/up/down) and the 16-bit
@@ -474,16 +491,9 @@ static int bind_moe(struct loader *L, const char *pre, struct awq_layer *l)
 	}
 	if (c->arch != AWQ_ARCH_QWEN2_MOE)
 		return 0;
-	const int64_t S = c->shared_intermediate;
 	l->has_shared = true;
-	snprintf(b, sizeof(b), "%smlp.shared_expert.gate_proj", pre);
-	if ((rc = bind_linear(L, b, S, c->hidden, 0, 1, &l->gate)))
-		return rc;
-	snprintf(b, sizeof(b), "%smlp.shared_expert.up_proj", pre);
-	if ((rc = bind_linear(L, b, S, c->hidden, 0, 1, &l->up)))
-		return rc;
-	snprintf(b, sizeof(b), "%smlp.shared_expert.down_proj", pre);
-	if ((rc = bind_linear(L, b, c->hidden, S, 0, 1, &l->down)))
+	snprintf(b, sizeof(b), "%smlp.shared_expert.", pre);
+	if ((rc = bind_mlp(L, b, c->shared_intermediate, l)))
 		return rc;
 	snprintf(b, sizeof(b), "%smlp.shared_expert_gate", pre);
 	return bind_router(L, b, 1, &l->shared_gate);
@@ -505,14 +515,8 @@ static int bind_layer(struct loader *L, int i, struct awq_layer *l)
 		return rc;
 	if (awq_layer_is_sparse(c, i))
 		return bind_moe(L, pre, l);
-	snprintf(b, sizeof(b), "%smlp.gate_proj", pre);
-	if ((rc = bind_linear(L, b, c->intermediate, c->hidden, 0, 1, &l->gate)))
-		return rc;
-	snprintf(b, sizeof(b), "%smlp.up_proj", pre);
-	if ((rc = bind_linear(L, b, c->intermediate, c->hidden, 0, 1, &l->up)))
-		return rc;
-	snprintf(b, sizeof(b), "%smlp.down_proj", pre);
-	return bind_linear(L, b, c->hidden, c->intermediate, 0, 1, &l->down);
+	snprintf(b, sizeof(b), "%smlp.", pre);
+	return bind_mlp(L, b, c->intermediate, l);
 }
 
 static int bind_model(struct loader *L)

@@ -199,6 +199,20 @@ static void bias(struct layout *L, struct awq_weight *w, enum awq_dtype t)
 		fill_float16(L, (uint16_t *)w->bias, (size_t)w->n, t, 0.0f);
 }
 
+/* A SwiGLU MLP of width inter into the layer's gate/up/down, named <pre>{gate,up,down}_proj: the
+ * dense MLP of layer l or Qwen2-MoE's shared expert. */
+static void lay_out_mlp(struct layout *L, struct awq_layer *Y, const struct awq_config *c, int l, const char *pre,
+			int64_t inter, int awq, enum awq_dtype t)
+{
+	char name[128];
+	snprintf(name, sizeof(name), "model.layers.%d.%sgate_proj", l, pre);
+	linear(L, &Y->gate, name, inter, c->hidden, awq, t);
+	snprintf(name, sizeof(name), "model.layers.%d.%sup_proj", l, pre);
+	linear(L, &Y->up, name, inter, c->hidden, awq, t);
+	snprintf(name, sizeof(name), "model.layers.%d.%sdown_proj", l, pre);
+	linear(L, &Y->down, name, c->hidden, inter, awq, t);
+}
+
 /* Qwen3-MoE names (Mixtral's differ only in the checkpoint, which a synthetic model has none of). */
 static void lay_out_experts(struct layout *L, struct awq_layer *Y, const struct awq_config *c, int l, int awq,
 			    enum awq_dtype t)
@@ -216,12 +230,7 @@ static void lay_out_experts(struct layout *L, struct awq_layer *Y, const struct 
 	}
 	if (!Y->has_shared)
 		return;
-	snprintf(name, sizeof(name), "model.layers.%d.mlp.shared_expert.gate_proj", l);
-	linear(L, &Y->gate, name, c->shared_intermediate, c->hidden, awq, t);
-	snprintf(name, sizeof(name), "model.layers.%d.mlp.shared_expert.up_proj", l);
-	linear(L, &Y->up, name, c->shared_intermediate, c->hidden, awq, t);
-	snprintf(name, sizeof(name), "model.layers.%d.mlp.shared_expert.down_proj", l);
-	linear(L, &Y->down, name, c->hidden, c->shared_intermediate, awq, t);
+	lay_out_mlp(L, Y, c, l, "mlp.shared_expert.", c->shared_intermediate, awq, t);
 	snprintf(name, sizeof(name), "model.layers.%d.mlp.shared_expert_gate", l);
 	dense(L, &Y->shared_gate, name, 1, c->hidden, t, 0.0f);
 }
@@ -275,9 +284,7 @@ static void lay_out(struct awq_model *m, struct layout *L, int awq, enum awq_dty
 			lay_out_experts(L, Y, c, l, awq, t);
 			continue;
 		}
-		linear(L, &Y->gate, NAME("mlp.gate_proj"), c->intermediate, c->hidden, awq, t);
-		linear(L, &Y->up, NAME("mlp.up_proj"), c->intermediate, c->hidden, awq, t);
-		linear(L, &Y->down, NAME("mlp.down_proj"), c->hidden, c->intermediate, awq, t);
+		lay_out_mlp(L, Y, c, l, "mlp.", c->intermediate, awq, t);
 #undef NAME
 	}
 	dense(L, &m->final_norm, "model.norm", c->hidden, 1, t, 1.0f);
