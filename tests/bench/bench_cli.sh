@@ -88,6 +88,18 @@ cpu_profile)
 	AWQ_CPU_PROFILE=yes "$awqrun" bench -m "$awq" $quick --backend cpu >out.md 2>err.txt || bad "exit $?"
 	grep -q "cpu profile" err.txt && bad "AWQ_CPU_PROFILE=yes should not profile"
 	;;
+vk_profile)
+	# AWQ_VK_PROFILE=1: the all-steps table and the decode steps' GPU time per step and op
+	AWQ_VK_PROFILE=1 "$awqrun" bench -m "$awq" $quick --backend vulkan >out.md 2>err.txt
+	rc=$?
+	if [ $rc -ne 0 ] && grep -q "has no usable device" err.txt; then
+		echo "SKIP: no Vulkan device: $(grep -m1 'no usable device' err.txt)"
+		exit 77
+	fi
+	[ $rc -eq 0 ] || bad "exit $rc"
+	has err.txt "vulkan profile (GPU time per op, all steps)" "single-token steps" "ms of GPU time per step" \
+		" MATMUL " "us per step"
+	;;
 progress)
 	"$awqrun" bench -m "$bf16" $quick --backend cpu --progress >out.md 2>err.txt || bad "exit $?"
 	has err.txt "warm-up" "tg8 run 1/1"
