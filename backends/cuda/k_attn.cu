@@ -191,6 +191,7 @@ static __device__ __forceinline__ float attn_merge_one(const float *p, int used,
 __global__ void attn_combine_kernel(struct awq_cu_attn a, int chunk)
 {
 	pdl_trigger(); /* the o projection after it may start streaming its weights */
+	pdl_wait();
 	int h = blockIdx.x, r = blockIdx.y, hd = a.head_dim, ns = n_splits(a.max_ctx);
 	int limit = *a.d_pos + a.row0 + r + 1;
 	int used = (limit + chunk - 1) / chunk;
@@ -259,6 +260,7 @@ __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, in
 {
 	if (a.ticket)
 		pdl_trigger(); /* no combine launch follows: the o projection may start streaming its weights */
+	pdl_wait(); /* programmatic launch: the cache and q come from the kernels before */
 	const int HD = 32 * DPL;
 	typedef typename kv_vec<DPL>::t vec;
 	__shared__ float sm_o[4][AT_MAXG][HD];
@@ -434,10 +436,12 @@ extern "C" cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_at
 		if (gper * hd > 128)
 			b.ticket = NULL;
 		dim3 grid(a->n_kv_heads * hsub, splits, a->rows);
-		if (hd == 64)
-			attn_warp_kernel<2><<<grid, 128, 0, s>>>(*a, hsub, gper, chunk);
-		else
-			attn_warp_kernel<4><<<grid, 128, 0, s>>>(*a, hsub, gper, chunk);
+		cudaError_t e = hd == 64 ? awq_cu_launch(attn_warp_kernel<2>, grid, dim3(128), 0, s, awq_cu_pdl_here(), *a, hsub,
+							 gper, chunk)
+					 : awq_cu_launch(attn_warp_kernel<4>, grid, dim3(128), 0, s, awq_cu_pdl_here(), *a, hsub,
+							 gper, chunk);
+		if (e != cudaSuccess || a->ticket)
+			return e;
 	} else {
 		b.ticket = NULL; /* the generic kernel never merges */
 		dim3 grid(a->n_kv_heads * hsub, n_splits(a->max_ctx), a->rows);
@@ -446,8 +450,8 @@ extern "C" cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_at
 	cudaError_t e = cudaGetLastError();
 	if (e != cudaSuccess || (a->ticket && (hd == 64 || hd == 128)))
 		return e;
-	attn_combine_kernel<<<dim3(a->n_heads, a->rows), a->head_dim < 32 ? 32 : a->head_dim, 0, s>>>(*a, chunk);
-	return cudaGetLastError();
+	return awq_cu_launch(attn_combine_kernel, dim3(a->n_heads, a->rows), dim3(a->head_dim < 32 ? 32 : a->head_dim), 0, s,
+			     awq_cu_pdl_here(), *a, chunk);
 }
 
 /* ---- prefill: tensor-core flash attention ---- */

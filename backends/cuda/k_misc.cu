@@ -45,6 +45,8 @@ extern "C" cudaError_t awq_cu_add_bias(cudaStream_t s, float *out, const float *
 __global__ void embed_kernel(const int32_t *__restrict__ tokens, const void *__restrict__ table, int dtype_bytes,
 			     int is_bf16, int cols, int vocab, float *__restrict__ out)
 {
+	pdl_trigger();
+	pdl_wait(); /* programmatic launch: nothing is read before the kernel before has finished */
 	int r = blockIdx.y;
 	int tok = tokens[r];
 	if (tok < 0 || tok >= vocab)
@@ -66,8 +68,8 @@ __global__ void embed_kernel(const int32_t *__restrict__ tokens, const void *__r
 extern "C" cudaError_t awq_cu_embed(cudaStream_t s, const int32_t *tokens, int rows, const void *table, int dtype_bytes,
 				    int is_bf16, int cols, int vocab, float *out)
 {
-	embed_kernel<<<dim3((cols + 255) / 256, rows), 256, 0, s>>>(tokens, table, dtype_bytes, is_bf16, cols, vocab, out);
-	return cudaGetLastError();
+	return awq_cu_launch(embed_kernel, dim3((cols + 255) / 256, rows), dim3(256), 0, s, awq_cu_pdl_here(), tokens, table,
+			     dtype_bytes, is_bf16, cols, vocab, out);
 }
 
 static __device__ float block_sum(float v, float *sh)
@@ -89,6 +91,8 @@ static __device__ float block_sum(float v, float *sh)
 __global__ void rmsnorm_kernel(const float *__restrict__ in, const float *__restrict__ w, float *__restrict__ out,
 			       int cols, int group, float eps)
 {
+	pdl_trigger(); /* the matmul after this norm may start streaming its weights now */
+	pdl_wait();
 	__shared__ float sh[32];
 	int per_row = cols / group;
 	int r = blockIdx.x / per_row, gi = blockIdx.x % per_row;
@@ -107,8 +111,8 @@ extern "C" cudaError_t awq_cu_rmsnorm(cudaStream_t s, const float *in, const flo
 				      int group, float eps)
 {
 	int threads = group >= 1024 ? 512 : group >= 256 ? 256 : 128;
-	rmsnorm_kernel<<<rows * (cols / group), threads, 0, s>>>(in, w, out, cols, group, eps);
-	return cudaGetLastError();
+	return awq_cu_launch(rmsnorm_kernel, dim3(rows * (cols / group)), dim3(threads), 0, s, awq_cu_pdl_here(), in, w, out,
+			     cols, group, eps);
 }
 
 __global__ void rope_kernel(const float *__restrict__ in, float *__restrict__ out, int rows, int n_heads,
@@ -153,6 +157,7 @@ __global__ void __launch_bounds__(ADDNORM_THREADS) add_rmsnorm_kernel(const floa
 {
 	__shared__ float sh[32];
 	pdl_trigger(); /* the matmul after this norm may start streaming its weights now */
+	pdl_wait();
 	size_t off = (size_t)blockIdx.x * cols;
 	float v[ADDNORM_PER];
 #pragma unroll
@@ -183,38 +188,43 @@ extern "C" cudaError_t awq_cu_add_rmsnorm(cudaStream_t s, const float *a, const 
 {
 	if (cols > ADDNORM_THREADS * ADDNORM_PER)
 		return cudaErrorInvalidValue;
-	add_rmsnorm_kernel<<<rows, ADDNORM_THREADS, 0, s>>>(a, b, h, w, y, cols, eps);
-	return cudaGetLastError();
+	return awq_cu_launch(add_rmsnorm_kernel, dim3(rows), dim3(ADDNORM_THREADS), 0, s, awq_cu_pdl_here(), a, b, h, w, y,
+			     cols, eps);
 }
 
 __global__ void silu_mul_kernel(const float *__restrict__ a, const float *__restrict__ b, float *__restrict__ out,
 				size_t n)
 {
+	pdl_trigger();
+	pdl_wait();
 	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
 		out[i] = silu(a[i]) * b[i];
 }
 
 extern "C" cudaError_t awq_cu_silu_mul(cudaStream_t s, const float *a, const float *b, float *out, size_t count)
 {
-	silu_mul_kernel<<<blocks_for(count, 256), 256, 0, s>>>(a, b, out, count);
-	return cudaGetLastError();
+	return awq_cu_launch(silu_mul_kernel, dim3(blocks_for(count, 256)), dim3(256), 0, s, awq_cu_pdl_here(), a, b, out,
+			     count);
 }
 
 __global__ void add_kernel(const float *__restrict__ a, const float *__restrict__ b, float *__restrict__ out, size_t n)
 {
+	pdl_trigger();
+	pdl_wait();
 	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
 		out[i] = a[i] + b[i];
 }
 
 extern "C" cudaError_t awq_cu_add(cudaStream_t s, const float *a, const float *b, float *out, size_t count)
 {
-	add_kernel<<<blocks_for(count, 256), 256, 0, s>>>(a, b, out, count);
-	return cudaGetLastError();
+	return awq_cu_launch(add_kernel, dim3(blocks_for(count, 256)), dim3(256), 0, s, awq_cu_pdl_here(), a, b, out, count);
 }
 
 __global__ void sigmoid_mul_kernel(const float *__restrict__ g, const float *__restrict__ x, float *__restrict__ out,
 				   size_t n, int cols)
 {
+	pdl_trigger();
+	pdl_wait();
 	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
 		out[i] = sigmoid(g[i / (size_t)cols]) * x[i]; /* as the CPU reference */
 }
@@ -224,8 +234,8 @@ extern "C" cudaError_t awq_cu_sigmoid_mul(cudaStream_t s, const float *g, const 
 	size_t count = (size_t)rows * cols;
 	if (rows < 1 || cols < 1)
 		return cudaErrorInvalidValue;
-	sigmoid_mul_kernel<<<blocks_for(count, 256), 256, 0, s>>>(g, x, out, count, cols);
-	return cudaGetLastError();
+	return awq_cu_launch(sigmoid_mul_kernel, dim3(blocks_for(count, 256)), dim3(256), 0, s, awq_cu_pdl_here(), g, x, out,
+			     count, cols);
 }
 
 /* Ties go to the lowest index, as a sequential scan would. One block of 1024 threads per row;
@@ -243,6 +253,7 @@ static __device__ __forceinline__ void amax_take(float v, int i, float &best, in
 __global__ void __launch_bounds__(ARGMAX_THREADS) argmax_kernel(const float *__restrict__ in, int cols,
 								 int32_t *__restrict__ out)
 {
+	pdl_wait();
 	__shared__ float sv[32];
 	__shared__ int si[32];
 	const float *x = in + (size_t)blockIdx.x * cols;
@@ -290,8 +301,7 @@ __global__ void __launch_bounds__(ARGMAX_THREADS) argmax_kernel(const float *__r
 
 extern "C" cudaError_t awq_cu_argmax(cudaStream_t s, const float *in, int rows, int cols, int32_t *out)
 {
-	argmax_kernel<<<rows, ARGMAX_THREADS, 0, s>>>(in, cols, out);
-	return cudaGetLastError();
+	return awq_cu_launch(argmax_kernel, dim3(rows), dim3(ARGMAX_THREADS), 0, s, awq_cu_pdl_here(), in, cols, out);
 }
 
 /* Attention inputs of one step in one launch: one block per (head slot, row), the slots being the
@@ -300,6 +310,8 @@ extern "C" cudaError_t awq_cu_argmax(cudaStream_t s, const float *in, int rows, 
  * position. The arithmetic is that of rmsnorm_kernel and rope_kernel. */
 __global__ void attn_prep_kernel(struct awq_cu_prep p)
 {
+	pdl_trigger();
+	pdl_wait();
 	__shared__ float sh[32];
 	__shared__ float row[256];
 	int slot = blockIdx.x, r = blockIdx.y, d = threadIdx.x, hd = p.head_dim, half = hd / 2;
@@ -346,8 +358,7 @@ extern "C" cudaError_t awq_cu_attn_prep(cudaStream_t s, const struct awq_cu_prep
 	if (!p->q_out) { /* nothing to do for q: the grid starts at the k heads */
 		a.n_heads = 0;
 	}
-	attn_prep_kernel<<<dim3(slots, p->rows), threads, 0, s>>>(a);
-	return cudaGetLastError();
+	return awq_cu_launch(attn_prep_kernel, dim3(slots, p->rows), dim3(threads), 0, s, awq_cu_pdl_here(), a);
 }
 
 /* Profiling aid: keeps the stream busy for `us` microseconds so that the host can queue a whole
