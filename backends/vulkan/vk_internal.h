@@ -14,7 +14,7 @@
 #define VK_MAX_CMDS 8    /* recorded command buffers kept (one per step shape) */
 #define VK_MAX_ROPES 4   /* distinct RoPE tables (head_dim and scaling) per graph */
 #define VK_MATVEC_ROWS 4 /* steps up to this many rows use the matrix-vector shaders */
-#define VK_WG 128        /* workgroup size of the rmsnorm shaders, and the matvec's default (mv_wg) */
+#define VK_WG 128        /* smallest workgroup of the rmsnorm shaders (norm_wg), and the matvec's default (mv_wg) */
 #define VK_NODE_SETS 9   /* descriptor sets of one node at most (MOE_EXPERTS, vk_moe.c) */
 
 struct vk_buf {

@@ -63,6 +63,25 @@ int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight 
 	return rc;
 }
 
+/* Workgroup size of rmsnorm.comp for groups of n: a power of two from VK_WG, doubled while an
+ * invocation would have more than 4 elements, up to 1024 and to what the device allows and the 64
+ * subgroups reduce.glsl sums over cover (counted with the smallest subgroup size). A norm is latency-bound:
+ * one workgroup per row in decode, so a wider one puts more of the row's loads in flight at once
+ * (4096 columns: 1024 invocations where subgroups are 32 wide, 512 on lavapipe's 8). */
+static int32_t norm_wg(const struct vk_ctx *c, int n)
+{
+	const VkPhysicalDeviceLimits *l = &c->props.limits;
+	uint32_t hi = c->min_subgroup * 64u;
+	if (l->maxComputeWorkGroupInvocations < hi)
+		hi = l->maxComputeWorkGroupInvocations;
+	if (l->maxComputeWorkGroupSize[0] < hi)
+		hi = l->maxComputeWorkGroupSize[0];
+	uint32_t wg = VK_WG;
+	while (wg * 2u <= hi && wg * 2u <= 1024u && (int64_t)wg * 4 < n)
+		wg *= 2u;
+	return (int32_t)wg;
+}
+
 static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_node *n, const struct vk_node *vn,
 			 int rows, char *err, size_t errlen)
 {
@@ -135,7 +154,8 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 		pc.u[1] = (uint32_t)n->p.norm.group;
 		pc.u[2] = groups;
 		pc.f0 = n->p.norm.eps;
-		rc = vk_pipe_get(c, "rmsnorm", vk_dt_code(n->w->dtype), VK_WG, 0, &p, err, errlen);
+		rc = vk_pipe_get(c, "rmsnorm", vk_dt_code(n->w->dtype), norm_wg(c, n->p.norm.group), 0, &p, err,
+				 errlen);
 		vk_grid(groups, &gx, &gy);
 		if (!rc)
 			vk_dispatch(cb, c, p, vn->set[0], &pc, gx, gy, 1);
@@ -159,7 +179,7 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 			pc.u[0] = pc.u[1] = (uint32_t)cols;
 			pc.u[2] = (uint32_t)rows;
 			pc.f0 = m->p.norm.eps;
-			rc = vk_pipe_get(c, "add_rmsnorm", vk_dt_code(m->w->dtype), VK_WG, 0, &p, err, errlen);
+			rc = vk_pipe_get(c, "add_rmsnorm", vk_dt_code(m->w->dtype), norm_wg(c, cols), 0, &p, err, errlen);
 			vk_grid((uint32_t)rows, &gx, &gy);
 			if (!rc)
 				vk_dispatch(cb, c, p, vn->set[0], &pc, gx, gy, 1);
