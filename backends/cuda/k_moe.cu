@@ -1125,14 +1125,7 @@ static __device__ __forceinline__ float moe_w16_fma8(const uint4 &v, const float
 	const float4 a = reinterpret_cast<const float4 *>(xs)[0], b = reinterpret_cast<const float4 *>(xs)[1];
 	float f[8];
 	w16x8_unpack(v, is_bf16, f);
-	acc = fmaf(f[0], a.x, acc);
-	acc = fmaf(f[1], a.y, acc);
-	acc = fmaf(f[2], a.z, acc);
-	acc = fmaf(f[3], a.w, acc);
-	acc = fmaf(f[4], b.x, acc);
-	acc = fmaf(f[5], b.y, acc);
-	acc = fmaf(f[6], b.z, acc);
-	return fmaf(f[7], b.w, acc);
+	return moe_dot8(f, a, b, acc);
 }
 
 /* n floats from global to shared memory by the whole block, four 16-byte loads per thread in flight
