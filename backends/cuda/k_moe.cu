@@ -1487,9 +1487,8 @@ static cudaError_t launch_down_w16(cudaStream_t s, const struct awq_cu_moe_w *w,
 }
 
 static cudaError_t decode_w16(cudaStream_t s, const struct awq_cu_moe_w *w, const float *x, const float *route,
-			      int rows, int K, const struct awq_cu_moe_scratch *sc, float *out)
+			      int rows, int K, const struct awq_cu_moe_scratch *sc, float *out, int pdl)
 {
-	const int pdl = moe_pdl();
 	cudaError_t e = awq_cu_launch(moe_gu_w16_kernel, dim3((w->inter + MOE_WARPS - 1) / MOE_WARPS, rows * K),
 				      dim3(MOE_WARPS * 32), (size_t)w->hidden * 4, s, pdl, *w, x, route, K, sc->h);
 	if (e != cudaSuccess)
@@ -1506,7 +1505,7 @@ static cudaError_t decode(cudaStream_t s, const struct awq_cu_moe_w *w, const fl
 			  int K, const struct awq_cu_moe_scratch *sc, float *out, int pdl)
 {
 	if (!Q4 && decode_w16_fits(w, K))
-		return decode_w16(s, w, x, route, rows, K, sc, out);
+		return decode_w16(s, w, x, route, rows, K, sc, out, pdl);
 	/* (the q4m kernels address a layer's weights with 32-bit offsets) */
 	if (Q4 && w->gu.group_size % 64 == 0 && w->down.group_size % 64 == 0 &&
 	    (size_t)w->n_experts * w->gu.tiles * w->gu.chunks * 32 <= 0xffffffffu &&
