@@ -1109,6 +1109,153 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_down_q4m_kernel(struct awq
 		out[(size_t)r * w.hidden + ft] = bad ? NAN : s;
 }
 
+/* ---- decode, 16-bit experts ------------------------------------------------------------------
+ * As the dense 16-bit GEMV (k_w16.cu, 82-84% of copy bandwidth in llama2-7b / qwen3-8b decode):
+ * lanes stride over a weight row with 16-byte loads, f32 FMAs, a warp reduction at the end; the
+ * activations staged once per block in shared memory (after the weight loads are out). The kernels
+ * above run the 16-bit experts through the mma with 64-column chunk tiles and a bf16 -> f16
+ * conversion per weight pair; qwen3-30b-a3b BF16 decode spends ~43 us per layer in them for 37.7 MB
+ * (~0.9 TB/s; H200, 2026-11-30). Rows of H and I must be multiples of 8 (16-byte vectors), and the
+ * staged activations fit in 48 KB (H floats for gate/up, K x I for down). */
+#define MOE_W16_V 8 /* 16-byte vectors per lane and row in flight (a whole row at H = 2048) */
+
+/* acc + the 8 products of a weight vector and 8 staged activations. */
+static __device__ __forceinline__ float moe_w16_fma8(const uint4 &v, const float *xs, int is_bf16, float acc)
+{
+	const float4 a = reinterpret_cast<const float4 *>(xs)[0], b = reinterpret_cast<const float4 *>(xs)[1];
+	float f[8];
+	w16x8_unpack(v, is_bf16, f);
+	return moe_dot8(f, a, b, acc);
+}
+
+/* n floats from global to shared memory by the whole block, four 16-byte loads per thread in flight
+ * (n a multiple of 4). */
+static __device__ __forceinline__ void moe_stage_f4(const float *__restrict__ src, int n, float *dst)
+{
+	const float4 *s4 = reinterpret_cast<const float4 *>(src);
+	float4 *d4 = reinterpret_cast<float4 *>(dst);
+	const int n4 = n / 4;
+	for (int i0 = threadIdx.x; i0 < n4; i0 += 4 * blockDim.x) {
+		float4 t[4];
+#pragma unroll
+		for (int u = 0; u < 4; u++)
+			t[u] = s4[min(i0 + u * (int)blockDim.x, n4 - 1)];
+#pragma unroll
+		for (int u = 0; u < 4; u++)
+			if (i0 + u * (int)blockDim.x < n4)
+				d4[i0 + u * blockDim.x] = t[u];
+	}
+}
+
+/* One warp per (pair p = row * K + j, feature f): h[p][f] = silu(gate_e[f] . x_row) * (up_e[f] . x_row),
+ * e = route id j. The block's warps take consecutive features of one pair and share its staged x. */
+__global__ void __launch_bounds__(MOE_WARPS * 32) moe_gu_w16_kernel(struct awq_cu_moe_w w, const float *__restrict__ x,
+								     const float *__restrict__ route, int K,
+								     float *__restrict__ h)
+{
+	extern __shared__ __align__(16) float xsf[]; /* the row's x, H floats */
+	const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+	const int p = blockIdx.y, r = p / K, f = blockIdx.x * MOE_WARPS + warp;
+	const int H = w.hidden, I = w.inter, n8 = H / 8;
+	pdl_wait(); /* the route and x come from the kernels before */
+	int e = moe_expert_id(route[(size_t)r * 2 * K + p % K], w.n_experts);
+	e = e < 0 ? 0 : e; /* the down kernel turns the row into NaN */
+	const bool has = f < I;
+	const uint4 *gr = reinterpret_cast<const uint4 *>(w.gate + ((size_t)e * I + (has ? f : 0)) * H);
+	const uint4 *ur = reinterpret_cast<const uint4 *>(w.up + ((size_t)e * I + (has ? f : 0)) * H);
+	float sg = 0.f, su = 0.f;
+	for (int b = 0; b < n8; b += 32 * MOE_W16_V) { /* the same trip count in every warp */
+		uint4 vg[MOE_W16_V], vu[MOE_W16_V];
+#pragma unroll
+		for (int u = 0; u < MOE_W16_V; u++) {
+			const int c = b + lane + 32 * u;
+			vg[u] = has && c < n8 ? ld_stream16(gr + c) : make_uint4(0, 0, 0, 0);
+			vu[u] = has && c < n8 ? ld_stream16(ur + c) : make_uint4(0, 0, 0, 0);
+		}
+		if (b == 0) { /* x staged while the first weights are in flight */
+			moe_stage_f4(x + (size_t)r * H, H, xsf);
+			__syncthreads();
+		}
+#pragma unroll
+		for (int u = 0; u < MOE_W16_V; u++) {
+			const int c = b + lane + 32 * u;
+			if (c < n8) {
+				sg = moe_w16_fma8(vg[u], xsf + (size_t)c * 8, w.is_bf16, sg);
+				su = moe_w16_fma8(vu[u], xsf + (size_t)c * 8, w.is_bf16, su);
+			}
+		}
+	}
+	for (int o = 16; o > 0; o >>= 1) {
+		sg += __shfl_xor_sync(0xffffffffu, sg, o);
+		su += __shfl_xor_sync(0xffffffffu, su, o);
+	}
+	if (lane == 0 && has)
+		h[(size_t)p * I + f] = silu(sg) * su;
+}
+
+/* One warp per (row r, output feature f): out[r][f] = sum_j weight_j * (down_e[f] . h[r * K + j]),
+ * e = route id j, in slot order (deterministic); NaN for a row with an id that is no expert's. The
+ * block's warps take consecutive features of one row and share its K staged h rows. VPL: 16-byte
+ * vectors per lane and slot row (I <= 256 VPL); the vectors of SB slots go out before any is used
+ * (VPL x SB <= 24: 96 registers of weights in flight, within the 128 of two blocks per SM). */
+template <int VPL, int SB>
+__global__ void __launch_bounds__(MOE_WARPS * 32, 2) moe_down_w16_kernel(struct awq_cu_moe_w w,
+									  const float *__restrict__ h,
+									  const float *__restrict__ route, int K,
+									  float *__restrict__ out)
+{
+	extern __shared__ __align__(16) float hsf[]; /* the row's K slot rows of h, K x I floats */
+	const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+	const int r = blockIdx.y, f = blockIdx.x * MOE_WARPS + warp;
+	const int H = w.hidden, I = w.inter, E = w.n_experts, n8 = I / 8;
+	const bool has = f < H;
+	pdl_wait(); /* the route and h come from the kernels before */
+	const float *rt = route + (size_t)r * 2 * K;
+	float acc = 0.f;
+	for (int j0 = 0; j0 < K; j0 += SB) { /* the same trip count in every warp */
+		uint4 v[SB][VPL];
+#pragma unroll
+		for (int jj = 0; jj < SB; jj++) {
+			const int j = j0 + jj;
+			int e = j < K ? moe_expert_id(rt[j], E) : 0;
+			e = e < 0 ? 0 : e;
+			/* 32-bit vector offsets from the parameter (fewer registers; the host checks the range) */
+			const uint32_t row = ((uint32_t)e * (uint32_t)H + (uint32_t)(has ? f : 0)) * (uint32_t)n8;
+#pragma unroll
+			for (int u = 0; u < VPL; u++) {
+				const int c = lane + 32 * u;
+				v[jj][u] = has && j < K && c < n8 ? ld_stream16(reinterpret_cast<const uint4 *>(w.dn) + (row + c))
+								  : make_uint4(0, 0, 0, 0);
+			}
+		}
+		if (j0 == 0) { /* h staged while the first weights are in flight */
+			moe_stage_f4(h + (size_t)r * K * I, K * I, hsf);
+			__syncthreads();
+		}
+#pragma unroll
+		for (int jj = 0; jj < SB; jj++) {
+			const int j = j0 + jj;
+			if (j >= K)
+				break;
+			float part = 0.f;
+#pragma unroll
+			for (int u = 0; u < VPL; u++) {
+				const int c = lane + 32 * u;
+				if (c < n8)
+					part = moe_w16_fma8(v[jj][u], hsf + (size_t)j * I + (size_t)c * 8, w.is_bf16, part);
+			}
+			acc = fmaf(rt[K + j], part, acc); /* in slot order */
+		}
+	}
+	bool bad = false;
+	for (int j = 0; j < K; j++)
+		bad |= moe_expert_id(rt[j], E) < 0;
+	for (int o = 16; o > 0; o >>= 1)
+		acc += __shfl_xor_sync(0xffffffffu, acc, o);
+	if (lane == 0 && has)
+		out[(size_t)r * H + f] = bad ? NAN : acc;
+}
+
 /* ---- prefill: grouped by expert ------------------------------------------------------------ */
 
 /* One block: count the (token, slot) pairs of each expert, prefix-sum, list the work items of at
@@ -1323,10 +1470,42 @@ static cudaError_t decode_q4m(cudaStream_t s, const struct awq_cu_moe_w *w, cons
 	return e;
 }
 
+/* 16-bit experts with 8-element rows whose staged activations fit in 48 KB: the w16 kernels. */
+static int decode_w16_fits(const struct awq_cu_moe_w *w, int K)
+{
+	return w->hidden % 8 == 0 && w->inter % 8 == 0 && w->inter <= 4 * 256 && (size_t)w->hidden * 4 <= 48 * 1024 &&
+	       (size_t)K * w->inter * 4 <= 48 * 1024 && (size_t)w->n_experts * w->hidden * (w->inter / 8) <= 0xffffffffu;
+}
+
+template <int VPL>
+static cudaError_t launch_down_w16(cudaStream_t s, const struct awq_cu_moe_w *w, const float *route, int rows, int K,
+				   const struct awq_cu_moe_scratch *sc, float *out, int pdl)
+{
+	return awq_cu_launch(moe_down_w16_kernel<VPL, VPL <= 3 ? 8 : 4>, dim3((w->hidden + MOE_WARPS - 1) / MOE_WARPS, rows),
+			     dim3(MOE_WARPS * 32), (size_t)K * w->inter * 4, s, pdl, *w, (const float *)sc->h, route, K,
+			     out);
+}
+
+static cudaError_t decode_w16(cudaStream_t s, const struct awq_cu_moe_w *w, const float *x, const float *route,
+			      int rows, int K, const struct awq_cu_moe_scratch *sc, float *out, int pdl)
+{
+	cudaError_t e = awq_cu_launch(moe_gu_w16_kernel, dim3((w->inter + MOE_WARPS - 1) / MOE_WARPS, rows * K),
+				      dim3(MOE_WARPS * 32), (size_t)w->hidden * 4, s, pdl, *w, x, route, K, sc->h);
+	if (e != cudaSuccess)
+		return e;
+	const int vpl = (w->inter / 8 + 31) / 32; /* 16-byte vectors per lane of a slot row */
+	return vpl <= 1	  ? launch_down_w16<1>(s, w, route, rows, K, sc, out, pdl)
+	       : vpl == 2 ? launch_down_w16<2>(s, w, route, rows, K, sc, out, pdl)
+	       : vpl == 3 ? launch_down_w16<3>(s, w, route, rows, K, sc, out, pdl)
+			  : launch_down_w16<4>(s, w, route, rows, K, sc, out, pdl);
+}
+
 template <int Q4>
 static cudaError_t decode(cudaStream_t s, const struct awq_cu_moe_w *w, const float *x, const float *route, int rows,
 			  int K, const struct awq_cu_moe_scratch *sc, float *out, int pdl)
 {
+	if (!Q4 && decode_w16_fits(w, K))
+		return decode_w16(s, w, x, route, rows, K, sc, out, pdl);
 	/* (the q4m kernels address a layer's weights with 32-bit offsets) */
 	if (Q4 && w->gu.group_size % 64 == 0 && w->down.group_size % 64 == 0 &&
 	    (size_t)w->n_experts * w->gu.tiles * w->gu.chunks * 32 <= 0xffffffffu &&
