@@ -4,7 +4,8 @@
  * k and finish with a subgroup reduction. Weight formats (one source, compiled per #define):
  *   FMT_Q4:    AWQ 4-bit repacked at load to [n][k/8] words (nibble e of word j = k 8j+e) and
  *              [n][k/G] scale/zero words (f16 scale | zero << 16); (q - z) is formed exactly in f32
- *              from the bits (0x4B000000 | q is the float 2^23 + q).
+ *              from the bits (0x4B000000 | q is the float 2^23 + q); with F16MATH two weights at a
+ *              time in packed fp16 (0x6400 | q is the half 1024 + q), see dot32h.
  *   FMT_DENSE: [n][k] in DT (f32, f16, bf16); with F16MATH the products of F16 weights are taken in
  *              fp16 pairs and summed in f32 per 8 elements.
  * With MOE (MOE_EXPERTS decode) workgroup z is a slot (token t, choice j): the expert id is read
@@ -78,6 +79,27 @@ float dot32(uvec4 w, vec4 xv[8], float m)
 	}
 	return d;
 }
+
+#ifdef F16MATH
+/* The same dot in packed fp16 (matvec_q4*_f16; shaderFloat16): 0x6400 | q is the half 1024 + q, so
+ * one mask and or make two weights (nibbles e and e + 4 of a word, one per half) and one subtract of
+ * 1024 + zero makes them q - z exactly; the products of a word are summed in fp16 (4 per half, as
+ * the dense F16MATH path's 8 per word) and in f32 across words. About 2 instructions per weight
+ * against the f32 path's 5, which on an H200 is the ALU's whole rate at the memory's. xp holds
+ * the activations in that order: xp[4i + e] = (x[8i + e], x[8i + e + 4]). */
+float dot32h(uvec4 w, f16vec2 xp[16], f16vec2 mz)
+{
+	float d = 0.0;
+	[[unroll]] for (uint i = 0u; i < 4u; i++) {
+		const uint wd = w[i];
+		f16vec2 p = f16vec2(0.0);
+		[[unroll]] for (uint e = 0u; e < 4u; e++)
+			p = fma(unpackFloat2x16(((wd >> (4u * e)) & 0x000F000Fu) | 0x64006400u) - mz, xp[4u * i + e], p);
+		d += float(p.x) + float(p.y);
+	}
+	return d;
+}
+#endif
 #else
 /* Dot of 8 activations with 8 16-bit weights, in f32. */
 float dot8(uvec4 q, vec4 xa, vec4 xb)
@@ -147,11 +169,22 @@ void main()
 			 * accumulators stay in registers. */
 			const uint C = KW / 4u;
 			for (uint c0 = lane; c0 < C; c0 += U * sgs) {
+#ifdef F16MATH
+#define MZ_T f16vec2
+#define MZ_OF(w) f16vec2(float16_t(1024.0 + float((w) >> 16)))
+#define DOT32(q, xv, xp, m) dot32h(q, xp, m)
+#else
+#define MZ_T float
+#define MZ_OF(w) (8388608.0 + float((w) >> 16))
+#define DOT32(q, xv, xp, m) dot32(q, xv, m)
+#endif
 				uvec4 q[U][NR];
-				float s[U][NR], mz[U][NR];
+				float s[U][NR];
+				MZ_T mz[U][NR];
 #ifdef SILU
 				uvec4 qu[U][NR];
-				float su[U][NR], mzu[U][NR];
+				float su[U][NR];
+				MZ_T mzu[U][NR];
 #endif
 				[[unroll]] for (uint u = 0u; u < U; u++) {
 					const uint c = c0 + u * sgs < C ? c0 + u * sgs : c0, g = (c * 32u) / G;
@@ -160,12 +193,12 @@ void main()
 						q[u][j] = w4[row * C + c];
 						const uint szw = sz[row * NG + g];
 						s[u][j] = unpackHalf2x16(szw).x;
-						mz[u][j] = 8388608.0 + float(szw >> 16);
+						mz[u][j] = MZ_OF(szw);
 #ifdef SILU
 						qu[u][j] = wu4[row * C + c];
 						const uint szv = szu[row * NG + g];
 						su[u][j] = unpackHalf2x16(szv).x;
-						mzu[u][j] = 8388608.0 + float(szv >> 16);
+						mzu[u][j] = MZ_OF(szv);
 #endif
 					}
 				}
@@ -177,10 +210,17 @@ void main()
 							vec4 xv[8];
 							[[unroll]] for (uint i = 0u; i < 8u; i++)
 								xv[i] = x4[xb + i];
+#ifdef F16MATH
+							/* once per chunk for all NR rows (and both weights with SILU) */
+							f16vec2 xp[16];
+							[[unroll]] for (uint i = 0u; i < 4u; i++)
+								[[unroll]] for (uint e = 0u; e < 4u; e++)
+									xp[4u * i + e] = f16vec2(xv[2u * i][e], xv[2u * i + 1u][e]);
+#endif
 							[[unroll]] for (uint j = 0u; j < NR; j++) {
-								acc[r][j] += s[u][j] * dot32(q[u][j], xv, mz[u][j]);
+								acc[r][j] += s[u][j] * DOT32(q[u][j], xv, xp, mz[u][j]);
 #ifdef SILU
-								accu[r][j] += su[u][j] * dot32(qu[u][j], xv, mzu[u][j]);
+								accu[r][j] += su[u][j] * DOT32(qu[u][j], xv, xp, mzu[u][j]);
 #endif
 							}
 						}

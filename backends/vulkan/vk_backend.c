@@ -102,7 +102,8 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 		vk_close(c);
 		return rc;
 	}
-	snprintf(c->kernels, sizeof(c->kernels), "vulkan (not prepared); %s", c->coopmat_why);
+	snprintf(c->kernels, sizeof(c->kernels), "vulkan (not prepared): %s mat-vec; %s",
+		 vk_q4_f16(c) ? "W4A16 fp16-math" : "W4A16 f32-math", c->coopmat_why);
 	*out = c;
 	return 0;
 }

@@ -229,6 +229,12 @@ int vk_sync(void *ctx, char *err, size_t errlen);
 void vk_profile_report(struct vk_ctx *c);
 void vk_grid(uint32_t groups, uint32_t *gx, uint32_t *gy);
 uint32_t vk_matvec_groups(const struct vk_ctx *c, int64_t n, int nr);
+/* Whether the 4-bit mat-vecs take packed fp16 arithmetic: shaderFloat16 and no mat-vec knob set
+ * (the knobs' variants are f32 only). */
+static inline int vk_q4_f16(const struct vk_ctx *c)
+{
+	return c->has_f16 && c->mv_nr == 4 && !c->mv_u4;
+}
 /* Record the product of rows of the set's input with w. exact: f32 arithmetic only (no fp16
  * products, no cooperative matrices), as the router needs for the CPU's top-k. */
 int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight *w, VkDescriptorSet set, int rows,

@@ -551,7 +551,7 @@ static void describe(struct vk_ctx *c)
 			 c->mv_u4 ? 4 : 2);
 	snprintf(c->kernels, sizeof(c->kernels),
 		 "vulkan subgroup %u: %s%smatvec (<= %d rows)%s + tiled f32 matmul; %s%s; %sKV f32%s", c->subgroup_size,
-		 q4 ? "W4A16 (AWQ repacked at load) " : "", dense ? (c->has_f16 ? "F16 fp16-math/BF16 " : "16-bit f32-math ") : "",
+		 q4 ? (vk_q4_f16(c) ? "W4A16 fp16-math (AWQ repacked at load) " : "W4A16 f32-math (AWQ repacked at load) ") : "", dense ? (c->has_f16 ? "F16 fp16-math/BF16 " : "16-bit f32-math ") : "",
 		 VK_MATVEC_ROWS, tune, c->n_moe ? "MoE top-k expert matvec / grouped indirect matmul; " : "", c->coopmat_why,
 		 c->validate ? "validation on; " : "", c->profile ? "; profiling" : "");
 }

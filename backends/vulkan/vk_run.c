@@ -23,10 +23,13 @@ uint32_t vk_matvec_groups(const struct vk_ctx *c, int64_t n, int nr)
 }
 
 /* The 4-bit matvec variant of the tuning knobs (AWQ_VK_MATVEC_NR, AWQ_VK_MATVEC_U4), and its workgroups
- * for n outputs in *groups (the 16-bit mat-vec keeps 4 rows per subgroup). */
-static const char *q4_matvec(const struct vk_ctx *c, int silu, int64_t n, uint32_t *groups)
+ * for n outputs in *groups (the 16-bit mat-vec keeps 4 rows per subgroup). Without knobs, on a device
+ * with shaderFloat16, the packed-fp16 arithmetic (matvec.comp, dot32h) unless exact f32 is asked. */
+static const char *q4_matvec(const struct vk_ctx *c, int silu, int exact, int64_t n, uint32_t *groups)
 {
 	*groups = vk_matvec_groups(c, n, c->mv_nr);
+	if (vk_q4_f16(c) && !exact)
+		return silu ? "matvec_q4_silu_f16" : "matvec_q4_f16";
 	static const char *const names[2][2][2] = {
 		{{"matvec_q4", "matvec_q4_u4"}, {"matvec_q4_nr2", "matvec_q4_nr2_u4"}},
 		{{"matvec_q4_silu", "matvec_q4_silu_u4"}, {"matvec_q4_silu_nr2", "matvec_q4_silu_nr2_u4"}}};
@@ -44,7 +47,7 @@ int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight 
 	int rc;
 	if (rows <= VK_MATVEC_ROWS) {
 		uint32_t groups = vk_matvec_groups(c, w->n, 4);
-		const char *name = q4 ? q4_matvec(c, 0, w->n, &groups)
+		const char *name = q4 ? q4_matvec(c, 0, exact, w->n, &groups)
 				   : c->has_f16 && w->dtype == AWQ_DT_F16 && !exact ? "matvec_dense_f16"
 										     : "matvec_dense";
 		rc = vk_pipe_get(c, name, dt, c->mv_wg, bdt, &p, err, errlen);
@@ -194,7 +197,7 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 			struct vk_push mv = {.u = {(uint32_t)w->k, (uint32_t)w->n, (uint32_t)rows,
 						   q4 ? (uint32_t)w->group_size : 0, 0}};
 			uint32_t groups = vk_matvec_groups(c, w->n, 4);
-			rc = vk_pipe_get(c, q4 ? q4_matvec(c, 1, w->n, &groups) : "matvec_dense_silu",
+			rc = vk_pipe_get(c, q4 ? q4_matvec(c, 1, 0, w->n, &groups) : "matvec_dense_silu",
 					 q4 ? 0 : vk_dt_code(w->dtype), c->mv_wg, 0, &p, err, errlen);
 			vk_grid(groups, &gx, &gy);
 			if (!rc)

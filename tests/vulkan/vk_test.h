@@ -17,6 +17,7 @@ struct vt_pair {
 	void *ctx[2];
 	void *lib;
 	int coopmat; /* the device runs prefill matmuls on fp16 cooperative matrices */
+	int q4_f16;  /* the 4-bit mat-vecs take fp16 arithmetic (shaderFloat16, no knob set) */
 };
 
 /* Load the plugin, check for a device; 0, VK_SKIP (reason printed) or 1. */
