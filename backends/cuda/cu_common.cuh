@@ -278,24 +278,6 @@ static __device__ __forceinline__ void pdl_trigger(void)
 #endif
 }
 
-extern "C" int awq_cu_pdl_default(int cc_major); /* k_misc.cu (cu_kernels.h) */
-
-/* Host: programmatic launch on the current device (awq_cu_pdl_default of its compute capability;
- * AWQ_CUDA_PDL=0 turns it off), cached per device. */
-static inline int awq_cu_pdl_here(void)
-{
-	static int cache[16];
-	int d = 0;
-	if (cudaGetDevice(&d) != cudaSuccess || d < 0 || d >= 16)
-		return 0;
-	if (!cache[d]) {
-		int cc = 0;
-		cudaDeviceGetAttribute(&cc, cudaDevAttrComputeCapabilityMajor, d);
-		cache[d] = awq_cu_pdl_default(cc) ? 2 : 1;
-	}
-	return cache[d] == 2;
-}
-
 /* Host: launch with programmatic serialization when pdl is set, retrying as a plain launch where the
  * attribute is refused (outside a stream capture that the failure would have broken). */
 template <typename... KArgs, typename... Args>

@@ -1,6 +1,15 @@
 /* Launchers of the CUDA backend's kernels, callable from the C host side. Each returns the
  * launch's cudaError_t (cudaSuccess when queued). Activations are f32 row-major [rows][cols];
- * positions come from device memory (d_pos) so that a captured decode graph replays unchanged. */
+ * positions come from device memory (d_pos) so that a captured decode graph replays unchanged.
+ *
+ * pdl (the last argument of a launcher, or a field of struct awq_cu_attn / awq_cu_prep): programmatic
+ * dependent launch; 0 = plain launch. A kernel launched with it may start while the kernel before it
+ * in the stream is still running, but waits for that kernel's end (and so for every earlier one)
+ * before its first read of anything a kernel writes: results never depend on pdl, only the overlap
+ * of launches does. The backend sets it on sm_90+ (awq_cu_pdl_default) for launches of at most
+ * AWQ_CU_DECODE_ROWS rows and leaves prefill plain: there it cost 2% (pp512, H200), likely from
+ * early blocks holding SMs that the big grids before them needed. Where the driver refuses the
+ * attribute outside a stream capture the launch is retried plain. */
 #ifndef AWQ_CU_KERNELS_H
 #define AWQ_CU_KERNELS_H
 
@@ -81,21 +90,22 @@ cudaError_t awq_cu_w16_gemv_multi(cudaStream_t s, const struct awq_cu_w16_multi 
 cudaError_t awq_cu_to_16(cudaStream_t s, const float *in, uint16_t *out, size_t count, int to_bf16);
 cudaError_t awq_cu_add_bias(cudaStream_t s, float *out, const float *bias, int rows, int n);
 cudaError_t awq_cu_embed(cudaStream_t s, const int32_t *tokens, int rows, const void *table,
-			 int dtype_bytes, int is_bf16, int cols, int vocab, float *out);
+			 int dtype_bytes, int is_bf16, int cols, int vocab, float *out, int pdl);
 cudaError_t awq_cu_rmsnorm(cudaStream_t s, const float *in, const float *w, float *out, int rows,
-			   int cols, int group, float eps);
+			   int cols, int group, float eps, int pdl);
 /* inv_freq: head_dim / 2 floats; row r is at position *d_pos + r. */
 cudaError_t awq_cu_rope(cudaStream_t s, const float *in, float *out, int rows, int n_heads, int head_dim,
 			const float *inv_freq, const int *d_pos);
 /* h = a + b and y = rmsnorm(h) * w over whole rows, in one pass. */
 cudaError_t awq_cu_add_rmsnorm(cudaStream_t s, const float *a, const float *b, float *h, const float *w, float *y,
-			       int rows, int cols, float eps);
-cudaError_t awq_cu_silu_mul(cudaStream_t s, const float *a, const float *b, float *out, size_t count);
-cudaError_t awq_cu_add(cudaStream_t s, const float *a, const float *b, float *out, size_t count);
+			       int rows, int cols, float eps, int pdl);
+cudaError_t awq_cu_silu_mul(cudaStream_t s, const float *a, const float *b, float *out, size_t count, int pdl);
+cudaError_t awq_cu_add(cudaStream_t s, const float *a, const float *b, float *out, size_t count, int pdl);
 /* out[r][c] = sigmoid(g[r]) * x[r][c] (Qwen2-MoE's shared-expert gate: g has one value per row) */
-cudaError_t awq_cu_sigmoid_mul(cudaStream_t s, const float *g, const float *x, float *out, int rows, int cols);
-cudaError_t awq_cu_argmax(cudaStream_t s, const float *in, int rows, int cols, int32_t *out);
-/* Whether the decode matmuls use programmatic dependent launch on a device of this compute
+cudaError_t awq_cu_sigmoid_mul(cudaStream_t s, const float *g, const float *x, float *out, int rows, int cols,
+			       int pdl);
+cudaError_t awq_cu_argmax(cudaStream_t s, const float *in, int rows, int cols, int32_t *out, int pdl);
+/* Whether decode launches use programmatic dependent launch on a device of this compute
  * capability (sm_90+, unless AWQ_CUDA_PDL=0). */
 int awq_cu_pdl_default(int cc_major);
 /* Profiling: one kernel that occupies the stream for `us` microseconds. */
@@ -115,6 +125,7 @@ struct awq_cu_attn {
 	 * and 128, where a block's heads x head_dim outputs are one per thread (k_attn.cu), the last
 	 * block of each (row, head group) merges the splits instead of a second launch */
 	unsigned *ticket;
+	int pdl; /* awq_cu_attn_decode: programmatic launch (see the top); 0 = plain launch. Prefill ignores it */
 };
 /* The attention inputs of a step prepared in one launch (see attn_prep_kernel): q (and k) get
  * their optional per-head RMSNorm (weights of head_dim floats) and optional RoPE (inv_freq tables);
@@ -128,6 +139,7 @@ struct awq_cu_prep {
 	uint16_t *kc, *vc;
 	const int *d_pos;
 	int rows, n_heads, n_kv_heads, head_dim;
+	int pdl; /* programmatic launch (see the top); 0 = plain launch */
 };
 cudaError_t awq_cu_attn_prep(cudaStream_t s, const struct awq_cu_prep *p);
 /* Floats of scratch awq_cu_attn_decode needs for `rows` rows. */

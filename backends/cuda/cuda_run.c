@@ -18,6 +18,14 @@ static float *act(struct cu_ctx *c, int v)
 	return (float *)awq_cu_value(c, v);
 }
 
+/* The pdl of the element-wise, norm and attention launches of a node of `rows` rows (cu_kernels.h):
+ * programmatic launch for decode-sized rows only, as the GEMVs choose their kernels. It gained 4-5%
+ * decode on an H200, but the prefill grids lost 2% with it. */
+static int pdl_for(const struct cu_ctx *c, int rows)
+{
+	return rows <= AWQ_CU_DECODE_ROWS && awq_cu_pdl_default(c->cc_major);
+}
+
 /* A 16-bit copy of an activation for tensor-core inputs, converted once per step and value. */
 static int x16_of(struct cu_ctx *c, int v, int rows, int bf16, uint16_t **out, char *err, size_t errlen)
 {
@@ -89,7 +97,7 @@ static int dense_fused(struct cu_ctx *c, const struct cu_weight *w, int in_v, in
 	}
 	if (silu)
 		CK(awq_cu_silu_mul(c->stream, act(c, outs[1]), act(c, outs[2]), act(c, outs[0]),
-				   (size_t)rows * w->src[0]->n),
+				   (size_t)rows * w->src[0]->n, pdl_for(c, rows)),
 		   "SiLU-mul");
 	return 0;
 }
@@ -155,12 +163,13 @@ static int attention(struct cu_ctx *c, const struct awq_node *n, const struct cu
 		.k_eps = cn->norm_k >= 0 ? g->nodes[cn->norm_k].p.norm.eps : 0.f,
 		.q_out = q_folded ? act(c, n->in[0]) : NULL, .kc = kc, .vc = vc, .d_pos = c->d_pos, .rows = rows,
 		.n_heads = n->p.attn.n_heads, .n_kv_heads = n->p.attn.n_kv_heads, .head_dim = n->p.attn.head_dim,
+		.pdl = pdl_for(c, rows),
 	};
 	CK(awq_cu_attn_prep(c->stream, &p), "attention inputs (norm, RoPE, KV cache)");
 	struct awq_cu_attn a = {
 		.k = kc, .v = vc, .d_pos = c->d_pos, .n_heads = n->p.attn.n_heads, .n_kv_heads = n->p.attn.n_kv_heads,
 		.head_dim = n->p.attn.head_dim, .max_ctx = c->max_ctx, .scale = n->p.attn.scale, .part = c->attn_part,
-		.ticket = c->attn_ticket,
+		.ticket = c->attn_ticket, .pdl = pdl_for(c, rows),
 	};
 	size_t qc = (size_t)n->p.attn.n_heads * n->p.attn.head_dim;
 	if (rows > AWQ_CU_DECODE_ROWS && awq_cu_attn_prefill_ok(a.head_dim, c->cc_major)) {
@@ -189,7 +198,7 @@ int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 	int rows = awq_value_rows(g, n->out, step), cols = g->values[n->out].cols;
 	size_t count = (size_t)rows * cols;
 	float *out = act(c, n->out);
-	int outs[3] = {n->out, -1, -1};
+	int outs[3] = {n->out, -1, -1}, pdl = pdl_for(c, rows);
 	if (cn->exec == CU_X_GATE_UP) {
 		outs[1] = n->in[0];
 		outs[2] = n->in[1];
@@ -203,11 +212,12 @@ int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 	switch (n->op) {
 	case AWQ_OP_EMBED:
 		CK(awq_cu_embed(c->stream, awq_cu_value(c, n->in[0]), rows, w->data, (int)awq_dtype_size(w->src[0]->dtype),
-				w->is_bf16, cols, (int)w->src[0]->n, out),
+				w->is_bf16, cols, (int)w->src[0]->n, out, pdl),
 		   "embedding");
 		return 0;
 	case AWQ_OP_RMSNORM:
-		CK(awq_cu_rmsnorm(c->stream, act(c, n->in[0]), w->data, out, rows, cols, n->p.norm.group, n->p.norm.eps),
+		CK(awq_cu_rmsnorm(c->stream, act(c, n->in[0]), w->data, out, rows, cols, n->p.norm.group, n->p.norm.eps,
+				  pdl),
 		   "RMSNorm");
 		return 0;
 	case AWQ_OP_MATMUL:
@@ -220,20 +230,21 @@ int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 	case AWQ_OP_ATTENTION:
 		return attention(c, n, cn, rows, err, errlen);
 	case AWQ_OP_SILU_MUL:
-		CK(awq_cu_silu_mul(c->stream, act(c, n->in[0]), act(c, n->in[1]), out, count), "SiLU-mul");
+		CK(awq_cu_silu_mul(c->stream, act(c, n->in[0]), act(c, n->in[1]), out, count, pdl), "SiLU-mul");
 		return 0;
 	case AWQ_OP_SIGMOID_MUL:
-		CK(awq_cu_sigmoid_mul(c->stream, act(c, n->in[0]), act(c, n->in[1]), out, rows, cols), "sigmoid-mul");
+		CK(awq_cu_sigmoid_mul(c->stream, act(c, n->in[0]), act(c, n->in[1]), out, rows, cols, pdl),
+		   "sigmoid-mul");
 		return 0;
 	case AWQ_OP_ADD:
 		if (cn->exec == CU_X_ADD_NORM) {
 			const struct awq_node *m = &g->nodes[cn->norm_node];
 			CK(awq_cu_add_rmsnorm(c->stream, act(c, n->in[0]), act(c, n->in[1]), out, w->data, act(c, m->out), rows,
-					      cols, m->p.norm.eps),
+					      cols, m->p.norm.eps, pdl),
 			   "add + RMSNorm");
 			return 0;
 		}
-		CK(awq_cu_add(c->stream, act(c, n->in[0]), act(c, n->in[1]), out, count), "add");
+		CK(awq_cu_add(c->stream, act(c, n->in[0]), act(c, n->in[1]), out, count, pdl), "add");
 		return 0;
 	case AWQ_OP_LAST_ROWS: {
 		int in_rows = awq_value_rows(g, n->in[0], step);
@@ -242,7 +253,8 @@ int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 		return 0;
 	}
 	case AWQ_OP_ARGMAX:
-		CK(awq_cu_argmax(c->stream, act(c, n->in[0]), rows, g->values[n->in[0]].cols, (int32_t *)out), "argmax");
+		CK(awq_cu_argmax(c->stream, act(c, n->in[0]), rows, g->values[n->in[0]].cols, (int32_t *)out, pdl),
+		   "argmax");
 		return 0;
 	case AWQ_OP_MOE_ROUTE:
 	case AWQ_OP_MOE_EXPERTS:

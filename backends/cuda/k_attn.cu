@@ -436,10 +436,8 @@ extern "C" cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_at
 		if (gper * hd > 128)
 			b.ticket = NULL;
 		dim3 grid(a->n_kv_heads * hsub, splits, a->rows);
-		cudaError_t e = hd == 64 ? awq_cu_launch(attn_warp_kernel<2>, grid, dim3(128), 0, s, awq_cu_pdl_here(), *a, hsub,
-							 gper, chunk)
-					 : awq_cu_launch(attn_warp_kernel<4>, grid, dim3(128), 0, s, awq_cu_pdl_here(), *a, hsub,
-							 gper, chunk);
+		cudaError_t e = hd == 64 ? awq_cu_launch(attn_warp_kernel<2>, grid, dim3(128), 0, s, a->pdl, *a, hsub, gper, chunk)
+					 : awq_cu_launch(attn_warp_kernel<4>, grid, dim3(128), 0, s, a->pdl, *a, hsub, gper, chunk);
 		if (e != cudaSuccess || a->ticket)
 			return e;
 	} else {
@@ -451,7 +449,7 @@ extern "C" cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_at
 	if (e != cudaSuccess || (a->ticket && (hd == 64 || hd == 128)))
 		return e;
 	return awq_cu_launch(attn_combine_kernel, dim3(a->n_heads, a->rows), dim3(a->head_dim < 32 ? 32 : a->head_dim), 0, s,
-			     awq_cu_pdl_here(), *a, chunk);
+			     a->pdl, *a, chunk);
 }
 
 /* ---- prefill: tensor-core flash attention ---- */

@@ -66,10 +66,10 @@ __global__ void embed_kernel(const int32_t *__restrict__ tokens, const void *__r
 }
 
 extern "C" cudaError_t awq_cu_embed(cudaStream_t s, const int32_t *tokens, int rows, const void *table, int dtype_bytes,
-				    int is_bf16, int cols, int vocab, float *out)
+				    int is_bf16, int cols, int vocab, float *out, int pdl)
 {
-	return awq_cu_launch(embed_kernel, dim3((cols + 255) / 256, rows), dim3(256), 0, s, awq_cu_pdl_here(), tokens, table,
-			     dtype_bytes, is_bf16, cols, vocab, out);
+	return awq_cu_launch(embed_kernel, dim3((cols + 255) / 256, rows), dim3(256), 0, s, pdl, tokens, table, dtype_bytes,
+			     is_bf16, cols, vocab, out);
 }
 
 static __device__ float block_sum(float v, float *sh)
@@ -108,11 +108,11 @@ __global__ void rmsnorm_kernel(const float *__restrict__ in, const float *__rest
 }
 
 extern "C" cudaError_t awq_cu_rmsnorm(cudaStream_t s, const float *in, const float *w, float *out, int rows, int cols,
-				      int group, float eps)
+				      int group, float eps, int pdl)
 {
 	int threads = group >= 1024 ? 512 : group >= 256 ? 256 : 128;
-	return awq_cu_launch(rmsnorm_kernel, dim3(rows * (cols / group)), dim3(threads), 0, s, awq_cu_pdl_here(), in, w, out,
-			     cols, group, eps);
+	return awq_cu_launch(rmsnorm_kernel, dim3(rows * (cols / group)), dim3(threads), 0, s, pdl, in, w, out, cols, group,
+			     eps);
 }
 
 __global__ void rope_kernel(const float *__restrict__ in, float *__restrict__ out, int rows, int n_heads,
@@ -184,12 +184,11 @@ __global__ void __launch_bounds__(ADDNORM_THREADS) add_rmsnorm_kernel(const floa
 }
 
 extern "C" cudaError_t awq_cu_add_rmsnorm(cudaStream_t s, const float *a, const float *b, float *h, const float *w,
-					  float *y, int rows, int cols, float eps)
+					  float *y, int rows, int cols, float eps, int pdl)
 {
 	if (cols > ADDNORM_THREADS * ADDNORM_PER)
 		return cudaErrorInvalidValue;
-	return awq_cu_launch(add_rmsnorm_kernel, dim3(rows), dim3(ADDNORM_THREADS), 0, s, awq_cu_pdl_here(), a, b, h, w, y,
-			     cols, eps);
+	return awq_cu_launch(add_rmsnorm_kernel, dim3(rows), dim3(ADDNORM_THREADS), 0, s, pdl, a, b, h, w, y, cols, eps);
 }
 
 __global__ void silu_mul_kernel(const float *__restrict__ a, const float *__restrict__ b, float *__restrict__ out,
@@ -201,10 +200,10 @@ __global__ void silu_mul_kernel(const float *__restrict__ a, const float *__rest
 		out[i] = silu(a[i]) * b[i];
 }
 
-extern "C" cudaError_t awq_cu_silu_mul(cudaStream_t s, const float *a, const float *b, float *out, size_t count)
+extern "C" cudaError_t awq_cu_silu_mul(cudaStream_t s, const float *a, const float *b, float *out, size_t count,
+				       int pdl)
 {
-	return awq_cu_launch(silu_mul_kernel, dim3(blocks_for(count, 256)), dim3(256), 0, s, awq_cu_pdl_here(), a, b, out,
-			     count);
+	return awq_cu_launch(silu_mul_kernel, dim3(blocks_for(count, 256)), dim3(256), 0, s, pdl, a, b, out, count);
 }
 
 __global__ void add_kernel(const float *__restrict__ a, const float *__restrict__ b, float *__restrict__ out, size_t n)
@@ -215,9 +214,9 @@ __global__ void add_kernel(const float *__restrict__ a, const float *__restrict_
 		out[i] = a[i] + b[i];
 }
 
-extern "C" cudaError_t awq_cu_add(cudaStream_t s, const float *a, const float *b, float *out, size_t count)
+extern "C" cudaError_t awq_cu_add(cudaStream_t s, const float *a, const float *b, float *out, size_t count, int pdl)
 {
-	return awq_cu_launch(add_kernel, dim3(blocks_for(count, 256)), dim3(256), 0, s, awq_cu_pdl_here(), a, b, out, count);
+	return awq_cu_launch(add_kernel, dim3(blocks_for(count, 256)), dim3(256), 0, s, pdl, a, b, out, count);
 }
 
 __global__ void sigmoid_mul_kernel(const float *__restrict__ g, const float *__restrict__ x, float *__restrict__ out,
@@ -229,13 +228,13 @@ __global__ void sigmoid_mul_kernel(const float *__restrict__ g, const float *__r
 		out[i] = sigmoid(g[i / (size_t)cols]) * x[i]; /* as the CPU reference */
 }
 
-extern "C" cudaError_t awq_cu_sigmoid_mul(cudaStream_t s, const float *g, const float *x, float *out, int rows, int cols)
+extern "C" cudaError_t awq_cu_sigmoid_mul(cudaStream_t s, const float *g, const float *x, float *out, int rows,
+					  int cols, int pdl)
 {
 	size_t count = (size_t)rows * cols;
 	if (rows < 1 || cols < 1)
 		return cudaErrorInvalidValue;
-	return awq_cu_launch(sigmoid_mul_kernel, dim3(blocks_for(count, 256)), dim3(256), 0, s, awq_cu_pdl_here(), g, x, out,
-			     count, cols);
+	return awq_cu_launch(sigmoid_mul_kernel, dim3(blocks_for(count, 256)), dim3(256), 0, s, pdl, g, x, out, count, cols);
 }
 
 /* Ties go to the lowest index, as a sequential scan would. One block of 1024 threads per row;
@@ -299,9 +298,9 @@ __global__ void __launch_bounds__(ARGMAX_THREADS) argmax_kernel(const float *__r
 	}
 }
 
-extern "C" cudaError_t awq_cu_argmax(cudaStream_t s, const float *in, int rows, int cols, int32_t *out)
+extern "C" cudaError_t awq_cu_argmax(cudaStream_t s, const float *in, int rows, int cols, int32_t *out, int pdl)
 {
-	return awq_cu_launch(argmax_kernel, dim3(rows), dim3(ARGMAX_THREADS), 0, s, awq_cu_pdl_here(), in, cols, out);
+	return awq_cu_launch(argmax_kernel, dim3(rows), dim3(ARGMAX_THREADS), 0, s, pdl, in, cols, out);
 }
 
 /* Attention inputs of one step in one launch: one block per (head slot, row), the slots being the
@@ -358,7 +357,7 @@ extern "C" cudaError_t awq_cu_attn_prep(cudaStream_t s, const struct awq_cu_prep
 	if (!p->q_out) { /* nothing to do for q: the grid starts at the k heads */
 		a.n_heads = 0;
 	}
-	return awq_cu_launch(attn_prep_kernel, dim3(slots, p->rows), dim3(threads), 0, s, awq_cu_pdl_here(), a);
+	return awq_cu_launch(attn_prep_kernel, dim3(slots, p->rows), dim3(threads), 0, s, p->pdl, a);
 }
 
 /* Profiling aid: keeps the stream busy for `us` microseconds so that the host can queue a whole
@@ -379,7 +378,7 @@ extern "C" cudaError_t awq_cu_hold(cudaStream_t s, unsigned us)
 	return cudaGetLastError();
 }
 
-/* Programmatic dependent launch of the decode matmuls: on from sm_90 unless AWQ_CUDA_PDL=0. */
+/* Programmatic dependent launch of the decode kernels: on from sm_90 unless AWQ_CUDA_PDL=0. */
 extern "C" int awq_cu_pdl_default(int cc_major)
 {
 	static int env = -1;

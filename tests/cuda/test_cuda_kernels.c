@@ -1,7 +1,8 @@
 /* The CUDA backend's complex kernels called directly, against double-precision host references
  * written here: AWQ repack + W4A16 GEMV (1..8 rows, q/k/v segments, fused SiLU-mul) and GEMM
- * (odd row counts), the 16-bit GEMV, decode (split-K) and prefill (flash) attention with RoPE on q
- * and the KV append. Outputs are poisoned with NaN first. Exit 77 without a CUDA device. */
+ * (odd row counts), the 16-bit GEMV, decode (split-K; plain and programmatic launch) and prefill
+ * (flash) attention with RoPE on q and the KV append. Outputs are poisoned with NaN first. Exit 77
+ * without a CUDA device. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,11 +292,12 @@ static void attn_ref(const float *q, const double *kc, const double *vc, int row
 	free(qr);
 }
 
-/* Prefill of T tokens, then decode steps of 1 and 3 rows; with tickets, head dims 64 and 128 merge
- * their splits in the split kernel's last block (one launch) instead of the combine kernel where a
- * block's heads x head_dim outputs are one per thread (else the combine kernel still runs). With
- * tickets also: they are all 0 again after the launches, and a launch of more rows than they cover
- * is refused. */
+/* Prefill of T tokens, then decode steps of 1 and 3 rows as plain launches and again with
+ * programmatic launch (pdl, as the backend's decode steps on sm_90+: each kernel waits for the one
+ * before); with tickets, head dims 64 and 128 merge their splits in the split kernel's last block
+ * (one launch) instead of the combine kernel where a block's heads x head_dim outputs are one per
+ * thread (else the combine kernel still runs). With tickets also: they are all 0 again after the
+ * launches, and a launch of more rows than they cover is refused. */
 static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 {
 	int max_ctx = T + 8, cols = nkv * hd, qcols = nh * hd;
@@ -315,8 +317,8 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 		cudaMemset(dtk, 0, awq_cu_attn_ticket_words(nh) * sizeof(unsigned));
 	double *ref = malloc((size_t)T * qcols * sizeof(double));
 	int pos = 0;
-	for (int si = 0; si < 3; si++) {
-		int rows = si == 0 ? T : si == 1 ? 1 : 3;
+	for (int si = 0; si < 5; si++) { /* T + 1 + 3 + 1 + 3 rows: max_ctx */
+		int rows = si == 0 ? T : si % 2 ? 1 : 3, pdl = si >= 3;
 		for (size_t i = 0; i < (size_t)rows * qcols; i++)
 			q[i] = (float)urand(-2, 2);
 		for (size_t i = 0; i < (size_t)rows * cols; i++) {
@@ -340,10 +342,12 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 		/* q rotated into its own buffer, k rotated into the cache: the prep kernel of the backend */
 		float *dqr = poisoned((size_t)rows * qcols);
 		struct awq_cu_prep pp = {.q = dq, .k = dk, .v = dv, .q_freq = dinv, .k_freq = dinv, .q_out = dqr, .kc = dkc,
-					 .vc = dvc, .d_pos = dpos, .rows = rows, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd};
+					 .vc = dvc, .d_pos = dpos, .rows = rows, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd,
+					 .pdl = pdl};
 		awq_cu_attn_prep(0, &pp);
 		struct awq_cu_attn a = {.k = dkc, .v = dvc, .d_pos = dpos, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd,
-					.max_ctx = max_ctx, .scale = 1.0f / sqrtf((float)hd), .part = part, .ticket = dtk};
+					.max_ctx = max_ctx, .scale = 1.0f / sqrtf((float)hd), .part = part, .ticket = dtk,
+					.pdl = pdl};
 		const char *kind = "decode";
 		if (rows > 8 && awq_cu_attn_prefill_ok(hd, cc_major)) {
 			a.q = dqr, a.out = out, a.rows = rows;
@@ -360,8 +364,8 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 		}
 		attn_ref(q, kc, vc, rows, pos, nh, nkv, hd, inv, ref);
 		char what[128];
-		snprintf(what, sizeof(what), "attention (%s%s) heads %d/%d d=%d rows=%d pos=%d", kind,
-			 dtk && strcmp(kind, "flash") ? ", tickets" : "", nh, nkv, hd, rows, pos);
+		snprintf(what, sizeof(what), "attention (%s%s%s) heads %d/%d d=%d rows=%d pos=%d", kind,
+			 dtk && strcmp(kind, "flash") ? ", tickets" : "", pdl ? ", pdl" : "", nh, nkv, hd, rows, pos);
 		check(what, ref, out, (size_t)rows * qcols, 5e-3);
 		cudaFree(dq), cudaFree(dqr), cudaFree(dk), cudaFree(dv), cudaFree(out);
 		pos += rows;

@@ -322,8 +322,9 @@ static void bench_w16_gemv(int m, int k, int copies)
 	CK(cudaFree(y));
 }
 
-/* One layer of llama2-7b decode attention (32 heads, 128 dims, f16 KV) at a given context. */
-static void bench_attn(int ctx, int heads, int kv_heads)
+/* One layer of llama2-7b decode attention (32 heads, 128 dims, f16 KV) at a given context, with
+ * programmatic launch where the backend's decode steps use it (device compute capability cc). */
+static void bench_attn(int ctx, int heads, int kv_heads, int cc)
 {
 	int hd = 128;
 	size_t kv = (size_t)ctx * kv_heads * hd;
@@ -338,7 +339,7 @@ static void bench_attn(int ctx, int heads, int kv_heads)
 	float *part = (float *)dev(awq_cu_attn_part_floats(1, heads, hd, ctx) * 4);
 	struct awq_cu_attn a = {};
 	a.q = q, a.k = k, a.v = v, a.out = o, a.d_pos = pos, a.rows = 1, a.n_heads = heads, a.n_kv_heads = kv_heads;
-	a.head_dim = hd, a.max_ctx = ctx, a.scale = 0.088f, a.part = part;
+	a.head_dim = hd, a.max_ctx = ctx, a.scale = 0.088f, a.part = part, a.pdl = awq_cu_pdl_default(cc);
 	/* two launches (split, then combine) and the backend's path: with a ticket the last split block
 	 * merges where its heads x head_dim outputs are one per thread (else still two launches) */
 	unsigned *tk = (unsigned *)dev(awq_cu_attn_ticket_words(heads) * sizeof(unsigned));
@@ -347,8 +348,8 @@ static void bench_attn(int ctx, int heads, int kv_heads)
 		a.ticket = merged ? tk : NULL;
 		double us = time_us([&] { CK(awq_cu_attn_decode(st, &a)); }, 20, 9);
 		char what[96];
-		snprintf(what, sizeof(what), "decode attention ctx=%d heads=%d/%d %s", ctx, heads, kv_heads,
-			 merged ? "with ticket" : "2 launches");
+		snprintf(what, sizeof(what), "decode attention ctx=%d heads=%d/%d %s%s", ctx, heads, kv_heads,
+			 merged ? "with ticket" : "2 launches", a.pdl ? ", pdl" : "");
 		rows.push_back({"", us, 2.0 * kv * 2, "B", copy_bw});
 		strcpy(rows.back().what, what);
 	}
@@ -499,11 +500,11 @@ int main(int argc, char **argv)
 	bench_w16_gemv(4096, 4096, 4);
 	bench_w16_gemv(4096, 14336, 2);
 	bench_w16_gemv(32000, 4096, 2); /* llama2-7b lm_head */
-	bench_attn(640, 32, 32); /* the context of `awqrun bench -p 512 -n 128`: llama2-7b, qwen3-30b-a3b heads */
-	bench_attn(640, 32, 4);
-	bench_attn(4096, 32, 32);
-	bench_attn(16384, 32, 32);
-	bench_attn(16384, 32, 8);
+	bench_attn(640, 32, 32, p.major); /* the context of `awqrun bench -p 512 -n 128`: llama2-7b, qwen3-30b-a3b */
+	bench_attn(640, 32, 4, p.major);
+	bench_attn(4096, 32, 32, p.major);
+	bench_attn(16384, 32, 32, p.major);
+	bench_attn(16384, 32, 8, p.major);
 	bench_flash(512, 32, 32);
 	bench_flash(4096, 32, 8);
 	print_rows();
