@@ -171,6 +171,7 @@ struct vk_ctx {
 	int prof_nodes;
 	int prof_single;              /* ... and it was a single-token (decode) step */
 	double dec_ms[AWQ_OP_COUNT]; /* the single-token steps' share of op_ms */
+	double *node_dec_ms;         /* the same per node (g->n_nodes), for the mat-vecs by shape */
 	long dec_steps;
 	char device[256];
 	char kernels[400];

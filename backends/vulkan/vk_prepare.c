@@ -622,4 +622,6 @@ void vk_release_graph(struct vk_ctx *c)
 	vk_buf_destroy(c, &c->attn_part);
 	free(c->offsets);
 	free(c->nodes);
+	free(c->node_dec_ms);
+	c->node_dec_ms = NULL;
 }

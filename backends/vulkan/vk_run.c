@@ -3,6 +3,7 @@
  * uploads submitted with it, logits and greedy ids copied to a host buffer at the end of the step,
  * and optional per-op timestamps (AWQ_VK_PROFILE=1). */
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -321,13 +322,18 @@ static void profile_collect(struct vk_ctx *c)
 	if (vkGetQueryPoolResults(c->dev, c->qpool, 0, (uint32_t)n + 1, sizeof(t), t, sizeof(uint64_t),
 				  VK_QUERY_RESULT_64_BIT) != VK_SUCCESS)
 		return;
+	if (c->prof_single && !c->node_dec_ms)
+		c->node_dec_ms = calloc((size_t)c->g->n_nodes, sizeof(double));
 	for (int i = 0; i < n; i++) {
 		enum awq_op op = c->g->nodes[i].op;
 		double ms = (double)(t[i + 1] - t[i]) * c->props.limits.timestampPeriod * 1e-6;
 		c->op_ms[op] += ms;
 		c->op_count[op]++;
-		if (c->prof_single)
+		if (c->prof_single) {
 			c->dec_ms[op] += ms;
+			if (c->node_dec_ms)
+				c->node_dec_ms[i] += ms;
+		}
 	}
 	c->dec_steps += c->prof_single;
 }
@@ -338,6 +344,50 @@ static int settle(struct vk_ctx *c, char *err, size_t errlen)
 	if (!rc && c->profile)
 		profile_collect(c);
 	return rc;
+}
+
+/* The decode steps' mat-vecs by weight shape: time per call and the weight bytes it read per second
+ * (a fused gate/up SILU_MUL counts both weights), to set against the device's read bandwidth. */
+static void profile_matvecs(const struct vk_ctx *c)
+{
+	struct shape {
+		const struct awq_weight *w; /* the first of its shape */
+		int nw;                     /* weights per call (2: fused gate/up) */
+		long calls;
+		double ms;
+	} sh[32];
+	int ns = 0;
+	if (!c->node_dec_ms)
+		return;
+	for (int i = 0; i < c->g->n_nodes; i++) {
+		const struct awq_node *n = &c->g->nodes[i];
+		const struct vk_node *vn = &c->nodes[i];
+		const struct awq_weight *w = n->op == AWQ_OP_MATMUL && !vn->decode_skip ? n->w
+					     : n->op == AWQ_OP_SILU_MUL && vn->silu_gate >= 0 ? c->g->nodes[vn->silu_gate].w
+											      : NULL;
+		if (!w || c->node_dec_ms[i] <= 0)
+			continue;
+		int nw = n->op == AWQ_OP_SILU_MUL ? 2 : 1, j = 0;
+		while (j < ns && !(sh[j].nw == nw && sh[j].w->n == w->n && sh[j].w->k == w->k && sh[j].w->fmt == w->fmt &&
+				   sh[j].w->dtype == w->dtype))
+			j++;
+		if (j == ns) {
+			if (ns == (int)(sizeof(sh) / sizeof(sh[0])))
+				continue;
+			sh[ns++] = (struct shape){.w = w, .nw = nw};
+		}
+		sh[j].calls++;
+		sh[j].ms += c->node_dec_ms[i];
+	}
+	if (ns)
+		fprintf(stderr, "awqrun vulkan profile: decode mat-vecs by weight shape (n x k):\n");
+	for (int j = 0; j < ns; j++) {
+		double us = 1e3 * sh[j].ms / (double)c->dec_steps / (double)sh[j].calls;
+		double bytes = (double)sh[j].nw * (double)awq_weight_bytes(sh[j].w);
+		fprintf(stderr, "  %-9s %s %6lld x %-6lld %3ld per step %8.1f us per call %8.1f GB/s\n",
+			sh[j].nw == 2 ? "gate+up" : "matmul", sh[j].w->fmt == AWQ_WFMT_AWQ4 ? "awq4" : awq_dtype_name(sh[j].w->dtype),
+			(long long)sh[j].w->n, (long long)sh[j].w->k, sh[j].calls, us, bytes / (us * 1e3));
+	}
 }
 
 void vk_profile_report(struct vk_ctx *c)
@@ -365,6 +415,7 @@ void vk_profile_report(struct vk_ctx *c)
 		if (c->dec_ms[i] > 0)
 			fprintf(stderr, "  %-10s %10.1f us per step %6.1f%%\n", awq_op_name((enum awq_op)i),
 				1e3 * c->dec_ms[i] / (double)c->dec_steps, 100 * c->dec_ms[i] / dec);
+	profile_matvecs(c);
 }
 
 static void write_step(struct vk_ctx *c, const struct awq_step *s)
