@@ -119,6 +119,7 @@ struct vk_ctx {
 	VkPhysicalDeviceMemoryProperties memprops;
 	uint32_t subgroup_size, min_subgroup;
 	int mv_wg; /* workgroup size of the matvec shaders: VK_WG, or AWQ_VK_MATVEC_WG (a tuning knob) */
+	int mv_ksplit; /* 4-bit decode mat-vecs split over K (matvec_q4k.comp); AWQ_VK_MATVEC_KSPLIT=0: off */
 	int mv_u4; /* AWQ_VK_MATVEC_U4=1: the 4-bit matvec with 4 chunks per lane in flight (else 2) */
 	int mv_nr; /* output rows per subgroup of the 4-bit matvec: 4, or 2 with AWQ_VK_MATVEC_NR=2 */
 	int has_f16, validate;
@@ -235,6 +236,15 @@ uint32_t vk_matvec_groups(const struct vk_ctx *c, int64_t n, int nr);
 static inline int vk_q4_f16(const struct vk_ctx *c)
 {
 	return c->has_f16 && c->mv_nr == 4 && !c->mv_u4;
+}
+#define VK_Q4K_ROWS 8 /* output rows per workgroup of matvec_q4k.comp (its NRW) */
+/* Whether 4-bit weight w takes the K-split mat-vec (matvec_q4k.comp) in decode: K and the group
+ * size multiples of 32, no knob of matvec.comp set, AWQ_VK_MATVEC_KSPLIT not 0, and at most 64
+ * subgroups per workgroup (its shared partial sums). */
+static inline int vk_q4k(const struct vk_ctx *c, const struct awq_weight *w)
+{
+	return c->mv_ksplit && c->mv_nr == 4 && !c->mv_u4 && w->k % 32 == 0 && w->group_size % 32 == 0 &&
+	       (uint32_t)c->mv_wg <= 64u * c->min_subgroup;
 }
 /* Record the product of rows of the set's input with w. exact: f32 arithmetic only (no fp16
  * products, no cooperative matrices), as the router needs for the CPU's top-k. */

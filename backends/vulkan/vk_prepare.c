@@ -546,12 +546,13 @@ static void describe(struct vk_ctx *c)
 		dense |= c->weights[i].w->fmt == AWQ_WFMT_DENSE && c->weights[i].w->k > 1;
 	}
 	char tune[64] = ""; /* the mat-vec tuning knobs that are not at their defaults */
-	if (c->mv_wg != VK_WG || c->mv_u4 || c->mv_nr != 4)
+	if (c->mv_wg != VK_WG || c->mv_u4 || c->mv_nr != 4 || !c->mv_ksplit)
 		snprintf(tune, sizeof(tune), " [workgroup %d, %d rows x %d chunks per subgroup]", c->mv_wg, c->mv_nr,
 			 c->mv_u4 ? 4 : 2);
 	snprintf(c->kernels, sizeof(c->kernels),
-		 "vulkan subgroup %u: %s%smatvec (<= %d rows)%s + tiled f32 matmul; %s%s; %sKV f32%s", c->subgroup_size,
-		 q4 ? (vk_q4_f16(c) ? "W4A16 fp16-math (AWQ repacked at load) " : "W4A16 f32-math (AWQ repacked at load) ") : "", dense ? (c->has_f16 ? "F16 fp16-math/BF16 " : "16-bit f32-math ") : "",
+		 "vulkan subgroup %u: %s%s%smatvec (<= %d rows)%s + tiled f32 matmul; %s%s; %sKV f32%s", c->subgroup_size,
+		 q4 ? (vk_q4_f16(c) ? "W4A16 fp16-math (AWQ repacked at load) " : "W4A16 f32-math (AWQ repacked at load) ") : "",
+		 q4 && c->mv_ksplit && c->mv_nr == 4 && !c->mv_u4 ? "k-split " : "", dense ? (c->has_f16 ? "F16 fp16-math/BF16 " : "16-bit f32-math ") : "",
 		 VK_MATVEC_ROWS, tune, c->n_moe ? "MoE top-k expert matvec / grouped indirect matmul; " : "", c->coopmat_why,
 		 c->validate ? "validation on; " : "", c->profile ? "; profiling" : "");
 }

@@ -23,13 +23,23 @@ uint32_t vk_matvec_groups(const struct vk_ctx *c, int64_t n, int nr)
 	return (uint32_t)((n + nr * (c->mv_wg / 32) - 1) / (nr * (c->mv_wg / 32)));
 }
 
-/* The 4-bit matvec variant of the tuning knobs (AWQ_VK_MATVEC_NR, AWQ_VK_MATVEC_U4), and its workgroups
- * for n outputs in *groups (the 16-bit mat-vec keeps 4 rows per subgroup). Without knobs, on a device
- * with shaderFloat16, the packed-fp16 arithmetic (matvec.comp, dot32h) unless exact f32 is asked. */
-static const char *q4_matvec(const struct vk_ctx *c, int silu, int exact, int64_t n, uint32_t *groups)
+/* The 4-bit mat-vec of a decode step for weight w, and its workgroups in *groups: the K-split kernel
+ * (matvec_q4k.comp, VK_Q4K_ROWS rows per workgroup) where it applies, else matvec.comp in the variant
+ * of the tuning knobs (AWQ_VK_MATVEC_NR, AWQ_VK_MATVEC_U4; the 16-bit mat-vec keeps 4 rows per
+ * subgroup). Without knobs, on a device with shaderFloat16, the packed-fp16 arithmetic (q4dot.glsl)
+ * unless exact f32 is asked. */
+static const char *q4_matvec(const struct vk_ctx *c, int silu, int exact, const struct awq_weight *w,
+			     uint32_t *groups)
 {
-	*groups = vk_matvec_groups(c, n, c->mv_nr);
-	if (vk_q4_f16(c) && !exact)
+	const int f16 = vk_q4_f16(c) && !exact;
+	if (vk_q4k(c, w)) {
+		static const char *const k[2][2] = {{"matvec_q4k", "matvec_q4k_f16"},
+						    {"matvec_q4k_silu", "matvec_q4k_silu_f16"}};
+		*groups = (uint32_t)((w->n + VK_Q4K_ROWS - 1) / VK_Q4K_ROWS);
+		return k[silu != 0][f16];
+	}
+	*groups = vk_matvec_groups(c, w->n, c->mv_nr);
+	if (f16)
 		return silu ? "matvec_q4_silu_f16" : "matvec_q4_f16";
 	static const char *const names[2][2][2] = {
 		{{"matvec_q4", "matvec_q4_u4"}, {"matvec_q4_nr2", "matvec_q4_nr2_u4"}},
@@ -48,7 +58,7 @@ int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight 
 	int rc;
 	if (rows <= VK_MATVEC_ROWS) {
 		uint32_t groups = vk_matvec_groups(c, w->n, 4);
-		const char *name = q4 ? q4_matvec(c, 0, exact, w->n, &groups)
+		const char *name = q4 ? q4_matvec(c, 0, exact, w, &groups)
 				   : c->has_f16 && w->dtype == AWQ_DT_F16 && !exact ? "matvec_dense_f16"
 										     : "matvec_dense";
 		rc = vk_pipe_get(c, name, dt, c->mv_wg, bdt, &p, err, errlen);
@@ -198,7 +208,7 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 			struct vk_push mv = {.u = {(uint32_t)w->k, (uint32_t)w->n, (uint32_t)rows,
 						   q4 ? (uint32_t)w->group_size : 0, 0}};
 			uint32_t groups = vk_matvec_groups(c, w->n, 4);
-			rc = vk_pipe_get(c, q4 ? q4_matvec(c, 1, 0, w->n, &groups) : "matvec_dense_silu",
+			rc = vk_pipe_get(c, q4 ? q4_matvec(c, 1, 0, w, &groups) : "matvec_dense_silu",
 					 q4 ? 0 : vk_dt_code(w->dtype), c->mv_wg, 0, &p, err, errlen);
 			vk_grid(groups, &gx, &gy);
 			if (!rc)

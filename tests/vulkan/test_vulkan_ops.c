@@ -79,6 +79,10 @@ static int test_matmuls(struct vt_pair *p)
 	if (quick)
 		return f;
 	f += test_matmul(p, "awq g128 zp 136x256", awq4(136, 256, 128, 1, 0), 1e-5);
+	/* the K-split decode kernel (matvec_q4k.comp): 3 chunks of 32 k, and
+	 * invocations with several 32-k chunks (K / 32 above the workgroup size) */
+	f += test_matmul(p, "awq g32 zp 56x96", awq4(56, 96, 32, 1, 0), 1e-5);
+	f += test_matmul(p, "awq g128 zp bias 24x8448", awq4(24, 8448, 128, 1, 1), 1e-5);
 	f += test_matmul(p, "awq g8 zp (word path) 16x40", awq4(16, 40, 8, 1, 1), 1e-5);
 	f += test_matmul(p, "awq g24 zp (word path) 32x72", awq4(32, 72, 24, 1, 0), 1e-5);
 	f += test_matmul(p, "bf16 odd 37x53", dense(37, 53, AWQ_DT_BF16, 0.3f, AWQ_DT_COUNT), 1e-5);
@@ -273,6 +277,8 @@ int main(int argc, char **argv)
 		f += test_add_norm(&p, 1000, AWQ_DT_BF16);
 		f += test_gate_up(&p, "awq g64 136x256", awq4(136, 256, 64, 1, 0), awq4(136, 256, 64, 1, 0), 1e-5);
 		f += test_gate_up(&p, "awq g32 sym 40x96", awq4(40, 96, 32, 0, 0), awq4(40, 96, 32, 0, 0), 1e-5);
+		f += test_gate_up(&p, "awq g128 zp 40x8448", awq4(40, 8448, 128, 1, 0), awq4(40, 8448, 128, 1, 0),
+				  1e-5);
 		f += test_gate_up(&p, "bf16 77x64", dense(77, 64, AWQ_DT_BF16, 0.1f, AWQ_DT_COUNT),
 				  dense(77, 64, AWQ_DT_BF16, 0.1f, AWQ_DT_COUNT), 1e-5);
 		f += test_add_norm(&p, 96, AWQ_DT_F32);
