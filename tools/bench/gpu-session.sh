@@ -26,11 +26,11 @@
 #             router inside qwen3-30b-a3b AWQ decode (no graph, two layers' launches), and of
 #             the dense decode GEMV (awq-cuda-bench --profile); per-instruction stall samples
 #             summarised by tools/bench/ncu-stalls.py into the summary, reports kept in the logs
-#   vulkan    test_vulkan_ops, the goldens and llama2-7b bench through NVIDIA's Vulkan driver, then
-#             AWQ_VK_PROFILE=1 of llama2-7b AWQ decode (GPU time per decode step and op), and its
-#             decode with the mat-vec workgroup sizes of VK_MATVEC_WGS (AWQ_VK_MATVEC_WG; 64 256 512)
-#             and with 4 chunks per lane in flight and/or 2 rows per subgroup (AWQ_VK_MATVEC_U4=1,
-#             AWQ_VK_MATVEC_NR=2)
+#   vulkan    test_vulkan_ops, the goldens and a bench of VK_BENCH_MODELS (llama2-7b) through NVIDIA's
+#             Vulkan driver and CUDA, then AWQ_VK_PROFILE=1 of llama2-7b AWQ decode (GPU time per
+#             decode step and op, mat-vecs by shape), and its decode with the mat-vec workgroup sizes
+#             of VK_MATVEC_WGS (AWQ_VK_MATVEC_WG; 64 256 512) and the knob runs of VK_KNOB_RUNS
+#             (the K-split 4-bit kernel off; 4 chunks per lane in flight and/or 2 rows per subgroup)
 #             (carry .gl: the loader debs, see the device tool's README)
 # (default: test sanitize profile bench). BIN=DIR uses binaries built elsewhere
 # (tools/bench/pack-bin.sh on the development machine; carry DIR), which saves the device's build
@@ -251,13 +251,14 @@ if has vulkan; then
 	timeout 200 "$VKOPS" >"$L/test_vulkan_ops.log" 2>&1
 	note "test_vulkan_ops: rc=$? in $((SECONDS - t0)) s: $(tail -1 "$L/test_vulkan_ops.log")"
 	goldens vulkan
-	bench vulkan 300 --synthetic llama2-7b --precision awq,bf16 --backend vulkan,cuda -p 512 -n 128 -r 2
+	bench vulkan 300 --synthetic "${VK_BENCH_MODELS:-llama2-7b}" --precision awq,bf16 --backend vulkan,cuda -p 512 -n 128 -r 2
 	# GPU time per decode step and op (timestamps between nodes) against the step's wall time
 	t0=$SECONDS
 	AWQ_VK_PROFILE=1 timeout 120 "$AWQRUN" bench --synthetic llama2-7b --precision awq --backend vulkan -p 16 -n 64 \
 		-r 1 --no-predict >"$L/profile_vulkan_llama2-7b_awq.log" 2>&1
 	note "vulkan profile llama2-7b awq: rc=$? in $((SECONDS - t0)) s"
 	grep -A14 "single-token steps" "$L/profile_vulkan_llama2-7b_awq.log" | tee -a "$summary"
+	grep -A12 "by weight shape" "$L/profile_vulkan_llama2-7b_awq.log" | grep -E "shape|per call" | tee -a "$summary"
 	grep "tg64" "$L/profile_vulkan_llama2-7b_awq.log" | tee -a "$summary"
 	# the mat-vec's workgroup size (default 128): how its N / 4 subgroups spread over the SMs
 	for wg in ${VK_MATVEC_WGS:-64 256 512}; do
@@ -266,7 +267,9 @@ if has vulkan; then
 	done
 	# twice the weight loads per lane in flight (4 chunks instead of 2), twice the subgroups (2 rows
 	# each instead of 4), both
-	for v in "u4 AWQ_VK_MATVEC_U4=1" "nr2 AWQ_VK_MATVEC_NR=2" "nr2u4 AWQ_VK_MATVEC_NR=2 AWQ_VK_MATVEC_U4=1"; do
+	# (VK_KNOB_RUNS: "name VAR=V ...;name ..." overrides the list; the 4-bit K-split kernel off first)
+	IFS=';' read -ra knob_runs <<<"${VK_KNOB_RUNS:-noksplit AWQ_VK_MATVEC_KSPLIT=0;u4 AWQ_VK_MATVEC_U4=1;nr2 AWQ_VK_MATVEC_NR=2;nr2u4 AWQ_VK_MATVEC_NR=2 AWQ_VK_MATVEC_U4=1}"
+	for v in "${knob_runs[@]}"; do
 		set -- $v
 		name=$1
 		shift
