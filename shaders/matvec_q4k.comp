@@ -9,9 +9,10 @@
  * chunk once per row of x and uses it for NRW weight rows (NRW = 8: x is a quarter of the weight
  * traffic) and has NRW 16-byte weight loads in flight at once.
  *
- * Needs K and the group size to be multiples of 32 (the host takes matvec.comp otherwise). With SILU
- * (the fused gate/up of decode) the up weights come in as a second operand, as in matvec.comp, and the
- * output is silu(gate) * up; F16MATH takes q4dot.glsl's packed-fp16 dot. Bindings as matvec.comp. */
+ * Needs K and the group size to be multiples of 32 (the host takes matvec.comp otherwise); F16MATH
+ * takes q4dot.glsl's packed-fp16 dot. Bindings as matvec.comp. The fused gate/up of decode stays on
+ * matvec.comp: a SILU form of this kernel (8 rows x 2 weights per invocation) ran at 48.5 us per
+ * llama2-7b call on an H200 against matvec.comp's 34.4. */
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #ifdef F16MATH
@@ -23,7 +24,7 @@ layout(constant_id = 2) const int BDT = 0;
 #include "common.glsl"
 
 #ifndef NRW
-#define NRW 8u /* output rows per workgroup (the host's vk_q4k_rows must agree) */
+#define NRW 8u /* output rows per workgroup (VK_Q4K_ROWS on the host) */
 #endif
 #define MAXR 4u
 
@@ -31,10 +32,6 @@ layout(set = 0, binding = 1, std430) readonly buffer X4 { vec4 x4[]; };
 layout(set = 0, binding = 2, std430) readonly buffer W4 { uvec4 w4[]; };
 layout(set = 0, binding = 3, std430) writeonly buffer Out { float o[]; };
 layout(set = 0, binding = 5, std430) readonly buffer SZ { uint sz[]; };
-#ifdef SILU
-layout(set = 0, binding = 4, std430) readonly buffer WU4 { uvec4 wu4[]; };
-layout(set = 0, binding = 6, std430) readonly buffer SZU { uint szu[]; };
-#else
 layout(set = 0, binding = 7, std430) readonly buffer Bias { uint bias[]; };
 
 float load_bias(uint n)
@@ -43,16 +40,12 @@ float load_bias(uint n)
 		return uintBitsToFloat(bias[n]);
 	return widen16((bias[n >> 1] >> ((n & 1u) * 16u)) & 0xffffu, BDT);
 }
-#endif
 
 #include "q4dot.glsl"
 
 /* per subgroup, per (row of x, output row): the subgroup's partial sums (up to 64 subgroups, as
- * reduce.glsl; the host checks workgroup size / minimum subgroup size) */
+ * reduce.glsl; the host checks workgroup size / minimum subgroup size): 8 KB */
 shared float red[64u * MAXR * NRW];
-#ifdef SILU
-shared float redu[64u * MAXR * NRW];
-#endif
 
 /* u0 = K, u1 = N, u2 = rows (<= 4), u3 = group size, u4 = has bias */
 void main()
@@ -64,26 +57,14 @@ void main()
 	/* Every index into the arrays below is a constant once the [[unroll]] loops are unrolled (see
 	 * matvec.comp): rows past N re-read row N - 1 and are never stored. */
 	float acc[MAXR][NRW];
-#ifdef SILU
-	float accu[MAXR][NRW];
-#endif
 	[[unroll]] for (uint r = 0u; r < MAXR; r++)
-		[[unroll]] for (uint j = 0u; j < NRW; j++) {
+		[[unroll]] for (uint j = 0u; j < NRW; j++)
 			acc[r][j] = 0.0;
-#ifdef SILU
-			accu[r][j] = 0.0;
-#endif
-		}
 	for (uint c = t; c < C; c += gl_WorkGroupSize.x) {
 		const uint g = (c * 32u) / G;
 		uvec4 q[NRW];
 		float s[NRW];
 		MZ_T mz[NRW];
-#ifdef SILU
-		uvec4 qu[NRW];
-		float su[NRW];
-		MZ_T mzu[NRW];
-#endif
 		/* the NRW weight loads (and scales) go out before any arithmetic */
 		[[unroll]] for (uint j = 0u; j < NRW; j++) {
 			const uint row = min(n0 + j, N - 1u);
@@ -91,12 +72,6 @@ void main()
 			const uint szw = sz[row * NG + g];
 			s[j] = unpackHalf2x16(szw).x;
 			mz[j] = MZ_OF(szw);
-#ifdef SILU
-			qu[j] = wu4[row * C + c];
-			const uint szv = szu[row * NG + g];
-			su[j] = unpackHalf2x16(szv).x;
-			mzu[j] = MZ_OF(szv);
-#endif
 		}
 		[[unroll]] for (uint r = 0u; r < MAXR; r++) {
 			if (r < rows) {
@@ -107,12 +82,8 @@ void main()
 				f16vec2 xp[16];
 				x_pairs(xv, xp);
 #endif
-				[[unroll]] for (uint j = 0u; j < NRW; j++) {
+				[[unroll]] for (uint j = 0u; j < NRW; j++)
 					acc[r][j] += s[j] * DOT32(q[j], xv, xp, mz[j]);
-#ifdef SILU
-					accu[r][j] += su[j] * DOT32(qu[j], xv, xp, mzu[j]);
-#endif
-				}
 			}
 		}
 	}
@@ -121,15 +92,8 @@ void main()
 		if (r < rows) {
 			[[unroll]] for (uint j = 0u; j < NRW; j++) {
 				const float v = subgroupAdd(acc[r][j]);
-#ifdef SILU
-				const float vu = subgroupAdd(accu[r][j]);
-#endif
-				if (subgroupElect()) {
+				if (subgroupElect())
 					red[(gl_SubgroupID * MAXR + r) * NRW + j] = v;
-#ifdef SILU
-					redu[(gl_SubgroupID * MAXR + r) * NRW + j] = vu;
-#endif
-				}
 			}
 		}
 	}
@@ -138,20 +102,9 @@ void main()
 		const uint r = t / NRW, j = t % NRW;
 		if (n0 + j < N) {
 			float v = 0.0;
-#ifdef SILU
-			float vu = 0.0;
-#endif
-			for (uint sg = 0u; sg < gl_NumSubgroups; sg++) {
+			for (uint sg = 0u; sg < gl_NumSubgroups; sg++)
 				v += red[(sg * MAXR + r) * NRW + j];
-#ifdef SILU
-				vu += redu[(sg * MAXR + r) * NRW + j];
-#endif
-			}
-#ifdef SILU
-			o[r * N + n0 + j] = v / (1.0 + exp(-v)) * vu; /* as eltwise.comp */
-#else
 			o[r * N + n0 + j] = v + (pc.u4 != 0u ? load_bias(n0 + j) : 0.0);
-#endif
 		}
 	}
 }

@@ -89,6 +89,8 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 		c->opts = *o;
 	c->validate = env_on("AWQ_VK_VALIDATE");
 	c->profile = env_on("AWQ_VK_PROFILE");
+	const char *bar = getenv("AWQ_VK_BARRIERS");
+	c->full_barriers = bar && !strcmp(bar, "full");
 	int rc = vk_instance(c, err, errlen);
 	if (!rc)
 		rc = vk_open_device(c, device, err, errlen);

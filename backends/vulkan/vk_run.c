@@ -24,7 +24,8 @@ uint32_t vk_matvec_groups(const struct vk_ctx *c, int64_t n, int nr)
 }
 
 /* The 4-bit mat-vec of a decode step for weight w, and its workgroups in *groups: the K-split kernel
- * (matvec_q4k.comp, VK_Q4K_ROWS rows per workgroup) where it applies, else matvec.comp in the variant
+ * (matvec_q4k.comp, VK_Q4K_ROWS rows per workgroup) where it applies (not the fused gate/up with
+ * silu, which matvec.comp runs faster), else matvec.comp in the variant
  * of the tuning knobs (AWQ_VK_MATVEC_NR, AWQ_VK_MATVEC_U4; the 16-bit mat-vec keeps 4 rows per
  * subgroup). Without knobs, on a device with shaderFloat16, the packed-fp16 arithmetic (q4dot.glsl)
  * unless exact f32 is asked. */
@@ -32,11 +33,9 @@ static const char *q4_matvec(const struct vk_ctx *c, int silu, int exact, const 
 			     uint32_t *groups)
 {
 	const int f16 = vk_q4_f16(c) && !exact;
-	if (vk_q4k(c, w)) {
-		static const char *const k[2][2] = {{"matvec_q4k", "matvec_q4k_f16"},
-						    {"matvec_q4k_silu", "matvec_q4k_silu_f16"}};
+	if (!silu && vk_q4k(c, w)) {
 		*groups = (uint32_t)((w->n + VK_Q4K_ROWS - 1) / VK_Q4K_ROWS);
-		return k[silu != 0][f16];
+		return f16 ? "matvec_q4k_f16" : "matvec_q4k";
 	}
 	*groups = vk_matvec_groups(c, w->n, c->mv_nr);
 	if (f16)
@@ -261,6 +260,54 @@ static void rec_readback(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 	vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
 }
 
+static int runs_in(const struct vk_ctx *c, const struct awq_step *s, int i)
+{
+	const struct vk_node *vn = &c->nodes[i];
+	return !vn->skip && !(vn->decode_skip && awq_value_rows(c->g, c->g->nodes[i].out, s) <= VK_MATVEC_ROWS);
+}
+
+/* Whether the arena ranges of values a and b (as planned: max_tokens rows) overlap. */
+static int overlap(const struct vk_ctx *c, int a, int b)
+{
+	const size_t ea = c->offsets[a] + (size_t)c->max_tokens * (size_t)c->g->values[a].cols * 4;
+	const size_t eb = c->offsets[b] + (size_t)c->max_tokens * (size_t)c->g->values[b].cols * 4;
+	return c->offsets[a] < eb && c->offsets[b] < ea;
+}
+
+/* The barrier between node i and the next node that runs, j (-1: the readback copy follows).
+ * Every node waits for the one before (a compute-to-compute barrier), except that MATMULs of one
+ * input in a row (q, k, v; prefill's gate and up) run without one between them, so that their
+ * grids overlap instead of each draining the GPU: a MATMUL reads only its input and weights and
+ * writes only its output, so j may skip the barrier when its output is apart from its input and
+ * from every output written since the last barrier (outs[0..*n_outs)). Transfers (LAST_ROWS, the
+ * readback) get the full barrier of vk_barrier. AWQ_VK_BARRIERS=full: vk_barrier after every node. */
+enum vk_bar { BAR_NONE, BAR_COMPUTE, BAR_FULL };
+static enum vk_bar barrier_after(const struct vk_ctx *c, int i, int j, int *outs, int *n_outs)
+{
+	const struct awq_node *a = &c->g->nodes[i], *b = j >= 0 ? &c->g->nodes[j] : NULL;
+	if (c->full_barriers || !b || a->op == AWQ_OP_LAST_ROWS || b->op == AWQ_OP_LAST_ROWS)
+		return BAR_FULL;
+	if (a->op == AWQ_OP_MATMUL && b->op == AWQ_OP_MATMUL && a->in[0] == b->in[0] && *n_outs < 8 &&
+	    !overlap(c, b->out, b->in[0])) {
+		int clash = 0;
+		for (int k = 0; k < *n_outs; k++)
+			clash |= overlap(c, b->out, outs[k]) || overlap(c, outs[k], b->in[0]);
+		if (!clash) {
+			outs[(*n_outs)++] = b->out;
+			return BAR_NONE;
+		}
+	}
+	return BAR_COMPUTE;
+}
+
+static void barrier_compute(VkCommandBuffer cb)
+{
+	VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+			      .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
+	vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0,
+			     NULL, 0, NULL);
+}
+
 static int record(struct vk_ctx *c, struct vk_cmd *m, const struct awq_step *s, char *err, size_t errlen)
 {
 	VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
@@ -272,12 +319,23 @@ static int record(struct vk_ctx *c, struct vk_cmd *m, const struct awq_step *s, 
 		vkCmdResetQueryPool(m->cb, c->qpool, 0, (uint32_t)n_nodes + 1);
 		vkCmdWriteTimestamp(m->cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, c->qpool, 0);
 	}
+	int outs[8], n_outs = 0;
 	for (int i = 0; i < n_nodes && !rc; i++) {
-		const struct vk_node *vn = &c->nodes[i];
-		int decode = awq_value_rows(c->g, c->g->nodes[i].out, s) <= VK_MATVEC_ROWS;
-		if (!vn->skip && !(vn->decode_skip && decode)) {
+		if (runs_in(c, s, i)) {
 			rc = rec_node(c, m->cb, i, s, err, errlen);
-			vk_barrier(m->cb);
+			int j = i + 1;
+			while (j < n_nodes && !runs_in(c, s, j))
+				j++;
+			if (n_outs == 0)
+				outs[n_outs++] = c->g->nodes[i].out;
+			enum vk_bar b = barrier_after(c, i, j < n_nodes ? j : -1, outs, &n_outs);
+			if (b != BAR_NONE) {
+				if (b == BAR_FULL)
+					vk_barrier(m->cb);
+				else
+					barrier_compute(m->cb);
+				n_outs = 0;
+			}
 		}
 		if (c->profile)
 			vkCmdWriteTimestamp(m->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, c->qpool, (uint32_t)i + 1);
