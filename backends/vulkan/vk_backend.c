@@ -3,8 +3,8 @@
  * error of the next call; AWQ_VK_PROFILE=1 prints GPU time per op at close; AWQ_VK_NO_F16 and
  * AWQ_VK_NO_COOPMAT switch those paths off; AWQ_VK_NO_FUSE runs every node as its own dispatch (no
  * add+RMSNorm, attention prep or gate/up+SiLU mat-vec); AWQ_VK_PIPELINE_CACHE names a pipeline
- * cache file; AWQ_VK_MATVEC_WG, AWQ_VK_MATVEC_U4 and AWQ_VK_MATVEC_NR tune the decode mat-vec
- * (matvec_tuning). */
+ * cache file; AWQ_VK_MATVEC_KSPLIT, AWQ_VK_MATVEC_WG, AWQ_VK_MATVEC_U4 and AWQ_VK_MATVEC_NR tune the
+ * decode mat-vec (matvec_tuning); AWQ_VK_BARRIERS=full puts a full barrier after every node. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +62,7 @@ static void matvec_tuning(struct vk_ctx *c)
 		else if (strcmp(nr, "4"))
 			fprintf(stderr, "awqrun: vulkan: AWQ_VK_MATVEC_NR=%s ignored (2 or 4)\n", nr);
 	}
-	c->mv_wg = VK_WG;
+	c->mv_wg = VK_MV_WG;
 	const char *e = getenv("AWQ_VK_MATVEC_WG");
 	if (!e || !*e)
 		return;

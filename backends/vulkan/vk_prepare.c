@@ -546,7 +546,7 @@ static void describe(struct vk_ctx *c)
 		dense |= c->weights[i].w->fmt == AWQ_WFMT_DENSE && c->weights[i].w->k > 1;
 	}
 	char tune[64] = ""; /* the mat-vec tuning knobs that are not at their defaults */
-	if (c->mv_wg != VK_WG || c->mv_u4 || c->mv_nr != 4 || !c->mv_ksplit)
+	if (c->mv_wg != VK_MV_WG || c->mv_u4 || c->mv_nr != 4 || !c->mv_ksplit)
 		snprintf(tune, sizeof(tune), " [workgroup %d, %d rows x %d chunks per subgroup]", c->mv_wg, c->mv_nr,
 			 c->mv_u4 ? 4 : 2);
 	snprintf(c->kernels, sizeof(c->kernels),
