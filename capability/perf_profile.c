@@ -79,18 +79,20 @@ static void cuda_profile(const struct awq_device_caps *d, struct perf_profile *p
 }
 
 /* Vulkan on a GPU, calibrated on the one GPU measured so far (NVIDIA H200 through NVIDIA's Vulkan
- * driver, 2026-11-30, llama2-7b, docs/perf.md): decode 124.4 tok/s BF16 and 156.9 tok/s AWQ at a
- * read bandwidth of 3.8 TB/s, which after ~1.5 ms of dispatch cost per token (3 us per op and
- * barrier, 60 us per submit) leaves the 16-bit mat-vec at 0.53 and the 4-bit one at 0.18 of the
- * bandwidth; prefill through the NV cooperative-matrix shader at 12-14 TFLOP/s, 0.013 of the FP16
- * peak. Without cooperative matrices the tiled FP32 shader is assumed at half the FP32 peak (not
- * measured on a GPU yet). Raise these as the shaders are tuned. */
+ * driver, llama2-7b, docs/perf.md): decode 165.8 tok/s BF16 and 252.9 tok/s AWQ at a read bandwidth
+ * of 3.8 TB/s (9bd073b, 2026-11-30 session 10), which after ~1.5 ms of dispatch cost per token
+ * (3 us per op and barrier, 60 us per submit) leaves the 16-bit mat-vec at 0.77 and the 4-bit one at
+ * 0.38 of the bandwidth. Decode steps (up to VK_MATVEC_ROWS = 4 rows) run mat-vecs on the ALUs, not
+ * the cooperative-matrix shader: no 16-row padding (charging it predicted 55.6 tok/s for both), at
+ * an assumed half of the FP32 peak, which never binds them. Prefill through the NV cooperative-matrix
+ * shader at 12-14 TFLOP/s, 0.013 of the FP16 peak. Without cooperative matrices the tiled FP32 shader
+ * is assumed at half the FP32 peak (not measured on a GPU yet). Raise these as the shaders are tuned. */
 static void vulkan_gpu_profile(const struct awq_device_caps *d, struct perf_profile *p)
 {
 	int coopmat = d->vk.khr_coopmat || d->vk.nv_coopmat || !d->present;
 	p->kind = "vulkan-gpu";
-	p->eta_bw[PK_W16] = 0.53;
-	p->eta_bw[PK_Q4] = 0.18;
+	p->eta_bw[PK_W16] = 0.77;
+	p->eta_bw[PK_Q4] = 0.38;
 	p->eta_bw[PK_FP8] = 0.53;
 	p->eta_bw[PK_ATTN] = 0.50;
 	p->eta_bw[PK_ELEM] = 0.60;
@@ -101,6 +103,8 @@ static void vulkan_gpu_profile(const struct awq_device_caps *d, struct perf_prof
 			p->unit[k] = AWQ_MF_FP32;
 	p->unit[PK_FP8] = AWQ_MF_FP8;
 	p->mma_rows = coopmat ? 16 : 1;
+	p->matvec_rows = 4;
+	p->matvec_rate = 0.5;
 	p->launch_decode_s = p->launch_prefill_s = 3e-6;
 	p->launches_per_node = 1;
 	p->step_s = 60e-6;
@@ -180,6 +184,7 @@ static void apply_rates(const struct awq_device_caps *d, struct perf_profile *p)
 			peak = d->rate[AWQ_MF_FP32].v;
 		p->rate[k] = peak > 0 ? p->rate[k] * peak * 1e12 * clock : 0;
 	}
+	p->matvec_rate *= d->rate[AWQ_MF_FP32].v > 0 ? d->rate[AWQ_MF_FP32].v * 1e12 * clock : 0;
 }
 
 int awq_perf_profile(const struct awq_device_caps *d, enum awq_scheme s, struct perf_profile *p, char *err,

@@ -21,6 +21,7 @@ struct op_cost {
 	int launches; /* kernels the op launches before fusion (0 for free ops) */
 	double fixed_s; /* latency the op adds beyond bytes, FLOPs and launches */
 	double rate_eff; /* fraction of its kernel class's rate the op reaches (0: 1) */
+	double rate_abs; /* FLOP/s of the op's kernel where it is not its class's (0: the class's) */
 };
 
 struct phase_acc {
@@ -121,6 +122,10 @@ static void matmul_cost(const struct walk *w, const struct awq_node *n, struct o
 	c->k = weight_kernel(w->m, n->w, w->s);
 	c->bytes = awq_perf_weight_bytes(w->m, n->w, w->s) + act_bytes(w, n->in[0], r) + act_bytes(w, n->out, r);
 	double rc = r < w->p->mma_rows ? w->p->mma_rows : r;
+	if (r <= w->p->matvec_rows) { /* a mat-vec on the ALUs: no matrix-unit padding */
+		rc = r;
+		c->rate_abs = w->p->matvec_rate;
+	}
 	c->flops = 2.0 * rc * (double)n->w->n * (double)n->w->k;
 	if (c->k == PK_Q4)
 		c->flops += w->p->q4_dequant_ops * (double)n->w->n * (double)n->w->k;
@@ -193,7 +198,7 @@ static void add_op(const struct walk *w, const struct op_cost *c, double launch_
 	const struct perf_profile *p = w->p;
 	double bw = p->bw * p->eta_bw[c->k];
 	double tb = bw > 0 ? c->bytes / bw : 0;
-	double rate = p->rate[c->k] * (c->rate_eff > 0 ? c->rate_eff : 1.0);
+	double rate = c->rate_abs > 0 ? c->rate_abs : p->rate[c->k] * (c->rate_eff > 0 ? c->rate_eff : 1.0);
 	double tc = rate > 0 ? c->flops / rate : 0;
 	double to = launch_s * c->launches * p->launches_per_node + c->fixed_s;
 	a->bytes += c->bytes;

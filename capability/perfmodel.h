@@ -18,6 +18,9 @@ struct perf_profile {
 	enum awq_mfmt unit[PK_COUNT];
 	double q4_dequant_ops;   /* ops per weight per step to unpack 4-bit weights (CPU kernels) */
 	int mma_rows;            /* token rows a matrix-unit kernel always computes (mma n8 = 8) */
+	int matvec_rows;         /* steps of up to this many rows take a mat-vec instead (no mma_rows
+				  * padding) at matvec_rate; 0: none (Vulkan: VK_MATVEC_ROWS) */
+	double matvec_rate;      /* FLOP/s of that mat-vec (a fraction of the FP32 peak until apply_rates) */
 	double launch_decode_s, launch_prefill_s; /* per launched op */
 	double launches_per_node; /* fusion: launched kernels per graph node */
 	double step_s;           /* fixed host cost per step (graph launch, sync, argmax copy) */

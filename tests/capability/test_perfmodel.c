@@ -194,6 +194,32 @@ static void overhead_floor(const awq_model *m)
 	      b.decode.tok_s);
 }
 
+/* Vulkan decode on an H200 (llama2-7b, tg128 at the bench's mean context of 64, its read kernel's
+ * 3.80 TB/s): the profile's fit to the session-10 measurement (docs/perf.md, 9bd073b: 252.9 tok/s
+ * AWQ, 165.8 BF16, pp512 941). Decode runs mat-vecs, so it must not come out compute-bound from the
+ * cooperative-matrix prefill shader's rate padded to 16 rows (which predicted 55.6 tok/s for both). */
+static void vulkan_decode(void)
+{
+	struct awq_device_caps d;
+	char err[AWQ_ERRLEN];
+	CHECK(awq_caps_from_db("h200", &d, err, sizeof(err)) == 0, "%s", err);
+	snprintf(d.backend, sizeof(d.backend), "vulkan");
+	d.vk.nv_coopmat = 1;
+	d.measured_bw_gbs.v = 3797.1;
+	awq_model *m = shape("llama2-7b");
+	CHECK(m != NULL, "llama2-7b shape");
+	if (!m)
+		return;
+	struct awq_perf_result a = predict(&d, m, AWQ_SCHEME_AWQ4, 64), b = predict(&d, m, AWQ_SCHEME_BF16, 64);
+	CHECK(a.decode.limit != AWQ_LIMIT_COMPUTE && b.decode.limit != AWQ_LIMIT_COMPUTE, "decode limited by %s / %s",
+	      awq_limit_name(a.decode.limit), awq_limit_name(b.decode.limit));
+	CHECK(near(a.decode.tok_s, 252.9, 0.15), "AWQ decode %g tok/s, measured 252.9", a.decode.tok_s);
+	CHECK(near(b.decode.tok_s, 165.8, 0.15), "BF16 decode %g tok/s, measured 165.8", b.decode.tok_s);
+	CHECK(a.prefill.limit == AWQ_LIMIT_COMPUTE && near(a.prefill.tok_s, 941, 0.15),
+	      "AWQ pp512 %g tok/s (%s), measured 941", a.prefill.tok_s, awq_limit_name(a.prefill.limit));
+	awq_model_free(m);
+}
+
 static void no_bandwidth(const awq_model *m)
 {
 	struct awq_device_caps d;
@@ -215,6 +241,7 @@ int main(void)
 		formats_and_fit(m8);
 		weight_bytes(m8);
 		overhead_floor(m06);
+		vulkan_decode();
 		no_bandwidth(m06);
 	}
 	awq_model_free(m8);
