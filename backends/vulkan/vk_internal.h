@@ -200,6 +200,7 @@ int vk_wait(struct vk_ctx *c, char *err, size_t errlen);
 int vk_upload(struct vk_ctx *c, struct vk_buf *dst, VkDeviceSize off, const void *src, size_t bytes,
 	      struct vk_buf *stage, char *err, size_t errlen);
 void vk_barrier(VkCommandBuffer cb);
+void vk_barrier_compute(VkCommandBuffer cb);
 /* vk_barrier, and the shader writes also become indirect dispatch arguments. */
 void vk_barrier_indirect(VkCommandBuffer cb);
 

@@ -111,6 +111,16 @@ void vk_barrier(VkCommandBuffer cb)
 	vkCmdPipelineBarrier(cb, st, st, 0, 1, &mb, 0, NULL, 0, NULL);
 }
 
+/* Compute to compute: the barrier between dispatches where no transfer is involved (lighter than
+ * vk_barrier, which also waits for and makes visible transfer writes). */
+void vk_barrier_compute(VkCommandBuffer cb)
+{
+	VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+			      .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
+	vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0,
+			     NULL, 0, NULL);
+}
+
 void vk_barrier_indirect(VkCommandBuffer cb)
 {
 	VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,

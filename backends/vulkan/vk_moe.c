@@ -303,7 +303,7 @@ static int rec_route(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_node
 		rc = vk_pipe_get(c, "moe_topk", 0, 0, 0, &p, err, errlen);
 	if (rc)
 		return rc;
-	vk_barrier(cb);
+	vk_barrier_compute(cb);
 	struct vk_push pc = {.u = {(uint32_t)n->p.moe.n_experts, (uint32_t)n->p.moe.top_k, n->p.moe.norm_topk}};
 	vk_dispatch(cb, c, p, vn->set[S_TOPK], &pc, (uint32_t)rows, 1, 1);
 	return 0;
@@ -345,11 +345,11 @@ static int rec_experts(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_no
 		vk_dispatch(cb, c, pg, vn->set[S_GATE], &pc, gx, gy, slots);
 		vk_dispatch(cb, c, pg, vn->set[S_UP], &pc, gx, gy, slots);
 	}
-	vk_barrier(cb);
+	vk_barrier_compute(cb);
 	struct vk_push ps = {.u = {slots * I}};
 	vk_grid((slots * I + 255) / 256, &gx, &gy);
 	vk_dispatch(cb, c, psilu, vn->set[S_SILU], &ps, gx, gy, 1);
-	vk_barrier(cb);
+	vk_barrier_compute(cb);
 	if (prefill) {
 		struct vk_push pc = {.u = {I, H, E, Gd, 0, S, 0}};
 		vk_dispatch_indirect(cb, c, pd, vn->set[S_DOWN_P], &pc, c->moe_tmp.grp.buf, 16);
@@ -358,7 +358,7 @@ static int rec_experts(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_no
 		vk_grid(vk_matvec_groups(c, H, 4), &gx, &gy);
 		vk_dispatch(cb, c, pd, vn->set[S_DOWN], &pc, gx, gy, slots);
 	}
-	vk_barrier(cb);
+	vk_barrier_compute(cb);
 	struct vk_push pc = {.u = {H, K, (uint32_t)rows * H, E, S}};
 	vk_grid(((uint32_t)rows * H + 255) / 256, &gx, &gy);
 	vk_dispatch(cb, c, pcomb, vn->set[S_COMBINE], &pc, gx, gy, 1);

@@ -127,10 +127,10 @@ static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 		vk_grid(((uint32_t)rows * kvd + 255) / 256, &gx, &gy);
 		vk_dispatch(cb, c, ps, vn->set[0], &st, gx, gy, 1);
 	}
-	vk_barrier(cb);
+	vk_barrier_compute(cb);
 	struct vk_push at = {.u = {H, HKV, D, S}, .f0 = n->p.attn.scale};
 	vk_dispatch(cb, c, pa, vn->set[1], &at, S, H, (uint32_t)rows);
-	vk_barrier(cb);
+	vk_barrier_compute(cb);
 	vk_dispatch(cb, c, pm, vn->set[2], &at, H, (uint32_t)rows, 1);
 	return 0;
 }
@@ -300,14 +300,6 @@ static enum vk_bar barrier_after(const struct vk_ctx *c, int i, int j, int *outs
 	return BAR_COMPUTE;
 }
 
-static void barrier_compute(VkCommandBuffer cb)
-{
-	VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
-			      .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
-	vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0,
-			     NULL, 0, NULL);
-}
-
 static int record(struct vk_ctx *c, struct vk_cmd *m, const struct awq_step *s, char *err, size_t errlen)
 {
 	VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
@@ -333,7 +325,7 @@ static int record(struct vk_ctx *c, struct vk_cmd *m, const struct awq_step *s, 
 				if (b == BAR_FULL)
 					vk_barrier(m->cb);
 				else
-					barrier_compute(m->cb);
+					vk_barrier_compute(m->cb);
 				n_outs = 0;
 			}
 		}
