@@ -4,7 +4,8 @@
  * AWQ_VK_NO_COOPMAT switch those paths off; AWQ_VK_NO_FUSE runs every node as its own dispatch (no
  * add+RMSNorm, attention prep or gate/up+SiLU mat-vec); AWQ_VK_PIPELINE_CACHE names a pipeline
  * cache file; AWQ_VK_MATVEC_KSPLIT, AWQ_VK_MATVEC_WG, AWQ_VK_MATVEC_U4 and AWQ_VK_MATVEC_NR tune the
- * decode mat-vec (matvec_tuning); AWQ_VK_BARRIERS=full puts a full barrier after every node. */
+ * decode mat-vec (matvec_tuning); AWQ_VK_BARRIERS=full puts a full barrier after every node;
+ * AWQ_VK_ATTN_MERGE=0 merges attention's key splits in a second dispatch (attn_combine.comp). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,8 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 		c->opts = *o;
 	c->validate = env_on("AWQ_VK_VALIDATE");
 	c->profile = env_on("AWQ_VK_PROFILE");
+	const char *am = getenv("AWQ_VK_ATTN_MERGE");
+	c->attn_merge = !(am && !strcmp(am, "0"));
 	const char *bar = getenv("AWQ_VK_BARRIERS");
 	c->full_barriers = bar && !strcmp(bar, "full");
 	int rc = vk_instance(c, err, errlen);
@@ -107,8 +110,9 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 		vk_close(c);
 		return rc;
 	}
-	snprintf(c->kernels, sizeof(c->kernels), "vulkan (not prepared): %s mat-vec; %s",
-		 vk_q4_f16(c) ? "W4A16 fp16-math" : "W4A16 f32-math", c->coopmat_why);
+	snprintf(c->kernels, sizeof(c->kernels), "vulkan (not prepared): %s mat-vec; %s%s",
+		 vk_q4_f16(c) ? "W4A16 fp16-math" : "W4A16 f32-math",
+		 c->attn_merge ? "" : "attention combine as a second dispatch; ", c->coopmat_why);
 	*out = c;
 	return 0;
 }

@@ -151,6 +151,8 @@ struct vk_ctx {
 	int max_tokens, max_ctx;
 	size_t *offsets;
 	struct vk_buf arena, step, readback, dummy, attn_part;
+	struct vk_buf attn_ticket; /* max_tokens x n_heads words, 0 between dispatches (attention.comp) */
+	int attn_merge;            /* attention merges its splits in its own dispatch; AWQ_VK_ATTN_MERGE=0: off */
 	struct vk_buf *kv; /* per layer: K then V at kv_voff */
 	VkDeviceSize kv_voff, kv_layer_bytes;
 	struct vk_weight *weights;
@@ -179,7 +181,7 @@ struct vk_ctx {
 	double *node_dec_ms;         /* the same per node (g->n_nodes), for the mat-vecs by shape */
 	long dec_steps;
 	char device[256];
-	char kernels[400];
+	char kernels[512];
 };
 
 /* vk_device.c */

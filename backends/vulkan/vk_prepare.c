@@ -387,8 +387,8 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 			c->kv_bytes += c->kv[l].size;
 		}
 	}
-	/* attention split partials: the most any step size needs */
-	VkDeviceSize part = 16;
+	/* attention split partials: the most any step size needs; one ticket word per (row, head) */
+	VkDeviceSize part = 16, tickets = 16;
 	for (int i = 0; i < g->n_nodes && !rc; i++) {
 		const struct awq_node *n = &g->nodes[i];
 		if (n->op != AWQ_OP_ATTENTION)
@@ -403,12 +403,26 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 					 (n->p.attn.head_dim + 2) * 4;
 			part = b > part ? b : part;
 		}
+		if ((VkDeviceSize)o->max_tokens * n->p.attn.n_heads * 4 > tickets)
+			tickets = (VkDeviceSize)o->max_tokens * n->p.attn.n_heads * 4;
 	}
 	if (!rc)
 		rc = vk_range_ok(c, "attention partials", part, err, errlen);
 	if (!rc)
 		rc = vk_buf_create(c, &c->attn_part, part, 0, "attention partials", err, errlen);
 	c->act_bytes += c->attn_part.size;
+	if (!rc)
+		rc = vk_buf_create(c, &c->attn_ticket, tickets, 0, "attention tickets", err, errlen);
+	if (!rc) { /* the tickets start at 0; each merge puts its own back */
+		VkCommandBuffer cb;
+		rc = vk_begin_once(c, &cb, err, errlen);
+		if (!rc) {
+			vkCmdFillBuffer(cb, c->attn_ticket.buf, 0, VK_WHOLE_SIZE, 0);
+			vk_barrier(cb);
+			rc = vk_submit_wait(c, cb, err, errlen);
+		}
+	}
+	c->act_bytes += c->attn_ticket.size;
 	/* readback of logits and greedy ids after every step */
 	const struct awq_value *lv = g->logits_out >= 0 ? &g->values[g->logits_out] : NULL;
 	c->rb_logits_off = 0;
@@ -471,8 +485,8 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 			struct vk_range st[4] = {in1, vk_value(c, n->in[2]), kc, vc};
 			vk_set_write(c, vn->set[0], st, 4);
 		}
-		struct vk_range at[4] = {in0, kc, vk_whole(&c->attn_part), vc};
-		vk_set_write(c, vn->set[1], at, 4);
+		struct vk_range at[6] = {in0, kc, vk_whole(&c->attn_part), vc, out, vk_whole(&c->attn_ticket)};
+		vk_set_write(c, vn->set[1], at, 6);
 		struct vk_range cb[3] = {vk_whole(&c->attn_part), {0}, out};
 		vk_set_write(c, vn->set[2], cb, 3);
 		return 0;
@@ -550,11 +564,12 @@ static void describe(struct vk_ctx *c)
 		snprintf(tune, sizeof(tune), " [workgroup %d, %d rows x %d chunks per subgroup]", c->mv_wg, c->mv_nr,
 			 c->mv_u4 ? 4 : 2);
 	snprintf(c->kernels, sizeof(c->kernels),
-		 "vulkan subgroup %u: %s%s%smatvec (<= %d rows)%s + tiled f32 matmul; %s%s; %sKV f32%s", c->subgroup_size,
+		 "vulkan subgroup %u: %s%s%smatvec (<= %d rows)%s + tiled f32 matmul; %s%s; %s%sKV f32%s", c->subgroup_size,
 		 q4 ? (vk_q4_f16(c) ? "W4A16 fp16-math (AWQ repacked at load) " : "W4A16 f32-math (AWQ repacked at load) ") : "",
 		 q4 && c->mv_ksplit && c->mv_nr == 4 && !c->mv_u4 ? "k-split " : "", dense ? (c->has_f16 ? "F16 fp16-math/BF16 " : "16-bit f32-math ") : "",
 		 VK_MATVEC_ROWS, tune, c->n_moe ? "MoE top-k expert matvec / grouped indirect matmul; " : "", c->coopmat_why,
-		 c->validate ? "validation on; " : "", c->profile ? "; profiling" : "");
+		 c->attn_merge ? "" : "attention combine as a second dispatch; ", c->validate ? "validation on; " : "",
+		 c->profile ? "; profiling" : "");
 }
 
 int vk_prepare(void *ctx, const struct awq_graph *g, const struct awq_prepare_opts *o, char *err, size_t errlen)
@@ -621,6 +636,7 @@ void vk_release_graph(struct vk_ctx *c)
 	vk_buf_destroy(c, &c->readback);
 	vk_buf_destroy(c, &c->dummy);
 	vk_buf_destroy(c, &c->attn_part);
+	vk_buf_destroy(c, &c->attn_ticket);
 	free(c->offsets);
 	free(c->nodes);
 	free(c->node_dec_ms);

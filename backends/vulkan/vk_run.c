@@ -128,8 +128,10 @@ static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 		vk_dispatch(cb, c, ps, vn->set[0], &st, gx, gy, 1);
 	}
 	vk_barrier_compute(cb);
-	struct vk_push at = {.u = {H, HKV, D, S}, .f0 = n->p.attn.scale};
+	struct vk_push at = {.u = {H, HKV, D, S, (uint32_t)c->attn_merge}, .f0 = n->p.attn.scale};
 	vk_dispatch(cb, c, pa, vn->set[1], &at, S, H, (uint32_t)rows);
+	if (c->attn_merge) /* the splits were merged by each (row, head)'s last workgroup */
+		return 0;
 	vk_barrier_compute(cb);
 	vk_dispatch(cb, c, pm, vn->set[2], &at, H, (uint32_t)rows, 1);
 	return 0;
