@@ -4,10 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "caps_internal.h"
+#include "clock.h"
 #include "cpu_membw.h"
 #include "error.h"
 #include "threadpool.h"
@@ -234,13 +234,6 @@ static void nop_job(void *ctx, int b, int e, int t)
 	(void)ctx, (void)b, (void)e, (void)t;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* The decode path issues one pool job per op, so the dispatch round trip is the per-op overhead. */
 static int measure(struct awq_device_caps *d, char *err, size_t errlen)
 {
@@ -257,10 +250,10 @@ static int measure(struct awq_device_caps *d, char *err, size_t errlen)
 	int n = awq_pool_threads(pool);
 	for (int i = 0; i < 20; i++)
 		awq_pool_run(pool, nop_job, NULL, n, 1);
-	double t0 = now_s();
+	double t0 = awq_now_s();
 	for (int i = 0; i < DISPATCH_REPS; i++)
 		awq_pool_run(pool, nop_job, NULL, n, 1);
-	double dt = now_s() - t0;
+	double dt = awq_now_s() - t0;
 	awq_pool_destroy(pool);
 	if (bw <= 0)
 		return awq_err(err, errlen, AWQ_ENOMEM, "no memory for the %zu MiB CPU bandwidth test buffer",

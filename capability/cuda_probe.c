@@ -4,9 +4,9 @@
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "caps_internal.h"
+#include "clock.h"
 
 /* The few driver types and constants used (cuda.h is not needed to build awqrun). */
 typedef int CUresult;
@@ -131,13 +131,6 @@ static const char *cu_errstr(const struct cu_api *a, CUresult r)
 	return "unknown CUDA error";
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int attr(const struct cu_api *a, int which, CUdevice dev)
 {
 	int v = 0;
@@ -178,12 +171,12 @@ static void measure(const struct cu_api *a, struct awq_device_caps *d)
 	if ((r = a->MemsetD32(src, 0x3c003c00u, bytes / 4)) || (r = a->MemcpyDtoD(dst, src, bytes)) ||
 	    (r = a->CtxSynchronize()))
 		goto fail;
-	double t0 = now_s();
+	double t0 = awq_now_s();
 	for (int i = 0; i < BW_REPS && !r; i++)
 		r = a->MemcpyDtoD(i & 1 ? src : dst, i & 1 ? dst : src, bytes);
 	if (r || (r = a->CtxSynchronize()))
 		goto fail;
-	awq_fig_set(&d->measured_bw_gbs, 2.0 * (double)bytes * BW_REPS / (now_s() - t0) / 1e9, AWQ_SRC_MEASURED);
+	awq_fig_set(&d->measured_bw_gbs, 2.0 * (double)bytes * BW_REPS / (awq_now_s() - t0) / 1e9, AWQ_SRC_MEASURED);
 
 	if ((r = a->ModuleLoadData(&mod, nop_ptx)) || (r = a->ModuleGetFunction(&fn, mod, "awq_nop")) ||
 	    (r = a->MemsetD32(flag, 0xffffffffu, 1)))
@@ -193,12 +186,12 @@ static void measure(const struct cu_api *a, struct awq_device_caps *d)
 		r = a->LaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, NULL, args, NULL);
 	if (r || (r = a->CtxSynchronize()))
 		goto fail;
-	t0 = now_s();
+	t0 = awq_now_s();
 	for (int i = 0; i < LAUNCH_REPS && !r; i++)
 		r = a->LaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, NULL, args, NULL);
 	if (r || (r = a->CtxSynchronize()))
 		goto fail;
-	awq_fig_set(&d->launch_us, (now_s() - t0) / LAUNCH_REPS * 1e6, AWQ_SRC_MEASURED);
+	awq_fig_set(&d->launch_us, (awq_now_s() - t0) / LAUNCH_REPS * 1e6, AWQ_SRC_MEASURED);
 	if ((r = a->MemcpyDtoH(&got, flag, 4)))
 		goto fail;
 	if (got != 0)

@@ -12,6 +12,7 @@
 #endif
 
 #include "cpu_backend.h"
+#include "clock.h"
 #include "cpu_membw.h"
 #include "error.h"
 
@@ -406,12 +407,12 @@ static int cpu_run(void *ctx, const struct awq_step *s, char *err, size_t errlen
 	c->rope_of.rows = -1;
 	int prof = c->prof_s && s->n_tokens == 1;
 	for (int i = 0; i < c->g->n_nodes; i++) {
-		double t0 = prof ? awq_cpu_now_s() : 0;
+		double t0 = prof ? awq_now_s() : 0;
 		int rc = awq_cpu_run_node(c, &c->g->nodes[i], s, err, errlen);
 		if (rc)
 			return rc;
 		if (prof)
-			c->prof_s[i] += awq_cpu_now_s() - t0;
+			c->prof_s[i] += awq_now_s() - t0;
 	}
 	c->prof_steps += prof;
 	return 0;

@@ -3,8 +3,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "cpu_kernels.h"
 #include "threadpool.h"
 
@@ -61,12 +61,6 @@ static void bw_part(void *ctx, int b, int e, int t)
 	j->sink[t & 63] ^= s;
 }
 
-double awq_cpu_now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 double awq_cpu_read_bandwidth_gbs(struct awq_pool *pool, size_t bytes)
 {
@@ -83,9 +77,9 @@ double awq_cpu_read_bandwidth_gbs(struct awq_pool *pool, size_t bytes)
 	j.buf = buf;
 	double best = 0;
 	for (int pass = 0; pass < 6; pass++) {
-		double t0 = awq_cpu_now_s();
+		double t0 = awq_now_s();
 		awq_pool_run(pool, bw_part, &j, 1024, 1);
-		double dt = awq_cpu_now_s() - t0;
+		double dt = awq_now_s() - t0;
 		if (pass > 0 && j.bytes / dt / 1e9 > best)
 			best = j.bytes / dt / 1e9;
 	}

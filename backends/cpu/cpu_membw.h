@@ -11,7 +11,5 @@ struct awq_pool;
 double awq_cpu_read_bandwidth_gbs(struct awq_pool *pool, size_t bytes);
 /* The same on a pool of `threads` pinned threads made for the test (<= 0: one per core). */
 double awq_cpu_read_bandwidth_threads(int threads, size_t bytes);
-/* Seconds on the monotonic clock (for timing kernels and nodes). */
-double awq_cpu_now_s(void);
 
 #endif

@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "vk_internal.h"
 
 static int env_on(const char *name)
@@ -144,13 +144,6 @@ static int vk_info(void *ctx, struct awq_backend_info *info)
 	return 0;
 }
 
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* Read a device-local buffer (up to 1 GiB) repeatedly with membw.comp; the wall time of one submit
  * of `reps` dispatches gives GB/s. */
 static int vk_bandwidth(void *ctx, double *gbs, char *err, size_t errlen)
@@ -195,9 +188,9 @@ static int vk_bandwidth(void *ctx, double *gbs, char *err, size_t errlen)
 			vk_dispatch(cb, c, p, set, &pc, groups, 1, 1);
 			vk_barrier(cb);
 		}
-		double t0 = now_s();
+		double t0 = awq_now_s();
 		rc = vk_submit_wait(c, cb, err, errlen);
-		double dt = now_s() - t0;
+		double dt = awq_now_s() - t0;
 		if (pass && dt > 0 && reps * (double)size / dt / 1e9 > best)
 			best = reps * (double)size / dt / 1e9;
 	}

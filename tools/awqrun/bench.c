@@ -9,17 +9,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "awqrun_caps.h"
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "clock.h"
 
 /* --- progress line ---------------------------------------------------------------------------- */
 
@@ -79,9 +72,9 @@ double bench_device_bandwidth(awq_session *s, const char *backend, int device_in
 		}
 	/* Each backend run is already best-of-passes; a few runs more take out a busy moment of a shared
 	 * machine (single runs on a 2-core VM scattered by a factor of two). */
-	double best = 0, t0 = now_s();
+	double best = 0, t0 = awq_now_s();
 	*source = "read kernel";
-	for (int run = 0; run < 4 && (run < 2 || now_s() - t0 < 3.0); run++) {
+	for (int run = 0; run < 4 && (run < 2 || awq_now_s() - t0 < 3.0); run++) {
 		double gbs = 0;
 		if (awq_session_bandwidth(s, &gbs, err, sizeof(err)) != 0)
 			break;
@@ -126,24 +119,24 @@ static void random_tokens(int32_t *t, int n, int vocab, uint64_t *state)
 
 static int time_prefill(awq_session *s, const int32_t *tok, int n, int pos, double *secs, char *err, size_t errlen)
 {
-	double t0 = now_s();
+	double t0 = awq_now_s();
 	int rc = awq_session_eval(s, tok, n, pos, 0, NULL, err, errlen);
 	if (!rc)
 		rc = awq_session_sync(s, err, errlen);
-	*secs = now_s() - t0;
+	*secs = awq_now_s() - t0;
 	return rc;
 }
 
 static int time_decode(awq_session *s, int32_t first, int pos0, int n, double *secs, char *err, size_t errlen)
 {
 	int32_t tok = first;
-	double t0 = now_s();
+	double t0 = awq_now_s();
 	for (int i = 0; i < n; i++) {
 		int rc = awq_session_eval_greedy(s, &tok, 1, pos0 + i, &tok, err, errlen);
 		if (rc)
 			return rc;
 	}
-	*secs = now_s() - t0;
+	*secs = awq_now_s() - t0;
 	return 0;
 }
 
@@ -423,7 +416,7 @@ int bench_long_context(awq_model *m, const char *model_name, const char *backend
 		for (int k = 0; !rc && k < 2 && wl + k < so.max_ctx; k++)
 			rc = awq_session_eval_greedy(s, &next, 1, wl + k, &next, err, errlen);
 		bench_progress("bench: %s %s on %s: input %d + %d", model_name, mi.precision, si.backend, L, gen);
-		double t0 = now_s();
+		double t0 = awq_now_s();
 		if (!rc)
 			rc = awq_session_eval_greedy(s, tok, L, 0, &next, err, errlen);
 		for (int k = 0; !rc && k < gen - 1; k++) {
@@ -432,7 +425,7 @@ int bench_long_context(awq_model *m, const char *model_name, const char *backend
 					       si.backend, L, gen, k + 1);
 			rc = awq_session_eval_greedy(s, &next, 1, L + k, &next, err, errlen);
 		}
-		double t = now_s() - t0;
+		double t = awq_now_s() - t0;
 		free(tok);
 		if (rc) {
 			awq_session_free(s);

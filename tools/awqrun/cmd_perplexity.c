@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "awqrun.h"
+#include "clock.h"
 #include "commands.h"
 #include "awqrun_text.h"
 
@@ -141,8 +141,7 @@ int awq_cmd_perplexity(int argc, char **argv)
 	double sum = 0;
 	long scored = 0;
 	int windows = 0;
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	double t0 = awq_now_s();
 	for (int begin = 0, prev_end = 0; !rc && begin < n; begin += stride) {
 		int end = begin + ctx < n ? begin + ctx : n;
 		int lo = prev_end > begin + 1 ? prev_end : begin + 1;
@@ -155,9 +154,9 @@ int awq_cmd_perplexity(int argc, char **argv)
 		if (end == n)
 			break;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double t1 = awq_now_s();
 	if (!rc) {
-		double secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+		double secs = t1 - t0;
 		struct awq_session_info si;
 		awq_session_get_info(sess, &si);
 		if (windows >= 16)

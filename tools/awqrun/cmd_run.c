@@ -11,6 +11,7 @@
 
 #include "awqrun.h"
 #include "awqrun_text.h"
+#include "clock.h"
 #include "commands.h"
 
 #define MAX_STOP 8
@@ -69,13 +70,6 @@ static void usage(void)
 	       "  --backend NAME       auto, cpu, cuda, vulkan (default auto)\n"
 	       "  --device N, -t N     device index; CPU threads\n"
 	       "  --print-token-ids    print the generated token ids to stderr at the end (one prompt)\n");
-}
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static int parse_num(const char *opt, const char *v, double lo, double hi, double *out)
@@ -305,19 +299,19 @@ static int generate(struct gen *g, const struct run_opts *o, int prompt_tokens, 
 	size_t tn = 0;
 	int32_t next = 0;
 	int rc, produced = 0, stopped = 0;
-	double t0 = now();
+	double t0 = awq_now_s();
 	if (g->n_hist >= g->ctx)
 		return awq_err(err, errlen, AWQ_ETOOBIG,
 			       "the prompt has %d tokens but the context holds %d (at least one more is needed to "
 			       "generate); raise --ctx or shorten the prompt", g->n_hist, g->ctx);
 	if ((rc = eval_pending(g, &next, err, errlen)))
 		return rc;
-	g->t_prefill += now() - t0;
+	g->t_prefill += awq_now_s() - t0;
 	g->n_prompt += prompt_tokens;
 	if (o->n_predict == 0)
 		return 0;
 	awq_detok_init(&d, g->tok, 1);
-	double t1 = now();
+	double t1 = awq_now_s();
 	while (!stopped && !rc) {
 		if (!g->greedy_on_device)
 			next = awq_sampler_sample(&g->sampler, g->logits, g->hist, g->n_hist);
@@ -345,7 +339,7 @@ static int generate(struct gen *g, const struct run_opts *o, int prompt_tokens, 
 	fflush(stdout);
 	free(text);
 	awq_detok_free(&d);
-	g->t_decode += now() - t1;
+	g->t_decode += awq_now_s() - t1;
 	if (!rc && g->n_hist >= g->ctx && o->interactive)
 		fprintf(stderr, "\nawqrun: the context of %d tokens is full\n", g->ctx);
 	if (rc == AWQ_ENOMEM && !err[0])

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "cpu_kernels.h"
 #include "cpu_membw.h"
 #include "dtype.h"
@@ -42,10 +43,10 @@ static double best_seconds(kernel_fn fn, void *ctx, size_t bytes)
 	double best = 1e30;
 	fn(ctx); /* warm-up: fault in, fill caches */
 	for (int pass = 0; pass < 5; pass++) {
-		double t0 = awq_cpu_now_s();
+		double t0 = awq_now_s();
 		for (int r = 0; r < reps; r++)
 			fn(ctx);
-		double dt = (awq_cpu_now_s() - t0) / reps;
+		double dt = (awq_now_s() - t0) / reps;
 		best = dt < best ? dt : best;
 	}
 	return best;
