@@ -59,6 +59,10 @@ DMON_PID=
 if command -v nvidia-smi >/dev/null; then
 	nvidia-smi dmon -s pc -d 1 >"$L/dmon.log" 2>&1 &
 	DMON_PID=$!
+	# stopped at the end, and also when the script leaves early (an exit, the device tool's timeout)
+	trap 'kill "$DMON_PID" 2>/dev/null' EXIT
+	trap 'exit 143' TERM
+	trap 'exit 130' INT
 fi
 
 if has kernels; then

@@ -45,6 +45,9 @@ def main(argv):
     args = argv[2:]
     while args:
         if args[0] == "--top" and len(args) > 1:
+            if not args[1].isdigit() or int(args[1]) < 1:
+                print(f"ncu-stalls: --top takes a positive count, not {args[1]!r}", file=sys.stderr)
+                return 2
             top, args = int(args[1]), args[2:]
         elif args[0] == "--kernel" and len(args) > 1:
             want, args = args[1], args[2:]

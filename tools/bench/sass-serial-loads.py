@@ -43,7 +43,11 @@ def main(argv):
     it = iter(argv)
     for a in it:
         if a == "--top":
-            top = int(next(it))
+            v = next(it, "")
+            if not v.isdigit() or int(v) < 1:
+                print(f"sass-serial-loads: --top takes a positive count, not {v!r}", file=sys.stderr)
+                return 2
+            top = int(v)
         else:
             files.append(a)
     if not files:
