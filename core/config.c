@@ -258,7 +258,7 @@ static int parse_flags(struct jctx *j, const cJSON *r, struct awq_config *c)
 	rc = rc ? rc : get_bool(j, r, "", "attention_bias", false, &attn_bias);
 	/* Qwen2MoeConfig.qkv_bias (default true; the published Qwen1.5-MoE configs predate the key) */
 	if (c->arch == AWQ_ARCH_QWEN2_MOE)
-		rc = rc ? rc : get_bool(j, r, "", "qkv_bias", true, &attn_bias);
+		rc = rc ? rc : get_bool(j, r, "", "qkv_bias", awq_arch_qkv_bias_default(c->arch), &attn_bias);
 	rc = rc ? rc : get_bool(j, r, "", "mlp_bias", false, &mlp_bias);
 	rc = rc ? rc : get_bool(j, r, "", "use_sliding_window", false, &sliding);
 	rc = rc ? rc : get_str(j, r, "", "hidden_act", &act);
@@ -271,8 +271,8 @@ static int parse_flags(struct jctx *j, const cJSON *r, struct awq_config *c)
 		return awq_err(j->err, j->errlen, AWQ_EUNSUPPORTED,
 			       "%s: \"hidden_act\" \"%.32s\" is not supported (only silu)", j->path,
 			       act);
-	c->qkv_bias = attn_bias || c->arch == AWQ_ARCH_QWEN2;
-	c->qk_norm = c->arch == AWQ_ARCH_QWEN3 || c->arch == AWQ_ARCH_QWEN3_MOE;
+	c->qkv_bias = attn_bias || awq_arch_qkv_bias(c->arch);
+	c->qk_norm = awq_arch_qk_norm(c->arch);
 	return parse_dtype(j, r, c);
 }
 
@@ -533,7 +533,7 @@ static int validate_moe(struct jctx *j, const struct awq_config *c)
 {
 	if (!awq_arch_is_moe(c->arch))
 		return 0;
-	if (c->arch == AWQ_ARCH_QWEN2_MOE && c->shared_intermediate <= 0)
+	if (awq_arch_shared_expert(c->arch) && c->shared_intermediate <= 0)
 		return bad(j, "shared_expert_intermediate_size", "must be positive");
 	if (c->n_experts <= 0)
 		return bad(j, "num_experts", "must be positive");
@@ -575,15 +575,33 @@ static int validate_quant(struct jctx *j, const struct awq_quant *q)
 int awq_config_validate(struct awq_config *c, const char *path, char *err, size_t errlen)
 {
 	struct jctx j = {path, err, errlen};
-	if (c->arch == AWQ_ARCH_QWEN2)
-		c->qkv_bias = true;
-	if (c->arch == AWQ_ARCH_QWEN3 || c->arch == AWQ_ARCH_QWEN3_MOE)
-		c->qk_norm = true;
+	c->qkv_bias |= awq_arch_qkv_bias(c->arch);
+	c->qk_norm |= awq_arch_qk_norm(c->arch);
 	int rc = validate_shape(&j, c);
 	rc = rc ? rc : validate_rope(&j, &c->rope);
 	rc = rc ? rc : validate_moe(&j, c);
 	rc = rc ? rc : validate_tokens(&j, c);
 	return rc ? rc : validate_quant(&j, &c->quant);
+}
+
+bool awq_arch_qkv_bias(enum awq_arch a)
+{
+	return a == AWQ_ARCH_QWEN2;
+}
+
+bool awq_arch_qkv_bias_default(enum awq_arch a)
+{
+	return a == AWQ_ARCH_QWEN2 || a == AWQ_ARCH_QWEN2_MOE;
+}
+
+bool awq_arch_qk_norm(enum awq_arch a)
+{
+	return a == AWQ_ARCH_QWEN3 || a == AWQ_ARCH_QWEN3_MOE;
+}
+
+bool awq_arch_shared_expert(enum awq_arch a)
+{
+	return a == AWQ_ARCH_QWEN2_MOE;
 }
 
 bool awq_arch_is_moe(enum awq_arch a)

@@ -157,6 +157,13 @@ int awq_quant_config_parse(const char *json, size_t len, const char *path, struc
 
 /* Qwen3-MoE, Mixtral and Qwen2-MoE: the architectures with sparse (mixture-of-experts) layers. */
 bool awq_arch_is_moe(enum awq_arch a);
+/* Attention rules of the architectures: q/k/v biases always (Qwen2) or by default when the config
+ * does not say (Qwen2-MoE's qkv_bias key); per-head q/k RMSNorm (the Qwen3 families). */
+bool awq_arch_qkv_bias(enum awq_arch a);
+bool awq_arch_qkv_bias_default(enum awq_arch a);
+bool awq_arch_qk_norm(enum awq_arch a);
+/* Sparse layers with a shared expert beside the routed ones (Qwen2-MoE; shared_intermediate > 0). */
+bool awq_arch_shared_expert(enum awq_arch a);
 /* Whether layer has a sparse (mixture-of-experts) MLP: Qwen3-MoE's (and Qwen2-MoE's)
  * decoder_sparse_step and mlp_only_layers rule; every layer of Mixtral. */
 bool awq_layer_is_sparse(const struct awq_config *c, int layer);

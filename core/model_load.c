@@ -489,7 +489,7 @@ static int bind_moe(struct loader *L, const char *pre, struct awq_layer *l)
 		if ((rc = bind_linear(L, b, c->hidden, I, 0, 1, &l->experts.down[e])))
 			return rc;
 	}
-	if (c->arch != AWQ_ARCH_QWEN2_MOE)
+	if (!awq_arch_shared_expert(c->arch))
 		return 0;
 	l->has_shared = true;
 	snprintf(b, sizeof(b), "%smlp.shared_expert.", pre);

@@ -83,8 +83,8 @@ int awq_preset_config(const char *preset, struct awq_config *c, char *err, size_
 		c->rope.theta = p->theta;
 		c->rope.type = AWQ_ROPE_DEFAULT;
 		c->tie_embeddings = p->tied;
-		c->qkv_bias = p->arch == AWQ_ARCH_QWEN2 || p->arch == AWQ_ARCH_QWEN2_MOE;
-		c->qk_norm = p->arch == AWQ_ARCH_QWEN3 || p->arch == AWQ_ARCH_QWEN3_MOE;
+		c->qkv_bias = awq_arch_qkv_bias_default(p->arch);
+		c->qk_norm = awq_arch_qk_norm(p->arch);
 		c->dtype = AWQ_DT_BF16;
 		c->bos_id = -1;
 		for (size_t j = 0; j < sizeof(moe_presets) / sizeof(moe_presets[0]); j++) {
@@ -244,7 +244,7 @@ static int alloc_experts(struct awq_model *m)
 		if (!awq_layer_is_sparse(c, l))
 			continue;
 		Y->is_moe = true;
-		Y->has_shared = c->shared_intermediate > 0;
+		Y->has_shared = awq_arch_shared_expert(c->arch);
 		Y->experts.gate = calloc((size_t)c->n_experts, sizeof(struct awq_weight));
 		Y->experts.up = calloc((size_t)c->n_experts, sizeof(struct awq_weight));
 		Y->experts.down = calloc((size_t)c->n_experts, sizeof(struct awq_weight));
