@@ -214,9 +214,13 @@ static int test_experts(struct vt_pair *p, const char *name, int E, int K, int H
 		}
 		int bad;
 		double e = rel_l2(out, ref, (size_t)rows * H, &bad);
-		const int fail = bad || !(e <= 1e-5);
-		printf("  %-40s %3d rows: rel err %.2e (tol 1e-05)%s %s\n", name, rows, e, bad ? ", non-finite/unwritten" : "",
-		       fail ? "FAIL" : "ok");
+		/* 4-bit decode steps take the fp16 mat-vec where the device has it: activations rounded
+		 * to fp16, 4 products per half summed in fp16 (0.6-1.1e-3 on lavapipe) */
+		const int f16 = gu->awq && (gu->group % 32 == 0 || dn->group % 32 == 0) && p->q4_f16 && rows <= 4;
+		const double tol = f16 ? 3e-3 : 1e-5;
+		const int fail = bad || !(e <= tol);
+		printf("  %-40s %3d rows: rel err %.2e (tol %.0e)%s %s\n", name, rows, e, tol,
+		       bad ? ", non-finite/unwritten" : "", fail ? "FAIL" : "ok");
 		fails += fail;
 	}
 	if (rc)
