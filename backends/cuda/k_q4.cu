@@ -677,16 +677,15 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 	v2_dev dv = v2_device();
 	if (dv.cc_major < 8)
 		return 0;
-	/* Built-in choice from the H200 sweeps of 2026-11-30 (docs/perf-cuda-notes.md, sessions 5 and 7): 1-2
-	 * tokens only (at 4-8 tokens the per-block activation staging made it slower than the fallback;
-	 * the XR form, activations in the ring, runs above 2 tokens only when tuned until measured);
-	 * two tiles per block (one for matrices of fewer tiles than SMs); long K (>= 128 chunks) over 16
-	 * warps with 4 ring stages; very short K (< 32 chunks) over 4 warps; otherwise with
+	/* Built-in choice from the H200 sweeps of 2026-11-30 (docs/perf-cuda-notes.md, sessions 5, 7 and
+	 * 10): two tiles per block (one for matrices of fewer tiles than SMs); long K (>= 128 chunks)
+	 * over 16 warps with 4 ring stages; very short K (< 32 chunks) over 4 warps; otherwise with
 	 * as many warps per block as keep all blocks resident in one wave (about 2-3k warps in all: 16
 	 * warps when one block per SM covers the tiles, 8 up to three blocks per SM, else 4), with 2
-	 * stages at 8-16 warps. */
-	if (rows > 2 && !v2_rt && !v2_kw && !v2_stages)
-		return 0;
+	 * stages at 8-16 warps. Above 2 tokens the XR form (activations in the ring) with at most 8 warps
+	 * and 2 stages: at 4096 x 14336 it took 17.75 us at 4 tokens and 20.70 at 8 against the
+	 * fallback's 20.11 and 23.10, where 16 warps and 4 stages took 17.78 and 25.65 (session 10's
+	 * kbench; the only shape measured so far). */
 	int long_k = w->chunks >= 128, blocks2 = (w->tiles + 1) / 2;
 	int rt = epi == AWQ_CU_EPI_SILU_MUL ? 2 : v2_rt ? v2_rt : (rows >= 2 || w->tiles >= sm_count) ? 2 : 1;
 	int kw = v2_kw			     ? v2_kw
@@ -695,8 +694,10 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 		 : blocks2 <= sm_count	     ? 16
 		 : blocks2 <= 3 * sm_count ? 8
 					     : 4;
+	if (rows > 2 && !v2_kw && kw > 8)
+		kw = 8;
 	kw = kw > V2_MAX_WARPS ? V2_MAX_WARPS : kw;
-	int S = v2_stages ? v2_stages : (!long_k && kw >= 8) ? 2 : 4;
+	int S = v2_stages ? v2_stages : rows > 2 || (!long_k && kw >= 8) ? 2 : 4;
 	if (v2_novr < 0)
 		awq_cu_q4_gemv_overrides(getenv("AWQ_CUDA_GEMV"));
 	for (int i = 0; i < v2_novr; i++)
