@@ -683,9 +683,9 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 	 * as many warps per block as keep all blocks resident in one wave (about 2-3k warps in all: 16
 	 * warps when one block per SM covers the tiles, 8 up to three blocks per SM, else 4), with 2
 	 * stages at 8-16 warps. Above 2 tokens the XR form (activations in the ring) with at most 8 warps
-	 * and 2 stages: at 4096 x 14336 it took 17.75 us at 4 tokens and 20.70 at 8 against the
-	 * fallback's 20.11 and 23.10, where 16 warps and 4 stages took 17.78 and 25.65 (session 10's
-	 * kbench; the only shape measured so far). */
+	 * and 2 stages (session 10's kbench, 4 / 8 tokens against the fallback's 8): 4096 x 14336 17.75 /
+	 * 20.70 us (23.10), 4096 x 4096 6.21 / 6.92 (10.43), 12288 x 4096 11.17 / 15.05 (26.37); 16 warps
+	 * and 4 stages were slower at 8 tokens everywhere (25.65, 9.93, 27.73). */
 	int long_k = w->chunks >= 128, blocks2 = (w->tiles + 1) / 2;
 	int rt = epi == AWQ_CU_EPI_SILU_MUL ? 2 : v2_rt ? v2_rt : (rows >= 2 || w->tiles >= sm_count) ? 2 : 1;
 	int kw = v2_kw			     ? v2_kw
