@@ -27,6 +27,9 @@ layout(constant_id = 2) const int BDT = 0;
 #define NRW 8u /* output rows per workgroup (VK_Q4K_ROWS on the host) */
 #endif
 #define MAXR 4u
+#ifndef KU
+#define KU 1u /* chunks per invocation whose loads go out together (matvec_q4k_ku2*: 2) */
+#endif
 
 layout(set = 0, binding = 1, std430) readonly buffer X4 { vec4 x4[]; };
 layout(set = 0, binding = 2, std430) readonly buffer W4 { uvec4 w4[]; };
@@ -60,30 +63,37 @@ void main()
 	[[unroll]] for (uint r = 0u; r < MAXR; r++)
 		[[unroll]] for (uint j = 0u; j < NRW; j++)
 			acc[r][j] = 0.0;
-	for (uint c = t; c < C; c += gl_WorkGroupSize.x) {
-		const uint g = (c * 32u) / G;
-		uvec4 q[NRW];
-		float s[NRW];
-		MZ_T mz[NRW];
-		/* the NRW weight loads (and scales) go out before any arithmetic */
-		[[unroll]] for (uint j = 0u; j < NRW; j++) {
-			const uint row = min(n0 + j, N - 1u);
-			q[j] = w4[row * C + c];
-			const uint szw = sz[row * NG + g];
-			s[j] = unpackHalf2x16(szw).x;
-			mz[j] = MZ_OF(szw);
+	const uint WG = gl_WorkGroupSize.x;
+	for (uint c0 = t; c0 < C; c0 += KU * WG) {
+		uvec4 q[KU][NRW];
+		float s[KU][NRW];
+		MZ_T mz[KU][NRW];
+		/* the KU x NRW weight loads (and scales) go out before any arithmetic; a chunk past C
+		 * re-reads c0 and is never used */
+		[[unroll]] for (uint u = 0u; u < KU; u++) {
+			const uint c = c0 + u * WG < C ? c0 + u * WG : c0, g = (c * 32u) / G;
+			[[unroll]] for (uint j = 0u; j < NRW; j++) {
+				const uint row = min(n0 + j, N - 1u);
+				q[u][j] = w4[row * C + c];
+				const uint szw = sz[row * NG + g];
+				s[u][j] = unpackHalf2x16(szw).x;
+				mz[u][j] = MZ_OF(szw);
+			}
 		}
-		[[unroll]] for (uint r = 0u; r < MAXR; r++) {
-			if (r < rows) {
-				vec4 xv[8];
-				[[unroll]] for (uint i = 0u; i < 8u; i++)
-					xv[i] = x4[(r * K + c * 32u) / 4u + i];
+		[[unroll]] for (uint u = 0u; u < KU; u++) {
+			const uint c = c0 + u * WG;
+			[[unroll]] for (uint r = 0u; r < MAXR; r++) {
+				if (r < rows && c < C) {
+					vec4 xv[8];
+					[[unroll]] for (uint i = 0u; i < 8u; i++)
+						xv[i] = x4[(r * K + c * 32u) / 4u + i];
 #ifdef F16MATH
-				f16vec2 xp[16];
-				x_pairs(xv, xp);
+					f16vec2 xp[16];
+					x_pairs(xv, xp);
 #endif
-				[[unroll]] for (uint j = 0u; j < NRW; j++)
-					acc[r][j] += s[j] * DOT32(q[j], xv, xp, mz[j]);
+					[[unroll]] for (uint j = 0u; j < NRW; j++)
+						acc[r][j] += s[u][j] * DOT32(q[u][j], xv, xp, mz[u][j]);
+				}
 			}
 		}
 	}

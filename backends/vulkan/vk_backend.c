@@ -46,7 +46,8 @@ static void vk_close(void *ctx)
 }
 
 /* The decode mat-vec's tuning knobs, for a new GPU: AWQ_VK_MATVEC_KSPLIT=0 (matvec.comp's 4-bit
- * kernel instead of the K-split one; the two below imply it), AWQ_VK_MATVEC_U4=1 (the 4-bit form with 4 chunks
+ * kernel instead of the K-split one; the two after next imply it), AWQ_VK_MATVEC_KU=2 (the K-split
+ * kernel with 2 chunks per invocation in flight), AWQ_VK_MATVEC_U4=1 (the 4-bit form with 4 chunks
  * per lane in flight), AWQ_VK_MATVEC_NR=2 (its 2 output rows per subgroup; 2 or 4), and
  * AWQ_VK_MATVEC_WG (the workgroup size of every mat-vec: a power of two within the device's limits and
  * at least a subgroup). Values out of range are reported and ignored. */
@@ -55,6 +56,14 @@ static void matvec_tuning(struct vk_ctx *c)
 	c->mv_u4 = env_on("AWQ_VK_MATVEC_U4");
 	const char *ks = getenv("AWQ_VK_MATVEC_KSPLIT");
 	c->mv_ksplit = !(ks && !strcmp(ks, "0"));
+	const char *ku = getenv("AWQ_VK_MATVEC_KU");
+	c->mv_ku = 1;
+	if (ku && *ku) {
+		if (!strcmp(ku, "2"))
+			c->mv_ku = 2;
+		else if (strcmp(ku, "1"))
+			fprintf(stderr, "awqrun: vulkan: AWQ_VK_MATVEC_KU=%s ignored (1 or 2)\n", ku);
+	}
 	const char *nr = getenv("AWQ_VK_MATVEC_NR");
 	c->mv_nr = 4;
 	if (nr && *nr) {

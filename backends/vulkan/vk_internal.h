@@ -123,6 +123,7 @@ struct vk_ctx {
 	uint32_t subgroup_size, min_subgroup;
 	int mv_wg; /* workgroup size of the matvec shaders: VK_MV_WG, or AWQ_VK_MATVEC_WG (a tuning knob) */
 	int mv_ksplit; /* 4-bit decode mat-vecs split over K (matvec_q4k.comp); AWQ_VK_MATVEC_KSPLIT=0: off */
+	int mv_ku;     /* its chunks per invocation in flight: 1, or 2 with AWQ_VK_MATVEC_KU=2 */
 	int full_barriers; /* AWQ_VK_BARRIERS=full: a full barrier after every node (vk_run.c, record) */
 	int mv_u4; /* AWQ_VK_MATVEC_U4=1: the 4-bit matvec with 4 chunks per lane in flight (else 2) */
 	int mv_nr; /* output rows per subgroup of the 4-bit matvec: 4, or 2 with AWQ_VK_MATVEC_NR=2 */

@@ -559,10 +559,10 @@ static void describe(struct vk_ctx *c)
 		q4 |= c->weights[i].w->fmt == AWQ_WFMT_AWQ4;
 		dense |= c->weights[i].w->fmt == AWQ_WFMT_DENSE && c->weights[i].w->k > 1;
 	}
-	char tune[64] = ""; /* the mat-vec tuning knobs that are not at their defaults */
-	if (c->mv_wg != VK_MV_WG || c->mv_u4 || c->mv_nr != 4 || !c->mv_ksplit)
-		snprintf(tune, sizeof(tune), " [workgroup %d, %d rows x %d chunks per subgroup]", c->mv_wg, c->mv_nr,
-			 c->mv_u4 ? 4 : 2);
+	char tune[96] = ""; /* the mat-vec tuning knobs that are not at their defaults */
+	if (c->mv_wg != VK_MV_WG || c->mv_u4 || c->mv_nr != 4 || !c->mv_ksplit || c->mv_ku != 1)
+		snprintf(tune, sizeof(tune), " [workgroup %d, %d rows x %d chunks per subgroup%s]", c->mv_wg, c->mv_nr,
+			 c->mv_u4 ? 4 : 2, c->mv_ku == 2 ? ", k-split 2 chunks" : "");
 	snprintf(c->kernels, sizeof(c->kernels),
 		 "vulkan subgroup %u: %s%s%smatvec (<= %d rows)%s + tiled f32 matmul; %s%s; %s%sKV f32%s", c->subgroup_size,
 		 q4 ? (vk_q4_f16(c) ? "W4A16 fp16-math (AWQ repacked at load) " : "W4A16 f32-math (AWQ repacked at load) ") : "",

@@ -35,7 +35,8 @@ static const char *q4_matvec(const struct vk_ctx *c, int silu, int exact, const 
 	const int f16 = vk_q4_f16(c) && !exact;
 	if (!silu && vk_q4k(c, w)) {
 		*groups = (uint32_t)((w->n + VK_Q4K_ROWS - 1) / VK_Q4K_ROWS);
-		return f16 ? "matvec_q4k_f16" : "matvec_q4k";
+		static const char *const k[2][2] = {{"matvec_q4k", "matvec_q4k_f16"}, {"matvec_q4k_ku2", "matvec_q4k_ku2_f16"}};
+		return k[c->mv_ku == 2][f16];
 	}
 	*groups = vk_matvec_groups(c, w->n, c->mv_nr);
 	if (f16)
