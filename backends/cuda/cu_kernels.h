@@ -68,6 +68,13 @@ void awq_cu_q4_gemv_tune(int legacy, int rt, int kw, int stages, int pdl);
  * AWQ_CUDA_GEMV, read at the first launch; see k_q4.cu). NULL or "" clears them. Returns the number
  * of entries taken, or -1 when the spec is malformed (entries before the bad one stay). */
 int awq_cu_q4_gemv_overrides(const char *spec);
+/* Test hook: the configuration of the last awq_cu_q4_gemv launch (streaming = 0: the fallback
+ * kernel; else tiles per block, warps per block, ring stages and xr = activations in the ring).
+ * Not thread-safe; for tests only. */
+struct awq_cu_gemv_choice {
+	int streaming, rt, kw, stages, xr;
+};
+void awq_cu_q4_gemv_last(struct awq_cu_gemv_choice *c);
 cudaError_t awq_cu_q4_gemm(cudaStream_t s, const struct awq_cu_q4 *w, const uint16_t *x16, int rows,
 			   const struct awq_cu_out *out, enum awq_cu_epilogue epi, int cc_major, int sm_count);
 

@@ -228,12 +228,20 @@ static cudaError_t launch_gemv(cudaStream_t s, const struct awq_cu_q4 *w, const 
 static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows, const struct awq_cu_out *out,
 		     enum awq_cu_epilogue epi, int sm_count, cudaError_t *err);
 
+static struct awq_cu_gemv_choice v2_last; /* awq_cu_q4_gemv_last */
+
+extern "C" void awq_cu_q4_gemv_last(struct awq_cu_gemv_choice *c)
+{
+	*c = v2_last;
+}
+
 extern "C" cudaError_t awq_cu_q4_gemv(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
 				      const struct awq_cu_out *out, enum awq_cu_epilogue epi, int sm_count)
 {
 	if (rows < 1 || rows > AWQ_CU_DECODE_ROWS)
 		return cudaErrorInvalidValue;
 	cudaError_t e2;
+	v2_last = awq_cu_gemv_choice{0, 0, 0, 0, 0};
 	if (try_gemv2(s, w, x, rows, out, epi, sm_count, &e2))
 		return e2;
 	/* Two tiles per warp halve the activation re-reads; one keeps small matrices spread over the SMs. */
@@ -715,6 +723,7 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 	if (smem > (size_t)dv.optin)
 		return 0;
 	int pdl = v2_pdl >= 0 ? v2_pdl : awq_cu_pdl_default(dv.cc_major);
+	v2_last = awq_cu_gemv_choice{1, rt, kw, S, rows > 2};
 	*err = rt == 2 ? launch_gemv2_s<2>(S, s, w, x, rows, out, epi, kw, per, smem, pdl)
 		       : launch_gemv2_s<1>(S, s, w, x, rows, out, epi, kw, per, smem, pdl);
 	return 1;

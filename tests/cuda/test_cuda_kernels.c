@@ -190,6 +190,40 @@ static void test_q4_segments(int k, int group, const int *ns, int nsrc, const in
 	free(ref);
 }
 
+/* The decode GEMV's launch choice (awq_cu_q4_gemv_last), for a 1000 x 2304 weight (M = 1008, 63
+ * tiles, 36 chunks): the built-in rule (the streaming kernel from sm_80: 16 warps and 2 stages for
+ * this K, one tile per block for one token; above 2 tokens the XR form with 2 tiles, at most 8 warps
+ * and 2 stages) and an AWQ_CUDA_GEMV-style override for that shape (its 8 stages become 4 in the XR
+ * form). want: streaming, rt, kw, stages, xr. */
+static void test_gemv_choice(const char *spec, const int want[4][5])
+{
+	static const int rows_list[4] = {1, 2, 3, 8};
+	struct q4w w, *src[1] = {&w};
+	make_q4(&w, 1000, 2304, 128, 1);
+	struct awq_cu_q4 q = to_device(src, 1, 0);
+	float *x = malloc((size_t)8 * 2304 * 4);
+	for (size_t i = 0; i < (size_t)8 * 2304; i++)
+		x[i] = (float)urand(-1, 1);
+	float *dx = up(x, (size_t)8 * 2304 * 4), *out = poisoned((size_t)8 * 1000);
+	awq_cu_q4_gemv_overrides(spec);
+	for (int i = 0; i < 4; i++) {
+		struct awq_cu_out o = {.nseg = 1, .ptr = {out}, .n = {1000}, .tile_end = {63, 63, 63}};
+		struct awq_cu_gemv_choice c;
+		cudaError_t e = awq_cu_q4_gemv(0, &q, dx, rows_list[i], &o, AWQ_CU_EPI_STORE, sm_count);
+		awq_cu_q4_gemv_last(&c);
+		const int *x5 = want[i];
+		int ok = e == cudaSuccess && c.streaming == x5[0] &&
+			 (!x5[0] || (c.rt == x5[1] && c.kw == x5[2] && c.stages == x5[3] && c.xr == x5[4]));
+		printf("%s GEMV choice %s rows=%d: streaming %d rt %d kw %d stages %d xr %d\n", ok ? "ok  " : "FAIL",
+		       spec[0] ? spec : "built-in", rows_list[i], c.streaming, c.rt, c.kw, c.stages, c.xr);
+		fails += !ok;
+	}
+	awq_cu_q4_gemv_overrides("");
+	cudaFree(out);
+	cudaFree(dx);
+	free(x);
+}
+
 static void test_q4_silu(int n, int k, int group)
 {
 	struct q4w g, u, *src[2] = {&g, &u};
@@ -443,6 +477,15 @@ int main(void)
 		awq_cu_q4_gemv_tune(0, 0, 0, 0, -1);
 		/* in-model launch overrides (AWQ_CUDA_GEMV): taken for their shapes (M = rows rounded up
 		 * to 16; the fused gate/up counts both weights), results unchanged; malformed specs refused */
+		/* which launch the built-in rule and an override take (sm_80+: the streaming kernel) */
+		/* (the rule's inputs here: 63 tiles, 32 blocks of two; 16 warps where one block per SM covers
+		 * them, as on the H100/H200, 8 up to three per SM) */
+		const int s8 = cc_major >= 8, rt1 = 63 >= sm_count ? 2 : 1, kw = 32 <= sm_count ? 16 : 32 <= 3 * sm_count ? 8 : 4;
+		const int builtin[4][5] = {{s8, rt1, kw, kw >= 8 ? 2 : 4, 0}, {s8, 2, kw, kw >= 8 ? 2 : 4, 0},
+					   {s8, 2, kw > 8 ? 8 : kw, 2, 1}, {s8, 2, kw > 8 ? 8 : kw, 2, 1}};
+		const int ovr[4][5] = {{s8, 1, 16, 8, 0}, {s8, 1, 16, 8, 0}, {s8, 1, 16, 4, 1}, {s8, 1, 16, 4, 1}};
+		test_gemv_choice("", builtin);
+		test_gemv_choice("1008x2304:1,16,8", ovr);
 		int no = awq_cu_q4_gemv_overrides("1008x2304:1,16,8;704x256:1,2,6");
 		printf("%s GEMV overrides: %d of 2 taken\n", no == 2 ? "ok  " : "FAIL", no);
 		fails += no != 2;
