@@ -51,27 +51,27 @@ static void vk_close(void *ctx)
  * per lane in flight), AWQ_VK_MATVEC_NR=2 (its 2 output rows per subgroup; 2 or 4), and
  * AWQ_VK_MATVEC_WG (the workgroup size of every mat-vec: a power of two within the device's limits and
  * at least a subgroup). Values out of range are reported and ignored. */
+/* A knob of two values: dflt when unset, other when set to it; anything else is reported and ignored. */
+static int env_pick(const char *name, int dflt, int other)
+{
+	const char *v = getenv(name);
+	if (!v || !*v)
+		return dflt;
+	char *end;
+	long x = strtol(v, &end, 10);
+	if (!*end && (x == dflt || x == other))
+		return (int)x;
+	fprintf(stderr, "awqrun: vulkan: %s=%s ignored (%d or %d)\n", name, v, dflt, other);
+	return dflt;
+}
+
 static void matvec_tuning(struct vk_ctx *c)
 {
 	c->mv_u4 = env_on("AWQ_VK_MATVEC_U4");
 	const char *ks = getenv("AWQ_VK_MATVEC_KSPLIT");
 	c->mv_ksplit = !(ks && !strcmp(ks, "0"));
-	const char *ku = getenv("AWQ_VK_MATVEC_KU");
-	c->mv_ku = 1;
-	if (ku && *ku) {
-		if (!strcmp(ku, "2"))
-			c->mv_ku = 2;
-		else if (strcmp(ku, "1"))
-			fprintf(stderr, "awqrun: vulkan: AWQ_VK_MATVEC_KU=%s ignored (1 or 2)\n", ku);
-	}
-	const char *nr = getenv("AWQ_VK_MATVEC_NR");
-	c->mv_nr = 4;
-	if (nr && *nr) {
-		if (!strcmp(nr, "2"))
-			c->mv_nr = 2;
-		else if (strcmp(nr, "4"))
-			fprintf(stderr, "awqrun: vulkan: AWQ_VK_MATVEC_NR=%s ignored (2 or 4)\n", nr);
-	}
+	c->mv_ku = env_pick("AWQ_VK_MATVEC_KU", 1, 2);
+	c->mv_nr = env_pick("AWQ_VK_MATVEC_NR", 4, 2);
 	c->mv_wg = VK_MV_WG;
 	const char *e = getenv("AWQ_VK_MATVEC_WG");
 	if (!e || !*e)
