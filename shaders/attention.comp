@@ -29,22 +29,7 @@ shared float qs[MAXD];
 shared float sc[BLK];
 shared uint is_last;
 
-/* out = sum_s o_s e^(m_s - M) / sum_s l_s e^(m_s - M) over the S partials at base (attn_combine.comp) */
-void merge(uint base, uint S, uint D, uint ob)
-{
-	float M = -1.0e30;
-	for (uint s = 0u; s < S; s++)
-		M = max(M, part[base + s * (D + 2u) + D]);
-	float den = 0.0;
-	for (uint s = 0u; s < S; s++)
-		den += part[base + s * (D + 2u) + D + 1u] * exp(part[base + s * (D + 2u) + D] - M);
-	for (uint d = gl_LocalInvocationID.x; d < D; d += gl_WorkGroupSize.x) {
-		float num = 0.0;
-		for (uint s = 0u; s < S; s++)
-			num += part[base + s * (D + 2u) + d] * exp(part[base + s * (D + 2u) + D] - M);
-		o[ob + d] = num / den;
-	}
-}
+#include "attn_merge.glsl"
 
 /* u0 = n_heads, u1 = n_kv_heads, u2 = head_dim, u3 = splits, u4 = merge here, f0 = scale */
 void main()

@@ -438,16 +438,15 @@ extern "C" cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_at
 		dim3 grid(a->n_kv_heads * hsub, splits, a->rows);
 		cudaError_t e = hd == 64 ? awq_cu_launch(attn_warp_kernel<2>, grid, dim3(128), 0, s, a->pdl, *a, hsub, gper, chunk)
 					 : awq_cu_launch(attn_warp_kernel<4>, grid, dim3(128), 0, s, a->pdl, *a, hsub, gper, chunk);
-		if (e != cudaSuccess || a->ticket)
+		if (e != cudaSuccess || a->ticket) /* with a ticket the last split block merged */
 			return e;
-	} else {
-		b.ticket = NULL; /* the generic kernel never merges */
+	} else { /* the generic kernel never merges */
 		dim3 grid(a->n_kv_heads * hsub, n_splits(a->max_ctx), a->rows);
 		attn_split_kernel<<<grid, AT_THREADS, 0, s>>>(*a, hsub);
+		cudaError_t e = cudaGetLastError();
+		if (e != cudaSuccess)
+			return e;
 	}
-	cudaError_t e = cudaGetLastError();
-	if (e != cudaSuccess || (a->ticket && (hd == 64 || hd == 128)))
-		return e;
 	return awq_cu_launch(attn_combine_kernel, dim3(a->n_heads, a->rows), dim3(a->head_dim < 32 ? 32 : a->head_dim), 0, s,
 			     a->pdl, *a, chunk);
 }

@@ -3,8 +3,8 @@
  * error of the next call; AWQ_VK_PROFILE=1 prints GPU time per op at close; AWQ_VK_NO_F16 and
  * AWQ_VK_NO_COOPMAT switch those paths off; AWQ_VK_NO_FUSE runs every node as its own dispatch (no
  * add+RMSNorm, attention prep or gate/up+SiLU mat-vec); AWQ_VK_PIPELINE_CACHE names a pipeline
- * cache file; AWQ_VK_MATVEC_KSPLIT, AWQ_VK_MATVEC_WG, AWQ_VK_MATVEC_U4 and AWQ_VK_MATVEC_NR tune the
- * decode mat-vec (matvec_tuning); AWQ_VK_BARRIERS=full puts a full barrier after every node;
+ * cache file; AWQ_VK_MATVEC_KSPLIT, AWQ_VK_MATVEC_KU, AWQ_VK_MATVEC_WG, AWQ_VK_MATVEC_U4 and
+ * AWQ_VK_MATVEC_NR tune the decode mat-vec (matvec_tuning); AWQ_VK_BARRIERS=full puts a full barrier after every node;
  * AWQ_VK_ATTN_MERGE=0 merges attention's key splits in a second dispatch (attn_combine.comp). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +17,12 @@ static int env_on(const char *name)
 {
 	const char *v = getenv(name);
 	return v && *v && strcmp(v, "0") != 0;
+}
+
+static int env_is(const char *name, const char *value)
+{
+	const char *v = getenv(name);
+	return v && !strcmp(v, value);
 }
 
 static void vk_close(void *ctx)
@@ -68,8 +74,7 @@ static int env_pick(const char *name, int dflt, int other)
 static void matvec_tuning(struct vk_ctx *c)
 {
 	c->mv_u4 = env_on("AWQ_VK_MATVEC_U4");
-	const char *ks = getenv("AWQ_VK_MATVEC_KSPLIT");
-	c->mv_ksplit = !(ks && !strcmp(ks, "0"));
+	c->mv_ksplit = !env_is("AWQ_VK_MATVEC_KSPLIT", "0");
 	c->mv_ku = env_pick("AWQ_VK_MATVEC_KU", 1, 2);
 	c->mv_nr = env_pick("AWQ_VK_MATVEC_NR", 4, 2);
 	c->mv_wg = VK_MV_WG;
@@ -99,10 +104,8 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 		c->opts = *o;
 	c->validate = env_on("AWQ_VK_VALIDATE");
 	c->profile = env_on("AWQ_VK_PROFILE");
-	const char *am = getenv("AWQ_VK_ATTN_MERGE");
-	c->attn_merge = !(am && !strcmp(am, "0"));
-	const char *bar = getenv("AWQ_VK_BARRIERS");
-	c->full_barriers = bar && !strcmp(bar, "full");
+	c->attn_merge = !env_is("AWQ_VK_ATTN_MERGE", "0");
+	c->full_barriers = env_is("AWQ_VK_BARRIERS", "full");
 	int rc = vk_instance(c, err, errlen);
 	if (!rc)
 		rc = vk_open_device(c, device, err, errlen);

@@ -239,20 +239,28 @@ int vk_sync(void *ctx, char *err, size_t errlen);
 void vk_profile_report(struct vk_ctx *c);
 void vk_grid(uint32_t groups, uint32_t *gx, uint32_t *gy);
 uint32_t vk_matvec_groups(const struct vk_ctx *c, int64_t n, int nr);
-/* Whether the 4-bit mat-vecs take packed fp16 arithmetic: shaderFloat16 and no mat-vec knob set
+/* No knob of matvec.comp's 4-bit variants set (AWQ_VK_MATVEC_NR, AWQ_VK_MATVEC_U4). */
+static inline int vk_mv_plain(const struct vk_ctx *c)
+{
+	return c->mv_nr == 4 && !c->mv_u4;
+}
+/* Whether the 4-bit mat-vecs take packed fp16 arithmetic: shaderFloat16 and no matvec.comp knob set
  * (the knobs' variants are f32 only). */
 static inline int vk_q4_f16(const struct vk_ctx *c)
 {
-	return c->has_f16 && c->mv_nr == 4 && !c->mv_u4;
+	return c->has_f16 && vk_mv_plain(c);
 }
 #define VK_Q4K_ROWS 8 /* output rows per workgroup of matvec_q4k.comp (its NRW) */
-/* Whether 4-bit weight w takes the K-split mat-vec (matvec_q4k.comp) in decode: K and the group
- * size multiples of 32, no knob of matvec.comp set, AWQ_VK_MATVEC_KSPLIT not 0, and at most 64
- * subgroups per workgroup (its shared partial sums). */
+/* Whether the K-split mat-vec (matvec_q4k.comp) is on: AWQ_VK_MATVEC_KSPLIT not 0, no matvec.comp
+ * knob set, and at most 64 subgroups per workgroup (its shared partial sums). */
+static inline int vk_q4k_on(const struct vk_ctx *c)
+{
+	return c->mv_ksplit && vk_mv_plain(c) && (uint32_t)c->mv_wg <= 64u * c->min_subgroup;
+}
+/* ... and takes 4-bit weight w in decode: K and the group size multiples of 32. */
 static inline int vk_q4k(const struct vk_ctx *c, const struct awq_weight *w)
 {
-	return c->mv_ksplit && c->mv_nr == 4 && !c->mv_u4 && w->k % 32 == 0 && w->group_size % 32 == 0 &&
-	       (uint32_t)c->mv_wg <= 64u * c->min_subgroup;
+	return vk_q4k_on(c) && w->k % 32 == 0 && w->group_size % 32 == 0;
 }
 /* Record the product of rows of the set's input with w. exact: f32 arithmetic only (no fp16
  * products, no cooperative matrices), as the router needs for the CPU's top-k. */

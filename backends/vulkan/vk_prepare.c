@@ -566,7 +566,7 @@ static void describe(struct vk_ctx *c)
 	snprintf(c->kernels, sizeof(c->kernels),
 		 "vulkan subgroup %u: %s%s%smatvec (<= %d rows)%s + tiled f32 matmul; %s%s; %s%sKV f32%s", c->subgroup_size,
 		 q4 ? (vk_q4_f16(c) ? "W4A16 fp16-math (AWQ repacked at load) " : "W4A16 f32-math (AWQ repacked at load) ") : "",
-		 q4 && c->mv_ksplit && c->mv_nr == 4 && !c->mv_u4 ? "k-split " : "", dense ? (c->has_f16 ? "F16 fp16-math/BF16 " : "16-bit f32-math ") : "",
+		 q4 && vk_q4k_on(c) ? "k-split " : "", dense ? (c->has_f16 ? "F16 fp16-math/BF16 " : "16-bit f32-math ") : "",
 		 VK_MATVEC_ROWS, tune, c->n_moe ? "MoE top-k expert matvec / grouped indirect matmul; " : "", c->coopmat_why,
 		 c->attn_merge ? "" : "attention combine as a second dispatch; ", c->validate ? "validation on; " : "",
 		 c->profile ? "; profiling" : "");

@@ -101,7 +101,7 @@ static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 {
 	const uint32_t H = (uint32_t)n->p.attn.n_heads, HKV = (uint32_t)n->p.attn.n_kv_heads, D = (uint32_t)n->p.attn.head_dim;
 	const uint32_t S = (uint32_t)vk_attn_splits(c, rows, (int)H), kvd = HKV * D;
-	VkPipeline ps, pa, pm;
+	VkPipeline ps, pa, pm = VK_NULL_HANDLE;
 	uint32_t gx, gy;
 	const struct awq_graph *g = c->g;
 	int q_prep = vn->prep && (vn->rope_q >= 0 || vn->norm_q >= 0);
@@ -111,7 +111,7 @@ static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 			  : vk_pipe_get(c, "kv_store", 0, 0, 0, &ps, err, errlen);
 	if (!rc)
 		rc = vk_pipe_get(c, "attention", 0, 0, 0, &pa, err, errlen);
-	if (!rc)
+	if (!rc && !c->attn_merge)
 		rc = vk_pipe_get(c, "attn_combine", 0, 0, 0, &pm, err, errlen);
 	if (rc)
 		return rc;

@@ -475,10 +475,8 @@ int main(void)
 			test_q4_silu(344, 256, 64);
 		}
 		awq_cu_q4_gemv_tune(0, 0, 0, 0, -1);
-		/* in-model launch overrides (AWQ_CUDA_GEMV): taken for their shapes (M = rows rounded up
-		 * to 16; the fused gate/up counts both weights), results unchanged; malformed specs refused */
-		/* which launch the built-in rule and an override take (sm_80+: the streaming kernel) */
-		/* (the rule's inputs here: 63 tiles, 32 blocks of two; 16 warps where one block per SM covers
+		/* which launch the built-in rule and an override take (sm_80+: the streaming kernel; the
+		 * rule's inputs here: 63 tiles, 32 blocks of two; 16 warps where one block per SM covers
 		 * them, as on the H100/H200, 8 up to three per SM) */
 		const int s8 = cc_major >= 8, rt1 = 63 >= sm_count ? 2 : 1, kw = 32 <= sm_count ? 16 : 32 <= 3 * sm_count ? 8 : 4;
 		const int builtin[4][5] = {{s8, rt1, kw, kw >= 8 ? 2 : 4, 0}, {s8, 2, kw, kw >= 8 ? 2 : 4, 0},
@@ -486,6 +484,8 @@ int main(void)
 		const int ovr[4][5] = {{s8, 1, 16, 8, 0}, {s8, 1, 16, 8, 0}, {s8, 1, 16, 4, 1}, {s8, 1, 16, 4, 1}};
 		test_gemv_choice("", builtin);
 		test_gemv_choice("1008x2304:1,16,8", ovr);
+		/* in-model launch overrides (AWQ_CUDA_GEMV): taken for their shapes (M = rows rounded up
+		 * to 16; the fused gate/up counts both weights), results unchanged; malformed specs refused */
 		int no = awq_cu_q4_gemv_overrides("1008x2304:1,16,8;704x256:1,2,6");
 		printf("%s GEMV overrides: %d of 2 taken\n", no == 2 ? "ok  " : "FAIL", no);
 		fails += no != 2;
