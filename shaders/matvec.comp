@@ -15,7 +15,9 @@
  * are a second operand (binding 4, their scales/zeros at binding 6) read alongside the gate's, and
  * the output is silu(gate) * up. Only the fast paths exist in this variant (no bias; Q4 with K and
  * the group size multiples of 32, 16-bit with K a multiple of 8, f32 arithmetic): the host fuses
- * only such weights. */
+ * only such weights. The decode fusions of mvfuse.glsl (not with MOE) have the fast paths only too:
+ * the host asks for FUSE_NORM only where Q4 has K and the group size multiples of 32, or 16-bit
+ * weights K a multiple of 8. */
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #ifdef F16MATH
@@ -23,8 +25,8 @@
 #endif
 layout(local_size_x_id = 1) in;
 layout(constant_id = 0) const int DT = 0;
-layout(constant_id = 2) const int BDT = 0;
 #include "common.glsl"
+#include "mvfuse.glsl"
 
 #ifndef NR
 #define NR 4 /* output rows per subgroup (the _nr2 variants: 2, twice the subgroups) */
@@ -105,6 +107,26 @@ void main()
 	const uint wrow = 0u, xoff = 0u, ooff = 0u;
 #endif
 	const uint per_wg = NR * (gl_WorkGroupSize.x / 32u > 0u ? gl_WorkGroupSize.x / 32u : 1u);
+	/* FUSE_NORM: a subgroup walks the whole of K, so its own sum of squares gives the row's scale.
+	 * (Run-time loops outside, unrolled ones inside: spirv-opt does not unroll a loop around a
+	 * run-time loop, and its arrays would stay in memory.) */
+	float inv[MAXR];
+	[[unroll]] for (uint r = 0u; r < MAXR; r++)
+		inv[r] = 1.0;
+	if ((FUSE & FUSE_NORM) != 0) {
+		float ss[MAXR];
+		[[unroll]] for (uint r = 0u; r < MAXR; r++)
+			ss[r] = 0.0;
+		for (uint k4 = lane; k4 < K / 4u; k4 += sgs)
+			[[unroll]] for (uint r = 0u; r < MAXR; r++)
+				if (r < rows) {
+					const vec4 v = x4[(xoff + r * K) / 4u + k4];
+					ss[r] += dot(v, v);
+				}
+		[[unroll]] for (uint r = 0u; r < MAXR; r++)
+			if (r < rows)
+				inv[r] = norm_inv(subgroupAdd(ss[r]), K);
+	}
 	for (uint n0 = flat_group() * per_wg + gl_SubgroupID * NR; n0 < (flat_group() + 1u) * per_wg && n0 < N;
 	     n0 += gl_NumSubgroups * NR) {
 		/* Every index into acc, accu and the per-chunk arrays below is a constant once the
@@ -164,6 +186,9 @@ void main()
 							vec4 xv[8];
 							[[unroll]] for (uint i = 0u; i < 8u; i++)
 								xv[i] = x4[xb + i];
+							if ((FUSE & FUSE_NORM) != 0)
+								[[unroll]] for (uint i = 0u; i < 8u; i++)
+									xv[i] *= inv[r] * norm_w4(c * 32u + 4u * i);
 #ifdef F16MATH
 							/* once per chunk for all NR rows (and both weights with SILU) */
 							f16vec2 xp[16];
@@ -210,7 +235,11 @@ void main()
 #endif
 				[[unroll]] for (uint r = 0u; r < MAXR; r++) {
 					if (r < rows) {
-						const vec4 xa = x4[(xoff + r * K + c * 8u) / 4u], xb = x4[(xoff + r * K + c * 8u) / 4u + 1u];
+						vec4 xa = x4[(xoff + r * K + c * 8u) / 4u], xb = x4[(xoff + r * K + c * 8u) / 4u + 1u];
+						if ((FUSE & FUSE_NORM) != 0) {
+							xa *= inv[r] * norm_w4(c * 8u);
+							xb *= inv[r] * norm_w4(c * 8u + 4u);
+						}
 						[[unroll]] for (uint j = 0u; j < NR; j++) {
 #ifdef F16MATH
 							f16vec2 p = unpackFloat2x16(q[j].x) * f16vec2(xa.xy);
@@ -268,7 +297,8 @@ void main()
 							o[ooff + r * N + n0 + j] = t / (1.0 + exp(-t)) * tu; /* as eltwise.comp */
 #else
 						if (subgroupElect())
-							o[ooff + r * N + n0 + j] = t + b;
+							o[ooff + r * N + n0 + j] =
+								t + b + ((FUSE & FUSE_RES) != 0 ? res[ooff + r * N + n0 + j] : 0.0);
 #endif
 					}
 				}

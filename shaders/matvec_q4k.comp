@@ -10,7 +10,8 @@
  * traffic) and has NRW 16-byte weight loads in flight at once.
  *
  * Needs K and the group size to be multiples of 32 (the host takes matvec.comp otherwise); F16MATH
- * takes q4dot.glsl's packed-fp16 dot. Bindings as matvec.comp. The fused gate/up of decode stays on
+ * takes q4dot.glsl's packed-fp16 dot. Bindings as matvec.comp, and the decode fusions of mvfuse.glsl.
+ * The fused gate/up of decode stays on
  * matvec.comp: a SILU form of this kernel (8 rows x 2 weights per invocation) ran at 48.5 us per
  * llama2-7b call on an H200 against matvec.comp's 34.4. */
 #extension GL_GOOGLE_include_directive : require
@@ -20,8 +21,8 @@
 #endif
 layout(local_size_x_id = 1) in;
 layout(constant_id = 0) const int DT = 0; /* unused: the layout of every mat-vec pipeline */
-layout(constant_id = 2) const int BDT = 0;
 #include "common.glsl"
+#include "mvfuse.glsl"
 
 #ifndef NRW
 #define NRW 8u /* output rows per workgroup (VK_Q4K_ROWS on the host) */
@@ -49,6 +50,7 @@ float load_bias(uint n)
 /* per subgroup, per (row of x, output row): the subgroup's partial sums (up to 64 subgroups, as
  * reduce.glsl; the host checks workgroup size / minimum subgroup size): 8 KB */
 shared float red[64u * MAXR * NRW];
+shared float ssq[64u * MAXR]; /* FUSE_NORM: per subgroup, per row of x, the sum of squares */
 
 /* u0 = K, u1 = N, u2 = rows (<= 4), u3 = group size, u4 = has bias */
 void main()
@@ -64,6 +66,41 @@ void main()
 		[[unroll]] for (uint j = 0u; j < NRW; j++)
 			acc[r][j] = 0.0;
 	const uint WG = gl_WorkGroupSize.x;
+	/* FUSE_NORM: the workgroup's invocations together read every chunk of x once (the same
+	 * chunks as the loop below, which then finds them in cache); the row's scale from their sum */
+	float inv[MAXR];
+	[[unroll]] for (uint r = 0u; r < MAXR; r++)
+		inv[r] = 1.0;
+	if ((FUSE & FUSE_NORM) != 0) {
+		float ss[MAXR];
+		[[unroll]] for (uint r = 0u; r < MAXR; r++)
+			ss[r] = 0.0;
+		for (uint c = t; c < C; c += WG)
+			[[unroll]] for (uint r = 0u; r < MAXR; r++)
+				if (r < rows)
+					[[unroll]] for (uint i = 0u; i < 8u; i++) {
+						const vec4 v = x4[(r * K + c * 32u) / 4u + i];
+						ss[r] += dot(v, v);
+					}
+		[[unroll]] for (uint r = 0u; r < MAXR; r++) {
+			if (r < rows) {
+				const float v = subgroupAdd(ss[r]);
+				if (subgroupElect())
+					ssq[gl_SubgroupID * MAXR + r] = v;
+			}
+		}
+		barrier();
+		/* run-time loop outside, unrolled inside, as everywhere here (spirv-opt unrolls no loop
+		 * around a run-time loop, and its arrays would stay in memory) */
+		[[unroll]] for (uint r = 0u; r < MAXR; r++)
+			ss[r] = 0.0;
+		for (uint sg = 0u; sg < gl_NumSubgroups; sg++)
+			[[unroll]] for (uint r = 0u; r < MAXR; r++)
+				if (r < rows)
+					ss[r] += ssq[sg * MAXR + r];
+		[[unroll]] for (uint r = 0u; r < MAXR; r++)
+			inv[r] = norm_inv(ss[r], K);
+	}
 	for (uint c0 = t; c0 < C; c0 += KU * WG) {
 		uvec4 q[KU][NRW];
 		float s[KU][NRW];
@@ -87,6 +124,9 @@ void main()
 					vec4 xv[8];
 					[[unroll]] for (uint i = 0u; i < 8u; i++)
 						xv[i] = x4[(r * K + c * 32u) / 4u + i];
+					if ((FUSE & FUSE_NORM) != 0)
+						[[unroll]] for (uint i = 0u; i < 8u; i++)
+							xv[i] *= inv[r] * norm_w4(c * 32u + 4u * i);
 #ifdef F16MATH
 					f16vec2 xp[16];
 					x_pairs(xv, xp);
@@ -114,7 +154,8 @@ void main()
 			float v = 0.0;
 			for (uint sg = 0u; sg < gl_NumSubgroups; sg++)
 				v += red[(sg * MAXR + r) * NRW + j];
-			o[r * N + n0 + j] = v + (pc.u4 != 0u ? load_bias(n0 + j) : 0.0);
+			o[r * N + n0 + j] = v + (pc.u4 != 0u ? load_bias(n0 + j) : 0.0) +
+					    ((FUSE & FUSE_RES) != 0 ? res[r * N + n0 + j] : 0.0);
 		}
 	}
 }
