@@ -15,9 +15,9 @@
  * are a second operand (binding 4, their scales/zeros at binding 6) read alongside the gate's, and
  * the output is silu(gate) * up. Only the fast paths exist in this variant (no bias; Q4 with K and
  * the group size multiples of 32, 16-bit with K a multiple of 8, f32 arithmetic): the host fuses
- * only such weights. The decode fusions of mvfuse.glsl (not with MOE) have the fast paths only too:
- * the host asks for FUSE_NORM only where Q4 has K and the group size multiples of 32, or 16-bit
- * weights K a multiple of 8. */
+ * only such weights. The decode fusions of mvfuse.glsl (not with MOE): FUSE_NORM has the fast paths
+ * only (the host asks for it only where Q4 has K and the group size multiples of 32, 16-bit weights
+ * K a multiple of 8); RESFUSE (the *_res variants) is in the stores, any path. */
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #ifdef F16MATH
@@ -107,26 +107,12 @@ void main()
 	const uint wrow = 0u, xoff = 0u, ooff = 0u;
 #endif
 	const uint per_wg = NR * (gl_WorkGroupSize.x / 32u > 0u ? gl_WorkGroupSize.x / 32u : 1u);
-	/* FUSE_NORM: a subgroup walks the whole of K, so its own sum of squares gives the row's scale.
-	 * (Run-time loops outside, unrolled ones inside: spirv-opt does not unroll a loop around a
-	 * run-time loop, and its arrays would stay in memory.) */
-	float inv[MAXR];
+	float inv[MAXR]; /* FUSE_NORM: the rows' norm scales (mvfuse.glsl) */
 	[[unroll]] for (uint r = 0u; r < MAXR; r++)
-		inv[r] = 1.0;
-	if ((FUSE & FUSE_NORM) != 0) {
-		float ss[MAXR];
-		[[unroll]] for (uint r = 0u; r < MAXR; r++)
-			ss[r] = 0.0;
-		for (uint k4 = lane; k4 < K / 4u; k4 += sgs)
-			[[unroll]] for (uint r = 0u; r < MAXR; r++)
-				if (r < rows) {
-					const vec4 v = x4[(xoff + r * K) / 4u + k4];
-					ss[r] += dot(v, v);
-				}
-		[[unroll]] for (uint r = 0u; r < MAXR; r++)
-			if (r < rows)
-				inv[r] = norm_inv(subgroupAdd(ss[r]), K);
-	}
+		inv[r] = (FUSE & FUSE_NORM) != 0 && r < rows ? ns.ns_scale[r] : 1.0;
+	float sq[MAXR]; /* RESFUSE: squares of the outputs stored by this lane, per row */
+	[[unroll]] for (uint r = 0u; r < MAXR; r++)
+		sq[r] = 0.0;
 	for (uint n0 = flat_group() * per_wg + gl_SubgroupID * NR; n0 < (flat_group() + 1u) * per_wg && n0 < N;
 	     n0 += gl_NumSubgroups * NR) {
 		/* Every index into acc, accu and the per-chunk arrays below is a constant once the
@@ -296,13 +282,23 @@ void main()
 						if (subgroupElect())
 							o[ooff + r * N + n0 + j] = t / (1.0 + exp(-t)) * tu; /* as eltwise.comp */
 #else
-						if (subgroupElect())
-							o[ooff + r * N + n0 + j] =
-								t + b + ((FUSE & FUSE_RES) != 0 ? res[ooff + r * N + n0 + j] : 0.0);
+						if (subgroupElect()) {
+							float v = t + b;
+#ifdef RESFUSE
+							v += res[ooff + r * N + n0 + j];
+							sq[r] += v * v;
+#endif
+							o[ooff + r * N + n0 + j] = v;
+						}
 #endif
 					}
 				}
 			}
 		}
 	}
+#ifdef RESFUSE
+	/* workgroups past the last row (the 2-D grid is rounded up) take no ticket */
+	if (flat_group() * per_wg < N)
+		ns_finish(sq, rows, flat_group(), (N + per_wg - 1u) / per_wg, N);
+#endif
 }

@@ -50,7 +50,6 @@ float load_bias(uint n)
 /* per subgroup, per (row of x, output row): the subgroup's partial sums (up to 64 subgroups, as
  * reduce.glsl; the host checks workgroup size / minimum subgroup size): 8 KB */
 shared float red[64u * MAXR * NRW];
-shared float ssq[64u * MAXR]; /* FUSE_NORM: per subgroup, per row of x, the sum of squares */
 
 /* u0 = K, u1 = N, u2 = rows (<= 4), u3 = group size, u4 = has bias */
 void main()
@@ -66,41 +65,9 @@ void main()
 		[[unroll]] for (uint j = 0u; j < NRW; j++)
 			acc[r][j] = 0.0;
 	const uint WG = gl_WorkGroupSize.x;
-	/* FUSE_NORM: the workgroup's invocations together read every chunk of x once (the same
-	 * chunks as the loop below, which then finds them in cache); the row's scale from their sum */
-	float inv[MAXR];
+	float inv[MAXR]; /* FUSE_NORM: the rows' norm scales (mvfuse.glsl) */
 	[[unroll]] for (uint r = 0u; r < MAXR; r++)
-		inv[r] = 1.0;
-	if ((FUSE & FUSE_NORM) != 0) {
-		float ss[MAXR];
-		[[unroll]] for (uint r = 0u; r < MAXR; r++)
-			ss[r] = 0.0;
-		for (uint c = t; c < C; c += WG)
-			[[unroll]] for (uint r = 0u; r < MAXR; r++)
-				if (r < rows)
-					[[unroll]] for (uint i = 0u; i < 8u; i++) {
-						const vec4 v = x4[(r * K + c * 32u) / 4u + i];
-						ss[r] += dot(v, v);
-					}
-		[[unroll]] for (uint r = 0u; r < MAXR; r++) {
-			if (r < rows) {
-				const float v = subgroupAdd(ss[r]);
-				if (subgroupElect())
-					ssq[gl_SubgroupID * MAXR + r] = v;
-			}
-		}
-		barrier();
-		/* run-time loop outside, unrolled inside, as everywhere here (spirv-opt unrolls no loop
-		 * around a run-time loop, and its arrays would stay in memory) */
-		[[unroll]] for (uint r = 0u; r < MAXR; r++)
-			ss[r] = 0.0;
-		for (uint sg = 0u; sg < gl_NumSubgroups; sg++)
-			[[unroll]] for (uint r = 0u; r < MAXR; r++)
-				if (r < rows)
-					ss[r] += ssq[sg * MAXR + r];
-		[[unroll]] for (uint r = 0u; r < MAXR; r++)
-			inv[r] = norm_inv(ss[r], K);
-	}
+		inv[r] = (FUSE & FUSE_NORM) != 0 && r < rows ? ns.ns_scale[r] : 1.0;
 	for (uint c0 = t; c0 < C; c0 += KU * WG) {
 		uvec4 q[KU][NRW];
 		float s[KU][NRW];
@@ -148,14 +115,25 @@ void main()
 		}
 	}
 	barrier();
+	float sq[MAXR]; /* RESFUSE: squares of the outputs stored here, per row */
+	[[unroll]] for (uint r = 0u; r < MAXR; r++)
+		sq[r] = 0.0;
 	if (t < rows * NRW) {
 		const uint r = t / NRW, j = t % NRW;
 		if (n0 + j < N) {
 			float v = 0.0;
 			for (uint sg = 0u; sg < gl_NumSubgroups; sg++)
 				v += red[(sg * MAXR + r) * NRW + j];
-			o[r * N + n0 + j] = v + (pc.u4 != 0u ? load_bias(n0 + j) : 0.0) +
-					    ((FUSE & FUSE_RES) != 0 ? res[r * N + n0 + j] : 0.0);
+			v += pc.u4 != 0u ? load_bias(n0 + j) : 0.0;
+#ifdef RESFUSE
+			v += res[r * N + n0 + j];
+			[[unroll]] for (uint k = 0u; k < MAXR; k++)
+				sq[k] += k == r ? v * v : 0.0;
+#endif
+			o[r * N + n0 + j] = v;
 		}
 	}
+#ifdef RESFUSE
+	ns_finish(sq, rows, flat_group(), (N + NRW - 1u) / NRW, N);
+#endif
 }

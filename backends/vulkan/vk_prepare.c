@@ -324,9 +324,9 @@ static int silu_of(const struct vk_ctx *c, int k)
 
 /* Decode steps: an add+RMSNORM pair (ADD i, nodes[i].norm) between two sets of mat-vecs runs inside
  * them instead of in a dispatch of its own. The MATMUL that makes one operand of the ADD (read by
- * nothing else) writes the sum, with the other operand as its residual (FUSE_RES); every reader of
- * the norm (q/k/v projections, fused gate/up) normalises the sum itself (FUSE_NORM), which needs
- * all of them to be decode mat-vecs of the fast paths. Two dispatches and two barriers fewer per
+ * nothing else) writes the sum, with the other operand as its residual, and the norm's per-row
+ * scale (FUSE_RES); every reader of the norm (q/k/v projections, fused gate/up) scales the sum
+ * itself on load (FUSE_NORM), which needs all of them to be decode mat-vecs of the fast paths. Two dispatches and two barriers fewer per
  * layer of a dense model. The sum is then written at the MATMUL, earlier than the plan assumes
  * (live_from), and read at the readers (live_to); MoE layers keep the pair (their readers are
  * MOE_ROUTE / MOE_EXPERTS), as does the final norm (read by LAST_ROWS). */
@@ -341,9 +341,11 @@ static void plan_resnorm(struct vk_ctx *c, const int *uses, int *live_from, int 
 		int p = -1, res = -1;
 		for (int s = 1; s >= 0 && p < 0; s--) {
 			int q = awq_graph_producer(g, a->in[s]);
+			const struct awq_weight *w = q >= 0 ? g->nodes[q].w : NULL;
+			/* the producer's kernel has a *_res variant: the K-split 4-bit one (no knob), any dense */
 			if (q >= 0 && g->nodes[q].op == AWQ_OP_MATMUL && uses[a->in[s]] == 1 && !c->nodes[q].skip &&
-			    !c->nodes[q].decode_skip && c->nodes[q].res_add < 0 && c->nodes[q].dnorm < 0 &&
-			    g->nodes[q].w->n == cols) {
+			    !c->nodes[q].decode_skip && c->nodes[q].res_add < 0 && c->nodes[q].dnorm < 0 && w->n == cols &&
+			    (w->fmt != AWQ_WFMT_AWQ4 || (vk_q4k(c, w) && c->mv_ku == 1))) {
 				p = q;
 				res = a->in[1 - s];
 			}
@@ -371,9 +373,12 @@ static void plan_resnorm(struct vk_ctx *c, const int *uses, int *live_from, int 
 			continue;
 		c->nodes[p].res_add = i;
 		c->nodes[p].res_in = res;
+		c->nodes[p].rn = c->n_resnorm;
 		c->nodes[i].decode_skip = 1;
-		for (int k = 0; k < nc; k++)
+		for (int k = 0; k < nc; k++) {
 			c->nodes[cons[k]].dnorm = m;
+			c->nodes[cons[k]].rn = c->n_resnorm;
+		}
 		if (live_from[a->out] < 0 || live_from[a->out] > p)
 			live_from[a->out] = p;
 		if (live_to[a->out] < last)
@@ -394,7 +399,7 @@ static int plan_fusions(struct vk_ctx *c, int *live_from, int *live_to)
 	for (int i = 0; i < g->n_nodes; i++) {
 		c->nodes[i].norm = c->nodes[i].rope_q = c->nodes[i].rope_k = c->nodes[i].norm_q = c->nodes[i].norm_k = -1;
 		c->nodes[i].q_raw = c->nodes[i].k_raw = c->nodes[i].silu_gate = c->nodes[i].silu_up = -1;
-		c->nodes[i].res_add = c->nodes[i].res_in = c->nodes[i].dnorm = -1;
+		c->nodes[i].res_add = c->nodes[i].res_in = c->nodes[i].dnorm = c->nodes[i].rn = -1;
 	}
 	if (getenv("AWQ_VK_NO_FUSE"))
 		return 0;
@@ -504,6 +509,28 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 		}
 	}
 	c->act_bytes += c->attn_ticket.size;
+	/* the residual/norm pairs' scale slots: ticket and scales (32 bytes), then the partial sums of
+	 * up to 4 rows x one per producer workgroup (at most one per output) */
+	if (!rc && c->n_resnorm) {
+		int64_t most = 0;
+		for (int i = 0; i < g->n_nodes; i++)
+			if (c->nodes[i].res_add >= 0 && g->nodes[i].w->n > most)
+				most = g->nodes[i].w->n;
+		VkDeviceSize a = c->props.limits.minStorageBufferOffsetAlignment;
+		a = a > 64 ? a : 64;
+		c->rn_stride = (32 + 16 * (VkDeviceSize)most + a - 1) / a * a;
+		rc = vk_buf_create(c, &c->rn_scale, c->rn_stride * (VkDeviceSize)c->n_resnorm, 0, "norm scales", err,
+				   errlen);
+		VkCommandBuffer cb;
+		if (!rc)
+			rc = vk_begin_once(c, &cb, err, errlen);
+		if (!rc) {
+			vkCmdFillBuffer(cb, c->rn_scale.buf, 0, VK_WHOLE_SIZE, 0);
+			vk_barrier(cb);
+			rc = vk_submit_wait(c, cb, err, errlen);
+		}
+		c->act_bytes += c->rn_scale.size;
+	}
 	/* readback of logits and greedy ids after every step */
 	const struct awq_value *lv = g->logits_out >= 0 ? &g->values[g->logits_out] : NULL;
 	c->rb_logits_off = 0;
@@ -514,11 +541,19 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 	return rc;
 }
 
+/* Binding 10 of a residual/norm pair's mat-vecs: its slot of the scale buffer. */
+static struct vk_range rn_range(const struct vk_ctx *c, int slot)
+{
+	struct vk_range r = {c->rn_scale.buf, (VkDeviceSize)slot * c->rn_stride, c->rn_stride};
+	return r;
+}
+
 /* FUSE_NORM's bindings: the input (1, and with x1 binding 6, matvec.comp's x1 outside SILU) is the
  * norm's input, binding 9 its weight. */
-static int norm_ranges(struct vk_ctx *c, int m, struct vk_range *f, int x1, char *err, size_t errlen)
+static int norm_ranges(struct vk_ctx *c, const struct vk_node *vn, struct vk_range *f, int x1, char *err,
+		       size_t errlen)
 {
-	const struct awq_node *nm = &c->g->nodes[m];
+	const struct awq_node *nm = &c->g->nodes[vn->dnorm];
 	struct vk_weight *nw = weight_of(c, nm->w);
 	if (!nw)
 		return awq_err(err, errlen, AWQ_EINVAL, "weight %s of %s was not uploaded", nm->w->name,
@@ -527,6 +562,7 @@ static int norm_ranges(struct vk_ctx *c, int m, struct vk_range *f, int x1, char
 	if (x1)
 		f[5] = f[0];
 	f[8] = vk_whole(&nw->data);
+	f[9] = rn_range(c, vn->rn);
 	return 0;
 }
 
@@ -568,8 +604,9 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 			if (vn->res_add >= 0) {
 				f[2] = vk_value(c, c->g->nodes[vn->res_add].out);
 				f[7] = vk_value(c, vn->res_in);
+				f[9] = rn_range(c, vn->rn);
 			}
-			if (vn->dnorm >= 0 && (rc = norm_ranges(c, vn->dnorm, f, 1, err, errlen)))
+			if (vn->dnorm >= 0 && (rc = norm_ranges(c, vn, f, 1, err, errlen)))
 				return rc;
 			vk_set_write(c, vn->set[1], f, VK_NBIND - 1);
 		}
@@ -617,7 +654,7 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 							   wg->sz.buf ? vk_whole(&wg->sz) : vk_whole(&c->dummy),
 							   wu->sz.buf ? vk_whole(&wu->sz) : vk_whole(&c->dummy),
 							   vk_whole(&c->dummy)};
-			if (vn->dnorm >= 0 && (rc = norm_ranges(c, vn->dnorm, f, 0, err, errlen)))
+			if (vn->dnorm >= 0 && (rc = norm_ranges(c, vn, f, 0, err, errlen)))
 				return rc;
 			vk_set_write(c, vn->set[1], f, VK_NBIND - 1);
 		}
@@ -754,6 +791,7 @@ void vk_release_graph(struct vk_ctx *c)
 	vk_buf_destroy(c, &c->dummy);
 	vk_buf_destroy(c, &c->attn_part);
 	vk_buf_destroy(c, &c->attn_ticket);
+	vk_buf_destroy(c, &c->rn_scale);
 	free(c->offsets);
 	free(c->nodes);
 	free(c->node_dec_ms);

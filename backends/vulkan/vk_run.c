@@ -47,12 +47,12 @@ static const char *q4_matvec(const struct vk_ctx *c, int silu, int exact, const 
 	return names[silu != 0][c->mv_nr == 2][c->mv_u4 != 0];
 }
 
-/* Specialisation constant 2 of the mat-vecs (mvfuse.glsl): bias dtype, fusions, norm weight dtype;
- * and the norm's eps into f0. */
+/* Specialisation constant 2 of the mat-vecs (mvfuse.glsl): bias dtype, FUSE_NORM, norm weight dtype;
+ * and the norm's eps into f0 (the producer's scales: the *_res variants). */
 static int32_t mv_spec2(int bdt, int fuse, const struct awq_node *norm, struct vk_push *pc)
 {
 	int ndt = 0;
-	if ((fuse & VK_FUSE_NORM) && norm) {
+	if (norm) {
 		ndt = vk_dt_code(norm->w->dtype);
 		pc->f0 = norm->p.norm.eps;
 	}
@@ -73,7 +73,12 @@ int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight 
 		const char *name = q4 ? q4_matvec(c, 0, exact, w, &groups)
 				   : c->has_f16 && w->dtype == AWQ_DT_F16 && !exact ? "matvec_dense_f16"
 										     : "matvec_dense";
-		rc = vk_pipe_get(c, name, dt, c->mv_wg, mv_spec2(bdt, fuse, norm, &pc), &p, err, errlen);
+		char res[40];
+		if (fuse & VK_FUSE_RES) { /* the variant that writes the norm's scales (plan_resnorm) */
+			snprintf(res, sizeof(res), "%s_res", name);
+			name = res;
+		}
+		rc = vk_pipe_get(c, name, dt, c->mv_wg, mv_spec2(bdt, fuse & VK_FUSE_NORM, norm, &pc), &p, err, errlen);
 		if (rc)
 			return rc;
 		vk_grid(groups, &gx, &gy);
@@ -166,7 +171,8 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 		if (rows <= VK_MATVEC_ROWS && (vn->res_add >= 0 || vn->dnorm >= 0)) /* plan_resnorm */
 			return vk_rec_matmul(c, cb, n->w, vn->set[1], rows, 0,
 					     (vn->res_add >= 0 ? VK_FUSE_RES : 0) | (vn->dnorm >= 0 ? VK_FUSE_NORM : 0),
-					     vn->dnorm >= 0 ? &g->nodes[vn->dnorm] : NULL, err, errlen);
+					     &g->nodes[vn->res_add >= 0 ? c->nodes[vn->res_add].norm : vn->dnorm], err,
+					     errlen);
 		return vk_rec_matmul(c, cb, n->w, vn->set[0], rows, 0, 0, NULL, err, errlen);
 	case AWQ_OP_MOE_ROUTE:
 	case AWQ_OP_MOE_EXPERTS:
