@@ -15,9 +15,7 @@
  * are a second operand (binding 4, their scales/zeros at binding 6) read alongside the gate's, and
  * the output is silu(gate) * up. Only the fast paths exist in this variant (no bias; Q4 with K and
  * the group size multiples of 32, 16-bit with K a multiple of 8, f32 arithmetic): the host fuses
- * only such weights. The decode fusions of mvfuse.glsl (not with MOE): FUSE_NORM has the fast paths
- * only (the host asks for it only where Q4 has K and the group size multiples of 32, 16-bit weights
- * K a multiple of 8); RESFUSE (the *_res variants) is in the stores, any path. */
+ * only such weights. */
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #ifdef F16MATH
@@ -25,8 +23,8 @@
 #endif
 layout(local_size_x_id = 1) in;
 layout(constant_id = 0) const int DT = 0;
+layout(constant_id = 2) const int BDT = 0;
 #include "common.glsl"
-#include "mvfuse.glsl"
 
 #ifndef NR
 #define NR 4 /* output rows per subgroup (the _nr2 variants: 2, twice the subgroups) */
@@ -107,12 +105,6 @@ void main()
 	const uint wrow = 0u, xoff = 0u, ooff = 0u;
 #endif
 	const uint per_wg = NR * (gl_WorkGroupSize.x / 32u > 0u ? gl_WorkGroupSize.x / 32u : 1u);
-	float inv[MAXR]; /* FUSE_NORM: the rows' norm scales (mvfuse.glsl) */
-	[[unroll]] for (uint r = 0u; r < MAXR; r++)
-		inv[r] = (FUSE & FUSE_NORM) != 0 && r < rows ? ns.ns_scale[r] : 1.0;
-	float sq[MAXR]; /* RESFUSE: squares of the outputs stored by this lane, per row */
-	[[unroll]] for (uint r = 0u; r < MAXR; r++)
-		sq[r] = 0.0;
 	for (uint n0 = flat_group() * per_wg + gl_SubgroupID * NR; n0 < (flat_group() + 1u) * per_wg && n0 < N;
 	     n0 += gl_NumSubgroups * NR) {
 		/* Every index into acc, accu and the per-chunk arrays below is a constant once the
@@ -172,9 +164,6 @@ void main()
 							vec4 xv[8];
 							[[unroll]] for (uint i = 0u; i < 8u; i++)
 								xv[i] = x4[xb + i];
-							if ((FUSE & FUSE_NORM) != 0)
-								[[unroll]] for (uint i = 0u; i < 8u; i++)
-									xv[i] *= inv[r] * norm_w4(c * 32u + 4u * i);
 #ifdef F16MATH
 							/* once per chunk for all NR rows (and both weights with SILU) */
 							f16vec2 xp[16];
@@ -221,11 +210,7 @@ void main()
 #endif
 				[[unroll]] for (uint r = 0u; r < MAXR; r++) {
 					if (r < rows) {
-						vec4 xa = x4[(xoff + r * K + c * 8u) / 4u], xb = x4[(xoff + r * K + c * 8u) / 4u + 1u];
-						if ((FUSE & FUSE_NORM) != 0) {
-							xa *= inv[r] * norm_w4(c * 8u);
-							xb *= inv[r] * norm_w4(c * 8u + 4u);
-						}
+						const vec4 xa = x4[(xoff + r * K + c * 8u) / 4u], xb = x4[(xoff + r * K + c * 8u) / 4u + 1u];
 						[[unroll]] for (uint j = 0u; j < NR; j++) {
 #ifdef F16MATH
 							f16vec2 p = unpackFloat2x16(q[j].x) * f16vec2(xa.xy);
@@ -282,23 +267,12 @@ void main()
 						if (subgroupElect())
 							o[ooff + r * N + n0 + j] = t / (1.0 + exp(-t)) * tu; /* as eltwise.comp */
 #else
-						if (subgroupElect()) {
-							float v = t + b;
-#ifdef RESFUSE
-							v += res[ooff + r * N + n0 + j];
-							sq[r] += v * v;
-#endif
-							o[ooff + r * N + n0 + j] = v;
-						}
+						if (subgroupElect())
+							o[ooff + r * N + n0 + j] = t + b;
 #endif
 					}
 				}
 			}
 		}
 	}
-#ifdef RESFUSE
-	/* workgroups past the last row (the 2-D grid is rounded up) take no ticket */
-	if (flat_group() * per_wg < N)
-		ns_finish(sq, rows, flat_group(), (N + per_wg - 1u) / per_wg, N);
-#endif
 }

@@ -10,8 +10,7 @@
  * traffic) and has NRW 16-byte weight loads in flight at once.
  *
  * Needs K and the group size to be multiples of 32 (the host takes matvec.comp otherwise); F16MATH
- * takes q4dot.glsl's packed-fp16 dot. Bindings as matvec.comp, and the decode fusions of mvfuse.glsl.
- * The fused gate/up of decode stays on
+ * takes q4dot.glsl's packed-fp16 dot. Bindings as matvec.comp. The fused gate/up of decode stays on
  * matvec.comp: a SILU form of this kernel (8 rows x 2 weights per invocation) ran at 48.5 us per
  * llama2-7b call on an H200 against matvec.comp's 34.4. */
 #extension GL_GOOGLE_include_directive : require
@@ -21,8 +20,8 @@
 #endif
 layout(local_size_x_id = 1) in;
 layout(constant_id = 0) const int DT = 0; /* unused: the layout of every mat-vec pipeline */
+layout(constant_id = 2) const int BDT = 0;
 #include "common.glsl"
-#include "mvfuse.glsl"
 
 #ifndef NRW
 #define NRW 8u /* output rows per workgroup (VK_Q4K_ROWS on the host) */
@@ -65,9 +64,6 @@ void main()
 		[[unroll]] for (uint j = 0u; j < NRW; j++)
 			acc[r][j] = 0.0;
 	const uint WG = gl_WorkGroupSize.x;
-	float inv[MAXR]; /* FUSE_NORM: the rows' norm scales (mvfuse.glsl) */
-	[[unroll]] for (uint r = 0u; r < MAXR; r++)
-		inv[r] = (FUSE & FUSE_NORM) != 0 && r < rows ? ns.ns_scale[r] : 1.0;
 	for (uint c0 = t; c0 < C; c0 += KU * WG) {
 		uvec4 q[KU][NRW];
 		float s[KU][NRW];
@@ -91,9 +87,6 @@ void main()
 					vec4 xv[8];
 					[[unroll]] for (uint i = 0u; i < 8u; i++)
 						xv[i] = x4[(r * K + c * 32u) / 4u + i];
-					if ((FUSE & FUSE_NORM) != 0)
-						[[unroll]] for (uint i = 0u; i < 8u; i++)
-							xv[i] *= inv[r] * norm_w4(c * 32u + 4u * i);
 #ifdef F16MATH
 					f16vec2 xp[16];
 					x_pairs(xv, xp);
@@ -115,25 +108,13 @@ void main()
 		}
 	}
 	barrier();
-	float sq[MAXR]; /* RESFUSE: squares of the outputs stored here, per row */
-	[[unroll]] for (uint r = 0u; r < MAXR; r++)
-		sq[r] = 0.0;
 	if (t < rows * NRW) {
 		const uint r = t / NRW, j = t % NRW;
 		if (n0 + j < N) {
 			float v = 0.0;
 			for (uint sg = 0u; sg < gl_NumSubgroups; sg++)
 				v += red[(sg * MAXR + r) * NRW + j];
-			v += pc.u4 != 0u ? load_bias(n0 + j) : 0.0;
-#ifdef RESFUSE
-			v += res[r * N + n0 + j];
-			[[unroll]] for (uint k = 0u; k < MAXR; k++)
-				sq[k] += k == r ? v * v : 0.0;
-#endif
-			o[r * N + n0 + j] = v;
+			o[r * N + n0 + j] = v + (pc.u4 != 0u ? load_bias(n0 + j) : 0.0);
 		}
 	}
-#ifdef RESFUSE
-	ns_finish(sq, rows, flat_group(), (N + NRW - 1u) / NRW, N);
-#endif
 }

@@ -5,9 +5,7 @@
  * add+RMSNorm, attention prep or gate/up+SiLU mat-vec); AWQ_VK_PIPELINE_CACHE names a pipeline
  * cache file; AWQ_VK_MATVEC_KSPLIT, AWQ_VK_MATVEC_KU, AWQ_VK_MATVEC_WG, AWQ_VK_MATVEC_U4 and
  * AWQ_VK_MATVEC_NR tune the decode mat-vec (matvec_tuning); AWQ_VK_BARRIERS=full puts a full barrier after every node;
- * AWQ_VK_ATTN_MERGE=0 merges attention's key splits in a second dispatch (attn_combine.comp);
- * AWQ_VK_RESNORM=0 keeps the decode steps' residual add + RMSNorm in their own dispatch instead of in
- * the mat-vecs around it (plan_resnorm). */
+ * AWQ_VK_ATTN_MERGE=0 merges attention's key splits in a second dispatch (attn_combine.comp). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,7 +105,6 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 	c->validate = env_on("AWQ_VK_VALIDATE");
 	c->profile = env_on("AWQ_VK_PROFILE");
 	c->attn_merge = !env_is("AWQ_VK_ATTN_MERGE", "0");
-	c->resnorm = !env_is("AWQ_VK_RESNORM", "0");
 	c->full_barriers = env_is("AWQ_VK_BARRIERS", "full");
 	int rc = vk_instance(c, err, errlen);
 	if (!rc)

@@ -9,7 +9,7 @@
 #include "error.h"
 #include "graph.h"
 
-#define VK_NBIND 11      /* bindings of the one descriptor set layout (0 = step buffer) */
+#define VK_NBIND 8       /* bindings of the one descriptor set layout (0 = step buffer) */
 #define VK_MAX_PIPES 64
 #define VK_MAX_CMDS 8    /* recorded command buffers kept (one per step shape) */
 #define VK_MAX_ROPES 4   /* distinct RoPE tables (head_dim and scaling) per graph */
@@ -66,12 +66,6 @@ struct vk_node {
 	/* SILU_MUL whose gate and up MATMULs run inside it in decode steps (matvec_*_silu): their nodes
 	 * (-1: none); the MATMULs carry decode_skip (skipped in steps of <= VK_MATVEC_ROWS rows) */
 	int silu_gate, silu_up, decode_skip;
-	/* Decode steps, residual and norm in the mat-vecs (plan_resnorm, mvfuse.glsl): a MATMUL with
-	 * res_add >= 0 writes that ADD's sum itself (its other operand res_in as the residual), the
-	 * ADD carrying decode_skip; a MATMUL or fused gate/up SILU_MUL with dnorm >= 0 reads the input
-	 * of that RMSNORM and normalises it in the mat-vec. Both use set[1] in decode steps. */
-	int res_add, res_in, dnorm;
-	int rn; /* ... and the pair's slot of vk_ctx.rn_scale (the norm's scales; producer and readers) */
 };
 
 struct vk_cmd {
@@ -160,10 +154,6 @@ struct vk_ctx {
 	struct vk_buf arena, step, readback, dummy, attn_part;
 	struct vk_buf attn_ticket; /* max_tokens x n_heads words, 0 between dispatches (attention.comp) */
 	int attn_merge;            /* attention merges its splits in its own dispatch; AWQ_VK_ATTN_MERGE=0: off */
-	int resnorm; /* decode residual add and RMSNorm inside the mat-vecs (plan_resnorm); AWQ_VK_RESNORM=0: off */
-	int n_resnorm; /* ADD + RMSNORM pairs so planned */
-	struct vk_buf rn_scale; /* per pair: ticket, scales and partial sums (mvfuse.glsl), zeroed once */
-	VkDeviceSize rn_stride;
 	struct vk_buf *kv; /* per layer: K then V at kv_voff */
 	VkDeviceSize kv_voff, kv_layer_bytes;
 	struct vk_weight *weights;
@@ -273,13 +263,9 @@ static inline int vk_q4k(const struct vk_ctx *c, const struct awq_weight *w)
 	return vk_q4k_on(c) && w->k % 32 == 0 && w->group_size % 32 == 0;
 }
 /* Record the product of rows of the set's input with w. exact: f32 arithmetic only (no fp16
- * products, no cooperative matrices), as the router needs for the CPU's top-k. fuse: the decode
- * fusions of mvfuse.glsl (FUSE_RES | FUSE_NORM bits, steps of <= VK_MATVEC_ROWS rows only) with
- * norm the RMSNORM node they are about. */
+ * products, no cooperative matrices), as the router needs for the CPU's top-k. */
 int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight *w, VkDescriptorSet set, int rows,
-		  int exact, int fuse, const struct awq_node *norm, char *err, size_t errlen);
-#define VK_FUSE_RES 1  /* the *_res variant (mvfuse.glsl's RESFUSE) */
-#define VK_FUSE_NORM 2 /* as mvfuse.glsl */
+		  int exact, char *err, size_t errlen);
 
 /* vk_moe.c: MOE_ROUTE and MOE_EXPERTS */
 int vk_moe_check(const struct awq_node *n, char *err, size_t errlen);

@@ -304,89 +304,6 @@ static void plan_silu(struct vk_ctx *c, const int *uses, int i, int *live_to)
 		live_to[a->in[0]] = i;
 }
 
-/* Whether decode mat-vecs of w have the fast paths that apply a norm themselves (mvfuse.glsl):
- * 4-bit with K and the group multiples of 32, 16-bit with K a multiple of 8. */
-static int norm_fusable(const struct awq_weight *w)
-{
-	if (w->fmt == AWQ_WFMT_AWQ4)
-		return w->k % 32 == 0 && w->group_size % 32 == 0;
-	return (w->dtype == AWQ_DT_F16 || w->dtype == AWQ_DT_BF16) && w->k % 8 == 0;
-}
-
-/* The SILU_MUL that runs gate/up MATMUL k inside it in decode steps (plan_silu), or -1. */
-static int silu_of(const struct vk_ctx *c, int k)
-{
-	for (int i = k + 1; i < c->g->n_nodes; i++)
-		if (c->nodes[i].silu_gate == k || c->nodes[i].silu_up == k)
-			return i;
-	return -1;
-}
-
-/* Decode steps: an add+RMSNORM pair (ADD i, nodes[i].norm) between two sets of mat-vecs runs inside
- * them instead of in a dispatch of its own. The MATMUL that makes one operand of the ADD (read by
- * nothing else) writes the sum, with the other operand as its residual, and the norm's per-row
- * scale (FUSE_RES); every reader of the norm (q/k/v projections, fused gate/up) scales the sum
- * itself on load (FUSE_NORM), which needs all of them to be decode mat-vecs of the fast paths. Two dispatches and two barriers fewer per
- * layer of a dense model. The sum is then written at the MATMUL, earlier than the plan assumes
- * (live_from), and read at the readers (live_to); MoE layers keep the pair (their readers are
- * MOE_ROUTE / MOE_EXPERTS), as does the final norm (read by LAST_ROWS). */
-static void plan_resnorm(struct vk_ctx *c, const int *uses, int *live_from, int *live_to)
-{
-	const struct awq_graph *g = c->g;
-	for (int i = 0; i < g->n_nodes; i++) {
-		const struct awq_node *a = &g->nodes[i];
-		if (a->op != AWQ_OP_ADD || c->nodes[i].norm < 0 || c->nodes[i].skip)
-			continue;
-		const int m = c->nodes[i].norm, nv = g->nodes[m].out, cols = g->values[a->out].cols;
-		int p = -1, res = -1;
-		for (int s = 1; s >= 0 && p < 0; s--) {
-			int q = awq_graph_producer(g, a->in[s]);
-			const struct awq_weight *w = q >= 0 ? g->nodes[q].w : NULL;
-			/* the producer's kernel has a *_res variant: the K-split 4-bit one (no knob), any dense */
-			if (q >= 0 && g->nodes[q].op == AWQ_OP_MATMUL && uses[a->in[s]] == 1 && !c->nodes[q].skip &&
-			    !c->nodes[q].decode_skip && c->nodes[q].res_add < 0 && c->nodes[q].dnorm < 0 && w->n == cols &&
-			    (w->fmt != AWQ_WFMT_AWQ4 || (vk_q4k(c, w) && c->mv_ku == 1))) {
-				p = q;
-				res = a->in[1 - s];
-			}
-		}
-		if (p < 0 || res < 0 || !dtype_ok(g->nodes[m].w->dtype))
-			continue;
-		int cons[16], nc = 0, reads = 0, ok = 1, last = i;
-		for (int k = i + 1; k < g->n_nodes && ok; k++) {
-			const struct awq_node *b = &g->nodes[k];
-			int r = 0;
-			for (int j = 0; j < AWQ_MAX_IN; j++)
-				r += b->in[j] == nv;
-			if (!r)
-				continue;
-			reads += r;
-			ok = b->op == AWQ_OP_MATMUL && r == 1 && b->in[0] == nv && !c->nodes[k].skip && b->w->k == cols &&
-			     norm_fusable(b->w) && nc < 16;
-			int at = ok && c->nodes[k].decode_skip ? silu_of(c, k) : k;
-			ok = ok && at >= 0;
-			if (ok && (nc == 0 || cons[nc - 1] != at))
-				cons[nc++] = at;
-			last = ok && at > last ? at : last;
-		}
-		if (!ok || !nc || reads != uses[nv])
-			continue;
-		c->nodes[p].res_add = i;
-		c->nodes[p].res_in = res;
-		c->nodes[p].rn = c->n_resnorm;
-		c->nodes[i].decode_skip = 1;
-		for (int k = 0; k < nc; k++) {
-			c->nodes[cons[k]].dnorm = m;
-			c->nodes[cons[k]].rn = c->n_resnorm;
-		}
-		if (live_from[a->out] < 0 || live_from[a->out] > p)
-			live_from[a->out] = p;
-		if (live_to[a->out] < last)
-			live_to[a->out] = last;
-		c->n_resnorm++;
-	}
-}
-
 /* An ADD whose sum goes (among others) into a whole-row RMSNORM right after it runs both in one
  * dispatch (add_rmsnorm): the norm's output is then written at the ADD, one node earlier than the
  * planner would assume, which live_from tells it. Attention nodes take their q/k norms, RoPEs and
@@ -399,7 +316,6 @@ static int plan_fusions(struct vk_ctx *c, int *live_from, int *live_to)
 	for (int i = 0; i < g->n_nodes; i++) {
 		c->nodes[i].norm = c->nodes[i].rope_q = c->nodes[i].rope_k = c->nodes[i].norm_q = c->nodes[i].norm_k = -1;
 		c->nodes[i].q_raw = c->nodes[i].k_raw = c->nodes[i].silu_gate = c->nodes[i].silu_up = -1;
-		c->nodes[i].res_add = c->nodes[i].res_in = c->nodes[i].dnorm = c->nodes[i].rn = -1;
 	}
 	if (getenv("AWQ_VK_NO_FUSE"))
 		return 0;
@@ -412,6 +328,7 @@ static int plan_fusions(struct vk_ctx *c, int *live_from, int *live_to)
 		if (g->nodes[i].op == AWQ_OP_SILU_MUL)
 			plan_silu(c, uses, i, live_to);
 	}
+	free(uses);
 	for (int i = 0; i + 1 < g->n_nodes; i++) {
 		const struct awq_node *a = &g->nodes[i], *m = &g->nodes[i + 1];
 		if (a->op != AWQ_OP_ADD || m->op != AWQ_OP_RMSNORM || m->in[0] != a->out ||
@@ -421,9 +338,6 @@ static int plan_fusions(struct vk_ctx *c, int *live_from, int *live_to)
 		c->nodes[i + 1].skip = 1;
 		live_from[m->out] = i;
 	}
-	if (c->resnorm)
-		plan_resnorm(c, uses, live_from, live_to);
-	free(uses);
 	return 0;
 }
 
@@ -509,28 +423,6 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 		}
 	}
 	c->act_bytes += c->attn_ticket.size;
-	/* the residual/norm pairs' scale slots: ticket and scales (32 bytes), then the partial sums of
-	 * up to 4 rows x one per producer workgroup (at most one per output) */
-	if (!rc && c->n_resnorm) {
-		int64_t most = 0;
-		for (int i = 0; i < g->n_nodes; i++)
-			if (c->nodes[i].res_add >= 0 && g->nodes[i].w->n > most)
-				most = g->nodes[i].w->n;
-		VkDeviceSize a = c->props.limits.minStorageBufferOffsetAlignment;
-		a = a > 64 ? a : 64;
-		c->rn_stride = (32 + 16 * (VkDeviceSize)most + a - 1) / a * a;
-		rc = vk_buf_create(c, &c->rn_scale, c->rn_stride * (VkDeviceSize)c->n_resnorm, 0, "norm scales", err,
-				   errlen);
-		VkCommandBuffer cb;
-		if (!rc)
-			rc = vk_begin_once(c, &cb, err, errlen);
-		if (!rc) {
-			vkCmdFillBuffer(cb, c->rn_scale.buf, 0, VK_WHOLE_SIZE, 0);
-			vk_barrier(cb);
-			rc = vk_submit_wait(c, cb, err, errlen);
-		}
-		c->act_bytes += c->rn_scale.size;
-	}
 	/* readback of logits and greedy ids after every step */
 	const struct awq_value *lv = g->logits_out >= 0 ? &g->values[g->logits_out] : NULL;
 	c->rb_logits_off = 0;
@@ -541,41 +433,13 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 	return rc;
 }
 
-/* Binding 10 of a residual/norm pair's mat-vecs: its slot of the scale buffer. */
-static struct vk_range rn_range(const struct vk_ctx *c, int slot)
-{
-	struct vk_range r = {c->rn_scale.buf, (VkDeviceSize)slot * c->rn_stride, c->rn_stride};
-	return r;
-}
-
-/* FUSE_NORM's bindings: the input (1, and with x1 binding 6, matvec.comp's x1 outside SILU) is the
- * norm's input, binding 9 its weight. */
-static int norm_ranges(struct vk_ctx *c, const struct vk_node *vn, struct vk_range *f, int x1, char *err,
-		       size_t errlen)
-{
-	const struct awq_node *nm = &c->g->nodes[vn->dnorm];
-	struct vk_weight *nw = weight_of(c, nm->w);
-	if (!nw)
-		return awq_err(err, errlen, AWQ_EINVAL, "weight %s of %s was not uploaded", nm->w->name,
-			       c->g->values[nm->out].name);
-	f[0] = vk_value(c, nm->in[0]);
-	if (x1)
-		f[5] = f[0];
-	f[8] = vk_whole(&nw->data);
-	f[9] = rn_range(c, vn->rn);
-	return 0;
-}
-
 static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 {
 	const struct awq_node *n = &c->g->nodes[i];
 	struct vk_node *vn = &c->nodes[i];
-	struct vk_range r[VK_NBIND - 1] = {{0}};
+	struct vk_range r[7] = {{0}};
 	const int moe = n->op == AWQ_OP_MOE_ROUTE || n->op == AWQ_OP_MOE_EXPERTS;
-	int rc = 0, sets = n->op == AWQ_OP_ATTENTION ? 3
-			   : n->op == AWQ_OP_LAST_ROWS || moe ? 0
-			   : vn->silu_gate >= 0 || vn->res_add >= 0 || vn->dnorm >= 0 ? 2
-										     : 1;
+	int rc = 0, sets = n->op == AWQ_OP_ATTENTION ? 3 : n->op == AWQ_OP_LAST_ROWS || moe ? 0 : vn->silu_gate >= 0 ? 2 : 1;
 	for (int s = 0; s < sets && !rc; s++)
 		rc = vk_set_alloc(c, &vn->set[s], err, errlen);
 	if (rc || (!sets && !moe))
@@ -598,18 +462,6 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 			r[4] = vk_whole(&vn->wt->sz);
 		if (vn->wt->bias.buf)
 			r[6] = vk_whole(&vn->wt->bias);
-		if (vn->res_add >= 0 || vn->dnorm >= 0) { /* set 1, decode: the fusions of plan_resnorm */
-			struct vk_range f[VK_NBIND - 1];
-			memcpy(f, r, sizeof(f));
-			if (vn->res_add >= 0) {
-				f[2] = vk_value(c, c->g->nodes[vn->res_add].out);
-				f[7] = vk_value(c, vn->res_in);
-				f[9] = rn_range(c, vn->rn);
-			}
-			if (vn->dnorm >= 0 && (rc = norm_ranges(c, vn, f, 1, err, errlen)))
-				return rc;
-			vk_set_write(c, vn->set[1], f, VK_NBIND - 1);
-		}
 		break;
 	case AWQ_OP_EMBED:
 	case AWQ_OP_RMSNORM:
@@ -650,13 +502,10 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 			if (!wg || !wu)
 				return awq_err(err, errlen, AWQ_EINVAL, "gate/up weights of %s were not uploaded",
 					       c->g->values[n->out].name);
-			struct vk_range f[VK_NBIND - 1] = {vk_value(c, ga->in[0]), vk_whole(&wg->data), out, vk_whole(&wu->data),
-							   wg->sz.buf ? vk_whole(&wg->sz) : vk_whole(&c->dummy),
-							   wu->sz.buf ? vk_whole(&wu->sz) : vk_whole(&c->dummy),
-							   vk_whole(&c->dummy)};
-			if (vn->dnorm >= 0 && (rc = norm_ranges(c, vn, f, 0, err, errlen)))
-				return rc;
-			vk_set_write(c, vn->set[1], f, VK_NBIND - 1);
+			struct vk_range f[7] = {vk_value(c, ga->in[0]), vk_whole(&wg->data), out, vk_whole(&wu->data),
+						wg->sz.buf ? vk_whole(&wg->sz) : vk_whole(&c->dummy),
+						wu->sz.buf ? vk_whole(&wu->sz) : vk_whole(&c->dummy), vk_whole(&c->dummy)};
+			vk_set_write(c, vn->set[1], f, 7);
 		}
 		r[0] = in0;
 		r[1] = in1;
@@ -683,7 +532,7 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 		r[2] = out;
 		break;
 	}
-	vk_set_write(c, vn->set[0], r, VK_NBIND - 1);
+	vk_set_write(c, vn->set[0], r, 7);
 	return 0;
 }
 
@@ -711,17 +560,14 @@ static void describe(struct vk_ctx *c)
 		dense |= c->weights[i].w->fmt == AWQ_WFMT_DENSE && c->weights[i].w->k > 1;
 	}
 	char tune[96] = ""; /* the mat-vec tuning knobs that are not at their defaults */
-	char rn[64] = "";
-	if (c->n_resnorm)
-		snprintf(rn, sizeof(rn), " with %d residual add+RMSNorm folded in", c->n_resnorm);
 	if (c->mv_wg != VK_MV_WG || c->mv_u4 || c->mv_nr != 4 || !c->mv_ksplit || c->mv_ku != 1)
 		snprintf(tune, sizeof(tune), " [workgroup %d, %d rows x %d chunks per subgroup%s]", c->mv_wg, c->mv_nr,
 			 c->mv_u4 ? 4 : 2, c->mv_ku == 2 ? ", k-split 2 chunks" : "");
 	snprintf(c->kernels, sizeof(c->kernels),
-		 "vulkan subgroup %u: %s%s%smatvec (<= %d rows)%s%s + tiled f32 matmul; %s%s; %s%sKV f32%s", c->subgroup_size,
+		 "vulkan subgroup %u: %s%s%smatvec (<= %d rows)%s + tiled f32 matmul; %s%s; %s%sKV f32%s", c->subgroup_size,
 		 q4 ? (vk_q4_f16(c) ? "W4A16 fp16-math (AWQ repacked at load) " : "W4A16 f32-math (AWQ repacked at load) ") : "",
 		 q4 && vk_q4k_on(c) ? "k-split " : "", dense ? (c->has_f16 ? "F16 fp16-math/BF16 " : "16-bit f32-math ") : "",
-		 VK_MATVEC_ROWS, tune, rn, c->n_moe ? "MoE top-k expert matvec / grouped indirect matmul; " : "", c->coopmat_why,
+		 VK_MATVEC_ROWS, tune, c->n_moe ? "MoE top-k expert matvec / grouped indirect matmul; " : "", c->coopmat_why,
 		 c->attn_merge ? "" : "attention combine as a second dispatch; ", c->validate ? "validation on; " : "",
 		 c->profile ? "; profiling" : "");
 }
@@ -791,7 +637,6 @@ void vk_release_graph(struct vk_ctx *c)
 	vk_buf_destroy(c, &c->dummy);
 	vk_buf_destroy(c, &c->attn_part);
 	vk_buf_destroy(c, &c->attn_ticket);
-	vk_buf_destroy(c, &c->rn_scale);
 	free(c->offsets);
 	free(c->nodes);
 	free(c->node_dec_ms);

@@ -47,20 +47,8 @@ static const char *q4_matvec(const struct vk_ctx *c, int silu, int exact, const 
 	return names[silu != 0][c->mv_nr == 2][c->mv_u4 != 0];
 }
 
-/* Specialisation constant 2 of the mat-vecs (mvfuse.glsl): bias dtype, FUSE_NORM, norm weight dtype;
- * and the norm's eps into f0 (the producer's scales: the *_res variants). */
-static int32_t mv_spec2(int bdt, int fuse, const struct awq_node *norm, struct vk_push *pc)
-{
-	int ndt = 0;
-	if (norm) {
-		ndt = vk_dt_code(norm->w->dtype);
-		pc->f0 = norm->p.norm.eps;
-	}
-	return bdt | fuse << 4 | ndt << 8;
-}
-
 int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight *w, VkDescriptorSet set, int rows,
-		  int exact, int fuse, const struct awq_node *norm, char *err, size_t errlen)
+		  int exact, char *err, size_t errlen)
 {
 	int q4 = w->fmt == AWQ_WFMT_AWQ4, dt = q4 ? 0 : vk_dt_code(w->dtype), bdt = w->bias ? vk_dt_code(w->bias_dtype) : 0;
 	struct vk_push pc = {.u = {(uint32_t)w->k, (uint32_t)w->n, (uint32_t)rows, q4 ? (uint32_t)w->group_size : 0,
@@ -73,12 +61,7 @@ int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight 
 		const char *name = q4 ? q4_matvec(c, 0, exact, w, &groups)
 				   : c->has_f16 && w->dtype == AWQ_DT_F16 && !exact ? "matvec_dense_f16"
 										     : "matvec_dense";
-		char res[40];
-		if (fuse & VK_FUSE_RES) { /* the variant that writes the norm's scales (plan_resnorm) */
-			snprintf(res, sizeof(res), "%s_res", name);
-			name = res;
-		}
-		rc = vk_pipe_get(c, name, dt, c->mv_wg, mv_spec2(bdt, fuse & VK_FUSE_NORM, norm, &pc), &p, err, errlen);
+		rc = vk_pipe_get(c, name, dt, c->mv_wg, bdt, &p, err, errlen);
 		if (rc)
 			return rc;
 		vk_grid(groups, &gx, &gy);
@@ -168,12 +151,7 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 	int rc = 0;
 	switch (n->op) {
 	case AWQ_OP_MATMUL:
-		if (rows <= VK_MATVEC_ROWS && (vn->res_add >= 0 || vn->dnorm >= 0)) /* plan_resnorm */
-			return vk_rec_matmul(c, cb, n->w, vn->set[1], rows, 0,
-					     (vn->res_add >= 0 ? VK_FUSE_RES : 0) | (vn->dnorm >= 0 ? VK_FUSE_NORM : 0),
-					     &g->nodes[vn->res_add >= 0 ? c->nodes[vn->res_add].norm : vn->dnorm], err,
-					     errlen);
-		return vk_rec_matmul(c, cb, n->w, vn->set[0], rows, 0, 0, NULL, err, errlen);
+		return vk_rec_matmul(c, cb, n->w, vn->set[0], rows, 0, err, errlen);
 	case AWQ_OP_MOE_ROUTE:
 	case AWQ_OP_MOE_EXPERTS:
 		return vk_moe_record(c, cb, i, rows, err, errlen);
@@ -232,10 +210,8 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 			struct vk_push mv = {.u = {(uint32_t)w->k, (uint32_t)w->n, (uint32_t)rows,
 						   q4 ? (uint32_t)w->group_size : 0, 0}};
 			uint32_t groups = vk_matvec_groups(c, w->n, 4);
-			const struct awq_node *m = vn->dnorm >= 0 ? &g->nodes[vn->dnorm] : NULL;
 			rc = vk_pipe_get(c, q4 ? q4_matvec(c, 1, 0, w, &groups) : "matvec_dense_silu",
-					 q4 ? 0 : vk_dt_code(w->dtype), c->mv_wg, mv_spec2(0, m ? VK_FUSE_NORM : 0, m, &mv),
-					 &p, err, errlen);
+					 q4 ? 0 : vk_dt_code(w->dtype), c->mv_wg, 0, &p, err, errlen);
 			vk_grid(groups, &gx, &gy);
 			if (!rc)
 				vk_dispatch(cb, c, p, vn->set[1], &mv, gx, gy, 1);
@@ -309,42 +285,18 @@ static int overlap(const struct vk_ctx *c, int a, int b)
  * from every output written since the last barrier (outs[0..*n_outs)). Transfers (LAST_ROWS, the
  * readback) get the full barrier of vk_barrier. AWQ_VK_BARRIERS=full: vk_barrier after every node. */
 enum vk_bar { BAR_NONE, BAR_COMPUTE, BAR_FULL };
-
-/* The value a MATMUL node i reads as its input in step s: the input of a norm it applies itself
- * (plan_resnorm), else its own; and the value it writes: the sum of an ADD it does itself. */
-static int step_in(const struct vk_ctx *c, const struct awq_step *s, int i)
-{
-	const struct awq_node *n = &c->g->nodes[i];
-	const struct vk_node *vn = &c->nodes[i];
-	if (vn->dnorm >= 0 && awq_value_rows(c->g, n->out, s) <= VK_MATVEC_ROWS)
-		return c->g->nodes[vn->dnorm].in[0];
-	return n->in[0];
-}
-
-static int step_out(const struct vk_ctx *c, const struct awq_step *s, int i)
-{
-	const struct awq_node *n = &c->g->nodes[i];
-	const struct vk_node *vn = &c->nodes[i];
-	if (vn->res_add >= 0 && awq_value_rows(c->g, n->out, s) <= VK_MATVEC_ROWS)
-		return c->g->nodes[vn->res_add].out;
-	return n->out;
-}
-
-static enum vk_bar barrier_after(const struct vk_ctx *c, const struct awq_step *s, int i, int j, int *outs,
-				 int *n_outs)
+static enum vk_bar barrier_after(const struct vk_ctx *c, int i, int j, int *outs, int *n_outs)
 {
 	const struct awq_node *a = &c->g->nodes[i], *b = j >= 0 ? &c->g->nodes[j] : NULL;
 	if (c->full_barriers || !b || a->op == AWQ_OP_LAST_ROWS || b->op == AWQ_OP_LAST_ROWS)
 		return BAR_FULL;
-	if (a->op != AWQ_OP_MATMUL || b->op != AWQ_OP_MATMUL)
-		return BAR_COMPUTE;
-	const int in = step_in(c, s, j), out = step_out(c, s, j);
-	if (step_in(c, s, i) == in && *n_outs < 8 && !overlap(c, out, in)) {
+	if (a->op == AWQ_OP_MATMUL && b->op == AWQ_OP_MATMUL && a->in[0] == b->in[0] && *n_outs < 8 &&
+	    !overlap(c, b->out, b->in[0])) {
 		int clash = 0;
 		for (int k = 0; k < *n_outs; k++)
-			clash |= overlap(c, out, outs[k]) || overlap(c, outs[k], in);
+			clash |= overlap(c, b->out, outs[k]) || overlap(c, outs[k], b->in[0]);
 		if (!clash) {
-			outs[(*n_outs)++] = out;
+			outs[(*n_outs)++] = b->out;
 			return BAR_NONE;
 		}
 	}
@@ -370,8 +322,8 @@ static int record(struct vk_ctx *c, struct vk_cmd *m, const struct awq_step *s, 
 			while (j < n_nodes && !runs_in(c, s, j))
 				j++;
 			if (n_outs == 0)
-				outs[n_outs++] = step_out(c, s, i);
-			enum vk_bar b = barrier_after(c, s, i, j < n_nodes ? j : -1, outs, &n_outs);
+				outs[n_outs++] = c->g->nodes[i].out;
+			enum vk_bar b = barrier_after(c, i, j < n_nodes ? j : -1, outs, &n_outs);
 			if (b != BAR_NONE) {
 				if (b == BAR_FULL)
 					vk_barrier(m->cb);

@@ -160,50 +160,6 @@ static int test_add_norm(struct vt_pair *p, int cols, enum awq_dtype dt)
 	return f;
 }
 
-/* Two residual blocks as in a dense decoder layer, the decode steps' residual add and RMSNorm
- * folded into the mat-vecs around them (plan_resnorm): o -> h = x + o -> y = norm(h) -> gate/up
- * (fused SiLU) -> down -> h2 = down + h -> y2 = norm(h2) -> q, k; checked through z = q + k, so
- * that every fused store and load counts. Prefill steps (5, 33 rows) run the unfused nodes. */
-static int test_resnorm(struct vt_pair *p, const char *what, int awq, enum awq_dtype wdt, enum awq_dtype ndt)
-{
-	static const int st[][3] = {{1, 0, 0}, {3, 0, 0}, {4, 0, 0}, {5, 0, 0}, {33, 0, 0}, {2, 0, 0}};
-	const int d = 256, ff = 96, nq = 40;
-	/* the fusion is off, or (4-bit) not done for a knob's mat-vec variant: no *_res form of it */
-	const int fusion_off = getenv("AWQ_VK_NO_FUSE") || getenv("AWQ_VK_RESNORM");
-	const int q4_knobs = getenv("AWQ_VK_MATVEC_KU") || getenv("AWQ_VK_MATVEC_KSPLIT") ||
-			     getenv("AWQ_VK_MATVEC_NR") || getenv("AWQ_VK_MATVEC_U4");
-#define W(n, k) (awq ? awq4(n, k, 32, 1, 0) : dense(n, k, wdt, 0.2f, AWQ_DT_COUNT))
-	char name[64];
-	struct awq_graph g;
-	awq_graph_init(&g);
-	struct awq_node prm = {.p.norm = {.eps = 1e-5f, .group = d}};
-	int tok = awq_graph_value(&g, AWQ_V_TOKENS, 1, "tok");
-	int x = awq_graph_value(&g, AWQ_V_ACT, d, "x"), a = awq_graph_value(&g, AWQ_V_ACT, d, "a");
-	int o = awq_graph_node(&g, AWQ_OP_MATMUL, d, "o", a, -1, -1, W(d, d), NULL);
-	int h = awq_graph_node(&g, AWQ_OP_ADD, d, "h", x, o, -1, NULL, NULL);
-	int y = awq_graph_node(&g, AWQ_OP_RMSNORM, d, "y", h, -1, -1, dense(d, 1, ndt, 1.5f, AWQ_DT_COUNT), &prm);
-	int ga = awq_graph_node(&g, AWQ_OP_MATMUL, ff, "gate", y, -1, -1, W(ff, d), NULL);
-	int up = awq_graph_node(&g, AWQ_OP_MATMUL, ff, "up", y, -1, -1, W(ff, d), NULL);
-	int m = awq_graph_node(&g, AWQ_OP_SILU_MUL, ff, "m", ga, up, -1, NULL, NULL);
-	int dn = awq_graph_node(&g, AWQ_OP_MATMUL, d, "down", m, -1, -1, W(d, ff), NULL);
-	int h2 = awq_graph_node(&g, AWQ_OP_ADD, d, "h2", dn, h, -1, NULL, NULL);
-	int y2 = awq_graph_node(&g, AWQ_OP_RMSNORM, d, "y2", h2, -1, -1, dense(d, 1, ndt, 1.5f, AWQ_DT_COUNT), &prm);
-	int q = awq_graph_node(&g, AWQ_OP_MATMUL, nq, "q", y2, -1, -1, W(nq, d), NULL);
-	int k = awq_graph_node(&g, AWQ_OP_MATMUL, nq, "k", y2, -1, -1, W(nq, d), NULL);
-	int z = awq_graph_node(&g, AWQ_OP_ADD, nq, "z", q, k, -1, NULL, NULL);
-#undef W
-	g.tokens_in = tok;
-	snprintf(name, sizeof(name), "residual+norm in mat-vecs %s", what);
-	/* the residual stream at a few times the normalised scale, as in a model */
-	struct vt_case c = {.name = name, .g = &g, .max_tokens = 33, .max_ctx = 33, .check = z,
-			    .tol = awq ? mm_tol(p, g.nodes[0].w, 1e-5) : wdt == AWQ_DT_F16 ? 3e-3 : 1e-5,
-			    .expect = fusion_off || (awq && q4_knobs) ? NULL : "with 2 residual add+RMSNorm folded in",
-			    .in = {{.value = x, .lo = -8, .hi = 8}, {.value = a, .lo = -1, .hi = 1}}, .n_in = 2};
-	int f = vt_run_case(p, &c, st, quick ? 3 : 6, seed++);
-	awq_graph_free(&g);
-	return f;
-}
-
 static int test_ropes(struct vt_pair *p)
 {
 	static const int st[][3] = {{1, 0, 0}, {7, 1000, 0}, {20, 5000, 0}, {1, 5020, 0}};
@@ -326,9 +282,6 @@ int main(int argc, char **argv)
 		f += test_gate_up(&p, "bf16 77x64", dense(77, 64, AWQ_DT_BF16, 0.1f, AWQ_DT_COUNT),
 				  dense(77, 64, AWQ_DT_BF16, 0.1f, AWQ_DT_COUNT), 1e-5);
 		f += test_add_norm(&p, 96, AWQ_DT_F32);
-		f += test_resnorm(&p, "awq g32 bf16 norm", 1, AWQ_DT_COUNT, AWQ_DT_BF16);
-		f += test_resnorm(&p, "bf16 f32 norm", 0, AWQ_DT_BF16, AWQ_DT_F32);
-		f += test_resnorm(&p, "f16 f16 norm", 0, AWQ_DT_F16, AWQ_DT_F16);
 		f += test_ropes(&p);
 		f += test_attention(&p, 2, 1, 128, 120, 0);
 		f += test_attention(&p, 3, 3, 80, 48, 0);

@@ -41,8 +41,6 @@ struct vt_case {
 	int n_in;
 	int check; /* value compared after each step (made the graph's pinned output) */
 	double tol;  /* relative L2 error bound; TOKENS must match exactly */
-	const char *expect; /* if set: the prepared backend's kernel description must contain it (a
-			     * fusion the case exists for did take place) */
 };
 
 /* Open both backends, prepare the graph, run the steps ({n_tokens, pos, all_rows}) with fresh random
