@@ -21,6 +21,9 @@
 #ifdef F16MATH
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #endif
+#ifdef Q8DOT
+#extension GL_EXT_spirv_intrinsics : require
+#endif
 layout(local_size_x_id = 1) in;
 layout(constant_id = 0) const int DT = 0;
 layout(constant_id = 2) const int BDT = 0;
@@ -164,7 +167,12 @@ void main()
 							vec4 xv[8];
 							[[unroll]] for (uint i = 0u; i < 8u; i++)
 								xv[i] = x4[xb + i];
-#ifdef F16MATH
+#ifdef Q8DOT
+							uint xq[8]; /* once per chunk for all NR rows (and both weights with SILU) */
+							float xd;
+							int xs;
+							x_q8(xv, xq, xd, xs);
+#elif defined(F16MATH)
 							/* once per chunk for all NR rows (and both weights with SILU) */
 							f16vec2 xp[16];
 							x_pairs(xv, xp);

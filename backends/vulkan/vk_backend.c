@@ -5,7 +5,8 @@
  * add+RMSNorm, attention prep or gate/up+SiLU mat-vec); AWQ_VK_PIPELINE_CACHE names a pipeline
  * cache file; AWQ_VK_MATVEC_KSPLIT, AWQ_VK_MATVEC_KU, AWQ_VK_MATVEC_WG, AWQ_VK_MATVEC_U4 and
  * AWQ_VK_MATVEC_NR tune the decode mat-vec (matvec_tuning); AWQ_VK_BARRIERS=full puts a full barrier after every node;
- * AWQ_VK_ATTN_MERGE=0 merges attention's key splits in a second dispatch (attn_combine.comp). */
+ * AWQ_VK_ATTN_MERGE=0 merges attention's key splits in a second dispatch (attn_combine.comp);
+ * AWQ_VK_Q8=0/1 turns the int8-activation 4-bit mat-vec off / on (matvec_tuning). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,15 @@ static void matvec_tuning(struct vk_ctx *c)
 	c->mv_ksplit = !env_is("AWQ_VK_MATVEC_KSPLIT", "0");
 	c->mv_ku = env_pick("AWQ_VK_MATVEC_KU", 1, 2);
 	c->mv_nr = env_pick("AWQ_VK_MATVEC_NR", 4, 2);
+	/* int8 activations and integer dots in the 4-bit decode mat-vecs (q4dot.glsl, Q8DOT): where the
+	 * device says 4x8-bit packed dots are accelerated, unless AWQ_VK_Q8=0; AWQ_VK_Q8=1 takes them
+	 * wherever the feature exists (lavapipe's are emulated: the tests' way to run them) */
+	const char *q8 = getenv("AWQ_VK_Q8");
+	c->q8 = c->has_idot && c->idot_fast;
+	if (q8 && *q8 && strcmp(q8, "0") && strcmp(q8, "1"))
+		fprintf(stderr, "awqrun: vulkan: AWQ_VK_Q8=%s ignored (0 or 1)\n", q8);
+	else if (q8 && *q8)
+		c->q8 = c->has_idot && !strcmp(q8, "1");
 	c->mv_wg = VK_MV_WG;
 	const char *e = getenv("AWQ_VK_MATVEC_WG");
 	if (!e || !*e)
@@ -122,8 +132,8 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 		vk_close(c);
 		return rc;
 	}
-	snprintf(c->kernels, sizeof(c->kernels), "vulkan (not prepared): %s mat-vec; %s%s",
-		 vk_q4_f16(c) ? "W4A16 fp16-math" : "W4A16 f32-math",
+	snprintf(c->kernels, sizeof(c->kernels), "vulkan (not prepared): %s%s mat-vec; %s%s",
+		 vk_q4_f16(c) ? "W4A16 fp16-math" : "W4A16 f32-math", vk_q4_q8(c) ? " + int8-dot decode" : "",
 		 c->attn_merge ? "" : "attention combine as a second dispatch; ", c->coopmat_why);
 	*out = c;
 	return 0;

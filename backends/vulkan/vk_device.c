@@ -268,14 +268,22 @@ int vk_open_device(struct vk_ctx *c, int index, char *err, size_t errlen)
 	vkEnumeratePhysicalDevices(c->inst, &n, p);
 	c->phys = p[index];
 	free(p);
+	/* integer dot product: whether 4x8-bit packed signed dots are fast (matvec_tuning's q8). Core in
+	 * 1.3, but the instance asks for 1.2, so the extension is what makes SPV_KHR_integer_dot_product
+	 * legal in a shader (the validation layer checks it) */
+	int idot_ext = has_ext(c->phys, "VK_KHR_shader_integer_dot_product");
+	VkPhysicalDeviceShaderIntegerDotProductProperties idp = {
+		.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_PROPERTIES};
 	VkPhysicalDeviceSubgroupSizeControlProperties sc = {
-		.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES};
+		.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES,
+		.pNext = idot_ext ? (void *)&idp : NULL};
 	VkPhysicalDeviceSubgroupProperties sg = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES, .pNext = &sc};
 	VkPhysicalDeviceMaintenance3Properties m3 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES,
 						     .pNext = &sg};
 	VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &m3};
 	vkGetPhysicalDeviceProperties2(c->phys, &p2);
 	c->props = p2.properties;
+	c->idot_fast = idot_ext && idp.integerDotProduct4x8BitPackedSignedAccelerated;
 	vkGetPhysicalDeviceMemoryProperties(c->phys, &c->memprops);
 	int rc = check_device(c, &sg, &sc, err, errlen);
 	if (rc)
@@ -289,7 +297,10 @@ int vk_open_device(struct vk_ctx *c, int index, char *err, size_t errlen)
 	VkPhysicalDeviceShaderFloat16Int8Features f16 = {
 		.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES,
 		.pNext = c->props.apiVersion >= VK_API_VERSION_1_2 ? (void *)&vmm : NULL};
-	VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f16};
+	VkPhysicalDeviceShaderIntegerDotProductFeatures idf = {
+		.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES, .pNext = &f16};
+	VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+					.pNext = idot_ext ? (void *)&idf : (void *)&f16};
 #ifdef AWQ_VK_NV_COOPMAT
 	VkPhysicalDeviceCooperativeMatrixFeaturesNV cm = {
 		.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
@@ -302,6 +313,7 @@ int vk_open_device(struct vk_ctx *c, int index, char *err, size_t errlen)
 	int f16_ext = c->props.apiVersion >= VK_API_VERSION_1_2 || has_ext(c->phys, "VK_KHR_shader_float16_int8");
 	vkGetPhysicalDeviceFeatures2(c->phys, &f2);
 	c->has_f16 = f16_ext && f16.shaderFloat16;
+	c->has_idot = idot_ext && idf.shaderIntegerDotProduct;
 	if (getenv("AWQ_VK_NO_F16"))
 		c->has_f16 = 0;
 	snprintf(c->coopmat_why, sizeof(c->coopmat_why), "no cooperative matrix: this build's glslang/headers lack "
@@ -330,11 +342,18 @@ int vk_open_device(struct vk_ctx *c, int index, char *err, size_t errlen)
 		.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES,
 		.pNext = c->nv_coopmat ? (void *)&evmm : NULL,
 		.shaderFloat16 = c->has_f16 ? VK_TRUE : VK_FALSE};
-	const char *exts[3];
+	const char *exts[4];
 	uint32_t n_ext = 0;
 	void *chain = c->has_f16 || c->nv_coopmat ? (void *)&ef16 : NULL;
 	if (c->has_f16 && c->props.apiVersion < VK_API_VERSION_1_2)
 		exts[n_ext++] = "VK_KHR_shader_float16_int8";
+	VkPhysicalDeviceShaderIntegerDotProductFeatures eidf = {
+		.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES, .pNext = chain,
+		.shaderIntegerDotProduct = VK_TRUE};
+	if (c->has_idot) {
+		chain = &eidf;
+		exts[n_ext++] = "VK_KHR_shader_integer_dot_product";
+	}
 #ifdef AWQ_VK_NV_COOPMAT
 	VkPhysicalDeviceCooperativeMatrixFeaturesNV ecm = {
 		.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV, .pNext = chain,

@@ -565,7 +565,11 @@ static void describe(struct vk_ctx *c)
 			 c->mv_u4 ? 4 : 2, c->mv_ku == 2 ? ", k-split 2 chunks" : "");
 	snprintf(c->kernels, sizeof(c->kernels),
 		 "vulkan subgroup %u: %s%s%smatvec (<= %d rows)%s + tiled f32 matmul; %s%s; %s%sKV f32%s", c->subgroup_size,
-		 q4 ? (vk_q4_f16(c) ? "W4A16 fp16-math (AWQ repacked at load) " : "W4A16 f32-math (AWQ repacked at load) ") : "",
+		 q4 ? (vk_q4_q8(c)    ? (vk_q4_f16(c) ? "W4A16 fp16-math + int8-dot decode (AWQ repacked at load) "
+							     : "W4A16 f32-math + int8-dot decode (AWQ repacked at load) ")
+		       : vk_q4_f16(c) ? "W4A16 fp16-math (AWQ repacked at load) "
+				      : "W4A16 f32-math (AWQ repacked at load) ")
+		    : "",
 		 q4 && vk_q4k_on(c) ? "k-split " : "", dense ? (c->has_f16 ? "F16 fp16-math/BF16 " : "16-bit f32-math ") : "",
 		 VK_MATVEC_ROWS, tune, c->n_moe ? "MoE top-k expert matvec / grouped indirect matmul; " : "", c->coopmat_why,
 		 c->attn_merge ? "" : "attention combine as a second dispatch; ", c->validate ? "validation on; " : "",

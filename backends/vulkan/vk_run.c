@@ -25,14 +25,22 @@ uint32_t vk_matvec_groups(const struct vk_ctx *c, int64_t n, int nr)
 
 /* The 4-bit mat-vec of a decode step for weight w, and its workgroups in *groups: the K-split kernel
  * (matvec_q4k.comp, VK_Q4K_ROWS rows per workgroup) where it applies (not the fused gate/up with
- * silu, which matvec.comp runs faster), else matvec.comp in the variant
+ * silu, which matvec.comp runs faster), in its int8-activation form with vk_q4_q8, else matvec.comp in the variant
  * of the tuning knobs (AWQ_VK_MATVEC_NR, AWQ_VK_MATVEC_U4; the 16-bit mat-vec keeps 4 rows per
  * subgroup). Without knobs, on a device with shaderFloat16, the packed-fp16 arithmetic (q4dot.glsl)
  * unless exact f32 is asked. */
 static const char *q4_matvec(const struct vk_ctx *c, int silu, int exact, const struct awq_weight *w,
 			     uint32_t *groups)
 {
-	const int f16 = vk_q4_f16(c) && !exact;
+	const int f16 = vk_q4_f16(c) && !exact, q8 = vk_q4_q8(c) && !exact;
+	if (q8 && !silu && vk_q4k(c, w)) {
+		*groups = (uint32_t)((w->n + VK_Q4K_ROWS - 1) / VK_Q4K_ROWS);
+		return "matvec_q4k_q8";
+	}
+	if (q8 && silu) { /* plan_silu fused only weights of matvec.comp's fast path */
+		*groups = vk_matvec_groups(c, w->n, c->mv_nr);
+		return "matvec_q4_silu_q8";
+	}
 	if (!silu && vk_q4k(c, w)) {
 		*groups = (uint32_t)((w->n + VK_Q4K_ROWS - 1) / VK_Q4K_ROWS);
 		static const char *const k[2][2] = {{"matvec_q4k", "matvec_q4k_f16"}, {"matvec_q4k_ku2", "matvec_q4k_ku2_f16"}};

@@ -59,6 +59,7 @@ int vt_load(struct vt_pair *p)
 	p->ops[1]->info(ctx, &info);
 	p->coopmat = strstr(info.kernels, "NV cooperative matrix fp16") != NULL;
 	p->q4_f16 = strstr(info.kernels, "W4A16 fp16-math") != NULL;
+	p->q8 = strstr(info.kernels, "int8-dot") != NULL;
 	printf("%s\n", info.kernels);
 	p->ops[1]->close(ctx);
 	return 0;

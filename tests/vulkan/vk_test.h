@@ -18,6 +18,7 @@ struct vt_pair {
 	void *lib;
 	int coopmat; /* the device runs prefill matmuls on fp16 cooperative matrices */
 	int q4_f16;  /* the 4-bit mat-vecs take fp16 arithmetic (shaderFloat16, no knob set) */
+	int q8;      /* the 4-bit plain and gate/up mat-vecs take int8 activations (integer dot product) */
 };
 
 /* Load the plugin, check for a device; 0, VK_SKIP (reason printed) or 1. */
