@@ -6,7 +6,7 @@
  * cache file; AWQ_VK_MATVEC_KSPLIT, AWQ_VK_MATVEC_KU, AWQ_VK_MATVEC_WG, AWQ_VK_MATVEC_U4 and
  * AWQ_VK_MATVEC_NR tune the decode mat-vec (matvec_tuning); AWQ_VK_BARRIERS=full puts a full barrier after every node;
  * AWQ_VK_ATTN_MERGE=0 merges attention's key splits in a second dispatch (attn_combine.comp);
- * AWQ_VK_Q8=0/1 turns the int8-activation 4-bit mat-vec off / on (matvec_tuning). */
+ * AWQ_VK_Q8=1 takes the int8-activation 4-bit mat-vec (matvec_tuning). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,11 +78,13 @@ static void matvec_tuning(struct vk_ctx *c)
 	c->mv_ksplit = !env_is("AWQ_VK_MATVEC_KSPLIT", "0");
 	c->mv_ku = env_pick("AWQ_VK_MATVEC_KU", 1, 2);
 	c->mv_nr = env_pick("AWQ_VK_MATVEC_NR", 4, 2);
-	/* int8 activations and integer dots in the 4-bit decode mat-vecs (q4dot.glsl, Q8DOT): where the
-	 * device says 4x8-bit packed dots are accelerated, unless AWQ_VK_Q8=0; AWQ_VK_Q8=1 takes them
-	 * wherever the feature exists (lavapipe's are emulated: the tests' way to run them) */
+	/* int8 activations and integer dots in the 4-bit decode mat-vecs (q4dot.glsl, Q8DOT), a knob
+	 * like the others: AWQ_VK_Q8=1 takes them wherever the feature exists (lavapipe's dots are
+	 * emulated: the tests' way to run them). Off by default: on the H200, whose 4x8-bit dots are
+	 * accelerated, llama2-7b AWQ decoded at 253 tok/s with them against 264 without (1b00f73):
+	 * the fp16 dot's ALU work is not what holds those kernels back */
 	const char *q8 = getenv("AWQ_VK_Q8");
-	c->q8 = c->has_idot && c->idot_fast;
+	c->q8 = 0;
 	if (q8 && *q8 && strcmp(q8, "0") && strcmp(q8, "1"))
 		fprintf(stderr, "awqrun: vulkan: AWQ_VK_Q8=%s ignored (0 or 1)\n", q8);
 	else if (q8 && *q8)

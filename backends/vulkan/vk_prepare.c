@@ -559,17 +559,16 @@ static void describe(struct vk_ctx *c)
 		q4 |= c->weights[i].w->fmt == AWQ_WFMT_AWQ4;
 		dense |= c->weights[i].w->fmt == AWQ_WFMT_DENSE && c->weights[i].w->k > 1;
 	}
+	char q4d[128];
+	snprintf(q4d, sizeof(q4d), "W4A16 %s%s (AWQ repacked at load) ", vk_q4_f16(c) ? "fp16-math" : "f32-math",
+		 !vk_q4_q8(c) ? "" : c->idot_fast ? " + int8-dot decode" : " + int8-dot decode, dots not accelerated here");
 	char tune[96] = ""; /* the mat-vec tuning knobs that are not at their defaults */
 	if (c->mv_wg != VK_MV_WG || c->mv_u4 || c->mv_nr != 4 || !c->mv_ksplit || c->mv_ku != 1)
 		snprintf(tune, sizeof(tune), " [workgroup %d, %d rows x %d chunks per subgroup%s]", c->mv_wg, c->mv_nr,
 			 c->mv_u4 ? 4 : 2, c->mv_ku == 2 ? ", k-split 2 chunks" : "");
 	snprintf(c->kernels, sizeof(c->kernels),
 		 "vulkan subgroup %u: %s%s%smatvec (<= %d rows)%s + tiled f32 matmul; %s%s; %s%sKV f32%s", c->subgroup_size,
-		 q4 ? (vk_q4_q8(c)    ? (vk_q4_f16(c) ? "W4A16 fp16-math + int8-dot decode (AWQ repacked at load) "
-							     : "W4A16 f32-math + int8-dot decode (AWQ repacked at load) ")
-		       : vk_q4_f16(c) ? "W4A16 fp16-math (AWQ repacked at load) "
-				      : "W4A16 f32-math (AWQ repacked at load) ")
-		    : "",
+		 q4 ? q4d : "",
 		 q4 && vk_q4k_on(c) ? "k-split " : "", dense ? (c->has_f16 ? "F16 fp16-math/BF16 " : "16-bit f32-math ") : "",
 		 VK_MATVEC_ROWS, tune, c->n_moe ? "MoE top-k expert matvec / grouped indirect matmul; " : "", c->coopmat_why,
 		 c->attn_merge ? "" : "attention combine as a second dispatch; ", c->validate ? "validation on; " : "",

@@ -256,10 +256,9 @@ if has vulkan; then
 	t0=$SECONDS
 	timeout 200 "$VKOPS" >"$L/test_vulkan_ops.log" 2>&1
 	note "test_vulkan_ops: rc=$? in $((SECONDS - t0)) s: $(tail -1 "$L/test_vulkan_ops.log")"
-	# int8-activation 4-bit decode where the device's 4x8-bit dots are fast (the CPU int8 path's
-	# bound, tests/golden), then the fp16 mat-vec with 1e-2
-	GOLDEN_AWQ_TOL=5e-2 goldens vulkan
-	AWQ_VK_Q8=0 goldens vulkan AWQ_VK_Q8=0
+	goldens vulkan
+	# the int8-activation 4-bit decode knob, with the CPU int8 path's bound (tests/golden)
+	AWQ_VK_Q8=1 GOLDEN_AWQ_TOL=5e-2 goldens vulkan AWQ_VK_Q8=1
 	bench vulkan 300 --synthetic "${VK_BENCH_MODELS:-llama2-7b}" --precision awq,bf16 --backend vulkan,cuda -p 512 -n 128 -r 2
 	# GPU time per decode step and op (timestamps between nodes) against the step's wall time
 	t0=$SECONDS
