@@ -21,10 +21,6 @@ layout(constant_id = 2) const int BDT = 0;
 
 layout(set = 0, binding = 6, std430) readonly buffer X1 { float x1[]; };
 layout(set = 0, binding = 4, std430) readonly buffer W1 { uint w1[]; };
-/* F16: the same weights (binding 2 = binding 4 on the host) in 16-byte loads where K allows */
-#ifndef FMT_Q4
-layout(set = 0, binding = 2, std430) readonly buffer W4 { uvec4 w4[]; };
-#endif
 layout(set = 0, binding = 3, std430) writeonly buffer Out { float o[]; };
 layout(set = 0, binding = 5, std430) readonly buffer SZ { uint sz[]; };
 layout(set = 0, binding = 7, std430) readonly buffer Bias { uint bias[]; };
@@ -47,56 +43,38 @@ void main()
 	const uint K = pc.u0, N = pc.u1, rows = pc.u2, t = gl_LocalInvocationID.x;
 	const uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BN;
 	const uint sm = (gl_SubgroupID / 2u) * 32u, sn = (gl_SubgroupID % 2u) * 32u;
+	const uint lr = t / 2u, lq = (t % 2u) * 16u;
 	fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc[2][2];
 	for (uint i = 0u; i < 2u; i++)
 		for (uint j = 0u; j < 2u; j++)
 			acc[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
 	for (uint k0 = 0u; k0 < K; k0 += BK) {
-		/* x tile, coalesced: a subgroup reads 32 consecutive k of one row per load (one row per
-		 * lane, 16 k each, made every load touch 16 rows' cache lines) */
-		for (uint idx = t; idx < BM * BK; idx += gl_WorkGroupSize.x) {
-			const uint r = idx / BK, k = k0 + idx % BK;
-			const float v = m0 + r < rows && k < K ? x1[(m0 + r) * K + k] : 0.0;
-			const float16_t h = float16_t(v);
-			Ah[idx] = h;
-			Al[idx] = float16_t(v - float(h));
+		for (uint e = 0u; e < 16u; e++) {
+			uint k = k0 + lq + e;
+			float v = m0 + lr < rows && k < K ? x1[(m0 + lr) * K + k] : 0.0;
+			float16_t h = float16_t(v);
+			Ah[lr * BK + lq + e] = h;
+			Al[lr * BK + lq + e] = float16_t(v - float(h));
 		}
+		uint n = n0 + lr;
 #ifdef FMT_Q4
-		/* weight tile: two invocations per row, two words (16 k) each. (One 8-byte load per
-		 * invocation, 32 rows per subgroup load, made AWQ pp512 28% slower on the H200: 939 -> 675
-		 * tok/s, 4f89fc6.) */
-		{
-			const uint lr = t / 2u, lq = (t % 2u) * 16u, n = n0 + lr;
-			for (uint wi = 0u; wi < 2u; wi++) {
-				const uint kb = lq + wi * 8u, kw = k0 + kb;
-				if (n < N && kw < K) {
-					const uint q = w1[n * (K / 8u) + kw / 8u], szw = sz[n * (K / pc.u3) + kw / pc.u3];
-					const float s = unpackHalf2x16(szw).x, z = float(szw >> 16);
-					for (uint e = 0u; e < 8u; e++)
-						Bs[(kb + e) * BN + lr] = float16_t(s * (float((q >> (4u * e)) & 15u) - z));
-				} else {
-					for (uint e = 0u; e < 8u; e++)
-						Bs[(kb + e) * BN + lr] = float16_t(0.0);
-				}
+		for (uint wi = 0u; wi < 2u; wi++) {
+			uint kb = lq + wi * 8u, kw = k0 + kb;
+			if (n < N && kw < K) {
+				uint q = w1[n * (K / 8u) + kw / 8u], szw = sz[n * (K / pc.u3) + kw / pc.u3];
+				float s = unpackHalf2x16(szw).x, z = float(szw >> 16);
+				for (uint e = 0u; e < 8u; e++)
+					Bs[(kb + e) * BN + lr] = float16_t(s * (float((q >> (4u * e)) & 15u) - z));
+			} else {
+				for (uint e = 0u; e < 8u; e++)
+					Bs[(kb + e) * BN + lr] = float16_t(0.0);
 			}
 		}
 #else
-		/* F16 weight tile: BN rows x 32 k = 4 x 16 bytes per row; 4 consecutive invocations read
-		 * one row's 64 bytes where K is a multiple of 8 */
-		for (uint idx = t; idx < BN * 4u; idx += gl_WorkGroupSize.x) {
-			const uint nl = idx / 4u, kb = (idx % 4u) * 8u, n = n0 + nl, k = k0 + kb;
-			if ((K & 7u) == 0u) {
-				const uvec4 v = n < N && k < K ? w4[(n * K + k) / 8u] : uvec4(0u);
-				for (uint e = 0u; e < 8u; e++)
-					Bs[(kb + e) * BN + nl] = float16_t(unpackHalf2x16(v[e / 2u] >> ((e & 1u) * 16u)).x);
-			} else {
-				for (uint e = 0u; e < 8u; e++) {
-					const uint i = n * K + k + e;
-					Bs[(kb + e) * BN + nl] = n < N && k + e < K
-									 ? float16_t(unpackHalf2x16((w1[i >> 1] >> ((i & 1u) * 16u)) & 0xffffu).x)
-									 : float16_t(0.0);
-				}
-			}
+		for (uint e = 0u; e < 16u; e++) {
+			uint k = k0 + lq + e, i = n * K + k;
+			Bs[(lq + e) * BN + lr] = n < N && k < K ? float16_t(unpackHalf2x16((w1[i >> 1] >> ((i & 1u) * 16u)) & 0xffffu).x)
+							       : float16_t(0.0);
 		}
 #endif
 		barrier();
