@@ -42,11 +42,11 @@ extern "C" cudaError_t awq_cu_add_bias(cudaStream_t s, float *out, const float *
 	return cudaGetLastError();
 }
 
+template <bool PDL>
 __global__ void embed_kernel(const int32_t *__restrict__ tokens, const void *__restrict__ table, int dtype_bytes,
 			     int is_bf16, int cols, int vocab, float *__restrict__ out)
 {
-	pdl_trigger();
-	pdl_wait(); /* programmatic launch: nothing is read before the kernel before has finished */
+	pdl_start<PDL>(); /* programmatic launch: nothing is read before the kernel before has finished */
 	int r = blockIdx.y;
 	int tok = tokens[r];
 	if (tok < 0 || tok >= vocab)
@@ -68,8 +68,8 @@ __global__ void embed_kernel(const int32_t *__restrict__ tokens, const void *__r
 extern "C" cudaError_t awq_cu_embed(cudaStream_t s, const int32_t *tokens, int rows, const void *table, int dtype_bytes,
 				    int is_bf16, int cols, int vocab, float *out, int pdl)
 {
-	return awq_cu_launch(embed_kernel, dim3((cols + 255) / 256, rows), dim3(256), 0, s, pdl, tokens, table, dtype_bytes,
-			     is_bf16, cols, vocab, out);
+	return awq_cu_launch(pdl ? embed_kernel<true> : embed_kernel<false>, dim3((cols + 255) / 256, rows),
+			     dim3(256), 0, s, pdl, tokens, table, dtype_bytes, is_bf16, cols, vocab, out);
 }
 
 static __device__ float block_sum(float v, float *sh)
@@ -88,11 +88,11 @@ static __device__ float block_sum(float v, float *sh)
 }
 
 /* One block per (row, group). w holds `group` weights (per-head norms) or `cols` (whole-row). */
+template <bool PDL>
 __global__ void rmsnorm_kernel(const float *__restrict__ in, const float *__restrict__ w, float *__restrict__ out,
 			       int cols, int group, float eps)
 {
-	pdl_trigger(); /* the matmul after this norm may start streaming its weights now */
-	pdl_wait();
+	pdl_start<PDL>(); /* the matmul after this norm may start streaming its weights now */
 	__shared__ float sh[32];
 	int per_row = cols / group;
 	int r = blockIdx.x / per_row, gi = blockIdx.x % per_row;
@@ -111,8 +111,8 @@ extern "C" cudaError_t awq_cu_rmsnorm(cudaStream_t s, const float *in, const flo
 				      int group, float eps, int pdl)
 {
 	int threads = group >= 1024 ? 512 : group >= 256 ? 256 : 128;
-	return awq_cu_launch(rmsnorm_kernel, dim3(rows * (cols / group)), dim3(threads), 0, s, pdl, in, w, out, cols, group,
-			     eps);
+	return awq_cu_launch(pdl ? rmsnorm_kernel<true> : rmsnorm_kernel<false>, dim3(rows * (cols / group)),
+			     dim3(threads), 0, s, pdl, in, w, out, cols, group, eps);
 }
 
 __global__ void rope_kernel(const float *__restrict__ in, float *__restrict__ out, int rows, int n_heads,
@@ -151,13 +151,13 @@ extern "C" cudaError_t awq_cu_rope(cudaStream_t s, const float *in, float *out, 
  * cannot move loads above stores by itself): one memory round trip per row, not one per element. */
 #define ADDNORM_THREADS 1024
 #define ADDNORM_PER 8
+template <bool PDL>
 __global__ void __launch_bounds__(ADDNORM_THREADS) add_rmsnorm_kernel(const float *a, const float *b, float *h,
 								     const float *__restrict__ w,
 								     float *__restrict__ y, int cols, float eps)
 {
 	__shared__ float sh[32];
-	pdl_trigger(); /* the matmul after this norm may start streaming its weights now */
-	pdl_wait();
+	pdl_start<PDL>(); /* the matmul after this norm may start streaming its weights now */
 	size_t off = (size_t)blockIdx.x * cols;
 	float v[ADDNORM_PER];
 #pragma unroll
@@ -188,14 +188,15 @@ extern "C" cudaError_t awq_cu_add_rmsnorm(cudaStream_t s, const float *a, const 
 {
 	if (cols > ADDNORM_THREADS * ADDNORM_PER)
 		return cudaErrorInvalidValue;
-	return awq_cu_launch(add_rmsnorm_kernel, dim3(rows), dim3(ADDNORM_THREADS), 0, s, pdl, a, b, h, w, y, cols, eps);
+	return awq_cu_launch(pdl ? add_rmsnorm_kernel<true> : add_rmsnorm_kernel<false>, dim3(rows),
+			     dim3(ADDNORM_THREADS), 0, s, pdl, a, b, h, w, y, cols, eps);
 }
 
+template <bool PDL>
 __global__ void silu_mul_kernel(const float *__restrict__ a, const float *__restrict__ b, float *__restrict__ out,
 				size_t n)
 {
-	pdl_trigger();
-	pdl_wait();
+	pdl_start<PDL>();
 	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
 		out[i] = silu(a[i]) * b[i];
 }
@@ -203,27 +204,29 @@ __global__ void silu_mul_kernel(const float *__restrict__ a, const float *__rest
 extern "C" cudaError_t awq_cu_silu_mul(cudaStream_t s, const float *a, const float *b, float *out, size_t count,
 				       int pdl)
 {
-	return awq_cu_launch(silu_mul_kernel, dim3(blocks_for(count, 256)), dim3(256), 0, s, pdl, a, b, out, count);
+	return awq_cu_launch(pdl ? silu_mul_kernel<true> : silu_mul_kernel<false>, dim3(blocks_for(count, 256)),
+			     dim3(256), 0, s, pdl, a, b, out, count);
 }
 
+template <bool PDL>
 __global__ void add_kernel(const float *__restrict__ a, const float *__restrict__ b, float *__restrict__ out, size_t n)
 {
-	pdl_trigger();
-	pdl_wait();
+	pdl_start<PDL>();
 	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
 		out[i] = a[i] + b[i];
 }
 
 extern "C" cudaError_t awq_cu_add(cudaStream_t s, const float *a, const float *b, float *out, size_t count, int pdl)
 {
-	return awq_cu_launch(add_kernel, dim3(blocks_for(count, 256)), dim3(256), 0, s, pdl, a, b, out, count);
+	return awq_cu_launch(pdl ? add_kernel<true> : add_kernel<false>, dim3(blocks_for(count, 256)), dim3(256), 0,
+			     s, pdl, a, b, out, count);
 }
 
+template <bool PDL>
 __global__ void sigmoid_mul_kernel(const float *__restrict__ g, const float *__restrict__ x, float *__restrict__ out,
 				   size_t n, int cols)
 {
-	pdl_trigger();
-	pdl_wait();
+	pdl_start<PDL>();
 	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
 		out[i] = sigmoid(g[i / (size_t)cols]) * x[i]; /* as the CPU reference */
 }
@@ -234,7 +237,8 @@ extern "C" cudaError_t awq_cu_sigmoid_mul(cudaStream_t s, const float *g, const 
 	size_t count = (size_t)rows * cols;
 	if (rows < 1 || cols < 1)
 		return cudaErrorInvalidValue;
-	return awq_cu_launch(sigmoid_mul_kernel, dim3(blocks_for(count, 256)), dim3(256), 0, s, pdl, g, x, out, count, cols);
+	return awq_cu_launch(pdl ? sigmoid_mul_kernel<true> : sigmoid_mul_kernel<false>,
+			     dim3(blocks_for(count, 256)), dim3(256), 0, s, pdl, g, x, out, count, cols);
 }
 
 /* Ties go to the lowest index, as a sequential scan would. One block of 1024 threads per row;
@@ -249,10 +253,12 @@ static __device__ __forceinline__ void amax_take(float v, int i, float &best, in
 	}
 }
 
+template <bool PDL>
 __global__ void __launch_bounds__(ARGMAX_THREADS) argmax_kernel(const float *__restrict__ in, int cols,
 								 int32_t *__restrict__ out)
 {
-	pdl_wait();
+	if (PDL)
+		pdl_wait(); /* programmatic launch: the logits come from the kernel before */
 	__shared__ float sv[32];
 	__shared__ int si[32];
 	const float *x = in + (size_t)blockIdx.x * cols;
@@ -300,17 +306,18 @@ __global__ void __launch_bounds__(ARGMAX_THREADS) argmax_kernel(const float *__r
 
 extern "C" cudaError_t awq_cu_argmax(cudaStream_t s, const float *in, int rows, int cols, int32_t *out, int pdl)
 {
-	return awq_cu_launch(argmax_kernel, dim3(rows), dim3(ARGMAX_THREADS), 0, s, pdl, in, cols, out);
+	return awq_cu_launch(pdl ? argmax_kernel<true> : argmax_kernel<false>, dim3(rows), dim3(ARGMAX_THREADS), 0,
+			     s, pdl, in, cols, out);
 }
 
 /* Attention inputs of one step in one launch: one block per (head slot, row), the slots being the
  * q heads, then the k heads, then the v heads. q and k get their per-head RMSNorm (Qwen3's q_norm
  * and k_norm) and RoPE when given; q goes to q_out (f32), k and v to the f16 cache at their
  * position. The arithmetic is that of rmsnorm_kernel and rope_kernel. */
+template <bool PDL>
 __global__ void attn_prep_kernel(struct awq_cu_prep p)
 {
-	pdl_trigger();
-	pdl_wait();
+	pdl_start<PDL>();
 	__shared__ float sh[32];
 	__shared__ float row[256];
 	int slot = blockIdx.x, r = blockIdx.y, d = threadIdx.x, hd = p.head_dim, half = hd / 2;
@@ -357,7 +364,8 @@ extern "C" cudaError_t awq_cu_attn_prep(cudaStream_t s, const struct awq_cu_prep
 	if (!p->q_out) { /* nothing to do for q: the grid starts at the k heads */
 		a.n_heads = 0;
 	}
-	return awq_cu_launch(attn_prep_kernel, dim3(slots, p->rows), dim3(threads), 0, s, p->pdl, a);
+	return awq_cu_launch(p->pdl ? attn_prep_kernel<true> : attn_prep_kernel<false>, dim3(slots, p->rows),
+			     dim3(threads), 0, s, p->pdl, a);
 }
 
 /* Profiling aid: keeps the stream busy for `us` microseconds so that the host can queue a whole
