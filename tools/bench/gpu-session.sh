@@ -32,6 +32,9 @@
 #             of VK_MATVEC_WGS (AWQ_VK_MATVEC_WG; 64 256 512) and the knob runs of VK_KNOB_RUNS
 #             (the K-split 4-bit kernel off; 4 chunks per lane in flight and/or 2 rows per subgroup)
 #             (carry .gl: the loader debs, see the device tool's README)
+#   vkbench   awq-vk-bench: llama2-7b's decode mat-vec shapes alone through NVIDIA's Vulkan driver,
+#             timed with a barrier after every dispatch (as decode), without (throughput) and one
+#             per submit, AWQ and F16, then AWQ with the knobs of VK_KNOB_RUNS (carry .gl)
 # (default: test sanitize profile bench). BIN=DIR uses binaries built elsewhere
 # (tools/bench/pack-bin.sh on the development machine; carry DIR), which saves the device's build
 # minutes. Carry .deps too (Debian libraries the device machine lacks, tools/bench/device-deps.sh).
@@ -103,12 +106,14 @@ if [ -n "$BIN" ]; then
 	export AWQ_PLUGIN_DIR=$BIN
 	AWQRUN=$BIN/awqrun KT=$BIN/test_cuda_kernels KB=$BIN/awq-cuda-bench OPS=$BIN/test_cuda_ops
 	MODEL=$BIN/test_cuda_model MOE=$BIN/test_cuda_moe GOLDEN=$BIN/test_golden VKOPS=$BIN/test_vulkan_ops
+	VKB=$BIN/awq-vk-bench
 else
 	export AWQ_PLUGIN_DIR=$PWD/$BUILD
 	AWQRUN=$BUILD/awqrun KT=${BIN_KERNELS:-$BUILD}/test_cuda_kernels KB=${BIN_KERNELS:-$BUILD}/awq-cuda-bench
 	[ -z "${BIN_KERNELS:-}" ] && KT=$BUILD/tests/cuda/test_cuda_kernels
 	OPS=$BUILD/tests/cuda/test_cuda_ops MODEL=$BUILD/tests/cuda/test_cuda_model MOE=$BUILD/tests/cuda/test_cuda_moe
 	GOLDEN=$BUILD/tests/golden/test_golden VKOPS=$BUILD/tests/vulkan/test_vulkan_ops
+	VKB=$BUILD/backends/vulkan/awq-vk-bench
 fi
 
 goldens() { # backend [what the environment changes]; GOLDEN_AWQ_TOL: the AWQ models' bound (1e-2)
@@ -286,6 +291,31 @@ if has vulkan; then
 			bench "vulkan_$name" 120 --synthetic llama2-7b --precision awq --backend vulkan -p 16 -n 64 -r 2 \
 				--no-predict
 		)
+	done
+fi
+
+if has vkbench; then
+	for f in .gl/*.deb; do dpkg -x "$f" /; done
+	ldconfig
+	[ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] &&
+		export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+	t0=$SECONDS
+	{
+		timeout 120 "$VKB"
+		timeout 120 "$VKB" --format f16 --no-bw --shape 4096x4096,32000x4096
+	} >"$L/vkbench.log" 2>&1
+	note "vkbench: rc=$? in $((SECONDS - t0)) s"
+	grep -E '^\| |^# (read|of BW)' "$L/vkbench.log" | tee -a "$summary"
+	IFS=';' read -ra knob_runs <<<"${VK_KNOB_RUNS:-noksplit AWQ_VK_MATVEC_KSPLIT=0;ku2 AWQ_VK_MATVEC_KU=2;q8 AWQ_VK_Q8=1}"
+	for v in "${knob_runs[@]}"; do
+		set -- $v
+		name=$1
+		shift
+		(
+			export "$@"
+			echo "== vkbench $name ($*)"
+			timeout 120 "$VKB" --no-bw | grep -E '^\| awq'
+		) 2>&1 | tee -a "$summary"
 	done
 fi
 

@@ -1,0 +1,253 @@
+/* awq-vk-bench: one Vulkan decode mat-vec in isolation, to split a kernel's own time from the fixed
+ * cost around each dispatch (docs/perf-cuda-notes.md, session 11: three fixes were built for causes
+ * that this would have ruled out first).
+ *
+ * For each weight shape, the mat-vec a one-token decode step records for it (the same pipeline
+ * choice and AWQ_VK_* knobs as in a model, through vk_rec_matmul) is recorded R times into one
+ * command buffer, timed with GPU timestamps around the whole run, in three ways:
+ *   chain:  a compute barrier after every dispatch, as decode runs dependent nodes;
+ *   free:   no barrier in between, the dispatches free to overlap (their outputs race; only the
+ *           time is kept), the kernel's throughput;
+ *   single: one dispatch per submit, host-timed per submit as well (the first dispatch's start-up
+ *           and the submit round trip, what a model does not pay per node).
+ * It prints us per dispatch, the weight bytes per second and their fraction of the device's read
+ * bandwidth (the plugin's read kernel, as `awqrun bench` uses).
+ *
+ *   awq-vk-bench [--device N] [--reps R] [--shape NxK[,NxK...]] [--format awq|f16] [--no-bw]
+ *
+ * (--no-bw: no bandwidth reference, which reads a 1 GiB buffer: for the smoke test on lavapipe.)
+ *
+ * Default shapes: llama2-7b's decode mat-vecs (4096x4096, 11008x4096, 4096x11008) and 4096x14336.
+ * Exit 77 without a Vulkan device. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "dtype.h"
+#include "vk_internal.h"
+
+const struct awq_backend_ops *awq_backend_entry(int abi);
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint32_t next32(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint32_t)(rng >> 16);
+}
+
+/* A weight of the given shape with random contents (AWQ g128 with zero points, or F16). */
+static int make_weight(struct awq_weight *w, int n, int k, int awq)
+{
+	memset(w, 0, sizeof(*w));
+	snprintf(w->name, sizeof(w->name), "%s_%dx%d", awq ? "awq" : "f16", n, k);
+	w->n = n;
+	w->k = k;
+	if (awq) {
+		const int g = 128;
+		if (k % g || n % 8)
+			return -1;
+		w->fmt = AWQ_WFMT_AWQ4;
+		w->group_size = g;
+		w->sym_zero = 8;
+		size_t nq = (size_t)k * n / 8, nz = (size_t)(k / g) * n / 8, ns = (size_t)(k / g) * n;
+		int32_t *q = malloc(nq * 4), *z = malloc(nz * 4);
+		uint16_t *s = malloc(ns * 2);
+		if (!q || !z || !s)
+			return -1;
+		for (size_t i = 0; i < nq; i++)
+			q[i] = (int32_t)next32();
+		for (size_t i = 0; i < nz; i++)
+			z[i] = (int32_t)next32();
+		for (size_t i = 0; i < ns; i++)
+			s[i] = awq_f32_to_f16(0.002f + (float)(next32() % 1000) * 1e-5f);
+		w->qweight = q;
+		w->qzeros = z;
+		w->scales = s;
+	} else {
+		w->fmt = AWQ_WFMT_DENSE;
+		w->dtype = AWQ_DT_F16;
+		size_t ne = (size_t)n * k;
+		uint16_t *d = malloc(ne * 2);
+		if (!d)
+			return -1;
+		for (size_t i = 0; i < ne; i++)
+			d[i] = awq_f32_to_f16((float)((int)(next32() % 2001) - 1000) * 1e-4f);
+		w->data = d;
+	}
+	return 0;
+}
+
+static void free_weight(struct awq_weight *w)
+{
+	free((void *)w->qweight);
+	free((void *)w->qzeros);
+	free((void *)w->scales);
+	free((void *)w->data);
+}
+
+enum mode { CHAIN, FREE, SINGLE };
+
+/* GPU time of reps dispatches of node 0's mat-vec in one command buffer (mode CHAIN or FREE), or the
+ * mean host time of one-dispatch submits (SINGLE), in us per dispatch. */
+static int time_matvec(struct vk_ctx *c, VkQueryPool qp, enum mode m, int reps, double *us, char *err, size_t errlen)
+{
+	const struct awq_weight *w = c->g->nodes[0].w;
+	VkDescriptorSet set = c->nodes[0].set[0];
+	VkCommandBuffer cb;
+	int n_sub = m == SINGLE ? reps : 1, per = m == SINGLE ? 1 : reps;
+	double t0 = awq_now_s(), gpu = 0;
+	for (int s = 0; s < n_sub; s++) {
+		int rc = vk_begin_once(c, &cb, err, errlen);
+		if (rc)
+			return rc;
+		vkCmdResetQueryPool(cb, qp, 0, 2);
+		vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, qp, 0);
+		for (int i = 0; i < per && !rc; i++) {
+			rc = vk_rec_matmul(c, cb, w, set, 1, 0, err, errlen);
+			if (m == CHAIN)
+				vk_barrier_compute(cb);
+		}
+		vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, qp, 1);
+		if (!rc)
+			rc = vk_submit_wait(c, cb, err, errlen);
+		if (rc)
+			return rc;
+		uint64_t t[2];
+		if (vkGetQueryPoolResults(c->dev, qp, 0, 2, sizeof(t), t, sizeof(uint64_t),
+					  VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) != VK_SUCCESS)
+			return awq_err(err, errlen, AWQ_EDEVICE, "timestamps not available");
+		gpu += (double)(t[1] - t[0]) * c->props.limits.timestampPeriod * 1e-3;
+	}
+	*us = m == SINGLE ? (awq_now_s() - t0) * 1e6 / reps : gpu / reps;
+	return 0;
+}
+
+static int bench_shape(const struct awq_backend_ops *ops, int dev, int n, int k, int awq, int reps, double *bw)
+{
+	char err[AWQ_ERRLEN] = "";
+	struct awq_weight w;
+	if (make_weight(&w, n, k, awq)) {
+		fprintf(stderr, "awq-vk-bench: %dx%d: AWQ needs K a multiple of 128 and N of 8 (or out of memory)\n", n, k);
+		return 1;
+	}
+	struct awq_graph g;
+	awq_graph_init(&g);
+	int tok = awq_graph_value(&g, AWQ_V_TOKENS, 1, "tok"), x = awq_graph_value(&g, AWQ_V_ACT, k, "x");
+	int y = awq_graph_node(&g, AWQ_OP_MATMUL, n, "y", x, -1, -1, &w, NULL);
+	g.tokens_in = tok;
+	g.logits_out = y;
+	struct awq_backend_opts o = {.quiet = 1};
+	struct awq_prepare_opts po = {.max_tokens = 1, .max_ctx = 1};
+	void *ctx = NULL;
+	VkQueryPool qp = VK_NULL_HANDLE;
+	int rc = ops->open(dev, &o, &ctx, err, sizeof(err));
+	if (!rc)
+		rc = ops->prepare(ctx, &g, &po, err, sizeof(err));
+	struct vk_ctx *c = ctx;
+	if (!rc) {
+		VkQueryPoolCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+					    .queryType = VK_QUERY_TYPE_TIMESTAMP, .queryCount = 2};
+		rc = vk_check(c, vkCreateQueryPool(c->dev, &qi, NULL, &qp), "vkCreateQueryPool", err, sizeof(err));
+	}
+	if (!rc && *bw == 0) { /* the read-bandwidth reference, once (it needs a prepared context) */
+		if (!ops->bandwidth || ops->bandwidth(ctx, bw, err, sizeof(err)))
+			*bw = -1;
+	}
+	double t[3] = {0, 0, 0};
+	if (!rc) /* warm-up: pipelines created, clocks up */
+		rc = time_matvec(c, qp, FREE, reps, &t[0], err, sizeof(err));
+	for (int m = 0; m < 3 && !rc; m++)
+		rc = time_matvec(c, qp, (enum mode)m, m == SINGLE ? (reps < 50 ? reps : 50) : reps, &t[m], err,
+				 sizeof(err));
+	if (!rc) {
+		double bytes = (double)awq_weight_bytes(&w);
+		printf("| %s | %d x %d | %.2f MB | %.2f | %.1f GB/s | %.0f%% | %.2f | %.1f GB/s | %.0f%% | %.1f |\n",
+		       awq ? "awq g128" : "f16", n, k, bytes / 1e6, t[CHAIN], bytes / (t[CHAIN] * 1e3),
+		       *bw > 0 ? 100 * bytes / (t[CHAIN] * 1e3) / *bw : 0, t[FREE], bytes / (t[FREE] * 1e3),
+		       *bw > 0 ? 100 * bytes / (t[FREE] * 1e3) / *bw : 0, t[SINGLE]);
+	} else {
+		fprintf(stderr, "awq-vk-bench: %s x %d x %d: %s\n", awq ? "awq" : "f16", n, k, err);
+	}
+	if (qp)
+		vkDestroyQueryPool(c->dev, qp, NULL);
+	if (ctx)
+		ops->close(ctx);
+	awq_graph_free(&g);
+	free_weight(&w);
+	return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	int dev = 0, reps = 200, awq = 1, no_bw = 0;
+	const char *shapes = "4096x4096,11008x4096,4096x11008,4096x14336";
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--device") && i + 1 < argc)
+			dev = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+			reps = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--no-bw"))
+			no_bw = 1;
+		else if (!strcmp(argv[i], "--shape") && i + 1 < argc)
+			shapes = argv[++i];
+		else if (!strcmp(argv[i], "--format") && i + 1 < argc && (!strcmp(argv[i + 1], "awq") || !strcmp(argv[i + 1], "f16")))
+			awq = !strcmp(argv[++i], "awq");
+		else {
+			fprintf(stderr, "usage: awq-vk-bench [--device N] [--reps R] [--shape NxK[,NxK...]] [--format awq|f16] "
+					"[--no-bw]\n");
+			return 2;
+		}
+	}
+	if (reps < 1 || reps > 100000) {
+		fprintf(stderr, "awq-vk-bench: --reps %d out of range (1..100000)\n", reps);
+		return 2;
+	}
+	const struct awq_backend_ops *ops = awq_backend_entry(AWQ_BACKEND_ABI);
+	struct awq_device_desc d[8];
+	char err[AWQ_ERRLEN] = "";
+	int nd = ops ? ops->probe(d, 8, err, sizeof(err)) : 0;
+	if (nd <= 0) {
+		printf("SKIP: no Vulkan device: %s\n", err);
+		return 77;
+	}
+	if (dev < 0 || dev >= nd) {
+		fprintf(stderr, "awq-vk-bench: device %d does not exist (%d found)\n", dev, nd);
+		return 2;
+	}
+	void *ctx;
+	struct awq_backend_opts o = {.quiet = 1};
+	if (!ops->open(dev, &o, &ctx, err, sizeof(err))) {
+		struct awq_backend_info info;
+		ops->info(ctx, &info);
+		printf("# awq-vk-bench: %s; %s\n", d[dev].name, info.kernels);
+		ops->close(ctx);
+	}
+	printf("# %d dispatches per timing (single: up to 50 submits, host time)\n", reps);
+	double bw = no_bw ? -1 : 0; /* -1: none (the table's fractions are then 0) */
+	int fails = 0;
+	printf("\n| weights | n x k | bytes | chain us | chain GB/s | of BW | free us | free GB/s | of BW | single us (host) |\n");
+	printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	for (const char *p = shapes; *p;) {
+		int n = 0, k = 0, used = 0;
+		if (sscanf(p, "%dx%d%n", &n, &k, &used) != 2 || n < 1 || k < 1) {
+			fprintf(stderr, "awq-vk-bench: bad shape list at \"%s\" (NxK[,NxK...])\n", p);
+			return 2;
+		}
+		fails += bench_shape(ops, dev, n, k, awq, reps, &bw);
+		p += used;
+		if (*p == ',')
+			p++;
+		else if (*p) {
+			fprintf(stderr, "awq-vk-bench: bad shape list at \"%s\" (NxK[,NxK...])\n", p);
+			return 2;
+		}
+	}
+	if (bw > 0)
+		printf("\n# of BW: of the read bandwidth %.1f GB/s (the plugin's read kernel, as awqrun bench)\n", bw);
+	return fails ? 1 : 0;
+}
