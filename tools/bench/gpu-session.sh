@@ -116,6 +116,29 @@ else
 	VKB=$BUILD/backends/vulkan/awq-vk-bench
 fi
 
+# NVIDIA's Vulkan loader (the carried .gl debs) and ICD
+vk_setup() {
+	for f in .gl/*.deb; do dpkg -x "$f" /; done
+	ldconfig
+	[ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] &&
+		export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+}
+
+# knob_runs DEFAULT FUNC: FUNC NAME once per run of VK_KNOB_RUNS ("name VAR=V ...;name ...", default
+# DEFAULT), in a subshell with that run's variables exported
+knob_runs() {
+	local runs v
+	IFS=';' read -ra runs <<<"${VK_KNOB_RUNS:-$1}"
+	for v in "${runs[@]}"; do
+		(
+			set -- $v "$2"
+			local name=$1 fn=${!#}
+			[ $# -gt 2 ] && export "${@:2:$#-2}"
+			"$fn" "$name"
+		)
+	done
+}
+
 goldens() { # backend [what the environment changes]; GOLDEN_AWQ_TOL: the AWQ models' bound (1e-2)
 	local ok=0 bad=0 t0=$SECONDS tol
 	for d in tests/data/golden/*/ tests/data/golden_moe/*/; do
@@ -254,10 +277,7 @@ if has moe; then
 fi
 
 if has vulkan; then
-	for f in .gl/*.deb; do dpkg -x "$f" /; done
-	ldconfig
-	[ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] &&
-		export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+	vk_setup
 	t0=$SECONDS
 	timeout 200 "$VKOPS" >"$L/test_vulkan_ops.log" 2>&1
 	note "test_vulkan_ops: rc=$? in $((SECONDS - t0)) s: $(tail -1 "$L/test_vulkan_ops.log")"
@@ -281,24 +301,12 @@ if has vulkan; then
 	# twice the weight loads per lane in flight (4 chunks instead of 2), twice the subgroups (2 rows
 	# each instead of 4), both
 	# (VK_KNOB_RUNS: "name VAR=V ...;name ..." overrides the list; the 4-bit K-split kernel off first)
-	IFS=';' read -ra knob_runs <<<"${VK_KNOB_RUNS:-noksplit AWQ_VK_MATVEC_KSPLIT=0;u4 AWQ_VK_MATVEC_U4=1;nr2 AWQ_VK_MATVEC_NR=2;nr2u4 AWQ_VK_MATVEC_NR=2 AWQ_VK_MATVEC_U4=1}"
-	for v in "${knob_runs[@]}"; do
-		set -- $v
-		name=$1
-		shift
-		(
-			export "$@"
-			bench "vulkan_$name" 120 --synthetic llama2-7b --precision awq --backend vulkan -p 16 -n 64 -r 2 \
-				--no-predict
-		)
-	done
+	knob_bench() { bench "vulkan_$1" 120 --synthetic llama2-7b --precision awq --backend vulkan -p 16 -n 64 -r 2 --no-predict; }
+	knob_runs "noksplit AWQ_VK_MATVEC_KSPLIT=0;u4 AWQ_VK_MATVEC_U4=1;nr2 AWQ_VK_MATVEC_NR=2;nr2u4 AWQ_VK_MATVEC_NR=2 AWQ_VK_MATVEC_U4=1" knob_bench
 fi
 
 if has vkbench; then
-	for f in .gl/*.deb; do dpkg -x "$f" /; done
-	ldconfig
-	[ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] &&
-		export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+	vk_setup
 	t0=$SECONDS
 	{
 		timeout 120 "$VKB"
@@ -306,17 +314,11 @@ if has vkbench; then
 	} >"$L/vkbench.log" 2>&1
 	note "vkbench: rc=$? in $((SECONDS - t0)) s"
 	grep -E '^\| |^# (read|of BW)' "$L/vkbench.log" | tee -a "$summary"
-	IFS=';' read -ra knob_runs <<<"${VK_KNOB_RUNS:-noksplit AWQ_VK_MATVEC_KSPLIT=0;ku2 AWQ_VK_MATVEC_KU=2;q8 AWQ_VK_Q8=1}"
-	for v in "${knob_runs[@]}"; do
-		set -- $v
-		name=$1
-		shift
-		(
-			export "$@"
-			echo "== vkbench $name ($*)"
-			timeout 120 "$VKB" --no-bw | grep -E '^\| awq'
-		) 2>&1 | tee -a "$summary"
-	done
+	knob_vkb() {
+		echo "== vkbench $1"
+		timeout 120 "$VKB" --no-bw | grep -E '^\| awq'
+	}
+	knob_runs "noksplit AWQ_VK_MATVEC_KSPLIT=0;ku2 AWQ_VK_MATVEC_KU=2;q8 AWQ_VK_Q8=1" knob_vkb 2>&1 | tee -a "$summary"
 fi
 
 if [ -n "$DMON_PID" ]; then
