@@ -25,9 +25,10 @@ float dot32(uvec4 w, vec4 xv[8], float m)
  * then each weight word makes two 4 x 8-bit packed dots: its low nibbles (k = 8i + 0, 2, 4, 6, bytes
  * 0..3 of w & 0x0F0F0F0F, values 0..15 as signed bytes) with the even activations and its high
  * nibbles with the odd ones. The zero comes off once per chunk: sum (q - z) x = sum q x - z sum x.
- * About 20 instructions per 32 weights against dot32h's ~75; the rounding of x costs ~0.4% relative
- * on a dot of random data (mm_tol). OpSDot through GL_EXT_spirv_intrinsics: this glslang (12) has
- * no GL_EXT_integer_dot_product. */
+ * About 20 instructions per 32 weights against dot32h's ~75, yet 4% slower llama2-7b decode on an
+ * H200 (the mat-vecs are not ALU-bound there): a knob, AWQ_VK_Q8=1. The rounding of x costs ~0.4%
+ * relative on a dot of random data (mm_tol). OpSDot through GL_EXT_spirv_intrinsics: this glslang
+ * (12) has no GL_EXT_integer_dot_product. */
 spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
 int sdot4x8(uint a, uint b, spirv_literal int packed_format); /* OpSDot, PackedVectorFormat4x8Bit = 0 */
 

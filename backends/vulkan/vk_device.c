@@ -313,7 +313,9 @@ int vk_open_device(struct vk_ctx *c, int index, char *err, size_t errlen)
 	int f16_ext = c->props.apiVersion >= VK_API_VERSION_1_2 || has_ext(c->phys, "VK_KHR_shader_float16_int8");
 	vkGetPhysicalDeviceFeatures2(c->phys, &f2);
 	c->has_f16 = f16_ext && f16.shaderFloat16;
-	c->has_idot = idot_ext && idf.shaderIntegerDotProduct;
+	/* enabled only for the knob that uses it (AWQ_VK_Q8=1, matvec_tuning) */
+	const char *q8 = getenv("AWQ_VK_Q8");
+	c->has_idot = idot_ext && idf.shaderIntegerDotProduct && q8 && !strcmp(q8, "1");
 	if (getenv("AWQ_VK_NO_F16"))
 		c->has_f16 = 0;
 	snprintf(c->coopmat_why, sizeof(c->coopmat_why), "no cooperative matrix: this build's glslang/headers lack "

@@ -128,7 +128,7 @@ struct vk_ctx {
 	int mv_u4; /* AWQ_VK_MATVEC_U4=1: the 4-bit matvec with 4 chunks per lane in flight (else 2) */
 	int mv_nr; /* output rows per subgroup of the 4-bit matvec: 4, or 2 with AWQ_VK_MATVEC_NR=2 */
 	int has_f16, validate;
-	int has_idot;  /* shaderIntegerDotProduct (enabled) */
+	int has_idot;  /* shaderIntegerDotProduct, enabled for AWQ_VK_Q8=1 */
 	int idot_fast; /* ... and 4x8-bit packed signed dots accelerated (integerDotProduct4x8BitPackedSignedAccelerated) */
 	int q8;        /* 4-bit decode mat-vecs on int8 activations and integer dots (vk_backend.c, matvec_tuning) */
 	int nv_coopmat; /* device and build have VK_NV_cooperative_matrix (fp16 16x16x16, f32 acc) */

@@ -25,8 +25,8 @@ uint32_t vk_matvec_groups(const struct vk_ctx *c, int64_t n, int nr)
 
 /* The 4-bit mat-vec of a decode step for weight w, and its workgroups in *groups: the K-split kernel
  * (matvec_q4k.comp, VK_Q4K_ROWS rows per workgroup) where it applies (not the fused gate/up with
- * silu, which matvec.comp runs faster), in its int8-activation form with vk_q4_q8, else matvec.comp in the variant
- * of the tuning knobs (AWQ_VK_MATVEC_NR, AWQ_VK_MATVEC_U4; the 16-bit mat-vec keeps 4 rows per
+ * silu, which matvec.comp runs faster; both in their int8-activation form with vk_q4_q8), else
+ * matvec.comp in the variant of the tuning knobs (AWQ_VK_MATVEC_NR, AWQ_VK_MATVEC_U4; the 16-bit mat-vec keeps 4 rows per
  * subgroup). Without knobs, on a device with shaderFloat16, the packed-fp16 arithmetic (q4dot.glsl)
  * unless exact f32 is asked. */
 static const char *q4_matvec(const struct vk_ctx *c, int silu, int exact, const struct awq_weight *w,
