@@ -9,17 +9,33 @@
  * itself; with several, each writes its partial, fences it and takes a ticket per (row, head), and
  * the workgroup that takes the last one merges all of them (as attn_combine.comp does) and puts the
  * ticket back to 0 for the next dispatch. This saves the combine's dispatch and the barrier before
- * it (several us each on an H200). u4 = 0 leaves the merge to attn_combine.comp (AWQ_VK_ATTN_MERGE=0). */
+ * it (several us each on an H200). u4 = 0 leaves the merge to attn_combine.comp (AWQ_VK_ATTN_MERGE=0).
+ *
+ * FOLD (u5 & 16, decode steps): attn_prep.comp's work done here instead of in a dispatch of its own
+ * (one dispatch and barrier fewer per layer): q comes raw (binding 1) and each workgroup applies
+ * the head's norm (u5 & 1) and RoPE (u5 & 4) itself; the step's new keys (positions pos.. pos + rows
+ * - 1) come raw from k (binding 7) and v (binding 8), normalised (u5 & 2) and rotated (u5 & 8) where
+ * a subgroup takes them, while the caches hold the older positions; and one workgroup per kv head
+ * (split 0, row 0, the group's first q head) writes the new keys and values into the caches for the
+ * next steps. No workgroup reads a position another one writes. The arithmetic is attn_prep's.
+ * u6/u7 = the RoPE table's cos/sin offsets in step.tab, f1 = the norms' eps, DT their weights' type. */
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 128) in;
+layout(constant_id = 0) const int DT = 0;
 #include "common.glsl"
+#include "reduce.glsl"
 
 #define BLK 64
 #define MAXD 256
 
 layout(set = 0, binding = 1, std430) readonly buffer Q { float q[]; };
-layout(set = 0, binding = 2, std430) readonly buffer KC { float kc[]; };
-layout(set = 0, binding = 4, std430) readonly buffer VC { float vc[]; };
+/* written only with FOLD, at the step's positions, which no workgroup of it reads from here */
+layout(set = 0, binding = 2, std430) buffer KC { float kc[]; };
+layout(set = 0, binding = 4, std430) buffer VC { float vc[]; };
+layout(set = 0, binding = 7, std430) readonly buffer KR { float kr[]; };
+layout(set = 0, binding = 8, std430) readonly buffer VR { float vr[]; };
+layout(set = 0, binding = 9, std430) readonly buffer QN { uint qn[]; };
+layout(set = 0, binding = 10, std430) readonly buffer KN { uint kn[]; };
 /* coherent: the last workgroup of a (row, head) reads the other workgroups' partials */
 layout(set = 0, binding = 3, std430) coherent buffer Part { float part[]; };
 layout(set = 0, binding = 5, std430) writeonly buffer Out { float o[]; };
@@ -31,7 +47,44 @@ shared uint is_last;
 
 #include "attn_merge.glsl"
 
-/* u0 = n_heads, u1 = n_kv_heads, u2 = head_dim, u3 = splits, u4 = merge here, f0 = scale */
+#define FOLD 16u
+#define QNORM 1u
+#define KNORM 2u
+#define QROPE 4u
+#define KROPE 8u
+
+float nload(uint i, bool isq)
+{
+	uint word = isq ? (DT == DT_F32 ? qn[i] : qn[i >> 1]) : (DT == DT_F32 ? kn[i] : kn[i >> 1]);
+	if (DT == DT_F32)
+		return uintBitsToFloat(word);
+	return widen16((word >> ((i & 1u) * 16u)) & 0xffffu, DT);
+}
+
+/* FOLD: the pair (i, i + D/2) of a raw q or k head at base, of step row rr, normalised (with the
+ * head's inv, 1 when not) and rotated as attn_prep.comp does */
+vec2 prep_pair(float x1, float x2, uint i, uint D, uint rr, float inv, bool isq)
+{
+	const uint flags = pc.u5, half_d = D / 2u;
+	if ((flags & (isq ? QNORM : KNORM)) != 0u) {
+		x1 = x1 * inv * nload(i, isq);
+		x2 = x2 * inv * nload(i + half_d, isq);
+	}
+	if ((flags & (isq ? QROPE : KROPE)) != 0u) {
+		const float c = step.tab[pc.u6 + rr * half_d + i], sn = step.tab[pc.u7 + rr * half_d + i];
+		return vec2(x1 * c - x2 * sn, x2 * c + x1 * sn);
+	}
+	return vec2(x1, x2);
+}
+
+/* FOLD: a head's norm scale from its sum of squares (as rmsnorm.comp) */
+float head_inv(float ss, uint D)
+{
+	return 1.0 / sqrt(ss / float(D) + pc.f1);
+}
+
+/* u0 = n_heads, u1 = n_kv_heads, u2 = head_dim, u3 = splits, u4 = merge here, f0 = scale; FOLD: u5
+ * flags, u6/u7 RoPE table offsets, f1 eps */
 void main()
 {
 	const uint H = pc.u0, HKV = pc.u1, D = pc.u2, S = pc.u3, t = gl_LocalInvocationID.x;
@@ -39,8 +92,40 @@ void main()
 	const uint kvd = HKV * D, kh = h / (H / HKV);
 	const uint L = uint(step.pos) + r + 1u, chunk = (L + S - 1u) / S;
 	const uint beg = min(L, s * chunk), end = min(L, beg + chunk);
-	for (uint d = t; d < D; d += gl_WorkGroupSize.x)
-		qs[d] = q[(r * H + h) * D + d];
+	const bool fold = (pc.u5 & FOLD) != 0u;
+	const uint pos = uint(step.pos), half_d = D / 2u;
+	if (fold) {
+		/* the step's new keys and values into the caches, once per kv head: uniform per workgroup */
+		if (s == 0u && r == 0u && h % (H / HKV) == 0u) {
+			for (uint rr = 0u; rr < gl_NumWorkGroups.z; rr++) {
+				const uint kb = (rr * HKV + kh) * D, dst = (pos + rr) * kvd + kh * D;
+				const float x1 = t < half_d ? kr[kb + t] : 0.0, x2 = t < half_d ? kr[kb + t + half_d] : 0.0;
+				float inv = 1.0;
+				if ((pc.u5 & KNORM) != 0u)
+					inv = head_inv(wg_sum(x1 * x1 + x2 * x2), D);
+				if (t < half_d) {
+					const vec2 y = prep_pair(x1, x2, t, D, rr, inv, false);
+					kc[dst + t] = y.x;
+					kc[dst + t + half_d] = y.y;
+					vc[dst + t] = vr[kb + t];
+					vc[dst + t + half_d] = vr[kb + t + half_d];
+				}
+			}
+		}
+		const uint qb = (r * H + h) * D;
+		const float x1 = t < half_d ? q[qb + t] : 0.0, x2 = t < half_d ? q[qb + t + half_d] : 0.0;
+		float inv = 1.0;
+		if ((pc.u5 & QNORM) != 0u)
+			inv = head_inv(wg_sum(x1 * x1 + x2 * x2), D);
+		if (t < half_d) {
+			const vec2 y = prep_pair(x1, x2, t, D, r, inv, true);
+			qs[t] = y.x;
+			qs[t + half_d] = y.y;
+		}
+	} else {
+		for (uint d = t; d < D; d += gl_WorkGroupSize.x)
+			qs[d] = q[(r * H + h) * D + d];
+	}
 	barrier();
 	float m = -1.0e30, l = 0.0, acc0 = 0.0, acc1 = 0.0;
 	for (uint b0 = beg; b0 < end; b0 += BLK) {
@@ -48,8 +133,23 @@ void main()
 		for (uint j = gl_SubgroupID; j < nb; j += gl_NumSubgroups) {
 			const uint kb = (b0 + j) * kvd + kh * D;
 			float d = 0.0;
-			for (uint i = gl_SubgroupInvocationID; i < D; i += gl_SubgroupSize)
-				d += qs[i] * kc[kb + i];
+			if (fold && b0 + j >= pos) { /* a key of this step: raw, prepared here */
+				const uint rr = b0 + j - pos, rb = (rr * HKV + kh) * D;
+				float inv = 1.0;
+				if ((pc.u5 & KNORM) != 0u) {
+					float ss = 0.0;
+					for (uint i = gl_SubgroupInvocationID; i < D; i += gl_SubgroupSize)
+						ss += kr[rb + i] * kr[rb + i];
+					inv = head_inv(subgroupAdd(ss), D);
+				}
+				for (uint i = gl_SubgroupInvocationID; i < half_d; i += gl_SubgroupSize) {
+					const vec2 y = prep_pair(kr[rb + i], kr[rb + i + half_d], i, D, rr, inv, false);
+					d += qs[i] * y.x + qs[i + half_d] * y.y;
+				}
+			} else {
+				for (uint i = gl_SubgroupInvocationID; i < D; i += gl_SubgroupSize)
+					d += qs[i] * kc[kb + i];
+			}
 			d = subgroupAdd(d);
 			if (subgroupElect())
 				sc[j] = d * pc.f0;
@@ -69,11 +169,12 @@ void main()
 		for (uint j = 0u; j < nb; j++) {
 			float p = sc[j];
 			l += p;
-			const uint vb = (b0 + j) * kvd + kh * D;
+			const bool fresh = fold && b0 + j >= pos; /* this step's value: raw */
+			const uint vb = fresh ? (b0 + j - pos) * kvd + kh * D : (b0 + j) * kvd + kh * D;
 			if (t < D)
-				acc0 += p * vc[vb + t];
+				acc0 += p * (fresh ? vr[vb + t] : vc[vb + t]);
 			if (t + 128u < D)
-				acc1 += p * vc[vb + t + 128u];
+				acc1 += p * (fresh ? vr[vb + t + 128u] : vc[vb + t + 128u]);
 		}
 		m = bm;
 		barrier();

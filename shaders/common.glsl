@@ -14,10 +14,10 @@ layout(set = 0, binding = 0, std430) readonly buffer StepBuf {
 	float tab[];
 } step;
 
-/* Generic push constants: every shader names its own meaning for u0..u7 and f0. */
+/* Generic push constants: every shader names its own meaning for u0..u7, f0 and f1. */
 layout(push_constant, std430) uniform Push {
 	uint u0, u1, u2, u3, u4, u5, u6, u7;
-	float f0;
+	float f0, f1;
 } pc;
 
 #define DT_F32 0

@@ -6,7 +6,8 @@
  * cache file; AWQ_VK_MATVEC_KSPLIT, AWQ_VK_MATVEC_KU, AWQ_VK_MATVEC_WG, AWQ_VK_MATVEC_U4 and
  * AWQ_VK_MATVEC_NR tune the decode mat-vec (matvec_tuning); AWQ_VK_BARRIERS=full puts a full barrier after every node;
  * AWQ_VK_ATTN_MERGE=0 merges attention's key splits in a second dispatch (attn_combine.comp);
- * AWQ_VK_Q8=1 takes the int8-activation 4-bit mat-vec (matvec_tuning). */
+ * AWQ_VK_Q8=1 takes the int8-activation 4-bit mat-vec (matvec_tuning); AWQ_VK_ATTN_FOLD=0 keeps the
+ * attention's q/k norm, RoPE and cache write in a dispatch of their own in decode steps too. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,7 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 	c->validate = env_on("AWQ_VK_VALIDATE");
 	c->profile = env_on("AWQ_VK_PROFILE");
 	c->attn_merge = !env_is("AWQ_VK_ATTN_MERGE", "0");
+	c->attn_fold = !env_is("AWQ_VK_ATTN_FOLD", "0");
 	c->full_barriers = env_is("AWQ_VK_BARRIERS", "full");
 	int rc = vk_instance(c, err, errlen);
 	if (!rc)
@@ -134,9 +136,10 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 		vk_close(c);
 		return rc;
 	}
-	snprintf(c->kernels, sizeof(c->kernels), "vulkan (not prepared): %s%s mat-vec; %s%s",
+	snprintf(c->kernels, sizeof(c->kernels), "vulkan (not prepared): %s%s mat-vec; %s%s%s",
 		 vk_q4_f16(c) ? "W4A16 fp16-math" : "W4A16 f32-math", vk_q4_q8(c) ? " + int8-dot decode" : "",
-		 c->attn_merge ? "" : "attention combine as a second dispatch; ", c->coopmat_why);
+		 c->attn_merge ? "" : "attention combine as a second dispatch; ",
+		 c->attn_fold ? "" : "attention prep as its own dispatch in decode; ", c->coopmat_why);
 	*out = c;
 	return 0;
 }

@@ -9,7 +9,7 @@
 #include "error.h"
 #include "graph.h"
 
-#define VK_NBIND 8       /* bindings of the one descriptor set layout (0 = step buffer) */
+#define VK_NBIND 11      /* bindings of the one descriptor set layout (0 = step buffer) */
 #define VK_MAX_PIPES 64
 #define VK_MAX_CMDS 8    /* recorded command buffers kept (one per step shape) */
 #define VK_MAX_ROPES 4   /* distinct RoPE tables (head_dim and scaling) per graph */
@@ -36,7 +36,7 @@ struct vk_range {
 
 struct vk_push {
 	uint32_t u[8];
-	float f0;
+	float f0, f1;
 };
 
 struct vk_pipe {
@@ -52,7 +52,8 @@ struct vk_weight {
 	struct vk_buf data, sz, bias;
 };
 
-/* Per graph node: its descriptor sets (attention: kv store, attention, combine; MoE: vk_moe.c). */
+/* Per graph node: its descriptor sets (attention: kv store or prep, attention, combine, and the
+ * attention with the prep folded in for decode steps; MoE: vk_moe.c). */
 struct vk_node {
 	VkDescriptorSet set[VK_NODE_SETS];
 	struct vk_weight *wt;
@@ -157,6 +158,7 @@ struct vk_ctx {
 	struct vk_buf arena, step, readback, dummy, attn_part;
 	struct vk_buf attn_ticket; /* max_tokens x n_heads words, 0 between dispatches (attention.comp) */
 	int attn_merge;            /* attention merges its splits in its own dispatch; AWQ_VK_ATTN_MERGE=0: off */
+	int attn_fold;             /* decode: attn_prep's work inside the attention dispatch; AWQ_VK_ATTN_FOLD=0: off */
 	struct vk_buf *kv; /* per layer: K then V at kv_voff */
 	VkDeviceSize kv_voff, kv_layer_bytes;
 	struct vk_weight *weights;
@@ -185,7 +187,7 @@ struct vk_ctx {
 	double *node_dec_ms;         /* the same per node (g->n_nodes), for the mat-vecs by shape */
 	long dec_steps;
 	char device[256];
-	char kernels[512];
+	char kernels[768];
 };
 
 /* vk_device.c */

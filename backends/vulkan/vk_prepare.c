@@ -437,9 +437,12 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 {
 	const struct awq_node *n = &c->g->nodes[i];
 	struct vk_node *vn = &c->nodes[i];
-	struct vk_range r[7] = {{0}};
+	struct vk_range r[VK_NBIND - 1] = {{0}};
 	const int moe = n->op == AWQ_OP_MOE_ROUTE || n->op == AWQ_OP_MOE_EXPERTS;
-	int rc = 0, sets = n->op == AWQ_OP_ATTENTION ? 3 : n->op == AWQ_OP_LAST_ROWS || moe ? 0 : vn->silu_gate >= 0 ? 2 : 1;
+	int rc = 0, sets = n->op == AWQ_OP_ATTENTION ? (vn->prep ? 4 : 3)
+			   : n->op == AWQ_OP_LAST_ROWS || moe ? 0
+			   : vn->silu_gate >= 0 ? 2
+						: 1;
 	for (int s = 0; s < sets && !rc; s++)
 		rc = vk_set_alloc(c, &vn->set[s], err, errlen);
 	if (rc || (!sets && !moe))
@@ -487,6 +490,15 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 		}
 		struct vk_range at[6] = {in0, kc, vk_whole(&c->attn_part), vc, out, vk_whole(&c->attn_ticket)};
 		vk_set_write(c, vn->set[1], at, 6);
+		if (vn->prep) { /* set 3, decode: attention.comp with the prep folded in (raw q, k, v, norms) */
+			struct vk_weight *wq = vn->norm_q >= 0 ? weight_of(c, c->g->nodes[vn->norm_q].w) : NULL;
+			struct vk_weight *wk = vn->norm_k >= 0 ? weight_of(c, c->g->nodes[vn->norm_k].w) : NULL;
+			struct vk_range fo[10] = {vk_value(c, vn->q_raw), kc, vk_whole(&c->attn_part), vc, out,
+						  vk_whole(&c->attn_ticket), vk_value(c, vn->k_raw), vk_value(c, n->in[2]),
+						  wq ? vk_whole(&wq->data) : vk_whole(&c->dummy),
+						  wk ? vk_whole(&wk->data) : vk_whole(&c->dummy)};
+			vk_set_write(c, vn->set[3], fo, 10);
+		}
 		struct vk_range cb[3] = {vk_whole(&c->attn_part), {0}, out};
 		vk_set_write(c, vn->set[2], cb, 3);
 		return 0;
@@ -532,7 +544,7 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 		r[2] = out;
 		break;
 	}
-	vk_set_write(c, vn->set[0], r, 7);
+	vk_set_write(c, vn->set[0], r, VK_NBIND - 1);
 	return 0;
 }
 
@@ -567,11 +579,12 @@ static void describe(struct vk_ctx *c)
 		snprintf(tune, sizeof(tune), " [workgroup %d, %d rows x %d chunks per subgroup%s]", c->mv_wg, c->mv_nr,
 			 c->mv_u4 ? 4 : 2, c->mv_ku == 2 ? ", k-split 2 chunks" : "");
 	snprintf(c->kernels, sizeof(c->kernels),
-		 "vulkan subgroup %u: %s%s%smatvec (<= %d rows)%s + tiled f32 matmul; %s%s; %s%sKV f32%s", c->subgroup_size,
+		 "vulkan subgroup %u: %s%s%smatvec (<= %d rows)%s + tiled f32 matmul; %s%s; %s%s%sKV f32%s", c->subgroup_size,
 		 q4 ? q4d : "",
 		 q4 && vk_q4k_on(c) ? "k-split " : "", dense ? (c->has_f16 ? "F16 fp16-math/BF16 " : "16-bit f32-math ") : "",
 		 VK_MATVEC_ROWS, tune, c->n_moe ? "MoE top-k expert matvec / grouped indirect matmul; " : "", c->coopmat_why,
-		 c->attn_merge ? "" : "attention combine as a second dispatch; ", c->validate ? "validation on; " : "",
+		 c->attn_merge ? "" : "attention combine as a second dispatch; ",
+		 c->attn_fold ? "" : "attention prep as its own dispatch in decode; ", c->validate ? "validation on; " : "",
 		 c->profile ? "; profiling" : "");
 }
 

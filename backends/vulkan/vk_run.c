@@ -115,21 +115,35 @@ static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 	int q_prep = vn->prep && (vn->rope_q >= 0 || vn->norm_q >= 0);
 	int nn = vn->norm_q >= 0 ? vn->norm_q : vn->norm_k;
 	int dt = nn >= 0 ? vk_dt_code(g->nodes[nn].w->dtype) : 0;
+	/* decode: the prep inside the attention dispatch (attention.comp's FOLD), set 3 */
+	const int fold = vn->prep && c->attn_fold && rows <= VK_MATVEC_ROWS;
 	int rc = vn->prep ? vk_pipe_get(c, "attn_prep", dt, 0, 0, &ps, err, errlen)
 			  : vk_pipe_get(c, "kv_store", 0, 0, 0, &ps, err, errlen);
 	if (!rc)
-		rc = vk_pipe_get(c, "attention", 0, 0, 0, &pa, err, errlen);
+		rc = vk_pipe_get(c, "attention", fold ? dt : 0, 0, 0, &pa, err, errlen);
 	if (!rc && !c->attn_merge)
 		rc = vk_pipe_get(c, "attn_combine", 0, 0, 0, &pm, err, errlen);
 	if (rc)
 		return rc;
+	const int rs = vn->rope_q >= 0 ? c->nodes[vn->rope_q].rope_slot : 0;
+	const uint32_t flags = (vn->norm_q >= 0 ? 1u : 0u) | (vn->norm_k >= 0 ? 2u : 0u) | (vn->rope_q >= 0 ? 4u : 0u) |
+			       (vn->rope_k >= 0 ? 8u : 0u);
+	const float eps = nn >= 0 ? g->nodes[nn].p.norm.eps : 0.f;
+	if (fold) {
+		struct vk_push at = {.u = {H, HKV, D, S, (uint32_t)c->attn_merge, flags | 16u, c->ropes[rs].cos_off,
+					   c->ropes[rs].sin_off},
+				     .f0 = n->p.attn.scale, .f1 = eps};
+		vk_dispatch(cb, c, pa, vn->set[3], &at, S, H, (uint32_t)rows);
+		if (c->attn_merge)
+			return 0;
+		vk_barrier_compute(cb);
+		vk_dispatch(cb, c, pm, vn->set[2], &at, H, (uint32_t)rows, 1);
+		return 0;
+	}
 	if (vn->prep) {
-		int rs = vn->rope_q >= 0 ? c->nodes[vn->rope_q].rope_slot : 0;
 		struct vk_push pp = {.u = {q_prep ? H : 0, HKV, D, c->ropes[rs].cos_off, c->ropes[rs].sin_off,
-					   (uint32_t)(c->kv_voff / 4),
-					   (vn->norm_q >= 0 ? 1u : 0u) | (vn->norm_k >= 0 ? 2u : 0u) |
-						   (vn->rope_q >= 0 ? 4u : 0u) | (vn->rope_k >= 0 ? 8u : 0u)},
-				     .f0 = nn >= 0 ? g->nodes[nn].p.norm.eps : 0.f};
+					   (uint32_t)(c->kv_voff / 4), flags},
+				     .f0 = eps};
 		vk_dispatch(cb, c, ps, vn->set[0], &pp, (q_prep ? H : 0) + HKV, (uint32_t)rows, 1);
 	} else {
 		struct vk_push st = {.u = {(uint32_t)rows * kvd, kvd}};
