@@ -34,7 +34,8 @@
 #             (carry .gl: the loader debs, see the device tool's README)
 #   vkbench   awq-vk-bench: llama2-7b's decode mat-vec shapes alone through NVIDIA's Vulkan driver,
 #             timed with a barrier after every dispatch (as decode), without (throughput) and one
-#             per submit, AWQ and F16, then AWQ with the knobs of VK_KNOB_RUNS (carry .gl)
+#             per submit, AWQ and F16, then AWQ with the knob runs of VKB_KNOB_RUNS (as
+#             VK_KNOB_RUNS; default: K-split off, 2 chunks in flight, int8 dots) (carry .gl)
 # (default: test sanitize profile bench). BIN=DIR uses binaries built elsewhere
 # (tools/bench/pack-bin.sh on the development machine; carry DIR), which saves the device's build
 # minutes. Carry .deps too (Debian libraries the device machine lacks, tools/bench/device-deps.sh).
@@ -124,11 +125,11 @@ vk_setup() {
 		export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 }
 
-# knob_runs DEFAULT FUNC: FUNC NAME once per run of VK_KNOB_RUNS ("name VAR=V ...;name ...", default
-# DEFAULT), in a subshell with that run's variables exported
+# knob_runs DEFAULT FUNC [LISTVAR]: FUNC NAME once per run of the list in $LISTVAR (VK_KNOB_RUNS;
+# "name VAR=V ...;name ...", default DEFAULT), in a subshell with that run's variables exported
 knob_runs() {
-	local runs v
-	IFS=';' read -ra runs <<<"${VK_KNOB_RUNS:-$1}"
+	local runs v listvar=${3:-VK_KNOB_RUNS}
+	IFS=';' read -ra runs <<<"${!listvar:-$1}"
 	for v in "${runs[@]}"; do
 		(
 			set -- $v "$2"
@@ -318,7 +319,8 @@ if has vkbench; then
 		echo "== vkbench $1"
 		timeout 120 "$VKB" --no-bw | grep -E '^\| awq'
 	}
-	knob_runs "noksplit AWQ_VK_MATVEC_KSPLIT=0;ku2 AWQ_VK_MATVEC_KU=2;q8 AWQ_VK_Q8=1" knob_vkb 2>&1 | tee -a "$summary"
+	knob_runs "noksplit AWQ_VK_MATVEC_KSPLIT=0;ku2 AWQ_VK_MATVEC_KU=2;q8 AWQ_VK_Q8=1" knob_vkb VKB_KNOB_RUNS 2>&1 |
+		tee -a "$summary"
 fi
 
 if [ -n "$DMON_PID" ]; then
