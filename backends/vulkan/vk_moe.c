@@ -4,8 +4,9 @@
  *     then moe_topk.comp (softmax, top-k, renormalise) writes [ids as floats, weights].
  *   MOE_EXPERTS, steps of up to VK_MATVEC_ROWS rows (decode): one matvec per (token, choice) slot
  *     that reads the expert id from the route on the device and indexes a buffer holding all
- *     experts of the projection packed one after another; silu(gate) * up; down; moe_combine.comp
- *     sums the slots weighted by the router.
+ *     experts of the projection packed one after another; silu(gate) * up (gate, up and the SiLU-mul
+ *     in one dispatch where matvec.comp's SILU form has a fast path for the experts, gate_up_fused);
+ *     down; moe_combine.comp sums the slots weighted by the router.
  *   MOE_EXPERTS, longer steps (prefill): moe_group.comp counts, prefix-sums and permutes the slots by
  *     expert and writes the 64-row tile list and indirect dispatch sizes; the grouped tiled matmuls
  *     run through vkCmdDispatchIndirect over those tiles (gate/up gather their tokens' rows), and
@@ -22,8 +23,8 @@
 #define MOE_TILE 64          /* rows and columns of a matmul_tile.comp tile */
 
 enum { S_ROUTER, S_TOPK };                                                          /* MOE_ROUTE sets */
-enum { S_GROUP, S_GATE, S_UP, S_DOWN, S_GATE_P, S_UP_P, S_DOWN_P, S_SILU, S_COMBINE }; /* MOE_EXPERTS */
-#define EXPERT_SETS 9
+enum { S_GROUP, S_GATE, S_UP, S_DOWN, S_GATE_P, S_UP_P, S_DOWN_P, S_SILU, S_COMBINE, S_GATEUP }; /* MOE_EXPERTS */
+#define EXPERT_SETS 10
 _Static_assert(EXPERT_SETS <= VK_NODE_SETS, "vk_node holds the sets of a MOE_EXPERTS node");
 
 static int dense_ok(const struct awq_weight *w)
@@ -289,6 +290,15 @@ int vk_moe_node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 	}
 	struct vk_range silu[3] = {vk_whole(&t->gate), vk_whole(&t->up), vk_whole(&t->h)};
 	vk_set_write(c, vn->set[S_SILU], silu, 3);
+	/* decode's fused gate/up + SiLU (matvec.comp SILU with MOE): x, gate, h, up, their scales, route */
+	struct vk_range gu[7] = {in0,
+				 vk_whole(&m->data[0]),
+				 vk_whole(&t->h),
+				 vk_whole(&m->data[1]),
+				 m->sz[0].buf ? vk_whole(&m->sz[0]) : vk_whole(&c->dummy),
+				 m->sz[1].buf ? vk_whole(&m->sz[1]) : vk_whole(&c->dummy),
+				 route};
+	vk_set_write(c, vn->set[S_GATEUP], gu, 7);
 	struct vk_range comb[4] = {route, vk_whole(&t->y), out, grp};
 	vk_set_write(c, vn->set[S_COMBINE], comb, 4);
 	return 0;
@@ -309,6 +319,20 @@ static int rec_route(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_node
 	return 0;
 }
 
+/* Decode: gate, up and the SiLU-mul in one dispatch (matvec.comp with MOE and SILU), as the dense
+ * MLP's decode does; its SILU form exists for the fast paths only: 4-bit with K and the group size
+ * multiples of 32, 16-bit (f32 arithmetic) with K a multiple of 8. Two dispatches and a barrier
+ * fewer per MoE layer. */
+static int gate_up_fused(const struct vk_ctx *c, const struct awq_experts *x)
+{
+	const struct awq_weight *g = &x->gate[0], *u = &x->up[0];
+	if (getenv("AWQ_VK_NO_FUSE") || g->fmt != u->fmt || g->k != u->k || g->n != u->n)
+		return 0;
+	if (g->fmt == AWQ_WFMT_AWQ4)
+		return vk_mv_plain(c) && g->group_size == u->group_size && g->k % 32 == 0 && g->group_size % 32 == 0;
+	return g->dtype == u->dtype && (g->dtype == AWQ_DT_F16 || g->dtype == AWQ_DT_BF16) && g->k % 8 == 0;
+}
+
 static int rec_experts(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_node *n, const struct vk_node *vn,
 		       int rows, char *err, size_t errlen)
 {
@@ -321,7 +345,10 @@ static int rec_experts(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_no
 	const char *mat = prefill ? (q4 ? "moe_matmul_q4" : "moe_matmul_dense")
 				  : (q4 ? (vk_q4_f16(c) ? "moe_matvec_q4_f16" : "moe_matvec_q4") : "moe_matvec_dense");
 	VkPipeline pg, pd, psilu, pcomb, pgroup = VK_NULL_HANDLE;
-	int rc = vk_pipe_get(c, mat, gdt, prefill ? 0 : c->mv_wg, 0, &pg, err, errlen);
+	const int fused = !prefill && gate_up_fused(c, x);
+	const char *gmat = !fused ? mat : q4 ? (vk_q4_f16(c) ? "moe_matvec_q4_silu_f16" : "moe_matvec_q4_silu")
+				     : "moe_matvec_dense_silu";
+	int rc = vk_pipe_get(c, gmat, gdt, prefill ? 0 : c->mv_wg, 0, &pg, err, errlen);
 	if (!rc)
 		rc = vk_pipe_get(c, mat, ddt, prefill ? 0 : c->mv_wg, 0, &pd, err, errlen);
 	if (!rc)
@@ -343,14 +370,17 @@ static int rec_experts(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_no
 	} else {
 		struct vk_push pc = {.u = {H, I, 1, Gg, 0, K, E, 0}};
 		vk_grid(vk_matvec_groups(c, I, 4), &gx, &gy);
-		vk_dispatch(cb, c, pg, vn->set[S_GATE], &pc, gx, gy, slots);
-		vk_dispatch(cb, c, pg, vn->set[S_UP], &pc, gx, gy, slots);
+		vk_dispatch(cb, c, pg, vn->set[fused ? S_GATEUP : S_GATE], &pc, gx, gy, slots);
+		if (!fused)
+			vk_dispatch(cb, c, pg, vn->set[S_UP], &pc, gx, gy, slots);
 	}
 	vk_barrier_compute(cb);
-	struct vk_push ps = {.u = {slots * I}};
-	vk_grid((slots * I + 255) / 256, &gx, &gy);
-	vk_dispatch(cb, c, psilu, vn->set[S_SILU], &ps, gx, gy, 1);
-	vk_barrier_compute(cb);
+	if (!fused) {
+		struct vk_push ps = {.u = {slots * I}};
+		vk_grid((slots * I + 255) / 256, &gx, &gy);
+		vk_dispatch(cb, c, psilu, vn->set[S_SILU], &ps, gx, gy, 1);
+		vk_barrier_compute(cb);
+	}
 	if (prefill) {
 		struct vk_push pc = {.u = {I, H, E, Gd, 0, S, 0}};
 		vk_dispatch_indirect(cb, c, pd, vn->set[S_DOWN_P], &pc, c->moe_tmp.grp.buf, 16);
