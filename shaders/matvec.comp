@@ -10,10 +10,7 @@
  *              fp16 pairs and summed in f32 per 8 elements.
  * With MOE (MOE_EXPERTS decode) workgroup z is a slot (token t, choice j): the expert id is read
  * from the route at binding 7 (no bias), the weight rows are that expert's in a buffer of all
- * experts packed one after another, and the slot writes its own output row. With COMBINE too (the
- * down projection), workgroup z is a token that takes its slots in turn and writes the router-
- * weighted sum of their outputs, summed in slot order (moe_combine.comp's arithmetic, in place of
- * its dispatch).
+ * experts packed one after another, and the slot writes its own output row.
  * With SILU (the gate/up projections of an MLP and the SiLU-mul after them, decode) the up weights
  * are a second operand (binding 4, their scales/zeros at binding 6) read alongside the gate's, and
  * the output is silu(gate) * up. Only the fast paths exist in this variant (no bias; Q4 with K and
@@ -103,10 +100,7 @@ float wload(uint i)
 void main()
 {
 	const uint K = pc.u0, N = pc.u1, rows = pc.u2, lane = gl_SubgroupInvocationID, sgs = gl_SubgroupSize;
-#if defined(MOE) && defined(COMBINE)
-	/* workgroup z is a token: its top_k slots in turn below, weighted and summed in slot order */
-	const uint tok = gl_WorkGroupID.z, topk = pc.u5;
-#elif defined(MOE)
+#ifdef MOE
 	const uint slot = gl_WorkGroupID.z, topk = pc.u5;
 	const uint wrow = moe_expert(route[(slot / topk) * 2u * topk + slot % topk], pc.u6) * N;
 	const uint xoff = (pc.u7 != 0u ? slot : slot / topk) * K, ooff = slot * N;
@@ -121,15 +115,6 @@ void main()
 		 * or breaks): an array indexed at run time anywhere in the shader is kept in memory
 		 * instead of registers by a driver's compiler, for every access (spirv-opt
 		 * --loop-unroll -O leaves no function-scope array in the fast paths). */
-#ifdef COMBINE
-		float comb[NR]; /* the weighted sum over the token's slots (its elected lane's) */
-		[[unroll]] for (uint j = 0u; j < NR; j++)
-			comb[j] = 0.0;
-		for (uint js = 0u; js < topk; js++) {
-		const uint slot = tok * topk + js, ooff = 0u;
-		const uint wrow = moe_expert(route[tok * 2u * topk + js], pc.u6) * N, xoff = slot * K;
-		const float wgt = route[tok * 2u * topk + topk + js];
-#endif
 		float acc[MAXR][NR];
 		[[unroll]] for (uint r = 0u; r < MAXR; r++)
 			[[unroll]] for (uint j = 0u; j < NR; j++)
@@ -289,9 +274,6 @@ void main()
 						float tu = subgroupAdd(accu[r][j]);
 						if (subgroupElect())
 							o[ooff + r * N + n0 + j] = t / (1.0 + exp(-t)) * tu; /* as eltwise.comp */
-#elif defined(COMBINE)
-						if (subgroupElect())
-							comb[j] += wgt * t; /* as moe_combine.comp */
 #else
 						if (subgroupElect())
 							o[ooff + r * N + n0 + j] = t + b;
@@ -300,11 +282,5 @@ void main()
 				}
 			}
 		}
-#ifdef COMBINE
-		} /* slots */
-		[[unroll]] for (uint j = 0u; j < NR; j++)
-			if (j < min(NR, N - n0) && subgroupElect())
-				o[tok * N + n0 + j] = comb[j];
-#endif
 	}
 }

@@ -18,7 +18,7 @@
 /* the mat-vecs' default workgroup (mv_wg): 64 decoded llama2-7b AWQ at 262.4 tok/s on an H200 against
  * 250.5 with 128 (9bd073b, the K-split kernel and the fused gate/up both at that size) */
 #define VK_MV_WG 64
-#define VK_NODE_SETS 11  /* descriptor sets of one node at most (MOE_EXPERTS, vk_moe.c) */
+#define VK_NODE_SETS 10  /* descriptor sets of one node at most (MOE_EXPERTS, vk_moe.c) */
 
 struct vk_buf {
 	VkBuffer buf;

@@ -23,8 +23,8 @@
 #define MOE_TILE 64          /* rows and columns of a matmul_tile.comp tile */
 
 enum { S_ROUTER, S_TOPK };                                                          /* MOE_ROUTE sets */
-enum { S_GROUP, S_GATE, S_UP, S_DOWN, S_GATE_P, S_UP_P, S_DOWN_P, S_SILU, S_COMBINE, S_GATEUP, S_DOWNC }; /* MOE_EXPERTS */
-#define EXPERT_SETS 11
+enum { S_GROUP, S_GATE, S_UP, S_DOWN, S_GATE_P, S_UP_P, S_DOWN_P, S_SILU, S_COMBINE, S_GATEUP }; /* MOE_EXPERTS */
+#define EXPERT_SETS 10
 _Static_assert(EXPERT_SETS <= VK_NODE_SETS, "vk_node holds the sets of a MOE_EXPERTS node");
 
 static int dense_ok(const struct awq_weight *w)
@@ -299,10 +299,6 @@ int vk_moe_node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 				 m->sz[1].buf ? vk_whole(&m->sz[1]) : vk_whole(&c->dummy),
 				 route};
 	vk_set_write(c, vn->set[S_GATEUP], gu, 7);
-	/* decode's down projection with the combine (matvec.comp COMBINE): the node's output directly */
-	struct vk_range dc[7] = {vk_whole(&t->h), vk_whole(&m->data[2]), out, vk_whole(&m->data[2]),
-				 m->sz[2].buf ? vk_whole(&m->sz[2]) : vk_whole(&c->dummy), vk_whole(&t->h), route};
-	vk_set_write(c, vn->set[S_DOWNC], dc, 7);
 	struct vk_range comb[4] = {route, vk_whole(&t->y), out, grp};
 	vk_set_write(c, vn->set[S_COMBINE], comb, 4);
 	return 0;
@@ -352,13 +348,9 @@ static int rec_experts(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_no
 	const int fused = !prefill && gate_up_fused(c, x);
 	const char *gmat = !fused ? mat : q4 ? (vk_q4_f16(c) ? "moe_matvec_q4_silu_f16" : "moe_matvec_q4_silu")
 				     : "moe_matvec_dense_silu";
-	/* decode: the down projection sums the token's slots itself (COMBINE), no combine dispatch */
-	const int comb = !prefill && !getenv("AWQ_VK_NO_FUSE");
-	const char *dmat = !comb ? mat : q4 ? (vk_q4_f16(c) ? "moe_matvec_q4_comb_f16" : "moe_matvec_q4_comb")
-				    : "moe_matvec_dense_comb";
 	int rc = vk_pipe_get(c, gmat, gdt, prefill ? 0 : c->mv_wg, 0, &pg, err, errlen);
 	if (!rc)
-		rc = vk_pipe_get(c, dmat, ddt, prefill ? 0 : c->mv_wg, 0, &pd, err, errlen);
+		rc = vk_pipe_get(c, mat, ddt, prefill ? 0 : c->mv_wg, 0, &pd, err, errlen);
 	if (!rc)
 		rc = vk_pipe_get(c, "eltwise", 1, 0, 0, &psilu, err, errlen);
 	if (!rc)
@@ -395,9 +387,7 @@ static int rec_experts(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_no
 	} else {
 		struct vk_push pc = {.u = {I, H, 1, Gd, 0, K, E, 1}};
 		vk_grid(vk_matvec_groups(c, H, 4), &gx, &gy);
-		vk_dispatch(cb, c, pd, vn->set[comb ? S_DOWNC : S_DOWN], &pc, gx, gy, comb ? (uint32_t)rows : slots);
-		if (comb)
-			return 0;
+		vk_dispatch(cb, c, pd, vn->set[S_DOWN], &pc, gx, gy, slots);
 	}
 	vk_barrier_compute(cb);
 	struct vk_push pc = {.u = {H, K, (uint32_t)rows * H, E, S}};
