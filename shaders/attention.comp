@@ -16,8 +16,9 @@
  * the head's norm (u5 & 1) and RoPE (u5 & 4) itself; the step's new keys (positions pos.. pos + rows
  * - 1) come raw from k (binding 7) and v (binding 8), normalised (u5 & 2) and rotated (u5 & 8) where
  * a subgroup takes them, while the caches hold the older positions; and one workgroup per kv head
- * (split 0, row 0, the group's first q head) writes the new keys and values into the caches for the
- * next steps. No workgroup reads a position another one writes. The arithmetic is attn_prep's.
+ * (the last split, row 0, the group's first q head) writes the new keys and values into the caches
+ * for the next steps. No workgroup reads a position another one writes. The arithmetic is
+ * attn_prep's.
  * u6/u7 = the RoPE table's cos/sin offsets in step.tab, f1 = the norms' eps, DT their weights' type. */
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 128) in;
@@ -95,8 +96,9 @@ void main()
 	const bool fold = (pc.u5 & FOLD) != 0u;
 	const uint pos = uint(step.pos), half_d = D / 2u;
 	if (fold) {
-		/* the step's new keys and values into the caches, once per kv head: uniform per workgroup */
-		if (s == 0u && r == 0u && h % (H / HKV) == 0u) {
+		/* the step's new keys and values into the caches, once per kv head, by the last split (at most
+		 * a chunk of keys, often fewer: the lightest workgroup); uniform per workgroup */
+		if (s == S - 1u && r == 0u && h % (H / HKV) == 0u) {
 			for (uint rr = 0u; rr < gl_NumWorkGroups.z; rr++) {
 				const uint kb = (rr * HKV + kh) * D, dst = (pos + rr) * kvd + kh * D;
 				const float x1 = t < half_d ? kr[kb + t] : 0.0, x2 = t < half_d ? kr[kb + t + half_d] : 0.0;
