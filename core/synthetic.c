@@ -352,6 +352,27 @@ int awq_model_from_config(const struct awq_config *c, const char *precision, int
 	return 0;
 }
 
+int awq_synthetic_weight(struct awq_weight *w, const char *name, int64_t n, int64_t k, int awq, enum awq_dtype t,
+			 uint64_t seed, void **owned, char *err, size_t errlen)
+{
+	*owned = NULL;
+	if (n < 1 || k < 1 || (awq && (k % 128 || n % 8)) || (!awq && t != AWQ_DT_F16 && t != AWQ_DT_BF16))
+		return awq_err(err, errlen, AWQ_EINVAL,
+			       "synthetic weight %lld x %lld: AWQ g128 needs K a multiple of 128 and N of 8, 16-bit F16/BF16",
+			       (long long)n, (long long)k);
+	const uint64_t rng = seed * 2654435761u + 0x9e3779b97f4a7c15ull;
+	struct layout L = {.base = NULL, .used = 0, .rng = rng};
+	linear(&L, w, name, n, k, awq, t); /* counts the bytes */
+	void *block = NULL;
+	if (posix_memalign(&block, 64, L.used) != 0)
+		return awq_err(err, errlen, AWQ_ENOMEM, "not enough host memory for a %.1f MiB weight",
+			       (double)L.used / (1u << 20));
+	L = (struct layout){.base = block, .used = 0, .rng = rng};
+	linear(&L, w, name, n, k, awq, t);
+	*owned = block;
+	return 0;
+}
+
 int awq_model_shape(const char *preset, const char *precision, awq_model **out, char *err, size_t errlen)
 {
 	struct awq_config c;

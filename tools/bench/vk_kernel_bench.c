@@ -11,7 +11,8 @@
  *   single: one dispatch per submit, host-timed per submit as well (the first dispatch's start-up
  *           and the submit round trip, what a model does not pay per node).
  * It prints us per dispatch, the weight bytes per second and their fraction of the device's read
- * bandwidth (the plugin's read kernel, as `awqrun bench` uses).
+ * bandwidth (the plugin's read kernel, as `awqrun bench` uses). Weights as `awqrun bench
+ * --synthetic` fills them (awq_synthetic_weight).
  *
  *   awq-vk-bench [--device N] [--reps R] [--shape NxK[,NxK...]] [--format awq|f16] [--no-bw]
  *
@@ -25,70 +26,10 @@
 #include <string.h>
 
 #include "clock.h"
-#include "dtype.h"
+#include "synthetic.h"
 #include "vk_internal.h"
 
 const struct awq_backend_ops *awq_backend_entry(int abi);
-
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-
-static uint32_t next32(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint32_t)(rng >> 16);
-}
-
-/* A weight of the given shape with random contents (AWQ g128 with zero points, or F16). */
-static int make_weight(struct awq_weight *w, int n, int k, int awq)
-{
-	memset(w, 0, sizeof(*w));
-	snprintf(w->name, sizeof(w->name), "%s_%dx%d", awq ? "awq" : "f16", n, k);
-	w->n = n;
-	w->k = k;
-	if (awq) {
-		const int g = 128;
-		if (k % g || n % 8)
-			return -1;
-		w->fmt = AWQ_WFMT_AWQ4;
-		w->group_size = g;
-		w->sym_zero = 8;
-		size_t nq = (size_t)k * n / 8, nz = (size_t)(k / g) * n / 8, ns = (size_t)(k / g) * n;
-		int32_t *q = malloc(nq * 4), *z = malloc(nz * 4);
-		uint16_t *s = malloc(ns * 2);
-		if (!q || !z || !s)
-			return -1;
-		for (size_t i = 0; i < nq; i++)
-			q[i] = (int32_t)next32();
-		for (size_t i = 0; i < nz; i++)
-			z[i] = (int32_t)next32();
-		for (size_t i = 0; i < ns; i++)
-			s[i] = awq_f32_to_f16(0.002f + (float)(next32() % 1000) * 1e-5f);
-		w->qweight = q;
-		w->qzeros = z;
-		w->scales = s;
-	} else {
-		w->fmt = AWQ_WFMT_DENSE;
-		w->dtype = AWQ_DT_F16;
-		size_t ne = (size_t)n * k;
-		uint16_t *d = malloc(ne * 2);
-		if (!d)
-			return -1;
-		for (size_t i = 0; i < ne; i++)
-			d[i] = awq_f32_to_f16((float)((int)(next32() % 2001) - 1000) * 1e-4f);
-		w->data = d;
-	}
-	return 0;
-}
-
-static void free_weight(struct awq_weight *w)
-{
-	free((void *)w->qweight);
-	free((void *)w->qzeros);
-	free((void *)w->scales);
-	free((void *)w->data);
-}
 
 enum mode { CHAIN, FREE, SINGLE };
 
@@ -131,8 +72,9 @@ static int bench_shape(const struct awq_backend_ops *ops, int dev, int n, int k,
 {
 	char err[AWQ_ERRLEN] = "";
 	struct awq_weight w;
-	if (make_weight(&w, n, k, awq)) {
-		fprintf(stderr, "awq-vk-bench: %dx%d: AWQ needs K a multiple of 128 and N of 8 (or out of memory)\n", n, k);
+	void *data;
+	if (awq_synthetic_weight(&w, awq ? "awq_g128" : "f16", n, k, awq, AWQ_DT_F16, 1, &data, err, sizeof(err))) {
+		fprintf(stderr, "awq-vk-bench: %s\n", err);
 		return 1;
 	}
 	struct awq_graph g;
@@ -178,7 +120,7 @@ static int bench_shape(const struct awq_backend_ops *ops, int dev, int n, int k,
 	if (ctx)
 		ops->close(ctx);
 	awq_graph_free(&g);
-	free_weight(&w);
+	free(data);
 	return rc ? 1 : 0;
 }
 
