@@ -53,12 +53,6 @@ static void vk_close(void *ctx)
 	free(c);
 }
 
-/* The decode mat-vec's tuning knobs, for a new GPU: AWQ_VK_MATVEC_KSPLIT=0 (matvec.comp's 4-bit
- * kernel instead of the K-split one; the two after next imply it), AWQ_VK_MATVEC_KU=2 (the K-split
- * kernel with 2 chunks per invocation in flight), AWQ_VK_MATVEC_U4=1 (the 4-bit form with 4 chunks
- * per lane in flight), AWQ_VK_MATVEC_NR=2 (its 2 output rows per subgroup; 2 or 4), and
- * AWQ_VK_MATVEC_WG (the workgroup size of every mat-vec: a power of two within the device's limits and
- * at least a subgroup). Values out of range are reported and ignored. */
 /* A knob of two values: dflt when unset, other when set to it; anything else is reported and ignored. */
 static int env_pick(const char *name, int dflt, int other)
 {
@@ -73,23 +67,19 @@ static int env_pick(const char *name, int dflt, int other)
 	return dflt;
 }
 
+/* The decode mat-vec's tuning knobs, for a new GPU: AWQ_VK_MATVEC_KSPLIT=0 (matvec.comp's 4-bit
+ * kernel instead of the K-split one; the two after next imply it), AWQ_VK_MATVEC_KU=2 (the K-split
+ * kernel with 2 chunks per invocation in flight), AWQ_VK_MATVEC_U4=1 (the 4-bit form with 4 chunks
+ * per lane in flight), AWQ_VK_MATVEC_NR=2 (its 2 output rows per subgroup; 2 or 4), and
+ * AWQ_VK_MATVEC_WG (the workgroup size of every mat-vec: a power of two within the device's limits and
+ * at least a subgroup). Values out of range are reported and ignored. (AWQ_VK_Q8 is read in vk_open:
+ * the device is created with the feature it needs.) */
 static void matvec_tuning(struct vk_ctx *c)
 {
 	c->mv_u4 = env_on("AWQ_VK_MATVEC_U4");
 	c->mv_ksplit = !env_is("AWQ_VK_MATVEC_KSPLIT", "0");
 	c->mv_ku = env_pick("AWQ_VK_MATVEC_KU", 1, 2);
 	c->mv_nr = env_pick("AWQ_VK_MATVEC_NR", 4, 2);
-	/* int8 activations and integer dots in the 4-bit decode mat-vecs (q4dot.glsl, Q8DOT), a knob
-	 * like the others: AWQ_VK_Q8=1 takes them wherever the feature exists (lavapipe's dots are
-	 * emulated: the tests' way to run them). Off by default: on the H200, whose 4x8-bit dots are
-	 * accelerated, llama2-7b AWQ decoded at 253 tok/s with them against 264 without (1b00f73):
-	 * the fp16 dot's ALU work is not what holds those kernels back */
-	const char *q8 = getenv("AWQ_VK_Q8");
-	c->q8 = 0;
-	if (q8 && *q8 && strcmp(q8, "0") && strcmp(q8, "1"))
-		fprintf(stderr, "awqrun: vulkan: AWQ_VK_Q8=%s ignored (0 or 1)\n", q8);
-	else if (q8 && *q8)
-		c->q8 = c->has_idot && !strcmp(q8, "1");
 	c->mv_wg = VK_MV_WG;
 	const char *e = getenv("AWQ_VK_MATVEC_WG");
 	if (!e || !*e)
@@ -120,6 +110,14 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 	c->attn_merge = !env_is("AWQ_VK_ATTN_MERGE", "0");
 	c->attn_fold = !env_is("AWQ_VK_ATTN_FOLD", "0");
 	c->full_barriers = env_is("AWQ_VK_BARRIERS", "full");
+	c->no_fuse = getenv("AWQ_VK_NO_FUSE") != NULL;
+	/* int8 activations and integer dots in the 4-bit decode mat-vecs (q4dot.glsl, Q8DOT), a knob like
+	 * the mat-vec's others: AWQ_VK_Q8=1 takes them where the device has the feature (lavapipe's dots
+	 * are emulated: the tests' way to run them; vk_open_device enables it only then). Off by
+	 * default: on the H200, whose 4x8-bit dots are accelerated, llama2-7b AWQ decoded at 253 tok/s
+	 * with them against 264 without (1b00f73): the fp16 dot's ALU work is not what holds those
+	 * kernels back */
+	c->q8 = env_pick("AWQ_VK_Q8", 0, 1);
 	int rc = vk_instance(c, err, errlen);
 	if (!rc)
 		rc = vk_open_device(c, device, err, errlen);

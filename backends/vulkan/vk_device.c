@@ -268,7 +268,7 @@ int vk_open_device(struct vk_ctx *c, int index, char *err, size_t errlen)
 	vkEnumeratePhysicalDevices(c->inst, &n, p);
 	c->phys = p[index];
 	free(p);
-	/* integer dot product: whether 4x8-bit packed signed dots are fast (matvec_tuning's q8). Core in
+	/* integer dot product: whether 4x8-bit packed signed dots are fast (the q8 knob's report). Core in
 	 * 1.3, but the instance asks for 1.2, so the extension is what makes SPV_KHR_integer_dot_product
 	 * legal in a shader (the validation layer checks it) */
 	int idot_ext = has_ext(c->phys, "VK_KHR_shader_integer_dot_product");
@@ -313,9 +313,8 @@ int vk_open_device(struct vk_ctx *c, int index, char *err, size_t errlen)
 	int f16_ext = c->props.apiVersion >= VK_API_VERSION_1_2 || has_ext(c->phys, "VK_KHR_shader_float16_int8");
 	vkGetPhysicalDeviceFeatures2(c->phys, &f2);
 	c->has_f16 = f16_ext && f16.shaderFloat16;
-	/* enabled only for the knob that uses it (AWQ_VK_Q8=1, matvec_tuning) */
-	const char *q8 = getenv("AWQ_VK_Q8");
-	c->has_idot = idot_ext && idf.shaderIntegerDotProduct && q8 && !strcmp(q8, "1");
+	/* enabled only for the knob that uses it (AWQ_VK_Q8=1, read in vk_open) */
+	c->q8 = c->q8 && idot_ext && idf.shaderIntegerDotProduct;
 	if (getenv("AWQ_VK_NO_F16"))
 		c->has_f16 = 0;
 	snprintf(c->coopmat_why, sizeof(c->coopmat_why), "no cooperative matrix: this build's glslang/headers lack "
@@ -352,7 +351,7 @@ int vk_open_device(struct vk_ctx *c, int index, char *err, size_t errlen)
 	VkPhysicalDeviceShaderIntegerDotProductFeatures eidf = {
 		.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES, .pNext = chain,
 		.shaderIntegerDotProduct = VK_TRUE};
-	if (c->has_idot) {
+	if (c->q8) {
 		chain = &eidf;
 		exts[n_ext++] = "VK_KHR_shader_integer_dot_product";
 	}

@@ -129,9 +129,9 @@ struct vk_ctx {
 	int mv_u4; /* AWQ_VK_MATVEC_U4=1: the 4-bit matvec with 4 chunks per lane in flight (else 2) */
 	int mv_nr; /* output rows per subgroup of the 4-bit matvec: 4, or 2 with AWQ_VK_MATVEC_NR=2 */
 	int has_f16, validate;
-	int has_idot;  /* shaderIntegerDotProduct, enabled for AWQ_VK_Q8=1 */
-	int idot_fast; /* ... and 4x8-bit packed signed dots accelerated (integerDotProduct4x8BitPackedSignedAccelerated) */
-	int q8;        /* 4-bit decode mat-vecs on int8 activations and integer dots (vk_backend.c, matvec_tuning) */
+	int idot_fast; /* 4x8-bit packed signed dots accelerated (integerDotProduct4x8BitPackedSignedAccelerated) */
+	int q8; /* AWQ_VK_Q8=1 and shaderIntegerDotProduct (then enabled): int8-activation 4-bit decode mat-vecs */
+	int no_fuse; /* AWQ_VK_NO_FUSE: every node as its own dispatch (plan_fusions, the MoE gate/up) */
 	int nv_coopmat; /* device and build have VK_NV_cooperative_matrix (fp16 16x16x16, f32 acc) */
 	char coopmat_why[160];
 	uint64_t max_alloc, max_range;
@@ -255,12 +255,6 @@ static inline int vk_q4_f16(const struct vk_ctx *c)
 {
 	return c->has_f16 && vk_mv_plain(c);
 }
-/* Whether the 4-bit decode mat-vecs take int8 activations and integer dots (Q8DOT in q4dot.glsl):
- * c->q8 and no matvec.comp knob or AWQ_VK_MATVEC_KU=2 (their variants have no such form). */
-static inline int vk_q4_q8(const struct vk_ctx *c)
-{
-	return c->q8 && vk_mv_plain(c) && c->mv_ku == 1;
-}
 #define VK_Q4K_ROWS 8 /* output rows per workgroup of matvec_q4k.comp (its NRW) */
 /* Whether the K-split mat-vec (matvec_q4k.comp) is on: AWQ_VK_MATVEC_KSPLIT not 0, no matvec.comp
  * knob set, and at most 64 subgroups per workgroup (its shared partial sums). */
@@ -272,6 +266,12 @@ static inline int vk_q4k_on(const struct vk_ctx *c)
 static inline int vk_q4k(const struct vk_ctx *c, const struct awq_weight *w)
 {
 	return vk_q4k_on(c) && w->k % 32 == 0 && w->group_size % 32 == 0;
+}
+/* Whether the 4-bit decode mat-vecs take int8 activations and integer dots (Q8DOT in q4dot.glsl):
+ * c->q8 with the K-split kernel at its defaults (the knobs' variants have no such form). */
+static inline int vk_q4_q8(const struct vk_ctx *c)
+{
+	return c->q8 && vk_q4k_on(c) && c->mv_ku == 1;
 }
 /* Record the product of rows of the set's input with w. exact: f32 arithmetic only (no fp16
  * products, no cooperative matrices), as the router needs for the CPU's top-k. */

@@ -326,7 +326,7 @@ static int rec_route(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_node
 static int gate_up_fused(const struct vk_ctx *c, const struct awq_experts *x)
 {
 	const struct awq_weight *g = &x->gate[0], *u = &x->up[0];
-	if (getenv("AWQ_VK_NO_FUSE") || g->fmt != u->fmt || g->k != u->k || g->n != u->n)
+	if (c->no_fuse || g->fmt != u->fmt || g->k != u->k || g->n != u->n)
 		return 0;
 	if (g->fmt == AWQ_WFMT_AWQ4)
 		return vk_mv_plain(c) && g->group_size == u->group_size && g->k % 32 == 0 && g->group_size % 32 == 0;

@@ -317,7 +317,7 @@ static int plan_fusions(struct vk_ctx *c, int *live_from, int *live_to)
 		c->nodes[i].norm = c->nodes[i].rope_q = c->nodes[i].rope_k = c->nodes[i].norm_q = c->nodes[i].norm_k = -1;
 		c->nodes[i].q_raw = c->nodes[i].k_raw = c->nodes[i].silu_gate = c->nodes[i].silu_up = -1;
 	}
-	if (getenv("AWQ_VK_NO_FUSE"))
+	if (c->no_fuse)
 		return 0;
 	int *uses = awq_graph_count_uses(g);
 	if (!uses)

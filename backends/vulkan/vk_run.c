@@ -25,28 +25,22 @@ uint32_t vk_matvec_groups(const struct vk_ctx *c, int64_t n, int nr)
 
 /* The 4-bit mat-vec of a decode step for weight w, and its workgroups in *groups: the K-split kernel
  * (matvec_q4k.comp, VK_Q4K_ROWS rows per workgroup) where it applies (not the fused gate/up with
- * silu, which matvec.comp runs faster; both in their int8-activation form with vk_q4_q8), else
- * matvec.comp in the variant of the tuning knobs (AWQ_VK_MATVEC_NR, AWQ_VK_MATVEC_U4; the 16-bit mat-vec keeps 4 rows per
- * subgroup). Without knobs, on a device with shaderFloat16, the packed-fp16 arithmetic (q4dot.glsl)
- * unless exact f32 is asked. */
+ * silu, which matvec.comp runs faster), else matvec.comp in the variant of the tuning knobs
+ * (AWQ_VK_MATVEC_NR, AWQ_VK_MATVEC_U4; the 16-bit mat-vec keeps 4 rows per subgroup). The
+ * arithmetic: int8 activations with vk_q4_q8, else packed fp16 on a device with shaderFloat16 and no
+ * knob set, f32 where exact is asked. */
 static const char *q4_matvec(const struct vk_ctx *c, int silu, int exact, const struct awq_weight *w,
 			     uint32_t *groups)
 {
-	const int f16 = vk_q4_f16(c) && !exact, q8 = vk_q4_q8(c) && !exact;
-	if (q8 && !silu && vk_q4k(c, w)) {
-		*groups = (uint32_t)((w->n + VK_Q4K_ROWS - 1) / VK_Q4K_ROWS);
-		return "matvec_q4k_q8";
-	}
-	if (q8 && silu) { /* plan_silu fused only weights of matvec.comp's fast path */
-		*groups = vk_matvec_groups(c, w->n, c->mv_nr);
-		return "matvec_q4_silu_q8";
-	}
+	const int q8 = vk_q4_q8(c) && !exact, f16 = vk_q4_f16(c) && !exact;
 	if (!silu && vk_q4k(c, w)) {
 		*groups = (uint32_t)((w->n + VK_Q4K_ROWS - 1) / VK_Q4K_ROWS);
 		static const char *const k[2][2] = {{"matvec_q4k", "matvec_q4k_f16"}, {"matvec_q4k_ku2", "matvec_q4k_ku2_f16"}};
-		return k[c->mv_ku == 2][f16];
+		return q8 ? "matvec_q4k_q8" : k[c->mv_ku == 2][f16];
 	}
 	*groups = vk_matvec_groups(c, w->n, c->mv_nr);
+	if (q8 && silu) /* plan_silu fused only weights of matvec.comp's fast path, which has the form */
+		return "matvec_q4_silu_q8";
 	if (f16)
 		return silu ? "matvec_q4_silu_f16" : "matvec_q4_f16";
 	static const char *const names[2][2][2] = {
@@ -109,7 +103,7 @@ static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 {
 	const uint32_t H = (uint32_t)n->p.attn.n_heads, HKV = (uint32_t)n->p.attn.n_kv_heads, D = (uint32_t)n->p.attn.head_dim;
 	const uint32_t S = (uint32_t)vk_attn_splits(c, rows, (int)H), kvd = HKV * D;
-	VkPipeline ps, pa, pm = VK_NULL_HANDLE;
+	VkPipeline ps = VK_NULL_HANDLE, pa, pm = VK_NULL_HANDLE;
 	uint32_t gx, gy;
 	const struct awq_graph *g = c->g;
 	int q_prep = vn->prep && (vn->rope_q >= 0 || vn->norm_q >= 0);
@@ -117,8 +111,9 @@ static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 	int dt = nn >= 0 ? vk_dt_code(g->nodes[nn].w->dtype) : 0;
 	/* decode: the prep inside the attention dispatch (attention.comp's FOLD), set 3 */
 	const int fold = vn->prep && c->attn_fold && rows <= VK_MATVEC_ROWS;
-	int rc = vn->prep ? vk_pipe_get(c, "attn_prep", dt, 0, 0, &ps, err, errlen)
-			  : vk_pipe_get(c, "kv_store", 0, 0, 0, &ps, err, errlen);
+	int rc = fold	  ? 0
+		 : vn->prep ? vk_pipe_get(c, "attn_prep", dt, 0, 0, &ps, err, errlen)
+			    : vk_pipe_get(c, "kv_store", 0, 0, 0, &ps, err, errlen);
 	if (!rc)
 		rc = vk_pipe_get(c, "attention", fold ? dt : 0, 0, 0, &pa, err, errlen);
 	if (!rc && !c->attn_merge)
@@ -129,30 +124,26 @@ static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 	const uint32_t flags = (vn->norm_q >= 0 ? 1u : 0u) | (vn->norm_k >= 0 ? 2u : 0u) | (vn->rope_q >= 0 ? 4u : 0u) |
 			       (vn->rope_k >= 0 ? 8u : 0u);
 	const float eps = nn >= 0 ? g->nodes[nn].p.norm.eps : 0.f;
-	if (fold) {
-		struct vk_push at = {.u = {H, HKV, D, S, (uint32_t)c->attn_merge, flags | 16u, c->ropes[rs].cos_off,
-					   c->ropes[rs].sin_off},
-				     .f0 = n->p.attn.scale, .f1 = eps};
-		vk_dispatch(cb, c, pa, vn->set[3], &at, S, H, (uint32_t)rows);
-		if (c->attn_merge)
-			return 0;
-		vk_barrier_compute(cb);
-		vk_dispatch(cb, c, pm, vn->set[2], &at, H, (uint32_t)rows, 1);
-		return 0;
-	}
-	if (vn->prep) {
+	if (vn->prep && !fold) {
 		struct vk_push pp = {.u = {q_prep ? H : 0, HKV, D, c->ropes[rs].cos_off, c->ropes[rs].sin_off,
 					   (uint32_t)(c->kv_voff / 4), flags},
 				     .f0 = eps};
 		vk_dispatch(cb, c, ps, vn->set[0], &pp, (q_prep ? H : 0) + HKV, (uint32_t)rows, 1);
-	} else {
+		vk_barrier_compute(cb);
+	} else if (!vn->prep) {
 		struct vk_push st = {.u = {(uint32_t)rows * kvd, kvd}};
 		vk_grid(((uint32_t)rows * kvd + 255) / 256, &gx, &gy);
 		vk_dispatch(cb, c, ps, vn->set[0], &st, gx, gy, 1);
+		vk_barrier_compute(cb);
 	}
-	vk_barrier_compute(cb);
 	struct vk_push at = {.u = {H, HKV, D, S, (uint32_t)c->attn_merge}, .f0 = n->p.attn.scale};
-	vk_dispatch(cb, c, pa, vn->set[1], &at, S, H, (uint32_t)rows);
+	if (fold) { /* attention.comp's FOLD: the prep's flags, RoPE table and eps */
+		at.u[5] = flags | 16u;
+		at.u[6] = c->ropes[rs].cos_off;
+		at.u[7] = c->ropes[rs].sin_off;
+		at.f1 = eps;
+	}
+	vk_dispatch(cb, c, pa, vn->set[fold ? 3 : 1], &at, S, H, (uint32_t)rows);
 	if (c->attn_merge) /* the splits were merged by each (row, head)'s last workgroup */
 		return 0;
 	vk_barrier_compute(cb);
