@@ -23,19 +23,12 @@ layout(set = 0, binding = 6, std430) readonly buffer X1 { float x1[]; };
 layout(set = 0, binding = 4, std430) readonly buffer W1 { uint w1[]; };
 layout(set = 0, binding = 3, std430) writeonly buffer Out { float o[]; };
 layout(set = 0, binding = 5, std430) readonly buffer SZ { uint sz[]; };
-layout(set = 0, binding = 7, std430) readonly buffer Bias { uint bias[]; };
+#include "bias.glsl"
 
 shared float16_t Ah[BM * BK];
 shared float16_t Al[BM * BK];
 shared float16_t Bs[BK * BN];
 shared float Cs[BM * BN];
-
-float load_bias(uint n)
-{
-	if (BDT == DT_F32)
-		return uintBitsToFloat(bias[n]);
-	return widen16((bias[n >> 1] >> ((n & 1u) * 16u)) & 0xffffu, BDT);
-}
 
 /* u0 = K, u1 = N, u2 = rows, u3 = group size (Q4), u4 = has bias */
 void main()
@@ -100,6 +93,6 @@ void main()
 	for (uint idx = t; idx < BM * BN; idx += gl_WorkGroupSize.x) {
 		uint m = m0 + idx / BN, nn = n0 + idx % BN;
 		if (m < rows && nn < N)
-			o[m * N + nn] = Cs[idx] + (pc.u4 != 0u ? load_bias(nn) : 0.0);
+			o[m * N + nn] = Cs[idx] + BIAS(nn);
 	}
 }

@@ -27,21 +27,12 @@ layout(set = 0, binding = 5, std430) readonly buffer SZ { uint sz[]; };
 layout(set = 0, binding = 7, std430) readonly buffer Group { uint grp[]; };
 #define BIAS(n) 0.0
 #else
-layout(set = 0, binding = 7, std430) readonly buffer Bias { uint bias[]; };
-#define BIAS(n) (pc.u4 != 0u ? load_bias(n) : 0.0)
+#include "bias.glsl"
 #endif
 
 shared float As[BK][BM];
 shared float Bs[BK][BN];
 
-#ifndef MOE
-float load_bias(uint n)
-{
-	if (BDT == DT_F32)
-		return uintBitsToFloat(bias[n]);
-	return widen16((bias[n >> 1] >> ((n & 1u) * 16u)) & 0xffffu, BDT);
-}
-#endif
 
 #ifndef FMT_Q4
 float wload(uint i)

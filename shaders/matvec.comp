@@ -53,15 +53,7 @@ layout(set = 0, binding = 4, std430) readonly buffer W1 { uint w1[]; };
 layout(set = 0, binding = 7, std430) readonly buffer Route { float route[]; };
 #define BIAS(n) 0.0
 #else
-layout(set = 0, binding = 7, std430) readonly buffer Bias { uint bias[]; };
-
-float load_bias(uint n)
-{
-	if (BDT == DT_F32)
-		return uintBitsToFloat(bias[n]);
-	return widen16((bias[n >> 1] >> ((n & 1u) * 16u)) & 0xffffu, BDT);
-}
-#define BIAS(n) (pc.u4 != 0u ? load_bias(n) : 0.0)
+#include "bias.glsl"
 #endif
 
 #ifdef FMT_Q4

@@ -38,14 +38,7 @@ layout(set = 0, binding = 1, std430) readonly buffer X4 { vec4 x4[]; };
 layout(set = 0, binding = 2, std430) readonly buffer W4 { uvec4 w4[]; };
 layout(set = 0, binding = 3, std430) writeonly buffer Out { float o[]; };
 layout(set = 0, binding = 5, std430) readonly buffer SZ { uint sz[]; };
-layout(set = 0, binding = 7, std430) readonly buffer Bias { uint bias[]; };
-
-float load_bias(uint n)
-{
-	if (BDT == DT_F32)
-		return uintBitsToFloat(bias[n]);
-	return widen16((bias[n >> 1] >> ((n & 1u) * 16u)) & 0xffffu, BDT);
-}
+#include "bias.glsl"
 
 #include "q4dot.glsl"
 
@@ -122,7 +115,7 @@ void main()
 			float v = 0.0;
 			for (uint sg = 0u; sg < gl_NumSubgroups; sg++)
 				v += red[(sg * MAXR + r) * NRW + j];
-			o[r * N + n0 + j] = v + (pc.u4 != 0u ? load_bias(n0 + j) : 0.0);
+			o[r * N + n0 + j] = v + BIAS(n0 + j);
 		}
 	}
 }

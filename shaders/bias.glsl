@@ -1,0 +1,12 @@
+/* The optional bias of the matrix shaders (matvec.comp, matvec_q4k.comp, matmul_tile.comp,
+ * matmul_coopmat.comp): binding 7, of type BDT (specialisation constant 2), added where u4 != 0. */
+layout(set = 0, binding = 7, std430) readonly buffer Bias { uint bias[]; };
+
+float load_bias(uint n)
+{
+	if (BDT == DT_F32)
+		return uintBitsToFloat(bias[n]);
+	return widen16((bias[n >> 1] >> ((n & 1u) * 16u)) & 0xffffu, BDT);
+}
+
+#define BIAS(n) (pc.u4 != 0u ? load_bias(n) : 0.0)
