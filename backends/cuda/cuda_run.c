@@ -20,7 +20,8 @@ static float *act(struct cu_ctx *c, int v)
 
 /* The pdl of the element-wise, norm and attention launches of a node of `rows` rows (cu_kernels.h):
  * programmatic launch for decode-sized rows only, as the GEMVs choose their kernels. It gained 4-5%
- * decode on an H200, but the prefill grids lost 2% with it. */
+ * decode on an H200; prefill launches the kernels' instantiation without the PDL instructions
+ * (pdl_start), which alone cost it 3-6% (session 11). */
 static int pdl_for(const struct cu_ctx *c, int rows)
 {
 	return rows <= AWQ_CU_DECODE_ROWS && awq_cu_pdl_default(c->cc_major);
