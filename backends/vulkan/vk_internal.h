@@ -73,6 +73,7 @@ struct vk_cmd {
 	int n_tokens, all_rows; /* key; n_tokens 0 = free slot */
 	VkCommandBuffer cb;
 	uint64_t last_use;
+	int n_dispatch, n_barrier; /* recorded in it (the profile's count per decode step) */
 };
 
 struct vk_rope_slot {
@@ -183,6 +184,8 @@ struct vk_ctx {
 	int prof_pending; /* the in-flight step wrote timestamps for prof_nodes nodes */
 	int prof_nodes;
 	int prof_single;              /* ... and it was a single-token (decode) step */
+	int dec_dispatch, dec_barrier; /* dispatches and barriers of the single-token step's command buffer */
+	long rec_dispatch;             /* dispatches recorded so far (vk_dispatch*) */
 	double dec_ms[AWQ_OP_COUNT]; /* the single-token steps' share of op_ms */
 	double *node_dec_ms;         /* the same per node (g->n_nodes), for the mat-vecs by shape */
 	long dec_steps;

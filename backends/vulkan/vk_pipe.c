@@ -207,6 +207,7 @@ void vk_dispatch(VkCommandBuffer cb, struct vk_ctx *c, VkPipeline p, VkDescripto
 	vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, c->playout, 0, 1, &set, 0, NULL);
 	vkCmdPushConstants(cb, c->playout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(*pc), pc);
 	vkCmdDispatch(cb, gx, gy, gz);
+	c->rec_dispatch++;
 }
 
 void vk_dispatch_indirect(VkCommandBuffer cb, struct vk_ctx *c, VkPipeline p, VkDescriptorSet set,
@@ -216,4 +217,5 @@ void vk_dispatch_indirect(VkCommandBuffer cb, struct vk_ctx *c, VkPipeline p, Vk
 	vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, c->playout, 0, 1, &set, 0, NULL);
 	vkCmdPushConstants(cb, c->playout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(*pc), pc);
 	vkCmdDispatchIndirect(cb, args, off);
+	c->rec_dispatch++;
 }

@@ -328,6 +328,8 @@ static int record(struct vk_ctx *c, struct vk_cmd *m, const struct awq_step *s, 
 		vkCmdWriteTimestamp(m->cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, c->qpool, 0);
 	}
 	int outs[8], n_outs = 0;
+	const long d0 = c->rec_dispatch;
+	m->n_barrier = 0;
 	for (int i = 0; i < n_nodes && !rc; i++) {
 		if (runs_in(c, s, i)) {
 			rc = rec_node(c, m->cb, i, s, err, errlen);
@@ -343,12 +345,14 @@ static int record(struct vk_ctx *c, struct vk_cmd *m, const struct awq_step *s, 
 				else
 					vk_barrier_compute(m->cb);
 				n_outs = 0;
+				m->n_barrier++;
 			}
 		}
 		if (c->profile)
 			vkCmdWriteTimestamp(m->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, c->qpool, (uint32_t)i + 1);
 	}
 	rec_readback(c, m->cb, s);
+	m->n_dispatch = (int)(c->rec_dispatch - d0);
 	int rc2 = vk_check(c, vkEndCommandBuffer(m->cb), "vkEndCommandBuffer", err, errlen);
 	return rc ? rc : rc2;
 }
@@ -360,9 +364,8 @@ static int step_cmd(struct vk_ctx *c, const struct awq_step *s, VkCommandBuffer 
 	for (int i = 0; i < VK_MAX_CMDS; i++) {
 		struct vk_cmd *x = &c->cmds[i];
 		if (x->n_tokens == s->n_tokens && x->all_rows == (int)s->all_rows) {
-			x->last_use = ++c->cmd_clock;
-			*out = x->cb;
-			return 0;
+			m = x;
+			goto found;
 		}
 		if (!m || (m->n_tokens && (!x->n_tokens || x->last_use < m->last_use)))
 			m = x;
@@ -383,8 +386,11 @@ static int step_cmd(struct vk_ctx *c, const struct awq_step *s, VkCommandBuffer 
 		return rc;
 	m->n_tokens = s->n_tokens;
 	m->all_rows = s->all_rows;
+found:
 	m->last_use = ++c->cmd_clock;
 	*out = m->cb;
+	if (s->n_tokens == 1)
+		c->dec_dispatch = m->n_dispatch, c->dec_barrier = m->n_barrier;
 	return 0;
 }
 
@@ -485,8 +491,8 @@ void vk_profile_report(struct vk_ctx *c)
 		dec += c->dec_ms[i];
 	if (c->dec_steps <= 0 || dec <= 0)
 		return;
-	fprintf(stderr, "awqrun vulkan profile: %ld single-token steps, %.3f ms of GPU time per step:\n", c->dec_steps,
-		dec / (double)c->dec_steps);
+	fprintf(stderr, "awqrun vulkan profile: %ld single-token steps, %.3f ms of GPU time per step, %d dispatches and %d barriers (nodes' and rows' barriers, not the inner ones of MoE or attention) per step:\n",
+		c->dec_steps, dec / (double)c->dec_steps, c->dec_dispatch, c->dec_barrier);
 	for (int i = 0; i < AWQ_OP_COUNT; i++)
 		if (c->dec_ms[i] > 0)
 			fprintf(stderr, "  %-10s %10.1f us per step %6.1f%%\n", awq_op_name((enum awq_op)i),

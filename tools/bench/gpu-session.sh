@@ -35,7 +35,8 @@
 #   vkbench   awq-vk-bench: llama2-7b's decode mat-vec shapes alone through NVIDIA's Vulkan driver,
 #             timed with a barrier after every dispatch (as decode), without (throughput) and one
 #             per submit, AWQ and F16, then AWQ with the knob runs of VKB_KNOB_RUNS (as
-#             VK_KNOB_RUNS; default: K-split off, 2 chunks in flight, int8 dots) (carry .gl)
+#             VK_KNOB_RUNS; default: K-split off, 2 chunks in flight, int8 dots), then each
+#             barrier form (--barrier) on one workgroup and on 4096 x 4096 (carry .gl)
 # (default: test sanitize profile bench). BIN=DIR uses binaries built elsewhere
 # (tools/bench/pack-bin.sh on the development machine; carry DIR), which saves the device's build
 # minutes. Carry .deps too (Debian libraries the device machine lacks, tools/bench/device-deps.sh).
@@ -321,6 +322,12 @@ if has vkbench; then
 	}
 	knob_runs "noksplit AWQ_VK_MATVEC_KSPLIT=0;ku2 AWQ_VK_MATVEC_KU=2;q8 AWQ_VK_Q8=1" knob_vkb VKB_KNOB_RUNS 2>&1 |
 		tee -a "$summary"
+	# what a dependent dispatch pays for its barrier: each barrier form, on one workgroup (8x128:
+	# the dispatch-to-dispatch latency alone) and on the 4096 x 4096 mat-vec
+	for bar in compute exec buffer full; do
+		echo "== vkbench barrier $bar"
+		timeout 60 "$VKB" --no-bw --barrier "$bar" --shape 8x128,4096x4096 | grep -E '^\| awq'
+	done 2>&1 | tee -a "$summary"
 fi
 
 if [ -n "$DMON_PID" ]; then

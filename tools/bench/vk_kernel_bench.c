@@ -15,6 +15,13 @@
  * --synthetic` fills them (awq_synthetic_weight).
  *
  *   awq-vk-bench [--device N] [--reps R] [--shape NxK[,NxK...]] [--format awq|f16] [--no-bw]
+ *                [--barrier compute|exec|buffer|full]
+ *
+ * --barrier: the chain's barrier (what each dependent dispatch pays for it): compute (default, a
+ * global memory barrier compute to compute, as decode records), exec (an execution dependency with
+ * no memory barrier: not enough for correctness, the floor of the wait itself), buffer (a buffer
+ * memory barrier on the output only), full (vk_barrier, with transfer stages and accesses). A tiny
+ * shape (8x128: one workgroup) makes the chain time the dispatch-to-dispatch latency alone.
  *
  * (--no-bw: no bandwidth reference, which reads a 1 GiB buffer: for the smoke test on lavapipe.)
  *
@@ -32,6 +39,30 @@
 const struct awq_backend_ops *awq_backend_entry(int abi);
 
 enum mode { CHAIN, FREE, SINGLE };
+enum bar { BAR_COMPUTE, BAR_EXEC, BAR_BUFFER, BAR_FULL };
+static const char *const bar_names[] = {"compute", "exec", "buffer", "full"};
+static enum bar chain_bar = BAR_COMPUTE;
+
+/* The chain's barrier after a dispatch that wrote out (chain_bar). */
+static void chain_barrier(VkCommandBuffer cb, const struct vk_range *out)
+{
+	const VkPipelineStageFlags cs = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT;
+	if (chain_bar == BAR_EXEC) {
+		vkCmdPipelineBarrier(cb, cs, cs, 0, 0, NULL, 0, NULL, 0, NULL);
+	} else if (chain_bar == BAR_BUFFER) {
+		VkBufferMemoryBarrier b = {.sType = VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER,
+					   .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+					   .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT,
+					   .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+					   .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+					   .buffer = out->buf, .offset = out->off, .size = out->size};
+		vkCmdPipelineBarrier(cb, cs, cs, 0, 0, NULL, 1, &b, 0, NULL);
+	} else if (chain_bar == BAR_FULL) {
+		vk_barrier(cb);
+	} else {
+		vk_barrier_compute(cb);
+	}
+}
 
 /* GPU time of reps dispatches of node 0's mat-vec in one command buffer (mode CHAIN or FREE), or the
  * mean host time of one-dispatch submits (SINGLE), in us per dispatch. */
@@ -39,6 +70,7 @@ static int time_matvec(struct vk_ctx *c, VkQueryPool qp, enum mode m, int reps, 
 {
 	const struct awq_weight *w = c->g->nodes[0].w;
 	VkDescriptorSet set = c->nodes[0].set[0];
+	const struct vk_range out = vk_value(c, c->g->nodes[0].out);
 	VkCommandBuffer cb;
 	int n_sub = m == SINGLE ? reps : 1, per = m == SINGLE ? 1 : reps;
 	double t0 = awq_now_s(), gpu = 0;
@@ -51,7 +83,7 @@ static int time_matvec(struct vk_ctx *c, VkQueryPool qp, enum mode m, int reps, 
 		for (int i = 0; i < per && !rc; i++) {
 			rc = vk_rec_matmul(c, cb, w, set, 1, 0, err, errlen);
 			if (m == CHAIN)
-				vk_barrier_compute(cb);
+				chain_barrier(cb, &out);
 		}
 		vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, qp, 1);
 		if (!rc)
@@ -108,10 +140,14 @@ static int bench_shape(const struct awq_backend_ops *ops, int dev, int n, int k,
 				 sizeof(err));
 	if (!rc) {
 		double bytes = (double)awq_weight_bytes(&w);
-		printf("| %s | %d x %d | %.2f MB | %.2f | %.1f GB/s | %.0f%% | %.2f | %.1f GB/s | %.0f%% | %.1f |\n",
-		       awq ? "awq g128" : "f16", n, k, bytes / 1e6, t[CHAIN], bytes / (t[CHAIN] * 1e3),
-		       *bw > 0 ? 100 * bytes / (t[CHAIN] * 1e3) / *bw : 0, t[FREE], bytes / (t[FREE] * 1e3),
-		       *bw > 0 ? 100 * bytes / (t[FREE] * 1e3) / *bw : 0, t[SINGLE]);
+		char fc[16] = "-", ff[16] = "-"; /* fractions of the read bandwidth, where it was measured */
+		if (*bw > 0) {
+			snprintf(fc, sizeof(fc), "%.0f%%", 100 * bytes / (t[CHAIN] * 1e3) / *bw);
+			snprintf(ff, sizeof(ff), "%.0f%%", 100 * bytes / (t[FREE] * 1e3) / *bw);
+		}
+		printf("| %s | %d x %d | %.2f MB | %.2f | %.1f GB/s | %s | %.2f | %.1f GB/s | %s | %.1f |\n",
+		       awq ? "awq g128" : "f16", n, k, bytes / 1e6, t[CHAIN], bytes / (t[CHAIN] * 1e3), fc, t[FREE],
+		       bytes / (t[FREE] * 1e3), ff, t[SINGLE]);
 	} else {
 		fprintf(stderr, "awq-vk-bench: %s x %d x %d: %s\n", awq ? "awq" : "f16", n, k, err);
 	}
@@ -139,9 +175,19 @@ int main(int argc, char **argv)
 			shapes = argv[++i];
 		else if (!strcmp(argv[i], "--format") && i + 1 < argc && (!strcmp(argv[i + 1], "awq") || !strcmp(argv[i + 1], "f16")))
 			awq = !strcmp(argv[++i], "awq");
-		else {
+		else if (!strcmp(argv[i], "--barrier") && i + 1 < argc) {
+			const char *b = argv[++i];
+			int found = 0;
+			for (int j = 0; j < 4; j++)
+				if (!strcmp(b, bar_names[j]))
+					chain_bar = (enum bar)j, found = 1;
+			if (!found) {
+				fprintf(stderr, "awq-vk-bench: --barrier %s: not one of compute, exec, buffer, full\n", b);
+				return 2;
+			}
+		} else {
 			fprintf(stderr, "usage: awq-vk-bench [--device N] [--reps R] [--shape NxK[,NxK...]] [--format awq|f16] "
-					"[--no-bw]\n");
+					"[--no-bw] [--barrier compute|exec|buffer|full]\n");
 			return 2;
 		}
 	}
@@ -169,8 +215,9 @@ int main(int argc, char **argv)
 		printf("# awq-vk-bench: %s; %s\n", d[dev].name, info.kernels);
 		ops->close(ctx);
 	}
-	printf("# %d dispatches per timing (single: up to 50 submits, host time)\n", reps);
-	double bw = no_bw ? -1 : 0; /* -1: none (the table's fractions are then 0) */
+	printf("# %d dispatches per timing (single: up to 50 submits, host time); chain barrier: %s\n", reps,
+	       bar_names[chain_bar]);
+	double bw = no_bw ? -1 : 0; /* -1: none (the table's fractions are then -) */
 	int fails = 0;
 	printf("\n| weights | n x k | bytes | chain us | chain GB/s | of BW | free us | free GB/s | of BW | single us (host) |\n");
 	printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
