@@ -15,7 +15,8 @@
  * are a second operand (binding 4, their scales/zeros at binding 6) read alongside the gate's, and
  * the output is silu(gate) * up. Only the fast paths exist in this variant (no bias; Q4 with K and
  * the group size multiples of 32, 16-bit with K a multiple of 8, f32 arithmetic): the host fuses
- * only such weights. */
+ * only such weights. With NORM as well (4-bit SILU only, one-row steps) the residual add and RMSNorm
+ * that make x run in each workgroup first (prenorm.glsl). */
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #ifdef F16MATH
@@ -32,7 +33,14 @@ layout(constant_id = 2) const int BDT = 0;
 #ifndef NR
 #define NR 4 /* output rows per subgroup (the _nr2 variants: 2, twice the subgroups) */
 #endif
+#ifdef NORM
+#if !defined(FMT_Q4) || !defined(SILU) || defined(MOE)
+#error "NORM is a form of the 4-bit SILU mat-vec only"
+#endif
+#define MAXR 1 /* one-row steps only */
+#else
 #define MAXR 4
+#endif
 #ifndef U
 #define U 2u /* Q4: 32-k chunks per lane whose loads go out together (matvec_q4_u4: 4) */
 #endif
@@ -54,6 +62,13 @@ layout(set = 0, binding = 7, std430) readonly buffer Route { float route[]; };
 #define BIAS(n) 0.0
 #else
 #include "bias.glsl"
+#endif
+
+#ifdef NORM
+#include "prenorm.glsl"
+#define X4(i) xs4[i]
+#else
+#define X4(i) x4[i]
 #endif
 
 #ifdef FMT_Q4
@@ -88,7 +103,8 @@ float wload(uint i)
 #endif
 
 /* u0 = K, u1 = N, u2 = rows (<= 4), u3 = group size (Q4), u4 = has bias;
- * MOE: u2 = 1, u5 = top_k, u6 = experts, u7 = x row per slot (else per token) */
+ * MOE: u2 = 1, u5 = top_k, u6 = experts, u7 = x row per slot (else per token);
+ * NORM: u2 = 1, u5 = write the sum, f0 = eps */
 void main()
 {
 	const uint K = pc.u0, N = pc.u1, rows = pc.u2, lane = gl_SubgroupInvocationID, sgs = gl_SubgroupSize;
@@ -98,6 +114,9 @@ void main()
 	const uint xoff = (pc.u7 != 0u ? slot : slot / topk) * K, ooff = slot * N;
 #else
 	const uint wrow = 0u, xoff = 0u, ooff = 0u;
+#endif
+#ifdef NORM
+	prenorm(K, pc.f0, pc.u5 != 0u && flat_group() == 0u);
 #endif
 	const uint per_wg = NR * (gl_WorkGroupSize.x / 32u > 0u ? gl_WorkGroupSize.x / 32u : 1u);
 	for (uint n0 = flat_group() * per_wg + gl_SubgroupID * NR; n0 < (flat_group() + 1u) * per_wg && n0 < N;
@@ -158,7 +177,7 @@ void main()
 							const uint xb = (xoff + r * K + c * 32u) / 4u;
 							vec4 xv[8];
 							[[unroll]] for (uint i = 0u; i < 8u; i++)
-								xv[i] = x4[xb + i];
+								xv[i] = X4(xb + i);
 #ifdef Q8DOT
 							uint xq[8]; /* once per chunk for all NR rows (and both weights with SILU) */
 							float xd;

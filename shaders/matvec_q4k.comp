@@ -10,7 +10,9 @@
  * traffic) and has NRW 16-byte weight loads in flight at once.
  *
  * Needs K and the group size to be multiples of 32 (the host takes matvec.comp otherwise); F16MATH
- * takes q4dot.glsl's packed-fp16 dot. Bindings as matvec.comp. The fused gate/up of decode stays on
+ * takes q4dot.glsl's packed-fp16 dot. Bindings as matvec.comp. NORM (one-row steps): the residual
+ * add and RMSNorm before the mat-vec run in each workgroup (prenorm.glsl); the first chunk's weight
+ * loads are issued before it, so that their memory latency covers it. The fused gate/up of decode stays on
  * matvec.comp: a SILU form of this kernel (8 rows x 2 weights per invocation) ran at 48.5 us per
  * llama2-7b call on an H200 against matvec.comp's 34.4. */
 #extension GL_GOOGLE_include_directive : require
@@ -29,7 +31,11 @@ layout(constant_id = 2) const int BDT = 0;
 #ifndef NRW
 #define NRW 8u /* output rows per workgroup (VK_Q4K_ROWS on the host) */
 #endif
+#ifdef NORM
+#define MAXR 1u /* one-row steps only */
+#else
 #define MAXR 4u
+#endif
 #ifndef KU
 #define KU 1u /* chunks per invocation whose loads go out together (matvec_q4k_ku2*: 2) */
 #endif
@@ -41,12 +47,34 @@ layout(set = 0, binding = 5, std430) readonly buffer SZ { uint sz[]; };
 #include "bias.glsl"
 
 #include "q4dot.glsl"
+#ifdef NORM
+#include "prenorm.glsl"
+#define X4(i) xs4[i]
+#else
+#define X4(i) x4[i]
+#endif
 
 /* per subgroup, per (row of x, output row): the subgroup's partial sums (up to 64 subgroups, as
- * reduce.glsl; the host checks workgroup size / minimum subgroup size): 8 KB */
+ * reduce.glsl; the host checks workgroup size / minimum subgroup size): 8 KB (NORM: 2 KB) */
 shared float red[64u * MAXR * NRW];
 
-/* u0 = K, u1 = N, u2 = rows (<= 4), u3 = group size, u4 = has bias */
+/* The KU x NRW weight loads (and scales) of the chunks from c0 into q, s and mz, issued before any
+ * arithmetic; a chunk past C re-reads c0 and is never used. (A macro, not a function: the default
+ * variant's code stays as it was before NORM, arrays in registers.) */
+#define LOAD_CHUNKS(c0)                                                                                              \
+	[[unroll]] for (uint u = 0u; u < KU; u++) {                                                                  \
+		const uint c = (c0) + u * WG < C ? (c0) + u * WG : (c0), g = (c * 32u) / G;                            \
+		[[unroll]] for (uint j = 0u; j < NRW; j++) {                                                         \
+			const uint row = min(n0 + j, N - 1u);                                                        \
+			q[u][j] = w4[row * C + c];                                                                   \
+			const uint szw = sz[row * NG + g];                                                           \
+			s[u][j] = unpackHalf2x16(szw).x;                                                             \
+			mz[u][j] = MZ_OF(szw);                                                                       \
+		}                                                                                                    \
+	}
+
+/* u0 = K, u1 = N, u2 = rows (<= 4; NORM: 1), u3 = group size, u4 = has bias; NORM: u5 = write the
+ * sum, f0 = eps */
 void main()
 {
 	const uint K = pc.u0, N = pc.u1, rows = pc.u2, G = pc.u3, t = gl_LocalInvocationID.x;
@@ -60,29 +88,33 @@ void main()
 		[[unroll]] for (uint j = 0u; j < NRW; j++)
 			acc[r][j] = 0.0;
 	const uint WG = gl_WorkGroupSize.x;
+#ifdef NORM
+	/* the first chunk's weights in flight during the add and norm (an invocation past C loads the
+	 * last chunk and never uses it) */
+	uvec4 q[KU][NRW];
+	float s[KU][NRW];
+	MZ_T mz[KU][NRW];
+	LOAD_CHUNKS(min(t, C - 1u))
+	prenorm(K, pc.f0, pc.u5 != 0u && flat_group() == 0u);
+#endif
 	for (uint c0 = t; c0 < C; c0 += KU * WG) {
+#ifdef NORM
+		if (c0 != t) {
+			LOAD_CHUNKS(c0)
+		}
+#else
 		uvec4 q[KU][NRW];
 		float s[KU][NRW];
 		MZ_T mz[KU][NRW];
-		/* the KU x NRW weight loads (and scales) go out before any arithmetic; a chunk past C
-		 * re-reads c0 and is never used */
-		[[unroll]] for (uint u = 0u; u < KU; u++) {
-			const uint c = c0 + u * WG < C ? c0 + u * WG : c0, g = (c * 32u) / G;
-			[[unroll]] for (uint j = 0u; j < NRW; j++) {
-				const uint row = min(n0 + j, N - 1u);
-				q[u][j] = w4[row * C + c];
-				const uint szw = sz[row * NG + g];
-				s[u][j] = unpackHalf2x16(szw).x;
-				mz[u][j] = MZ_OF(szw);
-			}
-		}
+		LOAD_CHUNKS(c0)
+#endif
 		[[unroll]] for (uint u = 0u; u < KU; u++) {
 			const uint c = c0 + u * WG;
 			[[unroll]] for (uint r = 0u; r < MAXR; r++) {
 				if (r < rows && c < C) {
 					vec4 xv[8];
 					[[unroll]] for (uint i = 0u; i < 8u; i++)
-						xv[i] = x4[(r * K + c * 32u) / 4u + i];
+						xv[i] = X4((r * K + c * 32u) / 4u + i);
 #ifdef Q8DOT
 					uint xq[8];
 					float xd;

@@ -109,6 +109,8 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 	c->profile = env_on("AWQ_VK_PROFILE");
 	c->attn_merge = !env_is("AWQ_VK_ATTN_MERGE", "0");
 	c->attn_fold = !env_is("AWQ_VK_ATTN_FOLD", "0");
+	c->prenorm = env_pick("AWQ_VK_PRENORM", 1, 0);
+	c->moe_silu = env_pick("AWQ_VK_MOE_SILU", 1, 0);
 	c->full_barriers = env_is("AWQ_VK_BARRIERS", "full");
 	c->no_fuse = getenv("AWQ_VK_NO_FUSE") != NULL;
 	/* int8 activations and integer dots in the 4-bit decode mat-vecs (q4dot.glsl, Q8DOT), a knob like
@@ -134,10 +136,12 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 		vk_close(c);
 		return rc;
 	}
-	snprintf(c->kernels, sizeof(c->kernels), "vulkan (not prepared): %s%s mat-vec; %s%s%s",
+	snprintf(c->kernels, sizeof(c->kernels), "vulkan (not prepared): %s%s mat-vec; %s%s%s%s%s",
 		 vk_q4_f16(c) ? "W4A16 fp16-math" : "W4A16 f32-math", vk_q4_q8(c) ? " + int8-dot decode" : "",
 		 c->attn_merge ? "" : "attention combine as a second dispatch; ",
-		 c->attn_fold ? "" : "attention prep as its own dispatch in decode; ", c->coopmat_why);
+		 c->attn_fold ? "" : "attention prep as its own dispatch in decode; ",
+		 c->prenorm ? "" : "add+RMSNorm as its own dispatch; ",
+		 c->moe_silu ? "" : "MoE gate/up/SiLU as three dispatches; ", c->coopmat_why);
 	*out = c;
 	return 0;
 }

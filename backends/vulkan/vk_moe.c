@@ -322,11 +322,11 @@ static int rec_route(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_node
 /* Decode: gate, up and the SiLU-mul in one dispatch (matvec.comp with MOE and SILU), as the dense
  * MLP's decode does; its SILU form exists for the fast paths only: 4-bit with K and the group size
  * multiples of 32, 16-bit (f32 arithmetic) with K a multiple of 8. Two dispatches and a barrier
- * fewer per MoE layer. */
+ * fewer per MoE layer. AWQ_VK_MOE_SILU=0 (c->moe_silu) keeps the three dispatches, for the A/B. */
 static int gate_up_fused(const struct vk_ctx *c, const struct awq_experts *x)
 {
 	const struct awq_weight *g = &x->gate[0], *u = &x->up[0];
-	if (c->no_fuse || g->fmt != u->fmt || g->k != u->k || g->n != u->n)
+	if (c->no_fuse || !c->moe_silu || g->fmt != u->fmt || g->k != u->k || g->n != u->n)
 		return 0;
 	if (g->fmt == AWQ_WFMT_AWQ4)
 		return vk_mv_plain(c) && g->group_size == u->group_size && g->k % 32 == 0 && g->group_size % 32 == 0;

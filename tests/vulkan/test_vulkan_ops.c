@@ -164,6 +164,51 @@ static int test_add_norm(struct vt_pair *p, int cols, enum awq_dtype dt)
 	return f;
 }
 
+/* h = a + b, y = rmsnorm(h), and 4-bit mat-vecs reading y: in one-row steps the backend skips the
+ * add+rmsnorm dispatch and each mat-vec forms y itself, the first also writing h (prenorm.glsl).
+ * mode 0: q = y Wq, k = y Wk + bias (K-split kernel), checked through (q + k) + h; mode 1: gate and
+ * up of y with the SiLU-mul (matvec.comp), a down projection back to K, checked through down + h.
+ * Rows 3 and 5 take the unfused dispatches; K above VK_PRENORM_MAXK (6144) is never fused. */
+static int test_prenorm(struct vt_pair *p, int mode, int K, int group, int n_mid, enum awq_dtype dt)
+{
+	static const int st[][3] = {{1, 0, 0}, {3, 0, 0}, {1, 0, 0}, {5, 0, 0}, {1, 0, 0}};
+	char name[80];
+	struct awq_graph g;
+	awq_graph_init(&g);
+	struct awq_node prm = {.p.norm = {.eps = 1e-6f, .group = K}};
+	int tok = awq_graph_value(&g, AWQ_V_TOKENS, 1, "tok");
+	int a = awq_graph_value(&g, AWQ_V_ACT, K, "a"), b = awq_graph_value(&g, AWQ_V_ACT, K, "b");
+	int h = awq_graph_node(&g, AWQ_OP_ADD, K, "h", a, b, -1, NULL, NULL);
+	int y = awq_graph_node(&g, AWQ_OP_RMSNORM, K, "y", h, -1, -1, dense(K, 1, dt, 1.5f, AWQ_DT_COUNT), &prm);
+	const struct awq_weight *w0;
+	int z;
+	if (mode == 0) {
+		w0 = awq4(K, K, group, 1, 0);
+		int q = awq_graph_node(&g, AWQ_OP_MATMUL, K, "q", y, -1, -1, w0, NULL);
+		int k = awq_graph_node(&g, AWQ_OP_MATMUL, K, "k", y, -1, -1, awq4(K, K, group, 0, 1), NULL);
+		z = awq_graph_node(&g, AWQ_OP_ADD, K, "q+k", q, k, -1, NULL, NULL);
+	} else {
+		w0 = awq4(n_mid, K, group, 1, 0);
+		int ga = awq_graph_node(&g, AWQ_OP_MATMUL, n_mid, "gate", y, -1, -1, w0, NULL);
+		int up = awq_graph_node(&g, AWQ_OP_MATMUL, n_mid, "up", y, -1, -1, awq4(n_mid, K, group, 1, 0), NULL);
+		int sm = awq_graph_node(&g, AWQ_OP_SILU_MUL, n_mid, "silu", ga, up, -1, NULL, NULL);
+		z = awq_graph_node(&g, AWQ_OP_MATMUL, K, "down", sm, -1, -1, dense(K, n_mid, AWQ_DT_BF16, 0.1f, AWQ_DT_COUNT),
+				   NULL);
+	}
+	int out = awq_graph_node(&g, AWQ_OP_ADD, K, "out", z, h, -1, NULL, NULL);
+	g.tokens_in = tok;
+	snprintf(name, sizeof(name), "add+rmsnorm %s into %s, K %d g%d", awq_dtype_name(dt),
+		 mode == 0 ? "q/k mat-vecs" : "gate/up+silu", K, group);
+	/* with int8 activations (no NORM form then) gate and up each carry the rounding of x into their
+	 * product: twice a mat-vec's bound */
+	const double tol = mm_tol(p, w0, 1e-5) * (p->q8 && mode == 1 ? 2 : 1);
+	struct vt_case c = {.name = name, .g = &g, .max_tokens = 5, .max_ctx = 5, .tol = tol, .check = out,
+			    .in = {{.value = a, .lo = -3, .hi = 3}, {.value = b, .lo = -3, .hi = 3}}, .n_in = 2};
+	int f = vt_run_case(p, &c, st, 5, seed++);
+	awq_graph_free(&g);
+	return f;
+}
+
 static int test_ropes(struct vt_pair *p)
 {
 	static const int st[][3] = {{1, 0, 0}, {7, 1000, 0}, {20, 5000, 0}, {1, 5020, 0}};
@@ -286,6 +331,11 @@ int main(int argc, char **argv)
 		f += test_gate_up(&p, "bf16 77x64", dense(77, 64, AWQ_DT_BF16, 0.1f, AWQ_DT_COUNT),
 				  dense(77, 64, AWQ_DT_BF16, 0.1f, AWQ_DT_COUNT), 1e-5);
 		f += test_add_norm(&p, 96, AWQ_DT_F32);
+		f += test_prenorm(&p, 0, 96, 32, 0, AWQ_DT_BF16);
+		f += test_prenorm(&p, 0, 6144, 128, 0, AWQ_DT_F32);
+		f += test_prenorm(&p, 0, 6272, 128, 0, AWQ_DT_F16); /* above VK_PRENORM_MAXK: unfused */
+		f += test_prenorm(&p, 1, 96, 32, 40, AWQ_DT_F16);
+		f += test_prenorm(&p, 1, 4608, 128, 24, AWQ_DT_BF16);
 		f += test_ropes(&p);
 		f += test_attention(&p, 2, 1, 128, 120, 0);
 		f += test_attention(&p, 3, 3, 80, 48, 0);

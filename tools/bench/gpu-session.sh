@@ -32,6 +32,9 @@
 #             of VK_MATVEC_WGS (AWQ_VK_MATVEC_WG; 64 256 512) and the knob runs of VK_KNOB_RUNS
 #             (the K-split 4-bit kernel off; 4 chunks per lane in flight and/or 2 rows per subgroup)
 #             (carry .gl: the loader debs, see the device tool's README)
+#   vkab      Vulkan AWQ decode (-p 16 -n 128) of each model of VK_AB_MODELS (llama2-7b) at the
+#             defaults, with each run of VK_AB_RUNS ("name VAR=V ...;name ...", default
+#             AWQ_VK_PRENORM=0), then at the defaults again (carry .gl)
 #   vkbench   awq-vk-bench: llama2-7b's decode mat-vec shapes alone through NVIDIA's Vulkan driver,
 #             timed with a barrier after every dispatch (as decode), without (throughput) and one
 #             per submit, AWQ and F16, then AWQ with the knob runs of VKB_KNOB_RUNS (as
@@ -305,6 +308,18 @@ if has vulkan; then
 	# (VK_KNOB_RUNS: "name VAR=V ...;name ..." overrides the list; the 4-bit K-split kernel off first)
 	knob_bench() { bench "vulkan_$1" 120 --synthetic llama2-7b --precision awq --backend vulkan -p 16 -n 64 -r 2 --no-predict; }
 	knob_runs "noksplit AWQ_VK_MATVEC_KSPLIT=0;u4 AWQ_VK_MATVEC_U4=1;nr2 AWQ_VK_MATVEC_NR=2;nr2u4 AWQ_VK_MATVEC_NR=2 AWQ_VK_MATVEC_U4=1" knob_bench
+fi
+
+# Same-call A/B of Vulkan decode knobs: for each model of VK_AB_MODELS (default llama2-7b), a run
+# at the defaults, one per run of VK_AB_RUNS (as VK_KNOB_RUNS), and the defaults again (the drift)
+if has vkab; then
+	vk_setup
+	for m in $(echo "${VK_AB_MODELS:-llama2-7b}" | tr ',' ' '); do
+		ab_bench() { bench "vkab_${m}_$1" 150 --synthetic "$m" --precision awq --backend vulkan -p 16 -n 128 -r 3 --no-predict; }
+		ab_bench base
+		knob_runs "noprenorm AWQ_VK_PRENORM=0" ab_bench VK_AB_RUNS
+		ab_bench base_again
+	done
 fi
 
 if has vkbench; then
