@@ -66,9 +66,6 @@ layout(set = 0, binding = 7, std430) readonly buffer Route { float route[]; };
 
 #ifdef NORM
 #include "prenorm.glsl"
-#define X4(i) xs4[i]
-#else
-#define X4(i) x4[i]
 #endif
 
 #ifdef FMT_Q4
@@ -116,7 +113,7 @@ void main()
 	const uint wrow = 0u, xoff = 0u, ooff = 0u;
 #endif
 #ifdef NORM
-	prenorm(K, pc.f0, pc.u5 != 0u && flat_group() == 0u);
+	const float pn_s = prenorm(K, pc.f0, pc.u5 != 0u && flat_group() == 0u);
 #endif
 	const uint per_wg = NR * (gl_WorkGroupSize.x / 32u > 0u ? gl_WorkGroupSize.x / 32u : 1u);
 	for (uint n0 = flat_group() * per_wg + gl_SubgroupID * NR; n0 < (flat_group() + 1u) * per_wg && n0 < N;
@@ -177,7 +174,11 @@ void main()
 							const uint xb = (xoff + r * K + c * 32u) / 4u;
 							vec4 xv[8];
 							[[unroll]] for (uint i = 0u; i < 8u; i++)
-								xv[i] = X4(xb + i);
+#ifdef NORM
+								xv[i] = PN_X(c, i, C, pn_s);
+#else
+								xv[i] = x4[xb + i];
+#endif
 #ifdef Q8DOT
 							uint xq[8]; /* once per chunk for all NR rows (and both weights with SILU) */
 							float xd;

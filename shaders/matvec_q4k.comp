@@ -49,9 +49,9 @@ layout(set = 0, binding = 5, std430) readonly buffer SZ { uint sz[]; };
 #include "q4dot.glsl"
 #ifdef NORM
 #include "prenorm.glsl"
-#define X4(i) xs4[i]
+#define XV(r, c, i) PN_X(c, i, C, pn_s)
 #else
-#define X4(i) x4[i]
+#define XV(r, c, i) x4[((r) * K + (c) * 32u) / 4u + (i)]
 #endif
 
 /* per subgroup, per (row of x, output row): the subgroup's partial sums (up to 64 subgroups, as
@@ -95,7 +95,7 @@ void main()
 	float s[KU][NRW];
 	MZ_T mz[KU][NRW];
 	LOAD_CHUNKS(min(t, C - 1u))
-	prenorm(K, pc.f0, pc.u5 != 0u && flat_group() == 0u);
+	const float pn_s = prenorm(K, pc.f0, pc.u5 != 0u && flat_group() == 0u);
 #endif
 	for (uint c0 = t; c0 < C; c0 += KU * WG) {
 #ifdef NORM
@@ -114,7 +114,7 @@ void main()
 				if (r < rows && c < C) {
 					vec4 xv[8];
 					[[unroll]] for (uint i = 0u; i < 8u; i++)
-						xv[i] = X4((r * K + c * 32u) / 4u + i);
+						xv[i] = XV(r, c, i);
 #ifdef Q8DOT
 					uint xq[8];
 					float xd;

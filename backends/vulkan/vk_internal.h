@@ -166,7 +166,7 @@ struct vk_ctx {
 	int attn_merge;            /* attention merges its splits in its own dispatch; AWQ_VK_ATTN_MERGE=0: off */
 	int attn_fold;             /* decode: attn_prep's work inside the attention dispatch; AWQ_VK_ATTN_FOLD=0: off */
 	int prenorm;               /* one-row steps: add + RMSNorm inside the mat-vecs; AWQ_VK_PRENORM=0: off */
-	int moe_silu;              /* MoE decode: experts' gate/up + SiLU in one dispatch; AWQ_VK_MOE_SILU=0: off */
+	int moe_silu;              /* MoE decode: experts' gate/up + SiLU in one dispatch; AWQ_VK_MOE_SILU=1: on */
 	struct vk_buf *kv; /* per layer: K then V at kv_voff */
 	VkDeviceSize kv_voff, kv_layer_bytes;
 	struct vk_weight *weights;

@@ -322,7 +322,8 @@ static int rec_route(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_node
 /* Decode: gate, up and the SiLU-mul in one dispatch (matvec.comp with MOE and SILU), as the dense
  * MLP's decode does; its SILU form exists for the fast paths only: 4-bit with K and the group size
  * multiples of 32, 16-bit (f32 arithmetic) with K a multiple of 8. Two dispatches and a barrier
- * fewer per MoE layer. AWQ_VK_MOE_SILU=0 (c->moe_silu) keeps the three dispatches, for the A/B. */
+ * fewer per MoE layer, yet slower on an H200 (3% of qwen3-30b-a3b decode): AWQ_VK_MOE_SILU=1 (c->moe_silu)
+ * only. */
 static int gate_up_fused(const struct vk_ctx *c, const struct awq_experts *x)
 {
 	const struct awq_weight *g = &x->gate[0], *u = &x->up[0];

@@ -693,7 +693,7 @@ static void describe(struct vk_ctx *c)
 		 VK_MATVEC_ROWS, tune, c->n_moe ? "MoE top-k expert matvec / grouped indirect matmul; " : "", c->coopmat_why,
 		 c->attn_merge ? "" : "attention combine as a second dispatch; ",
 		 c->attn_fold ? "" : "attention prep as its own dispatch in decode; ", pren,
-		 c->n_moe && !c->moe_silu ? "MoE gate/up/SiLU as three dispatches; " : "", c->validate ? "validation on; " : "",
+		 c->n_moe && c->moe_silu ? "MoE gate/up/SiLU in one dispatch; " : "", c->validate ? "validation on; " : "",
 		 c->profile ? "; profiling" : "");
 }
 
