@@ -16,7 +16,8 @@
  * the output is silu(gate) * up. Only the fast paths exist in this variant (no bias; Q4 with K and
  * the group size multiples of 32, 16-bit with K a multiple of 8, f32 arithmetic): the host fuses
  * only such weights. With NORM as well (4-bit SILU only, one-row steps) the residual add and RMSNorm
- * that make x run in each workgroup first (prenorm.glsl). */
+ * that make x are formed here from their inputs (prenorm.glsl); each subgroup covers the whole row,
+ * so its own sum of squares is the row's. */
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #ifdef F16MATH
@@ -112,9 +113,6 @@ void main()
 #else
 	const uint wrow = 0u, xoff = 0u, ooff = 0u;
 #endif
-#ifdef NORM
-	const float pn_s = prenorm(K, pc.f0, pc.u5 != 0u && flat_group() == 0u);
-#endif
 	const uint per_wg = NR * (gl_WorkGroupSize.x / 32u > 0u ? gl_WorkGroupSize.x / 32u : 1u);
 	for (uint n0 = flat_group() * per_wg + gl_SubgroupID * NR; n0 < (flat_group() + 1u) * per_wg && n0 < N;
 	     n0 += gl_NumSubgroups * NR) {
@@ -134,6 +132,9 @@ void main()
 				accu[r][j] = 0.0;
 #endif
 		uint nr = min(NR, N - n0);
+#ifdef NORM
+		float ss = 0.0; /* of a + b, over this lane's chunks */
+#endif
 #ifdef FMT_Q4
 		const uint G = pc.u3, KW = K / 8u, NG = K / G;
 		if (K % 32u == 0u && G % 32u == 0u) {
@@ -171,12 +172,14 @@ void main()
 					const uint c = c0 + u * sgs;
 					[[unroll]] for (uint r = 0u; r < MAXR; r++) {
 						if (c < C && r < rows) {
-							const uint xb = (xoff + r * K + c * 32u) / 4u;
 							vec4 xv[8];
-							[[unroll]] for (uint i = 0u; i < 8u; i++)
 #ifdef NORM
-								xv[i] = PN_X(c, i, C, pn_s);
+							float sig;
+							pn_chunk(c * 8u, xv, sig, ss);
 #else
+							const float sig = 1.0;
+							const uint xb = (xoff + r * K + c * 32u) / 4u;
+							[[unroll]] for (uint i = 0u; i < 8u; i++)
 								xv[i] = x4[xb + i];
 #endif
 #ifdef Q8DOT
@@ -190,9 +193,9 @@ void main()
 							x_pairs(xv, xp);
 #endif
 							[[unroll]] for (uint j = 0u; j < NR; j++) {
-								acc[r][j] += s[u][j] * DOT32(q[u][j], xv, xp, mz[u][j]);
+								acc[r][j] += s[u][j] * sig * DOT32(q[u][j], xv, xp, mz[u][j]);
 #ifdef SILU
-								accu[r][j] += su[u][j] * DOT32(qu[u][j], xv, xp, mzu[u][j]);
+								accu[r][j] += su[u][j] * sig * DOT32(qu[u][j], xv, xp, mzu[u][j]);
 #endif
 							}
 						}
@@ -275,15 +278,20 @@ void main()
 		}
 #endif
 #endif
+#ifdef NORM
+		const float scale = pn_scale(subgroupAdd(ss), K, pc.f0);
+#else
+		const float scale = 1.0;
+#endif
 		/* nr and rows are the same in every invocation: the subgroup reductions stay uniform */
 		[[unroll]] for (uint j = 0u; j < NR; j++) {
 			if (j < nr) {
 				float b = BIAS(n0 + j);
 				[[unroll]] for (uint r = 0u; r < MAXR; r++) {
 					if (r < rows) {
-						float t = subgroupAdd(acc[r][j]);
+						float t = subgroupAdd(acc[r][j]) * scale;
 #ifdef SILU
-						float tu = subgroupAdd(accu[r][j]);
+						float tu = subgroupAdd(accu[r][j]) * scale;
 						if (subgroupElect())
 							o[ooff + r * N + n0 + j] = t / (1.0 + exp(-t)) * tu; /* as eltwise.comp */
 #else
@@ -295,4 +303,7 @@ void main()
 			}
 		}
 	}
+#ifdef NORM
+	pn_write_sum(K);
+#endif
 }

@@ -11,8 +11,8 @@
  *
  * Needs K and the group size to be multiples of 32 (the host takes matvec.comp otherwise); F16MATH
  * takes q4dot.glsl's packed-fp16 dot. Bindings as matvec.comp. NORM (one-row steps): the residual
- * add and RMSNorm before the mat-vec run in each workgroup (prenorm.glsl); the first chunk's weight
- * loads are issued before it, so that their memory latency covers it. The fused gate/up of decode stays on
+ * add and RMSNorm that make x are formed here from their inputs (prenorm.glsl); the sum of squares
+ * meets in shared memory with the dots. The fused gate/up of decode stays on
  * matvec.comp: a SILU form of this kernel (8 rows x 2 weights per invocation) ran at 48.5 us per
  * llama2-7b call on an H200 against matvec.comp's 34.4. */
 #extension GL_GOOGLE_include_directive : require
@@ -49,29 +49,12 @@ layout(set = 0, binding = 5, std430) readonly buffer SZ { uint sz[]; };
 #include "q4dot.glsl"
 #ifdef NORM
 #include "prenorm.glsl"
-#define XV(r, c, i) PN_X(c, i, C, pn_s)
-#else
-#define XV(r, c, i) x4[((r) * K + (c) * 32u) / 4u + (i)]
+shared float red_ss[64];
 #endif
 
 /* per subgroup, per (row of x, output row): the subgroup's partial sums (up to 64 subgroups, as
  * reduce.glsl; the host checks workgroup size / minimum subgroup size): 8 KB (NORM: 2 KB) */
 shared float red[64u * MAXR * NRW];
-
-/* The KU x NRW weight loads (and scales) of the chunks from c0 into q, s and mz, issued before any
- * arithmetic; a chunk past C re-reads c0 and is never used. (A macro, not a function: the default
- * variant's code stays as it was before NORM, arrays in registers.) */
-#define LOAD_CHUNKS(c0)                                                                                              \
-	[[unroll]] for (uint u = 0u; u < KU; u++) {                                                                  \
-		const uint c = (c0) + u * WG < C ? (c0) + u * WG : (c0), g = (c * 32u) / G;                            \
-		[[unroll]] for (uint j = 0u; j < NRW; j++) {                                                         \
-			const uint row = min(n0 + j, N - 1u);                                                        \
-			q[u][j] = w4[row * C + c];                                                                   \
-			const uint szw = sz[row * NG + g];                                                           \
-			s[u][j] = unpackHalf2x16(szw).x;                                                             \
-			mz[u][j] = MZ_OF(szw);                                                                       \
-		}                                                                                                    \
-	}
 
 /* u0 = K, u1 = N, u2 = rows (<= 4; NORM: 1), u3 = group size, u4 = has bias; NORM: u5 = write the
  * sum, f0 = eps */
@@ -89,32 +72,37 @@ void main()
 			acc[r][j] = 0.0;
 	const uint WG = gl_WorkGroupSize.x;
 #ifdef NORM
-	/* the first chunk's weights in flight during the add and norm (an invocation past C loads the
-	 * last chunk and never uses it) */
-	uvec4 q[KU][NRW];
-	float s[KU][NRW];
-	MZ_T mz[KU][NRW];
-	LOAD_CHUNKS(min(t, C - 1u))
-	const float pn_s = prenorm(K, pc.f0, pc.u5 != 0u && flat_group() == 0u);
+	float ss = 0.0; /* of a + b over this invocation's chunks */
 #endif
 	for (uint c0 = t; c0 < C; c0 += KU * WG) {
-#ifdef NORM
-		if (c0 != t) {
-			LOAD_CHUNKS(c0)
-		}
-#else
 		uvec4 q[KU][NRW];
 		float s[KU][NRW];
 		MZ_T mz[KU][NRW];
-		LOAD_CHUNKS(c0)
-#endif
+		/* the KU x NRW weight loads (and scales) go out before any arithmetic; a chunk past C
+		 * re-reads c0 and is never used */
+		[[unroll]] for (uint u = 0u; u < KU; u++) {
+			const uint c = c0 + u * WG < C ? c0 + u * WG : c0, g = (c * 32u) / G;
+			[[unroll]] for (uint j = 0u; j < NRW; j++) {
+				const uint row = min(n0 + j, N - 1u);
+				q[u][j] = w4[row * C + c];
+				const uint szw = sz[row * NG + g];
+				s[u][j] = unpackHalf2x16(szw).x;
+				mz[u][j] = MZ_OF(szw);
+			}
+		}
 		[[unroll]] for (uint u = 0u; u < KU; u++) {
 			const uint c = c0 + u * WG;
 			[[unroll]] for (uint r = 0u; r < MAXR; r++) {
 				if (r < rows && c < C) {
 					vec4 xv[8];
+#ifdef NORM
+					float sig;
+					pn_chunk(c * 8u, xv, sig, ss);
+#else
+					const float sig = 1.0;
 					[[unroll]] for (uint i = 0u; i < 8u; i++)
-						xv[i] = XV(r, c, i);
+						xv[i] = x4[(r * K + c * 32u) / 4u + i];
+#endif
 #ifdef Q8DOT
 					uint xq[8];
 					float xd;
@@ -125,7 +113,7 @@ void main()
 					x_pairs(xv, xp);
 #endif
 					[[unroll]] for (uint j = 0u; j < NRW; j++)
-						acc[r][j] += s[u][j] * DOT32(q[u][j], xv, xp, mz[u][j]);
+						acc[r][j] += s[u][j] * sig * DOT32(q[u][j], xv, xp, mz[u][j]);
 				}
 			}
 		}
@@ -140,6 +128,11 @@ void main()
 			}
 		}
 	}
+#ifdef NORM
+	ss = subgroupAdd(ss);
+	if (subgroupElect())
+		red_ss[gl_SubgroupID] = ss;
+#endif
 	barrier();
 	if (t < rows * NRW) {
 		const uint r = t / NRW, j = t % NRW;
@@ -147,7 +140,16 @@ void main()
 			float v = 0.0;
 			for (uint sg = 0u; sg < gl_NumSubgroups; sg++)
 				v += red[(sg * MAXR + r) * NRW + j];
+#ifdef NORM
+			float tot = 0.0;
+			for (uint sg = 0u; sg < gl_NumSubgroups; sg++)
+				tot += red_ss[sg];
+			v *= pn_scale(tot, K, pc.f0);
+#endif
 			o[r * N + n0 + j] = v + BIAS(n0 + j);
 		}
 	}
+#ifdef NORM
+	pn_write_sum(K);
+#endif
 }

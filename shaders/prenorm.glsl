@@ -1,37 +1,26 @@
 /* The residual add and whole-row RMSNorm in front of a decode mat-vec (the NORM variants of
  * matvec.comp and matvec_q4k.comp, one-row steps): instead of an add_rmsnorm dispatch, a barrier
- * and then the mat-vec, every workgroup of the mat-vec forms x = (a + b) / rms(a + b) * w itself
- * into shared memory and reads its activations from there. On an H200 a dependent Vulkan dispatch
- * costs ~4.7 us however small it is (awq-vk-bench --barrier on one workgroup), while each workgroup
- * reads x whole anyway (32 KB of a and b from L2 for K = 4096).
+ * and then the mat-vec, the mat-vec reads a, b and the norm weight w where it read x, and forms
+ * x = (a + b) * w / rms(a + b) itself. On an H200 a dependent Vulkan dispatch costs ~4.7 us however
+ * small it is (awq-vk-bench --barrier on one workgroup).
  *
- * One round trip to memory and one barrier: each invocation loads its share of a, b and the norm
- * weight w at once, stores (a + b) * w to shared memory and sums (a + b)^2; the scale 1 / rms comes
- * out of the barrier's partial sums, and the mat-vec multiplies each activation it reads by it
- * (pn_x), so that the packed-fp16 dots see normalised values as with the separate norm (the
- * product is rounded in the other order: (v w) s against (v s) w). A first form (08d1e8e) with a
- * second pass over shared memory for the scale, the norm weight loaded there one round trip per
- * element group, and x stored chunk after chunk (every lane of a subgroup reading the same banks)
- * made llama2-7b decode 2.2x slower on an H200.
+ * No pass before the mat-vec: the norm's scale 1 / rms is one factor of every output, so the dots
+ * run on (a + b) * w and the sum of squares of a + b goes along with them, reduced with the dots'
+ * own partial sums; the output is scaled at the end. So that the packed-fp16 dots never see large
+ * values (the residual stream of a real model reaches the thousands), each 32-element chunk is
+ * brought into [-1, 1) by a power of two (exact), which the chunk's dots take back.
  *
- * Layout in shared memory: vec4 i of 32-element chunk c at xs4[i * C + c] (C = K / 32 chunks), so
- * that the lanes of a subgroup, which read consecutive chunks, read consecutive vec4s.
+ * (A first form, 08d1e8e and 727e1e6, copied the normalised row into 24 KB of shared memory per
+ * workgroup before the mat-vec: with the mat-vecs' 64-invocation workgroups that capped the
+ * workgroups per SM, and llama2-7b decode ran 2.1x slower on an H200.)
  *
  * a is the mat-vec's activation binding (1, x4), b binding 8, the norm weight binding 9 (of type
- * DT, specialisation constant 0, which the 4-bit mat-vecs do not use otherwise), and with u5 != 0
- * the first workgroup also writes the sum a + b to binding 10 (the residual stream the next add
- * reads, several barriers later). f0 = eps. K <= 4 * NORM_K4 and a multiple of 32 (the host
- * checks). Every invocation of the workgroup must call prenorm (it has a barrier). */
+ * DT, specialisation constant 0, which the 4-bit mat-vecs do not use otherwise); with u5 != 0 the
+ * first workgroup also writes the sum a + b to binding 10 (pn_write_sum, at its end: the residual
+ * stream the next add reads, several barriers later). f0 = eps. */
 layout(set = 0, binding = 8, std430) readonly buffer NormB { vec4 nb4[]; };
 layout(set = 0, binding = 9, std430) readonly buffer NormW { uint nw[]; };
 layout(set = 0, binding = 10, std430) writeonly buffer NormSum { vec4 ns4[]; };
-
-/* vec4s of x in shared memory: K <= 6144 (VK_PRENORM_MAXK on the host), 24 KB, which with the
- * K-split kernel's 2 KB of partial sums fits lavapipe's 32 KB of shared memory */
-#define NORM_K4 1536u
-#define PN_U 8u /* vec4s per invocation whose loads go out together */
-shared vec4 xs4[NORM_K4];
-shared float pn_red[64];
 
 vec4 norm_w4(uint i) /* the norm weights 4i .. 4i + 3 */
 {
@@ -41,39 +30,42 @@ vec4 norm_w4(uint i) /* the norm weights 4i .. 4i + 3 */
 	return vec4(widen16(lo & 0xffffu, DT), widen16(lo >> 16, DT), widen16(hi & 0xffffu, DT), widen16(hi >> 16, DT));
 }
 
-/* Returns the scale 1 / rms(a + b); xs4 holds (a + b) * w. */
-float prenorm(uint K, float eps, bool write_sum)
+/* The chunk of 32 elements from vec4 o: xv = (a + b) * w / sig, sig a power of two with the
+ * chunk's largest magnitude in [sig / 2, sig) (1 for an all-zero chunk); the squares of a + b are
+ * added to ss. */
+void pn_chunk(uint o, out vec4 xv[8], out float sig, inout float ss)
 {
-	const uint t = gl_LocalInvocationID.x, WG = gl_WorkGroupSize.x, K4 = K / 4u, C = K / 32u;
-	float ss = 0.0;
-	for (uint i0 = t; i0 < K4; i0 += PN_U * WG) {
-		vec4 v[PN_U], w[PN_U];
-		/* every load first: the stores below (shared, and the sum in global memory, which may
-		 * alias a load for all the compiler knows) come after all of them */
-		[[unroll]] for (uint u = 0u; u < PN_U; u++) {
-			const uint i = min(i0 + u * WG, K4 - 1u);
-			v[u] = x4[i] + nb4[i];
-			w[u] = norm_w4(i);
-		}
-		[[unroll]] for (uint u = 0u; u < PN_U; u++) {
-			const uint i = i0 + u * WG;
-			if (i < K4) {
-				ss += v[u].x * v[u].x + v[u].y * v[u].y + v[u].z * v[u].z + v[u].w * v[u].w;
-				xs4[(i % 8u) * C + i / 8u] = v[u] * w[u];
-				if (write_sum)
-					ns4[i] = v[u];
-			}
-		}
+	vec4 v[8], w[8];
+	[[unroll]] for (uint i = 0u; i < 8u; i++) {
+		v[i] = x4[o + i] + nb4[o + i];
+		w[i] = norm_w4(o + i);
 	}
-	ss = subgroupAdd(ss);
-	if (subgroupElect())
-		pn_red[gl_SubgroupID] = ss;
-	barrier();
-	float tot = 0.0;
-	for (uint s = 0u; s < gl_NumSubgroups; s++)
-		tot += pn_red[s];
-	return 1.0 / sqrt(tot / float(K) + eps);
+	vec4 m = vec4(0.0);
+	[[unroll]] for (uint i = 0u; i < 8u; i++) {
+		ss += v[i].x * v[i].x + v[i].y * v[i].y + v[i].z * v[i].z + v[i].w * v[i].w;
+		xv[i] = v[i] * w[i];
+		m = max(m, abs(xv[i]));
+	}
+	int e;
+	const float mx = max(max(m.x, m.y), max(m.z, m.w));
+	frexp(mx, e); /* mx = f 2^e, f in [0.5, 1) */
+	sig = mx > 0.0 ? ldexp(1.0, e) : 1.0;
+	const float r = mx > 0.0 ? ldexp(1.0, -e) : 1.0;
+	[[unroll]] for (uint i = 0u; i < 8u; i++)
+		xv[i] *= r;
 }
 
-/* vec4 i of chunk c of the normalised x */
-#define PN_X(c, i, C, scale) (xs4[(i) * (C) + (c)] * (scale))
+/* 1 / rms from the whole row's sum of squares (K elements), as rmsnorm.comp */
+float pn_scale(float ss, uint K, float eps)
+{
+	return 1.0 / sqrt(ss / float(K) + eps);
+}
+
+/* The first workgroup of the first reader writes a + b (K / 4 vec4s), after its mat-vec work. */
+void pn_write_sum(uint K)
+{
+	if (pc.u5 == 0u || flat_group() != 0u)
+		return;
+	for (uint i = gl_LocalInvocationID.x; i < K / 4u; i += gl_WorkGroupSize.x)
+		ns4[i] = x4[i] + nb4[i];
+}

@@ -266,8 +266,6 @@ static inline int vk_q4_f16(const struct vk_ctx *c)
 	return c->has_f16 && vk_mv_plain(c);
 }
 #define VK_Q4K_ROWS 8 /* output rows per workgroup of matvec_q4k.comp (its NRW) */
-#define VK_PRENORM_MAXK 6144 /* the longest row prenorm.glsl holds in shared memory (4 x NORM_K4) */
-#define VK_PRENORM_SHARED (24576 + 2048 + 256) /* bytes of shared memory of its largest user */
 /* Whether the K-split mat-vec (matvec_q4k.comp) is on: AWQ_VK_MATVEC_KSPLIT not 0, no matvec.comp
  * knob set, and at most 64 subgroups per workgroup (its shared partial sums). */
 static inline int vk_q4k_on(const struct vk_ctx *c)

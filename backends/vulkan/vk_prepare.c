@@ -325,15 +325,14 @@ static int prenorm_reader(const struct vk_ctx *c, int j, int x)
 /* ADD node i, with its whole-row RMSNORM folded in (c->nodes[i].norm): in one-row steps, let the
  * mat-vecs that read the norm form it themselves (prenorm.glsl) when every reader of the norm is
  * one that can, and skip the ADD's dispatch (one dispatch and barrier fewer). The first reader also
- * writes the sum. The ADD's inputs are read by the readers now: they stay live until the last one,
- * which also keeps the sum from taking their place. */
+ * writes the sum, which therefore lives until it at least. The ADD's inputs are read by the readers
+ * now: they stay live until the last one, which also keeps the sum from taking their place. */
 static void plan_prenorm(struct vk_ctx *c, int i, int *live_to)
 {
 	const struct awq_graph *g = c->g;
 	const struct awq_node *a = &g->nodes[i], *m = &g->nodes[c->nodes[i].norm];
 	const int x = m->out, cols = g->values[x].cols;
-	if (!c->prenorm || cols > VK_PRENORM_MAXK || cols % 4 || x == g->logits_out ||
-	    c->props.limits.maxComputeSharedMemorySize < VK_PRENORM_SHARED)
+	if (!c->prenorm || cols % 32 || x == g->logits_out)
 		return;
 	int readers[8], n = 0;
 	for (int j = c->nodes[i].norm + 1; j < g->n_nodes; j++) {
@@ -352,6 +351,8 @@ static void plan_prenorm(struct vk_ctx *c, int i, int *live_to)
 	if (n == 0)
 		return;
 	c->nodes[i].prenorm = 1;
+	if (live_to[a->out] < readers[0]) /* the sum is written there, read or not later */
+		live_to[a->out] = readers[0];
 	for (int k = 0; k < n; k++) {
 		c->nodes[readers[k]].pre_add = i;
 		c->nodes[readers[k]].pre_sum = k == 0;
