@@ -15,9 +15,7 @@
  * are a second operand (binding 4, their scales/zeros at binding 6) read alongside the gate's, and
  * the output is silu(gate) * up. Only the fast paths exist in this variant (no bias; Q4 with K and
  * the group size multiples of 32, 16-bit with K a multiple of 8, f32 arithmetic): the host fuses
- * only such weights. With NORM as well (4-bit SILU only, one-row steps) the residual add and RMSNorm
- * that make x are formed here from their inputs (prenorm.glsl); each subgroup covers the whole row,
- * so its own sum of squares is the row's. */
+ * only such weights. */
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #ifdef F16MATH
@@ -34,14 +32,7 @@ layout(constant_id = 2) const int BDT = 0;
 #ifndef NR
 #define NR 4 /* output rows per subgroup (the _nr2 variants: 2, twice the subgroups) */
 #endif
-#ifdef NORM
-#if !defined(FMT_Q4) || !defined(SILU) || defined(MOE)
-#error "NORM is a form of the 4-bit SILU mat-vec only"
-#endif
-#define MAXR 1 /* one-row steps only */
-#else
 #define MAXR 4
-#endif
 #ifndef U
 #define U 2u /* Q4: 32-k chunks per lane whose loads go out together (matvec_q4_u4: 4) */
 #endif
@@ -63,10 +54,6 @@ layout(set = 0, binding = 7, std430) readonly buffer Route { float route[]; };
 #define BIAS(n) 0.0
 #else
 #include "bias.glsl"
-#endif
-
-#ifdef NORM
-#include "prenorm.glsl"
 #endif
 
 #ifdef FMT_Q4
@@ -101,8 +88,7 @@ float wload(uint i)
 #endif
 
 /* u0 = K, u1 = N, u2 = rows (<= 4), u3 = group size (Q4), u4 = has bias;
- * MOE: u2 = 1, u5 = top_k, u6 = experts, u7 = x row per slot (else per token);
- * NORM: u2 = 1, u5 = write the sum, f0 = eps */
+ * MOE: u2 = 1, u5 = top_k, u6 = experts, u7 = x row per slot (else per token) */
 void main()
 {
 	const uint K = pc.u0, N = pc.u1, rows = pc.u2, lane = gl_SubgroupInvocationID, sgs = gl_SubgroupSize;
@@ -132,9 +118,6 @@ void main()
 				accu[r][j] = 0.0;
 #endif
 		uint nr = min(NR, N - n0);
-#ifdef NORM
-		float ss = 0.0; /* of a + b, over this lane's chunks */
-#endif
 #ifdef FMT_Q4
 		const uint G = pc.u3, KW = K / 8u, NG = K / G;
 		if (K % 32u == 0u && G % 32u == 0u) {
@@ -172,16 +155,10 @@ void main()
 					const uint c = c0 + u * sgs;
 					[[unroll]] for (uint r = 0u; r < MAXR; r++) {
 						if (c < C && r < rows) {
-							vec4 xv[8];
-#ifdef NORM
-							float sig;
-							pn_chunk(c * 8u, xv, sig, ss);
-#else
-							const float sig = 1.0;
 							const uint xb = (xoff + r * K + c * 32u) / 4u;
+							vec4 xv[8];
 							[[unroll]] for (uint i = 0u; i < 8u; i++)
 								xv[i] = x4[xb + i];
-#endif
 #ifdef Q8DOT
 							uint xq[8]; /* once per chunk for all NR rows (and both weights with SILU) */
 							float xd;
@@ -193,9 +170,9 @@ void main()
 							x_pairs(xv, xp);
 #endif
 							[[unroll]] for (uint j = 0u; j < NR; j++) {
-								acc[r][j] += s[u][j] * sig * DOT32(q[u][j], xv, xp, mz[u][j]);
+								acc[r][j] += s[u][j] * DOT32(q[u][j], xv, xp, mz[u][j]);
 #ifdef SILU
-								accu[r][j] += su[u][j] * sig * DOT32(qu[u][j], xv, xp, mzu[u][j]);
+								accu[r][j] += su[u][j] * DOT32(qu[u][j], xv, xp, mzu[u][j]);
 #endif
 							}
 						}
@@ -278,20 +255,15 @@ void main()
 		}
 #endif
 #endif
-#ifdef NORM
-		const float scale = pn_scale(subgroupAdd(ss), K, pc.f0);
-#else
-		const float scale = 1.0;
-#endif
 		/* nr and rows are the same in every invocation: the subgroup reductions stay uniform */
 		[[unroll]] for (uint j = 0u; j < NR; j++) {
 			if (j < nr) {
 				float b = BIAS(n0 + j);
 				[[unroll]] for (uint r = 0u; r < MAXR; r++) {
 					if (r < rows) {
-						float t = subgroupAdd(acc[r][j]) * scale;
+						float t = subgroupAdd(acc[r][j]);
 #ifdef SILU
-						float tu = subgroupAdd(accu[r][j]) * scale;
+						float tu = subgroupAdd(accu[r][j]);
 						if (subgroupElect())
 							o[ooff + r * N + n0 + j] = t / (1.0 + exp(-t)) * tu; /* as eltwise.comp */
 #else
@@ -303,7 +275,4 @@ void main()
 			}
 		}
 	}
-#ifdef NORM
-	pn_write_sum(K);
-#endif
 }

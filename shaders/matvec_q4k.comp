@@ -10,9 +10,7 @@
  * traffic) and has NRW 16-byte weight loads in flight at once.
  *
  * Needs K and the group size to be multiples of 32 (the host takes matvec.comp otherwise); F16MATH
- * takes q4dot.glsl's packed-fp16 dot. Bindings as matvec.comp. NORM (one-row steps): the residual
- * add and RMSNorm that make x are formed here from their inputs (prenorm.glsl); the sum of squares
- * meets in shared memory with the dots. The fused gate/up of decode stays on
+ * takes q4dot.glsl's packed-fp16 dot. Bindings as matvec.comp. The fused gate/up of decode stays on
  * matvec.comp: a SILU form of this kernel (8 rows x 2 weights per invocation) ran at 48.5 us per
  * llama2-7b call on an H200 against matvec.comp's 34.4. */
 #extension GL_GOOGLE_include_directive : require
@@ -31,11 +29,7 @@ layout(constant_id = 2) const int BDT = 0;
 #ifndef NRW
 #define NRW 8u /* output rows per workgroup (VK_Q4K_ROWS on the host) */
 #endif
-#ifdef NORM
-#define MAXR 1u /* one-row steps only */
-#else
 #define MAXR 4u
-#endif
 #ifndef KU
 #define KU 1u /* chunks per invocation whose loads go out together (matvec_q4k_ku2*: 2) */
 #endif
@@ -47,17 +41,12 @@ layout(set = 0, binding = 5, std430) readonly buffer SZ { uint sz[]; };
 #include "bias.glsl"
 
 #include "q4dot.glsl"
-#ifdef NORM
-#include "prenorm.glsl"
-shared float red_ss[64];
-#endif
 
 /* per subgroup, per (row of x, output row): the subgroup's partial sums (up to 64 subgroups, as
- * reduce.glsl; the host checks workgroup size / minimum subgroup size): 8 KB (NORM: 2 KB) */
+ * reduce.glsl; the host checks workgroup size / minimum subgroup size): 8 KB */
 shared float red[64u * MAXR * NRW];
 
-/* u0 = K, u1 = N, u2 = rows (<= 4; NORM: 1), u3 = group size, u4 = has bias; NORM: u5 = write the
- * sum, f0 = eps */
+/* u0 = K, u1 = N, u2 = rows (<= 4), u3 = group size, u4 = has bias */
 void main()
 {
 	const uint K = pc.u0, N = pc.u1, rows = pc.u2, G = pc.u3, t = gl_LocalInvocationID.x;
@@ -71,9 +60,6 @@ void main()
 		[[unroll]] for (uint j = 0u; j < NRW; j++)
 			acc[r][j] = 0.0;
 	const uint WG = gl_WorkGroupSize.x;
-#ifdef NORM
-	float ss = 0.0; /* of a + b over this invocation's chunks */
-#endif
 	for (uint c0 = t; c0 < C; c0 += KU * WG) {
 		uvec4 q[KU][NRW];
 		float s[KU][NRW];
@@ -95,14 +81,8 @@ void main()
 			[[unroll]] for (uint r = 0u; r < MAXR; r++) {
 				if (r < rows && c < C) {
 					vec4 xv[8];
-#ifdef NORM
-					float sig;
-					pn_chunk(c * 8u, xv, sig, ss);
-#else
-					const float sig = 1.0;
 					[[unroll]] for (uint i = 0u; i < 8u; i++)
 						xv[i] = x4[(r * K + c * 32u) / 4u + i];
-#endif
 #ifdef Q8DOT
 					uint xq[8];
 					float xd;
@@ -113,7 +93,7 @@ void main()
 					x_pairs(xv, xp);
 #endif
 					[[unroll]] for (uint j = 0u; j < NRW; j++)
-						acc[r][j] += s[u][j] * sig * DOT32(q[u][j], xv, xp, mz[u][j]);
+						acc[r][j] += s[u][j] * DOT32(q[u][j], xv, xp, mz[u][j]);
 				}
 			}
 		}
@@ -128,11 +108,6 @@ void main()
 			}
 		}
 	}
-#ifdef NORM
-	ss = subgroupAdd(ss);
-	if (subgroupElect())
-		red_ss[gl_SubgroupID] = ss;
-#endif
 	barrier();
 	if (t < rows * NRW) {
 		const uint r = t / NRW, j = t % NRW;
@@ -140,16 +115,7 @@ void main()
 			float v = 0.0;
 			for (uint sg = 0u; sg < gl_NumSubgroups; sg++)
 				v += red[(sg * MAXR + r) * NRW + j];
-#ifdef NORM
-			float tot = 0.0;
-			for (uint sg = 0u; sg < gl_NumSubgroups; sg++)
-				tot += red_ss[sg];
-			v *= pn_scale(tot, K, pc.f0);
-#endif
 			o[r * N + n0 + j] = v + BIAS(n0 + j);
 		}
 	}
-#ifdef NORM
-	pn_write_sum(K);
-#endif
 }

@@ -67,11 +67,6 @@ struct vk_node {
 	/* SILU_MUL whose gate and up MATMULs run inside it in decode steps (matvec_*_silu): their nodes
 	 * (-1: none); the MATMULs carry decode_skip (skipped in steps of <= VK_MATVEC_ROWS rows) */
 	int silu_gate, silu_up, decode_skip;
-	/* The residual add + RMSNorm of one-row steps inside the mat-vecs that read the norm
-	 * (prenorm.glsl): on the ADD, prenorm = 1 (it does not run in one-row steps); on each reading
-	 * MATMUL or fused SILU_MUL, pre_add = the ADD's node (-1: none) and pre_sum = 1 on the first,
-	 * which also writes the ADD's sum; their NORM form takes descriptor set 1 (MATMUL) or 2 (SILU). */
-	int prenorm, pre_add, pre_sum;
 };
 
 struct vk_cmd {
@@ -165,7 +160,6 @@ struct vk_ctx {
 	struct vk_buf attn_ticket; /* max_tokens x n_heads words, 0 between dispatches (attention.comp) */
 	int attn_merge;            /* attention merges its splits in its own dispatch; AWQ_VK_ATTN_MERGE=0: off */
 	int attn_fold;             /* decode: attn_prep's work inside the attention dispatch; AWQ_VK_ATTN_FOLD=0: off */
-	int prenorm;               /* one-row steps: add + RMSNorm inside the mat-vecs; AWQ_VK_PRENORM=0: off */
 	int moe_silu;              /* MoE decode: experts' gate/up + SiLU in one dispatch; AWQ_VK_MOE_SILU=1: on */
 	struct vk_buf *kv; /* per layer: K then V at kv_voff */
 	VkDeviceSize kv_voff, kv_layer_bytes;

@@ -304,64 +304,6 @@ static void plan_silu(struct vk_ctx *c, const int *uses, int i, int *live_to)
 		live_to[a->in[0]] = i;
 }
 
-/* The node whose one-row dispatch would read value x through a NORM mat-vec, for MATMUL j, or -1:
- * a MATMUL of 4-bit weights on the K-split kernel's default form (matvec_q4k), or, for the gate or
- * up of a fused SILU_MUL, that SILU_MUL on matvec.comp's default 4-bit form. */
-static int prenorm_reader(const struct vk_ctx *c, int j, int x)
-{
-	const struct awq_graph *g = c->g;
-	const struct awq_node *n = &g->nodes[j];
-	if (n->op != AWQ_OP_MATMUL || n->in[0] != x || n->in[1] == x || n->in[2] == x || !n->w ||
-	    n->w->fmt != AWQ_WFMT_AWQ4 || vk_q4_q8(c))
-		return -1;
-	if (!c->nodes[j].decode_skip)
-		return vk_q4k(c, n->w) && c->mv_ku == 1 ? j : -1;
-	for (int s = j + 1; s < g->n_nodes; s++)
-		if (c->nodes[s].silu_gate == j || c->nodes[s].silu_up == j)
-			return vk_mv_plain(c) ? s : -1;
-	return -1;
-}
-
-/* ADD node i, with its whole-row RMSNORM folded in (c->nodes[i].norm): in one-row steps, let the
- * mat-vecs that read the norm form it themselves (prenorm.glsl) when every reader of the norm is
- * one that can, and skip the ADD's dispatch (one dispatch and barrier fewer). The first reader also
- * writes the sum, which therefore lives until it at least. The ADD's inputs are read by the readers
- * now: they stay live until the last one, which also keeps the sum from taking their place. */
-static void plan_prenorm(struct vk_ctx *c, int i, int *live_to)
-{
-	const struct awq_graph *g = c->g;
-	const struct awq_node *a = &g->nodes[i], *m = &g->nodes[c->nodes[i].norm];
-	const int x = m->out, cols = g->values[x].cols;
-	if (!c->prenorm || cols % 32 || x == g->logits_out)
-		return;
-	int readers[8], n = 0;
-	for (int j = c->nodes[i].norm + 1; j < g->n_nodes; j++) {
-		const struct awq_node *b = &g->nodes[j];
-		if (b->in[0] != x && b->in[1] != x && b->in[2] != x)
-			continue;
-		int r = prenorm_reader(c, j, x);
-		if (r < 0)
-			return;
-		if (n > 0 && readers[n - 1] == r)
-			continue; /* gate and up of one SILU_MUL */
-		if (n == 8)
-			return;
-		readers[n++] = r;
-	}
-	if (n == 0)
-		return;
-	c->nodes[i].prenorm = 1;
-	if (live_to[a->out] < readers[0]) /* the sum is written there, read or not later */
-		live_to[a->out] = readers[0];
-	for (int k = 0; k < n; k++) {
-		c->nodes[readers[k]].pre_add = i;
-		c->nodes[readers[k]].pre_sum = k == 0;
-		for (int e = 0; e < 2; e++)
-			if (live_to[a->in[e]] < readers[k])
-				live_to[a->in[e]] = readers[k];
-	}
-}
-
 /* An ADD whose sum goes (among others) into a whole-row RMSNORM right after it runs both in one
  * dispatch (add_rmsnorm): the norm's output is then written at the ADD, one node earlier than the
  * planner would assume, which live_from tells it. Attention nodes take their q/k norms, RoPEs and
@@ -374,7 +316,6 @@ static int plan_fusions(struct vk_ctx *c, int *live_from, int *live_to)
 	for (int i = 0; i < g->n_nodes; i++) {
 		c->nodes[i].norm = c->nodes[i].rope_q = c->nodes[i].rope_k = c->nodes[i].norm_q = c->nodes[i].norm_k = -1;
 		c->nodes[i].q_raw = c->nodes[i].k_raw = c->nodes[i].silu_gate = c->nodes[i].silu_up = -1;
-		c->nodes[i].pre_add = -1;
 	}
 	if (c->no_fuse)
 		return 0;
@@ -396,7 +337,6 @@ static int plan_fusions(struct vk_ctx *c, int *live_from, int *live_to)
 		c->nodes[i].norm = i + 1;
 		c->nodes[i + 1].skip = 1;
 		live_from[m->out] = i;
-		plan_prenorm(c, i, live_to);
 	}
 	return 0;
 }
@@ -493,42 +433,16 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 	return rc;
 }
 
-/* Descriptor sets node i takes (MoE nodes: vk_moe_sets_needed): attention's three or four; a fused
- * SILU_MUL's second (decode) and third (its NORM form); a MATMUL's second (its NORM form). */
-static int sets_of(const struct vk_ctx *c, int i)
-{
-	const struct awq_node *n = &c->g->nodes[i];
-	const struct vk_node *vn = &c->nodes[i];
-	if (n->op == AWQ_OP_ATTENTION)
-		return vn->prep ? 4 : 3;
-	if (n->op == AWQ_OP_LAST_ROWS || n->op == AWQ_OP_MOE_ROUTE || n->op == AWQ_OP_MOE_EXPERTS)
-		return 0;
-	return 1 + (vn->silu_gate >= 0) + (vn->pre_add >= 0);
-}
-
-/* The NORM form's bindings (prenorm.glsl) over a mat-vec's r: the ADD's first input as x, its
- * second, the norm weight and the sum. */
-static int prenorm_set(struct vk_ctx *c, const struct vk_node *vn, struct vk_range *r, char *err, size_t errlen)
-{
-	const struct awq_node *a = &c->g->nodes[vn->pre_add], *m = &c->g->nodes[c->nodes[vn->pre_add].norm];
-	struct vk_weight *nw = weight_of(c, m->w);
-	if (!nw)
-		return awq_err(err, errlen, AWQ_EINVAL, "weight %s of %s was not uploaded", m->w->name,
-			       c->g->values[m->out].name);
-	r[0] = vk_value(c, a->in[0]);
-	r[7] = vk_value(c, a->in[1]);
-	r[8] = vk_whole(&nw->data);
-	r[9] = vk_value(c, a->out);
-	return 0;
-}
-
 static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 {
 	const struct awq_node *n = &c->g->nodes[i];
 	struct vk_node *vn = &c->nodes[i];
 	struct vk_range r[VK_NBIND - 1] = {{0}};
 	const int moe = n->op == AWQ_OP_MOE_ROUTE || n->op == AWQ_OP_MOE_EXPERTS;
-	int rc = 0, sets = sets_of(c, i);
+	int rc = 0, sets = n->op == AWQ_OP_ATTENTION ? (vn->prep ? 4 : 3)
+			   : n->op == AWQ_OP_LAST_ROWS || moe ? 0
+			   : vn->silu_gate >= 0 ? 2
+						: 1;
 	for (int s = 0; s < sets && !rc; s++)
 		rc = vk_set_alloc(c, &vn->set[s], err, errlen);
 	if (rc || (!sets && !moe))
@@ -551,14 +465,6 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 			r[4] = vk_whole(&vn->wt->sz);
 		if (vn->wt->bias.buf)
 			r[6] = vk_whole(&vn->wt->bias);
-		if (vn->pre_add >= 0) { /* set 1: the NORM form of one-row steps */
-			struct vk_range f[VK_NBIND - 1];
-			memcpy(f, r, sizeof(f));
-			rc = prenorm_set(c, vn, f, err, errlen);
-			if (rc)
-				return rc;
-			vk_set_write(c, vn->set[1], f, VK_NBIND - 1);
-		}
 		break;
 	case AWQ_OP_EMBED:
 	case AWQ_OP_RMSNORM:
@@ -608,17 +514,10 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 			if (!wg || !wu)
 				return awq_err(err, errlen, AWQ_EINVAL, "gate/up weights of %s were not uploaded",
 					       c->g->values[n->out].name);
-			struct vk_range f[VK_NBIND - 1] = {vk_value(c, ga->in[0]), vk_whole(&wg->data), out, vk_whole(&wu->data),
-							   wg->sz.buf ? vk_whole(&wg->sz) : vk_whole(&c->dummy),
-							   wu->sz.buf ? vk_whole(&wu->sz) : vk_whole(&c->dummy),
-							   vk_whole(&c->dummy)};
+			struct vk_range f[7] = {vk_value(c, ga->in[0]), vk_whole(&wg->data), out, vk_whole(&wu->data),
+						wg->sz.buf ? vk_whole(&wg->sz) : vk_whole(&c->dummy),
+						wu->sz.buf ? vk_whole(&wu->sz) : vk_whole(&c->dummy), vk_whole(&c->dummy)};
 			vk_set_write(c, vn->set[1], f, 7);
-			if (vn->pre_add >= 0) { /* set 2: its NORM form, one-row steps */
-				rc = prenorm_set(c, vn, f, err, errlen);
-				if (rc)
-					return rc;
-				vk_set_write(c, vn->set[2], f, VK_NBIND - 1);
-			}
 		}
 		r[0] = in0;
 		r[1] = in1;
@@ -675,25 +574,17 @@ static void describe(struct vk_ctx *c)
 	char q4d[128];
 	snprintf(q4d, sizeof(q4d), "W4A16 %s%s (AWQ repacked at load) ", vk_q4_f16(c) ? "fp16-math" : "f32-math",
 		 !vk_q4_q8(c) ? "" : c->idot_fast ? " + int8-dot decode" : " + int8-dot decode, dots not accelerated here");
-	int pre = 0; /* ADDs whose norm the mat-vecs form in one-row steps */
-	for (int i = 0; i < c->g->n_nodes; i++)
-		pre += c->nodes[i].prenorm;
-	char pren[64] = "";
-	if (pre)
-		snprintf(pren, sizeof(pren), "add+RMSNorm inside the mat-vecs (x%d); ", pre);
-	else if (!c->prenorm)
-		snprintf(pren, sizeof(pren), "add+RMSNorm as its own dispatch; ");
 	char tune[96] = ""; /* the mat-vec tuning knobs that are not at their defaults */
 	if (c->mv_wg != VK_MV_WG || c->mv_u4 || c->mv_nr != 4 || !c->mv_ksplit || c->mv_ku != 1)
 		snprintf(tune, sizeof(tune), " [workgroup %d, %d rows x %d chunks per subgroup%s]", c->mv_wg, c->mv_nr,
 			 c->mv_u4 ? 4 : 2, c->mv_ku == 2 ? ", k-split 2 chunks" : "");
 	snprintf(c->kernels, sizeof(c->kernels),
-		 "vulkan subgroup %u: %s%s%smatvec (<= %d rows)%s + tiled f32 matmul; %s%s; %s%s%s%s%sKV f32%s", c->subgroup_size,
+		 "vulkan subgroup %u: %s%s%smatvec (<= %d rows)%s + tiled f32 matmul; %s%s; %s%s%s%sKV f32%s", c->subgroup_size,
 		 q4 ? q4d : "",
 		 q4 && vk_q4k_on(c) ? "k-split " : "", dense ? (c->has_f16 ? "F16 fp16-math/BF16 " : "16-bit f32-math ") : "",
 		 VK_MATVEC_ROWS, tune, c->n_moe ? "MoE top-k expert matvec / grouped indirect matmul; " : "", c->coopmat_why,
 		 c->attn_merge ? "" : "attention combine as a second dispatch; ",
-		 c->attn_fold ? "" : "attention prep as its own dispatch in decode; ", pren,
+		 c->attn_fold ? "" : "attention prep as its own dispatch in decode; ",
 		 c->n_moe && c->moe_silu ? "MoE gate/up/SiLU in one dispatch; " : "", c->validate ? "validation on; " : "",
 		 c->profile ? "; profiling" : "");
 }
@@ -727,9 +618,7 @@ int vk_prepare(void *ctx, const struct awq_graph *g, const struct awq_prepare_op
 		return rc;
 	/* node sets (MoE nodes and the two of the AWQ repack: vk_moe_sets_needed), the bandwidth probe's */
 	VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 0};
-	uint32_t n_sets = 4 + (uint32_t)vk_moe_sets_needed(g);
-	for (int i = 0; i < g->n_nodes; i++)
-		n_sets += (uint32_t)sets_of(c, i);
+	uint32_t n_sets = (uint32_t)g->n_nodes * 3 + 4 + vk_moe_sets_needed(g);
 	ps.descriptorCount = n_sets * VK_NBIND;
 	VkDescriptorPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, .maxSets = n_sets,
 					 .poolSizeCount = 1, .pPoolSizes = &ps};
