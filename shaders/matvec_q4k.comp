@@ -10,7 +10,14 @@
  * traffic) and has NRW 16-byte weight loads in flight at once.
  *
  * Needs K and the group size to be multiples of 32 (the host takes matvec.comp otherwise); F16MATH
- * takes q4dot.glsl's packed-fp16 dot. Bindings as matvec.comp. The fused gate/up of decode stays on
+ * takes q4dot.glsl's packed-fp16 dot. Bindings as matvec.comp.
+ *
+ * XS (one-row steps, workgroups of at most 64, KU 1; AWQ_VK_MATVEC_XS=1): x comes through shared
+ * memory. Read straight, every lane loads its own chunk's 128 contiguous bytes, so each of the 8
+ * vec4 loads of a subgroup touches 32 cache lines (32 L1 wavefronts, against 4 for the weights'
+ * coalesced loads): per 4096 x 4096 dispatch ~2 us of the L1's time on an H200, by count. Here the
+ * workgroup loads its chunks coalesced, stores them with a one-vec4 pad per chunk (lanes then read
+ * distinct banks) and reads them back from shared memory (9 KB). The fused gate/up of decode stays on
  * matvec.comp: a SILU form of this kernel (8 rows x 2 weights per invocation) ran at 48.5 us per
  * llama2-7b call on an H200 against matvec.comp's 34.4. */
 #extension GL_GOOGLE_include_directive : require
@@ -29,7 +36,15 @@ layout(constant_id = 2) const int BDT = 0;
 #ifndef NRW
 #define NRW 8u /* output rows per workgroup (VK_Q4K_ROWS on the host) */
 #endif
+#ifdef XS
+#define MAXR 1u /* one-row steps only */
+#undef KU
+#define KU 1u
+#define XS_PAD 9u /* vec4s per chunk in shared memory: 8 and a pad */
+shared vec4 xsh[64u * XS_PAD]; /* the host keeps the workgroup at 64 or less */
+#else
 #define MAXR 4u
+#endif
 #ifndef KU
 #define KU 1u /* chunks per invocation whose loads go out together (matvec_q4k_ku2*: 2) */
 #endif
@@ -60,7 +75,13 @@ void main()
 		[[unroll]] for (uint j = 0u; j < NRW; j++)
 			acc[r][j] = 0.0;
 	const uint WG = gl_WorkGroupSize.x;
+#ifdef XS
+	/* the same trip count in every invocation (the barriers); chunks past C are clamped, unused */
+	for (uint base = 0u; base < C; base += WG) {
+		const uint c0 = min(base + t, C - 1u);
+#else
 	for (uint c0 = t; c0 < C; c0 += KU * WG) {
+#endif
 		uvec4 q[KU][NRW];
 		float s[KU][NRW];
 		MZ_T mz[KU][NRW];
@@ -76,13 +97,30 @@ void main()
 				mz[u][j] = MZ_OF(szw);
 			}
 		}
+#ifdef XS
+		/* this round's chunks of x, coalesced (their weights are in flight already) */
+		[[unroll]] for (uint e = 0u; e < 8u; e++) {
+			const uint idx = e * WG + t;
+			if (base * 8u + idx < C * 8u)
+				xsh[(idx / 8u) * XS_PAD + idx % 8u] = x4[base * 8u + idx];
+		}
+		barrier();
+#endif
 		[[unroll]] for (uint u = 0u; u < KU; u++) {
+#ifdef XS
+			const uint c = base + t;
+#else
 			const uint c = c0 + u * WG;
+#endif
 			[[unroll]] for (uint r = 0u; r < MAXR; r++) {
 				if (r < rows && c < C) {
 					vec4 xv[8];
 					[[unroll]] for (uint i = 0u; i < 8u; i++)
+#ifdef XS
+						xv[i] = xsh[t * XS_PAD + i];
+#else
 						xv[i] = x4[(r * K + c * 32u) / 4u + i];
+#endif
 #ifdef Q8DOT
 					uint xq[8];
 					float xd;
@@ -97,6 +135,9 @@ void main()
 				}
 			}
 		}
+#ifdef XS
+		barrier(); /* before the next round overwrites xs */
+#endif
 	}
 	/* rows is the same in every invocation: the subgroup reductions stay uniform */
 	[[unroll]] for (uint r = 0u; r < MAXR; r++) {

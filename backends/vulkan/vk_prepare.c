@@ -575,9 +575,9 @@ static void describe(struct vk_ctx *c)
 	snprintf(q4d, sizeof(q4d), "W4A16 %s%s (AWQ repacked at load) ", vk_q4_f16(c) ? "fp16-math" : "f32-math",
 		 !vk_q4_q8(c) ? "" : c->idot_fast ? " + int8-dot decode" : " + int8-dot decode, dots not accelerated here");
 	char tune[96] = ""; /* the mat-vec tuning knobs that are not at their defaults */
-	if (c->mv_wg != VK_MV_WG || c->mv_u4 || c->mv_nr != 4 || !c->mv_ksplit || c->mv_ku != 1)
-		snprintf(tune, sizeof(tune), " [workgroup %d, %d rows x %d chunks per subgroup%s]", c->mv_wg, c->mv_nr,
-			 c->mv_u4 ? 4 : 2, c->mv_ku == 2 ? ", k-split 2 chunks" : "");
+	if (c->mv_wg != VK_MV_WG || c->mv_u4 || c->mv_nr != 4 || !c->mv_ksplit || c->mv_ku != 1 || c->mv_xs)
+		snprintf(tune, sizeof(tune), " [workgroup %d, %d rows x %d chunks per subgroup%s%s]", c->mv_wg, c->mv_nr,
+			 c->mv_u4 ? 4 : 2, c->mv_ku == 2 ? ", k-split 2 chunks" : "", c->mv_xs ? ", x via shared" : "");
 	snprintf(c->kernels, sizeof(c->kernels),
 		 "vulkan subgroup %u: %s%s%smatvec (<= %d rows)%s + tiled f32 matmul; %s%s; %s%s%s%sKV f32%s", c->subgroup_size,
 		 q4 ? q4d : "",

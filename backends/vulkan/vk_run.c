@@ -63,6 +63,10 @@ int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight 
 		const char *name = q4 ? q4_matvec(c, 0, exact, w, &groups)
 				   : c->has_f16 && w->dtype == AWQ_DT_F16 && !exact ? "matvec_dense_f16"
 										     : "matvec_dense";
+		/* AWQ_VK_MATVEC_XS=1: one-row steps of the K-split kernel take x through shared memory */
+		if (q4 && rows == 1 && c->mv_xs && c->mv_wg <= 64 && !strncmp(name, "matvec_q4k", 10) && c->mv_ku == 1 &&
+		    !vk_q4_q8(c))
+			name = vk_q4_f16(c) && !exact ? "matvec_q4k_xs_f16" : "matvec_q4k_xs";
 		rc = vk_pipe_get(c, name, dt, c->mv_wg, bdt, &p, err, errlen);
 		if (rc)
 			return rc;
