@@ -141,6 +141,19 @@ static int test_gate_up(struct vt_pair *p, const char *what, const struct awq_we
 	return f;
 }
 
+/* A new graph with inputs a and b, h = a + b and y = rmsnorm(h) over whole rows of cols (a norm
+ * weight of type dt): returns y. */
+static int add_norm_graph(struct awq_graph *g, int cols, enum awq_dtype dt, int *a, int *b, int *h)
+{
+	struct awq_node prm = {.p.norm = {.eps = 1e-6f, .group = cols}};
+	awq_graph_init(g);
+	g->tokens_in = awq_graph_value(g, AWQ_V_TOKENS, 1, "tok");
+	*a = awq_graph_value(g, AWQ_V_ACT, cols, "a");
+	*b = awq_graph_value(g, AWQ_V_ACT, cols, "b");
+	*h = awq_graph_node(g, AWQ_OP_ADD, cols, "h", *a, *b, -1, NULL, NULL);
+	return awq_graph_node(g, AWQ_OP_RMSNORM, cols, "y", *h, -1, -1, dense(cols, 1, dt, 1.5f, AWQ_DT_COUNT), &prm);
+}
+
 /* h = a + b, y = rmsnorm(h) (whole rows: the backend runs both in one dispatch), checked through
  * z = h + y so that both of the fused dispatch's outputs count. */
 static int test_add_norm(struct vt_pair *p, int cols, enum awq_dtype dt)
@@ -148,14 +161,8 @@ static int test_add_norm(struct vt_pair *p, int cols, enum awq_dtype dt)
 	static const int st[][3] = {{1, 0, 0}, {5, 0, 0}, {33, 0, 0}};
 	char name[64];
 	struct awq_graph g;
-	awq_graph_init(&g);
-	struct awq_node prm = {.p.norm = {.eps = 1e-6f, .group = cols}};
-	int tok = awq_graph_value(&g, AWQ_V_TOKENS, 1, "tok");
-	int a = awq_graph_value(&g, AWQ_V_ACT, cols, "a"), b = awq_graph_value(&g, AWQ_V_ACT, cols, "b");
-	int h = awq_graph_node(&g, AWQ_OP_ADD, cols, "h", a, b, -1, NULL, NULL);
-	int y = awq_graph_node(&g, AWQ_OP_RMSNORM, cols, "y", h, -1, -1, dense(cols, 1, dt, 1.5f, AWQ_DT_COUNT), &prm);
+	int a, b, h, y = add_norm_graph(&g, cols, dt, &a, &b, &h);
 	int z = awq_graph_node(&g, AWQ_OP_ADD, cols, "z", h, y, -1, NULL, NULL);
-	g.tokens_in = tok;
 	snprintf(name, sizeof(name), "add+rmsnorm %s %d", awq_dtype_name(dt), cols);
 	struct vt_case c = {.name = name, .g = &g, .max_tokens = 33, .max_ctx = 33, .tol = 1e-5, .check = z,
 			    .in = {{.value = a, .lo = -3, .hi = 3}, {.value = b, .lo = -3, .hi = 3}}, .n_in = 2};
@@ -176,12 +183,7 @@ static int test_norm_chain(struct vt_pair *p, int mode, int K, int group, int n_
 	static const int st[][3] = {{1, 0, 0}, {3, 0, 0}, {1, 0, 0}, {5, 0, 0}, {1, 0, 0}};
 	char name[80];
 	struct awq_graph g;
-	awq_graph_init(&g);
-	struct awq_node prm = {.p.norm = {.eps = 1e-6f, .group = K}};
-	int tok = awq_graph_value(&g, AWQ_V_TOKENS, 1, "tok");
-	int a = awq_graph_value(&g, AWQ_V_ACT, K, "a"), b = awq_graph_value(&g, AWQ_V_ACT, K, "b");
-	int h = awq_graph_node(&g, AWQ_OP_ADD, K, "h", a, b, -1, NULL, NULL);
-	int y = awq_graph_node(&g, AWQ_OP_RMSNORM, K, "y", h, -1, -1, dense(K, 1, dt, 1.5f, AWQ_DT_COUNT), &prm);
+	int a, b, h, y = add_norm_graph(&g, K, dt, &a, &b, &h);
 	const struct awq_weight *w0;
 	int z;
 	if (mode == 0) {
@@ -198,7 +200,6 @@ static int test_norm_chain(struct vt_pair *p, int mode, int K, int group, int n_
 				   NULL);
 	}
 	int out = amp > 10 ? z : awq_graph_node(&g, AWQ_OP_ADD, K, "out", z, h, -1, NULL, NULL);
-	g.tokens_in = tok;
 	snprintf(name, sizeof(name), "add+rmsnorm %s, %s, K %d g%d, |x| < %g", awq_dtype_name(dt),
 		 mode == 0 ? "q/k mat-vecs" : "gate/up+silu", K, group, amp);
 	/* with int8 activations gate and up each carry the rounding of x into their
