@@ -30,9 +30,11 @@ layout(constant_id = 0) const int DT = 0;
 #define MAXD 256
 
 layout(set = 0, binding = 1, std430) readonly buffer Q { float q[]; };
-/* written only with FOLD, at the step's positions, which no workgroup of it reads from here */
-layout(set = 0, binding = 2, std430) buffer KC { float kc[]; };
-layout(set = 0, binding = 4, std430) buffer VC { float vc[]; };
+/* The caches hold fp16 pairs of adjacent elements, one uint each (as the CUDA backend's): half the
+ * bytes of f32 to read per key. Written only with FOLD, at the step's positions, which no workgroup
+ * of it reads from here. */
+layout(set = 0, binding = 2, std430) buffer KC { uint kc[]; };
+layout(set = 0, binding = 4, std430) buffer VC { uint vc[]; };
 layout(set = 0, binding = 7, std430) readonly buffer KR { float kr[]; };
 layout(set = 0, binding = 8, std430) readonly buffer VR { float vr[]; };
 layout(set = 0, binding = 9, std430) readonly buffer QN { uint qn[]; };
@@ -43,6 +45,7 @@ layout(set = 0, binding = 5, std430) writeonly buffer Out { float o[]; };
 layout(set = 0, binding = 6, std430) coherent buffer Ticket { uint ticket[]; };
 
 shared float qs[MAXD];
+shared vec2 kp[MAXD / 2u]; /* FOLD: a new key's rotated pairs (i, i + D/2), for the fp16 cache */
 shared float sc[BLK];
 shared uint is_last;
 
@@ -105,13 +108,17 @@ void main()
 				float inv = 1.0;
 				if ((pc.u5 & KNORM) != 0u)
 					inv = head_inv(wg_sum(x1 * x1 + x2 * x2), D);
-				if (t < half_d) {
-					const vec2 y = prep_pair(x1, x2, t, D, rr, inv, false);
-					kc[dst + t] = y.x;
-					kc[dst + t + half_d] = y.y;
-					vc[dst + t] = vr[kb + t];
-					vc[dst + t + half_d] = vr[kb + t + half_d];
+				if (t < half_d)
+					kp[t] = prep_pair(x1, x2, t, D, rr, inv, false);
+				barrier();
+				/* word w: elements 2w, 2w + 1 (dst is even: D is a multiple of 4) */
+				if (t < half_d / 2u) {
+					kc[dst / 2u + t] = packHalf2x16(vec2(kp[2u * t].x, kp[2u * t + 1u].x));
+					kc[dst / 2u + half_d / 2u + t] = packHalf2x16(vec2(kp[2u * t].y, kp[2u * t + 1u].y));
 				}
+				if (t < half_d)
+					vc[dst / 2u + t] = packHalf2x16(vec2(vr[kb + 2u * t], vr[kb + 2u * t + 1u]));
+				barrier(); /* kp again for the next row */
 			}
 		}
 		const uint qb = (r * H + h) * D;
@@ -149,8 +156,10 @@ void main()
 					d += qs[i] * y.x + qs[i + half_d] * y.y;
 				}
 			} else {
-				for (uint i = gl_SubgroupInvocationID; i < D; i += gl_SubgroupSize)
-					d += qs[i] * kc[kb + i];
+				for (uint i = gl_SubgroupInvocationID; i < half_d; i += gl_SubgroupSize) {
+					const vec2 kk = unpackHalf2x16(kc[kb / 2u + i]);
+					d += qs[2u * i] * kk.x + qs[2u * i + 1u] * kk.y;
+				}
 			}
 			d = subgroupAdd(d);
 			if (subgroupElect())
@@ -174,9 +183,9 @@ void main()
 			const bool fresh = fold && b0 + j >= pos; /* this step's value: raw */
 			const uint vb = fresh ? (b0 + j - pos) * kvd + kh * D : (b0 + j) * kvd + kh * D;
 			if (t < D)
-				acc0 += p * (fresh ? vr[vb + t] : vc[vb + t]);
+				acc0 += p * (fresh ? vr[vb + t] : unpackHalf2x16(vc[(vb + t) / 2u])[t & 1u]);
 			if (t + 128u < D)
-				acc1 += p * (fresh ? vr[vb + t + 128u] : vc[vb + t + 128u]);
+				acc1 += p * (fresh ? vr[vb + t + 128u] : unpackHalf2x16(vc[(vb + t + 128u) / 2u])[t & 1u]);
 		}
 		m = bm;
 		barrier();

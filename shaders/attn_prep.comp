@@ -3,7 +3,8 @@
  * (Qwen3's q_norm / k_norm) and rotate_half RoPE, q is written to the attention's q value, k and v
  * to the layer's cache at positions pos.. One workgroup per (head slot, row): slots 0..u0-1 are the
  * q heads (u0 = 0 when q needs nothing), then the k/v heads. Thread i takes the pair (i, i + half)
- * of the head. The arithmetic is that of rmsnorm.comp, rope.comp and kv_store.comp. */
+ * of the head. The arithmetic is that of rmsnorm.comp, rope.comp and kv_store.comp (the cache holds
+ * fp16 pairs of adjacent elements: the pairs (i, i + half) meet in shared memory first). */
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 128) in;
 layout(constant_id = 0) const int DT = 0;
@@ -14,9 +15,11 @@ layout(set = 0, binding = 1, std430) readonly buffer Q { float q[]; };
 layout(set = 0, binding = 2, std430) readonly buffer K { float k[]; };
 layout(set = 0, binding = 3, std430) readonly buffer V { float v[]; };
 layout(set = 0, binding = 4, std430) writeonly buffer QO { float qo[]; };
-layout(set = 0, binding = 5, std430) writeonly buffer KV { float kv[]; }; /* K cache, then V at u5 */
+layout(set = 0, binding = 5, std430) writeonly buffer KV { uint kv[]; }; /* K cache, then V at u5 (fp16 pairs) */
 layout(set = 0, binding = 6, std430) readonly buffer QN { uint qn[]; };
 layout(set = 0, binding = 7, std430) readonly buffer KN { uint kn[]; };
+
+shared vec2 kp[128]; /* the rotated pairs (i, i + half) of a k head, for the fp16 cache */
 
 float nload(uint i, bool isq)
 {
@@ -26,9 +29,9 @@ float nload(uint i, bool isq)
 	return widen16((word >> ((i & 1u) * 16u)) & 0xffffu, DT);
 }
 
-/* u0 = q heads prepared here (0 or n_heads), u1 = kv heads, u2 = head_dim, u3/u4 = cos/sin offsets in
- * step.tab, u5 = V cache offset in floats, u6 = flags (1 q norm, 2 k norm, 4 q RoPE, 8 k RoPE),
- * f0 = eps of the norms */
+/* u0 = q heads prepared here (0 or n_heads), u1 = kv heads, u2 = head_dim (a multiple of 4, <= 256),
+ * u3/u4 = cos/sin offsets in step.tab, u5 = V cache offset in words, u6 = flags (1 q norm, 2 k norm,
+ * 4 q RoPE, 8 k RoPE), f0 = eps of the norms */
 void main()
 {
 	const uint slot = gl_WorkGroupID.x, r = gl_WorkGroupID.y, hd = pc.u2, half_d = hd / 2u;
@@ -48,22 +51,28 @@ void main()
 			x2 = x2 * inv * nload(i + half_d, isq);
 		}
 	}
-	if (i >= half_d)
-		return;
-	if ((pc.u6 & (isq ? 4u : 8u)) != 0u) {
+	if (i < half_d && (pc.u6 & (isq ? 4u : 8u)) != 0u) {
 		float c = step.tab[pc.u3 + r * half_d + i], s = step.tab[pc.u4 + r * half_d + i];
 		float y1 = x1 * c - x2 * s, y2 = x2 * c + x1 * s;
 		x1 = y1;
 		x2 = y2;
 	}
-	if (isq) {
-		qo[base + i] = x1;
-		qo[base + i + half_d] = x2;
+	if (isq) { /* uniform in the workgroup */
+		if (i < half_d) {
+			qo[base + i] = x1;
+			qo[base + i + half_d] = x2;
+		}
 		return;
 	}
-	const uint kvd = pc.u1 * hd, dst = (uint(step.pos) + r) * kvd + h * hd;
-	kv[dst + i] = x1;
-	kv[dst + i + half_d] = x2;
-	kv[pc.u5 + dst + i] = v[base + i];
-	kv[pc.u5 + dst + i + half_d] = v[base + i + half_d];
+	if (i < half_d)
+		kp[i] = vec2(x1, x2);
+	barrier();
+	/* word w of the head: elements 2w, 2w + 1 (k: from the pairs; v: straight) */
+	const uint kvd = pc.u1 * hd, dst = ((uint(step.pos) + r) * kvd + h * hd) / 2u;
+	if (i < half_d / 2u) {
+		kv[dst + i] = packHalf2x16(vec2(kp[2u * i].x, kp[2u * i + 1u].x));
+		kv[dst + half_d / 2u + i] = packHalf2x16(vec2(kp[2u * i].y, kp[2u * i + 1u].y));
+	}
+	if (i < half_d)
+		kv[pc.u5 + dst + i] = packHalf2x16(vec2(v[base + 2u * i], v[base + 2u * i + 1u]));
 }

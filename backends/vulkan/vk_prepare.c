@@ -347,7 +347,7 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 	size_t arena = 0;
 	uint32_t tab = 0;
 	const VkDeviceSize kvd = (VkDeviceSize)g->kv_heads * g->head_dim;
-	c->kv_layer_bytes = (VkDeviceSize)o->max_ctx * kvd * 4;
+	c->kv_layer_bytes = (VkDeviceSize)o->max_ctx * kvd * 2; /* fp16 pairs */
 	c->kv_voff = (c->kv_layer_bytes + 255) & ~(VkDeviceSize)255;
 	int *live = malloc((size_t)g->n_values * 2 * sizeof(int));
 	if (!live || plan_fusions(c, live, live + g->n_values)) {
@@ -393,10 +393,12 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 		const struct awq_node *n = &g->nodes[i];
 		if (n->op != AWQ_OP_ATTENTION)
 			continue;
-		if (n->p.attn.head_dim > 256 || n->p.attn.n_kv_heads < 1 || n->p.attn.n_heads % n->p.attn.n_kv_heads ||
+		if (n->p.attn.head_dim > 256 || n->p.attn.head_dim % 4 || n->p.attn.n_kv_heads < 1 ||
+		    n->p.attn.n_heads % n->p.attn.n_kv_heads ||
 		    n->p.attn.layer < 0 || n->p.attn.layer >= g->n_kv_layers ||
 		    (VkDeviceSize)n->p.attn.n_kv_heads * n->p.attn.head_dim != kvd)
-			return awq_err(err, errlen, AWQ_EUNSUPPORTED, "%s: attention shape not supported (head_dim <= 256)",
+			return awq_err(err, errlen, AWQ_EUNSUPPORTED,
+				       "%s: attention shape not supported (head_dim a multiple of 4, <= 256)",
 				       g->values[n->out].name);
 		for (int r = 1; r <= o->max_tokens; r++) {
 			VkDeviceSize b = (VkDeviceSize)r * n->p.attn.n_heads * vk_attn_splits(c, r, n->p.attn.n_heads) *
@@ -579,7 +581,7 @@ static void describe(struct vk_ctx *c)
 		snprintf(tune, sizeof(tune), " [workgroup %d, %d rows x %d chunks per subgroup%s%s]", c->mv_wg, c->mv_nr,
 			 c->mv_u4 ? 4 : 2, c->mv_ku == 2 ? ", k-split 2 chunks" : "", c->mv_xs ? ", x via shared" : "");
 	snprintf(c->kernels, sizeof(c->kernels),
-		 "vulkan subgroup %u: %s%s%smatvec (<= %d rows)%s + tiled f32 matmul; %s%s; %s%s%s%sKV f32%s", c->subgroup_size,
+		 "vulkan subgroup %u: %s%s%smatvec (<= %d rows)%s + tiled f32 matmul; %s%s; %s%s%s%sKV f16%s", c->subgroup_size,
 		 q4 ? q4d : "",
 		 q4 && vk_q4k_on(c) ? "k-split " : "", dense ? (c->has_f16 ? "F16 fp16-math/BF16 " : "16-bit f32-math ") : "",
 		 VK_MATVEC_ROWS, tune, c->n_moe ? "MoE top-k expert matvec / grouped indirect matmul; " : "", c->coopmat_why,

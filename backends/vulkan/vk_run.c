@@ -135,8 +135,8 @@ static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 		vk_dispatch(cb, c, ps, vn->set[0], &pp, (q_prep ? H : 0) + HKV, (uint32_t)rows, 1);
 		vk_barrier_compute(cb);
 	} else if (!vn->prep) {
-		struct vk_push st = {.u = {(uint32_t)rows * kvd, kvd}};
-		vk_grid(((uint32_t)rows * kvd + 255) / 256, &gx, &gy);
+		struct vk_push st = {.u = {(uint32_t)rows * kvd / 2, kvd}}; /* fp16 pairs */
+		vk_grid(((uint32_t)rows * kvd / 2 + 255) / 256, &gx, &gy);
 		vk_dispatch(cb, c, ps, vn->set[0], &st, gx, gy, 1);
 		vk_barrier_compute(cb);
 	}

@@ -264,7 +264,9 @@ static int test_attention(struct vt_pair *p, int h, int hkv, int d, int ctx, int
 	}
 	int o = awq_graph_node(&g, AWQ_OP_ATTENTION, h * d, name, qa, ka, v, NULL, &prm);
 	g.tokens_in = tok;
-	struct vt_case c = {.name = name, .g = &g, .max_tokens = 64, .max_ctx = ctx, .n_in = 3, .check = o, .tol = 1e-5,
+	/* the KV cache holds fp16 (as the CUDA backend's): keys and values rounded to 2^-11 relative,
+	 * 1.5-2.4e-4 measured on lavapipe, against the CPU's f32 cache */
+	struct vt_case c = {.name = name, .g = &g, .max_tokens = 64, .max_ctx = ctx, .n_in = 3, .check = o, .tol = 1e-3,
 			    .in = {{.value = q, .lo = -1, .hi = 1}, {.value = k, .lo = -1, .hi = 1}, {.value = v, .lo = -1, .hi = 1}}};
 	int n = 0;
 	while (n < 10 && st[n][1] + st[n][0] <= ctx) {
