@@ -15,7 +15,12 @@
  * --synthetic` fills them (awq_synthetic_weight).
  *
  *   awq-vk-bench [--device N] [--reps R] [--shape NxK[,NxK...]] [--format awq|f16] [--no-bw]
- *                [--barrier compute|exec|buffer|full]
+ *                [--barrier compute|exec|buffer|full] [--rotate MB]
+ *
+ * --rotate MB (default 256): the dispatches cycle through copies of the weight (up to 64) whose
+ * bytes together reach MB, so that each reads its weight from memory as a model's decode does; one
+ * weight read again and again stays in the last-level cache (an H200 has 50 MB of L2: the
+ * earlier figures of this tool, before --rotate, were L2-resident). --rotate 0: one weight.
  *
  * --barrier: the chain's barrier (what each dependent dispatch pays for it): compute (default, a
  * global memory barrier compute to compute, as decode records), exec (an execution dependency with
@@ -64,13 +69,12 @@ static void chain_barrier(VkCommandBuffer cb, const struct vk_range *out)
 	}
 }
 
-/* GPU time of reps dispatches of node 0's mat-vec in one command buffer (mode CHAIN or FREE), or the
- * mean host time of one-dispatch submits (SINGLE), in us per dispatch. */
+/* GPU time of reps dispatches of the graph's mat-vecs in turn (its nodes: copies of one weight, so
+ * that their bytes together exceed the device's last-level cache) in one command buffer (mode
+ * CHAIN or FREE), or the mean host time of one-dispatch submits (SINGLE), in us per dispatch. */
 static int time_matvec(struct vk_ctx *c, VkQueryPool qp, enum mode m, int reps, double *us, char *err, size_t errlen)
 {
-	const struct awq_weight *w = c->g->nodes[0].w;
-	VkDescriptorSet set = c->nodes[0].set[0];
-	const struct vk_range out = vk_value(c, c->g->nodes[0].out);
+	const int copies = c->g->n_nodes;
 	VkCommandBuffer cb;
 	int n_sub = m == SINGLE ? reps : 1, per = m == SINGLE ? 1 : reps;
 	double t0 = awq_now_s(), gpu = 0;
@@ -81,9 +85,12 @@ static int time_matvec(struct vk_ctx *c, VkQueryPool qp, enum mode m, int reps, 
 		vkCmdResetQueryPool(cb, qp, 0, 2);
 		vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, qp, 0);
 		for (int i = 0; i < per && !rc; i++) {
-			rc = vk_rec_matmul(c, cb, w, set, 1, 0, err, errlen);
-			if (m == CHAIN)
+			const int j = (s * per + i) % copies;
+			rc = vk_rec_matmul(c, cb, c->g->nodes[j].w, c->nodes[j].set[0], 1, 0, err, errlen);
+			if (m == CHAIN) {
+				const struct vk_range out = vk_value(c, c->g->nodes[j].out);
 				chain_barrier(cb, &out);
+			}
 		}
 		vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, qp, 1);
 		if (!rc)
@@ -100,6 +107,9 @@ static int time_matvec(struct vk_ctx *c, VkQueryPool qp, enum mode m, int reps, 
 	return 0;
 }
 
+static double rotate_mb = 256; /* --rotate: the copies' bytes together, at least (0: one weight) */
+#define MAX_COPIES 64
+
 static int bench_shape(const struct awq_backend_ops *ops, int dev, int n, int k, int awq, int reps, double *bw)
 {
 	char err[AWQ_ERRLEN] = "";
@@ -109,10 +119,19 @@ static int bench_shape(const struct awq_backend_ops *ops, int dev, int n, int k,
 		fprintf(stderr, "awq-vk-bench: %s\n", err);
 		return 1;
 	}
+	/* copies of the weight (one host copy; each node uploads its own), reps cycling through them:
+	 * one weight stays in a 50 MB L2 (an H200's) between dispatches, which HBM-bound decode never sees */
+	const double bytes1 = (double)awq_weight_bytes(&w);
+	int copies = rotate_mb > 0 ? (int)(rotate_mb * 1e6 / bytes1 + 0.999) : 1;
+	copies = copies < 1 ? 1 : copies > MAX_COPIES ? MAX_COPIES : copies;
+	struct awq_weight ws[MAX_COPIES];
 	struct awq_graph g;
 	awq_graph_init(&g);
-	int tok = awq_graph_value(&g, AWQ_V_TOKENS, 1, "tok"), x = awq_graph_value(&g, AWQ_V_ACT, k, "x");
-	int y = awq_graph_node(&g, AWQ_OP_MATMUL, n, "y", x, -1, -1, &w, NULL);
+	int tok = awq_graph_value(&g, AWQ_V_TOKENS, 1, "tok"), x = awq_graph_value(&g, AWQ_V_ACT, k, "x"), y = -1;
+	for (int i = 0; i < copies; i++) {
+		ws[i] = w;
+		y = awq_graph_node(&g, AWQ_OP_MATMUL, n, "y", x, -1, -1, &ws[i], NULL);
+	}
 	g.tokens_in = tok;
 	g.logits_out = y;
 	struct awq_backend_opts o = {.quiet = 1};
@@ -145,8 +164,8 @@ static int bench_shape(const struct awq_backend_ops *ops, int dev, int n, int k,
 			snprintf(fc, sizeof(fc), "%.0f%%", 100 * bytes / (t[CHAIN] * 1e3) / *bw);
 			snprintf(ff, sizeof(ff), "%.0f%%", 100 * bytes / (t[FREE] * 1e3) / *bw);
 		}
-		printf("| %s | %d x %d | %.2f MB | %.2f | %.1f GB/s | %s | %.2f | %.1f GB/s | %s | %.1f |\n",
-		       awq ? "awq g128" : "f16", n, k, bytes / 1e6, t[CHAIN], bytes / (t[CHAIN] * 1e3), fc, t[FREE],
+		printf("| %s | %d x %d | %.2f MB x %d | %.2f | %.1f GB/s | %s | %.2f | %.1f GB/s | %s | %.1f |\n",
+		       awq ? "awq g128" : "f16", n, k, bytes / 1e6, copies, t[CHAIN], bytes / (t[CHAIN] * 1e3), fc, t[FREE],
 		       bytes / (t[FREE] * 1e3), ff, t[SINGLE]);
 	} else {
 		fprintf(stderr, "awq-vk-bench: %s x %d x %d: %s\n", awq ? "awq" : "f16", n, k, err);
@@ -171,6 +190,8 @@ int main(int argc, char **argv)
 			reps = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--no-bw"))
 			no_bw = 1;
+		else if (!strcmp(argv[i], "--rotate") && i + 1 < argc)
+			rotate_mb = atof(argv[++i]);
 		else if (!strcmp(argv[i], "--shape") && i + 1 < argc)
 			shapes = argv[++i];
 		else if (!strcmp(argv[i], "--format") && i + 1 < argc && (!strcmp(argv[i + 1], "awq") || !strcmp(argv[i + 1], "f16")))
@@ -187,11 +208,15 @@ int main(int argc, char **argv)
 			}
 		} else {
 			fprintf(stderr, "usage: awq-vk-bench [--device N] [--reps R] [--shape NxK[,NxK...]] [--format awq|f16] "
-					"[--no-bw] [--barrier compute|exec|buffer|full]\n");
+					"[--no-bw] [--barrier compute|exec|buffer|full] [--rotate MB]\n");
 			return 2;
 		}
 	}
-	if (reps < 1 || reps > 100000) {
+	if (!(rotate_mb >= 0 && rotate_mb <= 65536)) {
+		fprintf(stderr, "awq-vk-bench: --rotate %g out of range (0..65536 MB)\n", rotate_mb);
+		return 2;
+	}
+		if (reps < 1 || reps > 100000) {
 		fprintf(stderr, "awq-vk-bench: --reps %d out of range (1..100000)\n", reps);
 		return 2;
 	}
@@ -219,7 +244,7 @@ int main(int argc, char **argv)
 	       bar_names[chain_bar]);
 	double bw = no_bw ? -1 : 0; /* -1: none (the table's fractions are then -) */
 	int fails = 0;
-	printf("\n| weights | n x k | bytes | chain us | chain GB/s | of BW | free us | free GB/s | of BW | single us (host) |\n");
+	printf("\n| weights | n x k | bytes x copies | chain us | chain GB/s | of BW | free us | free GB/s | of BW | single us (host) |\n");
 	printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (const char *p = shapes; *p;) {
 		int n = 0, k = 0, used = 0;
