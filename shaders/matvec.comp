@@ -15,7 +15,9 @@
  * are a second operand (binding 4, their scales/zeros at binding 6) read alongside the gate's, and
  * the output is silu(gate) * up. Only the fast paths exist in this variant (no bias; Q4 with K and
  * the group size multiples of 32, 16-bit with K a multiple of 8, f32 arithmetic): the host fuses
- * only such weights. */
+ * only such weights. NORM2 (4-bit SILU only, one-row steps, AWQ_VK_EPINORM=1): x is x' = h * w of
+ * the residual add and RMSNorm before it, which the mat-vec before them wrote with the partial sums
+ * of squares at binding 8 (epinorm.glsl); the outputs are scaled by the norm's 1 / rms. */
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #ifdef F16MATH
@@ -32,7 +34,14 @@ layout(constant_id = 2) const int BDT = 0;
 #ifndef NR
 #define NR 4 /* output rows per subgroup (the _nr2 variants: 2, twice the subgroups) */
 #endif
+#ifdef NORM2
+#if !defined(FMT_Q4) || !defined(SILU) || defined(MOE)
+#error "NORM2 is a form of the 4-bit SILU mat-vec only"
+#endif
+#define MAXR 1 /* one-row steps only */
+#else
 #define MAXR 4
+#endif
 #ifndef U
 #define U 2u /* Q4: 32-k chunks per lane whose loads go out together (matvec_q4_u4: 4) */
 #endif
@@ -54,6 +63,11 @@ layout(set = 0, binding = 7, std430) readonly buffer Route { float route[]; };
 #define BIAS(n) 0.0
 #else
 #include "bias.glsl"
+#endif
+
+#ifdef NORM2
+#include "epinorm.glsl"
+layout(set = 0, binding = 8, std430) readonly buffer PartIn { float pin[]; }; /* u5 of them */
 #endif
 
 #ifdef FMT_Q4
@@ -88,7 +102,8 @@ float wload(uint i)
 #endif
 
 /* u0 = K, u1 = N, u2 = rows (<= 4), u3 = group size (Q4), u4 = has bias;
- * MOE: u2 = 1, u5 = top_k, u6 = experts, u7 = x row per slot (else per token) */
+ * MOE: u2 = 1, u5 = top_k, u6 = experts, u7 = x row per slot (else per token);
+ * NORM2: u2 = 1, u5 = the producer's partial sums, f0 = eps */
 void main()
 {
 	const uint K = pc.u0, N = pc.u1, rows = pc.u2, lane = gl_SubgroupInvocationID, sgs = gl_SubgroupSize;
@@ -98,6 +113,14 @@ void main()
 	const uint xoff = (pc.u7 != 0u ? slot : slot / topk) * K, ooff = slot * N;
 #else
 	const uint wrow = 0u, xoff = 0u, ooff = 0u;
+#endif
+#ifdef NORM2
+	float ssl = 0.0; /* each subgroup adds up all the partial sums itself */
+	for (uint i = lane; i < pc.u5; i += sgs)
+		ssl += pin[i];
+	const float scale = pn_scale(subgroupAdd(ssl), K, pc.f0);
+#else
+	const float scale = 1.0;
 #endif
 	const uint per_wg = NR * (gl_WorkGroupSize.x / 32u > 0u ? gl_WorkGroupSize.x / 32u : 1u);
 	for (uint n0 = flat_group() * per_wg + gl_SubgroupID * NR; n0 < (flat_group() + 1u) * per_wg && n0 < N;
@@ -159,6 +182,11 @@ void main()
 							vec4 xv[8];
 							[[unroll]] for (uint i = 0u; i < 8u; i++)
 								xv[i] = x4[xb + i];
+#ifdef NORM2
+							const float sig = pn_pow2(xv);
+#else
+							const float sig = 1.0;
+#endif
 #ifdef Q8DOT
 							uint xq[8]; /* once per chunk for all NR rows (and both weights with SILU) */
 							float xd;
@@ -170,9 +198,9 @@ void main()
 							x_pairs(xv, xp);
 #endif
 							[[unroll]] for (uint j = 0u; j < NR; j++) {
-								acc[r][j] += s[u][j] * DOT32(q[u][j], xv, xp, mz[u][j]);
+								acc[r][j] += s[u][j] * sig * DOT32(q[u][j], xv, xp, mz[u][j]);
 #ifdef SILU
-								accu[r][j] += su[u][j] * DOT32(qu[u][j], xv, xp, mzu[u][j]);
+								accu[r][j] += su[u][j] * sig * DOT32(qu[u][j], xv, xp, mzu[u][j]);
 #endif
 							}
 						}
@@ -261,9 +289,9 @@ void main()
 				float b = BIAS(n0 + j);
 				[[unroll]] for (uint r = 0u; r < MAXR; r++) {
 					if (r < rows) {
-						float t = subgroupAdd(acc[r][j]);
+						float t = subgroupAdd(acc[r][j]) * scale;
 #ifdef SILU
-						float tu = subgroupAdd(accu[r][j]);
+						float tu = subgroupAdd(accu[r][j]) * scale;
 						if (subgroupElect())
 							o[ooff + r * N + n0 + j] = t / (1.0 + exp(-t)) * tu; /* as eltwise.comp */
 #else

@@ -19,7 +19,11 @@
  * workgroup loads its chunks coalesced, stores them with a one-vec4 pad per chunk (lanes then read
  * distinct banks) and reads them back from shared memory (9 KB). The fused gate/up of decode stays on
  * matvec.comp: a SILU form of this kernel (8 rows x 2 weights per invocation) ran at 48.5 us per
- * llama2-7b call on an H200 against matvec.comp's 34.4. */
+ * llama2-7b call on an H200 against matvec.comp's 34.4.
+ *
+ * EPI and NORM2 (one-row steps, AWQ_VK_EPINORM=1; epinorm.glsl): this kernel before a residual add
+ * and RMSNorm writes the sum, the weighted x' and its partial sums of squares in its epilogue
+ * (EPI); after them it reads x' and scales its outputs by the norm's 1 / rms (NORM2). */
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #ifdef F16MATH
@@ -36,7 +40,9 @@ layout(constant_id = 2) const int BDT = 0;
 #ifndef NRW
 #define NRW 8u /* output rows per workgroup (VK_Q4K_ROWS on the host) */
 #endif
-#ifdef XS
+#if defined(EPI) || defined(NORM2)
+#define MAXR 1u /* one-row steps only */
+#elif defined(XS)
 #define MAXR 1u /* one-row steps only */
 #undef KU
 #define KU 1u
@@ -56,12 +62,35 @@ layout(set = 0, binding = 5, std430) readonly buffer SZ { uint sz[]; };
 #include "bias.glsl"
 
 #include "q4dot.glsl"
+#if defined(EPI) || defined(NORM2)
+#include "epinorm.glsl"
+#endif
+#ifdef EPI
+/* binding 3 (o) takes the sum h = h_prev + W x */
+layout(set = 0, binding = 8, std430) readonly buffer HPrev { float hprev[]; };
+layout(set = 0, binding = 9, std430) readonly buffer NormW { uint nw[]; }; /* of type DT */
+layout(set = 0, binding = 10, std430) writeonly buffer XW { float xw[]; }; /* x' = h * w */
+layout(set = 0, binding = 11, std430) writeonly buffer PartOut { float pout[]; }; /* per workgroup */
+shared float epi_sq[NRW];
+
+float norm_w(uint i)
+{
+	if (DT == DT_F32)
+		return uintBitsToFloat(nw[i]);
+	return widen16((nw[i >> 1] >> ((i & 1u) * 16u)) & 0xffffu, DT);
+}
+#endif
+#ifdef NORM2
+layout(set = 0, binding = 8, std430) readonly buffer PartIn { float pin[]; }; /* u5 of them */
+shared float red_ss[64];
+#endif
 
 /* per subgroup, per (row of x, output row): the subgroup's partial sums (up to 64 subgroups, as
  * reduce.glsl; the host checks workgroup size / minimum subgroup size): 8 KB */
 shared float red[64u * MAXR * NRW];
 
-/* u0 = K, u1 = N, u2 = rows (<= 4), u3 = group size, u4 = has bias */
+/* u0 = K, u1 = N, u2 = rows (<= 4; EPI, NORM2, XS: 1), u3 = group size, u4 = has bias; NORM2: u5 = the
+ * producer's partial sums, f0 = eps */
 void main()
 {
 	const uint K = pc.u0, N = pc.u1, rows = pc.u2, G = pc.u3, t = gl_LocalInvocationID.x;
@@ -75,6 +104,11 @@ void main()
 		[[unroll]] for (uint j = 0u; j < NRW; j++)
 			acc[r][j] = 0.0;
 	const uint WG = gl_WorkGroupSize.x;
+#ifdef NORM2
+	float ss = 0.0; /* this invocation's share of the producer's partial sums */
+	for (uint i = t; i < pc.u5; i += WG)
+		ss += pin[i];
+#endif
 #ifdef XS
 	/* the same trip count in every invocation (the barriers); chunks past C are clamped, unused */
 	for (uint base = 0u; base < C; base += WG) {
@@ -121,6 +155,11 @@ void main()
 #else
 						xv[i] = x4[(r * K + c * 32u) / 4u + i];
 #endif
+#ifdef NORM2
+					const float sig = pn_pow2(xv);
+#else
+					const float sig = 1.0;
+#endif
 #ifdef Q8DOT
 					uint xq[8];
 					float xd;
@@ -131,7 +170,7 @@ void main()
 					x_pairs(xv, xp);
 #endif
 					[[unroll]] for (uint j = 0u; j < NRW; j++)
-						acc[r][j] += s[u][j] * DOT32(q[u][j], xv, xp, mz[u][j]);
+						acc[r][j] += s[u][j] * sig * DOT32(q[u][j], xv, xp, mz[u][j]);
 				}
 			}
 		}
@@ -149,14 +188,47 @@ void main()
 			}
 		}
 	}
+#ifdef NORM2
+	ss = subgroupAdd(ss);
+	if (subgroupElect())
+		red_ss[gl_SubgroupID] = ss;
+#endif
 	barrier();
 	if (t < rows * NRW) {
 		const uint r = t / NRW, j = t % NRW;
+#ifdef EPI
+		float sq = 0.0;
+#endif
 		if (n0 + j < N) {
 			float v = 0.0;
 			for (uint sg = 0u; sg < gl_NumSubgroups; sg++)
 				v += red[(sg * MAXR + r) * NRW + j];
+#ifdef NORM2
+			float tot = 0.0;
+			for (uint sg = 0u; sg < gl_NumSubgroups; sg++)
+				tot += red_ss[sg];
+			v *= pn_scale(tot, K, pc.f0);
+#endif
+#ifdef EPI
+			v = hprev[n0 + j] + (v + BIAS(n0 + j)); /* as the ADD after it: a + b */
+			o[n0 + j] = v;
+			xw[n0 + j] = v * norm_w(n0 + j);
+			sq = v * v;
+#else
 			o[r * N + n0 + j] = v + BIAS(n0 + j);
+#endif
 		}
+#ifdef EPI
+		epi_sq[j] = sq;
+#endif
 	}
+#ifdef EPI
+	barrier();
+	if (t == 0u) {
+		float p = 0.0;
+		[[unroll]] for (uint j = 0u; j < NRW; j++)
+			p += epi_sq[j];
+		pout[flat_group()] = p;
+	}
+#endif
 }

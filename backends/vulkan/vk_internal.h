@@ -9,7 +9,7 @@
 #include "error.h"
 #include "graph.h"
 
-#define VK_NBIND 11      /* bindings of the one descriptor set layout (0 = step buffer) */
+#define VK_NBIND 12      /* bindings of the one descriptor set layout (0 = step buffer) */
 #define VK_MAX_PIPES 64
 #define VK_MAX_CMDS 8    /* recorded command buffers kept (one per step shape) */
 #define VK_MAX_ROPES 4   /* distinct RoPE tables (head_dim and scaling) per graph */
@@ -67,6 +67,12 @@ struct vk_node {
 	/* SILU_MUL whose gate and up MATMULs run inside it in decode steps (matvec_*_silu): their nodes
 	 * (-1: none); the MATMULs carry decode_skip (skipped in steps of <= VK_MATVEC_ROWS rows) */
 	int silu_gate, silu_up, decode_skip;
+	/* AWQ_VK_EPINORM=1, one-row steps (epinorm.glsl): an ADD with its whole-row RMSNORM runs in the
+	 * epilogue of the MATMUL before it and the prologue of its readers. On that MATMUL, epi = the
+	 * ADD's node (-1: none); on the ADD, epi_add = 1 (it does not run then) and epi_slot its half of
+	 * the partial-sums buffer; on each reader (a K-split MATMUL or a fused 4-bit SILU_MUL), pre_add =
+	 * the ADD's node (-1: none). The EPI and NORM2 forms take descriptor set 1 (MATMUL) or 2 (SILU). */
+	int epi, epi_add, epi_slot, pre_add;
 };
 
 struct vk_cmd {
@@ -162,6 +168,9 @@ struct vk_ctx {
 	int attn_merge;            /* attention merges its splits in its own dispatch; AWQ_VK_ATTN_MERGE=0: off */
 	int attn_fold;             /* decode: attn_prep's work inside the attention dispatch; AWQ_VK_ATTN_FOLD=0: off */
 	int moe_silu;              /* MoE decode: experts' gate/up + SiLU in one dispatch; AWQ_VK_MOE_SILU=1: on */
+	int epinorm;               /* AWQ_VK_EPINORM=1: add + RMSNorm in the mat-vecs around them (one-row steps) */
+	struct vk_buf norm_part;   /* ... their partial sums of squares: two halves of norm_part_half bytes */
+	VkDeviceSize norm_part_half;
 	struct vk_buf *kv; /* per layer: K then V at kv_voff */
 	VkDeviceSize kv_voff, kv_layer_bytes;
 	struct vk_weight *weights;

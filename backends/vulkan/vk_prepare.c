@@ -304,6 +304,67 @@ static void plan_silu(struct vk_ctx *c, const int *uses, int i, int *live_to)
 		live_to[a->in[0]] = i;
 }
 
+/* The node whose one-row dispatch would read x as a NORM2 mat-vec (epinorm.glsl), for MATMUL j, or
+ * -1: a MATMUL of 4-bit weights on the K-split kernel's default form, or, for the gate or up of a
+ * fused SILU_MUL, that SILU_MUL on matvec.comp's default 4-bit form. */
+static int norm2_reader(const struct vk_ctx *c, int j, int x)
+{
+	const struct awq_graph *g = c->g;
+	const struct awq_node *n = &g->nodes[j];
+	if (n->op != AWQ_OP_MATMUL || n->in[0] != x || n->in[1] == x || n->in[2] == x || !n->w ||
+	    n->w->fmt != AWQ_WFMT_AWQ4 || vk_q4_q8(c) || c->nodes[j].epi >= 0)
+		return -1;
+	if (!c->nodes[j].decode_skip)
+		return vk_q4k(c, n->w) && c->mv_ku == 1 ? j : -1;
+	for (int s = j + 1; s < g->n_nodes; s++)
+		if (c->nodes[s].silu_gate == j || c->nodes[s].silu_up == j)
+			return vk_mv_plain(c) ? s : -1;
+	return -1;
+}
+
+/* ADD node i with its whole-row RMSNORM folded in (c->nodes[i].norm), AWQ_VK_EPINORM=1: in one-row
+ * steps, when the node before it is a K-split MATMUL whose output only the ADD reads, and every
+ * reader of the norm is a NORM2 mat-vec, that MATMUL writes the sum, x' and the partial sums in
+ * its epilogue (so both are live from it on) and the readers take the norm's scale from them. */
+static void plan_epi(struct vk_ctx *c, const int *uses, int i, int *slots, int *live_from)
+{
+	const struct awq_graph *g = c->g;
+	const struct awq_node *a = &g->nodes[i], *m = &g->nodes[c->nodes[i].norm];
+	const int x = m->out, cols = g->values[x].cols, p = i - 1;
+	if (!c->epinorm || p < 0 || cols % 32 || x == g->logits_out || a->out == g->logits_out)
+		return;
+	const struct awq_node *pn = &g->nodes[p];
+	if (pn->op != AWQ_OP_MATMUL || (pn->out != a->in[0] && pn->out != a->in[1]) || a->in[0] == a->in[1] ||
+	    uses[pn->out] != 1 || !pn->w || pn->w->fmt != AWQ_WFMT_AWQ4 || pn->w->n != cols || !vk_q4k(c, pn->w) ||
+	    c->mv_ku != 1 || vk_q4_q8(c) || c->nodes[p].decode_skip || c->nodes[p].pre_add >= 0 || c->nodes[p].skip)
+		return;
+	int readers[8], n = 0;
+	for (int j = c->nodes[i].norm + 1; j < g->n_nodes; j++) {
+		const struct awq_node *b = &g->nodes[j];
+		if (b->in[0] != x && b->in[1] != x && b->in[2] != x)
+			continue;
+		int r = norm2_reader(c, j, x);
+		if (r < 0)
+			return;
+		if (n > 0 && readers[n - 1] == r)
+			continue; /* gate and up of one SILU_MUL */
+		if (n == 8)
+			return;
+		readers[n++] = r;
+	}
+	if (n == 0)
+		return;
+	c->nodes[p].epi = i;
+	c->nodes[i].epi_add = 1;
+	c->nodes[i].epi_slot = (*slots)++ % 2; /* alternate: a norm's readers finish before the next EPI */
+	for (int k = 0; k < n; k++)
+		c->nodes[readers[k]].pre_add = i;
+	if (live_from[a->out] < 0 || live_from[a->out] > p)
+		live_from[a->out] = p;
+	if (live_from[x] < 0 || live_from[x] > p)
+		live_from[x] = p;
+}
+
 /* An ADD whose sum goes (among others) into a whole-row RMSNORM right after it runs both in one
  * dispatch (add_rmsnorm): the norm's output is then written at the ADD, one node earlier than the
  * planner would assume, which live_from tells it. Attention nodes take their q/k norms, RoPEs and
@@ -316,6 +377,7 @@ static int plan_fusions(struct vk_ctx *c, int *live_from, int *live_to)
 	for (int i = 0; i < g->n_nodes; i++) {
 		c->nodes[i].norm = c->nodes[i].rope_q = c->nodes[i].rope_k = c->nodes[i].norm_q = c->nodes[i].norm_k = -1;
 		c->nodes[i].q_raw = c->nodes[i].k_raw = c->nodes[i].silu_gate = c->nodes[i].silu_up = -1;
+		c->nodes[i].epi = c->nodes[i].pre_add = -1;
 	}
 	if (c->no_fuse)
 		return 0;
@@ -328,7 +390,7 @@ static int plan_fusions(struct vk_ctx *c, int *live_from, int *live_to)
 		if (g->nodes[i].op == AWQ_OP_SILU_MUL)
 			plan_silu(c, uses, i, live_to);
 	}
-	free(uses);
+	int slots = 0;
 	for (int i = 0; i + 1 < g->n_nodes; i++) {
 		const struct awq_node *a = &g->nodes[i], *m = &g->nodes[i + 1];
 		if (a->op != AWQ_OP_ADD || m->op != AWQ_OP_RMSNORM || m->in[0] != a->out ||
@@ -337,7 +399,9 @@ static int plan_fusions(struct vk_ctx *c, int *live_from, int *live_to)
 		c->nodes[i].norm = i + 1;
 		c->nodes[i + 1].skip = 1;
 		live_from[m->out] = i;
+		plan_epi(c, uses, i, &slots, live_from);
 	}
+	free(uses);
 	return 0;
 }
 
@@ -425,6 +489,18 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 		}
 	}
 	c->act_bytes += c->attn_ticket.size;
+	/* EPI partial sums (one float per producer workgroup), two halves: the most any fused norm needs */
+	VkDeviceSize half = 16;
+	for (int i = 0; i < g->n_nodes; i++)
+		if (c->nodes[i].epi >= 0) {
+			const VkDeviceSize b = (VkDeviceSize)((g->nodes[i].w->n + VK_Q4K_ROWS - 1) / VK_Q4K_ROWS) * 4;
+			half = b > half ? b : half;
+		}
+	const VkDeviceSize al = c->props.limits.minStorageBufferOffsetAlignment;
+	c->norm_part_half = (half + al - 1) / al * al;
+	if (!rc)
+		rc = vk_buf_create(c, &c->norm_part, 2 * c->norm_part_half, 0, "norm partial sums", err, errlen);
+	c->act_bytes += c->norm_part.size;
 	/* readback of logits and greedy ids after every step */
 	const struct awq_value *lv = g->logits_out >= 0 ? &g->values[g->logits_out] : NULL;
 	c->rb_logits_off = 0;
@@ -435,16 +511,34 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 	return rc;
 }
 
+/* Descriptor sets node i takes (MoE nodes: vk_moe_sets_needed): attention's three or four; a fused
+ * SILU_MUL's second (decode) and third (NORM2); a MATMUL's second (EPI or NORM2). */
+static int sets_of(const struct vk_ctx *c, int i)
+{
+	const struct awq_node *n = &c->g->nodes[i];
+	const struct vk_node *vn = &c->nodes[i];
+	if (n->op == AWQ_OP_ATTENTION)
+		return vn->prep ? 4 : 3;
+	if (n->op == AWQ_OP_LAST_ROWS || n->op == AWQ_OP_MOE_ROUTE || n->op == AWQ_OP_MOE_EXPERTS)
+		return 0;
+	return 1 + (vn->silu_gate >= 0) + (vn->epi >= 0 || vn->pre_add >= 0);
+}
+
+/* The partial sums of ADD node i's norm (EPI writes them, NORM2 reads them): its half of norm_part. */
+static struct vk_range epi_part(const struct vk_ctx *c, int i)
+{
+	struct vk_range r = {c->norm_part.buf, (VkDeviceSize)c->nodes[i].epi_slot * c->norm_part_half,
+			     c->norm_part_half};
+	return r;
+}
+
 static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 {
 	const struct awq_node *n = &c->g->nodes[i];
 	struct vk_node *vn = &c->nodes[i];
 	struct vk_range r[VK_NBIND - 1] = {{0}};
 	const int moe = n->op == AWQ_OP_MOE_ROUTE || n->op == AWQ_OP_MOE_EXPERTS;
-	int rc = 0, sets = n->op == AWQ_OP_ATTENTION ? (vn->prep ? 4 : 3)
-			   : n->op == AWQ_OP_LAST_ROWS || moe ? 0
-			   : vn->silu_gate >= 0 ? 2
-						: 1;
+	int rc = 0, sets = sets_of(c, i);
 	for (int s = 0; s < sets && !rc; s++)
 		rc = vk_set_alloc(c, &vn->set[s], err, errlen);
 	if (rc || (!sets && !moe))
@@ -467,6 +561,26 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 			r[4] = vk_whole(&vn->wt->sz);
 		if (vn->wt->bias.buf)
 			r[6] = vk_whole(&vn->wt->bias);
+		if (vn->epi >= 0 || vn->pre_add >= 0) { /* set 1: the EPI or NORM2 form of one-row steps */
+			struct vk_range f[VK_NBIND - 1];
+			memcpy(f, r, sizeof(f));
+			const int ai = vn->epi >= 0 ? vn->epi : vn->pre_add;
+			if (vn->epi >= 0) { /* the sum at 3, h_prev at 8, norm weight 9, x' 10, partials 11 */
+				const struct awq_node *a = &c->g->nodes[ai], *m = &c->g->nodes[c->nodes[ai].norm];
+				struct vk_weight *nw = weight_of(c, m->w);
+				if (!nw)
+					return awq_err(err, errlen, AWQ_EINVAL, "weight %s of %s was not uploaded", m->w->name,
+						       c->g->values[m->out].name);
+				f[2] = vk_value(c, a->out);
+				f[7] = vk_value(c, a->in[0] == n->out ? a->in[1] : a->in[0]);
+				f[8] = vk_whole(&nw->data);
+				f[9] = vk_value(c, m->out);
+				f[10] = epi_part(c, ai);
+			} else { /* the partials at 8 */
+				f[7] = epi_part(c, ai);
+			}
+			vk_set_write(c, vn->set[1], f, VK_NBIND - 1);
+		}
 		break;
 	case AWQ_OP_EMBED:
 	case AWQ_OP_RMSNORM:
@@ -516,10 +630,15 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 			if (!wg || !wu)
 				return awq_err(err, errlen, AWQ_EINVAL, "gate/up weights of %s were not uploaded",
 					       c->g->values[n->out].name);
-			struct vk_range f[7] = {vk_value(c, ga->in[0]), vk_whole(&wg->data), out, vk_whole(&wu->data),
-						wg->sz.buf ? vk_whole(&wg->sz) : vk_whole(&c->dummy),
-						wu->sz.buf ? vk_whole(&wu->sz) : vk_whole(&c->dummy), vk_whole(&c->dummy)};
+			struct vk_range f[VK_NBIND - 1] = {vk_value(c, ga->in[0]), vk_whole(&wg->data), out, vk_whole(&wu->data),
+							   wg->sz.buf ? vk_whole(&wg->sz) : vk_whole(&c->dummy),
+							   wu->sz.buf ? vk_whole(&wu->sz) : vk_whole(&c->dummy),
+							   vk_whole(&c->dummy)};
 			vk_set_write(c, vn->set[1], f, 7);
+			if (vn->pre_add >= 0) { /* set 2: NORM2, the partials at 8 */
+				f[7] = epi_part(c, vn->pre_add);
+				vk_set_write(c, vn->set[2], f, 8);
+			}
 		}
 		r[0] = in0;
 		r[1] = in1;
@@ -576,18 +695,26 @@ static void describe(struct vk_ctx *c)
 	char q4d[128];
 	snprintf(q4d, sizeof(q4d), "W4A16 %s%s (AWQ repacked at load) ", vk_q4_f16(c) ? "fp16-math" : "f32-math",
 		 !vk_q4_q8(c) ? "" : c->idot_fast ? " + int8-dot decode" : " + int8-dot decode, dots not accelerated here");
+	int n_epi = 0; /* ADD + RMSNORMs in the mat-vecs around them (one-row steps) */
+	for (int i = 0; i < c->g->n_nodes; i++)
+		n_epi += c->nodes[i].epi_add;
+	char epi[64] = "";
+	if (c->epinorm)
+		snprintf(epi, sizeof(epi), "add+RMSNorm in the mat-vecs around it (x%d); ", n_epi);
 	char tune[96] = ""; /* the mat-vec tuning knobs that are not at their defaults */
 	if (c->mv_wg != VK_MV_WG || c->mv_u4 || c->mv_nr != 4 || !c->mv_ksplit || c->mv_ku != 1 || c->mv_xs)
 		snprintf(tune, sizeof(tune), " [workgroup %d, %d rows x %d chunks per subgroup%s%s]", c->mv_wg, c->mv_nr,
 			 c->mv_u4 ? 4 : 2, c->mv_ku == 2 ? ", k-split 2 chunks" : "", c->mv_xs ? ", x via shared" : "");
 	snprintf(c->kernels, sizeof(c->kernels),
-		 "vulkan subgroup %u: %s%s%smatvec (<= %d rows)%s + tiled f32 matmul; %s%s; %s%s%s%sKV f16%s", c->subgroup_size,
+		 "vulkan subgroup %u: %s%s%smatvec (<= %d rows)%s + tiled f32 matmul; %s%s; %s%s%s%s%sKV f16%s",
+		 c->subgroup_size,
 		 q4 ? q4d : "",
 		 q4 && vk_q4k_on(c) ? "k-split " : "", dense ? (c->has_f16 ? "F16 fp16-math/BF16 " : "16-bit f32-math ") : "",
 		 VK_MATVEC_ROWS, tune, c->n_moe ? "MoE top-k expert matvec / grouped indirect matmul; " : "", c->coopmat_why,
 		 c->attn_merge ? "" : "attention combine as a second dispatch; ",
 		 c->attn_fold ? "" : "attention prep as its own dispatch in decode; ",
-		 c->n_moe && c->moe_silu ? "MoE gate/up/SiLU in one dispatch; " : "", c->validate ? "validation on; " : "",
+		 c->n_moe && c->moe_silu ? "MoE gate/up/SiLU in one dispatch; " : "", epi,
+		 c->validate ? "validation on; " : "",
 		 c->profile ? "; profiling" : "");
 }
 
@@ -620,7 +747,9 @@ int vk_prepare(void *ctx, const struct awq_graph *g, const struct awq_prepare_op
 		return rc;
 	/* node sets (MoE nodes and the two of the AWQ repack: vk_moe_sets_needed), the bandwidth probe's */
 	VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 0};
-	uint32_t n_sets = (uint32_t)g->n_nodes * 3 + 4 + vk_moe_sets_needed(g);
+	uint32_t n_sets = 4 + (uint32_t)vk_moe_sets_needed(g);
+	for (int i = 0; i < g->n_nodes; i++)
+		n_sets += (uint32_t)sets_of(c, i);
 	ps.descriptorCount = n_sets * VK_NBIND;
 	VkDescriptorPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, .maxSets = n_sets,
 					 .poolSizeCount = 1, .pPoolSizes = &ps};
@@ -656,6 +785,7 @@ void vk_release_graph(struct vk_ctx *c)
 	vk_buf_destroy(c, &c->dummy);
 	vk_buf_destroy(c, &c->attn_part);
 	vk_buf_destroy(c, &c->attn_ticket);
+	vk_buf_destroy(c, &c->norm_part);
 	free(c->offsets);
 	free(c->nodes);
 	free(c->node_dec_ms);

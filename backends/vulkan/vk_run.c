@@ -168,6 +168,23 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 	int rc = 0;
 	switch (n->op) {
 	case AWQ_OP_MATMUL:
+		if ((vn->epi >= 0 || vn->pre_add >= 0) && rows == 1) { /* epinorm.glsl: EPI or NORM2 */
+			const struct awq_weight *w = n->w;
+			const int ai = vn->epi >= 0 ? vn->epi : vn->pre_add;
+			const struct awq_node *m = &g->nodes[c->nodes[ai].norm];
+			struct vk_push mv = {.u = {(uint32_t)w->k, (uint32_t)w->n, 1, (uint32_t)w->group_size, w->bias != NULL,
+						   (uint32_t)((w->k + VK_Q4K_ROWS - 1) / VK_Q4K_ROWS)},
+					     .f0 = m->p.norm.eps};
+			const int f16 = vk_q4_f16(c);
+			const char *name = vn->epi >= 0 ? (f16 ? "matvec_q4k_epi_f16" : "matvec_q4k_epi")
+							: (f16 ? "matvec_q4k_norm2_f16" : "matvec_q4k_norm2");
+			rc = vk_pipe_get(c, name, vk_dt_code(m->w->dtype), c->mv_wg, w->bias ? vk_dt_code(w->bias_dtype) : 0, &p,
+					 err, errlen);
+			vk_grid((uint32_t)((w->n + VK_Q4K_ROWS - 1) / VK_Q4K_ROWS), &gx, &gy);
+			if (!rc)
+				vk_dispatch(cb, c, p, vn->set[1], &mv, gx, gy, 1);
+			return rc;
+		}
 		return vk_rec_matmul(c, cb, n->w, vn->set[0], rows, 0, err, errlen);
 	case AWQ_OP_MOE_ROUTE:
 	case AWQ_OP_MOE_EXPERTS:
@@ -227,6 +244,17 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 			struct vk_push mv = {.u = {(uint32_t)w->k, (uint32_t)w->n, (uint32_t)rows,
 						   q4 ? (uint32_t)w->group_size : 0, 0}};
 			uint32_t groups = vk_matvec_groups(c, w->n, 4);
+			if (vn->pre_add >= 0 && rows == 1) { /* NORM2: x' and the norm's partial sums (epinorm.glsl) */
+				const struct awq_node *m = &g->nodes[c->nodes[vn->pre_add].norm];
+				mv.u[5] = (uint32_t)((w->k + VK_Q4K_ROWS - 1) / VK_Q4K_ROWS);
+				mv.f0 = m->p.norm.eps;
+				rc = vk_pipe_get(c, vk_q4_f16(c) ? "matvec_q4_silu_norm2_f16" : "matvec_q4_silu_norm2",
+						 vk_dt_code(m->w->dtype), c->mv_wg, 0, &p, err, errlen);
+				vk_grid(groups, &gx, &gy);
+				if (!rc)
+					vk_dispatch(cb, c, p, vn->set[2], &mv, gx, gy, 1);
+				return rc;
+			}
 			rc = vk_pipe_get(c, q4 ? q4_matvec(c, 1, 0, w, &groups) : "matvec_dense_silu",
 					 q4 ? 0 : vk_dt_code(w->dtype), c->mv_wg, 0, &p, err, errlen);
 			vk_grid(groups, &gx, &gy);
@@ -283,7 +311,8 @@ static void rec_readback(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 static int runs_in(const struct vk_ctx *c, const struct awq_step *s, int i)
 {
 	const struct vk_node *vn = &c->nodes[i];
-	return !vn->skip && !(vn->decode_skip && awq_value_rows(c->g, c->g->nodes[i].out, s) <= VK_MATVEC_ROWS);
+	const int rows = awq_value_rows(c->g, c->g->nodes[i].out, s);
+	return !vn->skip && !(vn->decode_skip && rows <= VK_MATVEC_ROWS) && !(vn->epi_add && rows == 1);
 }
 
 /* Whether the arena ranges of values a and b (as planned: max_tokens rows) overlap. */

@@ -171,19 +171,28 @@ static int test_add_norm(struct vt_pair *p, int cols, enum awq_dtype dt)
 	return f;
 }
 
-/* h = a + b, y = rmsnorm(h), and 4-bit mat-vecs reading y, as a decoder layer has them (the
- * add+rmsnorm dispatch, then the K-split or the fused gate/up mat-vec), on residual values up to
- * amp: the packed-fp16 mat-vecs see the normalised y however large the residual stream is.
+/* o = u Wo, h = a + o, y = rmsnorm(h), and 4-bit mat-vecs reading y, as a decoder layer has them
+ * (the attention's o projection, the residual add and norm, the next projections; the
+ * add+rmsnorm dispatch in between, or with AWQ_VK_EPINORM=1 in one-row steps the o projection's
+ * epilogue and the readers' prologue, epinorm.glsl), on residual values up to amp: the packed-fp16
+ * mat-vecs must not overflow however large the residual stream is.
  * mode 0: q = y Wq, k = y Wk + bias, checked through (q + k) + h; mode 1: gate and up of y with the
  * SiLU-mul, a down projection back to K, checked through down + h (through q + k or down alone
- * where amp is large: the sum would hide their error). (A fold of the add+rmsnorm into these
- * mat-vecs was tested here, 08d1e8e..e5828a3, and removed: slower on an H200.) */
+ * where amp is large: the sum would hide their error). (A fold of the add+rmsnorm into the readers
+ * alone was tested here, 08d1e8e..e5828a3, and removed: slower on an H200.) */
 static int test_norm_chain(struct vt_pair *p, int mode, int K, int group, int n_mid, enum awq_dtype dt, float amp)
 {
 	static const int st[][3] = {{1, 0, 0}, {3, 0, 0}, {1, 0, 0}, {5, 0, 0}, {1, 0, 0}};
-	char name[80];
+	char name[96];
 	struct awq_graph g;
-	int a, b, h, y = add_norm_graph(&g, K, dt, &a, &b, &h);
+	struct awq_node prm = {.p.norm = {.eps = 1e-6f, .group = K}};
+	awq_graph_init(&g);
+	g.tokens_in = awq_graph_value(&g, AWQ_V_TOKENS, 1, "tok");
+	const int Ku = 96;
+	int a = awq_graph_value(&g, AWQ_V_ACT, K, "a"), u = awq_graph_value(&g, AWQ_V_ACT, Ku, "u");
+	int o = awq_graph_node(&g, AWQ_OP_MATMUL, K, "o", u, -1, -1, awq4(K, Ku, 32, 1, 0), NULL);
+	int h = awq_graph_node(&g, AWQ_OP_ADD, K, "h", a, o, -1, NULL, NULL);
+	int y = awq_graph_node(&g, AWQ_OP_RMSNORM, K, "y", h, -1, -1, dense(K, 1, dt, 1.5f, AWQ_DT_COUNT), &prm);
 	const struct awq_weight *w0;
 	int z;
 	if (mode == 0) {
@@ -200,13 +209,13 @@ static int test_norm_chain(struct vt_pair *p, int mode, int K, int group, int n_
 				   NULL);
 	}
 	int out = amp > 10 ? z : awq_graph_node(&g, AWQ_OP_ADD, K, "out", z, h, -1, NULL, NULL);
-	snprintf(name, sizeof(name), "add+rmsnorm %s, %s, K %d g%d, |x| < %g", awq_dtype_name(dt),
+	snprintf(name, sizeof(name), "o+add+rmsnorm %s, %s, K %d g%d, |x| < %g", awq_dtype_name(dt),
 		 mode == 0 ? "q/k mat-vecs" : "gate/up+silu", K, group, amp);
-	/* with int8 activations gate and up each carry the rounding of x into their
-	 * product: twice a mat-vec's bound */
+	/* with int8 activations gate and up each carry the rounding of x into their product: twice a
+	 * mat-vec's bound */
 	const double tol = mm_tol(p, w0, 1e-5) * (p->q8 && mode == 1 ? 2 : 1);
 	struct vt_case c = {.name = name, .g = &g, .max_tokens = 5, .max_ctx = 5, .tol = tol, .check = out,
-			    .in = {{.value = a, .lo = -amp, .hi = amp}, {.value = b, .lo = -amp, .hi = amp}}, .n_in = 2};
+			    .in = {{.value = a, .lo = -amp, .hi = amp}, {.value = u, .lo = -1, .hi = 1}}, .n_in = 2};
 	int f = vt_run_case(p, &c, st, 5, seed++);
 	awq_graph_free(&g);
 	return f;
@@ -339,6 +348,7 @@ int main(int argc, char **argv)
 		f += test_norm_chain(&p, 0, 96, 32, 0, AWQ_DT_BF16, 3);
 		f += test_norm_chain(&p, 0, 4352, 128, 0, AWQ_DT_F16, 3000);
 		f += test_norm_chain(&p, 1, 4608, 128, 24, AWQ_DT_BF16, 3000);
+		f += test_norm_chain(&p, 1, 96, 32, 40, AWQ_DT_F32, 3);
 		f += test_ropes(&p);
 		f += test_attention(&p, 2, 1, 128, 120, 0);
 		f += test_attention(&p, 3, 3, 80, 48, 0);

@@ -34,7 +34,7 @@
 #             (carry .gl: the loader debs, see the device tool's README)
 #   vkab      Vulkan AWQ decode (-p 16 -n 128) of each model of VK_AB_MODELS (llama2-7b) at the
 #             defaults, with each run of VK_AB_RUNS ("name VAR=V ...;name ...", default
-#             AWQ_VK_ATTN_FOLD=0 and AWQ_VK_MOE_SILU=1), then at the defaults again (carry .gl)
+#             AWQ_VK_EPINORM=1, AWQ_VK_MATVEC_XS=1 and both), then at the defaults again (carry .gl)
 #   vkbench   awq-vk-bench: llama2-7b's decode mat-vec shapes alone through NVIDIA's Vulkan driver,
 #             timed with a barrier after every dispatch (as decode), without (throughput) and one
 #             per submit, AWQ and F16, then AWQ with the knob runs of VKB_KNOB_RUNS (as
@@ -317,7 +317,7 @@ if has vkab; then
 	for m in $(echo "${VK_AB_MODELS:-llama2-7b}" | tr ',' ' '); do
 		ab_bench() { bench "vkab_${m}_$1" 150 --synthetic "$m" --precision awq --backend vulkan -p 16 -n 128 -r 3 --no-predict; }
 		ab_bench base
-		knob_runs "nofold AWQ_VK_ATTN_FOLD=0;moesilu AWQ_VK_MOE_SILU=1" ab_bench VK_AB_RUNS
+		knob_runs "epinorm AWQ_VK_EPINORM=1;xs AWQ_VK_MATVEC_XS=1;epinorm_xs AWQ_VK_EPINORM=1 AWQ_VK_MATVEC_XS=1" ab_bench VK_AB_RUNS
 		ab_bench base_again
 	done
 fi
