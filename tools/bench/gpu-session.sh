@@ -26,7 +26,8 @@
 #             router inside qwen3-30b-a3b AWQ decode (no graph, two layers' launches), and of
 #             the dense decode GEMV (awq-cuda-bench --profile); per-instruction stall samples
 #             summarised by tools/bench/ncu-stalls.py into the summary, reports kept in the logs
-#   vulkan    test_vulkan_ops, the goldens and a bench of VK_BENCH_MODELS (llama2-7b) through NVIDIA's
+#   vulkan    test_vulkan_ops (also under each knob of VK_OPS_KNOBS, default AWQ_VK_EPINORM=1 and
+#             AWQ_VK_MATVEC_XS=1), the goldens and a bench of VK_BENCH_MODELS (llama2-7b) through NVIDIA's
 #             Vulkan driver and CUDA, then AWQ_VK_PROFILE=1 of llama2-7b AWQ decode (GPU time per
 #             decode step and op, mat-vecs by shape), and its decode with the mat-vec workgroup sizes
 #             of VK_MATVEC_WGS (AWQ_VK_MATVEC_WG; 64 256 512) and the knob runs of VK_KNOB_RUNS
@@ -286,6 +287,14 @@ if has vulkan; then
 	t0=$SECONDS
 	timeout 200 "$VKOPS" >"$L/test_vulkan_ops.log" 2>&1
 	note "test_vulkan_ops: rc=$? in $((SECONDS - t0)) s: $(tail -1 "$L/test_vulkan_ops.log")"
+	# the op tests under each knob of VK_OPS_KNOBS ("VAR=V ...;..."; knobs not yet run on a GPU)
+	IFS=';' read -ra okn <<<"${VK_OPS_KNOBS:-AWQ_VK_EPINORM=1;AWQ_VK_MATVEC_XS=1}"
+	for kv in "${okn[@]}"; do
+		t0=$SECONDS
+		(export $kv; timeout 200 "$VKOPS") >"$L/test_vulkan_ops_${kv%%=*}.log" 2>&1
+		note "test_vulkan_ops ($kv): rc=$? in $((SECONDS - t0)) s: $(tail -1 "$L/test_vulkan_ops_${kv%%=*}.log")"
+		grep FAIL "$L/test_vulkan_ops_${kv%%=*}.log" | head -5 | tee -a "$summary"
+	done
 	goldens vulkan
 	# the int8-activation 4-bit decode knob, with the CPU int8 path's bound (tests/golden)
 	AWQ_VK_Q8=1 GOLDEN_AWQ_TOL=5e-2 goldens vulkan AWQ_VK_Q8=1
