@@ -112,7 +112,8 @@ static void vulkan_gpu_profile(const struct awq_device_caps *d, struct perf_prof
 }
 
 /* Vulkan or OpenCL on the CPU (lavapipe, PoCL): shaders JIT-compiled to SIMD code; assumed to reach
- * 0.3 of the host bandwidth and 0.1 of the FP32 peak, 20 us per dispatch, 200 us per submit. */
+ * 0.3 of the host bandwidth and 0.1 of the FP32 peak, 20 us per dispatch, 200 us per submit; the
+ * Vulkan backend's fp16 KV cache. */
 static void host_shader_profile(struct perf_profile *p)
 {
 	p->kind = "vulkan-cpu";
@@ -125,7 +126,7 @@ static void host_shader_profile(struct perf_profile *p)
 	p->launch_decode_s = p->launch_prefill_s = 20e-6;
 	p->launches_per_node = 1;
 	p->step_s = 200e-6;
-	p->kv_elem = 4;
+	p->kv_elem = 2;
 }
 
 /* The CPU backend (backends/cpu): 16-bit weights widened to f32 and FMA'd; AWQ through int8 dot

@@ -448,7 +448,7 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 			rc = awq_err(err, errlen, AWQ_ENOMEM, "out of memory");
 		for (int l = 0; l < g->n_kv_layers && !rc; l++) {
 			rc = vk_buf_create(c, &c->kv[l], c->kv_voff + c->kv_layer_bytes, 0, "KV cache", err, errlen);
-			c->kv_bytes += c->kv[l].size;
+			c->kv_bytes += 2 * c->kv_layer_bytes; /* the cache proper: not the <= 255-byte pad before V */
 		}
 	}
 	/* attention split partials: the most any step size needs; one ticket word per (row, head) */
