@@ -18,8 +18,7 @@ float pn_scale(float ss, uint K, float eps)
 }
 
 /* Scale a chunk into [0.5, 1) in magnitude by a power of two; returns the factor to take back (1 for
- * zeros and denormals). From the exponent bits, not frexp/ldexp: the fold's third form (e5828a3)
- * used those and failed its |x| < 3000 fp16 test on the H200 alone. */
+ * zeros and denormals). From the exponent bits: exact, and no library call whose edge cases vary. */
 float pn_pow2(inout vec4 xv[8])
 {
 	vec4 m = abs(xv[0]);
