@@ -24,7 +24,24 @@ layout(constant_id = 0) const int DT = 0;
 layout(set = 0, binding = 1, std430) readonly buffer X { float x[]; };
 layout(set = 0, binding = 2, std430) readonly buffer W { uint w[]; };
 layout(set = 0, binding = 3, std430) writeonly buffer Out { float o[]; };
-#ifdef ADD
+#ifdef COMBINE
+/* (decode steps, AWQ_VK_MOE_FOLD=1) b is the MoE experts' output, formed here as moe_combine.comp
+ * does from the slots' down projections (binding 4, slot t * top_k + j of row t) and the route's
+ * weights (binding 6; u3 = top_k): its dispatch and barrier are saved */
+layout(set = 0, binding = 4, std430) readonly buffer YS { float ys[]; };
+layout(set = 0, binding = 5, std430) buffer H { float h[]; };
+layout(set = 0, binding = 6, std430) readonly buffer Route { float route[]; };
+float comb(uint i) /* i = row * cols + c */
+{
+	const uint K = pc.u3, t = i / pc.u0, c = i % pc.u0;
+	float acc = 0.0;
+	for (uint j = 0u; j < K; j++)
+		acc += route[t * 2u * K + K + j] * ys[(t * K + j) * pc.u0 + c];
+	return acc;
+}
+#define XV(i) (x[i] + comb(i))
+#define XAGAIN(i) h[i]
+#elif defined(ADD)
 layout(set = 0, binding = 4, std430) readonly buffer B { float b[]; };
 layout(set = 0, binding = 5, std430) buffer H { float h[]; };
 #define XV(i) (x[i] + b[i])
@@ -41,7 +58,7 @@ float wload(uint i)
 	return widen16((w[i >> 1] >> ((i & 1u) * 16u)) & 0xffffu, DT);
 }
 
-/* u0 = cols, u1 = group, u2 = rows * groups per row, f0 = eps */
+/* u0 = cols, u1 = group, u2 = rows * groups per row, f0 = eps; COMBINE: u3 = top_k */
 void main()
 {
 	uint cols = pc.u0, group = pc.u1, ng = cols / group;

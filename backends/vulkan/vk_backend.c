@@ -118,6 +118,8 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 	/* the residual add + RMSNorm of one-row steps in the epilogue of the K-split mat-vec before them
 	 * and the prologue of the mat-vecs after (epinorm.glsl): off until measured on a GPU */
 	c->epinorm = env_pick("AWQ_VK_EPINORM", 0, 1);
+	/* the MoE experts' combine inside the residual add + RMSNorm after them (decode): off until measured */
+	c->moe_fold = env_pick("AWQ_VK_MOE_FOLD", 0, 1);
 	c->full_barriers = env_is("AWQ_VK_BARRIERS", "full");
 	c->no_fuse = getenv("AWQ_VK_NO_FUSE") != NULL;
 	/* int8 activations and integer dots in the 4-bit decode mat-vecs (q4dot.glsl, Q8DOT), a knob like
@@ -143,12 +145,13 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 		vk_close(c);
 		return rc;
 	}
-	snprintf(c->kernels, sizeof(c->kernels), "vulkan (not prepared): %s%s mat-vec; %s%s%s%s%s",
+	snprintf(c->kernels, sizeof(c->kernels), "vulkan (not prepared): %s%s mat-vec; %s%s%s%s%s%s",
 		 vk_q4_f16(c) ? "W4A16 fp16-math" : "W4A16 f32-math", vk_q4_q8(c) ? " + int8-dot decode" : "",
 		 c->attn_merge ? "" : "attention combine as a second dispatch; ",
 		 c->attn_fold ? "" : "attention prep as its own dispatch in decode; ",
 		 c->moe_silu ? "MoE gate/up/SiLU in one dispatch; " : "",
-		 c->epinorm ? "add+RMSNorm in the mat-vecs around it; " : "", c->coopmat_why);
+		 c->epinorm ? "add+RMSNorm in the mat-vecs around it; " : "",
+		 c->moe_fold ? "MoE combine in the add+RMSNorm; " : "", c->coopmat_why);
 	*out = c;
 	return 0;
 }

@@ -73,6 +73,10 @@ struct vk_node {
 	 * the partial-sums buffer; on each reader (a K-split MATMUL or a fused 4-bit SILU_MUL), pre_add =
 	 * the ADD's node (-1: none). The EPI and NORM2 forms take descriptor set 1 (MATMUL) or 2 (SILU). */
 	int epi, epi_add, epi_slot, pre_add;
+	/* AWQ_VK_MOE_FOLD=1, decode steps: an ADD (with its norm) right after MOE_EXPERTS forms the
+	 * experts' combine itself (add_rmsnorm_moe, descriptor set 1): comb = the experts' node on the
+	 * ADD (-1: none), comb_skip = 1 on the experts (no combine dispatch then) */
+	int comb, comb_skip;
 };
 
 struct vk_cmd {
@@ -169,6 +173,7 @@ struct vk_ctx {
 	int attn_fold;             /* decode: attn_prep's work inside the attention dispatch; AWQ_VK_ATTN_FOLD=0: off */
 	int moe_silu;              /* MoE decode: experts' gate/up + SiLU in one dispatch; AWQ_VK_MOE_SILU=1: on */
 	int epinorm;               /* AWQ_VK_EPINORM=1: add + RMSNorm in the mat-vecs around them (one-row steps) */
+	int moe_fold;              /* AWQ_VK_MOE_FOLD=1: the experts' combine inside the add + RMSNorm after them */
 	struct vk_buf norm_part;   /* ... their partial sums of squares: two halves of norm_part_half bytes */
 	VkDeviceSize norm_part_half;
 	struct vk_buf *kv; /* per layer: K then V at kv_voff */

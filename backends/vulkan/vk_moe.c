@@ -389,6 +389,8 @@ static int rec_experts(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_no
 		struct vk_push pc = {.u = {I, H, 1, Gd, 0, K, E, 1}};
 		vk_grid(vk_matvec_groups(c, H, 4), &gx, &gy);
 		vk_dispatch(cb, c, pd, vn->set[S_DOWN], &pc, gx, gy, slots);
+		if (vn->comb_skip) /* the ADD after it combines the slots (AWQ_VK_MOE_FOLD; its barrier follows) */
+			return 0;
 	}
 	vk_barrier_compute(cb);
 	struct vk_push pc = {.u = {H, K, (uint32_t)rows * H, E, S}};

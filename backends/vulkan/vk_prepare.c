@@ -365,6 +365,22 @@ static void plan_epi(struct vk_ctx *c, const int *uses, int i, int *slots, int *
 		live_from[x] = p;
 }
 
+/* ADD node i with its whole-row RMSNORM folded in, AWQ_VK_MOE_FOLD=1: when the node before it is a
+ * MOE_EXPERTS whose output only the ADD reads, decode steps form that output (the combine of the
+ * slots' down projections) inside the add_rmsnorm dispatch; the route is then read there. */
+static void plan_comb(struct vk_ctx *c, const int *uses, int i, int *live_to)
+{
+	const struct awq_graph *g = c->g;
+	const struct awq_node *a = &g->nodes[i], *e = i > 0 ? &g->nodes[i - 1] : NULL;
+	if (!c->moe_fold || !e || e->op != AWQ_OP_MOE_EXPERTS || (e->out != a->in[0] && e->out != a->in[1]) ||
+	    a->in[0] == a->in[1] || uses[e->out] != 1 || c->nodes[i].epi_add)
+		return;
+	c->nodes[i].comb = i - 1;
+	c->nodes[i - 1].comb_skip = 1;
+	if (live_to[e->in[1]] < i)
+		live_to[e->in[1]] = i;
+}
+
 /* An ADD whose sum goes (among others) into a whole-row RMSNORM right after it runs both in one
  * dispatch (add_rmsnorm): the norm's output is then written at the ADD, one node earlier than the
  * planner would assume, which live_from tells it. Attention nodes take their q/k norms, RoPEs and
@@ -377,7 +393,7 @@ static int plan_fusions(struct vk_ctx *c, int *live_from, int *live_to)
 	for (int i = 0; i < g->n_nodes; i++) {
 		c->nodes[i].norm = c->nodes[i].rope_q = c->nodes[i].rope_k = c->nodes[i].norm_q = c->nodes[i].norm_k = -1;
 		c->nodes[i].q_raw = c->nodes[i].k_raw = c->nodes[i].silu_gate = c->nodes[i].silu_up = -1;
-		c->nodes[i].epi = c->nodes[i].pre_add = -1;
+		c->nodes[i].epi = c->nodes[i].pre_add = c->nodes[i].comb = -1;
 	}
 	if (c->no_fuse)
 		return 0;
@@ -400,6 +416,7 @@ static int plan_fusions(struct vk_ctx *c, int *live_from, int *live_to)
 		c->nodes[i + 1].skip = 1;
 		live_from[m->out] = i;
 		plan_epi(c, uses, i, &slots, live_from);
+		plan_comb(c, uses, i, live_to);
 	}
 	free(uses);
 	return 0;
@@ -521,7 +538,7 @@ static int sets_of(const struct vk_ctx *c, int i)
 		return vn->prep ? 4 : 3;
 	if (n->op == AWQ_OP_LAST_ROWS || n->op == AWQ_OP_MOE_ROUTE || n->op == AWQ_OP_MOE_EXPERTS)
 		return 0;
-	return 1 + (vn->silu_gate >= 0) + (vn->epi >= 0 || vn->pre_add >= 0);
+	return 1 + (vn->silu_gate >= 0) + (vn->epi >= 0 || vn->pre_add >= 0) + (vn->comb >= 0);
 }
 
 /* The partial sums of ADD node i's norm (EPI writes them, NORM2 reads them): its half of norm_part. */
@@ -656,6 +673,12 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 			r[2] = vk_value(c, m->out);
 			r[3] = in1;
 			r[4] = out;
+			if (vn->comb >= 0) { /* set 1, decode: the residual, norm weight, norm out, slots, sum, route */
+				const struct awq_node *e = &c->g->nodes[vn->comb];
+				struct vk_range f[6] = {vk_value(c, n->in[0] == e->out ? n->in[1] : n->in[0]), r[1], r[2],
+							vk_whole(&c->moe_tmp.y), out, vk_value(c, e->in[1])};
+				vk_set_write(c, vn->set[1], f, 6);
+			}
 			break;
 		}
 		/* fall through */
@@ -698,9 +721,14 @@ static void describe(struct vk_ctx *c)
 	int n_epi = 0; /* ADD + RMSNORMs in the mat-vecs around them (one-row steps) */
 	for (int i = 0; i < c->g->n_nodes; i++)
 		n_epi += c->nodes[i].epi_add;
-	char epi[64] = "";
+	int n_comb = 0; /* MoE combines inside the add + RMSNorm after them (decode) */
+	for (int i = 0; i < c->g->n_nodes; i++)
+		n_comb += c->nodes[i].comb >= 0;
+	char epi[128] = "";
 	if (c->epinorm)
 		snprintf(epi, sizeof(epi), "add+RMSNorm in the mat-vecs around it (x%d); ", n_epi);
+	if (c->moe_fold)
+		snprintf(epi + strlen(epi), sizeof(epi) - strlen(epi), "MoE combine in the add+RMSNorm (x%d); ", n_comb);
 	char tune[96] = ""; /* the mat-vec tuning knobs that are not at their defaults */
 	if (c->mv_wg != VK_MV_WG || c->mv_u4 || c->mv_nr != 4 || !c->mv_ksplit || c->mv_ku != 1 || c->mv_xs)
 		snprintf(tune, sizeof(tune), " [workgroup %d, %d rows x %d chunks per subgroup%s%s]", c->mv_wg, c->mv_nr,

@@ -226,13 +226,16 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 	case AWQ_OP_ADD:
 		if (vn->norm >= 0) { /* with the whole-row RMSNORM after it: one workgroup per row */
 			const struct awq_node *m = &g->nodes[vn->norm];
+			const int comb = vn->comb >= 0 && rows <= VK_MATVEC_ROWS; /* and the MoE combine (decode) */
 			pc.u[0] = pc.u[1] = (uint32_t)cols;
 			pc.u[2] = (uint32_t)rows;
+			pc.u[3] = comb ? (uint32_t)g->nodes[vn->comb].p.moe.top_k : 0;
 			pc.f0 = m->p.norm.eps;
-			rc = vk_pipe_get(c, "add_rmsnorm", vk_dt_code(m->w->dtype), norm_wg(c, cols), 0, &p, err, errlen);
+			rc = vk_pipe_get(c, comb ? "add_rmsnorm_moe" : "add_rmsnorm", vk_dt_code(m->w->dtype), norm_wg(c, cols),
+					 0, &p, err, errlen);
 			vk_grid((uint32_t)rows, &gx, &gy);
 			if (!rc)
-				vk_dispatch(cb, c, p, vn->set[0], &pc, gx, gy, 1);
+				vk_dispatch(cb, c, p, vn->set[comb ? 1 : 0], &pc, gx, gy, 1);
 			return rc;
 		}
 		/* fall through */

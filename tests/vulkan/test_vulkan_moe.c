@@ -170,9 +170,11 @@ static size_t expert_bytes(const struct awq_weight *w)
 	return (size_t)(w->n * w->k) * awq_dtype_size(w->dtype);
 }
 
-/* MOE_EXPERTS with routes written as inputs. */
-static int test_experts(struct vt_pair *p, const char *name, int E, int K, int H, int I, const struct vt_wspec *gu,
-			const struct vt_wspec *dn, int hot)
+/* MOE_EXPERTS with routes written as inputs. fold: followed by the residual add and a whole-row
+ * RMSNorm, h = res + experts, checked through h + rmsnorm(h) (AWQ_VK_MOE_FOLD=1 forms the combine
+ * inside the add_rmsnorm dispatch of decode steps). */
+static int test_experts_fold(struct vt_pair *p, const char *name, int E, int K, int H, int I, const struct vt_wspec *gu,
+			     const struct vt_wspec *dn, int hot, int fold)
 {
 	struct awq_experts ex = {.n = E};
 	ex.gate = vt_weights(&seed, E, I, H, gu);
@@ -185,10 +187,21 @@ static int test_experts(struct vt_pair *p, const char *name, int E, int K, int H
 	r.x = awq_graph_value(&r.g, AWQ_V_ACT, H, "x");
 	r.route = awq_graph_value(&r.g, AWQ_V_ACT, 2 * K, "route");
 	r.out = awq_graph_node(&r.g, AWQ_OP_MOE_EXPERTS, H, name, r.x, r.route, -1, NULL, &prm);
+	int res = -1;
+	const struct awq_weight *nw = NULL;
+	if (fold) {
+		struct awq_node nprm = {.p.norm = {.eps = 1e-6f, .group = H}};
+		nw = vt_dense(&seed, H, 1, AWQ_DT_BF16, 1.5f, AWQ_DT_COUNT);
+		res = awq_graph_value(&r.g, AWQ_V_ACT, H, "res");
+		int h = awq_graph_node(&r.g, AWQ_OP_ADD, H, "h", res, r.out, -1, NULL, NULL);
+		int y = awq_graph_node(&r.g, AWQ_OP_RMSNORM, H, "y", h, -1, -1, nw, &nprm);
+		r.out = awq_graph_node(&r.g, AWQ_OP_ADD, H, "h+y", h, y, -1, NULL, NULL);
+	}
 	float *x = malloc(sizeof(float) * MAX_ROWS * H), *route = malloc(sizeof(float) * MAX_ROWS * 2 * K);
+	float *resv = malloc(sizeof(float) * MAX_ROWS * H);
 	float *ref = malloc(sizeof(float) * MAX_ROWS * H), *out = malloc(sizeof(float) * MAX_ROWS * H);
 	float *scratch = malloc(sizeof(float) * (size_t)(2 * I + H));
-	int rc = x && route && ref && out && scratch ? run_open(&r)
+	int rc = x && route && ref && out && scratch && resv ? run_open(&r)
 						     : awq_err(r.err, sizeof(r.err), AWQ_ENOMEM, "out of memory");
 	int fails = 0;
 	if (!rc) { /* every expert resident, whatever a step selects */
@@ -205,12 +218,28 @@ static int test_experts(struct vt_pair *p, const char *name, int E, int K, int H
 		const int rows = steps[i][0];
 		rand_fill(x, (size_t)rows * H, -1, 1);
 		rand_route(route, rows, E, K, hot);
-		rc = run_step(&r, rows, x, route, out);
+		if (fold) {
+			rand_fill(resv, (size_t)rows * H, -3, 3);
+			rc = p->ops[1]->write_value(r.ctx, res, resv, rows, r.err, sizeof(r.err));
+		}
+		if (!rc)
+			rc = run_step(&r, rows, x, route, out);
 		if (rc)
 			break;
 		if (awq_ref_moe_experts(&ex, x, route, rows, H, K, scratch, ref)) {
 			rc = awq_err(r.err, sizeof(r.err), AWQ_EINVAL, "the reference rejected the route");
 			break;
+		}
+		for (int t = 0; fold && t < rows; t++) { /* h = res + experts; out = h + rmsnorm(h) */
+			float *o = ref + (size_t)t * H;
+			double ss = 0;
+			for (int c = 0; c < H; c++) {
+				o[c] = resv[(size_t)t * H + c] + o[c];
+				ss += (double)o[c] * o[c];
+			}
+			const float inv = 1.0f / sqrtf((float)(ss / H) + 1e-6f);
+			for (int c = 0; c < H; c++)
+				o[c] = o[c] + o[c] * inv * awq_bf16_to_f32(((const uint16_t *)nw->data)[c]);
 		}
 		int bad;
 		double e = rel_l2(out, ref, (size_t)rows * H, &bad);
@@ -231,7 +260,14 @@ static int test_experts(struct vt_pair *p, const char *name, int E, int K, int H
 	free(ref);
 	free(out);
 	free(scratch);
+	free(resv);
 	return rc ? 1 : fails;
+}
+
+static int test_experts(struct vt_pair *p, const char *name, int E, int K, int H, int I, const struct vt_wspec *gu,
+			const struct vt_wspec *dn, int hot)
+{
+	return test_experts_fold(p, name, E, K, H, I, gu, dn, hot, 0);
 }
 
 static int test_routes(struct vt_pair *p)
@@ -271,6 +307,8 @@ static int test_experts_all(struct vt_pair *p)
 	f += test_experts(p, "experts f32 E3 top1 H20 I12 hot", 3, 1, 20, 12, &f32, &f32, 1);
 	f += test_experts(p, "experts awq g128/g64 E64 top8 H128 I64", 64, 8, 128, 64, &awq128, &awq64, 0);
 	f += test_experts(p, "experts E1 top1 bf16 H16 I8", 1, 1, 16, 8, &bf16, &bf16, 0);
+	f += test_experts_fold(p, "experts awq g32 E8 top2 H128 I96 +add+norm", 8, 2, 128, 96, &awq32, &awq32, 0, 1);
+	f += test_experts_fold(p, "experts bf16 E6 top3 H72 I40 hot +add+norm", 6, 3, 72, 40, &bf16, &bf16, 1, 1);
 	return f;
 }
 

@@ -27,7 +27,8 @@
 #             the dense decode GEMV (awq-cuda-bench --profile); per-instruction stall samples
 #             summarised by tools/bench/ncu-stalls.py into the summary, reports kept in the logs
 #   vulkan    test_vulkan_ops (also under each knob of VK_OPS_KNOBS, default AWQ_VK_EPINORM=1 and
-#             AWQ_VK_MATVEC_XS=1), the goldens and a bench of VK_BENCH_MODELS (llama2-7b) through NVIDIA's
+#             AWQ_VK_MATVEC_XS=1), test_vulkan_moe with AWQ_VK_MOE_FOLD=1, the goldens and a bench of
+#             VK_BENCH_MODELS (llama2-7b) through NVIDIA's
 #             Vulkan driver and CUDA, then AWQ_VK_PROFILE=1 of llama2-7b AWQ decode (GPU time per
 #             decode step and op, mat-vecs by shape), and its decode with the mat-vec workgroup sizes
 #             of VK_MATVEC_WGS (AWQ_VK_MATVEC_WG; 64 256 512) and the knob runs of VK_KNOB_RUNS
@@ -35,7 +36,8 @@
 #             (carry .gl: the loader debs, see the device tool's README)
 #   vkab      Vulkan AWQ decode (-p 16 -n 128) of each model of VK_AB_MODELS (llama2-7b) at the
 #             defaults, with each run of VK_AB_RUNS ("name VAR=V ...;name ...", default
-#             AWQ_VK_EPINORM=1, AWQ_VK_MATVEC_XS=1 and both), then at the defaults again (carry .gl)
+#             AWQ_VK_EPINORM=1, AWQ_VK_MATVEC_XS=1, both, AWQ_VK_MOE_FOLD=1 with EPINORM), then at the
+#             defaults again (carry .gl)
 #   vkbench   awq-vk-bench: llama2-7b's decode mat-vec shapes alone through NVIDIA's Vulkan driver,
 #             timed with a barrier after every dispatch (as decode), without (throughput) and one
 #             per submit, AWQ and F16, then AWQ with the knob runs of VKB_KNOB_RUNS (as
@@ -111,14 +113,14 @@ if [ -n "$BIN" ]; then
 	BIN=$(cd "$BIN" && pwd)
 	export AWQ_PLUGIN_DIR=$BIN
 	AWQRUN=$BIN/awqrun KT=$BIN/test_cuda_kernels KB=$BIN/awq-cuda-bench OPS=$BIN/test_cuda_ops
-	MODEL=$BIN/test_cuda_model MOE=$BIN/test_cuda_moe GOLDEN=$BIN/test_golden VKOPS=$BIN/test_vulkan_ops
+	MODEL=$BIN/test_cuda_model MOE=$BIN/test_cuda_moe GOLDEN=$BIN/test_golden VKOPS=$BIN/test_vulkan_ops VKMOE=$BIN/test_vulkan_moe
 	VKB=$BIN/awq-vk-bench
 else
 	export AWQ_PLUGIN_DIR=$PWD/$BUILD
 	AWQRUN=$BUILD/awqrun KT=${BIN_KERNELS:-$BUILD}/test_cuda_kernels KB=${BIN_KERNELS:-$BUILD}/awq-cuda-bench
 	[ -z "${BIN_KERNELS:-}" ] && KT=$BUILD/tests/cuda/test_cuda_kernels
 	OPS=$BUILD/tests/cuda/test_cuda_ops MODEL=$BUILD/tests/cuda/test_cuda_model MOE=$BUILD/tests/cuda/test_cuda_moe
-	GOLDEN=$BUILD/tests/golden/test_golden VKOPS=$BUILD/tests/vulkan/test_vulkan_ops
+	GOLDEN=$BUILD/tests/golden/test_golden VKOPS=$BUILD/tests/vulkan/test_vulkan_ops VKMOE=$BUILD/tests/vulkan/test_vulkan_moe
 	VKB=$BUILD/backends/vulkan/awq-vk-bench
 fi
 
@@ -289,6 +291,10 @@ if has vulkan; then
 	note "test_vulkan_ops: rc=$? in $((SECONDS - t0)) s: $(tail -1 "$L/test_vulkan_ops.log")"
 	# the op tests under each knob of VK_OPS_KNOBS ("VAR=V ...;..."; knobs not yet run on a GPU)
 	IFS=';' read -ra okn <<<"${VK_OPS_KNOBS:-AWQ_VK_EPINORM=1;AWQ_VK_MATVEC_XS=1}"
+	# and the MoE op tests under AWQ_VK_MOE_FOLD=1 (not yet run on a GPU)
+	t0=$SECONDS
+	AWQ_VK_MOE_FOLD=1 timeout 200 "$VKMOE" >"$L/test_vulkan_moe_fold.log" 2>&1
+	note "test_vulkan_moe (AWQ_VK_MOE_FOLD=1): rc=$? in $((SECONDS - t0)) s: $(tail -1 "$L/test_vulkan_moe_fold.log")"
 	for kv in "${okn[@]}"; do
 		t0=$SECONDS
 		(export $kv; timeout 200 "$VKOPS") >"$L/test_vulkan_ops_${kv%%=*}.log" 2>&1
@@ -326,7 +332,7 @@ if has vkab; then
 	for m in $(echo "${VK_AB_MODELS:-llama2-7b}" | tr ',' ' '); do
 		ab_bench() { bench "vkab_${m}_$1" 150 --synthetic "$m" --precision awq --backend vulkan -p 16 -n 128 -r 3 --no-predict; }
 		ab_bench base
-		knob_runs "epinorm AWQ_VK_EPINORM=1;xs AWQ_VK_MATVEC_XS=1;epinorm_xs AWQ_VK_EPINORM=1 AWQ_VK_MATVEC_XS=1" ab_bench VK_AB_RUNS
+		knob_runs "epinorm AWQ_VK_EPINORM=1;xs AWQ_VK_MATVEC_XS=1;epinorm_xs AWQ_VK_EPINORM=1 AWQ_VK_MATVEC_XS=1;moefold AWQ_VK_MOE_FOLD=1 AWQ_VK_EPINORM=1" ab_bench VK_AB_RUNS
 		ab_bench base_again
 	done
 fi
