@@ -59,10 +59,8 @@ shared uint is_last;
 
 float nload(uint i, bool isq)
 {
-	uint word = isq ? (DT == DT_F32 ? qn[i] : qn[i >> 1]) : (DT == DT_F32 ? kn[i] : kn[i >> 1]);
-	if (DT == DT_F32)
-		return uintBitsToFloat(word);
-	return widen16((word >> ((i & 1u) * 16u)) & 0xffffu, DT);
+	const uint j = dt_word(i, DT);
+	return dt_value(isq ? qn[j] : kn[j], i, DT);
 }
 
 /* FOLD: the pair (i, i + D/2) of a raw q or k head at base, of step row rr, normalised (with the

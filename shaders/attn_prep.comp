@@ -23,10 +23,8 @@ shared vec2 kp[128]; /* the rotated pairs (i, i + half) of a k head, for the fp1
 
 float nload(uint i, bool isq)
 {
-	uint word = isq ? (DT == DT_F32 ? qn[i] : qn[i >> 1]) : (DT == DT_F32 ? kn[i] : kn[i >> 1]);
-	if (DT == DT_F32)
-		return uintBitsToFloat(word);
-	return widen16((word >> ((i & 1u) * 16u)) & 0xffffu, DT);
+	const uint j = dt_word(i, DT);
+	return dt_value(isq ? qn[j] : kn[j], i, DT);
 }
 
 /* u0 = q heads prepared here (0 or n_heads), u1 = kv heads, u2 = head_dim (a multiple of 4, <= 256),

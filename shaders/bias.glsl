@@ -4,9 +4,7 @@ layout(set = 0, binding = 7, std430) readonly buffer Bias { uint bias[]; };
 
 float load_bias(uint n)
 {
-	if (BDT == DT_F32)
-		return uintBitsToFloat(bias[n]);
-	return widen16((bias[n >> 1] >> ((n & 1u) * 16u)) & 0xffffu, BDT);
+	return dt_value(bias[dt_word(n, BDT)], n, BDT);
 }
 
 #define BIAS(n) (pc.u4 != 0u ? load_bias(n) : 0.0)

@@ -29,6 +29,18 @@ float widen16(uint h, int dt)
 	return dt == DT_BF16 ? uintBitsToFloat(h << 16) : unpackHalf2x16(h).x;
 }
 
+/* Element i of an array of type dt read as uint words (f32: a word each; 16-bit: two per word, the
+ * even element in the low half): the word to load is dt_word(i, dt), its value dt_value(word, i, dt). */
+uint dt_word(uint i, int dt)
+{
+	return dt == DT_F32 ? i : i >> 1;
+}
+
+float dt_value(uint word, uint i, int dt)
+{
+	return dt == DT_F32 ? uintBitsToFloat(word) : widen16((word >> ((i & 1u) * 16u)) & 0xffffu, dt);
+}
+
 /* The workgroup index over a 2-D grid, for dispatches with more than 65535 groups in x. */
 uint flat_group()
 {

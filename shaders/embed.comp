@@ -22,10 +22,6 @@ void main()
 		return;
 	}
 	uint i = uint(t) * cols + c;
-	float v;
-	if (DT == DT_F32)
-		v = uintBitsToFloat(w[i]);
-	else
-		v = widen16((w[i >> 1] >> ((i & 1u) * 16u)) & 0xffffu, DT);
+	const float v = dt_value(w[dt_word(i, DT)], i, DT);
 	o[r * cols + c] = v;
 }

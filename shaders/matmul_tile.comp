@@ -37,9 +37,7 @@ shared float Bs[BK][BN];
 #ifndef FMT_Q4
 float wload(uint i)
 {
-	if (DT == DT_F32)
-		return uintBitsToFloat(w1[i]);
-	return widen16((w1[i >> 1] >> ((i & 1u) * 16u)) & 0xffffu, DT);
+	return dt_value(w1[dt_word(i, DT)], i, DT);
 }
 #endif
 

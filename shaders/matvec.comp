@@ -95,9 +95,7 @@ float word_dot(uint word, uint xo, float mz)
 #elif !defined(SILU)
 float wload(uint i)
 {
-	if (DT == DT_F32)
-		return uintBitsToFloat(w1[i]);
-	return widen16((w1[i >> 1] >> ((i & 1u) * 16u)) & 0xffffu, DT);
+	return dt_value(w1[dt_word(i, DT)], i, DT);
 }
 #endif
 

@@ -75,9 +75,7 @@ shared float epi_sq[NRW];
 
 float norm_w(uint i)
 {
-	if (DT == DT_F32)
-		return uintBitsToFloat(nw[i]);
-	return widen16((nw[i >> 1] >> ((i & 1u) * 16u)) & 0xffffu, DT);
+	return dt_value(nw[dt_word(i, DT)], i, DT);
 }
 #endif
 #ifdef NORM2

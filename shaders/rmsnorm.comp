@@ -53,9 +53,7 @@ layout(set = 0, binding = 5, std430) buffer H { float h[]; };
 
 float wload(uint i)
 {
-	if (DT == DT_F32)
-		return uintBitsToFloat(w[i]);
-	return widen16((w[i >> 1] >> ((i & 1u) * 16u)) & 0xffffu, DT);
+	return dt_value(w[dt_word(i, DT)], i, DT);
 }
 
 /* u0 = cols, u1 = group, u2 = rows * groups per row, f0 = eps; COMBINE: u3 = top_k */

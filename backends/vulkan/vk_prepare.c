@@ -507,17 +507,18 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 	}
 	c->act_bytes += c->attn_ticket.size;
 	/* EPI partial sums (one float per producer workgroup), two halves: the most any fused norm needs */
-	VkDeviceSize half = 16;
+	VkDeviceSize half = 0;
 	for (int i = 0; i < g->n_nodes; i++)
 		if (c->nodes[i].epi >= 0) {
 			const VkDeviceSize b = (VkDeviceSize)((g->nodes[i].w->n + VK_Q4K_ROWS - 1) / VK_Q4K_ROWS) * 4;
 			half = b > half ? b : half;
 		}
-	const VkDeviceSize al = c->props.limits.minStorageBufferOffsetAlignment;
-	c->norm_part_half = (half + al - 1) / al * al;
-	if (!rc)
+	if (half && !rc) {
+		const VkDeviceSize al = c->props.limits.minStorageBufferOffsetAlignment;
+		c->norm_part_half = (half + al - 1) / al * al;
 		rc = vk_buf_create(c, &c->norm_part, 2 * c->norm_part_half, 0, "norm partial sums", err, errlen);
-	c->act_bytes += c->norm_part.size;
+		c->act_bytes += c->norm_part.size;
+	}
 	/* readback of logits and greedy ids after every step */
 	const struct awq_value *lv = g->logits_out >= 0 ? &g->values[g->logits_out] : NULL;
 	c->rb_logits_off = 0;
@@ -718,12 +719,11 @@ static void describe(struct vk_ctx *c)
 	char q4d[128];
 	snprintf(q4d, sizeof(q4d), "W4A16 %s%s (AWQ repacked at load) ", vk_q4_f16(c) ? "fp16-math" : "f32-math",
 		 !vk_q4_q8(c) ? "" : c->idot_fast ? " + int8-dot decode" : " + int8-dot decode, dots not accelerated here");
-	int n_epi = 0; /* ADD + RMSNORMs in the mat-vecs around them (one-row steps) */
-	for (int i = 0; i < c->g->n_nodes; i++)
+	int n_epi = 0, n_comb = 0; /* ADD + RMSNORMs in the mat-vecs around them; MoE combines in them */
+	for (int i = 0; i < c->g->n_nodes; i++) {
 		n_epi += c->nodes[i].epi_add;
-	int n_comb = 0; /* MoE combines inside the add + RMSNorm after them (decode) */
-	for (int i = 0; i < c->g->n_nodes; i++)
 		n_comb += c->nodes[i].comb >= 0;
+	}
 	char epi[128] = "";
 	if (c->epinorm)
 		snprintf(epi, sizeof(epi), "add+RMSNorm in the mat-vecs around it (x%d); ", n_epi);

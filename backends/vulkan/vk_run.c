@@ -23,22 +23,32 @@ uint32_t vk_matvec_groups(const struct vk_ctx *c, int64_t n, int nr)
 	return (uint32_t)((n + nr * (c->mv_wg / 32) - 1) / (nr * (c->mv_wg / 32)));
 }
 
-/* The 4-bit mat-vec of a decode step for weight w, and its workgroups in *groups: the K-split kernel
- * (matvec_q4k.comp, VK_Q4K_ROWS rows per workgroup) where it applies (not the fused gate/up with
- * silu, which matvec.comp runs faster), else matvec.comp in the variant of the tuning knobs
- * (AWQ_VK_MATVEC_NR, AWQ_VK_MATVEC_U4; the 16-bit mat-vec keeps 4 rows per subgroup). The
+/* The 4-bit mat-vec of a decode step of `rows` rows for weight w, and its workgroups in *groups: the
+ * K-split kernel (matvec_q4k.comp, VK_Q4K_ROWS rows per workgroup) where it applies (not the fused
+ * gate/up with silu, which matvec.comp runs faster), else matvec.comp in the variant of the tuning
+ * knobs (AWQ_VK_MATVEC_NR, AWQ_VK_MATVEC_U4; the 16-bit mat-vec keeps 4 rows per subgroup). The
  * arithmetic: int8 activations with vk_q4_q8, else packed fp16 on a device with shaderFloat16 and no
- * knob set, f32 where exact is asked. */
-static const char *q4_matvec(const struct vk_ctx *c, int silu, int exact, const struct awq_weight *w,
-			     uint32_t *groups)
+ * knob set, f32 where exact is asked. One-row steps of the K-split kernel read x through shared
+ * memory with AWQ_VK_MATVEC_XS=1. form: the EPI or NORM2 form of epinorm.glsl (one-row steps, the
+ * planner took only weights of the default forms), else Q4_PLAIN. */
+enum q4_form { Q4_PLAIN, Q4_EPI, Q4_NORM2 };
+static const char *q4_matvec(const struct vk_ctx *c, int silu, int exact, const struct awq_weight *w, int rows,
+			     enum q4_form form, uint32_t *groups)
 {
 	const int q8 = vk_q4_q8(c) && !exact, f16 = vk_q4_f16(c) && !exact;
 	if (!silu && vk_q4k(c, w)) {
 		*groups = (uint32_t)((w->n + VK_Q4K_ROWS - 1) / VK_Q4K_ROWS);
+		if (form != Q4_PLAIN)
+			return form == Q4_EPI ? (f16 ? "matvec_q4k_epi_f16" : "matvec_q4k_epi")
+					      : (f16 ? "matvec_q4k_norm2_f16" : "matvec_q4k_norm2");
+		if (rows == 1 && c->mv_xs && c->mv_wg <= 64 && c->mv_ku == 1 && !vk_q4_q8(c))
+			return f16 ? "matvec_q4k_xs_f16" : "matvec_q4k_xs";
 		static const char *const k[2][2] = {{"matvec_q4k", "matvec_q4k_f16"}, {"matvec_q4k_ku2", "matvec_q4k_ku2_f16"}};
 		return q8 ? "matvec_q4k_q8" : k[c->mv_ku == 2][f16];
 	}
 	*groups = vk_matvec_groups(c, w->n, c->mv_nr);
+	if (silu && form == Q4_NORM2)
+		return f16 ? "matvec_q4_silu_norm2_f16" : "matvec_q4_silu_norm2";
 	if (q8 && silu) /* plan_silu fused only weights of matvec.comp's fast path, which has the form */
 		return "matvec_q4_silu_q8";
 	if (f16)
@@ -47,6 +57,12 @@ static const char *q4_matvec(const struct vk_ctx *c, int silu, int exact, const 
 		{{"matvec_q4", "matvec_q4_u4"}, {"matvec_q4_nr2", "matvec_q4_nr2_u4"}},
 		{{"matvec_q4_silu", "matvec_q4_silu_u4"}, {"matvec_q4_silu_nr2", "matvec_q4_silu_nr2_u4"}}};
 	return names[silu != 0][c->mv_nr == 2][c->mv_u4 != 0];
+}
+
+/* NORM2: the partial sums its producer wrote for a row of k (one per K-split workgroup of k rows). */
+static uint32_t norm2_partials(int64_t k)
+{
+	return (uint32_t)((k + VK_Q4K_ROWS - 1) / VK_Q4K_ROWS);
 }
 
 int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight *w, VkDescriptorSet set, int rows,
@@ -60,13 +76,9 @@ int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight 
 	int rc;
 	if (rows <= VK_MATVEC_ROWS) {
 		uint32_t groups = vk_matvec_groups(c, w->n, 4);
-		const char *name = q4 ? q4_matvec(c, 0, exact, w, &groups)
+		const char *name = q4 ? q4_matvec(c, 0, exact, w, rows, Q4_PLAIN, &groups)
 				   : c->has_f16 && w->dtype == AWQ_DT_F16 && !exact ? "matvec_dense_f16"
 										     : "matvec_dense";
-		/* AWQ_VK_MATVEC_XS=1: one-row steps of the K-split kernel take x through shared memory */
-		if (q4 && rows == 1 && c->mv_xs && c->mv_wg <= 64 && !strncmp(name, "matvec_q4k", 10) && c->mv_ku == 1 &&
-		    !vk_q4_q8(c))
-			name = vk_q4_f16(c) && !exact ? "matvec_q4k_xs_f16" : "matvec_q4k_xs";
 		rc = vk_pipe_get(c, name, dt, c->mv_wg, bdt, &p, err, errlen);
 		if (rc)
 			return rc;
@@ -168,19 +180,18 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 	int rc = 0;
 	switch (n->op) {
 	case AWQ_OP_MATMUL:
-		if ((vn->epi >= 0 || vn->pre_add >= 0) && rows == 1) { /* epinorm.glsl: EPI or NORM2 */
+		if ((vn->epi >= 0 || vn->pre_add >= 0) && rows == 1) { /* epinorm.glsl: EPI or NORM2, set 1 */
 			const struct awq_weight *w = n->w;
 			const int ai = vn->epi >= 0 ? vn->epi : vn->pre_add;
 			const struct awq_node *m = &g->nodes[c->nodes[ai].norm];
 			struct vk_push mv = {.u = {(uint32_t)w->k, (uint32_t)w->n, 1, (uint32_t)w->group_size, w->bias != NULL,
-						   (uint32_t)((w->k + VK_Q4K_ROWS - 1) / VK_Q4K_ROWS)},
+						   vn->epi >= 0 ? 0 : norm2_partials(w->k)},
 					     .f0 = m->p.norm.eps};
-			const int f16 = vk_q4_f16(c);
-			const char *name = vn->epi >= 0 ? (f16 ? "matvec_q4k_epi_f16" : "matvec_q4k_epi")
-							: (f16 ? "matvec_q4k_norm2_f16" : "matvec_q4k_norm2");
+			uint32_t groups;
+			const char *name = q4_matvec(c, 0, 0, w, 1, vn->epi >= 0 ? Q4_EPI : Q4_NORM2, &groups);
 			rc = vk_pipe_get(c, name, vk_dt_code(m->w->dtype), c->mv_wg, w->bias ? vk_dt_code(w->bias_dtype) : 0, &p,
 					 err, errlen);
-			vk_grid((uint32_t)((w->n + VK_Q4K_ROWS - 1) / VK_Q4K_ROWS), &gx, &gy);
+			vk_grid(groups, &gx, &gy);
 			if (!rc)
 				vk_dispatch(cb, c, p, vn->set[1], &mv, gx, gy, 1);
 			return rc;
@@ -247,22 +258,16 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 			struct vk_push mv = {.u = {(uint32_t)w->k, (uint32_t)w->n, (uint32_t)rows,
 						   q4 ? (uint32_t)w->group_size : 0, 0}};
 			uint32_t groups = vk_matvec_groups(c, w->n, 4);
-			if (vn->pre_add >= 0 && rows == 1) { /* NORM2: x' and the norm's partial sums (epinorm.glsl) */
-				const struct awq_node *m = &g->nodes[c->nodes[vn->pre_add].norm];
-				mv.u[5] = (uint32_t)((w->k + VK_Q4K_ROWS - 1) / VK_Q4K_ROWS);
-				mv.f0 = m->p.norm.eps;
-				rc = vk_pipe_get(c, vk_q4_f16(c) ? "matvec_q4_silu_norm2_f16" : "matvec_q4_silu_norm2",
-						 vk_dt_code(m->w->dtype), c->mv_wg, 0, &p, err, errlen);
-				vk_grid(groups, &gx, &gy);
-				if (!rc)
-					vk_dispatch(cb, c, p, vn->set[2], &mv, gx, gy, 1);
-				return rc;
+			const int norm2 = vn->pre_add >= 0 && rows == 1; /* x' and the norm's partials (epinorm.glsl) */
+			if (norm2) {
+				mv.u[5] = norm2_partials(w->k);
+				mv.f0 = g->nodes[c->nodes[vn->pre_add].norm].p.norm.eps;
 			}
-			rc = vk_pipe_get(c, q4 ? q4_matvec(c, 1, 0, w, &groups) : "matvec_dense_silu",
+			rc = vk_pipe_get(c, q4 ? q4_matvec(c, 1, 0, w, rows, norm2 ? Q4_NORM2 : Q4_PLAIN, &groups) : "matvec_dense_silu",
 					 q4 ? 0 : vk_dt_code(w->dtype), c->mv_wg, 0, &p, err, errlen);
 			vk_grid(groups, &gx, &gy);
 			if (!rc)
-				vk_dispatch(cb, c, p, vn->set[1], &mv, gx, gy, 1);
+				vk_dispatch(cb, c, p, vn->set[norm2 ? 2 : 1], &mv, gx, gy, 1);
 			return rc;
 		}
 		/* fall through */

@@ -287,6 +287,35 @@ static int test_attention(struct vt_pair *p, int h, int hkv, int d, int ctx, int
 	return f;
 }
 
+/* An attention head the fp16 cache's pair layout cannot hold (head_dim 18, not a multiple of 4):
+ * prepare refuses it with a message, as any unsupported shape. */
+static int test_bad_attention(struct vt_pair *p)
+{
+	struct awq_node prm = {.p.attn = {.layer = 0, .n_heads = 2, .n_kv_heads = 1, .head_dim = 18, .scale = 0.25f}};
+	struct awq_graph g;
+	awq_graph_init(&g);
+	g.n_kv_layers = 1;
+	g.kv_heads = 1;
+	g.head_dim = 18;
+	g.tokens_in = awq_graph_value(&g, AWQ_V_TOKENS, 1, "tok");
+	int q = awq_graph_value(&g, AWQ_V_ACT, 36, "q"), k = awq_graph_value(&g, AWQ_V_ACT, 18, "k");
+	int v = awq_graph_value(&g, AWQ_V_ACT, 18, "v");
+	g.logits_out = awq_graph_node(&g, AWQ_OP_ATTENTION, 36, "attn", q, k, v, NULL, &prm);
+	struct awq_backend_opts o = {.quiet = 1};
+	struct awq_prepare_opts po = {.max_tokens = 4, .max_ctx = 16};
+	char err[AWQ_ERRLEN] = "";
+	void *ctx = NULL;
+	int rc = p->ops[1]->open(0, &o, &ctx, err, sizeof(err));
+	if (!rc)
+		rc = p->ops[1]->prepare(ctx, &g, &po, err, sizeof(err));
+	const int ok = rc == AWQ_EUNSUPPORTED && strstr(err, "head_dim a multiple of 4");
+	printf("  %-34s %s: %s\n", "attention head_dim 18 refused", ok ? "ok" : "FAIL", err);
+	if (ctx)
+		p->ops[1]->close(ctx);
+	awq_graph_free(&g);
+	return !ok;
+}
+
 static int test_misc(struct vt_pair *p)
 {
 	static const int st[][3] = {{1, 0, 0}, {9, 0, 0}, {3, 0, 0}};
@@ -357,6 +386,7 @@ int main(int argc, char **argv)
 		f += test_attention(&p, 4, 2, 128, 120, 2);
 		f += test_attention(&p, 2, 2, 256, 48, 2);
 		f += test_misc(&p);
+		f += test_bad_attention(&p);
 		f += test_last_rows(&p);
 	}
 	vt_free_all();
