@@ -38,6 +38,8 @@
 #             defaults, with each run of VK_AB_RUNS ("name VAR=V ...;name ...", default
 #             AWQ_VK_EPINORM=1, AWQ_VK_MATVEC_XS=1, both, AWQ_VK_MOE_FOLD=1 with EPINORM), then at the
 #             defaults again (carry .gl)
+#   cuab      CUDA AWQ decode (-p 16 -n 128) of each model of CU_AB_MODELS (llama2-7b) at the defaults,
+#             with each run of CU_AB_RUNS (as VK_AB_RUNS; default AWQ_CUDA_PDL=0), then the defaults again
 #   vkbench   awq-vk-bench: llama2-7b's decode mat-vec shapes alone through NVIDIA's Vulkan driver,
 #             timed with a barrier after every dispatch (as decode), without (throughput) and one
 #             per submit, AWQ and F16, then AWQ with the knob runs of VKB_KNOB_RUNS (as
@@ -334,6 +336,17 @@ if has vkab; then
 		ab_bench base
 		knob_runs "epinorm AWQ_VK_EPINORM=1;xs AWQ_VK_MATVEC_XS=1;epinorm_xs AWQ_VK_EPINORM=1 AWQ_VK_MATVEC_XS=1;moefold AWQ_VK_MOE_FOLD=1 AWQ_VK_EPINORM=1" ab_bench VK_AB_RUNS
 		ab_bench base_again
+	done
+fi
+
+# Same-call A/B of CUDA decode knobs, as vkab: each model of CU_AB_MODELS (default llama2-7b) at the
+# defaults, once per run of CU_AB_RUNS ("name VAR=V ...;name ...", default AWQ_CUDA_PDL=0), defaults again
+if has cuab; then
+	for m in $(echo "${CU_AB_MODELS:-llama2-7b}" | tr ',' ' '); do
+		cuab_bench() { bench "cuab_${m}_$1" 150 --synthetic "$m" --precision awq --backend cuda -p 16 -n 128 -r 3 --no-predict; }
+		cuab_bench base
+		knob_runs "nopdl AWQ_CUDA_PDL=0" cuab_bench CU_AB_RUNS
+		cuab_bench base_again
 	done
 fi
 
