@@ -40,6 +40,17 @@ struct awq_cu_out {
 	int tile_end[3]; /* segment s holds tiles [tile_end[s - 1], tile_end[s]) */
 	int n[3];
 	int nseg;
+	/* AWQ_CU_EPI_ADD_NORM (decode GEMVs, one segment): the residual add and the RMSNorm after it
+	 * in the producer's epilogue. ptr[0] gets h = res + W x (+ bias), xn gets h * norm_w (not yet
+	 * divided by the RMS), part[row * tiles + tile] the sum of h^2 over each 16-row tile. */
+	const float *res, *norm_w;
+	float *xn, *part;
+	/* Reader side (any epilogue, decode GEMVs): when xn_part is set, the input x is such an xn,
+	 * and each token's row is scaled by 1 / sqrt(sum of its xn_nparts partial sums / k + xn_eps)
+	 * as it is converted to f16, which completes the RMSNorm. */
+	const float *xn_part;
+	int xn_nparts;
+	float xn_eps;
 };
 
 /* Raw AutoAWQ tensors of one weight, already on the device. */
@@ -55,9 +66,10 @@ cudaError_t awq_cu_q4_repack(cudaStream_t s, const struct awq_cu_q4_src *src, st
 
 /* Where a matmul's output columns go: one destination, or the gate/up pair of a fused SiLU-mul
  * (tiles alternate gate, up; out = silu(gate) * up with n / 2 columns). */
-enum awq_cu_epilogue { AWQ_CU_EPI_STORE, AWQ_CU_EPI_SILU_MUL };
+enum awq_cu_epilogue { AWQ_CU_EPI_STORE, AWQ_CU_EPI_SILU_MUL, AWQ_CU_EPI_ADD_NORM };
 
-/* With AWQ_CU_EPI_SILU_MUL the output has one segment of n = (gate rows) columns. */
+/* With AWQ_CU_EPI_SILU_MUL the output has one segment of n = (gate rows) columns. AWQ_CU_EPI_ADD_NORM
+ * and xn_part (struct awq_cu_out) are decode-only: rows <= 2 (cudaErrorInvalidValue otherwise). */
 cudaError_t awq_cu_q4_gemv(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
 			   const struct awq_cu_out *out, enum awq_cu_epilogue epi, int sm_count);
 /* Micro-benchmark hook: force the decode GEMV's fallback kernel (legacy = 1) or the streaming

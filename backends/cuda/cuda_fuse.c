@@ -7,6 +7,10 @@
  *   [RMSNORM per head ->] ROPE of q and of k     -> one prep kernel before ATTENTION that also
  *   feeding ATTENTION                              writes k and v to the KV cache
  *   ADD followed by a whole-row RMSNORM         -> one kernel writing both
+ *   AWQ MATMUL -> that ADD + RMSNORM -> AWQ       -> (AWQ_CUDA_EPINORM=1, one-token steps) the sum and
+ *   MATMULs reading only the norm                  the unnormalised norm in the MATMUL's epilogue,
+ *                                                  with per-tile sums of squares; the readers
+ *                                                  complete the norm as they stage the activations
  * The arena is planned with the lifetimes the fused kernels need (awq_cu_fusion_lifetimes), so the
  * check only catches what that planning could not express. */
 #include <stdlib.h>
@@ -74,6 +78,53 @@ static void fold_qk(struct cu_ctx *c, const int *uses, int v, int heads, int hd,
 		c->nodes[*norm].exec = CU_X_SKIP;
 }
 
+/* Every reader of value x is an AWQ MATMUL (alone, or a member of a fused q/k/v or gate/up launch,
+ * which takes the same weights' format), so that each one can complete a producer-epilogue norm. */
+static int awq_readers_only(const struct awq_graph *g, int x)
+{
+	int n = 0;
+	for (int j = 0; j < g->n_nodes; j++) {
+		const struct awq_node *m = &g->nodes[j];
+		int reads = 0;
+		for (int k = 0; k < AWQ_MAX_IN; k++)
+			reads |= m->in[k] == x;
+		if (!reads)
+			continue;
+		if (m->op != AWQ_OP_MATMUL || m->w->fmt != AWQ_WFMT_AWQ4)
+			return 0;
+		n++;
+	}
+	return n > 0 && x != g->logits_out;
+}
+
+/* The producer-epilogue norm for ADD_NORM node a (tentative; see check_epinorm): the ADD's
+ * other input must be ready before the MATMUL right before it, whose output only the ADD reads. */
+static void plan_epinorm(struct cu_ctx *c, const int *uses, int a)
+{
+	const struct awq_graph *g = c->g;
+	const struct awq_node *n = &g->nodes[a];
+	const int p = a - 1, cols = g->values[n->out].cols;
+	if (p < 0 || c->nodes[p].exec != CU_X_PLAIN || g->nodes[p].op != AWQ_OP_MATMUL ||
+	    g->nodes[p].w->fmt != AWQ_WFMT_AWQ4 || (int)g->nodes[p].w->n != cols || g->nodes[p].out == g->logits_out)
+		return;
+	const int pv = g->nodes[p].out;
+	if (uses[pv] != 1 || (n->in[0] != pv && n->in[1] != pv) || n->in[0] == n->in[1])
+		return;
+	const int res = n->in[0] == pv ? n->in[1] : n->in[0];
+	const int rp = awq_graph_producer(g, res);
+	if (rp >= p || !awq_readers_only(g, g->nodes[c->nodes[a].norm_node].out))
+		return;
+	c->nodes[p].epi_norm = a;
+	c->nodes[a].epi_by = p;
+	c->nodes[c->nodes[a].norm_node].epi_by = p;
+}
+
+static int epinorm_on(void)
+{
+	const char *e = getenv("AWQ_CUDA_EPINORM");
+	return e && e[0] == '1';
+}
+
 /* Tentative fusions; check_fusions() drops those the arena layout makes unsafe. */
 void awq_cu_plan_fusions(struct cu_ctx *c, const int *uses)
 {
@@ -82,6 +133,7 @@ void awq_cu_plan_fusions(struct cu_ctx *c, const int *uses)
 		struct cu_node *cn = &c->nodes[i];
 		cn->rope_q = cn->rope_k = cn->norm_q = cn->norm_k = cn->norm_node = -1;
 		cn->wq_norm = cn->wk_norm = -1;
+		cn->epi_norm = cn->epi_by = -1;
 		cn->q_raw = g->nodes[i].op == AWQ_OP_ATTENTION ? g->nodes[i].in[0] : -1;
 		cn->k_raw = g->nodes[i].op == AWQ_OP_ATTENTION ? g->nodes[i].in[1] : -1;
 	}
@@ -120,6 +172,11 @@ void awq_cu_plan_fusions(struct cu_ctx *c, const int *uses)
 			}
 		}
 	}
+	/* after the loop: the readers' q/k/v and gate/up fusions are planned by then */
+	if (epinorm_on())
+		for (int i = 0; i < g->n_nodes; i++)
+			if (c->nodes[i].exec == CU_X_ADD_NORM)
+				plan_epinorm(c, uses, i);
 }
 
 /* Where the planned fusions read a value later, or write one earlier, than its graph node. */
@@ -134,7 +191,9 @@ void awq_cu_fusion_lifetimes(const struct cu_ctx *c, int *live_from, int *live_t
 		if (cn->exec == CU_X_GATE_UP && cn->in_fused >= 0 && live_to[cn->in_fused] < i)
 			live_to[cn->in_fused] = i;
 		if (cn->exec == CU_X_ADD_NORM)
-			live_from[g->nodes[cn->norm_node].out] = i;
+			live_from[g->nodes[cn->norm_node].out] = cn->epi_by >= 0 ? cn->epi_by : i;
+		if (cn->exec == CU_X_ADD_NORM && cn->epi_by >= 0) /* the sum, written by the MATMUL */
+			live_from[n->out] = cn->epi_by;
 		if (n->op == AWQ_OP_ATTENTION) {
 			if (cn->q_raw >= 0 && live_to[cn->q_raw] < i)
 				live_to[cn->q_raw] = i;
@@ -219,6 +278,28 @@ static void unfuse(struct cu_ctx *c, int i)
 	cn->exec = CU_X_PLAIN;
 }
 
+/* The producer-epilogue norm of ADD node a, once the other fusions are settled: the MATMUL writes
+ * the sum and the norm while its blocks still read its input, and reads the residual for its own
+ * rows only, so neither output may share memory with the input, the residual or each other. */
+static void check_epinorm(struct cu_ctx *c, int a)
+{
+	const struct awq_graph *g = c->g;
+	struct cu_node *cn = &c->nodes[a];
+	const int p = cn->epi_by;
+	if (p < 0)
+		return;
+	const struct awq_node *n = &g->nodes[a];
+	const int h = n->out, pv = g->nodes[p].out, res = n->in[0] == pv ? n->in[1] : n->in[0];
+	const int x = cn->exec == CU_X_ADD_NORM ? g->nodes[cn->norm_node].out : -1, in = g->nodes[p].in[0];
+	if (x >= 0 && c->nodes[p].exec == CU_X_PLAIN && !overlaps(c, h, in) && !overlaps(c, x, in) &&
+	    !overlaps(c, h, res) && !overlaps(c, x, res) && !overlaps(c, x, h))
+		return;
+	c->nodes[p].epi_norm = -1;
+	cn->epi_by = -1;
+	if (x >= 0)
+		c->nodes[cn->norm_node].epi_by = -1;
+}
+
 /* Undoing one fusion makes its nodes write again, which can break another: repeat until stable. */
 void awq_cu_check_fusions(struct cu_ctx *c)
 {
@@ -232,5 +313,8 @@ void awq_cu_check_fusions(struct cu_ctx *c)
 			changed = 1;
 		}
 	}
+	for (int i = 0; i < c->g->n_nodes; i++)
+		if (c->g->nodes[i].op == AWQ_OP_ADD)
+			check_epinorm(c, i);
 }
 

@@ -44,6 +44,11 @@ struct cu_node {
 	int in_fused;  /* GATE_UP: the matmuls' input value */
 	int mm[3];     /* QKV: the three MATMUL nodes */
 	int norm_node; /* ADD_NORM: the folded RMSNORM node */
+	/* The producer-epilogue norm of one-token steps (AWQ_CUDA_EPINORM): on the AWQ MATMUL before
+	 * an ADD_NORM, epi_norm = that ADD node, whose sum and norm it then writes from its epilogue;
+	 * on the ADD and its RMSNORM, epi_by = that MATMUL (-1 when none). The norm's readers (AWQ
+	 * GEMVs) find epi_by on the producer of their input and complete the norm from the partials. */
+	int epi_norm, epi_by;
 	/* ATTENTION: the ROPE and per-head RMSNORM nodes of q and k folded into its prep kernel (-1
 	 * when none), the values that kernel reads (q_raw, k_raw: before any folded node) and the
 	 * weights of the folded norms (-1). */
@@ -74,6 +79,8 @@ struct cu_ctx {
 	int x16_val[2], x16_bf[2], x16_next;
 	size_t x16_elems;
 	float *attn_part;
+	float *xn_part;     /* producer-epilogue norms: per-tile sums of squares (xn_floats) */
+	size_t xn_floats;
 	unsigned *attn_ticket; /* inside attn_part, after the partials */
 	cudaGraphExec_t graph;
 	int use_graph;

@@ -108,7 +108,14 @@ static uint64_t runtime_bytes(struct cu_ctx *c)
 	c->kv_slot = (size_t)c->max_ctx * g->kv_heads * g->head_dim;
 	c->kv_bytes = (uint64_t)c->kv_slot * 2 * 2 * g->n_kv_layers;
 	size_t tk, part = attn_part_floats(c, &tk);
-	c->act_bytes = c->arena_bytes + c->x16_elems * 2 * 2 + (part + tk) * 4 + BLAS_WS_BYTES + 64;
+	/* producer-epilogue norms: one partial sum per 16-row tile and token (one or two tokens) */
+	c->xn_floats = 0;
+	for (int i = 0; i < g->n_nodes; i++)
+		if (c->nodes[i].epi_norm >= 0) {
+			size_t f = 2 * (size_t)((g->values[g->nodes[i].out].cols + 15) / 16);
+			c->xn_floats = f > c->xn_floats ? f : c->xn_floats;
+		}
+	c->act_bytes = c->arena_bytes + c->x16_elems * 2 * 2 + (part + tk + c->xn_floats) * 4 + BLAS_WS_BYTES + 64;
 	return c->kv_bytes + c->act_bytes;
 }
 
@@ -117,10 +124,10 @@ static int alloc_runtime(struct cu_ctx *c, char *err, size_t errlen)
 	const struct awq_graph *g = c->g;
 	size_t tk, pf = attn_part_floats(c, &tk);
 	void **ptrs[] = {(void **)&c->arena, (void **)&c->kcache, (void **)&c->vcache, (void **)&c->x16[0],
-			 (void **)&c->x16[1], (void **)&c->attn_part, &c->blas_ws, (void **)&c->d_pos};
+			 (void **)&c->x16[1], (void **)&c->attn_part, &c->blas_ws, (void **)&c->d_pos, (void **)&c->xn_part};
 	size_t sizes[] = {c->arena_bytes, (size_t)c->kv_slot * 2 * g->n_kv_layers,
 			  (size_t)c->kv_slot * 2 * g->n_kv_layers, c->x16_elems * 2, c->x16_elems * 2, (pf + tk) * 4,
-			  BLAS_WS_BYTES, 64};
+			  BLAS_WS_BYTES, 64, c->xn_floats * 4};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		if (!sizes[i])
 			continue;
@@ -244,7 +251,8 @@ void awq_cu_release(struct cu_ctx *c)
 	if (c->nodes)
 		for (int i = 0; i < c->n_nodes; i++)
 			cudaFree(c->nodes[i].inv_freq);
-	void *bufs[] = {c->arena, c->kcache, c->vcache, c->x16[0], c->x16[1], c->attn_part, c->blas_ws, c->d_pos};
+	void *bufs[] = {c->arena, c->kcache, c->vcache, c->x16[0], c->x16[1], c->attn_part, c->blas_ws, c->d_pos,
+			c->xn_part};
 	for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
 		cudaFree(bufs[i]);
 	free(c->nodes);
@@ -256,6 +264,8 @@ void awq_cu_release(struct cu_ctx *c)
 	c->kcache = c->vcache = NULL;
 	c->x16[0] = c->x16[1] = NULL;
 	c->attn_part = NULL;
+	c->xn_part = NULL;
+	c->xn_floats = 0;
 	c->attn_ticket = NULL;
 	c->blas_ws = NULL;
 	c->d_pos = NULL;

@@ -103,6 +103,36 @@ static int dense_fused(struct cu_ctx *c, const struct cu_weight *w, int in_v, in
 	return 0;
 }
 
+/* A decode GEMV reading value in_v, the norm of a producer-epilogue fold (cu_node.epi_by): it
+ * completes the norm from the partial sums of squares that the MATMUL before the ADD left. */
+static void xn_reader(const struct cu_ctx *c, int in_v, int rows, struct awq_cu_out *o)
+{
+	int p = rows == 1 ? awq_graph_producer(c->g, in_v) : -1;
+	if (p < 0 || c->nodes[p].epi_by < 0 || c->g->nodes[p].op != AWQ_OP_RMSNORM)
+		return;
+	o->xn_part = c->xn_part;
+	o->xn_nparts = (c->g->values[in_v].cols + 15) / 16;
+	o->xn_eps = c->g->nodes[p].p.norm.eps;
+}
+
+/* The MATMUL of a producer-epilogue fold in a one-token step: h = res + W x into the ADD's output,
+ * h * norm weight into the RMSNORM's, the partial sums into xn_part; the ADD node is then skipped. */
+static int matmul_add_norm(struct cu_ctx *c, const struct awq_node *n, const struct cu_node *cn,
+			   const struct cu_weight *w, char *err, size_t errlen)
+{
+	const struct awq_graph *g = c->g;
+	const struct awq_node *a = &g->nodes[cn->epi_norm];
+	const struct cu_node *ca = &c->nodes[cn->epi_norm];
+	const int res = a->in[0] == n->out ? a->in[1] : a->in[0];
+	struct awq_cu_out o = {.nseg = 1, .ptr = {act(c, a->out)}, .bias = {w->bias[0]}, .n = {(int)w->src[0]->n},
+			       .tile_end = {w->q4.tiles, w->q4.tiles, w->q4.tiles}, .res = act(c, res),
+			       .norm_w = c->wts[ca->w].data, .xn = act(c, g->nodes[ca->norm_node].out),
+			       .part = c->xn_part};
+	CK(awq_cu_q4_gemv(c->stream, &w->q4, act(c, n->in[0]), 1, &o, AWQ_CU_EPI_ADD_NORM, c->sm_count),
+	   "W4A16 GEMV with the residual add and RMSNorm");
+	return 0;
+}
+
 /* outs: the value of each source weight's output (one, or q/k/v), or the SiLU-mul result. */
 static int matmul(struct cu_ctx *c, const struct cu_weight *w, int in_v, int rows, const int *outs,
 		  enum awq_cu_epilogue epi, char *err, size_t errlen)
@@ -120,6 +150,7 @@ static int matmul(struct cu_ctx *c, const struct cu_weight *w, int in_v, int row
 			o.tile_end[s] = end;
 		}
 		if (rows <= AWQ_CU_DECODE_ROWS) {
+			xn_reader(c, in_v, rows, &o);
 			CK(awq_cu_q4_gemv(c->stream, &w->q4, act(c, in_v), rows, &o, epi, c->sm_count), "W4A16 GEMV");
 			return 0;
 		}
@@ -210,6 +241,10 @@ int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 			outs[j] = g->nodes[cn->mm[j]].out;
 		return matmul(c, w, n->in[0], rows, outs, AWQ_CU_EPI_STORE, err, errlen);
 	}
+	if (cn->epi_norm >= 0 && rows == 1)
+		return matmul_add_norm(c, n, cn, w, err, errlen);
+	if (cn->epi_by >= 0 && n->op == AWQ_OP_ADD && rows == 1)
+		return 0; /* formed by the MATMUL before it */
 	switch (n->op) {
 	case AWQ_OP_EMBED:
 		CK(awq_cu_embed(c->stream, awq_cu_value(c, n->in[0]), rows, w->data, (int)awq_dtype_size(w->src[0]->dtype),

@@ -21,12 +21,48 @@
 
 /* Write one warp's accumulators of RT tiles from tile0 (fused SiLU-mul: the pair gate = acc[0],
  * up = acc[1] of interleaved tiles). Rows of tokens 2t, 2t+1; features g, g + 8 of each tile. */
-template <int RT>
+template <int RT, bool AN = false> /* AN: the AWQ_CU_EPI_ADD_NORM form compiled in */
 static __device__ __forceinline__ void q4_epilogue(const struct awq_cu_out &o, float acc[RT][4], int tile0,
 						   int token_base, int rows, enum awq_cu_epilogue epi)
 {
 	int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
 	int r0 = token_base + 2 * t;
+	if (AN && epi == AWQ_CU_EPI_ADD_NORM) {
+		/* h = res + W x, xn = h * norm_w, and per tile and token the sum of h^2 over its 16 rows:
+		 * lanes of one t hold tokens 2t, 2t + 1, their g the tile's features g and g + 8, so the
+		 * sum runs over the lane bits of g (xor 4, 8, 16) */
+		const int n = o.n[0], ntiles = o.tile_end[0];
+#pragma unroll
+		for (int r = 0; r < RT; r++) {
+			int tile = tile0 + r;
+			if (tile >= ntiles) /* warp-uniform */
+				continue;
+			float ss[2] = {0.f, 0.f};
+#pragma unroll
+			for (int i = 0; i < 4; i++) {
+				int row = r0 + (i & 1), f = tile * 16 + g + (i >> 1) * 8;
+				if (row < rows && f < n) {
+					size_t e = (size_t)row * n + f;
+					float h = acc[r][i] + (o.bias[0] ? o.bias[0][f] : 0.0f) + o.res[e];
+					o.ptr[0][e] = h;
+					o.xn[e] = h * o.norm_w[f];
+					ss[i & 1] += h * h;
+				}
+			}
+#pragma unroll
+			for (int off = 4; off < 32; off <<= 1) {
+				ss[0] += __shfl_xor_sync(0xffffffffu, ss[0], off);
+				ss[1] += __shfl_xor_sync(0xffffffffu, ss[1], off);
+			}
+			if (g == 0) {
+				if (r0 < rows)
+					o.part[(size_t)r0 * ntiles + tile] = ss[0];
+				if (r0 + 1 < rows)
+					o.part[(size_t)(r0 + 1) * ntiles + tile] = ss[1];
+			}
+		}
+		return;
+	}
 	if (epi == AWQ_CU_EPI_SILU_MUL) {
 		int feat = (tile0 / 2) * 16 + g;
 #pragma unroll
@@ -59,7 +95,7 @@ static __device__ __forceinline__ void q4_epilogue(const struct awq_cu_out &o, f
 }
 
 /* B fragment of token g at k columns k0+2t, +1 and k0+2t+8, +9 (zero past K or past rows). */
-static __device__ __forceinline__ void x_frag(const float *xr, bool ok, int K, int k0, int t, uint32_t &b0,
+static __device__ __forceinline__ void x_frag(const float *xr, bool ok, int K, int k0, int t, float sc, uint32_t &b0,
 					      uint32_t &b1)
 {
 	int ka = k0 + 2 * t, kb = ka + 8;
@@ -68,15 +104,42 @@ static __device__ __forceinline__ void x_frag(const float *xr, bool ok, int K, i
 		va = __ldg(reinterpret_cast<const float2 *>(xr + ka));
 	if (ok && kb < K)
 		vb = __ldg(reinterpret_cast<const float2 *>(xr + kb));
-	b0 = pack_half2(va.x, va.y);
-	b1 = pack_half2(vb.x, vb.y);
+	b0 = pack_half2(va.x * sc, va.y * sc);
+	b1 = pack_half2(vb.x * sc, vb.y * sc);
+}
+
+/* 1 / RMS of token `row` of a producer-epilogue norm (awq_cu_out.xn_part): the whole warp sums the
+ * row's per-tile partials, as add_rmsnorm_kernel forms it from the sum of squares. */
+static __device__ __forceinline__ float xn_inv_rms(const struct awq_cu_out &o, int row, int k)
+{
+	const float *p = o.xn_part + (size_t)row * o.xn_nparts;
+	float s = 0.f;
+	for (int i = threadIdx.x & 31; i < o.xn_nparts; i += 32)
+		s += p[i];
+#pragma unroll
+	for (int off = 16; off; off >>= 1)
+		s += __shfl_xor_sync(0xffffffffu, s, off);
+	return 1.0f / sqrtf(s / (float)k + o.xn_eps);
+}
+
+/* The activation scale of token `tok` (1 unless the input is an unnormalised xn; whole warp). */
+static __device__ __forceinline__ float xn_scale_of(const struct awq_cu_out &o, int rows, int k, int tok)
+{
+	float sc = 1.f;
+	if (o.xn_part)
+		for (int r = 0; r < rows; r++) {
+			float v = xn_inv_rms(o, r, k);
+			if (r == tok)
+				sc = v;
+		}
+	return sc;
 }
 
 /* Weights of DEC_UNROLL chunks and the activation fragments they multiply, loaded together so
  * that neither latency sits on the critical path of the mma that uses them. */
 template <int RT>
 static __device__ __forceinline__ void q4_load_chunks(const uint4 *const qb[RT], const bool tok[RT], int c, int c1,
-						      const float *xr, bool xok, int K, int t, uint4 wv[DEC_UNROLL][RT],
+						      const float *xr, bool xok, int K, int t, float xsc, uint4 wv[DEC_UNROLL][RT],
 						      uint32_t xb[DEC_UNROLL][4][2])
 {
 #pragma unroll
@@ -86,7 +149,7 @@ static __device__ __forceinline__ void q4_load_chunks(const uint4 *const qb[RT],
 			wv[u][r] = (c + u < c1 && tok[r]) ? ld_stream16(qb[r] + (size_t)(c + u) * 32) : make_uint4(0, 0, 0, 0);
 #pragma unroll
 		for (int j = 0; j < 4; j++)
-			x_frag(xr, xok && c + u < c1, K, (c + u) * 64 + 16 * j, t, xb[u][j][0], xb[u][j][1]);
+			x_frag(xr, xok && c + u < c1, K, (c + u) * 64 + 16 * j, t, xsc, xb[u][j][0], xb[u][j][1]);
 	}
 }
 
@@ -127,9 +190,10 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) q4_gemv_kernel(struct awq_cu_q
 	/* Software pipeline: the next DEC_UNROLL chunks are in flight while the current ones compute. */
 	uint4 wv[DEC_UNROLL][RT], nx[DEC_UNROLL][RT];
 	uint32_t xb[DEC_UNROLL][4][2], xn[DEC_UNROLL][4][2];
-	q4_load_chunks<RT>(qb, tok, c0, c1, xr, xok, w.k, t, wv, xb);
+	const float xsc = xn_scale_of(out, rows, w.k, g);
+	q4_load_chunks<RT>(qb, tok, c0, c1, xr, xok, w.k, t, xsc, wv, xb);
 	for (int c = c0; c < c1; c += DEC_UNROLL) {
-		q4_load_chunks<RT>(qb, tok, c + DEC_UNROLL, c1, xr, xok, w.k, t, nx, xn);
+		q4_load_chunks<RT>(qb, tok, c + DEC_UNROLL, c1, xr, xok, w.k, t, xsc, nx, xn);
 #pragma unroll
 		for (int u = 0; u < DEC_UNROLL; u++) {
 			if (c + u >= c1)
@@ -207,7 +271,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) q4_gemv_kernel(struct awq_cu_q
 		}
 	if (epi == AWQ_CU_EPI_SILU_MUL && (RT != 2 || tile0 + 1 >= w.tiles))
 		return;
-	q4_epilogue<RT>(out, acc, tile0, 0, rows, epi);
+	q4_epilogue<RT, true>(out, acc, tile0, 0, rows, epi);
 }
 
 template <int RT>
@@ -239,6 +303,15 @@ extern "C" cudaError_t awq_cu_q4_gemv(cudaStream_t s, const struct awq_cu_q4 *w,
 				      const struct awq_cu_out *out, enum awq_cu_epilogue epi, int sm_count)
 {
 	if (rows < 1 || rows > AWQ_CU_DECODE_ROWS)
+		return cudaErrorInvalidValue;
+	/* the producer-epilogue norm and its readers: one or two tokens (the XR form above two does
+	 * not take them), one output segment, every pointer set */
+	if ((epi == AWQ_CU_EPI_ADD_NORM || out->xn_part) && rows > 2)
+		return cudaErrorInvalidValue;
+	if (epi == AWQ_CU_EPI_ADD_NORM &&
+	    (out->nseg != 1 || !out->res || !out->norm_w || !out->xn || !out->part || out->tile_end[0] != w->tiles))
+		return cudaErrorInvalidValue;
+	if (out->xn_part && out->xn_nparts < 1)
 		return cudaErrorInvalidValue;
 	cudaError_t e2;
 	v2_last = awq_cu_gemv_choice{0, 0, 0, 0, 0};
@@ -320,7 +393,7 @@ static __device__ __forceinline__ uint4 v2_lds16(uint32_t a)
  * by lane so that the warp's 16-byte reads are free of bank conflicts. */
 #define V2_XR_SLOT 2048 /* bytes of activations per ring slot and warp (32 lanes x 64) */
 
-template <int RT, int S, bool XR = false>
+template <int RT, int S, bool XR = false, bool XN = false> /* XN: the producer-epilogue norm's forms */
 __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct awq_cu_q4 w, const float *__restrict__ x,
 									 int rows, struct awq_cu_out out,
 									 enum awq_cu_epilogue epi, int per)
@@ -403,6 +476,16 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 		const int tt = lane >> 3, ww = lane & 7;
 		const int koff = 16 * (ww >> 1) + 2 * tt + 8 * (ww & 1);
 		const float *xb0 = x + (size_t)c0 * 64 + koff;
+		/* an unnormalised input (xn_part): the token scales first, one more L2 round trip before
+		 * the x loads (formed between the loads and their conversions, the reduction kept the 16
+		 * loads' registers live and took the kernel from 72 to 95 registers: 2 blocks of 8 warps
+		 * per SM instead of the 3 the q/k/v launch is sized for) */
+		float sc0 = 1.f, sc1 = 1.f;
+		if (XN && out.xn_part) {
+			sc0 = xn_inv_rms(out, 0, w.k);
+			if (rows == 2) /* (xn_part is refused above two tokens) */
+				sc1 = xn_inv_rms(out, 1, w.k);
+		}
 		if (rows == 1) {
 			for (int e0 = 0; e0 < nc; e0 += 16) {
 				const float *p = xb0 + (size_t)e0 * 64;
@@ -416,7 +499,7 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 #pragma unroll
 				for (int u = 0; u < 16; u++)
 					if (e0 + u < nc)
-						xs[(e0 + u) * 32 + lane] = pack_half2(v[u].x, v[u].y);
+						xs[(e0 + u) * 32 + lane] = pack_half2(v[u].x * sc0, v[u].y * sc0);
 			}
 		} else {
 			const int ne = rows * nc;
@@ -431,8 +514,9 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 #pragma unroll
 				for (int u = 0; u < 8; u++) {
 					int e = e0 + u, tok = __float2int_rz(((float)e + 0.5f) * inv), i = e - tok * nc;
+					float sc = tok ? sc1 : sc0;
 					if (e < ne)
-						xs[(i * rows + tok) * 32 + lane] = pack_half2(v[u].x, v[u].y);
+						xs[(i * rows + tok) * 32 + lane] = pack_half2(v[u].x * sc, v[u].y * sc);
 				}
 			}
 		}
@@ -554,7 +638,7 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 			acc[r][i] = tot[(r * 4 + i) * 32 + lane];
 	if (epi == AWQ_CU_EPI_SILU_MUL && (RT != 2 || tile0 + 1 >= w.tiles))
 		return;
-	q4_epilogue<RT>(out, acc, tile0, 0, rows, epi);
+	q4_epilogue<RT, XN>(out, acc, tile0, 0, rows, epi);
 #else
 	if (rows < 0) { /* references the helpers so that pre-sm_80 passes compile without warnings */
 		v2_cp16(0, x);
@@ -599,7 +683,7 @@ static v2_dev v2_device(void)
 	return cache[d];
 }
 
-template <int RT, int S, bool XR = false>
+template <int RT, int S, bool XR = false, bool XN = false>
 static cudaError_t launch_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
 				const struct awq_cu_out *out, enum awq_cu_epilogue epi, int kw, int per, size_t smem,
 				int pdl)
@@ -609,14 +693,14 @@ static cudaError_t launch_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const
 	cudaGetDevice(&d);
 	const int known = d >= 0 && d < 16;
 	if (!known || attr_set[d] < (int)smem) {
-		cudaError_t e = cudaFuncSetAttribute(q4_gemv2_kernel<RT, S, XR>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+		cudaError_t e = cudaFuncSetAttribute(q4_gemv2_kernel<RT, S, XR, XN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
 						     (int)smem);
 		if (e != cudaSuccess)
 			return e;
 		if (known)
 			attr_set[d] = (int)smem;
 	}
-	return awq_cu_launch(q4_gemv2_kernel<RT, S, XR>, dim3((w->tiles + RT - 1) / RT), dim3(kw * 32), smem, s, pdl, *w, x,
+	return awq_cu_launch(q4_gemv2_kernel<RT, S, XR, XN>, dim3((w->tiles + RT - 1) / RT), dim3(kw * 32), smem, s, pdl, *w, x,
 			     rows, *out, epi, per);
 }
 
@@ -628,6 +712,13 @@ static cudaError_t launch_gemv2_s(int S, cudaStream_t s, const struct awq_cu_q4 
 	if (rows > 2) /* activations in the ring: 2 or 4 stages */
 		return S == 2 ? launch_gemv2<RT, 2, true>(s, w, x, rows, out, epi, kw, per, smem, pdl)
 			      : launch_gemv2<RT, 4, true>(s, w, x, rows, out, epi, kw, per, smem, pdl);
+	if (epi == AWQ_CU_EPI_ADD_NORM || out->xn_part) /* one or two tokens (awq_cu_q4_gemv) */
+		switch (S) {
+		case 2: return launch_gemv2<RT, 2, false, true>(s, w, x, rows, out, epi, kw, per, smem, pdl);
+		case 6: return launch_gemv2<RT, 6, false, true>(s, w, x, rows, out, epi, kw, per, smem, pdl);
+		case 8: return launch_gemv2<RT, 8, false, true>(s, w, x, rows, out, epi, kw, per, smem, pdl);
+		default: return launch_gemv2<RT, 4, false, true>(s, w, x, rows, out, epi, kw, per, smem, pdl);
+		}
 	switch (S) {
 	case 2: return launch_gemv2<RT, 2>(s, w, x, rows, out, epi, kw, per, smem, pdl);
 	case 6: return launch_gemv2<RT, 6>(s, w, x, rows, out, epi, kw, per, smem, pdl);
@@ -887,6 +978,8 @@ extern "C" cudaError_t awq_cu_q4_gemm(cudaStream_t s, const struct awq_cu_q4 *w,
 	/* 128-token tiles reuse each dequantized weight over more tokens (measured faster at 512 tokens
 	 * even with one block per SM); 64-token tiles when a step has few rows or the wide grid would
 	 * leave most SMs idle. */
+	if (epi == AWQ_CU_EPI_ADD_NORM || out->xn_part) /* decode-only forms */
+		return cudaErrorInvalidValue;
 	long big = (long)((w->tiles + GM_TILES - 1) / GM_TILES) * ((rows + 127) / 128);
 	int wide = rows > 64 && big >= sm_count / 2;
 	if (cc_major >= 8)

@@ -1,8 +1,11 @@
+#define _POSIX_C_SOURCE 200809L /* setenv */
 /* The CUDA backend's fusion planning on real model graphs, without a GPU: after planning the arena
  * with the fused lifetimes and checking every fusion against it, a decoder layer must run as the
  * few launches the kernels were written for (add + RMSNorm as one, q/k norms and RoPE folded into
  * the attention prep kernel, AWQ q/k/v and gate/up as one matmul each). A fusion silently dropped
- * by the arena check costs several microseconds per layer and token, which no output test shows. */
+ * by the arena check costs several microseconds per layer and token, which no output test shows.
+ * With AWQ_CUDA_EPINORM=1, both add + RMSNorm of an AWQ layer also go into the epilogue of the
+ * matmul before them (o, down) in one-token steps. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +22,12 @@ struct expect {
 	int add_norm;   /* ADD nodes running their RMSNORM too */
 	int qkv, gate_up;
 	int rope_folded, norm_folded; /* per attention node */
+	int epinorm; /* with AWQ_CUDA_EPINORM=1: ADD nodes formed in a MATMUL's epilogue */
 };
 
-static int check(const struct expect *e, int max_tokens)
+static int check(const struct expect *e, int max_tokens, int epinorm)
 {
+	setenv("AWQ_CUDA_EPINORM", epinorm ? "1" : "0", 1);
 	char err[AWQ_ERRLEN] = "";
 	awq_model *m = NULL;
 	struct awq_graph g;
@@ -52,7 +57,7 @@ static int check(const struct expect *e, int max_tokens)
 		fails++;
 	}
 	awq_cu_check_fusions(&c);
-	int launches = 0, add_norm = 0, qkv = 0, gate_up = 0, rope_ok = 1, norm_ok = 1;
+	int launches = 0, add_norm = 0, qkv = 0, gate_up = 0, rope_ok = 1, norm_ok = 1, epi = 0, epi_ok = 1;
 	for (int i = 0; i < g.n_nodes; i++) {
 		const struct cu_node *cn = &c.nodes[i];
 		if (strncmp(g.values[g.nodes[i].out].name, "l1.", 3) || cn->exec == CU_X_SKIP)
@@ -61,18 +66,24 @@ static int check(const struct expect *e, int max_tokens)
 		add_norm += cn->exec == CU_X_ADD_NORM;
 		qkv += cn->exec == CU_X_QKV;
 		gate_up += cn->exec == CU_X_GATE_UP;
+		if (cn->exec == CU_X_ADD_NORM && cn->epi_by >= 0) {
+			epi++;
+			epi_ok &= c.nodes[cn->epi_by].epi_norm == i && g.nodes[cn->epi_by].op == AWQ_OP_MATMUL;
+		}
 		if (g.nodes[i].op == AWQ_OP_ATTENTION) {
 			rope_ok &= (cn->rope_q >= 0 && cn->rope_k >= 0) == e->rope_folded;
 			norm_ok &= (cn->norm_q >= 0 && cn->norm_k >= 0) == e->norm_folded;
 		}
 	}
+	const int want_epi = epinorm ? e->epinorm : 0;
 	int ok = launches == e->launches && add_norm == e->add_norm && qkv == e->qkv && gate_up == e->gate_up &&
-		 rope_ok && norm_ok;
-	printf("%s %s %s (max_tokens %d): layer 1 runs %d launches (want %d), add+norm %d/%d, qkv %d/%d, gate/up "
-	       "%d/%d, rope %s, qk-norm %s\n",
-	       ok ? "ok  " : "FAIL", e->preset, e->precision, max_tokens, launches, e->launches, add_norm, e->add_norm,
-	       qkv, e->qkv, gate_up, e->gate_up, rope_ok ? "as expected" : "NOT as expected",
-	       norm_ok ? "as expected" : "NOT as expected");
+		 rope_ok && norm_ok && epi == want_epi && epi_ok;
+	printf("%s %s %s (max_tokens %d%s): layer 1 runs %d launches (want %d), add+norm %d/%d, qkv %d/%d, gate/up "
+	       "%d/%d, rope %s, qk-norm %s, in a matmul's epilogue %d/%d%s\n",
+	       ok ? "ok  " : "FAIL", e->preset, e->precision, max_tokens, epinorm ? ", AWQ_CUDA_EPINORM=1" : "", launches,
+	       e->launches, add_norm, e->add_norm, qkv, e->qkv, gate_up, e->gate_up,
+	       rope_ok ? "as expected" : "NOT as expected", norm_ok ? "as expected" : "NOT as expected", epi, want_epi,
+	       epi_ok ? "" : " (producer not linked back)");
 	fails += !ok;
 	free(uses);
 	free(live);
@@ -90,16 +101,17 @@ int main(void)
 	 * attention (prep + kernels), o, add+norm, gate/up (+SiLU), down, and the closing ADD that fuses
 	 * with the next layer's input norm. */
 	static const struct expect ex[] = {
-		{"qwen3-0.6b", "awq", 7, 2, 1, 1, 1, 1},
-		{"qwen3-0.6b", "bf16", 7, 2, 1, 1, 1, 1},
-		{"qwen2.5-0.5b", "awq", 7, 2, 1, 1, 1, 0},
-		{"tinyllama-1.1b", "awq", 7, 2, 1, 1, 1, 0},
+		{"qwen3-0.6b", "awq", 7, 2, 1, 1, 1, 1, 2},
+		{"qwen3-0.6b", "bf16", 7, 2, 1, 1, 1, 1, 0},
+		{"qwen2.5-0.5b", "awq", 7, 2, 1, 1, 1, 0, 2},
+		{"tinyllama-1.1b", "awq", 7, 2, 1, 1, 1, 0, 2},
 	};
 	int f = 0;
-	for (size_t i = 0; i < sizeof(ex) / sizeof(ex[0]); i++) {
-		f += check(&ex[i], 1);
-		f += check(&ex[i], 512);
-	}
+	for (size_t i = 0; i < sizeof(ex) / sizeof(ex[0]); i++)
+		for (int en = 0; en < 2; en++) {
+			f += check(&ex[i], 1, en);
+			f += check(&ex[i], 512, en);
+		}
 	printf("%s: %d failure(s)\n", f ? "FAIL" : "PASS", f);
 	return f ? 1 : 0;
 }

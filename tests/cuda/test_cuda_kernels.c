@@ -47,11 +47,14 @@ static float *poisoned(size_t n)
 	return d;
 }
 
-static void check(const char *what, const double *ref, const float *dev_out, size_t n, double tol)
+/* sub: host values subtracted from the device's before the comparison (NULL: none) */
+static void check_sub(const char *what, const double *ref, const float *dev_out, const float *sub, size_t n, double tol)
 {
 	float *h = malloc(n * 4);
 	cudaError_t e = cudaDeviceSynchronize();
 	cudaMemcpy(h, dev_out, n * 4, cudaMemcpyDeviceToHost);
+	for (size_t i = 0; sub && i < n; i++)
+		h[i] -= sub[i];
 	double num = 0, den = 0;
 	int bad = e != cudaSuccess;
 	for (size_t i = 0; i < n; i++) {
@@ -66,6 +69,11 @@ static void check(const char *what, const double *ref, const float *dev_out, siz
 	       e ? cudaGetErrorString(e) : "");
 	fails += bad;
 	free(h);
+}
+
+static void check(const char *what, const double *ref, const float *dev_out, size_t n, double tol)
+{
+	check_sub(what, ref, dev_out, NULL, n, tol);
 }
 
 struct q4w {
@@ -258,6 +266,118 @@ static void test_q4_silu(int n, int k, int group)
 	free(x);
 	free(rg);
 	free(ru);
+}
+
+/* The producer-epilogue norm (AWQ_CU_EPI_ADD_NORM) and its readers: a GEMV of hidden x k1 writes
+ * h = res + W1 x, xn = h * nw and per-tile sums of squares; a GEMV (plain, then gate/up + SiLU) of
+ * n2 x hidden reading xn with those partials must equal the same matmul of RMSNorm(h) * nw. The
+ * residual holds values up to 3000 (an unnormalised xn must not overflow fp16 on the way). Then
+ * the forms that are refused: three tokens, the prefill GEMM. */
+static void test_q4_epinorm(int hidden, int k1, int n2, int group)
+{
+	const float eps = 1e-5f;
+	struct q4w w1, w2, gu[2], *s1[1] = {&w1}, *s2[1] = {&w2}, *sg[2] = {&gu[0], &gu[1]};
+	make_q4(&w1, hidden, k1, group, 1);
+	make_q4(&w2, n2, hidden, group, 0);
+	make_q4(&gu[0], n2, hidden, group, 1);
+	make_q4(&gu[1], n2, hidden, group, 1);
+	struct awq_cu_q4 q1 = to_device(s1, 1, 0), q2 = to_device(s2, 1, 0), qg = to_device(sg, 2, 1);
+	const int tiles = (hidden + 15) / 16;
+	float *x = malloc((size_t)2 * k1 * 4), *res = malloc((size_t)2 * hidden * 4), *nw = malloc((size_t)hidden * 4);
+	for (int i = 0; i < 2 * k1; i++)
+		x[i] = (float)urand(-1, 1);
+	for (int i = 0; i < 2 * hidden; i++)
+		res[i] = (float)(i % 97 == 5 ? urand(-3000, 3000) : urand(-2, 2));
+	for (int i = 0; i < hidden; i++)
+		nw[i] = (float)urand(0.5, 1.5);
+	float *dx = up(x, (size_t)2 * k1 * 4), *dres = up(res, (size_t)2 * hidden * 4), *dnw = up(nw, (size_t)hidden * 4);
+	double *h = malloc((size_t)2 * hidden * 8), *ref = malloc((size_t)2 * (hidden > n2 ? hidden : n2) * 8);
+	double *part = malloc((size_t)2 * tiles * 8), *rg = malloc((size_t)2 * n2 * 8), *ru = malloc((size_t)2 * n2 * 8);
+	float *xnorm = malloc((size_t)2 * hidden * 4);
+	for (int rows = 1; rows <= 2; rows++) {
+		char what[128];
+		float *dh = poisoned((size_t)rows * hidden), *dxn = poisoned((size_t)rows * hidden);
+		float *dpart = poisoned((size_t)rows * tiles);
+		struct awq_cu_out o = {.nseg = 1, .ptr = {dh}, .n = {hidden}, .tile_end = {q1.tiles, q1.tiles, q1.tiles},
+				       .res = dres, .norm_w = dnw, .xn = dxn, .part = dpart};
+		cudaError_t e = awq_cu_q4_gemv(0, &q1, dx, rows, &o, AWQ_CU_EPI_ADD_NORM, sm_count);
+		if (e != cudaSuccess)
+			printf("FAIL launch (add + norm epilogue): %s\n", cudaGetErrorString(e)), fails++;
+		matmul_ref(w1.deq, hidden, k1, x, rows, h, hidden, 0);
+		snprintf(what, sizeof(what), "W4A16 GEMV + add + RMSNorm epilogue: h - res, n=%d k=%d rows=%d", hidden, k1, rows);
+		check_sub(what, h, dh, res, (size_t)rows * hidden, 3e-3);
+		for (int r = 0; r < rows; r++) {
+			double ss = 0;
+			for (int i = 0; i < hidden; i++) {
+				h[(size_t)r * hidden + i] += res[(size_t)r * hidden + i];
+				ss += h[(size_t)r * hidden + i] * h[(size_t)r * hidden + i];
+			}
+			for (int t = 0; t < tiles; t++) {
+				double p = 0;
+				for (int i = t * 16; i < t * 16 + 16 && i < hidden; i++)
+					p += h[(size_t)r * hidden + i] * h[(size_t)r * hidden + i];
+				part[(size_t)r * tiles + t] = p;
+			}
+			double inv = 1.0 / sqrt(ss / hidden + eps);
+			for (int i = 0; i < hidden; i++)
+				xnorm[(size_t)r * hidden + i] = (float)(h[(size_t)r * hidden + i] * inv * nw[i]);
+		}
+		for (size_t i = 0; i < (size_t)rows * hidden; i++)
+			ref[i] = h[i] * nw[i % hidden];
+		snprintf(what, sizeof(what), "W4A16 GEMV + add + RMSNorm epilogue: h * w, rows=%d", rows);
+		check(what, ref, dxn, (size_t)rows * hidden, 1e-3);
+		snprintf(what, sizeof(what), "W4A16 GEMV + add + RMSNorm epilogue: tile sums of squares, rows=%d", rows);
+		check(what, part, dpart, (size_t)rows * tiles, 1e-3);
+		/* readers: the plain GEMV, then the fused gate/up + SiLU */
+		float *dy = poisoned((size_t)rows * n2);
+		struct awq_cu_out r = {.nseg = 1, .ptr = {dy}, .n = {n2}, .tile_end = {q2.tiles, q2.tiles, q2.tiles},
+				       .xn_part = dpart, .xn_nparts = tiles, .xn_eps = eps};
+		e = awq_cu_q4_gemv(0, &q2, dxn, rows, &r, AWQ_CU_EPI_STORE, sm_count);
+		if (e != cudaSuccess)
+			printf("FAIL launch (norm reader): %s\n", cudaGetErrorString(e)), fails++;
+		matmul_ref(w2.deq, n2, hidden, xnorm, rows, ref, n2, 0);
+		snprintf(what, sizeof(what), "W4A16 GEMV reading an epilogue norm: n=%d k=%d rows=%d", n2, hidden, rows);
+		check(what, ref, dy, (size_t)rows * n2, 3e-3);
+		struct awq_cu_out rs = r;
+		rs.tile_end[0] = rs.tile_end[1] = rs.tile_end[2] = qg.tiles;
+		cudaMemset(dy, 0xff, (size_t)rows * n2 * 4);
+		e = awq_cu_q4_gemv(0, &qg, dxn, rows, &rs, AWQ_CU_EPI_SILU_MUL, sm_count);
+		if (e != cudaSuccess)
+			printf("FAIL launch (norm reader, gate/up): %s\n", cudaGetErrorString(e)), fails++;
+		matmul_ref(gu[0].deq, n2, hidden, xnorm, rows, rg, n2, 0);
+		matmul_ref(gu[1].deq, n2, hidden, xnorm, rows, ru, n2, 0);
+		for (size_t i = 0; i < (size_t)rows * n2; i++)
+			rg[i] = rg[i] / (1.0 + exp(-rg[i])) * ru[i];
+		snprintf(what, sizeof(what), "W4A16 gate/up+SiLU reading an epilogue norm: n=%d rows=%d", n2, rows);
+		check(what, rg, dy, (size_t)rows * n2, 4e-3);
+		/* refused: three tokens (both sides), the prefill GEMM */
+		if (rows == 2) {
+			int bad = awq_cu_q4_gemv(0, &q1, dx, 3, &o, AWQ_CU_EPI_ADD_NORM, sm_count) != cudaErrorInvalidValue;
+			bad |= awq_cu_q4_gemv(0, &q2, dxn, 3, &r, AWQ_CU_EPI_STORE, sm_count) != cudaErrorInvalidValue;
+			uint16_t *x16 = dmalloc((size_t)16 * hidden * 2);
+			bad |= awq_cu_q4_gemm(0, &q2, x16, 16, &r, AWQ_CU_EPI_STORE, cc_major, sm_count) != cudaErrorInvalidValue;
+			cudaGetLastError();
+			printf("%s epilogue norm refused above two tokens and in the GEMM\n", bad ? "FAIL" : "ok  ");
+			fails += bad;
+			cudaFree(x16);
+		}
+		cudaFree(dh);
+		cudaFree(dxn);
+		cudaFree(dpart);
+		cudaFree(dy);
+	}
+	free(x);
+	free(res);
+	free(nw);
+	free(h);
+	free(ref);
+	free(part);
+	free(rg);
+	free(ru);
+	free(xnorm);
+	cudaFree(dx);
+	cudaFree(dres);
+	cudaFree(dnw);
 }
 
 static void test_w16(int n, int k, int bf16)
@@ -473,8 +593,11 @@ int main(void)
 			test_q4_segments(1152, 64, n3, 3, r_dec, 5);
 			test_q4_segments(768, 256, n5, 2, r_dec, 5);
 			test_q4_silu(344, 256, 64);
+			test_q4_epinorm(1152, 1088, 344, 64);
 		}
 		awq_cu_q4_gemv_tune(0, 0, 0, 0, -1);
+		test_q4_epinorm(4096, 4096, 1024, 128); /* llama2-7b's hidden size, the built-in launch */
+		test_q4_epinorm(1024, 1152, 344, 32);   /* g32: the fallback kernel */
 		/* which launch the built-in rule and an override take (sm_80+: the streaming kernel; the
 		 * rule's inputs here: 63 tiles, 32 blocks of two; 16 warps where one block per SM covers
 		 * them, as on the H100/H200, 8 up to three per SM) */
