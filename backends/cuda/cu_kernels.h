@@ -42,14 +42,15 @@ struct awq_cu_out {
 	int nseg;
 	/* AWQ_CU_EPI_ADD_NORM (decode GEMVs, one segment): the residual add and the RMSNorm after it
 	 * in the producer's epilogue. ptr[0] gets h = res + W x (+ bias), xn gets h * norm_w (not yet
-	 * divided by the RMS), part[row * tiles + tile] the sum of h^2 over each 16-row tile. */
+	 * divided by the RMS), and each block adds its rows' sum of h^2 to sumsq[token] (float atomics:
+	 * the order of the sum varies from run to run); block 0 sets sumsq_clear[0..rows) to 0 (NULL:
+	 * none), which lets a chain of such launches reuse their accumulators without a memset. */
 	const float *res, *norm_w;
-	float *xn, *part;
-	/* Reader side (any epilogue, decode GEMVs): when xn_part is set, the input x is such an xn,
-	 * and each token's row is scaled by 1 / sqrt(sum of its xn_nparts partial sums / k + xn_eps)
-	 * as it is converted to f16, which completes the RMSNorm. */
-	const float *xn_part;
-	int xn_nparts;
+	float *xn, *sumsq, *sumsq_clear;
+	/* Reader side (any epilogue, decode GEMVs): when xn_sumsq is set, the input x is such an xn,
+	 * and each token's row is scaled by 1 / sqrt(xn_sumsq[token] / k + xn_eps) as it is converted
+	 * to f16, which completes the RMSNorm. */
+	const float *xn_sumsq;
 	float xn_eps;
 };
 
@@ -69,7 +70,7 @@ cudaError_t awq_cu_q4_repack(cudaStream_t s, const struct awq_cu_q4_src *src, st
 enum awq_cu_epilogue { AWQ_CU_EPI_STORE, AWQ_CU_EPI_SILU_MUL, AWQ_CU_EPI_ADD_NORM };
 
 /* With AWQ_CU_EPI_SILU_MUL the output has one segment of n = (gate rows) columns. AWQ_CU_EPI_ADD_NORM
- * and xn_part (struct awq_cu_out) are decode-only: rows <= 2 (cudaErrorInvalidValue otherwise). */
+ * and xn_sumsq (struct awq_cu_out) are decode-only: rows <= 2 (cudaErrorInvalidValue otherwise). */
 cudaError_t awq_cu_q4_gemv(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
 			   const struct awq_cu_out *out, enum awq_cu_epilogue epi, int sm_count);
 /* Micro-benchmark hook: force the decode GEMV's fallback kernel (legacy = 1) or the streaming

@@ -105,7 +105,8 @@ static void plan_epinorm(struct cu_ctx *c, const int *uses, int a)
 	const struct awq_node *n = &g->nodes[a];
 	const int p = a - 1, cols = g->values[n->out].cols;
 	if (p < 0 || c->nodes[p].exec != CU_X_PLAIN || g->nodes[p].op != AWQ_OP_MATMUL ||
-	    g->nodes[p].w->fmt != AWQ_WFMT_AWQ4 || (int)g->nodes[p].w->n != cols || g->nodes[p].out == g->logits_out)
+	    g->nodes[p].w->fmt != AWQ_WFMT_AWQ4 || (int)g->nodes[p].w->n != cols || cols % 4 ||
+	    g->nodes[p].out == g->logits_out)
 		return;
 	const int pv = g->nodes[p].out;
 	if (uses[pv] != 1 || (n->in[0] != pv && n->in[1] != pv) || n->in[0] == n->in[1])
@@ -133,7 +134,7 @@ void awq_cu_plan_fusions(struct cu_ctx *c, const int *uses)
 		struct cu_node *cn = &c->nodes[i];
 		cn->rope_q = cn->rope_k = cn->norm_q = cn->norm_k = cn->norm_node = -1;
 		cn->wq_norm = cn->wk_norm = -1;
-		cn->epi_norm = cn->epi_by = -1;
+		cn->epi_norm = cn->epi_by = cn->epi_slot = -1;
 		cn->q_raw = g->nodes[i].op == AWQ_OP_ATTENTION ? g->nodes[i].in[0] : -1;
 		cn->k_raw = g->nodes[i].op == AWQ_OP_ATTENTION ? g->nodes[i].in[1] : -1;
 	}
@@ -316,5 +317,22 @@ void awq_cu_check_fusions(struct cu_ctx *c)
 	for (int i = 0; i < c->g->n_nodes; i++)
 		if (c->g->nodes[i].op == AWQ_OP_ADD)
 			check_epinorm(c, i);
+	/* Accumulators: fold j adds into slot j and clears slot j - 1 (the previous fold's, whose
+	 * readers have finished; fold 0 clears the last one, for the next step), so that one fold
+	 * alone would clear its own: then none is used. */
+	int nf = 0;
+	for (int i = 0; i < c->g->n_nodes; i++)
+		if (c->nodes[i].epi_norm >= 0)
+			c->nodes[i].epi_slot = nf++;
+	if (nf == 1)
+		for (int i = 0; i < c->g->n_nodes; i++)
+			if (c->nodes[i].epi_norm >= 0) {
+				struct cu_node *a = &c->nodes[c->nodes[i].epi_norm];
+				c->nodes[a->norm_node].epi_by = -1;
+				a->epi_by = -1;
+				c->nodes[i].epi_norm = -1;
+				nf = 0;
+			}
+	c->n_folds = nf;
 }
 

@@ -49,6 +49,7 @@ struct cu_node {
 	 * on the ADD and its RMSNORM, epi_by = that MATMUL (-1 when none). The norm's readers (AWQ
 	 * GEMVs) find epi_by on the producer of their input and complete the norm from the partials. */
 	int epi_norm, epi_by;
+	int epi_slot; /* the MATMUL of such a fold: its sum-of-squares accumulator in xn_sumsq */
 	/* ATTENTION: the ROPE and per-head RMSNORM nodes of q and k folded into its prep kernel (-1
 	 * when none), the values that kernel reads (q_raw, k_raw: before any folded node) and the
 	 * weights of the folded norms (-1). */
@@ -79,8 +80,8 @@ struct cu_ctx {
 	int x16_val[2], x16_bf[2], x16_next;
 	size_t x16_elems;
 	float *attn_part;
-	float *xn_part;     /* producer-epilogue norms: per-tile sums of squares (xn_floats) */
-	size_t xn_floats;
+	float *xn_sumsq; /* producer-epilogue norms: two floats (tokens) per fold, in graph order */
+	int n_folds;
 	unsigned *attn_ticket; /* inside attn_part, after the partials */
 	cudaGraphExec_t graph;
 	int use_graph;

@@ -108,14 +108,7 @@ static uint64_t runtime_bytes(struct cu_ctx *c)
 	c->kv_slot = (size_t)c->max_ctx * g->kv_heads * g->head_dim;
 	c->kv_bytes = (uint64_t)c->kv_slot * 2 * 2 * g->n_kv_layers;
 	size_t tk, part = attn_part_floats(c, &tk);
-	/* producer-epilogue norms: one partial sum per 16-row tile and token (one or two tokens) */
-	c->xn_floats = 0;
-	for (int i = 0; i < g->n_nodes; i++)
-		if (c->nodes[i].epi_norm >= 0) {
-			size_t f = 2 * (size_t)((g->values[g->nodes[i].out].cols + 15) / 16);
-			c->xn_floats = f > c->xn_floats ? f : c->xn_floats;
-		}
-	c->act_bytes = c->arena_bytes + c->x16_elems * 2 * 2 + (part + tk + c->xn_floats) * 4 + BLAS_WS_BYTES + 64;
+	c->act_bytes = c->arena_bytes + c->x16_elems * 2 * 2 + (part + tk + 2 * (size_t)c->n_folds) * 4 + BLAS_WS_BYTES + 64;
 	return c->kv_bytes + c->act_bytes;
 }
 
@@ -124,10 +117,10 @@ static int alloc_runtime(struct cu_ctx *c, char *err, size_t errlen)
 	const struct awq_graph *g = c->g;
 	size_t tk, pf = attn_part_floats(c, &tk);
 	void **ptrs[] = {(void **)&c->arena, (void **)&c->kcache, (void **)&c->vcache, (void **)&c->x16[0],
-			 (void **)&c->x16[1], (void **)&c->attn_part, &c->blas_ws, (void **)&c->d_pos, (void **)&c->xn_part};
+			 (void **)&c->x16[1], (void **)&c->attn_part, &c->blas_ws, (void **)&c->d_pos, (void **)&c->xn_sumsq};
 	size_t sizes[] = {c->arena_bytes, (size_t)c->kv_slot * 2 * g->n_kv_layers,
 			  (size_t)c->kv_slot * 2 * g->n_kv_layers, c->x16_elems * 2, c->x16_elems * 2, (pf + tk) * 4,
-			  BLAS_WS_BYTES, 64, c->xn_floats * 4};
+			  BLAS_WS_BYTES, 64, 2 * (size_t)c->n_folds * 4};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		if (!sizes[i])
 			continue;
@@ -143,6 +136,8 @@ static int alloc_runtime(struct cu_ctx *c, char *err, size_t errlen)
 	const char *am = getenv("AWQ_CUDA_ATTN_MERGE");
 	c->attn_ticket = tk && !(am && am[0] == '0') ? (unsigned *)(c->attn_part + pf) : NULL;
 	cudaError_t e = c->attn_ticket ? cudaMemsetAsync(c->attn_ticket, 0, tk * sizeof(unsigned), c->stream) : cudaSuccess;
+	if (e == cudaSuccess && c->n_folds) /* the epilogue norms' accumulators start at 0 (each clears another) */
+		e = cudaMemsetAsync(c->xn_sumsq, 0, 2 * (size_t)c->n_folds * 4, c->stream);
 	if (e != cudaSuccess)
 		return awq_cu_fail(err, errlen, e, "cudaMemset");
 	/* Unwritten cache rows are never read, but zeros keep a stray read finite under sanitizers. */
@@ -252,7 +247,7 @@ void awq_cu_release(struct cu_ctx *c)
 		for (int i = 0; i < c->n_nodes; i++)
 			cudaFree(c->nodes[i].inv_freq);
 	void *bufs[] = {c->arena, c->kcache, c->vcache, c->x16[0], c->x16[1], c->attn_part, c->blas_ws, c->d_pos,
-			c->xn_part};
+			c->xn_sumsq};
 	for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
 		cudaFree(bufs[i]);
 	free(c->nodes);
@@ -264,8 +259,8 @@ void awq_cu_release(struct cu_ctx *c)
 	c->kcache = c->vcache = NULL;
 	c->x16[0] = c->x16[1] = NULL;
 	c->attn_part = NULL;
-	c->xn_part = NULL;
-	c->xn_floats = 0;
+	c->xn_sumsq = NULL;
+	c->n_folds = 0;
 	c->attn_ticket = NULL;
 	c->blas_ws = NULL;
 	c->d_pos = NULL;

@@ -104,19 +104,19 @@ static int dense_fused(struct cu_ctx *c, const struct cu_weight *w, int in_v, in
 }
 
 /* A decode GEMV reading value in_v, the norm of a producer-epilogue fold (cu_node.epi_by): it
- * completes the norm from the partial sums of squares that the MATMUL before the ADD left. */
+ * completes the norm from the sum of squares that the MATMUL before the ADD accumulated. */
 static void xn_reader(const struct cu_ctx *c, int in_v, int rows, struct awq_cu_out *o)
 {
 	int p = rows == 1 ? awq_graph_producer(c->g, in_v) : -1;
 	if (p < 0 || c->nodes[p].epi_by < 0 || c->g->nodes[p].op != AWQ_OP_RMSNORM)
 		return;
-	o->xn_part = c->xn_part;
-	o->xn_nparts = (c->g->values[in_v].cols + 15) / 16;
+	o->xn_sumsq = c->xn_sumsq + 2 * c->nodes[c->nodes[p].epi_by].epi_slot;
 	o->xn_eps = c->g->nodes[p].p.norm.eps;
 }
 
 /* The MATMUL of a producer-epilogue fold in a one-token step: h = res + W x into the ADD's output,
- * h * norm weight into the RMSNORM's, the partial sums into xn_part; the ADD node is then skipped. */
+ * h * norm weight into the RMSNORM's, the sum of squares into its slot (and the previous fold's
+ * slot cleared); the ADD node is then skipped. */
 static int matmul_add_norm(struct cu_ctx *c, const struct awq_node *n, const struct cu_node *cn,
 			   const struct cu_weight *w, char *err, size_t errlen)
 {
@@ -124,10 +124,11 @@ static int matmul_add_norm(struct cu_ctx *c, const struct awq_node *n, const str
 	const struct awq_node *a = &g->nodes[cn->epi_norm];
 	const struct cu_node *ca = &c->nodes[cn->epi_norm];
 	const int res = a->in[0] == n->out ? a->in[1] : a->in[0];
+	const int prev = (cn->epi_slot + c->n_folds - 1) % c->n_folds;
 	struct awq_cu_out o = {.nseg = 1, .ptr = {act(c, a->out)}, .bias = {w->bias[0]}, .n = {(int)w->src[0]->n},
 			       .tile_end = {w->q4.tiles, w->q4.tiles, w->q4.tiles}, .res = act(c, res),
 			       .norm_w = c->wts[ca->w].data, .xn = act(c, g->nodes[ca->norm_node].out),
-			       .part = c->xn_part};
+			       .sumsq = c->xn_sumsq + 2 * cn->epi_slot, .sumsq_clear = c->xn_sumsq + 2 * prev};
 	CK(awq_cu_q4_gemv(c->stream, &w->q4, act(c, n->in[0]), 1, &o, AWQ_CU_EPI_ADD_NORM, c->sm_count),
 	   "W4A16 GEMV with the residual add and RMSNorm");
 	return 0;

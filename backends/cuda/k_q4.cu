@@ -23,44 +23,50 @@
  * up = acc[1] of interleaved tiles). Rows of tokens 2t, 2t+1; features g, g + 8 of each tile. */
 template <int RT, bool AN = false> /* AN: the AWQ_CU_EPI_ADD_NORM form compiled in */
 static __device__ __forceinline__ void q4_epilogue(const struct awq_cu_out &o, float acc[RT][4], int tile0,
-						   int token_base, int rows, enum awq_cu_epilogue epi)
+						   int token_base, int rows, enum awq_cu_epilogue epi,
+						   const float *epi_s = nullptr)
 {
 	int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
 	int r0 = token_base + 2 * t;
 	if (AN && epi == AWQ_CU_EPI_ADD_NORM) {
-		/* h = res + W x, xn = h * norm_w, and per tile and token the sum of h^2 over its 16 rows:
-		 * lanes of one t hold tokens 2t, 2t + 1, their g the tile's features g and g + 8, so the
-		 * sum runs over the lane bits of g (xor 4, 8, 16) */
+		/* h = res + W x, xn = h * norm_w, and the block's sum of h^2 per token: lanes of one t hold
+		 * tokens 2t, 2t + 1, their g the tile's features g and g + 8, so the sum runs over the lane
+		 * bits of g (xor 4, 8, 16). res and norm_w come from epi_s ([token][RT * 16] then
+		 * [RT * 16], copied at start-up) when given, else from global memory. */
 		const int n = o.n[0], ntiles = o.tile_end[0];
+		float ss[2] = {0.f, 0.f};
 #pragma unroll
 		for (int r = 0; r < RT; r++) {
 			int tile = tile0 + r;
 			if (tile >= ntiles) /* warp-uniform */
 				continue;
-			float ss[2] = {0.f, 0.f};
 #pragma unroll
 			for (int i = 0; i < 4; i++) {
-				int row = r0 + (i & 1), f = tile * 16 + g + (i >> 1) * 8;
+				int row = r0 + (i & 1), lf = r * 16 + g + (i >> 1) * 8, f = tile0 * 16 + lf;
 				if (row < rows && f < n) {
 					size_t e = (size_t)row * n + f;
-					float h = acc[r][i] + (o.bias[0] ? o.bias[0][f] : 0.0f) + o.res[e];
+					float rv = epi_s ? epi_s[row * RT * 16 + lf] : o.res[e];
+					float wv = epi_s ? epi_s[2 * RT * 16 + lf] : o.norm_w[f];
+					float h = acc[r][i] + (o.bias[0] ? o.bias[0][f] : 0.0f) + rv;
 					o.ptr[0][e] = h;
-					o.xn[e] = h * o.norm_w[f];
+					o.xn[e] = h * wv;
 					ss[i & 1] += h * h;
 				}
 			}
-#pragma unroll
-			for (int off = 4; off < 32; off <<= 1) {
-				ss[0] += __shfl_xor_sync(0xffffffffu, ss[0], off);
-				ss[1] += __shfl_xor_sync(0xffffffffu, ss[1], off);
-			}
-			if (g == 0) {
-				if (r0 < rows)
-					o.part[(size_t)r0 * ntiles + tile] = ss[0];
-				if (r0 + 1 < rows)
-					o.part[(size_t)(r0 + 1) * ntiles + tile] = ss[1];
-			}
 		}
+#pragma unroll
+		for (int off = 4; off < 32; off <<= 1) {
+			ss[0] += __shfl_xor_sync(0xffffffffu, ss[0], off);
+			ss[1] += __shfl_xor_sync(0xffffffffu, ss[1], off);
+		}
+		if (g == 0) {
+			if (r0 < rows)
+				atomicAdd(o.sumsq + r0, ss[0]);
+			if (r0 + 1 < rows)
+				atomicAdd(o.sumsq + r0 + 1, ss[1]);
+		}
+		if (blockIdx.x == 0 && lane < rows && o.sumsq_clear)
+			o.sumsq_clear[lane] = 0.f;
 		return;
 	}
 	if (epi == AWQ_CU_EPI_SILU_MUL) {
@@ -108,31 +114,11 @@ static __device__ __forceinline__ void x_frag(const float *xr, bool ok, int K, i
 	b1 = pack_half2(vb.x * sc, vb.y * sc);
 }
 
-/* 1 / RMS of token `row` of a producer-epilogue norm (awq_cu_out.xn_part): the whole warp sums the
- * row's per-tile partials, as add_rmsnorm_kernel forms it from the sum of squares. */
-static __device__ __forceinline__ float xn_inv_rms(const struct awq_cu_out &o, int row, int k)
+/* The activation scale of token `tok` (1 unless the input is an unnormalised xn): 1 / RMS from the
+ * producer's sum of squares, as add_rmsnorm_kernel forms it. */
+static __device__ __forceinline__ float xn_scale_of(const struct awq_cu_out &o, int k, int tok)
 {
-	const float *p = o.xn_part + (size_t)row * o.xn_nparts;
-	float s = 0.f;
-	for (int i = threadIdx.x & 31; i < o.xn_nparts; i += 32)
-		s += p[i];
-#pragma unroll
-	for (int off = 16; off; off >>= 1)
-		s += __shfl_xor_sync(0xffffffffu, s, off);
-	return 1.0f / sqrtf(s / (float)k + o.xn_eps);
-}
-
-/* The activation scale of token `tok` (1 unless the input is an unnormalised xn; whole warp). */
-static __device__ __forceinline__ float xn_scale_of(const struct awq_cu_out &o, int rows, int k, int tok)
-{
-	float sc = 1.f;
-	if (o.xn_part)
-		for (int r = 0; r < rows; r++) {
-			float v = xn_inv_rms(o, r, k);
-			if (r == tok)
-				sc = v;
-		}
-	return sc;
+	return o.xn_sumsq ? 1.0f / sqrtf(o.xn_sumsq[tok] / (float)k + o.xn_eps) : 1.f;
 }
 
 /* Weights of DEC_UNROLL chunks and the activation fragments they multiply, loaded together so
@@ -190,7 +176,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) q4_gemv_kernel(struct awq_cu_q
 	/* Software pipeline: the next DEC_UNROLL chunks are in flight while the current ones compute. */
 	uint4 wv[DEC_UNROLL][RT], nx[DEC_UNROLL][RT];
 	uint32_t xb[DEC_UNROLL][4][2], xn[DEC_UNROLL][4][2];
-	const float xsc = xn_scale_of(out, rows, w.k, g);
+	const float xsc = g < rows ? xn_scale_of(out, w.k, g) : 1.f;
 	q4_load_chunks<RT>(qb, tok, c0, c1, xr, xok, w.k, t, xsc, wv, xb);
 	for (int c = c0; c < c1; c += DEC_UNROLL) {
 		q4_load_chunks<RT>(qb, tok, c + DEC_UNROLL, c1, xr, xok, w.k, t, xsc, nx, xn);
@@ -306,12 +292,10 @@ extern "C" cudaError_t awq_cu_q4_gemv(cudaStream_t s, const struct awq_cu_q4 *w,
 		return cudaErrorInvalidValue;
 	/* the producer-epilogue norm and its readers: one or two tokens (the XR form above two does
 	 * not take them), one output segment, every pointer set */
-	if ((epi == AWQ_CU_EPI_ADD_NORM || out->xn_part) && rows > 2)
+	if ((epi == AWQ_CU_EPI_ADD_NORM || out->xn_sumsq) && rows > 2)
 		return cudaErrorInvalidValue;
-	if (epi == AWQ_CU_EPI_ADD_NORM &&
-	    (out->nseg != 1 || !out->res || !out->norm_w || !out->xn || !out->part || out->tile_end[0] != w->tiles))
-		return cudaErrorInvalidValue;
-	if (out->xn_part && out->xn_nparts < 1)
+	if (epi == AWQ_CU_EPI_ADD_NORM && (out->nseg != 1 || !out->res || !out->norm_w || !out->xn || !out->sumsq ||
+					   out->tile_end[0] != w->tiles || out->n[0] % 4))
 		return cudaErrorInvalidValue;
 	cudaError_t e2;
 	v2_last = awq_cu_gemv_choice{0, 0, 0, 0, 0};
@@ -455,6 +439,22 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 		v2_commit();
 	pdl_wait();    /* everything above reads weights only */
 	pdl_trigger(); /* all blocks launched: the next kernel may start streaming its weights */
+	/* AWQ_CU_EPI_ADD_NORM: warp 0 copies the residual rows and norm weights of the block's tiles to
+	 * shared memory (after s_corr: [token][RT * 16], then [RT * 16]) now, so that the epilogue does
+	 * not wait for them; the copies join the first refill's cp.async group (no group of their own,
+	 * which would shift the ring's wait_group accounting), and v2_wait<0> completes them. */
+	float *epi_s = XN && epi == AWQ_CU_EPI_ADD_NORM ? reinterpret_cast<float *>(s_corr + (size_t)RT * w.groups * 8)
+							: nullptr;
+	if (XN && epi_s && warp == 0) {
+		const int n = out.n[0], per_row = RT * 4; /* 16-byte pieces per row */
+		const int tok = lane / per_row, pc = lane % per_row, f = tile0 * 16 + pc * 4;
+		if (f < n) { /* n % 4 == 0: whole pieces */
+			if (tok < rows)
+				v2_cp16(smem_addr(epi_s + tok * RT * 16 + pc * 4), out.res + (size_t)tok * n + f);
+			if (tok == 0)
+				v2_cp16(smem_addr(epi_s + 2 * RT * 16 + pc * 4), out.norm_w + f);
+		}
+	}
 	if (XR) {
 #pragma unroll
 		for (int s = 0; s < S; s++) {
@@ -476,15 +476,12 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 		const int tt = lane >> 3, ww = lane & 7;
 		const int koff = 16 * (ww >> 1) + 2 * tt + 8 * (ww & 1);
 		const float *xb0 = x + (size_t)c0 * 64 + koff;
-		/* an unnormalised input (xn_part): the token scales first, one more L2 round trip before
-		 * the x loads (formed between the loads and their conversions, the reduction kept the 16
-		 * loads' registers live and took the kernel from 72 to 95 registers: 2 blocks of 8 warps
-		 * per SM instead of the 3 the q/k/v launch is sized for) */
-		float sc0 = 1.f, sc1 = 1.f;
-		if (XN && out.xn_part) {
-			sc0 = xn_inv_rms(out, 0, w.k);
-			if (rows == 2) /* (xn_part is refused above two tokens) */
-				sc1 = xn_inv_rms(out, 1, w.k);
+		/* an unnormalised input (xn_sumsq): 1 / RMS of each token from one broadcast load, issued
+		 * with the x loads */
+		float sc0 = 1.f, sc1 = 1.f, ss0 = 0.f, ss1 = 0.f;
+		if (XN && out.xn_sumsq) { /* raw loads here, their use after the x loads below */
+			ss0 = out.xn_sumsq[0];
+			ss1 = rows == 2 ? out.xn_sumsq[1] : 0.f; /* (xn_sumsq is refused above two tokens) */
 		}
 		if (rows == 1) {
 			for (int e0 = 0; e0 < nc; e0 += 16) {
@@ -496,6 +493,8 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 #pragma unroll
 				for (int u = 0; u < 16; u++)
 					v[u] = __ldg(reinterpret_cast<const float2 *>(p + min(u, nc - 1 - e0) * 64));
+				if (XN && out.xn_sumsq)
+					sc0 = 1.0f / sqrtf(ss0 / (float)w.k + out.xn_eps);
 #pragma unroll
 				for (int u = 0; u < 16; u++)
 					if (e0 + u < nc)
@@ -510,6 +509,10 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 				for (int u = 0; u < 8; u++) { /* unconditional, as for one token */
 					int e = min(e0 + u, ne - 1), tok = __float2int_rz(((float)e + 0.5f) * inv), i = e - tok * nc;
 					v[u] = __ldg(reinterpret_cast<const float2 *>(xb0 + (size_t)tok * w.k + (size_t)i * 64));
+				}
+				if (XN && out.xn_sumsq) {
+					sc0 = 1.0f / sqrtf(ss0 / (float)w.k + out.xn_eps);
+					sc1 = 1.0f / sqrtf(ss1 / (float)w.k + out.xn_eps);
 				}
 #pragma unroll
 				for (int u = 0; u < 8; u++) {
@@ -638,7 +641,7 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 			acc[r][i] = tot[(r * 4 + i) * 32 + lane];
 	if (epi == AWQ_CU_EPI_SILU_MUL && (RT != 2 || tile0 + 1 >= w.tiles))
 		return;
-	q4_epilogue<RT, XN>(out, acc, tile0, 0, rows, epi);
+	q4_epilogue<RT, XN>(out, acc, tile0, 0, rows, epi, epi_s);
 #else
 	if (rows < 0) { /* references the helpers so that pre-sm_80 passes compile without warnings */
 		v2_cp16(0, x);
@@ -712,7 +715,7 @@ static cudaError_t launch_gemv2_s(int S, cudaStream_t s, const struct awq_cu_q4 
 	if (rows > 2) /* activations in the ring: 2 or 4 stages */
 		return S == 2 ? launch_gemv2<RT, 2, true>(s, w, x, rows, out, epi, kw, per, smem, pdl)
 			      : launch_gemv2<RT, 4, true>(s, w, x, rows, out, epi, kw, per, smem, pdl);
-	if (epi == AWQ_CU_EPI_ADD_NORM || out->xn_part) /* one or two tokens (awq_cu_q4_gemv) */
+	if (epi == AWQ_CU_EPI_ADD_NORM || out->xn_sumsq) /* one or two tokens (awq_cu_q4_gemv) */
 		switch (S) {
 		case 2: return launch_gemv2<RT, 2, false, true>(s, w, x, rows, out, epi, kw, per, smem, pdl);
 		case 6: return launch_gemv2<RT, 6, false, true>(s, w, x, rows, out, epi, kw, per, smem, pdl);
@@ -811,6 +814,8 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 	size_t wb = rows > 2 ? (size_t)S * (rt * 512 + V2_XR_SLOT) : (size_t)S * rt * 512 + (size_t)per * rows * 128;
 	/* warp 0's ring also holds the RT x 4 x 32 reduction floats: S * RT * 512 >= RT * 512 */
 	size_t smem = kw * wb + (size_t)rt * w->groups * 128; /* + the q4_corr_make float4 of every (tile, group, g) */
+	if (epi == AWQ_CU_EPI_ADD_NORM) /* + the epilogue's residual rows (two tokens) and norm weights */
+		smem += (size_t)3 * rt * 16 * 4;
 	if (smem > (size_t)dv.optin)
 		return 0;
 	int pdl = v2_pdl >= 0 ? v2_pdl : awq_cu_pdl_default(dv.cc_major);
@@ -978,7 +983,7 @@ extern "C" cudaError_t awq_cu_q4_gemm(cudaStream_t s, const struct awq_cu_q4 *w,
 	/* 128-token tiles reuse each dequantized weight over more tokens (measured faster at 512 tokens
 	 * even with one block per SM); 64-token tiles when a step has few rows or the wide grid would
 	 * leave most SMs idle. */
-	if (epi == AWQ_CU_EPI_ADD_NORM || out->xn_part) /* decode-only forms */
+	if (epi == AWQ_CU_EPI_ADD_NORM || out->xn_sumsq) /* decode-only forms */
 		return cudaErrorInvalidValue;
 	long big = (long)((w->tiles + GM_TILES - 1) / GM_TILES) * ((rows + 127) / 128);
 	int wide = rows > 64 && big >= sm_count / 2;

@@ -269,10 +269,10 @@ static void test_q4_silu(int n, int k, int group)
 }
 
 /* The producer-epilogue norm (AWQ_CU_EPI_ADD_NORM) and its readers: a GEMV of hidden x k1 writes
- * h = res + W1 x, xn = h * nw and per-tile sums of squares; a GEMV (plain, then gate/up + SiLU) of
- * n2 x hidden reading xn with those partials must equal the same matmul of RMSNorm(h) * nw. The
- * residual holds values up to 3000 (an unnormalised xn must not overflow fp16 on the way). Then
- * the forms that are refused: three tokens, the prefill GEMM. */
+ * h = res + W1 x, xn = h * nw, adds each token's sum of h^2 to an accumulator and clears another;
+ * a GEMV (plain, then gate/up + SiLU) of n2 x hidden reading xn with that sum must equal the same
+ * matmul of RMSNorm(h) * nw. The residual holds values up to 3000 (an unnormalised xn must not
+ * overflow fp16 on the way). Then the forms that are refused: three tokens, the prefill GEMM. */
 static void test_q4_epinorm(int hidden, int k1, int n2, int group)
 {
 	const float eps = 1e-5f;
@@ -282,7 +282,6 @@ static void test_q4_epinorm(int hidden, int k1, int n2, int group)
 	make_q4(&gu[0], n2, hidden, group, 1);
 	make_q4(&gu[1], n2, hidden, group, 1);
 	struct awq_cu_q4 q1 = to_device(s1, 1, 0), q2 = to_device(s2, 1, 0), qg = to_device(sg, 2, 1);
-	const int tiles = (hidden + 15) / 16;
 	float *x = malloc((size_t)2 * k1 * 4), *res = malloc((size_t)2 * hidden * 4), *nw = malloc((size_t)hidden * 4);
 	for (int i = 0; i < 2 * k1; i++)
 		x[i] = (float)urand(-1, 1);
@@ -292,14 +291,15 @@ static void test_q4_epinorm(int hidden, int k1, int n2, int group)
 		nw[i] = (float)urand(0.5, 1.5);
 	float *dx = up(x, (size_t)2 * k1 * 4), *dres = up(res, (size_t)2 * hidden * 4), *dnw = up(nw, (size_t)hidden * 4);
 	double *h = malloc((size_t)2 * hidden * 8), *ref = malloc((size_t)2 * (hidden > n2 ? hidden : n2) * 8);
-	double *part = malloc((size_t)2 * tiles * 8), *rg = malloc((size_t)2 * n2 * 8), *ru = malloc((size_t)2 * n2 * 8);
+	double ssq[2], zero[2] = {0, 0}, *rg = malloc((size_t)2 * n2 * 8), *ru = malloc((size_t)2 * n2 * 8);
 	float *xnorm = malloc((size_t)2 * hidden * 4);
 	for (int rows = 1; rows <= 2; rows++) {
 		char what[128];
 		float *dh = poisoned((size_t)rows * hidden), *dxn = poisoned((size_t)rows * hidden);
-		float *dpart = poisoned((size_t)rows * tiles);
+		float *dsum = dmalloc(2 * 4), *dclear = poisoned(2);
+		cudaMemset(dsum, 0, 2 * 4);
 		struct awq_cu_out o = {.nseg = 1, .ptr = {dh}, .n = {hidden}, .tile_end = {q1.tiles, q1.tiles, q1.tiles},
-				       .res = dres, .norm_w = dnw, .xn = dxn, .part = dpart};
+				       .res = dres, .norm_w = dnw, .xn = dxn, .sumsq = dsum, .sumsq_clear = dclear};
 		cudaError_t e = awq_cu_q4_gemv(0, &q1, dx, rows, &o, AWQ_CU_EPI_ADD_NORM, sm_count);
 		if (e != cudaSuccess)
 			printf("FAIL launch (add + norm epilogue): %s\n", cudaGetErrorString(e)), fails++;
@@ -312,12 +312,7 @@ static void test_q4_epinorm(int hidden, int k1, int n2, int group)
 				h[(size_t)r * hidden + i] += res[(size_t)r * hidden + i];
 				ss += h[(size_t)r * hidden + i] * h[(size_t)r * hidden + i];
 			}
-			for (int t = 0; t < tiles; t++) {
-				double p = 0;
-				for (int i = t * 16; i < t * 16 + 16 && i < hidden; i++)
-					p += h[(size_t)r * hidden + i] * h[(size_t)r * hidden + i];
-				part[(size_t)r * tiles + t] = p;
-			}
+			ssq[r] = ss;
 			double inv = 1.0 / sqrt(ss / hidden + eps);
 			for (int i = 0; i < hidden; i++)
 				xnorm[(size_t)r * hidden + i] = (float)(h[(size_t)r * hidden + i] * inv * nw[i]);
@@ -326,12 +321,14 @@ static void test_q4_epinorm(int hidden, int k1, int n2, int group)
 			ref[i] = h[i] * nw[i % hidden];
 		snprintf(what, sizeof(what), "W4A16 GEMV + add + RMSNorm epilogue: h * w, rows=%d", rows);
 		check(what, ref, dxn, (size_t)rows * hidden, 1e-3);
-		snprintf(what, sizeof(what), "W4A16 GEMV + add + RMSNorm epilogue: tile sums of squares, rows=%d", rows);
-		check(what, part, dpart, (size_t)rows * tiles, 1e-3);
+		snprintf(what, sizeof(what), "W4A16 GEMV + add + RMSNorm epilogue: sum of squares, rows=%d", rows);
+		check(what, ssq, dsum, (size_t)rows, 1e-4);
+		snprintf(what, sizeof(what), "W4A16 GEMV + add + RMSNorm epilogue: the other accumulator cleared, rows=%d", rows);
+		check(what, zero, dclear, (size_t)rows, 0);
 		/* readers: the plain GEMV, then the fused gate/up + SiLU */
 		float *dy = poisoned((size_t)rows * n2);
 		struct awq_cu_out r = {.nseg = 1, .ptr = {dy}, .n = {n2}, .tile_end = {q2.tiles, q2.tiles, q2.tiles},
-				       .xn_part = dpart, .xn_nparts = tiles, .xn_eps = eps};
+				       .xn_sumsq = dsum, .xn_eps = eps};
 		e = awq_cu_q4_gemv(0, &q2, dxn, rows, &r, AWQ_CU_EPI_STORE, sm_count);
 		if (e != cudaSuccess)
 			printf("FAIL launch (norm reader): %s\n", cudaGetErrorString(e)), fails++;
@@ -363,7 +360,8 @@ static void test_q4_epinorm(int hidden, int k1, int n2, int group)
 		}
 		cudaFree(dh);
 		cudaFree(dxn);
-		cudaFree(dpart);
+		cudaFree(dsum);
+		cudaFree(dclear);
 		cudaFree(dy);
 	}
 	free(x);
@@ -371,7 +369,6 @@ static void test_q4_epinorm(int hidden, int k1, int n2, int group)
 	free(nw);
 	free(h);
 	free(ref);
-	free(part);
 	free(rg);
 	free(ru);
 	free(xnorm);
