@@ -4,8 +4,8 @@
  * few launches the kernels were written for (add + RMSNorm as one, q/k norms and RoPE folded into
  * the attention prep kernel, AWQ q/k/v and gate/up as one matmul each). A fusion silently dropped
  * by the arena check costs several microseconds per layer and token, which no output test shows.
- * With AWQ_CUDA_EPINORM=1, both add + RMSNorm of an AWQ layer also go into the epilogue of the
- * matmul before them (o, down) in one-token steps. */
+ * By default (and with AWQ_CUDA_EPINORM=1; not with =0) both add + RMSNorm of an AWQ layer also go
+ * into the epilogue of the matmul before them (o, down) in one-token steps. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -5,7 +5,7 @@
 #   build     CMake build for sm_90 on the device (skip it with BIN, below)
 #   kernels   nvcc-only build of the kernels, their direct test and the micro-benchmark (no CMake)
 #   test      test_cuda_kernels, test_cuda_ops, test_cuda_model, test_cuda_moe, the goldens on CUDA; the
-#             model test and the goldens again under each knob of CU_TEST_KNOBS (AWQ_CUDA_EPINORM=1)
+#             model test and the goldens again under each knob of CU_TEST_KNOBS (AWQ_CUDA_EPINORM=0)
 #   sanitize  compute-sanitizer memcheck and racecheck on the op, kernel and MoE tests
 #   kbench    awq-cuda-bench (kernel rates and the copy / cuBLAS ceilings)
 #   profile   AWQ_CUDA_PROFILE=1 decode of qwen3-0.6b, llama2-7b, qwen3-30b-a3b (per node kind); others
@@ -40,7 +40,7 @@
 #             AWQ_VK_EPINORM=1, AWQ_VK_MATVEC_XS=1, both, AWQ_VK_MOE_FOLD=1 with EPINORM), then at the
 #             defaults again (carry .gl)
 #   cuab      CUDA AWQ decode (-p 16 -n 128) of each model of CU_AB_MODELS (llama2-7b) at the defaults,
-#             with each run of CU_AB_RUNS (as VK_AB_RUNS; default AWQ_CUDA_PDL=0), then the defaults again
+#             with each run of CU_AB_RUNS (as VK_AB_RUNS; default AWQ_CUDA_EPINORM=0), then the defaults again
 #   vkbench   awq-vk-bench: llama2-7b's decode mat-vec shapes alone through NVIDIA's Vulkan driver,
 #             timed with a barrier after every dispatch (as decode), without (throughput) and one
 #             per submit, AWQ and F16, then AWQ with the knob runs of VKB_KNOB_RUNS (as
@@ -185,7 +185,7 @@ if has test; then
 	done
 	goldens cuda
 	# the model test (decode = prefill) and the goldens under each knob of CU_TEST_KNOBS
-	for kv in ${CU_TEST_KNOBS-AWQ_CUDA_EPINORM=1}; do
+	for kv in ${CU_TEST_KNOBS-AWQ_CUDA_EPINORM=0}; do
 		t0=$SECONDS
 		env "$kv" timeout 120 "$MODEL" >"$L/test_model_$kv.log" 2>&1
 		note "test_cuda_model ($kv): rc=$? ($(counts "$L/test_model_$kv.log")) in $((SECONDS - t0)) s"
@@ -349,12 +349,12 @@ if has vkab; then
 fi
 
 # Same-call A/B of CUDA decode knobs, as vkab: each model of CU_AB_MODELS (default llama2-7b) at the
-# defaults, once per run of CU_AB_RUNS ("name VAR=V ...;name ...", default AWQ_CUDA_PDL=0), defaults again
+# defaults, once per run of CU_AB_RUNS ("name VAR=V ...;name ...", default AWQ_CUDA_EPINORM=0), defaults again
 if has cuab; then
 	for m in $(echo "${CU_AB_MODELS:-llama2-7b}" | tr ',' ' '); do
 		cuab_bench() { bench "cuab_${m}_$1" 150 --synthetic "$m" --precision awq --backend cuda -p 16 -n 128 -r 3 --no-predict; }
 		cuab_bench base
-		knob_runs "nopdl AWQ_CUDA_PDL=0" cuab_bench CU_AB_RUNS
+		knob_runs "noepinorm AWQ_CUDA_EPINORM=0" cuab_bench CU_AB_RUNS
 		cuab_bench base_again
 	done
 fi
