@@ -118,7 +118,7 @@ static __device__ __forceinline__ void x_frag(const float *xr, bool ok, int K, i
  * producer's sum of squares, as add_rmsnorm_kernel forms it. */
 static __device__ __forceinline__ float xn_scale_of(const struct awq_cu_out &o, int k, int tok)
 {
-	return o.xn_sumsq ? 1.0f / sqrtf(o.xn_sumsq[tok] / (float)k + o.xn_eps) : 1.f;
+	return o.xn_sumsq ? rsqrtf(o.xn_sumsq[tok] / (float)k + o.xn_eps) : 1.f;
 }
 
 /* Weights of DEC_UNROLL chunks and the activation fragments they multiply, loaded together so
@@ -443,9 +443,8 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 	 * shared memory (after s_corr: [token][RT * 16], then [RT * 16]) now, so that the epilogue does
 	 * not wait for them; the copies join the first refill's cp.async group (no group of their own,
 	 * which would shift the ring's wait_group accounting), and v2_wait<0> completes them. */
-	float *epi_s = XN && epi == AWQ_CU_EPI_ADD_NORM ? reinterpret_cast<float *>(s_corr + (size_t)RT * w.groups * 8)
-							: nullptr;
-	if (XN && epi_s && warp == 0) {
+	if (XN && epi == AWQ_CU_EPI_ADD_NORM && warp == 0) {
+		float *epi_s = reinterpret_cast<float *>(s_corr + (size_t)RT * w.groups * 8);
 		const int n = out.n[0], per_row = RT * 4; /* 16-byte pieces per row */
 		const int tok = lane / per_row, pc = lane % per_row, f = tile0 * 16 + pc * 4;
 		if (f < n) { /* n % 4 == 0: whole pieces */
@@ -493,8 +492,14 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 #pragma unroll
 				for (int u = 0; u < 16; u++)
 					v[u] = __ldg(reinterpret_cast<const float2 *>(p + min(u, nc - 1 - e0) * 64));
-				if (XN && out.xn_sumsq)
-					sc0 = 1.0f / sqrtf(ss0 / (float)w.k + out.xn_eps);
+				if (XN && out.xn_sumsq) {
+					/* after this batch's loads: computed where it is written, the scale was
+					 * hoisted above them as loop-invariant (SASS), and its wait for ss0 put a
+					 * round trip before the x loads (ncu: +0.5-1.1 us per reader) */
+					float t0 = ss0;
+					asm volatile("" : "+f"(t0) : "f"(v[15].x));
+					sc0 = rsqrtf(t0 / (float)w.k + out.xn_eps);
+				}
 #pragma unroll
 				for (int u = 0; u < 16; u++)
 					if (e0 + u < nc)
@@ -510,9 +515,11 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 					int e = min(e0 + u, ne - 1), tok = __float2int_rz(((float)e + 0.5f) * inv), i = e - tok * nc;
 					v[u] = __ldg(reinterpret_cast<const float2 *>(xb0 + (size_t)tok * w.k + (size_t)i * 64));
 				}
-				if (XN && out.xn_sumsq) {
-					sc0 = 1.0f / sqrtf(ss0 / (float)w.k + out.xn_eps);
-					sc1 = 1.0f / sqrtf(ss1 / (float)w.k + out.xn_eps);
+				if (XN && out.xn_sumsq) { /* (as for one token) */
+					float t0 = ss0, t1 = ss1;
+					asm volatile("" : "+f"(t0), "+f"(t1) : "f"(v[7].x));
+					sc0 = rsqrtf(t0 / (float)w.k + out.xn_eps);
+					sc1 = rsqrtf(t1 / (float)w.k + out.xn_eps);
 				}
 #pragma unroll
 				for (int u = 0; u < 8; u++) {
@@ -641,6 +648,11 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 			acc[r][i] = tot[(r * 4 + i) * 32 + lane];
 	if (epi == AWQ_CU_EPI_SILU_MUL && (RT != 2 || tile0 + 1 >= w.tiles))
 		return;
+	/* (the copies' address formed again here, not kept in registers across the main loop) */
+	const float *epi_s = XN && epi == AWQ_CU_EPI_ADD_NORM
+				     ? reinterpret_cast<const float *>(reinterpret_cast<const float4 *>(dsm + kw * warp_bytes) +
+								       (size_t)RT * w.groups * 8)
+				     : nullptr;
 	q4_epilogue<RT, XN>(out, acc, tile0, 0, rows, epi, epi_s);
 #else
 	if (rows < 0) { /* references the helpers so that pre-sm_80 passes compile without warnings */
