@@ -94,6 +94,19 @@ cudaError_t awq_cu_q4_gemm(cudaStream_t s, const struct awq_cu_q4 *w, const uint
 /* Dense 16-bit weights [n][k] (bf16 when is_bf16, else f16), decode rows <= 8. */
 cudaError_t awq_cu_w16_gemv(cudaStream_t s, const uint16_t *w, int is_bf16, const float *bias, int n,
 			    int k, const float *x, int rows, float *out);
+/* The producer-epilogue norm for the 16-bit GEMVs (the fields of awq_cu_out's, one or two tokens):
+ * as a producer (res set) out gets h = res + W x (+ bias), xn gets h * norm_w, sumsq[token] the sum
+ * of h^2 (float atomics, one per block) and sumsq_clear[0..rows) zeros (NULL: none); as a reader
+ * (xn_sumsq set) x is such an xn and each token's outputs are scaled by 1 / sqrt(xn_sumsq[token] / k
+ * + xn_eps) before the bias (x stays f32, so the scale goes on the sums). k must be a multiple of 8. */
+struct awq_cu_xnorm {
+	const float *res, *norm_w;
+	float *xn, *sumsq, *sumsq_clear;
+	const float *xn_sumsq;
+	float xn_eps;
+};
+cudaError_t awq_cu_w16_gemv_x(cudaStream_t s, const uint16_t *w, int is_bf16, const float *bias, int n, int k,
+			      const float *x, int rows, float *out, const struct awq_cu_xnorm *xn);
 /* Several 16-bit weights on one input in one launch (k a multiple of 8): nseg segments, each its
  * own [rows][n[s]] output (q/k/v), or with silu = 1 two weights of n[0] rows (gate, up) and one
  * output silu(gate) * up. */
@@ -104,6 +117,8 @@ struct awq_cu_w16_multi {
 	int n[3];
 	int nseg, silu, is_bf16, k;
 	int cc_major; /* the device's, for the programmatic-launch choice (awq_cu_pdl_default) */
+	const float *xn_sumsq; /* reader of a producer-epilogue norm (struct awq_cu_xnorm), or NULL */
+	float xn_eps;
 };
 cudaError_t awq_cu_w16_gemv_multi(cudaStream_t s, const struct awq_cu_w16_multi *m, const float *x, int rows);
 

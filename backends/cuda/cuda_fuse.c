@@ -7,7 +7,8 @@
  *   [RMSNORM per head ->] ROPE of q and of k     -> one prep kernel before ATTENTION that also
  *   feeding ATTENTION                              writes k and v to the KV cache
  *   ADD followed by a whole-row RMSNORM         -> one kernel writing both
- *   AWQ MATMUL -> that ADD + RMSNORM -> AWQ       -> (one-token steps; AWQ_CUDA_EPINORM=0: off) the sum and
+ *   AWQ MATMUL -> that ADD + RMSNORM -> AWQ       -> (one-token steps; AWQ_CUDA_EPINORM=0: off; 16-bit
+ *                                                  weights too with AWQ_CUDA_EPINORM_W16=1) the sum and
  *   MATMULs reading only the norm                  the unnormalised norm in the MATMUL's epilogue,
  *                                                  with per-tile sums of squares; the readers
  *                                                  complete the norm as they stage the activations
@@ -78,7 +79,23 @@ static void fold_qk(struct cu_ctx *c, const int *uses, int v, int heads, int hd,
 		c->nodes[*norm].exec = CU_X_SKIP;
 }
 
-/* Every reader of value x is an AWQ MATMUL (alone, or a member of a fused q/k/v or gate/up launch,
+/* A MATMUL weight whose decode GEMV has the producer-epilogue norm's forms: AWQ, and with
+ * AWQ_CUDA_EPINORM_W16=1 (not yet measured on a GPU) BF16/F16 of whole 16-byte rows. */
+static int epinorm_w16(void)
+{
+	const char *e = getenv("AWQ_CUDA_EPINORM_W16");
+	return e && e[0] == '1';
+}
+
+static int fold_weight(const struct awq_weight *w)
+{
+	if (w->fmt == AWQ_WFMT_AWQ4)
+		return 1;
+	return epinorm_w16() && w->fmt == AWQ_WFMT_DENSE && (w->dtype == AWQ_DT_BF16 || w->dtype == AWQ_DT_F16) &&
+	       w->k % 8 == 0;
+}
+
+/* Every reader of value x is such a MATMUL (alone, or a member of a fused q/k/v or gate/up launch,
  * which takes the same weights' format), so that each one can complete a producer-epilogue norm. */
 static int awq_readers_only(const struct awq_graph *g, int x)
 {
@@ -90,7 +107,7 @@ static int awq_readers_only(const struct awq_graph *g, int x)
 			reads |= m->in[k] == x;
 		if (!reads)
 			continue;
-		if (m->op != AWQ_OP_MATMUL || m->w->fmt != AWQ_WFMT_AWQ4)
+		if (m->op != AWQ_OP_MATMUL || !fold_weight(m->w))
 			return 0;
 		n++;
 	}
@@ -105,7 +122,7 @@ static void plan_epinorm(struct cu_ctx *c, const int *uses, int a)
 	const struct awq_node *n = &g->nodes[a];
 	const int p = a - 1, cols = g->values[n->out].cols;
 	if (p < 0 || c->nodes[p].exec != CU_X_PLAIN || g->nodes[p].op != AWQ_OP_MATMUL ||
-	    g->nodes[p].w->fmt != AWQ_WFMT_AWQ4 || (int)g->nodes[p].w->n != cols || cols % 4 ||
+	    !fold_weight(g->nodes[p].w) || (int)g->nodes[p].w->n != cols || cols % 4 ||
 	    g->nodes[p].out == g->logits_out)
 		return;
 	const int pv = g->nodes[p].out;

@@ -73,6 +73,18 @@ static int blas_gemm(struct cu_ctx *c, const struct cu_weight *w, int j, int in_
 	return 0;
 }
 
+/* A decode GEMV reading value in_v, the norm of a producer-epilogue fold (cu_node.epi_by): it
+ * completes the norm from the sum of squares that the MATMUL before the ADD accumulated (the AWQ
+ * and 16-bit GEMVs take the same two fields). */
+static void xn_reader(const struct cu_ctx *c, int in_v, int rows, struct awq_cu_out *o)
+{
+	int p = rows == 1 ? awq_graph_producer(c->g, in_v) : -1;
+	if (p < 0 || c->nodes[p].epi_by < 0 || c->g->nodes[p].op != AWQ_OP_RMSNORM)
+		return;
+	o->xn_sumsq = c->xn_sumsq + 2 * c->nodes[c->nodes[p].epi_by].epi_slot;
+	o->xn_eps = c->g->nodes[p].p.norm.eps;
+}
+
 /* Fused 16-bit q/k/v (outs: the three outputs) or gate/up (outs: the SiLU-mul output, then the
  * gate and up values, which prefill fills through cuBLAS before the element-wise SiLU-mul). */
 static int dense_fused(struct cu_ctx *c, const struct cu_weight *w, int in_v, int rows, const int *outs,
@@ -82,6 +94,10 @@ static int dense_fused(struct cu_ctx *c, const struct cu_weight *w, int in_v, in
 	if (rows <= AWQ_CU_DECODE_ROWS) {
 		struct awq_cu_w16_multi m = {.nseg = w->nsrc, .silu = silu, .is_bf16 = w->is_bf16, .k = (int)w->src[0]->k,
 					     .cc_major = c->cc_major};
+		struct awq_cu_out xo = {0};
+		xn_reader(c, in_v, rows, &xo);
+		m.xn_sumsq = xo.xn_sumsq;
+		m.xn_eps = xo.xn_eps;
 		for (int j = 0; j < w->nsrc; j++) {
 			m.w[j] = w->seg_data[j];
 			m.bias[j] = w->bias[j];
@@ -103,17 +119,6 @@ static int dense_fused(struct cu_ctx *c, const struct cu_weight *w, int in_v, in
 	return 0;
 }
 
-/* A decode GEMV reading value in_v, the norm of a producer-epilogue fold (cu_node.epi_by): it
- * completes the norm from the sum of squares that the MATMUL before the ADD accumulated. */
-static void xn_reader(const struct cu_ctx *c, int in_v, int rows, struct awq_cu_out *o)
-{
-	int p = rows == 1 ? awq_graph_producer(c->g, in_v) : -1;
-	if (p < 0 || c->nodes[p].epi_by < 0 || c->g->nodes[p].op != AWQ_OP_RMSNORM)
-		return;
-	o->xn_sumsq = c->xn_sumsq + 2 * c->nodes[c->nodes[p].epi_by].epi_slot;
-	o->xn_eps = c->g->nodes[p].p.norm.eps;
-}
-
 /* The MATMUL of a producer-epilogue fold in a one-token step: h = res + W x into the ADD's output,
  * h * norm weight into the RMSNORM's, the sum of squares into its slot (and the previous fold's
  * slot cleared); the ADD node is then skipped. */
@@ -129,6 +134,14 @@ static int matmul_add_norm(struct cu_ctx *c, const struct awq_node *n, const str
 			       .tile_end = {w->q4.tiles, w->q4.tiles, w->q4.tiles}, .res = act(c, res),
 			       .norm_w = c->wts[ca->w].data, .xn = act(c, g->nodes[ca->norm_node].out),
 			       .sumsq = c->xn_sumsq + 2 * cn->epi_slot, .sumsq_clear = c->xn_sumsq + 2 * prev};
+	if (w->kind == CU_W_D16) {
+		struct awq_cu_xnorm xn = {.res = o.res, .norm_w = o.norm_w, .xn = o.xn, .sumsq = o.sumsq,
+					  .sumsq_clear = o.sumsq_clear};
+		CK(awq_cu_w16_gemv_x(c->stream, w->data, w->is_bf16, w->bias[0], (int)w->src[0]->n, (int)w->src[0]->k,
+				     act(c, n->in[0]), 1, o.ptr[0], &xn),
+		   "16-bit GEMV with the residual add and RMSNorm");
+		return 0;
+	}
 	CK(awq_cu_q4_gemv(c->stream, &w->q4, act(c, n->in[0]), 1, &o, AWQ_CU_EPI_ADD_NORM, c->sm_count),
 	   "W4A16 GEMV with the residual add and RMSNorm");
 	return 0;
@@ -166,8 +179,11 @@ static int matmul(struct cu_ctx *c, const struct cu_weight *w, int in_v, int row
 		return dense_fused(c, w, in_v, rows, outs, epi, err, errlen);
 	float *out = act(c, outs[0]);
 	if (w->kind == CU_W_D16 && rows <= AWQ_CU_DECODE_ROWS) {
-		CK(awq_cu_w16_gemv(c->stream, w->data, w->is_bf16, w->bias[0], (int)w->src[0]->n, (int)w->src[0]->k,
-				   act(c, in_v), rows, out),
+		struct awq_cu_out xo = {0};
+		xn_reader(c, in_v, rows, &xo);
+		struct awq_cu_xnorm xn = {.xn_sumsq = xo.xn_sumsq, .xn_eps = xo.xn_eps};
+		CK(awq_cu_w16_gemv_x(c->stream, w->data, w->is_bf16, w->bias[0], (int)w->src[0]->n, (int)w->src[0]->k,
+				     act(c, in_v), rows, out, xo.xn_sumsq ? &xn : NULL),
 		   "16-bit GEMV");
 		return 0;
 	}

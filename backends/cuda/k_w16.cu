@@ -62,11 +62,14 @@ template <int NT> static __device__ __forceinline__ void w16_warp_sum(float acc[
 
 /* One weight matrix: the kernel measured at 84-110 % of the copy bandwidth on the H200 (plain
  * launch, no prefetch); the generalised kernel below ran 10-28 % slower on single matrices. */
-template <int NT>
+/* XN: the producer and reader forms of struct awq_cu_xnorm (NT <= 2). The producer's residual and
+ * norm weights, and the reader's sums of squares, are loaded before the main loop (this kernel has
+ * no programmatic launch: everything before it has finished), so that the epilogue waits for none. */
+template <int NT, bool XN = false>
 __global__ void __launch_bounds__(W16_WARPS * 32) w16_gemv_one_kernel(const uint16_t *__restrict__ w, int is_bf16,
 								  const float *__restrict__ bias, int n, int k,
 								  const float *__restrict__ x, int rows,
-								  float *__restrict__ out)
+								  float *__restrict__ out, const struct awq_cu_xnorm xn)
 {
 	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 	int row0 = (blockIdx.x * W16_WARPS + warp) * W16_ROWS;
@@ -75,6 +78,20 @@ __global__ void __launch_bounds__(W16_WARPS * 32) w16_gemv_one_kernel(const uint
 #pragma unroll
 	for (int r = 0; r < W16_ROWS; r++)
 		wr[r] = reinterpret_cast<const uint4 *>(w + (size_t)min(row0 + r, n - 1) * k);
+	float pres[W16_ROWS][NT], pw[W16_ROWS], pss[NT];
+	if (XN) {
+#pragma unroll
+		for (int r = 0; r < W16_ROWS; r++) {
+			int row = min(row0 + r, n - 1);
+			pw[r] = xn.res ? xn.norm_w[row] : 0.f;
+#pragma unroll
+			for (int t = 0; t < NT; t++)
+				pres[r][t] = xn.res && t < rows ? xn.res[(size_t)t * n + row] : 0.f;
+		}
+#pragma unroll
+		for (int t = 0; t < NT; t++)
+			pss[t] = xn.xn_sumsq && t < rows ? xn.xn_sumsq[t] : 0.f;
+	}
 	int k8 = k / 8;
 	for (int i = lane; i < k8; i += 64) {
 		uint4 v[2][W16_ROWS];
@@ -82,6 +99,44 @@ __global__ void __launch_bounds__(W16_WARPS * 32) w16_gemv_one_kernel(const uint
 		w16_step<NT>(v, i, k, x, rows, is_bf16, acc);
 	}
 	w16_warp_sum<NT>(acc);
+	if (XN && xn.xn_sumsq)
+#pragma unroll
+		for (int t = 0; t < NT; t++) {
+			float sc = rsqrtf(pss[t] / (float)k + xn.xn_eps);
+#pragma unroll
+			for (int r = 0; r < W16_ROWS; r++)
+				acc[r][t] *= sc;
+		}
+	if (XN && xn.res) {
+		/* h, h * w and the block's sum of h^2 per token: lane 0 of each warp has its two rows */
+		__shared__ float wss[W16_WARPS][NT];
+		float ss[NT];
+#pragma unroll
+		for (int t = 0; t < NT; t++) {
+			ss[t] = 0.f;
+#pragma unroll
+			for (int r = 0; r < W16_ROWS; r++)
+				if (lane == 0 && row0 + r < n && t < rows) {
+					size_t e = (size_t)t * n + row0 + r;
+					float h = acc[r][t] + (bias ? bias[row0 + r] : 0.f) + pres[r][t];
+					out[e] = h;
+					xn.xn[e] = h * pw[r];
+					ss[t] += h * h;
+				}
+			if (lane == 0)
+				wss[warp][t] = ss[t];
+		}
+		__syncthreads();
+		if (threadIdx.x < NT && (int)threadIdx.x < rows) {
+			float b = 0.f;
+			for (int q = 0; q < W16_WARPS; q++)
+				b += wss[q][threadIdx.x];
+			atomicAdd(xn.sumsq + threadIdx.x, b);
+			if (blockIdx.x == 0 && xn.sumsq_clear)
+				xn.sumsq_clear[threadIdx.x] = 0.f;
+		}
+		return;
+	}
 #pragma unroll
 	for (int r = 0; r < W16_ROWS; r++)
 #pragma unroll
@@ -109,7 +164,7 @@ static __device__ __forceinline__ int w16_seg_row(const struct awq_cu_w16_multi 
 /* Each warp takes W16_ROWS = 2 weight rows: two consecutive rows of the concatenated segments
  * (q/k/v), or with m.silu row j of the gate and row j of the up weight, stored as
  * silu(gate) * up. */
-template <int NT>
+template <int NT, bool XN = false> /* XN: m.xn_sumsq honoured (the reader of a producer-epilogue norm) */
 __global__ void __launch_bounds__(W16_WARPS * 32) w16_gemv_kernel(const struct awq_cu_w16_multi m,
 								  const float *__restrict__ x, int rows)
 {
@@ -147,6 +202,14 @@ __global__ void __launch_bounds__(W16_WARPS * 32) w16_gemv_kernel(const struct a
 		w16_step<NT>(v, i, k, x, rows, m.is_bf16, acc);
 	}
 	w16_warp_sum<NT>(acc);
+	if (XN && m.xn_sumsq) /* reader of a producer-epilogue norm: the scale on the sums (x is f32) */
+#pragma unroll
+		for (int t = 0; t < NT; t++) {
+			float sc = t < rows ? rsqrtf(m.xn_sumsq[t] / (float)k + m.xn_eps) : 1.f;
+#pragma unroll
+			for (int r = 0; r < W16_ROWS; r++)
+				acc[r][t] *= sc;
+		}
 #pragma unroll
 	for (int r = 0; r < W16_ROWS; r++)
 #pragma unroll
@@ -191,21 +254,23 @@ __global__ void w16_gemv_scalar_kernel(const uint16_t *__restrict__ w, int is_bf
 	}
 }
 
-template <int NT>
+template <int NT, bool XN = false>
 static cudaError_t launch_nt(cudaStream_t s, const struct awq_cu_w16_multi *m, const float *x, int rows)
 {
 	int total = m->silu ? m->n[0] * W16_ROWS : m->n[0] + (m->nseg > 1 ? m->n[1] : 0) + (m->nseg > 2 ? m->n[2] : 0);
 	int per_block = W16_WARPS * W16_ROWS;
-	return awq_cu_launch(w16_gemv_kernel<NT>, dim3((total + per_block - 1) / per_block), dim3(W16_WARPS * 32), 0, s,
-			     awq_cu_pdl_default(m->cc_major), *m, x, rows);
+	return awq_cu_launch(w16_gemv_kernel<NT, XN>, dim3((total + per_block - 1) / per_block), dim3(W16_WARPS * 32), 0,
+			     s, awq_cu_pdl_default(m->cc_major), *m, x, rows);
 }
 
 extern "C" cudaError_t awq_cu_w16_gemv_multi(cudaStream_t s, const struct awq_cu_w16_multi *m, const float *x,
 					     int rows)
 {
 	if (rows < 1 || rows > AWQ_CU_DECODE_ROWS || m->nseg < 1 || m->nseg > 3 || (m->silu && m->nseg != 2) ||
-	    m->k % 8 != 0)
+	    m->k % 8 != 0 || (m->xn_sumsq && rows > 2))
 		return cudaErrorInvalidValue;
+	if (m->xn_sumsq)
+		return rows == 1 ? launch_nt<1, true>(s, m, x, rows) : launch_nt<2, true>(s, m, x, rows);
 	switch (rows) {
 	case 1: return launch_nt<1>(s, m, x, rows);
 	case 2: return launch_nt<2>(s, m, x, rows);
@@ -215,10 +280,14 @@ extern "C" cudaError_t awq_cu_w16_gemv_multi(cudaStream_t s, const struct awq_cu
 	}
 }
 
-extern "C" cudaError_t awq_cu_w16_gemv(cudaStream_t s, const uint16_t *w, int is_bf16, const float *bias, int n, int k,
-				       const float *x, int rows, float *out)
+extern "C" cudaError_t awq_cu_w16_gemv_x(cudaStream_t s, const uint16_t *w, int is_bf16, const float *bias, int n,
+					 int k, const float *x, int rows, float *out, const struct awq_cu_xnorm *xn)
 {
 	if (rows < 1 || rows > AWQ_CU_DECODE_ROWS)
+		return cudaErrorInvalidValue;
+	const struct awq_cu_xnorm none = {};
+	const int fold = xn && (xn->res || xn->xn_sumsq);
+	if (fold && (rows > 2 || k % 8 != 0 || (xn->res && (!xn->norm_w || !xn->xn || !xn->sumsq))))
 		return cudaErrorInvalidValue;
 	if (k % 8 != 0) {
 		w16_gemv_scalar_kernel<<<(n + 7) / 8, 256, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out);
@@ -226,12 +295,25 @@ extern "C" cudaError_t awq_cu_w16_gemv(cudaStream_t s, const uint16_t *w, int is
 	}
 	int per_block = W16_WARPS * W16_ROWS;
 	dim3 grid((n + per_block - 1) / per_block), block(W16_WARPS * 32);
+	if (fold) {
+		if (rows == 1)
+			w16_gemv_one_kernel<1, true><<<grid, block, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out, *xn);
+		else
+			w16_gemv_one_kernel<2, true><<<grid, block, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out, *xn);
+		return cudaGetLastError();
+	}
 	switch (rows) {
-	case 1: w16_gemv_one_kernel<1><<<grid, block, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out); break;
-	case 2: w16_gemv_one_kernel<2><<<grid, block, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out); break;
-	case 3: w16_gemv_one_kernel<3><<<grid, block, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out); break;
-	case 4: w16_gemv_one_kernel<4><<<grid, block, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out); break;
-	default: w16_gemv_one_kernel<8><<<grid, block, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out); break;
+	case 1: w16_gemv_one_kernel<1><<<grid, block, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out, none); break;
+	case 2: w16_gemv_one_kernel<2><<<grid, block, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out, none); break;
+	case 3: w16_gemv_one_kernel<3><<<grid, block, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out, none); break;
+	case 4: w16_gemv_one_kernel<4><<<grid, block, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out, none); break;
+	default: w16_gemv_one_kernel<8><<<grid, block, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out, none); break;
 	}
 	return cudaGetLastError();
+}
+
+extern "C" cudaError_t awq_cu_w16_gemv(cudaStream_t s, const uint16_t *w, int is_bf16, const float *bias, int n, int k,
+				       const float *x, int rows, float *out)
+{
+	return awq_cu_w16_gemv_x(s, w, is_bf16, bias, n, k, x, rows, out, NULL);
 }

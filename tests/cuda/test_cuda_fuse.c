@@ -22,12 +22,15 @@ struct expect {
 	int add_norm;   /* ADD nodes running their RMSNORM too */
 	int qkv, gate_up;
 	int rope_folded, norm_folded; /* per attention node */
-	int epinorm; /* with AWQ_CUDA_EPINORM=1: ADD nodes formed in a MATMUL's epilogue */
+	int epinorm;     /* with AWQ_CUDA_EPINORM=1: ADD nodes formed in a MATMUL's epilogue */
+	int epinorm_w16; /* the same with AWQ_CUDA_EPINORM_W16=1 as well */
 };
 
+/* epinorm: 0 off, 1 on (AWQ weights), 2 on with 16-bit weights too (AWQ_CUDA_EPINORM_W16=1) */
 static int check(const struct expect *e, int max_tokens, int epinorm)
 {
 	setenv("AWQ_CUDA_EPINORM", epinorm ? "1" : "0", 1);
+	setenv("AWQ_CUDA_EPINORM_W16", epinorm == 2 ? "1" : "0", 1);
 	char err[AWQ_ERRLEN] = "";
 	awq_model *m = NULL;
 	struct awq_graph g;
@@ -75,12 +78,13 @@ static int check(const struct expect *e, int max_tokens, int epinorm)
 			norm_ok &= (cn->norm_q >= 0 && cn->norm_k >= 0) == e->norm_folded;
 		}
 	}
-	const int want_epi = epinorm ? e->epinorm : 0;
+	const int want_epi = epinorm == 2 ? e->epinorm_w16 : epinorm ? e->epinorm : 0;
 	int ok = launches == e->launches && add_norm == e->add_norm && qkv == e->qkv && gate_up == e->gate_up &&
 		 rope_ok && norm_ok && epi == want_epi && epi_ok;
 	printf("%s %s %s (max_tokens %d%s): layer 1 runs %d launches (want %d), add+norm %d/%d, qkv %d/%d, gate/up "
 	       "%d/%d, rope %s, qk-norm %s, in a matmul's epilogue %d/%d%s\n",
-	       ok ? "ok  " : "FAIL", e->preset, e->precision, max_tokens, epinorm ? ", AWQ_CUDA_EPINORM=1" : "", launches,
+	       ok ? "ok  " : "FAIL", e->preset, e->precision, max_tokens,
+	       epinorm == 2 ? ", AWQ_CUDA_EPINORM_W16=1" : epinorm ? ", AWQ_CUDA_EPINORM=1" : "", launches,
 	       e->launches, add_norm, e->add_norm, qkv, e->qkv, gate_up, e->gate_up,
 	       rope_ok ? "as expected" : "NOT as expected", norm_ok ? "as expected" : "NOT as expected", epi, want_epi,
 	       epi_ok ? "" : " (producer not linked back)");
@@ -101,14 +105,14 @@ int main(void)
 	 * attention (prep + kernels), o, add+norm, gate/up (+SiLU), down, and the closing ADD that fuses
 	 * with the next layer's input norm. */
 	static const struct expect ex[] = {
-		{"qwen3-0.6b", "awq", 7, 2, 1, 1, 1, 1, 2},
-		{"qwen3-0.6b", "bf16", 7, 2, 1, 1, 1, 1, 0},
-		{"qwen2.5-0.5b", "awq", 7, 2, 1, 1, 1, 0, 2},
-		{"tinyllama-1.1b", "awq", 7, 2, 1, 1, 1, 0, 2},
+		{"qwen3-0.6b", "awq", 7, 2, 1, 1, 1, 1, 2, 2},
+		{"qwen3-0.6b", "bf16", 7, 2, 1, 1, 1, 1, 0, 2},
+		{"qwen2.5-0.5b", "awq", 7, 2, 1, 1, 1, 0, 2, 2},
+		{"tinyllama-1.1b", "awq", 7, 2, 1, 1, 1, 0, 2, 2},
 	};
 	int f = 0;
 	for (size_t i = 0; i < sizeof(ex) / sizeof(ex[0]); i++)
-		for (int en = 0; en < 2; en++) {
+		for (int en = 0; en < 3; en++) {
 			f += check(&ex[i], 1, en);
 			f += check(&ex[i], 512, en);
 		}

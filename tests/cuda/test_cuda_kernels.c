@@ -407,6 +407,149 @@ static void test_w16(int n, int k, int bf16)
 	free(ref);
 }
 
+/* A random 16-bit weight [n][k] on the device and in double. */
+static uint16_t *w16_make(int n, int k, int bf16, double **wd)
+{
+	uint16_t *w = malloc((size_t)n * k * 2);
+	*wd = malloc((size_t)n * k * 8);
+	for (size_t i = 0; i < (size_t)n * k; i++) {
+		float f = (float)urand(-0.1, 0.1);
+		w[i] = bf16 ? awq_f32_to_bf16(f) : awq_f32_to_f16(f);
+		(*wd)[i] = bf16 ? awq_bf16_to_f32(w[i]) : awq_f16_to_f32(w[i]);
+	}
+	uint16_t *dw = up(w, (size_t)n * k * 2);
+	free(w);
+	return dw;
+}
+
+/* The producer-epilogue norm on the 16-bit GEMVs (struct awq_cu_xnorm): a GEMV of hidden x k1 as
+ * the producer (h, h * w, the sum of squares, the other accumulator cleared), then the single
+ * GEMV, the fused q/k/v form and the fused gate/up + SiLU reading its xn, against the same matmuls
+ * of RMSNorm(h) * w in double; residuals up to 3000. */
+static void test_w16_epinorm(int hidden, int k1, int n2, int bf16)
+{
+	const float eps = 1e-6f;
+	double *w1d, *w2d, *wgd, *wud;
+	uint16_t *dw1 = w16_make(hidden, k1, bf16, &w1d), *dw2 = w16_make(n2, hidden, bf16, &w2d);
+	uint16_t *dwg = w16_make(n2, hidden, bf16, &wgd), *dwu = w16_make(n2, hidden, bf16, &wud);
+	float *x = malloc((size_t)2 * k1 * 4), *res = malloc((size_t)2 * hidden * 4), *nw = malloc((size_t)hidden * 4);
+	for (int i = 0; i < 2 * k1; i++)
+		x[i] = (float)urand(-1, 1);
+	for (int i = 0; i < 2 * hidden; i++)
+		res[i] = (float)(i % 89 == 3 ? urand(-3000, 3000) : urand(-2, 2));
+	for (int i = 0; i < hidden; i++)
+		nw[i] = (float)urand(0.5, 1.5);
+	float *dx = up(x, (size_t)2 * k1 * 4), *dres = up(res, (size_t)2 * hidden * 4), *dnw = up(nw, (size_t)hidden * 4);
+	double *h = malloc((size_t)2 * hidden * 8), *ref = malloc((size_t)2 * (hidden > n2 ? hidden : n2) * 8);
+	double ssq[2], zero[2] = {0, 0}, *rg = malloc((size_t)2 * n2 * 8), *ru = malloc((size_t)2 * n2 * 8);
+	float *xnorm = malloc((size_t)2 * hidden * 4);
+	const char *ty = bf16 ? "BF16" : "F16";
+	for (int rows = 1; rows <= 2; rows++) {
+		char what[128];
+		float *dh = poisoned((size_t)rows * hidden), *dxn = poisoned((size_t)rows * hidden);
+		float *dsum = dmalloc(2 * 4), *dclear = poisoned(2);
+		cudaMemset(dsum, 0, 2 * 4);
+		struct awq_cu_xnorm p = {.res = dres, .norm_w = dnw, .xn = dxn, .sumsq = dsum, .sumsq_clear = dclear};
+		cudaError_t e = awq_cu_w16_gemv_x(0, dw1, bf16, NULL, hidden, k1, dx, rows, dh, &p);
+		if (e != cudaSuccess)
+			printf("FAIL launch (%s add + norm epilogue): %s\n", ty, cudaGetErrorString(e)), fails++;
+		matmul_ref(w1d, hidden, k1, x, rows, h, hidden, 0);
+		snprintf(what, sizeof(what), "%s GEMV + add + RMSNorm epilogue: h - res, n=%d k=%d rows=%d", ty, hidden, k1, rows);
+		check_sub(what, h, dh, res, (size_t)rows * hidden, 1e-5);
+		for (int r = 0; r < rows; r++) {
+			double ss = 0;
+			for (int i = 0; i < hidden; i++) {
+				h[(size_t)r * hidden + i] += res[(size_t)r * hidden + i];
+				ss += h[(size_t)r * hidden + i] * h[(size_t)r * hidden + i];
+			}
+			ssq[r] = ss;
+			double inv = 1.0 / sqrt(ss / hidden + eps);
+			for (int i = 0; i < hidden; i++)
+				xnorm[(size_t)r * hidden + i] = (float)(h[(size_t)r * hidden + i] * inv * nw[i]);
+		}
+		for (size_t i = 0; i < (size_t)rows * hidden; i++)
+			ref[i] = h[i] * nw[i % hidden];
+		snprintf(what, sizeof(what), "%s GEMV + add + RMSNorm epilogue: h * w, rows=%d", ty, rows);
+		check(what, ref, dxn, (size_t)rows * hidden, 1e-5);
+		snprintf(what, sizeof(what), "%s GEMV + add + RMSNorm epilogue: sum of squares, rows=%d", ty, rows);
+		check(what, ssq, dsum, (size_t)rows, 1e-4);
+		snprintf(what, sizeof(what), "%s GEMV + add + RMSNorm epilogue: the other accumulator cleared, rows=%d", ty, rows);
+		check(what, zero, dclear, (size_t)rows, 0);
+		/* readers: the single GEMV, q/k/v (three segments), gate/up + SiLU */
+		struct awq_cu_xnorm r = {.xn_sumsq = dsum, .xn_eps = eps};
+		float *dy = poisoned((size_t)rows * n2);
+		e = awq_cu_w16_gemv_x(0, dw2, bf16, NULL, n2, hidden, dxn, rows, dy, &r);
+		if (e != cudaSuccess)
+			printf("FAIL launch (%s norm reader): %s\n", ty, cudaGetErrorString(e)), fails++;
+		matmul_ref(w2d, n2, hidden, xnorm, rows, ref, n2, 0);
+		snprintf(what, sizeof(what), "%s GEMV reading an epilogue norm: n=%d k=%d rows=%d", ty, n2, hidden, rows);
+		check(what, ref, dy, (size_t)rows * n2, 1e-4);
+		float *dq[3];
+		struct awq_cu_w16_multi m = {.nseg = 3, .is_bf16 = bf16, .k = hidden, .cc_major = cc_major, .xn_sumsq = dsum,
+					     .xn_eps = eps};
+		const uint16_t *ws[3] = {dw2, dwg, dwu};
+		for (int j = 0; j < 3; j++) {
+			dq[j] = poisoned((size_t)rows * n2);
+			m.w[j] = ws[j];
+			m.n[j] = n2;
+			m.out[j] = dq[j];
+		}
+		e = awq_cu_w16_gemv_multi(0, &m, dxn, rows);
+		if (e != cudaSuccess)
+			printf("FAIL launch (%s q/k/v norm reader): %s\n", ty, cudaGetErrorString(e)), fails++;
+		const double *wds[3] = {w2d, wgd, wud};
+		for (int j = 0; j < 3; j++) {
+			matmul_ref(wds[j], n2, hidden, xnorm, rows, ref, n2, 0);
+			snprintf(what, sizeof(what), "%s q/k/v GEMV reading an epilogue norm: seg %d rows=%d", ty, j, rows);
+			check(what, ref, dq[j], (size_t)rows * n2, 1e-4);
+		}
+		struct awq_cu_w16_multi gu = {.nseg = 2, .silu = 1, .is_bf16 = bf16, .k = hidden, .cc_major = cc_major,
+					      .w = {dwg, dwu}, .n = {n2, n2}, .out = {dy}, .xn_sumsq = dsum, .xn_eps = eps};
+		cudaMemset(dy, 0xff, (size_t)rows * n2 * 4);
+		e = awq_cu_w16_gemv_multi(0, &gu, dxn, rows);
+		if (e != cudaSuccess)
+			printf("FAIL launch (%s gate/up norm reader): %s\n", ty, cudaGetErrorString(e)), fails++;
+		matmul_ref(wgd, n2, hidden, xnorm, rows, rg, n2, 0);
+		matmul_ref(wud, n2, hidden, xnorm, rows, ru, n2, 0);
+		for (size_t i = 0; i < (size_t)rows * n2; i++)
+			rg[i] = rg[i] / (1.0 + exp(-rg[i])) * ru[i];
+		snprintf(what, sizeof(what), "%s gate/up+SiLU reading an epilogue norm: rows=%d", ty, rows);
+		check(what, rg, dy, (size_t)rows * n2, 1e-4);
+		if (rows == 2) { /* refused above two tokens */
+			int bad = awq_cu_w16_gemv_x(0, dw1, bf16, NULL, hidden, k1, dx, 3, dh, &p) != cudaErrorInvalidValue;
+			bad |= awq_cu_w16_gemv_multi(0, &m, dxn, 3) != cudaErrorInvalidValue;
+			printf("%s %s epilogue norm refused above two tokens\n", bad ? "FAIL" : "ok  ", ty);
+			fails += bad;
+		}
+		for (int j = 0; j < 3; j++)
+			cudaFree(dq[j]);
+		cudaFree(dh);
+		cudaFree(dxn);
+		cudaFree(dsum);
+		cudaFree(dclear);
+		cudaFree(dy);
+	}
+	free(x);
+	free(res);
+	free(nw);
+	free(h);
+	free(ref);
+	free(rg);
+	free(ru);
+	free(xnorm);
+	free(w1d);
+	free(w2d);
+	free(wgd);
+	free(wud);
+	cudaFree(dw1);
+	cudaFree(dw2);
+	cudaFree(dwg);
+	cudaFree(dwu);
+	cudaFree(dx);
+	cudaFree(dres);
+	cudaFree(dnw);
+}
+
 /* Reference attention over positions 0..pos+r for query rows r of one step, K/V as the f16 cache
  * holds them (K rotated), q rotated in double. */
 static void attn_ref(const float *q, const double *kc, const double *vc, int rows, int pos, int nh, int nkv, int hd,
@@ -618,6 +761,8 @@ int main(void)
 	test_q4_silu(344, 256, 64);
 	test_w16(300, 264, 1);
 	test_w16(77, 37, 0);
+	test_w16_epinorm(1024, 1152, 344, 1);
+	test_w16_epinorm(1000, 256, 200, 0); /* a partial last block of rows */
 	test_attention(8, 2, 128, 200, 1); /* 4 splits merged by the last block */
 	test_attention(8, 2, 128, 200, 0);
 	test_attention(4, 4, 64, 70, 1);
