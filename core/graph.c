@@ -325,6 +325,30 @@ int awq_graph_producer(const struct awq_graph *g, int v)
 	return -1;
 }
 
+int awq_knockout(const struct awq_graph *g, int i, int rows)
+{
+	static int warned;
+	const char *e = getenv("AWQ_KNOCKOUT");
+	if (rows != 1 || !e || !*e || i < 0 || i >= g->n_nodes)
+		return 0;
+	const char *name = awq_op_name(g->nodes[i].op);
+	size_t len = strlen(name);
+	for (const char *p = e; *p;) {
+		const char *q = strchr(p, ',');
+		size_t n = q ? (size_t)(q - p) : strlen(p);
+		if (n == len && !strncmp(p, name, len)) {
+			if (!warned) {
+				fprintf(stderr, "awqrun: AWQ_KNOCKOUT=%s: those ops are left out of one-token steps "
+						"(a timing experiment: the output is meaningless)\n", e);
+				warned = 1;
+			}
+			return 1;
+		}
+		p += n + (q != NULL);
+	}
+	return 0;
+}
+
 int awq_graph_head_producer(const struct awq_graph *g, const int *uses, int v, enum awq_op op, int heads,
 			    int head_dim)
 {

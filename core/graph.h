@@ -137,6 +137,11 @@ int awq_graph_plan_live(const struct awq_graph *g, int max_rows, size_t elem_siz
 int *awq_graph_count_uses(const struct awq_graph *g);
 /* The node that writes value v, or -1 (graph inputs). */
 int awq_graph_producer(const struct awq_graph *g, int v);
+/* AWQ_KNOCKOUT="OP,OP,..." (op names as awq_op_name gives them; a measurement aid): 1 when node i
+ * is of one of those ops and the step's row count is 1. The GPU backends then leave it out of
+ * one-token steps, which times decode without those launches: the bound of any fusion that removes
+ * them. The output of such a run is meaningless; the first knocked-out node warns on stderr. */
+int awq_knockout(const struct awq_graph *g, int i, int rows);
 /* The producer of v when v has one reader (uses: awq_graph_count_uses) and it is a per-head op of
  * q or k: a ROPE over heads x head_dim, or an RMSNORM in groups of head_dim over heads * head_dim
  * columns (op says which); else -1. For backends that fold these into their attention. */

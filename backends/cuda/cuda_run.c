@@ -1,6 +1,8 @@
 /* run(): launches every node of the graph for one step on the backend's stream. Single-token steps
  * are captured once as a CUDA graph and replayed: every launch reads the position from d_pos and
  * sizes its grid from max_ctx, so the same graph is valid at every position. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cuda_internal.h"
@@ -317,11 +319,13 @@ int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 	}
 }
 
+
+
 static int run_nodes(struct cu_ctx *c, const struct awq_step *step, char *err, size_t errlen)
 {
 	c->x16_val[0] = c->x16_val[1] = -1;
 	for (int i = 0; i < c->g->n_nodes; i++) {
-		if (c->nodes[i].exec == CU_X_SKIP)
+		if (c->nodes[i].exec == CU_X_SKIP || awq_knockout(c->g, i, step->n_tokens))
 			continue;
 		int rc = awq_cu_run_node(c, i, step, err, errlen);
 		if (rc)

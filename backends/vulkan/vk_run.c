@@ -316,11 +316,14 @@ static void rec_readback(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 	vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
 }
 
+
+
 static int runs_in(const struct vk_ctx *c, const struct awq_step *s, int i)
 {
 	const struct vk_node *vn = &c->nodes[i];
 	const int rows = awq_value_rows(c->g, c->g->nodes[i].out, s);
-	return !vn->skip && !(vn->decode_skip && rows <= VK_MATVEC_ROWS) && !(vn->epi_add && rows == 1);
+	return !awq_knockout(c->g, i, rows) && !vn->skip && !(vn->decode_skip && rows <= VK_MATVEC_ROWS) &&
+	       !(vn->epi_add && rows == 1);
 }
 
 /* Whether the arena ranges of values a and b (as planned: max_tokens rows) overlap. */

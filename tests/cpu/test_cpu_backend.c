@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L /* setenv */
 /* The CPU backend through its plugin table. Single-node graphs of every op are compared with the
  * scalar reference functions called directly; a multi-node graph (embedding, norms, AWQ and bf16
  * projections, RoPE, GQA attention over the KV cache, SiLU-MLP, residuals, last row, argmax) is
@@ -518,8 +519,38 @@ static void test_model(void)
 	free_model(&m);
 }
 
+/* AWQ_KNOCKOUT (core/graph.c): the named ops, exactly, in one-token steps only. */
+static void test_knockout(void)
+{
+	struct awq_graph g;
+	awq_graph_init(&g);
+	int x = awq_graph_value(&g, AWQ_V_ACT, 8, "x");
+	int a = awq_graph_node(&g, AWQ_OP_ADD, 8, "a", x, x, -1, NULL, NULL);
+	awq_graph_node(&g, AWQ_OP_SILU_MUL, 8, "s", a, x, -1, NULL, NULL);
+	static const struct {
+		const char *env;
+		int add1, silu1, add2;
+	} c[] = {{"", 0, 0, 0}, {"ADD", 1, 0, 0}, {"SILU_MUL,ADD", 1, 1, 0}, {"AD,ADDX,SILU", 0, 0, 0}, {"ATTENTION,ADD", 1, 0, 0}};
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		setenv("AWQ_KNOCKOUT", c[i].env, 1);
+		int add1 = awq_knockout(&g, 0, 1), silu1 = awq_knockout(&g, 1, 1), add2 = awq_knockout(&g, 0, 2);
+		if (add1 != c[i].add1 || silu1 != c[i].silu1 || add2 != c[i].add2) {
+			printf("FAIL AWQ_KNOCKOUT=\"%s\": ADD %d (rows 2: %d), SILU_MUL %d\n", c[i].env, add1, add2, silu1);
+			failures++;
+		}
+	}
+	unsetenv("AWQ_KNOCKOUT");
+	if (awq_knockout(&g, 0, 1)) {
+		printf("FAIL AWQ_KNOCKOUT unset: ADD left out\n");
+		failures++;
+	}
+	printf("knockout list parsing checked\n");
+	awq_graph_free(&g);
+}
+
 int main(void)
 {
+	test_knockout();
 	test_elementwise();
 	test_rmsnorm();
 	test_matmul();
