@@ -40,7 +40,8 @@
 #             defaults, with each run of VK_AB_RUNS ("name VAR=V ...;name ...", default
 #             AWQ_VK_EPINORM=1, AWQ_VK_MATVEC_XS=1, both, AWQ_VK_MOE_FOLD=1 with EPINORM), then at the
 #             defaults again (carry .gl)
-#   cuab      CUDA AWQ decode (-p 16 -n 128) of each model of CU_AB_MODELS (llama2-7b) at the defaults,
+#   cuab      CUDA decode (-p 16 -n 128; CU_AB_PRECISION, default awq) of each model of CU_AB_MODELS
+#             (llama2-7b) at the defaults,
 #             with each run of CU_AB_RUNS (as VK_AB_RUNS; default AWQ_CUDA_EPINORM=0), then the defaults again
 #   vkbench   awq-vk-bench: llama2-7b's decode mat-vec shapes alone through NVIDIA's Vulkan driver,
 #             timed with a barrier after every dispatch (as decode), without (throughput) and one
@@ -353,7 +354,8 @@ fi
 # defaults, once per run of CU_AB_RUNS ("name VAR=V ...;name ...", default AWQ_CUDA_EPINORM=0), defaults again
 if has cuab; then
 	for m in $(echo "${CU_AB_MODELS:-llama2-7b}" | tr ',' ' '); do
-		cuab_bench() { bench "cuab_${m}_$1" 150 --synthetic "$m" --precision awq --backend cuda -p 16 -n 128 -r 3 --no-predict; }
+		cuab_bench() { bench "cuab_${m}_$1" 150 --synthetic "$m" --precision "${CU_AB_PRECISION:-awq}" --backend cuda -p 16 \
+			-n 128 -r 3 --no-predict; }
 		cuab_bench base
 		knob_runs "noepinorm AWQ_CUDA_EPINORM=0" cuab_bench CU_AB_RUNS
 		cuab_bench base_again
