@@ -268,11 +268,109 @@ static void test_q4_silu(int n, int k, int group)
 	free(ru);
 }
 
+/* The host and device inputs and the reference buffers of an epilogue-norm test (two tokens): x
+ * [2][k1], a residual with values up to 3000 (an unnormalised xn must not overflow fp16 on the way),
+ * norm weights in [0.5, 1.5]. */
+struct epinorm_io {
+	float *x, *res, *nw, *dx, *dres, *dnw, *xnorm;
+	double *h, *ref, *rg, *ru;
+};
+
+static void epinorm_io_make(struct epinorm_io *io, int hidden, int k1, int n2)
+{
+	io->x = malloc((size_t)2 * k1 * 4);
+	io->res = malloc((size_t)2 * hidden * 4);
+	io->nw = malloc((size_t)hidden * 4);
+	for (int i = 0; i < 2 * k1; i++)
+		io->x[i] = (float)urand(-1, 1);
+	for (int i = 0; i < 2 * hidden; i++)
+		io->res[i] = (float)(i % 97 == 5 ? urand(-3000, 3000) : urand(-2, 2));
+	for (int i = 0; i < hidden; i++)
+		io->nw[i] = (float)urand(0.5, 1.5);
+	io->dx = up(io->x, (size_t)2 * k1 * 4);
+	io->dres = up(io->res, (size_t)2 * hidden * 4);
+	io->dnw = up(io->nw, (size_t)hidden * 4);
+	io->h = malloc((size_t)2 * hidden * 8);
+	io->ref = malloc((size_t)2 * (hidden > n2 ? hidden : n2) * 8);
+	io->rg = malloc((size_t)2 * n2 * 8);
+	io->ru = malloc((size_t)2 * n2 * 8);
+	io->xnorm = malloc((size_t)2 * hidden * 4);
+}
+
+static void epinorm_io_free(struct epinorm_io *io)
+{
+	void *host[] = {io->x, io->res, io->nw, io->xnorm, io->h, io->ref, io->rg, io->ru};
+	for (size_t i = 0; i < sizeof(host) / sizeof(host[0]); i++)
+		free(host[i]);
+	cudaFree(io->dx);
+	cudaFree(io->dres);
+	cudaFree(io->dnw);
+}
+
+/* The device buffers of one launch pair: h, xn and the readers' output poisoned, the sum-of-squares
+ * accumulator zeroed, the one to be cleared poisoned. */
+struct epinorm_out {
+	float *dh, *dxn, *dsum, *dclear, *dy;
+};
+
+static void epinorm_out_make(struct epinorm_out *o, int rows, int hidden, int n2)
+{
+	o->dh = poisoned((size_t)rows * hidden);
+	o->dxn = poisoned((size_t)rows * hidden);
+	o->dsum = dmalloc(2 * 4);
+	cudaMemset(o->dsum, 0, 2 * 4);
+	o->dclear = poisoned(2);
+	o->dy = poisoned((size_t)rows * n2);
+}
+
+static void epinorm_out_free(struct epinorm_out *o)
+{
+	cudaFree(o->dh);
+	cudaFree(o->dxn);
+	cudaFree(o->dsum);
+	cudaFree(o->dclear);
+	cudaFree(o->dy);
+}
+
+/* After h = W x (double), the rest of a producer-epilogue norm's reference: h += res, the sum of
+ * squares per token, xnorm = RMSNorm(h) * nw (what the readers multiply) and hw = h * nw (what the
+ * producer writes). */
+static void epinorm_ref(double *h, const float *res, const float *nw, int rows, int hidden, float eps, double *ssq,
+			float *xnorm, double *hw)
+{
+	for (int r = 0; r < rows; r++) {
+		double ss = 0;
+		for (int i = 0; i < hidden; i++) {
+			h[(size_t)r * hidden + i] += res[(size_t)r * hidden + i];
+			ss += h[(size_t)r * hidden + i] * h[(size_t)r * hidden + i];
+		}
+		ssq[r] = ss;
+		double inv = 1.0 / sqrt(ss / hidden + eps);
+		for (int i = 0; i < hidden; i++)
+			xnorm[(size_t)r * hidden + i] = (float)(h[(size_t)r * hidden + i] * inv * nw[i]);
+	}
+	for (size_t i = 0; i < (size_t)rows * hidden; i++)
+		hw[i] = h[i] * nw[i % hidden];
+}
+
+/* The producer's h * w, sum of squares and cleared accumulator against epinorm_ref's. */
+static void epinorm_check(const char *ty, int rows, int hidden, const double *hw, const float *dxn, const double *ssq,
+			  const float *dsum, const float *dclear, double tol)
+{
+	static const double zero[2] = {0, 0};
+	char what[128];
+	snprintf(what, sizeof(what), "%s + add + RMSNorm epilogue: h * w, rows=%d", ty, rows);
+	check(what, hw, dxn, (size_t)rows * hidden, tol);
+	snprintf(what, sizeof(what), "%s + add + RMSNorm epilogue: sum of squares, rows=%d", ty, rows);
+	check(what, ssq, dsum, (size_t)rows, 1e-4);
+	snprintf(what, sizeof(what), "%s + add + RMSNorm epilogue: the other accumulator cleared, rows=%d", ty, rows);
+	check(what, zero, dclear, (size_t)rows, 0);
+}
+
 /* The producer-epilogue norm (AWQ_CU_EPI_ADD_NORM) and its readers: a GEMV of hidden x k1 writes
  * h = res + W1 x, xn = h * nw, adds each token's sum of h^2 to an accumulator and clears another;
  * a GEMV (plain, then gate/up + SiLU) of n2 x hidden reading xn with that sum must equal the same
- * matmul of RMSNorm(h) * nw. The residual holds values up to 3000 (an unnormalised xn must not
- * overflow fp16 on the way). Then the forms that are refused: three tokens, the prefill GEMM. */
+ * matmul of RMSNorm(h) * nw. Then the forms that are refused: three tokens, the prefill GEMM. */
 static void test_q4_epinorm(int hidden, int k1, int n2, int group)
 {
 	const float eps = 1e-5f;
@@ -282,75 +380,48 @@ static void test_q4_epinorm(int hidden, int k1, int n2, int group)
 	make_q4(&gu[0], n2, hidden, group, 1);
 	make_q4(&gu[1], n2, hidden, group, 1);
 	struct awq_cu_q4 q1 = to_device(s1, 1, 0), q2 = to_device(s2, 1, 0), qg = to_device(sg, 2, 1);
-	float *x = malloc((size_t)2 * k1 * 4), *res = malloc((size_t)2 * hidden * 4), *nw = malloc((size_t)hidden * 4);
-	for (int i = 0; i < 2 * k1; i++)
-		x[i] = (float)urand(-1, 1);
-	for (int i = 0; i < 2 * hidden; i++)
-		res[i] = (float)(i % 97 == 5 ? urand(-3000, 3000) : urand(-2, 2));
-	for (int i = 0; i < hidden; i++)
-		nw[i] = (float)urand(0.5, 1.5);
-	float *dx = up(x, (size_t)2 * k1 * 4), *dres = up(res, (size_t)2 * hidden * 4), *dnw = up(nw, (size_t)hidden * 4);
-	double *h = malloc((size_t)2 * hidden * 8), *ref = malloc((size_t)2 * (hidden > n2 ? hidden : n2) * 8);
-	double ssq[2], zero[2] = {0, 0}, *rg = malloc((size_t)2 * n2 * 8), *ru = malloc((size_t)2 * n2 * 8);
-	float *xnorm = malloc((size_t)2 * hidden * 4);
+	struct epinorm_io io;
+	epinorm_io_make(&io, hidden, k1, n2);
+	double ssq[2];
 	for (int rows = 1; rows <= 2; rows++) {
 		char what[128];
-		float *dh = poisoned((size_t)rows * hidden), *dxn = poisoned((size_t)rows * hidden);
-		float *dsum = dmalloc(2 * 4), *dclear = poisoned(2);
-		cudaMemset(dsum, 0, 2 * 4);
-		struct awq_cu_out o = {.nseg = 1, .ptr = {dh}, .n = {hidden}, .tile_end = {q1.tiles, q1.tiles, q1.tiles},
-				       .res = dres, .norm_w = dnw, .xn = dxn, .sumsq = dsum, .sumsq_clear = dclear};
-		cudaError_t e = awq_cu_q4_gemv(0, &q1, dx, rows, &o, AWQ_CU_EPI_ADD_NORM, sm_count);
+		struct epinorm_out d;
+		epinorm_out_make(&d, rows, hidden, n2);
+		struct awq_cu_out o = {.nseg = 1, .ptr = {d.dh}, .n = {hidden}, .tile_end = {q1.tiles, q1.tiles, q1.tiles},
+				       .res = io.dres, .norm_w = io.dnw, .xn = d.dxn, .sumsq = d.dsum, .sumsq_clear = d.dclear};
+		cudaError_t e = awq_cu_q4_gemv(0, &q1, io.dx, rows, &o, AWQ_CU_EPI_ADD_NORM, sm_count);
 		if (e != cudaSuccess)
 			printf("FAIL launch (add + norm epilogue): %s\n", cudaGetErrorString(e)), fails++;
-		matmul_ref(w1.deq, hidden, k1, x, rows, h, hidden, 0);
+		matmul_ref(w1.deq, hidden, k1, io.x, rows, io.h, hidden, 0);
 		snprintf(what, sizeof(what), "W4A16 GEMV + add + RMSNorm epilogue: h - res, n=%d k=%d rows=%d", hidden, k1, rows);
-		check_sub(what, h, dh, res, (size_t)rows * hidden, 3e-3);
-		for (int r = 0; r < rows; r++) {
-			double ss = 0;
-			for (int i = 0; i < hidden; i++) {
-				h[(size_t)r * hidden + i] += res[(size_t)r * hidden + i];
-				ss += h[(size_t)r * hidden + i] * h[(size_t)r * hidden + i];
-			}
-			ssq[r] = ss;
-			double inv = 1.0 / sqrt(ss / hidden + eps);
-			for (int i = 0; i < hidden; i++)
-				xnorm[(size_t)r * hidden + i] = (float)(h[(size_t)r * hidden + i] * inv * nw[i]);
-		}
-		for (size_t i = 0; i < (size_t)rows * hidden; i++)
-			ref[i] = h[i] * nw[i % hidden];
-		snprintf(what, sizeof(what), "W4A16 GEMV + add + RMSNorm epilogue: h * w, rows=%d", rows);
-		check(what, ref, dxn, (size_t)rows * hidden, 1e-3);
-		snprintf(what, sizeof(what), "W4A16 GEMV + add + RMSNorm epilogue: sum of squares, rows=%d", rows);
-		check(what, ssq, dsum, (size_t)rows, 1e-4);
-		snprintf(what, sizeof(what), "W4A16 GEMV + add + RMSNorm epilogue: the other accumulator cleared, rows=%d", rows);
-		check(what, zero, dclear, (size_t)rows, 0);
+		check_sub(what, io.h, d.dh, io.res, (size_t)rows * hidden, 3e-3);
+		epinorm_ref(io.h, io.res, io.nw, rows, hidden, eps, ssq, io.xnorm, io.ref);
+		epinorm_check("W4A16 GEMV", rows, hidden, io.ref, d.dxn, ssq, d.dsum, d.dclear, 1e-3);
 		/* readers: the plain GEMV, then the fused gate/up + SiLU */
-		float *dy = poisoned((size_t)rows * n2);
-		struct awq_cu_out r = {.nseg = 1, .ptr = {dy}, .n = {n2}, .tile_end = {q2.tiles, q2.tiles, q2.tiles},
-				       .xn_sumsq = dsum, .xn_eps = eps};
-		e = awq_cu_q4_gemv(0, &q2, dxn, rows, &r, AWQ_CU_EPI_STORE, sm_count);
+		struct awq_cu_out r = {.nseg = 1, .ptr = {d.dy}, .n = {n2}, .tile_end = {q2.tiles, q2.tiles, q2.tiles},
+				       .xn_sumsq = d.dsum, .xn_eps = eps};
+		e = awq_cu_q4_gemv(0, &q2, d.dxn, rows, &r, AWQ_CU_EPI_STORE, sm_count);
 		if (e != cudaSuccess)
 			printf("FAIL launch (norm reader): %s\n", cudaGetErrorString(e)), fails++;
-		matmul_ref(w2.deq, n2, hidden, xnorm, rows, ref, n2, 0);
+		matmul_ref(w2.deq, n2, hidden, io.xnorm, rows, io.ref, n2, 0);
 		snprintf(what, sizeof(what), "W4A16 GEMV reading an epilogue norm: n=%d k=%d rows=%d", n2, hidden, rows);
-		check(what, ref, dy, (size_t)rows * n2, 3e-3);
+		check(what, io.ref, d.dy, (size_t)rows * n2, 3e-3);
 		struct awq_cu_out rs = r;
 		rs.tile_end[0] = rs.tile_end[1] = rs.tile_end[2] = qg.tiles;
-		cudaMemset(dy, 0xff, (size_t)rows * n2 * 4);
-		e = awq_cu_q4_gemv(0, &qg, dxn, rows, &rs, AWQ_CU_EPI_SILU_MUL, sm_count);
+		cudaMemset(d.dy, 0xff, (size_t)rows * n2 * 4);
+		e = awq_cu_q4_gemv(0, &qg, d.dxn, rows, &rs, AWQ_CU_EPI_SILU_MUL, sm_count);
 		if (e != cudaSuccess)
 			printf("FAIL launch (norm reader, gate/up): %s\n", cudaGetErrorString(e)), fails++;
-		matmul_ref(gu[0].deq, n2, hidden, xnorm, rows, rg, n2, 0);
-		matmul_ref(gu[1].deq, n2, hidden, xnorm, rows, ru, n2, 0);
+		matmul_ref(gu[0].deq, n2, hidden, io.xnorm, rows, io.rg, n2, 0);
+		matmul_ref(gu[1].deq, n2, hidden, io.xnorm, rows, io.ru, n2, 0);
 		for (size_t i = 0; i < (size_t)rows * n2; i++)
-			rg[i] = rg[i] / (1.0 + exp(-rg[i])) * ru[i];
+			io.rg[i] = io.rg[i] / (1.0 + exp(-io.rg[i])) * io.ru[i];
 		snprintf(what, sizeof(what), "W4A16 gate/up+SiLU reading an epilogue norm: n=%d rows=%d", n2, rows);
-		check(what, rg, dy, (size_t)rows * n2, 4e-3);
+		check(what, io.rg, d.dy, (size_t)rows * n2, 4e-3);
 		/* refused: three tokens (both sides), the prefill GEMM */
 		if (rows == 2) {
-			int bad = awq_cu_q4_gemv(0, &q1, dx, 3, &o, AWQ_CU_EPI_ADD_NORM, sm_count) != cudaErrorInvalidValue;
-			bad |= awq_cu_q4_gemv(0, &q2, dxn, 3, &r, AWQ_CU_EPI_STORE, sm_count) != cudaErrorInvalidValue;
+			int bad = awq_cu_q4_gemv(0, &q1, io.dx, 3, &o, AWQ_CU_EPI_ADD_NORM, sm_count) != cudaErrorInvalidValue;
+			bad |= awq_cu_q4_gemv(0, &q2, d.dxn, 3, &r, AWQ_CU_EPI_STORE, sm_count) != cudaErrorInvalidValue;
 			uint16_t *x16 = dmalloc((size_t)16 * hidden * 2);
 			bad |= awq_cu_q4_gemm(0, &q2, x16, 16, &r, AWQ_CU_EPI_STORE, cc_major, sm_count) != cudaErrorInvalidValue;
 			cudaGetLastError();
@@ -358,23 +429,9 @@ static void test_q4_epinorm(int hidden, int k1, int n2, int group)
 			fails += bad;
 			cudaFree(x16);
 		}
-		cudaFree(dh);
-		cudaFree(dxn);
-		cudaFree(dsum);
-		cudaFree(dclear);
-		cudaFree(dy);
+		epinorm_out_free(&d);
 	}
-	free(x);
-	free(res);
-	free(nw);
-	free(h);
-	free(ref);
-	free(rg);
-	free(ru);
-	free(xnorm);
-	cudaFree(dx);
-	cudaFree(dres);
-	cudaFree(dnw);
+	epinorm_io_free(&io);
 }
 
 static void test_w16(int n, int k, int bf16)
@@ -425,129 +482,86 @@ static uint16_t *w16_make(int n, int k, int bf16, double **wd)
 /* The producer-epilogue norm on the 16-bit GEMVs (struct awq_cu_xnorm): a GEMV of hidden x k1 as
  * the producer (h, h * w, the sum of squares, the other accumulator cleared), then the single
  * GEMV, the fused q/k/v form and the fused gate/up + SiLU reading its xn, against the same matmuls
- * of RMSNorm(h) * w in double; residuals up to 3000. */
+ * of RMSNorm(h) * w in double. */
 static void test_w16_epinorm(int hidden, int k1, int n2, int bf16)
 {
 	const float eps = 1e-6f;
 	double *w1d, *w2d, *wgd, *wud;
 	uint16_t *dw1 = w16_make(hidden, k1, bf16, &w1d), *dw2 = w16_make(n2, hidden, bf16, &w2d);
 	uint16_t *dwg = w16_make(n2, hidden, bf16, &wgd), *dwu = w16_make(n2, hidden, bf16, &wud);
-	float *x = malloc((size_t)2 * k1 * 4), *res = malloc((size_t)2 * hidden * 4), *nw = malloc((size_t)hidden * 4);
-	for (int i = 0; i < 2 * k1; i++)
-		x[i] = (float)urand(-1, 1);
-	for (int i = 0; i < 2 * hidden; i++)
-		res[i] = (float)(i % 89 == 3 ? urand(-3000, 3000) : urand(-2, 2));
-	for (int i = 0; i < hidden; i++)
-		nw[i] = (float)urand(0.5, 1.5);
-	float *dx = up(x, (size_t)2 * k1 * 4), *dres = up(res, (size_t)2 * hidden * 4), *dnw = up(nw, (size_t)hidden * 4);
-	double *h = malloc((size_t)2 * hidden * 8), *ref = malloc((size_t)2 * (hidden > n2 ? hidden : n2) * 8);
-	double ssq[2], zero[2] = {0, 0}, *rg = malloc((size_t)2 * n2 * 8), *ru = malloc((size_t)2 * n2 * 8);
-	float *xnorm = malloc((size_t)2 * hidden * 4);
+	struct epinorm_io io;
+	epinorm_io_make(&io, hidden, k1, n2);
+	double ssq[2];
 	const char *ty = bf16 ? "BF16" : "F16";
 	for (int rows = 1; rows <= 2; rows++) {
 		char what[128];
-		float *dh = poisoned((size_t)rows * hidden), *dxn = poisoned((size_t)rows * hidden);
-		float *dsum = dmalloc(2 * 4), *dclear = poisoned(2);
-		cudaMemset(dsum, 0, 2 * 4);
-		struct awq_cu_xnorm p = {.res = dres, .norm_w = dnw, .xn = dxn, .sumsq = dsum, .sumsq_clear = dclear};
-		cudaError_t e = awq_cu_w16_gemv_x(0, dw1, bf16, NULL, hidden, k1, dx, rows, dh, &p);
+		struct epinorm_out d;
+		epinorm_out_make(&d, rows, hidden, n2);
+		struct awq_cu_xnorm p = {.res = io.dres, .norm_w = io.dnw, .xn = d.dxn, .sumsq = d.dsum,
+					 .sumsq_clear = d.dclear};
+		cudaError_t e = awq_cu_w16_gemv_x(0, dw1, bf16, NULL, hidden, k1, io.dx, rows, d.dh, &p);
 		if (e != cudaSuccess)
 			printf("FAIL launch (%s add + norm epilogue): %s\n", ty, cudaGetErrorString(e)), fails++;
-		matmul_ref(w1d, hidden, k1, x, rows, h, hidden, 0);
+		matmul_ref(w1d, hidden, k1, io.x, rows, io.h, hidden, 0);
 		snprintf(what, sizeof(what), "%s GEMV + add + RMSNorm epilogue: h - res, n=%d k=%d rows=%d", ty, hidden, k1, rows);
-		check_sub(what, h, dh, res, (size_t)rows * hidden, 1e-5);
-		for (int r = 0; r < rows; r++) {
-			double ss = 0;
-			for (int i = 0; i < hidden; i++) {
-				h[(size_t)r * hidden + i] += res[(size_t)r * hidden + i];
-				ss += h[(size_t)r * hidden + i] * h[(size_t)r * hidden + i];
-			}
-			ssq[r] = ss;
-			double inv = 1.0 / sqrt(ss / hidden + eps);
-			for (int i = 0; i < hidden; i++)
-				xnorm[(size_t)r * hidden + i] = (float)(h[(size_t)r * hidden + i] * inv * nw[i]);
-		}
-		for (size_t i = 0; i < (size_t)rows * hidden; i++)
-			ref[i] = h[i] * nw[i % hidden];
-		snprintf(what, sizeof(what), "%s GEMV + add + RMSNorm epilogue: h * w, rows=%d", ty, rows);
-		check(what, ref, dxn, (size_t)rows * hidden, 1e-5);
-		snprintf(what, sizeof(what), "%s GEMV + add + RMSNorm epilogue: sum of squares, rows=%d", ty, rows);
-		check(what, ssq, dsum, (size_t)rows, 1e-4);
-		snprintf(what, sizeof(what), "%s GEMV + add + RMSNorm epilogue: the other accumulator cleared, rows=%d", ty, rows);
-		check(what, zero, dclear, (size_t)rows, 0);
+		check_sub(what, io.h, d.dh, io.res, (size_t)rows * hidden, 1e-5);
+		epinorm_ref(io.h, io.res, io.nw, rows, hidden, eps, ssq, io.xnorm, io.ref);
+		epinorm_check(bf16 ? "BF16 GEMV" : "F16 GEMV", rows, hidden, io.ref, d.dxn, ssq, d.dsum, d.dclear, 1e-5);
 		/* readers: the single GEMV, q/k/v (three segments), gate/up + SiLU */
-		struct awq_cu_xnorm r = {.xn_sumsq = dsum, .xn_eps = eps};
-		float *dy = poisoned((size_t)rows * n2);
-		e = awq_cu_w16_gemv_x(0, dw2, bf16, NULL, n2, hidden, dxn, rows, dy, &r);
+		struct awq_cu_xnorm r = {.xn_sumsq = d.dsum, .xn_eps = eps};
+		e = awq_cu_w16_gemv_x(0, dw2, bf16, NULL, n2, hidden, d.dxn, rows, d.dy, &r);
 		if (e != cudaSuccess)
 			printf("FAIL launch (%s norm reader): %s\n", ty, cudaGetErrorString(e)), fails++;
-		matmul_ref(w2d, n2, hidden, xnorm, rows, ref, n2, 0);
+		matmul_ref(w2d, n2, hidden, io.xnorm, rows, io.ref, n2, 0);
 		snprintf(what, sizeof(what), "%s GEMV reading an epilogue norm: n=%d k=%d rows=%d", ty, n2, hidden, rows);
-		check(what, ref, dy, (size_t)rows * n2, 1e-4);
+		check(what, io.ref, d.dy, (size_t)rows * n2, 1e-4);
 		float *dq[3];
-		struct awq_cu_w16_multi m = {.nseg = 3, .is_bf16 = bf16, .k = hidden, .cc_major = cc_major, .xn_sumsq = dsum,
+		struct awq_cu_w16_multi m = {.nseg = 3, .is_bf16 = bf16, .k = hidden, .cc_major = cc_major, .xn_sumsq = d.dsum,
 					     .xn_eps = eps};
 		const uint16_t *ws[3] = {dw2, dwg, dwu};
+		const double *wds[3] = {w2d, wgd, wud};
 		for (int j = 0; j < 3; j++) {
 			dq[j] = poisoned((size_t)rows * n2);
 			m.w[j] = ws[j];
 			m.n[j] = n2;
 			m.out[j] = dq[j];
 		}
-		e = awq_cu_w16_gemv_multi(0, &m, dxn, rows);
+		e = awq_cu_w16_gemv_multi(0, &m, d.dxn, rows);
 		if (e != cudaSuccess)
 			printf("FAIL launch (%s q/k/v norm reader): %s\n", ty, cudaGetErrorString(e)), fails++;
-		const double *wds[3] = {w2d, wgd, wud};
 		for (int j = 0; j < 3; j++) {
-			matmul_ref(wds[j], n2, hidden, xnorm, rows, ref, n2, 0);
+			matmul_ref(wds[j], n2, hidden, io.xnorm, rows, io.ref, n2, 0);
 			snprintf(what, sizeof(what), "%s q/k/v GEMV reading an epilogue norm: seg %d rows=%d", ty, j, rows);
-			check(what, ref, dq[j], (size_t)rows * n2, 1e-4);
+			check(what, io.ref, dq[j], (size_t)rows * n2, 1e-4);
+			cudaFree(dq[j]);
 		}
 		struct awq_cu_w16_multi gu = {.nseg = 2, .silu = 1, .is_bf16 = bf16, .k = hidden, .cc_major = cc_major,
-					      .w = {dwg, dwu}, .n = {n2, n2}, .out = {dy}, .xn_sumsq = dsum, .xn_eps = eps};
-		cudaMemset(dy, 0xff, (size_t)rows * n2 * 4);
-		e = awq_cu_w16_gemv_multi(0, &gu, dxn, rows);
+					      .w = {dwg, dwu}, .n = {n2, n2}, .out = {d.dy}, .xn_sumsq = d.dsum, .xn_eps = eps};
+		cudaMemset(d.dy, 0xff, (size_t)rows * n2 * 4);
+		e = awq_cu_w16_gemv_multi(0, &gu, d.dxn, rows);
 		if (e != cudaSuccess)
 			printf("FAIL launch (%s gate/up norm reader): %s\n", ty, cudaGetErrorString(e)), fails++;
-		matmul_ref(wgd, n2, hidden, xnorm, rows, rg, n2, 0);
-		matmul_ref(wud, n2, hidden, xnorm, rows, ru, n2, 0);
+		matmul_ref(wgd, n2, hidden, io.xnorm, rows, io.rg, n2, 0);
+		matmul_ref(wud, n2, hidden, io.xnorm, rows, io.ru, n2, 0);
 		for (size_t i = 0; i < (size_t)rows * n2; i++)
-			rg[i] = rg[i] / (1.0 + exp(-rg[i])) * ru[i];
+			io.rg[i] = io.rg[i] / (1.0 + exp(-io.rg[i])) * io.ru[i];
 		snprintf(what, sizeof(what), "%s gate/up+SiLU reading an epilogue norm: rows=%d", ty, rows);
-		check(what, rg, dy, (size_t)rows * n2, 1e-4);
+		check(what, io.rg, d.dy, (size_t)rows * n2, 1e-4);
 		if (rows == 2) { /* refused above two tokens */
-			int bad = awq_cu_w16_gemv_x(0, dw1, bf16, NULL, hidden, k1, dx, 3, dh, &p) != cudaErrorInvalidValue;
-			bad |= awq_cu_w16_gemv_multi(0, &m, dxn, 3) != cudaErrorInvalidValue;
+			int bad = awq_cu_w16_gemv_x(0, dw1, bf16, NULL, hidden, k1, io.dx, 3, d.dh, &p) != cudaErrorInvalidValue;
+			bad |= awq_cu_w16_gemv_multi(0, &m, d.dxn, 3) != cudaErrorInvalidValue;
 			printf("%s %s epilogue norm refused above two tokens\n", bad ? "FAIL" : "ok  ", ty);
 			fails += bad;
 		}
-		for (int j = 0; j < 3; j++)
-			cudaFree(dq[j]);
-		cudaFree(dh);
-		cudaFree(dxn);
-		cudaFree(dsum);
-		cudaFree(dclear);
-		cudaFree(dy);
+		epinorm_out_free(&d);
 	}
-	free(x);
-	free(res);
-	free(nw);
-	free(h);
-	free(ref);
-	free(rg);
-	free(ru);
-	free(xnorm);
-	free(w1d);
-	free(w2d);
-	free(wgd);
-	free(wud);
-	cudaFree(dw1);
-	cudaFree(dw2);
-	cudaFree(dwg);
-	cudaFree(dwu);
-	cudaFree(dx);
-	cudaFree(dres);
-	cudaFree(dnw);
+	epinorm_io_free(&io);
+	double *wd[4] = {w1d, w2d, wgd, wud};
+	uint16_t *dw[4] = {dw1, dw2, dwg, dwu};
+	for (int j = 0; j < 4; j++) {
+		free(wd[j]);
+		cudaFree(dw[j]);
+	}
 }
 
 /* Reference attention over positions 0..pos+r for query rows r of one step, K/V as the f16 cache
