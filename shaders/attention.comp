@@ -56,6 +56,11 @@ shared uint is_last;
 #define KNORM 2u
 #define QROPE 4u
 #define KROPE 8u
+/* ILP (u5 & 32, AWQ_VK_ATTN_ILP=1): each subgroup's dot products four keys at a time (their loads
+ * issued before the four reductions) and the value loop eight keys at a time (their loads before
+ * the sums): the same arithmetic in the same order, so the same result bit for bit. A short
+ * context leaves each workgroup a few dozen keys, walked one load round trip at a time without it. */
+#define ILP 32u
 
 float nload(uint i, bool isq)
 {
@@ -85,8 +90,46 @@ float head_inv(float ss, uint D)
 	return 1.0 / sqrt(ss / float(D) + pc.f1);
 }
 
+/* This lane's share of q . k for key position `key` (the subgroup's lanes sum it): from the fp16
+ * cache, or (FOLD) a key of this step, raw, normalised and rotated here. */
+float key_dot(uint key, bool fold, uint pos, uint kvd, uint kh, uint D, uint HKV)
+{
+	const uint half_d = D / 2u;
+	float d = 0.0;
+	if (fold && key >= pos) {
+		const uint rr = key - pos, rb = (rr * HKV + kh) * D;
+		float inv = 1.0;
+		if ((pc.u5 & KNORM) != 0u) {
+			float ss = 0.0;
+			for (uint i = gl_SubgroupInvocationID; i < D; i += gl_SubgroupSize)
+				ss += kr[rb + i] * kr[rb + i];
+			inv = head_inv(subgroupAdd(ss), D);
+		}
+		for (uint i = gl_SubgroupInvocationID; i < half_d; i += gl_SubgroupSize) {
+			const vec2 y = prep_pair(kr[rb + i], kr[rb + i + half_d], i, D, rr, inv, false);
+			d += qs[i] * y.x + qs[i + half_d] * y.y;
+		}
+	} else {
+		const uint kb = key * kvd + kh * D;
+		for (uint i = gl_SubgroupInvocationID; i < half_d; i += gl_SubgroupSize) {
+			const vec2 kk = unpackHalf2x16(kc[kb / 2u + i]);
+			d += qs[2u * i] * kk.x + qs[2u * i + 1u] * kk.y;
+		}
+	}
+	return d;
+}
+
+/* Element e of the value at key position `key`: from the fp16 cache, or (FOLD) this step's, raw. */
+float vval(uint key, uint e, bool fold, uint pos, uint kvd, uint kh, uint D)
+{
+	if (fold && key >= pos)
+		return vr[(key - pos) * kvd + kh * D + e];
+	const uint vb = key * kvd + kh * D;
+	return unpackHalf2x16(vc[(vb + e) / 2u])[e & 1u];
+}
+
 /* u0 = n_heads, u1 = n_kv_heads, u2 = head_dim, u3 = splits, u4 = merge here, f0 = scale; FOLD: u5
- * flags, u6/u7 RoPE table offsets, f1 eps */
+ * flags (and ILP), u6/u7 RoPE table offsets, f1 eps */
 void main()
 {
 	const uint H = pc.u0, HKV = pc.u1, D = pc.u2, S = pc.u3, t = gl_LocalInvocationID.x;
@@ -135,33 +178,29 @@ void main()
 	}
 	barrier();
 	float m = -1.0e30, l = 0.0, acc0 = 0.0, acc1 = 0.0;
+	const bool ilp = (pc.u5 & ILP) != 0u;
 	for (uint b0 = beg; b0 < end; b0 += BLK) {
 		uint nb = min(BLK, end - b0);
-		for (uint j = gl_SubgroupID; j < nb; j += gl_NumSubgroups) {
-			const uint kb = (b0 + j) * kvd + kh * D;
-			float d = 0.0;
-			if (fold && b0 + j >= pos) { /* a key of this step: raw, prepared here */
-				const uint rr = b0 + j - pos, rb = (rr * HKV + kh) * D;
-				float inv = 1.0;
-				if ((pc.u5 & KNORM) != 0u) {
-					float ss = 0.0;
-					for (uint i = gl_SubgroupInvocationID; i < D; i += gl_SubgroupSize)
-						ss += kr[rb + i] * kr[rb + i];
-					inv = head_inv(subgroupAdd(ss), D);
+		if (ilp) {
+			for (uint j = gl_SubgroupID; j < nb; j += 4u * gl_NumSubgroups) {
+				float d[4];
+				for (uint u = 0u; u < 4u; u++) { /* uniform per subgroup */
+					const uint jj = j + u * gl_NumSubgroups;
+					d[u] = jj < nb ? key_dot(b0 + jj, fold, pos, kvd, kh, D, HKV) : 0.0;
 				}
-				for (uint i = gl_SubgroupInvocationID; i < half_d; i += gl_SubgroupSize) {
-					const vec2 y = prep_pair(kr[rb + i], kr[rb + i + half_d], i, D, rr, inv, false);
-					d += qs[i] * y.x + qs[i + half_d] * y.y;
-				}
-			} else {
-				for (uint i = gl_SubgroupInvocationID; i < half_d; i += gl_SubgroupSize) {
-					const vec2 kk = unpackHalf2x16(kc[kb / 2u + i]);
-					d += qs[2u * i] * kk.x + qs[2u * i + 1u] * kk.y;
+				for (uint u = 0u; u < 4u; u++) {
+					const uint jj = j + u * gl_NumSubgroups;
+					const float ds = subgroupAdd(d[u]);
+					if (jj < nb && subgroupElect())
+						sc[jj] = ds * pc.f0;
 				}
 			}
-			d = subgroupAdd(d);
-			if (subgroupElect())
-				sc[j] = d * pc.f0;
+		} else {
+			for (uint j = gl_SubgroupID; j < nb; j += gl_NumSubgroups) {
+				const float d = subgroupAdd(key_dot(b0 + j, fold, pos, kvd, kh, D, HKV));
+				if (subgroupElect())
+					sc[j] = d * pc.f0;
+			}
 		}
 		barrier();
 		float bm = m;
@@ -175,15 +214,30 @@ void main()
 		l *= alpha;
 		acc0 *= alpha;
 		acc1 *= alpha;
-		for (uint j = 0u; j < nb; j++) {
+		uint j = 0u;
+		if (ilp)
+			for (; j + 8u <= nb; j += 8u) {
+				float v0[8], v1[8];
+				for (uint u = 0u; u < 8u; u++) {
+					v0[u] = t < D ? vval(b0 + j + u, t, fold, pos, kvd, kh, D) : 0.0;
+					v1[u] = t + 128u < D ? vval(b0 + j + u, t + 128u, fold, pos, kvd, kh, D) : 0.0;
+				}
+				for (uint u = 0u; u < 8u; u++) {
+					const float p = sc[j + u];
+					l += p;
+					if (t < D)
+						acc0 += p * v0[u];
+					if (t + 128u < D)
+						acc1 += p * v1[u];
+				}
+			}
+		for (; j < nb; j++) {
 			float p = sc[j];
 			l += p;
-			const bool fresh = fold && b0 + j >= pos; /* this step's value: raw */
-			const uint vb = fresh ? (b0 + j - pos) * kvd + kh * D : (b0 + j) * kvd + kh * D;
 			if (t < D)
-				acc0 += p * (fresh ? vr[vb + t] : unpackHalf2x16(vc[(vb + t) / 2u])[t & 1u]);
+				acc0 += p * vval(b0 + j, t, fold, pos, kvd, kh, D);
 			if (t + 128u < D)
-				acc1 += p * (fresh ? vr[vb + t + 128u] : unpackHalf2x16(vc[(vb + t + 128u) / 2u])[t & 1u]);
+				acc1 += p * vval(b0 + j, t + 128u, fold, pos, kvd, kh, D);
 		}
 		m = bm;
 		barrier();

@@ -111,6 +111,9 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 	c->profile = env_on("AWQ_VK_PROFILE");
 	c->attn_merge = !env_is("AWQ_VK_ATTN_MERGE", "0");
 	c->attn_fold = !env_is("AWQ_VK_ATTN_FOLD", "0");
+	/* attention.comp's ILP: four keys per subgroup and eight values per loop step in flight; off
+	 * until measured on a GPU (the knockout of session 13: 21.6 us per llama2-7b layer) */
+	c->attn_ilp = env_pick("AWQ_VK_ATTN_ILP", 0, 1);
 	/* the MoE experts' gate/up + SiLU in one dispatch: off by default, AWQ_VK_MOE_SILU=1 takes it. On
 	 * the H200 qwen3-30b-a3b AWQ decoded at 146.0 / 148.6 tok/s with it against 151.8 without, in one
 	 * call (16:05Z, docs/perf.md session 12) */
@@ -145,8 +148,9 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 		vk_close(c);
 		return rc;
 	}
-	snprintf(c->kernels, sizeof(c->kernels), "vulkan (not prepared): %s%s mat-vec; %s%s%s%s%s%s",
+	snprintf(c->kernels, sizeof(c->kernels), "vulkan (not prepared): %s%s mat-vec; %s%s%s%s%s%s%s",
 		 vk_q4_f16(c) ? "W4A16 fp16-math" : "W4A16 f32-math", vk_q4_q8(c) ? " + int8-dot decode" : "",
+		 c->attn_ilp ? "attention keys four per subgroup; " : "",
 		 c->attn_merge ? "" : "attention combine as a second dispatch; ",
 		 c->attn_fold ? "" : "attention prep as its own dispatch in decode; ",
 		 c->moe_silu ? "MoE gate/up/SiLU in one dispatch; " : "",

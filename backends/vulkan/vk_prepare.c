@@ -734,13 +734,14 @@ static void describe(struct vk_ctx *c)
 		snprintf(tune, sizeof(tune), " [workgroup %d, %d rows x %d chunks per subgroup%s%s]", c->mv_wg, c->mv_nr,
 			 c->mv_u4 ? 4 : 2, c->mv_ku == 2 ? ", k-split 2 chunks" : "", c->mv_xs ? ", x via shared" : "");
 	snprintf(c->kernels, sizeof(c->kernels),
-		 "vulkan subgroup %u: %s%s%smatvec (<= %d rows)%s + tiled f32 matmul; %s%s; %s%s%s%s%sKV f16%s",
+		 "vulkan subgroup %u: %s%s%smatvec (<= %d rows)%s + tiled f32 matmul; %s%s; %s%s%s%s%s%sKV f16%s",
 		 c->subgroup_size,
 		 q4 ? q4d : "",
 		 q4 && vk_q4k_on(c) ? "k-split " : "", dense ? (c->has_f16 ? "F16 fp16-math/BF16 " : "16-bit f32-math ") : "",
 		 VK_MATVEC_ROWS, tune, c->n_moe ? "MoE top-k expert matvec / grouped indirect matmul; " : "", c->coopmat_why,
 		 c->attn_merge ? "" : "attention combine as a second dispatch; ",
 		 c->attn_fold ? "" : "attention prep as its own dispatch in decode; ",
+		 c->attn_ilp ? "attention keys four per subgroup; " : "",
 		 c->n_moe && c->moe_silu ? "MoE gate/up/SiLU in one dispatch; " : "", epi,
 		 c->validate ? "validation on; " : "",
 		 c->profile ? "; profiling" : "");

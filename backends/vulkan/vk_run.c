@@ -159,6 +159,7 @@ static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 		at.u[7] = c->ropes[rs].sin_off;
 		at.f1 = eps;
 	}
+	at.u[5] |= c->attn_ilp ? 32u : 0u; /* attention.comp's ILP */
 	vk_dispatch(cb, c, pa, vn->set[fold ? 3 : 1], &at, S, H, (uint32_t)rows);
 	if (c->attn_merge) /* the splits were merged by each (row, head)'s last workgroup */
 		return 0;

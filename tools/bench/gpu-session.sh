@@ -28,8 +28,8 @@
 #             router inside qwen3-30b-a3b AWQ decode (no graph, two layers' launches), and of
 #             the dense decode GEMV (awq-cuda-bench --profile); per-instruction stall samples
 #             summarised by tools/bench/ncu-stalls.py into the summary, reports kept in the logs
-#   vulkan    test_vulkan_ops (also under each knob of VK_OPS_KNOBS, default AWQ_VK_EPINORM=1 and
-#             AWQ_VK_MATVEC_XS=1), test_vulkan_moe with AWQ_VK_MOE_FOLD=1, the goldens and a bench of
+#   vulkan    test_vulkan_ops (also under each knob of VK_OPS_KNOBS, default AWQ_VK_ATTN_ILP=1),
+#             test_vulkan_moe with AWQ_VK_MOE_FOLD=1, the goldens and a bench of
 #             VK_BENCH_MODELS (llama2-7b) through NVIDIA's
 #             Vulkan driver and CUDA, then AWQ_VK_PROFILE=1 of llama2-7b AWQ decode (GPU time per
 #             decode step and op, mat-vecs by shape), and its decode with the mat-vec workgroup sizes
@@ -38,8 +38,7 @@
 #             (carry .gl: the loader debs, see the device tool's README)
 #   vkab      Vulkan AWQ decode (-p 16 -n 128) of each model of VK_AB_MODELS (llama2-7b) at the
 #             defaults, with each run of VK_AB_RUNS ("name VAR=V ...;name ...", default
-#             AWQ_VK_EPINORM=1, AWQ_VK_MATVEC_XS=1, both, AWQ_VK_MOE_FOLD=1 with EPINORM), then at the
-#             defaults again (carry .gl)
+#             AWQ_VK_ATTN_ILP=1), then at the defaults again (carry .gl)
 #   cuab      CUDA decode (-p 16 -n 128; CU_AB_PRECISION, default awq) of each model of CU_AB_MODELS
 #             (llama2-7b) at the defaults,
 #             with each run of CU_AB_RUNS (as VK_AB_RUNS; default AWQ_CUDA_EPINORM=0), then the defaults again
@@ -303,7 +302,7 @@ if has vulkan; then
 	timeout 200 "$VKOPS" >"$L/test_vulkan_ops.log" 2>&1
 	note "test_vulkan_ops: rc=$? in $((SECONDS - t0)) s: $(tail -1 "$L/test_vulkan_ops.log")"
 	# the op tests under each knob of VK_OPS_KNOBS ("VAR=V ...;..."; knobs not yet run on a GPU)
-	IFS=';' read -ra okn <<<"${VK_OPS_KNOBS:-AWQ_VK_EPINORM=1;AWQ_VK_MATVEC_XS=1}"
+	IFS=';' read -ra okn <<<"${VK_OPS_KNOBS:-AWQ_VK_ATTN_ILP=1}"
 	# and the MoE op tests under AWQ_VK_MOE_FOLD=1 (not yet run on a GPU)
 	t0=$SECONDS
 	AWQ_VK_MOE_FOLD=1 timeout 200 "$VKMOE" >"$L/test_vulkan_moe_fold.log" 2>&1
@@ -345,7 +344,7 @@ if has vkab; then
 	for m in $(echo "${VK_AB_MODELS:-llama2-7b}" | tr ',' ' '); do
 		ab_bench() { bench "vkab_${m}_$1" 150 --synthetic "$m" --precision awq --backend vulkan -p 16 -n 128 -r 3 --no-predict; }
 		ab_bench base
-		knob_runs "epinorm AWQ_VK_EPINORM=1;xs AWQ_VK_MATVEC_XS=1;epinorm_xs AWQ_VK_EPINORM=1 AWQ_VK_MATVEC_XS=1;moefold AWQ_VK_MOE_FOLD=1 AWQ_VK_EPINORM=1" ab_bench VK_AB_RUNS
+		knob_runs "ilp AWQ_VK_ATTN_ILP=1" ab_bench VK_AB_RUNS
 		ab_bench base_again
 	done
 fi
