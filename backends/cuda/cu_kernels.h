@@ -105,8 +105,10 @@ struct awq_cu_xnorm {
 	const float *xn_sumsq;
 	float xn_eps;
 };
+/* pdl: a programmatic launch (the first weights requested before waiting for the kernel before;
+ * k a multiple of 8), or a plain one (0). */
 cudaError_t awq_cu_w16_gemv_x(cudaStream_t s, const uint16_t *w, int is_bf16, const float *bias, int n, int k,
-			      const float *x, int rows, float *out, const struct awq_cu_xnorm *xn);
+			      const float *x, int rows, float *out, const struct awq_cu_xnorm *xn, int pdl);
 /* Several 16-bit weights on one input in one launch (k a multiple of 8): nseg segments, each its
  * own [rows][n[s]] output (q/k/v), or with silu = 1 two weights of n[0] rows (gate, up) and one
  * output silu(gate) * up. */

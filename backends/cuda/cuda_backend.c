@@ -77,6 +77,10 @@ static int cu_open(int device, const struct awq_backend_opts *o, void **ctx, cha
 	snprintf(c->kernels, sizeof(c->kernels), "cuda %s (mma.sync %s)", c->arch, p.major >= 8 ? "m16n8k16" : "m16n8k8");
 	if (o)
 		c->opts = *o;
+	/* programmatic launch for the single-matrix 16-bit decode GEMV (o, down, lm_head of BF16
+	 * models): off until measured on a GPU, AWQ_CUDA_W16_PDL=1 */
+	const char *wp = getenv("AWQ_CUDA_W16_PDL");
+	c->w16_pdl = wp && wp[0] == '1';
 	const char *ng = getenv("AWQ_CUDA_NO_GRAPH");
 	c->use_graph = !(ng && ng[0] == '1');
 	if ((e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) {

@@ -85,6 +85,7 @@ struct cu_ctx {
 	unsigned *attn_ticket; /* inside attn_part, after the partials */
 	cudaGraphExec_t graph;
 	int use_graph;
+	int w16_pdl; /* AWQ_CUDA_W16_PDL=1: programmatic launch for the single-matrix 16-bit GEMV */
 	uint64_t weight_bytes, kv_bytes, act_bytes;
 	int vocab; /* embedding rows, for checking token ids */
 	struct cu_moe_state *moe; /* cuda_moe.c: experts and scratch of the MoE nodes, NULL when none */

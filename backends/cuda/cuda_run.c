@@ -140,7 +140,7 @@ static int matmul_add_norm(struct cu_ctx *c, const struct awq_node *n, const str
 		struct awq_cu_xnorm xn = {.res = o.res, .norm_w = o.norm_w, .xn = o.xn, .sumsq = o.sumsq,
 					  .sumsq_clear = o.sumsq_clear};
 		CK(awq_cu_w16_gemv_x(c->stream, w->data, w->is_bf16, w->bias[0], (int)w->src[0]->n, (int)w->src[0]->k,
-				     act(c, n->in[0]), 1, o.ptr[0], &xn),
+				     act(c, n->in[0]), 1, o.ptr[0], &xn, c->w16_pdl && pdl_for(c, 1)),
 		   "16-bit GEMV with the residual add and RMSNorm");
 		return 0;
 	}
@@ -185,7 +185,7 @@ static int matmul(struct cu_ctx *c, const struct cu_weight *w, int in_v, int row
 		xn_reader(c, in_v, rows, &xo);
 		struct awq_cu_xnorm xn = {.xn_sumsq = xo.xn_sumsq, .xn_eps = xo.xn_eps};
 		CK(awq_cu_w16_gemv_x(c->stream, w->data, w->is_bf16, w->bias[0], (int)w->src[0]->n, (int)w->src[0]->k,
-				     act(c, in_v), rows, out, xo.xn_sumsq ? &xn : NULL),
+				     act(c, in_v), rows, out, xo.xn_sumsq ? &xn : NULL, c->w16_pdl && pdl_for(c, rows)),
 		   "16-bit GEMV");
 		return 0;
 	}

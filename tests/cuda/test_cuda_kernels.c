@@ -456,6 +456,13 @@ static void test_w16(int n, int k, int bf16)
 		char what[96];
 		snprintf(what, sizeof(what), "%s GEMV n=%d k=%d rows=%d", bf16 ? "BF16" : "F16", n, k, rows);
 		check(what, ref, out, (size_t)rows * n, 1e-5);
+		if (cc_major >= 9 && k % 8 == 0) { /* the programmatic launch (AWQ_CUDA_W16_PDL=1) */
+			cudaMemset(out, 0xff, (size_t)rows * n * 4);
+			awq_cu_w16_gemv_x(0, dw, bf16, NULL, n, k, dx, rows, out, NULL, 1);
+			snprintf(what, sizeof(what), "%s GEMV n=%d k=%d rows=%d, programmatic launch", bf16 ? "BF16" : "F16", n, k,
+				 rows);
+			check(what, ref, out, (size_t)rows * n, 1e-5);
+		}
 		cudaFree(out);
 	}
 	free(w);
@@ -483,7 +490,7 @@ static uint16_t *w16_make(int n, int k, int bf16, double **wd)
  * the producer (h, h * w, the sum of squares, the other accumulator cleared), then the single
  * GEMV, the fused q/k/v form and the fused gate/up + SiLU reading its xn, against the same matmuls
  * of RMSNorm(h) * w in double. */
-static void test_w16_epinorm(int hidden, int k1, int n2, int bf16)
+static void test_w16_epinorm(int hidden, int k1, int n2, int bf16, int pdl)
 {
 	const float eps = 1e-6f;
 	double *w1d, *w2d, *wgd, *wud;
@@ -492,24 +499,25 @@ static void test_w16_epinorm(int hidden, int k1, int n2, int bf16)
 	struct epinorm_io io;
 	epinorm_io_make(&io, hidden, k1, n2);
 	double ssq[2];
-	const char *ty = bf16 ? "BF16" : "F16";
+	const char *ty = bf16 ? (pdl ? "BF16 (programmatic launch)" : "BF16") : pdl ? "F16 (programmatic launch)" : "F16";
 	for (int rows = 1; rows <= 2; rows++) {
 		char what[128];
 		struct epinorm_out d;
 		epinorm_out_make(&d, rows, hidden, n2);
 		struct awq_cu_xnorm p = {.res = io.dres, .norm_w = io.dnw, .xn = d.dxn, .sumsq = d.dsum,
 					 .sumsq_clear = d.dclear};
-		cudaError_t e = awq_cu_w16_gemv_x(0, dw1, bf16, NULL, hidden, k1, io.dx, rows, d.dh, &p);
+		cudaError_t e = awq_cu_w16_gemv_x(0, dw1, bf16, NULL, hidden, k1, io.dx, rows, d.dh, &p, pdl);
 		if (e != cudaSuccess)
 			printf("FAIL launch (%s add + norm epilogue): %s\n", ty, cudaGetErrorString(e)), fails++;
 		matmul_ref(w1d, hidden, k1, io.x, rows, io.h, hidden, 0);
 		snprintf(what, sizeof(what), "%s GEMV + add + RMSNorm epilogue: h - res, n=%d k=%d rows=%d", ty, hidden, k1, rows);
 		check_sub(what, io.h, d.dh, io.res, (size_t)rows * hidden, 1e-5);
 		epinorm_ref(io.h, io.res, io.nw, rows, hidden, eps, ssq, io.xnorm, io.ref);
-		epinorm_check(bf16 ? "BF16 GEMV" : "F16 GEMV", rows, hidden, io.ref, d.dxn, ssq, d.dsum, d.dclear, 1e-5);
+		snprintf(what, sizeof(what), "%s GEMV", ty);
+		epinorm_check(what, rows, hidden, io.ref, d.dxn, ssq, d.dsum, d.dclear, 1e-5);
 		/* readers: the single GEMV, q/k/v (three segments), gate/up + SiLU */
 		struct awq_cu_xnorm r = {.xn_sumsq = d.dsum, .xn_eps = eps};
-		e = awq_cu_w16_gemv_x(0, dw2, bf16, NULL, n2, hidden, d.dxn, rows, d.dy, &r);
+		e = awq_cu_w16_gemv_x(0, dw2, bf16, NULL, n2, hidden, d.dxn, rows, d.dy, &r, pdl);
 		if (e != cudaSuccess)
 			printf("FAIL launch (%s norm reader): %s\n", ty, cudaGetErrorString(e)), fails++;
 		matmul_ref(w2d, n2, hidden, io.xnorm, rows, io.ref, n2, 0);
@@ -548,7 +556,7 @@ static void test_w16_epinorm(int hidden, int k1, int n2, int bf16)
 		snprintf(what, sizeof(what), "%s gate/up+SiLU reading an epilogue norm: rows=%d", ty, rows);
 		check(what, io.rg, d.dy, (size_t)rows * n2, 1e-4);
 		if (rows == 2) { /* refused above two tokens */
-			int bad = awq_cu_w16_gemv_x(0, dw1, bf16, NULL, hidden, k1, io.dx, 3, d.dh, &p) != cudaErrorInvalidValue;
+			int bad = awq_cu_w16_gemv_x(0, dw1, bf16, NULL, hidden, k1, io.dx, 3, d.dh, &p, pdl) != cudaErrorInvalidValue;
 			bad |= awq_cu_w16_gemv_multi(0, &m, d.dxn, 3) != cudaErrorInvalidValue;
 			printf("%s %s epilogue norm refused above two tokens\n", bad ? "FAIL" : "ok  ", ty);
 			fails += bad;
@@ -775,8 +783,9 @@ int main(void)
 	test_q4_silu(344, 256, 64);
 	test_w16(300, 264, 1);
 	test_w16(77, 37, 0);
-	test_w16_epinorm(1024, 1152, 344, 1);
-	test_w16_epinorm(1000, 256, 200, 0); /* a partial last block of rows */
+	test_w16_epinorm(1024, 1152, 344, 1, 0);
+	test_w16_epinorm(1000, 256, 200, 0, 0); /* a partial last block of rows */
+	test_w16_epinorm(1024, 1152, 344, 1, cc_major >= 9); /* AWQ_CUDA_W16_PDL's launch, where it exists */
 	test_attention(8, 2, 128, 200, 1); /* 4 splits merged by the last block */
 	test_attention(8, 2, 128, 200, 0);
 	test_attention(4, 4, 64, 70, 1);
