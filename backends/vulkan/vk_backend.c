@@ -114,6 +114,15 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 	/* attention.comp's ILP: four keys per subgroup and eight values per loop step in flight; off
 	 * until measured on a GPU (the knockout of session 13: 21.6 us per llama2-7b layer) */
 	c->attn_ilp = env_pick("AWQ_VK_ATTN_ILP", 0, 1);
+	const char *sp = getenv("AWQ_VK_ATTN_SPLITS");
+	if (sp && *sp) {
+		char *end;
+		long v = strtol(sp, &end, 10);
+		if (*end || v < 1 || v > 32)
+			fprintf(stderr, "awqrun: AWQ_VK_ATTN_SPLITS=%s ignored (want 1-32)\n", sp);
+		else
+			c->attn_splits_cap = (int)v;
+	}
 	/* the MoE experts' gate/up + SiLU in one dispatch: off by default, AWQ_VK_MOE_SILU=1 takes it. On
 	 * the H200 qwen3-30b-a3b AWQ decoded at 146.0 / 148.6 tok/s with it against 151.8 without, in one
 	 * call (16:05Z, docs/perf.md session 12) */

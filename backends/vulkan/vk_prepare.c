@@ -15,11 +15,17 @@ struct vk_range vk_value(struct vk_ctx *c, int v)
 	return r;
 }
 
+/* Key splits of an attention dispatch: about 512 workgroups, at most 32 and at most one per 32
+ * cached positions; AWQ_VK_ATTN_SPLITS=N (1-32) caps them lower, for measuring the choice (a
+ * short context leaves each of 16 splits a few keys, each workgroup paying the q prep, its barriers
+ * and the ticket merge; not yet measured). Read by prepare (the partials' size) and record alike. */
 int vk_attn_splits(const struct vk_ctx *c, int rows, int n_heads)
 {
 	int work = rows * n_heads, s = (512 + work - 1) / work;
 	int most = c->max_ctx / 32 > 1 ? c->max_ctx / 32 : 1;
 	s = s > 32 ? 32 : s;
+	if (c->attn_splits_cap > 0 && s > c->attn_splits_cap)
+		s = c->attn_splits_cap;
 	return s > most ? most : s < 1 ? 1 : s;
 }
 
@@ -729,6 +735,8 @@ static void describe(struct vk_ctx *c)
 		snprintf(epi, sizeof(epi), "add+RMSNorm in the mat-vecs around it (x%d); ", n_epi);
 	if (c->moe_fold)
 		snprintf(epi + strlen(epi), sizeof(epi) - strlen(epi), "MoE combine in the add+RMSNorm (x%d); ", n_comb);
+	if (c->attn_splits_cap)
+		snprintf(epi + strlen(epi), sizeof(epi) - strlen(epi), "attention splits <= %d; ", c->attn_splits_cap);
 	char tune[96] = ""; /* the mat-vec tuning knobs that are not at their defaults */
 	if (c->mv_wg != VK_MV_WG || c->mv_u4 || c->mv_nr != 4 || !c->mv_ksplit || c->mv_ku != 1 || c->mv_xs)
 		snprintf(tune, sizeof(tune), " [workgroup %d, %d rows x %d chunks per subgroup%s%s]", c->mv_wg, c->mv_nr,
