@@ -148,22 +148,6 @@ int awq_cu_pdl_default(int cc_major);
 /* Profiling: one kernel that occupies the stream for `us` microseconds. */
 cudaError_t awq_cu_hold(cudaStream_t s, unsigned us);
 
-struct awq_cu_attn {
-	const float *q;     /* [rows][n_heads * head_dim] */
-	const uint16_t *k;  /* f16 [max_ctx][n_kv_heads * head_dim] */
-	const uint16_t *v;
-	float *out;         /* [rows][n_heads * head_dim] */
-	const int *d_pos;
-	int rows, row0; /* rows of q handled here; row0 = their offset within the step */
-	int n_heads, n_kv_heads, head_dim, max_ctx;
-	float scale;
-	float *part; /* split partials: see awq_cu_attn_part_floats */
-	/* NULL, or AWQ_CU_DECODE_ROWS * n_heads words that are 0 between launches: with head dims 64
-	 * and 128, where a block's heads x head_dim outputs are one per thread (k_attn.cu), the last
-	 * block of each (row, head group) merges the splits instead of a second launch */
-	unsigned *ticket;
-	int pdl; /* awq_cu_attn_decode: programmatic launch (see the top); 0 = plain launch. Prefill ignores it */
-};
 /* The attention inputs of a step prepared in one launch (see attn_prep_kernel): q (and k) get
  * their optional per-head RMSNorm (weights of head_dim floats) and optional RoPE (inv_freq tables);
  * q goes to q_out (NULL: q is used as it is, then q_norm and q_freq must be NULL), k and v to the f16
@@ -179,6 +163,30 @@ struct awq_cu_prep {
 	int pdl; /* programmatic launch (see the top); 0 = plain launch */
 };
 cudaError_t awq_cu_attn_prep(cudaStream_t s, const struct awq_cu_prep *p);
+struct awq_cu_attn {
+	const float *q;     /* [rows][n_heads * head_dim] */
+	const uint16_t *k;  /* f16 [max_ctx][n_kv_heads * head_dim] */
+	const uint16_t *v;
+	float *out;         /* [rows][n_heads * head_dim] */
+	const int *d_pos;
+	int rows, row0; /* rows of q handled here; row0 = their offset within the step */
+	int n_heads, n_kv_heads, head_dim, max_ctx;
+	float scale;
+	float *part; /* split partials: see awq_cu_attn_part_floats */
+	/* NULL, or AWQ_CU_DECODE_ROWS * n_heads words that are 0 between launches: with head dims 64
+	 * and 128, where a block's heads x head_dim outputs are one per thread (k_attn.cu), the last
+	 * block of each (row, head group) merges the splits instead of a second launch */
+	unsigned *ticket;
+	int pdl; /* awq_cu_attn_decode: programmatic launch (see the top); 0 = plain launch. Prefill ignores it */
+	/* awq_cu_attn_decode, one row, head_dim 64 or 128 (awq_cu_attn_fold_ok): fold = 1 does the
+	 * prep's work in the attention launch. q is read raw from fp.q (q is ignored), normalised and
+	 * rotated per head; the step's key and value come raw from fp.k and fp.v, prepared as the
+	 * cache will hold them (fp16), and one block per kv head writes them to fp.kc / fp.vc (the k
+	 * and v caches above) for the next steps; no block reads that cache row in this launch. */
+	int fold;
+	struct awq_cu_prep fp;
+};
+int awq_cu_attn_fold_ok(int head_dim, int rows);
 /* Floats of scratch awq_cu_attn_decode needs for `rows` rows. */
 size_t awq_cu_attn_part_floats(int rows, int n_heads, int head_dim, int max_ctx);
 size_t awq_cu_attn_ticket_words(int n_heads); /* the size of awq_cu_attn.ticket */

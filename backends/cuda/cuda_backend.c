@@ -81,6 +81,10 @@ static int cu_open(int device, const struct awq_backend_opts *o, void **ctx, cha
 	 * models): off until measured on a GPU, AWQ_CUDA_W16_PDL=1 */
 	const char *wp = getenv("AWQ_CUDA_W16_PDL");
 	c->w16_pdl = wp && wp[0] == '1';
+	/* the attention prep (q/k norm, RoPE, KV-cache write) inside the decode attention launch: one
+	 * launch fewer per layer; off until measured on a GPU, AWQ_CUDA_ATTN_FOLD=1 */
+	const char *af = getenv("AWQ_CUDA_ATTN_FOLD");
+	c->attn_fold = af && af[0] == '1';
 	const char *ng = getenv("AWQ_CUDA_NO_GRAPH");
 	c->use_graph = !(ng && ng[0] == '1');
 	if ((e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) {

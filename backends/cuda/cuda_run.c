@@ -216,11 +216,14 @@ static int attention(struct cu_ctx *c, const struct awq_node *n, const struct cu
 		.n_heads = n->p.attn.n_heads, .n_kv_heads = n->p.attn.n_kv_heads, .head_dim = n->p.attn.head_dim,
 		.pdl = pdl_for(c, rows),
 	};
-	CK(awq_cu_attn_prep(c->stream, &p), "attention inputs (norm, RoPE, KV cache)");
+	/* AWQ_CUDA_ATTN_FOLD=1: one-row steps do the prep inside the attention launch */
+	const int fold = c->attn_fold && awq_cu_attn_fold_ok(n->p.attn.head_dim, rows);
+	if (!fold)
+		CK(awq_cu_attn_prep(c->stream, &p), "attention inputs (norm, RoPE, KV cache)");
 	struct awq_cu_attn a = {
 		.k = kc, .v = vc, .d_pos = c->d_pos, .n_heads = n->p.attn.n_heads, .n_kv_heads = n->p.attn.n_kv_heads,
 		.head_dim = n->p.attn.head_dim, .max_ctx = c->max_ctx, .scale = n->p.attn.scale, .part = c->attn_part,
-		.ticket = c->attn_ticket, .pdl = pdl_for(c, rows),
+		.ticket = c->attn_ticket, .pdl = pdl_for(c, rows), .fold = fold, .fp = p,
 	};
 	size_t qc = (size_t)n->p.attn.n_heads * n->p.attn.head_dim;
 	if (rows > AWQ_CU_DECODE_ROWS && awq_cu_attn_prefill_ok(a.head_dim, c->cc_major)) {

@@ -614,7 +614,9 @@ static void attn_ref(const float *q, const double *kc, const double *vc, int row
  * (one launch) instead of the combine kernel where a block's heads x head_dim outputs are one per
  * thread (else the combine kernel still runs). With tickets also: they are all 0 again after the
  * launches, and a launch of more rows than they cover is refused. */
-static void test_attention(int nh, int nkv, int hd, int T, int tickets)
+/* fold: the one-row steps skip the prep launch and prepare q, k and v inside the attention launch
+ * (awq_cu_attn.fold; its cache row is read by the later steps) */
+static void test_attention(int nh, int nkv, int hd, int T, int tickets, int fold)
 {
 	int max_ctx = T + 8, cols = nkv * hd, qcols = nh * hd;
 	double *inv = malloc((size_t)hd / 2 * sizeof(double));
@@ -660,11 +662,13 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 		struct awq_cu_prep pp = {.q = dq, .k = dk, .v = dv, .q_freq = dinv, .k_freq = dinv, .q_out = dqr, .kc = dkc,
 					 .vc = dvc, .d_pos = dpos, .rows = rows, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd,
 					 .pdl = pdl};
-		awq_cu_attn_prep(0, &pp);
+		const int folded = fold && awq_cu_attn_fold_ok(hd, rows);
+		if (!folded)
+			awq_cu_attn_prep(0, &pp);
 		struct awq_cu_attn a = {.k = dkc, .v = dvc, .d_pos = dpos, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd,
 					.max_ctx = max_ctx, .scale = 1.0f / sqrtf((float)hd), .part = part, .ticket = dtk,
-					.pdl = pdl};
-		const char *kind = "decode";
+					.pdl = pdl, .fold = folded, .fp = pp};
+		const char *kind = folded ? "decode, prep folded" : "decode";
 		if (rows > 8 && awq_cu_attn_prefill_ok(hd, cc_major)) {
 			a.q = dqr, a.out = out, a.rows = rows;
 			awq_cu_attn_prefill(0, &a);
@@ -786,15 +790,30 @@ int main(void)
 	test_w16_epinorm(1024, 1152, 344, 1, 0);
 	test_w16_epinorm(1000, 256, 200, 0, 0); /* a partial last block of rows */
 	test_w16_epinorm(1024, 1152, 344, 1, cc_major >= 9); /* AWQ_CUDA_W16_PDL's launch, where it exists */
-	test_attention(8, 2, 128, 200, 1); /* 4 splits merged by the last block */
-	test_attention(8, 2, 128, 200, 0);
-	test_attention(4, 4, 64, 70, 1);
-	test_attention(4, 4, 64, 70, 0);
+	test_attention(8, 2, 128, 200, 1, 0); /* 4 splits merged by the last block */
+	test_attention(8, 2, 128, 200, 0, 0);
+	test_attention(4, 4, 64, 70, 1, 0);
+	test_attention(4, 4, 64, 70, 0, 0);
 	/* 8 KV heads of 8 query heads: 4 query heads per block at one token (8 would give 128 blocks),
 	 * 8 at three tokens (384 blocks); both on split + combine (more than one output per thread) */
-	test_attention(64, 8, 64, 1000, 1);
-	test_attention(8, 2, 128, 20, 1); /* one split: written directly */
-	test_attention(16, 1, 96, 40, 1); /* no one-launch kernel for d = 96: the combine kernel runs */
+	test_attention(64, 8, 64, 1000, 1, 0);
+	test_attention(8, 2, 128, 20, 1, 0); /* one split: written directly */
+	test_attention(16, 1, 96, 40, 1, 0); /* no one-launch kernel for d = 96: the combine kernel runs */
+	{ /* the fold's forms: one row of head_dim 64 or 128 (the one-launch kernel) */
+		int ok = awq_cu_attn_fold_ok(128, 1) && awq_cu_attn_fold_ok(64, 1) && !awq_cu_attn_fold_ok(96, 1) &&
+			 !awq_cu_attn_fold_ok(128, 2);
+		struct awq_cu_attn bad = {.n_heads = 8, .n_kv_heads = 2, .head_dim = 128, .max_ctx = 64, .rows = 2,
+					  .fold = 1};
+		ok &= awq_cu_attn_decode(0, &bad) == cudaErrorInvalidValue;
+		cudaGetLastError();
+		printf("%s attention prep fold: one row of head_dim 64 or 128 only, others refused\n", ok ? "ok  " : "FAIL");
+		fails += !ok;
+	}
+	/* the prep folded into the one-row launches (AWQ_CUDA_ATTN_FOLD=1), each merge form */
+	test_attention(8, 2, 128, 200, 1, 1);
+	test_attention(4, 4, 64, 70, 0, 1);
+	test_attention(64, 8, 64, 1000, 1, 1);
+	test_attention(8, 2, 128, 20, 1, 1);
 	printf("%s: %d failure(s)\n", fails ? "FAIL" : "PASS", fails);
 	return fails ? 1 : 0;
 }
