@@ -259,7 +259,12 @@ static __device__ __forceinline__ void fold_head(float x[DPL], const float *nw, 
 		for (int e = 0; e < DPL; e++) {
 			float y = __shfl_xor_sync(0xffffffffu, x[e], 16), sn, cs;
 			int d = lane * DPL + e;
-			sincosf((float)pos * freq[d < half ? d : d - half], &sn, &cs);
+			/* the angle attn_prep_kernel takes, reduced to [-pi, pi] in double: sincosf's slow
+			 * path for large arguments keeps a table in local memory (32 bytes in this kernel,
+			 * tests/cuda/check_local_memory.sh), and __sincosf is within ~4e-7 there */
+			double ang = (double)((float)pos * freq[d < half ? d : d - half]);
+			ang -= rint(ang * 0.15915494309189535) * 6.283185307179586;
+			__sincosf((float)ang, &sn, &cs);
 			x[e] = d < half ? x[e] * cs - y * sn : x[e] * cs + y * sn;
 		}
 }
