@@ -511,7 +511,7 @@ static void test_w16_epinorm(int hidden, int k1, int n2, int bf16, int pdl)
 			printf("FAIL launch (%s add + norm epilogue): %s\n", ty, cudaGetErrorString(e)), fails++;
 		matmul_ref(w1d, hidden, k1, io.x, rows, io.h, hidden, 0);
 		snprintf(what, sizeof(what), "%s GEMV + add + RMSNorm epilogue: h - res, n=%d k=%d rows=%d", ty, hidden, k1, rows);
-		check_sub(what, io.h, d.dh, io.res, (size_t)rows * hidden, 1e-5);
+		check_sub(what, io.h, d.dh, io.res, (size_t)rows * hidden, 1e-4); /* h - res loses res's f32 ulp */
 		epinorm_ref(io.h, io.res, io.nw, rows, hidden, eps, ssq, io.xnorm, io.ref);
 		snprintf(what, sizeof(what), "%s GEMV", ty);
 		epinorm_check(what, rows, hidden, io.ref, d.dxn, ssq, d.dsum, d.dclear, 1e-5);
