@@ -32,26 +32,31 @@ struct awq_cu_q4 {
 	int k, tiles, chunks, groups, group_size;
 };
 
+/* The residual add + RMSNorm between two decode GEMVs done by the GEMVs themselves (one or two
+ * tokens; the AWQ and the 16-bit GEMVs take the same description). As the producer (res set) the
+ * GEMV's output gets h = res + W x (+ bias), xn gets h * norm_w (not yet divided by the RMS), and
+ * each block adds its rows' sum of h^2 to sumsq[token] (float atomics: the order of the sum varies
+ * from run to run); block 0 sets sumsq_clear[0..rows) to 0 (NULL: none), which lets a chain of such
+ * launches reuse their accumulators without a memset. As a reader (xn_sumsq set) the input x is
+ * such an xn, and each token is scaled by 1 / sqrt(xn_sumsq[token] / k + xn_eps), which completes
+ * the RMSNorm (the AWQ GEMVs scale x as they convert it to f16, the 16-bit ones their f32 sums). */
+struct awq_cu_xnorm {
+	const float *res, *norm_w;
+	float *xn, *sumsq, *sumsq_clear;
+	const float *xn_sumsq;
+	float xn_eps;
+};
+
 /* Where the output rows of a matmul go: up to three segments of consecutive tiles (q, k and v of a
- * fused QKV projection), each its own [rows][n] matrix with an optional bias. */
+ * fused QKV projection), each its own [rows][n] matrix with an optional bias. nrm: the norm's
+ * producer side (with AWQ_CU_EPI_ADD_NORM: one segment) and/or reader side, decode GEMVs only. */
 struct awq_cu_out {
 	float *ptr[3];
 	const float *bias[3];
 	int tile_end[3]; /* segment s holds tiles [tile_end[s - 1], tile_end[s]) */
 	int n[3];
 	int nseg;
-	/* AWQ_CU_EPI_ADD_NORM (decode GEMVs, one segment): the residual add and the RMSNorm after it
-	 * in the producer's epilogue. ptr[0] gets h = res + W x (+ bias), xn gets h * norm_w (not yet
-	 * divided by the RMS), and each block adds its rows' sum of h^2 to sumsq[token] (float atomics:
-	 * the order of the sum varies from run to run); block 0 sets sumsq_clear[0..rows) to 0 (NULL:
-	 * none), which lets a chain of such launches reuse their accumulators without a memset. */
-	const float *res, *norm_w;
-	float *xn, *sumsq, *sumsq_clear;
-	/* Reader side (any epilogue, decode GEMVs): when xn_sumsq is set, the input x is such an xn,
-	 * and each token's row is scaled by 1 / sqrt(xn_sumsq[token] / k + xn_eps) as it is converted
-	 * to f16, which completes the RMSNorm. */
-	const float *xn_sumsq;
-	float xn_eps;
+	struct awq_cu_xnorm nrm;
 };
 
 /* Raw AutoAWQ tensors of one weight, already on the device. */
@@ -70,7 +75,7 @@ cudaError_t awq_cu_q4_repack(cudaStream_t s, const struct awq_cu_q4_src *src, st
 enum awq_cu_epilogue { AWQ_CU_EPI_STORE, AWQ_CU_EPI_SILU_MUL, AWQ_CU_EPI_ADD_NORM };
 
 /* With AWQ_CU_EPI_SILU_MUL the output has one segment of n = (gate rows) columns. AWQ_CU_EPI_ADD_NORM
- * and xn_sumsq (struct awq_cu_out) are decode-only: rows <= 2 (cudaErrorInvalidValue otherwise). */
+ * and the norm's reader side (awq_cu_out.nrm) are decode-only: rows <= 2 (cudaErrorInvalidValue otherwise). */
 cudaError_t awq_cu_q4_gemv(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
 			   const struct awq_cu_out *out, enum awq_cu_epilogue epi, int sm_count);
 /* Micro-benchmark hook: force the decode GEMV's fallback kernel (legacy = 1) or the streaming
@@ -94,18 +99,8 @@ cudaError_t awq_cu_q4_gemm(cudaStream_t s, const struct awq_cu_q4 *w, const uint
 /* Dense 16-bit weights [n][k] (bf16 when is_bf16, else f16), decode rows <= 8. */
 cudaError_t awq_cu_w16_gemv(cudaStream_t s, const uint16_t *w, int is_bf16, const float *bias, int n,
 			    int k, const float *x, int rows, float *out);
-/* The producer-epilogue norm for the 16-bit GEMVs (the fields of awq_cu_out's, one or two tokens):
- * as a producer (res set) out gets h = res + W x (+ bias), xn gets h * norm_w, sumsq[token] the sum
- * of h^2 (float atomics, one per block) and sumsq_clear[0..rows) zeros (NULL: none); as a reader
- * (xn_sumsq set) x is such an xn and each token's outputs are scaled by 1 / sqrt(xn_sumsq[token] / k
- * + xn_eps) before the bias (x stays f32, so the scale goes on the sums). k must be a multiple of 8. */
-struct awq_cu_xnorm {
-	const float *res, *norm_w;
-	float *xn, *sumsq, *sumsq_clear;
-	const float *xn_sumsq;
-	float xn_eps;
-};
-/* pdl: a programmatic launch (the first weights requested before waiting for the kernel before;
+/* xn: the norm's producer or reader side (struct awq_cu_xnorm; NULL: none; k a multiple of 8);
+ * pdl: a programmatic launch (the first weights requested before waiting for the kernel before;
  * k a multiple of 8), or a plain one (0). */
 cudaError_t awq_cu_w16_gemv_x(cudaStream_t s, const uint16_t *w, int is_bf16, const float *bias, int n, int k,
 			      const float *x, int rows, float *out, const struct awq_cu_xnorm *xn, int pdl);
@@ -119,8 +114,8 @@ struct awq_cu_w16_multi {
 	int n[3];
 	int nseg, silu, is_bf16, k;
 	int cc_major; /* the device's, for the programmatic-launch choice (awq_cu_pdl_default) */
-	const float *xn_sumsq; /* reader of a producer-epilogue norm (struct awq_cu_xnorm), or NULL */
-	float xn_eps;
+	const float *xn_sumsq; /* the reader side of struct awq_cu_xnorm (not the whole struct: its */
+	float xn_eps;          /* producer fields made w16_gemv_kernel<3> take a local-memory copy) */
 };
 cudaError_t awq_cu_w16_gemv_multi(cudaStream_t s, const struct awq_cu_w16_multi *m, const float *x, int rows);
 

@@ -44,10 +44,11 @@ struct cu_node {
 	int in_fused;  /* GATE_UP: the matmuls' input value */
 	int mm[3];     /* QKV: the three MATMUL nodes */
 	int norm_node; /* ADD_NORM: the folded RMSNORM node */
-	/* The producer-epilogue norm of one-token steps (AWQ_CUDA_EPINORM=0: off): on the AWQ MATMUL before
+	/* The producer-epilogue norm of one-token steps (AWQ_CUDA_EPINORM=0: off): on the MATMUL before
 	 * an ADD_NORM, epi_norm = that ADD node, whose sum and norm it then writes from its epilogue;
-	 * on the ADD and its RMSNORM, epi_by = that MATMUL (-1 when none). The norm's readers (AWQ
-	 * GEMVs) find epi_by on the producer of their input and complete the norm from the partials. */
+	 * on the ADD and its RMSNORM, epi_by = that MATMUL (-1 when none). The norm's readers (decode
+	 * GEMVs) find epi_by on the producer of their input and complete the norm from its sum of
+	 * squares (struct awq_cu_xnorm). */
 	int epi_norm, epi_by;
 	int epi_slot; /* the MATMUL of such a fold: its sum-of-squares accumulator in xn_sumsq */
 	/* ATTENTION: the ROPE and per-head RMSNORM nodes of q and k folded into its prep kernel (-1

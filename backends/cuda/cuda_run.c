@@ -1,8 +1,6 @@
 /* run(): launches every node of the graph for one step on the backend's stream. Single-token steps
  * are captured once as a CUDA graph and replayed: every launch reads the position from d_pos and
  * sizes its grid from max_ctx, so the same graph is valid at every position. */
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cuda_internal.h"
@@ -75,16 +73,17 @@ static int blas_gemm(struct cu_ctx *c, const struct cu_weight *w, int j, int in_
 	return 0;
 }
 
-/* A decode GEMV reading value in_v, the norm of a producer-epilogue fold (cu_node.epi_by): it
- * completes the norm from the sum of squares that the MATMUL before the ADD accumulated (the AWQ
- * and 16-bit GEMVs take the same two fields). */
-static void xn_reader(const struct cu_ctx *c, int in_v, int rows, struct awq_cu_out *o)
+/* A decode GEMV reading value in_v, the norm of a producer-epilogue fold (cu_node.epi_by), gets
+ * the reader side of struct awq_cu_xnorm: the sum of squares the MATMUL before the ADD accumulated.
+ * 1 when it did. */
+static int xn_reader(const struct cu_ctx *c, int in_v, int rows, struct awq_cu_xnorm *x)
 {
 	int p = rows == 1 ? awq_graph_producer(c->g, in_v) : -1;
 	if (p < 0 || c->nodes[p].epi_by < 0 || c->g->nodes[p].op != AWQ_OP_RMSNORM)
-		return;
-	o->xn_sumsq = c->xn_sumsq + 2 * c->nodes[c->nodes[p].epi_by].epi_slot;
-	o->xn_eps = c->g->nodes[p].p.norm.eps;
+		return 0;
+	x->xn_sumsq = c->xn_sumsq + 2 * c->nodes[c->nodes[p].epi_by].epi_slot;
+	x->xn_eps = c->g->nodes[p].p.norm.eps;
+	return 1;
 }
 
 /* Fused 16-bit q/k/v (outs: the three outputs) or gate/up (outs: the SiLU-mul output, then the
@@ -96,10 +95,10 @@ static int dense_fused(struct cu_ctx *c, const struct cu_weight *w, int in_v, in
 	if (rows <= AWQ_CU_DECODE_ROWS) {
 		struct awq_cu_w16_multi m = {.nseg = w->nsrc, .silu = silu, .is_bf16 = w->is_bf16, .k = (int)w->src[0]->k,
 					     .cc_major = c->cc_major};
-		struct awq_cu_out xo = {0};
-		xn_reader(c, in_v, rows, &xo);
-		m.xn_sumsq = xo.xn_sumsq;
-		m.xn_eps = xo.xn_eps;
+		struct awq_cu_xnorm xn = {0};
+		xn_reader(c, in_v, rows, &xn);
+		m.xn_sumsq = xn.xn_sumsq;
+		m.xn_eps = xn.xn_eps;
 		for (int j = 0; j < w->nsrc; j++) {
 			m.w[j] = w->seg_data[j];
 			m.bias[j] = w->bias[j];
@@ -132,18 +131,17 @@ static int matmul_add_norm(struct cu_ctx *c, const struct awq_node *n, const str
 	const struct cu_node *ca = &c->nodes[cn->epi_norm];
 	const int res = a->in[0] == n->out ? a->in[1] : a->in[0];
 	const int prev = (cn->epi_slot + c->n_folds - 1) % c->n_folds;
-	struct awq_cu_out o = {.nseg = 1, .ptr = {act(c, a->out)}, .bias = {w->bias[0]}, .n = {(int)w->src[0]->n},
-			       .tile_end = {w->q4.tiles, w->q4.tiles, w->q4.tiles}, .res = act(c, res),
-			       .norm_w = c->wts[ca->w].data, .xn = act(c, g->nodes[ca->norm_node].out),
-			       .sumsq = c->xn_sumsq + 2 * cn->epi_slot, .sumsq_clear = c->xn_sumsq + 2 * prev};
+	const struct awq_cu_xnorm nrm = {.res = act(c, res), .norm_w = c->wts[ca->w].data,
+					 .xn = act(c, g->nodes[ca->norm_node].out), .sumsq = c->xn_sumsq + 2 * cn->epi_slot,
+					 .sumsq_clear = c->xn_sumsq + 2 * prev};
 	if (w->kind == CU_W_D16) {
-		struct awq_cu_xnorm xn = {.res = o.res, .norm_w = o.norm_w, .xn = o.xn, .sumsq = o.sumsq,
-					  .sumsq_clear = o.sumsq_clear};
 		CK(awq_cu_w16_gemv_x(c->stream, w->data, w->is_bf16, w->bias[0], (int)w->src[0]->n, (int)w->src[0]->k,
-				     act(c, n->in[0]), 1, o.ptr[0], &xn, c->w16_pdl && pdl_for(c, 1)),
+				     act(c, n->in[0]), 1, act(c, a->out), &nrm, c->w16_pdl && pdl_for(c, 1)),
 		   "16-bit GEMV with the residual add and RMSNorm");
 		return 0;
 	}
+	struct awq_cu_out o = {.nseg = 1, .ptr = {act(c, a->out)}, .bias = {w->bias[0]}, .n = {(int)w->src[0]->n},
+			       .tile_end = {w->q4.tiles, w->q4.tiles, w->q4.tiles}, .nrm = nrm};
 	CK(awq_cu_q4_gemv(c->stream, &w->q4, act(c, n->in[0]), 1, &o, AWQ_CU_EPI_ADD_NORM, c->sm_count),
 	   "W4A16 GEMV with the residual add and RMSNorm");
 	return 0;
@@ -166,7 +164,7 @@ static int matmul(struct cu_ctx *c, const struct cu_weight *w, int in_v, int row
 			o.tile_end[s] = end;
 		}
 		if (rows <= AWQ_CU_DECODE_ROWS) {
-			xn_reader(c, in_v, rows, &o);
+			xn_reader(c, in_v, rows, &o.nrm);
 			CK(awq_cu_q4_gemv(c->stream, &w->q4, act(c, in_v), rows, &o, epi, c->sm_count), "W4A16 GEMV");
 			return 0;
 		}
@@ -181,11 +179,10 @@ static int matmul(struct cu_ctx *c, const struct cu_weight *w, int in_v, int row
 		return dense_fused(c, w, in_v, rows, outs, epi, err, errlen);
 	float *out = act(c, outs[0]);
 	if (w->kind == CU_W_D16 && rows <= AWQ_CU_DECODE_ROWS) {
-		struct awq_cu_out xo = {0};
-		xn_reader(c, in_v, rows, &xo);
-		struct awq_cu_xnorm xn = {.xn_sumsq = xo.xn_sumsq, .xn_eps = xo.xn_eps};
+		struct awq_cu_xnorm xn = {0};
+		const int reads_xn = xn_reader(c, in_v, rows, &xn);
 		CK(awq_cu_w16_gemv_x(c->stream, w->data, w->is_bf16, w->bias[0], (int)w->src[0]->n, (int)w->src[0]->k,
-				     act(c, in_v), rows, out, xo.xn_sumsq ? &xn : NULL, c->w16_pdl && pdl_for(c, rows)),
+				     act(c, in_v), rows, out, reads_xn ? &xn : NULL, c->w16_pdl && pdl_for(c, rows)),
 		   "16-bit GEMV");
 		return 0;
 	}
@@ -321,8 +318,6 @@ int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "cuda: op %s is not supported", awq_op_name(n->op));
 	}
 }
-
-
 
 static int run_nodes(struct cu_ctx *c, const struct awq_step *step, char *err, size_t errlen)
 {

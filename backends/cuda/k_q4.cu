@@ -45,11 +45,11 @@ static __device__ __forceinline__ void q4_epilogue(const struct awq_cu_out &o, f
 				int row = r0 + (i & 1), lf = r * 16 + g + (i >> 1) * 8, f = tile0 * 16 + lf;
 				if (row < rows && f < n) {
 					size_t e = (size_t)row * n + f;
-					float rv = epi_s ? epi_s[row * RT * 16 + lf] : o.res[e];
-					float wv = epi_s ? epi_s[2 * RT * 16 + lf] : o.norm_w[f];
+					float rv = epi_s ? epi_s[row * RT * 16 + lf] : o.nrm.res[e];
+					float wv = epi_s ? epi_s[2 * RT * 16 + lf] : o.nrm.norm_w[f];
 					float h = acc[r][i] + (o.bias[0] ? o.bias[0][f] : 0.0f) + rv;
 					o.ptr[0][e] = h;
-					o.xn[e] = h * wv;
+					o.nrm.xn[e] = h * wv;
 					ss[i & 1] += h * h;
 				}
 			}
@@ -61,12 +61,12 @@ static __device__ __forceinline__ void q4_epilogue(const struct awq_cu_out &o, f
 		}
 		if (g == 0) {
 			if (r0 < rows)
-				atomicAdd(o.sumsq + r0, ss[0]);
+				atomicAdd(o.nrm.sumsq + r0, ss[0]);
 			if (r0 + 1 < rows)
-				atomicAdd(o.sumsq + r0 + 1, ss[1]);
+				atomicAdd(o.nrm.sumsq + r0 + 1, ss[1]);
 		}
-		if (blockIdx.x == 0 && lane < rows && o.sumsq_clear)
-			o.sumsq_clear[lane] = 0.f;
+		if (blockIdx.x == 0 && lane < rows && o.nrm.sumsq_clear)
+			o.nrm.sumsq_clear[lane] = 0.f;
 		return;
 	}
 	if (epi == AWQ_CU_EPI_SILU_MUL) {
@@ -118,7 +118,7 @@ static __device__ __forceinline__ void x_frag(const float *xr, bool ok, int K, i
  * producer's sum of squares, as add_rmsnorm_kernel forms it. */
 static __device__ __forceinline__ float xn_scale_of(const struct awq_cu_out &o, int k, int tok)
 {
-	return o.xn_sumsq ? rsqrtf(o.xn_sumsq[tok] / (float)k + o.xn_eps) : 1.f;
+	return o.nrm.xn_sumsq ? rsqrtf(o.nrm.xn_sumsq[tok] / (float)k + o.nrm.xn_eps) : 1.f;
 }
 
 /* Weights of DEC_UNROLL chunks and the activation fragments they multiply, loaded together so
@@ -292,9 +292,9 @@ extern "C" cudaError_t awq_cu_q4_gemv(cudaStream_t s, const struct awq_cu_q4 *w,
 		return cudaErrorInvalidValue;
 	/* the producer-epilogue norm and its readers: one or two tokens (the XR form above two does
 	 * not take them), one output segment, every pointer set */
-	if ((epi == AWQ_CU_EPI_ADD_NORM || out->xn_sumsq) && rows > 2)
+	if ((epi == AWQ_CU_EPI_ADD_NORM || out->nrm.xn_sumsq) && rows > 2)
 		return cudaErrorInvalidValue;
-	if (epi == AWQ_CU_EPI_ADD_NORM && (out->nseg != 1 || !out->res || !out->norm_w || !out->xn || !out->sumsq ||
+	if (epi == AWQ_CU_EPI_ADD_NORM && (out->nseg != 1 || !out->nrm.res || !out->nrm.norm_w || !out->nrm.xn || !out->nrm.sumsq ||
 					   out->tile_end[0] != w->tiles || out->n[0] % 4))
 		return cudaErrorInvalidValue;
 	cudaError_t e2;
@@ -455,9 +455,9 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 		const int tok = lane / per_row, pc = lane % per_row, f = tile0 * 16 + pc * 4;
 		if (f < n) { /* n % 4 == 0: whole pieces */
 			if (tok < rows)
-				v2_cp16(smem_addr(epi_s + tok * RT * 16 + pc * 4), out.res + (size_t)tok * n + f);
+				v2_cp16(smem_addr(epi_s + tok * RT * 16 + pc * 4), out.nrm.res + (size_t)tok * n + f);
 			if (tok == 0)
-				v2_cp16(smem_addr(epi_s + 2 * RT * 16 + pc * 4), out.norm_w + f);
+				v2_cp16(smem_addr(epi_s + 2 * RT * 16 + pc * 4), out.nrm.norm_w + f);
 		}
 	}
 	if (XR) {
@@ -484,9 +484,9 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 		/* an unnormalised input (xn_sumsq): 1 / RMS of each token from one broadcast load, issued
 		 * with the x loads */
 		float sc0 = 1.f, sc1 = 1.f, ss0 = 0.f, ss1 = 0.f;
-		if ((XN & XN_READ) && out.xn_sumsq) { /* raw loads here, their use after the x loads below */
-			ss0 = out.xn_sumsq[0];
-			ss1 = rows == 2 ? out.xn_sumsq[1] : 0.f; /* (xn_sumsq is refused above two tokens) */
+		if ((XN & XN_READ) && out.nrm.xn_sumsq) { /* raw loads here, their use after the x loads below */
+			ss0 = out.nrm.xn_sumsq[0];
+			ss1 = rows == 2 ? out.nrm.xn_sumsq[1] : 0.f; /* (xn_sumsq is refused above two tokens) */
 		}
 		if (rows == 1) {
 			for (int e0 = 0; e0 < nc; e0 += 16) {
@@ -498,13 +498,13 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 #pragma unroll
 				for (int u = 0; u < 16; u++)
 					v[u] = __ldg(reinterpret_cast<const float2 *>(p + min(u, nc - 1 - e0) * 64));
-				if ((XN & XN_READ) && out.xn_sumsq) {
+				if ((XN & XN_READ) && out.nrm.xn_sumsq) {
 					/* after this batch's loads: computed where it is written, the scale was
 					 * hoisted above them as loop-invariant (SASS), and its wait for ss0 put a
 					 * round trip before the x loads (ncu: +0.5-1.1 us per reader) */
 					float t0 = ss0;
 					asm volatile("" : "+f"(t0) : "f"(v[15].x));
-					sc0 = rsqrtf(t0 / (float)w.k + out.xn_eps);
+					sc0 = rsqrtf(t0 / (float)w.k + out.nrm.xn_eps);
 				}
 #pragma unroll
 				for (int u = 0; u < 16; u++)
@@ -521,11 +521,11 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 					int e = min(e0 + u, ne - 1), tok = __float2int_rz(((float)e + 0.5f) * inv), i = e - tok * nc;
 					v[u] = __ldg(reinterpret_cast<const float2 *>(xb0 + (size_t)tok * w.k + (size_t)i * 64));
 				}
-				if ((XN & XN_READ) && out.xn_sumsq) { /* (as for one token) */
+				if ((XN & XN_READ) && out.nrm.xn_sumsq) { /* (as for one token) */
 					float t0 = ss0, t1 = ss1;
 					asm volatile("" : "+f"(t0), "+f"(t1) : "f"(v[7].x));
-					sc0 = rsqrtf(t0 / (float)w.k + out.xn_eps);
-					sc1 = rsqrtf(t1 / (float)w.k + out.xn_eps);
+					sc0 = rsqrtf(t0 / (float)w.k + out.nrm.xn_eps);
+					sc1 = rsqrtf(t1 / (float)w.k + out.nrm.xn_eps);
 				}
 #pragma unroll
 				for (int u = 0; u < 8; u++) {
@@ -746,7 +746,7 @@ static cudaError_t launch_gemv2_s(int S, cudaStream_t s, const struct awq_cu_q4 
 	if (rows > 2) /* activations in the ring: 2 or 4 stages */
 		return S == 2 ? launch_gemv2<RT, 2, true>(s, w, x, rows, out, epi, kw, per, smem, pdl)
 			      : launch_gemv2<RT, 4, true>(s, w, x, rows, out, epi, kw, per, smem, pdl);
-	const int xn = (out->xn_sumsq ? XN_READ : 0) | (epi == AWQ_CU_EPI_ADD_NORM ? XN_EPI : 0);
+	const int xn = (out->nrm.xn_sumsq ? XN_READ : 0) | (epi == AWQ_CU_EPI_ADD_NORM ? XN_EPI : 0);
 	if (xn) /* one or two tokens (awq_cu_q4_gemv) */
 		return xn == XN_READ ? launch_gemv2_xn<RT, XN_READ>(S, s, w, x, rows, out, epi, kw, per, smem, pdl)
 		       : xn == XN_EPI ? launch_gemv2_xn<RT, XN_EPI>(S, s, w, x, rows, out, epi, kw, per, smem, pdl)
@@ -1012,7 +1012,7 @@ extern "C" cudaError_t awq_cu_q4_gemm(cudaStream_t s, const struct awq_cu_q4 *w,
 	/* 128-token tiles reuse each dequantized weight over more tokens (measured faster at 512 tokens
 	 * even with one block per SM); 64-token tiles when a step has few rows or the wide grid would
 	 * leave most SMs idle. */
-	if (epi == AWQ_CU_EPI_ADD_NORM || out->xn_sumsq) /* decode-only forms */
+	if (epi == AWQ_CU_EPI_ADD_NORM || out->nrm.xn_sumsq) /* decode-only forms */
 		return cudaErrorInvalidValue;
 	long big = (long)((w->tiles + GM_TILES - 1) / GM_TILES) * ((rows + 127) / 128);
 	int wide = rows > 64 && big >= sm_count / 2;

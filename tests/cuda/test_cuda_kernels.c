@@ -388,7 +388,8 @@ static void test_q4_epinorm(int hidden, int k1, int n2, int group)
 		struct epinorm_out d;
 		epinorm_out_make(&d, rows, hidden, n2);
 		struct awq_cu_out o = {.nseg = 1, .ptr = {d.dh}, .n = {hidden}, .tile_end = {q1.tiles, q1.tiles, q1.tiles},
-				       .res = io.dres, .norm_w = io.dnw, .xn = d.dxn, .sumsq = d.dsum, .sumsq_clear = d.dclear};
+				       .nrm = {.res = io.dres, .norm_w = io.dnw, .xn = d.dxn, .sumsq = d.dsum,
+					       .sumsq_clear = d.dclear}};
 		cudaError_t e = awq_cu_q4_gemv(0, &q1, io.dx, rows, &o, AWQ_CU_EPI_ADD_NORM, sm_count);
 		if (e != cudaSuccess)
 			printf("FAIL launch (add + norm epilogue): %s\n", cudaGetErrorString(e)), fails++;
@@ -399,7 +400,7 @@ static void test_q4_epinorm(int hidden, int k1, int n2, int group)
 		epinorm_check("W4A16 GEMV", rows, hidden, io.ref, d.dxn, ssq, d.dsum, d.dclear, 1e-3);
 		/* readers: the plain GEMV, then the fused gate/up + SiLU */
 		struct awq_cu_out r = {.nseg = 1, .ptr = {d.dy}, .n = {n2}, .tile_end = {q2.tiles, q2.tiles, q2.tiles},
-				       .xn_sumsq = d.dsum, .xn_eps = eps};
+				       .nrm = {.xn_sumsq = d.dsum, .xn_eps = eps}};
 		e = awq_cu_q4_gemv(0, &q2, d.dxn, rows, &r, AWQ_CU_EPI_STORE, sm_count);
 		if (e != cudaSuccess)
 			printf("FAIL launch (norm reader): %s\n", cudaGetErrorString(e)), fails++;
