@@ -325,12 +325,43 @@ int awq_graph_producer(const struct awq_graph *g, int v)
 	return -1;
 }
 
+/* Whether the n characters at p name an op. */
+static int op_named(const char *p, size_t n)
+{
+	for (int o = 0; o < AWQ_OP_COUNT; o++)
+		if (strlen(op_names[o]) == n && !strncmp(p, op_names[o], n))
+			return 1;
+	return 0;
+}
+
+const char *awq_knockout_unknown(const char *list, size_t *len)
+{
+	for (const char *p = list; p && *p;) {
+		const char *q = strchr(p, ',');
+		size_t n = q ? (size_t)(q - p) : strlen(p);
+		if (n && !op_named(p, n)) {
+			*len = n;
+			return p;
+		}
+		p += n + (q != NULL);
+	}
+	return NULL;
+}
+
 int awq_knockout(const struct awq_graph *g, int i, int rows)
 {
-	static int warned;
-	const char *e = getenv("AWQ_KNOCKOUT");
-	if (rows != 1 || !e || !*e || i < 0 || i >= g->n_nodes)
+	static int warned, checked;
+	if (rows != 1 || i < 0 || i >= g->n_nodes)
 		return 0;
+	const char *e = getenv("AWQ_KNOCKOUT");
+	if (!e || !*e)
+		return 0;
+	size_t bad_len;
+	const char *bad = checked ? NULL : awq_knockout_unknown(e, &bad_len);
+	checked = 1;
+	if (bad)
+		fprintf(stderr, "awqrun: AWQ_KNOCKOUT: \"%.*s\" is not an op name (EMBED, RMSNORM, MATMUL, ...), ignored\n",
+			(int)bad_len, bad);
 	const char *name = awq_op_name(g->nodes[i].op);
 	size_t len = strlen(name);
 	for (const char *p = e; *p;) {

@@ -142,6 +142,9 @@ int awq_graph_producer(const struct awq_graph *g, int v);
  * one-token steps, which times decode without those launches: the bound of any fusion that removes
  * them. The output of such a run is meaningless; the first knocked-out node warns on stderr. */
 int awq_knockout(const struct awq_graph *g, int i, int rows);
+/* The first name of a comma-separated AWQ_KNOCKOUT list that names no op (its length in *len; the
+ * first use warns about it on stderr), or NULL. */
+const char *awq_knockout_unknown(const char *list, size_t *len);
 /* The producer of v when v has one reader (uses: awq_graph_count_uses) and it is a per-head op of
  * q or k: a ROPE over heads x head_dim, or an RMSNORM in groups of head_dim over heads * head_dim
  * columns (op says which); else -1. For backends that fold these into their attention. */

@@ -539,6 +539,12 @@ static void test_knockout(void)
 			failures++;
 		}
 	}
+	size_t n = 0;
+	const char *bad = awq_knockout_unknown("ADD,SILU,MATMUL", &n), *none = awq_knockout_unknown("ADD,ATTENTION", &n);
+	if (!bad || strncmp(bad, "SILU", 4) || n != 4 || none) {
+		printf("FAIL AWQ_KNOCKOUT names: the unknown one not found (%s) or a known one refused\n", bad ? bad : "none");
+		failures++;
+	}
 	unsetenv("AWQ_KNOCKOUT");
 	if (awq_knockout(&g, 0, 1)) {
 		printf("FAIL AWQ_KNOCKOUT unset: ADD left out\n");
