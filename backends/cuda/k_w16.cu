@@ -61,10 +61,10 @@ template <int NT> static __device__ __forceinline__ void w16_warp_sum(float acc[
 }
 
 /* One weight matrix: the kernel measured at 84-110 % of the copy bandwidth on the H200 (plain
- * launch, no prefetch); the generalised kernel below ran 10-28 % slower on single matrices. */
-/* XN: the producer and reader forms of struct awq_cu_xnorm (NT <= 2). The producer's residual and
- * norm weights, and the reader's sums of squares, are loaded before the main loop (this kernel has
- * no programmatic launch: everything before it has finished), so that the epilogue waits for none. */
+ * launch, no prefetch); the generalised kernel below ran 10-28 % slower on single matrices.
+ * XN: the producer and reader forms of struct awq_cu_xnorm (NT <= 2). The producer's residual and
+ * norm weights, and the reader's sums of squares, are loaded before the main loop (after the wait
+ * of a programmatic launch, PDL), so that the epilogue waits for none. */
 template <int NT, bool XN = false, bool PDL = false>
 __global__ void __launch_bounds__(W16_WARPS * 32) w16_gemv_one_kernel(const uint16_t *__restrict__ w, int is_bf16,
 								  const float *__restrict__ bias, int n, int k,
