@@ -383,24 +383,10 @@ static __device__ __forceinline__ uint4 v2_lds16(uint32_t a)
  * plain one: the gate/up reader took 20.2 us instead of 19.2 (ncu, session 13). */
 #define XN_READ 1
 #define XN_EPI 2
-/* L2 prefetch of a 128-byte line (no register, shared-memory or L1 cost; nothing waits for it). */
-static __device__ __forceinline__ void v2_pf_l2(const void *p)
-{
-#if __CUDA_ARCH__ >= 800
-	asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
-#endif
-}
-
-/* pf (AWQ_CUDA_L2PF=1): every warp also requests the rest of its weight slice (past the ring's S
- * stages) into L2 at its start, before the programmatic-launch wait. The ring alone keeps S x RT x
- * 512 bytes per warp in flight (32-64 KB per SM): if that is what limits the stream (Little's law
- * at the loaded DRAM latency), the prefetch keeps the memory queues full from the first microsecond
- * and the ring's copies then hit L2. The whole matrix is requested at once, so it is meant for
- * matrices that fit in L2 with room to spare (the launch decides). */
 template <int RT, int S, bool XR = false, int XN = 0>
 __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct awq_cu_q4 w, const float *__restrict__ x,
 									 int rows, struct awq_cu_out out,
-									 enum awq_cu_epilogue epi, int per, int pf)
+									 enum awq_cu_epilogue epi, int per)
 {
 #if __CUDA_ARCH__ >= 800
 	extern __shared__ __align__(16) uint8_t dsm[];
@@ -457,15 +443,6 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 	}
 	if (XR)
 		v2_commit();
-	if (pf && nc > S) { /* lines of chunks c0 + S .. c0 + nc - 1 of each tile (512 bytes = 4 lines each) */
-		const int lines = (nc - S) * 4;
-#pragma unroll
-		for (int r = 0; r < RT; r++) {
-			const char *b = reinterpret_cast<const char *>(qb[r] - lane + (size_t)S * 32);
-			for (int j = lane; j < lines; j += 32)
-				v2_pf_l2(b + (size_t)j * 128);
-		}
-	}
 	pdl_wait();    /* everything above reads weights only */
 	pdl_trigger(); /* all blocks launched: the next kernel may start streaming its weights */
 	/* AWQ_CU_EPI_ADD_NORM: warp 0 copies the residual rows and norm weights of the block's tiles to
@@ -691,7 +668,6 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 		v2_wait<0>();
 		(void)v2_lds16(0);
 		(void)v2_lds16f(0);
-		v2_pf_l2(x);
 		pdl_wait();
 		pdl_trigger();
 	}
@@ -701,20 +677,14 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 
 /* Tuning overrides (the micro-benchmark sweeps them; 0 / -1 = the built-in choice). */
 static int v2_force_legacy, v2_rt, v2_kw, v2_stages, v2_pdl = -1;
-static int v2_pf = -1; /* the L2 prefetch: -1 AWQ_CUDA_L2PF (read at the first launch), 0 off, 1 on */
 
 extern "C" void awq_cu_q4_gemv_tune(int legacy, int rt, int kw, int stages, int pdl)
 {
 	v2_force_legacy = legacy, v2_rt = rt, v2_kw = kw, v2_stages = stages, v2_pdl = pdl;
 }
 
-extern "C" void awq_cu_q4_gemv_l2pf(int on)
-{
-	v2_pf = on < 0 ? -1 : on != 0;
-}
-
 struct v2_dev {
-	int cc_major, optin, l2;
+	int cc_major, optin;
 };
 
 static v2_dev v2_device(void)
@@ -723,11 +693,10 @@ static v2_dev v2_device(void)
 	static int known[16];
 	int d = 0;
 	if (cudaGetDevice(&d) != cudaSuccess || d < 0 || d >= 16)
-		return v2_dev{0, 48 * 1024, 0};
+		return v2_dev{0, 48 * 1024};
 	if (!known[d]) {
-		v2_dev v = {0, 48 * 1024, 0};
+		v2_dev v = {0, 48 * 1024};
 		cudaDeviceGetAttribute(&v.cc_major, cudaDevAttrComputeCapabilityMajor, d);
-		cudaDeviceGetAttribute(&v.l2, cudaDevAttrL2CacheSize, d);
 		cudaDeviceGetAttribute(&v.optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, d);
 		cache[d] = v;
 		known[d] = 1;
@@ -738,7 +707,7 @@ static v2_dev v2_device(void)
 template <int RT, int S, bool XR = false, int XN = 0>
 static cudaError_t launch_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
 				const struct awq_cu_out *out, enum awq_cu_epilogue epi, int kw, int per, size_t smem,
-				int pdl, int pf)
+				int pdl)
 {
 	static int attr_set[16]; /* per device: the largest size already allowed */
 	int d = 0;
@@ -753,40 +722,40 @@ static cudaError_t launch_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const
 			attr_set[d] = (int)smem;
 	}
 	return awq_cu_launch(q4_gemv2_kernel<RT, S, XR, XN>, dim3((w->tiles + RT - 1) / RT), dim3(kw * 32), smem, s, pdl, *w, x,
-			     rows, *out, epi, per, pf);
+			     rows, *out, epi, per);
 }
 
 template <int RT, int XN>
 static cudaError_t launch_gemv2_xn(int S, cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
 				   const struct awq_cu_out *out, enum awq_cu_epilogue epi, int kw, int per, size_t smem,
-				   int pdl, int pf)
+				   int pdl)
 {
 	switch (S) {
-	case 2: return launch_gemv2<RT, 2, false, XN>(s, w, x, rows, out, epi, kw, per, smem, pdl, pf);
-	case 6: return launch_gemv2<RT, 6, false, XN>(s, w, x, rows, out, epi, kw, per, smem, pdl, pf);
-	case 8: return launch_gemv2<RT, 8, false, XN>(s, w, x, rows, out, epi, kw, per, smem, pdl, pf);
-	default: return launch_gemv2<RT, 4, false, XN>(s, w, x, rows, out, epi, kw, per, smem, pdl, pf);
+	case 2: return launch_gemv2<RT, 2, false, XN>(s, w, x, rows, out, epi, kw, per, smem, pdl);
+	case 6: return launch_gemv2<RT, 6, false, XN>(s, w, x, rows, out, epi, kw, per, smem, pdl);
+	case 8: return launch_gemv2<RT, 8, false, XN>(s, w, x, rows, out, epi, kw, per, smem, pdl);
+	default: return launch_gemv2<RT, 4, false, XN>(s, w, x, rows, out, epi, kw, per, smem, pdl);
 	}
 }
 
 template <int RT>
 static cudaError_t launch_gemv2_s(int S, cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
 				  const struct awq_cu_out *out, enum awq_cu_epilogue epi, int kw, int per, size_t smem,
-				  int pdl, int pf)
+				  int pdl)
 {
 	if (rows > 2) /* activations in the ring: 2 or 4 stages */
-		return S == 2 ? launch_gemv2<RT, 2, true>(s, w, x, rows, out, epi, kw, per, smem, pdl, pf)
-			      : launch_gemv2<RT, 4, true>(s, w, x, rows, out, epi, kw, per, smem, pdl, pf);
+		return S == 2 ? launch_gemv2<RT, 2, true>(s, w, x, rows, out, epi, kw, per, smem, pdl)
+			      : launch_gemv2<RT, 4, true>(s, w, x, rows, out, epi, kw, per, smem, pdl);
 	const int xn = (out->nrm.xn_sumsq ? XN_READ : 0) | (epi == AWQ_CU_EPI_ADD_NORM ? XN_EPI : 0);
 	if (xn) /* one or two tokens (awq_cu_q4_gemv) */
-		return xn == XN_READ ? launch_gemv2_xn<RT, XN_READ>(S, s, w, x, rows, out, epi, kw, per, smem, pdl, pf)
-		       : xn == XN_EPI ? launch_gemv2_xn<RT, XN_EPI>(S, s, w, x, rows, out, epi, kw, per, smem, pdl, pf)
-				      : launch_gemv2_xn<RT, XN_READ | XN_EPI>(S, s, w, x, rows, out, epi, kw, per, smem, pdl, pf);
+		return xn == XN_READ ? launch_gemv2_xn<RT, XN_READ>(S, s, w, x, rows, out, epi, kw, per, smem, pdl)
+		       : xn == XN_EPI ? launch_gemv2_xn<RT, XN_EPI>(S, s, w, x, rows, out, epi, kw, per, smem, pdl)
+				      : launch_gemv2_xn<RT, XN_READ | XN_EPI>(S, s, w, x, rows, out, epi, kw, per, smem, pdl);
 	switch (S) {
-	case 2: return launch_gemv2<RT, 2>(s, w, x, rows, out, epi, kw, per, smem, pdl, pf);
-	case 6: return launch_gemv2<RT, 6>(s, w, x, rows, out, epi, kw, per, smem, pdl, pf);
-	case 8: return launch_gemv2<RT, 8>(s, w, x, rows, out, epi, kw, per, smem, pdl, pf);
-	default: return launch_gemv2<RT, 4>(s, w, x, rows, out, epi, kw, per, smem, pdl, pf);
+	case 2: return launch_gemv2<RT, 2>(s, w, x, rows, out, epi, kw, per, smem, pdl);
+	case 6: return launch_gemv2<RT, 6>(s, w, x, rows, out, epi, kw, per, smem, pdl);
+	case 8: return launch_gemv2<RT, 8>(s, w, x, rows, out, epi, kw, per, smem, pdl);
+	default: return launch_gemv2<RT, 4>(s, w, x, rows, out, epi, kw, per, smem, pdl);
 	}
 }
 
@@ -879,16 +848,9 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 	if (smem > (size_t)dv.optin)
 		return 0;
 	int pdl = v2_pdl >= 0 ? v2_pdl : awq_cu_pdl_default(dv.cc_major);
-	if (v2_pf < 0) {
-		const char *e = getenv("AWQ_CUDA_L2PF");
-		v2_pf = e && e[0] == '1';
-	}
-	/* the L2 prefetch requests the whole matrix at once: only where it fits in 80% of L2 (llama2-7b's
-	 * gate/up, 46.9 MB, in the H200's 60 MiB; each line is read by one SM only, so it is cached once) */
-	int pf = v2_pf && (size_t)w->tiles * w->chunks * 512 * 5 <= (size_t)dv.l2 * 4;
 	v2_last = awq_cu_gemv_choice{1, rt, kw, S, rows > 2};
-	*err = rt == 2 ? launch_gemv2_s<2>(S, s, w, x, rows, out, epi, kw, per, smem, pdl, pf)
-		       : launch_gemv2_s<1>(S, s, w, x, rows, out, epi, kw, per, smem, pdl, pf);
+	*err = rt == 2 ? launch_gemv2_s<2>(S, s, w, x, rows, out, epi, kw, per, smem, pdl)
+		       : launch_gemv2_s<1>(S, s, w, x, rows, out, epi, kw, per, smem, pdl);
 	return 1;
 }
 

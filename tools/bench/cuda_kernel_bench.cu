@@ -237,9 +237,8 @@ static awq_cu_out out_of(float *y, int m)
 struct gemv_variant {
 	const char *name;
 	int legacy, rt, kw, stages, pdl;
-	int pf; /* 1: the L2 prefetch of each warp's slice on (awq_cu_q4_gemv_l2pf); 0: AWQ_CUDA_L2PF decides */
 };
-static const gemv_variant V_DEFAULT = {"", 0, 0, 0, 0, -1, 0}, V_LEGACY = {"legacy", 1, 0, 0, 0, -1, 0};
+static const gemv_variant V_DEFAULT = {"", 0, 0, 0, 0, -1}, V_LEGACY = {"legacy", 1, 0, 0, 0, -1};
 
 static void bench_q4_gemv(int m, int k, int sms, int copies, const gemv_variant *vs, int nv, const int *ns, int nn)
 {
@@ -252,7 +251,6 @@ static void bench_q4_gemv(int m, int k, int sms, int copies, const gemv_variant 
 	for (int vi = 0; vi < nv; vi++) {
 		const gemv_variant &v = vs[vi];
 		awq_cu_q4_gemv_tune(v.legacy, v.rt, v.kw, v.stages, v.pdl);
-		awq_cu_q4_gemv_l2pf(v.pf ? 1 : -1);
 		for (int ni = 0; ni < nn; ni++) {
 			int n = ns[ni];
 			int i = 0;
@@ -270,7 +268,6 @@ static void bench_q4_gemv(int m, int k, int sms, int copies, const gemv_variant 
 		}
 	}
 	awq_cu_q4_gemv_tune(0, 0, 0, 0, -1);
-	awq_cu_q4_gemv_l2pf(-1);
 	CK(cudaFree(x));
 	CK(cudaFree(y));
 	free_q4(s);
@@ -444,12 +441,9 @@ int main(int argc, char **argv)
 		 * to choose the built-in configuration (try_gemv2) from one short run */
 		static const int n1[] = {1};
 		static const gemv_variant sw[] = {
-			{"default", 0, 0, 0, 0, -1, 0}, {"rt2 kw4 s4", 0, 2, 4, 4, 1, 0},   {"rt2 kw8 s4", 0, 2, 8, 4, 1, 0},
-			{"rt2 kw8 s8", 0, 2, 8, 8, 1, 0}, {"rt2 kw8 s2", 0, 2, 8, 2, 1, 0},   {"rt2 kw16 s4", 0, 2, 16, 4, 1, 0},
-			{"rt2 kw16 s2", 0, 2, 16, 2, 1, 0}, {"rt1 kw8 s8", 0, 1, 8, 8, 1, 0}, {"rt1 kw8 s4", 0, 1, 8, 4, 1, 0},
-			/* the same with the L2 prefetch of each warp's slice */
-			{"default pf", 0, 0, 0, 0, -1, 1}, {"rt2 kw4 s4 pf", 0, 2, 4, 4, 1, 1}, {"rt2 kw8 s2 pf", 0, 2, 8, 2, 1, 1},
-			{"rt2 kw16 s2 pf", 0, 2, 16, 2, 1, 1}, {"rt1 kw8 s4 pf", 0, 1, 8, 4, 1, 1},
+			{"default", 0, 0, 0, 0, -1}, {"rt2 kw4 s4", 0, 2, 4, 4, 1},   {"rt2 kw8 s4", 0, 2, 8, 4, 1},
+			{"rt2 kw8 s8", 0, 2, 8, 8, 1}, {"rt2 kw8 s2", 0, 2, 8, 2, 1},   {"rt2 kw16 s4", 0, 2, 16, 4, 1},
+			{"rt2 kw16 s2", 0, 2, 16, 2, 1}, {"rt1 kw8 s8", 0, 1, 8, 8, 1}, {"rt1 kw8 s4", 0, 1, 8, 4, 1},
 		};
 		static const int shapes[][2] = {{4096, 4096}, {12288, 4096}, {22016, 4096}, {11008, 4096},
 						{4096, 11008}, {4096, 14336}, {6144, 4096}, {24576, 4096}, {4096, 12288}};
@@ -469,29 +463,28 @@ int main(int argc, char **argv)
 	{
 		static const int n1[] = {1}, n1248[] = {1, 2, 4, 8};
 		static const gemv_variant sweep[] = {
-			V_LEGACY, {"default", 0, 0, 0, 0, -1, 0},
-			{"rt2 kw16 s2", 0, 2, 16, 2, 1, 0}, {"rt2 kw16 s6", 0, 2, 16, 6, 1, 0},
-			{"rt2 kw16 s4 nopdl", 0, 2, 16, 4, 0, 0}, {"rt1 kw16 s4", 0, 1, 16, 4, 1, 0},
-			{"default pf", 0, 0, 0, 0, -1, 1},
+			V_LEGACY, {"default", 0, 0, 0, 0, -1},
+			{"rt2 kw16 s2", 0, 2, 16, 2, 1}, {"rt2 kw16 s6", 0, 2, 16, 6, 1},
+			{"rt2 kw16 s4 nopdl", 0, 2, 16, 4, 0}, {"rt1 kw16 s4", 0, 1, 16, 4, 1},
 		};
 		int sms = p.multiProcessorCount;
 		bench_q4_gemv(4096, 14336, sms, copies, sweep, sizeof(sweep) / sizeof(sweep[0]), n1, 1);
 		/* Short K (64 chunks): with 8 warps a warp's slice is 8 chunks, so s8 puts all of it in flight
 		 * at once and kw16 halves the slice; both test whether the start-up round trips bound it. */
 		static const gemv_variant small_sweep[] = {
-			V_LEGACY, {"default", 0, 0, 0, 0, -1, 0},
-			{"rt1 kw8 s2", 0, 1, 8, 2, 1, 0}, {"rt1 kw8 s4 nopdl", 0, 1, 8, 4, 0, 0},
-			{"rt1 kw4 s4", 0, 1, 4, 4, 1, 0}, {"rt2 kw8 s4", 0, 2, 8, 4, 1, 0}, {"rt2 kw4 s4", 0, 2, 4, 4, 1, 0},
-			{"rt1 kw8 s8", 0, 1, 8, 8, 1, 0}, {"rt1 kw16 s4", 0, 1, 16, 4, 1, 0}, {"rt1 kw16 s2", 0, 1, 16, 2, 1, 0},
+			V_LEGACY, {"default", 0, 0, 0, 0, -1},
+			{"rt1 kw8 s2", 0, 1, 8, 2, 1}, {"rt1 kw8 s4 nopdl", 0, 1, 8, 4, 0},
+			{"rt1 kw4 s4", 0, 1, 4, 4, 1}, {"rt2 kw8 s4", 0, 2, 8, 4, 1}, {"rt2 kw4 s4", 0, 2, 4, 4, 1},
+			{"rt1 kw8 s8", 0, 1, 8, 8, 1}, {"rt1 kw16 s4", 0, 1, 16, 4, 1}, {"rt1 kw16 s2", 0, 1, 16, 2, 1},
 		};
 		bench_q4_gemv(4096, 4096, sms, copies * 3, small_sweep, sizeof(small_sweep) / sizeof(small_sweep[0]), n1, 1);
 		/* the built-in choice at n = 1, 2, 4, 8 against the fallback, llama2-7b decode shapes; the
 		 * streaming kernel forced (above 2 tokens: activations in the ring, XR), which the built-in
 		 * choice does not take above 2 tokens until measured */
-		static const gemv_variant dl[] = {V_LEGACY, V_DEFAULT, {"xr rt2 kw16 s4", 0, 2, 16, 4, -1, 0},
-						  {"xr rt2 kw8 s2", 0, 2, 8, 2, -1, 0}, {"default pf", 0, 0, 0, 0, -1, 1}};
+		static const gemv_variant dl[] = {V_LEGACY, V_DEFAULT, {"xr rt2 kw16 s4", 0, 2, 16, 4, -1},
+						  {"xr rt2 kw8 s2", 0, 2, 8, 2, -1}};
 		static const int n128[] = {1, 2, 8}, n48[] = {4, 8};
-		bench_q4_gemv(4096, 14336, sms, copies, dl, 5, n1248, 4);
+		bench_q4_gemv(4096, 14336, sms, copies, dl, 4, n1248, 4);
 		bench_q4_gemv(4096, 4096, sms, copies * 3, dl, 2, n128, 3);
 		bench_q4_gemv(4096, 4096, sms, copies * 3, dl + 2, 2, n48, 2);
 		bench_q4_gemv(12288, 4096, sms, copies, dl, 2, n128, 3);

@@ -6,11 +6,10 @@
 #   kernels   nvcc-only build of the kernels, their direct test and the micro-benchmark (no CMake)
 #   test      test_cuda_kernels, test_cuda_ops, test_cuda_model, test_cuda_moe, the goldens on CUDA; the
 #             model test and the goldens again under each knob of CU_TEST_KNOBS (AWQ_CUDA_EPINORM=0,
-#             AWQ_CUDA_EPINORM_W16=0, AWQ_CUDA_W16_PDL=1, AWQ_CUDA_ATTN_FOLD=1, AWQ_CUDA_L2PF=1)
+#             AWQ_CUDA_EPINORM_W16=0, AWQ_CUDA_W16_PDL=1, AWQ_CUDA_ATTN_FOLD=1)
 #   sanitize  compute-sanitizer memcheck and racecheck on the op, kernel and MoE tests
 #   kbench    awq-cuda-bench (kernel rates and the copy / cuBLAS ceilings)
-#   ksweep    awq-cuda-bench --sweep (decode GEMV launch variants per shape, with and without the L2
-#             prefetch)
+#   ksweep    awq-cuda-bench --sweep (decode GEMV launch variants on every llama2-7b / qwen3-8b shape)
 #   profile   AWQ_CUDA_PROFILE=1 decode of qwen3-0.6b, llama2-7b, qwen3-30b-a3b (per node kind); others
 #             with PROFILE_MODELS="MODEL PRECISION,..." (e.g. "qwen3-30b-a3b awq")
 #   bench     awqrun bench of qwen3-0.6b, llama2-7b, qwen3-8b in AWQ and BF16
@@ -188,7 +187,7 @@ if has test; then
 	done
 	goldens cuda
 	# the model test (decode = prefill) and the goldens under each knob of CU_TEST_KNOBS
-	for kv in ${CU_TEST_KNOBS-AWQ_CUDA_EPINORM=0 AWQ_CUDA_EPINORM_W16=0 AWQ_CUDA_W16_PDL=1 AWQ_CUDA_ATTN_FOLD=1 AWQ_CUDA_L2PF=1}; do
+	for kv in ${CU_TEST_KNOBS-AWQ_CUDA_EPINORM=0 AWQ_CUDA_EPINORM_W16=0 AWQ_CUDA_W16_PDL=1 AWQ_CUDA_ATTN_FOLD=1}; do
 		t0=$SECONDS
 		env "$kv" timeout 120 "$MODEL" >"$L/test_model_$kv.log" 2>&1
 		note "test_cuda_model ($kv): rc=$? ($(counts "$L/test_model_$kv.log")) in $((SECONDS - t0)) s"
@@ -217,8 +216,7 @@ if has kbench; then
 fi
 
 if has ksweep; then
-	# the decode GEMV's launch variants (with and without the L2 prefetch, " pf") on every llama2-7b /
-	# qwen3-8b decode shape, n = 1
+	# the decode GEMV's launch variants on every llama2-7b / qwen3-8b decode shape, n = 1
 	timeout 300 "$KB" --sweep >"$L/ksweep.log" 2>&1
 	note "awq-cuda-bench --sweep: rc=$?"
 	grep -E "^(W4A16 GEMV|copy kernel|read-only)" "$L/ksweep.log" | tee -a "$summary"
