@@ -3,7 +3,8 @@
  * Then the W4A16 mat-vec (m=4096, k=14336, n = 1, 2, 4, 8), W4A16 prefill GEMM, BF16 mat-vec and
  * decode attention, each as time, bytes or FLOPs, and the fraction of the measured ceiling.
  * Weights rotate over copies larger than L2 so no timing reads from cache; kernels are timed as
- * CUDA-graph replays of many launches (median of several). Usage: awq-cuda-bench [--quick] */
+ * CUDA-graph replays of many launches (median of several).
+ * Usage: awq-cuda-bench [--quick | --sweep | --pattern | --profile] */
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -129,6 +130,75 @@ __global__ void read_kernel(const uint4 *__restrict__ a, size_t n, uint32_t *out
 }
 
 static double copy_bw, read_bw, gemm_f16, gemm_bf16;
+
+/* --pattern: the decode GEMV's weight stream without its arithmetic. Each warp of a block of RT
+ * tiles reads its contiguous chunk range (per chunks) of each tile, 512 bytes per tile and chunk
+ * (16 bytes per lane), keeping S chunks of loads in flight, as q4_gemv2_kernel's ring does. The
+ * layout is the repacked one (tile-major: a tile's chunks together, so warps reading at the same
+ * moment are per x 512 bytes and more apart) or chunk-major (a chunk's tiles together, so the
+ * warps of neighbouring blocks read neighbouring 512-byte pieces): whether the DRAM access
+ * pattern, not the arithmetic, caps the GEMV below the read-only kernel's rate. */
+template <int RT, int S>
+__global__ void __launch_bounds__(512) pattern_kernel(const uint4 *__restrict__ q, int tiles, int chunks, int per,
+						      int chunk_major, uint32_t *out)
+{
+	const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+	const int tile0 = blockIdx.x * RT, c0 = warp * per, nc = max(min(chunks, c0 + per) - c0, 0);
+	const size_t ts = chunk_major ? 32 : (size_t)chunks * 32, cs = chunk_major ? (size_t)tiles * 32 : 32;
+	const uint4 *b[RT];
+#pragma unroll
+	for (int r = 0; r < RT; r++)
+		b[r] = q + (size_t)min(tile0 + r, tiles - 1) * ts + (size_t)c0 * cs + lane;
+	uint4 v[S][RT];
+	uint32_t acc = 0;
+#pragma unroll
+	for (int s = 0; s < S; s++)
+#pragma unroll
+		for (int r = 0; r < RT; r++)
+			v[s][r] = s < nc ? __ldg(b[r] + (size_t)s * cs) : make_uint4(0, 0, 0, 0);
+	for (int c = 0; c < nc; c += S)
+#pragma unroll
+		for (int s = 0; s < S; s++)
+#pragma unroll
+			for (int r = 0; r < RT; r++) {
+				acc ^= v[s][r].x ^ v[s][r].y ^ v[s][r].z ^ v[s][r].w;
+				const int cn = c + S + s;
+				v[s][r] = cn < nc ? __ldg(b[r] + (size_t)cn * cs) : make_uint4(0, 0, 0, 0);
+			}
+	if (acc == 0x12345678u)
+		*out = acc; /* keeps the loads alive */
+}
+
+static void bench_pattern(int m, int k, int kw, int S, int sms)
+{
+	const int tiles = (m + 15) / 16, chunks = k / 64, per = (chunks + kw - 1) / kw;
+	const size_t bytes = (size_t)tiles * chunks * 512;
+	const int copies = (int)std::max<size_t>(2, (size_t)160000000 / bytes + 1); /* > 2.5 x L2 in all */
+	uint4 *q = (uint4 *)dev(bytes * copies);
+	uint32_t *o = (uint32_t *)dev(64);
+	rnd(q, bytes * copies, 9);
+	for (int cm = 0; cm < 2; cm++) {
+		int i = 0;
+		double us = time_us(
+			[&] {
+				const uint4 *qi = q + (size_t)i * (bytes / 16);
+				if (S == 2)
+					pattern_kernel<2, 2><<<(tiles + 1) / 2, kw * 32, 0, st>>>(qi, tiles, chunks, per, cm, o);
+				else
+					pattern_kernel<2, 4><<<(tiles + 1) / 2, kw * 32, 0, st>>>(qi, tiles, chunks, per, cm, o);
+				CK(cudaGetLastError());
+				i = (i + 1) % copies;
+			},
+			copies * 8, 9);
+		char what[96];
+		snprintf(what, sizeof(what), "read pattern m=%d k=%d kw%d s%d %s", m, k, kw, S, cm ? "chunk-major" : "tile-major");
+		rows.push_back({"", us, (double)bytes, "B", copy_bw});
+		strcpy(rows.back().what, what);
+	}
+	(void)sms;
+	CK(cudaFree(q));
+	CK(cudaFree(o));
+}
 
 static void ceilings(int sms)
 {
@@ -434,6 +504,17 @@ int main(int argc, char **argv)
 		CK(awq_cu_w16_gemv(st, wb, 1, NULL, 4096, 14336, x, 1, y));
 		CK(cudaStreamSynchronize(st));
 		printf("profile launches done\n");
+		return 0;
+	}
+	if (argc > 1 && strcmp(argv[1], "--pattern") == 0) {
+		/* --pattern: the decode GEMV's weight stream alone (pattern_kernel), its built-in launches
+		 * on the llama2-7b shapes, in the repacked tile-major layout and chunk-major */
+		static const int sh[][4] = {{4096, 14336, 16, 2}, {4096, 14336, 16, 4}, {22016, 4096, 4, 4}, {22016, 4096, 4, 2},
+					    {12288, 4096, 8, 2}, {4096, 4096, 16, 2}, {4096, 11008, 16, 2}, {11008, 4096, 8, 2}};
+		ceilings(p.multiProcessorCount);
+		for (size_t i = 0; i < sizeof(sh) / sizeof(sh[0]); i++)
+			bench_pattern(sh[i][0], sh[i][1], sh[i][2], sh[i][3], p.multiProcessorCount);
+		print_rows();
 		return 0;
 	}
 	if (argc > 1 && strcmp(argv[1], "--sweep") == 0) {

@@ -10,6 +10,7 @@
 #   sanitize  compute-sanitizer memcheck and racecheck on the op, kernel and MoE tests
 #   kbench    awq-cuda-bench (kernel rates and the copy / cuBLAS ceilings)
 #   ksweep    awq-cuda-bench --sweep (decode GEMV launch variants on every llama2-7b / qwen3-8b shape)
+#   kpattern  awq-cuda-bench --pattern (the decode GEMV's weight stream alone, tile- and chunk-major)
 #   profile   AWQ_CUDA_PROFILE=1 decode of qwen3-0.6b, llama2-7b, qwen3-30b-a3b (per node kind); others
 #             with PROFILE_MODELS="MODEL PRECISION,..." (e.g. "qwen3-30b-a3b awq")
 #   bench     awqrun bench of qwen3-0.6b, llama2-7b, qwen3-8b in AWQ and BF16
@@ -220,6 +221,13 @@ if has ksweep; then
 	timeout 300 "$KB" --sweep >"$L/ksweep.log" 2>&1
 	note "awq-cuda-bench --sweep: rc=$?"
 	grep -E "^(W4A16 GEMV|copy kernel|read-only)" "$L/ksweep.log" | tee -a "$summary"
+fi
+
+if has kpattern; then
+	# the decode GEMV's weight stream alone (no arithmetic), tile-major against chunk-major layout
+	timeout 200 "$KB" --pattern >"$L/kpattern.log" 2>&1
+	note "awq-cuda-bench --pattern: rc=$?"
+	grep -E "^(read pattern|copy kernel|read-only)" "$L/kpattern.log" | tee -a "$summary"
 fi
 
 if has profile; then
