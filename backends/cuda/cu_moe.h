@@ -60,9 +60,22 @@ cudaError_t awq_cu_moe_route(cudaStream_t s, const void *w, int elem_bytes, int 
 			     unsigned *ticket, int pdl);
 
 /* out[r] = sum_j route weight_j * down_e(silu(gate_e(x_r)) * up_e(x_r)), e = route id j. A row with
- * an id that is not an expert's gets NaN. */
+ * an id that is not an expert's gets NaN. nrm (NULL: none): the residual add + RMSNorm after the
+ * experts done in their last kernel, as the producer of struct awq_cu_xnorm (cu_kernels.h): out gets
+ * nrm->res + that sum; decode rows of a layer awq_cu_moe_q4m takes, hidden a multiple of 4, else
+ * cudaErrorInvalidValue. */
 cudaError_t awq_cu_moe_experts(cudaStream_t s, const struct awq_cu_moe_w *w, const float *x, const float *route,
-			       int rows, int top_k, const struct awq_cu_moe_scratch *sc, float *out, int pdl);
+			       int rows, int top_k, const struct awq_cu_moe_scratch *sc, float *out, int pdl,
+			       const struct awq_cu_xnorm *nrm);
+/* Whether the decode steps of this layer run the q4m kernels, the only ones with the producer-epilogue
+ * norm: AWQ experts with group sizes that are multiples of 64, whose weights a 32-bit offset
+ * addresses (the planner asks too, from the geometry alone). */
+static inline int awq_cu_moe_q4m(const struct awq_cu_moe_w *w)
+{
+	return w->q4 && w->gu.group_size % 64 == 0 && w->down.group_size % 64 == 0 &&
+	       (size_t)w->n_experts * w->gu.tiles * w->gu.chunks * 32 <= 0xffffffffu &&
+	       (size_t)w->n_experts * w->down.tiles * w->down.chunks * 32 <= 0xffffffffu;
+}
 
 #ifdef __cplusplus
 }

@@ -8,10 +8,11 @@
  *   feeding ATTENTION                              writes k and v to the KV cache
  *   ADD followed by a whole-row RMSNORM         -> one kernel writing both
  *   AWQ MATMUL -> that ADD + RMSNORM -> AWQ       -> (one-token steps; AWQ_CUDA_EPINORM=0: off; 16-bit
- *                                                  weights too; AWQ_CUDA_EPINORM_W16=0 off) the sum and
- *   MATMULs reading only the norm                  the unnormalised norm in the MATMUL's epilogue,
- *                                                  with the sum of squares in an accumulator per
- *                                                  fold; the readers complete the norm (awq_cu_xnorm)
+ *   (or MOE_EXPERTS of AWQ g64/g128 experts)       weights too; AWQ_CUDA_EPINORM_W16=0 off) the sum and
+ *   MATMULs reading only the norm                  the unnormalised norm in the MATMUL's (the expert
+ *                                                  down kernel's) epilogue, with the sum of squares
+ *                                                  in an accumulator per fold; the readers complete
+ *                                                  the norm (awq_cu_xnorm)
  * The arena is planned with the lifetimes the fused kernels need (awq_cu_fusion_lifetimes), so the
  * check only catches what that planning could not express. */
 #include <stdlib.h>
@@ -114,16 +115,36 @@ static int fold_readers_only(const struct awq_graph *g, int x)
 	return n > 0 && x != g->logits_out;
 }
 
+/* A node whose decode kernel can be a fold's producer, writing cols outputs: a MATMUL of a fold
+ * weight, or MOE_EXPERTS whose decode runs the q4m kernels (AWQ experts, group sizes multiples of
+ * 64: the last expert kernel holds every expert's sum of its features). */
+static int fold_producer(const struct awq_node *n, int cols)
+{
+	if (n->op == AWQ_OP_MATMUL)
+		return fold_weight(n->w) && (int)n->w->n == cols;
+	if (n->op != AWQ_OP_MOE_EXPERTS || !n->experts || n->experts->n < 1 || !n->experts->gate || !n->experts->down ||
+	    n->experts->gate[0].k != cols)
+		return 0;
+	struct awq_cu_moe_w w;
+	awq_cu_moe_geometry(n->experts, &w);
+	return awq_cu_moe_q4m(&w);
+}
+
 /* The producer-epilogue norm for ADD_NORM node a (tentative; see check_epinorm): the ADD's
- * other input must be ready before the MATMUL right before it, whose output only the ADD reads. */
+ * other input must be ready before the MATMUL (or MOE_EXPERTS) right before it, whose output only
+ * the ADD reads. */
 static void plan_epinorm(struct cu_ctx *c, const int *uses, int a)
 {
 	const struct awq_graph *g = c->g;
 	const struct awq_node *n = &g->nodes[a];
 	const int p = a - 1, cols = g->values[n->out].cols;
-	if (p < 0 || c->nodes[p].exec != CU_X_PLAIN || g->nodes[p].op != AWQ_OP_MATMUL ||
-	    !fold_weight(g->nodes[p].w) || (int)g->nodes[p].w->n != cols || cols % 4 ||
+	if (p < 0 || c->nodes[p].exec != CU_X_PLAIN || !fold_producer(&g->nodes[p], cols) || cols % 4 ||
 	    g->nodes[p].out == g->logits_out)
+		return;
+	/* a producer that reads an earlier fold's norm could clear that fold's accumulator (fold j clears
+	 * slot j - 1) while its own blocks still read it: not planned (no decoder here has one) */
+	const int ip = awq_graph_producer(g, g->nodes[p].in[0]);
+	if (ip >= 0 && g->nodes[ip].op == AWQ_OP_RMSNORM && c->nodes[ip].epi_by >= 0)
 		return;
 	const int pv = g->nodes[p].out;
 	if (uses[pv] != 1 || (n->in[0] != pv && n->in[1] != pv) || n->in[0] == n->in[1])
@@ -311,8 +332,11 @@ static void check_epinorm(struct cu_ctx *c, int a)
 	const struct awq_node *n = &g->nodes[a];
 	const int h = n->out, pv = g->nodes[p].out, res = n->in[0] == pv ? n->in[1] : n->in[0];
 	const int x = cn->exec == CU_X_ADD_NORM ? g->nodes[cn->norm_node].out : -1, in = g->nodes[p].in[0];
+	/* MOE_EXPERTS also reads its route (in[1]) in its last kernel */
+	const int in2 = g->nodes[p].op == AWQ_OP_MOE_EXPERTS ? g->nodes[p].in[1] : in;
 	if (x >= 0 && c->nodes[p].exec == CU_X_PLAIN && !overlaps(c, h, in) && !overlaps(c, x, in) &&
-	    !overlaps(c, h, res) && !overlaps(c, x, res) && !overlaps(c, x, h))
+	    !overlaps(c, h, in2) && !overlaps(c, x, in2) && !overlaps(c, h, res) && !overlaps(c, x, res) &&
+	    !overlaps(c, x, h))
 		return;
 	c->nodes[p].epi_norm = -1;
 	cn->epi_by = -1;

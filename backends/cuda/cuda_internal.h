@@ -10,6 +10,7 @@
 
 #include "backend.h"
 #include "cu_kernels.h"
+#include "cu_moe.h"
 
 enum cu_wkind { CU_W_Q4, CU_W_D16, CU_W_D32, CU_W_VEC };
 
@@ -117,6 +118,9 @@ void awq_cu_profile_report(struct cu_ctx *c);
 void awq_cu_profile_free(struct cu_ctx *c);
 int awq_cu_run_profiled(struct cu_ctx *c, const struct awq_step *step, char *err, size_t errlen);
 int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *err, size_t errlen);
+/* The producer side of node i's producer-epilogue norm (cu_node.epi_norm >= 0): the residual, norm
+ * weight and outputs of its ADD and RMSNORM, its accumulator slot and the previous fold's. */
+struct awq_cu_xnorm awq_cu_epi_nrm(struct cu_ctx *c, int i);
 /* cuda_moe.c */
 int awq_cu_moe_supported(const struct awq_graph *g, const struct awq_node *n);
 int awq_cu_moe_plan(struct cu_ctx *c, char *err, size_t errlen);
@@ -125,6 +129,30 @@ uint64_t awq_cu_moe_scratch_bytes(const struct cu_ctx *c);
 int awq_cu_moe_upload(struct cu_ctx *c, char *err, size_t errlen);
 int awq_cu_moe_run(struct cu_ctx *c, int node, int rows, char *err, size_t errlen);
 void awq_cu_moe_free(struct cu_ctx *c);
+
+static inline void awq_cu_q4_geom(struct awq_cu_q4 *q, int tiles, int k, int group_size)
+{
+	q->tiles = tiles;
+	q->k = k;
+	q->chunks = (k + 63) / 64;
+	q->group_size = group_size;
+	q->groups = (q->chunks * 64 + group_size - 1) / group_size;
+}
+
+/* The device geometry of a layer's experts (no pointers): what the uploads fill (cuda_moe.c), and
+ * what the fusion planner asks awq_cu_moe_q4m about (cuda_fuse.c). */
+static inline void awq_cu_moe_geometry(const struct awq_experts *x, struct awq_cu_moe_w *w)
+{
+	const struct awq_weight *g0 = &x->gate[0];
+	*w = (struct awq_cu_moe_w){.n_experts = x->n, .hidden = (int)g0->k, .inter = (int)g0->n,
+				   .q4 = g0->fmt == AWQ_WFMT_AWQ4};
+	if (w->q4) {
+		awq_cu_q4_geom(&w->gu, 2 * ((w->inter + 15) / 16), w->hidden, g0->group_size);
+		awq_cu_q4_geom(&w->down, (w->hidden + 15) / 16, w->inter, x->down[0].group_size);
+	} else {
+		w->is_bf16 = g0->dtype == AWQ_DT_BF16;
+	}
+}
 
 static inline void *awq_cu_value(struct cu_ctx *c, int v)
 {

@@ -77,14 +77,6 @@ int awq_cu_moe_supported(const struct awq_graph *g, const struct awq_node *n)
 	return 1;
 }
 
-static void q4_geom(struct awq_cu_q4 *q, int tiles, int k, int group_size)
-{
-	q->tiles = tiles;
-	q->k = k;
-	q->chunks = (k + 63) / 64;
-	q->group_size = group_size;
-	q->groups = (q->chunks * 64 + group_size - 1) / group_size;
-}
 
 /* Bytes of one q4 matrix of one expert: fragments, scales, zeros. */
 static void q4_bytes(const struct awq_cu_q4 *q, size_t b[3])
@@ -96,24 +88,15 @@ static void q4_bytes(const struct awq_cu_q4 *q, size_t b[3])
 
 static void set_geometry(struct cu_moe_set *s)
 {
-	const struct awq_experts *x = s->x;
-	const struct awq_weight *g0 = &x->gate[0];
 	struct awq_cu_moe_w *w = &s->w;
-	memset(w, 0, sizeof(*w));
-	w->n_experts = x->n;
-	w->hidden = (int)g0->k;
-	w->inter = (int)g0->n;
-	w->q4 = g0->fmt == AWQ_WFMT_AWQ4;
+	awq_cu_moe_geometry(s->x, w);
 	if (w->q4) {
-		q4_geom(&w->gu, 2 * ((w->inter + 15) / 16), w->hidden, g0->group_size);
-		q4_geom(&w->down, (w->hidden + 15) / 16, w->inter, x->down[0].group_size);
 		size_t a[3], b[3];
 		q4_bytes(&w->gu, a);
 		q4_bytes(&w->down, b);
-		s->bytes = (uint64_t)x->n * (a[0] + a[1] + a[2] + b[0] + b[1] + b[2]);
+		s->bytes = (uint64_t)s->x->n * (a[0] + a[1] + a[2] + b[0] + b[1] + b[2]);
 	} else {
-		w->is_bf16 = g0->dtype == AWQ_DT_BF16;
-		s->bytes = (uint64_t)x->n * 3 * (uint64_t)w->hidden * w->inter * 2;
+		s->bytes = (uint64_t)s->x->n * 3 * (uint64_t)w->hidden * w->inter * 2;
 	}
 }
 
@@ -413,7 +396,15 @@ int awq_cu_moe_run(struct cu_ctx *c, int node, int rows, char *err, size_t errle
 	if (s < 0)
 		return awq_err(err, errlen, AWQ_EINVAL, "cuda: MoE node %s was not prepared", g->values[n->out].name);
 	const float *route = (const float *)awq_cu_value(c, n->in[1]);
+	/* the producer-epilogue norm of the ADD + RMSNORM after it (one-token steps; cuda_fuse.c): the
+	 * sum goes to the ADD's output */
+	struct awq_cu_xnorm nrm;
+	const int fold = c->nodes[node].epi_norm >= 0 && rows == 1;
+	if (fold) {
+		nrm = awq_cu_epi_nrm(c, node);
+		out = (float *)awq_cu_value(c, g->nodes[c->nodes[node].epi_norm].out);
+	}
 	e = awq_cu_moe_experts(c->stream, &m->sets[s].w, x, route, rows, n->p.moe.top_k, &m->sc, out,
-			       awq_cu_pdl_default(c->cc_major));
+			       awq_cu_pdl_default(c->cc_major), fold ? &nrm : NULL);
 	return e == cudaSuccess ? 0 : awq_cu_fail(err, errlen, e, "MoE experts");
 }

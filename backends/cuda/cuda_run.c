@@ -123,17 +123,25 @@ static int dense_fused(struct cu_ctx *c, const struct cu_weight *w, int in_v, in
 /* The MATMUL of a producer-epilogue fold in a one-token step: h = res + W x into the ADD's output,
  * h * norm weight into the RMSNORM's, the sum of squares into its slot (and the previous fold's
  * slot cleared); the ADD node is then skipped. */
-static int matmul_add_norm(struct cu_ctx *c, const struct awq_node *n, const struct cu_node *cn,
-			   const struct cu_weight *w, char *err, size_t errlen)
+struct awq_cu_xnorm awq_cu_epi_nrm(struct cu_ctx *c, int i)
 {
 	const struct awq_graph *g = c->g;
+	const struct cu_node *cn = &c->nodes[i];
 	const struct awq_node *a = &g->nodes[cn->epi_norm];
 	const struct cu_node *ca = &c->nodes[cn->epi_norm];
-	const int res = a->in[0] == n->out ? a->in[1] : a->in[0];
+	const int res = a->in[0] == g->nodes[i].out ? a->in[1] : a->in[0];
 	const int prev = (cn->epi_slot + c->n_folds - 1) % c->n_folds;
 	const struct awq_cu_xnorm nrm = {.res = act(c, res), .norm_w = c->wts[ca->w].data,
 					 .xn = act(c, g->nodes[ca->norm_node].out), .sumsq = c->xn_sumsq + 2 * cn->epi_slot,
 					 .sumsq_clear = c->xn_sumsq + 2 * prev};
+	return nrm;
+}
+
+static int matmul_add_norm(struct cu_ctx *c, int i, const struct awq_node *n, const struct cu_node *cn,
+			   const struct cu_weight *w, char *err, size_t errlen)
+{
+	const struct awq_node *a = &c->g->nodes[cn->epi_norm];
+	const struct awq_cu_xnorm nrm = awq_cu_epi_nrm(c, i);
 	if (w->kind == CU_W_D16) {
 		CK(awq_cu_w16_gemv_x(c->stream, w->data, w->is_bf16, w->bias[0], (int)w->src[0]->n, (int)w->src[0]->k,
 				     act(c, n->in[0]), 1, act(c, a->out), &nrm, c->w16_pdl && pdl_for(c, 1)),
@@ -260,8 +268,8 @@ int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 			outs[j] = g->nodes[cn->mm[j]].out;
 		return matmul(c, w, n->in[0], rows, outs, AWQ_CU_EPI_STORE, err, errlen);
 	}
-	if (cn->epi_norm >= 0 && rows == 1)
-		return matmul_add_norm(c, n, cn, w, err, errlen);
+	if (cn->epi_norm >= 0 && rows == 1 && n->op == AWQ_OP_MATMUL)
+		return matmul_add_norm(c, i, n, cn, w, err, errlen);
 	if (cn->epi_by >= 0 && n->op == AWQ_OP_ADD && rows == 1)
 		return 0; /* formed by the MATMUL before it */
 	switch (n->op) {

@@ -1036,12 +1036,16 @@ __global__ void __launch_bounds__(MOE_WARPS * 32, 3) moe_gu_q4m_kernel(struct aw
 /* Block (output tile, row r): out[r][16 tile ..] = sum_j weight_j * down_e(h[r * K + j]). Slot j goes
  * to MOE_WARPS / K warps (one warp per slot at K = 8), which split its chunks; each warp stages its
  * slice of the slot's h row and its groups' corrections in its own shared memory, scales its sums by
- * the router weight, and the block adds the warps in a fixed order. */
+ * the router weight, and the block adds the warps in a fixed order.
+ * nrm.res set: the producer-epilogue norm of the residual add + RMSNorm after the experts (struct
+ * awq_cu_xnorm, as the dense decode GEMVs): out gets res + the sum, nrm.xn that times the norm
+ * weight, nrm.sumsq[r] the block's sum of squares (a float atomic), and the blocks of tile 0 clear
+ * nrm.sumsq_clear[r]. A block holds all K experts' sums of its 16 features, so it can. */
 template <int U>
 __global__ void __launch_bounds__(MOE_WARPS * 32) moe_down_q4m_kernel(struct awq_cu_moe_w w,
 								  const float *__restrict__ h,
 								  const float *__restrict__ route, int K,
-								  float *__restrict__ out)
+								  float *__restrict__ out, struct awq_cu_xnorm nrm)
 {
 	extern __shared__ __align__(16) uint32_t dyn[];
 	__shared__ float red[MOE_WARPS][2][8];
@@ -1105,6 +1109,25 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_down_q4m_kernel(struct awq
 	for (int i = 0; i < MOE_WARPS; i++)
 		s += red[i][hh][gg];
 	const int ft = tile * 16 + gg + 8 * hh;
+	if (nrm.res) { /* (hidden % 4 == 0: awq_cu_moe_experts) */
+		float v = 0.f;
+		if (ft < w.hidden) {
+			const size_t o = (size_t)r * w.hidden + ft;
+			v = (bad ? NAN : s) + nrm.res[o];
+			out[o] = v;
+			nrm.xn[o] = v * nrm.norm_w[ft];
+		}
+		float q = v * v;
+#pragma unroll
+		for (int m = 8; m; m >>= 1) /* the 16 lanes left */
+			q += __shfl_xor_sync(0xffffu, q, m);
+		if (lane == 0) {
+			atomicAdd(nrm.sumsq + r, q);
+			if (tile == 0 && nrm.sumsq_clear)
+				nrm.sumsq_clear[r] = 0.f;
+		}
+		return;
+	}
 	if (ft < w.hidden)
 		out[(size_t)r * w.hidden + ft] = bad ? NAN : s;
 }
@@ -1450,8 +1473,10 @@ extern "C" void awq_cu_moe_scratch_size(int max_rows, int top_k, int n_experts, 
 
 /* AWQ experts whose group sizes are multiples of 64: the q4m kernels. */
 static cudaError_t decode_q4m(cudaStream_t s, const struct awq_cu_moe_w *w, const float *x, const float *route,
-			      int rows, int K, const struct awq_cu_moe_scratch *sc, float *out, int pdl)
+			      int rows, int K, const struct awq_cu_moe_scratch *sc, float *out, int pdl,
+			      const struct awq_cu_xnorm *nrm)
 {
+	struct awq_cu_xnorm none = {};
 	const int UG = 4, UD = 12; /* chunks in flight per warp: the whole slice at qwen3-30b-a3b's shapes */
 	const int pg = (w->gu.chunks + MOE_WARPS - 1) / MOE_WARPS;
 	const size_t s1 = (size_t)MOE_WARPS * pg * 128 + (size_t)2 * w->gu.groups * 128;
@@ -1466,7 +1491,7 @@ static cudaError_t decode_q4m(cudaStream_t s, const struct awq_cu_moe_w *w, cons
 				  pdl, *w, x, route, K, sc->h);
 	if (e == cudaSuccess)
 		e = awq_cu_launch(moe_down_q4m_kernel<UD>, dim3((w->hidden + 15) / 16, rows), dim3(MOE_WARPS * 32), s2, s,
-				  pdl, *w, (const float *)sc->h, route, K, out);
+				  pdl, *w, (const float *)sc->h, route, K, out, nrm ? *nrm : none);
 	return e;
 }
 
@@ -1506,11 +1531,8 @@ static cudaError_t decode(cudaStream_t s, const struct awq_cu_moe_w *w, const fl
 {
 	if (!Q4 && decode_w16_fits(w, K))
 		return decode_w16(s, w, x, route, rows, K, sc, out, pdl);
-	/* (the q4m kernels address a layer's weights with 32-bit offsets) */
-	if (Q4 && w->gu.group_size % 64 == 0 && w->down.group_size % 64 == 0 &&
-	    (size_t)w->n_experts * w->gu.tiles * w->gu.chunks * 32 <= 0xffffffffu &&
-	    (size_t)w->n_experts * w->down.tiles * w->down.chunks * 32 <= 0xffffffffu)
-		return decode_q4m(s, w, x, route, rows, K, sc, out, pdl);
+	if (Q4 && awq_cu_moe_q4m(w))
+		return decode_q4m(s, w, x, route, rows, K, sc, out, pdl, NULL);
 	/* chunks in flight per warp (12 in the down kernel measured slower on the H200: 37.5 against 35.7
 	 * us per layer for both kernels) */
 	const int U = Q4 ? 4 : 2;
@@ -1560,10 +1582,16 @@ static cudaError_t prefill(cudaStream_t s, const struct awq_cu_moe_w *w, const f
 
 extern "C" cudaError_t awq_cu_moe_experts(cudaStream_t s, const struct awq_cu_moe_w *w, const float *x,
 					  const float *route, int rows, int top_k, const struct awq_cu_moe_scratch *sc,
-					  float *out, int pdl)
+					  float *out, int pdl, const struct awq_cu_xnorm *nrm)
 {
 	if (rows < 1 || top_k < 1 || w->n_experts < 1)
 		return cudaErrorInvalidValue;
+	if (nrm) { /* the producer-epilogue norm: the q4m decode kernels only, every pointer set */
+		if (rows > AWQ_CU_DECODE_ROWS || !awq_cu_moe_q4m(w) || w->hidden % 4 || !nrm->res || !nrm->norm_w ||
+		    !nrm->xn || !nrm->sumsq)
+			return cudaErrorInvalidValue;
+		return decode_q4m(s, w, x, route, rows, top_k, sc, out, pdl, nrm);
+	}
 	if (rows <= AWQ_CU_DECODE_ROWS)
 		return w->q4 ? decode<1>(s, w, x, route, rows, top_k, sc, out, pdl)
 			     : decode<0>(s, w, x, route, rows, top_k, sc, out, pdl);

@@ -98,6 +98,77 @@ static int check(const struct expect *e, int max_tokens, int epinorm)
 	return fails;
 }
 
+/* Two routed layers as in a Qwen3-MoE decoder (route, experts, add + RMSNorm read by an AWQ matmul):
+ * the experts of AWQ g64 / g128 fold each add + RMSNorm into their down kernel, g32 and BF16 experts
+ * do not (the q4m kernels are the only ones with the epilogue). Weights are descriptions only. */
+static int check_moe(const char *what, enum awq_wfmt fmt, int group, int epinorm, int want)
+{
+	enum { E = 4, K = 2, H = 256, I = 128 };
+	struct awq_weight ex[3 * E], router = {.fmt = AWQ_WFMT_DENSE, .dtype = AWQ_DT_BF16, .n = E, .k = H};
+	struct awq_weight mm = {.fmt = AWQ_WFMT_AWQ4, .dtype = AWQ_DT_I32, .n = H, .k = H, .group_size = 128};
+	struct awq_weight nw = {.fmt = AWQ_WFMT_DENSE, .dtype = AWQ_DT_BF16, .n = H, .k = 1};
+	for (int i = 0; i < 3 * E; i++)
+		ex[i] = (struct awq_weight){.fmt = fmt, .dtype = fmt == AWQ_WFMT_AWQ4 ? AWQ_DT_I32 : AWQ_DT_BF16,
+					    .n = i < 2 * E ? I : H, .k = i < 2 * E ? H : I, .group_size = group};
+	struct awq_experts x = {E, ex, ex + E, ex + 2 * E};
+	struct awq_node prm = {0}, nrm = {.p.norm = {.eps = 1e-6f, .group = H}};
+	prm.p.moe.n_experts = E;
+	prm.p.moe.top_k = K;
+	prm.experts = &x;
+	struct awq_graph g;
+	awq_graph_init(&g);
+	int v = awq_graph_value(&g, AWQ_V_ACT, H, "x"), res = awq_graph_value(&g, AWQ_V_ACT, H, "res");
+	g.tokens_in = awq_graph_value(&g, AWQ_V_TOKENS, 1, "tok");
+	for (int l = 0; l < 2; l++) {
+		int r = awq_graph_node(&g, AWQ_OP_MOE_ROUTE, 2 * K, "route", v, -1, -1, &router, &prm);
+		int e = awq_graph_node(&g, AWQ_OP_MOE_EXPERTS, H, "experts", v, r, -1, NULL, &prm);
+		res = awq_graph_node(&g, AWQ_OP_ADD, H, "h", e, res, -1, NULL, NULL);
+		int n = awq_graph_node(&g, AWQ_OP_RMSNORM, H, "n", res, -1, -1, &nw, &nrm);
+		v = awq_graph_node(&g, AWQ_OP_MATMUL, H, "y", n, -1, -1, &mm, NULL);
+	}
+	g.logits_out = v;
+	g.argmax_out = -1;
+	setenv("AWQ_CUDA_EPINORM", epinorm ? "1" : "0", 1);
+	struct cu_ctx c;
+	memset(&c, 0, sizeof(c));
+	c.g = &g;
+	c.max_tokens = 1;
+	c.nodes = calloc((size_t)g.n_nodes, sizeof(*c.nodes));
+	c.offs = calloc((size_t)g.n_values, sizeof(size_t));
+	int *uses = awq_graph_count_uses(&g), *live = malloc((size_t)g.n_values * 2 * sizeof(int)), fails = 0;
+	char err[AWQ_ERRLEN] = "";
+	if (!c.nodes || !c.offs || !uses || !live) {
+		printf("FAIL: out of memory\n");
+		exit(1);
+	}
+	awq_cu_plan_fusions(&c, uses);
+	awq_cu_fusion_lifetimes(&c, live, live + g.n_values);
+	if (awq_graph_plan_live(&g, 1, 4, live, live + g.n_values, c.offs, &c.arena_bytes, err, sizeof(err))) {
+		printf("FAIL moe %s: plan: %s\n", what, err);
+		fails++;
+	}
+	awq_cu_check_fusions(&c);
+	int folds = 0, linked = 1;
+	for (int i = 0; i < g.n_nodes; i++) {
+		if (c.nodes[i].epi_norm < 0)
+			continue;
+		folds++;
+		const int a = c.nodes[i].epi_norm;
+		linked &= g.nodes[i].op == AWQ_OP_MOE_EXPERTS && a == i + 1 && c.nodes[a].epi_by == i &&
+			  c.nodes[c.nodes[a].norm_node].epi_by == i;
+	}
+	int ok = folds == want && c.n_folds == want && linked;
+	printf("%s moe %s (AWQ_CUDA_EPINORM=%d): %d of 2 add + RMSNorm in the experts' epilogue (want %d)%s\n",
+	       ok ? "ok  " : "FAIL", what, epinorm, folds, want, linked ? "" : " (not linked as expected)");
+	fails += !ok;
+	free(uses);
+	free(live);
+	free(c.nodes);
+	free(c.offs);
+	awq_graph_free(&g);
+	return fails;
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -116,6 +187,11 @@ int main(void)
 			f += check(&ex[i], 1, en);
 			f += check(&ex[i], 512, en);
 		}
+	f += check_moe("awq g128", AWQ_WFMT_AWQ4, 128, 1, 2);
+	f += check_moe("awq g64", AWQ_WFMT_AWQ4, 64, 1, 2);
+	f += check_moe("awq g128", AWQ_WFMT_AWQ4, 128, 0, 0);
+	f += check_moe("awq g32", AWQ_WFMT_AWQ4, 32, 1, 0);
+	f += check_moe("bf16", AWQ_WFMT_DENSE, 0, 1, 0);
 	printf("%s: %d failure(s)\n", f ? "FAIL" : "PASS", f);
 	return f ? 1 : 0;
 }

@@ -312,6 +312,60 @@ static int test_route(struct cu_pair *p, const char *name, const struct fmt *f, 
 	return fails;
 }
 
+/* The residual add + RMSNorm after the experts in the expert down kernel's epilogue (the
+ * producer-epilogue norm, cuda_fuse.c), as in a Qwen3-MoE decoder: two routed layers, each
+ * followed by an add + RMSNorm whose norm only an AWQ matmul reads, so that one-token steps fold
+ * both (the second clears the first's accumulator, the first the second's on the next step). The
+ * residual stream (h1, h2, written by the expert kernels in those steps) and the output are
+ * compared; the norms' values are not (a fold leaves them unnormalised for their readers). */
+static int test_fold(struct cu_pair *p, const char *name, const struct fmt *f, int E, int K, int H, int I, double tol)
+{
+	static const int steps[][3] = {{1, 0, 0}, {1, 1, 0}, {3, 2, 0}, {1, 5, 0}, {1, 6, 0},
+				       {2, 7, 0}, {1, 9, 0}, {1, 10, 0}};
+	struct layer L;
+	layer_init(&L, f, E, K, H, I);
+	const struct fmt mf = {"awq g128", AWQ_WFMT_AWQ4, AWQ_DT_I32, 128, 1};
+	struct awq_weight wa, wb, n1w, n2w;
+	make_weight(&wa, &mf, H, H, "a");
+	make_weight(&wb, &mf, H, H, "b");
+	const struct fmt nf = {"norm", AWQ_WFMT_DENSE, AWQ_DT_BF16, 0, 0};
+	make_weight(&n1w, &nf, H, 1, "n1");
+	make_weight(&n2w, &nf, H, 1, "n2");
+	struct awq_node prm = {0}, nrm = {.p.norm = {.eps = 1e-6f, .group = H}};
+	prm.p.moe.n_experts = E;
+	prm.p.moe.top_k = K;
+	prm.p.moe.norm_topk = true;
+	prm.experts = &L.x;
+	struct awq_graph g;
+	awq_graph_init(&g);
+	int tok = awq_graph_value(&g, AWQ_V_TOKENS, 1, "tok");
+	int x = awq_graph_value(&g, AWQ_V_ACT, H, "x");
+	int res = awq_graph_value(&g, AWQ_V_ACT, H, "res");
+	int r1 = awq_graph_node(&g, AWQ_OP_MOE_ROUTE, 2 * K, "route1", x, -1, -1, &L.router, &prm);
+	int e1 = awq_graph_node(&g, AWQ_OP_MOE_EXPERTS, H, "experts1", x, r1, -1, NULL, &prm);
+	int h1 = awq_graph_node(&g, AWQ_OP_ADD, H, "h1", e1, res, -1, NULL, NULL);
+	int n1 = awq_graph_node(&g, AWQ_OP_RMSNORM, H, "n1", h1, -1, -1, &n1w, &nrm);
+	int y = awq_graph_node(&g, AWQ_OP_MATMUL, H, "y", n1, -1, -1, &wa, NULL);
+	int r2 = awq_graph_node(&g, AWQ_OP_MOE_ROUTE, 2 * K, "route2", y, -1, -1, &L.router, &prm);
+	int e2 = awq_graph_node(&g, AWQ_OP_MOE_EXPERTS, H, "experts2", y, r2, -1, NULL, &prm);
+	int h2 = awq_graph_node(&g, AWQ_OP_ADD, H, "h2", e2, h1, -1, NULL, NULL);
+	int n2 = awq_graph_node(&g, AWQ_OP_RMSNORM, H, "n2", h2, -1, -1, &n2w, &nrm);
+	int z = awq_graph_node(&g, AWQ_OP_MATMUL, H, "z", n2, -1, -1, &wb, NULL);
+	cu_graph_io(&g, tok, z);
+	/* a residual far larger than the experts' sums, as deep in a model */
+	struct cu_case c = {.name = name, .g = &g, .max_tokens = 3, .max_ctx = 16,
+			    .in = {{.value = x, .lo = -1, .hi = 1}, {.value = res, .lo = -40, .hi = 40}}, .n_in = 2,
+			    .check = {h1, h2, z}, .n_check = 3, .tol = tol};
+	int fails = cu_run_case(p, &c, steps, 8, seed++);
+	awq_graph_free(&g);
+	awq_test_free_weight(&wa);
+	awq_test_free_weight(&wb);
+	awq_test_free_weight(&n1w);
+	awq_test_free_weight(&n2w);
+	layer_free(&L);
+	return fails;
+}
+
 /* Experts far larger than the device: prepare fails with AWQ_ETOOBIG and says how much is needed
  * and free, before allocating anything large. All experts share one host buffer. */
 static int test_too_big(struct cu_pair *p)
@@ -413,6 +467,11 @@ int main(void)
 	f += test_route(&p, "route+experts awq g32 E16 k4", &awq32, AWQ_DT_BF16, 16, 4, 256, 128, 1, 1, 5e-3);
 	f += test_route(&p, "route+experts bf16 E8 k2", &bf16, AWQ_DT_BF16, 8, 2, 128, 64, 1, 1, 5e-3);
 	f += test_route(&p, "route+experts awq g128 E128 k8", &awq128, AWQ_DT_BF16, 128, 8, 2048, 768, 1, 1, 5e-3);
+	/* the add + RMSNorm after the experts folded into their down kernel (q4m: g64 / g128), and a
+	 * layer whose experts cannot fold it (g32: the add + RMSNorm launches stay) */
+	f += test_fold(&p, "fold awq g128 E16 k4 512x256", &awq128, 16, 4, 512, 256, 5e-3);
+	f += test_fold(&p, "fold awq g64 sym E12 k10 256x128", &awq64s, 12, 10, 256, 128, 5e-3);
+	f += test_fold(&p, "no fold awq g32 E8 k2 256x96", &awq32, 8, 2, 256, 96, 5e-3);
 	f += test_too_big(&p);
 	cu_pair_close(&p);
 	printf("%s: %d failure(s)\n", f ? "FAIL" : "PASS", f);
