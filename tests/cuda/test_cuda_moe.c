@@ -316,8 +316,9 @@ static int test_route(struct cu_pair *p, const char *name, const struct fmt *f, 
  * producer-epilogue norm, cuda_fuse.c), as in a Qwen3-MoE decoder: two routed layers, each
  * followed by an add + RMSNorm whose norm only an AWQ matmul reads, so that one-token steps fold
  * both (the second clears the first's accumulator, the first the second's on the next step). The
- * residual stream (h1, h2, written by the expert kernels in those steps) and the output are
- * compared; the norms' values are not (a fold leaves them unnormalised for their readers). */
+ * second residual sum h2 (written by the second expert kernel in those steps) and the output are
+ * compared: h1's memory is reused once h2 is formed (the CPU's arena does), and the norms' values
+ * are not comparable (a fold leaves them unnormalised for their readers). */
 static int test_fold(struct cu_pair *p, const char *name, const struct fmt *f, int E, int K, int H, int I, double tol)
 {
 	static const int steps[][3] = {{1, 0, 0}, {1, 1, 0}, {3, 2, 0}, {1, 5, 0}, {1, 6, 0},
@@ -355,7 +356,7 @@ static int test_fold(struct cu_pair *p, const char *name, const struct fmt *f, i
 	/* a residual far larger than the experts' sums, as deep in a model */
 	struct cu_case c = {.name = name, .g = &g, .max_tokens = 3, .max_ctx = 16,
 			    .in = {{.value = x, .lo = -1, .hi = 1}, {.value = res, .lo = -40, .hi = 40}}, .n_in = 2,
-			    .check = {h1, h2, z}, .n_check = 3, .tol = tol};
+			    .check = {h2, z}, .n_check = 2, .tol = tol};
 	int fails = cu_run_case(p, &c, steps, 8, seed++);
 	awq_graph_free(&g);
 	awq_test_free_weight(&wa);
@@ -471,7 +472,7 @@ int main(void)
 	 * layer whose experts cannot fold it (g32: the add + RMSNorm launches stay) */
 	f += test_fold(&p, "fold awq g128 E16 k4 512x256", &awq128, 16, 4, 512, 256, 5e-3);
 	f += test_fold(&p, "fold awq g64 sym E12 k10 256x128", &awq64s, 12, 10, 256, 128, 5e-3);
-	f += test_fold(&p, "no fold awq g32 E8 k2 256x96", &awq32, 8, 2, 256, 96, 5e-3);
+	f += test_fold(&p, "no fold awq g32 E16 k4 256x128", &awq32, 16, 4, 256, 128, 5e-3);
 	f += test_too_big(&p);
 	cu_pair_close(&p);
 	printf("%s: %d failure(s)\n", f ? "FAIL" : "PASS", f);
