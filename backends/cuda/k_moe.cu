@@ -1061,6 +1061,14 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_down_q4m_kernel(struct awq
 	float4 *corr = reinterpret_cast<float4 *>(xs + per * 32);
 	const int g0 = c0 / cpg, ng = c1 > c0 ? (c1 - 1) / cpg - g0 + 1 : 0;
 	pdl_wait(); /* the route and h come from the kernels before */
+	/* the epilogue norm's residual and weight of this lane's feature (warp 0, lanes 0-15: feature
+	 * 16 tile + (lane & 7) + 8 (lane >> 3)), requested now so that the epilogue does not wait for them */
+	const int ft = tile * 16 + (lane & 7) + 8 * (lane >> 3);
+	float res_v = 0.f, nw_v = 0.f;
+	if (nrm.res && warp == 0 && lane < 16 && ft < w.hidden) {
+		res_v = nrm.res[(size_t)r * w.hidden + ft];
+		nw_v = nrm.norm_w[ft];
+	}
 	const float *rt = route + (size_t)r * 2 * K;
 	float a0 = 0.f, a1 = 0.f;
 	const int nc = c1 - c0;
@@ -1108,14 +1116,13 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_down_q4m_kernel(struct awq
 	float s = 0.f;
 	for (int i = 0; i < MOE_WARPS; i++)
 		s += red[i][hh][gg];
-	const int ft = tile * 16 + gg + 8 * hh;
 	if (nrm.res) { /* (hidden % 4 == 0: awq_cu_moe_experts) */
 		float v = 0.f;
 		if (ft < w.hidden) {
 			const size_t o = (size_t)r * w.hidden + ft;
-			v = (bad ? NAN : s) + nrm.res[o];
+			v = (bad ? NAN : s) + res_v;
 			out[o] = v;
-			nrm.xn[o] = v * nrm.norm_w[ft];
+			nrm.xn[o] = v * nw_v;
 		}
 		float q = v * v;
 #pragma unroll
