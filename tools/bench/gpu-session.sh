@@ -7,7 +7,8 @@
 #   test      test_cuda_kernels, test_cuda_ops, test_cuda_model, test_cuda_moe, the goldens on CUDA; the
 #             model test and the goldens again under each knob of CU_TEST_KNOBS (AWQ_CUDA_EPINORM=0,
 #             AWQ_CUDA_EPINORM_W16=0, AWQ_CUDA_W16_PDL=1, AWQ_CUDA_ATTN_FOLD=1)
-#   sanitize  compute-sanitizer memcheck and racecheck on the op, kernel and MoE tests
+#   sanitize  compute-sanitizer memcheck and racecheck on the op, kernel and MoE tests (SANITIZE_ONLY=
+#             "moe_memcheck kernels_racecheck ..." for some of them)
 #   kbench    awq-cuda-bench (kernel rates and the copy / cuBLAS ceilings)
 #   ksweep    awq-cuda-bench --sweep (decode GEMV launch variants on every llama2-7b / qwen3-8b shape)
 #   kpattern  awq-cuda-bench --pattern (the decode GEMV's weight stream alone, tile- and chunk-major)
@@ -201,6 +202,8 @@ if has sanitize; then
 	for t in "ops $OPS memcheck" "ops $OPS racecheck" "kernels $KT memcheck" "kernels $KT racecheck" "moe $MOE memcheck" \
 		"moe $MOE racecheck"; do
 		set -- $t
+		# SANITIZE_ONLY="moe_memcheck ...": only those runs
+		[ -n "${SANITIZE_ONLY:-}" ] && [[ " $SANITIZE_ONLY " != *" $1_$3 "* ]] && continue
 		t0=$SECONDS
 		AWQ_CUDA_TEST_SMALL=1 timeout 150 compute-sanitizer --tool "$3" --error-exitcode 9 "$2" \
 			>"$L/sanitize_$1_$3.log" 2>&1
