@@ -209,7 +209,9 @@ int cu_run_case(struct cu_pair *p, const struct cu_case *c, const int (*steps)[3
 	}
 	for (int s = 0; s < n_steps; s++) {
 		struct awq_step st = {.n_tokens = steps[s][0], .pos = steps[s][1], .all_rows = steps[s][2] != 0};
-		if (write_inputs(p, c, &st, &seed, buf) || poison(p, c, &st, buf)) {
+		/* poison first: a checked value the arena places over an input whose last reader comes
+		 * before it (a residual input, say) must not clobber that input */
+		if (poison(p, c, &st, buf) || write_inputs(p, c, &st, &seed, buf)) {
 			fails++;
 			break;
 		}

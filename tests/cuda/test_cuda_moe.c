@@ -318,13 +318,17 @@ static int test_route(struct cu_pair *p, const char *name, const struct fmt *f, 
  * both (the second clears the first's accumulator, the first the second's on the next step). The
  * second residual sum h2 (written by the second expert kernel in those steps) and the output are
  * compared: h1's memory is reused once h2 is formed (the CPU's arena does), and the norms' values
- * are not comparable (a fold leaves them unnormalised for their readers). */
-static int test_fold(struct cu_pair *p, const char *name, const struct fmt *f, int E, int K, int H, int I, double tol)
+ * are not comparable (a fold leaves them unnormalised for their readers). shared: both layers use
+ * the same experts (else each its own). */
+static int test_fold(struct cu_pair *p, const char *name, const struct fmt *f, int E, int K, int H, int I, double tol,
+		     int shared)
 {
 	static const int steps[][3] = {{1, 0, 0}, {1, 1, 0}, {3, 2, 0}, {1, 5, 0}, {1, 6, 0},
 				       {2, 7, 0}, {1, 9, 0}, {1, 10, 0}};
-	struct layer L;
+	struct layer L, L2;
 	layer_init(&L, f, E, K, H, I);
+	if (!shared)
+		layer_init(&L2, f, E, K, H, I);
 	const struct fmt mf = {"awq g128", AWQ_WFMT_AWQ4, AWQ_DT_I32, 128, 1};
 	struct awq_weight wa, wb, n1w, n2w;
 	make_weight(&wa, &mf, H, H, "a");
@@ -347,8 +351,11 @@ static int test_fold(struct cu_pair *p, const char *name, const struct fmt *f, i
 	int h1 = awq_graph_node(&g, AWQ_OP_ADD, H, "h1", e1, res, -1, NULL, NULL);
 	int n1 = awq_graph_node(&g, AWQ_OP_RMSNORM, H, "n1", h1, -1, -1, &n1w, &nrm);
 	int y = awq_graph_node(&g, AWQ_OP_MATMUL, H, "y", n1, -1, -1, &wa, NULL);
-	int r2 = awq_graph_node(&g, AWQ_OP_MOE_ROUTE, 2 * K, "route2", y, -1, -1, &L.router, &prm);
-	int e2 = awq_graph_node(&g, AWQ_OP_MOE_EXPERTS, H, "experts2", y, r2, -1, NULL, &prm);
+	struct layer *l2 = shared ? &L : &L2;
+	struct awq_node prm2 = prm;
+	prm2.experts = &l2->x;
+	int r2 = awq_graph_node(&g, AWQ_OP_MOE_ROUTE, 2 * K, "route2", y, -1, -1, &l2->router, &prm2);
+	int e2 = awq_graph_node(&g, AWQ_OP_MOE_EXPERTS, H, "experts2", y, r2, -1, NULL, &prm2);
 	int h2 = awq_graph_node(&g, AWQ_OP_ADD, H, "h2", e2, h1, -1, NULL, NULL);
 	int n2 = awq_graph_node(&g, AWQ_OP_RMSNORM, H, "n2", h2, -1, -1, &n2w, &nrm);
 	int z = awq_graph_node(&g, AWQ_OP_MATMUL, H, "z", n2, -1, -1, &wb, NULL);
@@ -364,6 +371,8 @@ static int test_fold(struct cu_pair *p, const char *name, const struct fmt *f, i
 	awq_test_free_weight(&n1w);
 	awq_test_free_weight(&n2w);
 	layer_free(&L);
+	if (!shared)
+		layer_free(&L2);
 	return fails;
 }
 
@@ -468,12 +477,11 @@ int main(void)
 	f += test_route(&p, "route+experts awq g32 E16 k4", &awq32, AWQ_DT_BF16, 16, 4, 256, 128, 1, 1, 5e-3);
 	f += test_route(&p, "route+experts bf16 E8 k2", &bf16, AWQ_DT_BF16, 8, 2, 128, 64, 1, 1, 5e-3);
 	f += test_route(&p, "route+experts awq g128 E128 k8", &awq128, AWQ_DT_BF16, 128, 8, 2048, 768, 1, 1, 5e-3);
-	/* the add + RMSNorm after the experts folded into their down kernel (q4m: g64 / g128). (The same
-	 * graph with g32 experts, which keep their add + RMSNorm launches, gave non-finite outputs on the
-	 * H200 on 2026-11-30, also in steps without any fold, while those kernels pass test_route and
-	 * test_experts; not yet explained, so not a test here: docs/perf-cuda-notes.md, session 14.) */
-	f += test_fold(&p, "fold awq g128 E16 k4 512x256", &awq128, 16, 4, 512, 256, 5e-3);
-	f += test_fold(&p, "fold awq g64 sym E12 k10 256x128", &awq64s, 12, 10, 256, 128, 5e-3);
+	/* the add + RMSNorm after the experts folded into their down kernel (q4m: g64 / g128), with
+	 * separate experts per layer too, and layers whose g32 experts keep the add + RMSNorm launches */
+	f += test_fold(&p, "fold awq g128 E16 k4 512x256", &awq128, 16, 4, 512, 256, 5e-3, 1);
+	f += test_fold(&p, "fold awq g64 sym E12 k10 256x128", &awq64s, 12, 10, 256, 128, 5e-3, 0);
+	f += test_fold(&p, "no fold awq g32 E16 k4 256x128", &awq32, 16, 4, 256, 128, 5e-3, 0);
 	f += test_too_big(&p);
 	cu_pair_close(&p);
 	printf("%s: %d failure(s)\n", f ? "FAIL" : "PASS", f);
