@@ -111,8 +111,8 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 	c->profile = env_on("AWQ_VK_PROFILE");
 	c->attn_merge = !env_is("AWQ_VK_ATTN_MERGE", "0");
 	c->attn_fold = !env_is("AWQ_VK_ATTN_FOLD", "0");
-	/* attention.comp's ILP: four keys per subgroup and eight values per loop step in flight; off
-	 * until measured on a GPU (the knockout of session 13: 21.6 us per llama2-7b layer) */
+	/* attention.comp's ILP: four keys per subgroup and eight values per loop step in flight; off:
+	 * no gain on the H200 (2026-11-30: -1.4% llama2-7b, 0% qwen3-8b decode), kept for other GPUs */
 	c->attn_ilp = env_pick("AWQ_VK_ATTN_ILP", 0, 1);
 	const char *sp = getenv("AWQ_VK_ATTN_SPLITS");
 	if (sp && *sp) {
