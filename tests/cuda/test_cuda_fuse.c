@@ -26,6 +26,39 @@ struct expect {
 	int epinorm_w16; /* the same with AWQ_CUDA_EPINORM_W16=1 as well */
 };
 
+/* The backend's planning of graph g as prepare does it: fusions, their lifetimes, the arena, the
+ * check of every fusion against it. Returns the failures (a plan error); free with plan_free. */
+static int plan(struct cu_ctx *c, struct awq_graph *g, int max_tokens, const char *what)
+{
+	char err[AWQ_ERRLEN] = "";
+	memset(c, 0, sizeof(*c));
+	c->g = g;
+	c->max_tokens = max_tokens;
+	c->nodes = calloc((size_t)g->n_nodes, sizeof(*c->nodes));
+	c->offs = calloc((size_t)g->n_values, sizeof(size_t));
+	int *uses = awq_graph_count_uses(g), *live = malloc((size_t)g->n_values * 2 * sizeof(int)), fails = 0;
+	if (!c->nodes || !c->offs || !uses || !live) {
+		printf("FAIL: out of memory\n");
+		exit(1);
+	}
+	awq_cu_plan_fusions(c, uses);
+	awq_cu_fusion_lifetimes(c, live, live + g->n_values);
+	if (awq_graph_plan_live(g, max_tokens, 4, live, live + g->n_values, c->offs, &c->arena_bytes, err, sizeof(err))) {
+		printf("FAIL %s: plan: %s\n", what, err);
+		fails++;
+	}
+	awq_cu_check_fusions(c);
+	free(uses);
+	free(live);
+	return fails;
+}
+
+static void plan_free(struct cu_ctx *c)
+{
+	free(c->nodes);
+	free(c->offs);
+}
+
 /* epinorm: 0 off, 1 on (AWQ weights), 2 on with 16-bit weights too (AWQ_CUDA_EPINORM_W16=1) */
 static int check(const struct expect *e, int max_tokens, int epinorm)
 {
@@ -43,23 +76,7 @@ static int check(const struct expect *e, int max_tokens, int epinorm)
 		return 1;
 	}
 	struct cu_ctx c;
-	memset(&c, 0, sizeof(c));
-	c.g = &g;
-	c.max_tokens = max_tokens;
-	c.nodes = calloc((size_t)g.n_nodes, sizeof(*c.nodes));
-	c.offs = calloc((size_t)g.n_values, sizeof(size_t));
-	int *uses = awq_graph_count_uses(&g), *live = malloc((size_t)g.n_values * 2 * sizeof(int));
-	if (!c.nodes || !c.offs || !uses || !live) {
-		printf("FAIL: out of memory\n");
-		exit(1);
-	}
-	awq_cu_plan_fusions(&c, uses);
-	awq_cu_fusion_lifetimes(&c, live, live + g.n_values);
-	if (awq_graph_plan_live(&g, max_tokens, 4, live, live + g.n_values, c.offs, &c.arena_bytes, err, sizeof(err))) {
-		printf("FAIL %s: plan: %s\n", e->preset, err);
-		fails++;
-	}
-	awq_cu_check_fusions(&c);
+	fails += plan(&c, &g, max_tokens, e->preset);
 	int launches = 0, add_norm = 0, qkv = 0, gate_up = 0, rope_ok = 1, norm_ok = 1, epi = 0, epi_ok = 1;
 	for (int i = 0; i < g.n_nodes; i++) {
 		const struct cu_node *cn = &c.nodes[i];
@@ -89,10 +106,7 @@ static int check(const struct expect *e, int max_tokens, int epinorm)
 	       rope_ok ? "as expected" : "NOT as expected", norm_ok ? "as expected" : "NOT as expected", epi, want_epi,
 	       epi_ok ? "" : " (producer not linked back)");
 	fails += !ok;
-	free(uses);
-	free(live);
-	free(c.nodes);
-	free(c.offs);
+	plan_free(&c);
 	awq_graph_free(&g);
 	awq_model_free(m);
 	return fails;
@@ -130,24 +144,7 @@ static int check_moe(const char *what, enum awq_wfmt fmt, int group, int epinorm
 	g.argmax_out = -1;
 	setenv("AWQ_CUDA_EPINORM", epinorm ? "1" : "0", 1);
 	struct cu_ctx c;
-	memset(&c, 0, sizeof(c));
-	c.g = &g;
-	c.max_tokens = 1;
-	c.nodes = calloc((size_t)g.n_nodes, sizeof(*c.nodes));
-	c.offs = calloc((size_t)g.n_values, sizeof(size_t));
-	int *uses = awq_graph_count_uses(&g), *live = malloc((size_t)g.n_values * 2 * sizeof(int)), fails = 0;
-	char err[AWQ_ERRLEN] = "";
-	if (!c.nodes || !c.offs || !uses || !live) {
-		printf("FAIL: out of memory\n");
-		exit(1);
-	}
-	awq_cu_plan_fusions(&c, uses);
-	awq_cu_fusion_lifetimes(&c, live, live + g.n_values);
-	if (awq_graph_plan_live(&g, 1, 4, live, live + g.n_values, c.offs, &c.arena_bytes, err, sizeof(err))) {
-		printf("FAIL moe %s: plan: %s\n", what, err);
-		fails++;
-	}
-	awq_cu_check_fusions(&c);
+	int fails = plan(&c, &g, 1, what);
 	int folds = 0, linked = 1;
 	for (int i = 0; i < g.n_nodes; i++) {
 		if (c.nodes[i].epi_norm < 0)
@@ -161,10 +158,7 @@ static int check_moe(const char *what, enum awq_wfmt fmt, int group, int epinorm
 	printf("%s moe %s (AWQ_CUDA_EPINORM=%d): %d of 2 add + RMSNorm in the experts' epilogue (want %d)%s\n",
 	       ok ? "ok  " : "FAIL", what, epinorm, folds, want, linked ? "" : " (not linked as expected)");
 	fails += !ok;
-	free(uses);
-	free(live);
-	free(c.nodes);
-	free(c.offs);
+	plan_free(&c);
 	awq_graph_free(&g);
 	return fails;
 }
