@@ -368,9 +368,10 @@ static __device__ __forceinline__ uint4 v2_lds16(uint32_t a)
 }
 
 /* XR (3-8 tokens; 1-2 too with AWQ_CUDA_GEMV_XR1=1): the activations travel in the ring with the
- * weights instead of being staged for the warp's whole K slice up front. Staged, 8 tokens of a 14336-wide row are 229 KB of f16 per
- * block, more than shared memory holds, and the up-front batches of loads are round trips one after
- * another; in the ring each chunk's activations are one more cp.async group member. Each lane of
+ * weights instead of being staged for the warp's whole K slice up front. Staged, 8 tokens of a
+ * 14336-wide row are 229 KB of f16 per block, more than shared memory holds, and the up-front
+ * batches of loads are round trips one after another; in the ring each chunk's activations are one
+ * more cp.async group member. Each lane of
  * tokens g < rows copies the 16 f32 values it multiplies (steps 0..3: columns 16j + 2t, + 1 and
  * 16j + 8 + 2t, + 1, as 8-byte copies) into its own 64 bytes of the slot, so that, as for the
  * weights, a lane reads only what it copied (no barrier); the four 16-byte pieces are XOR-swizzled
