@@ -367,11 +367,10 @@ static __device__ __forceinline__ uint4 v2_lds16(uint32_t a)
 	return r;
 }
 
-/* XR (3-8 tokens; 1-2 too with AWQ_CUDA_GEMV_XR1=1): the activations travel in the ring with the
- * weights instead of being staged for the warp's whole K slice up front. Staged, 8 tokens of a
- * 14336-wide row are 229 KB of f16 per block, more than shared memory holds, and the up-front
- * batches of loads are round trips one after another; in the ring each chunk's activations are one
- * more cp.async group member. Each lane of
+/* XR (3-8 tokens): the activations travel in the ring with the weights instead of being staged
+ * for the warp's whole K slice up front. Staged, 8 tokens of a 14336-wide row are 229 KB of f16 per
+ * block, more than shared memory holds, and the up-front batches of loads are round trips one after
+ * another; in the ring each chunk's activations are one more cp.async group member. Each lane of
  * tokens g < rows copies the 16 f32 values it multiplies (steps 0..3: columns 16j + 2t, + 1 and
  * 16j + 8 + 2t, + 1, as 8-byte copies) into its own 64 bytes of the slot, so that, as for the
  * weights, a lane reads only what it copied (no barrier); the four 16-byte pieces are XOR-swizzled
@@ -678,18 +677,10 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 
 /* Tuning overrides (the micro-benchmark sweeps them; 0 / -1 = the built-in choice). */
 static int v2_force_legacy, v2_rt, v2_kw, v2_stages, v2_pdl = -1;
-/* AWQ_CUDA_GEMV_XR1=1: one and two tokens in the XR form too (activations through the ring instead
- * of staged before the main loop; not for the epilogue norm's forms). -1: not read yet. */
-static int v2_xr1 = -1;
 
 extern "C" void awq_cu_q4_gemv_tune(int legacy, int rt, int kw, int stages, int pdl)
 {
 	v2_force_legacy = legacy, v2_rt = rt, v2_kw = kw, v2_stages = stages, v2_pdl = pdl;
-}
-
-extern "C" void awq_cu_q4_gemv_xr1(int on)
-{
-	v2_xr1 = on < 0 ? -1 : on != 0;
 }
 
 struct v2_dev {
@@ -750,9 +741,9 @@ static cudaError_t launch_gemv2_xn(int S, cudaStream_t s, const struct awq_cu_q4
 template <int RT>
 static cudaError_t launch_gemv2_s(int S, cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
 				  const struct awq_cu_out *out, enum awq_cu_epilogue epi, int kw, int per, size_t smem,
-				  int pdl, int xr)
+				  int pdl)
 {
-	if (xr) /* activations in the ring: 2 or 4 stages */
+	if (rows > 2) /* activations in the ring: 2 or 4 stages */
 		return S == 2 ? launch_gemv2<RT, 2, true>(s, w, x, rows, out, epi, kw, per, smem, pdl)
 			      : launch_gemv2<RT, 4, true>(s, w, x, rows, out, epi, kw, per, smem, pdl);
 	const int xn = (out->nrm.xn_sumsq ? XN_READ : 0) | (epi == AWQ_CU_EPI_ADD_NORM ? XN_EPI : 0);
@@ -838,11 +829,6 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 		kw = 8;
 	kw = kw > V2_MAX_WARPS ? V2_MAX_WARPS : kw;
 	int S = v2_stages ? v2_stages : rows > 2 || (!long_k && kw >= 8) ? 2 : 4;
-	if (v2_xr1 < 0) {
-		const char *e = getenv("AWQ_CUDA_GEMV_XR1");
-		v2_xr1 = e && e[0] == '1';
-	}
-	const int xr = rows > 2 || (v2_xr1 && epi != AWQ_CU_EPI_ADD_NORM && !out->nrm.xn_sumsq);
 	if (v2_novr < 0)
 		awq_cu_q4_gemv_overrides(getenv("AWQ_CUDA_GEMV"));
 	for (int i = 0; i < v2_novr; i++)
@@ -852,9 +838,9 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 			S = v2_ovrs[i].s;
 		}
 	int per = (w->chunks + kw - 1) / kw;
-	if (xr) /* the XR kernel (activations in the ring): 2 or 4 stages */
+	if (rows > 2) /* the XR kernel (activations in the ring): 2 or 4 stages */
 		S = S == 2 ? 2 : 4;
-	size_t wb = xr ? (size_t)S * (rt * 512 + V2_XR_SLOT) : (size_t)S * rt * 512 + (size_t)per * rows * 128;
+	size_t wb = rows > 2 ? (size_t)S * (rt * 512 + V2_XR_SLOT) : (size_t)S * rt * 512 + (size_t)per * rows * 128;
 	/* warp 0's ring also holds the RT x 4 x 32 reduction floats: S * RT * 512 >= RT * 512 */
 	size_t smem = kw * wb + (size_t)rt * w->groups * 128; /* + the q4_corr_make float4 of every (tile, group, g) */
 	if (epi == AWQ_CU_EPI_ADD_NORM) /* + the epilogue's residual rows (two tokens) and norm weights */
@@ -862,9 +848,9 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 	if (smem > (size_t)dv.optin)
 		return 0;
 	int pdl = v2_pdl >= 0 ? v2_pdl : awq_cu_pdl_default(dv.cc_major);
-	v2_last = awq_cu_gemv_choice{1, rt, kw, S, xr};
-	*err = rt == 2 ? launch_gemv2_s<2>(S, s, w, x, rows, out, epi, kw, per, smem, pdl, xr)
-		       : launch_gemv2_s<1>(S, s, w, x, rows, out, epi, kw, per, smem, pdl, xr);
+	v2_last = awq_cu_gemv_choice{1, rt, kw, S, rows > 2};
+	*err = rt == 2 ? launch_gemv2_s<2>(S, s, w, x, rows, out, epi, kw, per, smem, pdl)
+		       : launch_gemv2_s<1>(S, s, w, x, rows, out, epi, kw, per, smem, pdl);
 	return 1;
 }
 

@@ -749,16 +749,13 @@ int main(void)
 	 * shapes again with each tuning variant and the fallback kernel forced. */
 	{
 		static const int r_dec[] = {1, 2, 3, 5, 8}, n2[] = {1000}, n5[] = {72, 40};
-		/* legacy, rt, kw, stages, pdl, the XR form for one and two tokens too (AWQ_CUDA_GEMV_XR1) */
-		static const int var[][6] = {{0, 0, 0, 0, -1, 0}, {0, 2, 4, 8, 1, 0}, {0, 1, 16, 2, 0, 1},
-					     {1, 0, 0, 0, -1, 0}, {0, 1, 8, 6, 1, 0}, {0, 0, 0, 0, -1, 1},
-					     {0, 2, 16, 4, 1, 1}};
-		int nvar = sm && sm[0] == '1' ? 3 : 7; /* sanitizer runs: three of them */
+		static const int var[][5] = {{0, 0, 0, 0, -1}, {0, 2, 4, 8, 1}, {0, 1, 16, 2, 0},
+					     {1, 0, 0, 0, -1}, {0, 1, 8, 6, 1}};
+		int nvar = sm && sm[0] == '1' ? 3 : 5; /* sanitizer runs: three of them */
 		for (int v = 0; v < nvar; v++) {
 			awq_cu_q4_gemv_tune(var[v][0], var[v][1], var[v][2], var[v][3], var[v][4]);
-			awq_cu_q4_gemv_xr1(var[v][5]);
-			printf("-- decode GEMV variant legacy=%d rt=%d kw=%d stages=%d pdl=%d xr1=%d\n", var[v][0], var[v][1],
-			       var[v][2], var[v][3], var[v][4], var[v][5]);
+			printf("-- decode GEMV variant legacy=%d rt=%d kw=%d stages=%d pdl=%d\n", var[v][0], var[v][1],
+			       var[v][2], var[v][3], var[v][4]);
 			test_q4_segments(2304, 128, n2, 1, r_dec, 5);
 			test_q4_segments(1152, 64, n3, 3, r_dec, 5);
 			test_q4_segments(768, 256, n5, 2, r_dec, 5);
@@ -766,7 +763,6 @@ int main(void)
 			test_q4_epinorm(1152, 1088, 344, 64);
 		}
 		awq_cu_q4_gemv_tune(0, 0, 0, 0, -1);
-		awq_cu_q4_gemv_xr1(-1);
 		test_q4_epinorm(4096, 4096, 1024, 128); /* llama2-7b's hidden size, the built-in launch */
 		test_q4_epinorm(1024, 1152, 344, 32);   /* g32: the fallback kernel */
 		/* which launch the built-in rule and an override take (sm_80+: the streaming kernel; the

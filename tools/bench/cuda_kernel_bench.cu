@@ -4,7 +4,7 @@
  * decode attention, each as time, bytes or FLOPs, and the fraction of the measured ceiling.
  * Weights rotate over copies larger than L2 so no timing reads from cache; kernels are timed as
  * CUDA-graph replays of many launches (median of several).
- * Usage: awq-cuda-bench [--quick | --sweep | --pattern | --xr1 | --profile] */
+ * Usage: awq-cuda-bench [--quick | --sweep | --pattern | --profile] */
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -307,9 +307,8 @@ static awq_cu_out out_of(float *y, int m)
 struct gemv_variant {
 	const char *name;
 	int legacy, rt, kw, stages, pdl;
-	int xr1; /* 1: the XR form (activations through the ring) for one and two tokens too */
 };
-static const gemv_variant V_DEFAULT = {"", 0, 0, 0, 0, -1, 0}, V_LEGACY = {"legacy", 1, 0, 0, 0, -1, 0};
+static const gemv_variant V_DEFAULT = {"", 0, 0, 0, 0, -1}, V_LEGACY = {"legacy", 1, 0, 0, 0, -1};
 
 static void bench_q4_gemv(int m, int k, int sms, int copies, const gemv_variant *vs, int nv, const int *ns, int nn)
 {
@@ -322,7 +321,6 @@ static void bench_q4_gemv(int m, int k, int sms, int copies, const gemv_variant 
 	for (int vi = 0; vi < nv; vi++) {
 		const gemv_variant &v = vs[vi];
 		awq_cu_q4_gemv_tune(v.legacy, v.rt, v.kw, v.stages, v.pdl);
-		awq_cu_q4_gemv_xr1(v.xr1 ? 1 : 0);
 		for (int ni = 0; ni < nn; ni++) {
 			int n = ns[ni];
 			int i = 0;
@@ -340,7 +338,6 @@ static void bench_q4_gemv(int m, int k, int sms, int copies, const gemv_variant 
 		}
 	}
 	awq_cu_q4_gemv_tune(0, 0, 0, 0, -1);
-	awq_cu_q4_gemv_xr1(-1);
 	CK(cudaFree(x));
 	CK(cudaFree(y));
 	free_q4(s);
@@ -509,20 +506,6 @@ int main(int argc, char **argv)
 		printf("profile launches done\n");
 		return 0;
 	}
-	if (argc > 1 && strcmp(argv[1], "--xr1") == 0) {
-		/* --xr1: the built-in launch at one and two tokens with the activations staged before the
-		 * main loop (default) and through the ring (XR), on the llama2-7b / qwen3-8b decode shapes */
-		static const int n12[] = {1, 2};
-		static const gemv_variant xv[] = {{"default", 0, 0, 0, 0, -1, 0}, {"xr1", 0, 0, 0, 0, -1, 1}};
-		static const int shapes[][2] = {{4096, 4096}, {12288, 4096}, {22016, 4096}, {4096, 11008}, {4096, 14336},
-						{6144, 4096}, {24576, 4096}, {4096, 12288}};
-		ceilings(p.multiProcessorCount);
-		for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
-			bench_q4_gemv(shapes[i][0], shapes[i][1], p.multiProcessorCount, shapes[i][0] * shapes[i][1] > 40000000 ? 4 : 8,
-				      xv, 2, n12, 2);
-		print_rows();
-		return 0;
-	}
 	if (argc > 1 && strcmp(argv[1], "--pattern") == 0) {
 		/* --pattern: the decode GEMV's weight stream alone (pattern_kernel), its built-in launches
 		 * on the llama2-7b shapes, in the repacked tile-major layout and chunk-major */
@@ -539,9 +522,9 @@ int main(int argc, char **argv)
 		 * to choose the built-in configuration (try_gemv2) from one short run */
 		static const int n1[] = {1};
 		static const gemv_variant sw[] = {
-			{"default", 0, 0, 0, 0, -1, 0}, {"rt2 kw4 s4", 0, 2, 4, 4, 1, 0},   {"rt2 kw8 s4", 0, 2, 8, 4, 1, 0},
-			{"rt2 kw8 s8", 0, 2, 8, 8, 1, 0}, {"rt2 kw8 s2", 0, 2, 8, 2, 1, 0},   {"rt2 kw16 s4", 0, 2, 16, 4, 1, 0},
-			{"rt2 kw16 s2", 0, 2, 16, 2, 1, 0}, {"rt1 kw8 s8", 0, 1, 8, 8, 1, 0}, {"rt1 kw8 s4", 0, 1, 8, 4, 1, 0},
+			{"default", 0, 0, 0, 0, -1}, {"rt2 kw4 s4", 0, 2, 4, 4, 1},   {"rt2 kw8 s4", 0, 2, 8, 4, 1},
+			{"rt2 kw8 s8", 0, 2, 8, 8, 1}, {"rt2 kw8 s2", 0, 2, 8, 2, 1},   {"rt2 kw16 s4", 0, 2, 16, 4, 1},
+			{"rt2 kw16 s2", 0, 2, 16, 2, 1}, {"rt1 kw8 s8", 0, 1, 8, 8, 1}, {"rt1 kw8 s4", 0, 1, 8, 4, 1},
 		};
 		static const int shapes[][2] = {{4096, 4096}, {12288, 4096}, {22016, 4096}, {11008, 4096},
 						{4096, 11008}, {4096, 14336}, {6144, 4096}, {24576, 4096}, {4096, 12288}};
@@ -561,26 +544,26 @@ int main(int argc, char **argv)
 	{
 		static const int n1[] = {1}, n1248[] = {1, 2, 4, 8};
 		static const gemv_variant sweep[] = {
-			V_LEGACY, {"default", 0, 0, 0, 0, -1, 0},
-			{"rt2 kw16 s2", 0, 2, 16, 2, 1, 0}, {"rt2 kw16 s6", 0, 2, 16, 6, 1, 0},
-			{"rt2 kw16 s4 nopdl", 0, 2, 16, 4, 0, 0}, {"rt1 kw16 s4", 0, 1, 16, 4, 1, 0},
+			V_LEGACY, {"default", 0, 0, 0, 0, -1},
+			{"rt2 kw16 s2", 0, 2, 16, 2, 1}, {"rt2 kw16 s6", 0, 2, 16, 6, 1},
+			{"rt2 kw16 s4 nopdl", 0, 2, 16, 4, 0}, {"rt1 kw16 s4", 0, 1, 16, 4, 1},
 		};
 		int sms = p.multiProcessorCount;
 		bench_q4_gemv(4096, 14336, sms, copies, sweep, sizeof(sweep) / sizeof(sweep[0]), n1, 1);
 		/* Short K (64 chunks): with 8 warps a warp's slice is 8 chunks, so s8 puts all of it in flight
 		 * at once and kw16 halves the slice; both test whether the start-up round trips bound it. */
 		static const gemv_variant small_sweep[] = {
-			V_LEGACY, {"default", 0, 0, 0, 0, -1, 0},
-			{"rt1 kw8 s2", 0, 1, 8, 2, 1, 0}, {"rt1 kw8 s4 nopdl", 0, 1, 8, 4, 0, 0},
-			{"rt1 kw4 s4", 0, 1, 4, 4, 1, 0}, {"rt2 kw8 s4", 0, 2, 8, 4, 1, 0}, {"rt2 kw4 s4", 0, 2, 4, 4, 1, 0},
-			{"rt1 kw8 s8", 0, 1, 8, 8, 1, 0}, {"rt1 kw16 s4", 0, 1, 16, 4, 1, 0}, {"rt1 kw16 s2", 0, 1, 16, 2, 1, 0},
+			V_LEGACY, {"default", 0, 0, 0, 0, -1},
+			{"rt1 kw8 s2", 0, 1, 8, 2, 1}, {"rt1 kw8 s4 nopdl", 0, 1, 8, 4, 0},
+			{"rt1 kw4 s4", 0, 1, 4, 4, 1}, {"rt2 kw8 s4", 0, 2, 8, 4, 1}, {"rt2 kw4 s4", 0, 2, 4, 4, 1},
+			{"rt1 kw8 s8", 0, 1, 8, 8, 1}, {"rt1 kw16 s4", 0, 1, 16, 4, 1}, {"rt1 kw16 s2", 0, 1, 16, 2, 1},
 		};
 		bench_q4_gemv(4096, 4096, sms, copies * 3, small_sweep, sizeof(small_sweep) / sizeof(small_sweep[0]), n1, 1);
 		/* the built-in choice at n = 1, 2, 4, 8 against the fallback, llama2-7b decode shapes; the
 		 * streaming kernel forced (above 2 tokens: activations in the ring, XR), which the built-in
 		 * choice does not take above 2 tokens until measured */
-		static const gemv_variant dl[] = {V_LEGACY, V_DEFAULT, {"xr rt2 kw16 s4", 0, 2, 16, 4, -1, 0},
-						  {"xr rt2 kw8 s2", 0, 2, 8, 2, -1, 0}};
+		static const gemv_variant dl[] = {V_LEGACY, V_DEFAULT, {"xr rt2 kw16 s4", 0, 2, 16, 4, -1},
+						  {"xr rt2 kw8 s2", 0, 2, 8, 2, -1}};
 		static const int n128[] = {1, 2, 8}, n48[] = {4, 8};
 		bench_q4_gemv(4096, 14336, sms, copies, dl, 4, n1248, 4);
 		bench_q4_gemv(4096, 4096, sms, copies * 3, dl, 2, n128, 3);

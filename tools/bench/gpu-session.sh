@@ -11,7 +11,6 @@
 #             "moe_memcheck kernels_racecheck ..." for some of them)
 #   kbench    awq-cuda-bench (kernel rates and the copy / cuBLAS ceilings)
 #   ksweep    awq-cuda-bench --sweep (decode GEMV launch variants on every llama2-7b / qwen3-8b shape)
-#   kxr1      awq-cuda-bench --xr1 (the decode GEMV at 1-2 tokens, activations staged or through the ring)
 #   kpattern  awq-cuda-bench --pattern (the decode GEMV's weight stream alone, tile- and chunk-major)
 #   profile   AWQ_CUDA_PROFILE=1 decode of qwen3-0.6b, llama2-7b, qwen3-30b-a3b (per node kind); others
 #             with PROFILE_MODELS="MODEL PRECISION,..." (e.g. "qwen3-30b-a3b awq")
@@ -225,13 +224,6 @@ if has ksweep; then
 	timeout 300 "$KB" --sweep >"$L/ksweep.log" 2>&1
 	note "awq-cuda-bench --sweep: rc=$?"
 	grep -E "^(W4A16 GEMV|copy kernel|read-only)" "$L/ksweep.log" | tee -a "$summary"
-fi
-
-if has kxr1; then
-	# the decode GEMV at one and two tokens, activations staged (default) or through the ring (XR)
-	timeout 200 "$KB" --xr1 >"$L/kxr1.log" 2>&1
-	note "awq-cuda-bench --xr1: rc=$?"
-	grep -E "^(W4A16 GEMV|copy kernel|read-only)" "$L/kxr1.log" | tee -a "$summary"
 fi
 
 if has kpattern; then
