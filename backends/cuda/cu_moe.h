@@ -57,13 +57,21 @@ void awq_cu_moe_scratch_size(int max_rows, int top_k, int n_experts, int hidden,
  * one launch whose last block does the top-k; otherwise logits and top-k are two launches. */
 cudaError_t awq_cu_moe_route(cudaStream_t s, const void *w, int elem_bytes, int is_bf16, int n_experts, int hidden,
 			     const float *x, int rows, int top_k, int norm_topk, float *logits, float *route,
-			     unsigned *ticket, int pdl);
+			     unsigned *ticket, int pdl, const float *xn_sumsq, float xn_eps);
+/* Whether the decode router can read a producer-epilogue norm's xn (xn_sumsq of struct awq_cu_xnorm,
+ * one or two rows, with a ticket): the staged fused kernel, 16-bit weights, hidden a multiple of 8
+ * whose two rows fit its 48 KB of staging. */
+static inline int awq_cu_moe_route_reads_xn(int elem_bytes, int hidden)
+{
+	return elem_bytes == 2 && hidden % 8 == 0 && (size_t)2 * hidden * sizeof(float) <= 48 * 1024;
+}
 
 /* out[r] = sum_j route weight_j * down_e(silu(gate_e(x_r)) * up_e(x_r)), e = route id j. A row with
- * an id that is not an expert's gets NaN. nrm (NULL: none): the residual add + RMSNorm after the
- * experts done in their last kernel, as the producer of struct awq_cu_xnorm (cu_kernels.h): out gets
- * nrm->res + that sum; decode rows of a layer awq_cu_moe_q4m takes, hidden a multiple of 4, else
- * cudaErrorInvalidValue. */
+ * an id that is not an expert's gets NaN. nrm (NULL: none), struct awq_cu_xnorm (cu_kernels.h): with
+ * res set the residual add + RMSNorm after the experts is done in their last kernel (the producer:
+ * out gets nrm->res + that sum; hidden a multiple of 4); with xn_sumsq set x is a producer's xn and
+ * the gate/up kernel completes its norm (the reader; one or two rows). Either only for decode rows
+ * of a layer awq_cu_moe_q4m takes, else cudaErrorInvalidValue. */
 cudaError_t awq_cu_moe_experts(cudaStream_t s, const struct awq_cu_moe_w *w, const float *x, const float *route,
 			       int rows, int top_k, const struct awq_cu_moe_scratch *sc, float *out, int pdl,
 			       const struct awq_cu_xnorm *nrm);

@@ -96,8 +96,42 @@ static int fold_weight(const struct awq_weight *w)
 	       w->k % 8 == 0;
 }
 
-/* Every reader of value x is such a MATMUL (alone, or a member of a fused q/k/v or gate/up launch,
- * which takes the same weights' format), so that each one can complete a producer-epilogue norm. */
+/* MoE layers reading a fold's norm (the router scales its logits, the q4m gate/up kernel its sums by
+ * 1 / rms): written after the H200 time of 2026-11-30, not yet measured, so off;
+ * AWQ_CUDA_EPINORM_MOE=1 on. */
+static int epinorm_moe(void)
+{
+	const char *e = getenv("AWQ_CUDA_EPINORM_MOE");
+	return e && e[0] == '1';
+}
+
+static int moe_q4m_node(const struct awq_node *n)
+{
+	if (n->op != AWQ_OP_MOE_EXPERTS || !n->experts || n->experts->n < 1 || !n->experts->gate || !n->experts->down)
+		return 0;
+	struct awq_cu_moe_w w;
+	awq_cu_moe_geometry(n->experts, &w);
+	return awq_cu_moe_q4m(&w);
+}
+
+/* A node whose decode kernels can complete a producer-epilogue norm of its input x (cols wide): a
+ * MATMUL of a fold weight, and with AWQ_CUDA_EPINORM_MOE=1 a 16-bit router on the staged kernel and
+ * MOE_EXPERTS on the q4m kernels, reading x as their first input. */
+static int fold_reader(const struct awq_node *m, int x, int cols)
+{
+	if (m->op == AWQ_OP_MATMUL)
+		return fold_weight(m->w);
+	if (!epinorm_moe() || m->in[0] != x || (m->op == AWQ_OP_MOE_EXPERTS && m->in[1] == x))
+		return 0;
+	if (m->op == AWQ_OP_MOE_ROUTE)
+		return m->w && m->w->fmt == AWQ_WFMT_DENSE && (m->w->dtype == AWQ_DT_BF16 || m->w->dtype == AWQ_DT_F16) &&
+		       awq_cu_moe_route_reads_xn(2, cols);
+	return moe_q4m_node(m);
+}
+
+/* Every reader of value x is such a node (a MATMUL alone, or a member of a fused q/k/v or gate/up
+ * launch, which takes the same weights' format), so that each one can complete a producer-epilogue
+ * norm. */
 static int fold_readers_only(const struct awq_graph *g, int x)
 {
 	int n = 0;
@@ -108,7 +142,7 @@ static int fold_readers_only(const struct awq_graph *g, int x)
 			reads |= m->in[k] == x;
 		if (!reads)
 			continue;
-		if (m->op != AWQ_OP_MATMUL || !fold_weight(m->w))
+		if (!fold_reader(m, x, g->values[x].cols))
 			return 0;
 		n++;
 	}
@@ -122,12 +156,7 @@ static int fold_producer(const struct awq_node *n, int cols)
 {
 	if (n->op == AWQ_OP_MATMUL)
 		return fold_weight(n->w) && (int)n->w->n == cols;
-	if (n->op != AWQ_OP_MOE_EXPERTS || !n->experts || n->experts->n < 1 || !n->experts->gate || !n->experts->down ||
-	    n->experts->gate[0].k != cols)
-		return 0;
-	struct awq_cu_moe_w w;
-	awq_cu_moe_geometry(n->experts, &w);
-	return awq_cu_moe_q4m(&w);
+	return moe_q4m_node(n) && n->experts->gate[0].k == cols;
 }
 
 /* The producer-epilogue norm for ADD_NORM node a (tentative; see check_epinorm): the ADD's
@@ -141,10 +170,11 @@ static void plan_epinorm(struct cu_ctx *c, const int *uses, int a)
 	if (p < 0 || c->nodes[p].exec != CU_X_PLAIN || !fold_producer(&g->nodes[p], cols) || cols % 4 ||
 	    g->nodes[p].out == g->logits_out)
 		return;
-	/* a producer that reads an earlier fold's norm could clear that fold's accumulator (fold j clears
-	 * slot j - 1) while its own blocks still read it: not planned (no decoder here has one) */
+	/* a MATMUL producer that reads an earlier fold's norm could clear that fold's accumulator (fold j
+	 * clears slot j - 1) while its own blocks still read it: not planned (no decoder here has one).
+	 * MOE_EXPERTS reads its input in the gate/up kernel and clears in the down kernel after it. */
 	const int ip = awq_graph_producer(g, g->nodes[p].in[0]);
-	if (ip >= 0 && g->nodes[ip].op == AWQ_OP_RMSNORM && c->nodes[ip].epi_by >= 0)
+	if (g->nodes[p].op == AWQ_OP_MATMUL && ip >= 0 && g->nodes[ip].op == AWQ_OP_RMSNORM && c->nodes[ip].epi_by >= 0)
 		return;
 	const int pv = g->nodes[p].out;
 	if (uses[pv] != 1 || (n->in[0] != pv && n->in[1] != pv) || n->in[0] == n->in[1])

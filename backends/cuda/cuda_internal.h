@@ -121,6 +121,9 @@ int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 /* The producer side of node i's producer-epilogue norm (cu_node.epi_norm >= 0): the residual, norm
  * weight and outputs of its ADD and RMSNORM, its accumulator slot and the previous fold's. */
 struct awq_cu_xnorm awq_cu_epi_nrm(struct cu_ctx *c, int i);
+/* A decode kernel reading value in_v, the norm of a producer-epilogue fold (cu_node.epi_by), gets
+ * the reader side of struct awq_cu_xnorm in *x (xn_sumsq, xn_eps; one-token steps). 1 when it does. */
+int awq_cu_xn_reader(const struct cu_ctx *c, int in_v, int rows, struct awq_cu_xnorm *x);
 /* cuda_moe.c */
 int awq_cu_moe_supported(const struct awq_graph *g, const struct awq_node *n);
 int awq_cu_moe_plan(struct cu_ctx *c, char *err, size_t errlen);

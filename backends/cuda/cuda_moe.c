@@ -387,9 +387,11 @@ int awq_cu_moe_run(struct cu_ctx *c, int node, int rows, char *err, size_t errle
 		const struct cu_weight *w = c->nodes[node].w >= 0 ? &c->wts[c->nodes[node].w] : NULL;
 		if (!w || !w->data)
 			return awq_err(err, errlen, AWQ_EINVAL, "cuda: router of %s not uploaded", g->values[n->out].name);
+		struct awq_cu_xnorm xr = {0}; /* x may be a producer-epilogue norm's xn (cuda_fuse.c) */
+		awq_cu_xn_reader(c, n->in[0], rows, &xr);
 		e = awq_cu_moe_route(c->stream, w->data, w->kind == CU_W_D32 ? 4 : 2, w->is_bf16, n->p.moe.n_experts,
 				     g->values[n->in[0]].cols, x, rows, n->p.moe.top_k, n->p.moe.norm_topk, m->logits,
-				     out, m->ticket, awq_cu_pdl_default(c->cc_major));
+				     out, m->ticket, awq_cu_pdl_default(c->cc_major), xr.xn_sumsq, xr.xn_eps);
 		return e == cudaSuccess ? 0 : awq_cu_fail(err, errlen, e, "MoE router");
 	}
 	int s = m->set_of_node[node];
@@ -397,14 +399,15 @@ int awq_cu_moe_run(struct cu_ctx *c, int node, int rows, char *err, size_t errle
 		return awq_err(err, errlen, AWQ_EINVAL, "cuda: MoE node %s was not prepared", g->values[n->out].name);
 	const float *route = (const float *)awq_cu_value(c, n->in[1]);
 	/* the producer-epilogue norm of the ADD + RMSNORM after it (one-token steps; cuda_fuse.c): the
-	 * sum goes to the ADD's output */
-	struct awq_cu_xnorm nrm;
+	 * sum goes to the ADD's output; and x may be the xn of the one before (the reader side) */
+	struct awq_cu_xnorm nrm = {0};
 	const int fold = c->nodes[node].epi_norm >= 0 && rows == 1;
 	if (fold) {
 		nrm = awq_cu_epi_nrm(c, node);
 		out = (float *)awq_cu_value(c, g->nodes[c->nodes[node].epi_norm].out);
 	}
+	const int reads = awq_cu_xn_reader(c, n->in[0], rows, &nrm);
 	e = awq_cu_moe_experts(c->stream, &m->sets[s].w, x, route, rows, n->p.moe.top_k, &m->sc, out,
-			       awq_cu_pdl_default(c->cc_major), fold ? &nrm : NULL);
+			       awq_cu_pdl_default(c->cc_major), fold || reads ? &nrm : NULL);
 	return e == cudaSuccess ? 0 : awq_cu_fail(err, errlen, e, "MoE experts");
 }

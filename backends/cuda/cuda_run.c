@@ -76,7 +76,7 @@ static int blas_gemm(struct cu_ctx *c, const struct cu_weight *w, int j, int in_
 /* A decode GEMV reading value in_v, the norm of a producer-epilogue fold (cu_node.epi_by), gets
  * the reader side of struct awq_cu_xnorm: the sum of squares the MATMUL before the ADD accumulated.
  * 1 when it did. */
-static int xn_reader(const struct cu_ctx *c, int in_v, int rows, struct awq_cu_xnorm *x)
+int awq_cu_xn_reader(const struct cu_ctx *c, int in_v, int rows, struct awq_cu_xnorm *x)
 {
 	int p = rows == 1 ? awq_graph_producer(c->g, in_v) : -1;
 	if (p < 0 || c->nodes[p].epi_by < 0 || c->g->nodes[p].op != AWQ_OP_RMSNORM)
@@ -96,7 +96,7 @@ static int dense_fused(struct cu_ctx *c, const struct cu_weight *w, int in_v, in
 		struct awq_cu_w16_multi m = {.nseg = w->nsrc, .silu = silu, .is_bf16 = w->is_bf16, .k = (int)w->src[0]->k,
 					     .cc_major = c->cc_major};
 		struct awq_cu_xnorm xn = {0};
-		xn_reader(c, in_v, rows, &xn);
+		awq_cu_xn_reader(c, in_v, rows, &xn);
 		m.xn_sumsq = xn.xn_sumsq;
 		m.xn_eps = xn.xn_eps;
 		for (int j = 0; j < w->nsrc; j++) {
@@ -172,7 +172,7 @@ static int matmul(struct cu_ctx *c, const struct cu_weight *w, int in_v, int row
 			o.tile_end[s] = end;
 		}
 		if (rows <= AWQ_CU_DECODE_ROWS) {
-			xn_reader(c, in_v, rows, &o.nrm);
+			awq_cu_xn_reader(c, in_v, rows, &o.nrm);
 			CK(awq_cu_q4_gemv(c->stream, &w->q4, act(c, in_v), rows, &o, epi, c->sm_count), "W4A16 GEMV");
 			return 0;
 		}
@@ -188,7 +188,7 @@ static int matmul(struct cu_ctx *c, const struct cu_weight *w, int in_v, int row
 	float *out = act(c, outs[0]);
 	if (w->kind == CU_W_D16 && rows <= AWQ_CU_DECODE_ROWS) {
 		struct awq_cu_xnorm xn = {0};
-		const int reads_xn = xn_reader(c, in_v, rows, &xn);
+		const int reads_xn = awq_cu_xn_reader(c, in_v, rows, &xn);
 		CK(awq_cu_w16_gemv_x(c->stream, w->data, w->is_bf16, w->bias[0], (int)w->src[0]->n, (int)w->src[0]->k,
 				     act(c, in_v), rows, out, reads_xn ? &xn : NULL, c->w16_pdl && pdl_for(c, rows)),
 		   "16-bit GEMV");

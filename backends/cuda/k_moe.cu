@@ -428,7 +428,8 @@ __global__ void moe_topk_kernel(const float *__restrict__ logits, int E, int K, 
 #define MOE_RB 8
 static __device__ __forceinline__ void moe_logits_staged(const uint16_t *__restrict__ w, int is_bf16, int E, int H,
 							 const float *__restrict__ x, int rows,
-							 float *__restrict__ logits, float *xsm)
+							 float *__restrict__ logits, float *xsm,
+							 const float *__restrict__ xn_sumsq, float xn_eps)
 {
 	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 	int e = blockIdx.x * MOE_WARPS + warp;
@@ -483,6 +484,11 @@ static __device__ __forceinline__ void moe_logits_staged(const uint16_t *__restr
 			}
 		}
 	}
+	if (xn_sumsq) /* x is a producer-epilogue norm's xn (rows <= 2): its 1 / RMS on the sums */
+#pragma unroll
+		for (int r = 0; r < 2; r++)
+			if (r < rows)
+				acc[r] *= rsqrtf(xn_sumsq[r] / (float)H + xn_eps);
 	moe_logits_store(acc, lane, has, e, E, 0, rows, logits);
 }
 
@@ -494,13 +500,14 @@ template <int STAGED>
 static __device__ __forceinline__ void moe_route_fused(const void *__restrict__ w, int elem_bytes, int is_bf16, int E,
 						       int H, const float *__restrict__ x, int rows,
 						       float *__restrict__ logits, int K, int norm,
-						       float *__restrict__ route, unsigned *__restrict__ ticket)
+						       float *__restrict__ route, unsigned *__restrict__ ticket,
+						       const float *__restrict__ xn_sumsq, float xn_eps)
 {
 	extern __shared__ __align__(16) float xsm[];
 	__shared__ int last;
 	pdl_trigger(); /* the expert kernel's blocks may be placed now; they wait for this grid to end */
 	if (STAGED) {
-		moe_logits_staged(static_cast<const uint16_t *>(w), is_bf16, E, H, x, rows, logits, xsm);
+		moe_logits_staged(static_cast<const uint16_t *>(w), is_bf16, E, H, x, rows, logits, xsm, xn_sumsq, xn_eps);
 	} else {
 		pdl_wait(); /* x comes from the kernel before */
 		moe_logits_block(w, elem_bytes, is_bf16, E, H, x, rows, logits);
@@ -521,16 +528,18 @@ static __device__ __forceinline__ void moe_route_fused(const void *__restrict__ 
 		*ticket = 0u;
 }
 
-/* The staged router (16-bit weights, H a multiple of 8: every decode router of the presets), and the
- * general one with a budget of 128 registers: ptxas gave it 64 and a 16-byte spill on sm_120. */
+/* The staged router (16-bit weights, H a multiple of 8: every decode router of the presets; xn_sumsq:
+ * x is a producer-epilogue norm's xn, struct awq_cu_xnorm), and the general one with a budget of 128
+ * registers: ptxas gave it 64 and a 16-byte spill on sm_120. */
 __global__ void __launch_bounds__(MOE_WARPS * 32) moe_route_fused_kernel(const void *__restrict__ w, int elem_bytes,
 									  int is_bf16, int E, int H,
 									  const float *__restrict__ x, int rows,
 									  float *__restrict__ logits, int K, int norm,
 									  float *__restrict__ route,
-									  unsigned *__restrict__ ticket)
+									  unsigned *__restrict__ ticket,
+									  const float *__restrict__ xn_sumsq, float xn_eps)
 {
-	moe_route_fused<1>(w, elem_bytes, is_bf16, E, H, x, rows, logits, K, norm, route, ticket);
+	moe_route_fused<1>(w, elem_bytes, is_bf16, E, H, x, rows, logits, K, norm, route, ticket, xn_sumsq, xn_eps);
 }
 
 __global__ void __launch_bounds__(MOE_WARPS * 32, 2) moe_route_fused_any_kernel(const void *__restrict__ w,
@@ -541,14 +550,17 @@ __global__ void __launch_bounds__(MOE_WARPS * 32, 2) moe_route_fused_any_kernel(
 										 float *__restrict__ route,
 										 unsigned *__restrict__ ticket)
 {
-	moe_route_fused<0>(w, elem_bytes, is_bf16, E, H, x, rows, logits, K, norm, route, ticket);
+	moe_route_fused<0>(w, elem_bytes, is_bf16, E, H, x, rows, logits, K, norm, route, ticket, nullptr, 0.f);
 }
 
 extern "C" cudaError_t awq_cu_moe_route(cudaStream_t s, const void *w, int elem_bytes, int is_bf16, int n_experts,
 					int hidden, const float *x, int rows, int top_k, int norm_topk, float *logits,
-					float *route, unsigned *ticket, int pdl)
+					float *route, unsigned *ticket, int pdl, const float *xn_sumsq, float xn_eps)
 {
 	if (rows < 1 || n_experts < 1 || n_experts > 1024 || top_k < 1 || top_k > n_experts)
+		return cudaErrorInvalidValue;
+	/* the reader of a producer-epilogue norm: the staged fused router only (awq_cu_moe_route_reads_xn) */
+	if (xn_sumsq && (rows > 2 || !ticket || !awq_cu_moe_route_reads_xn(elem_bytes, hidden)))
 		return cudaErrorInvalidValue;
 	dim3 grid((n_experts + MOE_WARPS - 1) / MOE_WARPS, (rows + 7) / 8);
 	if (rows <= 8 && ticket) {
@@ -558,7 +570,7 @@ extern "C" cudaError_t awq_cu_moe_route(cudaStream_t s, const void *w, int elem_
 		if (elem_bytes == 2 && hidden % 8 == 0 && xs <= 48 * 1024)
 			return awq_cu_launch(moe_route_fused_kernel, grid, dim3(MOE_WARPS * 32), xs, s, pdl, w,
 					     elem_bytes, is_bf16, n_experts, hidden, x, rows, logits, top_k, norm_topk,
-					     route, ticket);
+					     route, ticket, xn_sumsq, xn_eps);
 		return awq_cu_launch(moe_route_fused_any_kernel, grid, dim3(MOE_WARPS * 32), 0, s, pdl, w, elem_bytes,
 				     is_bf16, n_experts, hidden, x, rows, logits, top_k, norm_topk, route, ticket);
 	}
@@ -974,7 +986,8 @@ template <int U>
 __global__ void __launch_bounds__(MOE_WARPS * 32, 3) moe_gu_q4m_kernel(struct awq_cu_moe_w w,
 								   const float *__restrict__ x,
 								   const float *__restrict__ route, int K,
-								   float *__restrict__ h)
+								   float *__restrict__ h,
+								   const float *__restrict__ xn_sumsq, float xn_eps)
 {
 	extern __shared__ __align__(16) uint32_t dyn[];
 	__shared__ float red[MOE_WARPS][2][2][8];
@@ -989,6 +1002,8 @@ __global__ void __launch_bounds__(MOE_WARPS * 32, 3) moe_gu_q4m_kernel(struct aw
 	 * others). The parameters used to be loaded after x's stores: a third round trip. */
 	const int nc = c1 - c0;
 	const float rid = route[(size_t)r * 2 * K + p % K];
+	/* a producer-epilogue norm's xn (xn_sumsq set): its sum of squares with the id, used at the end */
+	const float xss = xn_sumsq ? xn_sumsq[r] : 0.f;
 	const float *xp = moe_xfrag_ptr(x + (size_t)r * m.k, c0);
 	float2 xv[U];
 	moe_xfrag_load<U>(xp, 0, nc, xv);
@@ -1027,6 +1042,11 @@ __global__ void __launch_bounds__(MOE_WARPS * 32, 3) moe_gu_q4m_kernel(struct aw
 	for (int i = 0; i < MOE_WARPS; i++) { /* fixed order: deterministic */
 		sg += red[i][0][hh][gg];
 		su += red[i][1][hh][gg];
+	}
+	if (xn_sumsq) { /* W (x / rms) = (W x) / rms for gate and up */
+		const float sc = rsqrtf(xss / (float)w.hidden + xn_eps);
+		sg *= sc;
+		su *= sc;
 	}
 	const int ft = tile * 16 + gg + 8 * hh;
 	if (ft < w.inter)
@@ -1483,7 +1503,8 @@ static cudaError_t decode_q4m(cudaStream_t s, const struct awq_cu_moe_w *w, cons
 			      int rows, int K, const struct awq_cu_moe_scratch *sc, float *out, int pdl,
 			      const struct awq_cu_xnorm *nrm)
 {
-	struct awq_cu_xnorm none = {};
+	struct awq_cu_xnorm none = {}, prod = nrm ? *nrm : none;
+	prod.xn_sumsq = NULL; /* the down kernel is the producer side only */
 	const int UG = 4, UD = 12; /* chunks in flight per warp: the whole slice at qwen3-30b-a3b's shapes */
 	const int pg = (w->gu.chunks + MOE_WARPS - 1) / MOE_WARPS;
 	const size_t s1 = (size_t)MOE_WARPS * pg * 128 + (size_t)2 * w->gu.groups * 128;
@@ -1495,10 +1516,11 @@ static cudaError_t decode_q4m(cudaStream_t s, const struct awq_cu_moe_w *w, cons
 		e = moe_smem(moe_down_q4m_kernel<UD>, s2);
 	if (e == cudaSuccess)
 		e = awq_cu_launch(moe_gu_q4m_kernel<UG>, dim3((w->inter + 15) / 16, rows * K), dim3(MOE_WARPS * 32), s1, s,
-				  pdl, *w, x, route, K, sc->h);
+				  pdl, *w, x, route, K, sc->h, nrm ? nrm->xn_sumsq : (const float *)nullptr,
+				  nrm ? nrm->xn_eps : 0.f);
 	if (e == cudaSuccess)
 		e = awq_cu_launch(moe_down_q4m_kernel<UD>, dim3((w->hidden + 15) / 16, rows), dim3(MOE_WARPS * 32), s2, s,
-				  pdl, *w, (const float *)sc->h, route, K, out, nrm ? *nrm : none);
+				  pdl, *w, (const float *)sc->h, route, K, out, nrm && nrm->res ? prod : none);
 	return e;
 }
 
@@ -1593,9 +1615,9 @@ extern "C" cudaError_t awq_cu_moe_experts(cudaStream_t s, const struct awq_cu_mo
 {
 	if (rows < 1 || top_k < 1 || w->n_experts < 1)
 		return cudaErrorInvalidValue;
-	if (nrm) { /* the producer-epilogue norm: the q4m decode kernels only, every pointer set */
-		if (rows > AWQ_CU_DECODE_ROWS || !awq_cu_moe_q4m(w) || w->hidden % 4 || !nrm->res || !nrm->norm_w ||
-		    !nrm->xn || !nrm->sumsq)
+	if (nrm && (nrm->res || nrm->xn_sumsq)) { /* a producer-epilogue norm: the q4m decode kernels only */
+		if (rows > AWQ_CU_DECODE_ROWS || !awq_cu_moe_q4m(w) ||
+		    (nrm->res && (w->hidden % 4 || !nrm->norm_w || !nrm->xn || !nrm->sumsq)) || (nrm->xn_sumsq && rows > 2))
 			return cudaErrorInvalidValue;
 		return decode_q4m(s, w, x, route, rows, top_k, sc, out, pdl, nrm);
 	}

@@ -112,10 +112,12 @@ static int check(const struct expect *e, int max_tokens, int epinorm)
 	return fails;
 }
 
-/* Two routed layers as in a Qwen3-MoE decoder (route, experts, add + RMSNorm read by an AWQ matmul):
- * the experts of AWQ g64 / g128 fold each add + RMSNorm into their down kernel, g32 and BF16 experts
- * do not (the q4m kernels are the only ones with the epilogue). Weights are descriptions only. */
-static int check_moe(const char *what, enum awq_wfmt fmt, int group, int epinorm, int want)
+/* Two routed layers as in a Qwen3-MoE decoder (an AWQ o projection, add + RMSNorm, route, experts,
+ * add + RMSNorm read by an AWQ matmul): the experts of AWQ g64 / g128 fold the add + RMSNorm after
+ * them into their down kernel, g32 and BF16 experts do not (the q4m kernels are the only ones with
+ * the epilogue); with AWQ_CUDA_EPINORM_MOE=1 (moe_in) the o projection folds the one before them too,
+ * whose readers are the router and the experts. Weights are descriptions only. */
+static int check_moe(const char *what, enum awq_wfmt fmt, int group, int epinorm, int moe_in, int want, int want_o)
 {
 	enum { E = 4, K = 2, H = 256, I = 128 };
 	struct awq_weight ex[3 * E], router = {.fmt = AWQ_WFMT_DENSE, .dtype = AWQ_DT_BF16, .n = E, .k = H};
@@ -134,8 +136,11 @@ static int check_moe(const char *what, enum awq_wfmt fmt, int group, int epinorm
 	int v = awq_graph_value(&g, AWQ_V_ACT, H, "x"), res = awq_graph_value(&g, AWQ_V_ACT, H, "res");
 	g.tokens_in = awq_graph_value(&g, AWQ_V_TOKENS, 1, "tok");
 	for (int l = 0; l < 2; l++) {
-		int r = awq_graph_node(&g, AWQ_OP_MOE_ROUTE, 2 * K, "route", v, -1, -1, &router, &prm);
-		int e = awq_graph_node(&g, AWQ_OP_MOE_EXPERTS, H, "experts", v, r, -1, NULL, &prm);
+		int o = awq_graph_node(&g, AWQ_OP_MATMUL, H, "o", v, -1, -1, &mm, NULL);
+		res = awq_graph_node(&g, AWQ_OP_ADD, H, "h_attn", o, res, -1, NULL, NULL);
+		int n1 = awq_graph_node(&g, AWQ_OP_RMSNORM, H, "n_attn", res, -1, -1, &nw, &nrm);
+		int r = awq_graph_node(&g, AWQ_OP_MOE_ROUTE, 2 * K, "route", n1, -1, -1, &router, &prm);
+		int e = awq_graph_node(&g, AWQ_OP_MOE_EXPERTS, H, "experts", n1, r, -1, NULL, &prm);
 		res = awq_graph_node(&g, AWQ_OP_ADD, H, "h", e, res, -1, NULL, NULL);
 		int n = awq_graph_node(&g, AWQ_OP_RMSNORM, H, "n", res, -1, -1, &nw, &nrm);
 		v = awq_graph_node(&g, AWQ_OP_MATMUL, H, "y", n, -1, -1, &mm, NULL);
@@ -143,20 +148,25 @@ static int check_moe(const char *what, enum awq_wfmt fmt, int group, int epinorm
 	g.logits_out = v;
 	g.argmax_out = -1;
 	setenv("AWQ_CUDA_EPINORM", epinorm ? "1" : "0", 1);
+	setenv("AWQ_CUDA_EPINORM_MOE", moe_in ? "1" : "0", 1);
 	struct cu_ctx c;
 	int fails = plan(&c, &g, 1, what);
-	int folds = 0, linked = 1;
+	int folds = 0, folds_o = 0, linked = 1;
 	for (int i = 0; i < g.n_nodes; i++) {
 		if (c.nodes[i].epi_norm < 0)
 			continue;
-		folds++;
+		folds += g.nodes[i].op == AWQ_OP_MOE_EXPERTS;
+		folds_o += g.nodes[i].op == AWQ_OP_MATMUL;
 		const int a = c.nodes[i].epi_norm;
-		linked &= g.nodes[i].op == AWQ_OP_MOE_EXPERTS && a == i + 1 && c.nodes[a].epi_by == i &&
-			  c.nodes[c.nodes[a].norm_node].epi_by == i;
+		linked &= a == i + 1 && c.nodes[a].epi_by == i && c.nodes[c.nodes[a].norm_node].epi_by == i;
 	}
-	int ok = folds == want && c.n_folds == want && linked;
-	printf("%s moe %s (AWQ_CUDA_EPINORM=%d): %d of 2 add + RMSNorm in the experts' epilogue (want %d)%s\n",
-	       ok ? "ok  " : "FAIL", what, epinorm, folds, want, linked ? "" : " (not linked as expected)");
+	/* (one fold alone would clear its own accumulator: then none is planned) */
+	const int total = want + want_o >= 2 ? want + want_o : 0;
+	int ok = folds == (total ? want : 0) && folds_o == (total ? want_o : 0) && c.n_folds == total && linked;
+	printf("%s moe %s (AWQ_CUDA_EPINORM=%d, AWQ_CUDA_EPINORM_MOE=%d): %d of 2 add + RMSNorm in the experts' "
+	       "epilogue (want %d), %d of 2 in the o projection's (want %d)%s\n",
+	       ok ? "ok  " : "FAIL", what, epinorm, moe_in, folds, want, folds_o, want_o,
+	       linked ? "" : " (not linked as expected)");
 	fails += !ok;
 	plan_free(&c);
 	awq_graph_free(&g);
@@ -181,11 +191,16 @@ int main(void)
 			f += check(&ex[i], 1, en);
 			f += check(&ex[i], 512, en);
 		}
-	f += check_moe("awq g128", AWQ_WFMT_AWQ4, 128, 1, 2);
-	f += check_moe("awq g64", AWQ_WFMT_AWQ4, 64, 1, 2);
-	f += check_moe("awq g128", AWQ_WFMT_AWQ4, 128, 0, 0);
-	f += check_moe("awq g32", AWQ_WFMT_AWQ4, 32, 1, 0);
-	f += check_moe("bf16", AWQ_WFMT_DENSE, 0, 1, 0);
+	f += check_moe("awq g128", AWQ_WFMT_AWQ4, 128, 1, 0, 2, 0);
+	f += check_moe("awq g64", AWQ_WFMT_AWQ4, 64, 1, 0, 2, 0);
+	f += check_moe("awq g128", AWQ_WFMT_AWQ4, 128, 0, 0, 0, 0);
+	f += check_moe("awq g32", AWQ_WFMT_AWQ4, 32, 1, 0, 0, 0);
+	f += check_moe("bf16", AWQ_WFMT_DENSE, 0, 1, 0, 0, 0);
+	f += check_moe("awq g128", AWQ_WFMT_AWQ4, 128, 1, 1, 2, 2);
+	f += check_moe("awq g64", AWQ_WFMT_AWQ4, 64, 1, 1, 2, 2);
+	f += check_moe("awq g128", AWQ_WFMT_AWQ4, 128, 0, 1, 0, 0);
+	f += check_moe("awq g32", AWQ_WFMT_AWQ4, 32, 1, 1, 0, 0);
+	f += check_moe("bf16", AWQ_WFMT_DENSE, 0, 1, 1, 0, 0);
 	printf("%s: %d failure(s)\n", f ? "FAIL" : "PASS", f);
 	return f ? 1 : 0;
 }

@@ -315,13 +315,15 @@ static int test_route(struct cu_pair *p, const char *name, const struct fmt *f, 
 /* The residual add + RMSNorm after the experts in the expert down kernel's epilogue (the
  * producer-epilogue norm, cuda_fuse.c), as in a Qwen3-MoE decoder: two routed layers, each
  * followed by an add + RMSNorm whose norm only an AWQ matmul reads, so that one-token steps fold
- * both (the second clears the first's accumulator, the first the second's on the next step). The
+ * both (the second clears the first's accumulator, the first the second's on the next step); the
+ * second layer's input is the add + RMSNorm after that matmul, which with moe_in
+ * (AWQ_CUDA_EPINORM_MOE=1) the matmul folds too, its router and experts completing the norm. The
  * second residual sum h2 (written by the second expert kernel in those steps) and the output are
  * compared: h1's memory is reused once h2 is formed (the CPU's arena does), and the norms' values
  * are not comparable (a fold leaves them unnormalised for their readers). shared: both layers use
  * the same experts (else each its own). */
 static int test_fold(struct cu_pair *p, const char *name, const struct fmt *f, int E, int K, int H, int I, double tol,
-		     int shared)
+		     int shared, int moe_in)
 {
 	static const int steps[][3] = {{1, 0, 0}, {1, 1, 0}, {3, 2, 0}, {1, 5, 0}, {1, 6, 0},
 				       {2, 7, 0}, {1, 9, 0}, {1, 10, 0}};
@@ -330,12 +332,13 @@ static int test_fold(struct cu_pair *p, const char *name, const struct fmt *f, i
 	if (!shared)
 		layer_init(&L2, f, E, K, H, I);
 	const struct fmt mf = {"awq g128", AWQ_WFMT_AWQ4, AWQ_DT_I32, 128, 1};
-	struct awq_weight wa, wb, n1w, n2w;
+	struct awq_weight wa, wb, n1w, n2w, nbw;
 	make_weight(&wa, &mf, H, H, "a");
 	make_weight(&wb, &mf, H, H, "b");
 	const struct fmt nf = {"norm", AWQ_WFMT_DENSE, AWQ_DT_BF16, 0, 0};
 	make_weight(&n1w, &nf, H, 1, "n1");
 	make_weight(&n2w, &nf, H, 1, "n2");
+	make_weight(&nbw, &nf, H, 1, "nb");
 	struct awq_node prm = {0}, nrm = {.p.norm = {.eps = 1e-6f, .group = H}};
 	prm.p.moe.n_experts = E;
 	prm.p.moe.top_k = K;
@@ -354,9 +357,11 @@ static int test_fold(struct cu_pair *p, const char *name, const struct fmt *f, i
 	struct layer *l2 = shared ? &L : &L2;
 	struct awq_node prm2 = prm;
 	prm2.experts = &l2->x;
-	int r2 = awq_graph_node(&g, AWQ_OP_MOE_ROUTE, 2 * K, "route2", y, -1, -1, &l2->router, &prm2);
-	int e2 = awq_graph_node(&g, AWQ_OP_MOE_EXPERTS, H, "experts2", y, r2, -1, NULL, &prm2);
-	int h2 = awq_graph_node(&g, AWQ_OP_ADD, H, "h2", e2, h1, -1, NULL, NULL);
+	int hb = awq_graph_node(&g, AWQ_OP_ADD, H, "hb", y, h1, -1, NULL, NULL);
+	int nb = awq_graph_node(&g, AWQ_OP_RMSNORM, H, "nb", hb, -1, -1, &nbw, &nrm);
+	int r2 = awq_graph_node(&g, AWQ_OP_MOE_ROUTE, 2 * K, "route2", nb, -1, -1, &l2->router, &prm2);
+	int e2 = awq_graph_node(&g, AWQ_OP_MOE_EXPERTS, H, "experts2", nb, r2, -1, NULL, &prm2);
+	int h2 = awq_graph_node(&g, AWQ_OP_ADD, H, "h2", e2, hb, -1, NULL, NULL);
 	int n2 = awq_graph_node(&g, AWQ_OP_RMSNORM, H, "n2", h2, -1, -1, &n2w, &nrm);
 	int z = awq_graph_node(&g, AWQ_OP_MATMUL, H, "z", n2, -1, -1, &wb, NULL);
 	cu_graph_io(&g, tok, z);
@@ -364,8 +369,11 @@ static int test_fold(struct cu_pair *p, const char *name, const struct fmt *f, i
 	struct cu_case c = {.name = name, .g = &g, .max_tokens = 3, .max_ctx = 16,
 			    .in = {{.value = x, .lo = -1, .hi = 1}, {.value = res, .lo = -40, .hi = 40}}, .n_in = 2,
 			    .check = {h2, z}, .n_check = 2, .tol = tol};
+	setenv("AWQ_CUDA_EPINORM_MOE", moe_in ? "1" : "0", 1);
 	int fails = cu_run_case(p, &c, steps, 8, seed++);
+	unsetenv("AWQ_CUDA_EPINORM_MOE");
 	awq_graph_free(&g);
+	awq_test_free_weight(&nbw);
 	awq_test_free_weight(&wa);
 	awq_test_free_weight(&wb);
 	awq_test_free_weight(&n1w);
@@ -479,9 +487,12 @@ int main(void)
 	f += test_route(&p, "route+experts awq g128 E128 k8", &awq128, AWQ_DT_BF16, 128, 8, 2048, 768, 1, 1, 5e-3);
 	/* the add + RMSNorm after the experts folded into their down kernel (q4m: g64 / g128), with
 	 * separate experts per layer too, and layers whose g32 experts keep the add + RMSNorm launches */
-	f += test_fold(&p, "fold awq g128 E16 k4 512x256", &awq128, 16, 4, 512, 256, 5e-3, 1);
-	f += test_fold(&p, "fold awq g64 sym E12 k10 256x128", &awq64s, 12, 10, 256, 128, 5e-3, 0);
-	f += test_fold(&p, "no fold awq g32 E16 k4 256x128", &awq32, 16, 4, 256, 128, 5e-3, 0);
+	f += test_fold(&p, "fold awq g128 E16 k4 512x256", &awq128, 16, 4, 512, 256, 5e-3, 1, 0);
+	f += test_fold(&p, "fold awq g64 sym E12 k10 256x128", &awq64s, 12, 10, 256, 128, 5e-3, 0, 0);
+	f += test_fold(&p, "no fold awq g32 E16 k4 256x128", &awq32, 16, 4, 256, 128, 5e-3, 0, 0);
+	/* and the norm before the second layer folded into the matmul before it (AWQ_CUDA_EPINORM_MOE=1) */
+	f += test_fold(&p, "fold in+out awq g128 E16 k4 512x256", &awq128, 16, 4, 512, 256, 5e-3, 1, 1);
+	f += test_fold(&p, "fold in+out awq g64 sym E12 k10 256x128", &awq64s, 12, 10, 256, 128, 5e-3, 0, 1);
 	f += test_too_big(&p);
 	cu_pair_close(&p);
 	printf("%s: %d failure(s)\n", f ? "FAIL" : "PASS", f);
