@@ -10,8 +10,8 @@
  *   AWQ MATMUL -> that ADD + RMSNORM -> AWQ       -> (one-token steps; AWQ_CUDA_EPINORM=0: off; 16-bit
  *   (or MOE_EXPERTS of AWQ g64/g128 experts)       weights too; AWQ_CUDA_EPINORM_W16=0 off) the sum and
  *   MATMULs reading only the norm                  the unnormalised norm in the MATMUL's (the expert
- *                                                  down kernel's) epilogue, with the sum of squares
- *                                                  in an accumulator per fold; the readers complete
+ *   (AWQ_CUDA_EPINORM_MOE=1: or a 16-bit router    down kernel's) epilogue, with the sum of squares
+ *   and q4m experts)                               in an accumulator per fold; the readers complete
  *                                                  the norm (awq_cu_xnorm)
  * The arena is planned with the lifetimes the fused kernels need (awq_cu_fusion_lifetimes), so the
  * check only catches what that planning could not express. */
