@@ -4,7 +4,7 @@
  * decode attention, each as time, bytes or FLOPs, and the fraction of the measured ceiling.
  * Weights rotate over copies larger than L2 so no timing reads from cache; kernels are timed as
  * CUDA-graph replays of many launches (median of several).
- * Usage: awq-cuda-bench [--quick | --sweep | --pattern | --profile] */
+ * Usage: awq-cuda-bench [--quick | --sweep | --pattern | --parts | --profile] */
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -167,6 +167,173 @@ __global__ void __launch_bounds__(512) pattern_kernel(const uint4 *__restrict__ 
 			}
 	if (acc == 0x12345678u)
 		*out = acc; /* keeps the loads alive */
+}
+
+/* --parts: the weight stream of pattern_kernel (tile-major, two tiles per block) with the decode
+ * GEMV's other phases added one at a time, F a mask: 1 the group parameters (up to four scale and
+ * zero loads per thread before the stream, converted into a float4 each in shared memory), 2 the
+ * activation staging (each warp's slice of x, 16 float2 loads per lane in flight, stored as half2;
+ * the main loop reads it back), 4 the end (each warp's 8 partial sums per lane through shared
+ * memory, the block's sum, warp 0's stores). A barrier follows the start-up when F & 3. Against the
+ * bare stream (F = 0) and the GEMV itself, which of them costs the ~2 us per launch. */
+template <int S, int F>
+__global__ void __launch_bounds__(512) parts_kernel(const uint4 *__restrict__ q, const uint32_t *__restrict__ sc,
+						    const uint2 *__restrict__ zr, const float *__restrict__ x, int tiles,
+						    int chunks, int groups, int per, float *__restrict__ y)
+{
+	extern __shared__ __align__(16) uint8_t psm[];
+	const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, kw = blockDim.x >> 5;
+	const int tile0 = blockIdx.x * 2, c0 = warp * per, nc = max(min(chunks, c0 + per) - c0, 0);
+	uint32_t *xs = reinterpret_cast<uint32_t *>(psm) + (size_t)warp * per * 32;
+	float4 *corr = reinterpret_cast<float4 *>(psm + (size_t)kw * per * 128);
+	float *red = reinterpret_cast<float *>(psm + (size_t)kw * per * 128 + (size_t)2 * groups * 8 * 16);
+	const int ne = min(2, tiles - tile0) * groups * 8;
+	uint32_t gs[4];
+	uint2 gz[4];
+	if (F & 1)
+#pragma unroll
+		for (int u = 0; u < 4; u++) {
+			const int i = threadIdx.x + u * blockDim.x;
+			gs[u] = i < ne ? __ldg(sc + (size_t)tile0 * groups * 8 + i) : 0u;
+			gz[u] = i < ne ? __ldg(zr + (size_t)tile0 * groups + i / 8) : make_uint2(0, 0);
+		}
+	const uint4 *b[2];
+#pragma unroll
+	for (int r = 0; r < 2; r++)
+		b[r] = q + ((size_t)min(tile0 + r, tiles - 1) * chunks + c0) * 32 + lane;
+	uint4 v[S][2];
+#pragma unroll
+	for (int s = 0; s < S; s++)
+#pragma unroll
+		for (int r = 0; r < 2; r++)
+			v[s][r] = s < nc ? __ldg(b[r] + (size_t)s * 32) : make_uint4(0, 0, 0, 0);
+	if (F & 2)
+		for (int e0 = 0; e0 < nc; e0 += 16) {
+			float2 t[16];
+#pragma unroll
+			for (int u = 0; u < 16; u++)
+				t[u] = __ldg(reinterpret_cast<const float2 *>(x + (size_t)(c0 + e0 + min(u, nc - 1 - e0)) * 64) + lane);
+#pragma unroll
+			for (int u = 0; u < 16; u++)
+				if (e0 + u < nc) {
+					__half2 h = __floats2half2_rn(t[u].x, t[u].y);
+					xs[(e0 + u) * 32 + lane] = *reinterpret_cast<uint32_t *>(&h);
+				}
+		}
+	if (F & 1)
+#pragma unroll
+		for (int u = 0; u < 4; u++) {
+			const int i = threadIdx.x + u * blockDim.x;
+			if (i < ne)
+				corr[i] = make_float4(__uint_as_float(gs[u] & 0x7fffffu), (float)(gz[u].x >> ((i & 7) * 4) & 15),
+						      __uint_as_float(gs[u] >> 9), (float)(gz[u].y & 15));
+		}
+	if (F & 3)
+		__syncthreads();
+	uint32_t acc = 0;
+	for (int c = 0; c < nc; c += S)
+#pragma unroll
+		for (int s = 0; s < S; s++)
+#pragma unroll
+			for (int r = 0; r < 2; r++) {
+				acc ^= v[s][r].x ^ v[s][r].y ^ v[s][r].z ^ v[s][r].w;
+				if ((F & 2) && r == 0 && c + s < nc)
+					acc ^= xs[(c + s) * 32 + lane];
+				const int cn = c + S + s;
+				v[s][r] = cn < nc ? __ldg(b[r] + (size_t)cn * 32) : make_uint4(0, 0, 0, 0);
+			}
+	if (F & 1)
+		acc ^= __float_as_uint(corr[(lane * 7) % max(ne, 1)].x);
+	if (F & 4) {
+		float a = __uint_as_float(acc & 0x3fffffffu) * 1e-30f;
+#pragma unroll
+		for (int i = 0; i < 8; i++)
+			red[(warp * 8 + i) * 32 + lane] = a + (float)i;
+		__syncthreads();
+		for (int e = threadIdx.x; e < 8 * 32; e += blockDim.x) {
+			float sum = 0.f;
+			for (int w = 0; w < kw; w++)
+				sum += red[(w * 8) * 32 + e];
+			red[e] = sum;
+		}
+		__syncthreads();
+		if (warp == 0 && lane < 16 && tile0 * 16 + lane < tiles * 16) {
+			y[tile0 * 16 + lane] = red[lane];
+			if (tile0 + 1 < tiles)
+				y[(tile0 + 1) * 16 + lane] = red[32 + lane];
+		}
+	} else if (acc == 0x12345678u) {
+		y[0] = (float)acc; /* keeps the loads alive */
+	}
+}
+
+template <int S, int F>
+static void launch_parts(int tiles, int kw, size_t smem, const uint4 *q, const uint32_t *sc, const uint2 *zr,
+			 const float *x, int chunks, int groups, int per, float *y)
+{
+	static int set;
+	if (!set) {
+		CK(cudaFuncSetAttribute(parts_kernel<S, F>, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 * 1024));
+		set = 1;
+	}
+	parts_kernel<S, F><<<(tiles + 1) / 2, kw * 32, smem, st>>>(q, sc, zr, x, tiles, chunks, groups, per, y);
+	CK(cudaGetLastError());
+}
+
+template <int S>
+static void launch_parts_f(int F, int tiles, int kw, size_t smem, const uint4 *q, const uint32_t *sc, const uint2 *zr,
+			   const float *x, int chunks, int groups, int per, float *y)
+{
+	switch (F) {
+	case 0: launch_parts<S, 0>(tiles, kw, smem, q, sc, zr, x, chunks, groups, per, y); break;
+	case 1: launch_parts<S, 1>(tiles, kw, smem, q, sc, zr, x, chunks, groups, per, y); break;
+	case 2: launch_parts<S, 2>(tiles, kw, smem, q, sc, zr, x, chunks, groups, per, y); break;
+	case 4: launch_parts<S, 4>(tiles, kw, smem, q, sc, zr, x, chunks, groups, per, y); break;
+	default: launch_parts<S, 7>(tiles, kw, smem, q, sc, zr, x, chunks, groups, per, y); break;
+	}
+}
+
+static void bench_parts(int m, int k, int kw, int S)
+{
+	const int tiles = (m + 15) / 16, chunks = k / 64, per = (chunks + kw - 1) / kw, groups = k / 128;
+	const size_t qb = (size_t)tiles * chunks * 512, sb = (size_t)tiles * groups * 8 * 4, zb = (size_t)tiles * groups * 8;
+	const size_t bytes = qb + sb + zb;
+	const int copies = (int)std::max<size_t>(2, (size_t)160000000 / bytes + 1);
+	uint4 *q = (uint4 *)dev(qb * copies);
+	uint32_t *sc = (uint32_t *)dev(sb * copies);
+	uint2 *zr = (uint2 *)dev(zb * copies);
+	float *x = (float *)dev((size_t)k * 4), *y = (float *)dev((size_t)tiles * 16 * 4);
+	rnd(q, qb * copies, 9);
+	rnd(sc, sb * copies, 10);
+	rnd(zr, zb * copies, 11);
+	rnd_half(x, (size_t)k * 2, -1, 1, 12); /* f16 pairs read as f32: finite, small */
+	const size_t smem = (size_t)kw * per * 128 + (size_t)2 * groups * 8 * 16 + (size_t)kw * 8 * 32 * 4;
+	static const int fs[] = {0, 1, 2, 4, 7};
+	static const char *fn[] = {"stream", "+params", "+x staging", "+reduction", "+all three"};
+	for (int fi = 0; fi < 5; fi++) {
+		int i = 0;
+		double us = time_us(
+			[&] {
+				const uint4 *qi = q + (size_t)i * (qb / 16);
+				const uint32_t *si = sc + (size_t)i * (sb / 4);
+				const uint2 *zi = zr + (size_t)i * (zb / 8);
+				if (S == 2)
+					launch_parts_f<2>(fs[fi], tiles, kw, smem, qi, si, zi, x, chunks, groups, per, y);
+				else
+					launch_parts_f<4>(fs[fi], tiles, kw, smem, qi, si, zi, x, chunks, groups, per, y);
+				i = (i + 1) % copies;
+			},
+			copies * 8, 9);
+		char what[96];
+		snprintf(what, sizeof(what), "parts m=%d k=%d kw%d s%d %s", m, k, kw, S, fn[fi]);
+		rows.push_back({"", us, (double)bytes, "B", copy_bw});
+		strcpy(rows.back().what, what);
+	}
+	CK(cudaFree(q));
+	CK(cudaFree(sc));
+	CK(cudaFree(zr));
+	CK(cudaFree(x));
+	CK(cudaFree(y));
 }
 
 static void bench_pattern(int m, int k, int kw, int S, int sms)
@@ -504,6 +671,17 @@ int main(int argc, char **argv)
 		CK(awq_cu_w16_gemv(st, wb, 1, NULL, 4096, 14336, x, 1, y));
 		CK(cudaStreamSynchronize(st));
 		printf("profile launches done\n");
+		return 0;
+	}
+	if (argc > 1 && strcmp(argv[1], "--parts") == 0) {
+		/* --parts: the weight stream with the decode GEMV's start-up and end phases added one at a
+		 * time (parts_kernel), at the built-in launches of the llama2-7b shapes */
+		static const int sh[][4] = {{4096, 14336, 16, 4}, {22016, 4096, 4, 4}, {12288, 4096, 8, 2},
+					    {4096, 4096, 16, 2}, {4096, 11008, 16, 4}, {11008, 4096, 8, 2}};
+		ceilings(p.multiProcessorCount);
+		for (size_t i = 0; i < sizeof(sh) / sizeof(sh[0]); i++)
+			bench_parts(sh[i][0], sh[i][1], sh[i][2], sh[i][3]);
+		print_rows();
 		return 0;
 	}
 	if (argc > 1 && strcmp(argv[1], "--pattern") == 0) {

@@ -11,6 +11,7 @@
 #             "moe_memcheck kernels_racecheck ..." for some of them)
 #   kbench    awq-cuda-bench (kernel rates and the copy / cuBLAS ceilings)
 #   ksweep    awq-cuda-bench --sweep (decode GEMV launch variants on every llama2-7b / qwen3-8b shape)
+#   kparts    awq-cuda-bench --parts (that stream with the GEMV's start-up / end phases added one at a time)
 #   kpattern  awq-cuda-bench --pattern (the decode GEMV's weight stream alone, tile- and chunk-major)
 #   profile   AWQ_CUDA_PROFILE=1 decode of qwen3-0.6b, llama2-7b, qwen3-30b-a3b (per node kind); others
 #             with PROFILE_MODELS="MODEL PRECISION,..." (e.g. "qwen3-30b-a3b awq")
@@ -224,6 +225,13 @@ if has ksweep; then
 	timeout 300 "$KB" --sweep >"$L/ksweep.log" 2>&1
 	note "awq-cuda-bench --sweep: rc=$?"
 	grep -E "^(W4A16 GEMV|copy kernel|read-only)" "$L/ksweep.log" | tee -a "$summary"
+fi
+
+if has kparts; then
+	# the weight stream with the GEMV's start-up and end phases added one at a time
+	timeout 200 "$KB" --parts >"$L/kparts.log" 2>&1
+	note "awq-cuda-bench --parts: rc=$?"
+	grep -E "^(parts|copy kernel|read-only)" "$L/kparts.log" | tee -a "$summary"
 fi
 
 if has kpattern; then
