@@ -131,6 +131,12 @@ __global__ void read_kernel(const uint4 *__restrict__ a, size_t n, uint32_t *out
 
 static double copy_bw, read_bw, gemm_f16, gemm_bf16;
 
+static void push_row(const char *what, double us, double amount, const char *unit, double ceiling)
+{
+	rows.push_back({"", us, amount, unit, ceiling});
+	snprintf(rows.back().what, sizeof(rows.back().what), "%s", what);
+}
+
 /* --pattern: the decode GEMV's weight stream without its arithmetic. Each warp of a block of RT
  * tiles reads its contiguous chunk range (per chunks) of each tile, 512 bytes per tile and chunk
  * (16 bytes per lane), keeping S chunks of loads in flight, as q4_gemv2_kernel's ring does. The
@@ -326,8 +332,7 @@ static void bench_parts(int m, int k, int kw, int S)
 			copies * 8, 9);
 		char what[96];
 		snprintf(what, sizeof(what), "parts m=%d k=%d kw%d s%d %s", m, k, kw, S, fn[fi]);
-		rows.push_back({"", us, (double)bytes, "B", copy_bw});
-		strcpy(rows.back().what, what);
+		push_row(what, us, (double)bytes, "B", copy_bw);
 	}
 	CK(cudaFree(q));
 	CK(cudaFree(sc));
@@ -359,8 +364,7 @@ static void bench_pattern(int m, int k, int kw, int S, int sms)
 			copies * 8, 9);
 		char what[96];
 		snprintf(what, sizeof(what), "read pattern m=%d k=%d kw%d s%d %s", m, k, kw, S, cm ? "chunk-major" : "tile-major");
-		rows.push_back({"", us, (double)bytes, "B", copy_bw});
-		strcpy(rows.back().what, what);
+		push_row(what, us, (double)bytes, "B", copy_bw);
 	}
 	(void)sms;
 	CK(cudaFree(q));
@@ -406,8 +410,7 @@ static double blas_gemm(cublasHandle_t h, cudaDataType_t t, int m, int n, int k,
 	double flops = 2.0 * m * n * k;
 	char what[96];
 	snprintf(what, sizeof(what), "cuBLAS %s m=%d n=%d k=%d", label, m, n, k);
-	rows.push_back({"", us, flops, "FLOP", ceiling > 0 ? ceiling : flops / (us * 1e-6)});
-	strcpy(rows.back().what, what);
+	push_row(what, us, flops, "FLOP", ceiling > 0 ? ceiling : flops / (us * 1e-6));
 	CK(cudaFree(A));
 	CK(cudaFree(B));
 	CK(cudaFree(C));
@@ -500,8 +503,7 @@ static void bench_q4_gemv(int m, int k, int sms, int copies, const gemv_variant 
 				copies * 8, 9);
 			char what[96];
 			snprintf(what, sizeof(what), "W4A16 GEMV m=%d k=%d n=%d %s", m, k, n, v.name);
-			rows.push_back({"", us, s.bytes, "B", copy_bw});
-			strcpy(rows.back().what, what);
+			push_row(what, us, s.bytes, "B", copy_bw);
 		}
 	}
 	awq_cu_q4_gemv_tune(0, 0, 0, 0, -1);
@@ -526,8 +528,7 @@ static void bench_q4_gemm(int m, int k, int n, int cc, int sms, int copies)
 		copies * 2, 7);
 	char what[96];
 	snprintf(what, sizeof(what), "W4A16 GEMM m=%d k=%d n=%d", m, k, n);
-	rows.push_back({"", us, 2.0 * m * n * k, "FLOP", gemm_f16});
-	strcpy(rows.back().what, what);
+	push_row(what, us, 2.0 * m * n * k, "FLOP", gemm_f16);
 	CK(cudaFree(x));
 	CK(cudaFree(y));
 	free_q4(s);
@@ -551,8 +552,7 @@ static void bench_w16_gemv(int m, int k, int copies)
 		copies * 8, 9);
 	char what[96];
 	snprintf(what, sizeof(what), "BF16 GEMV m=%d k=%d n=1", m, k);
-	rows.push_back({"", us, (double)m * k * 2, "B", copy_bw});
-	strcpy(rows.back().what, what);
+	push_row(what, us, (double)m * k * 2, "B", copy_bw);
 	for (auto p : w)
 		CK(cudaFree(p));
 	CK(cudaFree(x));
@@ -587,8 +587,7 @@ static void bench_attn(int ctx, int heads, int kv_heads, int cc)
 		char what[96];
 		snprintf(what, sizeof(what), "decode attention ctx=%d heads=%d/%d %s%s", ctx, heads, kv_heads,
 			 merged ? "with ticket" : "2 launches", a.pdl ? ", pdl" : "");
-		rows.push_back({"", us, 2.0 * kv * 2, "B", copy_bw});
-		strcpy(rows.back().what, what);
+		push_row(what, us, 2.0 * kv * 2, "B", copy_bw);
 	}
 	CK(cudaFree(tk));
 	CK(cudaFree(k));
@@ -617,8 +616,7 @@ static void bench_flash(int n, int heads, int kv_heads)
 	double us = time_us([&] { CK(awq_cu_attn_prefill(st, &a)); }, 10, 7);
 	char what[96];
 	snprintf(what, sizeof(what), "flash attention n=%d heads=%d/%d", n, heads, kv_heads);
-	rows.push_back({"", us, 2.0 * 2.0 * n * n * heads * hd / 2, "FLOP", gemm_f16});
-	strcpy(rows.back().what, what);
+	push_row(what, us, 2.0 * 2.0 * n * n * heads * hd / 2, "FLOP", gemm_f16);
 	CK(cudaFree(k));
 	CK(cudaFree(v));
 	CK(cudaFree(q));
