@@ -316,8 +316,9 @@ static int test_route(struct cu_pair *p, const char *name, const struct fmt *f, 
  * producer-epilogue norm, cuda_fuse.c), as in a Qwen3-MoE decoder: two routed layers, each
  * followed by an add + RMSNorm whose norm only an AWQ matmul reads, so that one-token steps fold
  * both (the second clears the first's accumulator, the first the second's on the next step); the
- * second layer's input is the add + RMSNorm after that matmul, which with moe_in
- * (AWQ_CUDA_EPINORM_MOE=1) the matmul folds too, its router and experts completing the norm. The
+ * second layer's input is the add + RMSNorm after a second matmul (as an o projection after q/k/v:
+ * it reads no norm), which with moe_in (AWQ_CUDA_EPINORM_MOE=1) that matmul folds too, the router
+ * and experts completing the norm. The
  * second residual sum h2 (written by the second expert kernel in those steps) and the output are
  * compared: h1's memory is reused once h2 is formed (the CPU's arena does), and the norms' values
  * are not comparable (a fold leaves them unnormalised for their readers). shared: both layers use
@@ -332,9 +333,10 @@ static int test_fold(struct cu_pair *p, const char *name, const struct fmt *f, i
 	if (!shared)
 		layer_init(&L2, f, E, K, H, I);
 	const struct fmt mf = {"awq g128", AWQ_WFMT_AWQ4, AWQ_DT_I32, 128, 1};
-	struct awq_weight wa, wb, n1w, n2w, nbw;
+	struct awq_weight wa, wb, wc, n1w, n2w, nbw;
 	make_weight(&wa, &mf, H, H, "a");
 	make_weight(&wb, &mf, H, H, "b");
+	make_weight(&wc, &mf, H, H, "c");
 	const struct fmt nf = {"norm", AWQ_WFMT_DENSE, AWQ_DT_BF16, 0, 0};
 	make_weight(&n1w, &nf, H, 1, "n1");
 	make_weight(&n2w, &nf, H, 1, "n2");
@@ -357,7 +359,8 @@ static int test_fold(struct cu_pair *p, const char *name, const struct fmt *f, i
 	struct layer *l2 = shared ? &L : &L2;
 	struct awq_node prm2 = prm;
 	prm2.experts = &l2->x;
-	int hb = awq_graph_node(&g, AWQ_OP_ADD, H, "hb", y, h1, -1, NULL, NULL);
+	int yo = awq_graph_node(&g, AWQ_OP_MATMUL, H, "yo", y, -1, -1, &wc, NULL);
+	int hb = awq_graph_node(&g, AWQ_OP_ADD, H, "hb", yo, h1, -1, NULL, NULL);
 	int nb = awq_graph_node(&g, AWQ_OP_RMSNORM, H, "nb", hb, -1, -1, &nbw, &nrm);
 	int r2 = awq_graph_node(&g, AWQ_OP_MOE_ROUTE, 2 * K, "route2", nb, -1, -1, &l2->router, &prm2);
 	int e2 = awq_graph_node(&g, AWQ_OP_MOE_EXPERTS, H, "experts2", nb, r2, -1, NULL, &prm2);
@@ -374,6 +377,7 @@ static int test_fold(struct cu_pair *p, const char *name, const struct fmt *f, i
 	unsetenv("AWQ_CUDA_EPINORM_MOE");
 	awq_graph_free(&g);
 	awq_test_free_weight(&nbw);
+	awq_test_free_weight(&wc);
 	awq_test_free_weight(&wa);
 	awq_test_free_weight(&wb);
 	awq_test_free_weight(&n1w);
