@@ -99,11 +99,9 @@ cudaError_t awq_cu_q4_gemm(cudaStream_t s, const struct awq_cu_q4 *w, const uint
 /* Dense 16-bit weights [n][k] (bf16 when is_bf16, else f16), decode rows <= 8. */
 cudaError_t awq_cu_w16_gemv(cudaStream_t s, const uint16_t *w, int is_bf16, const float *bias, int n,
 			    int k, const float *x, int rows, float *out);
-/* xn: the norm's producer or reader side (struct awq_cu_xnorm; NULL: none; k a multiple of 8);
- * pdl: a programmatic launch (the first weights requested before waiting for the kernel before;
- * k a multiple of 8), or a plain one (0). */
+/* xn: the norm's producer or reader side (struct awq_cu_xnorm; NULL: none; k a multiple of 8). */
 cudaError_t awq_cu_w16_gemv_x(cudaStream_t s, const uint16_t *w, int is_bf16, const float *bias, int n, int k,
-			      const float *x, int rows, float *out, const struct awq_cu_xnorm *xn, int pdl);
+			      const float *x, int rows, float *out, const struct awq_cu_xnorm *xn);
 /* Several 16-bit weights on one input in one launch (k a multiple of 8): nseg segments, each its
  * own [rows][n[s]] output (q/k/v), or with silu = 1 two weights of n[0] rows (gate, up) and one
  * output silu(gate) * up. */
@@ -143,21 +141,6 @@ int awq_cu_pdl_default(int cc_major);
 /* Profiling: one kernel that occupies the stream for `us` microseconds. */
 cudaError_t awq_cu_hold(cudaStream_t s, unsigned us);
 
-/* The attention inputs of a step prepared in one launch (see attn_prep_kernel): q (and k) get
- * their optional per-head RMSNorm (weights of head_dim floats) and optional RoPE (inv_freq tables);
- * q goes to q_out (NULL: q is used as it is, then q_norm and q_freq must be NULL), k and v to the f16
- * cache rows of positions *d_pos + r. */
-struct awq_cu_prep {
-	const float *q, *k, *v; /* [rows][heads * head_dim] */
-	const float *q_norm, *k_norm, *q_freq, *k_freq;
-	float q_eps, k_eps;
-	float *q_out;
-	uint16_t *kc, *vc;
-	const int *d_pos;
-	int rows, n_heads, n_kv_heads, head_dim;
-	int pdl; /* programmatic launch (see the top); 0 = plain launch */
-};
-cudaError_t awq_cu_attn_prep(cudaStream_t s, const struct awq_cu_prep *p);
 struct awq_cu_attn {
 	const float *q;     /* [rows][n_heads * head_dim] */
 	const uint16_t *k;  /* f16 [max_ctx][n_kv_heads * head_dim] */
@@ -173,15 +156,22 @@ struct awq_cu_attn {
 	 * block of each (row, head group) merges the splits instead of a second launch */
 	unsigned *ticket;
 	int pdl; /* awq_cu_attn_decode: programmatic launch (see the top); 0 = plain launch. Prefill ignores it */
-	/* awq_cu_attn_decode, one row, head_dim 64 or 128 (awq_cu_attn_fold_ok): fold = 1 does the
-	 * prep's work in the attention launch. q is read raw from fp.q (q is ignored), normalised and
-	 * rotated per head; the step's key and value come raw from fp.k and fp.v, prepared as the
-	 * cache will hold them (fp16), and one block per kv head writes them to fp.kc / fp.vc (the k
-	 * and v caches above) for the next steps; no block reads that cache row in this launch. */
-	int fold;
-	struct awq_cu_prep fp;
 };
-int awq_cu_attn_fold_ok(int head_dim, int rows);
+/* The attention inputs of a step prepared in one launch (see attn_prep_kernel): q (and k) get
+ * their optional per-head RMSNorm (weights of head_dim floats) and optional RoPE (inv_freq tables);
+ * q goes to q_out (NULL: q is used as it is, then q_norm and q_freq must be NULL), k and v to the f16
+ * cache rows of positions *d_pos + r. */
+struct awq_cu_prep {
+	const float *q, *k, *v; /* [rows][heads * head_dim] */
+	const float *q_norm, *k_norm, *q_freq, *k_freq;
+	float q_eps, k_eps;
+	float *q_out;
+	uint16_t *kc, *vc;
+	const int *d_pos;
+	int rows, n_heads, n_kv_heads, head_dim;
+	int pdl; /* programmatic launch (see the top); 0 = plain launch */
+};
+cudaError_t awq_cu_attn_prep(cudaStream_t s, const struct awq_cu_prep *p);
 /* Floats of scratch awq_cu_attn_decode needs for `rows` rows. */
 size_t awq_cu_attn_part_floats(int rows, int n_heads, int head_dim, int max_ctx);
 size_t awq_cu_attn_ticket_words(int n_heads); /* the size of awq_cu_attn.ticket */

@@ -77,14 +77,6 @@ static int cu_open(int device, const struct awq_backend_opts *o, void **ctx, cha
 	snprintf(c->kernels, sizeof(c->kernels), "cuda %s (mma.sync %s)", c->arch, p.major >= 8 ? "m16n8k16" : "m16n8k8");
 	if (o)
 		c->opts = *o;
-	/* programmatic launch for the single-matrix 16-bit decode GEMV (o, down, lm_head of BF16
-	 * models): measured 2.6-3.8% slower on the H200 (2026-11-30), so off; AWQ_CUDA_W16_PDL=1 */
-	const char *wp = getenv("AWQ_CUDA_W16_PDL");
-	c->w16_pdl = wp && wp[0] == '1';
-	/* the attention prep (q/k norm, RoPE, KV-cache write) inside the decode attention launch: one
-	 * launch fewer per layer; measured 1.0-1.4% slower on the H200 (2026-11-30), so off; AWQ_CUDA_ATTN_FOLD=1 */
-	const char *af = getenv("AWQ_CUDA_ATTN_FOLD");
-	c->attn_fold = af && af[0] == '1';
 	const char *ng = getenv("AWQ_CUDA_NO_GRAPH");
 	c->use_graph = !(ng && ng[0] == '1');
 	if ((e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) {

@@ -87,8 +87,6 @@ struct cu_ctx {
 	unsigned *attn_ticket; /* inside attn_part, after the partials */
 	cudaGraphExec_t graph;
 	int use_graph;
-	int w16_pdl; /* AWQ_CUDA_W16_PDL=1: programmatic launch for the single-matrix 16-bit GEMV */
-	int attn_fold; /* AWQ_CUDA_ATTN_FOLD=1: one-row steps prepare q, k, v inside the attention launch */
 	uint64_t weight_bytes, kv_bytes, act_bytes;
 	int vocab; /* embedding rows, for checking token ids */
 	struct cu_moe_state *moe; /* cuda_moe.c: experts and scratch of the MoE nodes, NULL when none */

@@ -144,7 +144,7 @@ static int matmul_add_norm(struct cu_ctx *c, int i, const struct awq_node *n, co
 	const struct awq_cu_xnorm nrm = awq_cu_epi_nrm(c, i);
 	if (w->kind == CU_W_D16) {
 		CK(awq_cu_w16_gemv_x(c->stream, w->data, w->is_bf16, w->bias[0], (int)w->src[0]->n, (int)w->src[0]->k,
-				     act(c, n->in[0]), 1, act(c, a->out), &nrm, c->w16_pdl && pdl_for(c, 1)),
+				     act(c, n->in[0]), 1, act(c, a->out), &nrm),
 		   "16-bit GEMV with the residual add and RMSNorm");
 		return 0;
 	}
@@ -190,7 +190,7 @@ static int matmul(struct cu_ctx *c, const struct cu_weight *w, int in_v, int row
 		struct awq_cu_xnorm xn = {0};
 		const int reads_xn = awq_cu_xn_reader(c, in_v, rows, &xn);
 		CK(awq_cu_w16_gemv_x(c->stream, w->data, w->is_bf16, w->bias[0], (int)w->src[0]->n, (int)w->src[0]->k,
-				     act(c, in_v), rows, out, reads_xn ? &xn : NULL, c->w16_pdl && pdl_for(c, rows)),
+				     act(c, in_v), rows, out, reads_xn ? &xn : NULL),
 		   "16-bit GEMV");
 		return 0;
 	}
@@ -221,14 +221,11 @@ static int attention(struct cu_ctx *c, const struct awq_node *n, const struct cu
 		.n_heads = n->p.attn.n_heads, .n_kv_heads = n->p.attn.n_kv_heads, .head_dim = n->p.attn.head_dim,
 		.pdl = pdl_for(c, rows),
 	};
-	/* AWQ_CUDA_ATTN_FOLD=1: one-row steps do the prep inside the attention launch */
-	const int fold = c->attn_fold && awq_cu_attn_fold_ok(n->p.attn.head_dim, rows);
-	if (!fold)
-		CK(awq_cu_attn_prep(c->stream, &p), "attention inputs (norm, RoPE, KV cache)");
+	CK(awq_cu_attn_prep(c->stream, &p), "attention inputs (norm, RoPE, KV cache)");
 	struct awq_cu_attn a = {
 		.k = kc, .v = vc, .d_pos = c->d_pos, .n_heads = n->p.attn.n_heads, .n_kv_heads = n->p.attn.n_kv_heads,
 		.head_dim = n->p.attn.head_dim, .max_ctx = c->max_ctx, .scale = n->p.attn.scale, .part = c->attn_part,
-		.ticket = c->attn_ticket, .pdl = pdl_for(c, rows), .fold = fold, .fp = p,
+		.ticket = c->attn_ticket, .pdl = pdl_for(c, rows),
 	};
 	size_t qc = (size_t)n->p.attn.n_heads * n->p.attn.head_dim;
 	if (rows > AWQ_CU_DECODE_ROWS && awq_cu_attn_prefill_ok(a.head_dim, c->cc_major)) {

@@ -223,52 +223,6 @@ template <int DPL> static __device__ __forceinline__ void kv_unpack(typename kv_
 	}
 }
 
-template <int DPL> static __device__ __forceinline__ typename kv_vec<DPL>::t kv_pack(const float f[DPL])
-{
-	typename kv_vec<DPL>::t v;
-	uint32_t *u = reinterpret_cast<uint32_t *>(&v);
-#pragma unroll
-	for (int i = 0; i < DPL / 2; i++)
-		u[i] = pack_half2(f[2 * i], f[2 * i + 1]);
-	return v;
-}
-
-/* FOLD: this lane's elements d = lane * DPL + e of a raw q or k head, RMS-normalised (nw) and
- * rotated (freq) at position pos as attn_prep_kernel does; the RoPE partner d +- HD / 2 is the same
- * e of lane ^ 16. Whole warp. */
-template <int DPL>
-static __device__ __forceinline__ void fold_head(float x[DPL], const float *nw, const float *freq, float eps, int pos,
-						 int lane)
-{
-	const int HD = 32 * DPL, half = HD / 2;
-	if (nw) {
-		float ss = 0.f;
-#pragma unroll
-		for (int e = 0; e < DPL; e++)
-			ss += x[e] * x[e];
-#pragma unroll
-		for (int o = 16; o > 0; o >>= 1)
-			ss += __shfl_xor_sync(0xffffffffu, ss, o);
-		float inv = 1.0f / sqrtf(ss / (float)HD + eps);
-#pragma unroll
-		for (int e = 0; e < DPL; e++)
-			x[e] = x[e] * inv * nw[lane * DPL + e];
-	}
-	if (freq)
-#pragma unroll
-		for (int e = 0; e < DPL; e++) {
-			float y = __shfl_xor_sync(0xffffffffu, x[e], 16), sn, cs;
-			int d = lane * DPL + e;
-			/* the angle attn_prep_kernel takes, reduced to [-pi, pi] in double: sincosf's slow
-			 * path for large arguments keeps a table in local memory (32 bytes in this kernel,
-			 * tests/cuda/check_local_memory.sh), and __sincosf is within ~4e-7 there */
-			double ang = (double)((float)pos * freq[d < half ? d : d - half]);
-			ang -= rint(ang * 0.15915494309189535) * 6.283185307179586;
-			__sincosf((float)ang, &sn, &cs);
-			x[e] = d < half ? x[e] * cs - y * sn : x[e] * cs + y * sn;
-		}
-}
-
 /* s[0..7] per lane -> lane holds the warp sum for position ((l>>4)&1)*4 + ((l>>3)&1)*2 + ((l>>2)&1). */
 static __device__ __forceinline__ float transpose_sum8(float s[8], int lane)
 {
@@ -301,7 +255,7 @@ static __device__ __forceinline__ float reduce8(float v, bool is_max)
 	return v;
 }
 
-template <int DPL, bool FOLD = false>
+template <int DPL>
 __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, int hsub, int gper, int chunk)
 {
 	if (a.ticket)
@@ -333,37 +287,11 @@ __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, in
 			q[h][e] = o[h][e] = 0.f;
 		if (h >= hg)
 			continue;
-		const float *qh = (FOLD ? a.fp.q : a.q) + r * qcols + (size_t)(h0 + h) * HD + lane * DPL;
-		float x[DPL];
-#pragma unroll
-		for (int e = 0; e < DPL; e++)
-			x[e] = qh[e];
-		if (FOLD) /* (hg is the same for the whole block: the warp stays converged) */
-			fold_head<DPL>(x, a.fp.q_norm, a.fp.q_freq, a.fp.q_eps, limit - 1, lane);
-#pragma unroll
-		for (int e = 0; e < DPL; e++)
-			q[h][e] = x[e] * qscale;
-	}
-	/* FOLD (one row): the step's key and value at position limit - 1, prepared and rounded to fp16
-	 * as the cache will hold them, used instead of that cache row; the first head-group block of
-	 * the split that covers it writes them there for the next steps */
-	const int fresh = FOLD ? limit - 1 : -1;
-	typename kv_vec<DPL>::t fk = {}, fv = {};
-	if (FOLD) {
-		float xk[DPL], xv[DPL];
-		const float *kr0 = a.fp.k + (size_t)kvh * HD + lane * DPL, *vr0 = a.fp.v + (size_t)kvh * HD + lane * DPL;
+		const float *qh = a.q + r * qcols + (size_t)(h0 + h) * HD + lane * DPL;
 #pragma unroll
 		for (int e = 0; e < DPL; e++) {
-			xk[e] = kr0[e];
-			xv[e] = vr0[e];
-		}
-		fold_head<DPL>(xk, a.fp.k_norm, a.fp.k_freq, a.fp.k_eps, fresh, lane);
-		fk = kv_pack<DPL>(xk);
-		fv = kv_pack<DPL>(xv);
-		if (warp == 0 && blockIdx.x % hsub == 0 && fresh >= start && fresh < start + chunk) {
-			typedef typename kv_vec<DPL>::t vec_t;
-			reinterpret_cast<vec_t *>(a.fp.kc + (size_t)fresh * kvs + (size_t)kvh * HD)[lane] = fk;
-			reinterpret_cast<vec_t *>(a.fp.vc + (size_t)fresh * kvs + (size_t)kvh * HD)[lane] = fv;
+			float x = qh[e];
+			q[h][e] = x * qscale;
 		}
 	}
 	const vec *kb = reinterpret_cast<const vec *>(a.k + (size_t)kvh * HD + lane * DPL);
@@ -374,13 +302,9 @@ __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, in
 		vec kr[8], vr[8];
 #pragma unroll
 		for (int i = 0; i < 8; i++) {
-			int p = min(p0 + i, wend - 1);
-			kr[i] = kb[(size_t)p * rs];
-			vr[i] = vb[(size_t)p * rs];
-			if (FOLD && p == fresh) {
-				kr[i] = fk;
-				vr[i] = fv;
-			}
+			size_t p = (size_t)min(p0 + i, wend - 1);
+			kr[i] = kb[p * rs];
+			vr[i] = vb[p * rs];
 		}
 		bool valid = p0 + idx < wend;
 #pragma unroll
@@ -482,19 +406,11 @@ __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, in
 		orow[i] = attn_merge_one(a.part + ((size_t)r * a.n_heads + h0 + i / HD) * ns * (HD + 2), used, HD, i % HD);
 }
 
-extern "C" int awq_cu_attn_fold_ok(int head_dim, int rows)
-{
-	return rows == 1 && (head_dim == 64 || head_dim == 128);
-}
-
 extern "C" cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_attn *a0)
 {
 	int group = a0->n_heads / a0->n_kv_heads;
 	if (a0->head_dim % 8 || a0->head_dim > AT_MAXD || a0->n_heads % a0->n_kv_heads ||
 	    (a0->ticket && a0->rows > AWQ_CU_DECODE_ROWS)) /* the tickets cover AWQ_CU_DECODE_ROWS rows */
-		return cudaErrorInvalidValue;
-	if (a0->fold && (!awq_cu_attn_fold_ok(a0->head_dim, a0->rows) || a0->row0 || !a0->fp.q || !a0->fp.k ||
-			 !a0->fp.v || !a0->fp.kc || !a0->fp.vc))
 		return cudaErrorInvalidValue;
 	int hsub = (group + AT_MAXG - 1) / AT_MAXG, chunk = AT_CHUNK;
 	int hd = a0->head_dim;
@@ -520,13 +436,8 @@ extern "C" cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_at
 		if (gper * hd > 128)
 			b.ticket = NULL;
 		dim3 grid(a->n_kv_heads * hsub, splits, a->rows);
-		cudaError_t e;
-		if (a->fold)
-			e = hd == 64 ? awq_cu_launch(attn_warp_kernel<2, true>, grid, dim3(128), 0, s, a->pdl, *a, hsub, gper, chunk)
-				     : awq_cu_launch(attn_warp_kernel<4, true>, grid, dim3(128), 0, s, a->pdl, *a, hsub, gper, chunk);
-		else
-			e = hd == 64 ? awq_cu_launch(attn_warp_kernel<2>, grid, dim3(128), 0, s, a->pdl, *a, hsub, gper, chunk)
-				     : awq_cu_launch(attn_warp_kernel<4>, grid, dim3(128), 0, s, a->pdl, *a, hsub, gper, chunk);
+		cudaError_t e = hd == 64 ? awq_cu_launch(attn_warp_kernel<2>, grid, dim3(128), 0, s, a->pdl, *a, hsub, gper, chunk)
+					 : awq_cu_launch(attn_warp_kernel<4>, grid, dim3(128), 0, s, a->pdl, *a, hsub, gper, chunk);
 		if (e != cudaSuccess || a->ticket) /* with a ticket the last split block merged */
 			return e;
 	} else { /* the generic kernel never merges */

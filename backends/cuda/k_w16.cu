@@ -61,11 +61,12 @@ template <int NT> static __device__ __forceinline__ void w16_warp_sum(float acc[
 }
 
 /* One weight matrix: the kernel measured at 84-110 % of the copy bandwidth on the H200 (plain
- * launch, no prefetch); the generalised kernel below ran 10-28 % slower on single matrices.
- * XN: the producer and reader forms of struct awq_cu_xnorm (NT <= 2). The producer's residual and
- * norm weights, and the reader's sums of squares, are loaded before the main loop (after the wait
- * of a programmatic launch, PDL), so that the epilogue waits for none. */
-template <int NT, bool XN = false, bool PDL = false>
+ * launch, no prefetch; a programmatic launch measured 2.6-3.8% slower in BF16 decode, session 14);
+ * the generalised kernel below ran 10-28 % slower on single matrices. XN: the producer and reader
+ * forms of struct awq_cu_xnorm (NT <= 2). The producer's residual and norm weights, and the
+ * reader's sums of squares, are loaded before the main loop (everything before this plain launch
+ * has finished), so that the epilogue waits for none. */
+template <int NT, bool XN = false>
 __global__ void __launch_bounds__(W16_WARPS * 32) w16_gemv_one_kernel(const uint16_t *__restrict__ w, int is_bf16,
 								  const float *__restrict__ bias, int n, int k,
 								  const float *__restrict__ x, int rows,
@@ -78,15 +79,6 @@ __global__ void __launch_bounds__(W16_WARPS * 32) w16_gemv_one_kernel(const uint
 #pragma unroll
 	for (int r = 0; r < W16_ROWS; r++)
 		wr[r] = reinterpret_cast<const uint4 *>(w + (size_t)min(row0 + r, n - 1) * k);
-	/* PDL: the first loop step's weights requested before waiting for the kernel before (whose
-	 * outputs x, the residual and the sums of squares are read only after the wait) */
-	int k8 = k / 8;
-	uint4 v0[2][W16_ROWS];
-	if (PDL) {
-		w16_load(v0, wr, lane, k8);
-		pdl_wait();
-		pdl_trigger();
-	}
 	float pres[W16_ROWS][NT], pw[W16_ROWS], pss[NT];
 	if (XN) {
 #pragma unroll
@@ -101,17 +93,10 @@ __global__ void __launch_bounds__(W16_WARPS * 32) w16_gemv_one_kernel(const uint
 		for (int t = 0; t < NT; t++)
 			pss[t] = xn.xn_sumsq && t < rows ? xn.xn_sumsq[t] : 0.f;
 	}
+	int k8 = k / 8;
 	for (int i = lane; i < k8; i += 64) {
 		uint4 v[2][W16_ROWS];
-		if (PDL && i == lane) {
-#pragma unroll
-			for (int u = 0; u < 2; u++)
-#pragma unroll
-				for (int r = 0; r < W16_ROWS; r++)
-					v[u][r] = v0[u][r];
-		} else {
-			w16_load(v, wr, i, k8);
-		}
+		w16_load(v, wr, i, k8);
 		w16_step<NT>(v, i, k, x, rows, is_bf16, acc);
 	}
 	w16_warp_sum<NT>(acc);
@@ -296,19 +281,8 @@ extern "C" cudaError_t awq_cu_w16_gemv_multi(cudaStream_t s, const struct awq_cu
 	}
 }
 
-template <int NT, bool XN>
-static cudaError_t launch_one(cudaStream_t s, dim3 grid, const uint16_t *w, int is_bf16, const float *bias, int n, int k,
-			      const float *x, int rows, float *out, const struct awq_cu_xnorm &xn, int pdl)
-{
-	if (pdl)
-		return awq_cu_launch(w16_gemv_one_kernel<NT, XN, true>, grid, dim3(W16_WARPS * 32), 0, s, 1, w, is_bf16, bias, n,
-				     k, x, rows, out, xn);
-	return awq_cu_launch(w16_gemv_one_kernel<NT, XN, false>, grid, dim3(W16_WARPS * 32), 0, s, 0, w, is_bf16, bias, n, k,
-			     x, rows, out, xn);
-}
-
 extern "C" cudaError_t awq_cu_w16_gemv_x(cudaStream_t s, const uint16_t *w, int is_bf16, const float *bias, int n,
-					 int k, const float *x, int rows, float *out, const struct awq_cu_xnorm *xn, int pdl)
+					 int k, const float *x, int rows, float *out, const struct awq_cu_xnorm *xn)
 {
 	if (rows < 1 || rows > AWQ_CU_DECODE_ROWS)
 		return cudaErrorInvalidValue;
@@ -321,21 +295,26 @@ extern "C" cudaError_t awq_cu_w16_gemv_x(cudaStream_t s, const uint16_t *w, int 
 		return cudaGetLastError();
 	}
 	int per_block = W16_WARPS * W16_ROWS;
-	dim3 grid((n + per_block - 1) / per_block);
-	if (fold)
-		return rows == 1 ? launch_one<1, true>(s, grid, w, is_bf16, bias, n, k, x, rows, out, *xn, pdl)
-				 : launch_one<2, true>(s, grid, w, is_bf16, bias, n, k, x, rows, out, *xn, pdl);
-	switch (rows) {
-	case 1: return launch_one<1, false>(s, grid, w, is_bf16, bias, n, k, x, rows, out, none, pdl);
-	case 2: return launch_one<2, false>(s, grid, w, is_bf16, bias, n, k, x, rows, out, none, pdl);
-	case 3: return launch_one<3, false>(s, grid, w, is_bf16, bias, n, k, x, rows, out, none, pdl);
-	case 4: return launch_one<4, false>(s, grid, w, is_bf16, bias, n, k, x, rows, out, none, pdl);
-	default: return launch_one<8, false>(s, grid, w, is_bf16, bias, n, k, x, rows, out, none, pdl);
+	dim3 grid((n + per_block - 1) / per_block), block(W16_WARPS * 32);
+	if (fold) {
+		if (rows == 1)
+			w16_gemv_one_kernel<1, true><<<grid, block, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out, *xn);
+		else
+			w16_gemv_one_kernel<2, true><<<grid, block, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out, *xn);
+		return cudaGetLastError();
 	}
+	switch (rows) {
+	case 1: w16_gemv_one_kernel<1><<<grid, block, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out, none); break;
+	case 2: w16_gemv_one_kernel<2><<<grid, block, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out, none); break;
+	case 3: w16_gemv_one_kernel<3><<<grid, block, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out, none); break;
+	case 4: w16_gemv_one_kernel<4><<<grid, block, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out, none); break;
+	default: w16_gemv_one_kernel<8><<<grid, block, 0, s>>>(w, is_bf16, bias, n, k, x, rows, out, none); break;
+	}
+	return cudaGetLastError();
 }
 
 extern "C" cudaError_t awq_cu_w16_gemv(cudaStream_t s, const uint16_t *w, int is_bf16, const float *bias, int n, int k,
 				       const float *x, int rows, float *out)
 {
-	return awq_cu_w16_gemv_x(s, w, is_bf16, bias, n, k, x, rows, out, NULL, 0);
+	return awq_cu_w16_gemv_x(s, w, is_bf16, bias, n, k, x, rows, out, NULL);
 }

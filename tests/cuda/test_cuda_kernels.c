@@ -457,13 +457,6 @@ static void test_w16(int n, int k, int bf16)
 		char what[96];
 		snprintf(what, sizeof(what), "%s GEMV n=%d k=%d rows=%d", bf16 ? "BF16" : "F16", n, k, rows);
 		check(what, ref, out, (size_t)rows * n, 1e-5);
-		if (cc_major >= 9 && k % 8 == 0) { /* the programmatic launch (AWQ_CUDA_W16_PDL=1) */
-			cudaMemset(out, 0xff, (size_t)rows * n * 4);
-			awq_cu_w16_gemv_x(0, dw, bf16, NULL, n, k, dx, rows, out, NULL, 1);
-			snprintf(what, sizeof(what), "%s GEMV n=%d k=%d rows=%d, programmatic launch", bf16 ? "BF16" : "F16", n, k,
-				 rows);
-			check(what, ref, out, (size_t)rows * n, 1e-5);
-		}
 		cudaFree(out);
 	}
 	free(w);
@@ -491,7 +484,7 @@ static uint16_t *w16_make(int n, int k, int bf16, double **wd)
  * the producer (h, h * w, the sum of squares, the other accumulator cleared), then the single
  * GEMV, the fused q/k/v form and the fused gate/up + SiLU reading its xn, against the same matmuls
  * of RMSNorm(h) * w in double. */
-static void test_w16_epinorm(int hidden, int k1, int n2, int bf16, int pdl)
+static void test_w16_epinorm(int hidden, int k1, int n2, int bf16)
 {
 	const float eps = 1e-6f;
 	double *w1d, *w2d, *wgd, *wud;
@@ -500,25 +493,24 @@ static void test_w16_epinorm(int hidden, int k1, int n2, int bf16, int pdl)
 	struct epinorm_io io;
 	epinorm_io_make(&io, hidden, k1, n2);
 	double ssq[2];
-	const char *ty = bf16 ? (pdl ? "BF16 (programmatic launch)" : "BF16") : pdl ? "F16 (programmatic launch)" : "F16";
+	const char *ty = bf16 ? "BF16" : "F16";
 	for (int rows = 1; rows <= 2; rows++) {
 		char what[128];
 		struct epinorm_out d;
 		epinorm_out_make(&d, rows, hidden, n2);
 		struct awq_cu_xnorm p = {.res = io.dres, .norm_w = io.dnw, .xn = d.dxn, .sumsq = d.dsum,
 					 .sumsq_clear = d.dclear};
-		cudaError_t e = awq_cu_w16_gemv_x(0, dw1, bf16, NULL, hidden, k1, io.dx, rows, d.dh, &p, pdl);
+		cudaError_t e = awq_cu_w16_gemv_x(0, dw1, bf16, NULL, hidden, k1, io.dx, rows, d.dh, &p);
 		if (e != cudaSuccess)
 			printf("FAIL launch (%s add + norm epilogue): %s\n", ty, cudaGetErrorString(e)), fails++;
 		matmul_ref(w1d, hidden, k1, io.x, rows, io.h, hidden, 0);
 		snprintf(what, sizeof(what), "%s GEMV + add + RMSNorm epilogue: h - res, n=%d k=%d rows=%d", ty, hidden, k1, rows);
 		check_sub(what, io.h, d.dh, io.res, (size_t)rows * hidden, 1e-4); /* h - res loses res's f32 ulp */
 		epinorm_ref(io.h, io.res, io.nw, rows, hidden, eps, ssq, io.xnorm, io.ref);
-		snprintf(what, sizeof(what), "%s GEMV", ty);
-		epinorm_check(what, rows, hidden, io.ref, d.dxn, ssq, d.dsum, d.dclear, 1e-5);
+		epinorm_check(bf16 ? "BF16 GEMV" : "F16 GEMV", rows, hidden, io.ref, d.dxn, ssq, d.dsum, d.dclear, 1e-5);
 		/* readers: the single GEMV, q/k/v (three segments), gate/up + SiLU */
 		struct awq_cu_xnorm r = {.xn_sumsq = d.dsum, .xn_eps = eps};
-		e = awq_cu_w16_gemv_x(0, dw2, bf16, NULL, n2, hidden, d.dxn, rows, d.dy, &r, pdl);
+		e = awq_cu_w16_gemv_x(0, dw2, bf16, NULL, n2, hidden, d.dxn, rows, d.dy, &r);
 		if (e != cudaSuccess)
 			printf("FAIL launch (%s norm reader): %s\n", ty, cudaGetErrorString(e)), fails++;
 		matmul_ref(w2d, n2, hidden, io.xnorm, rows, io.ref, n2, 0);
@@ -557,7 +549,7 @@ static void test_w16_epinorm(int hidden, int k1, int n2, int bf16, int pdl)
 		snprintf(what, sizeof(what), "%s gate/up+SiLU reading an epilogue norm: rows=%d", ty, rows);
 		check(what, io.rg, d.dy, (size_t)rows * n2, 1e-4);
 		if (rows == 2) { /* refused above two tokens */
-			int bad = awq_cu_w16_gemv_x(0, dw1, bf16, NULL, hidden, k1, io.dx, 3, d.dh, &p, pdl) != cudaErrorInvalidValue;
+			int bad = awq_cu_w16_gemv_x(0, dw1, bf16, NULL, hidden, k1, io.dx, 3, d.dh, &p) != cudaErrorInvalidValue;
 			bad |= awq_cu_w16_gemv_multi(0, &m, d.dxn, 3) != cudaErrorInvalidValue;
 			printf("%s %s epilogue norm refused above two tokens\n", bad ? "FAIL" : "ok  ", ty);
 			fails += bad;
@@ -615,9 +607,7 @@ static void attn_ref(const float *q, const double *kc, const double *vc, int row
  * (one launch) instead of the combine kernel where a block's heads x head_dim outputs are one per
  * thread (else the combine kernel still runs). With tickets also: they are all 0 again after the
  * launches, and a launch of more rows than they cover is refused. */
-/* fold: the one-row steps skip the prep launch and prepare q, k and v inside the attention launch
- * (awq_cu_attn.fold; its cache row is read by the later steps) */
-static void test_attention(int nh, int nkv, int hd, int T, int tickets, int fold)
+static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 {
 	int max_ctx = T + 8, cols = nkv * hd, qcols = nh * hd;
 	double *inv = malloc((size_t)hd / 2 * sizeof(double));
@@ -663,13 +653,11 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets, int fold
 		struct awq_cu_prep pp = {.q = dq, .k = dk, .v = dv, .q_freq = dinv, .k_freq = dinv, .q_out = dqr, .kc = dkc,
 					 .vc = dvc, .d_pos = dpos, .rows = rows, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd,
 					 .pdl = pdl};
-		const int folded = fold && awq_cu_attn_fold_ok(hd, rows);
-		if (!folded)
-			awq_cu_attn_prep(0, &pp);
+		awq_cu_attn_prep(0, &pp);
 		struct awq_cu_attn a = {.k = dkc, .v = dvc, .d_pos = dpos, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd,
 					.max_ctx = max_ctx, .scale = 1.0f / sqrtf((float)hd), .part = part, .ticket = dtk,
-					.pdl = pdl, .fold = folded, .fp = pp};
-		const char *kind = folded ? "decode, prep folded" : "decode";
+					.pdl = pdl};
+		const char *kind = "decode";
 		if (rows > 8 && awq_cu_attn_prefill_ok(hd, cc_major)) {
 			a.q = dqr, a.out = out, a.rows = rows;
 			awq_cu_attn_prefill(0, &a);
@@ -788,33 +776,17 @@ int main(void)
 	test_q4_silu(344, 256, 64);
 	test_w16(300, 264, 1);
 	test_w16(77, 37, 0);
-	test_w16_epinorm(1024, 1152, 344, 1, 0);
-	test_w16_epinorm(1000, 256, 200, 0, 0); /* a partial last block of rows */
-	test_w16_epinorm(1024, 1152, 344, 1, cc_major >= 9); /* AWQ_CUDA_W16_PDL's launch, where it exists */
-	test_attention(8, 2, 128, 200, 1, 0); /* 4 splits merged by the last block */
-	test_attention(8, 2, 128, 200, 0, 0);
-	test_attention(4, 4, 64, 70, 1, 0);
-	test_attention(4, 4, 64, 70, 0, 0);
+	test_w16_epinorm(1024, 1152, 344, 1);
+	test_w16_epinorm(1000, 256, 200, 0); /* a partial last block of rows */
+	test_attention(8, 2, 128, 200, 1); /* 4 splits merged by the last block */
+	test_attention(8, 2, 128, 200, 0);
+	test_attention(4, 4, 64, 70, 1);
+	test_attention(4, 4, 64, 70, 0);
 	/* 8 KV heads of 8 query heads: 4 query heads per block at one token (8 would give 128 blocks),
 	 * 8 at three tokens (384 blocks); both on split + combine (more than one output per thread) */
-	test_attention(64, 8, 64, 1000, 1, 0);
-	test_attention(8, 2, 128, 20, 1, 0); /* one split: written directly */
-	test_attention(16, 1, 96, 40, 1, 0); /* no one-launch kernel for d = 96: the combine kernel runs */
-	{ /* the fold's forms: one row of head_dim 64 or 128 (the one-launch kernel) */
-		int ok = awq_cu_attn_fold_ok(128, 1) && awq_cu_attn_fold_ok(64, 1) && !awq_cu_attn_fold_ok(96, 1) &&
-			 !awq_cu_attn_fold_ok(128, 2);
-		struct awq_cu_attn bad = {.n_heads = 8, .n_kv_heads = 2, .head_dim = 128, .max_ctx = 64, .rows = 2,
-					  .fold = 1};
-		ok &= awq_cu_attn_decode(0, &bad) == cudaErrorInvalidValue;
-		cudaGetLastError();
-		printf("%s attention prep fold: one row of head_dim 64 or 128 only, others refused\n", ok ? "ok  " : "FAIL");
-		fails += !ok;
-	}
-	/* the prep folded into the one-row launches (AWQ_CUDA_ATTN_FOLD=1), each merge form */
-	test_attention(8, 2, 128, 200, 1, 1);
-	test_attention(4, 4, 64, 70, 0, 1);
-	test_attention(64, 8, 64, 1000, 1, 1);
-	test_attention(8, 2, 128, 20, 1, 1);
+	test_attention(64, 8, 64, 1000, 1);
+	test_attention(8, 2, 128, 20, 1); /* one split: written directly */
+	test_attention(16, 1, 96, 40, 1); /* no one-launch kernel for d = 96: the combine kernel runs */
 	printf("%s: %d failure(s)\n", fails ? "FAIL" : "PASS", fails);
 	return fails ? 1 : 0;
 }
