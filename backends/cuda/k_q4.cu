@@ -294,6 +294,10 @@ extern "C" cudaError_t awq_cu_q4_gemv(cudaStream_t s, const struct awq_cu_q4 *w,
 	 * not take them), one output segment, every pointer set */
 	if ((epi == AWQ_CU_EPI_ADD_NORM || out->nrm.xn_sumsq) && rows > 2)
 		return cudaErrorInvalidValue;
+	/* a producer reading a fold's xn would clear the accumulator its own blocks read (cuda_fuse.c
+	 * plans none) */
+	if (epi == AWQ_CU_EPI_ADD_NORM && out->nrm.xn_sumsq)
+		return cudaErrorInvalidValue;
 	if (epi == AWQ_CU_EPI_ADD_NORM && (out->nseg != 1 || !out->nrm.res || !out->nrm.norm_w || !out->nrm.xn || !out->nrm.sumsq ||
 					   out->tile_end[0] != w->tiles || out->n[0] % 4))
 		return cudaErrorInvalidValue;
@@ -747,10 +751,9 @@ static cudaError_t launch_gemv2_s(int S, cudaStream_t s, const struct awq_cu_q4 
 		return S == 2 ? launch_gemv2<RT, 2, true>(s, w, x, rows, out, epi, kw, per, smem, pdl)
 			      : launch_gemv2<RT, 4, true>(s, w, x, rows, out, epi, kw, per, smem, pdl);
 	const int xn = (out->nrm.xn_sumsq ? XN_READ : 0) | (epi == AWQ_CU_EPI_ADD_NORM ? XN_EPI : 0);
-	if (xn) /* one or two tokens (awq_cu_q4_gemv) */
+	if (xn) /* one or two tokens, one form at a time (awq_cu_q4_gemv) */
 		return xn == XN_READ ? launch_gemv2_xn<RT, XN_READ>(S, s, w, x, rows, out, epi, kw, per, smem, pdl)
-		       : xn == XN_EPI ? launch_gemv2_xn<RT, XN_EPI>(S, s, w, x, rows, out, epi, kw, per, smem, pdl)
-				      : launch_gemv2_xn<RT, XN_READ | XN_EPI>(S, s, w, x, rows, out, epi, kw, per, smem, pdl);
+				     : launch_gemv2_xn<RT, XN_EPI>(S, s, w, x, rows, out, epi, kw, per, smem, pdl);
 	switch (S) {
 	case 2: return launch_gemv2<RT, 2>(s, w, x, rows, out, epi, kw, per, smem, pdl);
 	case 6: return launch_gemv2<RT, 6>(s, w, x, rows, out, epi, kw, per, smem, pdl);

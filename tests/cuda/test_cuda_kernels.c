@@ -370,7 +370,8 @@ static void epinorm_check(const char *ty, int rows, int hidden, const double *hw
 /* The producer-epilogue norm (AWQ_CU_EPI_ADD_NORM) and its readers: a GEMV of hidden x k1 writes
  * h = res + W1 x, xn = h * nw, adds each token's sum of h^2 to an accumulator and clears another;
  * a GEMV (plain, then gate/up + SiLU) of n2 x hidden reading xn with that sum must equal the same
- * matmul of RMSNorm(h) * nw. Then the forms that are refused: three tokens, the prefill GEMM. */
+ * matmul of RMSNorm(h) * nw. Then the forms that are refused: three tokens, the prefill GEMM, a
+ * producer reading an xn. */
 static void test_q4_epinorm(int hidden, int k1, int n2, int group)
 {
 	const float eps = 1e-5f;
@@ -423,10 +424,16 @@ static void test_q4_epinorm(int hidden, int k1, int n2, int group)
 		if (rows == 2) {
 			int bad = awq_cu_q4_gemv(0, &q1, io.dx, 3, &o, AWQ_CU_EPI_ADD_NORM, sm_count) != cudaErrorInvalidValue;
 			bad |= awq_cu_q4_gemv(0, &q2, d.dxn, 3, &r, AWQ_CU_EPI_STORE, sm_count) != cudaErrorInvalidValue;
+			/* and a producer that also reads an xn (it would clear what its own blocks read) */
+			struct awq_cu_out both = o;
+			both.nrm.xn_sumsq = d.dsum;
+			both.nrm.xn_eps = eps;
+			bad |= awq_cu_q4_gemv(0, &q1, io.dx, 1, &both, AWQ_CU_EPI_ADD_NORM, sm_count) != cudaErrorInvalidValue;
 			uint16_t *x16 = dmalloc((size_t)16 * hidden * 2);
 			bad |= awq_cu_q4_gemm(0, &q2, x16, 16, &r, AWQ_CU_EPI_STORE, cc_major, sm_count) != cudaErrorInvalidValue;
 			cudaGetLastError();
-			printf("%s epilogue norm refused above two tokens and in the GEMM\n", bad ? "FAIL" : "ok  ");
+			printf("%s epilogue norm refused above two tokens, in the GEMM and as producer and reader at once\n",
+			       bad ? "FAIL" : "ok  ");
 			fails += bad;
 			cudaFree(x16);
 		}
