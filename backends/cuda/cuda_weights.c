@@ -38,17 +38,12 @@ static int find_weight(struct cu_ctx *c, const struct awq_weight *const *src, in
 
 static void q4_geometry(struct cu_weight *w)
 {
-	const struct awq_weight *s = w->src[0];
-	struct awq_cu_q4 *q = &w->q4;
-	q->tiles = 0;
+	int tiles = 0;
 	for (int j = 0; j < w->nsrc; j++) {
 		w->seg_tiles[j] = (int)((w->src[j]->n + 15) / 16);
-		q->tiles += w->seg_tiles[j];
+		tiles += w->seg_tiles[j];
 	}
-	q->k = (int)s->k;
-	q->chunks = (int)((s->k + 63) / 64);
-	q->group_size = s->group_size;
-	q->groups = (q->chunks * 64 + s->group_size - 1) / s->group_size;
+	awq_cu_q4_geom(&w->q4, tiles, (int)w->src[0]->k, w->src[0]->group_size);
 }
 
 uint64_t awq_cu_weight_bytes(struct cu_weight *w)
