@@ -115,8 +115,9 @@ static int check(const struct expect *e, int max_tokens, int epinorm)
 /* Two routed layers as in a Qwen3-MoE decoder (an AWQ o projection, add + RMSNorm, route, experts,
  * add + RMSNorm read by an AWQ matmul): the experts of AWQ g64 / g128 fold the add + RMSNorm after
  * them into their down kernel, g32 and BF16 experts do not (the q4m kernels are the only ones with
- * the epilogue); with AWQ_CUDA_EPINORM_MOE=1 (moe_in) the o projection folds the one before them too,
- * whose readers are the router and the experts. Weights are descriptions only. */
+ * the epilogue); the o projection folds the one before them too (moe_in: AWQ_CUDA_EPINORM_MOE=1, 0,
+ * or -1 unset, the default, on), whose readers are the router and the experts. Weights are
+ * descriptions only. */
 static int check_moe(const char *what, enum awq_wfmt fmt, int group, int epinorm, int moe_in, int want, int want_o)
 {
 	enum { E = 4, K = 2, H = 256, I = 128 };
@@ -148,7 +149,10 @@ static int check_moe(const char *what, enum awq_wfmt fmt, int group, int epinorm
 	g.logits_out = v;
 	g.argmax_out = -1;
 	setenv("AWQ_CUDA_EPINORM", epinorm ? "1" : "0", 1);
-	setenv("AWQ_CUDA_EPINORM_MOE", moe_in ? "1" : "0", 1);
+	if (moe_in < 0)
+		unsetenv("AWQ_CUDA_EPINORM_MOE");
+	else
+		setenv("AWQ_CUDA_EPINORM_MOE", moe_in ? "1" : "0", 1);
 	struct cu_ctx c;
 	int fails = plan(&c, &g, 1, what);
 	int folds = 0, folds_o = 0, linked = 1;
@@ -163,9 +167,10 @@ static int check_moe(const char *what, enum awq_wfmt fmt, int group, int epinorm
 	/* (one fold alone would clear its own accumulator: then none is planned) */
 	const int total = want + want_o >= 2 ? want + want_o : 0;
 	int ok = folds == (total ? want : 0) && folds_o == (total ? want_o : 0) && c.n_folds == total && linked;
-	printf("%s moe %s (AWQ_CUDA_EPINORM=%d, AWQ_CUDA_EPINORM_MOE=%d): %d of 2 add + RMSNorm in the experts' "
+	printf("%s moe %s (AWQ_CUDA_EPINORM=%d, AWQ_CUDA_EPINORM_MOE=%s): %d of 2 add + RMSNorm in the experts' "
 	       "epilogue (want %d), %d of 2 in the o projection's (want %d)%s\n",
-	       ok ? "ok  " : "FAIL", what, epinorm, moe_in, folds, want, folds_o, want_o,
+	       ok ? "ok  " : "FAIL", what, epinorm, moe_in < 0 ? "unset" : moe_in ? "1" : "0", folds, want, folds_o,
+	       want_o,
 	       linked ? "" : " (not linked as expected)");
 	fails += !ok;
 	plan_free(&c);
@@ -197,6 +202,7 @@ int main(void)
 	f += check_moe("awq g32", AWQ_WFMT_AWQ4, 32, 1, 0, 0, 0);
 	f += check_moe("bf16", AWQ_WFMT_DENSE, 0, 1, 0, 0, 0);
 	f += check_moe("awq g128", AWQ_WFMT_AWQ4, 128, 1, 1, 2, 2);
+	f += check_moe("awq g128", AWQ_WFMT_AWQ4, 128, 1, -1, 2, 2);
 	f += check_moe("awq g64", AWQ_WFMT_AWQ4, 64, 1, 1, 2, 2);
 	f += check_moe("awq g128", AWQ_WFMT_AWQ4, 128, 0, 1, 0, 0);
 	f += check_moe("awq g32", AWQ_WFMT_AWQ4, 32, 1, 1, 0, 0);
