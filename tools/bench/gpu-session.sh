@@ -46,6 +46,9 @@
 #   cuab      CUDA decode (-p 16 -n 128; CU_AB_PRECISION, default awq) of each model of CU_AB_MODELS
 #             (llama2-7b) at the defaults,
 #             with each run of CU_AB_RUNS (as VK_AB_RUNS; default AWQ_CUDA_EPINORM=0), then the defaults again
+#   benchx    awqrun bench runs given by BENCHX ("name [VAR=V ...] bench arguments...;name ...", e.g.
+#             "p16 --synthetic qwen3-8b --precision awq --backend cuda -p 16 -n 128 -r 3"): one-off
+#             comparisons (settings, knobs, profiles) without a phase of their own
 #   vkbench   awq-vk-bench: llama2-7b's decode mat-vec shapes alone through NVIDIA's Vulkan driver,
 #             timed with a barrier after every dispatch (as decode), without (throughput) and one
 #             per submit, AWQ and F16, then AWQ with the knob runs of VKB_KNOB_RUNS (as
@@ -316,6 +319,23 @@ if has variants; then
 		vbench "$vn" "$vd"
 	done
 	vbench base_last "$AWQ_PLUGIN_DIR"
+fi
+if has benchx; then
+	IFS=';' read -ra bxs <<<"${BENCHX:-}"
+	for bx in "${bxs[@]}"; do
+		set -- $bx
+		[ $# -gt 1 ] || continue
+		bn=$1
+		shift
+		bxenv=()
+		while [ $# -gt 0 ] && [[ $1 == [A-Z]*=* ]]; do
+			bxenv+=("$1")
+			shift
+		done
+		(if [ ${#bxenv[@]} -gt 0 ]; then export "${bxenv[@]}"; note "benchx $bn: ${bxenv[*]}"; fi; bench "x_$bn" 200 "$@")
+		# a profile's per-node table (AWQ_CUDA_PROFILE=1) goes to the summary too
+		grep -A40 '^cuda profile' "$L/bench_x_$bn.log" | grep -E 'profile|^  [A-Za-z/+ _0-9]+ +[0-9]+ +[0-9.]+ ' | tee -a "$summary"
+	done
 fi
 has depth && bench depth 200 --synthetic qwen3-8b --precision awq,bf16 --backend cuda -p 512 -n 128 -d 4096,16384 -r 2
 if has moe; then
