@@ -66,37 +66,15 @@ static inline int awq_cu_moe_route_reads_xn(int elem_bytes, int hidden)
 	return elem_bytes == 2 && hidden % 8 == 0 && (size_t)2 * hidden * sizeof(float) <= 48 * 1024;
 }
 
-/* The decode router's logits alone, for an experts launch that does the top-k itself (struct
- * awq_cu_moe_topk): 16-bit weights, the staged kernel (awq_cu_moe_logits_fit); xn_sumsq as for
- * awq_cu_moe_route. */
-static inline int awq_cu_moe_logits_fit(int hidden, int rows)
-{
-	return rows >= 1 && rows <= 8 && hidden % 8 == 0 && (size_t)rows * hidden * sizeof(float) <= 48 * 1024;
-}
-cudaError_t awq_cu_moe_logits(cudaStream_t s, const void *w, int is_bf16, int n_experts, int hidden, const float *x,
-			      int rows, float *logits, int pdl, const float *xn_sumsq, float xn_eps);
-
-/* The top-k done by the experts' gate/up kernel (q4m decode, top_k <= 32, at most 128 experts: the
- * kernel's 80 registers hold four logits per lane, more spilled): each block's first warp
- * picks its row's experts from logits ([rows][n_experts], awq_cu_moe_logits) with the softmax,
- * renormalised when norm; one block per row writes them to route (as awq_cu_moe_route would) for
- * the down kernel. */
-struct awq_cu_moe_topk {
-	const float *logits;
-	float *route;
-	int norm;
-};
-
 /* out[r] = sum_j route weight_j * down_e(silu(gate_e(x_r)) * up_e(x_r)), e = route id j. A row with
  * an id that is not an expert's gets NaN. nrm (NULL: none), struct awq_cu_xnorm (cu_kernels.h): with
  * res set the residual add + RMSNorm after the experts is done in their last kernel (the producer:
  * out gets nrm->res + that sum; hidden a multiple of 4); with xn_sumsq set x is a producer's xn and
- * the gate/up kernel completes its norm (the reader; one or two rows). tk (NULL: none): the route is
- * not yet written; the gate/up kernel picks the experts from the router's logits and writes it.
- * Any of these only for decode rows of a layer awq_cu_moe_q4m takes, else cudaErrorInvalidValue. */
+ * the gate/up kernel completes its norm (the reader; one or two rows). Either only for decode rows
+ * of a layer awq_cu_moe_q4m takes, else cudaErrorInvalidValue. */
 cudaError_t awq_cu_moe_experts(cudaStream_t s, const struct awq_cu_moe_w *w, const float *x, const float *route,
 			       int rows, int top_k, const struct awq_cu_moe_scratch *sc, float *out, int pdl,
-			       const struct awq_cu_xnorm *nrm, const struct awq_cu_moe_topk *tk);
+			       const struct awq_cu_xnorm *nrm);
 /* Whether the decode steps of this layer run the q4m kernels, the only ones with the producer-epilogue
  * norm: AWQ experts with group sizes that are multiples of 64, whose weights a 32-bit offset
  * addresses (the planner asks too, from the geometry alone). */

@@ -13,9 +13,6 @@
  *   (or a 16-bit router and q4m experts;           down kernel's) epilogue, with the sum of squares
  *   AWQ_CUDA_EPINORM_MOE=0: not those)             in an accumulator per fold; the readers complete
  *                                                  the norm (awq_cu_xnorm)
- *   MOE_ROUTE -> MOE_EXPERTS of q4m experts        -> (AWQ_CUDA_MOE_TOPK=1; decode) the router
- *                                                  writes its logits only, the experts' gate/up
- *                                                  kernel does the top-k and writes the route
  * The arena is planned with the lifetimes the fused kernels need (awq_cu_fusion_lifetimes), so the
  * check only catches what that planning could not express. */
 #include <stdlib.h>
@@ -199,39 +196,6 @@ static int epinorm_on(void)
 	return !(e && e[0] == '0');
 }
 
-/* The router's top-k in the experts' gate/up kernel: written 2026-12-01, not yet measured, so off;
- * AWQ_CUDA_MOE_TOPK=1 on. */
-static int moe_topk_on(void)
-{
-	const char *e = getenv("AWQ_CUDA_MOE_TOPK");
-	return e && e[0] == '1';
-}
-
-/* MOE_ROUTE node r whose only reader is a MOE_EXPERTS node on the q4m kernels (its route input):
- * the router's decode launch can leave the top-k to that node's gate/up kernel (struct
- * awq_cu_moe_topk; the staged router, 16-bit weights, K <= 32, E <= 128). Whether a step's rows fit the
- * staged kernel is decided at run time (awq_cu_moe_logits_fit). */
-static void plan_moe_topk(struct cu_ctx *c, const int *uses, int r)
-{
-	const struct awq_graph *g = c->g;
-	const struct awq_node *n = &g->nodes[r];
-	if (n->op != AWQ_OP_MOE_ROUTE || uses[n->out] != 1 || !n->w || n->w->fmt != AWQ_WFMT_DENSE ||
-	    (n->w->dtype != AWQ_DT_BF16 && n->w->dtype != AWQ_DT_F16) || n->p.moe.top_k > 32 || n->p.moe.n_experts > 128 ||
-	    !awq_cu_moe_logits_fit(g->values[n->in[0]].cols, 1))
-		return;
-	for (int j = r + 1; j < g->n_nodes; j++) {
-		const struct awq_node *m = &g->nodes[j];
-		if (m->in[1] != n->out || m->op != AWQ_OP_MOE_EXPERTS)
-			continue;
-		if (m->in[0] == n->out || !moe_q4m_node(m) || m->p.moe.top_k != n->p.moe.top_k ||
-		    m->p.moe.n_experts != n->p.moe.n_experts)
-			return;
-		c->nodes[r].topk_by = j;
-		c->nodes[j].topk_of = r;
-		return;
-	}
-}
-
 /* Tentative fusions; check_fusions() drops those the arena layout makes unsafe. */
 void awq_cu_plan_fusions(struct cu_ctx *c, const int *uses)
 {
@@ -241,7 +205,6 @@ void awq_cu_plan_fusions(struct cu_ctx *c, const int *uses)
 		cn->rope_q = cn->rope_k = cn->norm_q = cn->norm_k = cn->norm_node = -1;
 		cn->wq_norm = cn->wk_norm = -1;
 		cn->epi_norm = cn->epi_by = cn->epi_slot = -1;
-		cn->topk_by = cn->topk_of = -1;
 		cn->q_raw = g->nodes[i].op == AWQ_OP_ATTENTION ? g->nodes[i].in[0] : -1;
 		cn->k_raw = g->nodes[i].op == AWQ_OP_ATTENTION ? g->nodes[i].in[1] : -1;
 	}
@@ -280,9 +243,6 @@ void awq_cu_plan_fusions(struct cu_ctx *c, const int *uses)
 			}
 		}
 	}
-	if (moe_topk_on())
-		for (int i = 0; i < g->n_nodes; i++)
-			plan_moe_topk(c, uses, i);
 	/* after the loop: the readers' q/k/v and gate/up fusions are planned by then */
 	if (epinorm_on())
 		for (int i = 0; i < g->n_nodes; i++)

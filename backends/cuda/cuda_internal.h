@@ -57,10 +57,6 @@ struct cu_node {
 	 * weights of the folded norms (-1). */
 	int rope_q, rope_k, norm_q, norm_k, q_raw, k_raw, wq_norm, wk_norm;
 	float *inv_freq; /* ROPE: device table */
-	/* MOE_ROUTE whose decode launch writes the logits only (AWQ_CUDA_MOE_TOPK=1): topk_by = the
-	 * MOE_EXPERTS node whose gate/up kernel does the top-k and writes the route; on that node,
-	 * topk_of = the router (-1 when none) */
-	int topk_by, topk_of;
 };
 
 struct cu_ctx {

@@ -373,15 +373,6 @@ int awq_cu_moe_upload(struct cu_ctx *c, char *err, size_t errlen)
 	return rc;
 }
 
-/* Whether this step's router (node r) writes its logits only and the experts' gate/up kernel does
- * the top-k (cuda_fuse.c plan_moe_topk; the rows must fit the staged router). */
-static int topk_deferred(const struct cu_ctx *c, int r, int rows)
-{
-	return r >= 0 && c->nodes[r].topk_by >= 0 && rows <= AWQ_CU_DECODE_ROWS && c->nodes[r].w >= 0 &&
-	       c->wts[c->nodes[r].w].kind == CU_W_D16 &&
-	       awq_cu_moe_logits_fit(c->g->values[c->g->nodes[r].in[0]].cols, rows);
-}
-
 int awq_cu_moe_run(struct cu_ctx *c, int node, int rows, char *err, size_t errlen)
 {
 	const struct awq_graph *g = c->g;
@@ -398,11 +389,7 @@ int awq_cu_moe_run(struct cu_ctx *c, int node, int rows, char *err, size_t errle
 			return awq_err(err, errlen, AWQ_EINVAL, "cuda: router of %s not uploaded", g->values[n->out].name);
 		struct awq_cu_xnorm xr = {0}; /* x may be a producer-epilogue norm's xn (cuda_fuse.c) */
 		awq_cu_xn_reader(c, n->in[0], rows, &xr);
-		if (topk_deferred(c, node, rows))
-			e = awq_cu_moe_logits(c->stream, w->data, w->is_bf16, n->p.moe.n_experts, g->values[n->in[0]].cols,
-					      x, rows, m->logits, awq_cu_pdl_default(c->cc_major), xr.xn_sumsq, xr.xn_eps);
-		else
-			e = awq_cu_moe_route(c->stream, w->data, w->kind == CU_W_D32 ? 4 : 2, w->is_bf16, n->p.moe.n_experts,
+		e = awq_cu_moe_route(c->stream, w->data, w->kind == CU_W_D32 ? 4 : 2, w->is_bf16, n->p.moe.n_experts,
 				     g->values[n->in[0]].cols, x, rows, n->p.moe.top_k, n->p.moe.norm_topk, m->logits,
 				     out, m->ticket, awq_cu_pdl_default(c->cc_major), xr.xn_sumsq, xr.xn_eps);
 		return e == cudaSuccess ? 0 : awq_cu_fail(err, errlen, e, "MoE router");
@@ -420,10 +407,7 @@ int awq_cu_moe_run(struct cu_ctx *c, int node, int rows, char *err, size_t errle
 		out = (float *)awq_cu_value(c, g->nodes[c->nodes[node].epi_norm].out);
 	}
 	const int reads = awq_cu_xn_reader(c, n->in[0], rows, &nrm);
-	const int r = c->nodes[node].topk_of;
-	struct awq_cu_moe_topk tk = {m->logits, (float *)route, r >= 0 ? g->nodes[r].p.moe.norm_topk : 0};
-	const int deferred = topk_deferred(c, r, rows);
 	e = awq_cu_moe_experts(c->stream, &m->sets[s].w, x, route, rows, n->p.moe.top_k, &m->sc, out,
-			       awq_cu_pdl_default(c->cc_major), fold || reads ? &nrm : NULL, deferred ? &tk : NULL);
+			       awq_cu_pdl_default(c->cc_major), fold || reads ? &nrm : NULL);
 	return e == cudaSuccess ? 0 : awq_cu_fail(err, errlen, e, "MoE experts");
 }

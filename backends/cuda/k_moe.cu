@@ -290,9 +290,10 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_logits_kernel(const void *
  * this runs on one warp after the grid's logits are done, the router's serial tail: with N = 32 for
  * every E it executed ~1100 instructions at E = 128 (ncu, H200), a few microseconds per MoE layer. */
 template <int N>
-static __device__ __forceinline__ void moe_topk_row_n(const float *__restrict__ l, int E, int K, int norm,
-						    float *__restrict__ ids, int lane)
+static __device__ __forceinline__ void moe_topk_row_n(const float *__restrict__ logits, int E, int K, int norm,
+						    float *__restrict__ route, int r, int lane)
 {
+	const float *l = logits + (size_t)r * E;
 	/* this lane's logits (experts lane + 32 i), all loads in flight at once, then the softmax from
 	 * registers (constant indices: they stay in registers); with N = 32 the loops stop at the first
 	 * i with no expert (a warp-uniform branch) */
@@ -328,7 +329,7 @@ static __device__ __forceinline__ void moe_topk_row_n(const float *__restrict__ 
 		pr[i] = lane + 32 * i < E ? pr[i] / sum : NAN;
 	}
 	uint32_t taken = 0; /* bit i: expert lane + 32 i is selected (E <= 1024) */
-	float *wts = ids + K, ksum = 0.f, my_id = 0.f, my_wt = 0.f;
+	float *ids = route + (size_t)r * 2 * K, *wts = ids + K, ksum = 0.f, my_id = 0.f, my_wt = 0.f;
 	int found = 0;
 	for (int j = 0; j < K; j++) {
 		float bp = -1.f;
@@ -398,27 +399,19 @@ static __device__ __forceinline__ void moe_topk_row_n(const float *__restrict__ 
 	}
 }
 
-/* The top-k of one row's logits l[E] into ids[0 .. K) and the weights ids[K .. 2K) (global or shared
- * memory), by one warp. */
-static __device__ __forceinline__ void moe_topk_one(const float *__restrict__ l, int E, int K, int norm,
-						    float *__restrict__ ids, int lane)
-{
-	if (E <= 32)
-		moe_topk_row_n<1>(l, E, K, norm, ids, lane);
-	else if (E <= 64)
-		moe_topk_row_n<2>(l, E, K, norm, ids, lane);
-	else if (E <= 128)
-		moe_topk_row_n<4>(l, E, K, norm, ids, lane);
-	else if (E <= 256)
-		moe_topk_row_n<8>(l, E, K, norm, ids, lane);
-	else
-		moe_topk_row_n<32>(l, E, K, norm, ids, lane);
-}
-
 static __device__ __forceinline__ void moe_topk_row(const float *__restrict__ logits, int E, int K, int norm,
 						    float *__restrict__ route, int r, int lane)
 {
-	moe_topk_one(logits + (size_t)r * E, E, K, norm, route + (size_t)r * 2 * K, lane);
+	if (E <= 32)
+		moe_topk_row_n<1>(logits, E, K, norm, route, r, lane);
+	else if (E <= 64)
+		moe_topk_row_n<2>(logits, E, K, norm, route, r, lane);
+	else if (E <= 128)
+		moe_topk_row_n<4>(logits, E, K, norm, route, r, lane);
+	else if (E <= 256)
+		moe_topk_row_n<8>(logits, E, K, norm, route, r, lane);
+	else
+		moe_topk_row_n<32>(logits, E, K, norm, route, r, lane);
 }
 
 __global__ void moe_topk_kernel(const float *__restrict__ logits, int E, int K, int norm, float *__restrict__ route)
@@ -503,7 +496,7 @@ static __device__ __forceinline__ void moe_logits_staged(const uint16_t *__restr
  * dynamic shared memory; else moe_logits_block), then the last block to finish (a grid-wide ticket,
  * reset to 0 for the next launch) runs the top-k of every row, one warp per row. Saves the second
  * launch and its dependency round trip per MoE layer. */
-template <int STAGED, int TAIL = 1>
+template <int STAGED>
 static __device__ __forceinline__ void moe_route_fused(const void *__restrict__ w, int elem_bytes, int is_bf16, int E,
 						       int H, const float *__restrict__ x, int rows,
 						       float *__restrict__ logits, int K, int norm,
@@ -519,8 +512,6 @@ static __device__ __forceinline__ void moe_route_fused(const void *__restrict__ 
 		pdl_wait(); /* x comes from the kernel before */
 		moe_logits_block(w, elem_bytes, is_bf16, E, H, x, rows, logits);
 	}
-	if (!TAIL) /* the logits only: the experts' gate/up kernel does the top-k (awq_cu_moe_logits) */
-		return;
 	__syncthreads();
 	if (threadIdx.x == 0) {
 		__threadfence(); /* this block's logits before its ticket */
@@ -560,28 +551,6 @@ __global__ void __launch_bounds__(MOE_WARPS * 32, 2) moe_route_fused_any_kernel(
 										 unsigned *__restrict__ ticket)
 {
 	moe_route_fused<0>(w, elem_bytes, is_bf16, E, H, x, rows, logits, K, norm, route, ticket, nullptr, 0.f);
-}
-
-/* The staged router's logits alone (awq_cu_moe_logits). */
-__global__ void __launch_bounds__(MOE_WARPS * 32) moe_logits_staged_kernel(const void *__restrict__ w, int is_bf16,
-									    int E, int H, const float *__restrict__ x,
-									    int rows, float *__restrict__ logits,
-									    const float *__restrict__ xn_sumsq,
-									    float xn_eps)
-{
-	moe_route_fused<1, 0>(w, 2, is_bf16, E, H, x, rows, logits, 0, 0, nullptr, nullptr, xn_sumsq, xn_eps);
-}
-
-extern "C" cudaError_t awq_cu_moe_logits(cudaStream_t s, const void *w, int is_bf16, int n_experts, int hidden,
-					 const float *x, int rows, float *logits, int pdl, const float *xn_sumsq,
-					 float xn_eps)
-{
-	if (rows < 1 || n_experts < 1 || n_experts > 1024 || !awq_cu_moe_logits_fit(hidden, rows) ||
-	    (xn_sumsq && rows > 2))
-		return cudaErrorInvalidValue;
-	dim3 grid((n_experts + MOE_WARPS - 1) / MOE_WARPS, 1);
-	return awq_cu_launch(moe_logits_staged_kernel, grid, dim3(MOE_WARPS * 32), (size_t)rows * hidden * sizeof(float),
-			     s, pdl, w, is_bf16, n_experts, hidden, x, rows, logits, xn_sumsq, xn_eps);
 }
 
 extern "C" cudaError_t awq_cu_moe_route(cudaStream_t s, const void *w, int elem_bytes, int is_bf16, int n_experts,
@@ -1013,20 +982,15 @@ static __device__ __forceinline__ void moe_q4m_run(const uint4 *q, const uint32_
  * e = route id j. The warps split the chunks of the hidden dimension; each stages its slice of x,
  * the block the corrections of both tiles ([2][groups][8] after the slices). At most 80 registers:
  * three blocks per SM, so qwen3-30b-a3b's 384 blocks run in one wave. */
-/* TK: the router ran its logits only (struct awq_cu_moe_topk); warp 0 of every block does its
- * row's top-k from them (the router's serial tail, which used to follow a grid-wide ticket and end
- * its launch), and block (0, row * K) writes the row's route for the down kernel. */
-template <int U, int TK>
+template <int U>
 __global__ void __launch_bounds__(MOE_WARPS * 32, 3) moe_gu_q4m_kernel(struct awq_cu_moe_w w,
 								   const float *__restrict__ x,
 								   const float *__restrict__ route, int K,
 								   float *__restrict__ h,
-								   const float *__restrict__ xn_sumsq, float xn_eps,
-								   struct awq_cu_moe_topk tk)
+								   const float *__restrict__ xn_sumsq, float xn_eps)
 {
 	extern __shared__ __align__(16) uint32_t dyn[];
 	__shared__ float red[MOE_WARPS][2][2][8];
-	__shared__ float picks[TK ? 64 : 1]; /* TK: the row's ids, then weights (K <= 32) */
 	const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
 	const int tile = blockIdx.x, p = blockIdx.y, r = p / K;
 	const awq_cu_q4 &m = w.gu;
@@ -1037,7 +1001,7 @@ __global__ void __launch_bounds__(MOE_WARPS * 32, 3) moe_gu_q4m_kernel(struct aw
 	 * zeros with the first chunks of x (ptxas issues x's loads after the id's compare, with the
 	 * others). The parameters used to be loaded after x's stores: a third round trip. */
 	const int nc = c1 - c0;
-	float rid = TK ? 0.f : route[(size_t)r * 2 * K + p % K];
+	const float rid = route[(size_t)r * 2 * K + p % K];
 	/* a producer-epilogue norm's xn (xn_sumsq set): its sum of squares with the id, used at the end */
 	const float xss = xn_sumsq ? xn_sumsq[r] : 0.f;
 	const float *xp = moe_xfrag_ptr(x + (size_t)r * m.k, c0);
@@ -1046,14 +1010,6 @@ __global__ void __launch_bounds__(MOE_WARPS * 32, 3) moe_gu_q4m_kernel(struct aw
 	uint32_t *xs = dyn + warp * per * 32;
 	float4 *corr = reinterpret_cast<float4 *>(dyn + MOE_WARPS * per * 32);
 	moe_xfrag_store<U>(xv, 0, nc, xs);
-	if (TK) { /* a third round trip (the logits) and the top-k before the weights */
-		if (warp == 0)
-			moe_topk_row_n<4>(tk.logits + (size_t)r * w.n_experts, w.n_experts, K, tk.norm, picks, lane);
-		__syncthreads();
-		rid = picks[p % K];
-		if (blockIdx.x == 0 && p % K == 0 && threadIdx.x < 2 * K)
-			tk.route[(size_t)r * 2 * K + threadIdx.x] = picks[threadIdx.x];
-	}
 	int e = moe_expert_id(rid, w.n_experts);
 	e = e < 0 ? 0 : e; /* the down kernel turns the row into NaN */
 	const size_t ti = (size_t)e * m.tiles + 2 * tile; /* gate; up is the next tile */
@@ -1545,9 +1501,8 @@ extern "C" void awq_cu_moe_scratch_size(int max_rows, int top_k, int n_experts, 
 /* AWQ experts whose group sizes are multiples of 64: the q4m kernels. */
 static cudaError_t decode_q4m(cudaStream_t s, const struct awq_cu_moe_w *w, const float *x, const float *route,
 			      int rows, int K, const struct awq_cu_moe_scratch *sc, float *out, int pdl,
-			      const struct awq_cu_xnorm *nrm, const struct awq_cu_moe_topk *tk)
+			      const struct awq_cu_xnorm *nrm)
 {
-	const struct awq_cu_moe_topk tk0 = {};
 	struct awq_cu_xnorm none = {}, prod = nrm ? *nrm : none;
 	prod.xn_sumsq = NULL; /* the down kernel is the producer side only */
 	const int UG = 4, UD = 12; /* chunks in flight per warp: the whole slice at qwen3-30b-a3b's shapes */
@@ -1556,14 +1511,13 @@ static cudaError_t decode_q4m(cudaStream_t s, const struct awq_cu_moe_w *w, cons
 	const int wps = K >= MOE_WARPS ? 1 : MOE_WARPS / K, pd = (w->down.chunks + wps - 1) / wps;
 	const int cpg = w->down.group_size / 64, ngmax = (pd + cpg - 1) / cpg + 1;
 	const size_t s2 = (size_t)MOE_WARPS * (pd + ngmax) * 128;
-	cudaError_t e = moe_smem(tk ? moe_gu_q4m_kernel<UG, 1> : moe_gu_q4m_kernel<UG, 0>, s1);
+	cudaError_t e = moe_smem(moe_gu_q4m_kernel<UG>, s1);
 	if (e == cudaSuccess)
 		e = moe_smem(moe_down_q4m_kernel<UD>, s2);
 	if (e == cudaSuccess)
-		e = awq_cu_launch(tk ? moe_gu_q4m_kernel<UG, 1> : moe_gu_q4m_kernel<UG, 0>,
-				  dim3((w->inter + 15) / 16, rows * K), dim3(MOE_WARPS * 32), s1, s, pdl, *w, x, route, K,
-				  sc->h, nrm ? nrm->xn_sumsq : (const float *)nullptr, nrm ? nrm->xn_eps : 0.f,
-				  tk ? *tk : tk0);
+		e = awq_cu_launch(moe_gu_q4m_kernel<UG>, dim3((w->inter + 15) / 16, rows * K), dim3(MOE_WARPS * 32), s1, s,
+				  pdl, *w, x, route, K, sc->h, nrm ? nrm->xn_sumsq : (const float *)nullptr,
+				  nrm ? nrm->xn_eps : 0.f);
 	if (e == cudaSuccess)
 		e = awq_cu_launch(moe_down_q4m_kernel<UD>, dim3((w->hidden + 15) / 16, rows), dim3(MOE_WARPS * 32), s2, s,
 				  pdl, *w, (const float *)sc->h, route, K, out, nrm && nrm->res ? prod : none);
@@ -1607,7 +1561,7 @@ static cudaError_t decode(cudaStream_t s, const struct awq_cu_moe_w *w, const fl
 	if (!Q4 && decode_w16_fits(w, K))
 		return decode_w16(s, w, x, route, rows, K, sc, out, pdl);
 	if (Q4 && awq_cu_moe_q4m(w))
-		return decode_q4m(s, w, x, route, rows, K, sc, out, pdl, NULL, NULL);
+		return decode_q4m(s, w, x, route, rows, K, sc, out, pdl, NULL);
 	/* chunks in flight per warp (12 in the down kernel measured slower on the H200: 37.5 against 35.7
 	 * us per layer for both kernels) */
 	const int U = Q4 ? 4 : 2;
@@ -1657,20 +1611,15 @@ static cudaError_t prefill(cudaStream_t s, const struct awq_cu_moe_w *w, const f
 
 extern "C" cudaError_t awq_cu_moe_experts(cudaStream_t s, const struct awq_cu_moe_w *w, const float *x,
 					  const float *route, int rows, int top_k, const struct awq_cu_moe_scratch *sc,
-					  float *out, int pdl, const struct awq_cu_xnorm *nrm,
-					  const struct awq_cu_moe_topk *tk)
+					  float *out, int pdl, const struct awq_cu_xnorm *nrm)
 {
 	if (rows < 1 || top_k < 1 || w->n_experts < 1)
 		return cudaErrorInvalidValue;
-	if (tk && (rows > AWQ_CU_DECODE_ROWS || !awq_cu_moe_q4m(w) || top_k > 32 || w->n_experts > 128 || !tk->logits ||
-		   !tk->route))
-		return cudaErrorInvalidValue;
-	if ((nrm && (nrm->res || nrm->xn_sumsq)) || tk) { /* the q4m decode kernels only */
+	if (nrm && (nrm->res || nrm->xn_sumsq)) { /* a producer-epilogue norm: the q4m decode kernels only */
 		if (rows > AWQ_CU_DECODE_ROWS || !awq_cu_moe_q4m(w) ||
-		    (nrm && nrm->res && (w->hidden % 4 || !nrm->norm_w || !nrm->xn || !nrm->sumsq)) ||
-		    (nrm && nrm->xn_sumsq && rows > 2))
+		    (nrm->res && (w->hidden % 4 || !nrm->norm_w || !nrm->xn || !nrm->sumsq)) || (nrm->xn_sumsq && rows > 2))
 			return cudaErrorInvalidValue;
-		return decode_q4m(s, w, x, route, rows, top_k, sc, out, pdl, nrm, tk);
+		return decode_q4m(s, w, x, route, rows, top_k, sc, out, pdl, nrm);
 	}
 	if (rows <= AWQ_CU_DECODE_ROWS)
 		return w->q4 ? decode<1>(s, w, x, route, rows, top_k, sc, out, pdl)

@@ -118,8 +118,6 @@ static int check(const struct expect *e, int max_tokens, int epinorm)
  * the epilogue); the o projection folds the one before them too (moe_in: AWQ_CUDA_EPINORM_MOE=1, 0,
  * or -1 unset, the default, on), whose readers are the router and the experts. Weights are
  * descriptions only. */
-static int topk_on; /* AWQ_CUDA_MOE_TOPK=1 for check_moe: q4m layers' routers leave the top-k to the experts */
-
 static int check_moe(const char *what, enum awq_wfmt fmt, int group, int epinorm, int moe_in, int want, int want_o)
 {
 	enum { E = 4, K = 2, H = 256, I = 128 };
@@ -155,19 +153,9 @@ static int check_moe(const char *what, enum awq_wfmt fmt, int group, int epinorm
 		unsetenv("AWQ_CUDA_EPINORM_MOE");
 	else
 		setenv("AWQ_CUDA_EPINORM_MOE", moe_in ? "1" : "0", 1);
-	setenv("AWQ_CUDA_MOE_TOPK", topk_on ? "1" : "0", 1);
 	struct cu_ctx c;
 	int fails = plan(&c, &g, 1, what);
-	int folds = 0, folds_o = 0, linked = 1, topk = 0, topk_linked = 1;
-	const int want_t = topk_on && fmt == AWQ_WFMT_AWQ4 && group % 64 == 0 ? 2 : 0;
-	for (int i = 0; i < g.n_nodes; i++) {
-		const int t = c.nodes[i].topk_by;
-		if (t < 0)
-			continue;
-		topk++;
-		topk_linked &= g.nodes[i].op == AWQ_OP_MOE_ROUTE && g.nodes[t].op == AWQ_OP_MOE_EXPERTS &&
-			       g.nodes[t].in[1] == g.nodes[i].out && c.nodes[t].topk_of == i;
-	}
+	int folds = 0, folds_o = 0, linked = 1;
 	for (int i = 0; i < g.n_nodes; i++) {
 		if (c.nodes[i].epi_norm < 0)
 			continue;
@@ -178,13 +166,12 @@ static int check_moe(const char *what, enum awq_wfmt fmt, int group, int epinorm
 	}
 	/* (one fold alone would clear its own accumulator: then none is planned) */
 	const int total = want + want_o >= 2 ? want + want_o : 0;
-	int ok = folds == (total ? want : 0) && folds_o == (total ? want_o : 0) && c.n_folds == total && linked &&
-		 topk == want_t && topk_linked;
-	printf("%s moe %s (AWQ_CUDA_EPINORM=%d, AWQ_CUDA_EPINORM_MOE=%s, AWQ_CUDA_MOE_TOPK=%d): %d of 2 add + RMSNorm in "
-	       "the experts' epilogue (want %d), %d of 2 in the o projection's (want %d), %d of 2 top-k in the "
-	       "experts (want %d)%s\n",
-	       ok ? "ok  " : "FAIL", what, epinorm, moe_in < 0 ? "unset" : moe_in ? "1" : "0", topk_on, folds, want,
-	       folds_o, want_o, topk, want_t, linked && topk_linked ? "" : " (not linked as expected)");
+	int ok = folds == (total ? want : 0) && folds_o == (total ? want_o : 0) && c.n_folds == total && linked;
+	printf("%s moe %s (AWQ_CUDA_EPINORM=%d, AWQ_CUDA_EPINORM_MOE=%s): %d of 2 add + RMSNorm in the experts' "
+	       "epilogue (want %d), %d of 2 in the o projection's (want %d)%s\n",
+	       ok ? "ok  " : "FAIL", what, epinorm, moe_in < 0 ? "unset" : moe_in ? "1" : "0", folds, want, folds_o,
+	       want_o,
+	       linked ? "" : " (not linked as expected)");
 	fails += !ok;
 	plan_free(&c);
 	awq_graph_free(&g);
@@ -216,12 +203,6 @@ int main(void)
 	f += check_moe("bf16", AWQ_WFMT_DENSE, 0, 1, 0, 0, 0);
 	f += check_moe("awq g128", AWQ_WFMT_AWQ4, 128, 1, 1, 2, 2);
 	f += check_moe("awq g128", AWQ_WFMT_AWQ4, 128, 1, -1, 2, 2);
-	topk_on = 1; /* the router's top-k in the q4m experts' gate/up kernel, with and without the folds */
-	f += check_moe("awq g128", AWQ_WFMT_AWQ4, 128, 1, -1, 2, 2);
-	f += check_moe("awq g64", AWQ_WFMT_AWQ4, 64, 0, 0, 0, 0);
-	f += check_moe("awq g32", AWQ_WFMT_AWQ4, 32, 1, -1, 0, 0);
-	f += check_moe("bf16", AWQ_WFMT_DENSE, 0, 1, -1, 0, 0);
-	topk_on = 0;
 	f += check_moe("awq g64", AWQ_WFMT_AWQ4, 64, 1, 1, 2, 2);
 	f += check_moe("awq g128", AWQ_WFMT_AWQ4, 128, 0, 1, 0, 0);
 	f += check_moe("awq g32", AWQ_WFMT_AWQ4, 32, 1, 1, 0, 0);

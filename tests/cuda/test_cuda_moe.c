@@ -497,17 +497,6 @@ int main(void)
 	/* and the norm before the second layer folded into the matmul before it (AWQ_CUDA_EPINORM_MOE=1) */
 	f += test_fold(&p, "fold in+out awq g128 E16 k4 512x256", &awq128, 16, 4, 512, 256, 5e-3, 1, 1);
 	f += test_fold(&p, "fold in+out awq g64 sym E12 k10 256x128", &awq64s, 12, 10, 256, 128, 5e-3, 0, 1);
-	/* the router's top-k in the experts' gate/up kernel (AWQ_CUDA_MOE_TOPK=1: the router writes its
-	 * logits only in decode steps; prefill steps keep the router's own top-k), alone and with both
-	 * folds; tied router rows must still give the lower id first */
-	setenv("AWQ_CUDA_MOE_TOPK", "1", 1);
-	f += test_route(&p, "topk in gate/up: route+experts awq g128 E128 k8", &awq128, AWQ_DT_BF16, 128, 8, 2048, 768, 1,
-			1, 5e-3);
-	f += test_route(&p, "topk in gate/up: route+experts awq g64 sym E12 k10 no-norm", &awq64s, AWQ_DT_F16, 12, 10, 256,
-			128, 0, 1, 5e-3);
-	f += test_fold(&p, "topk in gate/up: fold in+out awq g128 E16 k4 512x256", &awq128, 16, 4, 512, 256, 5e-3, 1, 1);
-	f += test_fold(&p, "topk in gate/up: fold awq g64 sym E12 k10 256x128", &awq64s, 12, 10, 256, 128, 5e-3, 0, 0);
-	unsetenv("AWQ_CUDA_MOE_TOPK");
 	f += test_too_big(&p);
 	cu_pair_close(&p);
 	printf("%s: %d failure(s)\n", f ? "FAIL" : "PASS", f);
