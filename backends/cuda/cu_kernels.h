@@ -156,6 +156,10 @@ struct awq_cu_attn {
 	 * block of each (row, head group) merges the splits instead of a second launch */
 	unsigned *ticket;
 	int pdl; /* awq_cu_attn_decode: programmatic launch (see the top); 0 = plain launch. Prefill ignores it */
+	/* awq_cu_attn_decode (head dims 64 and 128): at least this many blocks (0: no floor); the grid
+	 * gets more split rows than the cache has, whose blocks leave at once. A grid on a few SMs made
+	 * the decode step slower (k_attn.cu) */
+	int min_grid;
 };
 /* The attention inputs of a step prepared in one launch (see attn_prep_kernel): q (and k) get
  * their optional per-head RMSNorm (weights of head_dim floats) and optional RoPE (inv_freq tables);

@@ -1,6 +1,7 @@
 /* run(): launches every node of the graph for one step on the backend's stream. Single-token steps
  * are captured once as a CUDA graph and replayed: every launch reads the position from d_pos and
  * sizes its grid from max_ctx, so the same graph is valid at every position. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cuda_internal.h"
@@ -25,6 +26,20 @@ static float *act(struct cu_ctx *c, int v)
 static int pdl_for(const struct cu_ctx *c, int rows)
 {
 	return rows <= AWQ_CU_DECODE_ROWS && awq_cu_pdl_default(c->cc_major);
+}
+
+/* The decode attention grid's floor (struct awq_cu_attn min_grid): blocks per SM,
+ * AWQ_CUDA_ATTN_BLOCKS_PER_SM=N (0: none). Default 8: qwen3-8b AWQ decode at max_ctx 129 ran 442.7
+ * tok/s with its 96-block grid and 481.2 padded to 1024 blocks (H200, 2026-11-30). */
+static int attn_min_grid(const struct cu_ctx *c, int rows)
+{
+	static int per_sm = -1;
+	if (per_sm < 0) {
+		const char *e = getenv("AWQ_CUDA_ATTN_BLOCKS_PER_SM");
+		per_sm = e ? atoi(e) : 8;
+		per_sm = per_sm < 0 ? 0 : per_sm > 64 ? 64 : per_sm;
+	}
+	return rows <= AWQ_CU_DECODE_ROWS ? per_sm * c->sm_count : 0;
 }
 
 /* A 16-bit copy of an activation for tensor-core inputs, converted once per step and value. */
@@ -225,7 +240,7 @@ static int attention(struct cu_ctx *c, const struct awq_node *n, const struct cu
 	struct awq_cu_attn a = {
 		.k = kc, .v = vc, .d_pos = c->d_pos, .n_heads = n->p.attn.n_heads, .n_kv_heads = n->p.attn.n_kv_heads,
 		.head_dim = n->p.attn.head_dim, .max_ctx = c->max_ctx, .scale = n->p.attn.scale, .part = c->attn_part,
-		.ticket = c->attn_ticket, .pdl = pdl_for(c, rows),
+		.ticket = c->attn_ticket, .pdl = pdl_for(c, rows), .min_grid = attn_min_grid(c, rows),
 	};
 	size_t qc = (size_t)n->p.attn.n_heads * n->p.attn.head_dim;
 	if (rows > AWQ_CU_DECODE_ROWS && awq_cu_attn_prefill_ok(a.head_dim, c->cc_major)) {

@@ -4,7 +4,6 @@
  * position (read from device memory), so a captured decode graph replays at any position.
  * Prefill: causal flash attention on tensor cores (FA2 style, 64 queries x 64 keys per step). */
 #include <float.h>
-#include <stdlib.h>
 
 #include "cu_common.cuh"
 #include "cu_kernels.h"
@@ -436,15 +435,14 @@ extern "C" cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_at
 		 * (awq-cuda-bench, ctx 640, H200). */
 		if (gper * hd > 128)
 			b.ticket = NULL;
-		/* AWQ_CUDA_ATTN_GRID_Y=N (an experiment, off): at least N split blocks per head group;
-		 * those past the cache's splits find start >= limit and leave at once. qwen3-8b decode
-		 * at max_ctx 129 ran 443 tok/s against 480 at 513 (same chunk, only the grid differs) */
-		static int gy = -1;
-		if (gy < 0) {
-			const char *ev = getenv("AWQ_CUDA_ATTN_GRID_Y");
-			gy = ev ? atoi(ev) : 0;
-		}
-		dim3 grid(a->n_kv_heads * hsub, max(splits, gy), a->rows);
+		/* Split rows past the cache's (min_grid): their blocks find start >= limit and leave. At
+		 * max_ctx 129 qwen3-8b's grid was 96 blocks and its decode 443 tok/s against 480 at max_ctx
+		 * 513 (288 blocks), the same blocks doing the same work; padded to 1024 blocks, 481 (H200,
+		 * 2026-11-30). The grid's own work does not explain it: where the programmatic launch
+		 * places the next kernel's blocks does (docs/perf.md). */
+		const int cols = a->n_kv_heads * hsub * a->rows;
+		const int rows_y = max(splits, (a->min_grid + cols - 1) / cols);
+		dim3 grid(a->n_kv_heads * hsub, rows_y, a->rows);
 		cudaError_t e = hd == 64 ? awq_cu_launch(attn_warp_kernel<2>, grid, dim3(128), 0, s, a->pdl, *a, hsub, gper, chunk)
 					 : awq_cu_launch(attn_warp_kernel<4>, grid, dim3(128), 0, s, a->pdl, *a, hsub, gper, chunk);
 		if (e != cudaSuccess || a->ticket) /* with a ticket the last split block merged */

@@ -610,7 +610,8 @@ static void attn_ref(const float *q, const double *kc, const double *vc, int row
 
 /* Prefill of T tokens, then decode steps of 1 and 3 rows as plain launches and again with
  * programmatic launch (pdl, as the backend's decode steps on sm_90+: each kernel waits for the one
- * before); with tickets, head dims 64 and 128 merge their splits in the split kernel's last block
+ * before) and a grid padded to 1056 blocks (min_grid: 8 per SM of an H100/H200, whose extra split
+ * rows must leave without output or ticket); with tickets, head dims 64 and 128 merge their splits in the split kernel's last block
  * (one launch) instead of the combine kernel where a block's heads x head_dim outputs are one per
  * thread (else the combine kernel still runs). With tickets also: they are all 0 again after the
  * launches, and a launch of more rows than they cover is refused. */
@@ -663,7 +664,7 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 		awq_cu_attn_prep(0, &pp);
 		struct awq_cu_attn a = {.k = dkc, .v = dvc, .d_pos = dpos, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd,
 					.max_ctx = max_ctx, .scale = 1.0f / sqrtf((float)hd), .part = part, .ticket = dtk,
-					.pdl = pdl};
+					.pdl = pdl, .min_grid = pdl ? 1056 : 0};
 		const char *kind = "decode";
 		if (rows > 8 && awq_cu_attn_prefill_ok(hd, cc_major)) {
 			a.q = dqr, a.out = out, a.rows = rows;
@@ -681,7 +682,8 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 		attn_ref(q, kc, vc, rows, pos, nh, nkv, hd, inv, ref);
 		char what[128];
 		snprintf(what, sizeof(what), "attention (%s%s%s) heads %d/%d d=%d rows=%d pos=%d", kind,
-			 dtk && strcmp(kind, "flash") ? ", tickets" : "", pdl ? ", pdl" : "", nh, nkv, hd, rows, pos);
+			 dtk && strcmp(kind, "flash") ? ", tickets" : "", pdl ? ", pdl, grid >= 1056 blocks" : "", nh,
+			 nkv, hd, rows, pos);
 		check(what, ref, out, (size_t)rows * qcols, 5e-3);
 		cudaFree(dq), cudaFree(dqr), cudaFree(dk), cudaFree(dv), cudaFree(out);
 		pos += rows;
