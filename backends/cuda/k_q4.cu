@@ -688,7 +688,7 @@ extern "C" void awq_cu_q4_gemv_tune(int legacy, int rt, int kw, int stages, int 
 }
 
 struct v2_dev {
-	int cc_major, optin, per_sm; /* shared memory: per block (opt-in), per SM */
+	int cc_major, optin;
 };
 
 static v2_dev v2_device(void)
@@ -697,12 +697,11 @@ static v2_dev v2_device(void)
 	static int known[16];
 	int d = 0;
 	if (cudaGetDevice(&d) != cudaSuccess || d < 0 || d >= 16)
-		return v2_dev{0, 48 * 1024, 0};
+		return v2_dev{0, 48 * 1024};
 	if (!known[d]) {
-		v2_dev v = {0, 48 * 1024, 0};
+		v2_dev v = {0, 48 * 1024};
 		cudaDeviceGetAttribute(&v.cc_major, cudaDevAttrComputeCapabilityMajor, d);
 		cudaDeviceGetAttribute(&v.optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, d);
-		cudaDeviceGetAttribute(&v.per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, d);
 		cache[d] = v;
 		known[d] = 1;
 	}
@@ -851,19 +850,6 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 		smem += (size_t)3 * rt * 16 * 4;
 	if (smem > (size_t)dv.optin)
 		return 0;
-	/* AWQ_CUDA_GEMV_SOLO=1 (an experiment, off): a grid of at most one block per SM asks for more
-	 * than half an SM's shared memory, so that no SM takes two of its blocks. With programmatic
-	 * launch the blocks are placed while the kernel before still runs, and SMs it has left idle
-	 * could take two each (64 registers x 512 threads: two fit), streaming twice the bytes of the
-	 * others; the decode attention's short grid did that to the o projection (docs/perf.md). */
-	static int solo = -1;
-	if (solo < 0) {
-		const char *e = getenv("AWQ_CUDA_GEMV_SOLO");
-		solo = e && e[0] == '1';
-	}
-	const size_t half = (size_t)dv.per_sm / 2 + 1024;
-	if (solo && (w->tiles + rt - 1) / rt <= sm_count && smem < half && half <= (size_t)dv.optin)
-		smem = half;
 	int pdl = v2_pdl >= 0 ? v2_pdl : awq_cu_pdl_default(dv.cc_major);
 	v2_last = awq_cu_gemv_choice{1, rt, kw, S, rows > 2};
 	*err = rt == 2 ? launch_gemv2_s<2>(S, s, w, x, rows, out, epi, kw, per, smem, pdl)
