@@ -438,8 +438,8 @@ extern "C" cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_at
 		/* Split rows past the cache's (min_grid): their blocks find start >= limit and leave. At
 		 * max_ctx 129 qwen3-8b's grid was 96 blocks and its decode 443 tok/s against 480 at max_ctx
 		 * 513 (288 blocks), the same blocks doing the same work; padded to 1024 blocks, 481 (H200,
-		 * 2026-11-30). The grid's own work does not explain it: where the programmatic launch
-		 * places the next kernel's blocks does (docs/perf.md). */
+		 * 2026-11-30). Why is not known: not the grid's own work, and not the o projection's
+		 * blocks doubling up on the idle SMs (ruled out, docs/perf.md). */
 		const int cols = a->n_kv_heads * hsub * a->rows;
 		const int rows_y = max(splits, (a->min_grid + cols - 1) / cols);
 		dim3 grid(a->n_kv_heads * hsub, rows_y, a->rows);
