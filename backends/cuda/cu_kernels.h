@@ -174,7 +174,6 @@ struct awq_cu_prep {
 	const int *d_pos;
 	int rows, n_heads, n_kv_heads, head_dim;
 	int pdl; /* programmatic launch (see the top); 0 = plain launch */
-	int min_grid; /* at least this many blocks (0: none); the extra ones leave after the launch wait */
 };
 cudaError_t awq_cu_attn_prep(cudaStream_t s, const struct awq_cu_prep *p);
 /* Floats of scratch awq_cu_attn_decode needs for `rows` rows. */

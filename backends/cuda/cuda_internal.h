@@ -94,9 +94,6 @@ struct cu_ctx {
 };
 
 int awq_cu_fail(char *err, size_t errlen, cudaError_t e, const char *what);
-/* cuda_run.c: a decode launch's grid floor from environment variable var (blocks per SM, default
- * def; 0 = none) for rows <= AWQ_CU_DECODE_ROWS, else 0 */
-int awq_cu_min_grid(const struct cu_ctx *c, const char *var, int def, int rows);
 /* cuda_fuse.c */
 void awq_cu_plan_fusions(struct cu_ctx *c, const int *uses);
 void awq_cu_fusion_lifetimes(const struct cu_ctx *c, int *live_from, int *live_to);

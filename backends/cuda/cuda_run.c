@@ -28,21 +28,18 @@ static int pdl_for(const struct cu_ctx *c, int rows)
 	return rows <= AWQ_CU_DECODE_ROWS && awq_cu_pdl_default(c->cc_major);
 }
 
-int awq_cu_min_grid(const struct cu_ctx *c, const char *var, int def, int rows)
-{
-	const char *e = getenv(var);
-	int per_sm = e ? atoi(e) : def;
-	per_sm = per_sm < 0 ? 0 : per_sm > 64 ? 64 : per_sm;
-	return rows <= AWQ_CU_DECODE_ROWS ? per_sm * c->sm_count : 0;
-}
-
 /* The decode attention grid's floor (struct awq_cu_attn min_grid): blocks per SM,
  * AWQ_CUDA_ATTN_BLOCKS_PER_SM=N (0: none). Default 8: qwen3-8b AWQ decode at max_ctx 129 ran 442.7
- * tok/s with its 96-block grid and 481.2 padded to 1024 blocks (H200, 2026-11-30). The attention
- * prep kernel's (AWQ_CUDA_PREP_BLOCKS_PER_SM) is an experiment, 0 by default. */
+ * tok/s with its 96-block grid and 481.2 padded to 1024 blocks (H200, 2026-11-30). */
 static int attn_min_grid(const struct cu_ctx *c, int rows)
 {
-	return awq_cu_min_grid(c, "AWQ_CUDA_ATTN_BLOCKS_PER_SM", 8, rows);
+	static int per_sm = -1;
+	if (per_sm < 0) {
+		const char *e = getenv("AWQ_CUDA_ATTN_BLOCKS_PER_SM");
+		per_sm = e ? atoi(e) : 8;
+		per_sm = per_sm < 0 ? 0 : per_sm > 64 ? 64 : per_sm;
+	}
+	return rows <= AWQ_CU_DECODE_ROWS ? per_sm * c->sm_count : 0;
 }
 
 /* A 16-bit copy of an activation for tensor-core inputs, converted once per step and value. */
@@ -237,7 +234,7 @@ static int attention(struct cu_ctx *c, const struct awq_node *n, const struct cu
 		.k_eps = cn->norm_k >= 0 ? g->nodes[cn->norm_k].p.norm.eps : 0.f,
 		.q_out = q_folded ? act(c, n->in[0]) : NULL, .kc = kc, .vc = vc, .d_pos = c->d_pos, .rows = rows,
 		.n_heads = n->p.attn.n_heads, .n_kv_heads = n->p.attn.n_kv_heads, .head_dim = n->p.attn.head_dim,
-		.pdl = pdl_for(c, rows), .min_grid = awq_cu_min_grid(c, "AWQ_CUDA_PREP_BLOCKS_PER_SM", 0, rows),
+		.pdl = pdl_for(c, rows),
 	};
 	CK(awq_cu_attn_prep(c->stream, &p), "attention inputs (norm, RoPE, KV cache)");
 	struct awq_cu_attn a = {

@@ -321,8 +321,6 @@ __global__ void attn_prep_kernel(struct awq_cu_prep p)
 	__shared__ float sh[32];
 	__shared__ float row[256];
 	int slot = blockIdx.x, r = blockIdx.y, d = threadIdx.x, hd = p.head_dim, half = hd / 2;
-	if (slot >= p.n_heads + 2 * p.n_kv_heads) /* a padding block (min_grid) */
-		return;
 	int pos = *p.d_pos + r;
 	int kind = slot < p.n_heads ? 0 : slot < p.n_heads + p.n_kv_heads ? 1 : 2;
 	int h = kind == 0 ? slot : kind == 1 ? slot - p.n_heads : slot - p.n_heads - p.n_kv_heads;
@@ -366,8 +364,7 @@ extern "C" cudaError_t awq_cu_attn_prep(cudaStream_t s, const struct awq_cu_prep
 	if (!p->q_out) { /* nothing to do for q: the grid starts at the k heads */
 		a.n_heads = 0;
 	}
-	const int gx = max(slots, (p->min_grid + p->rows - 1) / p->rows);
-	return awq_cu_launch(p->pdl ? attn_prep_kernel<true> : attn_prep_kernel<false>, dim3(gx, p->rows),
+	return awq_cu_launch(p->pdl ? attn_prep_kernel<true> : attn_prep_kernel<false>, dim3(slots, p->rows),
 			     dim3(threads), 0, s, p->pdl, a);
 }
 

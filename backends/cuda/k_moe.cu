@@ -506,11 +506,6 @@ static __device__ __forceinline__ void moe_route_fused(const void *__restrict__ 
 	extern __shared__ __align__(16) float xsm[];
 	__shared__ int last;
 	pdl_trigger(); /* the expert kernel's blocks may be placed now; they wait for this grid to end */
-	const unsigned blocks = (unsigned)(E + MOE_WARPS - 1) / MOE_WARPS;
-	if (blockIdx.x >= blocks) { /* a padding block (awq_cu_moe_route's min_grid) */
-		pdl_wait();
-		return;
-	}
 	if (STAGED) {
 		moe_logits_staged(static_cast<const uint16_t *>(w), is_bf16, E, H, x, rows, logits, xsm, xn_sumsq, xn_eps);
 	} else {
@@ -520,7 +515,7 @@ static __device__ __forceinline__ void moe_route_fused(const void *__restrict__ 
 	__syncthreads();
 	if (threadIdx.x == 0) {
 		__threadfence(); /* this block's logits before its ticket */
-		last = atomicAdd(ticket, 1u) == blocks - 1;
+		last = atomicAdd(ticket, 1u) == gridDim.x - 1;
 	}
 	__syncthreads();
 	if (!last)
@@ -560,8 +555,7 @@ __global__ void __launch_bounds__(MOE_WARPS * 32, 2) moe_route_fused_any_kernel(
 
 extern "C" cudaError_t awq_cu_moe_route(cudaStream_t s, const void *w, int elem_bytes, int is_bf16, int n_experts,
 					int hidden, const float *x, int rows, int top_k, int norm_topk, float *logits,
-					float *route, unsigned *ticket, int pdl, const float *xn_sumsq, float xn_eps,
-					int min_grid)
+					float *route, unsigned *ticket, int pdl, const float *xn_sumsq, float xn_eps)
 {
 	if (rows < 1 || n_experts < 1 || n_experts > 1024 || top_k < 1 || top_k > n_experts)
 		return cudaErrorInvalidValue;
@@ -573,12 +567,10 @@ extern "C" cudaError_t awq_cu_moe_route(cudaStream_t s, const void *w, int elem_
 		size_t xs = (size_t)rows * hidden * sizeof(float);
 		/* programmatic launch: the router's weights are read before the wait, while the norm
 		 * before it runs */
-		if (elem_bytes == 2 && hidden % 8 == 0 && xs <= 48 * 1024) {
-			grid.x = max((int)grid.x, min_grid); /* padding blocks leave after the launch wait */
+		if (elem_bytes == 2 && hidden % 8 == 0 && xs <= 48 * 1024)
 			return awq_cu_launch(moe_route_fused_kernel, grid, dim3(MOE_WARPS * 32), xs, s, pdl, w,
 					     elem_bytes, is_bf16, n_experts, hidden, x, rows, logits, top_k, norm_topk,
 					     route, ticket, xn_sumsq, xn_eps);
-		}
 		return awq_cu_launch(moe_route_fused_any_kernel, grid, dim3(MOE_WARPS * 32), 0, s, pdl, w, elem_bytes,
 				     is_bf16, n_experts, hidden, x, rows, logits, top_k, norm_topk, route, ticket);
 	}

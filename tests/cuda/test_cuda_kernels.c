@@ -610,9 +610,8 @@ static void attn_ref(const float *q, const double *kc, const double *vc, int row
 
 /* Prefill of T tokens, then decode steps of 1 and 3 rows as plain launches and again with
  * programmatic launch (pdl, as the backend's decode steps on sm_90+: each kernel waits for the one
- * before) and grids padded to 1056 blocks (min_grid: 8 per SM of an H100/H200; the attention's
- * extra split rows and the prep kernel's extra slots must leave without output or ticket); with
- * tickets, head dims 64 and 128 merge their splits in the split kernel's last block
+ * before) and a grid padded to 1056 blocks (min_grid: 8 per SM of an H100/H200, whose extra split
+ * rows must leave without output or ticket); with tickets, head dims 64 and 128 merge their splits in the split kernel's last block
  * (one launch) instead of the combine kernel where a block's heads x head_dim outputs are one per
  * thread (else the combine kernel still runs). With tickets also: they are all 0 again after the
  * launches, and a launch of more rows than they cover is refused. */
@@ -661,7 +660,7 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 		float *dqr = poisoned((size_t)rows * qcols);
 		struct awq_cu_prep pp = {.q = dq, .k = dk, .v = dv, .q_freq = dinv, .k_freq = dinv, .q_out = dqr, .kc = dkc,
 					 .vc = dvc, .d_pos = dpos, .rows = rows, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd,
-					 .pdl = pdl, .min_grid = pdl ? 1056 : 0};
+					 .pdl = pdl};
 		awq_cu_attn_prep(0, &pp);
 		struct awq_cu_attn a = {.k = dkc, .v = dvc, .d_pos = dpos, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd,
 					.max_ctx = max_ctx, .scale = 1.0f / sqrtf((float)hd), .part = part, .ticket = dtk,
