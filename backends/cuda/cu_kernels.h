@@ -160,6 +160,9 @@ struct awq_cu_attn {
 	 * gets more split rows than the cache has, whose blocks leave at once. A grid on a few SMs made
 	 * the decode step slower (k_attn.cu) */
 	int min_grid;
+	/* awq_cu_attn_decode with pdl: 1 = no early trigger, so the kernel after it (the o projection)
+	 * is placed only as this grid's blocks finish (AWQ_CUDA_ATTN_LATE_TRIGGER, an experiment) */
+	int late_trigger;
 };
 /* The attention inputs of a step prepared in one launch (see attn_prep_kernel): q (and k) get
  * their optional per-head RMSNorm (weights of head_dim floats) and optional RoPE (inv_freq tables);

@@ -42,6 +42,17 @@ static int attn_min_grid(const struct cu_ctx *c, int rows)
 	return rows <= AWQ_CU_DECODE_ROWS ? per_sm * c->sm_count : 0;
 }
 
+/* AWQ_CUDA_ATTN_LATE_TRIGGER=1 (an experiment, written 2026-12-01 and not yet run on a GPU): the
+ * decode attention does not trigger the o projection's programmatic launch at its start. Tests
+ * whether the short grid's cost (attn_min_grid) comes from the o projection being placed, and
+ * prefetching, while the q/k/v GEMV two kernels back still runs: with 96 blocks every attention
+ * block is resident at once and triggers at once; a padded grid is not, and so triggers late. */
+static int late_trigger(void)
+{
+	const char *e = getenv("AWQ_CUDA_ATTN_LATE_TRIGGER");
+	return e && e[0] == '1';
+}
+
 /* A 16-bit copy of an activation for tensor-core inputs, converted once per step and value. */
 static int x16_of(struct cu_ctx *c, int v, int rows, int bf16, uint16_t **out, char *err, size_t errlen)
 {
@@ -241,6 +252,7 @@ static int attention(struct cu_ctx *c, const struct awq_node *n, const struct cu
 		.k = kc, .v = vc, .d_pos = c->d_pos, .n_heads = n->p.attn.n_heads, .n_kv_heads = n->p.attn.n_kv_heads,
 		.head_dim = n->p.attn.head_dim, .max_ctx = c->max_ctx, .scale = n->p.attn.scale, .part = c->attn_part,
 		.ticket = c->attn_ticket, .pdl = pdl_for(c, rows), .min_grid = attn_min_grid(c, rows),
+		.late_trigger = late_trigger(),
 	};
 	size_t qc = (size_t)n->p.attn.n_heads * n->p.attn.head_dim;
 	if (rows > AWQ_CU_DECODE_ROWS && awq_cu_attn_prefill_ok(a.head_dim, c->cc_major)) {

@@ -258,7 +258,7 @@ static __device__ __forceinline__ float reduce8(float v, bool is_max)
 template <int DPL>
 __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, int hsub, int gper, int chunk)
 {
-	if (a.ticket)
+	if (a.ticket && !a.late_trigger)
 		pdl_trigger(); /* no combine launch follows: the o projection may start streaming its weights */
 	pdl_wait(); /* programmatic launch: the cache and q come from the kernels before */
 	const int HD = 32 * DPL;

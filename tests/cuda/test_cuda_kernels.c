@@ -664,7 +664,7 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 		awq_cu_attn_prep(0, &pp);
 		struct awq_cu_attn a = {.k = dkc, .v = dvc, .d_pos = dpos, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd,
 					.max_ctx = max_ctx, .scale = 1.0f / sqrtf((float)hd), .part = part, .ticket = dtk,
-					.pdl = pdl, .min_grid = pdl ? 1056 : 0};
+					.pdl = pdl, .min_grid = pdl ? 1056 : 0, .late_trigger = si == 4};
 		const char *kind = "decode";
 		if (rows > 8 && awq_cu_attn_prefill_ok(hd, cc_major)) {
 			a.q = dqr, a.out = out, a.rows = rows;
@@ -682,7 +682,8 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 		attn_ref(q, kc, vc, rows, pos, nh, nkv, hd, inv, ref);
 		char what[128];
 		snprintf(what, sizeof(what), "attention (%s%s%s) heads %d/%d d=%d rows=%d pos=%d", kind,
-			 dtk && strcmp(kind, "flash") ? ", tickets" : "", pdl ? ", pdl, grid >= 1056 blocks" : "", nh,
+			 dtk && strcmp(kind, "flash") ? ", tickets" : "",
+			 pdl ? si == 4 ? ", pdl, grid >= 1056 blocks, late trigger" : ", pdl, grid >= 1056 blocks" : "", nh,
 			 nkv, hd, rows, pos);
 		check(what, ref, out, (size_t)rows * qcols, 5e-3);
 		cudaFree(dq), cudaFree(dqr), cudaFree(dk), cudaFree(dv), cudaFree(out);
