@@ -334,16 +334,22 @@ static int op_named(const char *p, size_t n)
 	return 0;
 }
 
+/* Length of the comma-separated item at p (up to the next ',' or the end). */
+static size_t item_len(const char *p)
+{
+	const char *q = strchr(p, ',');
+	return q ? (size_t)(q - p) : strlen(p);
+}
+
 const char *awq_knockout_unknown(const char *list, size_t *len)
 {
 	for (const char *p = list; p && *p;) {
-		const char *q = strchr(p, ',');
-		size_t n = q ? (size_t)(q - p) : strlen(p);
+		size_t n = item_len(p);
 		if (n && !op_named(p, n)) {
 			*len = n;
 			return p;
 		}
-		p += n + (q != NULL);
+		p += n + (p[n] == ',');
 	}
 	return NULL;
 }
@@ -365,8 +371,7 @@ int awq_knockout(const struct awq_graph *g, int i, int rows)
 	const char *name = awq_op_name(g->nodes[i].op);
 	size_t len = strlen(name);
 	for (const char *p = e; *p;) {
-		const char *q = strchr(p, ',');
-		size_t n = q ? (size_t)(q - p) : strlen(p);
+		size_t n = item_len(p);
 		if (n == len && !strncmp(p, name, len)) {
 			if (!warned) {
 				fprintf(stderr, "awqrun: AWQ_KNOCKOUT=%s: those ops are left out of one-token steps "
@@ -375,7 +380,7 @@ int awq_knockout(const struct awq_graph *g, int i, int rows)
 			}
 			return 1;
 		}
-		p += n + (q != NULL);
+		p += n + (p[n] == ',');
 	}
 	return 0;
 }

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
@@ -87,6 +89,9 @@ struct cu_ctx {
 	unsigned *attn_ticket; /* inside attn_part, after the partials */
 	cudaGraphExec_t graph;
 	int use_graph;
+	/* the decode attention's grid floor in blocks per SM (AWQ_CUDA_ATTN_BLOCKS_PER_SM, default 8)
+	 * and its late-trigger experiment (AWQ_CUDA_ATTN_LATE_TRIGGER=1), read when the device opens */
+	int attn_blocks_per_sm, attn_late_trigger;
 	uint64_t weight_bytes, kv_bytes, act_bytes;
 	int vocab; /* embedding rows, for checking token ids */
 	struct cu_moe_state *moe; /* cuda_moe.c: experts and scratch of the MoE nodes, NULL when none */
@@ -153,6 +158,22 @@ static inline void awq_cu_moe_geometry(const struct awq_experts *x, struct awq_c
 	} else {
 		w->is_bf16 = g0->dtype == AWQ_DT_BF16;
 	}
+}
+
+/* An integer setting from environment variable var: def when unset, else its value if it is a whole
+ * number in [lo, hi]; anything else is reported on stderr and def used. */
+static inline int awq_cu_env_int(const char *var, int def, int lo, int hi)
+{
+	const char *e = getenv(var);
+	if (!e || !*e)
+		return def;
+	char *end;
+	long v = strtol(e, &end, 10);
+	if (*end || v < lo || v > hi) {
+		fprintf(stderr, "awqrun: %s=%s ignored (want %d-%d; using %d)\n", var, e, lo, hi, def);
+		return def;
+	}
+	return (int)v;
 }
 
 static inline void *awq_cu_value(struct cu_ctx *c, int v)

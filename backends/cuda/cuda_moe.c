@@ -77,7 +77,6 @@ int awq_cu_moe_supported(const struct awq_graph *g, const struct awq_node *n)
 	return 1;
 }
 
-
 /* Bytes of one q4 matrix of one expert: fragments, scales, zeros. */
 static void q4_bytes(const struct awq_cu_q4 *q, size_t b[3])
 {

@@ -28,29 +28,10 @@ static int pdl_for(const struct cu_ctx *c, int rows)
 	return rows <= AWQ_CU_DECODE_ROWS && awq_cu_pdl_default(c->cc_major);
 }
 
-/* The decode attention grid's floor (struct awq_cu_attn min_grid): blocks per SM,
- * AWQ_CUDA_ATTN_BLOCKS_PER_SM=N (0: none). Default 8: qwen3-8b AWQ decode at max_ctx 129 ran 442.7
- * tok/s with its 96-block grid and 481.2 padded to 1024 blocks (H200, 2026-11-30). */
+/* The decode attention grid's floor (struct awq_cu_attn min_grid; cu_ctx attn_blocks_per_sm). */
 static int attn_min_grid(const struct cu_ctx *c, int rows)
 {
-	static int per_sm = -1;
-	if (per_sm < 0) {
-		const char *e = getenv("AWQ_CUDA_ATTN_BLOCKS_PER_SM");
-		per_sm = e ? atoi(e) : 8;
-		per_sm = per_sm < 0 ? 0 : per_sm > 64 ? 64 : per_sm;
-	}
-	return rows <= AWQ_CU_DECODE_ROWS ? per_sm * c->sm_count : 0;
-}
-
-/* AWQ_CUDA_ATTN_LATE_TRIGGER=1 (an experiment, written 2026-12-01 and not yet run on a GPU): the
- * decode attention does not trigger the o projection's programmatic launch at its start. Tests
- * whether the short grid's cost (attn_min_grid) comes from the o projection being placed, and
- * prefetching, while the q/k/v GEMV two kernels back still runs: with 96 blocks every attention
- * block is resident at once and triggers at once; a padded grid is not, and so triggers late. */
-static int late_trigger(void)
-{
-	const char *e = getenv("AWQ_CUDA_ATTN_LATE_TRIGGER");
-	return e && e[0] == '1';
+	return rows <= AWQ_CU_DECODE_ROWS ? c->attn_blocks_per_sm * c->sm_count : 0;
 }
 
 /* A 16-bit copy of an activation for tensor-core inputs, converted once per step and value. */
@@ -146,9 +127,6 @@ static int dense_fused(struct cu_ctx *c, const struct cu_weight *w, int in_v, in
 	return 0;
 }
 
-/* The MATMUL of a producer-epilogue fold in a one-token step: h = res + W x into the ADD's output,
- * h * norm weight into the RMSNORM's, the sum of squares into its slot (and the previous fold's
- * slot cleared); the ADD node is then skipped. */
 struct awq_cu_xnorm awq_cu_epi_nrm(struct cu_ctx *c, int i)
 {
 	const struct awq_graph *g = c->g;
@@ -163,6 +141,9 @@ struct awq_cu_xnorm awq_cu_epi_nrm(struct cu_ctx *c, int i)
 	return nrm;
 }
 
+/* The MATMUL of a producer-epilogue fold in a one-token step: h = res + W x into the ADD's output,
+ * h * norm weight into the RMSNORM's, the sum of squares into its slot (and the previous fold's
+ * slot cleared); the ADD node is then skipped. */
 static int matmul_add_norm(struct cu_ctx *c, int i, const struct awq_node *n, const struct cu_node *cn,
 			   const struct cu_weight *w, char *err, size_t errlen)
 {
@@ -252,7 +233,11 @@ static int attention(struct cu_ctx *c, const struct awq_node *n, const struct cu
 		.k = kc, .v = vc, .d_pos = c->d_pos, .n_heads = n->p.attn.n_heads, .n_kv_heads = n->p.attn.n_kv_heads,
 		.head_dim = n->p.attn.head_dim, .max_ctx = c->max_ctx, .scale = n->p.attn.scale, .part = c->attn_part,
 		.ticket = c->attn_ticket, .pdl = pdl_for(c, rows), .min_grid = attn_min_grid(c, rows),
-		.late_trigger = late_trigger(),
+		/* AWQ_CUDA_ATTN_LATE_TRIGGER=1 (an experiment, not yet run on a GPU): whether the short
+		 * grid's cost comes from the o projection being placed, and prefetching, while the q/k/v
+		 * GEMV two kernels back still runs (96 blocks are all resident and trigger at once; a
+		 * padded grid is not) */
+		.late_trigger = c->attn_late_trigger,
 	};
 	size_t qc = (size_t)n->p.attn.n_heads * n->p.attn.head_dim;
 	if (rows > AWQ_CU_DECODE_ROWS && awq_cu_attn_prefill_ok(a.head_dim, c->cc_major)) {

@@ -178,9 +178,33 @@ static int check_moe(const char *what, enum awq_wfmt fmt, int group, int epinorm
 	return fails;
 }
 
+/* The backend's integer settings (AWQ_CUDA_ATTN_BLOCKS_PER_SM, ...): unset gives the default, a
+ * whole number in range is taken, anything else is reported and gives the default. */
+static int check_env_int(void)
+{
+	static const struct {
+		const char *v;
+		int want;
+	} cs[] = {{NULL, 8}, {"16", 16}, {"0", 0}, {"64", 64}, {"65", 8}, {"-1", 8}, {"abc", 8}, {"8x", 8}, {"", 8}};
+	int fails = 0;
+	for (size_t i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
+		if (cs[i].v)
+			setenv("AWQ_TEST_ENV_INT", cs[i].v, 1);
+		else
+			unsetenv("AWQ_TEST_ENV_INT");
+		int got = awq_cu_env_int("AWQ_TEST_ENV_INT", 8, 0, 64);
+		printf("%s setting \"%s\" (default 8, 0-64): %d (want %d)\n", got == cs[i].want ? "ok  " : "FAIL",
+		       cs[i].v ? cs[i].v : "unset", got, cs[i].want);
+		fails += got != cs[i].want;
+	}
+	unsetenv("AWQ_TEST_ENV_INT");
+	return fails;
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	int fe = check_env_int();
 	/* Layer 1 of a dense decoder: [add+norm of the previous residual is in layer 0] q/k/v,
 	 * attention (prep + kernels), o, add+norm, gate/up (+SiLU), down, and the closing ADD that fuses
 	 * with the next layer's input norm. */
@@ -207,6 +231,7 @@ int main(void)
 	f += check_moe("awq g128", AWQ_WFMT_AWQ4, 128, 0, 1, 0, 0);
 	f += check_moe("awq g32", AWQ_WFMT_AWQ4, 32, 1, 1, 0, 0);
 	f += check_moe("bf16", AWQ_WFMT_DENSE, 0, 1, 1, 0, 0);
+	f += fe;
 	printf("%s: %d failure(s)\n", f ? "FAIL" : "PASS", f);
 	return f ? 1 : 0;
 }

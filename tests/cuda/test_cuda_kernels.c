@@ -611,9 +611,10 @@ static void attn_ref(const float *q, const double *kc, const double *vc, int row
 /* Prefill of T tokens, then decode steps of 1 and 3 rows as plain launches and again with
  * programmatic launch (pdl, as the backend's decode steps on sm_90+: each kernel waits for the one
  * before) and a grid padded to 1056 blocks (min_grid: 8 per SM of an H100/H200, whose extra split
- * rows must leave without output or ticket); with tickets, head dims 64 and 128 merge their splits in the split kernel's last block
- * (one launch) instead of the combine kernel where a block's heads x head_dim outputs are one per
- * thread (else the combine kernel still runs). With tickets also: they are all 0 again after the
+ * rows must leave without output or ticket), the last step without the early trigger
+ * (late_trigger); with tickets, head dims 64 and 128 merge their splits in the split kernel's last
+ * block (one launch) instead of the combine kernel where a block's heads x head_dim outputs are one
+ * per thread (else the combine kernel still runs). With tickets also: they are all 0 again after the
  * launches, and a launch of more rows than they cover is refused. */
 static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 {
