@@ -9,7 +9,11 @@
  * of launches does. The backend sets it on sm_90+ (awq_cu_pdl_default) for launches of at most
  * AWQ_CU_DECODE_ROWS rows and leaves prefill plain: there it cost 2% (pp512, H200), likely from
  * early blocks holding SMs that the big grids before them needed. Where the driver refuses the
- * attribute outside a stream capture the launch is retried plain. */
+ * attribute outside a stream capture the launch is retried plain.
+ * pdl = AWQ_CU_PDL_WAIT_FIRST (element-wise, norm, prep and attention launchers): the kernel signals
+ * that the next one may start only after its own wait, not at its start, so that no kernel is placed
+ * two launches ahead of the one running (AWQ_CUDA_PDL_WAIT_FIRST=1, an experiment). */
+#define AWQ_CU_PDL_WAIT_FIRST 2
 #ifndef AWQ_CU_KERNELS_H
 #define AWQ_CU_KERNELS_H
 

@@ -25,7 +25,9 @@ static float *act(struct cu_ctx *c, int v)
  * (pdl_start), which alone cost it 3-6% (session 11). */
 static int pdl_for(const struct cu_ctx *c, int rows)
 {
-	return rows <= AWQ_CU_DECODE_ROWS && awq_cu_pdl_default(c->cc_major);
+	if (rows > AWQ_CU_DECODE_ROWS || !awq_cu_pdl_default(c->cc_major))
+		return 0;
+	return c->pdl_wait_first ? AWQ_CU_PDL_WAIT_FIRST : 1;
 }
 
 /* The decode attention grid's floor (struct awq_cu_attn min_grid; cu_ctx attn_blocks_per_sm). */

@@ -190,8 +190,11 @@ static __device__ __forceinline__ float attn_merge_one(const float *p, int used,
 
 __global__ void attn_combine_kernel(struct awq_cu_attn a, int chunk)
 {
-	pdl_trigger(); /* the o projection after it may start streaming its weights */
+	if (a.pdl != AWQ_CU_PDL_WAIT_FIRST)
+		pdl_trigger(); /* the o projection after it may start streaming its weights */
 	pdl_wait();
+	if (a.pdl == AWQ_CU_PDL_WAIT_FIRST)
+		pdl_trigger();
 	int h = blockIdx.x, r = blockIdx.y, hd = a.head_dim, ns = n_splits(a.max_ctx);
 	int limit = *a.d_pos + a.row0 + r + 1;
 	int used = (limit + chunk - 1) / chunk;
@@ -258,9 +261,14 @@ static __device__ __forceinline__ float reduce8(float v, bool is_max)
 template <int DPL>
 __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, int hsub, int gper, int chunk)
 {
-	if (a.ticket && !a.late_trigger)
-		pdl_trigger(); /* no combine launch follows: the o projection may start streaming its weights */
+	/* no combine launch follows (a ticket): the o projection may start streaming its weights, from
+	 * this kernel's start or (AWQ_CU_PDL_WAIT_FIRST) once the kernels before it have finished */
+	const bool trig = a.ticket && !a.late_trigger;
+	if (trig && a.pdl != AWQ_CU_PDL_WAIT_FIRST)
+		pdl_trigger();
 	pdl_wait(); /* programmatic launch: the cache and q come from the kernels before */
+	if (trig && a.pdl == AWQ_CU_PDL_WAIT_FIRST)
+		pdl_trigger();
 	const int HD = 32 * DPL;
 	typedef typename kv_vec<DPL>::t vec;
 	__shared__ float sm_o[4][AT_MAXG][HD];
