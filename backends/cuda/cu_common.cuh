@@ -7,8 +7,6 @@
 #include <cuda_bf16.h>
 #include <stdint.h>
 
-#include "cu_kernels.h"
-
 #define AWQ_CU_CHECK_LAUNCH() cudaGetLastError()
 
 static __device__ __forceinline__ uint32_t lop3_and_or(uint32_t a, uint32_t b, uint32_t c)
@@ -280,23 +278,17 @@ static __device__ __forceinline__ void pdl_trigger(void)
 #endif
 }
 
-/* pdl_trigger then pdl_wait at a kernel's start (pdl_wait then pdl_trigger for AWQ_CU_PDL_WAIT_FIRST),
- * in its programmatic-launch instantiations only (template <int PDL>, launched as kernel<pdl>): the small kernels that prefill launches without the
+/* pdl_trigger then pdl_wait at a kernel's start, in its programmatic-launch instantiation only
+ * (template <bool PDL>, launched as kernel<pdl>): the small kernels that prefill launches without the
  * attribute lost 3-6% of prefill to the two instructions alone (session 11 on an H200: BF16 pp512
  * 32.8k tok/s with them, 34.8k in a build without them, 8439f8d's figure). */
-template <int PDL> static __device__ __forceinline__ void pdl_start(void)
+template <bool PDL> static __device__ __forceinline__ void pdl_start(void)
 {
-	if (PDL == AWQ_CU_PDL_WAIT_FIRST) { /* the kernel after this one is placed only once this one runs */
-		pdl_wait();
-		pdl_trigger();
-	} else if (PDL) {
+	if (PDL) {
 		pdl_trigger();
 		pdl_wait();
 	}
 }
-
-/* The instantiation of a kernel template <int PDL> for a launcher's pdl (cu_kernels.h). */
-#define AWQ_PDL_PICK(k, pdl) ((pdl) == AWQ_CU_PDL_WAIT_FIRST ? k<AWQ_CU_PDL_WAIT_FIRST> : (pdl) ? k<1> : k<0>)
 
 /* Host: launch with programmatic serialization when pdl is set, retrying as a plain launch where the
  * attribute is refused (outside a stream capture that the failure would have broken). */

@@ -9,11 +9,7 @@
  * of launches does. The backend sets it on sm_90+ (awq_cu_pdl_default) for launches of at most
  * AWQ_CU_DECODE_ROWS rows and leaves prefill plain: there it cost 2% (pp512, H200), likely from
  * early blocks holding SMs that the big grids before them needed. Where the driver refuses the
- * attribute outside a stream capture the launch is retried plain.
- * pdl = AWQ_CU_PDL_WAIT_FIRST (element-wise, norm, prep and attention launchers): the kernel signals
- * that the next one may start only after its own wait, not at its start, so that no kernel is placed
- * two launches ahead of the one running (AWQ_CUDA_PDL_WAIT_FIRST=1, an experiment). */
-#define AWQ_CU_PDL_WAIT_FIRST 2
+ * attribute outside a stream capture the launch is retried plain. */
 #ifndef AWQ_CU_KERNELS_H
 #define AWQ_CU_KERNELS_H
 
@@ -164,9 +160,6 @@ struct awq_cu_attn {
 	 * gets more split rows than the cache has, whose blocks leave at once. A grid on a few SMs made
 	 * the decode step slower (k_attn.cu) */
 	int min_grid;
-	/* awq_cu_attn_decode with pdl: 1 = no early trigger, so the kernel after it (the o projection)
-	 * is placed only as this grid's blocks finish (AWQ_CUDA_ATTN_LATE_TRIGGER, an experiment) */
-	int late_trigger;
 };
 /* The attention inputs of a step prepared in one launch (see attn_prep_kernel): q (and k) get
  * their optional per-head RMSNorm (weights of head_dim floats) and optional RoPE (inv_freq tables);

@@ -82,8 +82,6 @@ static int cu_open(int device, const struct awq_backend_opts *o, void **ctx, cha
 	/* the decode attention grid's floor: qwen3-8b AWQ decode at max_ctx 129 ran 442.7 tok/s with
 	 * its 96-block grid and 478-481 padded to 8 blocks per SM (H200, 2026-11-30; docs/perf.md) */
 	c->attn_blocks_per_sm = awq_cu_env_int("AWQ_CUDA_ATTN_BLOCKS_PER_SM", 8, 0, 64);
-	c->attn_late_trigger = awq_cu_env_int("AWQ_CUDA_ATTN_LATE_TRIGGER", 0, 0, 1);
-	c->pdl_wait_first = awq_cu_env_int("AWQ_CUDA_PDL_WAIT_FIRST", 0, 0, 1);
 	if ((e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) {
 		free(c);
 		return awq_cu_fail(err, errlen, e, "cudaStreamCreate");

@@ -89,10 +89,9 @@ struct cu_ctx {
 	unsigned *attn_ticket; /* inside attn_part, after the partials */
 	cudaGraphExec_t graph;
 	int use_graph;
-	/* the decode attention's grid floor in blocks per SM (AWQ_CUDA_ATTN_BLOCKS_PER_SM, default 8)
-	 * and its late-trigger experiment (AWQ_CUDA_ATTN_LATE_TRIGGER=1), read when the device opens */
-	int attn_blocks_per_sm, attn_late_trigger;
-	int pdl_wait_first; /* AWQ_CUDA_PDL_WAIT_FIRST: pdl_for gives AWQ_CU_PDL_WAIT_FIRST */
+	/* the decode attention's grid floor in blocks per SM (AWQ_CUDA_ATTN_BLOCKS_PER_SM, default 8),
+	 * read when the device opens */
+	int attn_blocks_per_sm;
 	uint64_t weight_bytes, kv_bytes, act_bytes;
 	int vocab; /* embedding rows, for checking token ids */
 	struct cu_moe_state *moe; /* cuda_moe.c: experts and scratch of the MoE nodes, NULL when none */

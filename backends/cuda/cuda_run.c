@@ -25,9 +25,7 @@ static float *act(struct cu_ctx *c, int v)
  * (pdl_start), which alone cost it 3-6% (session 11). */
 static int pdl_for(const struct cu_ctx *c, int rows)
 {
-	if (rows > AWQ_CU_DECODE_ROWS || !awq_cu_pdl_default(c->cc_major))
-		return 0;
-	return c->pdl_wait_first ? AWQ_CU_PDL_WAIT_FIRST : 1;
+	return rows <= AWQ_CU_DECODE_ROWS && awq_cu_pdl_default(c->cc_major);
 }
 
 /* The decode attention grid's floor (struct awq_cu_attn min_grid; cu_ctx attn_blocks_per_sm). */
@@ -235,11 +233,6 @@ static int attention(struct cu_ctx *c, const struct awq_node *n, const struct cu
 		.k = kc, .v = vc, .d_pos = c->d_pos, .n_heads = n->p.attn.n_heads, .n_kv_heads = n->p.attn.n_kv_heads,
 		.head_dim = n->p.attn.head_dim, .max_ctx = c->max_ctx, .scale = n->p.attn.scale, .part = c->attn_part,
 		.ticket = c->attn_ticket, .pdl = pdl_for(c, rows), .min_grid = attn_min_grid(c, rows),
-		/* AWQ_CUDA_ATTN_LATE_TRIGGER=1 (an experiment, not yet run on a GPU): whether the short
-		 * grid's cost comes from the o projection being placed, and prefetching, while the q/k/v
-		 * GEMV two kernels back still runs (96 blocks are all resident and trigger at once; a
-		 * padded grid is not) */
-		.late_trigger = c->attn_late_trigger,
 	};
 	size_t qc = (size_t)n->p.attn.n_heads * n->p.attn.head_dim;
 	if (rows > AWQ_CU_DECODE_ROWS && awq_cu_attn_prefill_ok(a.head_dim, c->cc_major)) {

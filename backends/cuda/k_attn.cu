@@ -190,11 +190,8 @@ static __device__ __forceinline__ float attn_merge_one(const float *p, int used,
 
 __global__ void attn_combine_kernel(struct awq_cu_attn a, int chunk)
 {
-	if (a.pdl != AWQ_CU_PDL_WAIT_FIRST)
-		pdl_trigger(); /* the o projection after it may start streaming its weights */
+	pdl_trigger(); /* the o projection after it may start streaming its weights */
 	pdl_wait();
-	if (a.pdl == AWQ_CU_PDL_WAIT_FIRST)
-		pdl_trigger();
 	int h = blockIdx.x, r = blockIdx.y, hd = a.head_dim, ns = n_splits(a.max_ctx);
 	int limit = *a.d_pos + a.row0 + r + 1;
 	int used = (limit + chunk - 1) / chunk;
@@ -261,14 +258,9 @@ static __device__ __forceinline__ float reduce8(float v, bool is_max)
 template <int DPL>
 __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, int hsub, int gper, int chunk)
 {
-	/* no combine launch follows (a ticket): the o projection may start streaming its weights, from
-	 * this kernel's start or (AWQ_CU_PDL_WAIT_FIRST) once the kernels before it have finished */
-	const bool trig = a.ticket && !a.late_trigger;
-	if (trig && a.pdl != AWQ_CU_PDL_WAIT_FIRST)
-		pdl_trigger();
+	if (a.ticket)
+		pdl_trigger(); /* no combine launch follows: the o projection may start streaming its weights */
 	pdl_wait(); /* programmatic launch: the cache and q come from the kernels before */
-	if (trig && a.pdl == AWQ_CU_PDL_WAIT_FIRST)
-		pdl_trigger();
 	const int HD = 32 * DPL;
 	typedef typename kv_vec<DPL>::t vec;
 	__shared__ float sm_o[4][AT_MAXG][HD];
@@ -446,8 +438,12 @@ extern "C" cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_at
 		/* Split rows past the cache's (min_grid): their blocks find start >= limit and leave. At
 		 * max_ctx 129 qwen3-8b's grid was 96 blocks and its decode 443 tok/s against 480 at max_ctx
 		 * 513 (288 blocks), the same blocks doing the same work; padded to 1024 blocks, 481 (H200,
-		 * 2026-11-30). Why is not known: not the grid's own work, and not the o projection's
-		 * blocks doubling up on the idle SMs (ruled out, docs/perf.md). */
+		 * 2026-11-30). Not the grid's own work, and not the o projection's blocks doubling up on
+		 * the idle SMs; it is the early trigger below: a short grid is resident at once, so every
+		 * block triggers at once and the o projection (and the kernels after it) are placed while
+		 * the q/k/v GEMV two launches back still streams. Without the trigger (or with it after
+		 * the wait) the unpadded grid ran 470-476 tok/s; padded with the trigger at the start, 479
+		 * (docs/perf.md, 2026-12-01). */
 		const int cols = a->n_kv_heads * hsub * a->rows;
 		const int rows_y = max(splits, (a->min_grid + cols - 1) / cols);
 		dim3 grid(a->n_kv_heads * hsub, rows_y, a->rows);

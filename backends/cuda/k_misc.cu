@@ -42,7 +42,7 @@ extern "C" cudaError_t awq_cu_add_bias(cudaStream_t s, float *out, const float *
 	return cudaGetLastError();
 }
 
-template <int PDL>
+template <bool PDL>
 __global__ void embed_kernel(const int32_t *__restrict__ tokens, const void *__restrict__ table, int dtype_bytes,
 			     int is_bf16, int cols, int vocab, float *__restrict__ out)
 {
@@ -68,7 +68,7 @@ __global__ void embed_kernel(const int32_t *__restrict__ tokens, const void *__r
 extern "C" cudaError_t awq_cu_embed(cudaStream_t s, const int32_t *tokens, int rows, const void *table, int dtype_bytes,
 				    int is_bf16, int cols, int vocab, float *out, int pdl)
 {
-	return awq_cu_launch(AWQ_PDL_PICK(embed_kernel, pdl), dim3((cols + 255) / 256, rows),
+	return awq_cu_launch(pdl ? embed_kernel<true> : embed_kernel<false>, dim3((cols + 255) / 256, rows),
 			     dim3(256), 0, s, pdl, tokens, table, dtype_bytes, is_bf16, cols, vocab, out);
 }
 
@@ -88,7 +88,7 @@ static __device__ float block_sum(float v, float *sh)
 }
 
 /* One block per (row, group). w holds `group` weights (per-head norms) or `cols` (whole-row). */
-template <int PDL>
+template <bool PDL>
 __global__ void rmsnorm_kernel(const float *__restrict__ in, const float *__restrict__ w, float *__restrict__ out,
 			       int cols, int group, float eps)
 {
@@ -111,7 +111,7 @@ extern "C" cudaError_t awq_cu_rmsnorm(cudaStream_t s, const float *in, const flo
 				      int group, float eps, int pdl)
 {
 	int threads = group >= 1024 ? 512 : group >= 256 ? 256 : 128;
-	return awq_cu_launch(AWQ_PDL_PICK(rmsnorm_kernel, pdl), dim3(rows * (cols / group)),
+	return awq_cu_launch(pdl ? rmsnorm_kernel<true> : rmsnorm_kernel<false>, dim3(rows * (cols / group)),
 			     dim3(threads), 0, s, pdl, in, w, out, cols, group, eps);
 }
 
@@ -151,7 +151,7 @@ extern "C" cudaError_t awq_cu_rope(cudaStream_t s, const float *in, float *out, 
  * cannot move loads above stores by itself): one memory round trip per row, not one per element. */
 #define ADDNORM_THREADS 1024
 #define ADDNORM_PER 8
-template <int PDL>
+template <bool PDL>
 __global__ void __launch_bounds__(ADDNORM_THREADS) add_rmsnorm_kernel(const float *a, const float *b, float *h,
 								     const float *__restrict__ w,
 								     float *__restrict__ y, int cols, float eps)
@@ -188,11 +188,11 @@ extern "C" cudaError_t awq_cu_add_rmsnorm(cudaStream_t s, const float *a, const 
 {
 	if (cols > ADDNORM_THREADS * ADDNORM_PER)
 		return cudaErrorInvalidValue;
-	return awq_cu_launch(AWQ_PDL_PICK(add_rmsnorm_kernel, pdl), dim3(rows),
+	return awq_cu_launch(pdl ? add_rmsnorm_kernel<true> : add_rmsnorm_kernel<false>, dim3(rows),
 			     dim3(ADDNORM_THREADS), 0, s, pdl, a, b, h, w, y, cols, eps);
 }
 
-template <int PDL>
+template <bool PDL>
 __global__ void silu_mul_kernel(const float *__restrict__ a, const float *__restrict__ b, float *__restrict__ out,
 				size_t n)
 {
@@ -204,11 +204,11 @@ __global__ void silu_mul_kernel(const float *__restrict__ a, const float *__rest
 extern "C" cudaError_t awq_cu_silu_mul(cudaStream_t s, const float *a, const float *b, float *out, size_t count,
 				       int pdl)
 {
-	return awq_cu_launch(AWQ_PDL_PICK(silu_mul_kernel, pdl), dim3(blocks_for(count, 256)),
+	return awq_cu_launch(pdl ? silu_mul_kernel<true> : silu_mul_kernel<false>, dim3(blocks_for(count, 256)),
 			     dim3(256), 0, s, pdl, a, b, out, count);
 }
 
-template <int PDL>
+template <bool PDL>
 __global__ void add_kernel(const float *__restrict__ a, const float *__restrict__ b, float *__restrict__ out, size_t n)
 {
 	pdl_start<PDL>();
@@ -218,11 +218,11 @@ __global__ void add_kernel(const float *__restrict__ a, const float *__restrict_
 
 extern "C" cudaError_t awq_cu_add(cudaStream_t s, const float *a, const float *b, float *out, size_t count, int pdl)
 {
-	return awq_cu_launch(AWQ_PDL_PICK(add_kernel, pdl), dim3(blocks_for(count, 256)), dim3(256), 0,
+	return awq_cu_launch(pdl ? add_kernel<true> : add_kernel<false>, dim3(blocks_for(count, 256)), dim3(256), 0,
 			     s, pdl, a, b, out, count);
 }
 
-template <int PDL>
+template <bool PDL>
 __global__ void sigmoid_mul_kernel(const float *__restrict__ g, const float *__restrict__ x, float *__restrict__ out,
 				   size_t n, int cols)
 {
@@ -237,7 +237,7 @@ extern "C" cudaError_t awq_cu_sigmoid_mul(cudaStream_t s, const float *g, const 
 	size_t count = (size_t)rows * cols;
 	if (rows < 1 || cols < 1)
 		return cudaErrorInvalidValue;
-	return awq_cu_launch(AWQ_PDL_PICK(sigmoid_mul_kernel, pdl),
+	return awq_cu_launch(pdl ? sigmoid_mul_kernel<true> : sigmoid_mul_kernel<false>,
 			     dim3(blocks_for(count, 256)), dim3(256), 0, s, pdl, g, x, out, count, cols);
 }
 
@@ -253,7 +253,7 @@ static __device__ __forceinline__ void amax_take(float v, int i, float &best, in
 	}
 }
 
-template <int PDL>
+template <bool PDL>
 __global__ void __launch_bounds__(ARGMAX_THREADS) argmax_kernel(const float *__restrict__ in, int cols,
 								 int32_t *__restrict__ out)
 {
@@ -306,7 +306,7 @@ __global__ void __launch_bounds__(ARGMAX_THREADS) argmax_kernel(const float *__r
 
 extern "C" cudaError_t awq_cu_argmax(cudaStream_t s, const float *in, int rows, int cols, int32_t *out, int pdl)
 {
-	return awq_cu_launch(AWQ_PDL_PICK(argmax_kernel, pdl), dim3(rows), dim3(ARGMAX_THREADS), 0,
+	return awq_cu_launch(pdl ? argmax_kernel<true> : argmax_kernel<false>, dim3(rows), dim3(ARGMAX_THREADS), 0,
 			     s, pdl, in, cols, out);
 }
 
@@ -314,7 +314,7 @@ extern "C" cudaError_t awq_cu_argmax(cudaStream_t s, const float *in, int rows, 
  * q heads, then the k heads, then the v heads. q and k get their per-head RMSNorm (Qwen3's q_norm
  * and k_norm) and RoPE when given; q goes to q_out (f32), k and v to the f16 cache at their
  * position. The arithmetic is that of rmsnorm_kernel and rope_kernel. */
-template <int PDL>
+template <bool PDL>
 __global__ void attn_prep_kernel(struct awq_cu_prep p)
 {
 	pdl_start<PDL>();
@@ -364,7 +364,7 @@ extern "C" cudaError_t awq_cu_attn_prep(cudaStream_t s, const struct awq_cu_prep
 	if (!p->q_out) { /* nothing to do for q: the grid starts at the k heads */
 		a.n_heads = 0;
 	}
-	return awq_cu_launch(AWQ_PDL_PICK(attn_prep_kernel, p->pdl), dim3(slots, p->rows),
+	return awq_cu_launch(p->pdl ? attn_prep_kernel<true> : attn_prep_kernel<false>, dim3(slots, p->rows),
 			     dim3(threads), 0, s, p->pdl, a);
 }
 

@@ -611,14 +611,13 @@ static void attn_ref(const float *q, const double *kc, const double *vc, int row
 /* Prefill of T tokens, then decode steps of 1 and 3 rows as plain launches and again with
  * programmatic launch (pdl, as the backend's decode steps on sm_90+: each kernel waits for the one
  * before) and a grid padded to 1056 blocks (min_grid: 8 per SM of an H100/H200, whose extra split
- * rows must leave without output or ticket), the last step without the early trigger
- * (late_trigger), and one with the trigger after the wait (AWQ_CU_PDL_WAIT_FIRST); with tickets, head dims 64 and 128 merge their splits in the split kernel's last
+ * rows must leave without output or ticket); with tickets, head dims 64 and 128 merge their splits in the split kernel's last
  * block (one launch) instead of the combine kernel where a block's heads x head_dim outputs are one
  * per thread (else the combine kernel still runs). With tickets also: they are all 0 again after the
  * launches, and a launch of more rows than they cover is refused. */
 static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 {
-	int max_ctx = T + 9, cols = nkv * hd, qcols = nh * hd;
+	int max_ctx = T + 8, cols = nkv * hd, qcols = nh * hd;
 	double *inv = malloc((size_t)hd / 2 * sizeof(double));
 	float *invf = malloc((size_t)hd / 2 * sizeof(float));
 	for (int d = 0; d < hd / 2; d++) {
@@ -635,8 +634,8 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 		cudaMemset(dtk, 0, awq_cu_attn_ticket_words(nh) * sizeof(unsigned));
 	double *ref = malloc((size_t)T * qcols * sizeof(double));
 	int pos = 0;
-	for (int si = 0; si < 6; si++) { /* T + 1 + 3 + 1 + 3 + 1 rows: max_ctx */
-		int rows = si == 0 ? T : si % 2 ? 1 : 3, pdl = si == 5 ? AWQ_CU_PDL_WAIT_FIRST : si >= 3;
+	for (int si = 0; si < 5; si++) { /* T + 1 + 3 + 1 + 3 rows: max_ctx */
+		int rows = si == 0 ? T : si % 2 ? 1 : 3, pdl = si >= 3;
 		for (size_t i = 0; i < (size_t)rows * qcols; i++)
 			q[i] = (float)urand(-2, 2);
 		for (size_t i = 0; i < (size_t)rows * cols; i++) {
@@ -665,7 +664,7 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 		awq_cu_attn_prep(0, &pp);
 		struct awq_cu_attn a = {.k = dkc, .v = dvc, .d_pos = dpos, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd,
 					.max_ctx = max_ctx, .scale = 1.0f / sqrtf((float)hd), .part = part, .ticket = dtk,
-					.pdl = pdl, .min_grid = pdl ? 1056 : 0, .late_trigger = si == 4};
+					.pdl = pdl, .min_grid = pdl ? 1056 : 0};
 		const char *kind = "decode";
 		if (rows > 8 && awq_cu_attn_prefill_ok(hd, cc_major)) {
 			a.q = dqr, a.out = out, a.rows = rows;
@@ -684,12 +683,7 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 		char what[128];
 		snprintf(what, sizeof(what), "attention (%s%s%s) heads %d/%d d=%d rows=%d pos=%d", kind,
 			 dtk && strcmp(kind, "flash") ? ", tickets" : "",
-			 pdl ? si == 4   ? ", pdl, grid >= 1056 blocks, late trigger"
-			       : si == 5 ? ", pdl wait-first, grid >= 1056 blocks"
-					 : ", pdl, grid >= 1056 blocks"
-			     : "",
-			 nh,
-			 nkv, hd, rows, pos);
+			 pdl ? ", pdl, grid >= 1056 blocks" : "", nh, nkv, hd, rows, pos);
 		check(what, ref, out, (size_t)rows * qcols, 5e-3);
 		cudaFree(dq), cudaFree(dqr), cudaFree(dk), cudaFree(dv), cudaFree(out);
 		pos += rows;

@@ -6,8 +6,7 @@
 #   kernels   nvcc-only build of the kernels, their direct test and the micro-benchmark (no CMake)
 #   test      test_cuda_kernels, test_cuda_ops, test_cuda_model, test_cuda_moe, the goldens on CUDA; the
 #             model test and the goldens again under each knob of CU_TEST_KNOBS (AWQ_CUDA_EPINORM=0,
-#             AWQ_CUDA_EPINORM_W16=0, AWQ_CUDA_EPINORM_MOE=0, AWQ_CUDA_ATTN_BLOCKS_PER_SM=0,
-#             AWQ_CUDA_ATTN_LATE_TRIGGER=1)
+#             AWQ_CUDA_EPINORM_W16=0, AWQ_CUDA_EPINORM_MOE=0, AWQ_CUDA_ATTN_BLOCKS_PER_SM=0)
 #   sanitize  compute-sanitizer memcheck and racecheck on the op, kernel and MoE tests (SANITIZE_ONLY=
 #             "moe_memcheck kernels_racecheck ..." for some of them)
 #   kbench    awq-cuda-bench (kernel rates and the copy / cuBLAS ceilings)
@@ -194,7 +193,7 @@ if has test; then
 	done
 	goldens cuda
 	# the model test (decode = prefill) and the goldens under each knob of CU_TEST_KNOBS
-	for kv in ${CU_TEST_KNOBS-AWQ_CUDA_EPINORM=0 AWQ_CUDA_EPINORM_W16=0 AWQ_CUDA_EPINORM_MOE=0 AWQ_CUDA_ATTN_BLOCKS_PER_SM=0 AWQ_CUDA_ATTN_LATE_TRIGGER=1}; do
+	for kv in ${CU_TEST_KNOBS-AWQ_CUDA_EPINORM=0 AWQ_CUDA_EPINORM_W16=0 AWQ_CUDA_EPINORM_MOE=0 AWQ_CUDA_ATTN_BLOCKS_PER_SM=0}; do
 		t0=$SECONDS
 		env "$kv" timeout 120 "$MODEL" >"$L/test_model_$kv.log" 2>&1
 		note "test_cuda_model ($kv): rc=$? ($(counts "$L/test_model_$kv.log")) in $((SECONDS - t0)) s"
