@@ -70,6 +70,12 @@ struct awq_cu_q4_src {
 cudaError_t awq_cu_q4_repack(cudaStream_t s, const struct awq_cu_q4_src *src, struct awq_cu_q4 *dst, int stride,
 			     int base);
 
+/* The inverse for prefill: rows [0, n) of the weight whose tiles sit at T * stride + base in w (as
+ * repacked above) dequantised to f16, w = (q - z) * s rounded once, row-major [n][w->k] in out, for
+ * cuBLAS: at hundreds of tokens the W4A16 GEMM (mma.sync) reached 35% of cuBLAS's FP16 rate, and
+ * the dequantised copy costs one read of the 4-bit weight and one write of 2 bytes per value. */
+cudaError_t awq_cu_q4_dequant(cudaStream_t s, const struct awq_cu_q4 *w, int stride, int base, int n, uint16_t *out);
+
 /* Where a matmul's output columns go: one destination, or the gate/up pair of a fused SiLU-mul
  * (tiles alternate gate, up; out = silu(gate) * up with n / 2 columns). */
 enum awq_cu_epilogue { AWQ_CU_EPI_STORE, AWQ_CU_EPI_SILU_MUL, AWQ_CU_EPI_ADD_NORM };

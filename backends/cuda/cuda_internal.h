@@ -83,6 +83,12 @@ struct cu_ctx {
 	uint16_t *x16[2];
 	int x16_val[2], x16_bf[2], x16_next;
 	size_t x16_elems;
+	/* AWQ matmuls of at least deq_rows rows (AWQ_CUDA_DEQ_ROWS; 0 = never) dequantise each source
+	 * weight into deq (deq_elems f16, the largest source; NULL when no step is that large) and run
+	 * cuBLAS instead of the W4A16 GEMM */
+	int deq_rows;
+	uint16_t *deq;
+	size_t deq_elems;
 	float *attn_part;
 	float *xn_sumsq; /* producer-epilogue norms: two floats (tokens) per fold, in graph order */
 	int n_folds;
@@ -135,6 +141,10 @@ uint64_t awq_cu_moe_scratch_bytes(const struct cu_ctx *c);
 int awq_cu_moe_upload(struct cu_ctx *c, char *err, size_t errlen);
 int awq_cu_moe_run(struct cu_ctx *c, int node, int rows, char *err, size_t errlen);
 void awq_cu_moe_free(struct cu_ctx *c);
+
+/* AWQ_CUDA_DEQ_ROWS's default: from this many rows an AWQ matmul dequantises its weight and runs
+ * cuBLAS (cuda_run.c q4_dequant_gemm) */
+#define AWQ_CU_DEQ_ROWS_DEFAULT 256
 
 static inline void awq_cu_q4_geom(struct awq_cu_q4 *q, int tiles, int k, int group_size)
 {

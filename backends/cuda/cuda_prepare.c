@@ -105,10 +105,17 @@ static uint64_t runtime_bytes(struct cu_ctx *c)
 		if (g->nodes[i].op == AWQ_OP_MATMUL && g->nodes[i].w->k > max_k)
 			max_k = (int)g->nodes[i].w->k;
 	c->x16_elems = c->max_tokens > AWQ_CU_DECODE_ROWS ? (size_t)c->max_tokens * max_k : 0;
+	c->deq_elems = 0;
+	if (c->deq_rows > AWQ_CU_DECODE_ROWS && c->max_tokens >= c->deq_rows)
+		for (int i = 0; i < c->n_wts; i++)
+			for (int j = 0; c->wts[i].kind == CU_W_Q4 && j < c->wts[i].nsrc; j++) {
+				size_t e = (size_t)c->wts[i].src[j]->n * c->wts[i].src[j]->k;
+				c->deq_elems = e > c->deq_elems ? e : c->deq_elems;
+			}
 	c->kv_slot = (size_t)c->max_ctx * g->kv_heads * g->head_dim;
 	c->kv_bytes = (uint64_t)c->kv_slot * 2 * 2 * g->n_kv_layers;
 	size_t tk, part = attn_part_floats(c, &tk);
-	c->act_bytes = c->arena_bytes + c->x16_elems * 2 * 2 + (part + tk + 2 * (size_t)c->n_folds) * 4 + BLAS_WS_BYTES + 64;
+	c->act_bytes = c->arena_bytes + c->x16_elems * 2 * 2 + c->deq_elems * 2 + (part + tk + 2 * (size_t)c->n_folds) * 4 + BLAS_WS_BYTES + 64;
 	return c->kv_bytes + c->act_bytes;
 }
 
@@ -117,10 +124,11 @@ static int alloc_runtime(struct cu_ctx *c, char *err, size_t errlen)
 	const struct awq_graph *g = c->g;
 	size_t tk, pf = attn_part_floats(c, &tk);
 	void **ptrs[] = {(void **)&c->arena, (void **)&c->kcache, (void **)&c->vcache, (void **)&c->x16[0],
-			 (void **)&c->x16[1], (void **)&c->attn_part, &c->blas_ws, (void **)&c->d_pos, (void **)&c->xn_sumsq};
+			 (void **)&c->x16[1], (void **)&c->attn_part, &c->blas_ws, (void **)&c->d_pos, (void **)&c->xn_sumsq,
+			 (void **)&c->deq};
 	size_t sizes[] = {c->arena_bytes, (size_t)c->kv_slot * 2 * g->n_kv_layers,
 			  (size_t)c->kv_slot * 2 * g->n_kv_layers, c->x16_elems * 2, c->x16_elems * 2, (pf + tk) * 4,
-			  BLAS_WS_BYTES, 64, 2 * (size_t)c->n_folds * 4};
+			  BLAS_WS_BYTES, 64, 2 * (size_t)c->n_folds * 4, c->deq_elems * 2};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		if (!sizes[i])
 			continue;
@@ -247,7 +255,7 @@ void awq_cu_release(struct cu_ctx *c)
 		for (int i = 0; i < c->n_nodes; i++)
 			cudaFree(c->nodes[i].inv_freq);
 	void *bufs[] = {c->arena, c->kcache, c->vcache, c->x16[0], c->x16[1], c->attn_part, c->blas_ws, c->d_pos,
-			c->xn_sumsq};
+			c->xn_sumsq, c->deq};
 	for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
 		cudaFree(bufs[i]);
 	free(c->nodes);
@@ -260,6 +268,8 @@ void awq_cu_release(struct cu_ctx *c)
 	c->x16[0] = c->x16[1] = NULL;
 	c->attn_part = NULL;
 	c->xn_sumsq = NULL;
+	c->deq = NULL;
+	c->deq_elems = 0;
 	c->n_folds = 0;
 	c->attn_ticket = NULL;
 	c->blas_ws = NULL;

@@ -162,6 +162,37 @@ static int matmul_add_norm(struct cu_ctx *c, int i, const struct awq_node *n, co
 	return 0;
 }
 
+/* A prefill AWQ matmul through cuBLAS (cu_ctx.deq_rows): each source weight dequantised to f16 in
+ * c->deq, then one FP16 GEMM per source (outs as in matmul; gate/up into their own values, then
+ * the SiLU-mul). */
+static int q4_dequant_gemm(struct cu_ctx *c, const struct cu_weight *w, const uint16_t *x16, int rows, const int *outs,
+			   enum awq_cu_epilogue epi, char *err, size_t errlen)
+{
+	const int silu = epi == AWQ_CU_EPI_SILU_MUL;
+	const float one = 1.0f, zero = 0.0f;
+	int base = 0;
+	for (int j = 0; j < w->nsrc; j++) {
+		const struct awq_weight *s = w->src[j];
+		float *out = act(c, outs[silu ? 1 + j : j]);
+		CK(awq_cu_q4_dequant(c->stream, &w->q4, w->interleave ? 2 : 1, w->interleave ? j : base, (int)s->n, c->deq),
+		   "AWQ dequantisation");
+		base += w->seg_tiles[j];
+		cublasStatus_t st = cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)s->n, rows, (int)s->k, &one, c->deq,
+						 CUDA_R_16F, (int)s->k, x16, CUDA_R_16F, (int)s->k, &zero, out, CUDA_R_32F,
+						 (int)s->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+		if (st != CUBLAS_STATUS_SUCCESS)
+			return awq_err(err, errlen, AWQ_EDEVICE, "cuda: cublasGemmEx failed for %s (status %d)", s->name,
+				       (int)st);
+		if (w->bias[j])
+			CK(awq_cu_add_bias(c->stream, out, w->bias[j], rows, (int)s->n), "bias add");
+	}
+	if (silu)
+		CK(awq_cu_silu_mul(c->stream, act(c, outs[1]), act(c, outs[2]), act(c, outs[0]),
+				   (size_t)rows * w->src[0]->n, 0),
+		   "SiLU-mul");
+	return 0;
+}
+
 /* outs: the value of each source weight's output (one, or q/k/v), or the SiLU-mul result. */
 static int matmul(struct cu_ctx *c, const struct cu_weight *w, int in_v, int rows, const int *outs,
 		  enum awq_cu_epilogue epi, char *err, size_t errlen)
@@ -187,6 +218,8 @@ static int matmul(struct cu_ctx *c, const struct cu_weight *w, int in_v, int row
 		int rc = x16_of(c, in_v, rows, 0, &x16, err, errlen);
 		if (rc)
 			return rc;
+		if (c->deq && rows >= c->deq_rows)
+			return q4_dequant_gemm(c, w, x16, rows, outs, epi, err, errlen);
 		CK(awq_cu_q4_gemm(c->stream, &w->q4, x16, rows, &o, epi, c->cc_major, c->sm_count), "W4A16 GEMM");
 		return 0;
 	}

@@ -146,6 +146,51 @@ static void matmul_ref(const double *deq, int n, int k, const float *x, int rows
 		}
 }
 
+/* Prefill's dequantisation (awq_cu_q4_dequant) of each source of a repacked weight, concatenated or
+ * gate/up interleaved, against (q - z) * s rounded once to f16: bit-exact; the poisoned output
+ * past n rows must stay untouched. */
+static void test_q4_dequant(int k, int group, const int *ns, int nsrc, int interleave)
+{
+	struct q4w q[3], *qp[3];
+	for (int j = 0; j < nsrc; j++) {
+		make_q4(&q[j], ns[j], k, group, j != 1);
+		qp[j] = &q[j];
+	}
+	struct awq_cu_q4 d = to_device(qp, nsrc, interleave);
+	int base = 0;
+	for (int j = 0; j < nsrc; j++) {
+		size_t cnt = (size_t)ns[j] * k;
+		uint16_t *dev = dmalloc((cnt + 64) * 2), *h = malloc((cnt + 64) * 2);
+		cudaMemset(dev, 0xff, (cnt + 64) * 2);
+		cudaError_t e = awq_cu_q4_dequant(0, &d, interleave ? 2 : 1, interleave ? j : base, ns[j], dev);
+		if (e == cudaSuccess)
+			e = cudaMemcpy(h, dev, (cnt + 64) * 2, cudaMemcpyDeviceToHost);
+		size_t bad = 0, first = 0;
+		for (size_t i = 0; i < cnt; i++)
+			if (h[i] != awq_f32_to_f16((float)q[j].deq[i]) && !bad++)
+				first = i;
+		for (size_t i = cnt; i < cnt + 64; i++)
+			bad += h[i] != 0xffffu;
+		int ok = e == cudaSuccess && !bad;
+		printf("%s q4 dequant %s source %d of %d: n=%d k=%d g=%d (%zu values differ%s)\n", ok ? "ok  " : "FAIL",
+		       interleave ? "interleaved" : "concatenated", j, nsrc, ns[j], k, group, bad,
+		       e != cudaSuccess ? ", launch failed" : "");
+		if (bad && first < cnt)
+			printf("     first at row %zu col %zu: %04x, want %04x\n", first / k, first % k, h[first],
+			       awq_f32_to_f16((float)q[j].deq[first]));
+		fails += !ok;
+		base += (ns[j] + 15) / 16;
+		cudaFree(dev);
+		free(h);
+	}
+	static const int big[] = {1 << 20};
+	if (nsrc == 1 && awq_cu_q4_dequant(0, &d, 1, 0, big[0], (uint16_t *)d.q) != cudaErrorInvalidValue)
+		printf("FAIL q4 dequant: more rows than the weight has accepted\n"), fails++;
+	cudaFree((void *)d.q), cudaFree((void *)d.scales), cudaFree((void *)d.zeros);
+	for (int j = 0; j < nsrc; j++)
+		free(q[j].qw), free(q[j].qz), free(q[j].sc), free(q[j].deq);
+}
+
 static void test_q4_segments(int k, int group, const int *ns, int nsrc, const int *rows_list, int nrows)
 {
 	struct q4w w[3], *src[3];
@@ -783,6 +828,13 @@ int main(void)
 	}
 	test_q4_segments(192, 48, n1, 1, r_small, 9);
 	test_q4_silu(344, 256, 64);
+	{
+		static const int g2[] = {344, 344}, one[] = {1000};
+		test_q4_dequant(1152, 64, n3, 3, 0);
+		test_q4_dequant(256, 128, g2, 2, 1);
+		test_q4_dequant(192, 48, one, 1, 0);
+		test_q4_dequant(96, 32, n3, 3, 0);
+	}
 	test_w16(300, 264, 1);
 	test_w16(77, 37, 0);
 	test_w16_epinorm(1024, 1152, 344, 1);

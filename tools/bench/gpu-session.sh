@@ -5,8 +5,10 @@
 #   build     CMake build for sm_90 on the device (skip it with BIN, below)
 #   kernels   nvcc-only build of the kernels, their direct test and the micro-benchmark (no CMake)
 #   test      test_cuda_kernels, test_cuda_ops, test_cuda_model, test_cuda_moe, the goldens on CUDA; the
-#             model test and the goldens again under each knob of CU_TEST_KNOBS (AWQ_CUDA_EPINORM=0,
-#             AWQ_CUDA_EPINORM_W16=0, AWQ_CUDA_EPINORM_MOE=0, AWQ_CUDA_ATTN_BLOCKS_PER_SM=0)
+#             op test, the model test and the goldens again under each knob of CU_TEST_KNOBS
+#             (AWQ_CUDA_EPINORM=0, AWQ_CUDA_EPINORM_W16=0, AWQ_CUDA_EPINORM_MOE=0,
+#             AWQ_CUDA_ATTN_BLOCKS_PER_SM=0, AWQ_CUDA_DEQ_ROWS=9: every prefill AWQ matmul through the
+#             dequantised copy and cuBLAS, AWQ_CUDA_DEQ_ROWS=0: none)
 #   sanitize  compute-sanitizer memcheck and racecheck on the op, kernel and MoE tests (SANITIZE_ONLY=
 #             "moe_memcheck kernels_racecheck ..." for some of them)
 #   kbench    awq-cuda-bench (kernel rates and the copy / cuBLAS ceilings)
@@ -192,8 +194,12 @@ if has test; then
 		grep '^FAIL' "$L/test_$1.log" | head -10 | tee -a "$summary"
 	done
 	goldens cuda
-	# the model test (decode = prefill) and the goldens under each knob of CU_TEST_KNOBS
-	for kv in ${CU_TEST_KNOBS-AWQ_CUDA_EPINORM=0 AWQ_CUDA_EPINORM_W16=0 AWQ_CUDA_EPINORM_MOE=0 AWQ_CUDA_ATTN_BLOCKS_PER_SM=0}; do
+	# the op test, the model test (decode = prefill) and the goldens under each knob of CU_TEST_KNOBS
+	for kv in ${CU_TEST_KNOBS-AWQ_CUDA_EPINORM=0 AWQ_CUDA_EPINORM_W16=0 AWQ_CUDA_EPINORM_MOE=0 AWQ_CUDA_ATTN_BLOCKS_PER_SM=0 AWQ_CUDA_DEQ_ROWS=9 AWQ_CUDA_DEQ_ROWS=0}; do
+		t0=$SECONDS
+		env "$kv" timeout 150 "$OPS" >"$L/test_ops_$kv.log" 2>&1
+		note "test_cuda_ops ($kv): rc=$? ($(counts "$L/test_ops_$kv.log")) in $((SECONDS - t0)) s"
+		grep '^FAIL' "$L/test_ops_$kv.log" | head -10 | tee -a "$summary"
 		t0=$SECONDS
 		env "$kv" timeout 120 "$MODEL" >"$L/test_model_$kv.log" 2>&1
 		note "test_cuda_model ($kv): rc=$? ($(counts "$L/test_model_$kv.log")) in $((SECONDS - t0)) s"
