@@ -11,6 +11,7 @@ nvcc=$1 src=$2 arch=$3
 # measured sm_90 code of those kernels stays checked):
 #   rope_kernel        sincosf's slow path (arguments beyond 1e5) keeps its table in local memory;
 #                      not in the decode graph (attention prep does its own RoPE)
+#   attn_prep_rows_kernel  the same table: the prefill attention prep (not in the decode graph)
 #   q4_repack_         load-time repack of the AutoAWQ tensors
 #   attn_split_kernel  the decode attention for head dims other than 64 / 128 (8 bytes)
 #   q4_gemv_kernelILi1ELb1E  the fallback GEMV (rows > 2, or no cp.async), one tile, 64-wide groups (8 bytes)
@@ -21,7 +22,7 @@ nvcc=$1 src=$2 arch=$3
 #                      sm_90 code too, so it waits for a GPU to measure on
 #   w16_gemv_kernelILi8E   the 16-bit decode GEMV at 5-8 tokens: 16 bytes on sm_75, sm_80 and sm_89 (none on
 #                      sm_90 and newer); not measured on those GPUs
-allowed='rope_kernel q4_repack_ attn_split_kernel q4_gemv_kernelILi1ELb1E 120:moe_gemm_kernelILi0ELi4ELi0E
+allowed='rope_kernel attn_prep_rows_kernel q4_repack_ attn_split_kernel q4_gemv_kernelILi1ELb1E 120:moe_gemm_kernelILi0ELi4ELi0E
 120:moe_logits_kernel 120:attn_warp_kernelILi4E 100:attn_warp_kernelILi4E 89:w16_gemv_kernelILi8E
 80:w16_gemv_kernelILi8E 75:w16_gemv_kernelILi8E'
 tmp=$(mktemp -d) || exit 1
