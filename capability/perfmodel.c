@@ -22,6 +22,8 @@ struct op_cost {
 	double fixed_s; /* latency the op adds beyond bytes, FLOPs and launches */
 	double rate_eff; /* fraction of its kernel class's rate the op reaches (0: 1) */
 	double rate_abs; /* FLOP/s of the op's kernel where it is not its class's (0: the class's) */
+	double pre_bytes; /* bytes of a kernel run before the op's own, at the 16-bit stream rate (the
+			   * dequantised copy of an AWQ weight, perf_profile.q4_deq_rows) */
 };
 
 struct phase_acc {
@@ -127,6 +129,14 @@ static void matmul_cost(const struct walk *w, const struct awq_node *n, struct o
 		c->rate_abs = w->p->matvec_rate;
 	}
 	c->flops = 2.0 * rc * (double)n->w->n * (double)n->w->k;
+	if (c->k == PK_Q4 && w->p->q4_deq_rows > 0 && r >= w->p->q4_deq_rows) {
+		/* the f16 copy (read the 4-bit weight, write 2 bytes a weight), then the 16-bit GEMM reads it */
+		double w16 = 2.0 * (double)n->w->n * (double)n->w->k;
+		c->pre_bytes = awq_perf_weight_bytes(w->m, n->w, w->s) + w16;
+		c->bytes += w16 - awq_perf_weight_bytes(w->m, n->w, w->s);
+		c->k = PK_W16;
+		return;
+	}
 	if (c->k == PK_Q4)
 		c->flops += w->p->q4_dequant_ops * (double)n->w->n * (double)n->w->k;
 }
@@ -201,7 +211,10 @@ static void add_op(const struct walk *w, const struct op_cost *c, double launch_
 	double rate = c->rate_abs > 0 ? c->rate_abs : p->rate[c->k] * (c->rate_eff > 0 ? c->rate_eff : 1.0);
 	double tc = rate > 0 ? c->flops / rate : 0;
 	double to = launch_s * c->launches * p->launches_per_node + c->fixed_s;
-	a->bytes += c->bytes;
+	double tp = c->pre_bytes > 0 && p->bw * p->eta_bw[PK_W16] > 0 ? c->pre_bytes / (p->bw * p->eta_bw[PK_W16]) : 0;
+	a->t += tp;
+	a->t_bytes += tp;
+	a->bytes += c->bytes + c->pre_bytes;
 	a->flops += c->flops;
 	a->t += (tb > tc ? tb : tc) + to;
 	if (tb >= tc)

@@ -29,6 +29,10 @@ struct perf_profile {
 	double moe_prefill_eff, moe_prefill_q4_eff; /* grouped expert matmuls in prefill: fraction of
 						       * their kernel class's rate (0: all of it) */
 	double kv_elem, act_elem; /* bytes per KV-cache element and per activation element */
+	/* AWQ matmuls of at least this many rows dequantise the weight to an f16 copy (one 4-bit read,
+	 * one 2-byte write per weight, at the 16-bit stream rate) and run the 16-bit GEMM on it
+	 * (CUDA: AWQ_CUDA_DEQ_ROWS, default 256); 0: never */
+	int q4_deq_rows;
 	int bf16_native, fp8_native;
 };
 

@@ -3,6 +3,7 @@
  * top-k experts, formats the hardware lacks are refused, memory capacity is checked, and prefill is
  * compute-bound on tensor-core GPUs. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -220,6 +221,41 @@ static void vulkan_decode(void)
 	awq_model_free(m);
 }
 
+/* CUDA AWQ prefill of 512 tokens runs through a dequantised f16 copy and the 16-bit GEMM
+ * (perf_profile.q4_deq_rows): slower than BF16 by the copy's bytes alone, faster than the W4A16
+ * GEMM it replaced (AWQ_CUDA_DEQ_ROWS=0). H200, llama2-7b, measured (docs/perf.md, 2026-12-01,
+ * session 16): 28618 tok/s AWQ, 37462 BF16 at 512 tokens, 17589 with the GEMM; decode untouched. */
+static void awq_prefill_dequant(void)
+{
+	struct awq_device_caps d;
+	char err[AWQ_ERRLEN];
+	CHECK(awq_caps_from_db("h200", &d, err, sizeof(err)) == 0, "%s", err);
+	d.measured_bw_gbs.v = 4100;
+	awq_model *m = shape("llama2-7b");
+	CHECK(m != NULL, "llama2-7b shape");
+	if (!m)
+		return;
+	unsetenv("AWQ_CUDA_DEQ_ROWS");
+	struct awq_perf_result a = predict(&d, m, AWQ_SCHEME_AWQ4, 64), b = predict(&d, m, AWQ_SCHEME_BF16, 64);
+	setenv("AWQ_CUDA_DEQ_ROWS", "0", 1);
+	struct awq_perf_result g = predict(&d, m, AWQ_SCHEME_AWQ4, 64);
+	unsetenv("AWQ_CUDA_DEQ_ROWS");
+	double copy = 2.0 * 6.48e9; /* the f16 copy of llama2-7b's AWQ projections (6.48 G weights) */
+	CHECK(a.prefill.bytes > b.prefill.bytes + 0.9 * copy, "AWQ prefill bytes %g, BF16 %g", a.prefill.bytes,
+	      b.prefill.bytes);
+	CHECK(a.prefill.tok_s < b.prefill.tok_s && a.prefill.tok_s > 0.6 * b.prefill.tok_s,
+	      "AWQ pp512 %g tok/s against BF16 %g", a.prefill.tok_s, b.prefill.tok_s);
+	CHECK(near(a.prefill.tok_s, 28618, 0.15) && near(b.prefill.tok_s, 37462, 0.15),
+	      "pp512 AWQ %g (measured 28618), BF16 %g (37462)", a.prefill.tok_s, b.prefill.tok_s);
+	CHECK(g.prefill.tok_s < 0.8 * a.prefill.tok_s, "W4A16 GEMM pp512 %g tok/s against the copy's %g", g.prefill.tok_s,
+	      a.prefill.tok_s);
+	CHECK(near(g.decode.tok_s, a.decode.tok_s, 1e-9), "decode %g vs %g: the copy is prefill only", g.decode.tok_s,
+	      a.decode.tok_s);
+	printf("# llama2-7b H200 pp512: AWQ %.0f (copy) / %.0f (W4A16 GEMM), BF16 %.0f tok/s\n", a.prefill.tok_s,
+	       g.prefill.tok_s, b.prefill.tok_s);
+	awq_model_free(m);
+}
+
 static void no_bandwidth(const awq_model *m)
 {
 	struct awq_device_caps d;
@@ -242,6 +278,7 @@ int main(void)
 		weight_bytes(m8);
 		overhead_floor(m06);
 		vulkan_decode();
+		awq_prefill_dequant();
 		no_bandwidth(m06);
 	}
 	awq_model_free(m8);
