@@ -127,15 +127,19 @@ cudaError_t awq_cu_to_16(cudaStream_t s, const float *in, uint16_t *out, size_t 
 cudaError_t awq_cu_add_bias(cudaStream_t s, float *out, const float *bias, int rows, int n);
 cudaError_t awq_cu_embed(cudaStream_t s, const int32_t *tokens, int rows, const void *table,
 			 int dtype_bytes, int is_bf16, int cols, int vocab, float *out, int pdl);
+/* out16 (NULL: none): the output also as f16 (out16_bf16 0) or bf16 (1), for the prefill matmul
+ * that reads it (cuda_run.c x16_claim): the conversion pass it saves read 4 and wrote 2 bytes per
+ * value. Here and in awq_cu_add_rmsnorm (y), awq_cu_silu_mul and awq_cu_attn (prefill). */
 cudaError_t awq_cu_rmsnorm(cudaStream_t s, const float *in, const float *w, float *out, int rows,
-			   int cols, int group, float eps, int pdl);
+			   int cols, int group, float eps, int pdl, uint16_t *out16, int out16_bf16);
 /* inv_freq: head_dim / 2 floats; row r is at position *d_pos + r. */
 cudaError_t awq_cu_rope(cudaStream_t s, const float *in, float *out, int rows, int n_heads, int head_dim,
 			const float *inv_freq, const int *d_pos);
 /* h = a + b and y = rmsnorm(h) * w over whole rows, in one pass. */
 cudaError_t awq_cu_add_rmsnorm(cudaStream_t s, const float *a, const float *b, float *h, const float *w, float *y,
-			       int rows, int cols, float eps, int pdl);
-cudaError_t awq_cu_silu_mul(cudaStream_t s, const float *a, const float *b, float *out, size_t count, int pdl);
+			       int rows, int cols, float eps, int pdl, uint16_t *y16, int y16_bf16);
+cudaError_t awq_cu_silu_mul(cudaStream_t s, const float *a, const float *b, float *out, size_t count, int pdl,
+			    uint16_t *out16, int out16_bf16);
 cudaError_t awq_cu_add(cudaStream_t s, const float *a, const float *b, float *out, size_t count, int pdl);
 /* out[r][c] = sigmoid(g[r]) * x[r][c] (Qwen2-MoE's shared-expert gate: g has one value per row) */
 cudaError_t awq_cu_sigmoid_mul(cudaStream_t s, const float *g, const float *x, float *out, int rows, int cols,
@@ -166,6 +170,9 @@ struct awq_cu_attn {
 	 * gets more split rows than the cache has, whose blocks leave at once. A grid on a few SMs made
 	 * the decode step slower (k_attn.cu) */
 	int min_grid;
+	/* awq_cu_attn_prefill: out also as f16 / bf16 (out16_bf16), NULL: none (see awq_cu_rmsnorm) */
+	uint16_t *out16;
+	int out16_bf16;
 };
 /* The attention inputs of a step prepared in one launch (see attn_prep_kernel): q (and k) get
  * their optional per-head RMSNorm (weights of head_dim floats) and optional RoPE (inv_freq tables);

@@ -89,6 +89,11 @@ struct cu_ctx {
 	int deq_rows;
 	uint16_t *deq;
 	size_t deq_elems;
+	/* per value: the 16-bit copy its prefill matmul readers take (1 f16, 2 bf16; 0 none or they
+	 * disagree), which the value's producer writes alongside it (x16_claim) unless x16_fuse is 0
+	 * (AWQ_CUDA_X16_FUSE=0: separate conversions) */
+	signed char *x16_want;
+	int x16_fuse;
 	float *attn_part;
 	float *xn_sumsq; /* producer-epilogue norms: two floats (tokens) per fold, in graph order */
 	int n_folds;

@@ -96,6 +96,24 @@ static size_t attn_part_floats(const struct cu_ctx *c, size_t *tickets)
 	return part;
 }
 
+/* Which values' prefill matmul readers take a 16-bit copy, and of which kind (cu_ctx.x16_want): f16
+ * for AWQ and F16 weights, bf16 for BF16 ones, none for f32 weights or readers that disagree. */
+static void plan_x16(struct cu_ctx *c)
+{
+	const struct awq_graph *g = c->g;
+	for (int i = 0; i < g->n_nodes; i++) {
+		const struct awq_node *n = &g->nodes[i];
+		if (n->op != AWQ_OP_MATMUL || !n->w || n->in[0] < 0)
+			continue;
+		int want = n->w->fmt == AWQ_WFMT_AWQ4 || n->w->dtype == AWQ_DT_F16 ? 1 : n->w->dtype == AWQ_DT_BF16 ? 2 : -1;
+		signed char *x = &c->x16_want[n->in[0]];
+		*x = *x == 0 && want > 0 ? (signed char)want : *x == want ? *x : -1;
+	}
+	for (int v = 0; v < g->n_values; v++)
+		if (c->x16_want[v] < 0)
+			c->x16_want[v] = 0;
+}
+
 /* Bytes of everything but the weights; also sizes the scratch buffers. */
 static uint64_t runtime_bytes(struct cu_ctx *c)
 {
@@ -212,6 +230,11 @@ int awq_cu_prepare(struct cu_ctx *c, const struct awq_graph *g, const struct awq
 		rc = awq_err(err, errlen, AWQ_ENOMEM, "cuda: out of host memory");
 		goto fail;
 	}
+	if (!(c->x16_want = calloc((size_t)g->n_values, 1))) {
+		rc = awq_err(err, errlen, AWQ_ENOMEM, "cuda: out of host memory");
+		goto fail;
+	}
+	plan_x16(c);
 	c->weight_bytes = 0;
 	for (int i = 0; i < c->n_wts; i++)
 		c->weight_bytes += c->wts[i].bytes = awq_cu_weight_bytes(&c->wts[i]);
@@ -260,6 +283,8 @@ void awq_cu_release(struct cu_ctx *c)
 		cudaFree(bufs[i]);
 	free(c->nodes);
 	free(c->offs);
+	free(c->x16_want);
+	c->x16_want = NULL;
 	c->nodes = NULL;
 	c->n_nodes = 0;
 	c->offs = NULL;

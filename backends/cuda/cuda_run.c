@@ -54,6 +54,22 @@ static int x16_of(struct cu_ctx *c, int v, int rows, int bf16, uint16_t **out, c
 	return 0;
 }
 
+/* The 16-bit copy that the producer of value v writes alongside it in a prefill step, for the
+ * matmul after it (cu_ctx.x16_want), registered as x16_of's conversion of v; NULL: none (then
+ * *bf16 is 0). */
+static uint16_t *x16_claim(struct cu_ctx *c, int v, int rows, int *bf16)
+{
+	*bf16 = 0;
+	if (rows <= AWQ_CU_DECODE_ROWS || !c->x16_fuse || !c->x16_want || !c->x16_want[v] ||
+	    (size_t)rows * c->g->values[v].cols > c->x16_elems)
+		return NULL;
+	int s = c->x16_next;
+	c->x16_next ^= 1;
+	c->x16_val[s] = v;
+	c->x16_bf[s] = *bf16 = c->x16_want[v] == 2;
+	return c->x16[s];
+}
+
 /* Source j of a dense weight (j > 0 only for fused q/k/v, gate/up) through cuBLAS. */
 static int blas_gemm(struct cu_ctx *c, const struct cu_weight *w, int j, int in_v, int rows, float *out, char *err,
 		     size_t errlen)
@@ -120,10 +136,13 @@ static int dense_fused(struct cu_ctx *c, const struct cu_weight *w, int in_v, in
 		if (rc)
 			return rc;
 	}
-	if (silu)
+	if (silu) {
+		int bf;
+		uint16_t *o16 = x16_claim(c, outs[0], rows, &bf);
 		CK(awq_cu_silu_mul(c->stream, act(c, outs[1]), act(c, outs[2]), act(c, outs[0]),
-				   (size_t)rows * w->src[0]->n, pdl_for(c, rows)),
+				   (size_t)rows * w->src[0]->n, pdl_for(c, rows), o16, bf),
 		   "SiLU-mul");
+	}
 	return 0;
 }
 
@@ -186,10 +205,13 @@ static int q4_dequant_gemm(struct cu_ctx *c, const struct cu_weight *w, const ui
 		if (w->bias[j])
 			CK(awq_cu_add_bias(c->stream, out, w->bias[j], rows, (int)s->n), "bias add");
 	}
-	if (silu)
+	if (silu) {
+		int bf;
+		uint16_t *o16 = x16_claim(c, outs[0], rows, &bf);
 		CK(awq_cu_silu_mul(c->stream, act(c, outs[1]), act(c, outs[2]), act(c, outs[0]),
-				   (size_t)rows * w->src[0]->n, 0),
+				   (size_t)rows * w->src[0]->n, 0, o16, bf),
 		   "SiLU-mul");
+	}
 	return 0;
 }
 
@@ -272,6 +294,7 @@ static int attention(struct cu_ctx *c, const struct awq_node *n, const struct cu
 		a.q = act(c, n->in[0]);
 		a.out = act(c, n->out);
 		a.rows = rows;
+		a.out16 = x16_claim(c, n->out, rows, &a.out16_bf16);
 		CK(awq_cu_attn_prefill(c->stream, &a), "flash attention");
 		return 0;
 	}
@@ -316,10 +339,14 @@ int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 		   "embedding");
 		return 0;
 	case AWQ_OP_RMSNORM:
+	{
+		int bf;
+		uint16_t *o16 = x16_claim(c, n->out, rows, &bf);
 		CK(awq_cu_rmsnorm(c->stream, act(c, n->in[0]), w->data, out, rows, cols, n->p.norm.group, n->p.norm.eps,
-				  pdl),
+				  pdl, o16, bf),
 		   "RMSNorm");
 		return 0;
+	}
 	case AWQ_OP_MATMUL:
 		return matmul(c, w, n->in[0], rows, outs, AWQ_CU_EPI_STORE, err, errlen);
 	case AWQ_OP_ROPE:
@@ -330,8 +357,12 @@ int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 	case AWQ_OP_ATTENTION:
 		return attention(c, n, cn, rows, err, errlen);
 	case AWQ_OP_SILU_MUL:
-		CK(awq_cu_silu_mul(c->stream, act(c, n->in[0]), act(c, n->in[1]), out, count, pdl), "SiLU-mul");
+	{
+		int bf;
+		uint16_t *o16 = x16_claim(c, n->out, rows, &bf);
+		CK(awq_cu_silu_mul(c->stream, act(c, n->in[0]), act(c, n->in[1]), out, count, pdl, o16, bf), "SiLU-mul");
 		return 0;
+	}
 	case AWQ_OP_SIGMOID_MUL:
 		CK(awq_cu_sigmoid_mul(c->stream, act(c, n->in[0]), act(c, n->in[1]), out, rows, cols, pdl),
 		   "sigmoid-mul");
@@ -339,8 +370,10 @@ int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 	case AWQ_OP_ADD:
 		if (cn->exec == CU_X_ADD_NORM) {
 			const struct awq_node *m = &g->nodes[cn->norm_node];
+			int bf;
+			uint16_t *y16 = x16_claim(c, m->out, rows, &bf);
 			CK(awq_cu_add_rmsnorm(c->stream, act(c, n->in[0]), act(c, n->in[1]), out, w->data, act(c, m->out), rows,
-					      cols, m->p.norm.eps, pdl),
+					      cols, m->p.norm.eps, pdl, y16, bf),
 			   "add + RMSNorm");
 			return 0;
 		}

@@ -117,10 +117,15 @@ static __device__ float block_sum(float v, float *sh)
 	return t;
 }
 
+static __device__ __forceinline__ uint16_t to16_one(float x, int bf16)
+{
+	return bf16 ? __bfloat16_as_ushort(__float2bfloat16_rn(x)) : __half_as_ushort(__float2half_rn(x));
+}
+
 /* One block per (row, group). w holds `group` weights (per-head norms) or `cols` (whole-row). */
 template <bool PDL>
 __global__ void rmsnorm_kernel(const float *__restrict__ in, const float *__restrict__ w, float *__restrict__ out,
-			       int cols, int group, float eps)
+			       int cols, int group, float eps, uint16_t *__restrict__ out16, int bf16)
 {
 	pdl_start<PDL>(); /* the matmul after this norm may start streaming its weights now */
 	__shared__ float sh[32];
@@ -133,16 +138,21 @@ __global__ void rmsnorm_kernel(const float *__restrict__ in, const float *__rest
 		ss += x[c] * x[c];
 	ss = block_sum(ss, sh);
 	float inv = 1.0f / sqrtf(ss / (float)group + eps);
-	for (int c = threadIdx.x; c < group; c += blockDim.x)
-		y[c] = x[c] * inv * w[c];
+	uint16_t *y16 = out16 ? out16 + (size_t)r * cols + (size_t)gi * group : NULL;
+	for (int c = threadIdx.x; c < group; c += blockDim.x) {
+		float v = x[c] * inv * w[c];
+		y[c] = v;
+		if (y16)
+			y16[c] = to16_one(v, bf16);
+	}
 }
 
 extern "C" cudaError_t awq_cu_rmsnorm(cudaStream_t s, const float *in, const float *w, float *out, int rows, int cols,
-				      int group, float eps, int pdl)
+				      int group, float eps, int pdl, uint16_t *out16, int out16_bf16)
 {
 	int threads = group >= 1024 ? 512 : group >= 256 ? 256 : 128;
 	return awq_cu_launch(pdl ? rmsnorm_kernel<true> : rmsnorm_kernel<false>, dim3(rows * (cols / group)),
-			     dim3(threads), 0, s, pdl, in, w, out, cols, group, eps);
+			     dim3(threads), 0, s, pdl, in, w, out, cols, group, eps, out16, out16_bf16);
 }
 
 __global__ void rope_kernel(const float *__restrict__ in, float *__restrict__ out, int rows, int n_heads,
@@ -184,7 +194,8 @@ extern "C" cudaError_t awq_cu_rope(cudaStream_t s, const float *in, float *out, 
 template <bool PDL>
 __global__ void __launch_bounds__(ADDNORM_THREADS) add_rmsnorm_kernel(const float *a, const float *b, float *h,
 								     const float *__restrict__ w,
-								     float *__restrict__ y, int cols, float eps)
+								     float *__restrict__ y, int cols, float eps,
+								     uint16_t *__restrict__ y16, int bf16)
 {
 	__shared__ float sh[32];
 	pdl_start<PDL>(); /* the matmul after this norm may start streaming its weights now */
@@ -208,34 +219,42 @@ __global__ void __launch_bounds__(ADDNORM_THREADS) add_rmsnorm_kernel(const floa
 #pragma unroll
 	for (int i = 0; i < ADDNORM_PER; i++) {
 		int c = threadIdx.x + i * ADDNORM_THREADS;
-		if (c < cols)
-			y[off + c] = v[i] * inv * w[c];
+		if (c < cols) {
+			float o = v[i] * inv * w[c];
+			y[off + c] = o;
+			if (y16)
+				y16[off + c] = to16_one(o, bf16);
+		}
 	}
 }
 
 extern "C" cudaError_t awq_cu_add_rmsnorm(cudaStream_t s, const float *a, const float *b, float *h, const float *w,
-					  float *y, int rows, int cols, float eps, int pdl)
+					  float *y, int rows, int cols, float eps, int pdl, uint16_t *y16, int y16_bf16)
 {
 	if (cols > ADDNORM_THREADS * ADDNORM_PER)
 		return cudaErrorInvalidValue;
 	return awq_cu_launch(pdl ? add_rmsnorm_kernel<true> : add_rmsnorm_kernel<false>, dim3(rows),
-			     dim3(ADDNORM_THREADS), 0, s, pdl, a, b, h, w, y, cols, eps);
+			     dim3(ADDNORM_THREADS), 0, s, pdl, a, b, h, w, y, cols, eps, y16, y16_bf16);
 }
 
 template <bool PDL>
 __global__ void silu_mul_kernel(const float *__restrict__ a, const float *__restrict__ b, float *__restrict__ out,
-				size_t n)
+				size_t n, uint16_t *__restrict__ out16, int bf16)
 {
 	pdl_start<PDL>();
-	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-		out[i] = silu(a[i]) * b[i];
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+		float v = silu(a[i]) * b[i];
+		out[i] = v;
+		if (out16)
+			out16[i] = to16_one(v, bf16);
+	}
 }
 
 extern "C" cudaError_t awq_cu_silu_mul(cudaStream_t s, const float *a, const float *b, float *out, size_t count,
-				       int pdl)
+				       int pdl, uint16_t *out16, int out16_bf16)
 {
 	return awq_cu_launch(pdl ? silu_mul_kernel<true> : silu_mul_kernel<false>, dim3(blocks_for(count, 256)),
-			     dim3(256), 0, s, pdl, a, b, out, count);
+			     dim3(256), 0, s, pdl, a, b, out, count, out16, out16_bf16);
 }
 
 template <bool PDL>
