@@ -86,6 +86,7 @@ static int cu_open(int device, const struct awq_backend_opts *o, void **ctx, cha
 	 * steps always take the GEMVs: 1-8 mean 9) */
 	c->deq_rows = awq_cu_env_int("AWQ_CUDA_DEQ_ROWS", AWQ_CU_DEQ_ROWS_DEFAULT, 0, 1 << 20);
 	c->x16_fuse = awq_cu_env_int("AWQ_CUDA_X16_FUSE", 1, 0, 1);
+	c->deq_overlap = awq_cu_env_int("AWQ_CUDA_DEQ_OVERLAP", 0, 0, 64);
 	if (c->deq_rows > 0 && c->deq_rows <= AWQ_CU_DECODE_ROWS)
 		c->deq_rows = AWQ_CU_DECODE_ROWS + 1;
 	if ((e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) {

@@ -8,7 +8,8 @@
 #             op test, the model test and the goldens again under each knob of CU_TEST_KNOBS
 #             (AWQ_CUDA_EPINORM=0, AWQ_CUDA_EPINORM_W16=0, AWQ_CUDA_EPINORM_MOE=0,
 #             AWQ_CUDA_ATTN_BLOCKS_PER_SM=0, AWQ_CUDA_DEQ_ROWS=9: every prefill AWQ matmul through the
-#             dequantised copy and cuBLAS, AWQ_CUDA_DEQ_ROWS=0: none)
+#             dequantised copy and cuBLAS, AWQ_CUDA_DEQ_ROWS=0: none, AWQ_CUDA_DEQ_ROWS=9,
+#             AWQ_CUDA_DEQ_OVERLAP=16: the copies on a second stream)
 #   sanitize  compute-sanitizer memcheck and racecheck on the op, kernel and MoE tests (SANITIZE_ONLY=
 #             "moe_memcheck kernels_racecheck ..." for some of them)
 #   kbench    awq-cuda-bench (kernel rates and the copy / cuBLAS ceilings)
@@ -195,16 +196,18 @@ if has test; then
 	done
 	goldens cuda
 	# the op test, the model test (decode = prefill) and the goldens under each knob of CU_TEST_KNOBS
-	for kv in ${CU_TEST_KNOBS-AWQ_CUDA_EPINORM=0 AWQ_CUDA_EPINORM_W16=0 AWQ_CUDA_EPINORM_MOE=0 AWQ_CUDA_ATTN_BLOCKS_PER_SM=0 AWQ_CUDA_DEQ_ROWS=9 AWQ_CUDA_DEQ_ROWS=0}; do
+	# (a knob may set several variables, joined by commas: A=1,B=2)
+	for kv in ${CU_TEST_KNOBS-AWQ_CUDA_EPINORM=0 AWQ_CUDA_EPINORM_W16=0 AWQ_CUDA_EPINORM_MOE=0 AWQ_CUDA_ATTN_BLOCKS_PER_SM=0 AWQ_CUDA_DEQ_ROWS=9 AWQ_CUDA_DEQ_ROWS=0 AWQ_CUDA_DEQ_ROWS=9,AWQ_CUDA_DEQ_OVERLAP=16}; do
+		IFS=, read -ra kvs <<<"$kv"
 		t0=$SECONDS
-		env "$kv" timeout 150 "$OPS" >"$L/test_ops_$kv.log" 2>&1
+		env "${kvs[@]}" timeout 150 "$OPS" >"$L/test_ops_$kv.log" 2>&1
 		note "test_cuda_ops ($kv): rc=$? ($(counts "$L/test_ops_$kv.log")) in $((SECONDS - t0)) s"
 		grep '^FAIL' "$L/test_ops_$kv.log" | head -10 | tee -a "$summary"
 		t0=$SECONDS
-		env "$kv" timeout 120 "$MODEL" >"$L/test_model_$kv.log" 2>&1
+		env "${kvs[@]}" timeout 120 "$MODEL" >"$L/test_model_$kv.log" 2>&1
 		note "test_cuda_model ($kv): rc=$? ($(counts "$L/test_model_$kv.log")) in $((SECONDS - t0)) s"
 		grep '^FAIL' "$L/test_model_$kv.log" | head -10 | tee -a "$summary"
-		(export "$kv"; goldens cuda "$kv")
+		(export "${kvs[@]}"; goldens cuda "$kv")
 	done
 fi
 
