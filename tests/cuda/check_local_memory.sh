@@ -20,11 +20,15 @@ nvcc=$1 src=$2 arch=$3
 #   attn_warp_kernelILi4E  a 4-byte register spill on sm_120 and 8 bytes on sm_100 (none on sm_90, whose
 #                      code was measured): __launch_bounds__(128, 1) removes it but changes the
 #                      sm_90 code too, so it waits for a GPU to measure on
-#   w16_gemv_kernelILi8E   the 16-bit decode GEMV at 5-8 tokens: 16 bytes on sm_75, sm_80 and sm_89 (none on
-#                      sm_90 and newer); not measured on those GPUs
+#   w16_gemv_kernelILi8E   the 16-bit decode GEMV at 5-8 tokens: 16 bytes on sm_75, sm_80, sm_86 and sm_89
+#                      (none on sm_90 and newer); not measured on those GPUs
+#   moe_down_q4m_kernelILi12E, moe_down_w16_kernelILi3ELi8E  8 bytes on sm_120 and on sm_100 only (none on
+#                      sm_90): MoE down kernels (found 2026-12-01 by running this check for every
+#                      architecture; not measured on those GPUs)
 allowed='rope_kernel attn_prep_rows_kernel q4_repack_ attn_split_kernel q4_gemv_kernelILi1ELb1E 120:moe_gemm_kernelILi0ELi4ELi0E
 120:moe_logits_kernel 120:attn_warp_kernelILi4E 100:attn_warp_kernelILi4E 89:w16_gemv_kernelILi8E
-80:w16_gemv_kernelILi8E 75:w16_gemv_kernelILi8E'
+86:w16_gemv_kernelILi8E 80:w16_gemv_kernelILi8E 75:w16_gemv_kernelILi8E 120:moe_down_q4m_kernelILi12E
+100:moe_down_w16_kernelILi3ELi8E'
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 fail=0
