@@ -6,9 +6,9 @@
  * CPU: read of all cores), else the peak x 0.84 — the memcpy/peak ratio of A100-80GB, H200 and
  * RTX 5090 in gn-kernels' measurements (shared/spec/gpus.md section 3c). */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "env.h"
 #include "error.h"
 #include "perfmodel.h"
 
@@ -84,11 +84,7 @@ static void cuda_profile(const struct awq_device_caps *d, struct perf_profile *p
 	p->moe_prefill_eff = 0.093;
 	p->moe_prefill_q4_eff = 0.22;
 	p->kv_elem = 2;
-	/* the CUDA backend's choice (backends/cuda: AWQ_CU_DEQ_ROWS_DEFAULT, AWQ_CUDA_DEQ_ROWS; 1-8 mean 9) */
-	const char *e = getenv("AWQ_CUDA_DEQ_ROWS");
-	char *end = NULL;
-	long v = e && *e ? strtol(e, &end, 10) : 256;
-	p->q4_deq_rows = (e && *e && (*end || v < 0 || v > (1 << 20))) ? 256 : v > 0 && v < 9 ? 9 : (int)v;
+	p->q4_deq_rows = awq_cuda_deq_rows(); /* the CUDA backend's own choice (env.h) */
 }
 
 /* Vulkan on a GPU, calibrated on the one GPU measured so far (NVIDIA H200 through NVIDIA's Vulkan

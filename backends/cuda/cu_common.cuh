@@ -260,6 +260,22 @@ static __device__ __forceinline__ uint32_t pack_half2(float lo, float hi)
 	return h2u(__floats2half2_rn(lo, hi));
 }
 
+/* f32 -> the 16-bit bits of f16 (bf16 0) or bf16 (bf16 1), one value or a pair (lo in the low half),
+ * rounded to nearest even: the prefill matmuls' 16-bit activations */
+static __device__ __forceinline__ uint16_t to16_one(float x, int bf16)
+{
+	return bf16 ? __bfloat16_as_ushort(__float2bfloat16_rn(x)) : __half_as_ushort(__float2half_rn(x));
+}
+
+static __device__ __forceinline__ uint32_t pack16x2(float lo, float hi, int bf16)
+{
+	if (bf16) {
+		__nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+		return *reinterpret_cast<uint32_t *>(&v);
+	}
+	return pack_half2(lo, hi);
+}
+
 /* Programmatic dependent launch (sm_90): a kernel launched with the programmatic-serialization
  * attribute may start once every block of the kernel before it has called pdl_trigger (or exited);
  * it reads only constant data (weights) until pdl_wait, which returns when that kernel has finished

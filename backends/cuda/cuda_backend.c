@@ -81,14 +81,10 @@ static int cu_open(int device, const struct awq_backend_opts *o, void **ctx, cha
 	c->use_graph = !(ng && ng[0] == '1');
 	/* the decode attention grid's floor: qwen3-8b AWQ decode at max_ctx 129 ran 442.7 tok/s with
 	 * its 96-block grid and 478-481 padded to 8 blocks per SM (H200, 2026-11-30; docs/perf.md) */
-	c->attn_blocks_per_sm = awq_cu_env_int("AWQ_CUDA_ATTN_BLOCKS_PER_SM", 8, 0, 64);
-	/* prefill AWQ matmuls through a dequantised copy and cuBLAS from this many rows (decode-sized
-	 * steps always take the GEMVs: 1-8 mean 9) */
-	c->deq_rows = awq_cu_env_int("AWQ_CUDA_DEQ_ROWS", AWQ_CU_DEQ_ROWS_DEFAULT, 0, 1 << 20);
-	c->x16_fuse = awq_cu_env_int("AWQ_CUDA_X16_FUSE", 1, 0, 1);
-	c->deq_overlap = awq_cu_env_int("AWQ_CUDA_DEQ_OVERLAP", 0, 0, 64);
-	if (c->deq_rows > 0 && c->deq_rows <= AWQ_CU_DECODE_ROWS)
-		c->deq_rows = AWQ_CU_DECODE_ROWS + 1;
+	c->attn_blocks_per_sm = awq_env_int("AWQ_CUDA_ATTN_BLOCKS_PER_SM", 8, 0, 64);
+	c->deq_rows = awq_cuda_deq_rows(); /* prefill AWQ matmuls through an f16 copy and cuBLAS */
+	c->x16_fuse = awq_env_int("AWQ_CUDA_X16_FUSE", 1, 0, 1);
+	c->deq_overlap = awq_env_int("AWQ_CUDA_DEQ_OVERLAP", 0, 0, 64);
 	if ((e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) {
 		free(c);
 		return awq_cu_fail(err, errlen, e, "cudaStreamCreate");

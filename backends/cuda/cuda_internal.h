@@ -4,13 +4,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include "backend.h"
+#include "env.h"
 #include "cu_kernels.h"
 #include "cu_moe.h"
 
@@ -158,10 +157,6 @@ int awq_cu_moe_upload(struct cu_ctx *c, char *err, size_t errlen);
 int awq_cu_moe_run(struct cu_ctx *c, int node, int rows, char *err, size_t errlen);
 void awq_cu_moe_free(struct cu_ctx *c);
 
-/* AWQ_CUDA_DEQ_ROWS's default: from this many rows an AWQ matmul dequantises its weight and runs
- * cuBLAS (cuda_run.c q4_dequant_gemm) */
-#define AWQ_CU_DEQ_ROWS_DEFAULT 256
-
 static inline void awq_cu_q4_geom(struct awq_cu_q4 *q, int tiles, int k, int group_size)
 {
 	q->tiles = tiles;
@@ -186,20 +181,14 @@ static inline void awq_cu_moe_geometry(const struct awq_experts *x, struct awq_c
 	}
 }
 
-/* An integer setting from environment variable var: def when unset, else its value if it is a whole
- * number in [lo, hi]; anything else is reported on stderr and def used. */
-static inline int awq_cu_env_int(const char *var, int def, int lo, int hi)
+/* The first tile of source j of a fused AWQ weight: sources concatenated, or (interleave) gate and
+ * up alternating tile by tile, stride 2 (awq_cu_q4_repack's stride and base). */
+static inline int awq_cu_seg_base(const struct cu_weight *w, int j)
 {
-	const char *e = getenv(var);
-	if (!e || !*e)
-		return def;
-	char *end;
-	long v = strtol(e, &end, 10);
-	if (*end || v < lo || v > hi) {
-		fprintf(stderr, "awqrun: %s=%s ignored (want %d-%d; using %d)\n", var, e, lo, hi, def);
-		return def;
-	}
-	return (int)v;
+	int base = 0;
+	for (int i = 0; i < j && !w->interleave; i++)
+		base += w->seg_tiles[i];
+	return w->interleave ? j : base;
 }
 
 static inline void *awq_cu_value(struct cu_ctx *c, int v)

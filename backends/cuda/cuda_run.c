@@ -34,6 +34,17 @@ static int attn_min_grid(const struct cu_ctx *c, int rows)
 	return rows <= AWQ_CU_DECODE_ROWS ? c->attn_blocks_per_sm * c->sm_count : 0;
 }
 
+/* The next of the two 16-bit activation buffers, registered as holding v as f16 or bf16 (the
+ * one before stays valid). */
+static uint16_t *x16_slot(struct cu_ctx *c, int v, int bf16)
+{
+	int s = c->x16_next;
+	c->x16_next ^= 1;
+	c->x16_val[s] = v;
+	c->x16_bf[s] = bf16;
+	return c->x16[s];
+}
+
 /* A 16-bit copy of an activation for tensor-core inputs, converted once per step and value. */
 static int x16_of(struct cu_ctx *c, int v, int rows, int bf16, uint16_t **out, char *err, size_t errlen)
 {
@@ -42,15 +53,11 @@ static int x16_of(struct cu_ctx *c, int v, int rows, int bf16, uint16_t **out, c
 			*out = c->x16[i];
 			return 0;
 		}
-	int s = c->x16_next;
-	c->x16_next ^= 1;
 	size_t count = (size_t)rows * c->g->values[v].cols;
 	if (count > c->x16_elems)
 		return awq_err(err, errlen, AWQ_EINVAL, "cuda: %s does not fit the conversion buffer", c->g->values[v].name);
-	CK(awq_cu_to_16(c->stream, act(c, v), c->x16[s], count, bf16), "f32 -> 16-bit conversion");
-	c->x16_val[s] = v;
-	c->x16_bf[s] = bf16;
-	*out = c->x16[s];
+	*out = x16_slot(c, v, bf16);
+	CK(awq_cu_to_16(c->stream, act(c, v), *out, count, bf16), "f32 -> 16-bit conversion");
 	return 0;
 }
 
@@ -63,11 +70,8 @@ static uint16_t *x16_claim(struct cu_ctx *c, int v, int rows, int *bf16)
 	if (rows <= AWQ_CU_DECODE_ROWS || !c->x16_fuse || !c->x16_want || !c->x16_want[v] ||
 	    (size_t)rows * c->g->values[v].cols > c->x16_elems)
 		return NULL;
-	int s = c->x16_next;
-	c->x16_next ^= 1;
-	c->x16_val[s] = v;
-	c->x16_bf[s] = *bf16 = c->x16_want[v] == 2;
-	return c->x16[s];
+	*bf16 = c->x16_want[v] == 2;
+	return x16_slot(c, v, *bf16);
 }
 
 /* Source j of a dense weight (j > 0 only for fused q/k/v, gate/up) through cuBLAS. */
@@ -184,10 +188,7 @@ static int matmul_add_norm(struct cu_ctx *c, int i, const struct awq_node *n, co
 /* The f16 copy of source j of AWQ weight w into buf, on stream s. */
 static cudaError_t deq_copy(cudaStream_t s, const struct cu_weight *w, int j, uint16_t *buf)
 {
-	int base = 0;
-	for (int i = 0; i < j && !w->interleave; i++)
-		base += w->seg_tiles[i];
-	return awq_cu_q4_dequant(s, &w->q4, w->interleave ? 2 : 1, w->interleave ? j : base, (int)w->src[j]->n, buf);
+	return awq_cu_q4_dequant(s, &w->q4, w->interleave ? 2 : 1, awq_cu_seg_base(w, j), (int)w->src[j]->n, buf);
 }
 
 /* AWQ_CUDA_DEQ_OVERLAP: copy K of the step (cu_ctx.deq_jobs) on the second stream, into buffer

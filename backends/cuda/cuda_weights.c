@@ -143,16 +143,8 @@ static int repack_one(struct cu_ctx *c, struct cu_weight *w, int j, struct stagi
 		e = h2d(c, (void *)src.qzeros, s->qzeros, zb);
 	if (e == cudaSuccess)
 		e = h2d(c, (void *)src.scales, s->scales, sb);
-	int stride = 1, base = 0;
-	if (w->interleave) {
-		stride = 2;
-		base = j;
-	} else {
-		for (int i = 0; i < j; i++)
-			base += w->seg_tiles[i];
-	}
 	if (e == cudaSuccess)
-		e = awq_cu_q4_repack(c->stream, &src, &w->q4, stride, base);
+		e = awq_cu_q4_repack(c->stream, &src, &w->q4, w->interleave ? 2 : 1, awq_cu_seg_base(w, j));
 	if (e == cudaSuccess)
 		e = cudaStreamSynchronize(c->stream);
 	return e == cudaSuccess ? 0 : awq_cu_fail(err, errlen, e, "repacking an AWQ weight");

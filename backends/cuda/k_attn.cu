@@ -626,17 +626,8 @@ __global__ void __launch_bounds__(128) attn_flash_kernel(struct awq_cu_attn a)
 			float v0 = o[i][2 * r] * inv, v1 = o[i][2 * r + 1] * inv;
 			dst[i * 8 + 2 * t] = v0;
 			dst[i * 8 + 2 * t + 1] = v1;
-			if (dst16) { /* qcols and HD are even: 4-byte aligned pairs */
-				uint32_t p;
-				if (a.out16_bf16) {
-					__nv_bfloat162 b2 = __floats2bfloat162_rn(v0, v1);
-					p = *reinterpret_cast<uint32_t *>(&b2);
-				} else {
-					__half2 h2 = __floats2half2_rn(v0, v1);
-					p = *reinterpret_cast<uint32_t *>(&h2);
-				}
-				dst16[(i * 8 + 2 * t) / 2] = p;
-			}
+			if (dst16) /* qcols and HD are even: 4-byte aligned pairs */
+				dst16[(i * 8 + 2 * t) / 2] = pack16x2(v0, v1, a.out16_bf16);
 		}
 	}
 }

@@ -15,22 +15,8 @@ static inline unsigned blocks_for(size_t n, unsigned threads)
 
 __global__ void to16_kernel(const float *__restrict__ in, uint16_t *__restrict__ out, size_t n, int to_bf16)
 {
-	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-		if (to_bf16)
-			out[i] = __bfloat16_as_ushort(__float2bfloat16_rn(in[i]));
-		else
-			out[i] = __half_as_ushort(__float2half_rn(in[i]));
-	}
-}
-
-static __device__ __forceinline__ uint32_t pack16x2(float lo, float hi, int to_bf16)
-{
-	if (to_bf16) {
-		__nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-		return *reinterpret_cast<uint32_t *>(&v);
-	}
-	__half2 v = __floats2half2_rn(lo, hi);
-	return *reinterpret_cast<uint32_t *>(&v);
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+		out[i] = to16_one(in[i], to_bf16);
 }
 
 /* Eight values per thread and step (two 16-byte loads, one 16-byte store): the one-value form above
@@ -115,11 +101,6 @@ static __device__ float block_sum(float v, float *sh)
 	for (int i = 0; i < nw; i++)
 		t += sh[i];
 	return t;
-}
-
-static __device__ __forceinline__ uint16_t to16_one(float x, int bf16)
-{
-	return bf16 ? __bfloat16_as_ushort(__float2bfloat16_rn(x)) : __half_as_ushort(__float2half_rn(x));
 }
 
 /* One block per (row, group). w holds `group` weights (per-head norms) or `cols` (whole-row). */
@@ -359,6 +340,27 @@ extern "C" cudaError_t awq_cu_argmax(cudaStream_t s, const float *in, int rows, 
 			     s, pdl, in, cols, out);
 }
 
+/* Slot `slot` of an attention-prep grid (the q heads, then the k heads, then the v heads): its kind
+ * (0 q, 1 k, 2 v), head h of heads, source rows, per-head norm weights, RoPE table and norm eps. */
+struct prep_slot {
+	int kind, h, heads;
+	const float *src, *nw, *freq;
+	float eps;
+};
+
+static __device__ __forceinline__ prep_slot prep_slot_of(const struct awq_cu_prep &p, int slot)
+{
+	prep_slot s;
+	s.kind = slot < p.n_heads ? 0 : slot < p.n_heads + p.n_kv_heads ? 1 : 2;
+	s.h = s.kind == 0 ? slot : s.kind == 1 ? slot - p.n_heads : slot - p.n_heads - p.n_kv_heads;
+	s.heads = s.kind == 0 ? p.n_heads : p.n_kv_heads;
+	s.src = s.kind == 0 ? p.q : s.kind == 1 ? p.k : p.v;
+	s.nw = s.kind == 0 ? p.q_norm : s.kind == 1 ? p.k_norm : NULL;
+	s.freq = s.kind == 0 ? p.q_freq : s.kind == 1 ? p.k_freq : NULL;
+	s.eps = s.kind == 0 ? p.q_eps : p.k_eps;
+	return s;
+}
+
 /* Attention inputs of one step in one launch: one block per (head slot, row), the slots being the
  * q heads, then the k heads, then the v heads. q and k get their per-head RMSNorm (Qwen3's q_norm
  * and k_norm) and RoPE when given; q goes to q_out (f32), k and v to the f16 cache at their
@@ -371,14 +373,11 @@ __global__ void attn_prep_kernel(struct awq_cu_prep p)
 	__shared__ float row[256];
 	int slot = blockIdx.x, r = blockIdx.y, d = threadIdx.x, hd = p.head_dim, half = hd / 2;
 	int pos = *p.d_pos + r;
-	int kind = slot < p.n_heads ? 0 : slot < p.n_heads + p.n_kv_heads ? 1 : 2;
-	int h = kind == 0 ? slot : kind == 1 ? slot - p.n_heads : slot - p.n_heads - p.n_kv_heads;
-	int heads = kind == 0 ? p.n_heads : p.n_kv_heads;
-	const float *src = kind == 0 ? p.q : kind == 1 ? p.k : p.v;
-	const float *nw = kind == 0 ? p.q_norm : kind == 1 ? p.k_norm : NULL;
-	const float *freq = kind == 0 ? p.q_freq : kind == 1 ? p.k_freq : NULL;
-	float eps = kind == 0 ? p.q_eps : p.k_eps;
-	float x = d < hd ? src[((size_t)r * heads + h) * hd + d] : 0.f;
+	const prep_slot ps = prep_slot_of(p, slot);
+	const int kind = ps.kind, h = ps.h, heads = ps.heads;
+	const float *nw = ps.nw, *freq = ps.freq;
+	const float eps = ps.eps;
+	float x = d < hd ? ps.src[((size_t)r * heads + h) * hd + d] : 0.f;
 	if (nw) {
 		float ss = block_sum(x * x, sh);
 		float inv = 1.0f / sqrtf(ss / (float)hd + eps);
@@ -416,13 +415,11 @@ __global__ void __launch_bounds__(256) attn_prep_rows_kernel(struct awq_cu_prep 
 	if (idx >= slots * p.rows)
 		return;
 	const int slot = idx % slots, r = idx / slots, pos = *p.d_pos + r;
-	int kind = slot < p.n_heads ? 0 : slot < p.n_heads + p.n_kv_heads ? 1 : 2;
-	int h = kind == 0 ? slot : kind == 1 ? slot - p.n_heads : slot - p.n_heads - p.n_kv_heads;
-	int heads = kind == 0 ? p.n_heads : p.n_kv_heads;
-	const float *src = (kind == 0 ? p.q : kind == 1 ? p.k : p.v) + ((size_t)r * heads + h) * hd + lane;
-	const float *nw = kind == 0 ? p.q_norm : kind == 1 ? p.k_norm : NULL;
-	const float *freq = kind == 0 ? p.q_freq : kind == 1 ? p.k_freq : NULL;
-	float eps = kind == 0 ? p.q_eps : p.k_eps;
+	const prep_slot ps = prep_slot_of(p, slot);
+	const int kind = ps.kind, h = ps.h, heads = ps.heads;
+	const float *src = ps.src + ((size_t)r * heads + h) * hd + lane;
+	const float *nw = ps.nw, *freq = ps.freq;
+	const float eps = ps.eps;
 	float x[V];
 #pragma unroll
 	for (int i = 0; i < V; i++)

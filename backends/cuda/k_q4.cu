@@ -852,7 +852,7 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 	int S = v2_stages ? v2_stages : rows > 2 || (!long_k && kw >= 8) ? 2 : 4;
 	if (v2_novr < 0)
 		awq_cu_q4_gemv_overrides(getenv("AWQ_CUDA_GEMV"));
-	if (v2_minb < 0) {
+	if (v2_minb < 0) { /* (the kernels read their settings themselves, as AWQ_CUDA_PDL: no core here) */
 		const char *e = getenv("AWQ_CUDA_GEMV_MINB");
 		v2_minb = e && e[0] == '1';
 	}

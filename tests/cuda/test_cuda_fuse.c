@@ -192,12 +192,29 @@ static int check_env_int(void)
 			setenv("AWQ_TEST_ENV_INT", cs[i].v, 1);
 		else
 			unsetenv("AWQ_TEST_ENV_INT");
-		int got = awq_cu_env_int("AWQ_TEST_ENV_INT", 8, 0, 64);
+		int got = awq_env_int("AWQ_TEST_ENV_INT", 8, 0, 64);
 		printf("%s setting \"%s\" (default 8, 0-64): %d (want %d)\n", got == cs[i].want ? "ok  " : "FAIL",
 		       cs[i].v ? cs[i].v : "unset", got, cs[i].want);
 		fails += got != cs[i].want;
 	}
 	unsetenv("AWQ_TEST_ENV_INT");
+	/* AWQ_CUDA_DEQ_ROWS (the prefill copy route, shared with the performance model): decode-sized
+	 * values mean 9, bad ones the default */
+	static const struct {
+		const char *v;
+		int want;
+	} dr[] = {{NULL, AWQ_CUDA_DEQ_ROWS_DEFAULT}, {"0", 0}, {"4", 9}, {"9", 9}, {"300", 300}, {"abc", 256}, {"-5", 256}};
+	for (size_t i = 0; i < sizeof(dr) / sizeof(dr[0]); i++) {
+		if (dr[i].v)
+			setenv("AWQ_CUDA_DEQ_ROWS", dr[i].v, 1);
+		else
+			unsetenv("AWQ_CUDA_DEQ_ROWS");
+		int got = awq_cuda_deq_rows();
+		printf("%s AWQ_CUDA_DEQ_ROWS \"%s\": %d (want %d)\n", got == dr[i].want ? "ok  " : "FAIL",
+		       dr[i].v ? dr[i].v : "unset", got, dr[i].want);
+		fails += got != dr[i].want;
+	}
+	unsetenv("AWQ_CUDA_DEQ_ROWS");
 	return fails;
 }
 
