@@ -84,7 +84,6 @@ static int cu_open(int device, const struct awq_backend_opts *o, void **ctx, cha
 	c->attn_blocks_per_sm = awq_env_int("AWQ_CUDA_ATTN_BLOCKS_PER_SM", 8, 0, 64);
 	c->deq_rows = awq_cuda_deq_rows(); /* prefill AWQ matmuls through an f16 copy and cuBLAS */
 	c->x16_fuse = awq_env_int("AWQ_CUDA_X16_FUSE", 1, 0, 1);
-	c->deq_overlap = awq_env_int("AWQ_CUDA_DEQ_OVERLAP", 0, 0, 64);
 	if ((e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) {
 		free(c);
 		return awq_cu_fail(err, errlen, e, "cudaStreamCreate");

@@ -93,17 +93,6 @@ struct cu_ctx {
 	 * (AWQ_CUDA_X16_FUSE=0: separate conversions) */
 	signed char *x16_want;
 	int x16_fuse;
-	/* AWQ_CUDA_DEQ_OVERLAP=N (an experiment; 0 = off): the next AWQ weight's f16 copy is made on
-	 * deq_stream into the other of two buffers (deq, deq2) while cuBLAS, held to sm_count - N SMs,
-	 * runs the current one. deq_jobs: (weight index, source) of every copy of a prefill step in
-	 * graph order; deq_job the next one the step expects (-1: the step left that order and copies
-	 * in line), deq_issued the last one sent to deq_stream */
-	int deq_overlap;
-	cudaStream_t deq_stream;
-	cudaEvent_t deq_ready[2], deq_free[2];
-	uint16_t *deq2;
-	int (*deq_jobs)[2];
-	int n_deq_jobs, deq_job, deq_issued;
 	float *attn_part;
 	float *xn_sumsq; /* producer-epilogue norms: two floats (tokens) per fold, in graph order */
 	int n_folds;

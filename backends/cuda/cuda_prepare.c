@@ -115,43 +115,6 @@ static void plan_x16(struct cu_ctx *c)
 			c->x16_want[v] = 0;
 }
 
-/* AWQ_CUDA_DEQ_OVERLAP (cu_ctx.deq_overlap): the copies of a prefill step in graph order (the
- * order matmul() meets them), the second stream and its events, cuBLAS held to fewer SMs. */
-static int plan_deq_overlap(struct cu_ctx *c, char *err, size_t errlen)
-{
-	const struct awq_graph *g = c->g;
-	if (!c->deq_overlap || !c->deq || !c->deq2)
-		return 0;
-	int n = 0;
-	for (int pass = 0; pass < 2; pass++) {
-		n = 0;
-		for (int i = 0; i < g->n_nodes; i++) {
-			const struct cu_node *cn = &c->nodes[i];
-			if (cn->exec == CU_X_SKIP || cn->w < 0 || c->wts[cn->w].kind != CU_W_Q4 ||
-			    !(cn->exec == CU_X_GATE_UP || cn->exec == CU_X_QKV || g->nodes[i].op == AWQ_OP_MATMUL))
-				continue;
-			for (int j = 0; j < c->wts[cn->w].nsrc; j++, n++)
-				if (pass) {
-					c->deq_jobs[n][0] = cn->w;
-					c->deq_jobs[n][1] = j;
-				}
-		}
-		if (!pass && !(c->deq_jobs = calloc((size_t)(n ? n : 1), sizeof(*c->deq_jobs))))
-			return awq_err(err, errlen, AWQ_ENOMEM, "cuda: out of host memory");
-	}
-	c->n_deq_jobs = n;
-	if (cudaStreamCreateWithFlags(&c->deq_stream, cudaStreamNonBlocking) != cudaSuccess)
-		return awq_err(err, errlen, AWQ_EDEVICE, "cuda: AWQ_CUDA_DEQ_OVERLAP: cannot create a stream");
-	for (int b = 0; b < 2; b++)
-		if (cudaEventCreateWithFlags(&c->deq_ready[b], cudaEventDisableTiming) != cudaSuccess ||
-		    cudaEventCreateWithFlags(&c->deq_free[b], cudaEventDisableTiming) != cudaSuccess)
-			return awq_err(err, errlen, AWQ_EDEVICE, "cuda: AWQ_CUDA_DEQ_OVERLAP: cannot create events");
-	int target = c->sm_count - c->deq_overlap;
-	if (cublasSetSmCountTarget(c->blas, target > 0 ? target : 1) != CUBLAS_STATUS_SUCCESS)
-		return awq_err(err, errlen, AWQ_EDEVICE, "cuda: AWQ_CUDA_DEQ_OVERLAP: cublasSetSmCountTarget failed");
-	return 0;
-}
-
 /* Bytes of everything but the weights; also sizes the scratch buffers. */
 static uint64_t runtime_bytes(struct cu_ctx *c)
 {
@@ -171,7 +134,7 @@ static uint64_t runtime_bytes(struct cu_ctx *c)
 	c->kv_slot = (size_t)c->max_ctx * g->kv_heads * g->head_dim;
 	c->kv_bytes = (uint64_t)c->kv_slot * 2 * 2 * g->n_kv_layers;
 	size_t tk, part = attn_part_floats(c, &tk);
-	c->act_bytes = c->arena_bytes + c->x16_elems * 2 * 2 + c->deq_elems * 2 * (c->deq_overlap ? 2 : 1) + (part + tk + 2 * (size_t)c->n_folds) * 4 + BLAS_WS_BYTES + 64;
+	c->act_bytes = c->arena_bytes + c->x16_elems * 2 * 2 + c->deq_elems * 2 + (part + tk + 2 * (size_t)c->n_folds) * 4 + BLAS_WS_BYTES + 64;
 	return c->kv_bytes + c->act_bytes;
 }
 
@@ -181,11 +144,10 @@ static int alloc_runtime(struct cu_ctx *c, char *err, size_t errlen)
 	size_t tk, pf = attn_part_floats(c, &tk);
 	void **ptrs[] = {(void **)&c->arena, (void **)&c->kcache, (void **)&c->vcache, (void **)&c->x16[0],
 			 (void **)&c->x16[1], (void **)&c->attn_part, &c->blas_ws, (void **)&c->d_pos, (void **)&c->xn_sumsq,
-			 (void **)&c->deq, (void **)&c->deq2};
+			 (void **)&c->deq};
 	size_t sizes[] = {c->arena_bytes, (size_t)c->kv_slot * 2 * g->n_kv_layers,
 			  (size_t)c->kv_slot * 2 * g->n_kv_layers, c->x16_elems * 2, c->x16_elems * 2, (pf + tk) * 4,
-			  BLAS_WS_BYTES, 64, 2 * (size_t)c->n_folds * 4, c->deq_elems * 2,
-			  c->deq_overlap ? c->deq_elems * 2 : 0};
+			  BLAS_WS_BYTES, 64, 2 * (size_t)c->n_folds * 4, c->deq_elems * 2};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		if (!sizes[i])
 			continue;
@@ -284,7 +246,7 @@ int awq_cu_prepare(struct cu_ctx *c, const struct awq_graph *g, const struct awq
 	c->act_bytes += awq_cu_moe_scratch_bytes(c);
 	rc = check_fit(c, c->weight_bytes + rt + awq_cu_moe_scratch_bytes(c), err, errlen);
 	if (rc == AWQ_ETOOBIG && c->deq_elems) { /* the prefill copy is an option, not a need */
-		uint64_t copy = (uint64_t)c->deq_elems * 2 * (c->deq_overlap ? 2 : 1);
+		uint64_t copy = (uint64_t)c->deq_elems * 2;
 		c->deq_elems = 0;
 		c->act_bytes -= copy;
 		rt -= copy;
@@ -298,8 +260,6 @@ int awq_cu_prepare(struct cu_ctx *c, const struct awq_graph *g, const struct awq
 	if (rc)
 		goto fail;
 	if ((rc = alloc_runtime(c, err, errlen)))
-		goto fail;
-	if ((rc = plan_deq_overlap(c, err, errlen)))
 		goto fail;
 	rc = awq_cu_upload_weights(c, err, errlen);
 	if (!rc)
@@ -326,29 +286,13 @@ void awq_cu_release(struct cu_ctx *c)
 	if (c->graph)
 		cudaGraphExecDestroy(c->graph);
 	c->graph = NULL;
-	if (c->deq_stream) {
-		cudaStreamSynchronize(c->deq_stream);
-		cudaStreamDestroy(c->deq_stream);
-		cublasSetSmCountTarget(c->blas, 0);
-	}
-	for (int b = 0; b < 2; b++) {
-		if (c->deq_ready[b])
-			cudaEventDestroy(c->deq_ready[b]);
-		if (c->deq_free[b])
-			cudaEventDestroy(c->deq_free[b]);
-		c->deq_ready[b] = c->deq_free[b] = NULL;
-	}
-	c->deq_stream = NULL;
-	free(c->deq_jobs);
-	c->deq_jobs = NULL;
-	c->n_deq_jobs = 0;
 	awq_cu_free_weights(c);
 	awq_cu_moe_free(c);
 	if (c->nodes)
 		for (int i = 0; i < c->n_nodes; i++)
 			cudaFree(c->nodes[i].inv_freq);
 	void *bufs[] = {c->arena, c->kcache, c->vcache, c->x16[0], c->x16[1], c->attn_part, c->blas_ws, c->d_pos,
-			c->xn_sumsq, c->deq, c->deq2};
+			c->xn_sumsq, c->deq};
 	for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
 		cudaFree(bufs[i]);
 	free(c->nodes);
@@ -363,7 +307,7 @@ void awq_cu_release(struct cu_ctx *c)
 	c->x16[0] = c->x16[1] = NULL;
 	c->attn_part = NULL;
 	c->xn_sumsq = NULL;
-	c->deq = c->deq2 = NULL;
+	c->deq = NULL;
 	c->deq_elems = 0;
 	c->n_folds = 0;
 	c->attn_ticket = NULL;

@@ -185,29 +185,9 @@ static int matmul_add_norm(struct cu_ctx *c, int i, const struct awq_node *n, co
 	return 0;
 }
 
-/* The f16 copy of source j of AWQ weight w into buf, on stream s. */
-static cudaError_t deq_copy(cudaStream_t s, const struct cu_weight *w, int j, uint16_t *buf)
-{
-	return awq_cu_q4_dequant(s, &w->q4, w->interleave ? 2 : 1, awq_cu_seg_base(w, j), (int)w->src[j]->n, buf);
-}
-
-/* AWQ_CUDA_DEQ_OVERLAP: copy K of the step (cu_ctx.deq_jobs) on the second stream, into buffer
- * K & 1 once the GEMM that last read that buffer has run. */
-static int deq_issue(struct cu_ctx *c, int K, char *err, size_t errlen)
-{
-	const int b = K & 1;
-	CK(cudaStreamWaitEvent(c->deq_stream, c->deq_free[b], 0), "AWQ copy stream wait");
-	CK(deq_copy(c->deq_stream, &c->wts[c->deq_jobs[K][0]], c->deq_jobs[K][1], b ? c->deq2 : c->deq),
-	   "AWQ dequantisation");
-	CK(cudaEventRecord(c->deq_ready[b], c->deq_stream), "AWQ copy event");
-	c->deq_issued = K;
-	return 0;
-}
-
 /* A prefill AWQ matmul through cuBLAS (cu_ctx.deq_rows): each source weight dequantised to f16 in
  * c->deq, then one FP16 GEMM per source (outs as in matmul; gate/up into their own values, then
- * the SiLU-mul). With AWQ_CUDA_DEQ_OVERLAP the copy of the step's next source is made on a second
- * stream while this one's GEMM runs. */
+ * the SiLU-mul). */
 static int q4_dequant_gemm(struct cu_ctx *c, const struct cu_weight *w, const uint16_t *x16, int rows, const int *outs,
 			   enum awq_cu_epilogue epi, char *err, size_t errlen)
 {
@@ -216,37 +196,14 @@ static int q4_dequant_gemm(struct cu_ctx *c, const struct cu_weight *w, const ui
 	for (int j = 0; j < w->nsrc; j++) {
 		const struct awq_weight *s = w->src[j];
 		float *out = act(c, outs[silu ? 1 + j : j]);
-		uint16_t *buf = c->deq;
-		int J = -1, rc;
-		if (c->deq_stream && c->deq_job >= 0) {
-			if (c->deq_job < c->n_deq_jobs && c->deq_jobs[c->deq_job][0] == (int)(w - c->wts) &&
-			    c->deq_jobs[c->deq_job][1] == j) {
-				J = c->deq_job++;
-			} else { /* off the planned order: in line from here, after the copies in flight */
-				c->deq_job = -1;
-				CK(cudaStreamWaitEvent(c->stream, c->deq_ready[0], 0), "AWQ copy wait");
-				CK(cudaStreamWaitEvent(c->stream, c->deq_ready[1], 0), "AWQ copy wait");
-			}
-		}
-		if (J >= 0) {
-			if (J > c->deq_issued && (rc = deq_issue(c, J, err, errlen)))
-				return rc;
-			buf = J & 1 ? c->deq2 : c->deq;
-			CK(cudaStreamWaitEvent(c->stream, c->deq_ready[J & 1], 0), "AWQ copy wait");
-		} else {
-			CK(deq_copy(c->stream, w, j, buf), "AWQ dequantisation");
-		}
-		cublasStatus_t st = cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)s->n, rows, (int)s->k, &one, buf,
+		CK(awq_cu_q4_dequant(c->stream, &w->q4, w->interleave ? 2 : 1, awq_cu_seg_base(w, j), (int)s->n, c->deq),
+		   "AWQ dequantisation");
+		cublasStatus_t st = cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)s->n, rows, (int)s->k, &one, c->deq,
 						 CUDA_R_16F, (int)s->k, x16, CUDA_R_16F, (int)s->k, &zero, out, CUDA_R_32F,
 						 (int)s->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
 		if (st != CUBLAS_STATUS_SUCCESS)
 			return awq_err(err, errlen, AWQ_EDEVICE, "cuda: cublasGemmEx failed for %s (status %d)", s->name,
 				       (int)st);
-		if (J >= 0) {
-			CK(cudaEventRecord(c->deq_free[J & 1], c->stream), "AWQ copy event");
-			if (J + 1 < c->n_deq_jobs && (rc = deq_issue(c, J + 1, err, errlen)))
-				return rc;
-		}
 		if (w->bias[j])
 			CK(awq_cu_add_bias(c->stream, out, w->bias[j], rows, (int)s->n), "bias add");
 	}
@@ -445,11 +402,6 @@ int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 static int run_nodes(struct cu_ctx *c, const struct awq_step *step, char *err, size_t errlen)
 {
 	c->x16_val[0] = c->x16_val[1] = -1;
-	c->deq_job = 0;
-	c->deq_issued = -1;
-	if (c->deq_stream && step->n_tokens >= c->deq_rows) /* both buffers free from here on */
-		for (int b = 0; b < 2; b++)
-			CK(cudaEventRecord(c->deq_free[b], c->stream), "AWQ copy event");
 	for (int i = 0; i < c->g->n_nodes; i++) {
 		if (c->nodes[i].exec == CU_X_SKIP || awq_knockout(c->g, i, step->n_tokens))
 			continue;
