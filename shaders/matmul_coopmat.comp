@@ -1,98 +1,186 @@
 #version 450
 /* Matrix product for steps of more than 4 rows on tensor cores through GL_NV_cooperative_matrix
  * (used only where the device exposes VK_NV_cooperative_matrix with fp16 16x16x16 and an f32
- * accumulator, and the build's glslang compiles it). Tiles of 64 rows x 64 outputs, k-slices of 32
- * staged in shared memory as fp16; each of the 4 subgroups owns a 32x32 quarter (2x2 matrices).
- * x is split into fp16 high and low parts (x = hi + lo to about 2^-22) and both are multiplied, so
- * activations keep f32 accuracy; the dequantized weight (q - z) * s is rounded to fp16 once.
- * Weight formats as in matvec.comp (FMT_Q4: repacked AWQ; FMT_DENSE: [n][k] F16 only). */
+ * accumulator, and the build's glslang compiles it).
+ *
+ * A workgroup computes a tile of BM rows x BN outputs from WM x WN subgroups, each owning TM x TN
+ * 16 x 16 accumulators. k advances in slices of BK = 32 through two shared-memory buffers: while the
+ * subgroups multiply slice s, every invocation holds slice s + 1's global loads in registers and
+ * stores them (x rounded to fp16, the weight dequantised to fp16) into the other buffer after its
+ * products, so one barrier per slice separates the two. Rows of the shared tiles are padded to 40
+ * halves (80 bytes), so the 16-byte rows a matrix load reads from eight consecutive tile rows fall
+ * in distinct banks.
+ *   default: 64 x 64, 2 x 2 subgroups of 2 x 2 (128 invocations, 28 KiB of shared memory)
+ *   LARGE:  128 x 128, 2 x 4 subgroups of 4 x 2 (256 invocations, 48 KiB)
+ * Every loop but the one over k slices is unrolled, so that the accumulator, fragment and staging
+ * arrays are indexed by constants and stay in registers.
+ * The operands are fp16 (x rounded once, as the CUDA backend's cuBLAS prefill), the sums f32. Each
+ * subgroup's accumulators go through 1 KiB of shared memory to the output (bounds and bias).
+ * Weight formats as in matvec.comp (FMT_Q4: repacked AWQ, K a multiple of 8; FMT_DENSE: [n][k] F16). */
 #extension GL_GOOGLE_include_directive : require
 #extension GL_NV_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
-layout(local_size_x = 128) in;
+#extension GL_EXT_control_flow_attributes : require
+
+#ifdef LARGE
+#define WM 2u
+#define WN 4u
+#define TM 4u
+#define TN 2u
+#define NT 256
+#else
+#define WM 2u
+#define WN 2u
+#define TM 2u
+#define TN 2u
+#define NT 128
+#endif
+layout(local_size_x = NT) in;
 layout(constant_id = 0) const int DT = 0;
 layout(constant_id = 2) const int BDT = 0;
 #include "common.glsl"
 
-#define BM 64
-#define BN 64
-#define BK 32
+#define BM (WM * TM * 16u)
+#define BN (WN * TN * 16u)
+#define BK 32u
+#define LD 40u /* halves per shared tile row: BK + 8 */
 
 layout(set = 0, binding = 6, std430) readonly buffer X1 { float x1[]; };
+layout(set = 0, binding = 6, std430) readonly buffer X4 { vec4 x4[]; };
 layout(set = 0, binding = 4, std430) readonly buffer W1 { uint w1[]; };
+layout(set = 0, binding = 4, std430) readonly buffer W4 { uvec4 w4[]; };
 layout(set = 0, binding = 3, std430) writeonly buffer Out { float o[]; };
 layout(set = 0, binding = 5, std430) readonly buffer SZ { uint sz[]; };
 #include "bias.glsl"
 
-shared float16_t Ah[BM * BK];
-shared float16_t Al[BM * BK];
-shared float16_t Bs[BK * BN];
-shared float Cs[BM * BN];
+shared float16_t As[2u * BM * LD];
+shared float16_t Bs[2u * BN * LD];
+shared float Cs[WM * WN * 256u];
+
+/* Per invocation and slice: AL float4 groups of x (a row's 32 k are 8 of them) and BL weight
+ * groups (Q4: a word of 8 k; dense: 8 halves as a uvec4 where K % 8 == 0, else 8 single loads). */
+#define AL (BM * 8u / NT)
+#define BL (BN * 4u / NT)
+
+vec4 ra[AL];
+#ifdef FMT_Q4
+uint rq[BL];
+uint rz[BL];
+#else
+uvec4 rw[BL];
+#endif
 
 /* u0 = K, u1 = N, u2 = rows, u3 = group size (Q4), u4 = has bias */
-void main()
+void load_slice(uint k0, uint m0, uint n0)
 {
 	const uint K = pc.u0, N = pc.u1, rows = pc.u2, t = gl_LocalInvocationID.x;
-	const uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BN;
-	const uint sm = (gl_SubgroupID / 2u) * 32u, sn = (gl_SubgroupID % 2u) * 32u;
-	const uint lr = t / 2u, lq = (t % 2u) * 16u;
-	fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc[2][2];
-	for (uint i = 0u; i < 2u; i++)
-		for (uint j = 0u; j < 2u; j++)
-			acc[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
-	for (uint k0 = 0u; k0 < K; k0 += BK) {
-		for (uint e = 0u; e < 16u; e++) {
-			uint k = k0 + lq + e;
-			float v = m0 + lr < rows && k < K ? x1[(m0 + lr) * K + k] : 0.0;
-			float16_t h = float16_t(v);
-			Ah[lr * BK + lq + e] = h;
-			Al[lr * BK + lq + e] = float16_t(v - float(h));
-		}
-		uint n = n0 + lr;
-#ifdef FMT_Q4
-		for (uint wi = 0u; wi < 2u; wi++) {
-			uint kb = lq + wi * 8u, kw = k0 + kb;
-			if (n < N && kw < K) {
-				uint q = w1[n * (K / 8u) + kw / 8u], szw = sz[n * (K / pc.u3) + kw / pc.u3];
-				float s = unpackHalf2x16(szw).x, z = float(szw >> 16);
-				for (uint e = 0u; e < 8u; e++)
-					Bs[(kb + e) * BN + lr] = float16_t(s * (float((q >> (4u * e)) & 15u) - z));
+	const bool v4 = (K & 3u) == 0u;
+	[[unroll]] for (uint i = 0u; i < AL; i++) {
+		uint idx = i * NT + t, r = m0 + idx / 8u, k = k0 + (idx % 8u) * 4u;
+		vec4 v = vec4(0.0);
+		if (r < rows) {
+			if (v4 && k < K) {
+				v = x4[(r * K + k) / 4u];
 			} else {
-				for (uint e = 0u; e < 8u; e++)
-					Bs[(kb + e) * BN + lr] = float16_t(0.0);
+				[[unroll]] for (uint e = 0u; e < 4u; e++)
+					if (k + e < K)
+						v[e] = x1[r * K + k + e];
 			}
 		}
+		ra[i] = v;
+	}
+	[[unroll]] for (uint i = 0u; i < BL; i++) {
+		uint idx = i * NT + t, n = n0 + idx / 4u, k = k0 + (idx % 4u) * 8u;
+#ifdef FMT_Q4
+		bool in_b = n < N && k < K;
+		rq[i] = in_b ? w1[n * (K / 8u) + k / 8u] : 0u;
+		rz[i] = in_b ? sz[n * (K / pc.u3) + k / pc.u3] : 0u;
 #else
-		for (uint e = 0u; e < 16u; e++) {
-			uint k = k0 + lq + e, i = n * K + k;
-			Bs[(lq + e) * BN + lr] = n < N && k < K ? float16_t(unpackHalf2x16((w1[i >> 1] >> ((i & 1u) * 16u)) & 0xffffu).x)
-							       : float16_t(0.0);
-		}
-#endif
-		barrier();
-		for (uint kk = 0u; kk < BK; kk += 16u) {
-			fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> ah[2], al[2], b[2];
-			for (uint i = 0u; i < 2u; i++) {
-				coopMatLoadNV(ah[i], Ah, (sm + 16u * i) * BK + kk, BK, false);
-				coopMatLoadNV(al[i], Al, (sm + 16u * i) * BK + kk, BK, false);
-				coopMatLoadNV(b[i], Bs, kk * BN + sn + 16u * i, BN, false);
-			}
-			for (uint i = 0u; i < 2u; i++)
-				for (uint j = 0u; j < 2u; j++) {
-					acc[i][j] = coopMatMulAddNV(ah[i], b[j], acc[i][j]);
-					acc[i][j] = coopMatMulAddNV(al[i], b[j], acc[i][j]);
+		uvec4 v = uvec4(0u);
+		if (n < N) {
+			if ((K & 7u) == 0u && k < K) {
+				v = w4[(n * K + k) / 8u];
+			} else {
+				[[unroll]] for (uint e = 0u; e < 8u; e++) {
+					uint i2 = n * K + k + e;
+					uint h = k + e < K ? (w1[i2 >> 1] >> ((i2 & 1u) * 16u)) & 0xffffu : 0u;
+					v[e / 2u] |= h << ((e & 1u) * 16u);
 				}
+			}
 		}
+		rw[i] = v;
+#endif
+	}
+}
+
+void store_slice(uint buf)
+{
+	const uint t = gl_LocalInvocationID.x;
+	[[unroll]] for (uint i = 0u; i < AL; i++) {
+		uint idx = i * NT + t, base = buf * BM * LD + (idx / 8u) * LD + (idx % 8u) * 4u;
+		[[unroll]] for (uint e = 0u; e < 4u; e++)
+			As[base + e] = float16_t(ra[i][e]);
+	}
+	[[unroll]] for (uint i = 0u; i < BL; i++) {
+		uint idx = i * NT + t, base = buf * BN * LD + (idx / 4u) * LD + (idx % 4u) * 8u;
+#ifdef FMT_Q4
+		float s = unpackHalf2x16(rz[i]).x, z = float(rz[i] >> 16);
+		[[unroll]] for (uint e = 0u; e < 8u; e++)
+			Bs[base + e] = float16_t(s * (float((rq[i] >> (4u * e)) & 15u) - z));
+#else
+		[[unroll]] for (uint e = 0u; e < 8u; e++)
+			Bs[base + e] = float16_t(unpackHalf2x16(rw[i][e / 2u] >> ((e & 1u) * 16u)).x);
+#endif
+	}
+}
+
+void main()
+{
+	const uint K = pc.u0, N = pc.u1, rows = pc.u2;
+	const uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BN;
+	const uint sg = gl_SubgroupID, sm = (sg / WN) * TM * 16u, sn = (sg % WN) * TN * 16u;
+	fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc[TM][TN];
+	[[unroll]] for (uint i = 0u; i < TM; i++)
+		[[unroll]] for (uint j = 0u; j < TN; j++)
+			acc[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
+	const uint slices = (K + BK - 1u) / BK;
+	load_slice(0u, m0, n0);
+	store_slice(0u);
+	memoryBarrierShared();
+	barrier();
+	for (uint s = 0u; s < slices; s++) {
+		const uint buf = s & 1u;
+		if (s + 1u < slices)
+			load_slice((s + 1u) * BK, m0, n0); /* in flight during the products */
+		[[unroll]] for (uint kk = 0u; kk < BK; kk += 16u) {
+			fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> a[TM], b[TN];
+			[[unroll]] for (uint i = 0u; i < TM; i++)
+				coopMatLoadNV(a[i], As, buf * BM * LD + (sm + 16u * i) * LD + kk, LD, false);
+			/* Bs holds [n][k]: the k x n operand is column-major */
+			[[unroll]] for (uint j = 0u; j < TN; j++)
+				coopMatLoadNV(b[j], Bs, buf * BN * LD + (sn + 16u * j) * LD + kk, LD, true);
+			[[unroll]] for (uint i = 0u; i < TM; i++)
+				[[unroll]] for (uint j = 0u; j < TN; j++)
+					acc[i][j] = coopMatMulAddNV(a[i], b[j], acc[i][j]);
+		}
+		if (s + 1u < slices)
+			store_slice(buf ^ 1u);
+		memoryBarrierShared();
 		barrier();
 	}
-	for (uint i = 0u; i < 2u; i++)
-		for (uint j = 0u; j < 2u; j++)
-			coopMatStoreNV(acc[i][j], Cs, (sm + 16u * i) * BN + sn + 16u * j, BN, false);
-	barrier();
-	for (uint idx = t; idx < BM * BN; idx += gl_WorkGroupSize.x) {
-		uint m = m0 + idx / BN, nn = n0 + idx % BN;
-		if (m < rows && nn < N)
-			o[m * N + nn] = Cs[idx] + BIAS(nn);
-	}
+	const uint lane = gl_SubgroupInvocationID, cs = sg * 256u;
+	[[unroll]] for (uint i = 0u; i < TM; i++)
+		[[unroll]] for (uint j = 0u; j < TN; j++) {
+			coopMatStoreNV(acc[i][j], Cs, cs, 16u, false);
+			subgroupMemoryBarrierShared();
+			subgroupBarrier();
+			[[unroll]] for (uint e = 0u; e < 8u; e++) {
+				uint idx = e * 32u + lane, m = m0 + sm + 16u * i + idx / 16u, n = n0 + sn + 16u * j + idx % 16u;
+				if (m < rows && n < N)
+					o[m * N + n] = Cs[cs + idx] + BIAS(n);
+			}
+			subgroupMemoryBarrierShared();
+			subgroupBarrier();
+		}
 }

@@ -320,12 +320,20 @@ int vk_open_device(struct vk_ctx *c, int index, char *err, size_t errlen)
 	snprintf(c->coopmat_why, sizeof(c->coopmat_why), "no cooperative matrix: this build's glslang/headers lack "
 							    "GL_NV_cooperative_matrix and the KHR extension");
 #ifdef AWQ_VK_NV_COOPMAT
-	/* the shader's 4 subgroups of 32 and 28 KiB of shared memory */
+	/* matmul_coopmat.comp: 4 subgroups of 32 and 24 KiB of shared memory; its LARGE tile 8 subgroups
+	 * and 48 KiB (AWQ_VK_COOPMAT_TILE=64 keeps the small tile, for A/Bs) */
 	c->nv_coopmat = cm_ext && cm.cooperativeMatrix && c->has_f16 && vmm.vulkanMemoryModel && c->subgroup_size == 32 &&
-			c->props.limits.maxComputeSharedMemorySize >= 28672 && nv_coopmat_shape(c) &&
+			c->props.limits.maxComputeSharedMemorySize >= 24576 && nv_coopmat_shape(c) &&
 			!getenv("AWQ_VK_NO_COOPMAT");
+	const char *tile = getenv("AWQ_VK_COOPMAT_TILE");
+	if (tile && strcmp(tile, "64") && strcmp(tile, "128"))
+		fprintf(stderr, "awqrun: vulkan: AWQ_VK_COOPMAT_TILE=%s ignored (64 or 128)\n", tile);
+	c->nv_coopmat_large = c->nv_coopmat && c->props.limits.maxComputeSharedMemorySize >= 49152 &&
+			      c->props.limits.maxComputeWorkGroupInvocations >= 256 &&
+			      c->props.limits.maxComputeWorkGroupSize[0] >= 256 && !(tile && !strcmp(tile, "64"));
 	snprintf(c->coopmat_why, sizeof(c->coopmat_why), "%s",
-		 c->nv_coopmat ? "NV cooperative matrix fp16 16x16x16 (device has VK_NV_cooperative_matrix)"
+		 c->nv_coopmat_large ? "NV cooperative matrix fp16 16x16x16, 128 x 128 tiles (device has VK_NV_cooperative_matrix)"
+		 : c->nv_coopmat ? "NV cooperative matrix fp16 16x16x16, 64 x 64 tiles (device has VK_NV_cooperative_matrix)"
 		 : getenv("AWQ_VK_NO_COOPMAT") ? "no cooperative matrix: disabled by AWQ_VK_NO_COOPMAT"
 		 : cm_ext ? "no cooperative matrix: VK_NV_cooperative_matrix lacks fp16 16x16x16 or a needed feature"
 			  : "no cooperative matrix: device has no VK_NV_cooperative_matrix (KHR path needs a newer glslang)");

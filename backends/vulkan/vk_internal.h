@@ -145,6 +145,7 @@ struct vk_ctx {
 	int q8; /* AWQ_VK_Q8=1 and shaderIntegerDotProduct (then enabled): int8-activation 4-bit decode mat-vecs */
 	int no_fuse; /* AWQ_VK_NO_FUSE: every node as its own dispatch (plan_fusions, the MoE gate/up) */
 	int nv_coopmat; /* device and build have VK_NV_cooperative_matrix (fp16 16x16x16, f32 acc) */
+	int nv_coopmat_large; /* and 48 KiB of shared memory, 256 invocations: matmul_coopmat.comp's LARGE tile */
 	char coopmat_why[160];
 	uint64_t max_alloc, max_range;
 	uint32_t max_allocs, n_allocs;

@@ -87,11 +87,16 @@ int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight 
 		return 0;
 	}
 	const char *name = q4 ? "matmul_q4" : "matmul_dense";
-	if (c->nv_coopmat && !exact && (q4 || w->dtype == AWQ_DT_F16))
-		name = q4 ? "matmul_q4_nvcm" : "matmul_dense_nvcm";
+	uint32_t tile = 64;
+	if (c->nv_coopmat && !exact && (q4 || w->dtype == AWQ_DT_F16)) {
+		/* matmul_coopmat.comp: 128 x 128 tiles from 65 rows (the 64 x 64 one below) */
+		int large = c->nv_coopmat_large && rows > 64;
+		name = q4 ? (large ? "matmul_q4_nvcm_l" : "matmul_q4_nvcm") : (large ? "matmul_dense_nvcm_l" : "matmul_dense_nvcm");
+		tile = large ? 128 : 64;
+	}
 	rc = vk_pipe_get(c, name, dt, 0, bdt, &p, err, errlen);
 	if (!rc)
-		vk_dispatch(cb, c, p, set, &pc, (uint32_t)((w->n + 63) / 64), (uint32_t)((rows + 63) / 64), 1);
+		vk_dispatch(cb, c, p, set, &pc, (uint32_t)((w->n + tile - 1) / tile), (uint32_t)((rows + tile - 1) / tile), 1);
 	return rc;
 }
 

@@ -100,6 +100,25 @@ static int test_matmuls(struct vt_pair *p)
 	return f;
 }
 
+/* Several tiles in both directions and an odd number of k slices, the last one partial (the
+ * cooperative-matrix shader's two shared-memory buffers; 130 rows: two 128-row tiles). Run last, so
+ * that the cases before keep the random data their tolerances were measured on. */
+static int test_matmul_tiles(struct vt_pair *p)
+{
+	int f = 0;
+	static const int big[][3] = {{130, 0, 0}, {70, 0, 0}, {9, 0, 0}};
+	const struct awq_weight *wb[] = {awq4(200, 544, 32, 1, 1), awq4(136, 1024, 128, 1, 0),
+					 dense(200, 548, AWQ_DT_F16, 0.3f, AWQ_DT_COUNT), dense(144, 544, AWQ_DT_F16, 0.3f, AWQ_DT_F32)};
+	const char *nb[] = {"awq g32 zp bias 200x544 (tiles)", "awq g128 zp 136x1024 (tiles)", "f16 odd 200x548 (tiles)",
+			    "f16 bias 144x544 (tiles)"};
+	for (int i = 0; i < 4; i++) {
+		int k = (int)wb[i]->k;
+		double tol = mm_tol(p, wb[i], wb[i]->fmt == AWQ_WFMT_AWQ4 ? 1e-5 : 3e-3);
+		f += one_op(p, nb[i], AWQ_OP_MATMUL, (int)wb[i]->n, &k, 1, wb[i], NULL, big, 3, 0, tol, -1, 1);
+	}
+	return f;
+}
+
 static int test_norms(struct vt_pair *p)
 {
 	static const int st[][3] = {{1, 0, 0}, {6, 0, 0}, {17, 0, 0}};
@@ -388,6 +407,7 @@ int main(int argc, char **argv)
 		f += test_misc(&p);
 		f += test_bad_attention(&p);
 		f += test_last_rows(&p);
+		f += test_matmul_tiles(&p);
 	}
 	vt_free_all();
 	vt_unload(&p);

@@ -15,7 +15,7 @@
  * --synthetic` fills them (awq_synthetic_weight).
  *
  *   awq-vk-bench [--device N] [--reps R] [--shape NxK[,NxK...]] [--format awq|f16] [--no-bw]
- *                [--barrier compute|exec|buffer|full] [--rotate MB]
+ *                [--barrier compute|exec|buffer|full] [--rotate MB] [--rows M]
  *
  * --rotate MB (default 256): the dispatches cycle through copies of the weight (up to 64) whose
  * bytes together reach MB, so that each reads its weight from memory as a model's decode does; one
@@ -29,6 +29,9 @@
  * shape (8x128: one workgroup) makes the chain time the dispatch-to-dispatch latency alone.
  *
  * (--no-bw: no bandwidth reference, which reads a 1 GiB buffer: for the smoke test on lavapipe.)
+ *
+ * --rows M (default 1): the matrix product of an M-row step instead (prefill: matmul_coopmat.comp
+ * where the device has cooperative matrices, else matmul_tile.comp), its rate also in TFLOP/s.
  *
  * Default shapes: llama2-7b's decode mat-vecs (4096x4096, 11008x4096, 4096x11008) and 4096x14336.
  * Exit 77 without a Vulkan device. */
@@ -47,6 +50,7 @@ enum mode { CHAIN, FREE, SINGLE };
 enum bar { BAR_COMPUTE, BAR_EXEC, BAR_BUFFER, BAR_FULL };
 static const char *const bar_names[] = {"compute", "exec", "buffer", "full"};
 static enum bar chain_bar = BAR_COMPUTE;
+static int step_rows = 1; /* --rows */
 
 /* The chain's barrier after a dispatch that wrote out (chain_bar). */
 static void chain_barrier(VkCommandBuffer cb, const struct vk_range *out)
@@ -86,7 +90,7 @@ static int time_matvec(struct vk_ctx *c, VkQueryPool qp, enum mode m, int reps, 
 		vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, qp, 0);
 		for (int i = 0; i < per && !rc; i++) {
 			const int j = (s * per + i) % copies;
-			rc = vk_rec_matmul(c, cb, c->g->nodes[j].w, c->nodes[j].set[0], 1, 0, err, errlen);
+			rc = vk_rec_matmul(c, cb, c->g->nodes[j].w, c->nodes[j].set[0], step_rows, 0, err, errlen);
 			if (m == CHAIN) {
 				const struct vk_range out = vk_value(c, c->g->nodes[j].out);
 				chain_barrier(cb, &out);
@@ -135,7 +139,7 @@ static int bench_shape(const struct awq_backend_ops *ops, int dev, int n, int k,
 	g.tokens_in = tok;
 	g.logits_out = y;
 	struct awq_backend_opts o = {.quiet = 1};
-	struct awq_prepare_opts po = {.max_tokens = 1, .max_ctx = 1};
+	struct awq_prepare_opts po = {.max_tokens = step_rows, .max_ctx = step_rows};
 	void *ctx = NULL;
 	VkQueryPool qp = VK_NULL_HANDLE;
 	int rc = ops->open(dev, &o, &ctx, err, sizeof(err));
@@ -164,9 +168,10 @@ static int bench_shape(const struct awq_backend_ops *ops, int dev, int n, int k,
 			snprintf(fc, sizeof(fc), "%.0f%%", 100 * bytes / (t[CHAIN] * 1e3) / *bw);
 			snprintf(ff, sizeof(ff), "%.0f%%", 100 * bytes / (t[FREE] * 1e3) / *bw);
 		}
-		printf("| %s | %d x %d | %.2f MB x %d | %.2f | %.1f GB/s | %s | %.2f | %.1f GB/s | %s | %.1f |\n",
-		       awq ? "awq g128" : "f16", n, k, bytes / 1e6, copies, t[CHAIN], bytes / (t[CHAIN] * 1e3), fc, t[FREE],
-		       bytes / (t[FREE] * 1e3), ff, t[SINGLE]);
+		const double flop = 2.0 * step_rows * n * (double)k; /* TFLOP/s = flop / (us * 1e6) */
+		printf("| %s | %d x %d | %d | %.2f MB x %d | %.2f | %.1f GB/s | %s | %.1f | %.2f | %.1f GB/s | %s | %.1f | %.1f |\n",
+		       awq ? "awq g128" : "f16", n, k, step_rows, bytes / 1e6, copies, t[CHAIN], bytes / (t[CHAIN] * 1e3), fc,
+		       flop / (t[CHAIN] * 1e6), t[FREE], bytes / (t[FREE] * 1e3), ff, flop / (t[FREE] * 1e6), t[SINGLE]);
 	} else {
 		fprintf(stderr, "awq-vk-bench: %s x %d x %d: %s\n", awq ? "awq" : "f16", n, k, err);
 	}
@@ -190,6 +195,8 @@ int main(int argc, char **argv)
 			reps = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--no-bw"))
 			no_bw = 1;
+		else if (!strcmp(argv[i], "--rows") && i + 1 < argc)
+			step_rows = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--rotate") && i + 1 < argc)
 			rotate_mb = atof(argv[++i]);
 		else if (!strcmp(argv[i], "--shape") && i + 1 < argc)
@@ -208,7 +215,7 @@ int main(int argc, char **argv)
 			}
 		} else {
 			fprintf(stderr, "usage: awq-vk-bench [--device N] [--reps R] [--shape NxK[,NxK...]] [--format awq|f16] "
-					"[--no-bw] [--barrier compute|exec|buffer|full] [--rotate MB]\n");
+					"[--no-bw] [--barrier compute|exec|buffer|full] [--rotate MB] [--rows M]\n");
 			return 2;
 		}
 	}
@@ -216,7 +223,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "awq-vk-bench: --rotate %g out of range (0..65536 MB)\n", rotate_mb);
 		return 2;
 	}
-		if (reps < 1 || reps > 100000) {
+	if (step_rows < 1 || step_rows > 65536) {
+		fprintf(stderr, "awq-vk-bench: --rows %d out of range (1..65536)\n", step_rows);
+		return 2;
+	}
+	if (reps < 1 || reps > 100000) {
 		fprintf(stderr, "awq-vk-bench: --reps %d out of range (1..100000)\n", reps);
 		return 2;
 	}
@@ -244,8 +255,8 @@ int main(int argc, char **argv)
 	       bar_names[chain_bar]);
 	double bw = no_bw ? -1 : 0; /* -1: none (the table's fractions are then -) */
 	int fails = 0;
-	printf("\n| weights | n x k | bytes x copies | chain us | chain GB/s | of BW | free us | free GB/s | of BW | single us (host) |\n");
-	printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	printf("\n| weights | n x k | rows | bytes x copies | chain us | chain GB/s | of BW | chain TFLOP/s | free us | free GB/s | of BW | free TFLOP/s | single us (host) |\n");
+	printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (const char *p = shapes; *p;) {
 		int n = 0, k = 0, used = 0;
 		if (sscanf(p, "%dx%d%n", &n, &k, &used) != 2 || n < 1 || k < 1) {
