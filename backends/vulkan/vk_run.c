@@ -89,8 +89,12 @@ int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight 
 	const char *name = q4 ? "matmul_q4" : "matmul_dense";
 	uint32_t tile = 64;
 	if (c->nv_coopmat && !exact && (q4 || w->dtype == AWQ_DT_F16)) {
-		/* matmul_coopmat.comp: 128 x 128 tiles from 65 rows (the 64 x 64 one below) */
-		int large = c->nv_coopmat_large && rows > 64;
+		/* matmul_coopmat.comp: 128 x 128 tiles where there are enough of them to fill a large GPU
+		 * (100: about an H100's or H200's SMs), else 64 x 64. On the H200 a 128-row step of
+		 * 4096 x 4096 took 188 us in 32 large tiles (awq-vk-bench --rows 128), 4 times the time
+		 * of the same tiles without barriers between dispatches */
+		const int64_t n_large = (w->n + 127) / 128 * (((int64_t)rows + 127) / 128);
+		int large = c->nv_coopmat_large && rows > 64 && n_large >= 100;
 		name = q4 ? (large ? "matmul_q4_nvcm_l" : "matmul_q4_nvcm") : (large ? "matmul_dense_nvcm_l" : "matmul_dense_nvcm");
 		tile = large ? 128 : 64;
 	}
