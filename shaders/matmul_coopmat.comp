@@ -16,7 +16,12 @@
  * arrays are indexed by constants and stay in registers.
  * The operands are fp16 (x rounded once, as the CUDA backend's cuBLAS prefill), the sums f32. Each
  * subgroup's accumulators go through 1 KiB of shared memory to the output (bounds and bias).
- * Weight formats as in matvec.comp (FMT_Q4: repacked AWQ, K a multiple of 8; FMT_DENSE: [n][k] F16). */
+ * Weight formats as in matvec.comp (FMT_Q4: repacked AWQ, K a multiple of 8; FMT_DENSE: [n][k] F16 or
+ * BF16 by DT). BF16 halves are widened to f32 and converted to fp16 once, in the staging: exact in
+ * fp16's normal range; below 2^-14 (6.1e-5) they become fp16 subnormals, off by at most 2^-24 (2^-25
+ * where the conversion rounds to nearest), which does not matter for weights; 65536 and above would
+ * overflow to inf, so the host sends a BF16 matrix here only when every |w| < 65536 (the largest
+ * bf16 below, 65280, fits) and none is inf or NaN (vk_rec_matmul). */
 #extension GL_GOOGLE_include_directive : require
 #extension GL_NV_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
@@ -129,8 +134,10 @@ void store_slice(uint buf)
 		[[unroll]] for (uint e = 0u; e < 8u; e++)
 			Bs[base + e] = float16_t(s * (float((rq[i] >> (4u * e)) & 15u) - z));
 #else
-		[[unroll]] for (uint e = 0u; e < 8u; e++)
-			Bs[base + e] = float16_t(unpackHalf2x16(rw[i][e / 2u] >> ((e & 1u) * 16u)).x);
+		[[unroll]] for (uint e = 0u; e < 8u; e++) {
+			uint h = rw[i][e / 2u] >> ((e & 1u) * 16u); /* the half in the low 16 bits */
+			Bs[base + e] = DT == DT_BF16 ? float16_t(uintBitsToFloat(h << 16)) : float16_t(unpackHalf2x16(h).x);
+		}
 #endif
 	}
 }

@@ -50,6 +50,9 @@ struct vk_pipe {
 struct vk_weight {
 	const struct awq_weight *w;
 	struct vk_buf data, sz, bias;
+	/* BF16: every value finite and below 65536 in magnitude (bits & 0x7fff < 0x4780, found while
+	 * uploading), so fp16 holds it and the cooperative-matrix prefill may take it (vk_rec_matmul) */
+	int bf16_in_f16;
 };
 
 /* Per graph node: its descriptor sets (attention: kv store or prep, attention, combine, and the
@@ -229,6 +232,11 @@ int vk_submit_wait(struct vk_ctx *c, VkCommandBuffer cb, char *err, size_t errle
 int vk_wait(struct vk_ctx *c, char *err, size_t errlen);
 int vk_upload(struct vk_ctx *c, struct vk_buf *dst, VkDeviceSize off, const void *src, size_t bytes,
 	      struct vk_buf *stage, char *err, size_t errlen);
+/* vk_upload of an array of 16-bit floats (from offset 0; src 2-byte aligned), which also scans each
+ * piece of it right after its copy, while it is in cache: *max_mag = the bits of its largest
+ * magnitude (the largest word & 0x7fff; inf and NaN above every finite value). */
+int vk_upload16(struct vk_ctx *c, struct vk_buf *dst, const void *src, size_t bytes, struct vk_buf *stage,
+		uint16_t *max_mag, char *err, size_t errlen);
 void vk_barrier(VkCommandBuffer cb);
 void vk_barrier_compute(VkCommandBuffer cb);
 /* vk_barrier, and the shader writes also become indirect dispatch arguments. */
@@ -295,9 +303,9 @@ static inline int vk_q4_q8(const struct vk_ctx *c)
 {
 	return c->q8 && vk_q4k_on(c) && c->mv_ku == 1;
 }
-/* Record the product of rows of the set's input with w. exact: f32 arithmetic only (no fp16
- * products, no cooperative matrices), as the router needs for the CPU's top-k. */
-int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight *w, VkDescriptorSet set, int rows,
+/* Record the product of rows of the set's input with the uploaded weight wt. exact: f32 arithmetic
+ * only (no fp16 products, no cooperative matrices), as the router needs for the CPU's top-k. */
+int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct vk_weight *wt, VkDescriptorSet set, int rows,
 		  int exact, char *err, size_t errlen);
 
 /* vk_moe.c: MOE_ROUTE and MOE_EXPERTS */

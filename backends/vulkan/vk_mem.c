@@ -175,8 +175,22 @@ int vk_submit_wait(struct vk_ctx *c, VkCommandBuffer cb, char *err, size_t errle
 }
 
 /* Copy host bytes into dst at off through the staging buffer, chunk by chunk. */
-int vk_upload(struct vk_ctx *c, struct vk_buf *dst, VkDeviceSize off, const void *src, size_t bytes,
-	      struct vk_buf *stage, char *err, size_t errlen)
+/* The largest of m and the n 16-bit words at h with the sign bit cleared: the bits of the largest
+ * magnitude among 16-bit floats (their non-negative bit patterns order as their values, inf and NaN
+ * above every finite one). A plain loop, so that the compiler vectorises it. */
+static uint16_t max_mag16(const uint16_t *h, size_t n, uint16_t m)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint16_t a = (uint16_t)(h[i] & 0x7fffu);
+		m = a > m ? a : m;
+	}
+	return m;
+}
+
+#define SCAN_PIECE (256u << 10) /* bytes copied, then scanned while they are still in cache */
+
+static int upload(struct vk_ctx *c, struct vk_buf *dst, VkDeviceSize off, const void *src, size_t bytes,
+		  struct vk_buf *stage, uint16_t *max_mag, char *err, size_t errlen)
 {
 	const uint8_t *s = src;
 	for (size_t done = 0; done < bytes;) {
@@ -185,7 +199,12 @@ int vk_upload(struct vk_ctx *c, struct vk_buf *dst, VkDeviceSize off, const void
 		int rc = vk_begin_once(c, &cb, err, errlen);
 		if (rc)
 			return rc;
-		memcpy(stage->map, s + done, n);
+		for (size_t p = 0; p < n; p += SCAN_PIECE) {
+			size_t m = n - p < SCAN_PIECE ? n - p : SCAN_PIECE;
+			memcpy((uint8_t *)stage->map + p, s + done + p, m);
+			if (max_mag)
+				*max_mag = max_mag16((const uint16_t *)(const void *)(s + done + p), m / 2, *max_mag);
+		}
 		if (!stage->coherent) {
 			VkMappedMemoryRange mr = {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE, .memory = stage->mem,
 						  .size = VK_WHOLE_SIZE};
@@ -201,4 +220,17 @@ int vk_upload(struct vk_ctx *c, struct vk_buf *dst, VkDeviceSize off, const void
 		done += n;
 	}
 	return 0;
+}
+
+int vk_upload(struct vk_ctx *c, struct vk_buf *dst, VkDeviceSize off, const void *src, size_t bytes,
+	      struct vk_buf *stage, char *err, size_t errlen)
+{
+	return upload(c, dst, off, src, bytes, stage, NULL, err, errlen);
+}
+
+int vk_upload16(struct vk_ctx *c, struct vk_buf *dst, const void *src, size_t bytes, struct vk_buf *stage,
+		uint16_t *max_mag, char *err, size_t errlen)
+{
+	*max_mag = 0;
+	return upload(c, dst, 0, src, bytes, stage, max_mag, err, errlen);
 }

@@ -308,7 +308,7 @@ static int rec_route(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_node
 		     int rows, char *err, size_t errlen)
 {
 	VkPipeline p;
-	int rc = vk_rec_matmul(c, cb, n->w, vn->set[S_ROUTER], rows, 1, err, errlen);
+	int rc = vk_rec_matmul(c, cb, vn->wt, vn->set[S_ROUTER], rows, 1, err, errlen);
 	if (!rc)
 		rc = vk_pipe_get(c, "moe_topk", 0, 0, 0, &p, err, errlen);
 	if (rc)

@@ -48,14 +48,16 @@ int vk_range_ok(struct vk_ctx *c, const char *what, VkDeviceSize bytes, char *er
 		       bytes / 1048576.0, c->device, c->max_range / 1048576.0);
 }
 
+/* max_mag: NULL, or for 16-bit data the bits of its largest magnitude (vk_upload16). */
 static int upload_new(struct vk_ctx *c, struct vk_buf *b, const void *src, size_t bytes, const char *what,
-		      struct vk_staging *st, char *err, size_t errlen)
+		      struct vk_staging *st, uint16_t *max_mag, char *err, size_t errlen)
 {
 	int rc = vk_range_ok(c, what, bytes, err, errlen);
 	if (!rc)
 		rc = vk_buf_create(c, b, bytes, 0, what, err, errlen);
 	if (!rc)
-		rc = vk_upload(c, b, 0, src, bytes, &st->stage, err, errlen);
+		rc = max_mag ? vk_upload16(c, b, src, bytes, &st->stage, max_mag, err, errlen)
+			     : vk_upload(c, b, 0, src, bytes, &st->stage, err, errlen);
 	if (!rc)
 		c->weight_bytes += b->size;
 	return rc;
@@ -155,14 +157,19 @@ static int upload_weight(struct vk_ctx *c, struct vk_weight *vw, struct vk_stagi
 		if (!dtype_ok(w->dtype))
 			return awq_err(err, errlen, AWQ_EUNSUPPORTED, "%s: dtype %s is not supported by the Vulkan backend",
 				       w->name, awq_dtype_name(w->dtype));
-		rc = upload_new(c, &vw->data, w->data, (size_t)(w->n * w->k) * awq_dtype_size(w->dtype), w->name, st, err,
-				errlen);
+		/* BF16: the largest magnitude decides whether the fp16 cooperative-matrix prefill may take it
+		 * (65536 and above overflow fp16; the largest bf16 below, 65280, fits) */
+		uint16_t mag = 0;
+		rc = upload_new(c, &vw->data, w->data, (size_t)(w->n * w->k) * awq_dtype_size(w->dtype), w->name, st,
+				w->dtype == AWQ_DT_BF16 ? &mag : NULL, err, errlen);
+		vw->bf16_in_f16 = w->dtype == AWQ_DT_BF16 && mag < 0x4780;
 	}
 	if (!rc && w->bias) {
 		if (!dtype_ok(w->bias_dtype))
 			return awq_err(err, errlen, AWQ_EUNSUPPORTED, "%s: bias dtype %s is not supported", w->name,
 				       awq_dtype_name(w->bias_dtype));
-		rc = upload_new(c, &vw->bias, w->bias, (size_t)w->n * awq_dtype_size(w->bias_dtype), w->name, st, err, errlen);
+		rc = upload_new(c, &vw->bias, w->bias, (size_t)w->n * awq_dtype_size(w->bias_dtype), w->name, st, NULL, err,
+				errlen);
 	}
 	return rc;
 }

@@ -65,9 +65,10 @@ static uint32_t norm2_partials(int64_t k)
 	return (uint32_t)((k + VK_Q4K_ROWS - 1) / VK_Q4K_ROWS);
 }
 
-int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight *w, VkDescriptorSet set, int rows,
+int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct vk_weight *wt, VkDescriptorSet set, int rows,
 		  int exact, char *err, size_t errlen)
 {
+	const struct awq_weight *w = wt->w;
 	int q4 = w->fmt == AWQ_WFMT_AWQ4, dt = q4 ? 0 : vk_dt_code(w->dtype), bdt = w->bias ? vk_dt_code(w->bias_dtype) : 0;
 	struct vk_push pc = {.u = {(uint32_t)w->k, (uint32_t)w->n, (uint32_t)rows, q4 ? (uint32_t)w->group_size : 0,
 				   w->bias != NULL}};
@@ -88,7 +89,11 @@ int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_weight 
 	}
 	const char *name = q4 ? "matmul_q4" : "matmul_dense";
 	uint32_t tile = 64;
-	if (c->nv_coopmat && !exact && (q4 || w->dtype == AWQ_DT_F16)) {
+	/* matmul_coopmat.comp takes 4-bit, F16 and BF16 weights (BF16 converted to fp16 in its staging,
+	 * exact but for subnormals), a BF16 one only where no value is 65536 or more in magnitude, inf or
+	 * NaN (fp16 would overflow; checked at upload, vk_weight.bf16_in_f16): such a matrix keeps the
+	 * f32 tiled shader. */
+	if (c->nv_coopmat && !exact && (q4 || w->dtype == AWQ_DT_F16 || (w->dtype == AWQ_DT_BF16 && wt->bf16_in_f16))) {
 		/* matmul_coopmat.comp: 128 x 128 tiles where there are enough of them to fill a large GPU
 		 * (100: about an H100's or H200's SMs), else 64 x 64. On the H200 a 128-row step of
 		 * 4096 x 4096 took 188 us in 32 large tiles (awq-vk-bench --rows 128), 4 times the time
@@ -206,7 +211,7 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 				vk_dispatch(cb, c, p, vn->set[1], &mv, gx, gy, 1);
 			return rc;
 		}
-		return vk_rec_matmul(c, cb, n->w, vn->set[0], rows, 0, err, errlen);
+		return vk_rec_matmul(c, cb, vn->wt, vn->set[0], rows, 0, err, errlen);
 	case AWQ_OP_MOE_ROUTE:
 	case AWQ_OP_MOE_EXPERTS:
 		return vk_moe_record(c, cb, i, rows, err, errlen);

@@ -50,12 +50,12 @@ static int one_op(struct vt_pair *p, const char *name, enum awq_op op, int cols,
 
 static const int mm_steps[][3] = {{1, 0, 0}, {3, 0, 0}, {4, 0, 0}, {5, 0, 0}, {70, 0, 0}, {2, 0, 0}};
 
-/* The tolerance of a matmul on this device: cooperative-matrix prefill (AWQ and F16 weights,
+/* The tolerance of a matmul on this device: cooperative-matrix prefill (AWQ, F16 and BF16 weights,
  * vk_rec_matmul) takes fp16 operands, the activations (and the dequantized AWQ weight) rounded to
- * fp16 once, ~2^-12 relative each. */
+ * fp16 once, ~2^-12 relative each (BF16 weights convert to fp16 exactly but for subnormals). */
 static double mm_tol(const struct vt_pair *p, const struct awq_weight *w, double tol)
 {
-	if (p->coopmat && (w->fmt == AWQ_WFMT_AWQ4 || w->dtype == AWQ_DT_F16) && tol < 1e-3)
+	if (p->coopmat && (w->fmt == AWQ_WFMT_AWQ4 || w->dtype == AWQ_DT_F16 || w->dtype == AWQ_DT_BF16) && tol < 1e-3)
 		tol = 1e-3;
 	/* the fp16 4-bit mat-vec (decode steps): activations rounded to fp16 (2^-11 relative at most)
 	 * and 4 products per half summed in fp16; 4-6e-4 measured on lavapipe */
@@ -116,6 +116,19 @@ static int test_matmul_tiles(struct vt_pair *p)
 		double tol = mm_tol(p, wb[i], wb[i]->fmt == AWQ_WFMT_AWQ4 ? 1e-5 : 3e-3);
 		f += one_op(p, nb[i], AWQ_OP_MATMUL, (int)wb[i]->n, &k, 1, wb[i], NULL, big, 3, 0, tol, -1, 1);
 	}
+	/* BF16 on the cooperative-matrix shader (converted to fp16 in its staging) */
+	const struct awq_weight *wh = dense(200, 548, AWQ_DT_BF16, 0.3f, AWQ_DT_COUNT);
+	int k = (int)wh->k;
+	f += one_op(p, "bf16 odd 200x548 (tiles)", AWQ_OP_MATMUL, (int)wh->n, &k, 1, wh, NULL, big, 3, 0,
+		    mm_tol(p, wh, 3e-3), -1, 1);
+	/* ... but not one holding -65536, which fp16 cannot hold (bits & 0x7fff >= 0x4780, the sign
+	 * ignored): it keeps the f32 tiled shader, so the f32 tolerance (an fp16 conversion would give
+	 * inf, or 5e-4 off where it saturates at 65504); the value dominates its output column */
+	struct awq_weight *wo = dense(136, 544, AWQ_DT_BF16, 0.3f, AWQ_DT_BF16);
+	((uint16_t *)wo->data)[37 * 544 + 101] = 0xc780;
+	k = (int)wo->k;
+	f += one_op(p, "bf16 -65536 136x544 (f32 tiles)", AWQ_OP_MATMUL, (int)wo->n, &k, 1, wo, NULL, big, 3, 0, 1e-5, -1,
+		    1);
 	return f;
 }
 

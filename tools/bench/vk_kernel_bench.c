@@ -90,7 +90,7 @@ static int time_matvec(struct vk_ctx *c, VkQueryPool qp, enum mode m, int reps, 
 		vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, qp, 0);
 		for (int i = 0; i < per && !rc; i++) {
 			const int j = (s * per + i) % copies;
-			rc = vk_rec_matmul(c, cb, c->g->nodes[j].w, c->nodes[j].set[0], step_rows, 0, err, errlen);
+			rc = vk_rec_matmul(c, cb, c->nodes[j].wt, c->nodes[j].set[0], step_rows, 0, err, errlen);
 			if (m == CHAIN) {
 				const struct vk_range out = vk_value(c, c->g->nodes[j].out);
 				chain_barrier(cb, &out);
