@@ -7,7 +7,9 @@
  * AWQ_VK_MATVEC_NR tune the decode mat-vec (matvec_tuning); AWQ_VK_BARRIERS=full puts a full barrier after every node;
  * AWQ_VK_ATTN_MERGE=0 merges attention's key splits in a second dispatch (attn_combine.comp);
  * AWQ_VK_Q8=1 takes the int8-activation 4-bit mat-vec (matvec_tuning); AWQ_VK_ATTN_FOLD=0 keeps the
- * attention's q/k norm, RoPE and cache write in a dispatch of their own in decode steps too. */
+ * attention's q/k norm, RoPE and cache write in a dispatch of their own in decode steps too;
+ * AWQ_VK_ATTN_PREFILL=0 runs prefill steps' attention as decode's (attention.comp) instead of in
+ * tiles of query rows (attn_prefill.comp). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +113,7 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 	c->profile = env_on("AWQ_VK_PROFILE");
 	c->attn_merge = !env_is("AWQ_VK_ATTN_MERGE", "0");
 	c->attn_fold = !env_is("AWQ_VK_ATTN_FOLD", "0");
+	c->attn_prefill = !env_is("AWQ_VK_ATTN_PREFILL", "0");
 	/* attention.comp's ILP: four keys per subgroup and eight values per loop step in flight; off:
 	 * no gain on the H200 (2026-11-30: -1.4% llama2-7b, 0% qwen3-8b decode), kept for other GPUs */
 	c->attn_ilp = env_pick("AWQ_VK_ATTN_ILP", 0, 1);
@@ -157,11 +160,12 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 		vk_close(c);
 		return rc;
 	}
-	snprintf(c->kernels, sizeof(c->kernels), "vulkan (not prepared): %s%s mat-vec; %s%s%s%s%s%s%s",
+	snprintf(c->kernels, sizeof(c->kernels), "vulkan (not prepared): %s%s mat-vec; %s%s%s%s%s%s%s%s",
 		 vk_q4_f16(c) ? "W4A16 fp16-math" : "W4A16 f32-math", vk_q4_q8(c) ? " + int8-dot decode" : "",
 		 c->attn_ilp ? "attention keys four per subgroup; " : "",
 		 c->attn_merge ? "" : "attention combine as a second dispatch; ",
 		 c->attn_fold ? "" : "attention prep as its own dispatch in decode; ",
+		 c->attn_prefill ? "" : "prefill attention one workgroup per row and head; ",
 		 c->moe_silu ? "MoE gate/up/SiLU in one dispatch; " : "",
 		 c->epinorm ? "add+RMSNorm in the mat-vecs around it; " : "",
 		 c->moe_fold ? "MoE combine in the add+RMSNorm; " : "", c->coopmat_why);

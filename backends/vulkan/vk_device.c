@@ -242,6 +242,7 @@ static int check_device(struct vk_ctx *c, const VkPhysicalDeviceSubgroupProperti
 		return awq_err(err, errlen, AWQ_EUNSUPPORTED,
 			       "%s lacks subgroup arithmetic in compute shaders, which every reduction here uses", name);
 	c->subgroup_size = sg->subgroupSize;
+	c->sg_shuffle = (sg->supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) != 0;
 	c->min_subgroup = sc->minSubgroupSize ? sc->minSubgroupSize : sg->subgroupSize;
 	if (c->min_subgroup * 64 < 256)
 		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "%s has subgroups of %u invocations; at least 4 are needed",

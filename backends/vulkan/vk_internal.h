@@ -175,6 +175,8 @@ struct vk_ctx {
 	struct vk_buf attn_ticket; /* max_tokens x n_heads words, 0 between dispatches (attention.comp) */
 	int attn_merge;            /* attention merges its splits in its own dispatch; AWQ_VK_ATTN_MERGE=0: off */
 	int attn_fold;             /* decode: attn_prep's work inside the attention dispatch; AWQ_VK_ATTN_FOLD=0: off */
+	int attn_prefill;          /* prefill steps through attn_prefill.comp where it fits; AWQ_VK_ATTN_PREFILL=0: off */
+	int sg_shuffle;            /* subgroup shuffles in compute (attn_prefill.comp) */
 	int attn_ilp;              /* attention.comp's ILP flag (AWQ_VK_ATTN_ILP=1) */
 	int attn_splits_cap;       /* AWQ_VK_ATTN_SPLITS=N: at most N key splits per attention (0: none) */
 	int moe_silu;              /* MoE decode: experts' gate/up + SiLU in one dispatch; AWQ_VK_MOE_SILU=1: on */

@@ -144,9 +144,13 @@ static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 	int rc = fold	  ? 0
 		 : vn->prep ? vk_pipe_get(c, "attn_prep", dt, 0, 0, &ps, err, errlen)
 			    : vk_pipe_get(c, "kv_store", 0, 0, 0, &ps, err, errlen);
+	/* prefill: attn_prefill.comp, query rows in tiles, where the head size and subgroups allow (its
+	 * D / 32 lanes per row within the smallest subgroup) */
+	const int tiled = c->attn_prefill && rows > VK_MATVEC_ROWS && c->sg_shuffle &&
+			  (D == 32 || D == 64 || D == 128 || D == 256) && D / 32 <= c->min_subgroup;
 	if (!rc)
-		rc = vk_pipe_get(c, "attention", fold ? dt : 0, 0, 0, &pa, err, errlen);
-	if (!rc && !c->attn_merge)
+		rc = vk_pipe_get(c, tiled ? "attn_prefill" : "attention", fold ? dt : 0, 0, 0, &pa, err, errlen);
+	if (!rc && !c->attn_merge && !tiled)
 		rc = vk_pipe_get(c, "attn_combine", 0, 0, 0, &pm, err, errlen);
 	if (rc)
 		return rc;
@@ -165,6 +169,12 @@ static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 		vk_grid(((uint32_t)rows * kvd / 2 + 255) / 256, &gx, &gy);
 		vk_dispatch(cb, c, ps, vn->set[0], &st, gx, gy, 1);
 		vk_barrier_compute(cb);
+	}
+	if (tiled) {
+		struct vk_push ap = {.u = {H, HKV, D, (uint32_t)rows}, .f0 = n->p.attn.scale};
+		const uint32_t rpw = 128u / (D / 32u);
+		vk_dispatch(cb, c, pa, vn->set[1], &ap, ((uint32_t)rows + rpw - 1) / rpw, H, 1);
+		return 0;
 	}
 	struct vk_push at = {.u = {H, HKV, D, S, (uint32_t)c->attn_merge}, .f0 = n->p.attn.scale};
 	if (fold) { /* attention.comp's FOLD: the prep's flags, RoPE table and eps */
