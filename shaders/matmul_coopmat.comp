@@ -10,7 +10,7 @@
  * products, so one barrier per slice separates the two. Rows of the shared tiles are padded to 40
  * halves (80 bytes), so the 16-byte rows a matrix load reads from eight consecutive tile rows fall
  * in distinct banks.
- *   default: 64 x 64, 2 x 2 subgroups of 2 x 2 (128 invocations, 28 KiB of shared memory)
+ *   default: 64 x 64, 2 x 2 subgroups of 2 x 2 (128 invocations, 24 KiB of shared memory)
  *   LARGE:  128 x 128, 2 x 4 subgroups of 4 x 2 (256 invocations, 48 KiB)
  * Every loop but the one over k slices is unrolled, so that the accumulator, fragment and staging
  * arrays are indexed by constants and stay in registers.
@@ -21,7 +21,11 @@
  * fp16's normal range; below 2^-14 (6.1e-5) they become fp16 subnormals, off by at most 2^-24 (2^-25
  * where the conversion rounds to nearest), which does not matter for weights; 65536 and above would
  * overflow to inf, so the host sends a BF16 matrix here only when every |w| < 65536 (the largest
- * bf16 below, 65280, fits) and none is inf or NaN (vk_rec_matmul). */
+ * bf16 below, 65280, fits) and none is inf or NaN (vk_rec_matmul).
+ * MOE (the default tile only; MOE_EXPERTS prefill, dispatched indirectly, as matmul_tile.comp's MOE):
+ * workgroup y is one 64-row tile of one expert from the grouping buffer at binding 7
+ * (moe_layout.glsl; no bias): rows are that expert's permuted slots, x rows their tokens (gather) or
+ * the slots themselves, and the weight rows the expert's in the buffer of all experts. */
 #extension GL_GOOGLE_include_directive : require
 #extension GL_NV_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
@@ -57,7 +61,16 @@ layout(set = 0, binding = 4, std430) readonly buffer W1 { uint w1[]; };
 layout(set = 0, binding = 4, std430) readonly buffer W4 { uvec4 w4[]; };
 layout(set = 0, binding = 3, std430) writeonly buffer Out { float o[]; };
 layout(set = 0, binding = 5, std430) readonly buffer SZ { uint sz[]; };
+#ifdef MOE
+#if defined(LARGE)
+#error "MOE takes the 64 x 64 tile (the grouping's 64-row tiles)"
+#endif
+#include "moe_layout.glsl"
+layout(set = 0, binding = 7, std430) readonly buffer Group { uint grp[]; };
+#define BIAS(n) 0.0
+#else
 #include "bias.glsl"
+#endif
 
 shared float16_t As[2u * BM * LD];
 shared float16_t Bs[2u * BN * LD];
@@ -69,6 +82,10 @@ shared float Cs[WM * WN * 256u];
 #define BL (BN * 4u / NT)
 
 vec4 ra[AL];
+/* the tile's rows (an expert's with MOE), the x row of each of this invocation's AL staged rows,
+ * the weight's first row (the expert's) and the output's first row */
+uint g_rows, g_wrow, g_base;
+uint xrow[AL];
 #ifdef FMT_Q4
 uint rq[BL];
 uint rz[BL];
@@ -76,39 +93,40 @@ uint rz[BL];
 uvec4 rw[BL];
 #endif
 
-/* u0 = K, u1 = N, u2 = rows, u3 = group size (Q4), u4 = has bias */
+/* u0 = K, u1 = N, u2 = rows, u3 = group size (Q4), u4 = has bias;
+ * MOE: u2 = experts, u5 = slot capacity S, u6 = gather x rows through slot_token */
 void load_slice(uint k0, uint m0, uint n0)
 {
-	const uint K = pc.u0, N = pc.u1, rows = pc.u2, t = gl_LocalInvocationID.x;
+	const uint K = pc.u0, N = pc.u1, rows = g_rows, t = gl_LocalInvocationID.x;
 	const bool v4 = (K & 3u) == 0u;
 	[[unroll]] for (uint i = 0u; i < AL; i++) {
 		uint idx = i * NT + t, r = m0 + idx / 8u, k = k0 + (idx % 8u) * 4u;
 		vec4 v = vec4(0.0);
 		if (r < rows) {
 			if (v4 && k < K) {
-				v = x4[(r * K + k) / 4u];
+				v = x4[(xrow[i] * K + k) / 4u];
 			} else {
 				[[unroll]] for (uint e = 0u; e < 4u; e++)
 					if (k + e < K)
-						v[e] = x1[r * K + k + e];
+						v[e] = x1[xrow[i] * K + k + e];
 			}
 		}
 		ra[i] = v;
 	}
 	[[unroll]] for (uint i = 0u; i < BL; i++) {
-		uint idx = i * NT + t, n = n0 + idx / 4u, k = k0 + (idx % 4u) * 8u;
+		uint idx = i * NT + t, n = n0 + idx / 4u, k = k0 + (idx % 4u) * 8u, wn = g_wrow + n;
 #ifdef FMT_Q4
 		bool in_b = n < N && k < K;
-		rq[i] = in_b ? w1[n * (K / 8u) + k / 8u] : 0u;
-		rz[i] = in_b ? sz[n * (K / pc.u3) + k / pc.u3] : 0u;
+		rq[i] = in_b ? w1[wn * (K / 8u) + k / 8u] : 0u;
+		rz[i] = in_b ? sz[wn * (K / pc.u3) + k / pc.u3] : 0u;
 #else
 		uvec4 v = uvec4(0u);
 		if (n < N) {
 			if ((K & 7u) == 0u && k < K) {
-				v = w4[(n * K + k) / 8u];
+				v = w4[(wn * K + k) / 8u];
 			} else {
 				[[unroll]] for (uint e = 0u; e < 8u; e++) {
-					uint i2 = n * K + k + e;
+					uint i2 = wn * K + k + e;
 					uint h = k + e < K ? (w1[i2 >> 1] >> ((i2 & 1u) * 16u)) & 0xffffu : 0u;
 					v[e / 2u] |= h << ((e & 1u) * 16u);
 				}
@@ -144,8 +162,27 @@ void store_slice(uint buf)
 
 void main()
 {
-	const uint K = pc.u0, N = pc.u1, rows = pc.u2;
-	const uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BN;
+	const uint K = pc.u0, N = pc.u1, n0 = gl_WorkGroupID.x * BN;
+#ifdef MOE
+	const uint tile = moe_tiles(pc.u2, pc.u5) + 2u * gl_WorkGroupID.y, ex = grp[tile], m0 = grp[tile + 1u];
+	g_base = grp[MOE_START + ex];
+	g_rows = grp[MOE_START + ex + 1u] - g_base;
+	g_wrow = ex * N;
+#else
+	const uint m0 = gl_WorkGroupID.y * BM;
+	g_rows = pc.u2;
+	g_base = 0u;
+	g_wrow = 0u;
+#endif
+	const uint rows = g_rows;
+	[[unroll]] for (uint i = 0u; i < AL; i++) {
+		const uint r = m0 + (i * NT + gl_LocalInvocationID.x) / 8u; /* (rows past the end are not read) */
+#ifdef MOE
+		xrow[i] = r >= rows ? 0u : pc.u6 != 0u ? grp[moe_slot_token(pc.u2) + g_base + r] : g_base + r;
+#else
+		xrow[i] = r;
+#endif
+	}
 	const uint sg = gl_SubgroupID, sm = (sg / WN) * TM * 16u, sn = (sg % WN) * TN * 16u;
 	fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc[TM][TN];
 	[[unroll]] for (uint i = 0u; i < TM; i++)
@@ -185,7 +222,7 @@ void main()
 			[[unroll]] for (uint e = 0u; e < 8u; e++) {
 				uint idx = e * 32u + lane, m = m0 + sm + 16u * i + idx / 16u, n = n0 + sn + 16u * j + idx % 16u;
 				if (m < rows && n < N)
-					o[m * N + n] = Cs[cs + idx] + BIAS(n);
+					o[(g_base + m) * N + n] = Cs[cs + idx] + BIAS(n);
 			}
 			subgroupMemoryBarrierShared();
 			subgroupBarrier();

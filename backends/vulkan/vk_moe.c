@@ -343,7 +343,11 @@ static int rec_experts(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_no
 	const uint32_t I = (uint32_t)x->gate[0].n, slots = (uint32_t)rows * K, S = (uint32_t)c->max_tokens * K;
 	const uint32_t Gg = q4 ? (uint32_t)x->gate[0].group_size : 0, Gd = q4 ? (uint32_t)x->down[0].group_size : 0;
 	const int gdt = q4 ? 0 : vk_dt_code(x->gate[0].dtype), ddt = q4 ? 0 : vk_dt_code(x->down[0].dtype);
-	const char *mat = prefill ? (q4 ? "moe_matmul_q4" : "moe_matmul_dense")
+	/* prefill: the cooperative-matrix shader's 64 x 64 tile where the device has it (AWQ and F16
+	 * experts; BF16 ones keep the f32 tile shader: their range is not checked at upload) */
+	const int cm = prefill && c->nv_coopmat && (q4 || (x->gate[0].dtype == AWQ_DT_F16 && x->down[0].dtype == AWQ_DT_F16));
+	const char *mat = prefill ? (q4 ? (cm ? "moe_matmul_q4_nvcm" : "moe_matmul_q4")
+					: (cm ? "moe_matmul_dense_nvcm" : "moe_matmul_dense"))
 				  : (q4 ? (vk_q4_f16(c) ? "moe_matvec_q4_f16" : "moe_matvec_q4") : "moe_matvec_dense");
 	VkPipeline pg, pd, psilu, pcomb, pgroup = VK_NULL_HANDLE;
 	const int fused = !prefill && gate_up_fused(c, x);
