@@ -88,8 +88,6 @@ cudaError_t awq_cu_q4_gemv(cudaStream_t s, const struct awq_cu_q4 *w, const floa
  * kernel's tiles per block (rt), warps per block (kw), ring stages and programmatic launch (pdl);
  * 0 (pdl: -1) keeps the built-in choice. Not thread-safe; for tools/bench only. */
 void awq_cu_q4_gemv_tune(int legacy, int rt, int kw, int stages, int pdl);
-/* AWQ_CUDA_GEMV_MINB for tests: 1 on, 0 off (k_q4.cu q4_gemv2_kernel MINB). Not thread-safe. */
-void awq_cu_q4_gemv_minb(int on);
 /* Launch overrides of the streaming decode GEMV per matrix shape, "MxK:rt,kw,S;..." (the value of
  * AWQ_CUDA_GEMV, read at the first launch; see k_q4.cu). NULL or "" clears them. Returns the number
  * of entries taken, or -1 when the spec is malformed (entries before the bad one stay). */

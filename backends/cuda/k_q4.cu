@@ -385,16 +385,10 @@ static __device__ __forceinline__ uint4 v2_lds16(uint32_t a)
  * unnormalised xn), XN_EPI the producer's AWQ_CU_EPI_ADD_NORM epilogue. Separate instantiations,
  * because one with both ran its main loop with ~4% more instructions (address arithmetic) than the
  * plain one: the gate/up reader took 20.2 us instead of 19.2 (ncu, session 13). */
-/* MINB > 1 (AWQ_CUDA_GEMV_MINB, an experiment): an instantiation for blocks of at most
- * V2_MINB_THREADS threads compiled to fit MINB blocks per SM (registers), so that a grid of up to
- * MINB x SMs blocks is resident in one wave: the fused gate/up GEMV (688 blocks of 4 warps for
- * llama2-7b, 768 for qwen3-8b) ran 5 per SM at 91 registers, so its last 28 blocks were a second
- * wave on 28 SMs (~6 us of its 20 us in ncu, by the per-SM bytes). */
-#define V2_MINB_THREADS 128
 #define XN_READ 1
 #define XN_EPI 2
-template <int RT, int S, bool XR = false, int XN = 0, int MINB = 1>
-__global__ void __launch_bounds__(MINB > 1 ? V2_MINB_THREADS : V2_MAX_WARPS * 32, MINB) q4_gemv2_kernel(struct awq_cu_q4 w, const float *__restrict__ x,
+template <int RT, int S, bool XR = false, int XN = 0>
+__global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct awq_cu_q4 w, const float *__restrict__ x,
 									 int rows, struct awq_cu_out out,
 									 enum awq_cu_epilogue epi, int per)
 {
@@ -714,37 +708,25 @@ static v2_dev v2_device(void)
 	return cache[d];
 }
 
-/* AWQ_CUDA_GEMV_MINB=1 (an experiment, off; awq_cu_q4_gemv_minb for tests): launches of at most
- * V2_MINB_THREADS threads with 4 ring stages take the instantiation fitted to 6 blocks per SM. */
-static int v2_minb = -1;
-
-extern "C" void awq_cu_q4_gemv_minb(int on)
-{
-	v2_minb = on;
-}
-
-template <int RT, int S, bool XR = false, int XN = 0, int MINB = 1>
+template <int RT, int S, bool XR = false, int XN = 0>
 static cudaError_t launch_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
 				const struct awq_cu_out *out, enum awq_cu_epilogue epi, int kw, int per, size_t smem,
 				int pdl)
 {
-	if constexpr (MINB == 1 && S == 4 && !XR && XN != XN_EPI)
-		if (v2_minb > 0 && kw * 32 <= V2_MINB_THREADS)
-			return launch_gemv2<RT, S, XR, XN, 6>(s, w, x, rows, out, epi, kw, per, smem, pdl);
 	static int attr_set[16]; /* per device: the largest size already allowed */
 	int d = 0;
 	cudaGetDevice(&d);
 	const int known = d >= 0 && d < 16;
 	if (!known || attr_set[d] < (int)smem) {
-		cudaError_t e = cudaFuncSetAttribute(q4_gemv2_kernel<RT, S, XR, XN, MINB>,
-						     cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+		cudaError_t e = cudaFuncSetAttribute(q4_gemv2_kernel<RT, S, XR, XN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+						     (int)smem);
 		if (e != cudaSuccess)
 			return e;
 		if (known)
 			attr_set[d] = (int)smem;
 	}
-	return awq_cu_launch(q4_gemv2_kernel<RT, S, XR, XN, MINB>, dim3((w->tiles + RT - 1) / RT), dim3(kw * 32), smem, s,
-			     pdl, *w, x, rows, *out, epi, per);
+	return awq_cu_launch(q4_gemv2_kernel<RT, S, XR, XN>, dim3((w->tiles + RT - 1) / RT), dim3(kw * 32), smem, s, pdl, *w, x,
+			     rows, *out, epi, per);
 }
 
 template <int RT, int XN>
@@ -852,10 +834,6 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 	int S = v2_stages ? v2_stages : rows > 2 || (!long_k && kw >= 8) ? 2 : 4;
 	if (v2_novr < 0)
 		awq_cu_q4_gemv_overrides(getenv("AWQ_CUDA_GEMV"));
-	if (v2_minb < 0) { /* (the kernels read their settings themselves, as AWQ_CUDA_PDL: no core here) */
-		const char *e = getenv("AWQ_CUDA_GEMV_MINB");
-		v2_minb = e && e[0] == '1';
-	}
 	for (int i = 0; i < v2_novr; i++)
 		if (v2_ovrs[i].m == w->tiles * 16 && v2_ovrs[i].k == w->k) {
 			rt = epi == AWQ_CU_EPI_SILU_MUL ? 2 : v2_ovrs[i].rt;

@@ -805,14 +805,6 @@ int main(void)
 			test_q4_epinorm(1152, 1088, 344, 64);
 		}
 		awq_cu_q4_gemv_tune(0, 0, 0, 0, -1);
-		/* AWQ_CUDA_GEMV_MINB: the instantiation fitted to 6 blocks per SM (launches of 4 warps or
-		 * fewer with 4 stages: these short-K shapes) */
-		awq_cu_q4_gemv_minb(1);
-		printf("-- decode GEMV, 6-blocks-per-SM instantiation\n");
-		test_q4_segments(1152, 64, n3, 3, r_dec, 5);
-		test_q4_silu(344, 256, 64);
-		test_q4_epinorm(1152, 1088, 344, 64);
-		awq_cu_q4_gemv_minb(0);
 		test_q4_epinorm(4096, 4096, 1024, 128); /* llama2-7b's hidden size, the built-in launch */
 		test_q4_epinorm(1024, 1152, 344, 32);   /* g32: the fallback kernel */
 		/* which launch the built-in rule and an override take (sm_80+: the streaming kernel; the
