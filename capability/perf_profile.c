@@ -94,7 +94,9 @@ static void cuda_profile(const struct awq_device_caps *d, struct perf_profile *p
  * 0.38 of the bandwidth. Decode steps (up to VK_MATVEC_ROWS = 4 rows) run mat-vecs on the ALUs, not
  * the cooperative-matrix shader: no 16-row padding (charging it predicted 55.6 tok/s for both), at
  * an assumed half of the FP32 peak, which never binds them. Prefill through the NV cooperative-matrix
- * shader at 12-14 TFLOP/s, 0.013 of the FP16 peak. Without cooperative matrices the tiled FP32 shader
+ * shader at 0.072 of the FP16 peak (~71 TFLOP/s on the H200, matmuls and attention together: llama2-7b
+ * pp512 5413 tok/s AWQ, 5411 BF16, qwen3-8b 5051 / 5113, 2026-12-01 session 17; 0.013 before its
+ * rewrite, at 12-14 TFLOP/s). Without cooperative matrices the tiled FP32 shader
  * is assumed at half the FP32 peak (not measured on a GPU yet). Raise these as the shaders are tuned. */
 static void vulkan_gpu_profile(const struct awq_device_caps *d, struct perf_profile *p)
 {
@@ -106,7 +108,7 @@ static void vulkan_gpu_profile(const struct awq_device_caps *d, struct perf_prof
 	p->eta_bw[PK_ATTN] = 0.50;
 	p->eta_bw[PK_ELEM] = 0.60;
 	for (int k = 0; k < PK_COUNT; k++)
-		p->rate[k] = coopmat ? 0.013 : 0.5;
+		p->rate[k] = coopmat ? 0.072 : 0.5;
 	if (!coopmat)
 		for (int k = 0; k < PK_COUNT; k++)
 			p->unit[k] = AWQ_MF_FP32;
