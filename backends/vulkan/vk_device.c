@@ -311,8 +311,21 @@ int vk_open_device(struct vk_ctx *c, int index, char *err, size_t errlen)
 		f2.pNext = &cm;
 	}
 #endif
+	/* AWQ_VK_PIPELINE_STATS=1: the driver's statistics of every pipeline built (registers, shared
+	 * memory, ... as the driver names them; vk_pipe_get prints them), where it has the extension */
+	VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR pex = {
+		.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
+	const int pex_ext = getenv("AWQ_VK_PIPELINE_STATS") && has_ext(c->phys, "VK_KHR_pipeline_executable_properties");
+	if (pex_ext) {
+		pex.pNext = f2.pNext;
+		f2.pNext = &pex;
+	}
 	int f16_ext = c->props.apiVersion >= VK_API_VERSION_1_2 || has_ext(c->phys, "VK_KHR_shader_float16_int8");
 	vkGetPhysicalDeviceFeatures2(c->phys, &f2);
+	c->pipe_stats = pex_ext && pex.pipelineExecutableInfo;
+	if (getenv("AWQ_VK_PIPELINE_STATS") && !c->pipe_stats)
+		fprintf(stderr, "awqrun: vulkan: AWQ_VK_PIPELINE_STATS: %s has no VK_KHR_pipeline_executable_properties\n",
+			c->props.deviceName);
 	c->has_f16 = f16_ext && f16.shaderFloat16;
 	/* enabled only for the knob that uses it (AWQ_VK_Q8=1, read in vk_open) */
 	c->q8 = c->q8 && idot_ext && idf.shaderIntegerDotProduct;
@@ -352,7 +365,7 @@ int vk_open_device(struct vk_ctx *c, int index, char *err, size_t errlen)
 		.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES,
 		.pNext = c->nv_coopmat ? (void *)&evmm : NULL,
 		.shaderFloat16 = c->has_f16 ? VK_TRUE : VK_FALSE};
-	const char *exts[4];
+	const char *exts[6];
 	uint32_t n_ext = 0;
 	void *chain = c->has_f16 || c->nv_coopmat ? (void *)&ef16 : NULL;
 	if (c->has_f16 && c->props.apiVersion < VK_API_VERSION_1_2)
@@ -373,6 +386,13 @@ int vk_open_device(struct vk_ctx *c, int index, char *err, size_t errlen)
 		chain = &ecm;
 	}
 #endif
+	VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR epex = {
+		.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR, .pNext = chain,
+		.pipelineExecutableInfo = VK_TRUE};
+	if (c->pipe_stats) {
+		exts[n_ext++] = "VK_KHR_pipeline_executable_properties";
+		chain = &epex;
+	}
 	float prio = 1.0f;
 	VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = c->qfamily,
 				       .queueCount = 1, .pQueuePriorities = &prio};

@@ -126,6 +126,47 @@ static int get_module(struct vk_ctx *c, const char *name, VkShaderModule *out, c
 	return awq_err(err, errlen, AWQ_EUNSUPPORTED, "shader %s is not in this build", name);
 }
 
+/* AWQ_VK_PIPELINE_STATS=1: the driver's statistics of a pipeline just built, on stderr, one line per
+ * executable (NVIDIA names its register count, shared memory and more; the registers decide how
+ * many workgroups an SM holds, which no other tool here shows for Vulkan). */
+static void print_stats(struct vk_ctx *c, VkPipeline pipe, const char *name, const int32_t *spec)
+{
+	PFN_vkGetPipelineExecutablePropertiesKHR props = (PFN_vkGetPipelineExecutablePropertiesKHR)vkGetDeviceProcAddr(
+		c->dev, "vkGetPipelineExecutablePropertiesKHR");
+	PFN_vkGetPipelineExecutableStatisticsKHR stats = (PFN_vkGetPipelineExecutableStatisticsKHR)vkGetDeviceProcAddr(
+		c->dev, "vkGetPipelineExecutableStatisticsKHR");
+	VkPipelineInfoKHR pi = {.sType = VK_STRUCTURE_TYPE_PIPELINE_INFO_KHR, .pipeline = pipe};
+	uint32_t ne = 0;
+	if (!props || !stats || props(c->dev, &pi, &ne, NULL) != VK_SUCCESS)
+		return;
+	for (uint32_t e = 0; e < ne; e++) {
+		VkPipelineExecutableInfoKHR ei = {.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR, .pipeline = pipe,
+						  .executableIndex = e};
+		VkPipelineExecutableStatisticKHR st[32];
+		uint32_t ns = 32;
+		for (uint32_t i = 0; i < ns; i++)
+			st[i] = (VkPipelineExecutableStatisticKHR){.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR};
+		VkResult r = stats(c->dev, &ei, &ns, st);
+		if (r != VK_SUCCESS && r != VK_INCOMPLETE)
+			continue;
+		fprintf(stderr, "awqrun vulkan pipeline %s [%d,%d,%d]:", name, spec[0], spec[1], spec[2]);
+		for (uint32_t i = 0; i < ns; i++) {
+			fprintf(stderr, " %s=", st[i].name);
+			switch (st[i].format) {
+			case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR: fprintf(stderr, "%u", st[i].value.b32); break;
+			case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR: fprintf(stderr, "%lld", (long long)st[i].value.i64); break;
+			case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR:
+				fprintf(stderr, "%llu", (unsigned long long)st[i].value.u64);
+				break;
+			default: fprintf(stderr, "%g", st[i].value.f64); break;
+			}
+			fputc(i + 1 < ns ? ';' : '\n', stderr);
+		}
+		if (!ns)
+			fputc('\n', stderr);
+	}
+}
+
 /* Specialisation constants: 0 = element type / op / mode, 1 = workgroup size, 2 = bias type. */
 int vk_pipe_get(struct vk_ctx *c, const char *name, int32_t s0, int32_t s1, int32_t s2, VkPipeline *out, char *err,
 		size_t errlen)
@@ -150,7 +191,8 @@ int vk_pipe_get(struct vk_ctx *c, const char *name, int32_t s0, int32_t s1, int3
 		.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
 		.stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT,
 			  .module = m, .pName = "main", .pSpecializationInfo = &si},
-		.layout = c->playout};
+		.layout = c->playout,
+		.flags = c->pipe_stats ? VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR : 0};
 	struct vk_pipe *p = &c->pipes[c->n_pipes];
 	rc = vk_check(c, vkCreateComputePipelines(c->dev, c->pcache, 1, &ci, NULL, &p->pipe), "vkCreateComputePipelines",
 		      err, errlen);
@@ -158,6 +200,8 @@ int vk_pipe_get(struct vk_ctx *c, const char *name, int32_t s0, int32_t s1, int3
 		return awq_err(err, errlen, rc, "Vulkan: building the %s pipeline failed", name);
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	memcpy(p->spec, spec, sizeof(spec));
+	if (c->pipe_stats)
+		print_stats(c, p->pipe, name, spec);
 	c->n_pipes++;
 	*out = p->pipe;
 	return 0;
