@@ -68,6 +68,16 @@ layout(constant_id = 0) const int DT = 0;
 layout(constant_id = 2) const int BDT = 0;
 #include "common.glsl"
 
+/* NOMBS: the k loop's barriers without the memoryBarrierShared() before them. glslang emits it as
+ * OpMemoryBarrier at queue-family scope, which a driver may implement as a fence that also waits for
+ * the global loads still in flight (the next slices' prefetch); barrier() alone already orders the
+ * workgroup's shared memory (OpControlBarrier with WorkgroupMemory | AcquireRelease). */
+#ifdef NOMBS
+#define MBS()
+#else
+#define MBS() memoryBarrierShared()
+#endif
+
 #define BM (WM * TM * 16u)
 #define BN (WN * TN * 16u)
 #define BK 32u
@@ -233,7 +243,7 @@ void pf2_slice(uint s, uint h, uint slices, uint m0, uint n0, uint sm, uint sn,
 	swap_sets(); /* A: slice s + 1 (loaded an iteration ago), B: slice s + 2 */
 	if (s + 1u < slices)
 		store_slice(h ^ 1u);
-	memoryBarrierShared();
+	MBS();
 	barrier();
 }
 #endif
@@ -275,7 +285,7 @@ void main()
 		load_slice(BK, m0, n0);
 	swap_sets();
 	store_slice(0u);
-	memoryBarrierShared();
+	MBS();
 	barrier();
 	for (uint s = 0u; s < slices; s += 2u) {
 		pf2_slice(s, 0u, slices, m0, n0, sm, sn, acc);
@@ -285,7 +295,7 @@ void main()
 #else
 	load_slice(0u, m0, n0);
 	store_slice(0u);
-	memoryBarrierShared();
+	MBS();
 	barrier();
 	for (uint s = 0u; s < slices; s++) {
 		const uint buf = s & 1u;
@@ -304,7 +314,7 @@ void main()
 		}
 		if (s + 1u < slices)
 			store_slice(buf ^ 1u);
-		memoryBarrierShared();
+		MBS();
 		barrier();
 	}
 #endif
