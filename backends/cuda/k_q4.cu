@@ -828,6 +828,25 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 		 : blocks2 <= sm_count	     ? 16
 		 : blocks2 <= 3 * sm_count ? 8
 					     : 4;
+	/* Wave balance (session 17, measured in the model on the H200, AWQ_CUDA_GEMV overrides): a long-K
+	 * launch whose 16-warp blocks (one per SM) would need a second wave takes one-tile blocks of 8
+	 * warps instead when three per SM hold them all at once (qwen3-14b down, 5120 x 17408: 160 blocks
+	 * in two waves -> 320 in one, decode 286.7 -> 301.2 tok/s); and a launch of 8-warp blocks that
+	 * would leave most SMs a block short (under 80% of the busiest SM's share on average) takes
+	 * one-tile blocks when those fill the SMs evenly (90% or more; qwen3-8b q/k/v, 6144 x 4096: 192
+	 * blocks -> 384, 482.6 -> 494.5 tok/s). Not for the producer-epilogue norm's launches, whose
+	 * per-block epilogue the doubled grid pays twice (qwen3-14b o, 5120 x 5120: 286.7 -> 283.4). */
+	if (!v2_rt && !v2_kw && rows <= 2 && epi != AWQ_CU_EPI_SILU_MUL && epi != AWQ_CU_EPI_ADD_NORM && rt == 2) {
+		const int slots = 3 * sm_count; /* 8-warp blocks per wave */
+		const int waves2 = (blocks2 + sm_count - 1) / sm_count, waves1 = (w->tiles + sm_count - 1) / sm_count;
+		if (long_k && blocks2 > sm_count && w->tiles <= slots) {
+			rt = 1;
+			kw = 8;
+		} else if (!long_k && kw == 8 && w->tiles <= slots && 10 * blocks2 < 8 * waves2 * sm_count &&
+			   10 * w->tiles >= 9 * waves1 * sm_count) {
+			rt = 1;
+		}
+	}
 	if (rows > 2 && !v2_kw && kw > 8)
 		kw = 8;
 	kw = kw > V2_MAX_WARPS ? V2_MAX_WARPS : kw;
