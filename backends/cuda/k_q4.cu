@@ -834,16 +834,17 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 	 * in two waves -> 320 in one, decode 286.7 -> 301.2 tok/s); and a launch of 8-warp blocks that
 	 * would leave most SMs a block short (under 80% of the busiest SM's share on average) takes
 	 * one-tile blocks when those fill the SMs evenly (90% or more; qwen3-8b q/k/v, 6144 x 4096: 192
-	 * blocks -> 384, 482.6 -> 494.5 tok/s). Not for the producer-epilogue norm's launches, whose
-	 * per-block epilogue the doubled grid pays twice (qwen3-14b o, 5120 x 5120: 286.7 -> 283.4). */
-	if (!v2_rt && !v2_kw && rows <= 2 && epi != AWQ_CU_EPI_SILU_MUL && epi != AWQ_CU_EPI_ADD_NORM && rt == 2) {
+	 * blocks -> 384, 482.6 -> 494.5 tok/s). The second not for the producer-epilogue norm's launches,
+	 * whose per-block epilogue the doubled grid pays twice (qwen3-14b o, 5120 x 5120: 286.7 -> 283.4;
+	 * the down projection above is such a producer too, and gains). */
+	if (!v2_rt && !v2_kw && rows <= 2 && epi != AWQ_CU_EPI_SILU_MUL && rt == 2) {
 		const int slots = 3 * sm_count; /* 8-warp blocks per wave */
 		const int waves2 = (blocks2 + sm_count - 1) / sm_count, waves1 = (w->tiles + sm_count - 1) / sm_count;
 		if (long_k && blocks2 > sm_count && w->tiles <= slots) {
 			rt = 1;
 			kw = 8;
-		} else if (!long_k && kw == 8 && w->tiles <= slots && 10 * blocks2 < 8 * waves2 * sm_count &&
-			   10 * w->tiles >= 9 * waves1 * sm_count) {
+		} else if (!long_k && kw == 8 && epi != AWQ_CU_EPI_ADD_NORM && w->tiles <= slots &&
+			   10 * blocks2 < 8 * waves2 * sm_count && 10 * w->tiles >= 9 * waves1 * sm_count) {
 			rt = 1;
 		}
 	}
