@@ -12,24 +12,6 @@
  * in distinct banks.
  *   default: 64 x 64, 2 x 2 subgroups of 2 x 2 (128 invocations, 24 KiB of shared memory)
  *   LARGE:  128 x 128, 2 x 4 subgroups of 4 x 2 (256 invocations, 48 KiB)
- * PF2 (either tile, MOE included): the global loads run two slices ahead, so that each slice's loads
- * are in flight during two slices of products instead of one, with the same two shared-memory
- * buffers and one barrier per slice. Two register sets of staged loads: set A (ra, rq/rz or rw, the
- * only set load_slice fills and store_slice drains) and set B (the same names with _b); swap_sets
- * exchanges them. Slice j lives in buffer j & 1; at the head of iteration s, buffer s & 1 holds slice
- * s, set B holds slice s + 1's loads (issued one iteration earlier) and set A is free:
- *   prologue:    A <- load 0; swap; A <- load 1 (if slices > 1); swap (A = 0, B = 1);
- *                A -> buffer 0; barrier
- *   iteration s: A <- load s + 2 (if s + 2 < slices); products of buffer s & 1;
- *                swap (A = s + 1, B = s + 2); A -> buffer (s + 1) & 1 (if s + 1 < slices); barrier
- * so slice j >= 2 is loaded at the head of iteration j - 2 and stored after the products of j - 1
- * (slice 1: loaded in the prologue, stored in iteration 0); the last iteration loads and stores
- * nothing, the one before stores without loading, and the loads past K are load_slice's zero fill
- * in any case. The k-slice loop runs in pairs (two calls of pf2_slice, the second skipped after an
- * odd last slice), so the pair's two swaps cancel at the back edge: each set stays in the same
- * registers (a swap is a renaming, not a move), where a loop of single slices would carry the set in
- * flight through a copy at the back edge that waits for its loads. Set B costs 4 AL + 2 BL (Q4) or
- * 4 AL + 4 BL (dense) more registers per invocation: 20 or 24 for either tile.
  * Every loop but the one over k slices is unrolled, so that the accumulator, fragment and staging
  * arrays are indexed by constants and stay in registers.
  * The operands are fp16 (x rounded once, as the CUDA backend's cuBLAS prefill), the sums f32. Each
@@ -67,16 +49,6 @@ layout(local_size_x = NT) in;
 layout(constant_id = 0) const int DT = 0;
 layout(constant_id = 2) const int BDT = 0;
 #include "common.glsl"
-
-/* NOMBS: the k loop's barriers without the memoryBarrierShared() before them. glslang emits it as
- * OpMemoryBarrier at queue-family scope, which a driver may implement as a fence that also waits for
- * the global loads still in flight (the next slices' prefetch); barrier() alone already orders the
- * workgroup's shared memory (OpControlBarrier with WorkgroupMemory | AcquireRelease). */
-#ifdef NOMBS
-#define MBS()
-#else
-#define MBS() memoryBarrierShared()
-#endif
 
 #define BM (WM * TM * 16u)
 #define BN (WN * TN * 16u)
@@ -119,38 +91,6 @@ uint rq[BL];
 uint rz[BL];
 #else
 uvec4 rw[BL];
-#endif
-#ifdef PF2
-vec4 ra_b[AL];
-#ifdef FMT_Q4
-uint rq_b[BL];
-uint rz_b[BL];
-#else
-uvec4 rw_b[BL];
-#endif
-
-/* exchanges the register sets A and B (constant indices: a renaming once the arrays are registers) */
-void swap_sets()
-{
-	[[unroll]] for (uint i = 0u; i < AL; i++) {
-		const vec4 t = ra[i];
-		ra[i] = ra_b[i];
-		ra_b[i] = t;
-	}
-	[[unroll]] for (uint i = 0u; i < BL; i++) {
-#ifdef FMT_Q4
-		const uint q = rq[i], z = rz[i];
-		rq[i] = rq_b[i];
-		rz[i] = rz_b[i];
-		rq_b[i] = q;
-		rz_b[i] = z;
-#else
-		const uvec4 w = rw[i];
-		rw[i] = rw_b[i];
-		rw_b[i] = w;
-#endif
-	}
-}
 #endif
 
 /* u0 = K, u1 = N, u2 = rows, u3 = group size (Q4), u4 = has bias;
@@ -220,34 +160,6 @@ void store_slice(uint buf)
 	}
 }
 
-#ifdef PF2
-/* one k slice s of PF2's schedule (the header), h = s & 1 (a literal at both calls): slice s + 2's
- * loads into the free set A, the products of slice s from buffer h, then set B (slice s + 1) into
- * buffer h ^ 1 */
-void pf2_slice(uint s, uint h, uint slices, uint m0, uint n0, uint sm, uint sn,
-	inout fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc[TM][TN])
-{
-	if (s + 2u < slices)
-		load_slice((s + 2u) * BK, m0, n0); /* in flight during two slices of products */
-	[[unroll]] for (uint kk = 0u; kk < BK; kk += 16u) {
-		fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> a[TM], b[TN];
-		[[unroll]] for (uint i = 0u; i < TM; i++)
-			coopMatLoadNV(a[i], As, h * BM * LD + (sm + 16u * i) * LD + kk, LD, false);
-		/* Bs holds [n][k]: the k x n operand is column-major */
-		[[unroll]] for (uint j = 0u; j < TN; j++)
-			coopMatLoadNV(b[j], Bs, h * BN * LD + (sn + 16u * j) * LD + kk, LD, true);
-		[[unroll]] for (uint i = 0u; i < TM; i++)
-			[[unroll]] for (uint j = 0u; j < TN; j++)
-				acc[i][j] = coopMatMulAddNV(a[i], b[j], acc[i][j]);
-	}
-	swap_sets(); /* A: slice s + 1 (loaded an iteration ago), B: slice s + 2 */
-	if (s + 1u < slices)
-		store_slice(h ^ 1u);
-	MBS();
-	barrier();
-}
-#endif
-
 void main()
 {
 	const uint K = pc.u0, N = pc.u1, n0 = gl_WorkGroupID.x * BN;
@@ -277,25 +189,9 @@ void main()
 		[[unroll]] for (uint j = 0u; j < TN; j++)
 			acc[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
 	const uint slices = (K + BK - 1u) / BK;
-#ifdef PF2
-	/* the schedule in the header: slices 0 and 1 in flight together, slice 0 staged in buffer 0 */
-	load_slice(0u, m0, n0);
-	swap_sets();
-	if (1u < slices)
-		load_slice(BK, m0, n0);
-	swap_sets();
-	store_slice(0u);
-	MBS();
-	barrier();
-	for (uint s = 0u; s < slices; s += 2u) {
-		pf2_slice(s, 0u, slices, m0, n0, sm, sn, acc);
-		if (s + 1u < slices) /* an odd last slice has no second half */
-			pf2_slice(s + 1u, 1u, slices, m0, n0, sm, sn, acc);
-	}
-#else
 	load_slice(0u, m0, n0);
 	store_slice(0u);
-	MBS();
+	memoryBarrierShared();
 	barrier();
 	for (uint s = 0u; s < slices; s++) {
 		const uint buf = s & 1u;
@@ -314,10 +210,9 @@ void main()
 		}
 		if (s + 1u < slices)
 			store_slice(buf ^ 1u);
-		MBS();
+		memoryBarrierShared();
 		barrier();
 	}
-#endif
 	const uint lane = gl_SubgroupInvocationID, cs = sg * 256u;
 	[[unroll]] for (uint i = 0u; i < TM; i++)
 		[[unroll]] for (uint j = 0u; j < TN; j++) {

@@ -114,11 +114,6 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 	c->attn_merge = !env_is("AWQ_VK_ATTN_MERGE", "0");
 	c->attn_fold = !env_is("AWQ_VK_ATTN_FOLD", "0");
 	c->attn_prefill = !env_is("AWQ_VK_ATTN_PREFILL", "0");
-	/* the cooperative-matrix prefill's 128 x 128 tile with its global loads two k slices ahead
-	 * (matmul_coopmat.comp PF2): an experiment until measured */
-	c->coopmat_pf = env_pick("AWQ_VK_COOPMAT_PF", 1, 2);
-	/* and its k loop's barriers without memoryBarrierShared() (NOMBS): an experiment until measured */
-	c->coopmat_mbs = env_pick("AWQ_VK_COOPMAT_MBS", 1, 0);
 	/* attention.comp's ILP: four keys per subgroup and eight values per loop step in flight; off:
 	 * no gain on the H200 (2026-11-30: -1.4% llama2-7b, 0% qwen3-8b decode), kept for other GPUs */
 	c->attn_ilp = env_pick("AWQ_VK_ATTN_ILP", 0, 1);

@@ -178,8 +178,6 @@ struct vk_ctx {
 	int attn_prefill;          /* prefill steps through attn_prefill.comp where it fits; AWQ_VK_ATTN_PREFILL=0: off */
 	int sg_shuffle;            /* subgroup shuffles in compute (attn_prefill.comp) */
 	int pipe_stats;            /* AWQ_VK_PIPELINE_STATS=1: print each pipeline's driver statistics */
-	int coopmat_pf;            /* AWQ_VK_COOPMAT_PF=2: the 128 x 128 tile's loads two k slices ahead (PF2) */
-	int coopmat_mbs;           /* AWQ_VK_COOPMAT_MBS=0: its k loop's barriers without memoryBarrierShared (NOMBS) */
 	int attn_ilp;              /* attention.comp's ILP flag (AWQ_VK_ATTN_ILP=1) */
 	int attn_splits_cap;       /* AWQ_VK_ATTN_SPLITS=N: at most N key splits per attention (0: none) */
 	int moe_silu;              /* MoE decode: experts' gate/up + SiLU in one dispatch; AWQ_VK_MOE_SILU=1: on */

@@ -100,13 +100,7 @@ int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct vk_weight *
 		 * of the same tiles without barriers between dispatches */
 		const int64_t n_large = (w->n + 127) / 128 * (((int64_t)rows + 127) / 128);
 		int large = c->nv_coopmat_large && rows > 64 && n_large >= 100;
-		/* the 128 x 128 tile's experiment variants (matmul_coopmat.comp PF2, NOMBS) */
-		static const char *const lq[2][2] = {{"matmul_q4_nvcm_ln", "matmul_q4_nvcm_l"},
-						     {"matmul_q4_nvcm_lpn", "matmul_q4_nvcm_lp"}};
-		static const char *const ld[2][2] = {{"matmul_dense_nvcm_ln", "matmul_dense_nvcm_l"},
-						     {"matmul_dense_nvcm_lpn", "matmul_dense_nvcm_lp"}};
-		const int pf2 = c->coopmat_pf == 2, mbs = c->coopmat_mbs != 0;
-		name = q4 ? (large ? lq[pf2][mbs] : "matmul_q4_nvcm") : (large ? ld[pf2][mbs] : "matmul_dense_nvcm");
+		name = q4 ? (large ? "matmul_q4_nvcm_l" : "matmul_q4_nvcm") : (large ? "matmul_dense_nvcm_l" : "matmul_dense_nvcm");
 		tile = large ? 128 : 64;
 	}
 	rc = vk_pipe_get(c, name, dt, 0, bdt, &p, err, errlen);
