@@ -9,7 +9,9 @@
  * AWQ_VK_Q8=1 takes the int8-activation 4-bit mat-vec (matvec_tuning); AWQ_VK_ATTN_FOLD=0 keeps the
  * attention's q/k norm, RoPE and cache write in a dispatch of their own in decode steps too;
  * AWQ_VK_ATTN_PREFILL=0 runs prefill steps' attention as decode's (attention.comp) instead of in
- * tiles of query rows (attn_prefill.comp). */
+ * tiles of query rows (attn_prefill.comp); AWQ_VK_COOPMAT_TILE=64 keeps the cooperative-matrix prefill
+ * on its 64 x 64 tile and AWQ_VK_PIPELINE_STATS=1 prints each pipeline's driver statistics (both
+ * read in vk_open_device). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

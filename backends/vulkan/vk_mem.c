@@ -174,7 +174,6 @@ int vk_submit_wait(struct vk_ctx *c, VkCommandBuffer cb, char *err, size_t errle
 	return rc;
 }
 
-/* Copy host bytes into dst at off through the staging buffer, chunk by chunk. */
 /* The largest of m and the n 16-bit words at h with the sign bit cleared: the bits of the largest
  * magnitude among 16-bit floats (their non-negative bit patterns order as their values, inf and NaN
  * above every finite one). A plain loop, so that the compiler vectorises it. */
@@ -189,6 +188,8 @@ static uint16_t max_mag16(const uint16_t *h, size_t n, uint16_t m)
 
 #define SCAN_PIECE (256u << 10) /* bytes copied, then scanned while they are still in cache */
 
+/* Copy host bytes into dst at off through the staging buffer, chunk by chunk; with max_mag, also the
+ * bits of the largest magnitude among them as 16-bit floats (max_mag16). */
 static int upload(struct vk_ctx *c, struct vk_buf *dst, VkDeviceSize off, const void *src, size_t bytes,
 		  struct vk_buf *stage, uint16_t *max_mag, char *err, size_t errlen)
 {
