@@ -12,6 +12,10 @@
  * in distinct banks.
  *   default: 64 x 64, 2 x 2 subgroups of 2 x 2 (128 invocations, 24 KiB of shared memory)
  *   LARGE:  128 x 128, 2 x 4 subgroups of 4 x 2 (256 invocations, 48 KiB)
+ *   LARGE + W16: 128 x 128, 4 x 4 subgroups of 2 x 2 (512 invocations, 48 KiB; an experiment,
+ *           AWQ_VK_COOPMAT_WARPS=16, not yet run on a GPU): LARGE uses 157 registers on the H200
+ *           (AWQ_VK_PIPELINE_STATS), so one workgroup of 8 warps per SM; this one keeps the tile and
+ *           its shared memory but splits the work over 16 warps of about half the registers
  * Every loop but the one over k slices is unrolled, so that the accumulator, fragment and staging
  * arrays are indexed by constants and stay in registers.
  * The operands are fp16 (x rounded once, as the CUDA backend's cuBLAS prefill), the sums f32. Each
@@ -32,7 +36,13 @@
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_EXT_control_flow_attributes : require
 
-#ifdef LARGE
+#if defined(LARGE) && defined(W16)
+#define WM 4u
+#define WN 4u
+#define TM 2u
+#define TN 2u
+#define NT 512
+#elif defined(LARGE)
 #define WM 2u
 #define WN 4u
 #define TM 4u
@@ -74,7 +84,10 @@ layout(set = 0, binding = 7, std430) readonly buffer Group { uint grp[]; };
 
 shared float16_t As[2u * BM * LD];
 shared float16_t Bs[2u * BN * LD];
-shared float Cs[WM * WN * 256u];
+/* the accumulators' way out, 1 KiB per subgroup, for at most 8 subgroups at a time (W16's 16 take
+ * turns: 48 KiB is all the shared memory there is) */
+#define CSG (WM * WN > 8u ? 8u : WM * WN)
+shared float Cs[CSG * 256u];
 
 /* Per invocation and slice: AL float4 groups of x (a row's 32 k are 8 of them) and BL weight
  * groups (Q4: a word of 8 k; dense: 8 halves as a uvec4 where K % 8 == 0, else 8 single loads). */
@@ -213,18 +226,31 @@ void main()
 		memoryBarrierShared();
 		barrier();
 	}
-	const uint lane = gl_SubgroupInvocationID, cs = sg * 256u;
-	[[unroll]] for (uint i = 0u; i < TM; i++)
-		[[unroll]] for (uint j = 0u; j < TN; j++) {
-			coopMatStoreNV(acc[i][j], Cs, cs, 16u, false);
-			subgroupMemoryBarrierShared();
-			subgroupBarrier();
-			[[unroll]] for (uint e = 0u; e < 8u; e++) {
-				uint idx = e * 32u + lane, m = m0 + sm + 16u * i + idx / 16u, n = n0 + sn + 16u * j + idx % 16u;
-				if (m < rows && n < N)
-					o[(g_base + m) * N + n] = Cs[cs + idx] + BIAS(n);
-			}
-			subgroupMemoryBarrierShared();
-			subgroupBarrier();
+	const uint lane = gl_SubgroupInvocationID, cs = (sg % CSG) * 256u;
+#ifdef W16
+	[[unroll]] for (uint ph = 0u; ph < WM * WN / CSG; ph++) {
+		if (sg / CSG == ph) { /* uniform per subgroup */
+#else
+	{
+		{
+#endif
+			[[unroll]] for (uint i = 0u; i < TM; i++)
+				[[unroll]] for (uint j = 0u; j < TN; j++) {
+					coopMatStoreNV(acc[i][j], Cs, cs, 16u, false);
+					subgroupMemoryBarrierShared();
+					subgroupBarrier();
+					[[unroll]] for (uint e = 0u; e < 8u; e++) {
+						uint idx = e * 32u + lane, m = m0 + sm + 16u * i + idx / 16u,
+						     n = n0 + sn + 16u * j + idx % 16u;
+						if (m < rows && n < N)
+							o[(g_base + m) * N + n] = Cs[cs + idx] + BIAS(n);
+					}
+					subgroupMemoryBarrierShared();
+					subgroupBarrier();
+				}
 		}
+#ifdef W16
+		barrier(); /* the next subgroups reuse Cs */
+#endif
+	}
 }

@@ -345,8 +345,16 @@ int vk_open_device(struct vk_ctx *c, int index, char *err, size_t errlen)
 	c->nv_coopmat_large = c->nv_coopmat && c->props.limits.maxComputeSharedMemorySize >= 49152 &&
 			      c->props.limits.maxComputeWorkGroupInvocations >= 256 &&
 			      c->props.limits.maxComputeWorkGroupSize[0] >= 256 && !(tile && !strcmp(tile, "64"));
+	/* an experiment until measured: the 128 x 128 tile over 16 subgroups of about half the registers */
+	const char *warps = getenv("AWQ_VK_COOPMAT_WARPS");
+	if (warps && strcmp(warps, "8") && strcmp(warps, "16"))
+		fprintf(stderr, "awqrun: vulkan: AWQ_VK_COOPMAT_WARPS=%s ignored (8 or 16)\n", warps);
+	c->nv_coopmat_w16 = c->nv_coopmat_large && warps && !strcmp(warps, "16") &&
+			    c->props.limits.maxComputeWorkGroupInvocations >= 512 &&
+			    c->props.limits.maxComputeWorkGroupSize[0] >= 512;
 	snprintf(c->coopmat_why, sizeof(c->coopmat_why), "%s",
-		 c->nv_coopmat_large ? "NV cooperative matrix fp16 16x16x16, 128 x 128 tiles (device has VK_NV_cooperative_matrix)"
+		 c->nv_coopmat_w16 ? "NV cooperative matrix fp16 16x16x16, 128 x 128 tiles of 16 subgroups (device has VK_NV_cooperative_matrix)"
+		 : c->nv_coopmat_large ? "NV cooperative matrix fp16 16x16x16, 128 x 128 tiles (device has VK_NV_cooperative_matrix)"
 		 : c->nv_coopmat ? "NV cooperative matrix fp16 16x16x16, 64 x 64 tiles (device has VK_NV_cooperative_matrix)"
 		 : getenv("AWQ_VK_NO_COOPMAT") ? "no cooperative matrix: disabled by AWQ_VK_NO_COOPMAT"
 		 : cm_ext ? "no cooperative matrix: VK_NV_cooperative_matrix lacks fp16 16x16x16 or a needed feature"

@@ -149,6 +149,7 @@ struct vk_ctx {
 	int no_fuse; /* AWQ_VK_NO_FUSE: every node as its own dispatch (plan_fusions, the MoE gate/up) */
 	int nv_coopmat; /* device and build have VK_NV_cooperative_matrix (fp16 16x16x16, f32 acc) */
 	int nv_coopmat_large; /* and 48 KiB of shared memory, 256 invocations: matmul_coopmat.comp's LARGE tile */
+	int nv_coopmat_w16;   /* AWQ_VK_COOPMAT_WARPS=16 and 512 invocations: that tile over 16 subgroups (W16) */
 	char coopmat_why[160];
 	uint64_t max_alloc, max_range;
 	uint32_t max_allocs, n_allocs;

@@ -100,7 +100,9 @@ int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct vk_weight *
 		 * of the same tiles without barriers between dispatches */
 		const int64_t n_large = (w->n + 127) / 128 * (((int64_t)rows + 127) / 128);
 		int large = c->nv_coopmat_large && rows > 64 && n_large >= 100;
-		name = q4 ? (large ? "matmul_q4_nvcm_l" : "matmul_q4_nvcm") : (large ? "matmul_dense_nvcm_l" : "matmul_dense_nvcm");
+		const int w16 = large && c->nv_coopmat_w16;
+		name = q4 ? (w16 ? "matmul_q4_nvcm_x" : large ? "matmul_q4_nvcm_l" : "matmul_q4_nvcm")
+			  : (w16 ? "matmul_dense_nvcm_x" : large ? "matmul_dense_nvcm_l" : "matmul_dense_nvcm");
 		tile = large ? 128 : 64;
 	}
 	rc = vk_pipe_get(c, name, dt, 0, bdt, &p, err, errlen);
