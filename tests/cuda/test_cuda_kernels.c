@@ -277,6 +277,46 @@ static void test_gemv_choice(const char *spec, const int want[4][5])
 	free(x);
 }
 
+/* The built-in rule's wave balance (k_q4.cu try_gemv2, session 17) at one token, on a GPU of 132 SMs
+ * (H100 SXM, H200: what it was measured on): qwen3-14b's down projection (5120 x 17408, long K: 160
+ * 16-warp blocks would need two waves) takes one-tile 8-warp blocks with 4 stages; qwen3-8b's q/k/v
+ * (6144 x 4096: 192 blocks of two tiles leave the SMs 73% balanced) one-tile blocks; llama2-7b's q/k/v
+ * (12288 x 4096: 384 blocks, 97%) keeps two tiles per block. */
+static void test_gemv_balance(int n, int k, int want_rt, int want_kw, int want_s)
+{
+	if (sm_count != 132 || cc_major < 8) {
+		printf("skip GEMV balance %d x %d: the expectations are for 132 SMs of sm_80+ (%d here)\n", n, k, sm_count);
+		return;
+	}
+	/* the choice depends on the shape only: a zero weight in the repacked layout (no host copy of
+	 * these large matrices) */
+	struct awq_cu_q4 q = {.tiles = n / 16, .k = k, .chunks = k / 64, .group_size = 128, .groups = k / 128};
+	q.q = dmalloc((size_t)q.tiles * q.chunks * 512);
+	q.scales = dmalloc((size_t)q.tiles * q.groups * 32);
+	q.zeros = dmalloc((size_t)q.tiles * q.groups * 8);
+	cudaMemset((void *)q.q, 0, (size_t)q.tiles * q.chunks * 512);
+	cudaMemset((void *)q.scales, 0, (size_t)q.tiles * q.groups * 32);
+	cudaMemset((void *)q.zeros, 0, (size_t)q.tiles * q.groups * 8);
+	float *x = malloc((size_t)k * 4);
+	for (int i = 0; i < k; i++)
+		x[i] = (float)urand(-1, 1);
+	float *dx = up(x, (size_t)k * 4), *out = poisoned((size_t)n);
+	struct awq_cu_out o = {.nseg = 1, .ptr = {out}, .n = {n}, .tile_end = {n / 16, n / 16, n / 16}};
+	struct awq_cu_gemv_choice c;
+	cudaError_t e = awq_cu_q4_gemv(0, &q, dx, 1, &o, AWQ_CU_EPI_STORE, sm_count);
+	awq_cu_q4_gemv_last(&c);
+	int ok = e == cudaSuccess && c.streaming && c.rt == want_rt && c.kw == want_kw && c.stages == want_s;
+	printf("%s GEMV balance %d x %d: rt %d kw %d stages %d (want %d %d %d)\n", ok ? "ok  " : "FAIL", n, k, c.rt, c.kw,
+	       c.stages, want_rt, want_kw, want_s);
+	fails += !ok;
+	cudaFree(out);
+	cudaFree(dx);
+	cudaFree((void *)q.q);
+	cudaFree((void *)q.scales);
+	cudaFree((void *)q.zeros);
+	free(x);
+}
+
 static void test_q4_silu(int n, int k, int group)
 {
 	struct q4w g, u, *src[2] = {&g, &u};
@@ -816,6 +856,9 @@ int main(void)
 		const int ovr[4][5] = {{s8, 1, 16, 8, 0}, {s8, 1, 16, 8, 0}, {s8, 1, 16, 4, 1}, {s8, 1, 16, 4, 1}};
 		test_gemv_choice("", builtin);
 		test_gemv_choice("1008x2304:1,16,8", ovr);
+		test_gemv_balance(5120, 17408, 1, 8, 4);
+		test_gemv_balance(6144, 4096, 1, 8, 2);
+		test_gemv_balance(12288, 4096, 2, 8, 2);
 		/* in-model launch overrides (AWQ_CUDA_GEMV): taken for their shapes (M = rows rounded up
 		 * to 16; the fused gate/up counts both weights), results unchanged; malformed specs refused */
 		int no = awq_cu_q4_gemv_overrides("1008x2304:1,16,8;704x256:1,2,6");
