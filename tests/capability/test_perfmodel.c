@@ -222,6 +222,29 @@ static void vulkan_decode(void)
 	awq_model_free(m);
 }
 
+/* Vulkan MoE prefill on an H200 (qwen3-30b-a3b, pp512): AWQ experts' grouped matmuls on the
+ * cooperative-matrix shader measured 5863 tok/s (docs/perf.md, session 17, call 6); BF16 experts keep
+ * the f32 tile shader (2061, call 5). */
+static void vulkan_moe_prefill(void)
+{
+	struct awq_device_caps d;
+	char err[AWQ_ERRLEN];
+	CHECK(awq_caps_from_db("h200", &d, err, sizeof(err)) == 0, "%s", err);
+	snprintf(d.backend, sizeof(d.backend), "vulkan");
+	d.vk.nv_coopmat = 1;
+	d.measured_bw_gbs.v = 3826.6;
+	awq_model *m = shape("qwen3-30b-a3b");
+	CHECK(m != NULL, "qwen3-30b-a3b shape");
+	if (!m)
+		return;
+	struct awq_perf_result a = predict(&d, m, AWQ_SCHEME_AWQ4, 64), b = predict(&d, m, AWQ_SCHEME_BF16, 64);
+	printf("vulkan qwen3-30b-a3b pp512: AWQ %.0f (measured 5863), BF16 %.0f (measured 2061)\n", a.prefill.tok_s,
+	       b.prefill.tok_s);
+	CHECK(near(a.prefill.tok_s, 5863, 0.2), "AWQ pp512 %g tok/s, measured 5863", a.prefill.tok_s);
+	CHECK(near(b.prefill.tok_s, 2061, 0.2), "BF16 pp512 %g tok/s, measured 2061", b.prefill.tok_s);
+	awq_model_free(m);
+}
+
 /* CUDA AWQ prefill of 512 tokens runs through a dequantised f16 copy and the 16-bit GEMM
  * (perf_profile.q4_deq_rows): slower than BF16 by the copy's bytes alone, faster than the W4A16
  * GEMM it replaced (AWQ_CUDA_DEQ_ROWS=0). H200, llama2-7b, measured (docs/perf.md, 2026-12-01,
@@ -279,6 +302,7 @@ int main(void)
 		weight_bytes(m8);
 		overhead_floor(m06);
 		vulkan_decode();
+		vulkan_moe_prefill();
 		awq_prefill_dequant();
 		no_bandwidth(m06);
 	}
