@@ -195,6 +195,27 @@ static void overhead_floor(const awq_model *m)
 	      b.decode.tok_s);
 }
 
+/* The H200 through NVIDIA's Vulkan driver (cooperative matrices), at a run's read-kernel bandwidth,
+ * and the predictions for one shape in AWQ (*a) and BF16 (*b) at the bench's mean decode context of
+ * 64; 0 when the shape is missing. */
+static int vulkan_h200(const char *preset, double bw, struct awq_perf_result *a, struct awq_perf_result *b)
+{
+	struct awq_device_caps d;
+	char err[AWQ_ERRLEN];
+	CHECK(awq_caps_from_db("h200", &d, err, sizeof(err)) == 0, "%s", err);
+	snprintf(d.backend, sizeof(d.backend), "vulkan");
+	d.vk.nv_coopmat = 1;
+	d.measured_bw_gbs.v = bw;
+	awq_model *m = shape(preset);
+	CHECK(m != NULL, "%s shape", preset);
+	if (!m)
+		return 0;
+	*a = predict(&d, m, AWQ_SCHEME_AWQ4, 64);
+	*b = predict(&d, m, AWQ_SCHEME_BF16, 64);
+	awq_model_free(m);
+	return 1;
+}
+
 /* Vulkan decode on an H200 (llama2-7b, tg128 at the bench's mean context of 64, its read kernel's
  * 3.80 TB/s): the profile's fit to the session-10 measurement (docs/perf.md, 9bd073b: 252.9 tok/s
  * AWQ, 165.8 BF16) and prefill's to session 17's (pp512 5413, the rewritten cooperative-matrix
@@ -202,24 +223,15 @@ static void overhead_floor(const awq_model *m)
  * cooperative-matrix prefill shader's rate padded to 16 rows (which predicted 55.6 tok/s for both). */
 static void vulkan_decode(void)
 {
-	struct awq_device_caps d;
-	char err[AWQ_ERRLEN];
-	CHECK(awq_caps_from_db("h200", &d, err, sizeof(err)) == 0, "%s", err);
-	snprintf(d.backend, sizeof(d.backend), "vulkan");
-	d.vk.nv_coopmat = 1;
-	d.measured_bw_gbs.v = 3797.1;
-	awq_model *m = shape("llama2-7b");
-	CHECK(m != NULL, "llama2-7b shape");
-	if (!m)
+	struct awq_perf_result a, b;
+	if (!vulkan_h200("llama2-7b", 3797.1, &a, &b))
 		return;
-	struct awq_perf_result a = predict(&d, m, AWQ_SCHEME_AWQ4, 64), b = predict(&d, m, AWQ_SCHEME_BF16, 64);
 	CHECK(a.decode.limit != AWQ_LIMIT_COMPUTE && b.decode.limit != AWQ_LIMIT_COMPUTE, "decode limited by %s / %s",
 	      awq_limit_name(a.decode.limit), awq_limit_name(b.decode.limit));
 	CHECK(near(a.decode.tok_s, 252.9, 0.15), "AWQ decode %g tok/s, measured 252.9", a.decode.tok_s);
 	CHECK(near(b.decode.tok_s, 165.8, 0.15), "BF16 decode %g tok/s, measured 165.8", b.decode.tok_s);
 	CHECK(a.prefill.limit == AWQ_LIMIT_COMPUTE && near(a.prefill.tok_s, 5413, 0.15),
 	      "AWQ pp512 %g tok/s (%s), measured 5413", a.prefill.tok_s, awq_limit_name(a.prefill.limit));
-	awq_model_free(m);
 }
 
 /* Vulkan MoE prefill on an H200 (qwen3-30b-a3b, pp512): AWQ experts' grouped matmuls on the
@@ -227,22 +239,13 @@ static void vulkan_decode(void)
  * the f32 tile shader (2061, call 5). */
 static void vulkan_moe_prefill(void)
 {
-	struct awq_device_caps d;
-	char err[AWQ_ERRLEN];
-	CHECK(awq_caps_from_db("h200", &d, err, sizeof(err)) == 0, "%s", err);
-	snprintf(d.backend, sizeof(d.backend), "vulkan");
-	d.vk.nv_coopmat = 1;
-	d.measured_bw_gbs.v = 3826.6;
-	awq_model *m = shape("qwen3-30b-a3b");
-	CHECK(m != NULL, "qwen3-30b-a3b shape");
-	if (!m)
+	struct awq_perf_result a, b;
+	if (!vulkan_h200("qwen3-30b-a3b", 3826.6, &a, &b))
 		return;
-	struct awq_perf_result a = predict(&d, m, AWQ_SCHEME_AWQ4, 64), b = predict(&d, m, AWQ_SCHEME_BF16, 64);
 	printf("vulkan qwen3-30b-a3b pp512: AWQ %.0f (measured 5863), BF16 %.0f (measured 2061)\n", a.prefill.tok_s,
 	       b.prefill.tok_s);
 	CHECK(near(a.prefill.tok_s, 5863, 0.2), "AWQ pp512 %g tok/s, measured 5863", a.prefill.tok_s);
 	CHECK(near(b.prefill.tok_s, 2061, 0.2), "BF16 pp512 %g tok/s, measured 2061", b.prefill.tok_s);
-	awq_model_free(m);
 }
 
 /* CUDA AWQ prefill of 512 tokens runs through a dequantised f16 copy and the 16-bit GEMM
