@@ -74,12 +74,26 @@ static uint16_t *x16_claim(struct cu_ctx *c, int v, int rows, int *bf16)
 	return x16_slot(c, v, *bf16);
 }
 
+/* out[rows][s->n] = x[rows][s->k] . wdata[s->n][s->k]^T (+ bias) through cuBLAS, operands of type t,
+ * f32 sums and output. */
+static int blas_call(struct cu_ctx *c, const struct awq_weight *s, const void *wdata, const void *x, cudaDataType_t t,
+		     int rows, float *out, const float *bias, char *err, size_t errlen)
+{
+	const float one = 1.0f, zero = 0.0f;
+	cublasStatus_t st = cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)s->n, rows, (int)s->k, &one, wdata, t,
+					 (int)s->k, x, t, (int)s->k, &zero, out, CUDA_R_32F, (int)s->n, CUBLAS_COMPUTE_32F,
+					 CUBLAS_GEMM_DEFAULT);
+	if (st != CUBLAS_STATUS_SUCCESS)
+		return awq_err(err, errlen, AWQ_EDEVICE, "cuda: cublasGemmEx failed for %s (status %d)", s->name, (int)st);
+	if (bias)
+		CK(awq_cu_add_bias(c->stream, out, bias, rows, (int)s->n), "bias add");
+	return 0;
+}
+
 /* Source j of a dense weight (j > 0 only for fused q/k/v, gate/up) through cuBLAS. */
 static int blas_gemm(struct cu_ctx *c, const struct cu_weight *w, int j, int in_v, int rows, float *out, char *err,
 		     size_t errlen)
 {
-	const struct awq_weight *s = w->src[j];
-	const float one = 1.0f, zero = 0.0f;
 	const void *x = act(c, in_v);
 	cudaDataType_t t = CUDA_R_32F;
 	if (w->kind == CU_W_D16) {
@@ -90,13 +104,18 @@ static int blas_gemm(struct cu_ctx *c, const struct cu_weight *w, int j, int in_
 		x = x16;
 		t = w->is_bf16 ? CUDA_R_16BF : CUDA_R_16F;
 	}
-	cublasStatus_t st = cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)s->n, rows, (int)s->k, &one,
-					 w->seg_data[j], t, (int)s->k, x, t, (int)s->k, &zero, out, CUDA_R_32F, (int)s->n,
-					 CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-	if (st != CUBLAS_STATUS_SUCCESS)
-		return awq_err(err, errlen, AWQ_EDEVICE, "cuda: cublasGemmEx failed for %s (status %d)", s->name, (int)st);
-	if (w->bias[j])
-		CK(awq_cu_add_bias(c->stream, out, w->bias[j], rows, (int)s->n), "bias add");
+	return blas_call(c, w->src[j], w->seg_data[j], x, t, rows, out, w->bias[j], err, errlen);
+}
+
+/* The SiLU-mul after a prefill gate/up pair: outs[0] = silu(outs[1]) * outs[2], n columns (and the
+ * 16-bit copy of outs[0] its matmul reader takes, x16_claim). */
+static int silu_after_gate_up(struct cu_ctx *c, const int *outs, int rows, int64_t n, int pdl, char *err,
+			      size_t errlen)
+{
+	int bf;
+	uint16_t *o16 = x16_claim(c, outs[0], rows, &bf);
+	CK(awq_cu_silu_mul(c->stream, act(c, outs[1]), act(c, outs[2]), act(c, outs[0]), (size_t)rows * n, pdl, o16, bf),
+	   "SiLU-mul");
 	return 0;
 }
 
@@ -140,14 +159,7 @@ static int dense_fused(struct cu_ctx *c, const struct cu_weight *w, int in_v, in
 		if (rc)
 			return rc;
 	}
-	if (silu) {
-		int bf;
-		uint16_t *o16 = x16_claim(c, outs[0], rows, &bf);
-		CK(awq_cu_silu_mul(c->stream, act(c, outs[1]), act(c, outs[2]), act(c, outs[0]),
-				   (size_t)rows * w->src[0]->n, pdl_for(c, rows), o16, bf),
-		   "SiLU-mul");
-	}
-	return 0;
+	return silu ? silu_after_gate_up(c, outs, rows, w->src[0]->n, pdl_for(c, rows), err, errlen) : 0;
 }
 
 struct awq_cu_xnorm awq_cu_epi_nrm(struct cu_ctx *c, int i)
@@ -192,29 +204,16 @@ static int q4_dequant_gemm(struct cu_ctx *c, const struct cu_weight *w, const ui
 			   enum awq_cu_epilogue epi, char *err, size_t errlen)
 {
 	const int silu = epi == AWQ_CU_EPI_SILU_MUL;
-	const float one = 1.0f, zero = 0.0f;
 	for (int j = 0; j < w->nsrc; j++) {
 		const struct awq_weight *s = w->src[j];
-		float *out = act(c, outs[silu ? 1 + j : j]);
 		CK(awq_cu_q4_dequant(c->stream, &w->q4, w->interleave ? 2 : 1, awq_cu_seg_base(w, j), (int)s->n, c->deq),
 		   "AWQ dequantisation");
-		cublasStatus_t st = cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)s->n, rows, (int)s->k, &one, c->deq,
-						 CUDA_R_16F, (int)s->k, x16, CUDA_R_16F, (int)s->k, &zero, out, CUDA_R_32F,
-						 (int)s->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-		if (st != CUBLAS_STATUS_SUCCESS)
-			return awq_err(err, errlen, AWQ_EDEVICE, "cuda: cublasGemmEx failed for %s (status %d)", s->name,
-				       (int)st);
-		if (w->bias[j])
-			CK(awq_cu_add_bias(c->stream, out, w->bias[j], rows, (int)s->n), "bias add");
+		int rc = blas_call(c, s, c->deq, x16, CUDA_R_16F, rows, act(c, outs[silu ? 1 + j : j]), w->bias[j], err,
+				   errlen);
+		if (rc)
+			return rc;
 	}
-	if (silu) {
-		int bf;
-		uint16_t *o16 = x16_claim(c, outs[0], rows, &bf);
-		CK(awq_cu_silu_mul(c->stream, act(c, outs[1]), act(c, outs[2]), act(c, outs[0]),
-				   (size_t)rows * w->src[0]->n, 0, o16, bf),
-		   "SiLU-mul");
-	}
-	return 0;
+	return silu ? silu_after_gate_up(c, outs, rows, w->src[0]->n, 0, err, errlen) : 0;
 }
 
 /* outs: the value of each source weight's output (one, or q/k/v), or the SiLU-mul result. */

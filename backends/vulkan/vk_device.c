@@ -315,7 +315,8 @@ int vk_open_device(struct vk_ctx *c, int index, char *err, size_t errlen)
 	 * memory, ... as the driver names them; vk_pipe_get prints them), where it has the extension */
 	VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR pex = {
 		.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
-	const int pex_ext = getenv("AWQ_VK_PIPELINE_STATS") && has_ext(c->phys, "VK_KHR_pipeline_executable_properties");
+	const int want_stats = c->pipe_stats; /* read in vk_open */
+	const int pex_ext = want_stats && has_ext(c->phys, "VK_KHR_pipeline_executable_properties");
 	if (pex_ext) {
 		pex.pNext = f2.pNext;
 		f2.pNext = &pex;
@@ -323,7 +324,7 @@ int vk_open_device(struct vk_ctx *c, int index, char *err, size_t errlen)
 	int f16_ext = c->props.apiVersion >= VK_API_VERSION_1_2 || has_ext(c->phys, "VK_KHR_shader_float16_int8");
 	vkGetPhysicalDeviceFeatures2(c->phys, &f2);
 	c->pipe_stats = pex_ext && pex.pipelineExecutableInfo;
-	if (getenv("AWQ_VK_PIPELINE_STATS") && !c->pipe_stats)
+	if (want_stats && !c->pipe_stats)
 		fprintf(stderr, "awqrun: vulkan: AWQ_VK_PIPELINE_STATS: %s has no VK_KHR_pipeline_executable_properties\n",
 			c->props.deviceName);
 	c->has_f16 = f16_ext && f16.shaderFloat16;
@@ -339,17 +340,11 @@ int vk_open_device(struct vk_ctx *c, int index, char *err, size_t errlen)
 	c->nv_coopmat = cm_ext && cm.cooperativeMatrix && c->has_f16 && vmm.vulkanMemoryModel && c->subgroup_size == 32 &&
 			c->props.limits.maxComputeSharedMemorySize >= 24576 && nv_coopmat_shape(c) &&
 			!getenv("AWQ_VK_NO_COOPMAT");
-	const char *tile = getenv("AWQ_VK_COOPMAT_TILE");
-	if (tile && strcmp(tile, "64") && strcmp(tile, "128"))
-		fprintf(stderr, "awqrun: vulkan: AWQ_VK_COOPMAT_TILE=%s ignored (64 or 128)\n", tile);
 	c->nv_coopmat_large = c->nv_coopmat && c->props.limits.maxComputeSharedMemorySize >= 49152 &&
 			      c->props.limits.maxComputeWorkGroupInvocations >= 256 &&
-			      c->props.limits.maxComputeWorkGroupSize[0] >= 256 && !(tile && !strcmp(tile, "64"));
+			      c->props.limits.maxComputeWorkGroupSize[0] >= 256 && c->coopmat_tile != 64;
 	/* an experiment until measured: the 128 x 128 tile over 16 subgroups of about half the registers */
-	const char *warps = getenv("AWQ_VK_COOPMAT_WARPS");
-	if (warps && strcmp(warps, "8") && strcmp(warps, "16"))
-		fprintf(stderr, "awqrun: vulkan: AWQ_VK_COOPMAT_WARPS=%s ignored (8 or 16)\n", warps);
-	c->nv_coopmat_w16 = c->nv_coopmat_large && warps && !strcmp(warps, "16") &&
+	c->nv_coopmat_w16 = c->nv_coopmat_large && c->coopmat_warps == 16 &&
 			    c->props.limits.maxComputeWorkGroupInvocations >= 512 &&
 			    c->props.limits.maxComputeWorkGroupSize[0] >= 512;
 	snprintf(c->coopmat_why, sizeof(c->coopmat_why), "%s",

@@ -179,6 +179,8 @@ struct vk_ctx {
 	int attn_prefill;          /* prefill steps through attn_prefill.comp where it fits; AWQ_VK_ATTN_PREFILL=0: off */
 	int sg_shuffle;            /* subgroup shuffles in compute (attn_prefill.comp) */
 	int pipe_stats;            /* AWQ_VK_PIPELINE_STATS=1: print each pipeline's driver statistics */
+	int coopmat_tile;          /* AWQ_VK_COOPMAT_TILE: 128 (default, where the device allows) or 64 */
+	int coopmat_warps;         /* AWQ_VK_COOPMAT_WARPS: 8 (default) or 16 subgroups in the 128 x 128 tile */
 	int attn_ilp;              /* attention.comp's ILP flag (AWQ_VK_ATTN_ILP=1) */
 	int attn_splits_cap;       /* AWQ_VK_ATTN_SPLITS=N: at most N key splits per attention (0: none) */
 	int moe_silu;              /* MoE decode: experts' gate/up + SiLU in one dispatch; AWQ_VK_MOE_SILU=1: on */
