@@ -10,8 +10,8 @@
  * attention's q/k norm, RoPE and cache write in a dispatch of their own in decode steps too;
  * AWQ_VK_ATTN_PREFILL=0 runs prefill steps' attention as decode's (attention.comp) instead of in
  * tiles of query rows (attn_prefill.comp); AWQ_VK_COOPMAT_TILE=64 keeps the cooperative-matrix prefill
- * on its 64 x 64 tile, AWQ_VK_COOPMAT_WARPS=16 computes its 128 x 128 tile with 16 subgroups (an
- * experiment) and AWQ_VK_PIPELINE_STATS=1 prints each pipeline's driver statistics. */
+ * on its 64 x 64 tile, AWQ_VK_COOPMAT_WARPS=8 computes its 128 x 128 tile with 8 subgroups of 4 x 2
+ * accumulators instead of 16 of 2 x 2 (the form before session 18, for A/Bs) and AWQ_VK_PIPELINE_STATS=1 prints each pipeline's driver statistics. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,10 +147,10 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 	 * kernels back */
 	c->q8 = env_pick("AWQ_VK_Q8", 0, 1);
 	/* read here, used by vk_open_device: the cooperative-matrix prefill's tile (128 where the device
-	 * allows it; 64 for A/Bs), the 128 x 128 tile over 8 or 16 subgroups (an experiment), and each
+	 * allows it; 64 for A/Bs), the 128 x 128 tile over 16 subgroups (8 for A/Bs), and each
 	 * pipeline's driver statistics (where the device has the extension) */
 	c->coopmat_tile = env_pick("AWQ_VK_COOPMAT_TILE", 128, 64);
-	c->coopmat_warps = env_pick("AWQ_VK_COOPMAT_WARPS", 8, 16);
+	c->coopmat_warps = env_pick("AWQ_VK_COOPMAT_WARPS", 16, 8);
 	c->pipe_stats = env_on("AWQ_VK_PIPELINE_STATS");
 	int rc = vk_instance(c, err, errlen);
 	if (!rc)

@@ -343,7 +343,8 @@ int vk_open_device(struct vk_ctx *c, int index, char *err, size_t errlen)
 	c->nv_coopmat_large = c->nv_coopmat && c->props.limits.maxComputeSharedMemorySize >= 49152 &&
 			      c->props.limits.maxComputeWorkGroupInvocations >= 256 &&
 			      c->props.limits.maxComputeWorkGroupSize[0] >= 256 && c->coopmat_tile != 64;
-	/* an experiment until measured: the 128 x 128 tile over 16 subgroups of about half the registers */
+	/* the 128 x 128 tile over 16 subgroups: 98 registers against 157 for 8 subgroups of 4 x 2 on the
+	 * H200, 2-11% faster alone and llama2-7b AWQ pp512 +3.5% (session 18, docs/perf.md) */
 	c->nv_coopmat_w16 = c->nv_coopmat_large && c->coopmat_warps == 16 &&
 			    c->props.limits.maxComputeWorkGroupInvocations >= 512 &&
 			    c->props.limits.maxComputeWorkGroupSize[0] >= 512;

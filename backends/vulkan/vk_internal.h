@@ -149,7 +149,7 @@ struct vk_ctx {
 	int no_fuse; /* AWQ_VK_NO_FUSE: every node as its own dispatch (plan_fusions, the MoE gate/up) */
 	int nv_coopmat; /* device and build have VK_NV_cooperative_matrix (fp16 16x16x16, f32 acc) */
 	int nv_coopmat_large; /* and 48 KiB of shared memory, 256 invocations: matmul_coopmat.comp's LARGE tile */
-	int nv_coopmat_w16;   /* AWQ_VK_COOPMAT_WARPS=16 and 512 invocations: that tile over 16 subgroups (W16) */
+	int nv_coopmat_w16;   /* large tile, AWQ_VK_COOPMAT_WARPS not 8, 512 invocations: that tile over 16 subgroups (W16) */
 	char coopmat_why[160];
 	uint64_t max_alloc, max_range;
 	uint32_t max_allocs, n_allocs;
@@ -180,7 +180,7 @@ struct vk_ctx {
 	int sg_shuffle;            /* subgroup shuffles in compute (attn_prefill.comp) */
 	int pipe_stats;            /* AWQ_VK_PIPELINE_STATS=1: print each pipeline's driver statistics */
 	int coopmat_tile;          /* AWQ_VK_COOPMAT_TILE: 128 (default, where the device allows) or 64 */
-	int coopmat_warps;         /* AWQ_VK_COOPMAT_WARPS: 8 (default) or 16 subgroups in the 128 x 128 tile */
+	int coopmat_warps;         /* AWQ_VK_COOPMAT_WARPS: 16 (default) or 8 subgroups in the 128 x 128 tile */
 	int attn_ilp;              /* attention.comp's ILP flag (AWQ_VK_ATTN_ILP=1) */
 	int attn_splits_cap;       /* AWQ_VK_ATTN_SPLITS=N: at most N key splits per attention (0: none) */
 	int moe_silu;              /* MoE decode: experts' gate/up + SiLU in one dispatch; AWQ_VK_MOE_SILU=1: on */
