@@ -94,9 +94,10 @@ static void cuda_profile(const struct awq_device_caps *d, struct perf_profile *p
  * 0.38 of the bandwidth. Decode steps (up to VK_MATVEC_ROWS = 4 rows) run mat-vecs on the ALUs, not
  * the cooperative-matrix shader: no 16-row padding (charging it predicted 55.6 tok/s for both), at
  * an assumed half of the FP32 peak, which never binds them. Prefill through the NV cooperative-matrix
- * shader at 0.072 of the FP16 peak (~71 TFLOP/s on the H200, matmuls and attention together: llama2-7b
- * pp512 5413 tok/s AWQ, 5411 BF16, qwen3-8b 5051 / 5113, 2026-12-01 session 17; 0.013 before its
- * rewrite, at 12-14 TFLOP/s). Without cooperative matrices the tiled FP32 shader
+ * shader at 0.075 of the FP16 peak (~74 TFLOP/s on the H200, matmuls and attention together: llama2-7b
+ * pp512 5650 tok/s AWQ, 5662 BF16, qwen3-8b AWQ 5170 with the 128 x 128 tile over 16 subgroups,
+ * 2026-12-01 session 18; 0.072 with 8 subgroups in session 17, 0.013 before the shader's rewrite,
+ * at 12-14 TFLOP/s). Without cooperative matrices the tiled FP32 shader
  * is assumed at half the FP32 peak (not measured on a GPU yet). Raise these as the shaders are tuned. */
 static void vulkan_gpu_profile(const struct awq_device_caps *d, struct perf_profile *p)
 {
@@ -108,7 +109,7 @@ static void vulkan_gpu_profile(const struct awq_device_caps *d, struct perf_prof
 	p->eta_bw[PK_ATTN] = 0.50;
 	p->eta_bw[PK_ELEM] = 0.60;
 	for (int k = 0; k < PK_COUNT; k++)
-		p->rate[k] = coopmat ? 0.072 : 0.5;
+		p->rate[k] = coopmat ? 0.075 : 0.5;
 	if (!coopmat)
 		for (int k = 0; k < PK_COUNT; k++)
 			p->unit[k] = AWQ_MF_FP32;
@@ -121,12 +122,12 @@ static void vulkan_gpu_profile(const struct awq_device_caps *d, struct perf_prof
 	p->step_s = 60e-6;
 	p->kv_elem = 2;
 	/* MoE prefill's grouped expert matmuls, fitted on qwen3-30b-a3b pp512 (session 17): AWQ experts
-	 * on the cooperative-matrix shader's 64 x 64 MOE tile at 0.38 of its rate (5863 tok/s), BF16
-	 * experts on the f32 tile shader at 0.114 (2061; their range is not checked at upload, so they
+	 * on the cooperative-matrix shader's 64 x 64 MOE tile at 0.365 of its rate (5863 tok/s), BF16
+	 * experts on the f32 tile shader at 0.109 (2061; their range is not checked at upload, so they
 	 * do not take the fp16 shader); without cooperative matrices not measured */
 	if (coopmat) {
-		p->moe_prefill_eff = 0.114;
-		p->moe_prefill_q4_eff = 0.38;
+		p->moe_prefill_eff = 0.109;
+		p->moe_prefill_q4_eff = 0.365;
 	}
 }
 
