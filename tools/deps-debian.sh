@@ -7,7 +7,7 @@ pkgs="build-essential cmake pkg-config git ca-certificates
   libcjson-dev libhwloc-dev libpcre2-dev libutf8proc-dev
   libvulkan-dev glslang-tools spirv-tools mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo
-  clang libclang-rt-14-dev valgrind gcc-aarch64-linux-gnu qemu-user"
+  clang libclang-rt-14-dev valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
