@@ -16,9 +16,11 @@ struct vk_range vk_value(struct vk_ctx *c, int v)
 }
 
 /* Key splits of an attention dispatch: about 512 workgroups, at most 32 and at most one per 32
- * cached positions; AWQ_VK_ATTN_SPLITS=N (1-32) caps them lower, for measuring the choice (a
- * short context leaves each of 16 splits a few keys, each workgroup paying the q prep, its barriers
- * and the ticket merge; not yet measured). Read by prepare (the partials' size) and record alike. */
+ * cached positions; AWQ_VK_ATTN_SPLITS=N (1-32) caps them lower, for measuring the choice. A short
+ * context leaves each of 16 splits a few keys, yet running fewer of them loses: on the H200 (session
+ * 18, docs/perf.md) letting only splits of at least 64 keys run took llama2-7b AWQ decode from 256.6
+ * to 228.3 tok/s at 16-144 positions (16 keys: 252.5, 128: 205.7): each workgroup is a chain of
+ * dependent loads, and more of them in parallel shortens the chain. Read by prepare (the partials' size) and record alike. */
 int vk_attn_splits(const struct vk_ctx *c, int rows, int n_heads)
 {
 	int work = rows * n_heads, s = (512 + work - 1) / work;
