@@ -20,7 +20,9 @@ struct vk_range vk_value(struct vk_ctx *c, int v)
  * context leaves each of 16 splits a few keys, yet running fewer of them loses: on the H200 (session
  * 18, docs/perf.md) letting only splits of at least 64 keys run took llama2-7b AWQ decode from 256.6
  * to 228.3 tok/s at 16-144 positions (16 keys: 252.5, 128: 205.7): each workgroup is a chain of
- * dependent loads, and more of them in parallel shortens the chain. Read by prepare (the partials' size) and record alike. */
+ * dependent loads, and more of them in parallel shortens the chain. More than 512 workgroups
+ * (32 and 64 splits) measured within 1% of 16. Read by prepare (the partials' size) and record
+ * alike. */
 int vk_attn_splits(const struct vk_ctx *c, int rows, int n_heads)
 {
 	int work = rows * n_heads, s = (512 + work - 1) / work;
