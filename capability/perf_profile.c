@@ -81,7 +81,7 @@ static void cuda_profile(const struct awq_device_caps *d, struct perf_profile *p
 	p->step_s = 30e-6;
 	p->moe_decode_s = 16e-6;
 	p->moe_decode_q4_s = 9e-6;
-	p->moe_prefill_eff = 0.093;
+	p->moe_prefill_eff = 0.28;
 	p->moe_prefill_q4_eff = 0.22;
 	p->kv_elem = 2;
 	p->q4_deq_rows = awq_cuda_deq_rows(); /* the CUDA backend's own choice (env.h) */
@@ -121,12 +121,12 @@ static void vulkan_gpu_profile(const struct awq_device_caps *d, struct perf_prof
 	p->launches_per_node = 1;
 	p->step_s = 60e-6;
 	p->kv_elem = 2;
-	/* MoE prefill's grouped expert matmuls, fitted on qwen3-30b-a3b pp512 (session 17): AWQ experts
-	 * on the cooperative-matrix shader's 64 x 64 MOE tile at 0.365 of its rate (5863 tok/s), BF16
-	 * experts on the f32 tile shader at 0.109 (2061; their range is not checked at upload, so they
-	 * do not take the fp16 shader); without cooperative matrices not measured */
+	/* MoE prefill's grouped expert matmuls, fitted on qwen3-30b-a3b pp512: AWQ experts on the
+	 * cooperative-matrix shader's 64 x 64 MOE tile at 0.365 of its rate (5863 tok/s, session 17),
+	 * BF16 experts on the same tile at 0.28 (4762, session 18: converted to fp16 in its staging, where
+	 * every value fits; 2061 on the f32 tile shader before); without cooperative matrices not measured */
 	if (coopmat) {
-		p->moe_prefill_eff = 0.109;
+		p->moe_prefill_eff = 0.28;
 		p->moe_prefill_q4_eff = 0.365;
 	}
 }

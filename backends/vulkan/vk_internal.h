@@ -116,6 +116,9 @@ struct vk_staging {
 struct vk_moe_set {
 	const struct awq_experts *x;
 	struct vk_buf data[3], sz[3];
+	/* BF16 experts (gate, up, down): every value of every expert finite and below 65536 in
+	 * magnitude, as vk_weight.bf16_in_f16 (found while uploading) */
+	int bf16_in_f16[3];
 };
 
 /* Step scratch of the MoE ops, sized for the largest MoE node: router logits, the per-slot
@@ -186,6 +189,7 @@ struct vk_ctx {
 	int moe_silu;              /* MoE decode: experts' gate/up + SiLU in one dispatch; AWQ_VK_MOE_SILU=1: on */
 	int epinorm;               /* AWQ_VK_EPINORM=1: add + RMSNorm in the mat-vecs around them (one-row steps) */
 	int moe_fold;              /* AWQ_VK_MOE_FOLD=1: the experts' combine inside the add + RMSNorm after them */
+	int moe_bf16_cm;           /* BF16 experts' prefill on the cooperative-matrix tile (AWQ_VK_MOE_BF16_CM=0: off) */
 	struct vk_buf norm_part;   /* ... their partial sums of squares: two halves of norm_part_half bytes */
 	VkDeviceSize norm_part_half;
 	struct vk_buf *kv; /* per layer: K then V at kv_voff */
@@ -241,8 +245,8 @@ int vk_upload(struct vk_ctx *c, struct vk_buf *dst, VkDeviceSize off, const void
 /* vk_upload of an array of 16-bit floats (from offset 0; src 2-byte aligned), which also scans each
  * piece of it right after its copy, while it is in cache: *max_mag = the bits of its largest
  * magnitude (the largest word & 0x7fff; inf and NaN above every finite value). */
-int vk_upload16(struct vk_ctx *c, struct vk_buf *dst, const void *src, size_t bytes, struct vk_buf *stage,
-		uint16_t *max_mag, char *err, size_t errlen);
+int vk_upload16(struct vk_ctx *c, struct vk_buf *dst, VkDeviceSize off, const void *src, size_t bytes,
+		struct vk_buf *stage, uint16_t *max_mag, char *err, size_t errlen);
 void vk_barrier(VkCommandBuffer cb);
 void vk_barrier_compute(VkCommandBuffer cb);
 /* vk_barrier, and the shader writes also become indirect dispatch arguments. */

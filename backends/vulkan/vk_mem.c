@@ -229,9 +229,9 @@ int vk_upload(struct vk_ctx *c, struct vk_buf *dst, VkDeviceSize off, const void
 	return upload(c, dst, off, src, bytes, stage, NULL, err, errlen);
 }
 
-int vk_upload16(struct vk_ctx *c, struct vk_buf *dst, const void *src, size_t bytes, struct vk_buf *stage,
-		uint16_t *max_mag, char *err, size_t errlen)
+int vk_upload16(struct vk_ctx *c, struct vk_buf *dst, VkDeviceSize off, const void *src, size_t bytes,
+		struct vk_buf *stage, uint16_t *max_mag, char *err, size_t errlen)
 {
 	*max_mag = 0;
-	return upload(c, dst, 0, src, bytes, stage, max_mag, err, errlen);
+	return upload(c, dst, off, src, bytes, stage, max_mag, err, errlen);
 }

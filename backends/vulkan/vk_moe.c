@@ -116,8 +116,9 @@ static VkDeviceSize grp_words(int E, int S)
 /* All experts of one projection into data (and sz) at one expert's size apart; AWQ is repacked
  * through tmp and copied into place, since repacked sizes need not meet binding-offset alignment. */
 static int upload_mat(struct vk_ctx *c, struct vk_staging *st, const struct awq_weight *ws, int E, struct vk_buf *data,
-		      struct vk_buf *sz, struct vk_buf tmp[2], char *err, size_t errlen)
+		      struct vk_buf *sz, struct vk_buf tmp[2], int *bf16_in_f16, char *err, size_t errlen)
 {
+	uint16_t mag = 0; /* BF16: the largest magnitude's bits over all experts (upload_weight's scan) */
 	const VkDeviceSize db = data_bytes(&ws[0]), zb = sz_bytes(&ws[0]);
 	char what[160];
 	snprintf(what, sizeof(what), "the %d experts of %.100s", E, ws[0].name);
@@ -140,7 +141,13 @@ static int upload_mat(struct vk_ctx *c, struct vk_staging *st, const struct awq_
 			if (!w->data)
 				return awq_err(err, errlen, AWQ_EINVAL, "weight %s has no data (a shape-only model cannot run)",
 					       w->name);
-			rc = vk_upload(c, data, (VkDeviceSize)e * db, w->data, (size_t)db, &st->stage, err, errlen);
+			if (w->dtype == AWQ_DT_BF16) {
+				uint16_t m = 0;
+				rc = vk_upload16(c, data, (VkDeviceSize)e * db, w->data, (size_t)db, &st->stage, &m, err, errlen);
+				mag = m > mag ? m : mag;
+			} else {
+				rc = vk_upload(c, data, (VkDeviceSize)e * db, w->data, (size_t)db, &st->stage, err, errlen);
+			}
 			continue;
 		}
 		VkCommandBuffer cb;
@@ -154,6 +161,7 @@ static int upload_mat(struct vk_ctx *c, struct vk_staging *st, const struct awq_
 		vkCmdCopyBuffer(cb, tmp[1].buf, sz->buf, 1, &z);
 		rc = vk_submit_wait(c, cb, err, errlen);
 	}
+	*bf16_in_f16 = ws[0].fmt == AWQ_WFMT_DENSE && ws[0].dtype == AWQ_DT_BF16 && mag < 0x4780;
 	return rc;
 }
 
@@ -235,7 +243,8 @@ int vk_moe_upload(struct vk_ctx *c, struct vk_staging *st, char *err, size_t err
 		set->x = x;
 		const struct awq_weight *arr[3] = {x->gate, x->up, x->down};
 		for (int m = 0; m < 3 && !rc; m++)
-			rc = upload_mat(c, st, arr[m], x->n, &set->data[m], &set->sz[m], tmp, err, errlen);
+			rc = upload_mat(c, st, arr[m], x->n, &set->data[m], &set->sz[m], tmp, &set->bf16_in_f16[m], err,
+					errlen);
 	}
 	vk_buf_destroy(c, &tmp[0]);
 	vk_buf_destroy(c, &tmp[1]);
@@ -344,8 +353,14 @@ static int rec_experts(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_no
 	const uint32_t Gg = q4 ? (uint32_t)x->gate[0].group_size : 0, Gd = q4 ? (uint32_t)x->down[0].group_size : 0;
 	const int gdt = q4 ? 0 : vk_dt_code(x->gate[0].dtype), ddt = q4 ? 0 : vk_dt_code(x->down[0].dtype);
 	/* prefill: the cooperative-matrix shader's 64 x 64 tile where the device has it (AWQ and F16
-	 * experts; BF16 ones keep the f32 tile shader: their range is not checked at upload) */
-	const int cm = prefill && c->nv_coopmat && (q4 || (x->gate[0].dtype == AWQ_DT_F16 && x->down[0].dtype == AWQ_DT_F16));
+	 * experts; BF16 ones when every expert's values fit fp16, found at upload: the shader converts
+	 * them in its staging as for dense BF16 weights; else, or with AWQ_VK_MOE_BF16_CM=0, the f32
+	 * tile shader) */
+	const struct vk_moe_set *ms = &c->moe[vn->moe_set];
+	const int bf16_cm = c->moe_bf16_cm && x->gate[0].dtype == AWQ_DT_BF16 && x->down[0].dtype == AWQ_DT_BF16 &&
+			    ms->bf16_in_f16[0] && ms->bf16_in_f16[1] && ms->bf16_in_f16[2];
+	const int cm = prefill && c->nv_coopmat &&
+		       (q4 || (x->gate[0].dtype == AWQ_DT_F16 && x->down[0].dtype == AWQ_DT_F16) || bf16_cm);
 	const char *mat = prefill ? (q4 ? (cm ? "moe_matmul_q4_nvcm" : "moe_matmul_q4")
 					: (cm ? "moe_matmul_dense_nvcm" : "moe_matmul_dense"))
 				  : (q4 ? (vk_q4_f16(c) ? "moe_matvec_q4_f16" : "moe_matvec_q4") : "moe_matvec_dense");

@@ -60,7 +60,7 @@ static int upload_new(struct vk_ctx *c, struct vk_buf *b, const void *src, size_
 	if (!rc)
 		rc = vk_buf_create(c, b, bytes, 0, what, err, errlen);
 	if (!rc)
-		rc = max_mag ? vk_upload16(c, b, src, bytes, &st->stage, max_mag, err, errlen)
+		rc = max_mag ? vk_upload16(c, b, 0, src, bytes, &st->stage, max_mag, err, errlen)
 			     : vk_upload(c, b, 0, src, bytes, &st->stage, err, errlen);
 	if (!rc)
 		c->weight_bytes += b->size;
@@ -741,13 +741,15 @@ static void describe(struct vk_ctx *c)
 		n_epi += c->nodes[i].epi_add;
 		n_comb += c->nodes[i].comb >= 0;
 	}
-	char epi[128] = "";
+	char epi[192] = "";
 	if (c->epinorm)
 		snprintf(epi, sizeof(epi), "add+RMSNorm in the mat-vecs around it (x%d); ", n_epi);
 	if (c->moe_fold)
 		snprintf(epi + strlen(epi), sizeof(epi) - strlen(epi), "MoE combine in the add+RMSNorm (x%d); ", n_comb);
 	if (c->attn_splits_cap)
 		snprintf(epi + strlen(epi), sizeof(epi) - strlen(epi), "attention splits <= %d; ", c->attn_splits_cap);
+	if (!c->moe_bf16_cm && c->n_moe)
+		snprintf(epi + strlen(epi), sizeof(epi) - strlen(epi), "MoE BF16 experts on the f32 tile shader; ");
 	char tune[96] = ""; /* the mat-vec tuning knobs that are not at their defaults */
 	if (c->mv_wg != VK_MV_WG || c->mv_u4 || c->mv_nr != 4 || !c->mv_ksplit || c->mv_ku != 1 || c->mv_xs)
 		snprintf(tune, sizeof(tune), " [workgroup %d, %d rows x %d chunks per subgroup%s%s]", c->mv_wg, c->mv_nr,

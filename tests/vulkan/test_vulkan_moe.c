@@ -247,8 +247,13 @@ static int test_experts_fold(struct vt_pair *p, const char *name, int E, int K, 
 		 * to fp16, 4 products per half summed in fp16 (0.6-1.1e-3 on lavapipe) */
 		const int f16 = gu->awq && (gu->group % 32 == 0 || dn->group % 32 == 0) && p->q4_f16 && rows <= 4;
 		/* prefill steps of AWQ or F16 experts take the cooperative-matrix shader where the device
-		 * has it (vk_moe.c): x and the dequantised weights rounded to fp16, in both matmuls */
-		const int cm = p->coopmat && rows > 4 && (gu->awq || (gu->dtype == AWQ_DT_F16 && dn->dtype == AWQ_DT_F16));
+		 * has it (vk_moe.c): x and the dequantised weights rounded to fp16, in both matmuls; BF16
+		 * experts too unless AWQ_VK_MOE_BF16_CM=0 (where their values fit fp16; the bound holds
+		 * either way) */
+		const char *bcm = getenv("AWQ_VK_MOE_BF16_CM");
+		const int bf16_cm = !(bcm && !strcmp(bcm, "0")) && gu->dtype == AWQ_DT_BF16 && dn->dtype == AWQ_DT_BF16;
+		const int cm = p->coopmat && rows > 4 &&
+			       (gu->awq || (gu->dtype == AWQ_DT_F16 && dn->dtype == AWQ_DT_F16) || bf16_cm);
 		const double tol = f16 || cm ? 3e-3 : 1e-5;
 		const int fail = bad || !(e <= tol);
 		printf("  %-40s %3d rows: rel err %.2e (tol %.0e)%s %s\n", name, rows, e, tol,
