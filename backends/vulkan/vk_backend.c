@@ -11,7 +11,9 @@
  * AWQ_VK_ATTN_PREFILL=0 runs prefill steps' attention as decode's (attention.comp) instead of in
  * tiles of query rows (attn_prefill.comp); AWQ_VK_COOPMAT_TILE=64 keeps the cooperative-matrix prefill
  * on its 64 x 64 tile, AWQ_VK_COOPMAT_WARPS=8 computes its 128 x 128 tile with 8 subgroups of 4 x 2
- * accumulators instead of 16 of 2 x 2 (the form before session 18, for A/Bs) and AWQ_VK_PIPELINE_STATS=1 prints each pipeline's driver statistics. */
+ * accumulators instead of 16 of 2 x 2 (the form before session 18, for A/Bs), AWQ_VK_MOE_BF16_CM=0
+ * keeps BF16 MoE experts' prefill on the f32 tile shader and AWQ_VK_PIPELINE_STATS=1 prints each
+ * pipeline's driver statistics. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

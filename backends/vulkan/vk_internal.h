@@ -242,7 +242,7 @@ int vk_submit_wait(struct vk_ctx *c, VkCommandBuffer cb, char *err, size_t errle
 int vk_wait(struct vk_ctx *c, char *err, size_t errlen);
 int vk_upload(struct vk_ctx *c, struct vk_buf *dst, VkDeviceSize off, const void *src, size_t bytes,
 	      struct vk_buf *stage, char *err, size_t errlen);
-/* vk_upload of an array of 16-bit floats (from offset 0; src 2-byte aligned), which also scans each
+/* vk_upload of an array of 16-bit floats (to dst at off; src 2-byte aligned), which also scans each
  * piece of it right after its copy, while it is in cache: *max_mag = the bits of its largest
  * magnitude (the largest word & 0x7fff; inf and NaN above every finite value). */
 int vk_upload16(struct vk_ctx *c, struct vk_buf *dst, VkDeviceSize off, const void *src, size_t bytes,
