@@ -247,6 +247,13 @@ int vk_upload(struct vk_ctx *c, struct vk_buf *dst, VkDeviceSize off, const void
  * magnitude (the largest word & 0x7fff; inf and NaN above every finite value). */
 int vk_upload16(struct vk_ctx *c, struct vk_buf *dst, VkDeviceSize off, const void *src, size_t bytes,
 		struct vk_buf *stage, uint16_t *max_mag, char *err, size_t errlen);
+/* Whether BF16 values whose largest magnitude has the bits max_mag (vk_upload16) all fit fp16:
+ * finite and below 65536 (the largest bf16 below, 65280, fits), so the fp16 cooperative-matrix
+ * prefill may take them (dense weights: vk_weight.bf16_in_f16; experts: vk_moe_set.bf16_in_f16). */
+static inline int vk_bf16_fits_f16(uint16_t max_mag)
+{
+	return max_mag < 0x4780;
+}
 void vk_barrier(VkCommandBuffer cb);
 void vk_barrier_compute(VkCommandBuffer cb);
 /* vk_barrier, and the shader writes also become indirect dispatch arguments. */

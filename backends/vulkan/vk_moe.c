@@ -161,7 +161,7 @@ static int upload_mat(struct vk_ctx *c, struct vk_staging *st, const struct awq_
 		vkCmdCopyBuffer(cb, tmp[1].buf, sz->buf, 1, &z);
 		rc = vk_submit_wait(c, cb, err, errlen);
 	}
-	*bf16_in_f16 = ws[0].fmt == AWQ_WFMT_DENSE && ws[0].dtype == AWQ_DT_BF16 && mag < 0x4780;
+	*bf16_in_f16 = ws[0].fmt == AWQ_WFMT_DENSE && ws[0].dtype == AWQ_DT_BF16 && vk_bf16_fits_f16(mag);
 	return rc;
 }
 

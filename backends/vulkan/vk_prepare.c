@@ -161,12 +161,11 @@ static int upload_weight(struct vk_ctx *c, struct vk_weight *vw, struct vk_stagi
 		if (!dtype_ok(w->dtype))
 			return awq_err(err, errlen, AWQ_EUNSUPPORTED, "%s: dtype %s is not supported by the Vulkan backend",
 				       w->name, awq_dtype_name(w->dtype));
-		/* BF16: the largest magnitude decides whether the fp16 cooperative-matrix prefill may take it
-		 * (65536 and above overflow fp16; the largest bf16 below, 65280, fits) */
+		/* BF16: the largest magnitude decides whether the fp16 cooperative-matrix prefill may take it */
 		uint16_t mag = 0;
 		rc = upload_new(c, &vw->data, w->data, (size_t)(w->n * w->k) * awq_dtype_size(w->dtype), w->name, st,
 				w->dtype == AWQ_DT_BF16 ? &mag : NULL, err, errlen);
-		vw->bf16_in_f16 = w->dtype == AWQ_DT_BF16 && mag < 0x4780;
+		vw->bf16_in_f16 = w->dtype == AWQ_DT_BF16 && vk_bf16_fits_f16(mag);
 	}
 	if (!rc && w->bias) {
 		if (!dtype_ok(w->bias_dtype))
