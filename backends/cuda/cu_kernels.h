@@ -57,6 +57,12 @@ struct awq_cu_out {
 	int n[3];
 	int nseg;
 	struct awq_cu_xnorm nrm;
+	/* Decode GEMV only, 2-8 tokens without the epilogue-norm forms: x16, when set, holds the input
+	 * x as f16 [rows][k] (its producer's copy), streamed instead of x (the XH form: half the bytes
+	 * of XR's f32, see k_q4.cu). o16, when set with AWQ_CU_EPI_SILU_MUL, receives an f16 copy of the
+	 * output [rows][n] for such a reader. */
+	const uint16_t *x16;
+	uint16_t *o16;
 };
 
 /* Raw AutoAWQ tensors of one weight, already on the device. */
@@ -96,7 +102,7 @@ int awq_cu_q4_gemv_overrides(const char *spec);
  * kernel; else tiles per block, warps per block, ring stages and xr = activations in the ring).
  * Not thread-safe; for tests only. */
 struct awq_cu_gemv_choice {
-	int streaming, rt, kw, stages, xr;
+	int streaming, rt, kw, stages, xr; /* xr: 1 f32 activations in the ring, 2 f16 (awq_cu_out.x16) */
 };
 void awq_cu_q4_gemv_last(struct awq_cu_gemv_choice *c);
 cudaError_t awq_cu_q4_gemm(cudaStream_t s, const struct awq_cu_q4 *w, const uint16_t *x16, int rows,
@@ -170,7 +176,8 @@ struct awq_cu_attn {
 	 * gets more split rows than the cache has, whose blocks leave at once. A grid on a few SMs made
 	 * the decode step slower (k_attn.cu) */
 	int min_grid;
-	/* awq_cu_attn_prefill: out also as f16 / bf16 (out16_bf16), NULL: none (see awq_cu_rmsnorm) */
+	/* out also as f16 / bf16 (out16_bf16), NULL: none (see awq_cu_rmsnorm); decode writes it too (the
+	 * XH GEMV of 2-8 tokens reads it), offset by row0 as out is */
 	uint16_t *out16;
 	int out16_bf16;
 };

@@ -92,6 +92,9 @@ struct cu_ctx {
 	 * disagree), which the value's producer writes alongside it (x16_claim) unless x16_fuse is 0
 	 * (AWQ_CUDA_X16_FUSE=0: separate conversions) */
 	signed char *x16_want;
+	/* per value: 1 when every matmul reading it is AWQ, so that a decode step of 2-8 tokens has its
+	 * producer write the f16 copy too (the XH GEMV streams it: half the activation bytes) */
+	unsigned char *x16_dec;
 	int x16_fuse;
 	float *attn_part;
 	float *xn_sumsq; /* producer-epilogue norms: two floats (tokens) per fold, in graph order */

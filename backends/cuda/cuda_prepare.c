@@ -109,10 +109,14 @@ static void plan_x16(struct cu_ctx *c)
 		int want = n->w->fmt == AWQ_WFMT_AWQ4 || n->w->dtype == AWQ_DT_F16 ? 1 : n->w->dtype == AWQ_DT_BF16 ? 2 : -1;
 		signed char *x = &c->x16_want[n->in[0]];
 		*x = *x == 0 && want > 0 ? (signed char)want : *x == want ? *x : -1;
+		unsigned char *d = &c->x16_dec[n->in[0]]; /* 0 unseen, 1 AWQ readers so far, 2 another */
+		*d = n->w->fmt == AWQ_WFMT_AWQ4 && *d != 2 ? 1 : 2;
 	}
-	for (int v = 0; v < g->n_values; v++)
+	for (int v = 0; v < g->n_values; v++) {
 		if (c->x16_want[v] < 0)
 			c->x16_want[v] = 0;
+		c->x16_dec[v] = c->x16_dec[v] == 1 && c->x16_want[v] == 1;
+	}
 }
 
 /* Bytes of everything but the weights; also sizes the scratch buffers. */
@@ -123,7 +127,8 @@ static uint64_t runtime_bytes(struct cu_ctx *c)
 	for (int i = 0; i < g->n_nodes; i++)
 		if (g->nodes[i].op == AWQ_OP_MATMUL && g->nodes[i].w->k > max_k)
 			max_k = (int)g->nodes[i].w->k;
-	c->x16_elems = c->max_tokens > AWQ_CU_DECODE_ROWS ? (size_t)c->max_tokens * max_k : 0;
+	/* prefill's 16-bit inputs, and the f16 inputs of decode's XH GEMVs (2-8 tokens, x16_dec) */
+	c->x16_elems = c->max_tokens >= 2 ? (size_t)c->max_tokens * max_k : 0;
 	c->deq_elems = 0;
 	if (c->deq_rows > AWQ_CU_DECODE_ROWS && c->max_tokens >= c->deq_rows)
 		for (int i = 0; i < c->n_wts; i++)
@@ -231,7 +236,7 @@ int awq_cu_prepare(struct cu_ctx *c, const struct awq_graph *g, const struct awq
 		rc = awq_err(err, errlen, AWQ_ENOMEM, "cuda: out of host memory");
 		goto fail;
 	}
-	if (!(c->x16_want = calloc((size_t)g->n_values, 1))) {
+	if (!(c->x16_want = calloc((size_t)g->n_values, 1)) || !(c->x16_dec = calloc((size_t)g->n_values, 1))) {
 		rc = awq_err(err, errlen, AWQ_ENOMEM, "cuda: out of host memory");
 		goto fail;
 	}
@@ -298,7 +303,9 @@ void awq_cu_release(struct cu_ctx *c)
 	free(c->nodes);
 	free(c->offs);
 	free(c->x16_want);
+	free(c->x16_dec);
 	c->x16_want = NULL;
+	c->x16_dec = NULL;
 	c->nodes = NULL;
 	c->n_nodes = 0;
 	c->offs = NULL;

@@ -45,6 +45,15 @@ static uint16_t *x16_slot(struct cu_ctx *c, int v, int bf16)
 	return c->x16[s];
 }
 
+/* The f16 copy of v its producer wrote in this step (x16_claim), or NULL: no conversion. */
+static const uint16_t *x16_find(const struct cu_ctx *c, int v)
+{
+	for (int i = 0; i < 2; i++)
+		if (c->x16_val[i] == v && !c->x16_bf[i])
+			return c->x16[i];
+	return NULL;
+}
+
 /* A 16-bit copy of an activation for tensor-core inputs, converted once per step and value. */
 static int x16_of(struct cu_ctx *c, int v, int rows, int bf16, uint16_t **out, char *err, size_t errlen)
 {
@@ -62,13 +71,13 @@ static int x16_of(struct cu_ctx *c, int v, int rows, int bf16, uint16_t **out, c
 }
 
 /* The 16-bit copy that the producer of value v writes alongside it in a prefill step, for the
- * matmul after it (cu_ctx.x16_want), registered as x16_of's conversion of v; NULL: none (then
- * *bf16 is 0). */
+ * matmul after it (cu_ctx.x16_want), or in a decode step of 2-8 tokens for AWQ readers only
+ * (x16_dec: the XH GEMV), registered as x16_of's conversion of v; NULL: none (then *bf16 is 0). */
 static uint16_t *x16_claim(struct cu_ctx *c, int v, int rows, int *bf16)
 {
 	*bf16 = 0;
-	if (rows <= AWQ_CU_DECODE_ROWS || !c->x16_fuse || !c->x16_want || !c->x16_want[v] ||
-	    (size_t)rows * c->g->values[v].cols > c->x16_elems)
+	if (rows < 2 || (rows <= AWQ_CU_DECODE_ROWS && !c->x16_dec[v]) || !c->x16_fuse || !c->x16_want ||
+	    !c->x16_want[v] || (size_t)rows * c->g->values[v].cols > c->x16_elems)
 		return NULL;
 	*bf16 = c->x16_want[v] == 2;
 	return x16_slot(c, v, *bf16);
@@ -234,6 +243,12 @@ static int matmul(struct cu_ctx *c, const struct cu_weight *w, int in_v, int row
 		}
 		if (rows <= AWQ_CU_DECODE_ROWS) {
 			awq_cu_xn_reader(c, in_v, rows, &o.nrm);
+			if (rows >= 2 && !o.nrm.xn_sumsq && (o.x16 = x16_find(c, in_v)) && epi == AWQ_CU_EPI_SILU_MUL) {
+				int bf; /* (f16: x16_dec values want f16) */
+				o.o16 = x16_claim(c, outs[0], rows, &bf);
+				if (o.o16 == o.x16) /* never the input's own slot (x16_slot alternates) */
+					o.o16 = NULL;
+			}
 			CK(awq_cu_q4_gemv(c->stream, &w->q4, act(c, in_v), rows, &o, epi, c->sm_count), "W4A16 GEMV");
 			return 0;
 		}
@@ -299,11 +314,13 @@ static int attention(struct cu_ctx *c, const struct awq_node *n, const struct cu
 		CK(awq_cu_attn_prefill(c->stream, &a), "flash attention");
 		return 0;
 	}
+	uint16_t *o16 = x16_claim(c, n->out, rows, &a.out16_bf16); /* (the o projection's XH input) */
 	for (int r0 = 0; r0 < rows; r0 += AWQ_CU_DECODE_ROWS) {
 		a.row0 = r0;
 		a.rows = rows - r0 < AWQ_CU_DECODE_ROWS ? rows - r0 : AWQ_CU_DECODE_ROWS;
 		a.q = act(c, n->in[0]) + r0 * qc;
 		a.out = act(c, n->out) + r0 * qc;
+		a.out16 = o16 ? o16 + r0 * qc : NULL;
 		CK(awq_cu_attn_decode(c->stream, &a), "decode attention");
 	}
 	return 0;

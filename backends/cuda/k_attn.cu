@@ -196,8 +196,13 @@ __global__ void attn_combine_kernel(struct awq_cu_attn a, int chunk)
 	int limit = *a.d_pos + a.row0 + r + 1;
 	int used = (limit + chunk - 1) / chunk;
 	const float *p = a.part + ((size_t)r * a.n_heads + h) * ns * (hd + 2);
-	for (int d = threadIdx.x; d < hd; d += blockDim.x)
-		a.out[(size_t)r * a.n_heads * hd + (size_t)h * hd + d] = attn_merge_one(p, used, hd, d);
+	for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+		const size_t e = (size_t)r * a.n_heads * hd + (size_t)h * hd + d;
+		const float v = attn_merge_one(p, used, hd, d);
+		a.out[e] = v;
+		if (a.out16)
+			a.out16[e] = to16_one(v, a.out16_bf16);
+	}
 }
 
 /* Warp-per-slice decode attention for head_dim = 32 * DPL (64, 128): lanes split the head dimension, so K
@@ -357,6 +362,7 @@ __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, in
 	__syncthreads();
 	int ns = n_splits(a.max_ctx), used = (limit + chunk - 1) / chunk;
 	float *orow = a.out + (size_t)r * a.n_heads * HD + (size_t)h0 * HD;
+	uint16_t *orow16 = a.out16 ? a.out16 + (size_t)r * a.n_heads * HD + (size_t)h0 * HD : nullptr;
 	if (a.ticket && used == 1) { /* the only split: the block's merge is the answer */
 		for (int i = threadIdx.x; i < hg * HD; i += blockDim.x) {
 			int h = i / HD, d = i % HD;
@@ -369,6 +375,8 @@ __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, in
 				den += f * sm_l[w][h];
 			}
 			orow[i] = num / den;
+			if (orow16)
+				orow16[i] = to16_one(num / den, a.out16_bf16);
 		}
 		return;
 	}
@@ -402,8 +410,12 @@ __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, in
 	if (!last)
 		return;
 	__threadfence();
-	for (int i = threadIdx.x; i < hg * HD; i += blockDim.x)
-		orow[i] = attn_merge_one(a.part + ((size_t)r * a.n_heads + h0 + i / HD) * ns * (HD + 2), used, HD, i % HD);
+	for (int i = threadIdx.x; i < hg * HD; i += blockDim.x) {
+		const float v = attn_merge_one(a.part + ((size_t)r * a.n_heads + h0 + i / HD) * ns * (HD + 2), used, HD, i % HD);
+		orow[i] = v;
+		if (orow16)
+			orow16[i] = to16_one(v, a.out16_bf16);
+	}
 }
 
 extern "C" cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_attn *a0)

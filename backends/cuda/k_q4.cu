@@ -74,8 +74,12 @@ static __device__ __forceinline__ void q4_epilogue(const struct awq_cu_out &o, f
 #pragma unroll
 		for (int i = 0; i < 4; i++) {
 			int row = r0 + (i & 1), f = feat + (i >> 1) * 8;
-			if (row < rows && f < o.n[0])
-				o.ptr[0][(size_t)row * o.n[0] + f] = silu(acc[0][i]) * acc[1][i];
+			if (row < rows && f < o.n[0]) {
+				const float v = silu(acc[0][i]) * acc[1][i];
+				o.ptr[0][(size_t)row * o.n[0] + f] = v;
+				if (o.o16) /* the down projection's f16 input (XH) */
+					o.o16[(size_t)row * o.n[0] + f] = to16_one(v, 0);
+			}
 		}
 		return;
 	}
@@ -357,6 +361,26 @@ template <int N> static __device__ __forceinline__ void v2_wait(void)
 #endif
 }
 
+/* 16-byte copy of 16 (valid) or 0 bytes, the rest zero-filled: an f16 activation row that does not
+ * exist (tokens past rows) becomes zeros without a global read. */
+static __device__ __forceinline__ void v2_cp16z(uint32_t dst, const void *src, bool valid)
+{
+#if __CUDA_ARCH__ >= 800
+	asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0) : "memory");
+#endif
+}
+
+/* Four 8 x 8 f16 matrices from shared memory (ordered after the cp.async waits: "memory"). */
+static __device__ __forceinline__ uint4 v2_ldsm4(uint32_t a)
+{
+	uint4 r;
+	asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+		     : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+		     : "r"(a)
+		     : "memory");
+	return r;
+}
+
 static __device__ __forceinline__ float4 v2_lds16f(uint32_t a)
 {
 	float4 r;
@@ -381,13 +405,24 @@ static __device__ __forceinline__ uint4 v2_lds16(uint32_t a)
  * by lane so that the warp's 16-byte reads are free of bank conflicts. */
 #define V2_XR_SLOT 2048 /* bytes of activations per ring slot and warp (32 lanes x 64) */
 
+/* XH (2-8 tokens): XR with the activations already in f16 (awq_cu_out.x16, written by their
+ * producer alongside the f32 values): half the bytes in the ring (8 tokens x 64 k x 2 B = 1 KB per
+ * slot and warp, the weights' 1 KB at RT = 2, against 2 KB of f32) and no conversion in the loop.
+ * H200, 4096 x 14336 at 8 tokens: 11.27 us against XR's 20.78 (one token: 11.10; session 19).  A token's 64 values
+ * of a chunk are eight 16-byte segments, copied by its four lanes g (two each, tokens past rows
+ * zero-filled) to [token][segment ^ token] (XOR-swizzled so that ldmatrix's eight row reads of a
+ * segment hit distinct banks); ldmatrix.x4 then gives each lane its B fragments of two k16 steps
+ * (rows: tokens, 8 k per segment) in one instruction. Lanes read each other's copies, so a
+ * __syncwarp orders the wait before the read and the read before the slot's refill. */
+#define V2_XH_SLOT 1024
+
 /* XN: the producer-epilogue norm's forms compiled in, a mask: XN_READ the reader's scale (x is an
  * unnormalised xn), XN_EPI the producer's AWQ_CU_EPI_ADD_NORM epilogue. Separate instantiations,
  * because one with both ran its main loop with ~4% more instructions (address arithmetic) than the
  * plain one: the gate/up reader took 20.2 us instead of 19.2 (ncu, session 13). */
 #define XN_READ 1
 #define XN_EPI 2
-template <int RT, int S, bool XR = false, int XN = 0>
+template <int RT, int S, bool XR = false, int XN = 0, bool XH = false>
 __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct awq_cu_q4 w, const float *__restrict__ x,
 									 int rows, struct awq_cu_out out,
 									 enum awq_cu_epilogue epi, int per)
@@ -398,7 +433,8 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 	const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
 	const int tile0 = blockIdx.x * RT;
 	const int c0 = warp * per, c1 = min(w.chunks, c0 + per), nc = max(c1 - c0, 0);
-	const size_t warp_bytes = XR ? (size_t)S * (RT * 512 + V2_XR_SLOT) : (size_t)S * RT * 512 + (size_t)per * rows * 128;
+	constexpr int XSLOT = XH ? V2_XH_SLOT : V2_XR_SLOT;
+	const size_t warp_bytes = XR ? (size_t)S * (RT * 512 + XSLOT) : (size_t)S * RT * 512 + (size_t)per * rows * 128;
 	uint8_t *wbase = dsm + warp * warp_bytes;
 	const uint32_t ring = smem_addr(wbase) + lane * 16;
 	uint32_t *xs = reinterpret_cast<uint32_t *>(wbase + S * RT * 512);
@@ -432,10 +468,18 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 	 * out as one cp.async group before the wait, each slot's activations as a group after it, so
 	 * that chunk i's weights and activations are in group i + 1 and wait_group<S - 1> still covers
 	 * them (refills commit one group per chunk, as before) */
-	const uint32_t slot = XR ? RT * 512 + V2_XR_SLOT : RT * 512;
+	const uint32_t slot = XR ? RT * 512 + XSLOT : RT * 512;
 	const int xsw = (lane >> 1) & 3; /* XR: this lane's swizzle of its four 16-byte pieces */
 	const float *xl = x + (size_t)(g < rows ? g : 0) * w.k + (size_t)c0 * 64 + 2 * t; /* XR: chunk c0, step 0 */
 	const uint32_t xslot = smem_addr(wbase) + RT * 512 + lane * 64;
+	/* XH: this lane copies token g's segments 2t, 2t + 1 (elements 16t .. 16t + 15 of the chunk) and
+	 * reads, through ldmatrix, row (lane & 7) of matrix lane >> 3: token lane & 7, segment lane >> 3
+	 * (+ 4 for the second read) */
+	const uint16_t *xh = out.x16 + (size_t)(g < rows ? g : 0) * w.k + (size_t)c0 * 64 + 16 * t;
+	const uint32_t xh_dst = smem_addr(wbase) + RT * 512 + g * 128, xh_sw = (uint32_t)g;
+	const uint32_t xh_src = smem_addr(wbase) + RT * 512 + (lane & 7) * 128;
+	const uint32_t xh_rd0 = xh_src + (((uint32_t)(lane >> 3) ^ (lane & 7)) << 4);
+	const uint32_t xh_rd1 = xh_src + (((uint32_t)(4 + (lane >> 3)) ^ (lane & 7)) << 4);
 #pragma unroll
 	for (int s = 0; s < S; s++) {
 		if (s < nc)
@@ -464,7 +508,17 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 				v2_cp16(smem_addr(epi_s + 2 * RT * 16 + pc * 4), out.nrm.norm_w + f);
 		}
 	}
-	if (XR) {
+	if (XH) {
+#pragma unroll
+		for (int s = 0; s < S; s++) {
+			if (s < nc)
+#pragma unroll
+				for (int h = 0; h < 2; h++)
+					v2_cp16z(xh_dst + s * slot + (((2 * t + h) ^ xh_sw) << 4), xh + (size_t)s * 64 + 8 * h,
+						 g < rows);
+			v2_commit();
+		}
+	} else if (XR) {
 #pragma unroll
 		for (int s = 0; s < S; s++) {
 			if (s < nc && g < rows)
@@ -583,7 +637,12 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 			for (int r = 0; r < RT; r++)
 				wv[r] = v2_lds16(ring + (XR ? sl * slot + r * 512 : (sl * RT + r) * 512));
 			uint4 xa = make_uint4(0, 0, 0, 0), xb = make_uint4(0, 0, 0, 0);
-			if (xlane) {
+			if (XH) { /* every lane: ldmatrix is warp-wide */
+				__syncwarp();
+				xa = v2_ldsm4(xh_rd0 + sl * slot);
+				xb = v2_ldsm4(xh_rd1 + sl * slot);
+				__syncwarp();
+			} else if (xlane) {
 				if (XR) { /* piece j: b0 and b1 of step j as f32 pairs */
 					float4 p[4];
 #pragma unroll
@@ -604,7 +663,12 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 #pragma unroll
 				for (int r = 0; r < RT; r++)
 					v2_cp16(ring + (XR ? sl * slot + r * 512 : (sl * RT + r) * 512), qb[r] + (size_t)(i + S) * 32);
-				if (XR && xlane)
+				if (XH)
+#pragma unroll
+					for (int h = 0; h < 2; h++)
+						v2_cp16z(xh_dst + sl * slot + (((2 * t + h) ^ xh_sw) << 4),
+							 xh + (size_t)(i + S) * 64 + 8 * h, g < rows);
+				else if (XR && xlane)
 #pragma unroll
 					for (int j = 0; j < 4; j++) {
 						uint32_t d = xslot + sl * slot + ((j ^ xsw) << 4);
@@ -708,7 +772,7 @@ static v2_dev v2_device(void)
 	return cache[d];
 }
 
-template <int RT, int S, bool XR = false, int XN = 0>
+template <int RT, int S, bool XR = false, int XN = 0, bool XH = false>
 static cudaError_t launch_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
 				const struct awq_cu_out *out, enum awq_cu_epilogue epi, int kw, int per, size_t smem,
 				int pdl)
@@ -718,14 +782,14 @@ static cudaError_t launch_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const
 	cudaGetDevice(&d);
 	const int known = d >= 0 && d < 16;
 	if (!known || attr_set[d] < (int)smem) {
-		cudaError_t e = cudaFuncSetAttribute(q4_gemv2_kernel<RT, S, XR, XN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+		cudaError_t e = cudaFuncSetAttribute(q4_gemv2_kernel<RT, S, XR, XN, XH>, cudaFuncAttributeMaxDynamicSharedMemorySize,
 						     (int)smem);
 		if (e != cudaSuccess)
 			return e;
 		if (known)
 			attr_set[d] = (int)smem;
 	}
-	return awq_cu_launch(q4_gemv2_kernel<RT, S, XR, XN>, dim3((w->tiles + RT - 1) / RT), dim3(kw * 32), smem, s, pdl, *w, x,
+	return awq_cu_launch(q4_gemv2_kernel<RT, S, XR, XN, XH>, dim3((w->tiles + RT - 1) / RT), dim3(kw * 32), smem, s, pdl, *w, x,
 			     rows, *out, epi, per);
 }
 
@@ -742,12 +806,16 @@ static cudaError_t launch_gemv2_xn(int S, cudaStream_t s, const struct awq_cu_q4
 	}
 }
 
+/* xmode: 0 activations staged up front, 1 f32 activations in the ring (XR), 2 f16 (XH) */
 template <int RT>
-static cudaError_t launch_gemv2_s(int S, cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
+static cudaError_t launch_gemv2_s(int S, int xmode, cudaStream_t s, const struct awq_cu_q4 *w, const float *x, int rows,
 				  const struct awq_cu_out *out, enum awq_cu_epilogue epi, int kw, int per, size_t smem,
 				  int pdl)
 {
-	if (rows > 2) /* activations in the ring: 2 or 4 stages */
+	if (xmode == 2) /* f16 activations in the ring: 2 or 4 stages */
+		return S == 2 ? launch_gemv2<RT, 2, true, 0, true>(s, w, x, rows, out, epi, kw, per, smem, pdl)
+			      : launch_gemv2<RT, 4, true, 0, true>(s, w, x, rows, out, epi, kw, per, smem, pdl);
+	if (xmode == 1) /* f32 activations in the ring: 2 or 4 stages */
 		return S == 2 ? launch_gemv2<RT, 2, true>(s, w, x, rows, out, epi, kw, per, smem, pdl)
 			      : launch_gemv2<RT, 4, true>(s, w, x, rows, out, epi, kw, per, smem, pdl);
 	const int xn = (out->nrm.xn_sumsq ? XN_READ : 0) | (epi == AWQ_CU_EPI_ADD_NORM ? XN_EPI : 0);
@@ -819,7 +887,11 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 	 * stages at 8-16 warps. Above 2 tokens the XR form (activations in the ring) with at most 8 warps
 	 * and 2 stages (session 10's kbench, 4 / 8 tokens against the fallback's 8): 4096 x 14336 17.75 /
 	 * 20.70 us (23.10), 4096 x 4096 6.21 / 6.92 (10.43), 12288 x 4096 11.17 / 15.05 (26.37); 16 warps
-	 * and 4 stages were slower at 8 tokens everywhere (25.65, 9.93, 27.73). */
+	 * and 4 stages were slower at 8 tokens everywhere (25.65, 9.93, 27.73). With the f16 copy of x
+	 * (XH, half the ring's bytes) the one-token rule's warps and stages again (session 19's
+	 * --tokens, H200, 8 tokens: 4096 x 14336 at 16 warps and 4 stages 11.15 us against 15.50 at 8
+	 * and 2; 4096 x 4096 16 / 2 5.25 against 5.94; 4096 x 11008 16 / 4 9.32 against 12.15; 12288 x
+	 * 4096 8 / 2 9.94, 16 warps 15.15). */
 	int long_k = w->chunks >= 128, blocks2 = (w->tiles + 1) / 2;
 	int rt = epi == AWQ_CU_EPI_SILU_MUL ? 2 : v2_rt ? v2_rt : (rows >= 2 || w->tiles >= sm_count) ? 2 : 1;
 	int kw = v2_kw			     ? v2_kw
@@ -837,7 +909,11 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 	 * blocks -> 384, 482.6 -> 494.5 tok/s). The second not for the producer-epilogue norm's launches,
 	 * whose per-block epilogue the doubled grid pays twice (qwen3-14b o, 5120 x 5120: 286.7 -> 283.4;
 	 * the down projection above is such a producer too, and gains). */
-	if (!v2_rt && !v2_kw && rows <= 2 && epi != AWQ_CU_EPI_SILU_MUL && rt == 2) {
+	/* f16 activations in the ring (XH) from two tokens where the f16 copy is given (and neither
+	 * epilogue-norm form, which take f32 x), f32 (XR) above two tokens without it, else staged */
+	const int xmode = rows >= 2 && out->x16 && !out->nrm.xn_sumsq && epi != AWQ_CU_EPI_ADD_NORM ? 2 : rows > 2 ? 1 : 0;
+	const int xh = xmode == 2;
+	if (!v2_rt && !v2_kw && rows <= 2 && !xh && epi != AWQ_CU_EPI_SILU_MUL && rt == 2) {
 		const int slots = 3 * sm_count; /* 8-warp blocks per wave */
 		const int waves2 = (blocks2 + sm_count - 1) / sm_count, waves1 = (w->tiles + sm_count - 1) / sm_count;
 		if (long_k && blocks2 > sm_count && w->tiles <= slots) {
@@ -848,10 +924,10 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 			rt = 1;
 		}
 	}
-	if (rows > 2 && !v2_kw && kw > 8)
+	if (xmode == 1 && !v2_kw && kw > 8)
 		kw = 8;
 	kw = kw > V2_MAX_WARPS ? V2_MAX_WARPS : kw;
-	int S = v2_stages ? v2_stages : rows > 2 || (!long_k && kw >= 8) ? 2 : 4;
+	int S = v2_stages ? v2_stages : xmode == 1 || (!long_k && kw >= 8) ? 2 : 4;
 	if (v2_novr < 0)
 		awq_cu_q4_gemv_overrides(getenv("AWQ_CUDA_GEMV"));
 	for (int i = 0; i < v2_novr; i++)
@@ -861,9 +937,9 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 			S = v2_ovrs[i].s;
 		}
 	int per = (w->chunks + kw - 1) / kw;
-	if (rows > 2) /* the XR kernel (activations in the ring): 2 or 4 stages */
+	if (xmode) /* the XR / XH kernels (activations in the ring): 2 or 4 stages */
 		S = S == 2 ? 2 : 4;
-	size_t wb = rows > 2 ? (size_t)S * (rt * 512 + V2_XR_SLOT) : (size_t)S * rt * 512 + (size_t)per * rows * 128;
+	size_t wb = xmode ? (size_t)S * (rt * 512 + (xh ? V2_XH_SLOT : V2_XR_SLOT)) : (size_t)S * rt * 512 + (size_t)per * rows * 128;
 	/* warp 0's ring also holds the RT x 4 x 32 reduction floats: S * RT * 512 >= RT * 512 */
 	size_t smem = kw * wb + (size_t)rt * w->groups * 128; /* + the q4_corr_make float4 of every (tile, group, g) */
 	if (epi == AWQ_CU_EPI_ADD_NORM) /* + the epilogue's residual rows (two tokens) and norm weights */
@@ -871,9 +947,9 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 	if (smem > (size_t)dv.optin)
 		return 0;
 	int pdl = v2_pdl >= 0 ? v2_pdl : awq_cu_pdl_default(dv.cc_major);
-	v2_last = awq_cu_gemv_choice{1, rt, kw, S, rows > 2};
-	*err = rt == 2 ? launch_gemv2_s<2>(S, s, w, x, rows, out, epi, kw, per, smem, pdl)
-		       : launch_gemv2_s<1>(S, s, w, x, rows, out, epi, kw, per, smem, pdl);
+	v2_last = awq_cu_gemv_choice{1, rt, kw, S, xmode};
+	*err = rt == 2 ? launch_gemv2_s<2>(S, xmode, s, w, x, rows, out, epi, kw, per, smem, pdl)
+		       : launch_gemv2_s<1>(S, xmode, s, w, x, rows, out, epi, kw, per, smem, pdl);
 	return 1;
 }
 

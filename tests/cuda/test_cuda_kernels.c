@@ -76,6 +76,32 @@ static void check(const char *what, const double *ref, const float *dev_out, siz
 	check_sub(what, ref, dev_out, NULL, n, tol);
 }
 
+/* An f16 side output (dev16, n halves) equals the f32 output it copies (dev_out) rounded once, and
+ * the 8 halves after it (poisoned 0xffff) are untouched. */
+static void check16(const char *what, const float *dev_out, const uint16_t *dev16, size_t n)
+{
+	float *h = malloc(n * 4);
+	uint16_t *h16 = malloc((n + 8) * 2);
+	int ok = cudaMemcpy(h, dev_out, n * 4, cudaMemcpyDeviceToHost) == cudaSuccess &&
+		 cudaMemcpy(h16, dev16, (n + 8) * 2, cudaMemcpyDeviceToHost) == cudaSuccess;
+	size_t bad = 0;
+	for (size_t i = 0; ok && i < n + 8; i++)
+		bad += h16[i] != (i < n ? awq_f32_to_f16(h[i]) : 0xffffu);
+	ok = ok && !bad;
+	printf("%s %s: f16 copy (%zu of %zu halves differ)\n", ok ? "ok  " : "FAIL", what, bad, n);
+	fails += !ok;
+	free(h);
+	free(h16);
+}
+
+/* n halves poisoned with 0xffff (NaN), plus 8 more to catch writes past the end. */
+static uint16_t *poisoned16(size_t n)
+{
+	uint16_t *d = dmalloc((n + 8) * 2);
+	cudaMemset(d, 0xff, (n + 8) * 2);
+	return d;
+}
+
 struct q4w {
 	struct awq_weight w;
 	int32_t *qw, *qz;
@@ -229,6 +255,19 @@ static void test_q4_segments(int k, int group, const int *ns, int nsrc, const in
 							   : awq_cu_q4_gemm(0, &q, dx16, rows, &o, AWQ_CU_EPI_STORE, cc_major, sm_count);
 		if (e != cudaSuccess)
 			printf("FAIL launch: %s\n", cudaGetErrorString(e)), fails++;
+		/* 2-8 tokens again with the f16 copy of x (the XH form where the streaming kernel runs) */
+		const int xh = rows >= 2 && rows <= AWQ_CU_DECODE_ROWS;
+		float *outs16[3] = {NULL, NULL, NULL};
+		struct awq_cu_gemv_choice ch = {0};
+		if (xh) {
+			for (int j = 0; j < nsrc; j++)
+				o.ptr[j] = outs16[j] = poisoned((size_t)rows * ns[j]);
+			o.x16 = dx16;
+			e = awq_cu_q4_gemv(0, &q, dx, rows, &o, AWQ_CU_EPI_STORE, sm_count);
+			awq_cu_q4_gemv_last(&ch);
+			if (e != cudaSuccess || (ch.streaming && ch.xr != 2))
+				printf("FAIL f16-input launch: %s, xr %d\n", cudaGetErrorString(e), ch.xr), fails++;
+		}
 		for (int j = 0; j < nsrc; j++) {
 			char what[128];
 			matmul_ref(w[j].deq, ns[j], k, x, rows, ref, ns[j], 0);
@@ -236,6 +275,12 @@ static void test_q4_segments(int k, int group, const int *ns, int nsrc, const in
 				 group, j + 1, nsrc, ns[j], rows);
 			check(what, ref, outs[j], (size_t)rows * ns[j], 3e-3);
 			cudaFree(outs[j]);
+			if (xh) {
+				snprintf(what, sizeof(what), "W4A16 GEMV k=%d g=%d seg %d/%d n=%d rows=%d, f16 input%s", k, group,
+					 j + 1, nsrc, ns[j], rows, ch.streaming ? " (XH)" : " (ignored by the fallback)");
+				check(what, ref, outs16[j], (size_t)rows * ns[j], 3e-3);
+				cudaFree(outs16[j]);
+			}
 			off += ns[j];
 		}
 	}
@@ -246,9 +291,11 @@ static void test_q4_segments(int k, int group, const int *ns, int nsrc, const in
 /* The decode GEMV's launch choice (awq_cu_q4_gemv_last), for a 1000 x 2304 weight (M = 1008, 63
  * tiles, 36 chunks): the built-in rule (the streaming kernel from sm_80: 16 warps and 2 stages for
  * this K, one tile per block for one token; above 2 tokens the XR form with 2 tiles, at most 8 warps
- * and 2 stages) and an AWQ_CUDA_GEMV-style override for that shape (its 8 stages become 4 in the XR
- * form). want: streaming, rt, kw, stages, xr. */
-static void test_gemv_choice(const char *spec, const int want[4][5])
+ * and 2 stages, or with the f16 copy of x (x16) from two tokens the XH form with the one-token
+ * warps and stages, two tiles per block) and
+ * an AWQ_CUDA_GEMV-style override for that shape (its 8 stages become 4 in the XR and XH forms).
+ * want: streaming, rt, kw, stages, xr. */
+static void test_gemv_choice(const char *spec, const int want[4][5], int x16)
 {
 	static const int rows_list[4] = {1, 2, 3, 8};
 	struct q4w w, *src[1] = {&w};
@@ -258,20 +305,23 @@ static void test_gemv_choice(const char *spec, const int want[4][5])
 	for (size_t i = 0; i < (size_t)8 * 2304; i++)
 		x[i] = (float)urand(-1, 1);
 	float *dx = up(x, (size_t)8 * 2304 * 4), *out = poisoned((size_t)8 * 1000);
+	uint16_t *dx16 = dmalloc((size_t)8 * 2304 * 2);
+	awq_cu_to_16(0, dx, dx16, (size_t)8 * 2304, 0);
 	awq_cu_q4_gemv_overrides(spec);
 	for (int i = 0; i < 4; i++) {
-		struct awq_cu_out o = {.nseg = 1, .ptr = {out}, .n = {1000}, .tile_end = {63, 63, 63}};
+		struct awq_cu_out o = {.nseg = 1, .ptr = {out}, .n = {1000}, .tile_end = {63, 63, 63}, .x16 = x16 ? dx16 : NULL};
 		struct awq_cu_gemv_choice c;
 		cudaError_t e = awq_cu_q4_gemv(0, &q, dx, rows_list[i], &o, AWQ_CU_EPI_STORE, sm_count);
 		awq_cu_q4_gemv_last(&c);
 		const int *x5 = want[i];
 		int ok = e == cudaSuccess && c.streaming == x5[0] &&
 			 (!x5[0] || (c.rt == x5[1] && c.kw == x5[2] && c.stages == x5[3] && c.xr == x5[4]));
-		printf("%s GEMV choice %s rows=%d: streaming %d rt %d kw %d stages %d xr %d\n", ok ? "ok  " : "FAIL",
-		       spec[0] ? spec : "built-in", rows_list[i], c.streaming, c.rt, c.kw, c.stages, c.xr);
+		printf("%s GEMV choice %s%s rows=%d: streaming %d rt %d kw %d stages %d xr %d\n", ok ? "ok  " : "FAIL",
+		       spec[0] ? spec : "built-in", x16 ? ", f16 x" : "", rows_list[i], c.streaming, c.rt, c.kw, c.stages, c.xr);
 		fails += !ok;
 	}
 	awq_cu_q4_gemv_overrides("");
+	cudaFree(dx16);
 	cudaFree(out);
 	cudaFree(dx);
 	free(x);
@@ -323,7 +373,7 @@ static void test_q4_silu(int n, int k, int group)
 	make_q4(&g, n, k, group, 1);
 	make_q4(&u, n, k, group, 1);
 	struct awq_cu_q4 q = to_device(src, 2, 1);
-	static const int rows_list[] = {1, 5, 8, 37};
+	static const int rows_list[] = {1, 2, 5, 8, 37};
 	float *x = malloc((size_t)37 * k * 4);
 	for (size_t i = 0; i < (size_t)37 * k; i++)
 		x[i] = (float)urand(-1, 1);
@@ -331,7 +381,7 @@ static void test_q4_silu(int n, int k, int group)
 	uint16_t *dx16 = dmalloc((size_t)37 * k * 2);
 	awq_cu_to_16(0, dx, dx16, (size_t)37 * k, 0);
 	double *rg = malloc((size_t)37 * n * 8), *ru = malloc((size_t)37 * n * 8);
-	for (int ri = 0; ri < 4; ri++) {
+	for (int ri = 0; ri < 5; ri++) {
 		int rows = rows_list[ri];
 		float *out = poisoned((size_t)rows * n);
 		struct awq_cu_out o = {.ptr = {out}, .n = {n}, .nseg = 1, .tile_end = {q.tiles, q.tiles, q.tiles}};
@@ -343,10 +393,23 @@ static void test_q4_silu(int n, int k, int group)
 		matmul_ref(u.deq, n, k, x, rows, ru, n, 0);
 		for (size_t i = 0; i < (size_t)rows * n; i++)
 			rg[i] = rg[i] / (1.0 + exp(-rg[i])) * ru[i];
-		char what[96];
+		char what[128];
 		snprintf(what, sizeof(what), "W4A16 gate/up+SiLU n=%d k=%d rows=%d", n, k, rows);
 		check(what, rg, out, (size_t)rows * n, 4e-3);
 		cudaFree(out);
+		if (rows >= 2 && rows <= 8) { /* the f16 input (XH) and the f16 copy of the output for the next */
+			out = poisoned((size_t)rows * n);
+			uint16_t *o16 = poisoned16((size_t)rows * n);
+			o.ptr[0] = out, o.x16 = dx16, o.o16 = o16;
+			e = awq_cu_q4_gemv(0, &q, dx, rows, &o, AWQ_CU_EPI_SILU_MUL, sm_count);
+			if (e != cudaSuccess)
+				printf("FAIL launch: %s\n", cudaGetErrorString(e)), fails++;
+			snprintf(what, sizeof(what), "W4A16 gate/up+SiLU n=%d k=%d rows=%d, f16 input and output", n, k, rows);
+			check(what, rg, out, (size_t)rows * n, 4e-3);
+			check16(what, out, o16, (size_t)rows * n);
+			cudaFree(out);
+			cudaFree(o16);
+		}
 	}
 	free(x);
 	free(rg);
@@ -740,6 +803,7 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 				}
 		float *dq = up(q, (size_t)rows * qcols * 4), *dk = up(k, (size_t)rows * cols * 4);
 		float *dv = up(v, (size_t)rows * cols * 4), *out = poisoned((size_t)rows * qcols);
+		uint16_t *out16 = si >= 3 ? poisoned16((size_t)rows * qcols) : NULL; /* and its f16 copy */
 		cudaMemcpy(dpos, &pos, 4, cudaMemcpyHostToDevice);
 		/* q rotated into its own buffer, k rotated into the cache: the prep kernel of the backend */
 		float *dqr = poisoned((size_t)rows * qcols);
@@ -752,7 +816,7 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 					.pdl = pdl, .min_grid = pdl ? 1056 : 0};
 		const char *kind = "decode";
 		if (rows > 8 && awq_cu_attn_prefill_ok(hd, cc_major)) {
-			a.q = dqr, a.out = out, a.rows = rows;
+			a.q = dqr, a.out = out, a.rows = rows, a.out16 = out16;
 			awq_cu_attn_prefill(0, &a);
 			kind = "flash";
 		} else {
@@ -761,6 +825,7 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 				a.rows = rows - r0 < 8 ? rows - r0 : 8;
 				a.q = dqr + (size_t)r0 * qcols;
 				a.out = out + (size_t)r0 * qcols;
+				a.out16 = out16 ? out16 + (size_t)r0 * qcols : NULL;
 				awq_cu_attn_decode(0, &a);
 			}
 		}
@@ -770,7 +835,9 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 			 dtk && strcmp(kind, "flash") ? ", tickets" : "",
 			 pdl ? ", pdl, grid >= 1056 blocks" : "", nh, nkv, hd, rows, pos);
 		check(what, ref, out, (size_t)rows * qcols, 5e-3);
-		cudaFree(dq), cudaFree(dqr), cudaFree(dk), cudaFree(dv), cudaFree(out);
+		if (out16)
+			check16(what, out, out16, (size_t)rows * qcols);
+		cudaFree(dq), cudaFree(dqr), cudaFree(dk), cudaFree(dv), cudaFree(out), cudaFree(out16);
 		pos += rows;
 	}
 	if (dtk) {
@@ -854,8 +921,13 @@ int main(void)
 		const int builtin[4][5] = {{s8, rt1, kw, kw >= 8 ? 2 : 4, 0}, {s8, 2, kw, kw >= 8 ? 2 : 4, 0},
 					   {s8, 2, kw > 8 ? 8 : kw, 2, 1}, {s8, 2, kw > 8 ? 8 : kw, 2, 1}};
 		const int ovr[4][5] = {{s8, 1, 16, 8, 0}, {s8, 1, 16, 8, 0}, {s8, 1, 16, 4, 1}, {s8, 1, 16, 4, 1}};
-		test_gemv_choice("", builtin);
-		test_gemv_choice("1008x2304:1,16,8", ovr);
+		test_gemv_choice("", builtin, 0);
+		test_gemv_choice("1008x2304:1,16,8", ovr, 0);
+		const int builtin_xh[4][5] = {{s8, rt1, kw, kw >= 8 ? 2 : 4, 0}, {s8, 2, kw, kw >= 8 ? 2 : 4, 2},
+					      {s8, 2, kw, kw >= 8 ? 2 : 4, 2}, {s8, 2, kw, kw >= 8 ? 2 : 4, 2}};
+		const int ovr_xh[4][5] = {{s8, 1, 16, 8, 0}, {s8, 1, 16, 4, 2}, {s8, 1, 16, 4, 2}, {s8, 1, 16, 4, 2}};
+		test_gemv_choice("", builtin_xh, 1);
+		test_gemv_choice("1008x2304:1,16,8", ovr_xh, 1);
 		test_gemv_balance(5120, 17408, 1, 8, 4);
 		test_gemv_balance(6144, 4096, 1, 8, 2);
 		test_gemv_balance(12288, 4096, 2, 8, 2);

@@ -1,6 +1,8 @@
 /* Whole-model checks on CUDA with synthetic random-weight models of a real (small) shape:
  * decoding token by token (captured CUDA graph, GEMV kernels, split-K attention) must give the
- * logits that one prefill of the same tokens gives (GEMM kernels, flash attention). */
+ * logits that one prefill of the same tokens gives (GEMM kernels, flash attention); so must steps
+ * of 2-8 tokens (the decode kernels' multi-token forms: AWQ GEMVs reading the f16 copies their
+ * producers write, XH). */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include <math.h>
 #include <stdio.h>
@@ -33,9 +35,9 @@ static int check_model(const char *preset, const char *precision)
 {
 	char err[AWQ_ERRLEN] = "";
 	awq_model *m = NULL;
-	awq_session *a = NULL, *b = NULL;
+	awq_session *a = NULL, *b = NULL, *c = NULL;
 	struct awq_model_info mi;
-	float *ref = NULL, *got = NULL;
+	float *ref = NULL, *got = NULL, *got3 = NULL;
 	int32_t toks[T_ALL];
 	int fails = 0, agree = 0;
 	double worst = 0;
@@ -54,7 +56,8 @@ static int check_model(const char *preset, const char *precision)
 	o.max_ctx = 128;
 	o.max_batch = 64;
 	o.quiet = 1;
-	if (awq_session_create(m, &o, &a, err, sizeof(err)) || awq_session_create(m, &o, &b, err, sizeof(err))) {
+	if (awq_session_create(m, &o, &a, err, sizeof(err)) || awq_session_create(m, &o, &b, err, sizeof(err)) ||
+	    awq_session_create(m, &o, &c, err, sizeof(err))) {
 		printf("FAIL %s %s: session: %s\n", preset, precision, err);
 		fails = 1;
 		goto out;
@@ -64,17 +67,24 @@ static int check_model(const char *preset, const char *precision)
 		toks[i] = (int32_t)(cu_rand_u64(&seed) % (uint64_t)mi.vocab);
 	ref = malloc((size_t)T_ALL * mi.vocab * sizeof(float));
 	got = malloc((size_t)T_ALL * mi.vocab * sizeof(float));
-	if (!ref || !got) {
+	got3 = malloc((size_t)T_ALL * mi.vocab * sizeof(float));
+	if (!ref || !got || !got3) {
 		fails = 1;
 		goto out;
 	}
 	for (size_t i = 0; i < (size_t)T_ALL * mi.vocab; i++)
-		got[i] = NAN;
+		got[i] = got3[i] = NAN;
 	int rc = awq_session_eval(a, toks, T_ALL, 0, 1, ref, err, sizeof(err));
 	if (!rc)
 		rc = awq_session_eval(b, toks, T_PRE, 0, 1, got, err, sizeof(err));
 	for (int i = T_PRE; i < T_ALL && !rc; i++)
 		rc = awq_session_eval(b, toks + i, 1, i, 0, got + (size_t)i * mi.vocab, err, sizeof(err));
+	/* steps of 3, 5, 8, 2, 4 and 6 tokens after the same prefill (T_ALL - T_PRE = 28) */
+	static const int steps[] = {3, 5, 8, 2, 4, 6};
+	if (!rc)
+		rc = awq_session_eval(c, toks, T_PRE, 0, 1, got3, err, sizeof(err));
+	for (int i = T_PRE, s = 0; s < 6 && !rc; i += steps[s++])
+		rc = awq_session_eval(c, toks + i, steps[s], i, 1, got3 + (size_t)i * mi.vocab, err, sizeof(err));
 	if (rc) {
 		printf("FAIL %s %s: eval: %s\n", preset, precision, err);
 		fails = 1;
@@ -90,6 +100,25 @@ static int check_model(const char *preset, const char *precision)
 			fails++;
 		}
 	}
+	int agree3 = 0, fails0 = fails;
+	double worst3 = 0;
+	for (int i = T_PRE; i < T_ALL; i++) {
+		int same = 0;
+		double e = row_err(ref + (size_t)i * mi.vocab, got3 + (size_t)i * mi.vocab, mi.vocab, &same);
+		worst3 = e > worst3 ? e : worst3;
+		agree3 += same;
+		if (!(e <= tol)) {
+			printf("FAIL %s %s: token %d (steps of 2-8) rel_err %.3g\n", preset, precision, i, e);
+			fails++;
+		}
+	}
+	if (agree3 < (T_ALL - T_PRE) * 9 / 10) {
+		printf("FAIL %s %s: steps of 2-8 tokens: greedy tokens agree on only %d of %d rows\n", preset, precision,
+		       agree3, T_ALL - T_PRE);
+		fails++;
+	}
+	printf("%s %s %s: steps of 2-8 tokens vs prefill worst rel_err %.3g, argmax agree %d/%d\n", fails > fails0 ? "FAIL" : "ok  ",
+	       preset, precision, worst3, agree3, T_ALL - T_PRE);
 	if (agree < T_ALL * 9 / 10) {
 		printf("FAIL %s %s: greedy tokens agree on only %d of %d rows\n", preset, precision, agree, T_ALL);
 		fails++;
@@ -99,8 +128,10 @@ static int check_model(const char *preset, const char *precision)
 out:
 	free(ref);
 	free(got);
+	free(got3);
 	awq_session_free(a);
 	awq_session_free(b);
+	awq_session_free(c);
 	awq_model_free(m);
 	return fails;
 }

@@ -4,7 +4,7 @@
  * decode attention, each as time, bytes or FLOPs, and the fraction of the measured ceiling.
  * Weights rotate over copies larger than L2 so no timing reads from cache; kernels are timed as
  * CUDA-graph replays of many launches (median of several).
- * Usage: awq-cuda-bench [--quick | --sweep | --pattern | --parts | --profile] */
+ * Usage: awq-cuda-bench [--quick | --sweep | --pattern | --parts | --profile | --tokens] */
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -477,6 +477,7 @@ static awq_cu_out out_of(float *y, int m)
 struct gemv_variant {
 	const char *name;
 	int legacy, rt, kw, stages, pdl;
+	int xh = 0; /* 3-8 tokens: the f16 copy of x given (awq_cu_out.x16, the XH form) */
 };
 static const gemv_variant V_DEFAULT = {"", 0, 0, 0, 0, -1}, V_LEGACY = {"legacy", 1, 0, 0, 0, -1};
 
@@ -484,10 +485,12 @@ static void bench_q4_gemv(int m, int k, int sms, int copies, const gemv_variant 
 {
 	q4set s = make_q4(m, k, copies);
 	float *x = (float *)dev((size_t)8 * k * 4), *y = (float *)dev((size_t)8 * m * 4);
+	uint16_t *x16 = (uint16_t *)dev((size_t)8 * k * 2);
 	std::vector<float> hx((size_t)8 * k);
 	for (size_t i = 0; i < hx.size(); i++)
 		hx[i] = (float)((i * 7919) % 2001) / 1000.0f - 1.0f;
 	CK(cudaMemcpy(x, hx.data(), hx.size() * 4, cudaMemcpyHostToDevice));
+	CK(awq_cu_to_16(st, x, x16, hx.size(), 0));
 	for (int vi = 0; vi < nv; vi++) {
 		const gemv_variant &v = vs[vi];
 		awq_cu_q4_gemv_tune(v.legacy, v.rt, v.kw, v.stages, v.pdl);
@@ -497,6 +500,7 @@ static void bench_q4_gemv(int m, int k, int sms, int copies, const gemv_variant 
 			double us = time_us(
 				[&] {
 					awq_cu_out o = out_of(y, m);
+					o.x16 = v.xh ? x16 : NULL;
 					CK(awq_cu_q4_gemv(st, &s.w[i], x, n, &o, AWQ_CU_EPI_STORE, sms));
 					i = (i + 1) % copies;
 				},
@@ -508,6 +512,7 @@ static void bench_q4_gemv(int m, int k, int sms, int copies, const gemv_variant 
 	}
 	awq_cu_q4_gemv_tune(0, 0, 0, 0, -1);
 	CK(cudaFree(x));
+	CK(cudaFree(x16));
 	CK(cudaFree(y));
 	free_q4(s);
 }
@@ -693,6 +698,26 @@ int main(int argc, char **argv)
 		print_rows();
 		return 0;
 	}
+	if (argc > 1 && strcmp(argv[1], "--tokens") == 0) {
+		/* --tokens: the decode GEMV at 1-8 tokens on the llama2-7b shapes, the f32 activation ring
+		 * (XR, the built-in choice without an f16 copy) against the f16 one (XH) at several launches */
+		static const int n1[] = {1}, n348[] = {2, 3, 4, 8};
+		static const gemv_variant tv[] = {
+			{"xr", 0, 0, 0, 0, -1, 0},	      {"xh", 0, 0, 0, 0, -1, 1},	   {"xh rt2 kw8 s2", 0, 2, 8, 2, -1, 1},
+			{"xh rt2 kw4 s2", 0, 2, 4, 2, -1, 1}, {"xh rt2 kw16 s4", 0, 2, 16, 4, -1, 1},
+		};
+		/* llama2-7b's q/k/v, o, gate/up, down; qwen3-8b's q/k/v, gate/up, down */
+		static const int shapes[][2] = {{12288, 4096}, {4096, 4096}, {22016, 4096}, {4096, 11008},
+						{6144, 4096},	{24576, 4096}, {4096, 12288}, {4096, 14336}};
+		ceilings(p.multiProcessorCount);
+		for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+			int cp = shapes[i][0] * shapes[i][1] > 40000000 ? 4 : 8;
+			bench_q4_gemv(shapes[i][0], shapes[i][1], p.multiProcessorCount, cp, tv, 1, n1, 1);
+			bench_q4_gemv(shapes[i][0], shapes[i][1], p.multiProcessorCount, cp, tv, sizeof(tv) / sizeof(tv[0]), n348, 4);
+		}
+		print_rows();
+		return 0;
+	}
 	if (argc > 1 && strcmp(argv[1], "--sweep") == 0) {
 		/* --sweep: the decode GEMV's tuning variants on every llama2-7b / 8b decode shape (n = 1),
 		 * to choose the built-in configuration (try_gemv2) from one short run */
@@ -736,12 +761,12 @@ int main(int argc, char **argv)
 		};
 		bench_q4_gemv(4096, 4096, sms, copies * 3, small_sweep, sizeof(small_sweep) / sizeof(small_sweep[0]), n1, 1);
 		/* the built-in choice at n = 1, 2, 4, 8 against the fallback, llama2-7b decode shapes; the
-		 * streaming kernel forced (above 2 tokens: activations in the ring, XR), which the built-in
-		 * choice does not take above 2 tokens until measured */
+		 * streaming kernel forced (above 2 tokens: activations in the ring, XR), and at 4096 x 14336
+		 * the built-in choice given the f16 copy of x (from 2 tokens: XH, as in the model) */
 		static const gemv_variant dl[] = {V_LEGACY, V_DEFAULT, {"xr rt2 kw16 s4", 0, 2, 16, 4, -1},
-						  {"xr rt2 kw8 s2", 0, 2, 8, 2, -1}};
+						  {"xr rt2 kw8 s2", 0, 2, 8, 2, -1}, {"xh", 0, 0, 0, 0, -1, 1}};
 		static const int n128[] = {1, 2, 8}, n48[] = {4, 8};
-		bench_q4_gemv(4096, 14336, sms, copies, dl, 4, n1248, 4);
+		bench_q4_gemv(4096, 14336, sms, copies, dl, 5, n1248, 4);
 		bench_q4_gemv(4096, 4096, sms, copies * 3, dl, 2, n128, 3);
 		bench_q4_gemv(4096, 4096, sms, copies * 3, dl + 2, 2, n48, 2);
 		bench_q4_gemv(12288, 4096, sms, copies, dl, 2, n128, 3);
