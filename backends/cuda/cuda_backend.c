@@ -84,6 +84,8 @@ static int cu_open(int device, const struct awq_backend_opts *o, void **ctx, cha
 	c->attn_blocks_per_sm = awq_env_int("AWQ_CUDA_ATTN_BLOCKS_PER_SM", 8, 0, 64);
 	c->deq_rows = awq_cuda_deq_rows(); /* prefill AWQ matmuls through an f16 copy and cuBLAS */
 	c->x16_fuse = awq_env_int("AWQ_CUDA_X16_FUSE", 1, 0, 1);
+	/* the f16 copies for the XH GEMV from this many decode tokens (AWQ_CUDA_XH_ROWS, 1-9; 9: none) */
+	c->xh_rows = awq_env_int("AWQ_CUDA_XH_ROWS", 2, 1, AWQ_CU_DECODE_ROWS + 1);
 	if ((e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) {
 		free(c);
 		return awq_cu_fail(err, errlen, e, "cudaStreamCreate");

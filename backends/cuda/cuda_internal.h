@@ -95,7 +95,7 @@ struct cu_ctx {
 	/* per value: 1 when every matmul reading it is AWQ, so that a decode step of 2-8 tokens has its
 	 * producer write the f16 copy too (the XH GEMV streams it: half the activation bytes) */
 	unsigned char *x16_dec;
-	int x16_fuse;
+	int x16_fuse, xh_rows;
 	float *attn_part;
 	float *xn_sumsq; /* producer-epilogue norms: two floats (tokens) per fold, in graph order */
 	int n_folds;

@@ -128,7 +128,7 @@ static uint64_t runtime_bytes(struct cu_ctx *c)
 		if (g->nodes[i].op == AWQ_OP_MATMUL && g->nodes[i].w->k > max_k)
 			max_k = (int)g->nodes[i].w->k;
 	/* prefill's 16-bit inputs, and the f16 inputs of decode's XH GEMVs (2-8 tokens, x16_dec) */
-	c->x16_elems = c->max_tokens >= 2 ? (size_t)c->max_tokens * max_k : 0;
+	c->x16_elems = c->max_tokens >= c->xh_rows || c->max_tokens > AWQ_CU_DECODE_ROWS ? (size_t)c->max_tokens * max_k : 0;
 	c->deq_elems = 0;
 	if (c->deq_rows > AWQ_CU_DECODE_ROWS && c->max_tokens >= c->deq_rows)
 		for (int i = 0; i < c->n_wts; i++)

@@ -76,7 +76,7 @@ static int x16_of(struct cu_ctx *c, int v, int rows, int bf16, uint16_t **out, c
 static uint16_t *x16_claim(struct cu_ctx *c, int v, int rows, int *bf16)
 {
 	*bf16 = 0;
-	if (rows < 2 || (rows <= AWQ_CU_DECODE_ROWS && !c->x16_dec[v]) || !c->x16_fuse || !c->x16_want ||
+	if (rows < c->xh_rows || (rows <= AWQ_CU_DECODE_ROWS && !c->x16_dec[v]) || !c->x16_fuse || !c->x16_want ||
 	    !c->x16_want[v] || (size_t)rows * c->g->values[v].cols > c->x16_elems)
 		return NULL;
 	*bf16 = c->x16_want[v] == 2;
@@ -200,7 +200,8 @@ static int matmul_add_norm(struct cu_ctx *c, int i, const struct awq_node *n, co
 		return 0;
 	}
 	struct awq_cu_out o = {.nseg = 1, .ptr = {act(c, a->out)}, .bias = {w->bias[0]}, .n = {(int)w->src[0]->n},
-			       .tile_end = {w->q4.tiles, w->q4.tiles, w->q4.tiles}, .nrm = nrm};
+			       .tile_end = {w->q4.tiles, w->q4.tiles, w->q4.tiles}, .nrm = nrm,
+			       .x16 = x16_find(c, n->in[0])}; /* (AWQ_CUDA_XH_ROWS=1: its producer's f16 copy) */
 	CK(awq_cu_q4_gemv(c->stream, &w->q4, act(c, n->in[0]), 1, &o, AWQ_CU_EPI_ADD_NORM, c->sm_count),
 	   "W4A16 GEMV with the residual add and RMSNorm");
 	return 0;
@@ -243,11 +244,13 @@ static int matmul(struct cu_ctx *c, const struct cu_weight *w, int in_v, int row
 		}
 		if (rows <= AWQ_CU_DECODE_ROWS) {
 			awq_cu_xn_reader(c, in_v, rows, &o.nrm);
-			if (rows >= 2 && !o.nrm.xn_sumsq && (o.x16 = x16_find(c, in_v)) && epi == AWQ_CU_EPI_SILU_MUL) {
-				int bf; /* (f16: x16_dec values want f16) */
+			if (rows >= c->xh_rows && !o.nrm.xn_sumsq)
+				o.x16 = x16_find(c, in_v);
+			/* the f16 copy of the SiLU-mul output for the down projection (x16_dec: f16), never in
+			 * the slot that holds this launch's own input */
+			if (epi == AWQ_CU_EPI_SILU_MUL && (!o.x16 || c->x16[c->x16_next] != o.x16)) {
+				int bf;
 				o.o16 = x16_claim(c, outs[0], rows, &bf);
-				if (o.o16 == o.x16) /* never the input's own slot (x16_slot alternates) */
-					o.o16 = NULL;
 			}
 			CK(awq_cu_q4_gemv(c->stream, &w->q4, act(c, in_v), rows, &o, epi, c->sm_count), "W4A16 GEMV");
 			return 0;

@@ -812,6 +812,9 @@ static cudaError_t launch_gemv2_s(int S, int xmode, cudaStream_t s, const struct
 				  const struct awq_cu_out *out, enum awq_cu_epilogue epi, int kw, int per, size_t smem,
 				  int pdl)
 {
+	if (xmode == 2 && epi == AWQ_CU_EPI_ADD_NORM) /* f16 activations in the ring, the norm's producer */
+		return S == 2 ? launch_gemv2<RT, 2, true, XN_EPI, true>(s, w, x, rows, out, epi, kw, per, smem, pdl)
+			      : launch_gemv2<RT, 4, true, XN_EPI, true>(s, w, x, rows, out, epi, kw, per, smem, pdl);
 	if (xmode == 2) /* f16 activations in the ring: 2 or 4 stages */
 		return S == 2 ? launch_gemv2<RT, 2, true, 0, true>(s, w, x, rows, out, epi, kw, per, smem, pdl)
 			      : launch_gemv2<RT, 4, true, 0, true>(s, w, x, rows, out, epi, kw, per, smem, pdl);
@@ -909,9 +912,10 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 	 * blocks -> 384, 482.6 -> 494.5 tok/s). The second not for the producer-epilogue norm's launches,
 	 * whose per-block epilogue the doubled grid pays twice (qwen3-14b o, 5120 x 5120: 286.7 -> 283.4;
 	 * the down projection above is such a producer too, and gains). */
-	/* f16 activations in the ring (XH) from two tokens where the f16 copy is given (and neither
-	 * epilogue-norm form, which take f32 x), f32 (XR) above two tokens without it, else staged */
-	const int xmode = rows >= 2 && out->x16 && !out->nrm.xn_sumsq && epi != AWQ_CU_EPI_ADD_NORM ? 2 : rows > 2 ? 1 : 0;
+	/* f16 activations in the ring (XH) where the f16 copy is given (also for the norm's producer;
+	 * not for its reader, whose x is an unnormalised xn scaled as it is converted), f32 (XR) above
+	 * two tokens without it, else staged */
+	const int xmode = out->x16 && !out->nrm.xn_sumsq ? 2 : rows > 2 ? 1 : 0;
 	const int xh = xmode == 2;
 	if (!v2_rt && !v2_kw && rows <= 2 && !xh && epi != AWQ_CU_EPI_SILU_MUL && rt == 2) {
 		const int slots = 3 * sm_count; /* 8-warp blocks per wave */

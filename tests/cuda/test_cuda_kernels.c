@@ -255,8 +255,8 @@ static void test_q4_segments(int k, int group, const int *ns, int nsrc, const in
 							   : awq_cu_q4_gemm(0, &q, dx16, rows, &o, AWQ_CU_EPI_STORE, cc_major, sm_count);
 		if (e != cudaSuccess)
 			printf("FAIL launch: %s\n", cudaGetErrorString(e)), fails++;
-		/* 2-8 tokens again with the f16 copy of x (the XH form where the streaming kernel runs) */
-		const int xh = rows >= 2 && rows <= AWQ_CU_DECODE_ROWS;
+		/* 1-8 tokens again with the f16 copy of x (the XH form where the streaming kernel runs) */
+		const int xh = rows <= AWQ_CU_DECODE_ROWS;
 		float *outs16[3] = {NULL, NULL, NULL};
 		struct awq_cu_gemv_choice ch = {0};
 		if (xh) {
@@ -291,8 +291,8 @@ static void test_q4_segments(int k, int group, const int *ns, int nsrc, const in
 /* The decode GEMV's launch choice (awq_cu_q4_gemv_last), for a 1000 x 2304 weight (M = 1008, 63
  * tiles, 36 chunks): the built-in rule (the streaming kernel from sm_80: 16 warps and 2 stages for
  * this K, one tile per block for one token; above 2 tokens the XR form with 2 tiles, at most 8 warps
- * and 2 stages, or with the f16 copy of x (x16) from two tokens the XH form with the one-token
- * warps and stages, two tiles per block) and
+ * and 2 stages, or with the f16 copy of x (x16) the XH form with the one-token warps and stages,
+ * two tiles per block from two tokens) and
  * an AWQ_CUDA_GEMV-style override for that shape (its 8 stages become 4 in the XR and XH forms).
  * want: streaming, rt, kw, stages, xr. */
 static void test_gemv_choice(const char *spec, const int want[4][5], int x16)
@@ -397,7 +397,7 @@ static void test_q4_silu(int n, int k, int group)
 		snprintf(what, sizeof(what), "W4A16 gate/up+SiLU n=%d k=%d rows=%d", n, k, rows);
 		check(what, rg, out, (size_t)rows * n, 4e-3);
 		cudaFree(out);
-		if (rows >= 2 && rows <= 8) { /* the f16 input (XH) and the f16 copy of the output for the next */
+		if (rows <= 8) { /* the f16 input (XH) and the f16 copy of the output for the next */
 			out = poisoned((size_t)rows * n);
 			uint16_t *o16 = poisoned16((size_t)rows * n);
 			o.ptr[0] = out, o.x16 = dx16, o.o16 = o16;
@@ -568,6 +568,28 @@ static void test_q4_epinorm(int hidden, int k1, int n2, int group)
 			io.rg[i] = io.rg[i] / (1.0 + exp(-io.rg[i])) * io.ru[i];
 		snprintf(what, sizeof(what), "W4A16 gate/up+SiLU reading an epilogue norm: n=%d rows=%d", n2, rows);
 		check(what, io.rg, d.dy, (size_t)rows * n2, 4e-3);
+		{ /* the producer again, reading an f16 copy of x (XH where the streaming kernel runs) */
+			struct epinorm_out d2;
+			epinorm_out_make(&d2, rows, hidden, n2);
+			uint16_t *x16 = dmalloc((size_t)rows * k1 * 2);
+			awq_cu_to_16(0, io.dx, x16, (size_t)rows * k1, 0);
+			struct awq_cu_out o2 = o;
+			o2.ptr[0] = d2.dh, o2.nrm.xn = d2.dxn, o2.nrm.sumsq = d2.dsum, o2.nrm.sumsq_clear = d2.dclear;
+			o2.x16 = x16;
+			struct awq_cu_gemv_choice ch;
+			e = awq_cu_q4_gemv(0, &q1, io.dx, rows, &o2, AWQ_CU_EPI_ADD_NORM, sm_count);
+			awq_cu_q4_gemv_last(&ch);
+			if (e != cudaSuccess || (ch.streaming && ch.xr != 2))
+				printf("FAIL launch (add + norm epilogue, f16 input): %s, xr %d\n", cudaGetErrorString(e), ch.xr), fails++;
+			snprintf(what, sizeof(what), "W4A16 GEMV (f16 input) + add + RMSNorm epilogue: h - res, n=%d k=%d rows=%d",
+				 hidden, k1, rows);
+			matmul_ref(w1.deq, hidden, k1, io.x, rows, io.h, hidden, 0); /* (epinorm_ref added res) */
+			check_sub(what, io.h, d2.dh, io.res, (size_t)rows * hidden, 3e-3);
+			epinorm_ref(io.h, io.res, io.nw, rows, hidden, eps, ssq, io.xnorm, io.ref);
+			epinorm_check("W4A16 GEMV (f16 input)", rows, hidden, io.ref, d2.dxn, ssq, d2.dsum, d2.dclear, 1e-3);
+			epinorm_out_free(&d2);
+			cudaFree(x16);
+		}
 		/* refused: three tokens (both sides), the prefill GEMM */
 		if (rows == 2) {
 			int bad = awq_cu_q4_gemv(0, &q1, io.dx, 3, &o, AWQ_CU_EPI_ADD_NORM, sm_count) != cudaErrorInvalidValue;
@@ -923,9 +945,9 @@ int main(void)
 		const int ovr[4][5] = {{s8, 1, 16, 8, 0}, {s8, 1, 16, 8, 0}, {s8, 1, 16, 4, 1}, {s8, 1, 16, 4, 1}};
 		test_gemv_choice("", builtin, 0);
 		test_gemv_choice("1008x2304:1,16,8", ovr, 0);
-		const int builtin_xh[4][5] = {{s8, rt1, kw, kw >= 8 ? 2 : 4, 0}, {s8, 2, kw, kw >= 8 ? 2 : 4, 2},
+		const int builtin_xh[4][5] = {{s8, rt1, kw, kw >= 8 ? 2 : 4, 2}, {s8, 2, kw, kw >= 8 ? 2 : 4, 2},
 					      {s8, 2, kw, kw >= 8 ? 2 : 4, 2}, {s8, 2, kw, kw >= 8 ? 2 : 4, 2}};
-		const int ovr_xh[4][5] = {{s8, 1, 16, 8, 0}, {s8, 1, 16, 4, 2}, {s8, 1, 16, 4, 2}, {s8, 1, 16, 4, 2}};
+		const int ovr_xh[4][5] = {{s8, 1, 16, 4, 2}, {s8, 1, 16, 4, 2}, {s8, 1, 16, 4, 2}, {s8, 1, 16, 4, 2}};
 		test_gemv_choice("", builtin_xh, 1);
 		test_gemv_choice("1008x2304:1,16,8", ovr_xh, 1);
 		test_gemv_balance(5120, 17408, 1, 8, 4);

@@ -699,11 +699,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc > 1 && strcmp(argv[1], "--tokens") == 0) {
-		/* --tokens: the decode GEMV at 1-8 tokens on the llama2-7b shapes, the f32 activation ring
-		 * (XR, the built-in choice without an f16 copy) against the f16 one (XH) at several launches */
-		static const int n1[] = {1}, n348[] = {2, 3, 4, 8};
+		/* --tokens: the decode GEMV at 1-8 tokens on the llama2-7b and qwen3-8b shapes, the built-in
+		 * choice with f32 x (activations staged up to 2 tokens, in the ring above: XR) against the
+		 * f16 ring (XH) at several launches */
+		static const int n348[] = {1, 2, 3, 4, 8};
 		static const gemv_variant tv[] = {
-			{"xr", 0, 0, 0, 0, -1, 0},	      {"xh", 0, 0, 0, 0, -1, 1},	   {"xh rt2 kw8 s2", 0, 2, 8, 2, -1, 1},
+			{"f32 x", 0, 0, 0, 0, -1, 0},	      {"xh", 0, 0, 0, 0, -1, 1},	   {"xh rt2 kw8 s2", 0, 2, 8, 2, -1, 1},
 			{"xh rt2 kw4 s2", 0, 2, 4, 2, -1, 1}, {"xh rt2 kw16 s4", 0, 2, 16, 4, -1, 1},
 		};
 		/* llama2-7b's q/k/v, o, gate/up, down; qwen3-8b's q/k/v, gate/up, down */
@@ -712,8 +713,7 @@ int main(int argc, char **argv)
 		ceilings(p.multiProcessorCount);
 		for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
 			int cp = shapes[i][0] * shapes[i][1] > 40000000 ? 4 : 8;
-			bench_q4_gemv(shapes[i][0], shapes[i][1], p.multiProcessorCount, cp, tv, 1, n1, 1);
-			bench_q4_gemv(shapes[i][0], shapes[i][1], p.multiProcessorCount, cp, tv, sizeof(tv) / sizeof(tv[0]), n348, 4);
+			bench_q4_gemv(shapes[i][0], shapes[i][1], p.multiProcessorCount, cp, tv, sizeof(tv) / sizeof(tv[0]), n348, 5);
 		}
 		print_rows();
 		return 0;
