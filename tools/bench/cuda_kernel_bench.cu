@@ -4,7 +4,7 @@
  * decode attention, each as time, bytes or FLOPs, and the fraction of the measured ceiling.
  * Weights rotate over copies larger than L2 so no timing reads from cache; kernels are timed as
  * CUDA-graph replays of many launches (median of several).
- * Usage: awq-cuda-bench [--quick | --sweep | --pattern | --parts | --profile | --tokens] */
+ * Usage: awq-cuda-bench [--quick | --sweep | --pattern | --parts | --profile | --tokens | --tokens14] */
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -698,22 +698,32 @@ int main(int argc, char **argv)
 		print_rows();
 		return 0;
 	}
-	if (argc > 1 && strcmp(argv[1], "--tokens") == 0) {
+	if (argc > 1 && (strcmp(argv[1], "--tokens") == 0 || strcmp(argv[1], "--tokens14") == 0)) {
 		/* --tokens: the decode GEMV at 1-8 tokens on the llama2-7b and qwen3-8b shapes, the built-in
 		 * choice with f32 x (activations staged up to 2 tokens, in the ring above: XR) against the
-		 * f16 ring (XH) at several launches */
+		 * f16 ring (XH) at several launches; --tokens14: qwen3-14b's shapes, whose down projection
+		 * (5120 x 17408) is the one-token wave-balance rule's case (one tile per block, 8 warps) */
 		static const int n348[] = {1, 2, 3, 4, 8};
 		static const gemv_variant tv[] = {
 			{"f32 x", 0, 0, 0, 0, -1, 0},	      {"xh", 0, 0, 0, 0, -1, 1},	   {"xh rt2 kw8 s2", 0, 2, 8, 2, -1, 1},
 			{"xh rt2 kw4 s2", 0, 2, 4, 2, -1, 1}, {"xh rt2 kw16 s4", 0, 2, 16, 4, -1, 1},
 		};
+		static const gemv_variant tv14[] = {
+			{"f32 x", 0, 0, 0, 0, -1, 0},	      {"xh", 0, 0, 0, 0, -1, 1},	     {"xh rt1 kw8 s4", 0, 1, 8, 4, -1, 1},
+			{"xh rt1 kw16 s4", 0, 1, 16, 4, -1, 1}, {"xh rt2 kw8 s4", 0, 2, 8, 4, -1, 1},
+		};
 		/* llama2-7b's q/k/v, o, gate/up, down; qwen3-8b's q/k/v, gate/up, down */
 		static const int shapes[][2] = {{12288, 4096}, {4096, 4096}, {22016, 4096}, {4096, 11008},
 						{6144, 4096},	{24576, 4096}, {4096, 12288}, {4096, 14336}};
+		/* qwen3-14b's q/k/v, o, gate/up, down */
+		static const int shapes14[][2] = {{7168, 5120}, {5120, 5120}, {34816, 5120}, {5120, 17408}};
+		const int is14 = strcmp(argv[1], "--tokens14") == 0;
+		const int nsh = is14 ? 4 : (int)(sizeof(shapes) / sizeof(shapes[0]));
 		ceilings(p.multiProcessorCount);
-		for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
-			int cp = shapes[i][0] * shapes[i][1] > 40000000 ? 4 : 8;
-			bench_q4_gemv(shapes[i][0], shapes[i][1], p.multiProcessorCount, cp, tv, sizeof(tv) / sizeof(tv[0]), n348, 5);
+		for (int i = 0; i < nsh; i++) {
+			const int *sh = is14 ? shapes14[i] : shapes[i];
+			int cp = sh[0] * sh[1] > 40000000 ? 4 : 8;
+			bench_q4_gemv(sh[0], sh[1], p.multiProcessorCount, cp, is14 ? tv14 : tv, 5, n348, 5);
 		}
 		print_rows();
 		return 0;
