@@ -931,7 +931,14 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 	if (xmode == 1 && !v2_kw && kw > 8)
 		kw = 8;
 	kw = kw > V2_MAX_WARPS ? V2_MAX_WARPS : kw;
-	int S = v2_stages ? v2_stages : xmode == 1 || (!long_k && kw >= 8) ? 2 : 4;
+	/* 8-warp blocks of at least 8 chunks per warp, at most two blocks per SM, keep 4 stages
+	 * (session 19, in the model on the H200, AWQ_CUDA_GEMV overrides: qwen3-14b's q/k/v, 7168 x 5120
+	 * in 224 blocks, decode 300.9 -> 305.4 tok/s and pp8 1925 -> 2019 with its o projection, 5120 x
+	 * 5120, too; qwen3-30b-a3b's q/k/v, 5120 x 2048, 4 chunks per warp, 505.9 -> 499.3 with 4 stages,
+	 * so 2; llama2-7b's q/k/v, 384 blocks, 2 stages: 8.95 against 11.38 us at 3 tokens) */
+	const int nblocks = (w->tiles + rt - 1) / rt;
+	const int deep = kw == 8 && nblocks <= 2 * sm_count && w->chunks >= 8 * kw;
+	int S = v2_stages ? v2_stages : xmode == 1 || (!long_k && kw >= 8 && !deep) ? 2 : 4;
 	if (v2_novr < 0)
 		awq_cu_q4_gemv_overrides(getenv("AWQ_CUDA_GEMV"));
 	for (int i = 0; i < v2_novr; i++)

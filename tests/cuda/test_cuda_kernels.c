@@ -331,7 +331,9 @@ static void test_gemv_choice(const char *spec, const int want[4][5], int x16)
  * (H100 SXM, H200: what it was measured on): qwen3-14b's down projection (5120 x 17408, long K: 160
  * 16-warp blocks would need two waves) takes one-tile 8-warp blocks with 4 stages; qwen3-8b's q/k/v
  * (6144 x 4096: 192 blocks of two tiles leave the SMs 73% balanced) one-tile blocks; llama2-7b's q/k/v
- * (12288 x 4096: 384 blocks, 97%) keeps two tiles per block. */
+ * (12288 x 4096: 384 blocks, 97%) keeps two tiles per block and 2 stages; qwen3-14b's q/k/v (7168 x
+ * 5120: 224 blocks, under two per SM, 10 chunks per warp) 4 stages, qwen3-30b-a3b's (5120 x 2048:
+ * 4 chunks per warp) 2 (session 19). */
 static void test_gemv_balance(int n, int k, int want_rt, int want_kw, int want_s)
 {
 	if (sm_count != 132 || cc_major < 8) {
@@ -940,19 +942,22 @@ int main(void)
 		 * rule's inputs here: 63 tiles, 32 blocks of two; 16 warps where one block per SM covers
 		 * them, as on the H100/H200, 8 up to three per SM) */
 		const int s8 = cc_major >= 8, rt1 = 63 >= sm_count ? 2 : 1, kw = 32 <= sm_count ? 16 : 32 <= 3 * sm_count ? 8 : 4;
-		const int builtin[4][5] = {{s8, rt1, kw, kw >= 8 ? 2 : 4, 0}, {s8, 2, kw, kw >= 8 ? 2 : 4, 0},
+		/* stages: 2 at 8-16 warps (36 chunks: under 8 per warp at 8 warps), else 4 */
+		const int st1 = kw >= 8 ? 2 : 4, st2 = st1;
+		const int builtin[4][5] = {{s8, rt1, kw, st1, 0}, {s8, 2, kw, st2, 0},
 					   {s8, 2, kw > 8 ? 8 : kw, 2, 1}, {s8, 2, kw > 8 ? 8 : kw, 2, 1}};
 		const int ovr[4][5] = {{s8, 1, 16, 8, 0}, {s8, 1, 16, 8, 0}, {s8, 1, 16, 4, 1}, {s8, 1, 16, 4, 1}};
 		test_gemv_choice("", builtin, 0);
 		test_gemv_choice("1008x2304:1,16,8", ovr, 0);
-		const int builtin_xh[4][5] = {{s8, rt1, kw, kw >= 8 ? 2 : 4, 2}, {s8, 2, kw, kw >= 8 ? 2 : 4, 2},
-					      {s8, 2, kw, kw >= 8 ? 2 : 4, 2}, {s8, 2, kw, kw >= 8 ? 2 : 4, 2}};
+		const int builtin_xh[4][5] = {{s8, rt1, kw, st1, 2}, {s8, 2, kw, st2, 2}, {s8, 2, kw, st2, 2}, {s8, 2, kw, st2, 2}};
 		const int ovr_xh[4][5] = {{s8, 1, 16, 4, 2}, {s8, 1, 16, 4, 2}, {s8, 1, 16, 4, 2}, {s8, 1, 16, 4, 2}};
 		test_gemv_choice("", builtin_xh, 1);
 		test_gemv_choice("1008x2304:1,16,8", ovr_xh, 1);
 		test_gemv_balance(5120, 17408, 1, 8, 4);
 		test_gemv_balance(6144, 4096, 1, 8, 2);
 		test_gemv_balance(12288, 4096, 2, 8, 2);
+		test_gemv_balance(7168, 5120, 2, 8, 4); /* qwen3-14b's q/k/v: 224 blocks of 8 warps, 4 stages */
+		test_gemv_balance(5120, 2048, 2, 8, 2); /* qwen3-30b-a3b's: 4 chunks per warp, 2 stages */
 		/* in-model launch overrides (AWQ_CUDA_GEMV): taken for their shapes (M = rows rounded up
 		 * to 16; the fused gate/up counts both weights), results unchanged; malformed specs refused */
 		int no = awq_cu_q4_gemv_overrides("1008x2304:1,16,8;704x256:1,2,6");
