@@ -57,9 +57,10 @@ struct awq_cu_out {
 	int n[3];
 	int nseg;
 	struct awq_cu_xnorm nrm;
-	/* Decode GEMV only, without the epilogue-norm forms: x16, when set, holds the input
-	 * x as f16 [rows][k] (its producer's copy), streamed instead of x (the XH form: half the bytes
-	 * of XR's f32, see k_q4.cu). o16, when set with AWQ_CU_EPI_SILU_MUL, receives an f16 copy of the
+	/* Decode GEMV only: x16, when set, holds the input x as f16 [rows][k] (its producer's copy),
+	 * streamed instead of x (the XH form: half the bytes of XR's f32, see k_q4.cu); ignored by the
+	 * norm's reader side (nrm.xn_sumsq: x is an unnormalised xn, scaled as it is converted) and by
+	 * the fallback kernel. o16, when set with AWQ_CU_EPI_SILU_MUL, receives an f16 copy of the
 	 * output [rows][n] for such a reader. */
 	const uint16_t *x16;
 	uint16_t *o16;

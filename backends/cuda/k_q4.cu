@@ -405,15 +405,16 @@ static __device__ __forceinline__ uint4 v2_lds16(uint32_t a)
  * by lane so that the warp's 16-byte reads are free of bank conflicts. */
 #define V2_XR_SLOT 2048 /* bytes of activations per ring slot and warp (32 lanes x 64) */
 
-/* XH (2-8 tokens): XR with the activations already in f16 (awq_cu_out.x16, written by their
- * producer alongside the f32 values): half the bytes in the ring (8 tokens x 64 k x 2 B = 1 KB per
- * slot and warp, the weights' 1 KB at RT = 2, against 2 KB of f32) and no conversion in the loop.
- * H200, 4096 x 14336 at 8 tokens: 11.27 us against XR's 20.78 (one token: 11.10; session 19).  A token's 64 values
- * of a chunk are eight 16-byte segments, copied by its four lanes g (two each, tokens past rows
- * zero-filled) to [token][segment ^ token] (XOR-swizzled so that ldmatrix's eight row reads of a
- * segment hit distinct banks); ldmatrix.x4 then gives each lane its B fragments of two k16 steps
- * (rows: tokens, 8 k per segment) in one instruction. Lanes read each other's copies, so a
- * __syncwarp orders the wait before the read and the read before the slot's refill. */
+/* XH (2-8 tokens; one with AWQ_CUDA_XH_ROWS=1): XR with the activations already in f16
+ * (awq_cu_out.x16, written by their producer alongside the f32 values): half the bytes in the ring
+ * (8 tokens x 64 k x 2 B = 1 KB per slot and warp, the weights' 1 KB at RT = 2, against 2 KB of
+ * f32) and no conversion in the loop. H200, 4096 x 14336 at 8 tokens: 11.27 us against XR's 20.78
+ * (one token: 11.10; session 19). A token's 64 values of a chunk are eight 16-byte segments, copied
+ * by its four lanes g (two each, tokens past rows zero-filled) to [token][segment ^ token]
+ * (XOR-swizzled so that ldmatrix's eight row reads of a segment hit distinct banks); ldmatrix.x4
+ * then gives each lane its B fragments of two k16 steps (rows: tokens, 8 k per segment) in one
+ * instruction. Lanes read each other's copies, so a __syncwarp orders the wait before the read
+ * and the read before the slot's refill. */
 #define V2_XH_SLOT 1024
 
 /* XN: the producer-epilogue norm's forms compiled in, a mask: XN_READ the reader's scale (x is an
@@ -475,7 +476,7 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 	/* XH: this lane copies token g's segments 2t, 2t + 1 (elements 16t .. 16t + 15 of the chunk) and
 	 * reads, through ldmatrix, row (lane & 7) of matrix lane >> 3: token lane & 7, segment lane >> 3
 	 * (+ 4 for the second read) */
-	const uint16_t *xh = out.x16 + (size_t)(g < rows ? g : 0) * w.k + (size_t)c0 * 64 + 16 * t;
+	const uint16_t *xh = XH ? out.x16 + (size_t)(g < rows ? g : 0) * w.k + (size_t)c0 * 64 + 16 * t : nullptr;
 	const uint32_t xh_dst = smem_addr(wbase) + RT * 512 + g * 128, xh_sw = (uint32_t)g;
 	const uint32_t xh_src = smem_addr(wbase) + RT * 512 + (lane & 7) * 128;
 	const uint32_t xh_rd0 = xh_src + (((uint32_t)(lane >> 3) ^ (lane & 7)) << 4);
