@@ -88,10 +88,15 @@ static void cuda_profile(const struct awq_device_caps *d, struct perf_profile *p
 }
 
 /* Vulkan on a GPU, calibrated on the one GPU measured so far (NVIDIA H200 through NVIDIA's Vulkan
- * driver, llama2-7b, docs/perf.md): decode 165.8 tok/s BF16 and 252.9 tok/s AWQ at a read bandwidth
- * of 3.8 TB/s (9bd073b, 2026-11-30 session 10), which after ~1.5 ms of dispatch cost per token
- * (3 us per op and barrier, 60 us per submit) leaves the 16-bit mat-vec at 0.77 and the 4-bit one at
- * 0.38 of the bandwidth. Decode steps (up to VK_MATVEC_ROWS = 4 rows) run mat-vecs on the ALUs, not
+ * driver, docs/perf.md). Decode: session 18's tg128 rows (llama2-7b AWQ 267.4 tok/s, BF16 165.9;
+ * qwen3-8b 241.8, 144.8; qwen3-30b-a3b 186.3, 174.6) at a read bandwidth of 3.8 TB/s, with the
+ * backend's folds counted node by node (vk_folds: q/k RoPE and norms inside attention, the RMSNorm
+ * inside the residual ADD, gate and up inside their SILU_MUL; the launch per graph node of session
+ * 10's fit charged qwen3's two per-head norms, folded since, and left qwen3-8b AWQ 17% slow): 5 us
+ * per dispatch and its barrier (session 18's chain harness measured 4.76 us per dependent dispatch),
+ * 60 us per submit, the 16-bit mat-vec at 0.77 and the 4-bit one at 0.44 of the bandwidth (dense
+ * rows within -4..+4%), and per MoE layer 19 us (BF16 experts) / 32 us (AWQ) beyond bytes and
+ * launches: the router -> experts chain, as on CUDA (9 / 16 us there). Decode steps (up to VK_MATVEC_ROWS = 4 rows) run mat-vecs on the ALUs, not
  * the cooperative-matrix shader: no 16-row padding (charging it predicted 55.6 tok/s for both), at
  * an assumed half of the FP32 peak, which never binds them. Prefill through the NV cooperative-matrix
  * shader at 0.075 of the FP16 peak (~74 TFLOP/s on the H200, matmuls and attention together: llama2-7b
@@ -104,7 +109,7 @@ static void vulkan_gpu_profile(const struct awq_device_caps *d, struct perf_prof
 	int coopmat = d->vk.khr_coopmat || d->vk.nv_coopmat || !d->present;
 	p->kind = "vulkan-gpu";
 	p->eta_bw[PK_W16] = 0.77;
-	p->eta_bw[PK_Q4] = 0.38;
+	p->eta_bw[PK_Q4] = 0.44;
 	p->eta_bw[PK_FP8] = 0.53;
 	p->eta_bw[PK_ATTN] = 0.50;
 	p->eta_bw[PK_ELEM] = 0.60;
@@ -117,9 +122,12 @@ static void vulkan_gpu_profile(const struct awq_device_caps *d, struct perf_prof
 	p->mma_rows = coopmat ? 16 : 1;
 	p->matvec_rows = 4;
 	p->matvec_rate = 0.5;
-	p->launch_decode_s = p->launch_prefill_s = 3e-6;
+	p->launch_decode_s = p->launch_prefill_s = 5e-6;
 	p->launches_per_node = 1;
+	p->vk_folds = 1;
 	p->step_s = 60e-6;
+	p->moe_decode_s = 19e-6;
+	p->moe_decode_q4_s = 32e-6;
 	p->kv_elem = 2;
 	/* MoE prefill's grouped expert matmuls, fitted on qwen3-30b-a3b pp512: AWQ experts on the
 	 * cooperative-matrix shader's 64 x 64 MOE tile at 0.365 of its rate (5863 tok/s, session 17),
@@ -145,6 +153,7 @@ static void host_shader_profile(struct perf_profile *p)
 	p->mma_rows = 1;
 	p->launch_decode_s = p->launch_prefill_s = 20e-6;
 	p->launches_per_node = 1;
+	p->vk_folds = 1; /* the same backend's folds */
 	p->step_s = 200e-6;
 	p->kv_elem = 2;
 }

@@ -224,13 +224,58 @@ static void add_op(const struct walk *w, const struct op_cost *c, double launch_
 	a->t_overhead += to;
 }
 
+/* The nodes that launch nothing of their own under the Vulkan backend's folds (perf_profile
+ * vk_folds): folded[i] = 1; an ATTENTION node that took a RoPE or per-head norm gets 2 (its prep
+ * is a dispatch of its own in prefill). */
+static void vk_fold_plan(const struct awq_graph *g, int decode, const int *uses, unsigned char *folded)
+{
+	memset(folded, 0, (size_t)g->n_nodes);
+	for (int i = 0; i < g->n_nodes; i++) {
+		const struct awq_node *n = &g->nodes[i];
+		if (n->op == AWQ_OP_ATTENTION) { /* q, k: their RoPE, then the per-head norm before it */
+			const int hd = n->p.attn.head_dim;
+			for (int j = 0; j < 2; j++) {
+				const int heads = j ? n->p.attn.n_kv_heads : n->p.attn.n_heads;
+				int v = n->in[j], r = awq_graph_head_producer(g, uses, v, AWQ_OP_ROPE, heads, hd);
+				if (r >= 0) {
+					folded[r] = 1, folded[i] = 2;
+					v = g->nodes[r].in[0];
+				}
+				int q = awq_graph_head_producer(g, uses, v, AWQ_OP_RMSNORM, heads, hd);
+				if (q >= 0)
+					folded[q] = 1, folded[i] = 2;
+			}
+		}
+		if (decode && n->op == AWQ_OP_SILU_MUL) {
+			int gate, up;
+			if (awq_graph_gate_up_pair(g, uses, i, &gate, &up))
+				folded[gate] = folded[up] = 1;
+		}
+		if (n->op == AWQ_OP_ADD && i + 1 < g->n_nodes) {
+			const struct awq_node *m = &g->nodes[i + 1];
+			if (m->op == AWQ_OP_RMSNORM && m->in[0] == n->out && m->p.norm.group == g->values[n->out].cols)
+				folded[i + 1] = 1;
+		}
+	}
+}
+
 static void run_step(struct walk *w, double launch_s, struct phase_acc *a)
 {
+	unsigned char *folded = NULL;
+	int *uses = w->p->vk_folds ? awq_graph_count_uses(w->g) : NULL;
+	if (uses && (folded = malloc((size_t)w->g->n_nodes)))
+		vk_fold_plan(w->g, w->rows <= w->p->matvec_rows, uses, folded);
+	free(uses);
 	for (int i = 0; i < w->g->n_nodes; i++) {
 		struct op_cost c;
 		node_cost(w, &w->g->nodes[i], &c);
+		if (folded && folded[i] == 1)
+			c.launches = 0;
+		else if (folded && folded[i] == 2 && w->rows > w->p->matvec_rows)
+			c.launches += 1; /* prefill's prep dispatch */
 		add_op(w, &c, launch_s, a);
 	}
+	free(folded);
 	a->t += w->p->step_s;
 	a->t_overhead += w->p->step_s;
 }

@@ -23,6 +23,11 @@ struct perf_profile {
 	double matvec_rate;      /* FLOP/s of that mat-vec (a fraction of the FP32 peak until apply_rates) */
 	double launch_decode_s, launch_prefill_s; /* per launched op */
 	double launches_per_node; /* fusion: launched kernels per graph node */
+	/* The Vulkan backend's folds (backends/vulkan/vk_prepare.c plan_fusions), counted node by node
+	 * instead of through launches_per_node: q's and k's RoPE and per-head RMSNorm run inside the
+	 * attention dispatch in decode (one prep dispatch in prefill), a whole-row RMSNorm inside the
+	 * residual ADD before it, and in decode the gate and up mat-vecs inside their SILU_MUL */
+	int vk_folds;
 	double step_s;           /* fixed host cost per step (graph launch, sync, argmax copy) */
 	double moe_decode_s;     /* latency of one MoE experts node in decode beyond its bytes and launches */
 	double moe_decode_q4_s;  /* the same for AWQ experts (their own decode kernels) */
