@@ -96,8 +96,8 @@ static void cuda_profile(const struct awq_device_caps *d, struct perf_profile *p
  * per dispatch and its barrier (session 18's chain harness measured 4.76 us per dependent dispatch),
  * 60 us per submit, the 16-bit mat-vec at 0.77 and the 4-bit one at 0.44 of the bandwidth (dense
  * rows within -4..+4%), and per MoE layer 19 us (BF16 experts) / 32 us (AWQ) beyond bytes and
- * launches: the router -> experts chain, as on CUDA (9 / 16 us there). Decode steps (up to VK_MATVEC_ROWS = 4 rows) run mat-vecs on the ALUs, not
- * the cooperative-matrix shader: no 16-row padding (charging it predicted 55.6 tok/s for both), at
+ * launches: the router -> experts chain, as on CUDA (9 / 16 us there). Decode steps (up to
+ * VK_MATVEC_ROWS = 4 rows) run mat-vecs on the ALUs, not the cooperative-matrix shader: no 16-row padding (charging it predicted 55.6 tok/s for both), at
  * an assumed half of the FP32 peak, which never binds them. Prefill through the NV cooperative-matrix
  * shader at 0.075 of the FP16 peak (~74 TFLOP/s on the H200, matmuls and attention together: llama2-7b
  * pp512 5650 tok/s AWQ, 5662 BF16, qwen3-8b AWQ 5170 with the 128 x 128 tile over 16 subgroups,

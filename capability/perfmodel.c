@@ -106,6 +106,7 @@ struct walk {
 	int rows;      /* rows of the step */
 	double ctx_sum; /* sum over rows of the KV positions each attends to */
 	int seqs;      /* sequences whose KV caches the step reads (decode batch), 1 for prefill */
+	const unsigned char *folded; /* per node, the Vulkan folds' effect (vk_fold_plan); NULL: none */
 };
 
 static double act_bytes(const struct walk *w, int v, int rows)
@@ -224,10 +225,13 @@ static void add_op(const struct walk *w, const struct op_cost *c, double launch_
 	a->t_overhead += to;
 }
 
-/* The nodes that launch nothing of their own under the Vulkan backend's folds (perf_profile
- * vk_folds): folded[i] = 1; an ATTENTION node that took a RoPE or per-head norm gets 2 (its prep
- * is a dispatch of its own in prefill). */
-static void vk_fold_plan(const struct awq_graph *g, int decode, const int *uses, unsigned char *folded)
+/* How the Vulkan backend's folds (perf_profile vk_folds) change node i's launches: VKF_NONE launches
+ * nothing of its own, VKF_DECODE nothing in decode steps (gate and up inside their SILU_MUL),
+ * VKF_PREP one more in prefill (an ATTENTION node that took a RoPE or per-head norm: its prep is a
+ * dispatch of its own there). Planned once per prediction. */
+enum { VKF_KEEP, VKF_NONE, VKF_PREP, VKF_DECODE };
+
+static void vk_fold_plan(const struct awq_graph *g, const int *uses, unsigned char *folded)
 {
 	memset(folded, 0, (size_t)g->n_nodes);
 	for (int i = 0; i < g->n_nodes; i++) {
@@ -238,44 +242,40 @@ static void vk_fold_plan(const struct awq_graph *g, int decode, const int *uses,
 				const int heads = j ? n->p.attn.n_kv_heads : n->p.attn.n_heads;
 				int v = n->in[j], r = awq_graph_head_producer(g, uses, v, AWQ_OP_ROPE, heads, hd);
 				if (r >= 0) {
-					folded[r] = 1, folded[i] = 2;
+					folded[r] = VKF_NONE, folded[i] = VKF_PREP;
 					v = g->nodes[r].in[0];
 				}
 				int q = awq_graph_head_producer(g, uses, v, AWQ_OP_RMSNORM, heads, hd);
 				if (q >= 0)
-					folded[q] = 1, folded[i] = 2;
+					folded[q] = VKF_NONE, folded[i] = VKF_PREP;
 			}
 		}
-		if (decode && n->op == AWQ_OP_SILU_MUL) {
+		if (n->op == AWQ_OP_SILU_MUL) {
 			int gate, up;
 			if (awq_graph_gate_up_pair(g, uses, i, &gate, &up))
-				folded[gate] = folded[up] = 1;
+				folded[gate] = folded[up] = VKF_DECODE;
 		}
 		if (n->op == AWQ_OP_ADD && i + 1 < g->n_nodes) {
 			const struct awq_node *m = &g->nodes[i + 1];
 			if (m->op == AWQ_OP_RMSNORM && m->in[0] == n->out && m->p.norm.group == g->values[n->out].cols)
-				folded[i + 1] = 1;
+				folded[i + 1] = VKF_NONE;
 		}
 	}
 }
 
 static void run_step(struct walk *w, double launch_s, struct phase_acc *a)
 {
-	unsigned char *folded = NULL;
-	int *uses = w->p->vk_folds ? awq_graph_count_uses(w->g) : NULL;
-	if (uses && (folded = malloc((size_t)w->g->n_nodes)))
-		vk_fold_plan(w->g, w->rows <= w->p->matvec_rows, uses, folded);
-	free(uses);
+	const int decode = w->rows <= w->p->matvec_rows;
 	for (int i = 0; i < w->g->n_nodes; i++) {
 		struct op_cost c;
 		node_cost(w, &w->g->nodes[i], &c);
-		if (folded && folded[i] == 1)
+		const int f = w->folded ? w->folded[i] : VKF_KEEP;
+		if (f == VKF_NONE || (f == VKF_DECODE && decode))
 			c.launches = 0;
-		else if (folded && folded[i] == 2 && w->rows > w->p->matvec_rows)
+		else if (f == VKF_PREP && !decode)
 			c.launches += 1; /* prefill's prep dispatch */
 		add_op(w, &c, launch_s, a);
 	}
-	free(folded);
 	a->t += w->p->step_s;
 	a->t_overhead += w->p->step_s;
 }
@@ -399,8 +399,18 @@ int awq_perf_predict_graph(const struct awq_device_caps *d, const awq_model *m, 
 		r->limit = AWQ_LIMIT_UNKNOWN;
 		return 0;
 	}
+	unsigned char *folded = NULL;
+	if (p.vk_folds) {
+		int *uses = awq_graph_count_uses(g);
+		if (!uses || !(folded = malloc((size_t)g->n_nodes))) {
+			free(uses);
+			return awq_err(err, errlen, AWQ_ENOMEM, "out of memory");
+		}
+		vk_fold_plan(g, uses, folded);
+		free(uses);
+	}
 	struct walk w = {.m = m, .g = g, .s = q.scheme, .p = &p, .rows = q.batch, .seqs = q.batch,
-			 .ctx_sum = (double)q.batch * q.ctx};
+			 .ctx_sum = (double)q.batch * q.ctx, .folded = folded};
 	run_step(&w, p.launch_decode_s, &dec);
 	finish(&r->decode, &dec, q.batch);
 	w.seqs = 1;
@@ -410,6 +420,7 @@ int awq_perf_predict_graph(const struct awq_device_caps *d, const awq_model *m, 
 		w.ctx_sum = (double)len * pos + (double)len * (len + 1) / 2;
 		run_step(&w, p.launch_prefill_s, &pre);
 	}
+	free(folded);
 	finish(&r->prefill, &pre, q.n_prompt);
 
 	enum perf_kernel main_k = q.scheme == AWQ_SCHEME_AWQ4 ? PK_Q4 : q.scheme == AWQ_SCHEME_FP8 ? PK_FP8 : PK_W16;

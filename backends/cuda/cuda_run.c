@@ -45,11 +45,11 @@ static uint16_t *x16_slot(struct cu_ctx *c, int v, int bf16)
 	return c->x16[s];
 }
 
-/* The f16 copy of v its producer wrote in this step (x16_claim), or NULL: no conversion. */
-static const uint16_t *x16_find(const struct cu_ctx *c, int v)
+/* The 16-bit copy of v (bf16 or f16) already made in this step (x16_claim, x16_of), or NULL. */
+static uint16_t *x16_find(const struct cu_ctx *c, int v, int bf16)
 {
 	for (int i = 0; i < 2; i++)
-		if (c->x16_val[i] == v && !c->x16_bf[i])
+		if (c->x16_val[i] == v && c->x16_bf[i] == bf16)
 			return c->x16[i];
 	return NULL;
 }
@@ -57,11 +57,8 @@ static const uint16_t *x16_find(const struct cu_ctx *c, int v)
 /* A 16-bit copy of an activation for tensor-core inputs, converted once per step and value. */
 static int x16_of(struct cu_ctx *c, int v, int rows, int bf16, uint16_t **out, char *err, size_t errlen)
 {
-	for (int i = 0; i < 2; i++)
-		if (c->x16_val[i] == v && c->x16_bf[i] == bf16) {
-			*out = c->x16[i];
-			return 0;
-		}
+	if ((*out = x16_find(c, v, bf16)))
+		return 0;
 	size_t count = (size_t)rows * c->g->values[v].cols;
 	if (count > c->x16_elems)
 		return awq_err(err, errlen, AWQ_EINVAL, "cuda: %s does not fit the conversion buffer", c->g->values[v].name);
@@ -201,7 +198,7 @@ static int matmul_add_norm(struct cu_ctx *c, int i, const struct awq_node *n, co
 	}
 	struct awq_cu_out o = {.nseg = 1, .ptr = {act(c, a->out)}, .bias = {w->bias[0]}, .n = {(int)w->src[0]->n},
 			       .tile_end = {w->q4.tiles, w->q4.tiles, w->q4.tiles}, .nrm = nrm,
-			       .x16 = x16_find(c, n->in[0])}; /* (AWQ_CUDA_XH_ROWS=1: its producer's f16 copy) */
+			       .x16 = x16_find(c, n->in[0], 0)}; /* (AWQ_CUDA_XH_ROWS=1: its producer's f16 copy) */
 	CK(awq_cu_q4_gemv(c->stream, &w->q4, act(c, n->in[0]), 1, &o, AWQ_CU_EPI_ADD_NORM, c->sm_count),
 	   "W4A16 GEMV with the residual add and RMSNorm");
 	return 0;
@@ -245,7 +242,7 @@ static int matmul(struct cu_ctx *c, const struct cu_weight *w, int in_v, int row
 		if (rows <= AWQ_CU_DECODE_ROWS) {
 			awq_cu_xn_reader(c, in_v, rows, &o.nrm);
 			if (rows >= c->xh_rows && !o.nrm.xn_sumsq)
-				o.x16 = x16_find(c, in_v);
+				o.x16 = x16_find(c, in_v, 0);
 			/* the f16 copy of the SiLU-mul output for the down projection (x16_dec: f16), never in
 			 * the slot that holds this launch's own input */
 			if (epi == AWQ_CU_EPI_SILU_MUL && (!o.x16 || c->x16[c->x16_next] != o.x16)) {
