@@ -40,8 +40,14 @@ layout(constant_id = 2) const int BDT = 0;
 #ifndef NRW
 #define NRW 8u /* output rows per workgroup (VK_Q4K_ROWS on the host) */
 #endif
+/* EPI and NORM2 run one-row steps only, yet are compiled for up to MAXR = 4 rows as the plain
+ * kernel is: compiled for one row, NVIDIA's compiler gave EPI 53 registers and did not keep the NRW
+ * weight loads in flight together (H200, session 20: the EPI down projection 30.7 us against the
+ * plain kernel's 20.6; 21.1 with MAXR 4 and 168 registers). XS keeps one row: with four it took
+ * 183 registers and ran at half its speed. (The plain kernel compiled for 2 rows took 80 registers:
+ * 13-15% faster free-running, 2-3 us slower chained, qwen3-8b decode -4%.) */
 #if defined(EPI) || defined(NORM2)
-#define MAXR 1u /* one-row steps only */
+#define MAXR 4u
 #elif defined(XS)
 #define MAXR 1u /* one-row steps only */
 #undef KU

@@ -135,9 +135,13 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 	 * call (16:05Z, docs/perf.md session 12) */
 	c->moe_silu = env_pick("AWQ_VK_MOE_SILU", 0, 1);
 	/* the residual add + RMSNorm of one-row steps in the epilogue of the K-split mat-vec before them
-	 * and the prologue of the mat-vecs after (epinorm.glsl): off until measured on a GPU */
+	 * and the prologue of the mat-vecs after (epinorm.glsl): off. On the H200 it was 2-4% slower in
+	 * sessions 13 and 20, and at parity once its kernels were compiled as the plain one (session 20:
+	 * llama2-7b 255.3 / 254.2 tok/s against 255.7 / 254.2): the readers' extra work (q/k/v 4096 x 4096
+	 * 13.1 us against 11.7, gate+up 37.1 against 34.2) takes what the 63 dispatches it removes save */
 	c->epinorm = env_pick("AWQ_VK_EPINORM", 0, 1);
-	/* the MoE experts' combine inside the residual add + RMSNorm after them (decode): off until measured */
+	/* the MoE experts' combine inside the residual add + RMSNorm after them (decode): off (-7% on
+	 * qwen3-30b-a3b in session 13) */
 	c->moe_fold = env_pick("AWQ_VK_MOE_FOLD", 0, 1);
 	/* BF16 experts' prefill (grouped matmuls) on the cooperative-matrix tile where their range fits
 	 * fp16 (as dense BF16 weights take it): qwen3-30b-a3b BF16 pp512 2068 -> 4762 tok/s on the H200
