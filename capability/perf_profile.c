@@ -97,8 +97,13 @@ static void cuda_profile(const struct awq_device_caps *d, struct perf_profile *p
  * 60 us per submit, the 16-bit mat-vec at 0.77 and the 4-bit one at 0.44 of the bandwidth (dense
  * rows within -4..+4%), and per MoE layer 19 us (BF16 experts) / 32 us (AWQ) beyond bytes and
  * launches: the router -> experts chain, as on CUDA (9 / 16 us there). Decode steps (up to
- * VK_MATVEC_ROWS = 4 rows) run mat-vecs on the ALUs, not the cooperative-matrix shader: no 16-row padding (charging it predicted 55.6 tok/s for both), at
- * an assumed half of the FP32 peak, which never binds them. Prefill through the NV cooperative-matrix
+ * VK_MATVEC_ROWS = 4 rows) run mat-vecs on the ALUs, not the cooperative-matrix shader: no 16-row
+ * padding (charging it predicted 55.6 tok/s for both), at an assumed half of the FP32 peak, which
+ * never binds them; 4-bit matmuls of 5-8 rows run the K-split mat-vec twice (session 20: llama2-7b
+ * pp8 265 -> 495 tok/s against the cooperative-matrix tiles), and each row of a pass beyond its first
+ * costs 0.8 of the weight's bytes (the kernel reads every row of x per chunk next to the weights;
+ * fitted to session 20's llama2-7b pp2 / pp4 / pp5 / pp8 of 400 / 414 / 466 / 495 tok/s: -5..+14%;
+ * the 16-bit mat-vec's rows are not measured and not charged). Prefill through the NV cooperative-matrix
  * shader at 0.075 of the FP16 peak (~74 TFLOP/s on the H200, matmuls and attention together: llama2-7b
  * pp512 5650 tok/s AWQ, 5662 BF16, qwen3-8b AWQ 5170 with the 128 x 128 tile over 16 subgroups,
  * 2026-12-01 session 18; 0.072 with 8 subgroups in session 17, 0.013 before the shader's rewrite,
@@ -121,6 +126,8 @@ static void vulkan_gpu_profile(const struct awq_device_caps *d, struct perf_prof
 	p->unit[PK_FP8] = AWQ_MF_FP8;
 	p->mma_rows = coopmat ? 16 : 1;
 	p->matvec_rows = 4;
+	p->q4_split_rows = 8;
+	p->matvec_row_q4 = 0.8;
 	p->matvec_rate = 0.5;
 	p->launch_decode_s = p->launch_prefill_s = 5e-6;
 	p->launches_per_node = 1;

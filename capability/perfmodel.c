@@ -125,9 +125,16 @@ static void matmul_cost(const struct walk *w, const struct awq_node *n, struct o
 	c->k = weight_kernel(w->m, n->w, w->s);
 	c->bytes = awq_perf_weight_bytes(w->m, n->w, w->s) + act_bytes(w, n->in[0], r) + act_bytes(w, n->out, r);
 	double rc = r < w->p->mma_rows ? w->p->mma_rows : r;
-	if (r <= w->p->matvec_rows) { /* a mat-vec on the ALUs: no matrix-unit padding */
+	if (r <= w->p->matvec_rows || (c->k == PK_Q4 && r <= w->p->q4_split_rows)) {
+		/* a mat-vec on the ALUs: no matrix-unit padding */
 		rc = r;
 		c->rate_abs = w->p->matvec_rate;
+		const double wb = awq_perf_weight_bytes(w->m, n->w, w->s);
+		const int split = r > w->p->matvec_rows; /* two passes (independent dispatches), each reading the weight */
+		if (split)
+			c->bytes += wb;
+		if (c->k == PK_Q4)
+			c->bytes += w->p->matvec_row_q4 * (double)(r - 1 - split) * wb;
 	}
 	c->flops = 2.0 * rc * (double)n->w->n * (double)n->w->k;
 	if (c->k == PK_Q4 && w->p->q4_deq_rows > 0 && r >= w->p->q4_deq_rows) {

@@ -21,6 +21,10 @@ struct perf_profile {
 	int matvec_rows;         /* steps of up to this many rows take a mat-vec instead (no mma_rows
 				  * padding) at matvec_rate; 0: none (Vulkan: VK_MATVEC_ROWS) */
 	double matvec_rate;      /* FLOP/s of that mat-vec (a fraction of the FP32 peak until apply_rates) */
+	int q4_split_rows;       /* 4-bit matmuls of matvec_rows + 1 to this many rows run the mat-vec twice,
+				  * each pass reading the weight (Vulkan: steps of 5-8 rows); 0: none */
+	double matvec_row_q4;    /* each row of a 4-bit mat-vec pass beyond its first costs this fraction of
+				  * the weight's bytes more (x read per row next to the weights); 0: nothing */
 	double launch_decode_s, launch_prefill_s; /* per launched op */
 	double launches_per_node; /* fusion: launched kernels per graph node */
 	/* The Vulkan backend's folds (backends/vulkan/vk_prepare.c plan_fusions), counted node by node

@@ -94,10 +94,11 @@ shared float red_ss[64];
 shared float red[64u * MAXR * NRW];
 
 /* u0 = K, u1 = N, u2 = rows (<= 4; EPI, NORM2, XS: 1), u3 = group size, u4 = has bias; NORM2: u5 = the
- * producer's partial sums, f0 = eps */
+ * producer's partial sums, f0 = eps; u6 = the first of the step's rows (x's and the output's) */
 void main()
 {
 	const uint K = pc.u0, N = pc.u1, rows = pc.u2, G = pc.u3, t = gl_LocalInvocationID.x;
+	const uint r0 = pc.u6; /* the step's first row this dispatch takes (steps of 5-8 rows: two dispatches) */
 	const uint C = K / 32u, NG = K / G, n0 = flat_group() * NRW;
 	if (n0 >= N)
 		return; /* the whole workgroup leaves: the grid is rounded up in 2-D */
@@ -157,7 +158,7 @@ void main()
 #ifdef XS
 						xv[i] = xsh[t * XS_PAD + i];
 #else
-						xv[i] = x4[(r * K + c * 32u) / 4u + i];
+						xv[i] = x4[((r0 + r) * K + c * 32u) / 4u + i];
 #endif
 #ifdef NORM2
 					const float sig = pn_pow2(xv);
@@ -219,7 +220,7 @@ void main()
 			xw[n0 + j] = v * norm_w(n0 + j);
 			sq = v * v;
 #else
-			o[r * N + n0 + j] = v + BIAS(n0 + j);
+			o[(r0 + r) * N + n0 + j] = v + BIAS(n0 + j);
 #endif
 		}
 #ifdef EPI

@@ -249,6 +249,37 @@ static void vulkan_decode(void)
 	}
 }
 
+/* Vulkan prompts of 2-8 tokens on an H200: 4-bit matmuls on the K-split mat-vec, each row beyond a
+ * pass's first at 0.8 of the weight's bytes (perf_profile.matvec_row_q4), steps of 5-8 rows in two
+ * passes (q4_split_rows) instead of the cooperative-matrix tiles. Measured (docs/perf.md, session 20,
+ * calls 3 and 6): llama2-7b pp2 400, pp4 414, pp5 466, pp8 495 tok/s (265 on the tiles). */
+static void vulkan_short_prompts(void)
+{
+	struct awq_device_caps d;
+	char err[AWQ_ERRLEN];
+	CHECK(awq_caps_from_db("h200", &d, err, sizeof(err)) == 0, "%s", err);
+	snprintf(d.backend, sizeof(d.backend), "vulkan");
+	d.vk.nv_coopmat = 1;
+	d.measured_bw_gbs.v = 3797.1;
+	awq_model *m = shape("llama2-7b");
+	CHECK(m != NULL, "llama2-7b shape");
+	if (!m)
+		return;
+	static const struct {
+		int n;
+		double tok_s;
+	} rows[] = {{2, 400.4}, {4, 413.6}, {5, 466.0}, {8, 495.0}};
+	for (int i = 0; i < 4; i++) {
+		struct awq_perf_query q = {.scheme = AWQ_SCHEME_AWQ4, .batch = 1, .ctx = 64, .n_prompt = rows[i].n};
+		struct awq_perf_result r;
+		CHECK(awq_perf_predict(&d, m, &q, &r, err, sizeof(err)) == 0, "predict: %s", err);
+		printf("vulkan llama2-7b pp%d: AWQ %.0f (measured %.0f)\n", rows[i].n, r.prefill.tok_s, rows[i].tok_s);
+		CHECK(near(r.prefill.tok_s, rows[i].tok_s, 0.2), "pp%d %g tok/s, measured %g", rows[i].n, r.prefill.tok_s,
+		      rows[i].tok_s);
+	}
+	awq_model_free(m);
+}
+
 /* Vulkan MoE prefill on an H200 (qwen3-30b-a3b, pp512): AWQ experts' grouped matmuls on the
  * cooperative-matrix shader measured 5863 tok/s (docs/perf.md, session 17, call 6); BF16 experts on
  * the same shader 4762 (session 18, call 7; 2061 on the f32 tile shader before). */
@@ -321,6 +352,7 @@ int main(void)
 		overhead_floor(m06);
 		vulkan_decode();
 		vulkan_moe_prefill();
+		vulkan_short_prompts();
 		awq_prefill_dequant();
 		no_bandwidth(m06);
 	}
