@@ -73,7 +73,8 @@ static int test_matmul(struct vt_pair *p, const char *name, const struct awq_wei
 {
 	int k = (int)w->k;
 	tol = mm_tol(p, w, tol);
-	return one_op(p, name, AWQ_OP_MATMUL, (int)w->n, &k, 1, w, NULL, mm_steps, quick ? 2 : (int)(sizeof(mm_steps) / sizeof(mm_steps[0])), 0, tol, -1, 1);
+	const int n_steps = quick ? 2 : (int)(sizeof(mm_steps) / sizeof(mm_steps[0]));
+	return one_op(p, name, AWQ_OP_MATMUL, (int)w->n, &k, 1, w, NULL, mm_steps, n_steps, 0, tol, -1, 1);
 }
 
 static int test_matmuls(struct vt_pair *p)
