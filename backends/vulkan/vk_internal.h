@@ -146,6 +146,7 @@ struct vk_ctx {
 	int mv_u4; /* AWQ_VK_MATVEC_U4=1: the 4-bit matvec with 4 chunks per lane in flight (else 2) */
 	int mv_nr; /* output rows per subgroup of the 4-bit matvec: 4, or 2 with AWQ_VK_MATVEC_NR=2 */
 	int mv_xs; /* AWQ_VK_MATVEC_XS=1: one-row K-split mat-vecs read x through shared memory (matvec_q4k XS) */
+	int mv_xr; /* AWQ_VK_MATVEC_XR=1: 2-4-row K-split mat-vecs read x as fp16 pairs through shared memory (XR) */
 	int has_f16, validate;
 	int idot_fast; /* 4x8-bit packed signed dots accelerated (integerDotProduct4x8BitPackedSignedAccelerated) */
 	int q8; /* AWQ_VK_Q8=1 and shaderIntegerDotProduct (then enabled): int8-activation 4-bit decode mat-vecs */
