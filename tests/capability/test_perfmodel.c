@@ -280,6 +280,37 @@ static void vulkan_short_prompts(void)
 	awq_model_free(m);
 }
 
+/* CUDA prompts of 2-8 tokens on an H200 run the decode GEMV on f16 activations (XH, session 19):
+ * measured (docs/perf.md, session 20, call 3) llama2-7b pp2 / pp4 / pp8 1129.5 / 2215.0 / 4117.8
+ * tok/s, qwen3-8b 912.0 / 1810.2 / 3272.4; the model (the W4A16 rate padded to 8 rows, launches and
+ * bytes as decode) says +2..+11%. */
+static void cuda_short_prompts(void)
+{
+	struct awq_device_caps d;
+	char err[AWQ_ERRLEN];
+	CHECK(awq_caps_from_db("h200", &d, err, sizeof(err)) == 0, "%s", err);
+	d.measured_bw_gbs.v = 4100;
+	static const struct {
+		const char *preset;
+		int n;
+		double tok_s;
+	} rows[] = {{"llama2-7b", 2, 1129.5}, {"llama2-7b", 4, 2215.0}, {"llama2-7b", 8, 4117.8},
+		    {"qwen3-8b", 2, 912.0},    {"qwen3-8b", 4, 1810.2},    {"qwen3-8b", 8, 3272.4}};
+	for (int i = 0; i < 6; i++) {
+		awq_model *m = shape(rows[i].preset);
+		CHECK(m != NULL, "%s shape", rows[i].preset);
+		if (!m)
+			return;
+		struct awq_perf_query q = {.scheme = AWQ_SCHEME_AWQ4, .batch = 1, .ctx = 64, .n_prompt = rows[i].n};
+		struct awq_perf_result r;
+		CHECK(awq_perf_predict(&d, m, &q, &r, err, sizeof(err)) == 0, "predict: %s", err);
+		printf("cuda %s pp%d: AWQ %.0f (measured %.0f)\n", rows[i].preset, rows[i].n, r.prefill.tok_s, rows[i].tok_s);
+		CHECK(near(r.prefill.tok_s, rows[i].tok_s, 0.15), "%s pp%d %g tok/s, measured %g", rows[i].preset, rows[i].n,
+		      r.prefill.tok_s, rows[i].tok_s);
+		awq_model_free(m);
+	}
+}
+
 /* Vulkan MoE prefill on an H200 (qwen3-30b-a3b, pp512): AWQ experts' grouped matmuls on the
  * cooperative-matrix shader measured 5863 tok/s (docs/perf.md, session 17, call 6); BF16 experts on
  * the same shader 4762 (session 18, call 7; 2061 on the f32 tile shader before). */
@@ -353,6 +384,7 @@ int main(void)
 		vulkan_decode();
 		vulkan_moe_prefill();
 		vulkan_short_prompts();
+		cuda_short_prompts();
 		awq_prefill_dequant();
 		no_bandwidth(m06);
 	}
