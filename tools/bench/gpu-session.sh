@@ -56,6 +56,10 @@
 #             per submit, AWQ and F16, then AWQ with the knob runs of VKB_KNOB_RUNS (as
 #             VK_KNOB_RUNS; default: K-split off, 2 chunks in flight, int8 dots), then each
 #             barrier form (--barrier) on one workgroup and on 4096 x 4096 (carry .gl)
+#   vkrows    Vulkan steps of 2-8 rows: test_vulkan_ops and the goldens under each knob run of
+#             VKR_KNOB_RUNS (default "xr AWQ_VK_MATVEC_XR=1"), then awq-vk-bench --rows 2 and --rows 4
+#             and `awqrun bench -p 2,4,8 -n 1` of VKR_MODELS (llama2-7b,qwen3-8b) at the defaults,
+#             under each knob run, and at the defaults again (carry .gl)
 # (default: test sanitize profile bench). BIN=DIR uses binaries built elsewhere
 # (tools/bench/pack-bin.sh on the development machine; carry DIR), which saves the device's build
 # minutes. Carry .deps too (Debian libraries the device machine lacks, tools/bench/device-deps.sh).
@@ -437,6 +441,31 @@ if has vkbench; then
 		echo "== vkbench barrier $bar"
 		timeout 60 "$VKB" --no-bw --barrier "$bar" --shape 8x128,4096x4096 | grep -E '^\| awq'
 	done 2>&1 | tee -a "$summary"
+fi
+
+if has vkrows; then
+	vk_setup
+	vkr_test() {
+		local t0=$SECONDS
+		timeout 150 "$VKOPS" >"$L/vkrows_ops_$1.log" 2>&1
+		note "test_vulkan_ops ($1): rc=$? in $((SECONDS - t0)) s: $(tail -1 "$L/vkrows_ops_$1.log")"
+		grep FAIL "$L/vkrows_ops_$1.log" | head -5 | tee -a "$summary"
+		goldens vulkan "$1"
+	}
+	knob_runs "xr AWQ_VK_MATVEC_XR=1" vkr_test VKR_KNOB_RUNS
+	vkr_bench() {
+		echo "== vkrows $1"
+		for r in 2 4; do
+			timeout 120 "$VKB" --rows "$r" --shape 4096x4096,11008x4096,4096x11008 | grep -E '^\| awq'
+		done
+		timeout 200 "$AWQRUN" bench --backend vulkan --precision awq --no-predict \
+			--synthetic "${VKR_MODELS:-llama2-7b,qwen3-8b}" -p 2,4,8 -n 1 -r 3 2>&1 | grep -E '\| pp|rror' | cut -d'|' -f2-8
+	}
+	{
+		vkr_bench default
+		knob_runs "xr AWQ_VK_MATVEC_XR=1" vkr_bench VKR_KNOB_RUNS
+		vkr_bench default
+	} 2>&1 | tee -a "$summary"
 fi
 
 if [ -n "$DMON_PID" ]; then
