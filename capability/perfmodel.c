@@ -122,14 +122,14 @@ static int rows_of(const struct walk *w, int v)
 static void matmul_cost(const struct walk *w, const struct awq_node *n, struct op_cost *c)
 {
 	int r = rows_of(w, n->out);
+	const double wb = awq_perf_weight_bytes(w->m, n->w, w->s);
 	c->k = weight_kernel(w->m, n->w, w->s);
-	c->bytes = awq_perf_weight_bytes(w->m, n->w, w->s) + act_bytes(w, n->in[0], r) + act_bytes(w, n->out, r);
+	c->bytes = wb + act_bytes(w, n->in[0], r) + act_bytes(w, n->out, r);
 	double rc = r < w->p->mma_rows ? w->p->mma_rows : r;
 	if (r <= w->p->matvec_rows || (c->k == PK_Q4 && r <= w->p->q4_split_rows)) {
 		/* a mat-vec on the ALUs: no matrix-unit padding */
 		rc = r;
 		c->rate_abs = w->p->matvec_rate;
-		const double wb = awq_perf_weight_bytes(w->m, n->w, w->s);
 		const int split = r > w->p->matvec_rows; /* two passes (independent dispatches), each reading the weight */
 		if (split)
 			c->bytes += wb;
@@ -140,8 +140,8 @@ static void matmul_cost(const struct walk *w, const struct awq_node *n, struct o
 	if (c->k == PK_Q4 && w->p->q4_deq_rows > 0 && r >= w->p->q4_deq_rows) {
 		/* the f16 copy (read the 4-bit weight, write 2 bytes a weight), then the 16-bit GEMM reads it */
 		double w16 = 2.0 * (double)n->w->n * (double)n->w->k;
-		c->pre_bytes = awq_perf_weight_bytes(w->m, n->w, w->s) + w16;
-		c->bytes += w16 - awq_perf_weight_bytes(w->m, n->w, w->s);
+		c->pre_bytes = wb + w16;
+		c->bytes += w16 - wb;
 		c->k = PK_W16;
 		return;
 	}

@@ -321,6 +321,13 @@ static inline int vk_q4_q8(const struct vk_ctx *c)
 {
 	return c->q8 && vk_q4k_on(c) && c->mv_ku == 1;
 }
+/* Whether K-split steps of 2-4 rows take the XR form (AWQ_VK_MATVEC_XR=1): the fp16-math kernel at
+ * its defaults, workgroups of at most 64, and the shared memory its 28 KB need. */
+static inline int vk_xr_on(const struct vk_ctx *c)
+{
+	return c->mv_xr && vk_q4_f16(c) && !vk_q4_q8(c) && c->mv_wg <= 64 && c->mv_ku == 1 &&
+	       c->props.limits.maxComputeSharedMemorySize >= 32768;
+}
 /* Record the product of rows of the set's input with the uploaded weight wt. exact: f32 arithmetic
  * only (no fp16 products, no cooperative matrices), as the router needs for the CPU's top-k. */
 int vk_rec_matmul(struct vk_ctx *c, VkCommandBuffer cb, const struct vk_weight *wt, VkDescriptorSet set, int rows,
