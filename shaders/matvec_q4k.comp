@@ -19,13 +19,10 @@
  * workgroup loads its chunks coalesced, stores them with a one-vec4 pad per chunk (lanes then read
  * distinct banks) and reads them back from shared memory (9 KB). The fused gate/up of decode stays on
  * matvec.comp: a SILU form of this kernel (8 rows x 2 weights per invocation) ran at 48.5 us per
- * llama2-7b call on an H200 against matvec.comp's 34.4.
- *
- * XR (steps of 2-4 rows, fp16 math, workgroups of at most 64; AWQ_VK_MATVEC_XR=1, not yet measured on
- * a GPU): every row of x read per chunk next to the weights made a 4-row step cost 2.5x a one-row step
- * on an H200 (session 20). Here the workgroup stages each round's chunks of all its rows once,
- * coalesced, as fp16 pairs in the order the packed-fp16 dot takes them (20 KB), and every lane reads
- * its chunk's 64 bytes per row from shared memory.
+ * llama2-7b call on an H200 against matvec.comp's 34.4. Steps of 2-4 rows read every row of x per
+ * chunk next to the weights; staging those rows once per workgroup as fp16 pairs in shared memory
+ * (20 KB, a barrier per round) instead ran 2.5-4.4x slower on an H200 (session 21: 4096 x 4096 at
+ * 2 rows 7.8 -> 33.6 us free-running; llama2-7b pp2 387 -> 193 tok/s), and was removed.
  *
  * EPI and NORM2 (one-row steps, AWQ_VK_EPINORM=1; epinorm.glsl): this kernel before a residual add
  * and RMSNorm writes the sum, the weighted x' and its partial sums of squares in its epilogue
@@ -54,15 +51,6 @@ layout(constant_id = 2) const int BDT = 0;
  * 13-15% faster free-running, 2-3 us slower chained, qwen3-8b decode -4%.) */
 #if defined(EPI) || defined(NORM2)
 #define MAXR 4u
-#elif defined(XR)
-#ifndef F16MATH
-#error "XR is a form of the fp16-math kernel only"
-#endif
-#define MAXR 4u
-#undef KU
-#define KU 1u
-#define XR_PAD 5u /* uvec4s per (row, chunk) in shared memory: 4 (32 halves) and a pad */
-shared uvec4 xrs[4u * 64u * XR_PAD]; /* 20 KB; the host keeps the workgroup at 64 or less */
 #elif defined(XS)
 #define MAXR 1u /* one-row steps only */
 #undef KU
@@ -129,7 +117,7 @@ void main()
 	for (uint i = t; i < pc.u5; i += WG)
 		ss += pin[i];
 #endif
-#if defined(XS) || defined(XR)
+#ifdef XS
 	/* the same trip count in every invocation (the barriers); chunks past C are clamped, unused */
 	for (uint base = 0u; base < C; base += WG) {
 		const uint c0 = min(base + t, C - 1u);
@@ -160,46 +148,13 @@ void main()
 		}
 		barrier();
 #endif
-#ifdef XR
-		/* this round's chunks of every row of x, in fp16 pairs as x_pairs orders them: invocation
-		 * idx takes a group of 8 (two vec4s, 32 contiguous bytes) and writes its 4 pair words */
-		[[unroll]] for (uint r = 0u; r < MAXR; r++) {
-			if (r < rows) {
-				[[unroll]] for (uint e = 0u; e < 4u; e++) {
-					const uint idx = e * WG + t;
-					if (base * 4u + idx < C * 4u) {
-						const uint gv = ((r0 + r) * K + base * 32u) / 4u + 2u * idx;
-						const vec4 a = x4[gv], b = x4[gv + 1u];
-						xrs[(r * 64u + idx / 4u) * XR_PAD + idx % 4u] =
-							uvec4(packHalf2x16(vec2(a.x, b.x)), packHalf2x16(vec2(a.y, b.y)),
-							      packHalf2x16(vec2(a.z, b.z)), packHalf2x16(vec2(a.w, b.w)));
-					}
-				}
-			}
-		}
-		barrier();
-#endif
 		[[unroll]] for (uint u = 0u; u < KU; u++) {
-#if defined(XS) || defined(XR)
+#ifdef XS
 			const uint c = base + t;
 #else
 			const uint c = c0 + u * WG;
 #endif
 			[[unroll]] for (uint r = 0u; r < MAXR; r++) {
-#ifdef XR
-				if (r < rows && c < C) {
-					f16vec2 xp[16];
-					[[unroll]] for (uint i = 0u; i < 4u; i++) {
-						const uvec4 w = xrs[(r * 64u + t) * XR_PAD + i];
-						xp[4u * i] = unpackFloat2x16(w.x);
-						xp[4u * i + 1u] = unpackFloat2x16(w.y);
-						xp[4u * i + 2u] = unpackFloat2x16(w.z);
-						xp[4u * i + 3u] = unpackFloat2x16(w.w);
-					}
-					[[unroll]] for (uint j = 0u; j < NRW; j++)
-						acc[r][j] += s[u][j] * dot32h(q[u][j], xp, mz[u][j]);
-				}
-#else
 				if (r < rows && c < C) {
 					vec4 xv[8];
 					[[unroll]] for (uint i = 0u; i < 8u; i++)
@@ -225,11 +180,10 @@ void main()
 					[[unroll]] for (uint j = 0u; j < NRW; j++)
 						acc[r][j] += s[u][j] * sig * DOT32(q[u][j], xv, xp, mz[u][j]);
 				}
-#endif /* XR */
 			}
 		}
-#if defined(XS) || defined(XR)
-		barrier(); /* before the next round overwrites xsh / xrs */
+#ifdef XS
+		barrier(); /* before the next round overwrites xs */
 #endif
 	}
 	/* rows is the same in every invocation: the subgroup reductions stay uniform */

@@ -79,9 +79,7 @@ static int env_pick(const char *name, int dflt, int other)
  * per lane in flight), AWQ_VK_MATVEC_NR=2 (its 2 output rows per subgroup; 2 or 4), and
  * AWQ_VK_MATVEC_WG (the workgroup size of every mat-vec: a power of two within the device's limits and
  * at least a subgroup), AWQ_VK_MATVEC_XS=1 (one-row steps of the K-split kernel read x through shared
- * memory, coalesced; workgroups of 64 or less), AWQ_VK_MATVEC_XR=1 (steps of 2-4 rows of the fp16-math
- * K-split kernel read every row of x as fp16 pairs through shared memory; not yet measured on a GPU).
- * Values out of range are reported and ignored. (AWQ_VK_Q8 is read in vk_open: the device is created
+ * memory, coalesced; workgroups of 64 or less). Values out of range are reported and ignored. (AWQ_VK_Q8 is read in vk_open: the device is created
  * with the feature it needs.) */
 static void matvec_tuning(struct vk_ctx *c)
 {
@@ -90,7 +88,6 @@ static void matvec_tuning(struct vk_ctx *c)
 	c->mv_ku = env_pick("AWQ_VK_MATVEC_KU", 1, 2);
 	c->mv_nr = env_pick("AWQ_VK_MATVEC_NR", 4, 2);
 	c->mv_xs = env_pick("AWQ_VK_MATVEC_XS", 0, 1);
-	c->mv_xr = env_pick("AWQ_VK_MATVEC_XR", 0, 1);
 	c->mv_wg = VK_MV_WG;
 	const char *e = getenv("AWQ_VK_MATVEC_WG");
 	if (!e || !*e)

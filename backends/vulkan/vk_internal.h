@@ -146,7 +146,6 @@ struct vk_ctx {
 	int mv_u4; /* AWQ_VK_MATVEC_U4=1: the 4-bit matvec with 4 chunks per lane in flight (else 2) */
 	int mv_nr; /* output rows per subgroup of the 4-bit matvec: 4, or 2 with AWQ_VK_MATVEC_NR=2 */
 	int mv_xs; /* AWQ_VK_MATVEC_XS=1: one-row K-split mat-vecs read x through shared memory (matvec_q4k XS) */
-	int mv_xr; /* AWQ_VK_MATVEC_XR=1: 2-4-row K-split mat-vecs read x as fp16 pairs through shared memory (XR) */
 	int has_f16, validate;
 	int idot_fast; /* 4x8-bit packed signed dots accelerated (integerDotProduct4x8BitPackedSignedAccelerated) */
 	int q8; /* AWQ_VK_Q8=1 and shaderIntegerDotProduct (then enabled): int8-activation 4-bit decode mat-vecs */
@@ -320,13 +319,6 @@ static inline int vk_q4k(const struct vk_ctx *c, const struct awq_weight *w)
 static inline int vk_q4_q8(const struct vk_ctx *c)
 {
 	return c->q8 && vk_q4k_on(c) && c->mv_ku == 1;
-}
-/* Whether K-split steps of 2-4 rows take the XR form (AWQ_VK_MATVEC_XR=1): the fp16-math kernel at
- * its defaults, workgroups of at most 64, and the shared memory its 28 KB need. */
-static inline int vk_xr_on(const struct vk_ctx *c)
-{
-	return c->mv_xr && vk_q4_f16(c) && !vk_q4_q8(c) && c->mv_wg <= 64 && c->mv_ku == 1 &&
-	       c->props.limits.maxComputeSharedMemorySize >= 32768;
 }
 /* Record the product of rows of the set's input with the uploaded weight wt. exact: f32 arithmetic
  * only (no fp16 products, no cooperative matrices), as the router needs for the CPU's top-k. */

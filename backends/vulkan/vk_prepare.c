@@ -749,11 +749,10 @@ static void describe(struct vk_ctx *c)
 		snprintf(epi + strlen(epi), sizeof(epi) - strlen(epi), "attention splits <= %d; ", c->attn_splits_cap);
 	if (!c->moe_bf16_cm && c->n_moe)
 		snprintf(epi + strlen(epi), sizeof(epi) - strlen(epi), "MoE BF16 experts on the f32 tile shader; ");
-	char tune[160] = ""; /* the mat-vec tuning knobs that are not at their defaults */
-	if (c->mv_wg != VK_MV_WG || c->mv_u4 || c->mv_nr != 4 || !c->mv_ksplit || c->mv_ku != 1 || c->mv_xs || vk_xr_on(c))
-		snprintf(tune, sizeof(tune), " [workgroup %d, %d rows x %d chunks per subgroup%s%s%s]", c->mv_wg, c->mv_nr,
-			 c->mv_u4 ? 4 : 2, c->mv_ku == 2 ? ", k-split 2 chunks" : "", c->mv_xs ? ", x via shared" : "",
-			 vk_xr_on(c) ? ", rows of x as fp16 via shared" : "");
+	char tune[96] = ""; /* the mat-vec tuning knobs that are not at their defaults */
+	if (c->mv_wg != VK_MV_WG || c->mv_u4 || c->mv_nr != 4 || !c->mv_ksplit || c->mv_ku != 1 || c->mv_xs)
+		snprintf(tune, sizeof(tune), " [workgroup %d, %d rows x %d chunks per subgroup%s%s]", c->mv_wg, c->mv_nr,
+			 c->mv_u4 ? 4 : 2, c->mv_ku == 2 ? ", k-split 2 chunks" : "", c->mv_xs ? ", x via shared" : "");
 	snprintf(c->kernels, sizeof(c->kernels),
 		 "vulkan subgroup %u: %s%s%smatvec (<= %d rows)%s + tiled f32 matmul; %s%s; %s%s%s%s%s%sKV f16%s",
 		 c->subgroup_size,

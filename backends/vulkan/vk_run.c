@@ -43,8 +43,6 @@ static const char *q4_matvec(const struct vk_ctx *c, int silu, int exact, const 
 					      : (f16 ? "matvec_q4k_norm2_f16" : "matvec_q4k_norm2");
 		if (rows == 1 && c->mv_xs && c->mv_wg <= 64 && c->mv_ku == 1 && !vk_q4_q8(c))
 			return f16 ? "matvec_q4k_xs_f16" : "matvec_q4k_xs";
-		if (rows >= 2 && vk_xr_on(c) && !exact)
-			return "matvec_q4k_xr_f16";
 		static const char *const k[2][2] = {{"matvec_q4k", "matvec_q4k_f16"}, {"matvec_q4k_ku2", "matvec_q4k_ku2_f16"}};
 		return q8 ? "matvec_q4k_q8" : k[c->mv_ku == 2][f16];
 	}

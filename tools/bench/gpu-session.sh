@@ -56,9 +56,10 @@
 #             per submit, AWQ and F16, then AWQ with the knob runs of VKB_KNOB_RUNS (as
 #             VK_KNOB_RUNS; default: K-split off, 2 chunks in flight, int8 dots), then each
 #             barrier form (--barrier) on one workgroup and on 4096 x 4096 (carry .gl)
-#   vkrows    Vulkan steps of 2-8 rows: test_vulkan_ops and the goldens under each knob run of
-#             VKR_KNOB_RUNS (default "xr AWQ_VK_MATVEC_XR=1"), then awq-vk-bench --rows 2 and --rows 4
-#             and `awqrun bench -p 2,4,8 -n 1` of VKR_MODELS (llama2-7b,qwen3-8b) at the defaults,
+#   vkrows    Vulkan steps of 2-8 rows: test_vulkan_ops and the goldens at the defaults and under
+#             each knob run of VKR_KNOB_RUNS (as VK_KNOB_RUNS; default none: session 20's
+#             AWQ_VK_MATVEC_XR was measured and removed), then awq-vk-bench --rows 2 and --rows 4 and
+#             `awqrun bench -p 2,4,8 -n 1` of VKR_MODELS (llama2-7b,qwen3-8b) at the defaults,
 #             under each knob run, and at the defaults again (carry .gl)
 # (default: test sanitize profile bench). BIN=DIR uses binaries built elsewhere
 # (tools/bench/pack-bin.sh on the development machine; carry DIR), which saves the device's build
@@ -452,7 +453,8 @@ if has vkrows; then
 		grep FAIL "$L/vkrows_ops_$1.log" | head -5 | tee -a "$summary"
 		goldens vulkan "$1"
 	}
-	knob_runs "xr AWQ_VK_MATVEC_XR=1" vkr_test VKR_KNOB_RUNS
+	vkr_test default
+	knob_runs "" vkr_test VKR_KNOB_RUNS
 	vkr_bench() {
 		echo "== vkrows $1"
 		for r in 2 4; do
@@ -463,7 +465,7 @@ if has vkrows; then
 	}
 	{
 		vkr_bench default
-		knob_runs "xr AWQ_VK_MATVEC_XR=1" vkr_bench VKR_KNOB_RUNS
+		knob_runs "" vkr_bench VKR_KNOB_RUNS
 		vkr_bench default
 	} 2>&1 | tee -a "$summary"
 fi
