@@ -148,6 +148,18 @@ vk_setup() {
 	ldconfig
 	[ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] &&
 		export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+	# Prime NVIDIA's shader disk cache once per call: on a fresh machine a pipeline's first uses in
+	# the first process ran at a quarter of its rate for a few hundred milliseconds (llama2-7b pp2
+	# 92-104 tok/s against 398; with a fresh cache folder or __GL_SHADER_DISK_CACHE=0 in any
+	# process, 243-333 +- 120-133 over 30 runs, the next test at full rate: session 21, calls 2-6).
+	# The dense pipelines of 1-8 and 512-row steps, AWQ and BF16; the MoE ones are not primed.
+	if [ -z "${VK_PRIMED:-}" ]; then
+		VK_PRIMED=1
+		local t0=$SECONDS
+		timeout 120 "$AWQRUN" bench --backend vulkan --precision awq,bf16 --synthetic qwen3-0.6b -p 2,4,8,512 -n 2 \
+			-r 1 --no-predict >"$L/vk_prime.log" 2>&1
+		note "Vulkan shader cache primed: rc=$? in $((SECONDS - t0)) s"
+	fi
 }
 
 # knob_runs DEFAULT FUNC [LISTVAR]: FUNC NAME once per run of the list in $LISTVAR (VK_KNOB_RUNS;
