@@ -79,8 +79,8 @@ static int env_pick(const char *name, int dflt, int other)
  * per lane in flight), AWQ_VK_MATVEC_NR=2 (its 2 output rows per subgroup; 2 or 4), and
  * AWQ_VK_MATVEC_WG (the workgroup size of every mat-vec: a power of two within the device's limits and
  * at least a subgroup), AWQ_VK_MATVEC_XS=1 (one-row steps of the K-split kernel read x through shared
- * memory, coalesced; workgroups of 64 or less). Values out of range are reported and ignored. (AWQ_VK_Q8 is read in vk_open: the device is created
- * with the feature it needs.) */
+ * memory, coalesced; workgroups of 64 or less). Values out of range are reported and ignored.
+ * (AWQ_VK_Q8 is read in vk_open: the device is created with the feature it needs.) */
 static void matvec_tuning(struct vk_ctx *c)
 {
 	c->mv_u4 = env_on("AWQ_VK_MATVEC_U4");

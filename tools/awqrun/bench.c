@@ -283,9 +283,10 @@ int bench_model(awq_model *m, const char *model_name, const char *backend, const
 	const double warm0 = awq_now_s();
 	random_tokens(tok, max_p < 8 ? max_p : 8, mi.vocab, &rng);
 	rc = time_prefill(s, tok, max_p < 8 ? max_p : 8, 0, &(double){0}, err, errlen);
-	/* decode steps for at least half a second in all: an idle GPU's clocks take that long to come
-	 * up (an H200 idles at 345 MHz), and a shorter warm-up left a fresh device call's first test at
-	 * a quarter of its rate (session 20: llama2-7b Vulkan pp4 107 tok/s, 417 in the same call later) */
+	/* decode steps for at least half a second in all, so that an idle GPU's clocks are up (an H200
+	 * idles at 345 MHz). (The slow first Vulkan test of a fresh device call, 107 tok/s against 417 in
+	 * session 20, was not the clocks but NVIDIA's cold shader disk cache, which no warm-up here
+	 * fixes: session 21, docs/perf.md; tools/bench/gpu-session.sh primes that cache.) */
 	for (int i = 0; !rc && i < 200 && (i == 0 || awq_now_s() - warm0 < 0.5); i++)
 		rc = time_decode(s, tok[0], 0, 4 < max_n ? 4 : max_n, &(double){0}, err, errlen);
 	double kv_per_pos = si.kv_bytes && si.max_ctx ? (double)si.kv_bytes / si.max_ctx : (double)mi.kv_bytes_per_token;

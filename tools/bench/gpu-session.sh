@@ -59,8 +59,8 @@
 #   vkrows    Vulkan steps of 2-8 rows: test_vulkan_ops and the goldens at the defaults and under
 #             each knob run of VKR_KNOB_RUNS (as VK_KNOB_RUNS; default none: session 20's
 #             AWQ_VK_MATVEC_XR was measured and removed), then awq-vk-bench --rows 2 and --rows 4 and
-#             `awqrun bench -p 2,4,8 -n 1` of VKR_MODELS (llama2-7b,qwen3-8b) at the defaults,
-#             under each knob run, and at the defaults again (carry .gl)
+#             `awqrun bench -p 2,4,8 -n 1` of VKR_MODELS (llama2-7b,qwen3-8b) at the defaults, then
+#             (with knob runs) under each and at the defaults again (carry .gl)
 # (default: test sanitize profile bench). BIN=DIR uses binaries built elsewhere
 # (tools/bench/pack-bin.sh on the development machine; carry DIR), which saves the device's build
 # minutes. Carry .deps too (Debian libraries the device machine lacks, tools/bench/device-deps.sh).
@@ -477,8 +477,10 @@ if has vkrows; then
 	}
 	{
 		vkr_bench default
-		knob_runs "" vkr_bench VKR_KNOB_RUNS
-		vkr_bench default
+		if [ -n "${VKR_KNOB_RUNS:-}" ]; then # the defaults again after the knob runs, for drift
+			knob_runs "" vkr_bench VKR_KNOB_RUNS
+			vkr_bench default
+		fi
 	} 2>&1 | tee -a "$summary"
 fi
 
