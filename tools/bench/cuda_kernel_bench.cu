@@ -4,7 +4,7 @@
  * decode attention, each as time, bytes or FLOPs, and the fraction of the measured ceiling.
  * Weights rotate over copies larger than L2 so no timing reads from cache; kernels are timed as
  * CUDA-graph replays of many launches (median of several).
- * Usage: awq-cuda-bench [--quick | --sweep | --pattern | --parts | --profile | --tokens | --tokens14] */
+ * Usage: awq-cuda-bench [--quick | --sweep | --pattern | --parts | --profile | --tokens | --tokens14 | --chain] */
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -629,6 +629,8 @@ static void bench_flash(int n, int heads, int kv_heads)
 	CK(cudaFree(pos));
 }
 
+#include "cuda_chain_bench.cuh"
+
 static void print_rows(void)
 {
 	printf("\n%-44s %10s %12s %14s %8s\n", "kernel", "time us", "amount", "rate", "of ceil");
@@ -685,6 +687,16 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < sizeof(sh) / sizeof(sh[0]); i++)
 			bench_parts(sh[i][0], sh[i][1], sh[i][2], sh[i][3]);
 		print_rows();
+		return 0;
+	}
+	if (argc > 1 && strcmp(argv[1], "--chain") == 0) {
+		/* --chain: a layer's four dependent decode GEMVs as launches or as one persistent kernel
+		 * (cuda_chain_bench.cuh), and the built-in GEMVs' chain */
+		setvbuf(stdout, NULL, _IOLBF, 0); /* a failed launch still leaves what came before */
+		ceilings(p.multiProcessorCount);
+		chain::bench(p.multiProcessorCount);
+		print_rows();
+		printf("ceilings: copy %.0f GB/s (read+write), read-only %.0f GB/s\n", copy_bw / 1e9, read_bw / 1e9);
 		return 0;
 	}
 	if (argc > 1 && strcmp(argv[1], "--pattern") == 0) {

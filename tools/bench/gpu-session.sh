@@ -15,6 +15,7 @@
 #   ksweep    awq-cuda-bench --sweep (decode GEMV launch variants on every llama2-7b / qwen3-8b shape)
 #   kparts    awq-cuda-bench --parts (that stream with the GEMV's start-up / end phases added one at a time)
 #   kpattern  awq-cuda-bench --pattern (the decode GEMV's weight stream alone, tile- and chunk-major)
+#   kchain    awq-cuda-bench --chain (a layer's four dependent GEMVs as launches or one persistent kernel)
 #   profile   AWQ_CUDA_PROFILE=1 decode of qwen3-0.6b, llama2-7b, qwen3-30b-a3b (per node kind); others
 #             with PROFILE_MODELS="MODEL PRECISION,..." (e.g. "qwen3-30b-a3b awq")
 #   bench     awqrun bench of qwen3-0.6b, llama2-7b, qwen3-8b in AWQ and BF16
@@ -267,6 +268,13 @@ if has kpattern; then
 	timeout 200 "$KB" --pattern >"$L/kpattern.log" 2>&1
 	note "awq-cuda-bench --pattern: rc=$?"
 	grep -E "^(read pattern|copy kernel|read-only)" "$L/kpattern.log" | tee -a "$summary"
+fi
+
+if has kchain; then
+	# llama2-7b's four decode GEMVs per layer, 32 layers: one launch each against one persistent kernel
+	timeout 120 "$KB" --chain >"$L/kchain.log" 2>&1
+	note "awq-cuda-bench --chain: rc=$?"
+	grep -E "^(chain|copy kernel|read-only|ceilings)" "$L/kchain.log" | tee -a "$summary"
 fi
 
 if has profile; then
