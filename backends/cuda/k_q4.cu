@@ -912,7 +912,11 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 	 * one-tile blocks when those fill the SMs evenly (90% or more; qwen3-8b q/k/v, 6144 x 4096: 192
 	 * blocks -> 384, 482.6 -> 494.5 tok/s). The second not for the producer-epilogue norm's launches,
 	 * whose per-block epilogue the doubled grid pays twice (qwen3-14b o, 5120 x 5120: 286.7 -> 283.4;
-	 * the down projection above is such a producer too, and gains). */
+	 * the down projection above is such a producer too, and gains). And a one-token launch whose 8
+	 * warps would stream at most 4 chunks each (K <= 2048) takes one-tile blocks of 4 warps, the same
+	 * warps with 8 chunks each in one wave, and 4 stages by the rule below (qwen3-30b-a3b q/k/v, 5120 x
+	 * 2048: 160 blocks -> 320, in the model 505.4 -> 511.9 tok/s with 4 stages, 512.3 with 2, session
+	 * 22; not measured for the norm's producers). */
 	/* f16 activations in the ring (XH) where the f16 copy is given (also for the norm's producer;
 	 * not for its reader, whose x is an unnormalised xn scaled as it is converted), f32 (XR) above
 	 * two tokens without it, else staged */
@@ -927,6 +931,10 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 		} else if (!long_k && kw == 8 && epi != AWQ_CU_EPI_ADD_NORM && w->tiles <= slots &&
 			   10 * blocks2 < 8 * waves2 * sm_count && 10 * w->tiles >= 9 * waves1 * sm_count) {
 			rt = 1;
+		} else if (rows == 1 && kw == 8 && w->chunks <= 4 * kw && epi != AWQ_CU_EPI_ADD_NORM &&
+			   w->tiles <= 4 * sm_count) {
+			rt = 1;
+			kw = 4;
 		}
 	}
 	if (xmode == 1 && !v2_kw && kw > 8)
@@ -935,8 +943,9 @@ static int try_gemv2(cudaStream_t s, const struct awq_cu_q4 *w, const float *x, 
 	/* 8-warp blocks of at least 8 chunks per warp, at most two blocks per SM, keep 4 stages
 	 * (session 19, in the model on the H200, AWQ_CUDA_GEMV overrides: qwen3-14b's q/k/v, 7168 x 5120
 	 * in 224 blocks, decode 300.9 -> 305.4 tok/s and pp8 1925 -> 2019 with its o projection, 5120 x
-	 * 5120, too; qwen3-30b-a3b's q/k/v, 5120 x 2048, 4 chunks per warp, 505.9 -> 499.3 with 4 stages,
-	 * so 2; llama2-7b's q/k/v, 384 blocks, 2 stages: 8.95 against 11.38 us at 3 tokens) */
+	 * 5120, too; qwen3-30b-a3b's q/k/v as 8-warp blocks of 4 chunks per warp, 505.9 -> 499.3 with 4
+	 * stages, so 2, before session 22 gave it 4-warp blocks; llama2-7b's q/k/v, 384 blocks, 2 stages:
+	 * 8.95 against 11.38 us at 3 tokens) */
 	const int nblocks = (w->tiles + rt - 1) / rt;
 	const int deep = kw == 8 && nblocks <= 2 * sm_count && w->chunks >= 8 * kw;
 	int S = v2_stages ? v2_stages : xmode == 1 || (!long_k && kw >= 8 && !deep) ? 2 : 4;

@@ -332,8 +332,8 @@ static void test_gemv_choice(const char *spec, const int want[4][5], int x16)
  * 16-warp blocks would need two waves) takes one-tile 8-warp blocks with 4 stages; qwen3-8b's q/k/v
  * (6144 x 4096: 192 blocks of two tiles leave the SMs 73% balanced) one-tile blocks; llama2-7b's q/k/v
  * (12288 x 4096: 384 blocks, 97%) keeps two tiles per block and 2 stages; qwen3-14b's q/k/v (7168 x
- * 5120: 224 blocks, under two per SM, 10 chunks per warp) 4 stages, qwen3-30b-a3b's (5120 x 2048:
- * 4 chunks per warp) 2 (session 19). */
+ * 5120: 224 blocks, under two per SM, 10 chunks per warp) 4 stages, qwen3-30b-a3b's (5120 x 2048,
+ * whose 8 warps would stream 4 chunks each) one-tile blocks of 4 warps and 4 stages (sessions 19, 22). */
 static void test_gemv_balance(int n, int k, int want_rt, int want_kw, int want_s)
 {
 	if (sm_count != 132 || cc_major < 8) {
@@ -957,7 +957,7 @@ int main(void)
 		test_gemv_balance(6144, 4096, 1, 8, 2);
 		test_gemv_balance(12288, 4096, 2, 8, 2);
 		test_gemv_balance(7168, 5120, 2, 8, 4); /* qwen3-14b's q/k/v: 224 blocks of 8 warps, 4 stages */
-		test_gemv_balance(5120, 2048, 2, 8, 2); /* qwen3-30b-a3b's: 4 chunks per warp, 2 stages */
+		test_gemv_balance(5120, 2048, 1, 4, 4); /* qwen3-30b-a3b's: 4-warp one-tile blocks, 8 chunks per warp */
 		/* in-model launch overrides (AWQ_CUDA_GEMV): taken for their shapes (M = rows rounded up
 		 * to 16; the fused gate/up counts both weights), results unchanged; malformed specs refused */
 		int no = awq_cu_q4_gemv_overrides("1008x2304:1,16,8;704x256:1,2,6");

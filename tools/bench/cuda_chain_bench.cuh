@@ -299,11 +299,10 @@ __global__ void __launch_bounds__(NT, 1) chain_kernel(const phase *__restrict__ 
  * 4096, 2 at 11008: at most 16 KB of weights), computed with the register form's arithmetic in the
  * same order (so its outputs have the same bits). */
 constexpr int RC = 12, RNT = (RC + 1) * 32, NS = 2 * RC, SLOT_W = 8192, SLOT = SLOT_W + 256;
-constexpr int XS_WORDS = 11008 / 8; /* x of the largest K, as uint4 words (f16) */
 
 static __host__ __device__ __forceinline__ int rows_per_unit(int k)
 {
-	return min(8, SLOT_W / (k / 2)); /* 4 rows at k = 4096, 1 at 11008 */
+	return min(8, SLOT_W / (k / 2)); /* 8 rows at k = 2048, 4 at 4096, 1 at 11008 */
 }
 
 static __device__ __forceinline__ uint32_t saddr(const void *p)
@@ -550,7 +549,10 @@ struct mat {
 	__half *sc;
 };
 
-static const int shapes[4][2] = {{12288, 4096}, {4096, 4096}, {22016, 4096}, {4096, 11008}}; /* n, k */
+/* a chain: per layer the phases' (n, k), in order */
+struct shape {
+	int n, k;
+};
 
 /* Host reference of one phase (k = 8w + i is nibble i of word w; x rounded to f16 as the kernel
  * stages it). */
@@ -594,10 +596,39 @@ static void launch_persist(const phase *d_ph, int nph, unsigned *bar, int grid, 
 	CK(cudaLaunchKernelEx(&cfg, chain_kernel<true, EARLY, SYNC, MATH, WARPARR>, d_ph, nph, bar));
 }
 
-static void bench(int sms)
+/* x of phase s: the output of the latest phase before it (this layer, then the layer before) with at
+ * least k values; layer 0 starts from x0, and so does a phase with no such output (its launch still
+ * waits for the one before, as every form orders the phases). */
+static int x_source(const std::vector<shape> &sh, int s, int k)
 {
-	const int L = 32, G = 128;
-	const size_t smem = 11008 / 8 * 16;
+	const int S = (int)sh.size();
+	for (int d = 1; d <= S; d++) {
+		const int t = ((s - d) % S + S) % S;
+		if (sh[t].n >= k)
+			return t;
+	}
+	return -1;
+}
+
+static void bench(int sms, const char *label, const std::vector<shape> &sh, int L)
+{
+	const int G = 128, S = (int)sh.size();
+	int maxk = 0;
+	for (int s = 0; s < S; s++) {
+		const shape &h = sh[s];
+		if (h.n % 8 || h.k % 128 || h.k > 2 * SLOT_W || h.n % rows_per_unit(h.k)) {
+			printf("chain: shape %dx%d not supported (n a multiple of 8 and of the ring's rows per unit, k of 128 "
+			       "and at most %d)\n",
+			       h.n, h.k, 2 * SLOT_W);
+			exit(1);
+		}
+		maxk = std::max(maxk, h.k);
+	}
+	printf("chain %s: %d layers of", label, L);
+	for (const shape &h : sh)
+		printf(" %dx%d", h.n, h.k);
+	printf("\n");
+	const size_t smem = (size_t)maxk / 8 * 16;
 	cudaFuncAttributes fa;
 	CK(cudaFuncSetAttribute(chain_kernel<false, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
 	CK(cudaFuncSetAttribute(chain_kernel<true, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
@@ -607,7 +638,7 @@ static void bench(int sms)
 				(int)smem));
 	CK(cudaFuncSetAttribute(chain_kernel<true, true, false, false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
 				(int)smem));
-	const size_t rsmem = (size_t)NS * SLOT + XS_WORDS * 16;
+	const size_t rsmem = (size_t)NS * SLOT + (size_t)maxk / 8 * 16;
 	CK(cudaFuncSetAttribute(ring_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)rsmem));
 	CK(cudaFuncSetAttribute(ring_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)rsmem));
 	CK(cudaFuncSetAttribute(ring_kernel<true, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)rsmem));
@@ -627,38 +658,49 @@ static void bench(int sms)
 	printf("chain: %d blocks of %d threads (%d per SM, %d registers), %zu bytes of shared memory\n", grid, NT, occ,
 	       fa.numRegs, smem);
 
-	/* weights: per layer the four shapes */
-	std::vector<mat> m((size_t)L * 4);
+	/* weights: per layer each phase's matrix */
+	std::vector<mat> m((size_t)L * S);
 	double bytes = 0;
 	for (int l = 0; l < L; l++)
-		for (int s = 0; s < 4; s++) {
-			const int n = shapes[s][0], k = shapes[s][1];
-			mat &a = m[(size_t)l * 4 + s];
+		for (int s = 0; s < S; s++) {
+			const int n = sh[s].n, k = sh[s].k;
+			mat &a = m[(size_t)l * S + s];
 			a.q = (uint4 *)dev((size_t)n * k / 2);
 			a.sc = (__half *)dev((size_t)n * gq_pad(k) * 2);
-			rnd(a.q, (size_t)n * k / 2, 100 + l * 4 + s);
+			rnd(a.q, (size_t)n * k / 2, 100 + l * S + s);
 			/* signed scales (rms 1 / (sqrt(k) x 4.64), that of n - 8): the nibbles' mean of -0.5
 			 * then adds no common offset to the outputs, which would grow phase by phase */
 			const float g = 1.732f / (sqrtf((float)k) * 4.64f);
-			rnd_half(a.sc, (size_t)n * gq_pad(k), -g, g, 300 + l * 4 + s);
+			rnd_half(a.sc, (size_t)n * gq_pad(k), -g, g, 300 + l * S + s);
 			bytes += (double)n * k / 2 + (double)n * (k / G) * 2;
 		}
 	bytes /= L;
-	float *x0 = (float *)dev(4096 * 4), *ys[4];
-	for (int s = 0; s < 4; s++)
-		ys[s] = (float *)dev((size_t)shapes[s][0] * 4);
-	std::vector<float> hx(4096);
-	for (int i = 0; i < 4096; i++)
+	float *x0 = (float *)dev((size_t)maxk * 4);
+	/* two output buffers per phase, by layer parity: a phase whose input is its own output of the
+	 * layer before (a chain of one shape) never reads the buffer it writes */
+	std::vector<float *> ys(2 * S);
+	for (int s = 0; s < 2 * S; s++)
+		ys[s] = (float *)dev((size_t)sh[s % S].n * 4);
+	auto y_of = [&](int l, int s) { return ys[(l & 1) * S + s]; };
+	std::vector<float> hx(maxk);
+	for (int i = 0; i < maxk; i++)
 		hx[i] = (float)((i * 7919) % 2001) / 1000.0f - 1.0f;
-	CK(cudaMemcpy(x0, hx.data(), 4096 * 4, cudaMemcpyHostToDevice));
-	std::vector<phase> hp((size_t)L * 4);
+	CK(cudaMemcpy(x0, hx.data(), (size_t)maxk * 4, cudaMemcpyHostToDevice));
+	/* the input of phase s of layer l (layer 0 reads x0 until a phase of its own is long enough) */
+	auto x_of = [&](int l, int s) -> const float * {
+		const int t = x_source(sh, s, sh[s].k);
+		if (t < 0 || (l == 0 && t >= s))
+			return x0;
+		return y_of(t < s ? l : l - 1, t);
+	};
+	std::vector<phase> hp((size_t)L * S);
 	for (int l = 0; l < L; l++)
-		for (int s = 0; s < 4; s++) {
-			phase &P = hp[(size_t)l * 4 + s];
-			P.q = m[(size_t)l * 4 + s].q, P.sc = m[(size_t)l * 4 + s].sc;
-			P.n = shapes[s][0], P.k = shapes[s][1];
-			P.x = s == 0 ? (l == 0 ? x0 : ys[3]) : ys[s - 1];
-			P.y = ys[s];
+		for (int s = 0; s < S; s++) {
+			phase &P = hp[(size_t)l * S + s];
+			P.q = m[(size_t)l * S + s].q, P.sc = m[(size_t)l * S + s].sc;
+			P.n = sh[s].n, P.k = sh[s].k;
+			P.x = x_of(l, s);
+			P.y = y_of(l, s);
 		}
 	phase *d_ph = (phase *)dev(hp.size() * sizeof(phase));
 	CK(cudaMemcpy(d_ph, hp.data(), hp.size() * sizeof(phase), cudaMemcpyHostToDevice));
@@ -668,28 +710,28 @@ static void bench(int sms)
 	/* checks: layer 0's first phase against the host, then every form's final output */
 	auto run_form = [&](int f, int layers) {
 		if (f == 0 || f == 1)
-			for (int i = 0; i < layers * 4; i++)
+			for (int i = 0; i < layers * S; i++)
 				launch_phase(d_ph + i, f == 0, grid, smem);
 		else if (f == 2)
-			launch_persist<true>(d_ph, layers * 4, bar, grid, smem);
+			launch_persist<true>(d_ph, layers * S, bar, grid, smem);
 		else if (f == 3)
-			launch_persist<false>(d_ph, layers * 4, bar, grid, smem);
+			launch_persist<false>(d_ph, layers * S, bar, grid, smem);
 		else if (f == 4)
-			launch_persist<true, true, true, true>(d_ph, layers * 4, bar, grid, smem);
+			launch_persist<true, true, true, true>(d_ph, layers * S, bar, grid, smem);
 		else if (f == 5)
-			launch_ring<true>(d_ph, layers * 4, bar, sms, rsmem);
+			launch_ring<true>(d_ph, layers * S, bar, sms, rsmem);
 		else if (f == 6)
-			launch_ring<true, true>(d_ph, layers * 4, bar, sms, rsmem);
+			launch_ring<true, true>(d_ph, layers * S, bar, sms, rsmem);
 		else if (f == 7)
-			launch_persist<true, false>(d_ph, layers * 4, bar, grid, smem);
+			launch_persist<true, false>(d_ph, layers * S, bar, grid, smem);
 		else if (f == 8)
-			launch_persist<true, false, false>(d_ph, layers * 4, bar, grid, smem);
+			launch_persist<true, false, false>(d_ph, layers * S, bar, grid, smem);
 		else if (f == 9)
-			launch_persist<true, true, false>(d_ph, layers * 4, bar, grid, smem);
+			launch_persist<true, true, false>(d_ph, layers * S, bar, grid, smem);
 		else if (f == 10)
-			launch_ring<false>(d_ph, layers * 4, bar, sms, rsmem);
+			launch_ring<false>(d_ph, layers * S, bar, sms, rsmem);
 		else
-			launch_ring<false, true>(d_ph, layers * 4, bar, sms, rsmem);
+			launch_ring<false, true>(d_ph, layers * S, bar, sms, rsmem);
 	};
 	static const char *names[12] = {"launches, programmatic", "launches, plain", "persistent, early loads",
 					"persistent, no early loads", "persistent, warp arrival", "ring (producer warp)",
@@ -698,13 +740,13 @@ static void bench(int sms)
 	{
 		launch_phase(d_ph, false, grid, smem);
 		CK(cudaStreamSynchronize(st));
-		const int n = shapes[0][0], k = shapes[0][1];
+		const int n = sh[0].n, k = sh[0].k;
 		std::vector<uint32_t> hq((size_t)n * k / 8);
 		std::vector<__half> hs((size_t)n * gq_pad(k));
 		std::vector<float> hy(n);
 		CK(cudaMemcpy(hq.data(), m[0].q, hq.size() * 4, cudaMemcpyDeviceToHost));
 		CK(cudaMemcpy(hs.data(), m[0].sc, hs.size() * 2, cudaMemcpyDeviceToHost));
-		CK(cudaMemcpy(hy.data(), ys[0], n * 4, cudaMemcpyDeviceToHost));
+		CK(cudaMemcpy(hy.data(), y_of(0, 0), n * 4, cudaMemcpyDeviceToHost));
 		std::vector<double> ref;
 		host_phase(hq, hs, hx, n, k, ref);
 		double num = 0, den = 0;
@@ -721,21 +763,21 @@ static void bench(int sms)
 	for (int layers = 1; layers <= L; layers += L - 1) {
 		std::vector<float> out[7];
 		for (int f = 0; f < 7; f++) {
-			for (int s = 0; s < 4; s++)
-				CK(cudaMemsetAsync(ys[s], 0, (size_t)shapes[s][0] * 4, st));
+			for (int s = 0; s < 2 * S; s++)
+				CK(cudaMemsetAsync(ys[s], 0, (size_t)sh[s % S].n * 4, st));
 			run_form(f, layers);
 			const cudaError_t e = cudaStreamSynchronize(st);
 			if (e != cudaSuccess) {
 				printf("chain: %s, %d layer(s): %s\n", names[f], layers, cudaGetErrorString(e));
 				exit(1);
 			}
-			out[f].resize(4096);
-			CK(cudaMemcpy(out[f].data(), ys[3], 4096 * 4, cudaMemcpyDeviceToHost));
+			out[f].resize(sh[S - 1].n);
+			CK(cudaMemcpy(out[f].data(), y_of(layers - 1, S - 1), out[f].size() * 4, cudaMemcpyDeviceToHost));
 		}
 		printf("chain: after %d layer(s), output RMS per phase:", layers);
-		for (int s = 0; s < 4; s++) {
-			std::vector<float> v(shapes[s][0]);
-			CK(cudaMemcpy(v.data(), ys[s], v.size() * 4, cudaMemcpyDeviceToHost));
+		for (int s = 0; s < S; s++) {
+			std::vector<float> v(sh[s].n);
+			CK(cudaMemcpy(v.data(), y_of(layers - 1, s), v.size() * 4, cudaMemcpyDeviceToHost));
 			double mag = 0;
 			for (float e : v)
 				mag += (double)e * e;
@@ -743,7 +785,7 @@ static void bench(int sms)
 		}
 		printf("\n");
 		for (int f = 1; f < 7; f++)
-			if (memcmp(out[f].data(), out[0].data(), 4096 * 4) != 0) {
+			if (memcmp(out[f].data(), out[0].data(), out[0].size() * 4) != 0) {
 				printf("chain: %s differs from %s after %d layer(s): WRONG\n", names[f], names[0], layers);
 				exit(1);
 			}
@@ -753,28 +795,29 @@ static void bench(int sms)
 	for (int f = 0; f < 12; f++) {
 		double us = time_us([&] { run_form(f, L); }, 2, 9);
 		char what[96];
-		snprintf(what, sizeof(what), "chain %s, per layer", names[f]);
+		snprintf(what, sizeof(what), "chain %s: %s, per layer", label, names[f]);
 		push_row(what, us / L, bytes, "B", copy_bw);
 	}
 	/* the built-in GEMVs on the same shapes and chain (their repacked layout, zero points read) */
 	{
 		std::vector<q4set> q;
 		double qb = 0;
-		for (int s = 0; s < 4; s++) {
-			q.push_back(make_q4(shapes[s][0], shapes[s][1], L));
+		for (int s = 0; s < S; s++) {
+			q.push_back(make_q4(sh[s].n, sh[s].k, L));
 			qb += q.back().bytes;
 		}
 		double us = time_us(
 			[&] {
 				for (int l = 0; l < L; l++)
-					for (int s = 0; s < 4; s++) {
-						awq_cu_out o = out_of(ys[s], shapes[s][0]);
-						CK(awq_cu_q4_gemv(st, &q[s].w[l], s == 0 ? (l == 0 ? x0 : ys[3]) : ys[s - 1], 1, &o,
-								  AWQ_CU_EPI_STORE, sms));
+					for (int s = 0; s < S; s++) {
+						awq_cu_out o = out_of(y_of(l, s), sh[s].n);
+						CK(awq_cu_q4_gemv(st, &q[s].w[l], x_of(l, s), 1, &o, AWQ_CU_EPI_STORE, sms));
 					}
 			},
 			2, 9);
-		push_row("chain built-in GEMVs, per layer", us / L, qb, "B", copy_bw);
+		char what[96];
+		snprintf(what, sizeof(what), "chain %s: built-in GEMVs, per layer", label);
+		push_row(what, us / L, qb, "B", copy_bw);
 		for (auto &s : q)
 			free_q4(s);
 	}
@@ -782,11 +825,42 @@ static void bench(int sms)
 		CK(cudaFree(a.q));
 		CK(cudaFree(a.sc));
 	}
-	for (int s = 0; s < 4; s++)
-		CK(cudaFree(ys[s]));
+	for (float *y : ys)
+		CK(cudaFree(y));
 	CK(cudaFree(x0));
 	CK(cudaFree(d_ph));
 	CK(cudaFree(bar));
+}
+
+/* --chain [llama2-7b | qwen3-30b-a3b | NxK,NxK,... [layers]]: no argument runs both named chains.
+ * qwen3-30b-a3b's is its dense equivalent: q/k/v, o, the router (4-bit here), then its 8 routed
+ * experts' gate/up and down as one matrix each (the same bytes; the real kernels gather them). */
+static int main_chain(int sms, int argc, char **argv)
+{
+	static const std::vector<shape> llama = {{12288, 4096}, {4096, 4096}, {22016, 4096}, {4096, 11008}};
+	static const std::vector<shape> moe = {{5120, 2048}, {2048, 4096}, {128, 2048}, {12288, 2048}, {2048, 6144}};
+	const char *a = argc > 2 ? argv[2] : NULL;
+	if (!a || strcmp(a, "llama2-7b") == 0)
+		bench(sms, "llama2-7b", llama, 32);
+	if (!a || strcmp(a, "qwen3-30b-a3b") == 0)
+		bench(sms, "qwen3-30b-a3b", moe, 48);
+	if (a && strcmp(a, "llama2-7b") != 0 && strcmp(a, "qwen3-30b-a3b") != 0) {
+		std::vector<shape> sh;
+		for (const char *c = a; *c;) {
+			shape h;
+			int used = 0;
+			if (sscanf(c, "%dx%d%n", &h.n, &h.k, &used) != 2 || h.n <= 0 || h.k <= 0) {
+				printf("chain: cannot read shape list '%s' (NxK,NxK,...)\n", a);
+				return 2;
+			}
+			sh.push_back(h);
+			c += used;
+			if (*c == ',')
+				c++;
+		}
+		bench(sms, "custom", sh, argc > 3 ? atoi(argv[3]) : 32);
+	}
+	return 0;
 }
 
 } // namespace chain

@@ -4,7 +4,7 @@
  * decode attention, each as time, bytes or FLOPs, and the fraction of the measured ceiling.
  * Weights rotate over copies larger than L2 so no timing reads from cache; kernels are timed as
  * CUDA-graph replays of many launches (median of several).
- * Usage: awq-cuda-bench [--quick | --sweep | --pattern | --parts | --profile | --tokens | --tokens14 | --chain] */
+ * Usage: awq-cuda-bench [--quick | --sweep | --pattern | --parts | --profile | --tokens | --tokens14 | --chain [llama2-7b | qwen3-30b-a3b | NxK,... [layers]]] */
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -690,14 +690,14 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc > 1 && strcmp(argv[1], "--chain") == 0) {
-		/* --chain: a layer's four dependent decode GEMVs as launches or as one persistent kernel
-		 * (cuda_chain_bench.cuh), and the built-in GEMVs' chain */
+		/* --chain [llama2-7b | qwen3-30b-a3b | NxK,... [layers]]: a layer's dependent decode GEMVs as
+		 * launches, one persistent kernel or a ring (cuda_chain_bench.cuh), and the built-in GEMVs */
 		setvbuf(stdout, NULL, _IOLBF, 0); /* a failed launch still leaves what came before */
 		ceilings(p.multiProcessorCount);
-		chain::bench(p.multiProcessorCount);
+		const int rc = chain::main_chain(p.multiProcessorCount, argc, argv);
 		print_rows();
 		printf("ceilings: copy %.0f GB/s (read+write), read-only %.0f GB/s\n", copy_bw / 1e9, read_bw / 1e9);
-		return 0;
+		return rc;
 	}
 	if (argc > 1 && strcmp(argv[1], "--pattern") == 0) {
 		/* --pattern: the decode GEMV's weight stream alone (pattern_kernel), its built-in launches
@@ -741,20 +741,41 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc > 1 && strcmp(argv[1], "--sweep") == 0) {
-		/* --sweep: the decode GEMV's tuning variants on every llama2-7b / 8b decode shape (n = 1),
-		 * to choose the built-in configuration (try_gemv2) from one short run */
+		/* --sweep [MxK,...]: the decode GEMV's tuning variants on every llama2-7b / 8b decode shape
+		 * (n = 1), or on the shapes given, to choose the built-in configuration (try_gemv2) from one
+		 * short run */
 		static const int n1[] = {1};
 		static const gemv_variant sw[] = {
 			{"default", 0, 0, 0, 0, -1}, {"rt2 kw4 s4", 0, 2, 4, 4, 1},   {"rt2 kw8 s4", 0, 2, 8, 4, 1},
 			{"rt2 kw8 s8", 0, 2, 8, 8, 1}, {"rt2 kw8 s2", 0, 2, 8, 2, 1},   {"rt2 kw16 s4", 0, 2, 16, 4, 1},
 			{"rt2 kw16 s2", 0, 2, 16, 2, 1}, {"rt1 kw8 s8", 0, 1, 8, 8, 1}, {"rt1 kw8 s4", 0, 1, 8, 4, 1},
+			{"rt1 kw4 s4", 0, 1, 4, 4, 1}, {"rt1 kw4 s2", 0, 1, 4, 2, 1}, {"rt1 kw16 s2", 0, 1, 16, 2, 1},
+			V_LEGACY,
 		};
 		static const int shapes[][2] = {{4096, 4096}, {12288, 4096}, {22016, 4096}, {11008, 4096},
 						{4096, 11008}, {4096, 14336}, {6144, 4096}, {24576, 4096}, {4096, 12288}};
+		std::vector<std::pair<int, int>> list; /* --sweep MxK,MxK,...: those shapes instead */
+		for (const char *c = argc > 2 ? argv[2] : ""; *c;) {
+			int m, k, used = 0;
+			if (sscanf(c, "%dx%d%n", &m, &k, &used) != 2 || m <= 0 || k <= 0 || m % 16 || k % 128) {
+				printf("awq-cuda-bench: cannot read shape list '%s' (MxK,... with M a multiple of 16, K of 128)\n",
+				       argv[2]);
+				return 2;
+			}
+			list.push_back({m, k});
+			c += used;
+			if (*c == ',')
+				c++;
+		}
+		if (list.empty())
+			for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
+				list.push_back({shapes[i][0], shapes[i][1]});
 		ceilings(p.multiProcessorCount);
-		for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
-			bench_q4_gemv(shapes[i][0], shapes[i][1], p.multiProcessorCount, shapes[i][0] * shapes[i][1] > 40000000 ? 4 : 8,
-				      sw, sizeof(sw) / sizeof(sw[0]), n1, 1);
+		for (auto &sh : list) {
+			/* copies: at least 3 x the 60 MB L2 */
+			const int cp = std::max(4, (int)(180e6 / (sh.first * (double)sh.second / 2)) + 1);
+			bench_q4_gemv(sh.first, sh.second, p.multiProcessorCount, cp, sw, sizeof(sw) / sizeof(sw[0]), n1, 1);
+		}
 		print_rows();
 		return 0;
 	}
