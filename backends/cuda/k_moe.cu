@@ -9,6 +9,8 @@
  * mma, activation sums from an all-ones mma, zero and scale once per group), see their section. */
 #include <float.h>
 
+#include <cooperative_groups.h>
+
 #include "cu_common.cuh"
 #include "cu_kernels.h"
 #include "cu_moe.h"
@@ -289,7 +291,7 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_logits_kernel(const void *
  * branch-free); 32 is the general case, whose loops stop at the first i past E. In the fused router
  * this runs on one warp after the grid's logits are done, the router's serial tail: with N = 32 for
  * every E it executed ~1100 instructions at E = 128 (ncu, H200), a few microseconds per MoE layer. */
-template <int N>
+template <int N, bool L2 = true> /* L2: the logits in global memory (else this block's shared memory) */
 static __device__ __forceinline__ void moe_topk_row_n(const float *__restrict__ logits, int E, int K, int norm,
 						    float *__restrict__ route, int r, int lane)
 {
@@ -302,7 +304,7 @@ static __device__ __forceinline__ void moe_topk_row_n(const float *__restrict__ 
 	for (int i = 0; i < N; i++) {
 		if (N == 32 && 32 * i >= E)
 			break;
-		pr[i] = lane + 32 * i < E ? __ldcg(l + lane + 32 * i) : -INFINITY;
+		pr[i] = lane + 32 * i < E ? (L2 ? __ldcg(l + lane + 32 * i) : l[lane + 32 * i]) : -INFINITY;
 	}
 	float mx = -INFINITY, sum = 0.f;
 #pragma unroll
@@ -399,19 +401,20 @@ static __device__ __forceinline__ void moe_topk_row_n(const float *__restrict__ 
 	}
 }
 
+template <bool L2 = true>
 static __device__ __forceinline__ void moe_topk_row(const float *__restrict__ logits, int E, int K, int norm,
 						    float *__restrict__ route, int r, int lane)
 {
 	if (E <= 32)
-		moe_topk_row_n<1>(logits, E, K, norm, route, r, lane);
+		moe_topk_row_n<1, L2>(logits, E, K, norm, route, r, lane);
 	else if (E <= 64)
-		moe_topk_row_n<2>(logits, E, K, norm, route, r, lane);
+		moe_topk_row_n<2, L2>(logits, E, K, norm, route, r, lane);
 	else if (E <= 128)
-		moe_topk_row_n<4>(logits, E, K, norm, route, r, lane);
+		moe_topk_row_n<4, L2>(logits, E, K, norm, route, r, lane);
 	else if (E <= 256)
-		moe_topk_row_n<8>(logits, E, K, norm, route, r, lane);
+		moe_topk_row_n<8, L2>(logits, E, K, norm, route, r, lane);
 	else
-		moe_topk_row_n<32>(logits, E, K, norm, route, r, lane);
+		moe_topk_row_n<32, L2>(logits, E, K, norm, route, r, lane);
 }
 
 __global__ void moe_topk_kernel(const float *__restrict__ logits, int E, int K, int norm, float *__restrict__ route)
@@ -426,6 +429,7 @@ __global__ void moe_topk_kernel(const float *__restrict__ logits, int E, int K, 
  * memory inside its loop, and the compiler kept those loads and the next weight load behind each
  * other: 8 dependent round trips at H = 2048 (SASS, 2026-11-30), ~12 us per MoE layer. */
 #define MOE_RB 8
+template <bool CLUSTER_WAIT = false> /* moe_route_cluster_kernel: the start barrier's wait before the stores */
 static __device__ __forceinline__ void moe_logits_staged(const uint16_t *__restrict__ w, int is_bf16, int E, int H,
 							 const float *__restrict__ x, int rows,
 							 float *__restrict__ logits, float *xsm,
@@ -489,6 +493,10 @@ static __device__ __forceinline__ void moe_logits_staged(const uint16_t *__restr
 		for (int r = 0; r < 2; r++)
 			if (r < rows)
 				acc[r] *= rsqrtf(xn_sumsq[r] / (float)H + xn_eps);
+#if __CUDA_ARCH__ >= 900
+	if (CLUSTER_WAIT)
+		asm volatile("barrier.cluster.wait.aligned;" ::: "memory");
+#endif
 	moe_logits_store(acc, lane, has, e, E, 0, rows, logits);
 }
 
@@ -553,6 +561,79 @@ __global__ void __launch_bounds__(MOE_WARPS * 32, 2) moe_route_fused_any_kernel(
 	moe_route_fused<0>(w, elem_bytes, is_bf16, E, H, x, rows, logits, K, norm, route, ticket, nullptr, 0.f);
 }
 
+/* The staged router as one thread-block cluster (sm_90; E <= 128, so at most 16 blocks: the whole
+ * grid is the cluster). Each warp's logit goes straight into block 0's shared memory (distributed
+ * shared memory), one cluster barrier (release / acquire) replaces the ticket's fence, global atomic
+ * and the last block's reload of the logits from L2, and block 0 takes the top-k from its own shared
+ * memory. The fused router's cost in the decode graph is that serial tail after the logits (5.4 us
+ * per layer on qwen3-30b-a3b, session 21); this form keeps one on-chip step of it. Dynamic shared
+ * memory: x (rows x H floats), then the cluster's logits (rows x E, used in block 0). */
+__global__ void __launch_bounds__(MOE_WARPS * 32) moe_route_cluster_kernel(const void *__restrict__ w, int is_bf16, int E,
+									    int H, const float *__restrict__ x, int rows,
+									    int K, int norm, float *__restrict__ route,
+									    const float *__restrict__ xn_sumsq, float xn_eps)
+{
+#if __CUDA_ARCH__ >= 900
+	extern __shared__ __align__(16) float xsm[];
+	namespace cg = cooperative_groups;
+	cg::cluster_group cl = cg::this_cluster();
+	float *lg = xsm + (size_t)rows * H;
+	/* a block may write another's shared memory only once that block is running: every block
+	 * arrives here and waits just before its stores (moe_logits_staged), by when the arrivals are
+	 * long done (compute-sanitizer racecheck flagged the stores without it) */
+	asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
+	pdl_trigger(); /* the expert kernel's blocks may be placed now; they wait for this grid to end */
+	moe_logits_staged<true>(static_cast<const uint16_t *>(w), is_bf16, E, H, x, rows, cl.map_shared_rank(lg, 0),
+				xsm, xn_sumsq, xn_eps);
+	cl.sync(); /* every block's logits in block 0 */
+	const int warp = threadIdx.x >> 5;
+	if (cl.block_rank() == 0 && warp < rows)
+		moe_topk_row<false>(lg, E, K, norm, route, warp, threadIdx.x & 31);
+#endif
+}
+
+/* Whether the decode router runs as a cluster: sm_90+, at most 16 blocks (E <= 128; above 8 the
+ * non-portable cluster size, which H100 / H200 allow), and a cluster of that size fits on the device
+ * (asked once per size). AWQ_CUDA_MOE_CLUSTER=0: never (the ticket form). */
+static int moe_cluster_ok(int blocks, size_t smem)
+{
+	static int env = -1, fits[17];
+	static size_t fits_smem[17];
+	if (env < 0) {
+		const char *v = getenv("AWQ_CUDA_MOE_CLUSTER");
+		env = !(v && v[0] == '0');
+	}
+	int dev, cc;
+	if (!env || blocks < 1 || blocks > 16 || cudaGetDevice(&dev) != cudaSuccess ||
+	    cudaDeviceGetAttribute(&cc, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess || cc < 9)
+		return 0;
+	if (fits[blocks] == 0 || fits_smem[blocks] != smem) {
+		if (blocks > 8 &&
+		    cudaFuncSetAttribute(moe_route_cluster_kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) !=
+			    cudaSuccess) {
+			cudaGetLastError();
+			fits[blocks] = -1;
+		} else {
+			cudaLaunchConfig_t cfg = {};
+			cfg.gridDim = dim3(blocks);
+			cfg.blockDim = dim3(MOE_WARPS * 32);
+			cfg.dynamicSmemBytes = smem;
+			cudaLaunchAttribute at[1];
+			at[0].id = cudaLaunchAttributeClusterDimension;
+			at[0].val.clusterDim.x = blocks, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
+			cfg.attrs = at, cfg.numAttrs = 1;
+			int n = 0;
+			fits[blocks] = cudaOccupancyMaxActiveClusters(&n, moe_route_cluster_kernel, &cfg) == cudaSuccess &&
+						       n >= 1
+					       ? 1
+					       : -1;
+			cudaGetLastError();
+		}
+		fits_smem[blocks] = smem;
+	}
+	return fits[blocks] > 0;
+}
+
 extern "C" cudaError_t awq_cu_moe_route(cudaStream_t s, const void *w, int elem_bytes, int is_bf16, int n_experts,
 					int hidden, const float *x, int rows, int top_k, int norm_topk, float *logits,
 					float *route, unsigned *ticket, int pdl, const float *xn_sumsq, float xn_eps)
@@ -567,6 +648,24 @@ extern "C" cudaError_t awq_cu_moe_route(cudaStream_t s, const void *w, int elem_
 		size_t xs = (size_t)rows * hidden * sizeof(float);
 		/* programmatic launch: the router's weights are read before the wait, while the norm
 		 * before it runs */
+		const size_t xc = xs + (size_t)rows * n_experts * sizeof(float);
+		if (elem_bytes == 2 && hidden % 8 == 0 && xc <= 48 * 1024 && grid.y == 1 && moe_cluster_ok(grid.x, xc)) {
+			cudaLaunchConfig_t cfg = {};
+			cfg.gridDim = grid;
+			cfg.blockDim = dim3(MOE_WARPS * 32);
+			cfg.dynamicSmemBytes = xc;
+			cfg.stream = s;
+			cudaLaunchAttribute at[2];
+			at[0].id = cudaLaunchAttributeClusterDimension;
+			at[0].val.clusterDim.x = grid.x, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
+			at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+			at[1].val.programmaticStreamSerializationAllowed = 1;
+			cfg.attrs = at;
+			cfg.numAttrs = pdl ? 2 : 1;
+			cudaError_t e = cudaLaunchKernelEx(&cfg, moe_route_cluster_kernel, w, is_bf16, n_experts, hidden, x,
+							   rows, top_k, norm_topk, route, xn_sumsq, xn_eps);
+			return e != cudaSuccess ? e : cudaGetLastError();
+		}
 		if (elem_bytes == 2 && hidden % 8 == 0 && xs <= 48 * 1024)
 			return awq_cu_launch(moe_route_fused_kernel, grid, dim3(MOE_WARPS * 32), xs, s, pdl, w,
 					     elem_bytes, is_bf16, n_experts, hidden, x, rows, logits, top_k, norm_topk,
