@@ -42,29 +42,6 @@ struct stepbuf {
 	__half s[2][TB];
 };
 
-static __device__ __forceinline__ void pdl_wait(void)
-{
-#if __CUDA_ARCH__ >= 900
-	asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-
-static __device__ __forceinline__ void pdl_trigger(void)
-{
-#if __CUDA_ARCH__ >= 900
-	asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-
-static __device__ __forceinline__ uint4 ld_stream(const uint4 *p)
-{
-	uint4 v;
-	asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-	    : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-	    : "l"(p));
-	return v;
-}
-
 /* Step b of unit u (rows 2u, 2u + 1): uint4 j = lane + 32 (b TB + t) of each row, clamped to the
  * row (the tail's extra loads are re-reads, masked in compute: unconditional loads keep ptxas from
  * serialising them). */
@@ -77,7 +54,7 @@ static __device__ __forceinline__ void load_step(const phase &P, int u, int b, i
 #pragma unroll
 		for (int t = 0; t < TB; t++) {
 			const int j = min(lane + 32 * (b * TB + t), kq - 1);
-			B.w[r][t] = ld_stream(P.q + row * kq + j);
+			B.w[r][t] = ld_stream16(P.q + row * kq + j);
 			B.s[r][t] = __ldg(P.sc + row * gq + (j >> 2));
 		}
 	}
@@ -305,11 +282,6 @@ static __host__ __device__ __forceinline__ int rows_per_unit(int k)
 	return min(8, SLOT_W / (k / 2)); /* 8 rows at k = 2048, 4 at 4096, 1 at 11008 */
 }
 
-static __device__ __forceinline__ uint32_t saddr(const void *p)
-{
-	return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
 static __device__ __forceinline__ void mb_init(uint32_t a, unsigned count)
 {
 	asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(a), "r"(count) : "memory");
@@ -393,9 +365,9 @@ static __device__ __forceinline__ void cursor_fill(fill_cursor &c, const phase *
 	const phase P = ph[c.p];
 	const unsigned wb = c.ru * c.k / 2, sb = c.ru * c.gq * 2;
 	asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); /* the slot's generic reads before the copy */
-	mb_expect(saddr(&full[sl]), wb + sb);
-	bulk_copy(saddr(rs + sl * SLOT), P.q + (size_t)c.u * c.ru * (c.k >> 5), wb, saddr(&full[sl]));
-	bulk_copy(saddr(rs + sl * SLOT + SLOT_W), P.sc + (size_t)c.u * c.ru * c.gq, sb, saddr(&full[sl]));
+	mb_expect(smem_addr(&full[sl]), wb + sb);
+	bulk_copy(smem_addr(rs + sl * SLOT), P.q + (size_t)c.u * c.ru * (c.k >> 5), wb, smem_addr(&full[sl]));
+	bulk_copy(smem_addr(rs + sl * SLOT + SLOT_W), P.sc + (size_t)c.u * c.ru * c.gq, sb, smem_addr(&full[sl]));
 	c.u += step;
 	if (c.u >= c.U)
 		cursor_set(c, ph, nph, c.p + 1, first);
@@ -412,8 +384,8 @@ __global__ void __launch_bounds__(RNT, 1) ring_kernel(const phase *__restrict__ 
 	const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, G = gridDim.x, b = blockIdx.x;
 	if (threadIdx.x == 0) {
 		for (int i = 0; i < NS; i++) {
-			mb_init(saddr(&full[i]), 1);
-			mb_init(saddr(&empty[i]), 1);
+			mb_init(smem_addr(&full[i]), 1);
+			mb_init(smem_addr(&empty[i]), 1);
 		}
 		s_done = 0;
 		asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
@@ -430,10 +402,10 @@ __global__ void __launch_bounds__(RNT, 1) ring_kernel(const phase *__restrict__ 
 				for (int u = b + lane * G; u < U; u += RC * G, n++) {
 					const int sl = 2 * lane + (n & 1);
 					if (n >= 2)
-						mb_wait(saddr(&empty[sl]), ((n >> 1) - 1) & 1, "a slot's release", (int)n);
-					mb_expect(saddr(&full[sl]), wb + sb);
-					bulk_copy(saddr(rs + sl * SLOT), P.q + (size_t)u * ru * (P.k >> 5), wb, saddr(&full[sl]));
-					bulk_copy(saddr(rs + sl * SLOT + SLOT_W), P.sc + (size_t)u * ru * gq, sb, saddr(&full[sl]));
+						mb_wait(smem_addr(&empty[sl]), ((n >> 1) - 1) & 1, "a slot's release", (int)n);
+					mb_expect(smem_addr(&full[sl]), wb + sb);
+					bulk_copy(smem_addr(rs + sl * SLOT), P.q + (size_t)u * ru * (P.k >> 5), wb, smem_addr(&full[sl]));
+					bulk_copy(smem_addr(rs + sl * SLOT + SLOT_W), P.sc + (size_t)u * ru * gq, sb, smem_addr(&full[sl]));
 				}
 			}
 		}
@@ -470,7 +442,7 @@ __global__ void __launch_bounds__(RNT, 1) ring_kernel(const phase *__restrict__ 
 		consumers_sync();
 		for (int q = warp; q < cnt; q += RC) {
 			const int sl = 2 * warp + (uses & 1), u = b + q * G;
-			mb_wait(saddr(&full[sl]), (uses >> 1) & 1, "a slot's fill", (int)uses);
+			mb_wait(smem_addr(&full[sl]), (uses >> 1) & 1, "a slot's fill", (int)uses);
 			uses++;
 			const uint8_t *slot = rs + sl * SLOT;
 			const __half *ssc = reinterpret_cast<const __half *>(slot + SLOT_W);
@@ -505,7 +477,7 @@ __global__ void __launch_bounds__(RNT, 1) ring_kernel(const phase *__restrict__ 
 				if (lane == 0)
 					cursor_fill(cur, ph, nph, b + warp * G, RC * G, rs, full, sl);
 			} else if (lane == 0) {
-				mb_arrive(saddr(&empty[sl]));
+				mb_arrive(smem_addr(&empty[sl]));
 			}
 #pragma unroll
 			for (int r = 0; r < 8; r++)
@@ -532,16 +504,23 @@ __global__ void __launch_bounds__(RNT, 1) ring_kernel(const phase *__restrict__ 
 #endif
 }
 
-template <bool MATH, bool SELF = false> static void launch_ring(const phase *d_ph, int nph, unsigned *bar, int grid, size_t smem)
+/* One cooperative launch of a persistent form over nph phases, its barrier counter zeroed first. */
+static void launch_coop(void (*kernel)(const phase *, int, unsigned *), int threads, const phase *d_ph, int nph,
+			unsigned *bar, int grid, size_t smem)
 {
 	CK(cudaMemsetAsync(bar, 0, sizeof(unsigned), st));
 	cudaLaunchConfig_t cfg = {};
-	cfg.gridDim = dim3(grid), cfg.blockDim = dim3(RNT), cfg.dynamicSmemBytes = smem, cfg.stream = st;
+	cfg.gridDim = dim3(grid), cfg.blockDim = dim3(threads), cfg.dynamicSmemBytes = smem, cfg.stream = st;
 	cudaLaunchAttribute at[1];
 	at[0].id = cudaLaunchAttributeCooperative;
 	at[0].val.cooperative = 1;
 	cfg.attrs = at, cfg.numAttrs = 1;
-	CK(cudaLaunchKernelEx(&cfg, ring_kernel<MATH, SELF>, d_ph, nph, bar));
+	CK(cudaLaunchKernelEx(&cfg, kernel, d_ph, nph, bar));
+}
+
+template <bool MATH, bool SELF = false> static void launch_ring(const phase *d_ph, int nph, unsigned *bar, int grid, size_t smem)
+{
+	launch_coop(ring_kernel<MATH, SELF>, RNT, d_ph, nph, bar, grid, smem);
 }
 
 struct mat {
@@ -586,14 +565,7 @@ static void launch_phase(const phase *d_ph, bool pdl, int grid, size_t smem)
 template <bool EARLY, bool SYNC = true, bool MATH = true, bool WARPARR = false>
 static void launch_persist(const phase *d_ph, int nph, unsigned *bar, int grid, size_t smem)
 {
-	CK(cudaMemsetAsync(bar, 0, sizeof(unsigned), st));
-	cudaLaunchConfig_t cfg = {};
-	cfg.gridDim = dim3(grid), cfg.blockDim = dim3(NT), cfg.dynamicSmemBytes = smem, cfg.stream = st;
-	cudaLaunchAttribute at[1];
-	at[0].id = cudaLaunchAttributeCooperative;
-	at[0].val.cooperative = 1;
-	cfg.attrs = at, cfg.numAttrs = 1;
-	CK(cudaLaunchKernelEx(&cfg, chain_kernel<true, EARLY, SYNC, MATH, WARPARR>, d_ph, nph, bar));
+	launch_coop(chain_kernel<true, EARLY, SYNC, MATH, WARPARR>, NT, d_ph, nph, bar, grid, smem);
 }
 
 /* x of phase s: the output of the latest phase before it (this layer, then the layer before) with at

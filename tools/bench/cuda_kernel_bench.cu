@@ -15,6 +15,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "cu_common.cuh" /* pdl_wait, pdl_trigger (the --chain bench) */
 #include "cu_kernels.h"
 
 #define CK(x)                                                                                        \
