@@ -153,13 +153,21 @@ vk_setup() {
 	# the first process ran at a quarter of its rate for a few hundred milliseconds (llama2-7b pp2
 	# 92-104 tok/s against 398; with a fresh cache folder or __GL_SHADER_DISK_CACHE=0 in any
 	# process, 243-333 +- 120-133 over 30 runs, the next test at full rate: session 21, calls 2-6).
-	# The dense pipelines of 1-8 and 512-row steps, AWQ and BF16; the MoE ones are not primed.
+	# The dense pipelines of 1-8 and 512-row steps, AWQ and BF16; with VK_PRIME_MOE=1 also
+	# qwen3-30b-a3b's AWQ MoE pipelines (~20 s more for the 30B synthetic weights; its BF16 form
+	# would take ~60 s), for calls that time Vulkan MoE.
 	if [ -z "${VK_PRIMED:-}" ]; then
 		VK_PRIMED=1
 		local t0=$SECONDS
 		timeout 120 "$AWQRUN" bench --backend vulkan --precision awq,bf16 --synthetic qwen3-0.6b -p 2,4,8,512 -n 2 \
 			-r 1 --no-predict >"$L/vk_prime.log" 2>&1
 		note "Vulkan shader cache primed: rc=$? in $((SECONDS - t0)) s"
+		if [ -n "${VK_PRIME_MOE:-}" ]; then
+			t0=$SECONDS
+			timeout 120 "$AWQRUN" bench --backend vulkan --precision awq --synthetic qwen3-30b-a3b -p 2,4,8,512 -n 2 \
+				-r 1 --no-predict >>"$L/vk_prime.log" 2>&1
+			note "Vulkan shader cache primed for MoE: rc=$? in $((SECONDS - t0)) s"
+		fi
 	fi
 }
 
