@@ -307,31 +307,45 @@ template <bool PDL> static __device__ __forceinline__ void pdl_start(void)
 }
 
 /* Host: launch with programmatic serialization when pdl is set, retrying as a plain launch where the
- * attribute is refused (outside a stream capture that the failure would have broken). */
+ * attribute is refused (outside a stream capture that the failure would have broken); cluster > 0:
+ * as thread-block clusters of that many blocks along x. */
 template <typename... KArgs, typename... Args>
-static cudaError_t awq_cu_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t s, int pdl,
-				 Args... args)
+static cudaError_t awq_cu_launch_cluster(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
+					 int pdl, int cluster, Args... args)
 {
 	cudaLaunchConfig_t cfg = {};
 	cfg.gridDim = grid;
 	cfg.blockDim = block;
 	cfg.dynamicSmemBytes = smem;
 	cfg.stream = s;
-	cudaLaunchAttribute at[1];
-	at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-	at[0].val.programmaticStreamSerializationAllowed = 1;
+	cudaLaunchAttribute at[2];
+	int n = 0;
+	if (cluster > 0) {
+		at[n].id = cudaLaunchAttributeClusterDimension;
+		at[n].val.clusterDim.x = cluster, at[n].val.clusterDim.y = 1, at[n].val.clusterDim.z = 1;
+		n++;
+	}
+	at[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+	at[n].val.programmaticStreamSerializationAllowed = 1;
 	cfg.attrs = at;
-	cfg.numAttrs = pdl ? 1 : 0;
+	cfg.numAttrs = pdl ? n + 1 : n;
 	cudaError_t e = cudaLaunchKernelEx(&cfg, kernel, args...);
 	if (e != cudaSuccess && pdl) {
 		cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
 		cudaGetLastError();
 		if (cudaStreamIsCapturing(s, &cs) == cudaSuccess && cs == cudaStreamCaptureStatusNone) {
-			cfg.numAttrs = 0;
+			cfg.numAttrs = n;
 			e = cudaLaunchKernelEx(&cfg, kernel, args...);
 		}
 	}
 	return e != cudaSuccess ? e : cudaGetLastError();
+}
+
+template <typename... KArgs, typename... Args>
+static cudaError_t awq_cu_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t s, int pdl,
+				 Args... args)
+{
+	return awq_cu_launch_cluster(kernel, grid, block, smem, s, pdl, 0, args...);
 }
 
 #endif

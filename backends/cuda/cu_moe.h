@@ -54,10 +54,12 @@ void awq_cu_moe_scratch_size(int max_rows, int top_k, int n_experts, int hidden,
 
 /* Router: w [E][hidden], elem_bytes 4 (f32) or 2 (bf16 when is_bf16, else f16). logits is a
  * [rows][E] f32 scratch. With ticket (a device word that is 0 between launches) rows <= 8 run as
- * one launch whose last block does the top-k; otherwise logits and top-k are two launches. */
+ * one launch whose last block does the top-k; otherwise logits and top-k are two launches. cluster
+ * (sm_90+ only): that one launch may run as a thread-block cluster instead (16-bit weights, up to 128
+ * experts), its logits gathered in one block's shared memory (AWQ_CUDA_MOE_CLUSTER). */
 cudaError_t awq_cu_moe_route(cudaStream_t s, const void *w, int elem_bytes, int is_bf16, int n_experts, int hidden,
 			     const float *x, int rows, int top_k, int norm_topk, float *logits, float *route,
-			     unsigned *ticket, int pdl, const float *xn_sumsq, float xn_eps);
+			     unsigned *ticket, int pdl, int cluster, const float *xn_sumsq, float xn_eps);
 /* Whether the decode router can read a producer-epilogue norm's xn (xn_sumsq of struct awq_cu_xnorm,
  * one or two rows, with a ticket): the staged fused kernel, 16-bit weights, hidden a multiple of 8
  * whose two rows fit its 48 KB of staging. */

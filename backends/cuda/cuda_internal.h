@@ -96,6 +96,7 @@ struct cu_ctx {
 	 * producer write the f16 copy too (the XH GEMV streams it: half the activation bytes) */
 	unsigned char *x16_dec;
 	int x16_fuse, xh_rows;
+	int moe_cluster; /* AWQ_CUDA_MOE_CLUSTER: the decode router as a thread-block cluster (sm_90+) */
 	float *attn_part;
 	float *xn_sumsq; /* producer-epilogue norms: two floats (tokens) per fold, in graph order */
 	int n_folds;

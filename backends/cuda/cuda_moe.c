@@ -390,7 +390,8 @@ int awq_cu_moe_run(struct cu_ctx *c, int node, int rows, char *err, size_t errle
 		awq_cu_xn_reader(c, n->in[0], rows, &xr);
 		e = awq_cu_moe_route(c->stream, w->data, w->kind == CU_W_D32 ? 4 : 2, w->is_bf16, n->p.moe.n_experts,
 				     g->values[n->in[0]].cols, x, rows, n->p.moe.top_k, n->p.moe.norm_topk, m->logits,
-				     out, m->ticket, awq_cu_pdl_default(c->cc_major), xr.xn_sumsq, xr.xn_eps);
+				     out, m->ticket, awq_cu_pdl_default(c->cc_major), c->moe_cluster && c->cc_major >= 9,
+				     xr.xn_sumsq, xr.xn_eps);
 		return e == cudaSuccess ? 0 : awq_cu_fail(err, errlen, e, "MoE router");
 	}
 	int s = m->set_of_node[node];

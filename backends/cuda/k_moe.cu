@@ -592,51 +592,41 @@ __global__ void __launch_bounds__(MOE_WARPS * 32) moe_route_cluster_kernel(const
 #endif
 }
 
-/* Whether the decode router runs as a cluster: sm_90+, at most 16 blocks (E <= 128; above 8 the
- * non-portable cluster size, which H100 / H200 allow), and a cluster of that size fits on the device
- * (asked once per size). AWQ_CUDA_MOE_CLUSTER=0: never (the ticket form). */
-static int moe_cluster_ok(int blocks, size_t smem)
+/* Whether a decode router of this many blocks runs as one cluster (the caller has checked sm_90+):
+ * at most 16 blocks (E <= 128; above 8 the non-portable cluster size, which H100 / H200 allow) and a
+ * cluster of that size with the path's largest shared memory (48 KB a block) fits on the device,
+ * asked once per size. */
+static int moe_cluster_fits(int blocks)
 {
-	static int env = -1, fits[17];
-	static size_t fits_smem[17];
-	if (env < 0) {
-		const char *v = getenv("AWQ_CUDA_MOE_CLUSTER");
-		env = !(v && v[0] == '0');
-	}
-	int dev, cc;
-	if (!env || blocks < 1 || blocks > 16 || cudaGetDevice(&dev) != cudaSuccess ||
-	    cudaDeviceGetAttribute(&cc, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess || cc < 9)
+	static int fits[17]; /* 0: not asked yet, 1: fits, -1: does not */
+	if (blocks < 1 || blocks > 16)
 		return 0;
-	if (fits[blocks] == 0 || fits_smem[blocks] != smem) {
-		if (blocks > 8 &&
-		    cudaFuncSetAttribute(moe_route_cluster_kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) !=
-			    cudaSuccess) {
-			cudaGetLastError();
-			fits[blocks] = -1;
-		} else {
-			cudaLaunchConfig_t cfg = {};
-			cfg.gridDim = dim3(blocks);
-			cfg.blockDim = dim3(MOE_WARPS * 32);
-			cfg.dynamicSmemBytes = smem;
-			cudaLaunchAttribute at[1];
-			at[0].id = cudaLaunchAttributeClusterDimension;
-			at[0].val.clusterDim.x = blocks, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
-			cfg.attrs = at, cfg.numAttrs = 1;
-			int n = 0;
-			fits[blocks] = cudaOccupancyMaxActiveClusters(&n, moe_route_cluster_kernel, &cfg) == cudaSuccess &&
-						       n >= 1
-					       ? 1
-					       : -1;
-			cudaGetLastError();
-		}
-		fits_smem[blocks] = smem;
+	if (!fits[blocks]) {
+		int n = 0;
+		cudaLaunchConfig_t cfg = {};
+		cfg.gridDim = dim3(blocks);
+		cfg.blockDim = dim3(MOE_WARPS * 32);
+		cfg.dynamicSmemBytes = 48 * 1024;
+		cudaLaunchAttribute at[1];
+		at[0].id = cudaLaunchAttributeClusterDimension;
+		at[0].val.clusterDim.x = blocks, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
+		cfg.attrs = at, cfg.numAttrs = 1;
+		fits[blocks] = (blocks <= 8 || cudaFuncSetAttribute(moe_route_cluster_kernel,
+								     cudaFuncAttributeNonPortableClusterSizeAllowed, 1) ==
+							cudaSuccess) &&
+					       cudaOccupancyMaxActiveClusters(&n, moe_route_cluster_kernel, &cfg) == cudaSuccess &&
+					       n >= 1
+				       ? 1
+				       : -1;
+		cudaGetLastError();
 	}
 	return fits[blocks] > 0;
 }
 
 extern "C" cudaError_t awq_cu_moe_route(cudaStream_t s, const void *w, int elem_bytes, int is_bf16, int n_experts,
 					int hidden, const float *x, int rows, int top_k, int norm_topk, float *logits,
-					float *route, unsigned *ticket, int pdl, const float *xn_sumsq, float xn_eps)
+					float *route, unsigned *ticket, int pdl, int cluster, const float *xn_sumsq,
+					float xn_eps)
 {
 	if (rows < 1 || n_experts < 1 || n_experts > 1024 || top_k < 1 || top_k > n_experts)
 		return cudaErrorInvalidValue;
@@ -649,23 +639,11 @@ extern "C" cudaError_t awq_cu_moe_route(cudaStream_t s, const void *w, int elem_
 		/* programmatic launch: the router's weights are read before the wait, while the norm
 		 * before it runs */
 		const size_t xc = xs + (size_t)rows * n_experts * sizeof(float);
-		if (elem_bytes == 2 && hidden % 8 == 0 && xc <= 48 * 1024 && grid.y == 1 && moe_cluster_ok(grid.x, xc)) {
-			cudaLaunchConfig_t cfg = {};
-			cfg.gridDim = grid;
-			cfg.blockDim = dim3(MOE_WARPS * 32);
-			cfg.dynamicSmemBytes = xc;
-			cfg.stream = s;
-			cudaLaunchAttribute at[2];
-			at[0].id = cudaLaunchAttributeClusterDimension;
-			at[0].val.clusterDim.x = grid.x, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
-			at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-			at[1].val.programmaticStreamSerializationAllowed = 1;
-			cfg.attrs = at;
-			cfg.numAttrs = pdl ? 2 : 1;
-			cudaError_t e = cudaLaunchKernelEx(&cfg, moe_route_cluster_kernel, w, is_bf16, n_experts, hidden, x,
-							   rows, top_k, norm_topk, route, xn_sumsq, xn_eps);
-			return e != cudaSuccess ? e : cudaGetLastError();
-		}
+		if (cluster && elem_bytes == 2 && hidden % 8 == 0 && xc <= 48 * 1024 && grid.y == 1 &&
+		    moe_cluster_fits(grid.x))
+			return awq_cu_launch_cluster(moe_route_cluster_kernel, grid, dim3(MOE_WARPS * 32), xc, s, pdl, grid.x, w,
+						     is_bf16, n_experts, hidden, x, rows, top_k, norm_topk, route, xn_sumsq,
+						     xn_eps);
 		if (elem_bytes == 2 && hidden % 8 == 0 && xs <= 48 * 1024)
 			return awq_cu_launch(moe_route_fused_kernel, grid, dim3(MOE_WARPS * 32), xs, s, pdl, w,
 					     elem_bytes, is_bf16, n_experts, hidden, x, rows, logits, top_k, norm_topk,

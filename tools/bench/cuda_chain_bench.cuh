@@ -586,30 +586,14 @@ static void bench(int sms, const char *label, const std::vector<shape> &sh, int 
 {
 	const int G = 128, S = (int)sh.size();
 	int maxk = 0;
-	for (int s = 0; s < S; s++) {
-		const shape &h = sh[s];
-		if (h.n % 8 || h.k % 128 || h.k > 2 * SLOT_W || h.n % rows_per_unit(h.k)) {
-			printf("chain: shape %dx%d not supported (n a multiple of 8 and of the ring's rows per unit, k of 128 "
-			       "and at most %d)\n",
-			       h.n, h.k, 2 * SLOT_W);
-			exit(1);
-		}
+	for (const shape &h : sh)
 		maxk = std::max(maxk, h.k);
-	}
 	printf("chain %s: %d layers of", label, L);
 	for (const shape &h : sh)
 		printf(" %dx%d", h.n, h.k);
 	printf("\n");
 	const size_t smem = (size_t)maxk / 8 * 16;
 	cudaFuncAttributes fa;
-	CK(cudaFuncSetAttribute(chain_kernel<false, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-	CK(cudaFuncSetAttribute(chain_kernel<true, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-	CK(cudaFuncSetAttribute(chain_kernel<true, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-	CK(cudaFuncSetAttribute(chain_kernel<true, true, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-	CK(cudaFuncSetAttribute(chain_kernel<true, true, true, true, true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-				(int)smem));
-	CK(cudaFuncSetAttribute(chain_kernel<true, true, false, false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-				(int)smem));
 	const size_t rsmem = (size_t)NS * SLOT + (size_t)maxk / 8 * 16;
 	CK(cudaFuncSetAttribute(ring_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)rsmem));
 	CK(cudaFuncSetAttribute(ring_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)rsmem));
@@ -804,34 +788,54 @@ static void bench(int sms, const char *label, const std::vector<shape> &sh, int 
 	CK(cudaFree(bar));
 }
 
+/* One chain to run: a name, its phases, its layers. */
+struct plan {
+	const char *label;
+	std::vector<shape> sh;
+	int layers;
+};
+
 /* --chain [llama2-7b | qwen3-30b-a3b | NxK,NxK,... [layers]]: no argument runs both named chains.
  * qwen3-30b-a3b's is its dense equivalent: q/k/v, o, the router (4-bit here), then its 8 routed
- * experts' gate/up and down as one matrix each (the same bytes; the real kernels gather them). */
-static int main_chain(int sms, int argc, char **argv)
+ * experts' gate/up and down as one matrix each (the same bytes; the real kernels gather them).
+ * Read before any device work, so that a bad list is reported (exit 2) on any machine. */
+static int read_plans(int argc, char **argv, std::vector<plan> &out)
 {
 	static const std::vector<shape> llama = {{12288, 4096}, {4096, 4096}, {22016, 4096}, {4096, 11008}};
 	static const std::vector<shape> moe = {{5120, 2048}, {2048, 4096}, {128, 2048}, {12288, 2048}, {2048, 6144}};
 	const char *a = argc > 2 ? argv[2] : NULL;
 	if (!a || strcmp(a, "llama2-7b") == 0)
-		bench(sms, "llama2-7b", llama, 32);
+		out.push_back({"llama2-7b", llama, 32});
 	if (!a || strcmp(a, "qwen3-30b-a3b") == 0)
-		bench(sms, "qwen3-30b-a3b", moe, 48);
-	if (a && strcmp(a, "llama2-7b") != 0 && strcmp(a, "qwen3-30b-a3b") != 0) {
-		std::vector<shape> sh;
-		for (const char *c = a; *c;) {
-			shape h;
-			int used = 0;
-			if (sscanf(c, "%dx%d%n", &h.n, &h.k, &used) != 2 || h.n <= 0 || h.k <= 0) {
-				printf("chain: cannot read shape list '%s' (NxK,NxK,...)\n", a);
-				return 2;
-			}
-			sh.push_back(h);
-			c += used;
-			if (*c == ',')
-				c++;
-		}
-		bench(sms, "custom", sh, argc > 3 ? atoi(argv[3]) : 32);
+		out.push_back({"qwen3-30b-a3b", moe, 48});
+	if (!out.empty())
+		return 0;
+	std::vector<std::pair<int, int>> list;
+	if (!read_shape_list(a, list)) {
+		printf("chain: cannot read shape list '%s' (NxK,NxK,...)\n", a);
+		return 2;
 	}
+	plan p = {"custom", {}, 32};
+	for (auto &nk : list) {
+		const shape h = {nk.first, nk.second};
+		if (h.n % 8 || h.k % 128 || h.k > 2 * SLOT_W || h.n % rows_per_unit(h.k)) {
+			printf("chain: shape %dx%d not supported (n a multiple of 8 and of the ring's rows per unit, k of 128 "
+			       "and at most %d)\n",
+			       h.n, h.k, 2 * SLOT_W);
+			return 2;
+		}
+		p.sh.push_back(h);
+	}
+	if (argc > 3) {
+		char *end;
+		const long l = strtol(argv[3], &end, 10);
+		if (*end || l < 1 || l > 1000) {
+			printf("chain: layers '%s' not a number from 1 to 1000\n", argv[3]);
+			return 2;
+		}
+		p.layers = (int)l;
+	}
+	out.push_back(p);
 	return 0;
 }
 

@@ -630,6 +630,23 @@ static void bench_flash(int n, int heads, int kv_heads)
 	CK(cudaFree(pos));
 }
 
+/* A shape list "MxK,MxK,..." (both positive) into out; 0 where it does not read as one. */
+static int read_shape_list(const char *a, std::vector<std::pair<int, int>> &out)
+{
+	for (const char *c = a; *c;) {
+		int m, k, used = 0;
+		if (sscanf(c, "%dx%d%n", &m, &k, &used) != 2 || m <= 0 || k <= 0)
+			return 0;
+		out.push_back({m, k});
+		c += used;
+		if (*c == ',')
+			c++;
+		else if (*c)
+			return 0;
+	}
+	return !out.empty();
+}
+
 #include "cuda_chain_bench.cuh"
 
 static void print_rows(void)
@@ -650,7 +667,24 @@ int main(int argc, char **argv)
 	 * choice), of the built-in one at m=4096 k=4096 and of the BF16 GEMV at m=4096 k=14336, for
 	 * `ncu --clock-control none --kernel-name regex:gemv` (no graphs, no timing). */
 	int profile = argc > 1 && strcmp(argv[1], "--profile") == 0;
+	/* the shape lists of --chain and --sweep, read before any device work: a bad one is reported
+	 * (exit 2) on any machine */
+	std::vector<chain::plan> chains;
+	std::vector<std::pair<int, int>> list; /* --sweep MxK,MxK,...: those shapes instead of the built-in ones */
+	if (argc > 1 && strcmp(argv[1], "--chain") == 0 && chain::read_plans(argc, argv, chains))
+		return 2;
+	if (argc > 2 && strcmp(argv[1], "--sweep") == 0) {
+		bool ok = read_shape_list(argv[2], list);
+		for (auto &mk : list)
+			ok = ok && mk.first % 16 == 0 && mk.second % 128 == 0;
+		if (!ok) {
+			printf("awq-cuda-bench: cannot read shape list '%s' (MxK,... with M a multiple of 16, K of 128)\n",
+			       argv[2]);
+			return 2;
+		}
+	}
 	cudaDeviceProp p;
+
 	if (cudaGetDeviceProperties(&p, 0) != cudaSuccess) {
 		printf("awq-cuda-bench: no CUDA device\n");
 		return 77;
@@ -695,10 +729,11 @@ int main(int argc, char **argv)
 		 * launches, one persistent kernel or a ring (cuda_chain_bench.cuh), and the built-in GEMVs */
 		setvbuf(stdout, NULL, _IOLBF, 0); /* a failed launch still leaves what came before */
 		ceilings(p.multiProcessorCount);
-		const int rc = chain::main_chain(p.multiProcessorCount, argc, argv);
+		for (const chain::plan &c : chains)
+			chain::bench(p.multiProcessorCount, c.label, c.sh, c.layers);
 		print_rows();
 		printf("ceilings: copy %.0f GB/s (read+write), read-only %.0f GB/s\n", copy_bw / 1e9, read_bw / 1e9);
-		return rc;
+		return 0;
 	}
 	if (argc > 1 && strcmp(argv[1], "--pattern") == 0) {
 		/* --pattern: the decode GEMV's weight stream alone (pattern_kernel), its built-in launches
@@ -755,19 +790,6 @@ int main(int argc, char **argv)
 		};
 		static const int shapes[][2] = {{4096, 4096}, {12288, 4096}, {22016, 4096}, {11008, 4096},
 						{4096, 11008}, {4096, 14336}, {6144, 4096}, {24576, 4096}, {4096, 12288}};
-		std::vector<std::pair<int, int>> list; /* --sweep MxK,MxK,...: those shapes instead */
-		for (const char *c = argc > 2 ? argv[2] : ""; *c;) {
-			int m, k, used = 0;
-			if (sscanf(c, "%dx%d%n", &m, &k, &used) != 2 || m <= 0 || k <= 0 || m % 16 || k % 128) {
-				printf("awq-cuda-bench: cannot read shape list '%s' (MxK,... with M a multiple of 16, K of 128)\n",
-				       argv[2]);
-				return 2;
-			}
-			list.push_back({m, k});
-			c += used;
-			if (*c == ',')
-				c++;
-		}
 		if (list.empty())
 			for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
 				list.push_back({shapes[i][0], shapes[i][1]});
