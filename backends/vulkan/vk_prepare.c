@@ -22,7 +22,7 @@ struct vk_range vk_value(struct vk_ctx *c, int v)
  * to 228.3 tok/s at 16-144 positions (16 keys: 252.5, 128: 205.7): each workgroup is a chain of
  * dependent loads, and more of them in parallel shortens the chain. More than 512 workgroups
  * (32 and 64 splits) measured within 1% of 16. Read by prepare (the partials' size) and record
- * alike. */
+ * alike. The 32 is also attn_merge.glsl's MERGE_MAXS (its shared arrays). */
 int vk_attn_splits(const struct vk_ctx *c, int rows, int n_heads)
 {
 	int work = rows * n_heads, s = (512 + work - 1) / work;
