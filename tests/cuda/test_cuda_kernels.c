@@ -786,8 +786,22 @@ static void attn_ref(const float *q, const double *kc, const double *vc, int row
  * rows must leave without output or ticket); with tickets, head dims 64 and 128 merge their splits in the split kernel's last
  * block (one launch) instead of the combine kernel where a block's heads x head_dim outputs are one
  * per thread (else the combine kernel still runs). With tickets also: they are all 0 again after the
- * launches, and a launch of more rows than they cover is refused. */
-static void test_attention(int nh, int nkv, int hd, int T, int tickets)
+ * launches, and a launch of more rows than they cover is refused. norm: q and k also get per-head
+ * RMSNorms (Qwen3's q_norm, k_norm) before RoPE in the prep kernel (the rows kernel for the prefill,
+ * the block kernel for decode steps). */
+static void rms_heads(float *x, int n, int hd, const float *w)
+{
+	for (int i = 0; i < n; i++) {
+		double ss = 0;
+		for (int d = 0; d < hd; d++)
+			ss += (double)x[(size_t)i * hd + d] * x[(size_t)i * hd + d];
+		double inv = 1.0 / sqrt(ss / hd + 1e-6);
+		for (int d = 0; d < hd; d++)
+			x[(size_t)i * hd + d] = (float)(x[(size_t)i * hd + d] * inv * w[d]);
+	}
+}
+
+static void test_attention_f(int nh, int nkv, int hd, int T, int tickets, int norm)
 {
 	int max_ctx = T + 8, cols = nkv * hd, qcols = nh * hd;
 	double *inv = malloc((size_t)hd / 2 * sizeof(double));
@@ -805,6 +819,13 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 	if (dtk)
 		cudaMemset(dtk, 0, awq_cu_attn_ticket_words(nh) * sizeof(unsigned));
 	double *ref = malloc((size_t)T * qcols * sizeof(double));
+	float *qn = malloc((size_t)T * qcols * 4), *kn = malloc((size_t)T * cols * 4); /* q and k after their norms */
+	float qw[256], kw[256];
+	for (int d = 0; d < hd; d++) {
+		qw[d] = (float)urand(0.5, 1.5);
+		kw[d] = (float)urand(0.5, 1.5);
+	}
+	float *dqw = up(qw, (size_t)hd * 4), *dkw = up(kw, (size_t)hd * 4);
 	int pos = 0;
 	for (int si = 0; si < 5; si++) { /* T + 1 + 3 + 1 + 3 rows: max_ctx */
 		int rows = si == 0 ? T : si % 2 ? 1 : 3, pdl = si >= 3;
@@ -814,11 +835,17 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 			k[i] = (float)urand(-2, 2);
 			v[i] = (float)urand(-1, 1);
 		}
+		memcpy(qn, q, (size_t)rows * qcols * 4);
+		memcpy(kn, k, (size_t)rows * cols * 4);
+		if (norm) {
+			rms_heads(qn, rows * nh, hd, qw);
+			rms_heads(kn, rows * nkv, hd, kw);
+		}
 		for (int r = 0; r < rows; r++)
 			for (int hh = 0; hh < nkv; hh++)
 				for (int d = 0; d < hd / 2; d++) {
 					size_t b = (size_t)r * cols + (size_t)hh * hd;
-					double a = (pos + r) * (double)invf[d], x1 = k[b + d], x2 = k[b + d + hd / 2];
+					double a = (pos + r) * (double)invf[d], x1 = kn[b + d], x2 = kn[b + d + hd / 2];
 					size_t o = (size_t)(pos + r) * cols + (size_t)hh * hd;
 					kc[o + d] = awq_f16_to_f32(awq_f32_to_f16((float)(x1 * cos(a) - x2 * sin(a))));
 					kc[o + d + hd / 2] = awq_f16_to_f32(awq_f32_to_f16((float)(x2 * cos(a) + x1 * sin(a))));
@@ -834,6 +861,10 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 		struct awq_cu_prep pp = {.q = dq, .k = dk, .v = dv, .q_freq = dinv, .k_freq = dinv, .q_out = dqr, .kc = dkc,
 					 .vc = dvc, .d_pos = dpos, .rows = rows, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd,
 					 .pdl = pdl};
+		if (norm) {
+			pp.q_norm = dqw, pp.k_norm = dkw;
+			pp.q_eps = pp.k_eps = 1e-6f;
+		}
 		awq_cu_attn_prep(0, &pp);
 		struct awq_cu_attn a = {.k = dkc, .v = dvc, .d_pos = dpos, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd,
 					.max_ctx = max_ctx, .scale = 1.0f / sqrtf((float)hd), .part = part, .ticket = dtk,
@@ -853,11 +884,11 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 				awq_cu_attn_decode(0, &a);
 			}
 		}
-		attn_ref(q, kc, vc, rows, pos, nh, nkv, hd, inv, ref);
-		char what[128];
-		snprintf(what, sizeof(what), "attention (%s%s%s) heads %d/%d d=%d rows=%d pos=%d", kind,
-			 dtk && strcmp(kind, "flash") ? ", tickets" : "",
-			 pdl ? ", pdl, grid >= 1056 blocks" : "", nh, nkv, hd, rows, pos);
+		attn_ref(qn, kc, vc, rows, pos, nh, nkv, hd, inv, ref);
+		char what[160];
+		snprintf(what, sizeof(what), "attention (%s%s%s%s) heads %d/%d d=%d rows=%d pos=%d", kind,
+			 dtk && strcmp(kind, "flash") ? ", tickets" : "", pdl ? ", pdl, grid >= 1056 blocks" : "",
+			 norm ? ", q/k norms" : "", nh, nkv, hd, rows, pos);
 		check(what, ref, out, (size_t)rows * qcols, 5e-3);
 		if (out16)
 			check16(what, out, out16, (size_t)rows * qcols);
@@ -881,8 +912,14 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets)
 		       refused ? "yes" : "no");
 		fails += !(zero && refused);
 	}
-	free(inv), free(invf), free(kc), free(vc), free(q), free(k), free(v), free(ref);
+	free(inv), free(invf), free(kc), free(vc), free(q), free(k), free(v), free(ref), free(qn), free(kn);
 	cudaFree(dkc), cudaFree(dvc), cudaFree(dinv), cudaFree(part), cudaFree(dpos), cudaFree(dtk);
+	cudaFree(dqw), cudaFree(dkw);
+}
+
+static void test_attention(int nh, int nkv, int hd, int T, int tickets)
+{
+	test_attention_f(nh, nkv, hd, T, tickets, 0);
 }
 
 /* The AWQ_CUDA_GEMV parser refuses malformed specs (host code: runs without a device too). */
@@ -990,6 +1027,10 @@ int main(void)
 	test_attention(64, 8, 64, 1000, 1);
 	test_attention(8, 2, 128, 20, 1); /* one split: written directly */
 	test_attention(16, 1, 96, 40, 1); /* no one-launch kernel for d = 96: the combine kernel runs */
+	test_attention_f(8, 2, 128, 200, 1, 1); /* with q/k norms */
+	test_attention_f(4, 4, 64, 70, 0, 1);
+	test_attention_f(32, 4, 128, 20, 1, 1); /* qwen3-30b-a3b's heads, one split */
+	test_attention_f(16, 1, 96, 40, 1, 1);
 	printf("%s: %d failure(s)\n", fails ? "FAIL" : "PASS", fails);
 	return fails ? 1 : 0;
 }
