@@ -58,8 +58,10 @@ shared uint is_last;
 #define KROPE 8u
 /* ILP (u5 & 32, AWQ_VK_ATTN_ILP=1): each subgroup's dot products four keys at a time (their loads
  * issued before the four reductions) and the value loop eight keys at a time (their loads before
- * the sums): the same arithmetic in the same order, so the same result bit for bit. A short
- * context leaves each workgroup a few dozen keys, walked one load round trip at a time without it. */
+ * the sums, the last group padded): the same arithmetic in the same order, so the same result bit
+ * for bit. A short context leaves each workgroup a few keys, walked one load round trip at a time
+ * without it. (Measured in session 14, before the padded last group, when a split of fewer than 8
+ * keys still took the one-at-a-time loop: no gain.) */
 #define ILP 32u
 
 float nload(uint i, bool isq)
@@ -215,15 +217,20 @@ void main()
 		acc0 *= alpha;
 		acc1 *= alpha;
 		uint j = 0u;
+		/* (ILP: the block's last, partial group of eight too, its loads clamped to the block's last
+		 * key and its missing keys weighted 0: a short context leaves each split a few keys, which
+		 * the one-at-a-time loop below took one load round trip each. p * v + acc with p = 0 is acc,
+		 * so the sums are those of that loop bit for bit.) */
 		if (ilp)
-			for (; j + 8u <= nb; j += 8u) {
+			for (; j < nb; j += 8u) {
 				float v0[8], v1[8];
 				for (uint u = 0u; u < 8u; u++) {
-					v0[u] = t < D ? vval(b0 + j + u, t, fold, pos, kvd, kh, D) : 0.0;
-					v1[u] = t + 128u < D ? vval(b0 + j + u, t + 128u, fold, pos, kvd, kh, D) : 0.0;
+					const uint jj = min(j + u, nb - 1u);
+					v0[u] = t < D ? vval(b0 + jj, t, fold, pos, kvd, kh, D) : 0.0;
+					v1[u] = t + 128u < D ? vval(b0 + jj, t + 128u, fold, pos, kvd, kh, D) : 0.0;
 				}
 				for (uint u = 0u; u < 8u; u++) {
-					const float p = sc[j + u];
+					const float p = j + u < nb ? sc[j + u] : 0.0;
 					l += p;
 					if (t < D)
 						acc0 += p * v0[u];
