@@ -780,15 +780,7 @@ static void attn_ref(const float *q, const double *kc, const double *vc, int row
 	free(qr);
 }
 
-/* Prefill of T tokens, then decode steps of 1 and 3 rows as plain launches and again with
- * programmatic launch (pdl, as the backend's decode steps on sm_90+: each kernel waits for the one
- * before) and a grid padded to 1056 blocks (min_grid: 8 per SM of an H100/H200, whose extra split
- * rows must leave without output or ticket); with tickets, head dims 64 and 128 merge their splits in the split kernel's last
- * block (one launch) instead of the combine kernel where a block's heads x head_dim outputs are one
- * per thread (else the combine kernel still runs). With tickets also: they are all 0 again after the
- * launches, and a launch of more rows than they cover is refused. norm: q and k also get per-head
- * RMSNorms (Qwen3's q_norm, k_norm) before RoPE in the prep kernel (the rows kernel for the prefill,
- * the block kernel for decode steps). */
+/* Per-head RMSNorm (eps 1e-6) of n heads of hd values, in place: the reference of the prep's q/k norms. */
 static void rms_heads(float *x, int n, int hd, const float *w)
 {
 	for (int i = 0; i < n; i++) {
@@ -801,7 +793,16 @@ static void rms_heads(float *x, int n, int hd, const float *w)
 	}
 }
 
-static void test_attention_f(int nh, int nkv, int hd, int T, int tickets, int norm)
+/* Prefill of T tokens, then decode steps of 1 and 3 rows as plain launches and again with
+ * programmatic launch (pdl, as the backend's decode steps on sm_90+: each kernel waits for the one
+ * before) and a grid padded to 1056 blocks (min_grid: 8 per SM of an H100/H200, whose extra split
+ * rows must leave without output or ticket); with tickets, head dims 64 and 128 merge their splits in the split kernel's last
+ * block (one launch) instead of the combine kernel where a block's heads x head_dim outputs are one
+ * per thread (else the combine kernel still runs). With tickets also: they are all 0 again after the
+ * launches, and a launch of more rows than they cover is refused. norm: q and k also get per-head
+ * RMSNorms (Qwen3's q_norm, k_norm) before RoPE in the prep kernel (the rows kernel for the prefill,
+ * the block kernel for decode steps). */
+static void test_attention(int nh, int nkv, int hd, int T, int tickets, int norm)
 {
 	int max_ctx = T + 8, cols = nkv * hd, qcols = nh * hd;
 	double *inv = malloc((size_t)hd / 2 * sizeof(double));
@@ -917,11 +918,6 @@ static void test_attention_f(int nh, int nkv, int hd, int T, int tickets, int no
 	cudaFree(dqw), cudaFree(dkw);
 }
 
-static void test_attention(int nh, int nkv, int hd, int T, int tickets)
-{
-	test_attention_f(nh, nkv, hd, T, tickets, 0);
-}
-
 /* The AWQ_CUDA_GEMV parser refuses malformed specs (host code: runs without a device too). */
 static void test_gemv_override_specs(void)
 {
@@ -1018,19 +1014,19 @@ int main(void)
 	test_w16(77, 37, 0);
 	test_w16_epinorm(1024, 1152, 344, 1);
 	test_w16_epinorm(1000, 256, 200, 0); /* a partial last block of rows */
-	test_attention(8, 2, 128, 200, 1); /* 4 splits merged by the last block */
-	test_attention(8, 2, 128, 200, 0);
-	test_attention(4, 4, 64, 70, 1);
-	test_attention(4, 4, 64, 70, 0);
+	test_attention(8, 2, 128, 200, 1, 0); /* 4 splits merged by the last block */
+	test_attention(8, 2, 128, 200, 0, 0);
+	test_attention(4, 4, 64, 70, 1, 0);
+	test_attention(4, 4, 64, 70, 0, 0);
 	/* 8 KV heads of 8 query heads: 4 query heads per block at one token (8 would give 128 blocks),
 	 * 8 at three tokens (384 blocks); both on split + combine (more than one output per thread) */
-	test_attention(64, 8, 64, 1000, 1);
-	test_attention(8, 2, 128, 20, 1); /* one split: written directly */
-	test_attention(16, 1, 96, 40, 1); /* no one-launch kernel for d = 96: the combine kernel runs */
-	test_attention_f(8, 2, 128, 200, 1, 1); /* with q/k norms */
-	test_attention_f(4, 4, 64, 70, 0, 1);
-	test_attention_f(32, 4, 128, 20, 1, 1); /* qwen3-30b-a3b's heads, one split */
-	test_attention_f(16, 1, 96, 40, 1, 1);
+	test_attention(64, 8, 64, 1000, 1, 0);
+	test_attention(8, 2, 128, 20, 1, 0); /* one split: written directly */
+	test_attention(16, 1, 96, 40, 1, 0); /* no one-launch kernel for d = 96: the combine kernel runs */
+	test_attention(8, 2, 128, 200, 1, 1); /* with q/k norms */
+	test_attention(4, 4, 64, 70, 0, 1);
+	test_attention(32, 4, 128, 20, 1, 1); /* qwen3-30b-a3b's heads, one split */
+	test_attention(16, 1, 96, 40, 1, 1);
 	printf("%s: %d failure(s)\n", fails ? "FAIL" : "PASS", fails);
 	return fails ? 1 : 0;
 }

@@ -60,11 +60,6 @@ static __device__ __forceinline__ void load_step(const phase &P, int u, int b, i
 	}
 }
 
-static __device__ __forceinline__ __half2 h2(uint32_t v)
-{
-	return *reinterpret_cast<__half2 *>(&v);
-}
-
 static __device__ __forceinline__ uint32_t word(const uint4 &v, int q)
 {
 	return q == 0 ? v.x : q == 1 ? v.y : q == 2 ? v.z : v.w;
@@ -74,13 +69,13 @@ static __device__ __forceinline__ uint32_t word(const uint4 &v, int q)
  * (w & 0x000f000f) | 0x6400 is 1024 + n as f16, (w & 0x00f000f0) | 0x6400 is 1024 + 16 n. */
 static __device__ __forceinline__ __half2 dot8(uint32_t w, const uint4 &xv, __half2 a)
 {
-	const __half2 m0 = h2(0x64086408u);		    /* 1032: magic + zero */
-	const __half2 s1 = h2(0x2c002c00u), m1 = h2(0xd480d480u); /* 1 / 16, -72 = -(64 + 8) */
+	const __half2 m0 = u2h(0x64086408u);		    /* 1032: magic + zero */
+	const __half2 s1 = u2h(0x2c002c00u), m1 = u2h(0xd480d480u); /* 1 / 16, -72 = -(64 + 8) */
 	const uint32_t hi = w >> 8;
-	a = __hfma2(__hsub2(h2((w & 0x000f000fu) | 0x64006400u), m0), h2(xv.x), a);
-	a = __hfma2(__hfma2(h2((w & 0x00f000f0u) | 0x64006400u), s1, m1), h2(xv.y), a);
-	a = __hfma2(__hsub2(h2((hi & 0x000f000fu) | 0x64006400u), m0), h2(xv.z), a);
-	a = __hfma2(__hfma2(h2((hi & 0x00f000f0u) | 0x64006400u), s1, m1), h2(xv.w), a);
+	a = __hfma2(__hsub2(u2h((w & 0x000f000fu) | 0x64006400u), m0), u2h(xv.x), a);
+	a = __hfma2(__hfma2(u2h((w & 0x00f000f0u) | 0x64006400u), s1, m1), u2h(xv.y), a);
+	a = __hfma2(__hsub2(u2h((hi & 0x000f000fu) | 0x64006400u), m0), u2h(xv.z), a);
+	a = __hfma2(__hfma2(u2h((hi & 0x00f000f0u) | 0x64006400u), s1, m1), u2h(xv.w), a);
 	return a;
 }
 

@@ -684,7 +684,6 @@ int main(int argc, char **argv)
 		}
 	}
 	cudaDeviceProp p;
-
 	if (cudaGetDeviceProperties(&p, 0) != cudaSuccess) {
 		printf("awq-cuda-bench: no CUDA device\n");
 		return 77;
