@@ -220,6 +220,17 @@ static __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t r[4], const vo
 		     : "r"(smem_addr(p)));
 }
 
+/* sin and cos of a RoPE angle a >= 0 (position x inverse frequency): a reduced to [-pi, pi] by
+ * 2 pi in two float parts (the second, float(2 pi) - 2 pi, through an fma), then the hardware
+ * approximation (absolute error ~4e-7 there). sincosf itself keeps a large-argument path with a
+ * local-memory table in every kernel that calls it; the decode GEMVs have no local memory. */
+static __device__ __forceinline__ void rope_sincos(float a, float *sn, float *cs)
+{
+	const float k = rintf(a * 0.159154943091895336f);
+	const float r = fmaf(k, 1.7484555e-7f, fmaf(-k, 6.28318548202514648f, a));
+	__sincosf(r, sn, cs);
+}
+
 static __device__ __forceinline__ float silu(float x)
 {
 	return x / (1.0f + expf(-x));

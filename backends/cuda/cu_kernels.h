@@ -47,6 +47,18 @@ struct awq_cu_xnorm {
 	float xn_eps;
 };
 
+/* AWQ_CU_EPI_ROPE_KV (decode GEMVs of a fused q/k/v projection, three segments): segment 0 gets
+ * RoPE and goes to ptr[0] (the attention's q), segments 1 and 2 (k with RoPE, v) to the f16
+ * cache rows of positions *d_pos + token, [pos][n / hd][hd]. The q and k rows of each head are
+ * stored in the order of awq_rope_perm_src (the repack's rope_hd), so that a lane holds both
+ * halves of a RoPE pair; v's are as stored. */
+struct awq_cu_rope_kv {
+	const float *q_freq, *k_freq; /* inverse frequencies, hd / 2 each */
+	uint16_t *kc, *vc;
+	const int *d_pos;
+	int hd;
+};
+
 /* Where the output rows of a matmul go: up to three segments of consecutive tiles (q, k and v of a
  * fused QKV projection), each its own [rows][n] matrix with an optional bias. nrm: the norm's
  * producer side (with AWQ_CU_EPI_ADD_NORM: one segment) and/or reader side, decode GEMVs only. */
@@ -64,13 +76,37 @@ struct awq_cu_out {
 	 * output [rows][n] for such a reader. */
 	const uint16_t *x16;
 	uint16_t *o16;
+	struct awq_cu_rope_kv rk; /* AWQ_CU_EPI_ROPE_KV */
 };
+
+/* The q and k rows of a fused projection whose decode epilogue applies RoPE (AWQ_CU_EPI_ROPE_KV) are
+ * repacked per head of hd rows (hd a multiple of 16) so that rows g and g + 8 of the head's tile j
+ * are the pair (8 j + g, 8 j + g + hd / 2) of the rotate-half RoPE: stored row r holds source row
+ * awq_rope_perm_src(r, hd). Prefill reads such outputs through the same map (awq_cu_prep.perm). */
+#ifdef __CUDACC__
+__host__ __device__
+#endif
+static inline int awq_rope_perm_src(int r, int hd)
+{
+	const int p = r % hd;
+	return r - p + 8 * (p / 16) + p % 8 + ((p / 8) & 1) * (hd / 2);
+}
+/* Its inverse within a head: where source dim d (0 <= d < hd) is stored. */
+#ifdef __CUDACC__
+__host__ __device__
+#endif
+static inline int awq_rope_perm_dst(int d, int hd)
+{
+	const int u = d >= hd / 2, e = d - u * (hd / 2);
+	return 16 * (e / 8) + 8 * u + e % 8;
+}
 
 /* Raw AutoAWQ tensors of one weight, already on the device. */
 struct awq_cu_q4_src {
 	const uint32_t *qweight, *qzeros; /* qzeros NULL: every zero is sym_zero */
 	const uint16_t *scales;
 	int n, k, group_size, sym_zero;
+	int rope_hd; /* > 0: rows in the order of awq_rope_perm_src per head of rope_hd rows */
 };
 /* Repack src into dst (geometry and buffers set by the caller) at tiles T * stride + base, so that
  * two weights can be interleaved tile by tile (stride 2) for the fused gate/up matmul. */
@@ -85,7 +121,7 @@ cudaError_t awq_cu_q4_dequant(cudaStream_t s, const struct awq_cu_q4 *w, int str
 
 /* Where a matmul's output columns go: one destination, or the gate/up pair of a fused SiLU-mul
  * (tiles alternate gate, up; out = silu(gate) * up with n / 2 columns). */
-enum awq_cu_epilogue { AWQ_CU_EPI_STORE, AWQ_CU_EPI_SILU_MUL, AWQ_CU_EPI_ADD_NORM };
+enum awq_cu_epilogue { AWQ_CU_EPI_STORE, AWQ_CU_EPI_SILU_MUL, AWQ_CU_EPI_ADD_NORM, AWQ_CU_EPI_ROPE_KV };
 
 /* With AWQ_CU_EPI_SILU_MUL the output has one segment of n = (gate rows) columns. AWQ_CU_EPI_ADD_NORM
  * and the norm's reader side (awq_cu_out.nrm) are decode-only: rows <= 2 (cudaErrorInvalidValue otherwise). */
@@ -195,6 +231,7 @@ struct awq_cu_prep {
 	const int *d_pos;
 	int rows, n_heads, n_kv_heads, head_dim;
 	int pdl; /* programmatic launch (see the top); 0 = plain launch */
+	int perm; /* q and k rows of each head in the order of awq_rope_perm_src (a ROPE_KV weight's) */
 };
 cudaError_t awq_cu_attn_prep(cudaStream_t s, const struct awq_cu_prep *p);
 /* Floats of scratch awq_cu_attn_decode needs for `rows` rows. */

@@ -6,6 +6,9 @@
  *   gate, up MATMULs + SILU_MUL                -> one launch, AWQ tiles interleaved, SiLU-mul epilogue
  *   [RMSNORM per head ->] ROPE of q and of k     -> one prep kernel before ATTENTION that also
  *   feeding ATTENTION                              writes k and v to the KV cache
+ *   that prep, without per-head norms, after an -> (decode steps; AWQ_CUDA_QKV_ROPE=0: off) in the
+ *   AWQ q/k/v launch                               q/k/v GEMV's epilogue (q and k rows repacked in
+ *                                                  RoPE pair order; prefill's prep reads them so)
  *   ADD followed by a whole-row RMSNORM         -> one kernel writing both
  *   AWQ MATMUL -> that ADD + RMSNORM -> AWQ       -> (one-token steps; AWQ_CUDA_EPINORM=0: off; 16-bit
  *   (or MOE_EXPERTS of AWQ g64/g128 experts)       weights too; AWQ_CUDA_EPINORM_W16=0 off) the sum and
@@ -196,6 +199,38 @@ static int epinorm_on(void)
 	return !(e && e[0] == '0');
 }
 
+static int qkv_rope_on(void)
+{
+	const char *e = getenv("AWQ_CUDA_QKV_ROPE");
+	return !(e && e[0] == '0');
+}
+
+/* The QKV node whose outputs are exactly attention node a's raw q, raw k and v, or -1. */
+static int qkv_of(const struct cu_ctx *c, int a)
+{
+	const struct awq_graph *g = c->g;
+	const struct cu_node *cn = &c->nodes[a];
+	const int j = awq_graph_producer(g, g->nodes[a].in[2]);
+	if (j < 0 || c->nodes[j].exec != CU_X_QKV || g->nodes[c->nodes[j].mm[0]].out != cn->q_raw ||
+	    g->nodes[c->nodes[j].mm[1]].out != cn->k_raw)
+		return -1;
+	return j;
+}
+
+/* Attention node a's prep in its q/k/v projection's decode epilogue: RoPE on q and k, no per-head
+ * norms (their sum spans the tiles of several blocks), AWQ weights, whole tiles per head. */
+static void plan_qkv_rope(struct cu_ctx *c, int a)
+{
+	const struct awq_graph *g = c->g;
+	struct cu_node *cn = &c->nodes[a];
+	const int hd = g->nodes[a].p.attn.head_dim, j = qkv_of(c, a);
+	if (j < 0 || cn->rope_q < 0 || cn->rope_k < 0 || cn->norm_q >= 0 || cn->norm_k >= 0 || hd % 16 ||
+	    g->nodes[j].w->fmt != AWQ_WFMT_AWQ4)
+		return;
+	cn->qkv_by = j;
+	c->nodes[j].rope_attn = a;
+}
+
 /* Tentative fusions; check_fusions() drops those the arena layout makes unsafe. */
 void awq_cu_plan_fusions(struct cu_ctx *c, const int *uses)
 {
@@ -205,6 +240,7 @@ void awq_cu_plan_fusions(struct cu_ctx *c, const int *uses)
 		cn->rope_q = cn->rope_k = cn->norm_q = cn->norm_k = cn->norm_node = -1;
 		cn->wq_norm = cn->wk_norm = -1;
 		cn->epi_norm = cn->epi_by = cn->epi_slot = -1;
+		cn->rope_attn = cn->qkv_by = -1;
 		cn->q_raw = g->nodes[i].op == AWQ_OP_ATTENTION ? g->nodes[i].in[0] : -1;
 		cn->k_raw = g->nodes[i].op == AWQ_OP_ATTENTION ? g->nodes[i].in[1] : -1;
 	}
@@ -232,6 +268,8 @@ void awq_cu_plan_fusions(struct cu_ctx *c, const int *uses)
 			int hd = n->p.attn.head_dim;
 			fold_qk(c, uses, n->in[0], n->p.attn.n_heads, hd, &cn->rope_q, &cn->norm_q, &cn->q_raw);
 			fold_qk(c, uses, n->in[1], n->p.attn.n_kv_heads, hd, &cn->rope_k, &cn->norm_k, &cn->k_raw);
+			if (qkv_rope_on())
+				plan_qkv_rope(c, i);
 		}
 		if (n->op == AWQ_OP_ADD && i + 1 < g->n_nodes && c->nodes[i].exec == CU_X_PLAIN) {
 			const struct awq_node *m = &g->nodes[i + 1];
@@ -265,6 +303,8 @@ void awq_cu_fusion_lifetimes(const struct cu_ctx *c, int *live_from, int *live_t
 			live_from[g->nodes[cn->norm_node].out] = cn->epi_by >= 0 ? cn->epi_by : i;
 		if (cn->exec == CU_X_ADD_NORM && cn->epi_by >= 0) /* the sum, written by the MATMUL */
 			live_from[n->out] = cn->epi_by;
+		if (n->op == AWQ_OP_ATTENTION && cn->qkv_by >= 0) /* q written by the q/k/v epilogue */
+			live_from[n->in[0]] = cn->qkv_by;
 		if (n->op == AWQ_OP_ATTENTION) {
 			if (cn->q_raw >= 0 && live_to[cn->q_raw] < i)
 				live_to[cn->q_raw] = i;
@@ -385,6 +425,16 @@ void awq_cu_check_fusions(struct cu_ctx *c)
 				continue;
 			unfuse(c, i);
 			changed = 1;
+		}
+	}
+	/* the RoPE epilogue needs both fusions it joins to have stayed */
+	for (int i = 0; i < c->g->n_nodes; i++) {
+		struct cu_node *cn = &c->nodes[i];
+		if (cn->qkv_by < 0)
+			continue;
+		if (cn->rope_q < 0 || cn->rope_k < 0 || qkv_of(c, i) != cn->qkv_by) {
+			c->nodes[cn->qkv_by].rope_attn = -1;
+			cn->qkv_by = -1;
 		}
 	}
 	for (int i = 0; i < c->g->n_nodes; i++)

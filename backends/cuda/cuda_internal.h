@@ -26,6 +26,9 @@ struct cu_weight {
 	const void *data; /* dense: device copy in the stored layout (seg_data[0]); VEC: f32 */
 	const void *seg_data[3]; /* dense: each source's copy */
 	int is_bf16;
+	/* > 0: a fused q/k/v AWQ weight whose q and k rows (and biases) are stored per head of rope_hd
+	 * rows in the order of awq_rope_perm_src, for the RoPE epilogue (cu_node.rope_attn) */
+	int rope_hd;
 	float *bias[3];
 	void *mem[8];
 	uint64_t bytes;
@@ -57,6 +60,11 @@ struct cu_node {
 	 * when none), the values that kernel reads (q_raw, k_raw: before any folded node) and the
 	 * weights of the folded norms (-1). */
 	int rope_q, rope_k, norm_q, norm_k, q_raw, k_raw, wq_norm, wk_norm;
+	/* The prep folded further, into the q/k/v projection's decode epilogue (AWQ_CU_EPI_ROPE_KV; AWQ
+	 * weights, RoPE without per-head norms; AWQ_CUDA_QKV_ROPE=0: off): on the QKV node rope_attn =
+	 * the ATTENTION node, on that node qkv_by = the QKV node (-1 when none). Decode steps then skip
+	 * the prep launch; prefill runs it on the permuted q and k (awq_cu_prep.perm). */
+	int rope_attn, qkv_by;
 	float *inv_freq; /* ROPE: device table */
 };
 

@@ -297,9 +297,11 @@ static int attention(struct cu_ctx *c, const struct awq_node *n, const struct cu
 		.k_eps = cn->norm_k >= 0 ? g->nodes[cn->norm_k].p.norm.eps : 0.f,
 		.q_out = q_folded ? act(c, n->in[0]) : NULL, .kc = kc, .vc = vc, .d_pos = c->d_pos, .rows = rows,
 		.n_heads = n->p.attn.n_heads, .n_kv_heads = n->p.attn.n_kv_heads, .head_dim = n->p.attn.head_dim,
-		.pdl = pdl_for(c, rows),
+		.pdl = pdl_for(c, rows), .perm = cn->qkv_by >= 0,
 	};
-	CK(awq_cu_attn_prep(c->stream, &p), "attention inputs (norm, RoPE, KV cache)");
+	/* a decode step's prep is done by its q/k/v projection's epilogue (qkv_rope) */
+	if (cn->qkv_by < 0 || rows > AWQ_CU_DECODE_ROWS)
+		CK(awq_cu_attn_prep(c->stream, &p), "attention inputs (norm, RoPE, KV cache)");
 	struct awq_cu_attn a = {
 		.k = kc, .v = vc, .d_pos = c->d_pos, .n_heads = n->p.attn.n_heads, .n_kv_heads = n->p.attn.n_kv_heads,
 		.head_dim = n->p.attn.head_dim, .max_ctx = c->max_ctx, .scale = n->p.attn.scale, .part = c->attn_part,
@@ -326,6 +328,35 @@ static int attention(struct cu_ctx *c, const struct awq_node *n, const struct cu
 	return 0;
 }
 
+/* A decode step's q/k/v projection that also does its attention's prep (cu_node.rope_attn): q with
+ * RoPE into the attention's q, k with RoPE and v into the KV cache (AWQ_CU_EPI_ROPE_KV). */
+static int qkv_rope(struct cu_ctx *c, const struct cu_node *cn, const struct cu_weight *w, int in_v, int rows,
+		    char *err, size_t errlen)
+{
+	const struct awq_node *a = &c->g->nodes[cn->rope_attn];
+	const struct cu_node *ca = &c->nodes[cn->rope_attn];
+	struct awq_cu_out o = {.nseg = 3};
+	int end = 0;
+	for (int s = 0; s < 3; s++) {
+		end += w->seg_tiles[s];
+		o.tile_end[s] = end;
+		o.bias[s] = w->bias[s];
+		o.n[s] = (int)w->src[s]->n;
+	}
+	o.ptr[0] = act(c, a->in[0]);
+	o.rk = (struct awq_cu_rope_kv){
+		.q_freq = c->nodes[ca->rope_q].inv_freq, .k_freq = c->nodes[ca->rope_k].inv_freq,
+		.kc = c->kcache + (size_t)a->p.attn.layer * c->kv_slot, .vc = c->vcache + (size_t)a->p.attn.layer * c->kv_slot,
+		.d_pos = c->d_pos, .hd = a->p.attn.head_dim,
+	};
+	awq_cu_xn_reader(c, in_v, rows, &o.nrm);
+	if (rows >= c->xh_rows && !o.nrm.xn_sumsq)
+		o.x16 = x16_find(c, in_v, 0);
+	CK(awq_cu_q4_gemv(c->stream, &w->q4, act(c, in_v), rows, &o, AWQ_CU_EPI_ROPE_KV, c->sm_count),
+	   "W4A16 GEMV with RoPE and the KV-cache write");
+	return 0;
+}
+
 int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *err, size_t errlen)
 {
 	const struct awq_graph *g = c->g;
@@ -341,6 +372,8 @@ int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 		outs[2] = n->in[1];
 		return matmul(c, w, cn->in_fused, rows, outs, AWQ_CU_EPI_SILU_MUL, err, errlen);
 	}
+	if (cn->exec == CU_X_QKV && cn->rope_attn >= 0 && rows <= AWQ_CU_DECODE_ROWS)
+		return qkv_rope(c, cn, w, n->in[0], rows, err, errlen);
 	if (cn->exec == CU_X_QKV) {
 		for (int j = 0; j < 3; j++)
 			outs[j] = g->nodes[cn->mm[j]].out;

@@ -82,14 +82,16 @@ static cudaError_t h2d(struct cu_ctx *c, void *dst, const void *src, size_t byte
 	return cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream);
 }
 
-int awq_cu_upload_f32(struct cu_ctx *c, const void *src, enum awq_dtype dt, size_t count, float **out, char *err,
-		      size_t errlen)
+/* perm_hd > 0: element i of the copy is element awq_rope_perm_src(i, perm_hd) of src (the bias of
+ * a q or k weight repacked in that order; count is a multiple of perm_hd). */
+static int upload_f32_perm(struct cu_ctx *c, const void *src, enum awq_dtype dt, size_t count, int perm_hd, float **out,
+			   char *err, size_t errlen)
 {
 	float *h = malloc(count * sizeof(float));
 	if (!h)
 		return awq_err(err, errlen, AWQ_ENOMEM, "cuda: out of host memory converting a vector");
 	for (size_t i = 0; i < count; i++)
-		h[i] = awq_load_float(src, dt, i);
+		h[i] = awq_load_float(src, dt, perm_hd ? (size_t)awq_rope_perm_src((int)i, perm_hd) : i);
 	cudaError_t e = cudaMalloc((void **)out, count * 4);
 	if (e == cudaSuccess)
 		e = h2d(c, *out, h, count * 4);
@@ -97,6 +99,12 @@ int awq_cu_upload_f32(struct cu_ctx *c, const void *src, enum awq_dtype dt, size
 		e = cudaStreamSynchronize(c->stream);
 	free(h);
 	return e == cudaSuccess ? 0 : awq_cu_fail(err, errlen, e, "uploading a vector");
+}
+
+int awq_cu_upload_f32(struct cu_ctx *c, const void *src, enum awq_dtype dt, size_t count, float **out, char *err,
+		      size_t errlen)
+{
+	return upload_f32_perm(c, src, dt, count, 0, out, err, errlen);
 }
 
 struct staging {
@@ -134,7 +142,8 @@ static int repack_one(struct cu_ctx *c, struct cu_weight *w, int j, struct stagi
 	if (rc)
 		return rc;
 	char *p = st->p;
-	struct awq_cu_q4_src src = {.n = (int)s->n, .k = (int)s->k, .group_size = s->group_size, .sym_zero = s->sym_zero};
+	struct awq_cu_q4_src src = {.n = (int)s->n, .k = (int)s->k, .group_size = s->group_size, .sym_zero = s->sym_zero,
+				    .rope_hd = j < 2 ? w->rope_hd : 0};
 	src.qweight = (const uint32_t *)p;
 	src.qzeros = s->qzeros ? (const uint32_t *)(p + up256(qb)) : NULL;
 	src.scales = (const uint16_t *)(p + up256(qb) + up256(zb));
@@ -164,8 +173,8 @@ static int upload_weight(struct cu_ctx *c, struct cu_weight *w, struct staging *
 	for (int j = 0; j < w->nsrc && !rc; j++) {
 		if (!w->src[j]->bias)
 			continue;
-		rc = awq_cu_upload_f32(c, w->src[j]->bias, w->src[j]->bias_dtype, (size_t)w->src[j]->n, &w->bias[j], err,
-				       errlen);
+		rc = upload_f32_perm(c, w->src[j]->bias, w->src[j]->bias_dtype, (size_t)w->src[j]->n,
+				     j < 2 ? w->rope_hd : 0, &w->bias[j], err, errlen);
 		w->mem[4 + j] = w->bias[j];
 	}
 	if (rc)
@@ -266,6 +275,8 @@ int awq_cu_collect_weights(struct cu_ctx *c)
 			continue;
 		cn->w = find_weight(c, src, nsrc, interleave);
 		c->wts[cn->w].kind = nsrc == 1 ? kind_of(n) : src[0]->fmt == AWQ_WFMT_AWQ4 ? CU_W_Q4 : CU_W_D16;
+		if (cn->exec == CU_X_QKV && cn->rope_attn >= 0 && c->wts[cn->w].kind == CU_W_Q4)
+			c->wts[cn->w].rope_hd = g->nodes[cn->rope_attn].p.attn.head_dim;
 		if (n->op == AWQ_OP_EMBED)
 			c->vocab = (int)n->w->n;
 	}

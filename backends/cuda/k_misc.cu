@@ -377,7 +377,8 @@ __global__ void attn_prep_kernel(struct awq_cu_prep p)
 	const int kind = ps.kind, h = ps.h, heads = ps.heads;
 	const float *nw = ps.nw, *freq = ps.freq;
 	const float eps = ps.eps;
-	float x = d < hd ? ps.src[((size_t)r * heads + h) * hd + d] : 0.f;
+	const int sd = p.perm && kind < 2 && d < hd ? awq_rope_perm_dst(d, hd) : d;
+	float x = d < hd ? ps.src[((size_t)r * heads + h) * hd + sd] : 0.f;
 	if (nw) {
 		float ss = block_sum(x * x, sh);
 		float inv = 1.0f / sqrtf(ss / (float)hd + eps);
@@ -417,13 +418,14 @@ __global__ void __launch_bounds__(256) attn_prep_rows_kernel(struct awq_cu_prep 
 	const int slot = idx % slots, r = idx / slots, pos = *p.d_pos + r;
 	const prep_slot ps = prep_slot_of(p, slot);
 	const int kind = ps.kind, h = ps.h, heads = ps.heads;
-	const float *src = ps.src + ((size_t)r * heads + h) * hd + lane;
+	const float *src = ps.src + ((size_t)r * heads + h) * hd;
 	const float *nw = ps.nw, *freq = ps.freq;
 	const float eps = ps.eps;
+	const bool perm = p.perm && kind < 2;
 	float x[V];
 #pragma unroll
 	for (int i = 0; i < V; i++)
-		x[i] = src[32 * i];
+		x[i] = src[perm ? awq_rope_perm_dst(lane + 32 * i, hd) : lane + 32 * i];
 	if (nw) {
 		float ss = 0.f;
 #pragma unroll
@@ -461,7 +463,7 @@ __global__ void __launch_bounds__(256) attn_prep_rows_kernel(struct awq_cu_prep 
 
 extern "C" cudaError_t awq_cu_attn_prep(cudaStream_t s, const struct awq_cu_prep *p)
 {
-	if (p->head_dim > 256 || p->head_dim % 2 || (!p->q_out && (p->q_norm || p->q_freq)))
+	if (p->head_dim > 256 || p->head_dim % 2 || (!p->q_out && (p->q_norm || p->q_freq)) || (p->perm && p->head_dim % 16))
 		return cudaErrorInvalidValue;
 	int slots = (p->q_out ? p->n_heads : 0) + 2 * p->n_kv_heads;
 	int threads = (p->head_dim + 31) / 32 * 32;

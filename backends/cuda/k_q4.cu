@@ -24,10 +24,58 @@
 template <int RT, bool AN = false> /* AN: the AWQ_CU_EPI_ADD_NORM form compiled in */
 static __device__ __forceinline__ void q4_epilogue(const struct awq_cu_out &o, float acc[RT][4], int tile0,
 						   int token_base, int rows, enum awq_cu_epilogue epi,
-						   const float *epi_s = nullptr)
+						   const float *epi_s = nullptr, int pos0 = 0)
 {
 	int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
 	int r0 = token_base + 2 * t;
+	if (epi == AWQ_CU_EPI_ROPE_KV) {
+		/* q, k, v of a fused projection (three segments, whole heads of hd rows): the q and k rows
+		 * of tile j of a head are stored as the pairs (8 j + g, 8 j + g + hd / 2) of the
+		 * rotate-half RoPE (awq_rope_perm_src), so acc[r][i] and acc[r][i + 2] are one pair of
+		 * token r0 + i; v's rows g, g + 8 are dims 16 j + g and + 8. The arithmetic is the prep
+		 * kernel's (attn_prep_kernel; sin and cos from rope_sincos): RoPE in f32 on the sum plus
+		 * bias, then q as f32, k and v as f16 cache rows of position pos0 + token. */
+		const struct awq_cu_rope_kv &rk = o.rk;
+		const int hd = rk.hd, tph = hd / 16, half = hd / 2;
+#pragma unroll
+		for (int r = 0; r < RT; r++) {
+			const int tile = tile0 + r;
+			const int s = tile < o.tile_end[0] ? 0 : tile < o.tile_end[1] ? 1 : 2;
+			if (tile >= o.tile_end[2])
+				continue;
+			const int lt = tile - (s == 0 ? 0 : s == 1 ? o.tile_end[0] : o.tile_end[1]);
+			const int head = lt / tph, j = lt % tph, n = cu_sel3(o.n, s);
+			const int da = s < 2 ? 8 * j + g : 16 * j + g, db = s < 2 ? da + half : da + 8;
+			const float *bias = cu_sel3(o.bias, s);
+			const float ba = bias ? bias[lt * 16 + g] : 0.f, bb = bias ? bias[lt * 16 + g + 8] : 0.f;
+			const float *freq = s == 0 ? rk.q_freq : s == 1 ? rk.k_freq : nullptr;
+			const float fr = freq ? freq[da] : 0.f;
+#pragma unroll
+			for (int i = 0; i < 2; i++) {
+				const int row = r0 + i;
+				if (row >= rows)
+					continue;
+				float lo = acc[r][i] + ba, hi = acc[r][i + 2] + bb;
+				if (freq) {
+					float sn, cs;
+					rope_sincos((float)(pos0 + row) * fr, &sn, &cs);
+					const float l2 = lo * cs - hi * sn;
+					hi = hi * cs + lo * sn;
+					lo = l2;
+				}
+				if (s == 0) {
+					float *q = o.ptr[0] + (size_t)row * n + head * hd;
+					q[da] = lo;
+					q[db] = hi;
+				} else {
+					uint16_t *c = (s == 1 ? rk.kc : rk.vc) + ((size_t)(pos0 + row) * (n / hd) + head) * hd;
+					c[da] = __half_as_ushort(__float2half_rn(lo));
+					c[db] = __half_as_ushort(__float2half_rn(hi));
+				}
+			}
+		}
+		return;
+	}
 	if (AN && epi == AWQ_CU_EPI_ADD_NORM) {
 		/* h = res + W x, xn = h * norm_w, and the block's sum of h^2 per token: lanes of one t hold
 		 * tokens 2t, 2t + 1, their g the tile's features g and g + 8, so the sum runs over the lane
@@ -247,6 +295,9 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) q4_gemv_kernel(struct awq_cu_q
 #pragma unroll
 		for (int i = 0; i < 4; i++)
 			red[warp][r][i][lane] = acc[r][i];
+	/* the position of AWQ_CU_EPI_ROPE_KV (written before the step's first kernel), loaded across the
+	 * barrier */
+	const int pos0 = epi == AWQ_CU_EPI_ROPE_KV && warp == 0 ? __ldg(out.rk.d_pos) : 0;
 	__syncthreads();
 	if (warp != 0)
 		return;
@@ -261,7 +312,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) q4_gemv_kernel(struct awq_cu_q
 		}
 	if (epi == AWQ_CU_EPI_SILU_MUL && (RT != 2 || tile0 + 1 >= w.tiles))
 		return;
-	q4_epilogue<RT, true>(out, acc, tile0, 0, rows, epi);
+	q4_epilogue<RT, true>(out, acc, tile0, 0, rows, epi, nullptr, pos0);
 }
 
 template <int RT>
@@ -305,6 +356,16 @@ extern "C" cudaError_t awq_cu_q4_gemv(cudaStream_t s, const struct awq_cu_q4 *w,
 	if (epi == AWQ_CU_EPI_ADD_NORM && (out->nseg != 1 || !out->nrm.res || !out->nrm.norm_w || !out->nrm.xn || !out->nrm.sumsq ||
 					   out->tile_end[0] != w->tiles || out->n[0] % 4))
 		return cudaErrorInvalidValue;
+	/* the RoPE / KV-cache epilogue: three segments of whole heads, every pointer set */
+	if (epi == AWQ_CU_EPI_ROPE_KV) {
+		const struct awq_cu_rope_kv &rk = out->rk;
+		const int tph = rk.hd / 16;
+		if (out->nseg != 3 || rk.hd < 16 || rk.hd % 16 || !out->ptr[0] || !rk.kc || !rk.vc || !rk.d_pos ||
+		    !rk.q_freq || !rk.k_freq || out->tile_end[2] != w->tiles || out->n[0] % rk.hd || out->n[1] % rk.hd ||
+		    out->n[2] != out->n[1] || out->tile_end[0] * 16 != out->n[0] ||
+		    (out->tile_end[1] - out->tile_end[0]) * 16 != out->n[1] || out->tile_end[0] % tph)
+			return cudaErrorInvalidValue;
+	}
 	cudaError_t e2;
 	v2_last = awq_cu_gemv_choice{0, 0, 0, 0, 0};
 	if (try_gemv2(s, w, x, rows, out, epi, sm_count, &e2))
@@ -695,6 +756,9 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 			}
 		}
 	}
+	/* the position of AWQ_CU_EPI_ROPE_KV (written before the step's first kernel), loaded across the
+	 * reduction */
+	const int pos0 = epi == AWQ_CU_EPI_ROPE_KV && warp == 0 ? __ldg(out.rk.d_pos) : 0;
 	v2_wait<0>();
 	/* Cross-warp reduction in the warps' own ring space: [RT][4][32] floats per warp (other lanes'
 	 * ring bytes: every lane's copies have landed and been read before the barrier). */
@@ -728,7 +792,7 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 				     ? reinterpret_cast<const float *>(reinterpret_cast<const float4 *>(dsm + kw * warp_bytes) +
 								       (size_t)RT * w.groups * 8)
 				     : nullptr;
-	q4_epilogue<RT, (XN & XN_EPI) != 0>(out, acc, tile0, 0, rows, epi, epi_s);
+	q4_epilogue<RT, (XN & XN_EPI) != 0>(out, acc, tile0, 0, rows, epi, epi_s, pos0);
 #else
 	if (rows < 0) { /* references the helpers so that pre-sm_80 passes compile without warnings */
 		v2_cp16(0, x);
@@ -1132,7 +1196,7 @@ extern "C" cudaError_t awq_cu_q4_gemm(cudaStream_t s, const struct awq_cu_q4 *w,
 	/* 128-token tiles reuse each dequantized weight over more tokens (measured faster at 512 tokens
 	 * even with one block per SM); 64-token tiles when a step has few rows or the wide grid would
 	 * leave most SMs idle. */
-	if (epi == AWQ_CU_EPI_ADD_NORM || out->nrm.xn_sumsq) /* decode-only forms */
+	if (epi == AWQ_CU_EPI_ADD_NORM || epi == AWQ_CU_EPI_ROPE_KV || out->nrm.xn_sumsq) /* decode-only forms */
 		return cudaErrorInvalidValue;
 	long big = (long)((w->tiles + GM_TILES - 1) / GM_TILES) * ((rows + 127) / 128);
 	int wide = rows > 64 && big >= sm_count / 2;

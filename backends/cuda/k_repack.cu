@@ -20,6 +20,9 @@ __global__ void q4_repack_weights(struct awq_cu_q4_src src, uint4 *dst, int tile
 	int lane = (int)(i % 32), c = (int)((i / 32) % chunks), T = (int)(i / (32 * (size_t)chunks));
 	int g = lane >> 2, t = lane & 3;
 	int rows[2] = {T * 16 + g, T * 16 + g + 8};
+	if (src.rope_hd)
+		for (int h = 0; h < 2; h++)
+			rows[h] = rows[h] < src.n ? awq_rope_perm_src(rows[h], src.rope_hd) : rows[h];
 	uint32_t out[4];
 	for (int j = 0; j < 4; j++) {
 		int kk = c * 64 + j * 16 + 2 * t;
@@ -51,6 +54,8 @@ __global__ void q4_repack_groups(struct awq_cu_q4_src src, uint32_t *scales, uin
 	uint2 z = make_uint2(0, 0);
 	for (int r = 0; r < 16; r++) {
 		int row = T * 16 + r;
+		if (src.rope_hd && row < src.n)
+			row = awq_rope_perm_src(row, src.rope_hd);
 		bool ok = row < src.n && gi < src_groups;
 		uint32_t zv = 0;
 		if (ok)
@@ -63,6 +68,10 @@ __global__ void q4_repack_groups(struct awq_cu_q4_src src, uint32_t *scales, uin
 	zeros[d] = z;
 	for (int g = 0; g < 8; g++) {
 		int lo = T * 16 + g, hi = lo + 8;
+		if (src.rope_hd && hi < src.n) { /* (n is a multiple of rope_hd) */
+			lo = awq_rope_perm_src(lo, src.rope_hd);
+			hi = awq_rope_perm_src(hi, src.rope_hd);
+		}
 		uint16_t sl = (lo < src.n && gi < src_groups) ? src.scales[(size_t)gi * src.n + lo] : 0;
 		uint16_t sh = (hi < src.n && gi < src_groups) ? src.scales[(size_t)gi * src.n + hi] : 0;
 		scales[d * 8 + g] = (uint32_t)sl | ((uint32_t)sh << 16);

@@ -24,6 +24,7 @@ struct expect {
 	int rope_folded, norm_folded; /* per attention node */
 	int epinorm;     /* with AWQ_CUDA_EPINORM=1: ADD nodes formed in a MATMUL's epilogue */
 	int epinorm_w16; /* the same with AWQ_CUDA_EPINORM_W16=1 as well */
+	int qkv_rope;    /* the attention prep in the q/k/v projection's epilogue (unless AWQ_CUDA_QKV_ROPE=0) */
 };
 
 /* The backend's planning of graph g as prepare does it: fusions, their lifetimes, the arena, the
@@ -60,8 +61,9 @@ static void plan_free(struct cu_ctx *c)
 }
 
 /* epinorm: 0 off, 1 on (AWQ weights), 2 on with 16-bit weights too (AWQ_CUDA_EPINORM_W16=1) */
-static int check(const struct expect *e, int max_tokens, int epinorm)
+static int check(const struct expect *e, int max_tokens, int epinorm, int qkv_rope)
 {
+	setenv("AWQ_CUDA_QKV_ROPE", qkv_rope ? "1" : "0", 1);
 	setenv("AWQ_CUDA_EPINORM", epinorm ? "1" : "0", 1);
 	setenv("AWQ_CUDA_EPINORM_W16", epinorm == 2 ? "1" : "0", 1);
 	char err[AWQ_ERRLEN] = "";
@@ -77,7 +79,8 @@ static int check(const struct expect *e, int max_tokens, int epinorm)
 	}
 	struct cu_ctx c;
 	fails += plan(&c, &g, max_tokens, e->preset);
-	int launches = 0, add_norm = 0, qkv = 0, gate_up = 0, rope_ok = 1, norm_ok = 1, epi = 0, epi_ok = 1;
+	int launches = 0, add_norm = 0, qkv = 0, gate_up = 0, rope_ok = 1, norm_ok = 1, epi = 0, epi_ok = 1, qr = 0,
+	    qr_ok = 1;
 	for (int i = 0; i < g.n_nodes; i++) {
 		const struct cu_node *cn = &c.nodes[i];
 		if (strncmp(g.values[g.nodes[i].out].name, "l1.", 3) || cn->exec == CU_X_SKIP)
@@ -93,18 +96,25 @@ static int check(const struct expect *e, int max_tokens, int epinorm)
 		if (g.nodes[i].op == AWQ_OP_ATTENTION) {
 			rope_ok &= (cn->rope_q >= 0 && cn->rope_k >= 0) == e->rope_folded;
 			norm_ok &= (cn->norm_q >= 0 && cn->norm_k >= 0) == e->norm_folded;
+			if (cn->qkv_by >= 0) {
+				qr++;
+				qr_ok &= c.nodes[cn->qkv_by].exec == CU_X_QKV && c.nodes[cn->qkv_by].rope_attn == i &&
+					 g.nodes[c.nodes[cn->qkv_by].mm[0]].out == cn->q_raw;
+			}
 		}
 	}
+	const int want_qr = qkv_rope ? e->qkv_rope : 0;
 	const int want_epi = epinorm == 2 ? e->epinorm_w16 : epinorm ? e->epinorm : 0;
 	int ok = launches == e->launches && add_norm == e->add_norm && qkv == e->qkv && gate_up == e->gate_up &&
-		 rope_ok && norm_ok && epi == want_epi && epi_ok;
-	printf("%s %s %s (max_tokens %d%s): layer 1 runs %d launches (want %d), add+norm %d/%d, qkv %d/%d, gate/up "
-	       "%d/%d, rope %s, qk-norm %s, in a matmul's epilogue %d/%d%s\n",
+		 rope_ok && norm_ok && epi == want_epi && epi_ok && qr == want_qr && qr_ok;
+	printf("%s %s %s (max_tokens %d%s%s): layer 1 runs %d launches (want %d), add+norm %d/%d, qkv %d/%d, gate/up "
+	       "%d/%d, rope %s, qk-norm %s, in a matmul's epilogue %d/%d%s, prep in the q/k/v epilogue %d/%d%s\n",
 	       ok ? "ok  " : "FAIL", e->preset, e->precision, max_tokens,
-	       epinorm == 2 ? ", AWQ_CUDA_EPINORM_W16=1" : epinorm ? ", AWQ_CUDA_EPINORM=1" : "", launches,
-	       e->launches, add_norm, e->add_norm, qkv, e->qkv, gate_up, e->gate_up,
-	       rope_ok ? "as expected" : "NOT as expected", norm_ok ? "as expected" : "NOT as expected", epi, want_epi,
-	       epi_ok ? "" : " (producer not linked back)");
+	       epinorm == 2 ? ", AWQ_CUDA_EPINORM_W16=1" : epinorm ? ", AWQ_CUDA_EPINORM=1" : "",
+	       qkv_rope ? "" : ", AWQ_CUDA_QKV_ROPE=0", launches, e->launches, add_norm, e->add_norm, qkv, e->qkv,
+	       gate_up, e->gate_up, rope_ok ? "as expected" : "NOT as expected",
+	       norm_ok ? "as expected" : "NOT as expected", epi, want_epi, epi_ok ? "" : " (producer not linked back)",
+	       qr, want_qr, qr_ok ? "" : " (not linked both ways)");
 	fails += !ok;
 	plan_free(&c);
 	awq_graph_free(&g);
@@ -226,17 +236,20 @@ int main(void)
 	 * attention (prep + kernels), o, add+norm, gate/up (+SiLU), down, and the closing ADD that fuses
 	 * with the next layer's input norm. */
 	static const struct expect ex[] = {
-		{"qwen3-0.6b", "awq", 7, 2, 1, 1, 1, 1, 2, 2},
-		{"qwen3-0.6b", "bf16", 7, 2, 1, 1, 1, 1, 0, 2},
-		{"qwen2.5-0.5b", "awq", 7, 2, 1, 1, 1, 0, 2, 2},
-		{"tinyllama-1.1b", "awq", 7, 2, 1, 1, 1, 0, 2, 2},
+		{"qwen3-0.6b", "awq", 7, 2, 1, 1, 1, 1, 2, 2, 0},
+		{"qwen3-0.6b", "bf16", 7, 2, 1, 1, 1, 1, 0, 2, 0},
+		{"qwen2.5-0.5b", "awq", 7, 2, 1, 1, 1, 0, 2, 2, 1},
+		{"tinyllama-1.1b", "awq", 7, 2, 1, 1, 1, 0, 2, 2, 1},
+		{"tinyllama-1.1b", "bf16", 7, 2, 1, 1, 1, 0, 0, 2, 0},
 	};
 	int f = 0;
 	for (size_t i = 0; i < sizeof(ex) / sizeof(ex[0]); i++)
 		for (int en = 0; en < 3; en++) {
-			f += check(&ex[i], 1, en);
-			f += check(&ex[i], 512, en);
+			f += check(&ex[i], 1, en, 1);
+			f += check(&ex[i], 512, en, 1);
 		}
+	f += check(&ex[3], 1, 1, 0);
+	unsetenv("AWQ_CUDA_QKV_ROPE");
 	f += check_moe("awq g128", AWQ_WFMT_AWQ4, 128, 1, 0, 2, 0);
 	f += check_moe("awq g64", AWQ_WFMT_AWQ4, 64, 1, 0, 2, 0);
 	f += check_moe("awq g128", AWQ_WFMT_AWQ4, 128, 0, 0, 0, 0);

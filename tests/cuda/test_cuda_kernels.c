@@ -132,8 +132,10 @@ static void make_q4(struct q4w *q, int n, int k, int group, int zp)
 		}
 }
 
-/* Repack sources into one device weight: concatenated (interleave 0) or gate/up interleaved. */
-static struct awq_cu_q4 to_device(struct q4w *const *src, int nsrc, int interleave)
+/* Repack sources into one device weight: concatenated (interleave 0) or gate/up interleaved; with
+ * rope_hd > 0 the first two sources' rows in the order of awq_rope_perm_src (a q/k/v weight of the
+ * RoPE epilogue). */
+static struct awq_cu_q4 to_device_perm(struct q4w *const *src, int nsrc, int interleave, int rope_hd)
 {
 	struct awq_cu_q4 q = {0};
 	const struct awq_weight *w0 = &src[0]->w;
@@ -149,7 +151,8 @@ static struct awq_cu_q4 to_device(struct q4w *const *src, int nsrc, int interlea
 	int base = 0;
 	for (int j = 0; j < nsrc; j++) {
 		const struct awq_weight *w = &src[j]->w;
-		struct awq_cu_q4_src s = {.n = (int)w->n, .k = (int)w->k, .group_size = w->group_size, .sym_zero = 8};
+		struct awq_cu_q4_src s = {.n = (int)w->n, .k = (int)w->k, .group_size = w->group_size, .sym_zero = 8,
+					  .rope_hd = j < 2 ? rope_hd : 0};
 		s.qweight = up(w->qweight, (size_t)w->k * w->n / 2);
 		s.qzeros = w->qzeros ? up(w->qzeros, (size_t)(w->k / w->group_size) * w->n / 2) : NULL;
 		s.scales = up(w->scales, (size_t)(w->k / w->group_size) * w->n * 2);
@@ -159,6 +162,11 @@ static struct awq_cu_q4 to_device(struct q4w *const *src, int nsrc, int interlea
 		base += (int)((w->n + 15) / 16);
 	}
 	return q;
+}
+
+static struct awq_cu_q4 to_device(struct q4w *const *src, int nsrc, int interleave)
+{
+	return to_device_perm(src, nsrc, interleave, 0);
 }
 
 static void matmul_ref(const double *deq, int n, int k, const float *x, int rows, double *out, int ld, int off)
@@ -918,6 +926,147 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets, int norm
 	cudaFree(dqw), cudaFree(dkw);
 }
 
+/* rows (<= 8) cache rows of n halves at position pos of a [pos + rows + 1][n] f16 cache against
+ * ref [rows][n]; every other half of the cache (poisoned) must be untouched. */
+static void check_cache(const char *what, const uint16_t *dev, int pos, int rows, int n, const double *ref)
+{
+	size_t total = (size_t)(pos + rows + 1) * n;
+	uint16_t *h = malloc(total * 2);
+	int ok = cudaDeviceSynchronize() == cudaSuccess && cudaMemcpy(h, dev, total * 2, cudaMemcpyDeviceToHost) == cudaSuccess;
+	double num = 0, den = 0;
+	size_t stray = 0;
+	for (size_t i = 0; ok && i < total; i++) {
+		size_t r = i / n;
+		if (r < (size_t)pos || r >= (size_t)(pos + rows)) {
+			stray += h[i] != 0xffffu;
+			continue;
+		}
+		double v = awq_f16_to_f32(h[i]), w = ref[(r - pos) * n + i % n];
+		if (!isfinite(v))
+			ok = 0;
+		num += (v - w) * (v - w);
+		den += w * w;
+	}
+	double rel = sqrt(num / (den > 0 ? den : 1e-30));
+	ok = ok && !stray && rel <= 3e-3;
+	printf("%s %s: rel_err %.3g (tol 3e-3), %zu halves written outside its rows\n", ok ? "ok  " : "FAIL", what, rel,
+	       stray);
+	fails += !ok;
+	free(h);
+}
+
+/* The q/k/v decode GEMV whose epilogue does the attention prep (AWQ_CU_EPI_ROPE_KV): q and k rows
+ * repacked per head in the RoPE pair order (rope_hd), biases permuted as the backend uploads them;
+ * q with RoPE into its output, k with RoPE and v into the f16 cache rows at pos. Then prefill's
+ * route on the same weight: the plain store (permuted q and k) and the prep kernel reading it
+ * through awq_cu_prep.perm. Against RoPE in double on the unpermuted product. */
+static void test_q4_rope_kv(int nh, int nkv, int hd, int k, int group, int bias, int pos)
+{
+	const int ns[3] = {nh * hd, nkv * hd, nkv * hd}, rows_list[4] = {1, 2, 3, 8};
+	struct q4w w[3], *src[3];
+	for (int j = 0; j < 3; j++) {
+		make_q4(&w[j], ns[j], k, group, j != 1);
+		src[j] = &w[j];
+	}
+	struct awq_cu_q4 q = to_device_perm(src, 3, 0, hd);
+	float *b[3] = {NULL, NULL, NULL}, *db[3] = {NULL, NULL, NULL};
+	for (int j = 0; bias && j < 3; j++) {
+		b[j] = malloc((size_t)ns[j] * 4);
+		float *bp = malloc((size_t)ns[j] * 4);
+		for (int i = 0; i < ns[j]; i++)
+			b[j][i] = (float)urand(-0.5, 0.5);
+		for (int i = 0; i < ns[j]; i++)
+			bp[i] = j < 2 ? b[j][awq_rope_perm_src(i, hd)] : b[j][i];
+		db[j] = up(bp, (size_t)ns[j] * 4);
+		free(bp);
+	}
+	float *invf = malloc((size_t)hd / 2 * 4);
+	for (int d = 0; d < hd / 2; d++)
+		invf[d] = (float)pow(10000.0, -2.0 * d / hd);
+	float *dinv = up(invf, (size_t)hd / 2 * 4);
+	int *dpos = up(&pos, 4);
+	float *x = malloc((size_t)8 * k * 4);
+	for (size_t i = 0; i < (size_t)8 * k; i++)
+		x[i] = (float)urand(-1, 1);
+	float *dx = up(x, (size_t)8 * k * 4);
+	double *ref[3];
+	for (int j = 0; j < 3; j++) { /* [8][n]: W x + bias, RoPE on q and k */
+		ref[j] = malloc((size_t)8 * ns[j] * sizeof(double));
+		matmul_ref(w[j].deq, ns[j], k, x, 8, ref[j], ns[j], 0);
+		for (int r = 0; r < 8; r++)
+			for (int i = 0; i < ns[j]; i++)
+				ref[j][(size_t)r * ns[j] + i] += b[j] ? b[j][i] : 0.f;
+		for (int r = 0; j < 2 && r < 8; r++)
+			for (int h = 0; h < ns[j] / hd; h++)
+				for (int d = 0; d < hd / 2; d++) {
+					double *e = ref[j] + (size_t)r * ns[j] + (size_t)h * hd;
+					double a = (double)(pos + r) * invf[d], x1 = e[d], x2 = e[d + hd / 2];
+					e[d] = x1 * cos(a) - x2 * sin(a);
+					e[d + hd / 2] = x2 * cos(a) + x1 * sin(a);
+				}
+	}
+	for (int ri = 0; ri < 4; ri++) {
+		const int rows = rows_list[ri], cache = (pos + rows + 1) * ns[1];
+		for (int route = 0; route < 2; route++) { /* 0: the epilogue; 1: store + prep (prefill's) */
+			float *qo = poisoned((size_t)rows * ns[0]);
+			uint16_t *kc = poisoned16((size_t)cache), *vc = poisoned16((size_t)cache);
+			struct awq_cu_out o = {.nseg = 3, .tile_end = {ns[0] / 16, (ns[0] + ns[1]) / 16, q.tiles},
+					       .n = {ns[0], ns[1], ns[2]}, .bias = {db[0], db[1], db[2]}};
+			cudaError_t e;
+			float *raw[3] = {NULL, NULL, NULL};
+			if (route == 0) {
+				o.ptr[0] = qo;
+				o.rk = (struct awq_cu_rope_kv){.q_freq = dinv, .k_freq = dinv, .kc = kc, .vc = vc, .d_pos = dpos,
+							       .hd = hd};
+				e = awq_cu_q4_gemv(0, &q, dx, rows, &o, AWQ_CU_EPI_ROPE_KV, sm_count);
+			} else {
+				for (int j = 0; j < 3; j++)
+					o.ptr[j] = raw[j] = poisoned((size_t)rows * ns[j]);
+				e = awq_cu_q4_gemv(0, &q, dx, rows, &o, AWQ_CU_EPI_STORE, sm_count);
+				struct awq_cu_prep pp = {.q = raw[0], .k = raw[1], .v = raw[2], .q_freq = dinv, .k_freq = dinv,
+							 .q_out = qo, .kc = kc, .vc = vc, .d_pos = dpos, .rows = rows, .n_heads = nh,
+							 .n_kv_heads = nkv, .head_dim = hd, .perm = 1};
+				if (e == cudaSuccess)
+					e = awq_cu_attn_prep(0, &pp);
+			}
+			char what[160];
+			snprintf(what, sizeof(what), "q/k/v %s heads %d/%d d=%d k=%d g=%d%s rows=%d pos=%d",
+				 route ? "store + prep (perm)" : "GEMV with RoPE and KV write", nh, nkv, hd, k, group,
+				 bias ? " bias" : "", rows, pos);
+			if (e != cudaSuccess)
+				printf("FAIL %s: launch %s\n", what, cudaGetErrorString(e)), fails++;
+			char wq[200];
+			snprintf(wq, sizeof(wq), "%s: q", what);
+			check(wq, ref[0], qo, (size_t)rows * ns[0], 3e-3);
+			snprintf(wq, sizeof(wq), "%s: k cache", what);
+			check_cache(wq, kc, pos, rows, ns[1], ref[1]);
+			snprintf(wq, sizeof(wq), "%s: v cache", what);
+			check_cache(wq, vc, pos, rows, ns[2], ref[2]);
+			cudaFree(qo), cudaFree(kc), cudaFree(vc);
+			for (int j = 0; j < 3; j++)
+				cudaFree(raw[j]);
+		}
+	}
+	/* refused: a segment that is not whole heads */
+	{
+		struct awq_cu_out o = {.nseg = 3, .tile_end = {ns[0] / 16 - 1, (ns[0] + ns[1]) / 16, q.tiles},
+				       .n = {ns[0] - 16, ns[1], ns[2]}, .ptr = {(float *)dx}};
+		o.rk = (struct awq_cu_rope_kv){.q_freq = dinv, .k_freq = dinv, .kc = (uint16_t *)dx, .vc = (uint16_t *)dx,
+					       .d_pos = dpos, .hd = hd};
+		int refused = awq_cu_q4_gemv(0, &q, dx, 1, &o, AWQ_CU_EPI_ROPE_KV, sm_count) == cudaErrorInvalidValue;
+		cudaGetLastError();
+		printf("%s q/k/v RoPE epilogue with a partial head refused\n", refused ? "ok  " : "FAIL");
+		fails += !refused;
+	}
+	cudaFree((void *)q.q), cudaFree((void *)q.scales), cudaFree((void *)q.zeros);
+	cudaFree(dinv), cudaFree(dpos), cudaFree(dx);
+	for (int j = 0; j < 3; j++) {
+		free(w[j].qw), free(w[j].qz), free(w[j].sc), free(w[j].deq), free(ref[j]), free(b[j]);
+		cudaFree(db[j]);
+	}
+	free(invf), free(x);
+}
+
 /* The AWQ_CUDA_GEMV parser refuses malformed specs (host code: runs without a device too). */
 static void test_gemv_override_specs(void)
 {
@@ -1014,6 +1163,12 @@ int main(void)
 	test_w16(77, 37, 0);
 	test_w16_epinorm(1024, 1152, 344, 1);
 	test_w16_epinorm(1000, 256, 200, 0); /* a partial last block of rows */
+	test_q4_rope_kv(8, 2, 128, 1024, 128, 0, 37); /* the streaming kernel */
+	test_q4_rope_kv(4, 4, 64, 768, 64, 1, 5);     /* with biases (Qwen2) */
+	test_q4_rope_kv(2, 1, 32, 256, 32, 1, 100);   /* g32: the fallback kernel */
+	awq_cu_q4_gemv_tune(1, 0, 0, 0, -1);
+	test_q4_rope_kv(8, 2, 128, 1024, 128, 1, 3); /* the fallback kernel forced */
+	awq_cu_q4_gemv_tune(0, 0, 0, 0, -1);
 	test_attention(8, 2, 128, 200, 1, 0); /* 4 splits merged by the last block */
 	test_attention(8, 2, 128, 200, 0, 0);
 	test_attention(4, 4, 64, 70, 1, 0);
