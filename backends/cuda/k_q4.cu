@@ -21,14 +21,17 @@
 
 /* Write one warp's accumulators of RT tiles from tile0 (fused SiLU-mul: the pair gate = acc[0],
  * up = acc[1] of interleaved tiles). Rows of tokens 2t, 2t+1; features g, g + 8 of each tile. */
-template <int RT, bool AN = false> /* AN: the AWQ_CU_EPI_ADD_NORM form compiled in */
+/* AN: the AWQ_CU_EPI_ADD_NORM form compiled in; ROPE: the AWQ_CU_EPI_ROPE_KV form (separate
+ * instantiations: compiled into every decode GEMV, that form changed the register allocation of
+ * the others and cost ~1% of qwen3 decode, session 24) */
+template <int RT, bool AN = false, bool ROPE = false>
 static __device__ __forceinline__ void q4_epilogue(const struct awq_cu_out &o, float acc[RT][4], int tile0,
 						   int token_base, int rows, enum awq_cu_epilogue epi,
 						   const float *epi_s = nullptr, int pos0 = 0)
 {
 	int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
 	int r0 = token_base + 2 * t;
-	if (epi == AWQ_CU_EPI_ROPE_KV) {
+	if (ROPE && epi == AWQ_CU_EPI_ROPE_KV) {
 		/* q, k, v of a fused projection (three segments, whole heads of hd rows): the q and k rows
 		 * of tile j of a head are stored as the pairs (8 j + g, 8 j + g + hd / 2) of the
 		 * rotate-half RoPE (awq_rope_perm_src), so acc[r][i] and acc[r][i + 2] are one pair of
@@ -191,7 +194,7 @@ static __device__ __forceinline__ void q4_load_chunks(const uint4 *const qb[RT],
 	}
 }
 
-template <int RT, bool G64>
+template <int RT, bool G64, bool ROPE = false>
 __global__ void __launch_bounds__(DEC_WARPS * 32) q4_gemv_kernel(struct awq_cu_q4 w, const float *__restrict__ x,
 								 int rows, struct awq_cu_out out,
 								 enum awq_cu_epilogue epi, int staged)
@@ -297,7 +300,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) q4_gemv_kernel(struct awq_cu_q
 			red[warp][r][i][lane] = acc[r][i];
 	/* the position of AWQ_CU_EPI_ROPE_KV (written before the step's first kernel), loaded across the
 	 * barrier */
-	const int pos0 = epi == AWQ_CU_EPI_ROPE_KV && warp == 0 ? __ldg(out.rk.d_pos) : 0;
+	const int pos0 = ROPE && epi == AWQ_CU_EPI_ROPE_KV && warp == 0 ? __ldg(out.rk.d_pos) : 0;
 	__syncthreads();
 	if (warp != 0)
 		return;
@@ -312,7 +315,7 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) q4_gemv_kernel(struct awq_cu_q
 		}
 	if (epi == AWQ_CU_EPI_SILU_MUL && (RT != 2 || tile0 + 1 >= w.tiles))
 		return;
-	q4_epilogue<RT, true>(out, acc, tile0, 0, rows, epi, nullptr, pos0);
+	q4_epilogue<RT, true, ROPE>(out, acc, tile0, 0, rows, epi, nullptr, pos0);
 }
 
 template <int RT>
@@ -323,8 +326,13 @@ static cudaError_t launch_gemv(cudaStream_t s, const struct awq_cu_q4 *w, const 
 	size_t smem = (size_t)RT * w->groups * 40;
 	int staged = smem <= 32768;
 	smem = staged ? smem : 0;
-	if (w->group_size % 64 == 0)
+	const bool rope = epi == AWQ_CU_EPI_ROPE_KV;
+	if (w->group_size % 64 == 0 && rope)
+		q4_gemv_kernel<RT, true, true><<<grid, DEC_WARPS * 32, smem, s>>>(*w, x, rows, *out, epi, staged);
+	else if (w->group_size % 64 == 0)
 		q4_gemv_kernel<RT, true><<<grid, DEC_WARPS * 32, smem, s>>>(*w, x, rows, *out, epi, staged);
+	else if (rope)
+		q4_gemv_kernel<RT, false, true><<<grid, DEC_WARPS * 32, smem, s>>>(*w, x, rows, *out, epi, staged);
 	else
 		q4_gemv_kernel<RT, false><<<grid, DEC_WARPS * 32, smem, s>>>(*w, x, rows, *out, epi, staged);
 	return cudaGetLastError();
@@ -484,6 +492,7 @@ static __device__ __forceinline__ uint4 v2_lds16(uint32_t a)
  * plain one: the gate/up reader took 20.2 us instead of 19.2 (ncu, session 13). */
 #define XN_READ 1
 #define XN_EPI 2
+#define XN_ROPE 4 /* the AWQ_CU_EPI_ROPE_KV epilogue (q4_epilogue's ROPE) */
 template <int RT, int S, bool XR = false, int XN = 0, bool XH = false>
 __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct awq_cu_q4 w, const float *__restrict__ x,
 									 int rows, struct awq_cu_out out,
@@ -758,7 +767,7 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 	}
 	/* the position of AWQ_CU_EPI_ROPE_KV (written before the step's first kernel), loaded across the
 	 * reduction */
-	const int pos0 = epi == AWQ_CU_EPI_ROPE_KV && warp == 0 ? __ldg(out.rk.d_pos) : 0;
+	const int pos0 = (XN & XN_ROPE) && epi == AWQ_CU_EPI_ROPE_KV && warp == 0 ? __ldg(out.rk.d_pos) : 0;
 	v2_wait<0>();
 	/* Cross-warp reduction in the warps' own ring space: [RT][4][32] floats per warp (other lanes'
 	 * ring bytes: every lane's copies have landed and been read before the barrier). */
@@ -792,7 +801,7 @@ __global__ void __launch_bounds__(V2_MAX_WARPS * 32, 1) q4_gemv2_kernel(struct a
 				     ? reinterpret_cast<const float *>(reinterpret_cast<const float4 *>(dsm + kw * warp_bytes) +
 								       (size_t)RT * w.groups * 8)
 				     : nullptr;
-	q4_epilogue<RT, (XN & XN_EPI) != 0>(out, acc, tile0, 0, rows, epi, epi_s, pos0);
+	q4_epilogue<RT, (XN & XN_EPI) != 0, (XN & XN_ROPE) != 0>(out, acc, tile0, 0, rows, epi, epi_s, pos0);
 #else
 	if (rows < 0) { /* references the helpers so that pre-sm_80 passes compile without warnings */
 		v2_cp16(0, x);
@@ -877,6 +886,16 @@ static cudaError_t launch_gemv2_s(int S, int xmode, cudaStream_t s, const struct
 				  const struct awq_cu_out *out, enum awq_cu_epilogue epi, int kw, int per, size_t smem,
 				  int pdl)
 {
+	if (epi == AWQ_CU_EPI_ROPE_KV) { /* the RoPE / KV-cache epilogue's own instantiations */
+		if (xmode == 2)
+			return S == 2 ? launch_gemv2<RT, 2, true, XN_ROPE, true>(s, w, x, rows, out, epi, kw, per, smem, pdl)
+				      : launch_gemv2<RT, 4, true, XN_ROPE, true>(s, w, x, rows, out, epi, kw, per, smem, pdl);
+		if (xmode == 1)
+			return S == 2 ? launch_gemv2<RT, 2, true, XN_ROPE>(s, w, x, rows, out, epi, kw, per, smem, pdl)
+				      : launch_gemv2<RT, 4, true, XN_ROPE>(s, w, x, rows, out, epi, kw, per, smem, pdl);
+		return out->nrm.xn_sumsq ? launch_gemv2_xn<RT, XN_READ | XN_ROPE>(S, s, w, x, rows, out, epi, kw, per, smem, pdl)
+					 : launch_gemv2_xn<RT, XN_ROPE>(S, s, w, x, rows, out, epi, kw, per, smem, pdl);
+	}
 	if (xmode == 2 && epi == AWQ_CU_EPI_ADD_NORM) /* f16 activations in the ring, the norm's producer */
 		return S == 2 ? launch_gemv2<RT, 2, true, XN_EPI, true>(s, w, x, rows, out, epi, kw, per, smem, pdl)
 			      : launch_gemv2<RT, 4, true, XN_EPI, true>(s, w, x, rows, out, epi, kw, per, smem, pdl);
