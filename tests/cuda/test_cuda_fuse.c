@@ -228,10 +228,34 @@ static int check_env_int(void)
 	return fails;
 }
 
+/* The RoPE pair order of the q/k/v epilogue's repack (awq_rope_perm_src, its inverse
+ * awq_rope_perm_dst): a permutation within each head, rows g and g + 8 of every tile the pair
+ * (d, d + hd / 2) of the rotate-half RoPE. */
+static int check_rope_perm(void)
+{
+	int bad = 0;
+	for (int hd = 16; hd <= 256; hd *= 2) {
+		int seen[256] = {0};
+		for (int r = 0; r < 3 * hd; r++) { /* three heads */
+			const int d = awq_rope_perm_src(r, hd) - r / hd * hd;
+			bad += d < 0 || d >= hd || awq_rope_perm_dst(d, hd) != r % hd;
+			if (r < hd && d >= 0 && d < hd)
+				seen[d]++;
+			if (r % 16 < 8)
+				bad += awq_rope_perm_src(r + 8, hd) != awq_rope_perm_src(r, hd) + hd / 2 || d >= hd / 2;
+		}
+		for (int d = 0; d < hd; d++)
+			bad += seen[d] != 1;
+	}
+	printf("%s RoPE pair order of the q/k/v repack: a permutation per head, pairs in rows g, g + 8 (%d bad)\n",
+	       bad ? "FAIL" : "ok  ", bad);
+	return bad != 0;
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	int fe = check_env_int();
+	int fe = check_env_int() + check_rope_perm();
 	/* Layer 1 of a dense decoder: [add+norm of the previous residual is in layer 0] q/k/v,
 	 * attention (prep + kernels), o, add+norm, gate/up (+SiLU), down, and the closing ADD that fuses
 	 * with the next layer's input norm. */
