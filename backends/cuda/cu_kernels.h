@@ -84,18 +84,17 @@ struct awq_cu_out {
  * are the pair (8 j + g, 8 j + g + hd / 2) of the rotate-half RoPE: stored row r holds source row
  * awq_rope_perm_src(r, hd). Prefill reads such outputs through the same map (awq_cu_prep.perm). */
 #ifdef __CUDACC__
-__host__ __device__
+#define AWQ_CU_HD __host__ __device__
+#else
+#define AWQ_CU_HD
 #endif
-static inline int awq_rope_perm_src(int r, int hd)
+AWQ_CU_HD static inline int awq_rope_perm_src(int r, int hd)
 {
 	const int p = r % hd;
 	return r - p + 8 * (p / 16) + p % 8 + ((p / 8) & 1) * (hd / 2);
 }
 /* Its inverse within a head: where source dim d (0 <= d < hd) is stored. */
-#ifdef __CUDACC__
-__host__ __device__
-#endif
-static inline int awq_rope_perm_dst(int d, int hd)
+AWQ_CU_HD static inline int awq_rope_perm_dst(int d, int hd)
 {
 	const int u = d >= hd / 2, e = d - u * (hd / 2);
 	return 16 * (e / 8) + 8 * u + e % 8;

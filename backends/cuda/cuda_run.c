@@ -223,12 +223,13 @@ static int q4_dequant_gemm(struct cu_ctx *c, const struct cu_weight *w, const ui
 	return silu ? silu_after_gate_up(c, outs, rows, w->src[0]->n, 0, err, errlen) : 0;
 }
 
-/* outs: the value of each source weight's output (one, or q/k/v), or the SiLU-mul result. */
+/* outs: the value of each source weight's output (one, or q/k/v; with AWQ_CU_EPI_ROPE_KV q's is
+ * the attention's input, k and v go to the cache of rk), or the SiLU-mul result. */
 static int matmul(struct cu_ctx *c, const struct cu_weight *w, int in_v, int rows, const int *outs,
-		  enum awq_cu_epilogue epi, char *err, size_t errlen)
+		  enum awq_cu_epilogue epi, const struct awq_cu_rope_kv *rk, char *err, size_t errlen)
 {
 	if (w->kind == CU_W_Q4) {
-		struct awq_cu_out o = {.nseg = epi == AWQ_CU_EPI_SILU_MUL ? 1 : w->nsrc};
+		struct awq_cu_out o = {.nseg = epi == AWQ_CU_EPI_SILU_MUL ? 1 : w->nsrc, .rk = rk ? *rk : (struct awq_cu_rope_kv){0}};
 		int end = 0;
 		for (int s = 0; s < 3; s++) {
 			if (s < o.nseg) {
@@ -299,7 +300,7 @@ static int attention(struct cu_ctx *c, const struct awq_node *n, const struct cu
 		.n_heads = n->p.attn.n_heads, .n_kv_heads = n->p.attn.n_kv_heads, .head_dim = n->p.attn.head_dim,
 		.pdl = pdl_for(c, rows), .perm = cn->qkv_by >= 0,
 	};
-	/* a decode step's prep is done by its q/k/v projection's epilogue (qkv_rope) */
+	/* a decode step's prep is done by its q/k/v projection's epilogue (rope_kv_of) */
 	if (cn->qkv_by < 0 || rows > AWQ_CU_DECODE_ROWS)
 		CK(awq_cu_attn_prep(c->stream, &p), "attention inputs (norm, RoPE, KV cache)");
 	struct awq_cu_attn a = {
@@ -328,33 +329,17 @@ static int attention(struct cu_ctx *c, const struct awq_node *n, const struct cu
 	return 0;
 }
 
-/* A decode step's q/k/v projection that also does its attention's prep (cu_node.rope_attn): q with
- * RoPE into the attention's q, k with RoPE and v into the KV cache (AWQ_CU_EPI_ROPE_KV). */
-static int qkv_rope(struct cu_ctx *c, const struct cu_node *cn, const struct cu_weight *w, int in_v, int rows,
-		    char *err, size_t errlen)
+/* The KV cache and RoPE tables of attention node a, for the q/k/v projection's decode epilogue
+ * that does its prep (cu_node.rope_attn, AWQ_CU_EPI_ROPE_KV). */
+static struct awq_cu_rope_kv rope_kv_of(const struct cu_ctx *c, int a)
 {
-	const struct awq_node *a = &c->g->nodes[cn->rope_attn];
-	const struct cu_node *ca = &c->nodes[cn->rope_attn];
-	struct awq_cu_out o = {.nseg = 3};
-	int end = 0;
-	for (int s = 0; s < 3; s++) {
-		end += w->seg_tiles[s];
-		o.tile_end[s] = end;
-		o.bias[s] = w->bias[s];
-		o.n[s] = (int)w->src[s]->n;
-	}
-	o.ptr[0] = act(c, a->in[0]);
-	o.rk = (struct awq_cu_rope_kv){
-		.q_freq = c->nodes[ca->rope_q].inv_freq, .k_freq = c->nodes[ca->rope_k].inv_freq,
-		.kc = c->kcache + (size_t)a->p.attn.layer * c->kv_slot, .vc = c->vcache + (size_t)a->p.attn.layer * c->kv_slot,
-		.d_pos = c->d_pos, .hd = a->p.attn.head_dim,
+	const struct awq_node *n = &c->g->nodes[a];
+	const struct cu_node *cn = &c->nodes[a];
+	const size_t slot = (size_t)n->p.attn.layer * c->kv_slot;
+	return (struct awq_cu_rope_kv){
+		.q_freq = c->nodes[cn->rope_q].inv_freq, .k_freq = c->nodes[cn->rope_k].inv_freq,
+		.kc = c->kcache + slot, .vc = c->vcache + slot, .d_pos = c->d_pos, .hd = n->p.attn.head_dim,
 	};
-	awq_cu_xn_reader(c, in_v, rows, &o.nrm);
-	if (rows >= c->xh_rows && !o.nrm.xn_sumsq)
-		o.x16 = x16_find(c, in_v, 0);
-	CK(awq_cu_q4_gemv(c->stream, &w->q4, act(c, in_v), rows, &o, AWQ_CU_EPI_ROPE_KV, c->sm_count),
-	   "W4A16 GEMV with RoPE and the KV-cache write");
-	return 0;
 }
 
 int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *err, size_t errlen)
@@ -370,14 +355,17 @@ int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 	if (cn->exec == CU_X_GATE_UP) {
 		outs[1] = n->in[0];
 		outs[2] = n->in[1];
-		return matmul(c, w, cn->in_fused, rows, outs, AWQ_CU_EPI_SILU_MUL, err, errlen);
+		return matmul(c, w, cn->in_fused, rows, outs, AWQ_CU_EPI_SILU_MUL, NULL, err, errlen);
 	}
-	if (cn->exec == CU_X_QKV && cn->rope_attn >= 0 && rows <= AWQ_CU_DECODE_ROWS)
-		return qkv_rope(c, cn, w, n->in[0], rows, err, errlen);
 	if (cn->exec == CU_X_QKV) {
 		for (int j = 0; j < 3; j++)
 			outs[j] = g->nodes[cn->mm[j]].out;
-		return matmul(c, w, n->in[0], rows, outs, AWQ_CU_EPI_STORE, err, errlen);
+		if (cn->rope_attn >= 0 && rows <= AWQ_CU_DECODE_ROWS) { /* q with RoPE, k and v to the cache */
+			const struct awq_cu_rope_kv rk = rope_kv_of(c, cn->rope_attn);
+			outs[0] = g->nodes[cn->rope_attn].in[0];
+			return matmul(c, w, n->in[0], rows, outs, AWQ_CU_EPI_ROPE_KV, &rk, err, errlen);
+		}
+		return matmul(c, w, n->in[0], rows, outs, AWQ_CU_EPI_STORE, NULL, err, errlen);
 	}
 	if (cn->epi_norm >= 0 && rows == 1 && n->op == AWQ_OP_MATMUL)
 		return matmul_add_norm(c, i, n, cn, w, err, errlen);
@@ -399,7 +387,7 @@ int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 		return 0;
 	}
 	case AWQ_OP_MATMUL:
-		return matmul(c, w, n->in[0], rows, outs, AWQ_CU_EPI_STORE, err, errlen);
+		return matmul(c, w, n->in[0], rows, outs, AWQ_CU_EPI_STORE, NULL, err, errlen);
 	case AWQ_OP_ROPE:
 		CK(awq_cu_rope(c->stream, act(c, n->in[0]), out, rows, n->p.rope.n_heads, n->p.rope.head_dim, cn->inv_freq,
 			       c->d_pos),

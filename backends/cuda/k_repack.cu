@@ -11,6 +11,12 @@ static __device__ __forceinline__ uint32_t awq_nib(const uint32_t *p, int n_cols
 	return (w >> (4 * rev[col % 8])) & 0xfu;
 }
 
+/* The source row that stored row `row` of a weight repacked from src holds (rows past n stay). */
+static __device__ __forceinline__ int src_row(const struct awq_cu_q4_src &src, int row)
+{
+	return src.rope_hd && row < src.n ? awq_rope_perm_src(row, src.rope_hd) : row;
+}
+
 __global__ void q4_repack_weights(struct awq_cu_q4_src src, uint4 *dst, int tiles, int chunks, int stride, int base)
 {
 	size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
@@ -19,10 +25,7 @@ __global__ void q4_repack_weights(struct awq_cu_q4_src src, uint4 *dst, int tile
 		return;
 	int lane = (int)(i % 32), c = (int)((i / 32) % chunks), T = (int)(i / (32 * (size_t)chunks));
 	int g = lane >> 2, t = lane & 3;
-	int rows[2] = {T * 16 + g, T * 16 + g + 8};
-	if (src.rope_hd)
-		for (int h = 0; h < 2; h++)
-			rows[h] = rows[h] < src.n ? awq_rope_perm_src(rows[h], src.rope_hd) : rows[h];
+	int rows[2] = {src_row(src, T * 16 + g), src_row(src, T * 16 + g + 8)};
 	uint32_t out[4];
 	for (int j = 0; j < 4; j++) {
 		int kk = c * 64 + j * 16 + 2 * t;
@@ -53,9 +56,7 @@ __global__ void q4_repack_groups(struct awq_cu_q4_src src, uint32_t *scales, uin
 	size_t d = (size_t)(T * stride + base) * groups + gi;
 	uint2 z = make_uint2(0, 0);
 	for (int r = 0; r < 16; r++) {
-		int row = T * 16 + r;
-		if (src.rope_hd && row < src.n)
-			row = awq_rope_perm_src(row, src.rope_hd);
+		int row = src_row(src, T * 16 + r);
 		bool ok = row < src.n && gi < src_groups;
 		uint32_t zv = 0;
 		if (ok)
@@ -67,11 +68,7 @@ __global__ void q4_repack_groups(struct awq_cu_q4_src src, uint32_t *scales, uin
 	}
 	zeros[d] = z;
 	for (int g = 0; g < 8; g++) {
-		int lo = T * 16 + g, hi = lo + 8;
-		if (src.rope_hd && hi < src.n) { /* (n is a multiple of rope_hd) */
-			lo = awq_rope_perm_src(lo, src.rope_hd);
-			hi = awq_rope_perm_src(hi, src.rope_hd);
-		}
+		int lo = src_row(src, T * 16 + g), hi = src_row(src, T * 16 + g + 8);
 		uint16_t sl = (lo < src.n && gi < src_groups) ? src.scales[(size_t)gi * src.n + lo] : 0;
 		uint16_t sh = (hi < src.n && gi < src_groups) ? src.scales[(size_t)gi * src.n + hi] : 0;
 		scales[d * 8 + g] = (uint32_t)sl | ((uint32_t)sh << 16);
