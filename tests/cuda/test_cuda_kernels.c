@@ -1057,6 +1057,13 @@ static void test_q4_rope_kv(int nh, int nkv, int hd, int k, int group, int bias,
 		cudaGetLastError();
 		printf("%s q/k/v RoPE epilogue with a partial head refused\n", refused ? "ok  " : "FAIL");
 		fails += !refused;
+		/* the prep reading permuted q and k needs head dims of whole tiles */
+		struct awq_cu_prep pp = {.q = dx, .k = dx, .v = dx, .q_out = (float *)dx, .kc = (uint16_t *)dx,
+					 .vc = (uint16_t *)dx, .d_pos = dpos, .rows = 1, .n_heads = 1, .n_kv_heads = 1,
+					 .head_dim = 24, .perm = 1};
+		refused = awq_cu_attn_prep(0, &pp) == cudaErrorInvalidValue;
+		printf("%s attention prep of permuted q/k at head dim 24 refused\n", refused ? "ok  " : "FAIL");
+		fails += !refused;
 	}
 	cudaFree((void *)q.q), cudaFree((void *)q.scales), cudaFree((void *)q.zeros);
 	cudaFree(dinv), cudaFree(dpos), cudaFree(dx);
