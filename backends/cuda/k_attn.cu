@@ -174,16 +174,37 @@ __global__ void __launch_bounds__(AT_THREADS) attn_split_kernel(struct awq_cu_at
 
 /* Output d of one head merged over its `used` split partials p ([split][hd + 2]: o, then m in
  * natural-log units, then l), read through L2 (other blocks of the same grid may have written them). */
+#define AM_BATCH 8
 static __device__ __forceinline__ float attn_merge_one(const float *p, int used, int hd, int d)
 {
+	/* AM_BATCH splits per round, their 3 x AM_BATCH loads issued together and merged online (the
+	 * running maximum rescales the sums): one L2 round trip per AM_BATCH splits. Two passes of one
+	 * load at a time (the maxima, then the sums) were ~2 round trips per split: after 4096 positions
+	 * (32 splits) the merge cost llama2-7b 5.8% of its decode (H200, session 25). */
 	float M = -FLT_MAX, num = 0.f, den = 0.f;
-	for (int sp = 0; sp < used; sp++)
-		M = fmaxf(M, __ldcg(p + sp * (hd + 2) + hd));
-	for (int sp = 0; sp < used; sp++) {
-		const float *q = p + sp * (hd + 2);
-		float f = expf(__ldcg(q + hd) - M);
-		num += __ldcg(q + d) * f;
-		den += __ldcg(q + hd + 1) * f;
+	for (int s0 = 0; s0 < used; s0 += AM_BATCH) {
+		float m[AM_BATCH], l[AM_BATCH], v[AM_BATCH];
+#pragma unroll
+		for (int j = 0; j < AM_BATCH; j++) {
+			const float *q = p + min(s0 + j, used - 1) * (hd + 2);
+			m[j] = __ldcg(q + hd);
+			l[j] = __ldcg(q + hd + 1);
+			v[j] = __ldcg(q + d);
+		}
+		float mb = M;
+#pragma unroll
+		for (int j = 0; j < AM_BATCH; j++)
+			mb = fmaxf(mb, m[j]); /* the clamped repeats of the last split change no maximum */
+		const float sc = expf(M - mb);
+		num *= sc;
+		den *= sc;
+#pragma unroll
+		for (int j = 0; j < AM_BATCH; j++) {
+			const float f = s0 + j < used ? expf(m[j] - mb) : 0.f;
+			num = fmaf(v[j], f, num);
+			den = fmaf(l[j], f, den);
+		}
+		M = mb;
 	}
 	return num / den;
 }

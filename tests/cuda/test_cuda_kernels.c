@@ -1184,6 +1184,11 @@ int main(void)
 	 * 8 at three tokens (384 blocks); both on split + combine (more than one output per thread) */
 	test_attention(64, 8, 64, 1000, 1, 0);
 	test_attention(8, 2, 128, 20, 1, 0); /* one split: written directly */
+	/* more splits than one round of the merge's loads (8): 12 and 20 splits of 128 positions, merged
+	 * by the last block and by the combine kernel */
+	test_attention(8, 8, 128, 1500, 1, 0);
+	test_attention(8, 8, 128, 1500, 0, 0);
+	test_attention(4, 4, 64, 2500, 1, 0);
 	test_attention(16, 1, 96, 40, 1, 0); /* no one-launch kernel for d = 96: the combine kernel runs */
 	test_attention(8, 2, 128, 200, 1, 1); /* with q/k norms */
 	test_attention(4, 4, 64, 70, 0, 1);
