@@ -324,47 +324,55 @@ __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, in
 	const vec *vb = reinterpret_cast<const vec *>(a.v + (size_t)kvh * HD + lane * DPL);
 	const size_t rs = kvs / DPL; /* row stride in vec units */
 	int idx = ((lane >> 4) & 1) * 4 + ((lane >> 3) & 1) * 2 + ((lane >> 2) & 1);
-	for (int p0 = wstart; p0 < wend; p0 += 8) {
-		vec kr[8], vr[8];
+	/* 16 positions per round: their 32 row loads go out together, then two passes of 8 (a warp
+	 * walks 16 positions of a 64-position split: one round trip to memory instead of two) */
+	for (int p0 = wstart; p0 < wend; p0 += 16) {
+		vec kr[16], vr[16];
 #pragma unroll
-		for (int i = 0; i < 8; i++) {
+		for (int i = 0; i < 16; i++) {
 			size_t p = (size_t)min(p0 + i, wend - 1);
 			kr[i] = kb[p * rs];
 			vr[i] = vb[p * rs];
 		}
-		bool valid = p0 + idx < wend;
 #pragma unroll
-		for (int h = 0; h < AT_MAXG; h++) {
-			if (h >= hg)
+		for (int sub = 0; sub < 2; sub++) {
+			const int pb = p0 + 8 * sub;
+			if (pb >= wend) /* warp-uniform */
 				break;
-			float sc[8];
+			bool valid = pb + idx < wend;
 #pragma unroll
-			for (int i = 0; i < 8; i++) {
-				float f[DPL];
-				kv_unpack<DPL>(kr[i], f);
-				float d = 0.f;
+			for (int h = 0; h < AT_MAXG; h++) {
+				if (h >= hg)
+					break;
+				float sc[8];
 #pragma unroll
-				for (int e = 0; e < DPL; e++)
-					d = fmaf(q[h][e], f[e], d);
-				sc[i] = d;
-			}
-			float sv = transpose_sum8(sc, lane);
-			sv = valid ? sv : -FLT_MAX;
-			float mn = fmaxf(m[h], reduce8(sv, true));
-			float alpha = exp2f(m[h] - mn), pv = valid ? exp2f(sv - mn) : 0.f;
-			l[h] = l[h] * alpha + reduce8(pv, false);
-			m[h] = mn;
+				for (int i = 0; i < 8; i++) {
+					float f[DPL];
+					kv_unpack<DPL>(kr[8 * sub + i], f);
+					float d = 0.f;
 #pragma unroll
-			for (int e = 0; e < DPL; e++)
-				o[h][e] *= alpha;
-#pragma unroll
-			for (int i = 0; i < 8; i++) {
-				float pi = __shfl_sync(0xffffffffu, pv, ((i >> 2) & 1) * 16 + ((i >> 1) & 1) * 8 + (i & 1) * 4);
-				float f[DPL];
-				kv_unpack<DPL>(vr[i], f);
+					for (int e = 0; e < DPL; e++)
+						d = fmaf(q[h][e], f[e], d);
+					sc[i] = d;
+				}
+				float sv = transpose_sum8(sc, lane);
+				sv = valid ? sv : -FLT_MAX;
+				float mn = fmaxf(m[h], reduce8(sv, true));
+				float alpha = exp2f(m[h] - mn), pv = valid ? exp2f(sv - mn) : 0.f;
+				l[h] = l[h] * alpha + reduce8(pv, false);
+				m[h] = mn;
 #pragma unroll
 				for (int e = 0; e < DPL; e++)
-					o[h][e] = fmaf(pi, f[e], o[h][e]);
+					o[h][e] *= alpha;
+#pragma unroll
+				for (int i = 0; i < 8; i++) {
+					float pi = __shfl_sync(0xffffffffu, pv, ((i >> 2) & 1) * 16 + ((i >> 1) & 1) * 8 + (i & 1) * 4);
+					float f[DPL];
+					kv_unpack<DPL>(vr[8 * sub + i], f);
+#pragma unroll
+					for (int e = 0; e < DPL; e++)
+						o[h][e] = fmaf(pi, f[e], o[h][e]);
+				}
 			}
 		}
 	}
