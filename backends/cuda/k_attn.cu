@@ -227,9 +227,9 @@ __global__ void attn_combine_kernel(struct awq_cu_attn a, int chunk)
 }
 
 /* Warp-per-slice decode attention for head_dim = 32 * DPL (64, 128): lanes split the head dimension, so K
- * and V rows are read coalesced and the PV product needs no reduction; eight positions per step,
- * their 16 row loads in flight together, scores reduced across lanes by a transposing butterfly
- * (9 shuffles for 8 dot products). The 4 warps of a block take consecutive quarter slices of
+ * and V rows are read coalesced and the PV product needs no reduction; 16 positions per round,
+ * their 32 row loads in flight together, then two steps of 8 whose scores are reduced across lanes
+ * by a transposing butterfly (9 shuffles for 8 dot products). The 4 warps of a block take consecutive quarter slices of
  * one split (64, 128 or 256 positions, by max_ctx) and merge through shared memory; the split
  * partials use the layout of attn_split_kernel (stride n_splits(max_ctx)). */
 #define AW_MAX_CHUNK 256
