@@ -27,10 +27,13 @@ nvcc=$1 src=$2 arch=$3
 #                      architecture; not measured on those GPUs)
 #   attn_warp_kernelILi2E  the head-dim-64 decode attention: 8 bytes (16 of spill) on sm_75 only since its
 #                      16-position rounds of loads (session 25; none on sm_80 and newer); not measured on a T4
+#   moe_route_cluster_kernel  the cluster decode router: 32 bytes on sm_100 only (none on sm_90 and sm_120;
+#                      found in session 25 compiling for every architecture; not measured on a B200)
 allowed='rope_kernel attn_prep_rows_kernel q4_repack_ attn_split_kernel q4_gemv_kernelILi1ELb1E 120:moe_gemm_kernelILi0ELi4ELi0E
 120:moe_logits_kernel 120:attn_warp_kernelILi4E 100:attn_warp_kernelILi4E 89:w16_gemv_kernelILi8E
 86:w16_gemv_kernelILi8E 80:w16_gemv_kernelILi8E 75:w16_gemv_kernelILi8E 120:moe_down_q4m_kernelILi12E
-100:moe_down_w16_kernelILi3ELi8E 75:attn_warp_kernelILi2E'
+100:moe_down_w16_kernelILi3ELi8E 75:attn_warp_kernelILi2E
+100:moe_route_cluster_kernel'
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 fail=0
