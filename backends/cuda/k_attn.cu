@@ -172,9 +172,10 @@ __global__ void __launch_bounds__(AT_THREADS) attn_split_kernel(struct awq_cu_at
 	}
 }
 
+#define AM_BATCH 8 /* splits whose partials attn_merge_one loads together */
+
 /* Output d of one head merged over its `used` split partials p ([split][hd + 2]: o, then m in
  * natural-log units, then l), read through L2 (other blocks of the same grid may have written them). */
-#define AM_BATCH 8
 static __device__ __forceinline__ float attn_merge_one(const float *p, int used, int hd, int d)
 {
 	/* AM_BATCH splits per round, their 3 x AM_BATCH loads issued together and merged online (the
