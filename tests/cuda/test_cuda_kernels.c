@@ -1057,6 +1057,15 @@ static void test_q4_rope_kv(int nh, int nkv, int hd, int k, int group, int bias,
 		cudaGetLastError();
 		printf("%s q/k/v RoPE epilogue with a partial head refused\n", refused ? "ok  " : "FAIL");
 		fails += !refused;
+		/* the epilogue is decode-only: the prefill GEMM refuses it with whole heads too */
+		struct awq_cu_out og = {.nseg = 3, .tile_end = {ns[0] / 16, (ns[0] + ns[1]) / 16, q.tiles},
+					.n = {ns[0], ns[1], ns[2]}, .ptr = {(float *)dx}, .rk = o.rk};
+		uint16_t *x16 = dmalloc((size_t)16 * k * 2);
+		refused = awq_cu_q4_gemm(0, &q, x16, 16, &og, AWQ_CU_EPI_ROPE_KV, cc_major, sm_count) == cudaErrorInvalidValue;
+		cudaGetLastError();
+		printf("%s q/k/v RoPE epilogue refused by the prefill GEMM\n", refused ? "ok  " : "FAIL");
+		fails += !refused;
+		cudaFree(x16);
 		/* the prep reading permuted q and k needs head dims of whole tiles */
 		struct awq_cu_prep pp = {.q = dx, .k = dx, .v = dx, .q_out = (float *)dx, .kc = (uint16_t *)dx,
 					 .vc = (uint16_t *)dx, .d_pos = dpos, .rows = 1, .n_heads = 1, .n_kv_heads = 1,
