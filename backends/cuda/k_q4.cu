@@ -19,6 +19,15 @@
 #define DEC_WARPS 8
 #define DEC_UNROLL 4
 
+/* The output segment of tile `tile` (0-2; 3 past the last segment's end) and in *lt its tile index
+ * within that segment. */
+static __device__ __forceinline__ int q4_seg(const struct awq_cu_out &o, int tile, int *lt)
+{
+	const int s = tile < o.tile_end[0] ? 0 : tile < o.tile_end[1] ? 1 : tile < o.tile_end[2] ? 2 : 3;
+	*lt = tile - (s == 0 ? 0 : s == 1 ? o.tile_end[0] : o.tile_end[1]);
+	return s;
+}
+
 /* Write one warp's accumulators of RT tiles from tile0 (fused SiLU-mul: the pair gate = acc[0],
  * up = acc[1] of interleaved tiles). Rows of tokens 2t, 2t+1; features g, g + 8 of each tile. */
 /* AN: the AWQ_CU_EPI_ADD_NORM form compiled in; ROPE: the AWQ_CU_EPI_ROPE_KV form (separate
@@ -42,11 +51,10 @@ static __device__ __forceinline__ void q4_epilogue(const struct awq_cu_out &o, f
 		const int hd = rk.hd, tph = hd / 16, half = hd / 2;
 #pragma unroll
 		for (int r = 0; r < RT; r++) {
-			const int tile = tile0 + r;
-			const int s = tile < o.tile_end[0] ? 0 : tile < o.tile_end[1] ? 1 : 2;
-			if (tile >= o.tile_end[2])
+			int lt;
+			const int s = q4_seg(o, tile0 + r, &lt);
+			if (s > 2)
 				continue;
-			const int lt = tile - (s == 0 ? 0 : s == 1 ? o.tile_end[0] : o.tile_end[1]);
 			const int head = lt / tph, j = lt % tph, n = cu_sel3(o.n, s);
 			const int da = s < 2 ? 8 * j + g : 16 * j + g, db = s < 2 ? da + half : da + 8;
 			const float *bias = cu_sel3(o.bias, s);
@@ -136,13 +144,12 @@ static __device__ __forceinline__ void q4_epilogue(const struct awq_cu_out &o, f
 	}
 #pragma unroll
 	for (int r = 0; r < RT; r++) {
-		int tile = tile0 + r;
-		int s = tile < o.tile_end[0] ? 0 : tile < o.tile_end[1] ? 1 : 2;
+		int lt;
+		const int s = q4_seg(o, tile0 + r, &lt);
 		if (s >= o.nseg)
 			continue;
 		/* cu_sel3, not o.ptr[s]: no local-memory copy of the parameter struct */
-		int base = s == 0 ? 0 : s == 1 ? o.tile_end[0] : o.tile_end[1];
-		int feat = (tile - base) * 16 + g;
+		int feat = lt * 16 + g;
 		float *dst = cu_sel3(o.ptr, s);
 		const float *bias = cu_sel3(o.bias, s);
 		const int n = cu_sel3(o.n, s);
