@@ -4,7 +4,8 @@
  * decode attention, each as time, bytes or FLOPs, and the fraction of the measured ceiling.
  * Weights rotate over copies larger than L2 so no timing reads from cache; kernels are timed as
  * CUDA-graph replays of many launches (median of several).
- * Usage: awq-cuda-bench [--quick | --sweep | --pattern | --parts | --profile | --tokens | --tokens14 | --chain [llama2-7b | qwen3-30b-a3b | NxK,... [layers]]] */
+ * Usage: awq-cuda-bench [--quick | --sweep | --pattern | --parts | --profile | --tokens | --tokens14 | --chain [llama2-7b | qwen3-30b-a3b | NxK,... [layers]]
+ *                        | --attn CTX HEADS KV_HEADS] */
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -566,8 +567,10 @@ static void bench_w16_gemv(int m, int k, int copies)
 }
 
 /* One layer of llama2-7b decode attention (32 heads, 128 dims, f16 KV) at a given context, with
- * programmatic launch where the backend's decode steps use it (device compute capability cc). */
-static void bench_attn(int ctx, int heads, int kv_heads, int cc)
+ * programmatic launch where the backend's decode steps use it (device compute capability cc).
+ * profile_sms > 0 (--attn): no timing, two launches as a one-token decode step makes them (ticket,
+ * grid floor of 8 blocks per SM of profile_sms SMs), for `ncu --kernel-name regex:attn`. */
+static void bench_attn(int ctx, int heads, int kv_heads, int cc, int profile_sms = 0)
 {
 	int hd = 128;
 	size_t kv = (size_t)ctx * kv_heads * hd;
@@ -587,7 +590,14 @@ static void bench_attn(int ctx, int heads, int kv_heads, int cc)
 	 * merges where its heads x head_dim outputs are one per thread (else still two launches) */
 	unsigned *tk = (unsigned *)dev(awq_cu_attn_ticket_words(heads) * sizeof(unsigned));
 	CK(cudaMemset(tk, 0, awq_cu_attn_ticket_words(heads) * sizeof(unsigned)));
-	for (int merged = 0; merged < 2; merged++) {
+	if (profile_sms) {
+		a.ticket = tk;
+		a.min_grid = 8 * profile_sms;
+		for (int i = 0; i < 2; i++)
+			CK(awq_cu_attn_decode(st, &a));
+		CK(cudaStreamSynchronize(st));
+	}
+	for (int merged = 0; merged < 2 && !profile_sms; merged++) {
 		a.ticket = merged ? tk : NULL;
 		double us = time_us([&] { CK(awq_cu_attn_decode(st, &a)); }, 20, 9);
 		char what[96];
@@ -673,6 +683,17 @@ int main(int argc, char **argv)
 	std::vector<std::pair<int, int>> list; /* --sweep MxK,MxK,...: those shapes instead of the built-in ones */
 	if (argc > 1 && strcmp(argv[1], "--chain") == 0 && chain::read_plans(argc, argv, chains))
 		return 2;
+	/* --attn CTX HEADS KV_HEADS: two decode attention launches of head dim 128 at that context, as a
+	 * decode step makes them, for ncu (no timing) */
+	int attn[3] = {0, 0, 0};
+	if (argc > 1 && strcmp(argv[1], "--attn") == 0) {
+		for (int i = 0; i < 3 && i + 2 < argc; i++)
+			attn[i] = atoi(argv[i + 2]);
+		if (attn[0] < 1 || attn[1] < 1 || attn[2] < 1 || attn[1] % attn[2] || attn[1] / attn[2] > 64) {
+			printf("awq-cuda-bench: --attn wants CTX HEADS KV_HEADS (positive, HEADS a multiple of KV_HEADS)\n");
+			return 2;
+		}
+	}
 	if (argc > 2 && strcmp(argv[1], "--sweep") == 0) {
 		bool ok = read_shape_list(argv[2], list);
 		for (auto &mk : list)
@@ -694,6 +715,11 @@ int main(int argc, char **argv)
 		return 1;
 	printf("device: %s, sm_%d%d, %d SMs, L2 %d MiB\n", p.name, p.major, p.minor, p.multiProcessorCount,
 	       p.l2CacheSize >> 20);
+	if (attn[0]) {
+		bench_attn(attn[0], attn[1], attn[2], p.major, p.multiProcessorCount);
+		printf("attention launches done\n");
+		return 0;
+	}
 	if (profile) {
 		q4set q = make_q4(4096, 14336, 1);
 		float *x = (float *)dev((size_t)8 * 14336 * 4), *y = (float *)dev((size_t)8 * 32000 * 4);

@@ -32,8 +32,9 @@
 #             GEMV_OVERRIDES="4096x4096:2,8,8 4096x11008:2,16,2"), between two runs without: launch
 #             choices judged inside the decode graph (a sweep of the kernel alone misled, session 8)
 #   ncu       Nsight Compute (--set full, clocks left alone) of the MoE decode kernels and the fused
-#             router inside qwen3-30b-a3b AWQ decode (no graph, two layers' launches), and of
-#             the dense decode GEMV (awq-cuda-bench --profile); per-instruction stall samples
+#             router inside qwen3-30b-a3b AWQ decode (no graph, two layers' launches), of
+#             the dense decode GEMV (awq-cuda-bench --profile) and of decode attention after 16384
+#             positions, 32/8 and 32/32 heads (awq-cuda-bench --attn); per-instruction stall samples
 #             summarised by tools/bench/ncu-stalls.py into the summary, reports kept in the logs
 #   vulkan    test_vulkan_ops (also under each knob of VK_OPS_KNOBS, default AWQ_VK_ATTN_ILP=1),
 #             test_vulkan_moe with AWQ_VK_MOE_FOLD=1, the goldens and a bench of
@@ -322,6 +323,10 @@ if has ncu; then
 	AWQ_CUDA_NO_GRAPH=1 ncu_one moe 'moe_(gu|down)_(decode|q4m)|moe_route_fused' 300 6 "$AWQRUN" bench \
 		--synthetic qwen3-30b-a3b --precision awq --backend cuda -p 16 -n 8 -r 1 --no-predict
 	ncu_one gemv 'q4_gemv2' 0 2 "$KB" --profile
+	# decode attention after 16384 positions, grouped (qwen3-8b's 32/8 heads) and not: the second
+	# launch of each (session 26: 32/8 at 41% of the copy rate, 32/32 at 76%)
+	ncu_one attn_gqa 'attn_warp_kernel' 1 1 "$KB" --attn 16384 32 8
+	ncu_one attn_mha 'attn_warp_kernel' 1 1 "$KB" --attn 16384 32 32
 fi
 if has inmodel; then
 	ibench() { # name, then the AWQ_CUDA_GEMV value
