@@ -596,14 +596,15 @@ static void bench_attn(int ctx, int heads, int kv_heads, int cc, int profile_sms
 		for (int i = 0; i < 2; i++)
 			CK(awq_cu_attn_decode(st, &a));
 		CK(cudaStreamSynchronize(st));
-	}
-	for (int merged = 0; merged < 2 && !profile_sms; merged++) {
-		a.ticket = merged ? tk : NULL;
-		double us = time_us([&] { CK(awq_cu_attn_decode(st, &a)); }, 20, 9);
-		char what[96];
-		snprintf(what, sizeof(what), "decode attention ctx=%d heads=%d/%d %s%s", ctx, heads, kv_heads,
-			 merged ? "with ticket" : "2 launches", a.pdl ? ", pdl" : "");
-		push_row(what, us, 2.0 * kv * 2, "B", copy_bw);
+	} else {
+		for (int merged = 0; merged < 2; merged++) {
+			a.ticket = merged ? tk : NULL;
+			double us = time_us([&] { CK(awq_cu_attn_decode(st, &a)); }, 20, 9);
+			char what[96];
+			snprintf(what, sizeof(what), "decode attention ctx=%d heads=%d/%d %s%s", ctx, heads, kv_heads,
+				 merged ? "with ticket" : "2 launches", a.pdl ? ", pdl" : "");
+			push_row(what, us, 2.0 * kv * 2, "B", copy_bw);
+		}
 	}
 	CK(cudaFree(tk));
 	CK(cudaFree(k));
@@ -687,10 +688,15 @@ int main(int argc, char **argv)
 	 * decode step makes them, for ncu (no timing) */
 	int attn[3] = {0, 0, 0};
 	if (argc > 1 && strcmp(argv[1], "--attn") == 0) {
-		for (int i = 0; i < 3 && i + 2 < argc; i++)
-			attn[i] = atoi(argv[i + 2]);
-		if (attn[0] < 1 || attn[1] < 1 || attn[2] < 1 || attn[1] % attn[2] || attn[1] / attn[2] > 64) {
-			printf("awq-cuda-bench: --attn wants CTX HEADS KV_HEADS (positive, HEADS a multiple of KV_HEADS)\n");
+		bool ok = argc == 5;
+		for (int i = 0; ok && i < 3; i++) {
+			char *end;
+			long v = strtol(argv[i + 2], &end, 10);
+			ok = *end == 0 && v > 0 && v <= (1 << 20);
+			attn[i] = (int)v;
+		}
+		if (!ok || attn[1] % attn[2]) {
+			printf("awq-cuda-bench: --attn wants CTX HEADS KV_HEADS (whole numbers from 1 to 1048576, HEADS a multiple of KV_HEADS)\n");
 			return 2;
 		}
 	}
