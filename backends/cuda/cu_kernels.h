@@ -216,6 +216,9 @@ struct awq_cu_attn {
 	 * XH GEMV of 2-8 tokens reads it), offset by row0 as out is */
 	uint16_t *out16;
 	int out16_bf16;
+	/* awq_cu_attn_decode (head dims 64 and 128, sm_80+ only: the caller checks): the K/V rows through
+	 * a cp.async ring in shared memory (k_attn.cu, RING) */
+	int ring;
 };
 /* The attention inputs of a step prepared in one launch (see attn_prep_kernel): q (and k) get
  * their optional per-head RMSNorm (weights of head_dim floats) and optional RoPE (inv_freq tables);

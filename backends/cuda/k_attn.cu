@@ -282,8 +282,68 @@ static __device__ __forceinline__ float reduce8(float v, bool is_max)
 	return v;
 }
 
+/* RING (awq_cu_attn.ring, sm_80+): the 16 positions' K/V rows of a round come through a lane-private
+ * cp.async ring in dynamic shared memory (AW_RING rounds: the next round's copies are in flight
+ * while this round's scores and softmax run, and the rows take no registers until their step of 8
+ * reads them), instead of 32 register loads issued and then waited for at the top of every round.
+ * Each lane reads back only the bytes it copied, so the ring needs no barrier. */
+#define AW_RING 2
+
+/* commit / wait with a memory clobber: the ring's reads are plain loads the compiler must not move
+ * above the wait */
+static __device__ __forceinline__ void aw_commit(void)
+{
+#if __CUDA_ARCH__ >= 800
+	asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
+}
+
+template <int N> static __device__ __forceinline__ void aw_wait(void)
+{
+#if __CUDA_ARCH__ >= 800
+	asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+#endif
+}
+
+/* One lane's share of a cache row (8 or 4 bytes) into the ring: asynchronous on sm_80+, a plain
+ * load and store before that (correct, not overlapped; the backend takes the ring on sm_80+ only) */
+template <int DPL> static __device__ __forceinline__ void kv_cp(uint32_t dst, const void *src)
+{
+#if __CUDA_ARCH__ >= 800
+	if (DPL == 4)
+		asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(dst), "l"(src) : "memory");
+	else
+		asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(dst), "l"(src) : "memory");
+#else
+	if (DPL == 4) {
+		const uint2 v = *reinterpret_cast<const uint2 *>(src);
+		asm volatile("st.shared.v2.u32 [%0], {%1, %2};" ::"r"(dst), "r"(v.x), "r"(v.y) : "memory");
+	} else {
+		const uint32_t v = *reinterpret_cast<const uint32_t *>(src);
+		asm volatile("st.shared.u32 [%0], %1;" ::"r"(dst), "r"(v) : "memory");
+	}
+#endif
+}
+
+/* Round rr's 16 K and 16 V rows of a warp's slice [wstart, wend) into its slot of the lane's ring
+ * (positions past the slice repeat its last row, as the register loads do). */
 template <int DPL>
-__global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, int hsub, int gper, int chunk)
+static __device__ __forceinline__ void kv_issue(uint32_t ring, int rr, int wstart, int wend,
+						const typename kv_vec<DPL>::t *kb, const typename kv_vec<DPL>::t *vb,
+						size_t rs)
+{
+	const uint32_t esz = sizeof(typename kv_vec<DPL>::t);
+	const uint32_t slot = ring + (uint32_t)(rr % AW_RING) * 32u * 32u * esz;
+#pragma unroll
+	for (int i = 0; i < 16; i++) {
+		const size_t p = (size_t)min(wstart + 16 * rr + i, wend - 1);
+		kv_cp<DPL>(slot + (uint32_t)i * 32u * esz, kb + p * rs);
+		kv_cp<DPL>(slot + (uint32_t)(16 + i) * 32u * esz, vb + p * rs);
+	}
+}
+
+template <int DPL, bool RING>
+static __device__ __forceinline__ void attn_warp_body(const struct awq_cu_attn &a, int hsub, int gper, int chunk)
 {
 	if (a.ticket)
 		pdl_trigger(); /* no combine launch follows: the o projection may start streaming its weights */
@@ -325,21 +385,53 @@ __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, in
 	const vec *vb = reinterpret_cast<const vec *>(a.v + (size_t)kvh * HD + lane * DPL);
 	const size_t rs = kvs / DPL; /* row stride in vec units */
 	int idx = ((lane >> 4) & 1) * 4 + ((lane >> 3) & 1) * 2 + ((lane >> 2) & 1);
+	/* RING: this warp's lane-private ring, [AW_RING rounds][32 rows: 16 K, then 16 V][32 lanes] */
+	extern __shared__ __align__(16) uint8_t aw_ring[];
+	const uint32_t ring = smem_addr(aw_ring) + (uint32_t)(((warp * AW_RING * 32) * 32 + lane) * sizeof(vec));
+	const vec *ring_rd = reinterpret_cast<const vec *>(aw_ring) + (warp * AW_RING * 32) * 32 + lane;
+	const int nr = wend > wstart ? (wend - wstart + 15) / 16 : 0;
+	if (RING) {
+#pragma unroll
+		for (int rr = 0; rr < AW_RING - 1; rr++) {
+			if (rr < nr)
+				kv_issue<DPL>(ring, rr, wstart, wend, kb, vb, rs);
+			aw_commit();
+		}
+	}
 	/* 16 positions per round: their 32 row loads go out together, then two passes of 8 (a warp
 	 * walks 16 positions of a 64-position split: one round trip to memory instead of two) */
-	for (int p0 = wstart; p0 < wend; p0 += 16) {
-		vec kr[16], vr[16];
+	for (int p0 = wstart, rr = 0; p0 < wend; p0 += 16, rr++) {
+		vec kr[RING ? 1 : 16], vr[RING ? 1 : 16]; /* (RING: the rows stay in the ring until their step) */
+		if (RING) {
+			if (rr + AW_RING - 1 < nr)
+				kv_issue<DPL>(ring, rr + AW_RING - 1, wstart, wend, kb, vb, rs);
+			aw_commit();
+			aw_wait<AW_RING - 1>(); /* round rr's copies (this lane's own) have landed */
+		} else {
 #pragma unroll
-		for (int i = 0; i < 16; i++) {
-			size_t p = (size_t)min(p0 + i, wend - 1);
-			kr[i] = kb[p * rs];
-			vr[i] = vb[p * rs];
+			for (int i = 0; i < (RING ? 1 : 16); i++) {
+				size_t p = (size_t)min(p0 + i, wend - 1);
+				kr[i] = kb[p * rs];
+				vr[i] = vb[p * rs];
+			}
 		}
 #pragma unroll
 		for (int sub = 0; sub < 2; sub++) {
 			const int pb = p0 + 8 * sub;
 			if (pb >= wend) /* warp-uniform */
 				break;
+			vec k8[8], v8[8];
+#pragma unroll
+			for (int i = 0; i < 8; i++) {
+				if (RING) { /* this step's 8 K and 8 V rows from the ring */
+					const vec *sl = ring_rd + (rr % AW_RING) * 32 * 32;
+					k8[i] = sl[(8 * sub + i) * 32];
+					v8[i] = sl[(16 + 8 * sub + i) * 32];
+				} else {
+					k8[i] = kr[RING ? 0 : 8 * sub + i];
+					v8[i] = vr[RING ? 0 : 8 * sub + i];
+				}
+			}
 			bool valid = pb + idx < wend;
 #pragma unroll
 			for (int h = 0; h < AT_MAXG; h++) {
@@ -349,7 +441,7 @@ __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, in
 #pragma unroll
 				for (int i = 0; i < 8; i++) {
 					float f[DPL];
-					kv_unpack<DPL>(kr[8 * sub + i], f);
+					kv_unpack<DPL>(k8[i], f);
 					float d = 0.f;
 #pragma unroll
 					for (int e = 0; e < DPL; e++)
@@ -369,7 +461,7 @@ __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, in
 				for (int i = 0; i < 8; i++) {
 					float pi = __shfl_sync(0xffffffffu, pv, ((i >> 2) & 1) * 16 + ((i >> 1) & 1) * 8 + (i & 1) * 4);
 					float f[DPL];
-					kv_unpack<DPL>(vr[8 * sub + i], f);
+					kv_unpack<DPL>(v8[i], f);
 #pragma unroll
 					for (int e = 0; e < DPL; e++)
 						o[h][e] = fmaf(pi, f[e], o[h][e]);
@@ -448,6 +540,19 @@ __global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, in
 	}
 }
 
+template <int DPL>
+__global__ void __launch_bounds__(128) attn_warp_kernel(struct awq_cu_attn a, int hsub, int gper, int chunk)
+{
+	attn_warp_body<DPL, false>(a, hsub, gper, chunk);
+}
+
+/* (at least one block per SM: without it the head-dim-64 form was held to 128 registers and spilled) */
+template <int DPL>
+__global__ void __launch_bounds__(128, 1) attn_ring_kernel(struct awq_cu_attn a, int hsub, int gper, int chunk)
+{
+	attn_warp_body<DPL, true>(a, hsub, gper, chunk);
+}
+
 extern "C" cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_attn *a0)
 {
 	int group = a0->n_heads / a0->n_kv_heads;
@@ -489,8 +594,18 @@ extern "C" cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_at
 		const int cols = a->n_kv_heads * hsub * a->rows;
 		const int rows_y = max(splits, (a->min_grid + cols - 1) / cols);
 		dim3 grid(a->n_kv_heads * hsub, rows_y, a->rows);
-		cudaError_t e = hd == 64 ? awq_cu_launch(attn_warp_kernel<2>, grid, dim3(128), 0, s, a->pdl, *a, hsub, gper, chunk)
-					 : awq_cu_launch(attn_warp_kernel<4>, grid, dim3(128), 0, s, a->pdl, *a, hsub, gper, chunk);
+		cudaError_t e;
+		if (a->ring) { /* the K/V rows through a cp.async ring (sm_80+; the caller checks) */
+			const int smem = 4 * AW_RING * 32 * 32 * (hd == 64 ? 4 : 8);
+			e = hd == 64 ? cudaFuncSetAttribute(attn_ring_kernel<2>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem)
+				     : cudaFuncSetAttribute(attn_ring_kernel<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+			if (e == cudaSuccess)
+				e = hd == 64 ? awq_cu_launch(attn_ring_kernel<2>, grid, dim3(128), smem, s, a->pdl, *a, hsub, gper, chunk)
+					     : awq_cu_launch(attn_ring_kernel<4>, grid, dim3(128), smem, s, a->pdl, *a, hsub, gper, chunk);
+		} else {
+			e = hd == 64 ? awq_cu_launch(attn_warp_kernel<2>, grid, dim3(128), 0, s, a->pdl, *a, hsub, gper, chunk)
+				     : awq_cu_launch(attn_warp_kernel<4>, grid, dim3(128), 0, s, a->pdl, *a, hsub, gper, chunk);
+		}
 		if (e != cudaSuccess || a->ticket) /* with a ticket the last split block merged */
 			return e;
 	} else { /* the generic kernel never merges */

@@ -810,6 +810,8 @@ static void rms_heads(float *x, int n, int hd, const float *w)
  * launches, and a launch of more rows than they cover is refused. norm: q and k also get per-head
  * RMSNorms (Qwen3's q_norm, k_norm) before RoPE in the prep kernel (the rows kernel for the prefill,
  * the block kernel for decode steps). */
+static int attn_ring; /* struct awq_cu_attn ring of test_attention's launches (sm_80+) */
+
 static void test_attention(int nh, int nkv, int hd, int T, int tickets, int norm)
 {
 	int max_ctx = T + 8, cols = nkv * hd, qcols = nh * hd;
@@ -877,7 +879,7 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets, int norm
 		awq_cu_attn_prep(0, &pp);
 		struct awq_cu_attn a = {.k = dkc, .v = dvc, .d_pos = dpos, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd,
 					.max_ctx = max_ctx, .scale = 1.0f / sqrtf((float)hd), .part = part, .ticket = dtk,
-					.pdl = pdl, .min_grid = pdl ? 1056 : 0};
+					.pdl = pdl, .min_grid = pdl ? 1056 : 0, .ring = attn_ring};
 		const char *kind = "decode";
 		if (rows > 8 && awq_cu_attn_prefill_ok(hd, cc_major)) {
 			a.q = dqr, a.out = out, a.rows = rows, a.out16 = out16;
@@ -894,9 +896,9 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets, int norm
 			}
 		}
 		char what[160];
-		snprintf(what, sizeof(what), "attention (%s%s%s%s) heads %d/%d d=%d rows=%d pos=%d", kind,
+		snprintf(what, sizeof(what), "attention (%s%s%s%s%s) heads %d/%d d=%d rows=%d pos=%d", kind,
 			 dtk && strcmp(kind, "flash") ? ", tickets" : "", pdl ? ", pdl, grid >= 1056 blocks" : "",
-			 norm ? ", q/k norms" : "", nh, nkv, hd, rows, pos);
+			 norm ? ", q/k norms" : "", attn_ring && strcmp(kind, "flash") ? ", K/V ring" : "", nh, nkv, hd, rows, pos);
 		if (rows > 4096) { /* a long prefill: six rows against the reference (all of them cost minutes) */
 			const int picks[6] = {0, 1, rows / 3, rows / 2, rows - 2, rows - 1};
 			for (int j = 0; j < 6; j++) {
@@ -1217,6 +1219,22 @@ int main(void)
 	 * grouped (qwen3-8b's 32/8) and not, head dims 128 and 64 */
 	test_attention(32, 8, 128, 4200, 1, 0);
 	test_attention(8, 8, 64, 4200, 0, 0);
+	/* the K/V rows through the cp.async ring (AWQ_CUDA_ATTN_RING=1): MHA and GQA, head dims 64 and
+	 * 128, one split to many (the 4200-position cache: 4 rounds per warp, the ring wrapping), merged
+	 * by the last block and by the combine kernel */
+	if (cc_major >= 8) {
+		attn_ring = 1;
+		test_attention(8, 2, 128, 200, 1, 0);
+		test_attention(8, 2, 128, 200, 0, 0);
+		test_attention(4, 4, 64, 70, 1, 0);
+		test_attention(8, 2, 128, 20, 1, 0);
+		test_attention(8, 8, 128, 1500, 1, 0);
+		test_attention(4, 4, 64, 2500, 0, 0);
+		test_attention(32, 4, 128, 20, 1, 1);
+		test_attention(32, 8, 128, 4200, 1, 0);
+		test_attention(8, 8, 64, 4200, 0, 0);
+		attn_ring = 0;
+	}
 	printf("%s: %d failure(s)\n", fails ? "FAIL" : "PASS", fails);
 	return fails ? 1 : 0;
 }

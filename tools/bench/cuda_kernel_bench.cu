@@ -586,6 +586,8 @@ static void bench_attn(int ctx, int heads, int kv_heads, int cc, int profile_sms
 	struct awq_cu_attn a = {};
 	a.q = q, a.k = k, a.v = v, a.out = o, a.d_pos = pos, a.rows = 1, a.n_heads = heads, a.n_kv_heads = kv_heads;
 	a.head_dim = hd, a.max_ctx = ctx, a.scale = 0.088f, a.part = part, a.pdl = awq_cu_pdl_default(cc);
+	const char *rg = getenv("AWQ_CUDA_ATTN_RING"); /* the K/V rows through a cp.async ring, as the backend reads it */
+	a.ring = cc >= 8 && rg && rg[0] == '1';
 	/* two launches (split, then combine) and the backend's path: with a ticket the last split block
 	 * merges where its heads x head_dim outputs are one per thread (else still two launches) */
 	unsigned *tk = (unsigned *)dev(awq_cu_attn_ticket_words(heads) * sizeof(unsigned));
@@ -601,8 +603,8 @@ static void bench_attn(int ctx, int heads, int kv_heads, int cc, int profile_sms
 			a.ticket = merged ? tk : NULL;
 			double us = time_us([&] { CK(awq_cu_attn_decode(st, &a)); }, 20, 9);
 			char what[96];
-			snprintf(what, sizeof(what), "decode attention ctx=%d heads=%d/%d %s%s", ctx, heads, kv_heads,
-				 merged ? "with ticket" : "2 launches", a.pdl ? ", pdl" : "");
+			snprintf(what, sizeof(what), "decode attention ctx=%d heads=%d/%d %s%s%s", ctx, heads, kv_heads,
+				 merged ? "with ticket" : "2 launches", a.pdl ? ", pdl" : "", a.ring ? ", ring" : "");
 			push_row(what, us, 2.0 * kv * 2, "B", copy_bw);
 		}
 	}
@@ -882,6 +884,7 @@ int main(int argc, char **argv)
 	bench_attn(640, 32, 32, p.major); /* the context of `awqrun bench -p 512 -n 128`: llama2-7b, qwen3-30b-a3b */
 	bench_attn(640, 32, 4, p.major);
 	bench_attn(4096, 32, 32, p.major);
+	bench_attn(4096, 32, 8, p.major); /* llama3-8b, qwen3-8b */
 	bench_attn(16384, 32, 32, p.major);
 	bench_attn(16384, 32, 8, p.major);
 	bench_flash(512, 32, 32);
