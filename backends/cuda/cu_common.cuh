@@ -206,6 +206,22 @@ template <int N> static __device__ __forceinline__ void cp_wait(void)
 #endif
 }
 
+/* cp.async commit / wait with a memory clobber, for rings read back with plain loads (which the
+ * compiler must not move above the wait): the decode GEMV's (k_q4.cu) and decode attention's */
+static __device__ __forceinline__ void v2_commit(void)
+{
+#if __CUDA_ARCH__ >= 800
+	asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
+}
+
+template <int N> static __device__ __forceinline__ void v2_wait(void)
+{
+#if __CUDA_ARCH__ >= 800
+	asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+#endif
+}
+
 static __device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const void *p)
 {
 	asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"

@@ -289,22 +289,6 @@ static __device__ __forceinline__ float reduce8(float v, bool is_max)
  * Each lane reads back only the bytes it copied, so the ring needs no barrier. */
 #define AW_RING 2
 
-/* commit / wait with a memory clobber: the ring's reads are plain loads the compiler must not move
- * above the wait */
-static __device__ __forceinline__ void aw_commit(void)
-{
-#if __CUDA_ARCH__ >= 800
-	asm volatile("cp.async.commit_group;" ::: "memory");
-#endif
-}
-
-template <int N> static __device__ __forceinline__ void aw_wait(void)
-{
-#if __CUDA_ARCH__ >= 800
-	asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
-#endif
-}
-
 /* One lane's share of a cache row (8 or 4 bytes) into the ring: asynchronous on sm_80+, a plain
  * load and store before that (correct, not overlapped; the backend takes the ring on sm_80+ only) */
 template <int DPL> static __device__ __forceinline__ void kv_cp(uint32_t dst, const void *src)
@@ -395,7 +379,7 @@ static __device__ __forceinline__ void attn_warp_body(const struct awq_cu_attn &
 		for (int rr = 0; rr < AW_RING - 1; rr++) {
 			if (rr < nr)
 				kv_issue<DPL>(ring, rr, wstart, wend, kb, vb, rs);
-			aw_commit();
+			v2_commit();
 		}
 	}
 	/* 16 positions per round: their 32 row loads go out together, then two passes of 8 (a warp
@@ -405,8 +389,8 @@ static __device__ __forceinline__ void attn_warp_body(const struct awq_cu_attn &
 		if (RING) {
 			if (rr + AW_RING - 1 < nr)
 				kv_issue<DPL>(ring, rr + AW_RING - 1, wstart, wend, kb, vb, rs);
-			aw_commit();
-			aw_wait<AW_RING - 1>(); /* round rr's copies (this lane's own) have landed */
+			v2_commit();
+			v2_wait<AW_RING - 1>(); /* round rr's copies (this lane's own) have landed */
 		} else {
 #pragma unroll
 			for (int i = 0; i < (RING ? 1 : 16); i++) {

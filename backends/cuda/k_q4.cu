@@ -423,19 +423,6 @@ static __device__ __forceinline__ void v2_cp8(uint32_t dst, const void *src)
 #endif
 }
 
-static __device__ __forceinline__ void v2_commit(void)
-{
-#if __CUDA_ARCH__ >= 800
-	asm volatile("cp.async.commit_group;" ::: "memory");
-#endif
-}
-
-template <int N> static __device__ __forceinline__ void v2_wait(void)
-{
-#if __CUDA_ARCH__ >= 800
-	asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
-#endif
-}
 
 /* 16-byte copy of 16 (valid) or 0 bytes, the rest zero-filled: an f16 activation row that does not
  * exist (tokens past rows) becomes zeros without a global read. */
