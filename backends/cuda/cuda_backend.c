@@ -82,8 +82,10 @@ static int cu_open(int device, const struct awq_backend_opts *o, void **ctx, cha
 	/* the decode attention grid's floor: qwen3-8b AWQ decode at max_ctx 129 ran 442.7 tok/s with
 	 * its 96-block grid and 478-481 padded to 8 blocks per SM (H200, 2026-11-30; docs/perf.md) */
 	c->attn_blocks_per_sm = awq_env_int("AWQ_CUDA_ATTN_BLOCKS_PER_SM", 8, 0, 64);
-	/* decode attention's K/V rows through a cp.async ring (k_attn.cu RING; not yet measured: off) */
-	c->attn_ring = awq_env_int("AWQ_CUDA_ATTN_RING", 0, 0, 1) && p.major >= 8;
+	/* decode attention's K/V rows through a cp.async ring (k_attn.cu RING): llama2-7b after 4096
+	 * positions 443 against 428 tok/s, qwen3-8b after 16384 299 against 295, short context within
+	 * drift (H200, 2026-12-02; docs/perf.md session 27) */
+	c->attn_ring = awq_env_int("AWQ_CUDA_ATTN_RING", 1, 0, 1) && p.major >= 8;
 	c->deq_rows = awq_cuda_deq_rows(); /* prefill AWQ matmuls through an f16 copy and cuBLAS */
 	c->x16_fuse = awq_env_int("AWQ_CUDA_X16_FUSE", 1, 0, 1);
 	/* the f16 copies for the XH GEMV from this many decode tokens (AWQ_CUDA_XH_ROWS, 1-9; 9: none) */

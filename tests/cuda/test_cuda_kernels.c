@@ -1219,7 +1219,7 @@ int main(void)
 	 * grouped (qwen3-8b's 32/8) and not, head dims 128 and 64 */
 	test_attention(32, 8, 128, 4200, 1, 0);
 	test_attention(8, 8, 64, 4200, 0, 0);
-	/* the K/V rows through the cp.async ring (AWQ_CUDA_ATTN_RING=1): MHA and GQA, head dims 64 and
+	/* the K/V rows through the cp.async ring (AWQ_CUDA_ATTN_RING, the default on sm_80+): MHA and GQA, head dims 64 and
 	 * 128, one split to many (the 4200-position cache: 4 rounds per warp, the ring wrapping), merged
 	 * by the last block and by the combine kernel */
 	if (cc_major >= 8) {

@@ -587,7 +587,7 @@ static void bench_attn(int ctx, int heads, int kv_heads, int cc, int profile_sms
 	a.q = q, a.k = k, a.v = v, a.out = o, a.d_pos = pos, a.rows = 1, a.n_heads = heads, a.n_kv_heads = kv_heads;
 	a.head_dim = hd, a.max_ctx = ctx, a.scale = 0.088f, a.part = part, a.pdl = awq_cu_pdl_default(cc);
 	const char *rg = getenv("AWQ_CUDA_ATTN_RING"); /* the K/V rows through a cp.async ring, as the backend reads it */
-	a.ring = cc >= 8 && rg && rg[0] == '1';
+	a.ring = cc >= 8 && !(rg && rg[0] == '0'); /* default on, as the backend's */
 	/* two launches (split, then combine) and the backend's path: with a ticket the last split block
 	 * merges where its heads x head_dim outputs are one per thread (else still two launches) */
 	unsigned *tk = (unsigned *)dev(awq_cu_attn_ticket_words(heads) * sizeof(unsigned));

@@ -7,7 +7,7 @@
 #   test      test_cuda_kernels, test_cuda_ops, test_cuda_model, test_cuda_moe, the goldens on CUDA; the
 #             op test, the model test and the goldens again under each knob of CU_TEST_KNOBS
 #             (AWQ_CUDA_EPINORM=0, AWQ_CUDA_EPINORM_W16=0, AWQ_CUDA_EPINORM_MOE=0,
-#             AWQ_CUDA_MOE_CLUSTER=0, AWQ_CUDA_QKV_ROPE=0, AWQ_CUDA_ATTN_RING=1, AWQ_CUDA_ATTN_BLOCKS_PER_SM=0, AWQ_CUDA_DEQ_ROWS=9: every prefill AWQ matmul through the
+#             AWQ_CUDA_MOE_CLUSTER=0, AWQ_CUDA_QKV_ROPE=0, AWQ_CUDA_ATTN_RING=0, AWQ_CUDA_ATTN_BLOCKS_PER_SM=0, AWQ_CUDA_DEQ_ROWS=9: every prefill AWQ matmul through the
 #             dequantised copy and cuBLAS, AWQ_CUDA_DEQ_ROWS=0: none)
 #   sanitize  compute-sanitizer memcheck and racecheck on the op, kernel and MoE tests (SANITIZE_ONLY=
 #             "moe_memcheck kernels_racecheck ..." for some of them)
@@ -223,7 +223,7 @@ if has test; then
 	goldens cuda
 	# the op test, the model test (decode = prefill) and the goldens under each knob of CU_TEST_KNOBS
 	# (a knob may set several variables, joined by commas: A=1,B=2)
-	for kv in ${CU_TEST_KNOBS-AWQ_CUDA_EPINORM=0 AWQ_CUDA_EPINORM_W16=0 AWQ_CUDA_EPINORM_MOE=0 AWQ_CUDA_MOE_CLUSTER=0 AWQ_CUDA_QKV_ROPE=0 AWQ_CUDA_ATTN_RING=1 AWQ_CUDA_ATTN_BLOCKS_PER_SM=0 AWQ_CUDA_DEQ_ROWS=9 AWQ_CUDA_DEQ_ROWS=0}; do
+	for kv in ${CU_TEST_KNOBS-AWQ_CUDA_EPINORM=0 AWQ_CUDA_EPINORM_W16=0 AWQ_CUDA_EPINORM_MOE=0 AWQ_CUDA_MOE_CLUSTER=0 AWQ_CUDA_QKV_ROPE=0 AWQ_CUDA_ATTN_RING=0 AWQ_CUDA_ATTN_BLOCKS_PER_SM=0 AWQ_CUDA_DEQ_ROWS=9 AWQ_CUDA_DEQ_ROWS=0}; do
 		IFS=, read -ra kvs <<<"$kv"
 		t0=$SECONDS
 		env "${kvs[@]}" timeout 150 "$OPS" >"$L/test_ops_$kv.log" 2>&1
@@ -325,8 +325,8 @@ if has ncu; then
 	ncu_one gemv 'q4_gemv2' 0 2 "$KB" --profile
 	# decode attention after 16384 positions, grouped (qwen3-8b's 32/8 heads) and not: the second
 	# launch of each (session 26: 32/8 at 41% of the copy rate, 32/32 at 76%)
-	ncu_one attn_gqa 'attn_warp_kernel' 1 1 "$KB" --attn 16384 32 8
-	ncu_one attn_mha 'attn_warp_kernel' 1 1 "$KB" --attn 16384 32 32
+	ncu_one attn_gqa 'attn_(warp|ring)_kernel' 1 1 "$KB" --attn 16384 32 8
+	ncu_one attn_mha 'attn_(warp|ring)_kernel' 1 1 "$KB" --attn 16384 32 32
 fi
 if has inmodel; then
 	ibench() { # name, then the AWQ_CUDA_GEMV value
