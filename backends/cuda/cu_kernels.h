@@ -219,7 +219,20 @@ struct awq_cu_attn {
 	/* awq_cu_attn_decode (head dims 64 and 128, sm_80+ only: the caller checks): the K/V rows through
 	 * a cp.async ring in shared memory (k_attn.cu, RING) */
 	int ring;
+	/* awq_cu_attn_decode (head dims 64 and 128, sm_80+ only: the caller checks): grouped-query heads
+	 * (n_heads > n_kv_heads) on tensor cores (k_attn.cu, attn_mma_kernel); MHA keeps the warp kernel */
+	int mma;
 };
+/* How awq_cu_attn_decode runs a launch (awq_cu_attn_decode_plan; host only, no device calls): which
+ * split kernel, positions per split block (chunk), query heads per block (gper) and head groups per
+ * KV head (hsub), the grid, dynamic shared memory, and whether the last split block merges the
+ * splits (merged: the ticket is used) or the combine kernel runs after. */
+enum { AWQ_CU_ATTN_SPLIT, AWQ_CU_ATTN_WARP, AWQ_CU_ATTN_RING, AWQ_CU_ATTN_MMA };
+struct awq_cu_attn_plan {
+	int kernel, chunk, gper, hsub, grid[3], smem, merged;
+};
+/* 0, or -1 for a launch awq_cu_attn_decode refuses (unsupported head dim or group, too many rows for the tickets) */
+int awq_cu_attn_decode_plan(const struct awq_cu_attn *a, struct awq_cu_attn_plan *p);
 /* The attention inputs of a step prepared in one launch (see attn_prep_kernel): q (and k) get
  * their optional per-head RMSNorm (weights of head_dim floats) and optional RoPE (inv_freq tables);
  * q goes to q_out (NULL: q is used as it is, then q_norm and q_freq must be NULL), k and v to the f16

@@ -86,6 +86,9 @@ static int cu_open(int device, const struct awq_backend_opts *o, void **ctx, cha
 	 * positions 443 against 428 tok/s, qwen3-8b after 16384 299 against 295, short context within
 	 * drift (H200, 2026-12-02; docs/perf.md session 27) */
 	c->attn_ring = awq_env_int("AWQ_CUDA_ATTN_RING", 1, 0, 1) && p.major >= 8;
+	/* grouped-query decode attention on tensor cores where a block has 2 heads or more (k_attn.cu
+	 * awq_cu_attn_decode_plan): qwen3-8b after 16384 positions 359 against 299 tok/s (H200) */
+	c->attn_mma = awq_env_int("AWQ_CUDA_ATTN_MMA", 1, 0, 1) && p.major >= 8;
 	c->deq_rows = awq_cuda_deq_rows(); /* prefill AWQ matmuls through an f16 copy and cuBLAS */
 	c->x16_fuse = awq_env_int("AWQ_CUDA_X16_FUSE", 1, 0, 1);
 	/* the f16 copies for the XH GEMV from this many decode tokens (AWQ_CUDA_XH_ROWS, 1-9; 9: none) */

@@ -114,7 +114,8 @@ struct cu_ctx {
 	/* the decode attention's grid floor in blocks per SM (AWQ_CUDA_ATTN_BLOCKS_PER_SM, default 8),
 	 * read when the device opens */
 	int attn_blocks_per_sm;
-	int attn_ring; /* decode attention's K/V rows through a cp.async ring (AWQ_CUDA_ATTN_RING=1; sm_80+) */
+	int attn_ring; /* decode attention's K/V rows through a cp.async ring (AWQ_CUDA_ATTN_RING; sm_80+) */
+	int attn_mma; /* grouped-query decode attention on tensor cores (AWQ_CUDA_ATTN_MMA; sm_80+) */
 	uint64_t weight_bytes, kv_bytes, act_bytes;
 	int vocab; /* embedding rows, for checking token ids */
 	struct cu_moe_state *moe; /* cuda_moe.c: experts and scratch of the MoE nodes, NULL when none */

@@ -4,6 +4,7 @@
  * position (read from device memory), so a captured decode graph replays at any position.
  * Prefill: causal flash attention on tensor cores (FA2 style, 64 queries x 64 keys per step). */
 #include <float.h>
+#include <string.h>
 
 #include "cu_common.cuh"
 #include "cu_kernels.h"
@@ -227,6 +228,13 @@ __global__ void attn_combine_kernel(struct awq_cu_attn a, int chunk)
 	}
 }
 
+/* Element offset of 16-byte chunk `chunk` of row `row` in a tile of rows of hd halves, swizzled so that
+ * ldmatrix's 8 rows of one chunk fall in 8 different bank groups (prefill and decode tiles) */
+static __device__ __forceinline__ int fa_swz(int row, int chunk, int hd)
+{
+	return row * hd + ((chunk ^ (row & 7)) << 3);
+}
+
 /* Warp-per-slice decode attention for head_dim = 32 * DPL (64, 128): lanes split the head dimension, so K
  * and V rows are read coalesced and the PV product needs no reduction; 16 positions per round,
  * their 32 row loads in flight together, then two steps of 8 whose scores are reduced across lanes
@@ -323,6 +331,75 @@ static __device__ __forceinline__ void kv_issue(uint32_t ring, int rr, int wstar
 		const size_t p = (size_t)min(wstart + 16 * rr + i, wend - 1);
 		kv_cp<DPL>(slot + (uint32_t)i * 32u * esz, kb + p * rs);
 		kv_cp<DPL>(slot + (uint32_t)(16 + i) * 32u * esz, vb + p * rs);
+	}
+}
+
+/* The end of a decode attention block of 4 warps, each with its running (o, m, l) of the block's hg
+ * heads in sm_o / sm_m / sm_l (m in log2 units; a warp without positions has m = -FLT_MAX, l = 0):
+ * merged over the warps, then the answer (the only split, with a ticket), or the split's partial
+ * for the combine kernel, or (with a ticket) the partial and, in the last split block, the merge of
+ * all of them. */
+template <int HD>
+static __device__ __forceinline__ void attn_block_end(const struct awq_cu_attn &a, float (*sm_o)[AT_MAXG][HD],
+						      float (*sm_m)[AT_MAXG], float (*sm_l)[AT_MAXG], int h0, int hg,
+						      int split, int r, int limit, int chunk)
+{
+	__syncthreads();
+	int ns = n_splits(a.max_ctx), used = (limit + chunk - 1) / chunk;
+	float *orow = a.out + (size_t)r * a.n_heads * HD + (size_t)h0 * HD;
+	uint16_t *orow16 = a.out16 ? a.out16 + (size_t)r * a.n_heads * HD + (size_t)h0 * HD : nullptr;
+	if (a.ticket && used == 1) { /* the only split: the block's merge is the answer */
+		for (int i = threadIdx.x; i < hg * HD; i += blockDim.x) {
+			int h = i / HD, d = i % HD;
+			float M = fmaxf(fmaxf(sm_m[0][h], sm_m[1][h]), fmaxf(sm_m[2][h], sm_m[3][h]));
+			float num = 0.f, den = 0.f;
+#pragma unroll
+			for (int w = 0; w < 4; w++) {
+				float f = exp2f(sm_m[w][h] - M);
+				num += f * sm_o[w][h][d];
+				den += f * sm_l[w][h];
+			}
+			orow[i] = num / den;
+			if (orow16)
+				orow16[i] = to16_one(num / den, a.out16_bf16);
+		}
+		return;
+	}
+	for (int i = threadIdx.x; i < hg * (HD + 2); i += blockDim.x) {
+		int h = i / (HD + 2), d = i % (HD + 2);
+		float M = fmaxf(fmaxf(sm_m[0][h], sm_m[1][h]), fmaxf(sm_m[2][h], sm_m[3][h]));
+		float v = 0.f;
+#pragma unroll
+		for (int w = 0; w < 4; w++) {
+			float f = exp2f(sm_m[w][h] - M);
+			v += f * (d < HD ? sm_o[w][h][d] : sm_l[w][h]);
+		}
+		if (d == HD)
+			v = M * 0.6931471805599453f; /* back to natural-log units for the combine kernel */
+		a.part[(((size_t)r * a.n_heads + h0 + h) * ns + split) * (HD + 2) + d] = v;
+	}
+	if (!a.ticket)
+		return;
+	/* The last of the row's `used` split blocks of this head group merges all their partials (read
+	 * through L2: other blocks wrote them) and resets the ticket for the next launch. */
+	__shared__ int last;
+	__syncthreads();
+	if (threadIdx.x == 0) {
+		__threadfence();
+		unsigned *tk = a.ticket + (size_t)r * gridDim.x + blockIdx.x;
+		last = atomicAdd(tk, 1u) == (unsigned)(used - 1);
+		if (last)
+			*tk = 0u;
+	}
+	__syncthreads();
+	if (!last)
+		return;
+	__threadfence();
+	for (int i = threadIdx.x; i < hg * HD; i += blockDim.x) {
+		const float v = attn_merge_one(a.part + ((size_t)r * a.n_heads + h0 + i / HD) * ns * (HD + 2), used, HD, i % HD);
+		orow[i] = v;
+		if (orow16)
+			orow16[i] = to16_one(v, a.out16_bf16);
 	}
 }
 
@@ -465,63 +542,7 @@ static __device__ __forceinline__ void attn_warp_body(const struct awq_cu_attn &
 			sm_l[warp][h] = l[h];
 		}
 	}
-	__syncthreads();
-	int ns = n_splits(a.max_ctx), used = (limit + chunk - 1) / chunk;
-	float *orow = a.out + (size_t)r * a.n_heads * HD + (size_t)h0 * HD;
-	uint16_t *orow16 = a.out16 ? a.out16 + (size_t)r * a.n_heads * HD + (size_t)h0 * HD : nullptr;
-	if (a.ticket && used == 1) { /* the only split: the block's merge is the answer */
-		for (int i = threadIdx.x; i < hg * HD; i += blockDim.x) {
-			int h = i / HD, d = i % HD;
-			float M = fmaxf(fmaxf(sm_m[0][h], sm_m[1][h]), fmaxf(sm_m[2][h], sm_m[3][h]));
-			float num = 0.f, den = 0.f;
-#pragma unroll
-			for (int w = 0; w < 4; w++) {
-				float f = exp2f(sm_m[w][h] - M);
-				num += f * sm_o[w][h][d];
-				den += f * sm_l[w][h];
-			}
-			orow[i] = num / den;
-			if (orow16)
-				orow16[i] = to16_one(num / den, a.out16_bf16);
-		}
-		return;
-	}
-	for (int i = threadIdx.x; i < hg * (HD + 2); i += blockDim.x) {
-		int h = i / (HD + 2), d = i % (HD + 2);
-		float M = fmaxf(fmaxf(sm_m[0][h], sm_m[1][h]), fmaxf(sm_m[2][h], sm_m[3][h]));
-		float v = 0.f;
-#pragma unroll
-		for (int w = 0; w < 4; w++) {
-			float f = exp2f(sm_m[w][h] - M);
-			v += f * (d < HD ? sm_o[w][h][d] : sm_l[w][h]);
-		}
-		if (d == HD)
-			v = M * 0.6931471805599453f; /* back to natural-log units for the combine kernel */
-		a.part[(((size_t)r * a.n_heads + h0 + h) * ns + split) * (HD + 2) + d] = v;
-	}
-	if (!a.ticket)
-		return;
-	/* The last of the row's `used` split blocks of this head group merges all their partials (read
-	 * through L2: other blocks wrote them) and resets the ticket for the next launch. */
-	__shared__ int last;
-	__syncthreads();
-	if (threadIdx.x == 0) {
-		__threadfence();
-		unsigned *tk = a.ticket + (size_t)r * gridDim.x + blockIdx.x;
-		last = atomicAdd(tk, 1u) == (unsigned)(used - 1);
-		if (last)
-			*tk = 0u;
-	}
-	__syncthreads();
-	if (!last)
-		return;
-	__threadfence();
-	for (int i = threadIdx.x; i < hg * HD; i += blockDim.x) {
-		const float v = attn_merge_one(a.part + ((size_t)r * a.n_heads + h0 + i / HD) * ns * (HD + 2), used, HD, i % HD);
-		orow[i] = v;
-		if (orow16)
-			orow16[i] = to16_one(v, a.out16_bf16);
-	}
+	attn_block_end<HD>(a, sm_o, sm_m, sm_l, h0, hg, split, r, limit, chunk);
 }
 
 template <int DPL>
@@ -537,80 +558,259 @@ __global__ void __launch_bounds__(128, 1) attn_ring_kernel(struct awq_cu_attn a,
 	attn_warp_body<DPL, true>(a, hsub, gper, chunk);
 }
 
+/* Grouped-query decode attention on tensor cores (awq_cu_attn.mma, sm_80+). With g query heads per
+ * KV head, the warp kernel above does g heads' dot products, softmax and PV sums on every K/V row
+ * with CUDA-core instructions: ~190 per head and 8 positions, so qwen3-8b's 32/8 heads after 16384
+ * positions issued ~1.6 instructions per cycle for 41% of the copy rate (ncu, H200), where 32/32
+ * heads of the same kernel reach 76-90%. Here a warp's heads are the rows of an m16n8k16 product
+ * (rows hg..15 zero): per 16 positions, S = Q K^T is HD / 16 x 2 mma, P V is HD / 8 mma, with
+ * ldmatrix from a per-warp cp.async ring of AM_STAGES tiles (16 positions of K then V, swizzled as
+ * the prefill tiles): ~150 instructions for all the group's heads. q and the probabilities go to
+ * f16 as in the prefill kernel. Blocks, splits and partials are the warp kernel's; the ring's space
+ * holds the warps' (o, m, l) for the block's merge once every warp is done with it. */
+#define AM_STAGES 3
+
+template <int HD>
+__global__ void __launch_bounds__(128) attn_mma_kernel(struct awq_cu_attn a, int hsub, int gper, int chunk)
+{
+	if (a.ticket)
+		pdl_trigger(); /* no combine launch follows: the o projection may start streaming its weights */
+	pdl_wait(); /* programmatic launch: the cache and q come from the kernels before */
+	constexpr int CH = HD / 8, TILE = 16 * HD; /* 16-byte chunks per row; halves per K (or V) tile */
+	extern __shared__ __align__(16) uint16_t am_smem[];
+	__shared__ float sm_m[4][AT_MAXG], sm_l[4][AT_MAXG];
+	const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+	const int group = a.n_heads / a.n_kv_heads;
+	const int kvh = blockIdx.x / hsub, h0 = kvh * group + (blockIdx.x % hsub) * gper;
+	const int hg = min(gper, kvh * group + group - h0);
+	const int split = blockIdx.y, r = blockIdx.z;
+	const int limit = *a.d_pos + a.row0 + r + 1;
+	const int start = split * chunk, wpos = chunk / 4;
+	if (start >= limit)
+		return;
+	const int wstart = start + warp * wpos, wend = min(limit, wstart + wpos);
+	const int nt = wend > wstart ? (wend - wstart + 15) / 16 : 0;
+	const size_t kvs = (size_t)a.n_kv_heads * HD, qcols = (size_t)a.n_heads * HD;
+	/* ring slots: AM_STAGES, or the warp's tiles where it has fewer (am_smem_bytes) */
+	uint16_t *ring = am_smem + (size_t)warp * min(AM_STAGES, chunk / 64) * 2 * TILE;
+	const uint16_t *kg = a.k + (size_t)kvh * HD, *vg = a.v + (size_t)kvh * HD;
+	/* tile tt's 16 K and 16 V rows into its ring slot, rows past the slice zero (masked below) */
+	auto issue = [&](int tt) {
+		uint16_t *ks = ring + (tt % AM_STAGES) * 2 * TILE, *vs = ks + TILE;
+#pragma unroll
+		for (int i = lane; i < 16 * CH; i += 32) {
+			const int row = i / CH, ch = i % CH, p = wstart + 16 * tt + row;
+			const bool ok = p < wend;
+			const size_t off = (size_t)(ok ? p : wstart) * kvs + ch * 8;
+			cp16(ks + fa_swz(row, ch, HD), kg + off, ok);
+			cp16(vs + fa_swz(row, ch, HD), vg + off, ok);
+		}
+	};
+#pragma unroll
+	for (int st = 0; st < AM_STAGES - 1; st++) {
+		if (st < nt)
+			issue(st);
+		cp_commit();
+	}
+	/* q of head h0 + g (zero past the block's heads), scaled to log2 units, as A fragments */
+	const float qscale = a.scale * 1.4426950408889634f;
+	uint32_t qa[HD / 16][4];
+	const float *qh = a.q + r * qcols + (size_t)(h0 + min(g, hg - 1)) * HD + 2 * t;
+#pragma unroll
+	for (int j = 0; j < HD / 16; j++) {
+		float2 x0 = *reinterpret_cast<const float2 *>(qh + 16 * j);
+		float2 x1 = *reinterpret_cast<const float2 *>(qh + 16 * j + 8);
+		const float sc = g < hg ? qscale : 0.f;
+		qa[j][0] = pack_half2(x0.x * sc, x0.y * sc);
+		qa[j][1] = 0u;
+		qa[j][2] = pack_half2(x1.x * sc, x1.y * sc);
+		qa[j][3] = 0u;
+	}
+	float o[HD / 8][4];
+#pragma unroll
+	for (int i = 0; i < HD / 8; i++)
+		o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+	float m = -FLT_MAX, l = 0.f; /* of row g (head h0 + g); rows g + 8 are padding */
+	for (int tt = 0; tt < nt; tt++) {
+		if (tt + AM_STAGES - 1 < nt)
+			issue(tt + AM_STAGES - 1);
+		cp_commit();
+		cp_wait<AM_STAGES - 1>();
+		__syncwarp(); /* every lane's copies of tile tt have landed */
+		const uint16_t *ks = ring + (tt % AM_STAGES) * 2 * TILE, *vs = ks + TILE;
+		float sacc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+#pragma unroll
+		for (int j = 0; j < HD / 16; j++) {
+			uint32_t b[4];
+			const int mat = lane >> 3, row = (lane & 7) + (mat >> 1) * 8;
+			ldmatrix_x4(b, ks + fa_swz(row, 2 * j + (mat & 1), HD));
+			mma_f16(sacc[0], qa[j], b[0], b[1]);
+			mma_f16(sacc[1], qa[j], b[2], b[3]);
+		}
+		/* this lane's positions: 2t, 2t + 1 (tile 0), 8 + 2t, 9 + 2t (tile 1) */
+		const int pb = wstart + 16 * tt + 2 * t;
+		float x[4] = {pb < wend ? sacc[0][0] : -INFINITY, pb + 1 < wend ? sacc[0][1] : -INFINITY,
+			      pb + 8 < wend ? sacc[1][0] : -INFINITY, pb + 9 < wend ? sacc[1][1] : -INFINITY};
+		float mx = fmaxf(fmaxf(x[0], x[1]), fmaxf(x[2], x[3]));
+		mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+		mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+		const float mn = fmaxf(m, mx), alpha = exp2f(m - mn);
+		float pr[4];
+#pragma unroll
+		for (int i = 0; i < 4; i++)
+			pr[i] = exp2f(x[i] - mn);
+		l = l * alpha + ((pr[0] + pr[1]) + (pr[2] + pr[3]));
+		m = mn;
+#pragma unroll
+		for (int i = 0; i < HD / 8; i++) {
+			o[i][0] *= alpha;
+			o[i][1] *= alpha;
+		}
+		const uint32_t pa[4] = {pack_half2(pr[0], pr[1]), 0u, pack_half2(pr[2], pr[3]), 0u};
+#pragma unroll
+		for (int dn = 0; dn < HD / 8; dn += 2) {
+			uint32_t b[4];
+			const int row = (lane & 7) + ((lane >> 3) & 1) * 8;
+			ldmatrix_x4_trans(b, vs + fa_swz(row, dn + (lane >> 4), HD));
+			mma_f16(o[dn], pa, b[0], b[1]);
+			mma_f16(o[dn + 1], pa, b[2], b[3]);
+		}
+		__syncwarp(); /* the slot is refilled two tiles on */
+	}
+	l += __shfl_xor_sync(0xffffffffu, l, 1);
+	l += __shfl_xor_sync(0xffffffffu, l, 2);
+	__syncthreads(); /* every warp is done with its ring: its space holds the warps' o */
+	float(*sm_o)[AT_MAXG][HD] = reinterpret_cast<float(*)[AT_MAXG][HD]>(am_smem);
+	if (g < hg) {
+#pragma unroll
+		for (int dn = 0; dn < HD / 8; dn++) {
+			sm_o[warp][g][dn * 8 + 2 * t] = o[dn][0];
+			sm_o[warp][g][dn * 8 + 2 * t + 1] = o[dn][1];
+		}
+		if (t == 0) {
+			sm_m[warp][g] = m;
+			sm_l[warp][g] = l;
+		}
+	}
+	attn_block_end<HD>(a, sm_o, sm_m, sm_l, h0, hg, split, r, limit, chunk);
+}
+
+/* dynamic shared memory of attn_mma_kernel: 4 warps' rings (at least the warps' o of the merge) */
+static int am_smem_bytes(int hd, int chunk)
+{
+	return 4 * min(AM_STAGES, chunk / 64) * 2 * 16 * hd * 2;
+}
+
+extern "C" int awq_cu_attn_decode_plan(const struct awq_cu_attn *a, struct awq_cu_attn_plan *p)
+{
+	const int group = a->n_heads / a->n_kv_heads, hd = a->head_dim;
+	if (hd % 8 || hd > AT_MAXD || a->n_heads % a->n_kv_heads || a->rows < 1 ||
+	    (a->ticket && a->rows > AWQ_CU_DECODE_ROWS)) /* the tickets cover AWQ_CU_DECODE_ROWS rows */
+		return -1;
+	memset(p, 0, sizeof(*p));
+	if (hd != 64 && hd != 128) { /* the generic kernel never merges */
+		p->kernel = AWQ_CU_ATTN_SPLIT;
+		p->chunk = AT_CHUNK;
+		p->gper = min(group, AT_MAXG);
+		p->hsub = (group + AT_MAXG - 1) / AT_MAXG;
+		p->grid[0] = a->n_kv_heads * p->hsub, p->grid[1] = n_splits(a->max_ctx), p->grid[2] = a->rows;
+		return 0;
+	}
+	/* Positions per block: short caches get short splits, so that a decode step at a few hundred
+	 * positions still spreads over many SMs (each warp walks chunk / 4 positions). */
+	int chunk = a->max_ctx <= 1024 ? 64 : a->max_ctx <= 4096 ? 128 : AW_MAX_CHUNK;
+	int splits = (a->max_ctx + chunk - 1) / chunk;
+	/* Query heads per block (of one KV head's group): up to 8, halved while the grid has fewer
+	 * than 256 blocks. With grouped-query heads and a short cache the blocks were too few and each
+	 * walked 8 heads: qwen3-30b-a3b (32/4 heads) at 640 positions ran 40 blocks and 17 us per
+	 * layer. The split blocks of one KV head re-read its K/V rows, mostly from L2. */
+	int gper = min(group, AT_MAXG);
+	while (gper > 1 && (long)a->n_kv_heads * ((group + gper - 1) / gper) * splits * a->rows < 256)
+		gper = (gper + 1) / 2;
+	const int hsub = (group + gper - 1) / gper;
+	/* Tensor cores where a block has two heads or more: qwen3-8b (32/8) after 4096 and 16384
+	 * positions 438 and 337 tok/s against 389 and 299 on the ring kernel; at one head per block
+	 * (short caches: the halving above) the ring kernel's 16 positions per 190 instructions are
+	 * no worse, and qwen3-30b-a3b decode at max_ctx 144 ran 508-513 against 518-519 tok/s on
+	 * tensor cores (H200, 2026-12-02; docs/perf.md session 27). Past 2 blocks per SM of
+	 * 512-position splits, those: the ring of each warp runs 8 tiles instead of 4 (qwen3-8b after
+	 * 16384 positions 359 against 337 tok/s; after 4096, with 72 such blocks, 430 against 438). */
+	if (a->mma && gper > 1) {
+		p->kernel = AWQ_CU_ATTN_MMA;
+		if ((long)a->n_kv_heads * hsub * ((a->max_ctx + 511) / 512) * a->rows >= 256) {
+			chunk = 512;
+			splits = (a->max_ctx + chunk - 1) / chunk;
+		}
+		p->smem = am_smem_bytes(hd, chunk);
+	} else if (a->ring) {
+		p->kernel = AWQ_CU_ATTN_RING;
+		p->smem = 4 * AW_RING * 32 * 32 * (hd == 64 ? 4 : 8);
+	} else {
+		p->kernel = AWQ_CU_ATTN_WARP;
+	}
+	/* The last split block merges only when its heads x head_dim outputs are one per thread (128):
+	 * at 8 heads of 128 its threads walked 8 outputs each, every one two passes over the partials
+	 * in L2, and the one launch took 24.1 us against 11.6 for split + combine (awq-cuda-bench, ctx
+	 * 640, H200). */
+	p->merged = a->ticket && gper * hd <= 128;
+	/* Split rows past the cache's (min_grid): their blocks find start >= limit and leave. At
+	 * max_ctx 129 qwen3-8b's grid was 96 blocks and its decode 443 tok/s against 480 at max_ctx 513
+	 * (288 blocks), the same blocks doing the same work; padded to 1024 blocks, 481 (H200,
+	 * 2026-11-30). Not the grid's own work, and not the o projection's blocks doubling up on the
+	 * idle SMs; it is the early trigger of the kernels: a short grid is resident at once, so every
+	 * block triggers at once and the o projection (and the kernels after it) are placed while the
+	 * q/k/v GEMV two launches back still streams. Without the trigger (or with it after the wait)
+	 * the unpadded grid ran 470-476 tok/s; padded with the trigger at the start, 479 (docs/perf.md,
+	 * 2026-12-01). */
+	const int cols = a->n_kv_heads * hsub * a->rows;
+	p->chunk = chunk, p->gper = gper, p->hsub = hsub;
+	p->grid[0] = a->n_kv_heads * hsub, p->grid[1] = max(splits, (a->min_grid + cols - 1) / cols), p->grid[2] = a->rows;
+	return 0;
+}
+
 extern "C" cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_attn *a0)
 {
-	int group = a0->n_heads / a0->n_kv_heads;
-	if (a0->head_dim % 8 || a0->head_dim > AT_MAXD || a0->n_heads % a0->n_kv_heads ||
-	    (a0->ticket && a0->rows > AWQ_CU_DECODE_ROWS)) /* the tickets cover AWQ_CU_DECODE_ROWS rows */
+	struct awq_cu_attn_plan p;
+	if (awq_cu_attn_decode_plan(a0, &p))
 		return cudaErrorInvalidValue;
-	int hsub = (group + AT_MAXG - 1) / AT_MAXG, chunk = AT_CHUNK;
-	int hd = a0->head_dim;
-	struct awq_cu_attn b = *a0;
-	const struct awq_cu_attn *a = &b;
-	if (hd == 64 || hd == 128) {
-		/* Positions per block: short caches get short splits, so that a decode step at a few
-		 * hundred positions still spreads over many SMs (each warp walks chunk / 4 positions). */
-		chunk = a->max_ctx <= 1024 ? 64 : a->max_ctx <= 4096 ? 128 : AW_MAX_CHUNK;
-		int splits = (a->max_ctx + chunk - 1) / chunk;
-		/* Query heads per block (of one KV head's group): up to 8, halved while the grid has
-		 * fewer than 256 blocks. With grouped-query heads and a short cache the blocks were too
-		 * few and each walked 8 heads: qwen3-30b-a3b (32/4 heads) at 640 positions ran 40 blocks
-		 * and 17 us per layer. The split blocks of one KV head re-read its K/V rows, mostly from L2. */
-		int gper = min(group, AT_MAXG);
-		while (gper > 1 && (long)a->n_kv_heads * ((group + gper - 1) / gper) * splits * a->rows < 256)
-			gper = (gper + 1) / 2;
-		hsub = (group + gper - 1) / gper;
-		/* The last split block merges only when its heads x head_dim outputs are one per thread
-		 * (128): at 8 heads of 128 its threads walked 8 outputs each, every one two passes over
-		 * the partials in L2, and the one launch took 24.1 us against 11.6 for split + combine
-		 * (awq-cuda-bench, ctx 640, H200). */
-		if (gper * hd > 128)
-			b.ticket = NULL;
-		/* Split rows past the cache's (min_grid): their blocks find start >= limit and leave. At
-		 * max_ctx 129 qwen3-8b's grid was 96 blocks and its decode 443 tok/s against 480 at max_ctx
-		 * 513 (288 blocks), the same blocks doing the same work; padded to 1024 blocks, 481 (H200,
-		 * 2026-11-30). Not the grid's own work, and not the o projection's blocks doubling up on
-		 * the idle SMs; it is the early trigger below: a short grid is resident at once, so every
-		 * block triggers at once and the o projection (and the kernels after it) are placed while
-		 * the q/k/v GEMV two launches back still streams. Without the trigger (or with it after
-		 * the wait) the unpadded grid ran 470-476 tok/s; padded with the trigger at the start, 479
-		 * (docs/perf.md, 2026-12-01). */
-		const int cols = a->n_kv_heads * hsub * a->rows;
-		const int rows_y = max(splits, (a->min_grid + cols - 1) / cols);
-		dim3 grid(a->n_kv_heads * hsub, rows_y, a->rows);
-		cudaError_t e;
-		if (a->ring) { /* the K/V rows through a cp.async ring (sm_80+; the caller checks) */
-			const int smem = 4 * AW_RING * 32 * 32 * (hd == 64 ? 4 : 8);
-			e = hd == 64 ? cudaFuncSetAttribute(attn_ring_kernel<2>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem)
-				     : cudaFuncSetAttribute(attn_ring_kernel<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-			if (e == cudaSuccess)
-				e = hd == 64 ? awq_cu_launch(attn_ring_kernel<2>, grid, dim3(128), smem, s, a->pdl, *a, hsub, gper, chunk)
-					     : awq_cu_launch(attn_ring_kernel<4>, grid, dim3(128), smem, s, a->pdl, *a, hsub, gper, chunk);
-		} else {
-			e = hd == 64 ? awq_cu_launch(attn_warp_kernel<2>, grid, dim3(128), 0, s, a->pdl, *a, hsub, gper, chunk)
-				     : awq_cu_launch(attn_warp_kernel<4>, grid, dim3(128), 0, s, a->pdl, *a, hsub, gper, chunk);
-		}
-		if (e != cudaSuccess || a->ticket) /* with a ticket the last split block merged */
-			return e;
-	} else { /* the generic kernel never merges */
-		dim3 grid(a->n_kv_heads * hsub, n_splits(a->max_ctx), a->rows);
-		attn_split_kernel<<<grid, AT_THREADS, 0, s>>>(*a, hsub);
-		cudaError_t e = cudaGetLastError();
-		if (e != cudaSuccess)
-			return e;
+	struct awq_cu_attn a = *a0;
+	if (!p.merged)
+		a.ticket = NULL;
+	const int hd = a.head_dim, hsub = p.hsub, gper = p.gper, chunk = p.chunk;
+	const dim3 grid(p.grid[0], p.grid[1], p.grid[2]);
+	cudaError_t e = cudaSuccess;
+	switch (p.kernel) {
+	case AWQ_CU_ATTN_MMA: /* grouped heads on tensor cores (sm_80+; the caller checks) */
+		e = hd == 64 ? cudaFuncSetAttribute(attn_mma_kernel<64>, cudaFuncAttributeMaxDynamicSharedMemorySize, p.smem)
+			     : cudaFuncSetAttribute(attn_mma_kernel<128>, cudaFuncAttributeMaxDynamicSharedMemorySize, p.smem);
+		if (e == cudaSuccess)
+			e = hd == 64 ? awq_cu_launch(attn_mma_kernel<64>, grid, dim3(128), p.smem, s, a.pdl, a, hsub, gper, chunk)
+				     : awq_cu_launch(attn_mma_kernel<128>, grid, dim3(128), p.smem, s, a.pdl, a, hsub, gper, chunk);
+		break;
+	case AWQ_CU_ATTN_RING: /* the K/V rows through a cp.async ring (sm_80+; the caller checks) */
+		e = hd == 64 ? cudaFuncSetAttribute(attn_ring_kernel<2>, cudaFuncAttributeMaxDynamicSharedMemorySize, p.smem)
+			     : cudaFuncSetAttribute(attn_ring_kernel<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, p.smem);
+		if (e == cudaSuccess)
+			e = hd == 64 ? awq_cu_launch(attn_ring_kernel<2>, grid, dim3(128), p.smem, s, a.pdl, a, hsub, gper, chunk)
+				     : awq_cu_launch(attn_ring_kernel<4>, grid, dim3(128), p.smem, s, a.pdl, a, hsub, gper, chunk);
+		break;
+	case AWQ_CU_ATTN_WARP:
+		e = hd == 64 ? awq_cu_launch(attn_warp_kernel<2>, grid, dim3(128), 0, s, a.pdl, a, hsub, gper, chunk)
+			     : awq_cu_launch(attn_warp_kernel<4>, grid, dim3(128), 0, s, a.pdl, a, hsub, gper, chunk);
+		break;
+	default:
+		attn_split_kernel<<<grid, AT_THREADS, 0, s>>>(a, hsub);
+		e = cudaGetLastError();
 	}
-	return awq_cu_launch(attn_combine_kernel, dim3(a->n_heads, a->rows), dim3(a->head_dim < 32 ? 32 : a->head_dim), 0, s,
-			     a->pdl, *a, chunk);
+	if (e != cudaSuccess || p.merged) /* merged: the last split block wrote the answer */
+		return e;
+	return awq_cu_launch(attn_combine_kernel, dim3(a.n_heads, a.rows), dim3(hd < 32 ? 32 : hd), 0, s, a.pdl, a, chunk);
 }
 
 /* ---- prefill: tensor-core flash attention ---- */
 #define FA_Q 64
 #define FA_KV 64
 
-static __device__ __forceinline__ int fa_swz(int row, int chunk, int hd)
-{
-	return row * hd + ((chunk ^ (row & 7)) << 3);
-}
 
 /* K and V rows kv0 .. kv0 + FA_KV - 1 of one KV head into swizzled tiles; rows past `last` are zero. */
 static __device__ __forceinline__ void fa_load(const struct awq_cu_attn &a, int kv0, int last, size_t kvs, int kvh,

@@ -811,6 +811,7 @@ static void rms_heads(float *x, int n, int hd, const float *w)
  * RMSNorms (Qwen3's q_norm, k_norm) before RoPE in the prep kernel (the rows kernel for the prefill,
  * the block kernel for decode steps). */
 static int attn_ring; /* struct awq_cu_attn ring of test_attention's launches (sm_80+) */
+static int attn_mma;  /* and mma (grouped heads on tensor cores, sm_80+) */
 
 static void test_attention(int nh, int nkv, int hd, int T, int tickets, int norm)
 {
@@ -879,13 +880,20 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets, int norm
 		awq_cu_attn_prep(0, &pp);
 		struct awq_cu_attn a = {.k = dkc, .v = dvc, .d_pos = dpos, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd,
 					.max_ctx = max_ctx, .scale = 1.0f / sqrtf((float)hd), .part = part, .ticket = dtk,
-					.pdl = pdl, .min_grid = pdl ? 1056 : 0, .ring = attn_ring};
+					.pdl = pdl, .min_grid = pdl ? 1056 : 0, .ring = attn_ring,
+					.mma = attn_mma};
 		const char *kind = "decode";
 		if (rows > 8 && awq_cu_attn_prefill_ok(hd, cc_major)) {
 			a.q = dqr, a.out = out, a.rows = rows, a.out16 = out16;
 			awq_cu_attn_prefill(0, &a);
 			kind = "flash";
 		} else {
+			/* the kernel of the launches' plan (the first 8 rows'), for the report */
+			static const char *const kn[] = {"decode", "decode, warp kernel", "decode, K/V ring",
+							 "decode, tensor cores"};
+			struct awq_cu_attn_plan pl;
+			a.rows = rows < 8 ? rows : 8;
+			kind = awq_cu_attn_decode_plan(&a, &pl) == 0 ? kn[pl.kernel] : "decode";
 			for (int r0 = 0; r0 < rows; r0 += 8) {
 				a.row0 = r0;
 				a.rows = rows - r0 < 8 ? rows - r0 : 8;
@@ -896,9 +904,9 @@ static void test_attention(int nh, int nkv, int hd, int T, int tickets, int norm
 			}
 		}
 		char what[160];
-		snprintf(what, sizeof(what), "attention (%s%s%s%s%s) heads %d/%d d=%d rows=%d pos=%d", kind,
+		snprintf(what, sizeof(what), "attention (%s%s%s%s) heads %d/%d d=%d rows=%d pos=%d", kind,
 			 dtk && strcmp(kind, "flash") ? ", tickets" : "", pdl ? ", pdl, grid >= 1056 blocks" : "",
-			 norm ? ", q/k norms" : "", attn_ring && strcmp(kind, "flash") ? ", K/V ring" : "", nh, nkv, hd, rows, pos);
+			 norm ? ", q/k norms" : "", nh, nkv, hd, rows, pos);
 		if (rows > 4096) { /* a long prefill: six rows against the reference (all of them cost minutes) */
 			const int picks[6] = {0, 1, rows / 3, rows / 2, rows - 2, rows - 1};
 			for (int j = 0; j < 6; j++) {
@@ -1107,10 +1115,65 @@ static void test_gemv_override_specs(void)
 	awq_cu_q4_gemv_overrides(NULL);
 }
 
+/* awq_cu_attn_decode's launch plans (host only: runs without a GPU): which kernel, split length,
+ * heads per block, grid and merge for the shapes of the models it was measured on (k_attn.cu) */
+static void plan_case(const char *what, int nh, int nkv, int hd, int max_ctx, int rows, int ticket, int ring,
+		      int mma, int min_grid, int kernel, int chunk, int gper, int gy, int merged)
+{
+	unsigned tk;
+	struct awq_cu_attn a = {.n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .max_ctx = max_ctx, .rows = rows,
+				.ticket = ticket ? &tk : NULL, .ring = ring, .mma = mma, .min_grid = min_grid};
+	struct awq_cu_attn_plan p;
+	int rc = awq_cu_attn_decode_plan(&a, &p);
+	int ok = kernel < 0 ? rc == -1
+			    : rc == 0 && p.kernel == kernel && p.chunk == chunk && p.gper == gper &&
+				      p.grid[0] == nkv * p.hsub && p.hsub == (nh / nkv + gper - 1) / gper &&
+				      p.grid[1] == gy && p.grid[2] == rows && p.merged == merged &&
+				      (kernel == AWQ_CU_ATTN_MMA || kernel == AWQ_CU_ATTN_RING) == (p.smem > 0);
+	if (ok && kernel == AWQ_CU_ATTN_MMA) /* the ring of a warp: its tiles up to 3, 16 positions of K and V */
+		ok = p.smem == 4 * (chunk / 64 < 3 ? chunk / 64 : 3) * 2 * 16 * hd * 2;
+	printf("%s attention plan %s: rc %d kernel %d chunk %d heads/block %d grid %dx%dx%d smem %d merged %d\n",
+	       ok ? "ok  " : "FAIL", what, rc, p.kernel, p.chunk, p.gper, p.grid[0], p.grid[1], p.grid[2], p.smem, p.merged);
+	fails += !ok;
+}
+
+static void test_attn_plans(void)
+{
+	enum { S = AWQ_CU_ATTN_SPLIT, W = AWQ_CU_ATTN_WARP, R = AWQ_CU_ATTN_RING, M = AWQ_CU_ATTN_MMA };
+	/* qwen3-8b (32/8, 128): a short cache halves the heads per block to 1 (96 blocks) and keeps
+	 * the ring kernel; 4096 positions: 2 heads on tensor cores in splits of 256 (17 x 16 blocks);
+	 * 16384: 4 heads in splits of 512 (33 x 8 blocks); the 1056-block floor pads the split rows;
+	 * more than 128 outputs per block: no merge */
+	plan_case("qwen3-8b ctx 144", 32, 8, 128, 144, 1, 1, 1, 1, 0, R, 64, 1, 3, 1);
+	plan_case("qwen3-8b ctx 144 floor", 32, 8, 128, 144, 1, 1, 1, 1, 1056, R, 64, 1, 33, 1);
+	plan_case("qwen3-8b ctx 4176", 32, 8, 128, 4176, 1, 1, 1, 1, 1056, M, 256, 2, 66, 0);
+	plan_case("qwen3-8b ctx 16464", 32, 8, 128, 16464, 1, 1, 1, 1, 1056, M, 512, 4, 132, 0);
+	plan_case("qwen3-8b ctx 16464 no floor", 32, 8, 128, 16464, 1, 1, 1, 1, 0, M, 512, 4, 33, 0);
+	plan_case("qwen3-8b ctx 16464 mma off", 32, 8, 128, 16464, 1, 1, 1, 0, 0, R, 256, 4, 65, 0);
+	plan_case("qwen3-8b ctx 16464 ring off", 32, 8, 128, 16464, 1, 1, 0, 0, 0, W, 256, 4, 65, 0);
+	/* qwen3-30b-a3b (32/4, 128): 2 heads per block at 4176 positions; 8 rows: 8 heads per block,
+	 * and 9 x 4 x 8 blocks of 512 positions */
+	plan_case("qwen3-30b-a3b ctx 144", 32, 4, 128, 144, 1, 1, 1, 1, 0, R, 64, 1, 3, 1);
+	plan_case("qwen3-30b-a3b ctx 4176", 32, 4, 128, 4176, 1, 1, 1, 1, 0, M, 256, 2, 17, 0);
+	plan_case("qwen3-30b-a3b ctx 4176 8 rows", 32, 4, 128, 4176, 8, 1, 1, 1, 0, M, 512, 8, 9, 0);
+	/* MHA (llama2-7b) stays on the ring kernel; head dim 64: one head per block on the ring kernel,
+	 * 8 heads (3 rows) on tensor cores with 2 ring slots per warp (its 2 tiles); 96: the generic kernel */
+	plan_case("llama2-7b ctx 16464", 32, 32, 128, 16464, 1, 1, 1, 1, 0, R, 256, 1, 65, 1);
+	plan_case("16/2 d=64 ctx 640", 16, 2, 64, 640, 1, 1, 1, 1, 0, R, 64, 1, 10, 1);
+	plan_case("16/2 d=64 ctx 2000", 16, 2, 64, 2000, 1, 1, 1, 1, 0, R, 128, 1, 16, 1);
+	plan_case("64/8 d=64 ctx 2000 3 rows", 64, 8, 64, 2000, 3, 1, 1, 1, 0, M, 128, 8, 16, 0);
+	plan_case("16/1 d=96", 16, 1, 96, 40, 1, 1, 1, 1, 0, S, 64, 8, 1, 0);
+	/* refused: more rows than the tickets cover, heads not a multiple of the KV heads, no rows */
+	plan_case("9 rows with tickets", 32, 8, 128, 144, AWQ_CU_DECODE_ROWS + 1, 1, 1, 1, 0, -1, 0, 0, 0, 0);
+	plan_case("30/8 heads", 30, 8, 128, 144, 1, 0, 1, 1, 0, -1, 0, 0, 0, 0);
+	plan_case("no rows", 32, 8, 128, 144, 0, 0, 1, 1, 0, -1, 0, 0, 0, 0);
+}
+
 int main(void)
 {
 	int ndev = 0;
 	test_gemv_override_specs();
+	test_attn_plans();
 	if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
 		printf("SKIP: no CUDA device or driver\n");
 		return fails ? 1 : 77;
@@ -1234,6 +1297,23 @@ int main(void)
 		test_attention(32, 8, 128, 4200, 1, 0);
 		test_attention(8, 8, 64, 4200, 0, 0);
 		attn_ring = 0;
+		/* grouped heads on tensor cores (AWQ_CUDA_ATTN_MMA), where a block has 2 heads or more
+		 * (awq_cu_attn_decode_plan; the reports name the kernel): 64/8 d=64 at 1008 positions, 4
+		 * heads per block at one token, 8 at three; 28/4 (qwen2.5-7b's group of 7: a block of 3
+		 * heads) at three tokens; 32/8 d=128 at 4208 positions, 2 and 4 heads per block in splits
+		 * of 256 (4 tiles per warp, the ring wrapping), and at 16408 positions in splits of 512;
+		 * 16/4 d=64 at three tokens: 2 heads of 64, merged by the last block; the others by the
+		 * combine kernel; with q/k norms. The short caches of the first cases take the warp kernel. */
+		attn_mma = 1;
+		test_attention(8, 2, 128, 200, 1, 0);
+		test_attention(64, 8, 64, 1000, 1, 0);
+		test_attention(28, 4, 128, 1500, 0, 0);
+		test_attention(32, 8, 128, 4200, 1, 0);
+		if (!(sm && sm[0] == '1')) /* the sanitizer runs skip the 16400-token prefill */
+			test_attention(32, 8, 128, 16400, 1, 1);
+		test_attention(16, 4, 64, 4200, 1, 1);
+		test_attention(16, 4, 64, 4200, 0, 0);
+		attn_mma = 0;
 	}
 	printf("%s: %d failure(s)\n", fails ? "FAIL" : "PASS", fails);
 	return fails ? 1 : 0;

@@ -566,6 +566,15 @@ static void bench_w16_gemv(int m, int k, int copies)
 	CK(cudaFree(y));
 }
 
+/* The kernel awq_cu_attn_decode takes for a launch, for the report */
+static const char *plan_kernel(const struct awq_cu_attn *a)
+{
+	struct awq_cu_attn_plan p;
+	if (awq_cu_attn_decode_plan(a, &p))
+		return ", refused";
+	return p.kernel == AWQ_CU_ATTN_MMA ? ", mma" : p.kernel == AWQ_CU_ATTN_RING ? ", ring" : "";
+}
+
 /* One layer of llama2-7b decode attention (32 heads, 128 dims, f16 KV) at a given context, with
  * programmatic launch where the backend's decode steps use it (device compute capability cc).
  * profile_sms > 0 (--attn): no timing, two launches as a one-token decode step makes them (ticket,
@@ -588,6 +597,8 @@ static void bench_attn(int ctx, int heads, int kv_heads, int cc, int profile_sms
 	a.head_dim = hd, a.max_ctx = ctx, a.scale = 0.088f, a.part = part, a.pdl = awq_cu_pdl_default(cc);
 	const char *rg = getenv("AWQ_CUDA_ATTN_RING"); /* the K/V rows through a cp.async ring, as the backend reads it */
 	a.ring = cc >= 8 && !(rg && rg[0] == '0'); /* default on, as the backend's */
+	const char *mm = getenv("AWQ_CUDA_ATTN_MMA"); /* grouped heads on tensor cores, as the backend reads it */
+	a.mma = cc >= 8 && !(mm && mm[0] == '0'); /* default on, as the backend's */
 	/* two launches (split, then combine) and the backend's path: with a ticket the last split block
 	 * merges where its heads x head_dim outputs are one per thread (else still two launches) */
 	unsigned *tk = (unsigned *)dev(awq_cu_attn_ticket_words(heads) * sizeof(unsigned));
@@ -604,7 +615,8 @@ static void bench_attn(int ctx, int heads, int kv_heads, int cc, int profile_sms
 			double us = time_us([&] { CK(awq_cu_attn_decode(st, &a)); }, 20, 9);
 			char what[96];
 			snprintf(what, sizeof(what), "decode attention ctx=%d heads=%d/%d %s%s%s", ctx, heads, kv_heads,
-				 merged ? "with ticket" : "2 launches", a.pdl ? ", pdl" : "", a.ring ? ", ring" : "");
+				 merged ? "with ticket" : "2 launches", a.pdl ? ", pdl" : "",
+				 plan_kernel(&a));
 			push_row(what, us, 2.0 * kv * 2, "B", copy_bw);
 		}
 	}
