@@ -324,8 +324,8 @@ if has ncu; then
 		--synthetic qwen3-30b-a3b --precision awq --backend cuda -p 16 -n 8 -r 1 --no-predict
 	ncu_one gemv 'q4_gemv2' 0 2 "$KB" --profile
 	# decode attention after 16384 positions, grouped (qwen3-8b's 32/8 heads) and not: the second
-	# launch of each (session 26: 32/8 at 41% of the copy rate, 32/32 at 76%)
-	ncu_one attn_gqa 'attn_(warp|ring)_kernel' 1 1 "$KB" --attn 16384 32 8
+	# launch of each (session 26: 32/8 at 41% of the copy rate, 32/32 at 76%; session 27: 32/8 on tensor cores 68%, 32/32 on the ring 90%)
+	ncu_one attn_gqa 'attn_(warp|ring|mma)_kernel' 1 1 "$KB" --attn 16384 32 8
 	ncu_one attn_mha 'attn_(warp|ring)_kernel' 1 1 "$KB" --attn 16384 32 32
 fi
 if has inmodel; then
