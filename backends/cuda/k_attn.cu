@@ -1,8 +1,11 @@
-/* Attention over the f16 KV cache. Decode (few rows): flash-decoding, one block per (kv head, chunk of
- * 64-256 positions, row) scoring all heads of the GQA group against each K row read once, then a
- * combine kernel merges the chunks by their max/sum. The grid depends only on max_ctx, never on the
- * position (read from device memory), so a captured decode graph replays at any position.
- * Prefill: causal flash attention on tensor cores (FA2 style, 64 queries x 64 keys per step). */
+/* Attention over the f16 KV cache. Decode (few rows): flash-decoding, one block per (kv head group,
+ * split of 64-512 positions, row) scoring the group's query heads against each K row read once
+ * (awq_cu_attn_decode_plan picks the kernel: a warp per slice of the split on CUDA cores, its K/V
+ * rows through registers or a cp.async ring, or, for grouped-query heads, on tensor cores), then
+ * the last split block or a combine kernel merges the splits by their max/sum. The grid depends
+ * only on max_ctx, never on the position (read from device memory), so a captured decode graph
+ * replays at any position. Prefill: causal flash attention on tensor cores (FA2 style, 64 queries
+ * x 64 keys per step). */
 #include <float.h>
 #include <string.h>
 
