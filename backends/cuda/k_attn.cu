@@ -771,6 +771,14 @@ extern "C" int awq_cu_attn_decode_plan(const struct awq_cu_attn *a, struct awq_c
 	return 0;
 }
 
+/* One launch of a split kernel of 128 threads with smem bytes of dynamic shared memory (0: none) */
+static cudaError_t attn_launch(void (*k)(struct awq_cu_attn, int, int, int), dim3 grid, int smem, cudaStream_t s,
+			       const struct awq_cu_attn &a, int hsub, int gper, int chunk)
+{
+	cudaError_t e = smem ? cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) : cudaSuccess;
+	return e != cudaSuccess ? e : awq_cu_launch(k, grid, dim3(128), smem, s, a.pdl, a, hsub, gper, chunk);
+}
+
 extern "C" cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_attn *a0)
 {
 	struct awq_cu_attn_plan p;
@@ -782,24 +790,15 @@ extern "C" cudaError_t awq_cu_attn_decode(cudaStream_t s, const struct awq_cu_at
 	const int hd = a.head_dim, hsub = p.hsub, gper = p.gper, chunk = p.chunk;
 	const dim3 grid(p.grid[0], p.grid[1], p.grid[2]);
 	cudaError_t e = cudaSuccess;
-	switch (p.kernel) {
-	case AWQ_CU_ATTN_MMA: /* grouped heads on tensor cores (sm_80+; the caller checks) */
-		e = hd == 64 ? cudaFuncSetAttribute(attn_mma_kernel<64>, cudaFuncAttributeMaxDynamicSharedMemorySize, p.smem)
-			     : cudaFuncSetAttribute(attn_mma_kernel<128>, cudaFuncAttributeMaxDynamicSharedMemorySize, p.smem);
-		if (e == cudaSuccess)
-			e = hd == 64 ? awq_cu_launch(attn_mma_kernel<64>, grid, dim3(128), p.smem, s, a.pdl, a, hsub, gper, chunk)
-				     : awq_cu_launch(attn_mma_kernel<128>, grid, dim3(128), p.smem, s, a.pdl, a, hsub, gper, chunk);
+	switch (p.kernel) { /* the ring and tensor-core kernels: sm_80+ (the caller checks) */
+	case AWQ_CU_ATTN_MMA:
+		e = attn_launch(hd == 64 ? attn_mma_kernel<64> : attn_mma_kernel<128>, grid, p.smem, s, a, hsub, gper, chunk);
 		break;
-	case AWQ_CU_ATTN_RING: /* the K/V rows through a cp.async ring (sm_80+; the caller checks) */
-		e = hd == 64 ? cudaFuncSetAttribute(attn_ring_kernel<2>, cudaFuncAttributeMaxDynamicSharedMemorySize, p.smem)
-			     : cudaFuncSetAttribute(attn_ring_kernel<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, p.smem);
-		if (e == cudaSuccess)
-			e = hd == 64 ? awq_cu_launch(attn_ring_kernel<2>, grid, dim3(128), p.smem, s, a.pdl, a, hsub, gper, chunk)
-				     : awq_cu_launch(attn_ring_kernel<4>, grid, dim3(128), p.smem, s, a.pdl, a, hsub, gper, chunk);
+	case AWQ_CU_ATTN_RING:
+		e = attn_launch(hd == 64 ? attn_ring_kernel<2> : attn_ring_kernel<4>, grid, p.smem, s, a, hsub, gper, chunk);
 		break;
 	case AWQ_CU_ATTN_WARP:
-		e = hd == 64 ? awq_cu_launch(attn_warp_kernel<2>, grid, dim3(128), 0, s, a.pdl, a, hsub, gper, chunk)
-			     : awq_cu_launch(attn_warp_kernel<4>, grid, dim3(128), 0, s, a.pdl, a, hsub, gper, chunk);
+		e = attn_launch(hd == 64 ? attn_warp_kernel<2> : attn_warp_kernel<4>, grid, 0, s, a, hsub, gper, chunk);
 		break;
 	default:
 		attn_split_kernel<<<grid, AT_THREADS, 0, s>>>(a, hsub);
