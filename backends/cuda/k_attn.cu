@@ -573,6 +573,13 @@ __global__ void __launch_bounds__(128, 1) attn_ring_kernel(struct awq_cu_attn a,
  * holds the warps' (o, m, l) for the block's merge once every warp is done with it. */
 #define AM_STAGES 3
 
+/* ring slots per warp of attn_mma_kernel: AM_STAGES, or the warp's tiles (chunk / 4 positions in
+ * tiles of 16) where it has fewer; the kernel's ring layout and its launch's shared memory */
+static __host__ __device__ inline int am_slots(int chunk)
+{
+	return min(AM_STAGES, chunk / 64);
+}
+
 template <int HD>
 __global__ void __launch_bounds__(128) attn_mma_kernel(struct awq_cu_attn a, int hsub, int gper, int chunk)
 {
@@ -594,8 +601,7 @@ __global__ void __launch_bounds__(128) attn_mma_kernel(struct awq_cu_attn a, int
 	const int wstart = start + warp * wpos, wend = min(limit, wstart + wpos);
 	const int nt = wend > wstart ? (wend - wstart + 15) / 16 : 0;
 	const size_t kvs = (size_t)a.n_kv_heads * HD, qcols = (size_t)a.n_heads * HD;
-	/* ring slots: AM_STAGES, or the warp's tiles where it has fewer (am_smem_bytes) */
-	uint16_t *ring = am_smem + (size_t)warp * min(AM_STAGES, chunk / 64) * 2 * TILE;
+	uint16_t *ring = am_smem + (size_t)warp * am_slots(chunk) * 2 * TILE;
 	const uint16_t *kg = a.k + (size_t)kvh * HD, *vg = a.v + (size_t)kvh * HD;
 	/* tile tt's 16 K and 16 V rows into its ring slot, rows past the slice zero (masked below) */
 	auto issue = [&](int tt) {
@@ -701,7 +707,7 @@ __global__ void __launch_bounds__(128) attn_mma_kernel(struct awq_cu_attn a, int
 /* dynamic shared memory of attn_mma_kernel: 4 warps' rings (at least the warps' o of the merge) */
 static int am_smem_bytes(int hd, int chunk)
 {
-	return 4 * min(AM_STAGES, chunk / 64) * 2 * 16 * hd * 2;
+	return 4 * am_slots(chunk) * 2 * 16 * hd * 2;
 }
 
 extern "C" int awq_cu_attn_decode_plan(const struct awq_cu_attn *a, struct awq_cu_attn_plan *p)
