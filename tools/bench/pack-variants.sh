@@ -10,7 +10,9 @@
 # pack-bin.sh empties .bin (its var/ too): pack the variants after it.
 # Environment: BIN_DIR (default .bin), NO_KERNEL_TEST=1 leaves the kernel test out (not built; half the
 # size), BUILD_JOBS (default 2),
-# AWQ_CUDA_ARCHS (default 90-real: the device machine's SASS, no PTX, which halves the files).
+# AWQ_CUDA_ARCHS (default 90-real: the device machine's SASS, no PTX, which halves the files),
+# EXTRA="PATH ..." more of the variant's build outputs, as paths under its build folder (the target is
+# the file's name; e.g. EXTRA="awq-cuda-bench tests/cuda/test_cuda_model"), copied beside its plugin.
 # The carry limit counts the tracked tree too (~7 MB): when .bin outgrows it, carry it compressed
 # (tar czf .run/bin.tgz .bin, ~17 MB for .bin and three variants; carry [.run, .deps]) and unpack
 # it first on the device (tar xzf .run/bin.tgz && BIN=.bin bash tools/bench/gpu-session.sh ...).
@@ -34,7 +36,8 @@ for spec in "$@"; do
 	if ! { cmake -S "$wt" -B "$wt/build" -DCMAKE_BUILD_TYPE=Release -DAWQ_CUDA=ON -DAWQ_CUDA_ARCHS="${AWQ_CUDA_ARCHS:-90-real}" \
 		-DAWQ_VULKAN=OFF -DAWQ_OPENCL=OFF >"$wt/configure.log" 2>&1 &&
 		cmake --build "$wt/build" -j "${BUILD_JOBS:-2}" --target awqrun-cuda \
-			$([ "${NO_KERNEL_TEST:-0}" = 1 ] || echo test_cuda_kernels) >"$wt/build.log" 2>&1; }; then
+			$([ "${NO_KERNEL_TEST:-0}" = 1 ] || echo test_cuda_kernels) \
+			$(for e in ${EXTRA:-}; do basename "$e"; done) >"$wt/build.log" 2>&1; }; then
 		echo "pack-variants: $name failed to build; logs in $wt" >&2
 		exit 1
 	fi
@@ -43,6 +46,7 @@ for spec in "$@"; do
 	mkdir -p "$dest"
 	cp "$wt/build/libawqrun-cuda.so" "$dest/"
 	[ "${NO_KERNEL_TEST:-0}" = 1 ] || cp "$wt/build/tests/cuda/test_cuda_kernels" "$dest/"
+	for e in ${EXTRA:-}; do cp "$wt/build/$e" "$dest/"; done
 	git rev-parse "$ref" >"$dest/commit"
 	git worktree remove --force "$wt"
 	rm -rf "$wt"
