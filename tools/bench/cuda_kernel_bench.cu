@@ -5,7 +5,7 @@
  * Weights rotate over copies larger than L2 so no timing reads from cache; kernels are timed as
  * CUDA-graph replays of many launches (median of several).
  * Usage: awq-cuda-bench [--quick | --sweep | --pattern | --parts | --profile | --tokens | --tokens14 | --chain [llama2-7b | qwen3-30b-a3b | NxK,... [layers]]
- *                        | --attn CTX HEADS KV_HEADS] */
+ *                        | --attn CTX HEADS KV_HEADS | --attn-rows] */
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -756,6 +756,20 @@ int main(int argc, char **argv)
 		CK(awq_cu_w16_gemv(st, wb, 1, NULL, 4096, 14336, x, 1, y));
 		CK(cudaStreamSynchronize(st));
 		printf("profile launches done\n");
+		return 0;
+	}
+	if (argc > 1 && strcmp(argv[1], "--attn-rows") == 0) {
+		/* --attn-rows: decode attention alone (timed), head dim 128, at the contexts and head
+		 * groupings of the dense models (32/32 llama2-7b, 32/8 qwen3-8b and llama3-8b, 32/4
+		 * qwen3-30b-a3b, 28/4 qwen2.5-7b), for sweeps of the attention knobs in one call */
+		static const int ctx[] = {640, 4096, 16384};
+		static const int hk[][2] = {{32, 32}, {32, 8}, {32, 4}, {28, 4}};
+		ceilings(p.multiProcessorCount);
+		for (int c : ctx)
+			for (auto &g : hk)
+				bench_attn(c, g[0], g[1], p.major);
+		print_rows();
+		printf("ceilings: copy %.0f GB/s (read+write), read-only %.0f GB/s\n", copy_bw / 1e9, read_bw / 1e9);
 		return 0;
 	}
 	if (argc > 1 && strcmp(argv[1], "--parts") == 0) {
