@@ -5,7 +5,7 @@
  * Weights rotate over copies larger than L2 so no timing reads from cache; kernels are timed as
  * CUDA-graph replays of many launches (median of several).
  * Usage: awq-cuda-bench [--quick | --sweep | --pattern | --parts | --profile | --tokens | --tokens14 | --chain [llama2-7b | qwen3-30b-a3b | NxK,... [layers]]
- *                        | --attn CTX HEADS KV_HEADS | --attn-rows] */
+ *                        | --attn CTX HEADS KV_HEADS | --attn-rows [CTX,...]] */
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -759,10 +759,24 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc > 1 && strcmp(argv[1], "--attn-rows") == 0) {
-		/* --attn-rows: decode attention alone (timed), head dim 128, at the contexts and head
-		 * groupings of the dense models (32/32 llama2-7b, 32/8 qwen3-8b and llama3-8b, 32/4
-		 * qwen3-30b-a3b, 28/4 qwen2.5-7b), for sweeps of the attention knobs in one call */
-		static const int ctx[] = {640, 4096, 16384};
+		/* --attn-rows [CTX,CTX,...]: decode attention alone (timed), head dim 128, at those contexts
+		 * (default 640, 4096, 16384) and the head groupings of the dense models (32/32 llama2-7b,
+		 * 32/8 qwen3-8b and llama3-8b, 32/4 qwen3-30b-a3b, 28/4 qwen2.5-7b), for sweeps of the
+		 * attention knobs in one call */
+		std::vector<int> ctx = {640, 4096, 16384};
+		if (argc > 2) {
+			ctx.clear();
+			for (const char *c = argv[2]; *c;) {
+				char *end;
+				long v = strtol(c, &end, 10);
+				if (end == c || v < 1 || v > (1 << 20) || (*end && *end != ',')) {
+					printf("awq-cuda-bench: --attn-rows wants CTX,CTX,... (whole numbers from 1 to 1048576)\n");
+					return 2;
+				}
+				ctx.push_back((int)v);
+				c = *end ? end + 1 : end;
+			}
+		}
 		static const int hk[][2] = {{32, 32}, {32, 8}, {32, 4}, {28, 4}};
 		ceilings(p.multiProcessorCount);
 		for (int c : ctx)
