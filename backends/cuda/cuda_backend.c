@@ -79,6 +79,8 @@ static int cu_open(int device, const struct awq_backend_opts *o, void **ctx, cha
 		c->opts = *o;
 	const char *ng = getenv("AWQ_CUDA_NO_GRAPH");
 	c->use_graph = !(ng && ng[0] == '1');
+	/* decode attention's grid from the span of the step's positions, one captured step per span */
+	c->span_on = awq_env_int("AWQ_CUDA_ATTN_SPAN", 1, 0, 1);
 	/* the decode attention grid's floor: qwen3-8b AWQ decode at max_ctx 129 ran 442.7 tok/s with
 	 * its 96-block grid and 478-481 padded to 8 blocks per SM (H200, 2026-11-30; docs/perf.md) */
 	c->attn_blocks_per_sm = awq_env_int("AWQ_CUDA_ATTN_BLOCKS_PER_SM", 8, 0, 64);

@@ -34,6 +34,8 @@ struct cu_weight {
 	uint64_t bytes;
 };
 
+#define CU_SPANS 26 /* attention spans 64 * 2^k, k < CU_SPANS (awq_cu_span) */
+
 /* How one graph node runs; fusion rewrites a few of these at prepare time. */
 enum cu_exec {
 	CU_X_PLAIN,    /* the node's own kernel */
@@ -109,8 +111,13 @@ struct cu_ctx {
 	float *xn_sumsq; /* producer-epilogue norms: two floats (tokens) per fold, in graph order */
 	int n_folds;
 	unsigned *attn_ticket; /* inside attn_part, after the partials */
-	cudaGraphExec_t graph;
+	/* one captured decode step per attention span (awq_cu_span), captured together at the first
+	 * one-token step; NULL where not captured */
+	cudaGraphExec_t graphs[CU_SPANS];
 	int use_graph;
+	/* AWQ_CUDA_ATTN_SPAN (default 1): decode attention plans its grid for the span of the step's
+	 * positions (awq_cu_span) instead of max_ctx; attn_span: the span of the launches being made */
+	int span_on, attn_span;
 	/* the decode attention's grid floor in blocks per SM (AWQ_CUDA_ATTN_BLOCKS_PER_SM, default 8),
 	 * read when the device opens */
 	int attn_blocks_per_sm;
@@ -121,6 +128,21 @@ struct cu_ctx {
 	struct cu_moe_state *moe; /* cuda_moe.c: experts and scratch of the MoE nodes, NULL when none */
 	struct cu_profile *prof;  /* cuda_profile.c: AWQ_CUDA_PROFILE=1, NULL otherwise */
 };
+
+/* The attention span of a step whose positions end before `end` in a cache of max_ctx positions:
+ * the smallest 64 * 2^k >= end, at most max_ctx; returns k (< CU_SPANS). Decode attention sizes
+ * its grid from the span (k_attn.cu awq_cu_attn_decode_plan), so a step at position 100 of a
+ * 4096-position cache gets the grid of a 128-position one; a captured step is valid for every
+ * position below its span (the kernels read the position from device memory). */
+static inline int awq_cu_span(int max_ctx, int end, int *span)
+{
+	long s = 64;
+	int k = 0;
+	while (s < end && s < max_ctx && k < CU_SPANS - 1)
+		s <<= 1, k++;
+	*span = s < max_ctx ? (int)s : max_ctx;
+	return k;
+}
 
 int awq_cu_fail(char *err, size_t errlen, cudaError_t e, const char *what);
 /* cuda_fuse.c */

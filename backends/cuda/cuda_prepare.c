@@ -288,9 +288,11 @@ void awq_cu_release(struct cu_ctx *c)
 {
 	awq_cu_profile_report(c);
 	awq_cu_profile_free(c);
-	if (c->graph)
-		cudaGraphExecDestroy(c->graph);
-	c->graph = NULL;
+	for (int k = 0; k < CU_SPANS; k++) {
+		if (c->graphs[k])
+			cudaGraphExecDestroy(c->graphs[k]);
+		c->graphs[k] = NULL;
+	}
 	awq_cu_free_weights(c);
 	awq_cu_moe_free(c);
 	if (c->nodes)

@@ -1,6 +1,7 @@
 /* run(): launches every node of the graph for one step on the backend's stream. Single-token steps
- * are captured once as a CUDA graph and replayed: every launch reads the position from d_pos and
- * sizes its grid from max_ctx, so the same graph is valid at every position. */
+ * are captured as CUDA graphs and replayed: every launch reads the position from d_pos, and decode
+ * attention sizes its grid from the step's attention span (awq_cu_span: 64, 128, ... up to
+ * max_ctx), so one graph per span is valid at every position below it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -305,7 +306,7 @@ static int attention(struct cu_ctx *c, const struct awq_node *n, const struct cu
 		CK(awq_cu_attn_prep(c->stream, &p), "attention inputs (norm, RoPE, KV cache)");
 	struct awq_cu_attn a = {
 		.k = kc, .v = vc, .d_pos = c->d_pos, .n_heads = n->p.attn.n_heads, .n_kv_heads = n->p.attn.n_kv_heads,
-		.head_dim = n->p.attn.head_dim, .max_ctx = c->max_ctx, .scale = n->p.attn.scale, .part = c->attn_part,
+		.head_dim = n->p.attn.head_dim, .max_ctx = c->attn_span, .scale = n->p.attn.scale, .part = c->attn_part,
 		.ticket = c->attn_ticket, .pdl = pdl_for(c, rows), .min_grid = attn_min_grid(c, rows),
 		.ring = c->attn_ring, .mma = c->attn_mma,
 	};
@@ -450,7 +451,7 @@ static int run_nodes(struct cu_ctx *c, const struct awq_step *step, char *err, s
 	return 0;
 }
 
-static int capture(struct cu_ctx *c, const struct awq_step *step, char *err, size_t errlen)
+static int capture(struct cu_ctx *c, const struct awq_step *step, cudaGraphExec_t *exec, char *err, size_t errlen)
 {
 	cudaGraph_t graph;
 	CK(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
@@ -463,10 +464,10 @@ static int capture(struct cu_ctx *c, const struct awq_step *step, char *err, siz
 	}
 	if (e != cudaSuccess)
 		return awq_cu_fail(err, errlen, e, "cudaStreamEndCapture");
-	e = cudaGraphInstantiate(&c->graph, graph, 0);
+	e = cudaGraphInstantiate(exec, graph, 0);
 	cudaGraphDestroy(graph);
 	if (e != cudaSuccess) {
-		c->graph = NULL;
+		*exec = NULL;
 		return awq_cu_fail(err, errlen, e, "cudaGraphInstantiate");
 	}
 	return 0;
@@ -485,15 +486,29 @@ int awq_cu_run(struct cu_ctx *c, const struct awq_step *step, char *err, size_t 
 	/* Pageable source: staged by the driver before the call returns, so the stack variable may go. */
 	int pos = step->pos;
 	CK(cudaMemcpyAsync(c->d_pos, &pos, sizeof(pos), cudaMemcpyHostToDevice, c->stream), "position upload");
+	int span = c->max_ctx, k = 0;
+	if (c->span_on)
+		k = awq_cu_span(c->max_ctx, step->pos + step->n_tokens, &span);
+	c->attn_span = span;
 	if (step->n_tokens == 1 && c->prof)
 		return awq_cu_run_profiled(c, step, err, errlen);
 	if (step->n_tokens != 1 || !c->use_graph)
 		return run_nodes(c, step, err, errlen);
-	if (!c->graph) {
-		int rc = capture(c, step, err, errlen);
-		if (rc)
-			return rc;
+	if (!c->graphs[k]) {
+		/* every span's step at once (capture only records: a few ms per span, 7 spans at a
+		 * max_ctx of 4096), so that no later step pays for a capture inside a timed run */
+		int last = c->span_on ? awq_cu_span(c->max_ctx, c->max_ctx, &(int){0}) : 0;
+		for (int j = 0; j <= last; j++) {
+			if (c->graphs[j])
+				continue;
+			const long sj = 64L << j;
+			c->attn_span = c->span_on && sj < c->max_ctx ? (int)sj : c->max_ctx;
+			int rc = capture(c, step, &c->graphs[j], err, errlen);
+			if (rc)
+				return rc;
+		}
+		c->attn_span = span;
 	}
-	CK(cudaGraphLaunch(c->graph, c->stream), "cudaGraphLaunch");
+	CK(cudaGraphLaunch(c->graphs[k], c->stream), "cudaGraphLaunch");
 	return 0;
 }

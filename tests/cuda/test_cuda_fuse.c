@@ -252,10 +252,29 @@ static int check_rope_perm(void)
 	return bad != 0;
 }
 
+/* awq_cu_span: the attention span (and its captured step's index) of a step ending before `end` */
+static int check_span(void)
+{
+	static const int t[][4] = {/* max_ctx, end, span, index */
+				   {4096, 1, 64, 0},	     {4096, 64, 64, 0},	      {4096, 65, 128, 1},
+				   {4096, 100, 128, 1},	     {4096, 4096, 4096, 6},   {128, 100, 128, 1},
+				   {100, 100, 100, 1},	     {100, 64, 64, 0},	      {40, 10, 40, 0},
+				   {40960, 40960, 40960, 10}, {40960, 32769, 40960, 10}, {40960, 32768, 32768, 9},
+				   {1 << 30, 1 << 30, 1 << 30, 24}};
+	int f = 0;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int span = -1, k = awq_cu_span(t[i][0], t[i][1], &span);
+		int ok = span == t[i][2] && k == t[i][3] && k < CU_SPANS;
+		printf("%s attention span max_ctx %d end %d: %d (index %d)\n", ok ? "ok  " : "FAIL", t[i][0], t[i][1], span, k);
+		f += !ok;
+	}
+	return f;
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	int fe = check_env_int() + check_rope_perm();
+	int fe = check_env_int() + check_rope_perm() + check_span();
 	/* Layer 1 of a dense decoder: [add+norm of the previous residual is in layer 0] q/k/v,
 	 * attention (prep + kernels), o, add+norm, gate/up (+SiLU), down, and the closing ADD that fuses
 	 * with the next layer's input norm. */

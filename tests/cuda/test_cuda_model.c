@@ -12,7 +12,7 @@
 #include "awqrun.h"
 #include "cu_test.h"
 
-#define T_ALL 48
+#define T_ALL 80 /* past 64 positions: the steps cross from the first attention span to the next (max_ctx 128) */
 #define T_PRE 20
 
 static double row_err(const float *a, const float *b, int n, int *same_argmax)
@@ -79,11 +79,12 @@ static int check_model(const char *preset, const char *precision)
 		rc = awq_session_eval(b, toks, T_PRE, 0, 1, got, err, sizeof(err));
 	for (int i = T_PRE; i < T_ALL && !rc; i++)
 		rc = awq_session_eval(b, toks + i, 1, i, 0, got + (size_t)i * mi.vocab, err, sizeof(err));
-	/* steps of 3, 5, 8, 2, 4 and 6 tokens after the same prefill (T_ALL - T_PRE = 28) */
-	static const int steps[] = {3, 5, 8, 2, 4, 6};
+	/* steps of 2-8 tokens after the same prefill (T_ALL - T_PRE = 60), one across position 64 */
+	static const int steps[] = {3, 5, 8, 2, 4, 6, 7, 8, 8, 5, 4};
+	const int n_steps = (int)(sizeof(steps) / sizeof(steps[0]));
 	if (!rc)
 		rc = awq_session_eval(c, toks, T_PRE, 0, 1, got3, err, sizeof(err));
-	for (int i = T_PRE, s = 0; s < 6 && !rc; i += steps[s++])
+	for (int i = T_PRE, s = 0; s < n_steps && !rc; i += steps[s++])
 		rc = awq_session_eval(c, toks + i, steps[s], i, 1, got3 + (size_t)i * mi.vocab, err, sizeof(err));
 	if (rc) {
 		printf("FAIL %s %s: eval: %s\n", preset, precision, err);

@@ -7,7 +7,7 @@
 #   test      test_cuda_kernels, test_cuda_ops, test_cuda_model, test_cuda_moe, the goldens on CUDA; the
 #             op test, the model test and the goldens again under each knob of CU_TEST_KNOBS
 #             (AWQ_CUDA_EPINORM=0, AWQ_CUDA_EPINORM_W16=0, AWQ_CUDA_EPINORM_MOE=0,
-#             AWQ_CUDA_MOE_CLUSTER=0, AWQ_CUDA_QKV_ROPE=0, AWQ_CUDA_ATTN_RING=0, AWQ_CUDA_ATTN_MMA=0, AWQ_CUDA_ATTN_BLOCKS_PER_SM=0, AWQ_CUDA_DEQ_ROWS=9: every prefill AWQ matmul through the
+#             AWQ_CUDA_MOE_CLUSTER=0, AWQ_CUDA_QKV_ROPE=0, AWQ_CUDA_ATTN_RING=0, AWQ_CUDA_ATTN_MMA=0, AWQ_CUDA_ATTN_SPAN=0, AWQ_CUDA_ATTN_BLOCKS_PER_SM=0, AWQ_CUDA_DEQ_ROWS=9: every prefill AWQ matmul through the
 #             dequantised copy and cuBLAS, AWQ_CUDA_DEQ_ROWS=0: none)
 #   sanitize  compute-sanitizer memcheck and racecheck on the op, kernel and MoE tests (SANITIZE_ONLY=
 #             "moe_memcheck kernels_racecheck ..." for some of them)
@@ -223,7 +223,7 @@ if has test; then
 	goldens cuda
 	# the op test, the model test (decode = prefill) and the goldens under each knob of CU_TEST_KNOBS
 	# (a knob may set several variables, joined by commas: A=1,B=2)
-	for kv in ${CU_TEST_KNOBS-AWQ_CUDA_EPINORM=0 AWQ_CUDA_EPINORM_W16=0 AWQ_CUDA_EPINORM_MOE=0 AWQ_CUDA_MOE_CLUSTER=0 AWQ_CUDA_QKV_ROPE=0 AWQ_CUDA_ATTN_RING=0 AWQ_CUDA_ATTN_MMA=0 AWQ_CUDA_ATTN_BLOCKS_PER_SM=0 AWQ_CUDA_DEQ_ROWS=9 AWQ_CUDA_DEQ_ROWS=0}; do
+	for kv in ${CU_TEST_KNOBS-AWQ_CUDA_EPINORM=0 AWQ_CUDA_EPINORM_W16=0 AWQ_CUDA_EPINORM_MOE=0 AWQ_CUDA_MOE_CLUSTER=0 AWQ_CUDA_QKV_ROPE=0 AWQ_CUDA_ATTN_RING=0 AWQ_CUDA_ATTN_MMA=0 AWQ_CUDA_ATTN_SPAN=0 AWQ_CUDA_ATTN_BLOCKS_PER_SM=0 AWQ_CUDA_DEQ_ROWS=9 AWQ_CUDA_DEQ_ROWS=0}; do
 		IFS=, read -ra kvs <<<"$kv"
 		t0=$SECONDS
 		env "${kvs[@]}" timeout 150 "$OPS" >"$L/test_ops_$kv.log" 2>&1
