@@ -3,8 +3,9 @@
  * (awq_cu_attn_decode_plan picks the kernel: a warp per slice of the split on CUDA cores, its K/V
  * rows through registers or a cp.async ring, or, for grouped-query heads, on tensor cores), then
  * the last split block or a combine kernel merges the splits by their max/sum. The grid depends
- * only on max_ctx, never on the position (read from device memory), so a captured decode graph
- * replays at any position. Prefill: causal flash attention on tensor cores (FA2 style, 64 queries
+ * only on max_ctx (a bound on the step's positions: the backend passes the step's attention span,
+ * cuda_run.c), never on the position (read from device memory), so a captured decode graph
+ * replays at any position below that bound. Prefill: causal flash attention on tensor cores (FA2 style, 64 queries
  * x 64 keys per step). */
 #include <float.h>
 #include <string.h>
