@@ -330,7 +330,7 @@ static int alloc_state(struct cpu_ctx *c, const struct awq_prepare_opts *o, char
 	size_t rope = ((size_t)o->max_tokens + 1) * (size_t)(c->rope_dim / 2) * sizeof(float);
 	c->rope_cos = malloc(rope);
 	c->rope_sin = malloc(rope);
-	c->attn_p = malloc((size_t)c->threads * (size_t)o->max_ctx * sizeof(float));
+	c->attn_p = malloc((size_t)c->threads * AWQ_CPU_ATTN_G * (size_t)o->max_ctx * sizeof(float));
 	if (!c->rope_cos || !c->rope_sin || !c->attn_p)
 		return awq_err(err, errlen, AWQ_ENOMEM, "out of memory");
 	return 0;

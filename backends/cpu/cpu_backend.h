@@ -43,7 +43,7 @@ struct cpu_ctx {
 	struct cpu_prepared qa_of;
 	float *xp; /* bf16-permuted activations [max_tokens][max k] */
 	struct cpu_prepared xp_of;
-	float *attn_p; /* softmax scratch [threads][max_ctx] */
+	float *attn_p; /* softmax scratch [threads][AWQ_CPU_ATTN_G][max_ctx] */
 	float *rope_cos, *rope_sin; /* [max_tokens][rope_dim/2] of the current step */
 	int rope_dim;
 	struct {

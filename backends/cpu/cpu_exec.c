@@ -154,19 +154,21 @@ struct attn_job {
 	const struct awq_node *n;
 	const float *q, *kc, *vc;
 	float *out;
-	int pos;
+	int pos, sub; /* sub: parts of a KV head's group of query heads, one unit each */
 };
 
 static void attn_part(void *ctx, int b, int e, int t)
 {
 	struct attn_job *j = ctx;
 	const int hq = j->n->p.attn.n_heads, hk = j->n->p.attn.n_kv_heads, d = j->n->p.attn.head_dim;
-	const int64_t kv_dim = (int64_t)hk * d, q_dim = (int64_t)hq * d;
-	float *p = j->c->attn_p + (size_t)t * (size_t)j->c->max_ctx;
+	const int group = hq / hk;
+	const int64_t q_dim = (int64_t)hq * d, head = (int64_t)j->c->max_ctx * d; /* a KV head's rows */
+	float *p = j->c->attn_p + (size_t)t * AWQ_CPU_ATTN_G * (size_t)j->c->max_ctx;
 	for (int it = b; it < e; it++) {
-		int r = it / hq, h = it % hq, kh = h / (hq / hk);
-		j->c->k->attn_head(j->q + r * q_dim + h * d, j->kc + kh * d, j->vc + kh * d, kv_dim, j->pos + r + 1, d,
-				   j->n->p.attn.scale, p, j->out + r * q_dim + h * d);
+		const int r = it / (hk * j->sub), kh = it / j->sub % hk, part = it % j->sub;
+		const int h0 = kh * group + part * group / j->sub, h1 = kh * group + (part + 1) * group / j->sub;
+		j->c->k->attn_group(j->q + r * q_dim + h0 * d, j->kc + kh * head, j->vc + kh * head, d, j->pos + r + 1, d,
+				    h1 - h0, j->n->p.attn.scale, p, j->out + r * q_dim + h0 * d);
 	}
 }
 
@@ -181,10 +183,27 @@ static void attention(struct cpu_ctx *c, const struct awq_node *n, const struct 
 				  n->p.attn.scale, kc, vc, out);
 		return;
 	}
-	memcpy(kc + (size_t)s->pos * (size_t)kv_dim, k, (size_t)rows * (size_t)kv_dim * sizeof(float));
-	memcpy(vc + (size_t)s->pos * (size_t)kv_dim, v, (size_t)rows * (size_t)kv_dim * sizeof(float));
-	struct attn_job j = {c, n, q, kc, vc, out, s->pos};
-	awq_pool_run(c->pool, attn_part, &j, rows * n->p.attn.n_heads, 1);
+	/* The kernels' cache is head-major (each KV head's rows side by side, max_ctx of them): a
+	 * head's walk over its positions is one stream. Position-major, a head's rows were 4 KiB
+	 * apart at 8 heads of 128 (qwen3-0.6b/8b): a new page per row for K and for V, where the
+	 * hardware prefetchers stop and the TLB misses. (The reference path above keeps its own
+	 * position-major layout.) */
+	const int hk = n->p.attn.n_kv_heads, d = n->p.attn.head_dim;
+	for (int r = 0; r < rows; r++)
+		for (int h = 0; h < hk; h++) {
+			const size_t dst = ((size_t)h * (size_t)c->max_ctx + (size_t)s->pos + (size_t)r) * (size_t)d;
+			memcpy(kc + dst, k + (size_t)r * (size_t)kv_dim + (size_t)h * d, (size_t)d * sizeof(float));
+			memcpy(vc + dst, v + (size_t)r * (size_t)kv_dim + (size_t)h * d, (size_t)d * sizeof(float));
+		}
+	/* A unit is one row's KV head with its query heads (each K/V row read once for them), split
+	 * in parts of at most AWQ_CPU_ATTN_G heads, and in more parts (to one head each) while the
+	 * units are fewer than twice the threads: a decode step of qwen3-8b has 8 KV heads. */
+	const int group = n->p.attn.n_heads / hk;
+	int sub = (group + AWQ_CPU_ATTN_G - 1) / AWQ_CPU_ATTN_G;
+	while (sub < group && rows * hk * sub < 2 * c->threads)
+		sub++;
+	struct attn_job j = {c, n, q, kc, vc, out, s->pos, sub};
+	awq_pool_run(c->pool, attn_part, &j, rows * hk * sub, 1);
 }
 
 /* --- RoPE and row-wise ops ------------------------------------------------------------------- */

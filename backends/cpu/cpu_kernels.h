@@ -35,6 +35,8 @@ struct awq_cpu_q4 {
  * the weight's group; AWQ_CPU_QBLOCK (32, as llama.cpp's Q8 activations) is what the backend uses:
  * a whole AWQ group of 128 per scale lets one outlier channel coarsen 127 others. */
 #define AWQ_CPU_QBLOCK 32
+/* Query heads of one KV head per attention call at most (attn_group): a group of more is split. */
+#define AWQ_CPU_ATTN_G 8
 
 struct awq_cpu_qact {
 	int rows, k, group; /* group: activation block size */
@@ -97,10 +99,12 @@ struct awq_cpu_kernels {
 	void (*dense)(const struct awq_weight *w, const float *x, const float *xp, int r0, int r1, int64_t n0,
 		      int64_t n1, float *out);
 	void (*quantize)(const float *x, int r0, int r1, struct awq_cpu_qact *a);
-	/* One head over n cached positions (rows kv_stride floats apart): scores into p[0..n),
-	 * softmax in f32, out = sum_s p[s] * v[s]. */
-	void (*attn_head)(const float *q, const float *kc, const float *vc, int64_t kv_stride, int n, int d,
-			  float scale, float *p, float *out);
+	/* g (1..AWQ_CPU_ATTN_G) query heads of one KV head over n cached positions (rows kv_stride
+	 * floats apart), each K and V row read once for all g: q and out hold the g heads' d values
+	 * side by side, head h's scores go to p[h n .. h n + n) (softmax in f32), and its out =
+	 * sum_s p[s] * v[s]. */
+	void (*attn_group)(const float *q, const float *kc, const float *vc, int64_t kv_stride, int n, int d, int g,
+			   float scale, float *p, float *out);
 };
 
 #if defined(__x86_64__)

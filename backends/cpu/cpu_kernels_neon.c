@@ -231,28 +231,42 @@ static AI float dot(const float *a, const float *b, int d)
 	return s;
 }
 
-static void attn_head_neon(const float *q, const float *kc, const float *vc, int64_t kv_stride, int n, int d,
-			   float scale, float *p, float *out)
+/* g query heads of one KV head: each K and V row read once for the g heads (as the x86 kernel);
+ * per head the arithmetic of one head alone */
+static void attn_group_neon(const float *q, const float *kc, const float *vc, int64_t kv_stride, int n, int d, int g,
+			    float scale, float *p, float *out)
 {
-	float mx = -INFINITY, sum = 0;
+	float mx[AWQ_CPU_ATTN_G], sum[AWQ_CPU_ATTN_G];
+	for (int h = 0; h < g; h++)
+		mx[h] = -INFINITY, sum[h] = 0;
 	for (int s = 0; s < n; s++) {
-		p[s] = dot(q, kc + (size_t)s * (size_t)kv_stride, d) * scale;
-		mx = p[s] > mx ? p[s] : mx;
+		const float *ks = kc + (size_t)s * (size_t)kv_stride;
+		for (int h = 0; h < g; h++) {
+			float *ph = p + (size_t)h * n;
+			ph[s] = dot(q + (size_t)h * d, ks, d) * scale;
+			mx[h] = ph[s] > mx[h] ? ph[s] : mx[h];
+		}
 	}
-	for (int s = 0; s < n; s++) {
-		p[s] = expf(p[s] - mx);
-		sum += p[s];
+	for (int h = 0; h < g; h++) {
+		float *ph = p + (size_t)h * n;
+		for (int s = 0; s < n; s++) {
+			ph[s] = expf(ph[s] - mx[h]);
+			sum[h] += ph[s];
+		}
 	}
-	for (int i = 0; i < d; i++)
+	for (int i = 0; i < g * d; i++)
 		out[i] = 0;
 	for (int s = 0; s < n; s++) {
 		const float *vs = vc + (size_t)s * (size_t)kv_stride;
-		const float ps = p[s] / sum;
-		int i = 0;
-		for (; i + 4 <= d; i += 4)
-			vst1q_f32(out + i, vfmaq_n_f32(vld1q_f32(out + i), vld1q_f32(vs + i), ps));
-		for (; i < d; i++)
-			out[i] += ps * vs[i];
+		for (int h = 0; h < g; h++) {
+			float *oh = out + (size_t)h * d;
+			const float ps = p[(size_t)h * n + s] / sum[h];
+			int i = 0;
+			for (; i + 4 <= d; i += 4)
+				vst1q_f32(oh + i, vfmaq_n_f32(vld1q_f32(oh + i), vld1q_f32(vs + i), ps));
+			for (; i < d; i++)
+				oh[i] += ps * vs[i];
+		}
 	}
 }
 
@@ -267,6 +281,6 @@ const struct awq_cpu_kernels awq_cpu_kernels_neon = {
 	.q4_f32 = q4_f32_neon,
 	.dense = dense_neon,
 	.quantize = awq_cpu_quantize_ref,
-	.attn_head = attn_head_neon,
+	.attn_group = attn_group_neon,
 };
 #endif

@@ -300,35 +300,48 @@ static void test_q4(const struct awq_cpu_kernels *ks)
 					}
 }
 
+/* attn_group on g query heads of the second of two KV heads per cache row, against the reference
+ * per head (1e-5), and bit for bit against the same kernel one head at a time (the group reads each
+ * row once; the arithmetic per head must not change) */
 static void test_attention(const struct awq_cpu_kernels *ks)
 {
-	const int d_l[3] = {64, 100, 128}, n_l[3] = {1, 7, 50};
+	const int d_l[3] = {64, 100, 128}, n_l[3] = {1, 7, 50}, g_l[5] = {1, 2, 3, 7, AWQ_CPU_ATTN_G};
 	for (int di = 0; di < 3; di++)
-		for (int ni = 0; ni < 3; ni++) {
-			const int d = d_l[di], n = n_l[ni], stride = 2 * d; /* two kv heads per cache row */
-			float *kc = xmalloc((size_t)n * stride * 4), *vc = xmalloc((size_t)n * stride * 4);
-			float *q = xmalloc((size_t)d * 4), *p = xmalloc((size_t)n * 4), *o = xmalloc((size_t)d * 4);
-			float *rk = xmalloc((size_t)n * d * 4), *rv = xmalloc((size_t)n * d * 4), *ro = xmalloc((size_t)d * 4);
-			for (int i = 0; i < n * stride; i++)
-				kc[i] = frand(), vc[i] = frand();
-			for (int i = 0; i < d; i++)
-				q[i] = frand() * 2;
-			/* the reference on the second kv head, as a one-head cache */
-			for (int s = 0; s < n; s++)
-				for (int i = 0; i < d; i++)
-					rk[s * d + i] = kc[s * stride + d + i], rv[s * d + i] = vc[s * stride + d + i];
-			float *kl = xmalloc((size_t)d * 4), *vl = xmalloc((size_t)d * 4);
-			memcpy(kl, rk + (size_t)(n - 1) * d, (size_t)d * 4);
-			memcpy(vl, rv + (size_t)(n - 1) * d, (size_t)d * 4);
-			awq_ref_attention(q, kl, vl, 1, n - 1, 1, 1, d, 0.125f, rk, rv, ro);
-			free(kl), free(vl);
-			poison(o, (size_t)d);
-			ks->attn_head(q, kc + d, vc + d, stride, n, d, 0.125f, p, o);
-			char what[96];
-			snprintf(what, sizeof(what), "%s attention head d=%d positions=%d", ks->name, d, n);
-			check(what, o, ro, (size_t)d, 1e-5, 0);
-			free(kc), free(vc), free(q), free(p), free(o), free(rk), free(rv), free(ro);
-		}
+		for (int ni = 0; ni < 3; ni++)
+			for (int gi = 0; gi < 5; gi++) {
+				const int d = d_l[di], n = n_l[ni], g = g_l[gi], stride = 2 * d;
+				float *kc = xmalloc((size_t)n * stride * 4), *vc = xmalloc((size_t)n * stride * 4);
+				float *q = xmalloc((size_t)g * d * 4), *p = xmalloc((size_t)g * n * 4);
+				float *o = xmalloc((size_t)g * d * 4), *o1 = xmalloc((size_t)g * d * 4);
+				float *rk = xmalloc((size_t)n * d * 4), *rv = xmalloc((size_t)n * d * 4);
+				float *ro = xmalloc((size_t)g * d * 4);
+				for (int i = 0; i < n * stride; i++)
+					kc[i] = frand(), vc[i] = frand();
+				for (int i = 0; i < g * d; i++)
+					q[i] = frand() * 2;
+				/* the reference on the second kv head, as a cache of one KV head for g heads */
+				for (int s = 0; s < n; s++)
+					for (int i = 0; i < d; i++)
+						rk[s * d + i] = kc[s * stride + d + i], rv[s * d + i] = vc[s * stride + d + i];
+				float *kl = xmalloc((size_t)d * 4), *vl = xmalloc((size_t)d * 4);
+				memcpy(kl, rk + (size_t)(n - 1) * d, (size_t)d * 4);
+				memcpy(vl, rv + (size_t)(n - 1) * d, (size_t)d * 4);
+				awq_ref_attention(q, kl, vl, 1, n - 1, g, 1, d, 0.125f, rk, rv, ro);
+				free(kl), free(vl);
+				poison(o, (size_t)g * d);
+				poison(p, (size_t)g * n);
+				ks->attn_group(q, kc + d, vc + d, stride, n, d, g, 0.125f, p, o);
+				char what[96];
+				snprintf(what, sizeof(what), "%s attention heads=%d d=%d positions=%d", ks->name, g, d, n);
+				check(what, o, ro, (size_t)g * d, 1e-5, 0);
+				for (int h = 0; h < g; h++)
+					ks->attn_group(q + (size_t)h * d, kc + d, vc + d, stride, n, d, 1, 0.125f, p,
+						       o1 + (size_t)h * d);
+				snprintf(what, sizeof(what), "%s attention heads=%d d=%d positions=%d, as one head each",
+					 ks->name, g, d, n);
+				check(what, o, o1, (size_t)g * d, 0, 0);
+				free(kc), free(vc), free(q), free(p), free(o), free(o1), free(rk), free(rv), free(ro);
+			}
 }
 
 static void test_set(const struct awq_cpu_kernels *ks)
