@@ -5,7 +5,7 @@
  * Weights rotate over copies larger than L2 so no timing reads from cache; kernels are timed as
  * CUDA-graph replays of many launches (median of several).
  * Usage: awq-cuda-bench [--quick | --sweep | --pattern | --parts | --profile | --tokens | --tokens14 | --chain [llama2-7b | qwen3-30b-a3b | NxK,... [layers]]
- *                        | --attn CTX HEADS KV_HEADS | --attn-rows [CTX,...]] */
+ *                        | --attn CTX HEADS KV_HEADS | --attn-rows [CTX[@POS],...]] */
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -31,7 +31,7 @@
 static cudaStream_t st;
 
 struct row {
-	char what[96];
+	char what[112];
 	double us, amount; /* amount: bytes or flops */
 	const char *unit;
 	double ceiling; /* bytes/s or flop/s */
@@ -578,8 +578,10 @@ static const char *plan_kernel(const struct awq_cu_attn *a)
 /* One layer of llama2-7b decode attention (32 heads, 128 dims, f16 KV) at a given context, with
  * programmatic launch where the backend's decode steps use it (device compute capability cc).
  * profile_sms > 0 (--attn): no timing, two launches as a one-token decode step makes them (ticket,
- * grid floor of 8 blocks per SM of profile_sms SMs), for `ncu --kernel-name regex:attn`. */
-static void bench_attn(int ctx, int heads, int kv_heads, int cc, int profile_sms = 0)
+ * grid floor of 8 blocks per SM of profile_sms SMs), for `ncu --kernel-name regex:attn`.
+ * fill > 0: the step at that many positions of a cache planned for ctx (a decode step part-way
+ * through its span); the bytes counted are those it reads. */
+static void bench_attn(int ctx, int heads, int kv_heads, int cc, int profile_sms = 0, int fill = 0)
 {
 	int hd = 128;
 	size_t kv = (size_t)ctx * kv_heads * hd;
@@ -589,7 +591,7 @@ static void bench_attn(int ctx, int heads, int kv_heads, int cc, int profile_sms
 	float *q = (float *)dev((size_t)heads * hd * 4), *o = (float *)dev((size_t)heads * hd * 4);
 	CK(cudaMemset(q, 0, (size_t)heads * hd * 4));
 	int *pos = (int *)dev(4);
-	int p = ctx - 1;
+	int p = (fill > 0 && fill < ctx ? fill : ctx) - 1;
 	CK(cudaMemcpy(pos, &p, 4, cudaMemcpyHostToDevice));
 	float *part = (float *)dev(awq_cu_attn_part_floats(1, heads, hd, ctx) * 4);
 	struct awq_cu_attn a = {};
@@ -613,11 +615,13 @@ static void bench_attn(int ctx, int heads, int kv_heads, int cc, int profile_sms
 		for (int merged = 0; merged < 2; merged++) {
 			a.ticket = merged ? tk : NULL;
 			double us = time_us([&] { CK(awq_cu_attn_decode(st, &a)); }, 20, 9);
-			char what[96];
-			snprintf(what, sizeof(what), "decode attention ctx=%d heads=%d/%d %s%s%s", ctx, heads, kv_heads,
+			char what[112], at[24] = "";
+			if (p + 1 < ctx)
+				snprintf(at, sizeof(at), "@%d", p + 1);
+			snprintf(what, sizeof(what), "decode attention ctx=%d%s heads=%d/%d %s%s%s", ctx, at, heads, kv_heads,
 				 merged ? "with ticket" : "2 launches", a.pdl ? ", pdl" : "",
 				 plan_kernel(&a));
-			push_row(what, us, 2.0 * kv * 2, "B", copy_bw);
+			push_row(what, us, 2.0 * kv * 2 * (p + 1) / ctx, "B", copy_bw);
 		}
 	}
 	CK(cudaFree(tk));
@@ -759,29 +763,38 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc > 1 && strcmp(argv[1], "--attn-rows") == 0) {
-		/* --attn-rows [CTX,CTX,...]: decode attention alone (timed), head dim 128, at those contexts
-		 * (default 640, 4096, 16384) and the head groupings of the dense models (32/32 llama2-7b,
-		 * 32/8 qwen3-8b and llama3-8b, 32/4 qwen3-30b-a3b, 28/4 qwen2.5-7b), for sweeps of the
-		 * attention knobs in one call */
-		std::vector<int> ctx = {640, 4096, 16384};
+		/* --attn-rows [CTX[@POS],...]: decode attention alone (timed), head dim 128, at those
+		 * contexts (default 640, 4096, 16384; @POS: the step at POS positions of a cache planned
+		 * for CTX, as a step part-way through its span) and the head groupings of the dense models
+		 * (32/32 llama2-7b, 32/8 qwen3-8b and llama3-8b, 32/4 qwen3-30b-a3b, 28/4 qwen2.5-7b), for
+		 * sweeps of the attention knobs in one call */
+		std::vector<int> ctx = {640, 4096, 16384}, fill = {0, 0, 0};
 		if (argc > 2) {
 			ctx.clear();
+			fill.clear();
 			for (const char *c = argv[2]; *c;) {
 				char *end;
-				long v = strtol(c, &end, 10);
-				if (end == c || v < 1 || v > (1 << 20) || (*end && *end != ',')) {
-					printf("awq-cuda-bench: --attn-rows wants CTX,CTX,... (whole numbers from 1 to 1048576)\n");
+				long v = strtol(c, &end, 10), f = 0;
+				if (end != c && *end == '@') {
+					const char *fs = end + 1;
+					f = strtol(fs, &end, 10);
+					if (end == fs || f < 1 || f > v)
+						f = -1;
+				}
+				if (end == c || v < 1 || v > (1 << 20) || f < 0 || (*end && *end != ',')) {
+					printf("awq-cuda-bench: --attn-rows wants CTX[@POS],... (whole numbers from 1 to 1048576, POS <= CTX)\n");
 					return 2;
 				}
 				ctx.push_back((int)v);
+				fill.push_back((int)f);
 				c = *end ? end + 1 : end;
 			}
 		}
 		static const int hk[][2] = {{32, 32}, {32, 8}, {32, 4}, {28, 4}};
 		ceilings(p.multiProcessorCount);
-		for (int c : ctx)
+		for (size_t i = 0; i < ctx.size(); i++)
 			for (auto &g : hk)
-				bench_attn(c, g[0], g[1], p.major);
+				bench_attn(ctx[i], g[0], g[1], p.major, 0, fill[i]);
 		print_rows();
 		printf("ceilings: copy %.0f GB/s (read+write), read-only %.0f GB/s\n", copy_bw / 1e9, read_bw / 1e9);
 		return 0;
