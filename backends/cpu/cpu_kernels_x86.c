@@ -467,9 +467,9 @@ static void SFX(quantize)(const float *x, int r0, int r1, struct awq_cpu_qact *a
 		}
 }
 
-/* Cache rows ahead of the one being read, prefetched: a head's rows are kv_stride floats apart (all
- * KV heads of a position side by side), a page apart at 8 heads of 128, where the hardware
- * prefetchers stop; without it each row was a memory round trip. */
+/* Cache rows ahead of the one being read, prefetched (session 27, when a head's rows were a page
+ * apart in the position-major cache; the backend's cache is head-major since session 28, where the
+ * hardware prefetchers follow too, and the kernel still takes any row stride). */
 #define ATTN_PREFETCH 8
 
 static AI void attn_prefetch_row(const float *row, int d)
@@ -502,8 +502,8 @@ static AI __m256 exp8(__m256 x)
 /* Attention for G query heads of one KV head (G <= AWQ_CPU_ATTN_G, a constant where inlined): a
  * handful of positions in decode, up to the context in prefill. Each K and V row is read once for
  * the G heads (a grouped-query head's rows were read once per query head: 2x the cache traffic for
- * qwen3-0.6b, 4x for qwen3-8b). Per head the arithmetic and its order are those of one head alone:
- * the dot products in two 8-wide accumulators, exp scalar, V summed position by position. */
+ * qwen3-0.6b, 4x for qwen3-8b). Per head the arithmetic and its order are those of one head alone
+ * (g = 1): the dot products in two 8-wide accumulators, exp8, V summed position by position. */
 static AI void attn_g(const float *q, const float *kc, const float *vc, int64_t kv_stride, int n, int d, const int G,
 		      float scale, float *p, float *out)
 {

@@ -718,6 +718,33 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	/* --attn-rows [CTX[@POS],...]: the contexts, read here too */
+	std::vector<int> ctx = {640, 4096, 16384}, fill = {0, 0, 0};
+	if (argc > 2 && strcmp(argv[1], "--attn-rows") == 0) {
+		ctx.clear();
+		fill.clear();
+		for (const char *c = argv[2]; *c;) {
+			char *end;
+			long v = strtol(c, &end, 10), f = 0;
+			if (end != c && *end == '@') {
+				const char *fs = end + 1;
+				f = strtol(fs, &end, 10);
+				if (end == fs || f < 1 || f > v)
+					f = -1;
+			}
+			if (end == c || v < 1 || v > (1 << 20) || f < 0 || (*end && *end != ',')) {
+				printf("awq-cuda-bench: --attn-rows wants CTX[@POS],... (whole numbers from 1 to 1048576, POS <= CTX)\n");
+				return 2;
+			}
+			ctx.push_back((int)v);
+			fill.push_back((int)f);
+			c = *end ? end + 1 : end;
+		}
+		if (ctx.empty()) {
+			printf("awq-cuda-bench: --attn-rows wants CTX[@POS],... (whole numbers from 1 to 1048576, POS <= CTX)\n");
+			return 2;
+		}
+	}
 	if (argc > 2 && strcmp(argv[1], "--sweep") == 0) {
 		bool ok = read_shape_list(argv[2], list);
 		for (auto &mk : list)
@@ -768,28 +795,6 @@ int main(int argc, char **argv)
 		 * for CTX, as a step part-way through its span) and the head groupings of the dense models
 		 * (32/32 llama2-7b, 32/8 qwen3-8b and llama3-8b, 32/4 qwen3-30b-a3b, 28/4 qwen2.5-7b), for
 		 * sweeps of the attention knobs in one call */
-		std::vector<int> ctx = {640, 4096, 16384}, fill = {0, 0, 0};
-		if (argc > 2) {
-			ctx.clear();
-			fill.clear();
-			for (const char *c = argv[2]; *c;) {
-				char *end;
-				long v = strtol(c, &end, 10), f = 0;
-				if (end != c && *end == '@') {
-					const char *fs = end + 1;
-					f = strtol(fs, &end, 10);
-					if (end == fs || f < 1 || f > v)
-						f = -1;
-				}
-				if (end == c || v < 1 || v > (1 << 20) || f < 0 || (*end && *end != ',')) {
-					printf("awq-cuda-bench: --attn-rows wants CTX[@POS],... (whole numbers from 1 to 1048576, POS <= CTX)\n");
-					return 2;
-				}
-				ctx.push_back((int)v);
-				fill.push_back((int)f);
-				c = *end ? end + 1 : end;
-			}
-		}
 		static const int hk[][2] = {{32, 32}, {32, 8}, {32, 4}, {28, 4}};
 		ceilings(p.multiProcessorCount);
 		for (size_t i = 0; i < ctx.size(); i++)
