@@ -11,7 +11,7 @@
 
 #include "graph.h"
 
-#define AWQ_BACKEND_ABI 1
+#define AWQ_BACKEND_ABI 2 /* 2: decode_chain */
 
 struct awq_device_desc {
 	char name[128];
@@ -52,6 +52,17 @@ static inline void awq_backend_info_set(struct awq_backend_info *info, const cha
 	info->device_bytes = weight_bytes + kv_bytes + act_bytes;
 }
 
+/* A chain of one-token greedy steps (decode_chain): step i evaluates, at position pos + i, the
+ * argmax of step i - 1 (step 0: the token the core wrote to the graph's token input), for up to n
+ * steps. on_token(user, id) gets each step's argmax in order and returns nonzero to stop after it;
+ * the backend sets steps to the number of tokens it delivered. */
+struct awq_chain {
+	int pos, n;
+	int (*on_token)(void *user, int32_t id);
+	void *user;
+	int steps;
+};
+
 struct awq_backend_ops {
 	const char *name;
 	int abi;
@@ -76,6 +87,13 @@ struct awq_backend_ops {
 	/* Optional (NULL = unknown): measured memory read bandwidth of the device in GB/s, the
 	 * ceiling decode is judged against (bench reports decode as a fraction of it). */
 	int (*bandwidth)(void *ctx, double *gbs, char *err, size_t errlen);
+	/* Optional (NULL, or AWQ_EUNSUPPORTED before any step: the core runs the steps one by one): the
+	 * chain of greedy steps with each argmax fed to the next step on the device, the next step
+	 * queued while the host reads a token, so that the device does not wait for the host between
+	 * steps. The step after the one that stopped may have run as well (its cache row is rewritten by
+	 * whatever is evaluated at that position next). The core has checked the positions and the
+	 * graph's argmax output. */
+	int (*decode_chain)(void *ctx, struct awq_chain *ch, char *err, size_t errlen);
 };
 
 /* The built-in CPU backend. */

@@ -6,6 +6,7 @@
 
 #include "backend.h"
 #include "awqrun_caps.h"
+#include "env.h"
 #include "error.h"
 #include "graph.h"
 #include "model.h"
@@ -211,6 +212,47 @@ int awq_session_eval_greedy(awq_session *s, const int32_t *tokens, int n, int po
 	if (s->graph.argmax_out < 0)
 		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "this model's graph has no argmax output");
 	return eval_chunks(s, tokens, n, pos, 0, NULL, next, err, errlen);
+}
+
+int awq_session_decode_greedy(awq_session *s, int32_t first, int pos, int n, int (*on_token)(void *user, int32_t id),
+			      void *user, int *steps, char *err, size_t errlen)
+{
+	const struct awq_config *c = &s->model->cfg;
+	int done = 0, rc = 0;
+	if (steps)
+		*steps = 0;
+	if (n <= 0)
+		return awq_err(err, errlen, AWQ_EINVAL, "nothing to decode (%d steps)", n);
+	if (s->graph.argmax_out < 0)
+		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "this model's graph has no argmax output");
+	if (pos < 0 || (long long)pos + n > s->max_ctx)
+		return awq_err(err, errlen, AWQ_ETOOBIG,
+			       "positions %d..%d exceed the context of %d tokens (raise --ctx or decode fewer)", pos,
+			       pos + n - 1, s->max_ctx);
+	if (first < 0 || first >= c->vocab)
+		return awq_err(err, errlen, AWQ_EINVAL, "token id %d is outside the vocabulary (%d)", first, c->vocab);
+	/* the backend's chain where it has one (AWQ_DECODE_CHAIN=0: the steps one by one, for A/B runs) */
+	if (s->ops->decode_chain && awq_env_int("AWQ_DECODE_CHAIN", 1, 0, 1)) {
+		struct awq_chain ch = {.pos = pos, .n = n, .on_token = on_token, .user = user};
+		rc = s->ops->write_value(s->ctx, s->graph.tokens_in, &first, 1, err, errlen);
+		if (!rc)
+			rc = s->ops->decode_chain(s->ctx, &ch, err, errlen);
+		if (rc != AWQ_EUNSUPPORTED) {
+			if (steps)
+				*steps = ch.steps;
+			return rc;
+		}
+	}
+	for (int32_t tok = first; done < n;) {
+		if ((rc = awq_session_eval_greedy(s, &tok, 1, pos + done, &tok, err, errlen)))
+			break;
+		done++;
+		if (on_token && on_token(user, tok))
+			break;
+	}
+	if (steps)
+		*steps = done;
+	return rc;
 }
 
 int awq_session_sync(awq_session *s, char *err, size_t errlen)

@@ -98,6 +98,16 @@ int awq_session_eval(awq_session *s, const int32_t *tokens, int n, int pos, int 
 int awq_session_eval_greedy(awq_session *s, const int32_t *tokens, int n, int pos, int32_t *next,
 			    char *err, size_t errlen);
 
+/* Greedy decoding: evaluate `first` at position pos, then each step's argmax at the next position,
+ * up to n steps (positions pos..pos+n-1). on_token(user, id) sees every argmax in order and returns
+ * nonzero to stop after it; *steps (may be NULL) gets the number of tokens seen. On a backend that
+ * feeds each argmax to the next step on the device (CUDA), the next step is already queued while
+ * the host reads a token: the step after a stop may have run too, and its cache row is simply
+ * rewritten by what is evaluated at that position next. AWQ_DECODE_CHAIN=0 runs the steps one by
+ * one (awq_session_eval_greedy) everywhere. */
+int awq_session_decode_greedy(awq_session *s, int32_t first, int pos, int n, int (*on_token)(void *user, int32_t id),
+			      void *user, int *steps, char *err, size_t errlen);
+
 /* Wait for all queued device work (timing helpers call this). */
 int awq_session_sync(awq_session *s, char *err, size_t errlen);
 

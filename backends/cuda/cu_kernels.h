@@ -186,7 +186,19 @@ cudaError_t awq_cu_add(cudaStream_t s, const float *a, const float *b, float *ou
 /* out[r][c] = sigmoid(g[r]) * x[r][c] (Qwen2-MoE's shared-expert gate: g has one value per row) */
 cudaError_t awq_cu_sigmoid_mul(cudaStream_t s, const float *g, const float *x, float *out, int rows, int cols,
 			       int pdl);
-cudaError_t awq_cu_argmax(cudaStream_t s, const float *in, int rows, int cols, int32_t *out, int pdl);
+/* The greedy chain's feed (awq_cu_chain): a one-row argmax also writes its id to the step's token
+ * input (tok[0]) and to ring[pos & ring_mask] (host memory mapped into the device), and advances the
+ * step's position (*pos, read as pos) by one, so that the next step can be launched without the host
+ * writing either. */
+struct awq_cu_feed {
+	int32_t *tok;
+	int *pos;
+	int32_t *ring;
+	int ring_mask;
+};
+/* feed: NULL, or (rows 1) the chain's feed above */
+cudaError_t awq_cu_argmax(cudaStream_t s, const float *in, int rows, int cols, int32_t *out, int pdl,
+			  const struct awq_cu_feed *feed);
 /* Whether decode launches use programmatic dependent launch on a device of this compute
  * capability (sm_90+, unless AWQ_CUDA_PDL=0). */
 int awq_cu_pdl_default(int cc_major);

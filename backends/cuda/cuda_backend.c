@@ -227,6 +227,13 @@ static int cu_sync(void *ctx, char *err, size_t errlen)
 	return e == cudaSuccess ? 0 : awq_cu_fail(err, errlen, e, "cudaStreamSynchronize");
 }
 
+static int cu_chain(void *ctx, struct awq_chain *ch, char *err, size_t errlen)
+{
+	struct cu_ctx *c = ctx;
+	cudaSetDevice(c->dev);
+	return awq_cu_chain(c, ch, err, errlen);
+}
+
 static int cu_info(void *ctx, struct awq_backend_info *info)
 {
 	struct cu_ctx *c = ctx;
@@ -248,6 +255,7 @@ static const struct awq_backend_ops cuda_ops = {
 	.read_value = cu_read_value,
 	.sync = cu_sync,
 	.info = cu_info,
+	.decode_chain = cu_chain,
 };
 
 __attribute__((visibility("default"))) const struct awq_backend_ops *awq_backend_entry(int abi)

@@ -35,6 +35,7 @@ struct cu_weight {
 };
 
 #define CU_SPANS 26 /* attention spans 64 * 2^k, k < CU_SPANS (awq_cu_span) */
+#define CU_RING 64  /* slots of the greedy chain's token ring (a power of two) */
 
 /* How one graph node runs; fusion rewrites a few of these at prepare time. */
 enum cu_exec {
@@ -115,6 +116,11 @@ struct cu_ctx {
 	 * one-token step; NULL where not captured */
 	cudaGraphExec_t graphs[CU_SPANS];
 	int use_graph;
+	/* the greedy chain (awq_cu_chain): each one-token step's argmax also goes to ring[pos & mask]
+	 * (mapped host memory, d_ring its device address), the token input and the next position;
+	 * chain_ev marks the end of the last two steps launched */
+	int32_t *ring, *d_ring;
+	cudaEvent_t chain_ev[2];
 	/* AWQ_CUDA_ATTN_SPAN (default 1): decode attention plans its grid for the span of the step's
 	 * positions (awq_cu_span) instead of max_ctx; attn_span: the span of the launches being made */
 	int span_on, attn_span;
@@ -160,6 +166,10 @@ int awq_cu_prepare(struct cu_ctx *c, const struct awq_graph *g, const struct awq
 		   size_t errlen);
 void awq_cu_release(struct cu_ctx *c);
 int awq_cu_run(struct cu_ctx *c, const struct awq_step *step, char *err, size_t errlen);
+/* The backend's decode_chain: one-token steps from captured graphs, each launched before the host
+ * waits for the one before it. AWQ_EUNSUPPORTED where steps do not replay graphs (AWQ_CUDA_NO_GRAPH,
+ * the profiler). */
+int awq_cu_chain(struct cu_ctx *c, struct awq_chain *ch, char *err, size_t errlen);
 int awq_cu_weight_ok(const struct awq_weight *w, enum awq_op op);
 /* cuda_profile.c: per-node GPU times of single-token steps, reported when the context is released */
 int awq_cu_profile_init(struct cu_ctx *c);

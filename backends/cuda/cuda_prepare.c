@@ -143,6 +143,17 @@ static uint64_t runtime_bytes(struct cu_ctx *c)
 	return c->kv_bytes + c->act_bytes;
 }
 
+static void free_chain(struct cu_ctx *c)
+{
+	for (int i = 0; i < 2; i++)
+		if (c->chain_ev[i])
+			cudaEventDestroy(c->chain_ev[i]);
+	if (c->ring)
+		cudaFreeHost(c->ring);
+	c->chain_ev[0] = c->chain_ev[1] = NULL;
+	c->ring = c->d_ring = NULL;
+}
+
 static int alloc_runtime(struct cu_ctx *c, char *err, size_t errlen)
 {
 	const struct awq_graph *g = c->g;
@@ -161,6 +172,14 @@ static int alloc_runtime(struct cu_ctx *c, char *err, size_t errlen)
 			return awq_err(err, errlen, AWQ_ETOOBIG, "cuda: cudaMalloc of %.1f MiB for buffers failed: %s",
 				       sizes[i] / MIB, cudaGetErrorString(e));
 	}
+	/* the greedy chain's token ring and events; without them (no mapped host memory) the core steps
+	 * one token at a time */
+	if (cudaHostAlloc((void **)&c->ring, CU_RING * sizeof(int32_t), cudaHostAllocMapped) == cudaSuccess &&
+	    (cudaHostGetDevicePointer((void **)&c->d_ring, c->ring, 0) != cudaSuccess ||
+	     cudaEventCreateWithFlags(&c->chain_ev[0], cudaEventDisableTiming) != cudaSuccess ||
+	     cudaEventCreateWithFlags(&c->chain_ev[1], cudaEventDisableTiming) != cudaSuccess))
+		free_chain(c);
+	cudaGetLastError(); /* a refused host allocation is not the next call's error */
 	if (cublasSetWorkspace(c->blas, c->blas_ws, BLAS_WS_BYTES) != CUBLAS_STATUS_SUCCESS)
 		return awq_err(err, errlen, AWQ_EDEVICE, "cuda: cublasSetWorkspace failed");
 	/* the split-merge tickets after the partials start at 0 (each launch leaves them at 0);
@@ -295,6 +314,7 @@ void awq_cu_release(struct cu_ctx *c)
 	}
 	awq_cu_free_weights(c);
 	awq_cu_moe_free(c);
+	free_chain(c);
 	if (c->nodes)
 		for (int i = 0; i < c->n_nodes; i++)
 			cudaFree(c->nodes[i].inv_freq);

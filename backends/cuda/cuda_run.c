@@ -426,10 +426,16 @@ int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 		CK(cudaMemcpyAsync(out, src, count * 4, cudaMemcpyDeviceToDevice, c->stream), "last-rows copy");
 		return 0;
 	}
-	case AWQ_OP_ARGMAX:
-		CK(awq_cu_argmax(c->stream, act(c, n->in[0]), rows, g->values[n->in[0]].cols, (int32_t *)out, pdl),
+	case AWQ_OP_ARGMAX: {
+		/* one-token steps feed the greedy chain (awq_cu_chain); outside a chain the host writes
+		 * the token and the position again before the next step */
+		struct awq_cu_feed feed = {(int32_t *)awq_cu_value(c, g->tokens_in), c->d_pos, c->d_ring, CU_RING - 1};
+		int fed = step->n_tokens == 1 && c->d_ring && n->out == g->argmax_out && g->tokens_in >= 0;
+		CK(awq_cu_argmax(c->stream, act(c, n->in[0]), rows, g->values[n->in[0]].cols, (int32_t *)out, pdl,
+				 fed ? &feed : NULL),
 		   "argmax");
 		return 0;
+	}
 	case AWQ_OP_MOE_ROUTE:
 	case AWQ_OP_MOE_EXPERTS:
 		return awq_cu_moe_run(c, i, rows, err, errlen);
@@ -511,4 +517,35 @@ int awq_cu_run(struct cu_ctx *c, const struct awq_step *step, char *err, size_t 
 	}
 	CK(cudaGraphLaunch(c->graphs[k], c->stream), "cudaGraphLaunch");
 	return 0;
+}
+
+int awq_cu_chain(struct cu_ctx *c, struct awq_chain *ch, char *err, size_t errlen)
+{
+	if (!c->g)
+		return awq_err(err, errlen, AWQ_EINVAL, "cuda: run before prepare");
+	if (!c->use_graph || c->prof || !c->ring || c->max_tokens < 1)
+		return AWQ_EUNSUPPORTED;
+	ch->steps = 0;
+	/* step 0 as any step (the position upload, the graphs' capture); the token is written */
+	struct awq_step st = {.n_tokens = 1, .pos = ch->pos};
+	int rc = awq_cu_run(c, &st, err, errlen);
+	if (rc)
+		return rc;
+	CK(cudaEventRecord(c->chain_ev[0], c->stream), "cudaEventRecord");
+	for (int i = 1;; i++) {
+		/* step i goes in before the host waits for step i - 1: the stream always holds a step */
+		const int more = i < ch->n;
+		if (more) {
+			int span, k = c->span_on ? awq_cu_span(c->max_ctx, ch->pos + i + 1, &span) : 0;
+			if (!c->graphs[k])
+				return awq_err(err, errlen, AWQ_EINVAL, "cuda: no captured step for position %d", ch->pos + i);
+			CK(cudaGraphLaunch(c->graphs[k], c->stream), "cudaGraphLaunch");
+			CK(cudaEventRecord(c->chain_ev[i & 1], c->stream), "cudaEventRecord");
+		}
+		CK(cudaEventSynchronize(c->chain_ev[(i - 1) & 1]), "waiting for a decode step");
+		const int32_t id = ((volatile int32_t *)c->ring)[(ch->pos + i - 1) & (CU_RING - 1)];
+		ch->steps = i;
+		if ((ch->on_token && ch->on_token(ch->user, id)) || !more)
+			return 0;
+	}
 }

@@ -285,7 +285,7 @@ static __device__ __forceinline__ void amax_take(float v, int i, float &best, in
 
 template <bool PDL>
 __global__ void __launch_bounds__(ARGMAX_THREADS) argmax_kernel(const float *__restrict__ in, int cols,
-								 int32_t *__restrict__ out)
+								 int32_t *__restrict__ out, struct awq_cu_feed feed)
 {
 	if (PDL)
 		pdl_wait(); /* programmatic launch: the logits come from the kernel before */
@@ -329,15 +329,28 @@ __global__ void __launch_bounds__(ARGMAX_THREADS) argmax_kernel(const float *__r
 			int oi = __shfl_xor_sync(0xffffffffu, bi, o);
 			amax_take(ov, oi, best, bi);
 		}
-		if (lane == 0)
-			out[blockIdx.x] = bi == 0x7fffffff ? 0 : bi;
+		if (lane == 0) {
+			const int32_t id = bi == 0x7fffffff ? 0 : bi;
+			out[blockIdx.x] = id;
+			if (feed.tok) { /* one row: every kernel of the step is done with the token and position */
+				const int pos = *feed.pos;
+				feed.tok[0] = id;
+				*feed.pos = pos + 1;
+				feed.ring[pos & feed.ring_mask] = id;
+				__threadfence_system(); /* the host reads the ring after the step's event */
+			}
+		}
 	}
 }
 
-extern "C" cudaError_t awq_cu_argmax(cudaStream_t s, const float *in, int rows, int cols, int32_t *out, int pdl)
+extern "C" cudaError_t awq_cu_argmax(cudaStream_t s, const float *in, int rows, int cols, int32_t *out, int pdl,
+				     const struct awq_cu_feed *feed)
 {
+	struct awq_cu_feed f = {};
+	if (feed && rows == 1)
+		f = *feed;
 	return awq_cu_launch(pdl ? argmax_kernel<true> : argmax_kernel<false>, dim3(rows), dim3(ARGMAX_THREADS), 0,
-			     s, pdl, in, cols, out);
+			     s, pdl, in, cols, out, f);
 }
 
 /* Slot `slot` of an attention-prep grid (the q heads, then the k heads, then the v heads): its kind

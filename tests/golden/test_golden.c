@@ -181,6 +181,75 @@ static int compare(const struct golden *g, const float *pre, const float *dec, c
 	return fails;
 }
 
+/* Tokens a decode chain hands back, and where it is asked to stop. */
+struct chain_rec {
+	int32_t ids[256];
+	int n, stop_at;
+};
+
+static int chain_take(void *user, int32_t id)
+{
+	struct chain_rec *r = user;
+	if (r->n < 256)
+		r->ids[r->n] = id;
+	r->n++;
+	return r->n == r->stop_at;
+}
+
+/* Greedy decoding as one chain (awq_session_decode_greedy: on CUDA each argmax fed to the next step
+ * on the device) equals the same steps one at a time, token for token: the first half of the golden
+ * tokens prefilled, then the rest of the context decoded. Then a chain stopped half way (the
+ * backend may have run the step after the stop) and resumed from its last token gives the same
+ * tokens again, and a single step after that agrees too. Returns the number of failures. */
+static int check_chain(awq_session *s, const struct golden *g, char *err, size_t errlen)
+{
+	const int h = g->T / 2, k = g->T - h < 256 ? g->T - h : 256;
+	int32_t ref[256], first, t;
+	struct chain_rec a = {.stop_at = -1}, b = {.stop_at = k / 2 > 0 ? k / 2 : 1}, c = {.stop_at = -1};
+	int steps = 0, fails = 0;
+	if (k < 2)
+		return 0;
+	if (awq_session_eval_greedy(s, g->tokens, h, 0, &first, err, errlen))
+		goto failed;
+	t = first;
+	for (int i = 0; i < k; i++) {
+		if (awq_session_eval_greedy(s, &t, 1, h + i, &t, err, errlen))
+			goto failed;
+		ref[i] = t;
+	}
+	if (awq_session_decode_greedy(s, first, h, k, chain_take, &a, &steps, err, errlen))
+		goto failed;
+	if (steps != k || a.n != k || memcmp(a.ids, ref, (size_t)k * sizeof(int32_t))) {
+		fprintf(stderr, "FAIL: greedy chain of %d steps (%d delivered) differs from the steps one at a time\n",
+			k, steps);
+		fails++;
+	}
+	if (awq_session_decode_greedy(s, first, h, k, chain_take, &b, &steps, err, errlen))
+		goto failed;
+	if (steps != b.stop_at || b.n != b.stop_at) {
+		fprintf(stderr, "FAIL: a chain asked to stop after %d tokens delivered %d\n", b.stop_at, steps);
+		return fails + 1;
+	}
+	if (awq_session_decode_greedy(s, b.ids[b.n - 1], h + b.n, k - b.n, chain_take, &c, &steps, err, errlen))
+		goto failed;
+	if (c.n != k - b.n || memcmp(b.ids, ref, (size_t)b.n * sizeof(int32_t)) ||
+	    memcmp(c.ids, ref + b.n, (size_t)c.n * sizeof(int32_t))) {
+		fprintf(stderr, "FAIL: a chain stopped after %d tokens and resumed differs from the steps one at a time\n",
+			b.n);
+		fails++;
+	}
+	if (awq_session_eval_greedy(s, &ref[k - 2], 1, h + k - 1, &t, err, errlen))
+		goto failed;
+	if (t != ref[k - 1]) {
+		fprintf(stderr, "FAIL: a single step after the chains gives %d, not %d\n", (int)t, (int)ref[k - 1]);
+		fails++;
+	}
+	return fails;
+failed:
+	fprintf(stderr, "FAIL: greedy chain: %s\n", err);
+	return fails + 1;
+}
+
 static int run_model(const char *dir, const char *backend, int scalar, struct golden *g)
 {
 	char err[AWQ_ERRLEN];
@@ -213,7 +282,7 @@ static int run_model(const char *dir, const char *backend, int scalar, struct go
 	else if (run_passes(s, g, pre, dec, split, &next, err, sizeof(err)))
 		fprintf(stderr, "FAIL: %s\n", err);
 	else
-		fails = compare(g, pre, dec, split, next, worst);
+		fails = compare(g, pre, dec, split, next, worst) + check_chain(s, g, err, sizeof(err));
 	struct awq_session_info si;
 	if (!awq_session_get_info(s, &si))
 		printf("%s on %s (%s): %d tokens; max diff / bound: prefill %.3g, decode %.3g, split %.3g, between passes %.3g (tol %.3g, atol %.3g): %s\n",

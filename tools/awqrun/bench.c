@@ -127,16 +127,33 @@ static int time_prefill(awq_session *s, const int32_t *tok, int n, int pos, doub
 	return rc;
 }
 
+/* n greedy steps from `first` at positions pos0.., decoded as `awqrun run` decodes them
+ * (awq_session_decode_greedy: where the backend feeds each argmax to the next step on the device,
+ * the next step is queued while the host reads a token); timed to the last token's arrival. */
 static int time_decode(awq_session *s, int32_t first, int pos0, int n, double *secs, char *err, size_t errlen)
 {
-	int32_t tok = first;
+	int steps = 0;
 	double t0 = awq_now_s();
-	for (int i = 0; i < n; i++) {
-		int rc = awq_session_eval_greedy(s, &tok, 1, pos0 + i, &tok, err, errlen);
-		if (rc)
-			return rc;
-	}
+	int rc = awq_session_decode_greedy(s, first, pos0, n, NULL, NULL, &steps, err, errlen);
 	*secs = awq_now_s() - t0;
+	if (!rc && steps != n)
+		rc = awq_err(err, errlen, AWQ_EDEVICE, "decode stopped after %d of %d steps", steps, n);
+	return rc;
+}
+
+/* The long-context method's progress line every 256 decoded tokens. */
+struct qwen_progress {
+	const char *model, *precision, *backend;
+	int input, gen, done;
+};
+
+static int qwen_token(void *user, int32_t id)
+{
+	struct qwen_progress *q = user;
+	(void)id;
+	if (++q->done % 256 == 0)
+		bench_progress("bench: %s %s on %s: input %d + %d: token %d", q->model, q->precision, q->backend,
+			       q->input, q->gen, q->done);
 	return 0;
 }
 
@@ -424,11 +441,9 @@ int bench_long_context(awq_model *m, const char *model_name, const char *backend
 		double t0 = awq_now_s();
 		if (!rc)
 			rc = awq_session_eval_greedy(s, tok, L, 0, &next, err, errlen);
-		for (int k = 0; !rc && k < gen - 1; k++) {
-			if (k % 256 == 255)
-				bench_progress("bench: %s %s on %s: input %d + %d: token %d", model_name, mi.precision,
-					       si.backend, L, gen, k + 1);
-			rc = awq_session_eval_greedy(s, &next, 1, L + k, &next, err, errlen);
+		if (!rc && gen > 1) {
+			struct qwen_progress q = {model_name, mi.precision, si.backend, L, gen, 0};
+			rc = awq_session_decode_greedy(s, next, L, gen - 1, qwen_token, &q, NULL, err, errlen);
 		}
 		double t = awq_now_s() - t0;
 		free(tok);

@@ -291,14 +291,57 @@ static int print_piece(const struct run_opts *o, char **text, size_t *tn, char *
 	return stopped;
 }
 
-/* One reply: prefill what is pending, then sample, stream and evaluate until a stop. */
+/* The state of one reply's generated text while its tokens arrive. */
+struct reply {
+	struct gen *g;
+	const struct run_opts *o;
+	struct awq_detok d;
+	char *text; /* generated but held back (stop-string look-ahead) */
+	size_t tn;
+	int produced, stopped, rc;
+	char *err;
+	size_t errlen;
+};
+
+/* One generated token: appended, streamed; 1 when the reply ends with it (a stop id, which is not
+ * kept, a stop string, -n reached, the context full, or an error in r->rc). */
+static int take(struct reply *r, int32_t next)
+{
+	struct gen *g = r->g;
+	char *piece = NULL;
+	if (is_stop_id(g, next))
+		return 1;
+	if (hist_append(g, &next, 1)) {
+		r->rc = AWQ_ENOMEM;
+		return 1;
+	}
+	r->produced++;
+	g->n_gen++;
+	if ((r->rc = awq_detok_push(&r->d, next, &piece, r->err, r->errlen)))
+		return 1;
+	if (piece && (r->stopped = print_piece(r->o, &r->text, &r->tn, piece)) < 0)
+		r->rc = AWQ_ENOMEM;
+	return r->stopped || r->rc || (r->o->n_predict >= 0 && r->produced >= r->o->n_predict) || g->n_hist >= g->ctx;
+}
+
+/* A token of the greedy chain: the step that made it evaluated the last token taken. */
+static int take_chained(void *user, int32_t id)
+{
+	struct reply *r = user;
+	r->g->n_past++;
+	r->g->n_decode_evals++;
+	return take(r, id);
+}
+
+/* One reply: prefill what is pending, then sample, stream and evaluate until a stop. Greedy decoding
+ * on the device runs as one chain of steps (awq_session_decode_greedy), which keeps the next step
+ * queued on the device while a token is printed. */
 static int generate(struct gen *g, const struct run_opts *o, int prompt_tokens, char *err, size_t errlen)
 {
-	struct awq_detok d;
-	char *text = NULL, *piece = NULL; /* text: generated but held back (stop-string look-ahead) */
-	size_t tn = 0;
+	struct reply r = {.g = g, .o = o, .err = err, .errlen = errlen};
+	char *piece = NULL;
 	int32_t next = 0;
-	int rc, produced = 0, stopped = 0;
+	int rc, stopped;
 	double t0 = awq_now_s();
 	if (g->n_hist >= g->ctx)
 		return awq_err(err, errlen, AWQ_ETOOBIG,
@@ -310,35 +353,35 @@ static int generate(struct gen *g, const struct run_opts *o, int prompt_tokens, 
 	g->n_prompt += prompt_tokens;
 	if (o->n_predict == 0)
 		return 0;
-	awq_detok_init(&d, g->tok, 1);
+	awq_detok_init(&r.d, g->tok, 1);
 	double t1 = awq_now_s();
-	while (!stopped && !rc) {
-		if (!g->greedy_on_device)
-			next = awq_sampler_sample(&g->sampler, g->logits, g->hist, g->n_hist);
-		if (is_stop_id(g, next))
-			break;
-		if ((rc = hist_append(g, &next, 1) ? AWQ_ENOMEM : 0))
-			break;
-		produced++;
-		g->n_gen++;
-		if ((rc = awq_detok_push(&d, next, &piece, err, errlen)))
-			break;
-		if (piece && (stopped = print_piece(o, &text, &tn, piece)) < 0)
-			rc = AWQ_ENOMEM;
-		if (stopped || rc || (o->n_predict >= 0 && produced >= o->n_predict) || g->n_hist >= g->ctx)
-			break;
-		rc = eval_pending(g, &next, err, errlen);
-		g->n_decode_evals++;
+	if (g->greedy_on_device) {
+		if (!take(&r, next)) {
+			/* the steps left: each evaluates the last token taken at the next position */
+			int n = g->ctx - g->n_past;
+			if (o->n_predict >= 0 && o->n_predict - r.produced < n)
+				n = o->n_predict - r.produced;
+			rc = awq_session_decode_greedy(g->sess, next, g->n_past, n, take_chained, &r, NULL, err, errlen);
+		}
+	} else {
+		while (!take(&r, awq_sampler_sample(&g->sampler, g->logits, g->hist, g->n_hist))) {
+			if ((rc = eval_pending(g, &next, err, errlen)))
+				break;
+			g->n_decode_evals++;
+		}
 	}
+	if (!rc)
+		rc = r.rc;
+	stopped = r.stopped;
 	/* characters still incomplete at the end come out as U+FFFD, as the library decodes them */
-	if (!rc && !stopped && !(rc = awq_detok_flush(&d, &piece, err, errlen)) && piece &&
-	    print_piece(o, &text, &tn, piece) < 0)
+	if (!rc && !stopped && !(rc = awq_detok_flush(&r.d, &piece, err, errlen)) && piece &&
+	    print_piece(o, &r.text, &r.tn, piece) < 0)
 		rc = AWQ_ENOMEM;
 	if (!stopped)
-		fwrite(text ? text : "", 1, tn, stdout); /* a partial stop string that never completed */
+		fwrite(r.text ? r.text : "", 1, r.tn, stdout); /* a partial stop string that never completed */
 	fflush(stdout);
-	free(text);
-	awq_detok_free(&d);
+	free(r.text);
+	awq_detok_free(&r.d);
 	g->t_decode += awq_now_s() - t1;
 	if (!rc && g->n_hist >= g->ctx && o->interactive)
 		fprintf(stderr, "\nawqrun: the context of %d tokens is full\n", g->ctx);
