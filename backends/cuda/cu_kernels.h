@@ -196,9 +196,19 @@ struct awq_cu_feed {
 	int32_t *ring;
 	int ring_mask;
 };
-/* feed: NULL, or (rows 1) the chain's feed above */
+/* A one-row argmax of a long row runs over awq_cu_argmax_blocks(rows, cols) blocks (0: one block per
+ * row) with this scratch: a best value and index per block, and a ticket that starts at 0 (each
+ * launch leaves it at 0). */
+struct awq_cu_amax_scratch {
+	float *part_v;
+	int *part_i;
+	unsigned *ticket;
+	int max_blocks;
+};
+int awq_cu_argmax_blocks(int rows, int cols);
+/* feed: NULL, or (rows 1) the chain's feed above; scr: NULL (one block per row), or the scratch */
 cudaError_t awq_cu_argmax(cudaStream_t s, const float *in, int rows, int cols, int32_t *out, int pdl,
-			  const struct awq_cu_feed *feed);
+			  const struct awq_cu_feed *feed, const struct awq_cu_amax_scratch *scr);
 /* Whether decode launches use programmatic dependent launch on a device of this compute
  * capability (sm_90+, unless AWQ_CUDA_PDL=0). */
 int awq_cu_pdl_default(int cc_major);

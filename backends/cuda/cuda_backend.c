@@ -96,6 +96,8 @@ static int cu_open(int device, const struct awq_backend_opts *o, void **ctx, cha
 	/* the f16 copies for the XH GEMV from this many decode tokens (AWQ_CUDA_XH_ROWS, 1-9; 9: none) */
 	c->xh_rows = awq_env_int("AWQ_CUDA_XH_ROWS", 2, 1, AWQ_CU_DECODE_ROWS + 1);
 	c->moe_cluster = awq_env_int("AWQ_CUDA_MOE_CLUSTER", 1, 0, 1);
+	/* a one-row argmax over a long row in many blocks (k_misc.cu argmax_split_kernel) */
+	c->amax_split = awq_env_int("AWQ_CUDA_ARGMAX_SPLIT", 1, 0, 1);
 	if ((e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) {
 		free(c);
 		return awq_cu_fail(err, errlen, e, "cudaStreamCreate");

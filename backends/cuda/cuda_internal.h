@@ -120,6 +120,8 @@ struct cu_ctx {
 	 * (mapped host memory, d_ring its device address), the token input and the next position;
 	 * chain_ev marks the end of the last two steps launched */
 	int32_t *ring, *d_ring;
+	struct awq_cu_amax_scratch amax_scr; /* the split one-row argmax's (part_v owns the allocation) */
+	int amax_split; /* AWQ_CUDA_ARGMAX_SPLIT (default 1): long one-row argmaxes over many blocks */
 	cudaEvent_t chain_ev[2];
 	/* AWQ_CUDA_ATTN_SPAN (default 1): decode attention plans its grid for the span of the step's
 	 * positions (awq_cu_span) instead of max_ctx; attn_span: the span of the launches being made */

@@ -120,6 +120,19 @@ static void plan_x16(struct cu_ctx *c)
 }
 
 /* Bytes of everything but the weights; also sizes the scratch buffers. */
+/* The split argmax's scratch (awq_cu_amax_scratch): a value and an index per block of the longest
+ * one-row argmax, then its ticket. */
+static size_t amax_floats(const struct awq_graph *g)
+{
+	int mb = 0;
+	for (int i = 0; i < g->n_nodes; i++)
+		if (g->nodes[i].op == AWQ_OP_ARGMAX) {
+			int b = awq_cu_argmax_blocks(1, g->values[g->nodes[i].in[0]].cols);
+			mb = b > mb ? b : mb;
+		}
+	return mb ? 2 * (size_t)mb + 1 : 0;
+}
+
 static uint64_t runtime_bytes(struct cu_ctx *c)
 {
 	const struct awq_graph *g = c->g;
@@ -139,7 +152,8 @@ static uint64_t runtime_bytes(struct cu_ctx *c)
 	c->kv_slot = (size_t)c->max_ctx * g->kv_heads * g->head_dim;
 	c->kv_bytes = (uint64_t)c->kv_slot * 2 * 2 * g->n_kv_layers;
 	size_t tk, part = attn_part_floats(c, &tk);
-	c->act_bytes = c->arena_bytes + c->x16_elems * 2 * 2 + c->deq_elems * 2 + (part + tk + 2 * (size_t)c->n_folds) * 4 + BLAS_WS_BYTES + 64;
+	c->act_bytes = c->arena_bytes + c->x16_elems * 2 * 2 + c->deq_elems * 2 + (part + tk + 2 * (size_t)c->n_folds) * 4 + BLAS_WS_BYTES + 64 +
+		       amax_floats(g) * 4;
 	return c->kv_bytes + c->act_bytes;
 }
 
@@ -160,10 +174,10 @@ static int alloc_runtime(struct cu_ctx *c, char *err, size_t errlen)
 	size_t tk, pf = attn_part_floats(c, &tk);
 	void **ptrs[] = {(void **)&c->arena, (void **)&c->kcache, (void **)&c->vcache, (void **)&c->x16[0],
 			 (void **)&c->x16[1], (void **)&c->attn_part, &c->blas_ws, (void **)&c->d_pos, (void **)&c->xn_sumsq,
-			 (void **)&c->deq};
+			 (void **)&c->deq, (void **)&c->amax_scr.part_v};
 	size_t sizes[] = {c->arena_bytes, (size_t)c->kv_slot * 2 * g->n_kv_layers,
 			  (size_t)c->kv_slot * 2 * g->n_kv_layers, c->x16_elems * 2, c->x16_elems * 2, (pf + tk) * 4,
-			  BLAS_WS_BYTES, 64, 2 * (size_t)c->n_folds * 4, c->deq_elems * 2};
+			  BLAS_WS_BYTES, 64, 2 * (size_t)c->n_folds * 4, c->deq_elems * 2, amax_floats(g) * 4};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		if (!sizes[i])
 			continue;
@@ -187,6 +201,14 @@ static int alloc_runtime(struct cu_ctx *c, char *err, size_t errlen)
 	const char *am = getenv("AWQ_CUDA_ATTN_MERGE");
 	c->attn_ticket = tk && !(am && am[0] == '0') ? (unsigned *)(c->attn_part + pf) : NULL;
 	cudaError_t e = c->attn_ticket ? cudaMemsetAsync(c->attn_ticket, 0, tk * sizeof(unsigned), c->stream) : cudaSuccess;
+	if (c->amax_scr.part_v) { /* the split argmax's ticket starts at 0 (each launch leaves it at 0) */
+		const int mb = (int)(amax_floats(g) / 2);
+		c->amax_scr.part_i = (int *)(c->amax_scr.part_v + mb);
+		c->amax_scr.ticket = (unsigned *)(c->amax_scr.part_v + 2 * mb);
+		c->amax_scr.max_blocks = mb;
+		if (e == cudaSuccess)
+			e = cudaMemsetAsync(c->amax_scr.ticket, 0, sizeof(unsigned), c->stream);
+	}
 	if (e == cudaSuccess && c->n_folds) /* the epilogue norms' accumulators start at 0 (each clears another) */
 		e = cudaMemsetAsync(c->xn_sumsq, 0, 2 * (size_t)c->n_folds * 4, c->stream);
 	if (e != cudaSuccess)
@@ -319,7 +341,7 @@ void awq_cu_release(struct cu_ctx *c)
 		for (int i = 0; i < c->n_nodes; i++)
 			cudaFree(c->nodes[i].inv_freq);
 	void *bufs[] = {c->arena, c->kcache, c->vcache, c->x16[0], c->x16[1], c->attn_part, c->blas_ws, c->d_pos,
-			c->xn_sumsq, c->deq};
+			c->xn_sumsq, c->deq, c->amax_scr.part_v};
 	for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
 		cudaFree(bufs[i]);
 	free(c->nodes);
@@ -342,5 +364,6 @@ void awq_cu_release(struct cu_ctx *c)
 	c->attn_ticket = NULL;
 	c->blas_ws = NULL;
 	c->d_pos = NULL;
+	memset(&c->amax_scr, 0, sizeof(c->amax_scr));
 	c->g = NULL;
 }

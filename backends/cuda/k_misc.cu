@@ -283,22 +283,39 @@ static __device__ __forceinline__ void amax_take(float v, int i, float &best, in
 	}
 }
 
-template <bool PDL>
-__global__ void __launch_bounds__(ARGMAX_THREADS) argmax_kernel(const float *__restrict__ in, int cols,
-								 int32_t *__restrict__ out, struct awq_cu_feed feed)
+/* The best (value, index) of a block's threads' candidates, in thread 0 (ties: lowest index). */
+static __device__ __forceinline__ void amax_block(float &best, int &bi, float *sv, int *si)
 {
-	if (PDL)
-		pdl_wait(); /* programmatic launch: the logits come from the kernel before */
-	__shared__ float sv[32];
-	__shared__ int si[32];
-	const float *x = in + (size_t)blockIdx.x * cols;
-	float best = -FLT_MAX;
-	int bi = 0x7fffffff;
-	if (cols % 4 == 0) {
+	for (int o = 16; o > 0; o >>= 1) {
+		float ov = __shfl_xor_sync(0xffffffffu, best, o);
+		int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+		amax_take(ov, oi, best, bi);
+	}
+	const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+	if (lane == 0) {
+		sv[warp] = best;
+		si[warp] = bi;
+	}
+	__syncthreads();
+	if (warp == 0) {
+		best = lane < nw ? sv[lane] : -FLT_MAX;
+		bi = lane < nw ? si[lane] : 0x7fffffff;
+		for (int o = 16; o > 0; o >>= 1) {
+			float ov = __shfl_xor_sync(0xffffffffu, best, o);
+			int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+			amax_take(ov, oi, best, bi);
+		}
+	}
+}
+
+/* Thread candidates over columns [c0, c1) of x (c0, c1 multiples of 4 when vec). */
+static __device__ __forceinline__ void amax_scan(const float *__restrict__ x, int c0, int c1, bool vec, float &best,
+						 int &bi)
+{
+	if (vec) {
 		const float4 *x4 = reinterpret_cast<const float4 *>(x);
-		int n4 = cols / 4;
 #pragma unroll 4
-		for (int c = threadIdx.x; c < n4; c += ARGMAX_THREADS) {
+		for (int c = c0 / 4 + (int)threadIdx.x; c < c1 / 4; c += blockDim.x) {
 			float4 v = x4[c];
 			amax_take(v.x, 4 * c, best, bi);
 			amax_take(v.y, 4 * c + 1, best, bi);
@@ -307,48 +324,103 @@ __global__ void __launch_bounds__(ARGMAX_THREADS) argmax_kernel(const float *__r
 		}
 	} else {
 #pragma unroll 4
-		for (int c = threadIdx.x; c < cols; c += ARGMAX_THREADS)
+		for (int c = c0 + (int)threadIdx.x; c < c1; c += blockDim.x)
 			amax_take(x[c], c, best, bi);
-	}
-	for (int o = 16; o > 0; o >>= 1) {
-		float ov = __shfl_xor_sync(0xffffffffu, best, o);
-		int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-		amax_take(ov, oi, best, bi);
-	}
-	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-	if (lane == 0) {
-		sv[warp] = best;
-		si[warp] = bi;
-	}
-	__syncthreads();
-	if (warp == 0) {
-		best = sv[lane];
-		bi = si[lane];
-		for (int o = 16; o > 0; o >>= 1) {
-			float ov = __shfl_xor_sync(0xffffffffu, best, o);
-			int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-			amax_take(ov, oi, best, bi);
-		}
-		if (lane == 0) {
-			const int32_t id = bi == 0x7fffffff ? 0 : bi;
-			out[blockIdx.x] = id;
-			if (feed.tok) { /* one row: every kernel of the step is done with the token and position */
-				const int pos = *feed.pos;
-				feed.tok[0] = id;
-				*feed.pos = pos + 1;
-				feed.ring[pos & feed.ring_mask] = id;
-				__threadfence_system(); /* the host reads the ring after the step's event */
-			}
-		}
 	}
 }
 
+/* The chain's feed of a one-row step's id (awq_cu_feed): every kernel of the step is done with the
+ * token and the position by now. */
+static __device__ __forceinline__ void amax_feed(const struct awq_cu_feed &feed, int32_t id)
+{
+	if (feed.tok) {
+		const int pos = *feed.pos;
+		feed.tok[0] = id;
+		*feed.pos = pos + 1;
+		feed.ring[pos & feed.ring_mask] = id;
+		__threadfence_system(); /* the host reads the ring after the step's event */
+	}
+}
+
+template <bool PDL>
+__global__ void __launch_bounds__(ARGMAX_THREADS) argmax_kernel(const float *__restrict__ in, int cols,
+								 int32_t *__restrict__ out, struct awq_cu_feed feed)
+{
+	if (PDL)
+		pdl_wait(); /* programmatic launch: the logits come from the kernel before */
+	__shared__ float sv[32];
+	__shared__ int si[32];
+	float best = -FLT_MAX;
+	int bi = 0x7fffffff;
+	amax_scan(in + (size_t)blockIdx.x * cols, 0, cols, cols % 4 == 0, best, bi);
+	amax_block(best, bi, sv, si);
+	if (threadIdx.x == 0) {
+		const int32_t id = bi == 0x7fffffff ? 0 : bi;
+		out[blockIdx.x] = id;
+		amax_feed(feed, id);
+	}
+}
+
+/* One row over many blocks (a 152k vocabulary in one block of 1024 threads took 9.5 us on an H200:
+ * one SM's loads): each block takes a slice of ARGMAX_SLICE columns and leaves its best in part[],
+ * the last block to arrive (ticket, reset for the next launch) merges them in block order. */
+#define ARGMAX_SLICE 4096
+#define ARGMAX_SPLIT_THREADS 256
+template <bool PDL>
+__global__ void __launch_bounds__(ARGMAX_SPLIT_THREADS) argmax_split_kernel(const float *__restrict__ in, int cols,
+									     int32_t *__restrict__ out, struct awq_cu_feed feed,
+									     float *part_v, int *part_i, unsigned *ticket)
+{
+	if (PDL)
+		pdl_wait();
+	__shared__ float sv[32];
+	__shared__ int si[32];
+	__shared__ int last;
+	float best = -FLT_MAX;
+	int bi = 0x7fffffff;
+	const int c0 = blockIdx.x * ARGMAX_SLICE, c1 = min(cols, c0 + ARGMAX_SLICE);
+	amax_scan(in, c0, c1, cols % 4 == 0, best, bi);
+	amax_block(best, bi, sv, si);
+	if (threadIdx.x == 0) {
+		part_v[blockIdx.x] = best;
+		part_i[blockIdx.x] = bi;
+		__threadfence();
+		last = atomicAdd(ticket, 1u) == gridDim.x - 1;
+		if (last)
+			*ticket = 0u;
+	}
+	__syncthreads();
+	if (!last)
+		return;
+	__threadfence();
+	best = -FLT_MAX;
+	bi = 0x7fffffff;
+	for (int b = threadIdx.x; b < (int)gridDim.x; b += blockDim.x)
+		amax_take(__ldcg(part_v + b), __ldcg(part_i + b), best, bi);
+	amax_block(best, bi, sv, si);
+	if (threadIdx.x == 0) {
+		const int32_t id = bi == 0x7fffffff ? 0 : bi;
+		out[0] = id;
+		amax_feed(feed, id);
+	}
+}
+
+int awq_cu_argmax_blocks(int rows, int cols)
+{
+	return rows == 1 && cols > 2 * ARGMAX_SLICE ? (cols + ARGMAX_SLICE - 1) / ARGMAX_SLICE : 0;
+}
+
 extern "C" cudaError_t awq_cu_argmax(cudaStream_t s, const float *in, int rows, int cols, int32_t *out, int pdl,
-				     const struct awq_cu_feed *feed)
+				     const struct awq_cu_feed *feed, const struct awq_cu_amax_scratch *scr)
 {
 	struct awq_cu_feed f = {};
 	if (feed && rows == 1)
 		f = *feed;
+	const int nb = awq_cu_argmax_blocks(rows, cols);
+	if (nb && scr && scr->ticket && nb <= scr->max_blocks)
+		return awq_cu_launch(pdl ? argmax_split_kernel<true> : argmax_split_kernel<false>, dim3(nb),
+				     dim3(ARGMAX_SPLIT_THREADS), 0, s, pdl, in, cols, out, f, scr->part_v, scr->part_i,
+				     scr->ticket);
 	return awq_cu_launch(pdl ? argmax_kernel<true> : argmax_kernel<false>, dim3(rows), dim3(ARGMAX_THREADS), 0,
 			     s, pdl, in, cols, out, f);
 }

@@ -326,7 +326,8 @@ static int test_embed(struct cu_pair *p, enum awq_dtype dt)
 	return f;
 }
 
-static int test_last_argmax(struct cu_pair *p, int cols)
+/* lo == hi: every value the same, so the lowest index (0) must win across the split blocks too */
+static int test_last_argmax(struct cu_pair *p, int cols, float lo, float hi)
 {
 	static const int steps[][3] = {{9, 0, 0}, {9, 0, 1}, {1, 0, 0}, {4, 0, 1}};
 	struct awq_graph g;
@@ -338,7 +339,7 @@ static int test_last_argmax(struct cu_pair *p, int cols)
 	cu_graph_io(&g, tok, l);
 	g.argmax_out = a;
 	struct cu_case c = {.name = "last_rows+argmax", .g = &g, .max_tokens = 9, .max_ctx = 9,
-			    .in = {{.value = x, .lo = -5, .hi = 5}}, .n_in = 1, .check = {l, a}, .n_check = 2, .tol = 0};
+			    .in = {{.value = x, .lo = lo, .hi = hi}}, .n_in = 1, .check = {l, a}, .n_check = 2, .tol = 0};
 	int f = cu_run_case(p, &c, steps, 4, seed++);
 	awq_graph_free(&g);
 	return f;
@@ -388,7 +389,13 @@ int main(void)
 	f += test_embed(&p, AWQ_DT_BF16);
 	f += test_embed(&p, AWQ_DT_F16);
 	f += test_embed(&p, AWQ_DT_F32);
-	f += test_last_argmax(&p, 5000);
+	f += test_last_argmax(&p, 5000, -5, 5);
+	/* one-row argmax over many blocks (awq_cu_argmax_blocks): a Qwen vocabulary, an odd length (the
+	 * scalar loads), just past the split's threshold, and all values equal */
+	f += test_last_argmax(&p, 151936, -5, 5);
+	f += test_last_argmax(&p, 151937, -5, 5);
+	f += test_last_argmax(&p, 8193, -5, 5);
+	f += test_last_argmax(&p, 40000, 1, 1);
 	f += test_too_big(&p);
 	cu_pair_close(&p);
 	free_all();
