@@ -6,7 +6,10 @@
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 
-layout(set = 0, binding = 0, std430) readonly buffer StepBuf {
+#ifndef STEP_ACCESS
+#define STEP_ACCESS readonly /* chain.comp alone writes it */
+#endif
+layout(set = 0, binding = 0, std430) STEP_ACCESS buffer StepBuf {
 	int pos;
 	int n_tokens;
 	int all_rows;

@@ -289,6 +289,7 @@ static const struct awq_backend_ops vk_ops = {
 	.prepare = vk_prepare,
 	.write_value = vk_write_value,
 	.run = vk_run,
+	.decode_chain = vk_chain,
 	.read_value = vk_read_value,
 	.sync = vk_sync,
 	.info = vk_info,

@@ -19,6 +19,7 @@
  * 250.5 with 128 (9bd073b, the K-split kernel and the fused gate/up both at that size) */
 #define VK_MV_WG 64
 #define VK_NODE_SETS 10  /* descriptor sets of one node at most (MOE_EXPERTS, vk_moe.c) */
+#define VK_RING 64       /* slots of the greedy chain's token ring (chain.comp's mask) */
 
 struct vk_buf {
 	VkBuffer buf;
@@ -206,6 +207,15 @@ struct vk_ctx {
 	struct vk_cmd cmds[VK_MAX_CMDS];
 	uint64_t cmd_clock;
 	VkDeviceSize rb_logits_off, rb_argmax_off;
+	/* the greedy chain (vk_chain): every position's RoPE rows (host-visible, chain.comp's table), its
+	 * descriptor set, two recorded one-token steps ending in chain.comp (one may be pending while the
+	 * other is submitted) with a fence each, and the token ring in readback at rb_ring_off */
+	struct vk_buf rope_all;
+	VkDescriptorSet chain_set;
+	VkCommandBuffer chain_cb[2];
+	VkFence chain_fence[2];
+	int chain_inflight[2];
+	VkDeviceSize rb_ring_off;
 	int rb_rows; /* rows of logits the last step copied to readback */
 	uint64_t weight_bytes, kv_bytes, act_bytes;
 	/* profiling (AWQ_VK_PROFILE=1) */
@@ -285,6 +295,7 @@ int vk_repack_awq(struct vk_ctx *c, const struct awq_weight *w, struct vk_stagin
 
 /* vk_run.c */
 int vk_run(void *ctx, const struct awq_step *s, char *err, size_t errlen);
+int vk_chain(void *ctx, struct awq_chain *ch, char *err, size_t errlen);
 int vk_write_value(void *ctx, int v, const void *src, int rows, char *err, size_t errlen);
 int vk_read_value(void *ctx, int v, void *dst, int rows, char *err, size_t errlen);
 int vk_sync(void *ctx, char *err, size_t errlen);

@@ -148,6 +148,16 @@ int vk_begin_once(struct vk_ctx *c, VkCommandBuffer *cb, char *err, size_t errle
 
 int vk_wait(struct vk_ctx *c, char *err, size_t errlen)
 {
+	for (int k = 0; k < 2; k++) /* a greedy chain's steps still queued (vk_chain) */
+		if (c->chain_inflight[k]) {
+			int rc = vk_check(c, vkWaitForFences(c->dev, 1, &c->chain_fence[k], VK_TRUE, UINT64_MAX),
+					  "vkWaitForFences", err, errlen);
+			c->chain_inflight[k] = 0;
+			if (!rc)
+				rc = vk_check(c, vkResetFences(c->dev, 1, &c->chain_fence[k]), "vkResetFences", err, errlen);
+			if (rc)
+				return rc;
+		}
 	if (!c->inflight)
 		return vk_validation_status(c, err, errlen);
 	int rc = vk_check(c, vkWaitForFences(c->dev, 1, &c->fence, VK_TRUE, UINT64_MAX), "vkWaitForFences", err, errlen);

@@ -1,6 +1,7 @@
 /* prepare(): plan and allocate activations, KV cache and step buffer, upload every weight once
  * (AWQ repacked on the device by repack_q4.comp), and write the descriptor sets of every node, so
  * that recording a step only binds and dispatches. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -438,6 +439,45 @@ static int plan_fusions(struct vk_ctx *c, int *live_from, int *live_to)
 	return 0;
 }
 
+/* chain.comp's table: every position's RoPE rows of every slot, computed as write_step computes a
+ * step's (so a chained step sees the same values), after a header of (cos_off, sin_off, half, first
+ * float) per slot. Host-visible: a chained step reads one row per slot. */
+static int rope_table(struct vk_ctx *c, char *err, size_t errlen)
+{
+	size_t floats = 0;
+	for (int i = 0; i < c->n_ropes; i++)
+		floats += (size_t)c->max_ctx * (size_t)c->ropes[i].head_dim;
+	int rc = vk_buf_create(c, &c->rope_all, 64 + (VkDeviceSize)floats * 4, 1, "RoPE table of every position", err,
+			       errlen);
+	if (rc)
+		return rc;
+	uint32_t *hdr = c->rope_all.map;
+	float *rt = (float *)(hdr + 16);
+	memset(hdr, 0, 64);
+	size_t base = 0;
+	for (int i = 0; i < c->n_ropes; i++) {
+		const struct vk_rope_slot *r = &c->ropes[i];
+		const int half = r->head_dim / 2;
+		hdr[4 * i] = r->cos_off;
+		hdr[4 * i + 1] = r->sin_off;
+		hdr[4 * i + 2] = (uint32_t)half;
+		hdr[4 * i + 3] = (uint32_t)base;
+		for (int pos = 0; pos < c->max_ctx; pos++, base += 2 * (size_t)half)
+			for (int k = 0; k < half; k++) {
+				float ang = (float)pos * r->pos_scale * r->inv_freq[k];
+				rt[base + k] = cosf(ang);
+				rt[base + half + k] = sinf(ang);
+			}
+	}
+	if (!c->rope_all.coherent) {
+		VkMappedMemoryRange mr = {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE, .memory = c->rope_all.mem,
+					  .size = VK_WHOLE_SIZE};
+		vkFlushMappedMemoryRanges(c->dev, 1, &mr);
+	}
+	c->act_bytes += c->rope_all.size;
+	return 0;
+}
+
 static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char *err, size_t errlen)
 {
 	const struct awq_graph *g = c->g;
@@ -539,9 +579,12 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 	const struct awq_value *lv = g->logits_out >= 0 ? &g->values[g->logits_out] : NULL;
 	c->rb_logits_off = 0;
 	c->rb_argmax_off = lv ? ((VkDeviceSize)o->max_tokens * lv->cols * 4 + 255) & ~(VkDeviceSize)255 : 0;
+	/* ... and the greedy chain's token ring after them */
+	c->rb_ring_off = (c->rb_argmax_off + (VkDeviceSize)o->max_tokens * 4 + 255) & ~(VkDeviceSize)255;
 	if (!rc)
-		rc = vk_buf_create(c, &c->readback, c->rb_argmax_off + (VkDeviceSize)o->max_tokens * 4, 2, "readback", err,
-				   errlen);
+		rc = vk_buf_create(c, &c->readback, c->rb_ring_off + VK_RING * 4, 2, "readback", err, errlen);
+	if (!rc && g->argmax_out >= 0)
+		rc = rope_table(c, err, errlen);
 	return rc;
 }
 
@@ -796,7 +839,7 @@ int vk_prepare(void *ctx, const struct awq_graph *g, const struct awq_prepare_op
 		return rc;
 	/* node sets (MoE nodes and the two of the AWQ repack: vk_moe_sets_needed), the bandwidth probe's */
 	VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 0};
-	uint32_t n_sets = 4 + (uint32_t)vk_moe_sets_needed(g);
+	uint32_t n_sets = 5 + (uint32_t)vk_moe_sets_needed(g); /* 5: and the chain's */
 	for (int i = 0; i < g->n_nodes; i++)
 		n_sets += (uint32_t)sets_of(c, i);
 	ps.descriptorCount = n_sets * VK_NBIND;
@@ -807,6 +850,14 @@ int vk_prepare(void *ctx, const struct awq_graph *g, const struct awq_prepare_op
 		rc = upload_weights(c, err, errlen);
 	for (int i = 0; i < g->n_nodes && !rc; i++)
 		rc = node_sets(c, i, err, errlen);
+	if (!rc && c->rope_all.buf && g->tokens_in >= 0) { /* chain.comp's bindings */
+		rc = vk_set_alloc(c, &c->chain_set, err, errlen);
+		struct vk_range r[4] = {{c->arena.buf, c->offsets[g->tokens_in], 4}, vk_whole(&c->rope_all),
+					{c->readback.buf, c->rb_ring_off, VK_RING * 4},
+					{c->arena.buf, c->offsets[g->argmax_out], 4}};
+		if (!rc)
+			vk_set_write(c, c->chain_set, r, 4);
+	}
 	if (!rc)
 		rc = vk_validation_status(c, err, errlen);
 	describe(c);
@@ -831,6 +882,14 @@ void vk_release_graph(struct vk_ctx *c)
 	vk_buf_destroy(c, &c->arena);
 	vk_buf_destroy(c, &c->step);
 	vk_buf_destroy(c, &c->readback);
+	vk_buf_destroy(c, &c->rope_all);
+	for (int k = 0; k < 2; k++) {
+		if (c->chain_fence[k])
+			vkDestroyFence(c->dev, c->chain_fence[k], NULL);
+		c->chain_fence[k] = VK_NULL_HANDLE;
+		c->chain_cb[k] = VK_NULL_HANDLE; /* freed with the command pool */
+	}
+	c->chain_set = VK_NULL_HANDLE;
 	vk_buf_destroy(c, &c->dummy);
 	vk_buf_destroy(c, &c->attn_part);
 	vk_buf_destroy(c, &c->attn_ticket);

@@ -399,12 +399,33 @@ static enum vk_bar barrier_after(const struct vk_ctx *c, int i, int j, int *outs
 	return BAR_COMPUTE;
 }
 
-static int record(struct vk_ctx *c, struct vk_cmd *m, const struct awq_step *s, char *err, size_t errlen)
+/* chain.comp after a chained one-token step (vk_chain): its argmax to the next step's token input and
+ * the host's ring, the position and RoPE rows advanced; then made visible to the host */
+static int rec_chain_tail(struct vk_ctx *c, VkCommandBuffer cb, char *err, size_t errlen)
+{
+	VkPipeline p;
+	struct vk_push pc = {.u = {(uint32_t)c->n_ropes, (uint32_t)c->max_ctx}};
+	int rc = vk_pipe_get(c, "chain", 0, 0, 0, &p, err, errlen);
+	if (rc)
+		return rc;
+	vk_dispatch(cb, c, p, c->chain_set, &pc, 1, 1, 1);
+	VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+			      .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
+	vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0,
+			     NULL);
+	return 0;
+}
+
+/* chain: a one-token step of the greedy chain, which starts after everything before it in the queue
+ * (the step before wrote its token and position) and ends in chain.comp instead of the readback copy */
+static int record(struct vk_ctx *c, struct vk_cmd *m, const struct awq_step *s, int chain, char *err, size_t errlen)
 {
 	VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
 	int rc = vk_check(c, vkBeginCommandBuffer(m->cb, &bi), "vkBeginCommandBuffer", err, errlen);
 	if (rc)
 		return rc;
+	if (chain)
+		vk_barrier(m->cb);
 	const int n_nodes = c->g->n_nodes;
 	if (c->profile) {
 		vkCmdResetQueryPool(m->cb, c->qpool, 0, (uint32_t)n_nodes + 1);
@@ -434,7 +455,10 @@ static int record(struct vk_ctx *c, struct vk_cmd *m, const struct awq_step *s, 
 		if (c->profile)
 			vkCmdWriteTimestamp(m->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, c->qpool, (uint32_t)i + 1);
 	}
-	rec_readback(c, m->cb, s);
+	if (!chain)
+		rec_readback(c, m->cb, s);
+	else if (!rc)
+		rc = rec_chain_tail(c, m->cb, err, errlen);
 	m->n_dispatch = (int)(c->rec_dispatch - d0);
 	int rc2 = vk_check(c, vkEndCommandBuffer(m->cb), "vkEndCommandBuffer", err, errlen);
 	return rc ? rc : rc2;
@@ -464,7 +488,7 @@ static int step_cmd(struct vk_ctx *c, const struct awq_step *s, VkCommandBuffer 
 		vkResetCommandBuffer(m->cb, 0);
 	}
 	m->n_tokens = 0;
-	int rc = record(c, m, s, err, errlen);
+	int rc = record(c, m, s, 0, err, errlen);
 	if (rc)
 		return rc;
 	m->n_tokens = s->n_tokens;
@@ -640,6 +664,95 @@ int vk_run(void *ctx, const struct awq_step *s, char *err, size_t errlen)
 	c->prof_single = s->n_tokens == 1;
 	c->rb_rows = awq_value_rows(c->g, c->g->logits_out >= 0 ? c->g->logits_out : 0, s);
 	return 0;
+}
+
+static void invalidate(struct vk_ctx *c, struct vk_buf *b);
+
+/* Submit the chain's recorded step k (with the pending input uploads when uploads is set). */
+static int chain_submit(struct vk_ctx *c, int k, int uploads, char *err, size_t errlen)
+{
+	VkCommandBuffer cbs[64];
+	uint32_t n = 0;
+	for (int v = 0; uploads && v < c->g->n_values; v++)
+		if (c->uploads[v].pending && n < 63) {
+			cbs[n++] = c->uploads[v].cb;
+			c->uploads[v].pending = 0;
+		}
+	cbs[n++] = c->chain_cb[k];
+	VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = n, .pCommandBuffers = cbs};
+	int rc = vk_check(c, vkQueueSubmit(c->queue, 1, &si, c->chain_fence[k]), "vkQueueSubmit", err, errlen);
+	if (!rc)
+		c->chain_inflight[k] = 1;
+	return rc;
+}
+
+/* The chain's two command buffers (one may be pending while the other is submitted) and fences. */
+static int chain_setup(struct vk_ctx *c, char *err, size_t errlen)
+{
+	const struct awq_step s = {.n_tokens = 1};
+	for (int k = 0; k < 2; k++) {
+		VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+						  .commandPool = c->cpool, .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+						  .commandBufferCount = 1};
+		VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+		struct vk_cmd m = {0};
+		int rc = vk_check(c, vkAllocateCommandBuffers(c->dev, &ai, &m.cb), "vkAllocateCommandBuffers", err, errlen);
+		if (!rc)
+			rc = vk_check(c, vkCreateFence(c->dev, &fi, NULL, &c->chain_fence[k]), "vkCreateFence", err, errlen);
+		if (!rc)
+			rc = record(c, &m, &s, 1, err, errlen);
+		if (rc) {
+			if (m.cb)
+				vkFreeCommandBuffers(c->dev, c->cpool, 1, &m.cb);
+			return rc;
+		}
+		c->chain_cb[k] = m.cb;
+	}
+	return 0;
+}
+
+/* The backend's decode_chain: step i's command buffer (chain_cb[i & 1]) goes in before the host waits
+ * for step i - 1, whose token it then reads from the ring; each step takes its token and position from
+ * the one before on the device (chain.comp). */
+int vk_chain(void *ctx, struct awq_chain *ch, char *err, size_t errlen)
+{
+	struct vk_ctx *c = ctx;
+	if (!c->g)
+		return awq_err(err, errlen, AWQ_EINVAL, "run before prepare");
+	if (!c->chain_set || c->profile || c->max_tokens < 1)
+		return AWQ_EUNSUPPORTED;
+	if (ch->pos < 0 || ch->n < 1 || ch->pos + ch->n > c->max_ctx)
+		return awq_err(err, errlen, AWQ_ETOOBIG, "a chain of %d steps at position %d exceeds the context of %d",
+			       ch->n, ch->pos, c->max_ctx);
+	ch->steps = 0;
+	int rc = settle(c, err, errlen);
+	if (!rc && !c->chain_cb[1])
+		rc = chain_setup(c, err, errlen);
+	if (rc)
+		return rc;
+	const struct awq_step s0 = {.n_tokens = 1, .pos = ch->pos};
+	write_step(c, &s0);
+	c->rb_rows = 0; /* the readback holds no step's logits now: reads copy from the arena */
+	rc = chain_submit(c, 0, 1, err, errlen);
+	const volatile int32_t *ring = (const int32_t *)((const uint8_t *)c->readback.map + c->rb_ring_off);
+	for (int i = 1; !rc; i++) {
+		const int more = i < ch->n, k = (i - 1) & 1;
+		if (more && (rc = chain_submit(c, i & 1, 0, err, errlen)))
+			break;
+		rc = vk_check(c, vkWaitForFences(c->dev, 1, &c->chain_fence[k], VK_TRUE, UINT64_MAX), "vkWaitForFences",
+			      err, errlen);
+		c->chain_inflight[k] = 0;
+		if (!rc)
+			rc = vk_check(c, vkResetFences(c->dev, 1, &c->chain_fence[k]), "vkResetFences", err, errlen);
+		if (rc)
+			break;
+		invalidate(c, &c->readback);
+		const int32_t id = ring[(ch->pos + i - 1) & (VK_RING - 1)];
+		ch->steps = i;
+		if ((ch->on_token && ch->on_token(ch->user, id)) || !more)
+			break;
+	}
+	return rc ? rc : vk_validation_status(c, err, errlen);
 }
 
 static int value_ok(struct vk_ctx *c, int v, int rows, const char *what, char *err, size_t errlen)
