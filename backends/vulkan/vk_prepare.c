@@ -441,16 +441,24 @@ static int plan_fusions(struct vk_ctx *c, int *live_from, int *live_to)
 
 /* chain.comp's table: every position's RoPE rows of every slot, computed as write_step computes a
  * step's (so a chained step sees the same values), after a header of (cos_off, sin_off, half, first
- * float) per slot. Host-visible: a chained step reads one row per slot. */
-static int rope_table(struct vk_ctx *c, char *err, size_t errlen)
+ * float) per slot. Host-visible: a chained step reads one row per slot. The chain is an optimisation:
+ * where the table cannot be had (longer than one binding may be, or the host-visible allocation
+ * fails) there is none, and greedy decoding runs its steps one by one. */
+static void rope_table(struct vk_ctx *c)
 {
 	size_t floats = 0;
+	char why[AWQ_ERRLEN];
 	for (int i = 0; i < c->n_ropes; i++)
 		floats += (size_t)c->max_ctx * (size_t)c->ropes[i].head_dim;
-	int rc = vk_buf_create(c, &c->rope_all, 64 + (VkDeviceSize)floats * 4, 1, "RoPE table of every position", err,
-			       errlen);
-	if (rc)
-		return rc;
+	const VkDeviceSize bytes = 64 + (VkDeviceSize)floats * 4;
+	if (bytes > c->max_range ||
+	    vk_buf_create(c, &c->rope_all, bytes, 1, "RoPE table of every position", why, sizeof(why))) {
+		if (!c->opts.quiet)
+			fprintf(stderr, "awqrun: vulkan: no decode chain (a RoPE table of %.1f MiB for %d positions: %s)\n",
+				bytes / 1048576.0, c->max_ctx, bytes > c->max_range ? "longer than one binding" : why);
+		vk_buf_destroy(c, &c->rope_all); /* what a failed create left, if anything */
+		return;
+	}
 	uint32_t *hdr = c->rope_all.map;
 	float *rt = (float *)(hdr + 16);
 	memset(hdr, 0, 64);
@@ -475,7 +483,6 @@ static int rope_table(struct vk_ctx *c, char *err, size_t errlen)
 		vkFlushMappedMemoryRanges(c->dev, 1, &mr);
 	}
 	c->act_bytes += c->rope_all.size;
-	return 0;
 }
 
 static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char *err, size_t errlen)
@@ -584,7 +591,7 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 	if (!rc)
 		rc = vk_buf_create(c, &c->readback, c->rb_ring_off + VK_RING * 4, 2, "readback", err, errlen);
 	if (!rc && g->argmax_out >= 0)
-		rc = rope_table(c, err, errlen);
+		rope_table(c);
 	return rc;
 }
 
