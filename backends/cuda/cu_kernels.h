@@ -244,6 +244,9 @@ struct awq_cu_attn {
 	/* awq_cu_attn_decode (head dims 64 and 128, sm_80+ only: the caller checks): grouped-query heads
 	 * (n_heads > n_kv_heads) on tensor cores (k_attn.cu, attn_mma_kernel); MHA keeps the warp kernel */
 	int mma;
+	/* positions per split of the tensor-core kernel (128, 256, 512 or 1024); 0: the plan's rule
+	 * (AWQ_CUDA_ATTN_MMA_CHUNK, for measuring split lengths in the model) */
+	int mma_chunk;
 };
 /* How awq_cu_attn_decode runs a launch (awq_cu_attn_decode_plan; host only, no device calls): which
  * split kernel, positions per split block (chunk), query heads per block (gper) and head groups per

@@ -91,6 +91,14 @@ static int cu_open(int device, const struct awq_backend_opts *o, void **ctx, cha
 	/* grouped-query decode attention on tensor cores where a block has 2 heads or more (k_attn.cu
 	 * awq_cu_attn_decode_plan): qwen3-8b after 16384 positions 359 against 299 tok/s (H200) */
 	c->attn_mma = awq_env_int("AWQ_CUDA_ATTN_MMA", 1, 0, 1) && p.major >= 8;
+	/* a fixed split length for that kernel instead of the plan's rule, for measuring split lengths
+	 * in the model (k_attn.cu awq_cu_attn_decode_plan takes 128, 256, 512 or 1024) */
+	c->attn_mma_chunk = awq_env_int("AWQ_CUDA_ATTN_MMA_CHUNK", 0, 0, 1024);
+	if (c->attn_mma_chunk & (c->attn_mma_chunk - 1) || (c->attn_mma_chunk && c->attn_mma_chunk < 128)) {
+		fprintf(stderr, "awqrun: AWQ_CUDA_ATTN_MMA_CHUNK=%d is not 128, 256, 512 or 1024; the plan's rule is used\n",
+			c->attn_mma_chunk);
+		c->attn_mma_chunk = 0;
+	}
 	c->deq_rows = awq_cuda_deq_rows(); /* prefill AWQ matmuls through an f16 copy and cuBLAS */
 	c->x16_fuse = awq_env_int("AWQ_CUDA_X16_FUSE", 1, 0, 1);
 	/* the f16 copies for the XH GEMV from this many decode tokens (AWQ_CUDA_XH_ROWS, 1-9; 9: none) */

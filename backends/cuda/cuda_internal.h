@@ -131,6 +131,7 @@ struct cu_ctx {
 	int attn_blocks_per_sm;
 	int attn_ring; /* decode attention's K/V rows through a cp.async ring (AWQ_CUDA_ATTN_RING; sm_80+) */
 	int attn_mma; /* grouped-query decode attention on tensor cores (AWQ_CUDA_ATTN_MMA; sm_80+) */
+	int attn_mma_chunk; /* its positions per split (AWQ_CUDA_ATTN_MMA_CHUNK: 128-1024; 0 = the plan's rule) */
 	uint64_t weight_bytes, kv_bytes, act_bytes;
 	int vocab; /* embedding rows, for checking token ids */
 	struct cu_moe_state *moe; /* cuda_moe.c: experts and scratch of the MoE nodes, NULL when none */

@@ -308,7 +308,7 @@ static int attention(struct cu_ctx *c, const struct awq_node *n, const struct cu
 		.k = kc, .v = vc, .d_pos = c->d_pos, .n_heads = n->p.attn.n_heads, .n_kv_heads = n->p.attn.n_kv_heads,
 		.head_dim = n->p.attn.head_dim, .max_ctx = c->attn_span, .scale = n->p.attn.scale, .part = c->attn_part,
 		.ticket = c->attn_ticket, .pdl = pdl_for(c, rows), .min_grid = attn_min_grid(c, rows),
-		.ring = c->attn_ring, .mma = c->attn_mma,
+		.ring = c->attn_ring, .mma = c->attn_mma, .mma_chunk = c->attn_mma_chunk,
 	};
 	size_t qc = (size_t)n->p.attn.n_heads * n->p.attn.head_dim;
 	if (rows > AWQ_CU_DECODE_ROWS && awq_cu_attn_prefill_ok(a.head_dim, c->cc_major)) {

@@ -747,7 +747,10 @@ extern "C" int awq_cu_attn_decode_plan(const struct awq_cu_attn *a, struct awq_c
 	 * 16384 positions 359 against 337 tok/s; after 4096, with 72 such blocks, 430 against 438). */
 	if (a->mma && gper > 1) {
 		p->kernel = AWQ_CU_ATTN_MMA;
-		if ((long)a->n_kv_heads * hsub * ((a->max_ctx + 511) / 512) * a->rows >= 256) {
+		if (a->mma_chunk == 128 || a->mma_chunk == 256 || a->mma_chunk == 512 || a->mma_chunk == 1024) {
+			chunk = a->mma_chunk;
+			splits = (a->max_ctx + chunk - 1) / chunk;
+		} else if ((long)a->n_kv_heads * hsub * ((a->max_ctx + 511) / 512) * a->rows >= 256) {
 			chunk = 512;
 			splits = (a->max_ctx + chunk - 1) / chunk;
 		}

@@ -1117,12 +1117,15 @@ static void test_gemv_override_specs(void)
 
 /* awq_cu_attn_decode's launch plans (host only: runs without a GPU): which kernel, split length,
  * heads per block, grid and merge for the shapes of the models it was measured on (k_attn.cu) */
+static int plan_mma_chunk; /* the AWQ_CUDA_ATTN_MMA_CHUNK of the cases below (0: the rule) */
+
 static void plan_case(const char *what, int nh, int nkv, int hd, int max_ctx, int rows, int ticket, int ring,
 		      int mma, int min_grid, int kernel, int chunk, int gper, int gy, int merged)
 {
 	unsigned tk;
 	struct awq_cu_attn a = {.n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .max_ctx = max_ctx, .rows = rows,
-				.ticket = ticket ? &tk : NULL, .ring = ring, .mma = mma, .min_grid = min_grid};
+				.ticket = ticket ? &tk : NULL, .ring = ring, .mma = mma, .min_grid = min_grid,
+				.mma_chunk = plan_mma_chunk};
 	struct awq_cu_attn_plan p;
 	int rc = awq_cu_attn_decode_plan(&a, &p);
 	int ok = kernel < 0 ? rc == -1
@@ -1163,6 +1166,18 @@ static void test_attn_plans(void)
 	plan_case("16/2 d=64 ctx 2000", 16, 2, 64, 2000, 1, 1, 1, 1, 0, R, 128, 1, 16, 1);
 	plan_case("64/8 d=64 ctx 2000 3 rows", 64, 8, 64, 2000, 3, 1, 1, 1, 0, M, 128, 8, 16, 0);
 	plan_case("16/1 d=96", 16, 1, 96, 40, 1, 1, 1, 1, 0, S, 64, 8, 1, 0);
+	/* a fixed split length for the tensor-core kernel (AWQ_CUDA_ATTN_MMA_CHUNK): qwen3-8b at 4176
+	 * positions takes 256 by the rule; 512 and 128 by the knob; a length it does not take keeps the
+	 * rule; the ring kernel of MHA ignores it */
+	plan_case("qwen3-8b ctx 4176", 32, 8, 128, 4176, 1, 1, 1, 1, 0, M, 256, 2, 17, 0);
+	plan_mma_chunk = 512;
+	plan_case("qwen3-8b ctx 4176 split 512", 32, 8, 128, 4176, 1, 1, 1, 1, 0, M, 512, 2, 9, 0);
+	plan_case("llama2-7b ctx 16464 split 512", 32, 32, 128, 16464, 1, 1, 1, 1, 0, R, 256, 1, 65, 1);
+	plan_mma_chunk = 128;
+	plan_case("qwen3-8b ctx 4176 split 128", 32, 8, 128, 4176, 1, 1, 1, 1, 0, M, 128, 2, 33, 0);
+	plan_mma_chunk = 300;
+	plan_case("qwen3-8b ctx 4176 split 300 (not taken)", 32, 8, 128, 4176, 1, 1, 1, 1, 0, M, 256, 2, 17, 0);
+	plan_mma_chunk = 0;
 	/* refused: more rows than the tickets cover, heads not a multiple of the KV heads, no rows */
 	plan_case("9 rows with tickets", 32, 8, 128, 144, AWQ_CU_DECODE_ROWS + 1, 1, 1, 1, 0, -1, 0, 0, 0, 0);
 	plan_case("30/8 heads", 30, 8, 128, 144, 1, 0, 1, 1, 0, -1, 0, 0, 0, 0);

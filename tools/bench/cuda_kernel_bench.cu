@@ -601,6 +601,8 @@ static void bench_attn(int ctx, int heads, int kv_heads, int cc, int profile_sms
 	a.ring = cc >= 8 && !(rg && rg[0] == '0'); /* default on, as the backend's */
 	const char *mm = getenv("AWQ_CUDA_ATTN_MMA"); /* grouped heads on tensor cores, as the backend reads it */
 	a.mma = cc >= 8 && !(mm && mm[0] == '0'); /* default on, as the backend's */
+	const char *mc = getenv("AWQ_CUDA_ATTN_MMA_CHUNK"); /* its split length (the plan takes 128-1024; else the rule) */
+	a.mma_chunk = mc ? atoi(mc) : 0;
 	/* two launches (split, then combine) and the backend's path: with a ticket the last split block
 	 * merges where its heads x head_dim outputs are one per thread (else still two launches) */
 	unsigned *tk = (unsigned *)dev(awq_cu_attn_ticket_words(heads) * sizeof(unsigned));
