@@ -119,7 +119,6 @@ static void plan_x16(struct cu_ctx *c)
 	}
 }
 
-/* Bytes of everything but the weights; also sizes the scratch buffers. */
 /* The split argmax's scratch (awq_cu_amax_scratch): a value and an index per block of the longest
  * one-row argmax, then its ticket. */
 static size_t amax_floats(const struct awq_graph *g)
@@ -133,6 +132,7 @@ static size_t amax_floats(const struct awq_graph *g)
 	return mb ? 2 * (size_t)mb + 1 : 0;
 }
 
+/* Bytes of everything but the weights; also sizes the scratch buffers. */
 static uint64_t runtime_bytes(struct cu_ctx *c)
 {
 	const struct awq_graph *g = c->g;

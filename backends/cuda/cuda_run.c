@@ -429,8 +429,10 @@ int awq_cu_run_node(struct cu_ctx *c, int i, const struct awq_step *step, char *
 	case AWQ_OP_ARGMAX: {
 		/* one-token steps feed the greedy chain (awq_cu_chain); outside a chain the host writes
 		 * the token and the position again before the next step */
-		struct awq_cu_feed feed = {(int32_t *)awq_cu_value(c, g->tokens_in), c->d_pos, c->d_ring, CU_RING - 1};
-		int fed = step->n_tokens == 1 && c->d_ring && n->out == g->argmax_out && g->tokens_in >= 0;
+		const int fed = step->n_tokens == 1 && c->d_ring && n->out == g->argmax_out && g->tokens_in >= 0;
+		struct awq_cu_feed feed = {0};
+		if (fed)
+			feed = (struct awq_cu_feed){(int32_t *)awq_cu_value(c, g->tokens_in), c->d_pos, c->d_ring, CU_RING - 1};
 		CK(awq_cu_argmax(c->stream, act(c, n->in[0]), rows, g->values[n->in[0]].cols, (int32_t *)out, pdl,
 				 fed ? &feed : NULL, c->amax_split ? &c->amax_scr : NULL),
 		   "argmax");
