@@ -244,6 +244,21 @@ static int check_chain(awq_session *s, const struct golden *g, char *err, size_t
 		fprintf(stderr, "FAIL: a single step after the chains gives %d, not %d\n", (int)t, (int)ref[k - 1]);
 		fails++;
 	}
+	/* bad requests are refused with the error they are, before any step */
+	static const struct {
+		int first_v, pos_from_end, n, rc; /* first_v: 0 a token, -1 below the vocabulary, 1 its size */
+	} bad[] = {{0, 1, 0, AWQ_EINVAL}, {0, 1, 2, AWQ_ETOOBIG}, {-1, 2, 1, AWQ_EINVAL}, {1, 2, 1, AWQ_EINVAL}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int32_t tok = bad[i].first_v < 0 ? -1 : bad[i].first_v > 0 ? g->V : first;
+		char e2[AWQ_ERRLEN] = "";
+		int rc = awq_session_decode_greedy(s, tok, g->T - bad[i].pos_from_end, bad[i].n, chain_take, &c, &steps, e2,
+						   sizeof(e2));
+		if (rc != bad[i].rc || !e2[0] || steps != 0) {
+			fprintf(stderr, "FAIL: a bad chain request (%zu) gave %d (%s), %d steps; wanted %d\n", i, rc, e2, steps,
+				bad[i].rc);
+			fails++;
+		}
+	}
 	return fails;
 failed:
 	fprintf(stderr, "FAIL: greedy chain: %s\n", err);
