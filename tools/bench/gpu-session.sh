@@ -47,9 +47,11 @@
 #   vkab      Vulkan AWQ decode (-p 16 -n 128) of each model of VK_AB_MODELS (llama2-7b) at the
 #             defaults, with each run of VK_AB_RUNS ("name VAR=V ...;name ...", default
 #             AWQ_VK_ATTN_ILP=1), then at the defaults again (carry .gl)
-#   cuab      CUDA decode (-p 16 -n 128; CU_AB_PRECISION, default awq) of each model of CU_AB_MODELS
-#             (llama2-7b) at the defaults,
+#   cuab      CUDA decode (-p 16 -n 128; CU_AB_PRECISION, default awq; after CU_AB_DEPTH positions, a
+#             bench -d list, e.g. 1024,2048,3072) of each model of CU_AB_MODELS (llama2-7b) at the defaults,
 #             with each run of CU_AB_RUNS (as VK_AB_RUNS; default AWQ_CUDA_EPINORM=0), then the defaults again
+#             (session 29's next step: CU_AB_MODELS=qwen3-8b,llama3-8b,qwen2.5-7b,qwen3-30b-a3b
+#             CU_AB_DEPTH=1024,2048,3072 CU_AB_RUNS="split256 AWQ_CUDA_ATTN_MMA_CHUNK=256")
 #   benchx    awqrun bench runs given by BENCHX ("name [VAR=V ...] bench arguments...;name ...", e.g.
 #             "p16 --synthetic qwen3-8b --precision awq --backend cuda -p 16 -n 128 -r 3"): one-off
 #             comparisons (settings, knobs, profiles) without a phase of their own
@@ -447,7 +449,7 @@ fi
 if has cuab; then
 	for m in $(echo "${CU_AB_MODELS:-llama2-7b}" | tr ',' ' '); do
 		cuab_bench() { bench "cuab_${m}_$1" 150 --synthetic "$m" --precision "${CU_AB_PRECISION:-awq}" --backend cuda -p 16 \
-			-n 128 -r 3 --no-predict; }
+			-n 128 -r 3 --no-predict ${CU_AB_DEPTH:+-d "$CU_AB_DEPTH"}; }
 		cuab_bench base
 		knob_runs "noepinorm AWQ_CUDA_EPINORM=0" cuab_bench CU_AB_RUNS
 		cuab_bench base_again
