@@ -129,6 +129,67 @@ int main(void)
 	CHECK(keep == 37 && ranked == 37 && !bad, "top-k selection: kept %d, %d wrong", keep, bad);
 	awq_sampler_free(&s);
 
+	/* without top-k, top-p and min-p rank only their candidates (nucleus_candidates): the kept set
+	 * and its probabilities are those of ranking the whole vocabulary (the reference below), for
+	 * large vocabularies with ties, peaked and flat logits, several temperatures and cuts */
+	{
+		enum { NV = 50000 };
+		static float lv[NV], pv[NV];
+		static int32_t ord[NV];
+		static const float cfg[][3] = {{1, 0.95f, 0.05f}, {0.6f, 0.95f, 0}, {1, 0.5f, 0}, {1, 0.999f, 0},
+					       {0.8f, 1, 0.05f}, {2, 0.9f, 0.2f}, {1, 1e-6f, 0}};
+		for (int shape = 0; shape < 3; shape++) {
+			awq_rng_seed(rs, 11 + (uint64_t)shape);
+			for (int i = 0; i < NV; i++) {
+				const double u = (double)(awq_rng_next(rs) >> 11) / 9007199254740992.0;
+				/* peaked (a few large logits), flat (within 2 units), and coarse (many ties) */
+				lv[i] = shape == 0 ? (float)(20 * u * u * u * u - 5) : shape == 1 ? (float)(2 * u) : (float)(int)(u * 50) * 0.2f;
+			}
+			for (size_t c = 0; c < sizeof(cfg) / sizeof(cfg[0]); c++) {
+				const float t = cfg[c][0], tp = cfg[c][1], mp = cfg[c][2], it = 1.0f / t;
+				/* the reference: rank all, top-p over the whole sum, min-p, renormalise */
+				for (int i = 0; i < NV; i++)
+					ord[i] = i;
+				for (int gap = NV / 2; gap > 0; gap /= 2)
+					for (int i = gap; i < NV; i++)
+						for (int j = i; j >= gap; j -= gap) {
+							const int32_t a = ord[j - gap], b = ord[j];
+							if (lv[a] > lv[b] || (lv[a] == lv[b] && a < b))
+								break;
+							ord[j - gap] = b, ord[j] = a;
+						}
+				const double mx = lv[ord[0]] * it;
+				double sum = 0, cum = 0;
+				for (int i = 0; i < NV; i++)
+					sum += exp(lv[ord[i]] * it - mx);
+				int k = 0;
+				while (k < NV) {
+					cum += exp(lv[ord[k]] * it - mx) / sum;
+					k++;
+					if (tp < 1.0f && cum >= tp)
+						break;
+				}
+				if (mp > 0) {
+					int n = 1;
+					while (n < k && exp(lv[ord[n]] * it - mx) >= mp)
+						n++;
+					k = n;
+				}
+				double z = 0;
+				for (int i = 0; i < k; i++)
+					z += exp(lv[ord[i]] * it - mx);
+				s = make(t, 0, tp, mp, NV, 1);
+				keep = awq_sampler_probs(&s, lv, pv);
+				int wrong = keep != k;
+				for (int i = 0; i < k && !wrong; i++)
+					wrong = fabs(pv[ord[i]] - exp(lv[ord[i]] * it - mx) / z) > 1e-7 || s.index[i] != ord[i];
+				CHECK(!wrong, "shape %d T %g top-p %g min-p %g: kept %d, the full ranking keeps %d", shape, t, tp, mp,
+				      keep, k);
+				awq_sampler_free(&s);
+			}
+		}
+	}
+
 	/* a fixed seed gives a fixed stream (xoshiro256** seeded by splitmix64) */
 	uint64_t st[4];
 	awq_rng_seed(st, 0);
