@@ -3,12 +3,17 @@
  * of all cores measured in the same run. For tuning the kernels of backends/cpu; model speed is
  * `awqrun bench`'s job. Figures are GB/s of weights as the kernel reads them (repacked AWQ incl.
  * scales and zeros; bf16 as stored).
- *   awq-cpu-bench [-t THREADS]     (THREADS for the all-cores bandwidth line; default all) */
+ *   awq-cpu-bench [-t THREADS]     (THREADS for the all-cores bandwidth line; default all)
+ *   awq-cpu-bench --sampler [VOCAB] the host sampler's time per token (awq_sampler_sample) over VOCAB
+ *                                   logits (default 151936, a Qwen vocabulary), as `awqrun run` pays it
+ *                                   per sampled token on every backend */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "awqrun.h"
+#include "awqrun_text.h"
 #include "clock.h"
 #include "cpu_kernels.h"
 #include "cpu_membw.h"
@@ -152,14 +157,67 @@ static void bench_bf16(const struct awq_cpu_kernels *k, int64_t n, int64_t kk, i
 	free(d), free(x), free(xp), free(c.out);
 }
 
+/* The host sampler per token: awqrun's defaults, Qwen3's generation_config and top-k off, on logits
+ * peaked as a language model's (a few far above the rest) and flat (all within 2 units). */
+static int bench_sampler(int vocab)
+{
+	static const struct {
+		const char *what;
+		float t, p, minp;
+		int k;
+	} cfg[] = {{"awqrun defaults (T 0.8, top-k 40, top-p 0.95, min-p 0.05)", 0.8f, 0.95f, 0.05f, 40},
+		   {"Qwen3 generation_config (T 0.6, top-k 20, top-p 0.95)", 0.6f, 0.95f, 0, 20},
+		   {"top-k off (T 0.8, top-p 0.95, min-p 0.05)", 0.8f, 0.95f, 0.05f, 0},
+		   {"top-k off, top-p only (T 1, top-p 0.9)", 1, 0.9f, 0, 0}};
+	char err[AWQ_ERRLEN];
+	float *l = xalloc((size_t)vocab * 4), *w = xalloc((size_t)vocab * 4);
+	int32_t hist[64] = {0};
+	for (int shape = 0; shape < 2; shape++) {
+		for (int i = 0; i < vocab; i++) {
+			double u = rnd() / 4294967296.0;
+			l[i] = shape == 0 ? (float)(30 * u * u * u * u * u * u - 8) : (float)(2 * u);
+		}
+		for (size_t c = 0; c < sizeof(cfg) / sizeof(cfg[0]); c++) {
+			struct awq_sampler_opts o;
+			struct awq_sampler smp;
+			awq_sampler_opts_default(&o);
+			o.temperature = cfg[c].t, o.top_p = cfg[c].p, o.min_p = cfg[c].minp, o.top_k = cfg[c].k;
+			if (awq_sampler_init(&smp, &o, vocab, err, sizeof(err))) {
+				fprintf(stderr, "awq-cpu-bench: %s\n", err);
+				return 1;
+			}
+			int n = 0;
+			double t0 = awq_now_s(), t = 0;
+			while (n < 5 || (t = awq_now_s() - t0) < 0.5) {
+				memcpy(w, l, (size_t)vocab * 4); /* the sampler may rewrite its logits (penalty) */
+				hist[n % 64] = awq_sampler_sample(&smp, w, hist, 64);
+				n++;
+			}
+			printf("sampler %-6s logits x %d: %-58s %9.1f us per token (%d tokens)\n", shape ? "flat" : "peaked",
+			       vocab, cfg[c].what, 1e6 * t / n, n);
+			awq_sampler_free(&smp);
+		}
+	}
+	free(l), free(w);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int threads = 0;
+	if (argc > 1 && !strcmp(argv[1], "--sampler")) {
+		long v = argc > 2 ? strtol(argv[2], NULL, 10) : 151936;
+		if (argc > 3 || v < 2 || v > (1 << 24)) {
+			fprintf(stderr, "usage: awq-cpu-bench --sampler [VOCAB (2..16777216)]\n");
+			return 2;
+		}
+		return bench_sampler((int)v);
+	}
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-t") && i + 1 < argc) {
 			threads = atoi(argv[++i]);
 		} else {
-			fprintf(stderr, "usage: awq-cpu-bench [-t THREADS]\n");
+			fprintf(stderr, "usage: awq-cpu-bench [-t THREADS] | --sampler [VOCAB]\n");
 			return 2;
 		}
 	}
