@@ -169,6 +169,16 @@ static void top_k_select(const float *l, int V, int k, int32_t *idx)
 	qsort(idx, (size_t)n, sizeof(*idx), by_logit_desc);
 }
 
+/* Every id into idx in rank order (qsort with a file-scope key: the sampler is used from one
+ * thread at a time). */
+static void rank_all(const float *l, int V, int32_t *idx)
+{
+	for (int i = 0; i < V; i++)
+		idx[i] = i;
+	sort_keys = l;
+	qsort(idx, (size_t)V, sizeof(*idx), by_logit_desc);
+}
+
 /* Without top-k, the ids top-p and min-p can keep, into idx[0..n) in rank order, without sorting the
  * whole vocabulary (a 152k-entry one took 24.5 ms per token through qsort on the development VM).
  * Every token's weight e = exp(l * inv_t - max) goes into *sum and into a bin by -ln e (16 bins per
@@ -240,11 +250,7 @@ int awq_sampler_probs(struct awq_sampler *s, const float *logits, float *prob)
 		max = mx * inv_t;
 		keep = nucleus_candidates(logits, V, inv_t, s->o.top_p, s->o.min_p, idx, max, &sum, &bounded);
 	} else {
-		for (int i = 0; i < V; i++)
-			idx[i] = i;
-		/* qsort with a file-scope key: the sampler is used from one thread at a time */
-		sort_keys = logits;
-		qsort(idx, (size_t)V, sizeof(*idx), by_logit_desc);
+		rank_all(logits, V, idx);
 		max = logits[idx[0]] * inv_t;
 		for (int i = 0; i < keep; i++)
 			sum += exp(logits[idx[i]] * inv_t - max);
@@ -261,10 +267,7 @@ int awq_sampler_probs(struct awq_sampler *s, const float *logits, float *prob)
 		if (bounded && cum < s->o.top_p && keep < V) {
 			/* top-p's cut fell past the candidates by rounding (their mass reached top_p * sum
 			 * when binned): rank the whole vocabulary, as without the candidates */
-			for (int i = 0; i < V; i++)
-				idx[i] = i;
-			sort_keys = logits;
-			qsort(idx, (size_t)V, sizeof(*idx), by_logit_desc);
+			rank_all(logits, V, idx);
 			for (keep = V; n < keep;) {
 				cum += exp(logits[idx[n]] * inv_t - max) / sum;
 				n++;

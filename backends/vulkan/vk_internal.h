@@ -250,6 +250,7 @@ struct vk_range vk_whole(const struct vk_buf *b);
 int vk_begin_once(struct vk_ctx *c, VkCommandBuffer *cb, char *err, size_t errlen);
 int vk_submit_wait(struct vk_ctx *c, VkCommandBuffer cb, char *err, size_t errlen);
 int vk_wait(struct vk_ctx *c, char *err, size_t errlen);
+int vk_chain_wait(struct vk_ctx *c, int k, char *err, size_t errlen);
 int vk_upload(struct vk_ctx *c, struct vk_buf *dst, VkDeviceSize off, const void *src, size_t bytes,
 	      struct vk_buf *stage, char *err, size_t errlen);
 /* vk_upload of an array of 16-bit floats (to dst at off; src 2-byte aligned), which also scans each
@@ -296,6 +297,7 @@ int vk_repack_awq(struct vk_ctx *c, const struct awq_weight *w, struct vk_stagin
 /* vk_run.c */
 int vk_run(void *ctx, const struct awq_step *s, char *err, size_t errlen);
 int vk_chain(void *ctx, struct awq_chain *ch, char *err, size_t errlen);
+void vk_rope_row(const struct vk_rope_slot *r, int pos, float *cos_row, float *sin_row);
 int vk_write_value(void *ctx, int v, const void *src, int rows, char *err, size_t errlen);
 int vk_read_value(void *ctx, int v, void *dst, int rows, char *err, size_t errlen);
 int vk_sync(void *ctx, char *err, size_t errlen);

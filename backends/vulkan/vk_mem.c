@@ -146,18 +146,22 @@ int vk_begin_once(struct vk_ctx *c, VkCommandBuffer *cb, char *err, size_t errle
 	return rc;
 }
 
+/* Wait for the greedy chain's step submitted with fence k (vk_chain) and make the fence reusable. */
+int vk_chain_wait(struct vk_ctx *c, int k, char *err, size_t errlen)
+{
+	int rc = vk_check(c, vkWaitForFences(c->dev, 1, &c->chain_fence[k], VK_TRUE, UINT64_MAX), "vkWaitForFences", err,
+			  errlen);
+	c->chain_inflight[k] = 0;
+	return rc ? rc : vk_check(c, vkResetFences(c->dev, 1, &c->chain_fence[k]), "vkResetFences", err, errlen);
+}
+
 int vk_wait(struct vk_ctx *c, char *err, size_t errlen)
 {
-	for (int k = 0; k < 2; k++) /* a greedy chain's steps still queued (vk_chain) */
-		if (c->chain_inflight[k]) {
-			int rc = vk_check(c, vkWaitForFences(c->dev, 1, &c->chain_fence[k], VK_TRUE, UINT64_MAX),
-					  "vkWaitForFences", err, errlen);
-			c->chain_inflight[k] = 0;
-			if (!rc)
-				rc = vk_check(c, vkResetFences(c->dev, 1, &c->chain_fence[k]), "vkResetFences", err, errlen);
-			if (rc)
-				return rc;
-		}
+	for (int k = 0; k < 2; k++) { /* a greedy chain's steps still queued */
+		int rc = c->chain_inflight[k] ? vk_chain_wait(c, k, err, errlen) : 0;
+		if (rc)
+			return rc;
+	}
 	if (!c->inflight)
 		return vk_validation_status(c, err, errlen);
 	int rc = vk_check(c, vkWaitForFences(c->dev, 1, &c->fence, VK_TRUE, UINT64_MAX), "vkWaitForFences", err, errlen);

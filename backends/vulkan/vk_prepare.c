@@ -1,7 +1,6 @@
 /* prepare(): plan and allocate activations, KV cache and step buffer, upload every weight once
  * (AWQ repacked on the device by repack_q4.comp), and write the descriptor sets of every node, so
  * that recording a step only binds and dispatches. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -439,8 +438,8 @@ static int plan_fusions(struct vk_ctx *c, int *live_from, int *live_to)
 	return 0;
 }
 
-/* chain.comp's table: every position's RoPE rows of every slot, computed as write_step computes a
- * step's (so a chained step sees the same values), after a header of (cos_off, sin_off, half, first
+/* chain.comp's table: every position's RoPE rows of every slot, by vk_rope_row as write_step's (so a
+ * chained step sees the same values), after a header of (cos_off, sin_off, half, first
  * float) per slot. Host-visible: a chained step reads one row per slot. The chain is an optimisation:
  * where the table cannot be had (longer than one binding may be, or the host-visible allocation
  * fails) there is none, and greedy decoding runs its steps one by one. */
@@ -471,11 +470,7 @@ static void rope_table(struct vk_ctx *c)
 		hdr[4 * i + 2] = (uint32_t)half;
 		hdr[4 * i + 3] = (uint32_t)base;
 		for (int pos = 0; pos < c->max_ctx; pos++, base += 2 * (size_t)half)
-			for (int k = 0; k < half; k++) {
-				float ang = (float)pos * r->pos_scale * r->inv_freq[k];
-				rt[base + k] = cosf(ang);
-				rt[base + half + k] = sinf(ang);
-			}
+			vk_rope_row(r, pos, rt + base, rt + base + half);
 	}
 	if (!c->rope_all.coherent) {
 		VkMappedMemoryRange mr = {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE, .memory = c->rope_all.mem,

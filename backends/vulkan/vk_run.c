@@ -607,6 +607,29 @@ void vk_profile_report(struct vk_ctx *c)
 	profile_matvecs(c);
 }
 
+/* A RoPE slot's cos and sin rows (head_dim / 2 each) for position pos: write_step's per step, and
+ * chain.comp's table of every position (vk_prepare.c), so that both hold the same values. */
+void vk_rope_row(const struct vk_rope_slot *r, int pos, float *cos_row, float *sin_row)
+{
+	for (int k = 0; k < r->head_dim / 2; k++) {
+		float ang = (float)pos * r->pos_scale * r->inv_freq[k];
+		cos_row[k] = cosf(ang);
+		sin_row[k] = sinf(ang);
+	}
+}
+
+/* The pending input uploads' command buffers into cbs (at most max), marked submitted. */
+static uint32_t take_uploads(struct vk_ctx *c, VkCommandBuffer *cbs, uint32_t max)
+{
+	uint32_t n = 0;
+	for (int v = 0; v < c->g->n_values; v++)
+		if (c->uploads[v].pending && n < max) {
+			cbs[n++] = c->uploads[v].cb;
+			c->uploads[v].pending = 0;
+		}
+	return n;
+}
+
 static void write_step(struct vk_ctx *c, const struct awq_step *s)
 {
 	int32_t *h = c->step.map;
@@ -619,11 +642,7 @@ static void write_step(struct vk_ctx *c, const struct awq_step *s)
 		const struct vk_rope_slot *r = &c->ropes[i];
 		const int half = r->head_dim / 2;
 		for (int row = 0; row < s->n_tokens; row++)
-			for (int k = 0; k < half; k++) {
-				float ang = (float)(s->pos + row) * r->pos_scale * r->inv_freq[k];
-				tab[r->cos_off + row * half + k] = cosf(ang);
-				tab[r->sin_off + row * half + k] = sinf(ang);
-			}
+			vk_rope_row(r, s->pos + row, tab + r->cos_off + row * half, tab + r->sin_off + row * half);
 	}
 	if (!c->step.coherent) {
 		VkMappedMemoryRange mr = {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE, .memory = c->step.mem,
@@ -648,11 +667,7 @@ int vk_run(void *ctx, const struct awq_step *s, char *err, size_t errlen)
 	if (rc)
 		return rc;
 	write_step(c, s);
-	for (int v = 0; v < c->g->n_values; v++)
-		if (c->uploads[v].pending && n < 63) {
-			cbs[n++] = c->uploads[v].cb;
-			c->uploads[v].pending = 0;
-		}
+	n = take_uploads(c, cbs, 63);
 	cbs[n++] = cb;
 	VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = n, .pCommandBuffers = cbs};
 	rc = vk_check(c, vkQueueSubmit(c->queue, 1, &si, c->fence), "vkQueueSubmit", err, errlen);
@@ -672,12 +687,7 @@ static void invalidate(struct vk_ctx *c, struct vk_buf *b);
 static int chain_submit(struct vk_ctx *c, int k, int uploads, char *err, size_t errlen)
 {
 	VkCommandBuffer cbs[64];
-	uint32_t n = 0;
-	for (int v = 0; uploads && v < c->g->n_values; v++)
-		if (c->uploads[v].pending && n < 63) {
-			cbs[n++] = c->uploads[v].cb;
-			c->uploads[v].pending = 0;
-		}
+	uint32_t n = uploads ? take_uploads(c, cbs, 63) : 0;
 	cbs[n++] = c->chain_cb[k];
 	VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = n, .pCommandBuffers = cbs};
 	int rc = vk_check(c, vkQueueSubmit(c->queue, 1, &si, c->chain_fence[k]), "vkQueueSubmit", err, errlen);
@@ -739,12 +749,7 @@ int vk_chain(void *ctx, struct awq_chain *ch, char *err, size_t errlen)
 		const int more = i < ch->n, k = (i - 1) & 1;
 		if (more && (rc = chain_submit(c, i & 1, 0, err, errlen)))
 			break;
-		rc = vk_check(c, vkWaitForFences(c->dev, 1, &c->chain_fence[k], VK_TRUE, UINT64_MAX), "vkWaitForFences",
-			      err, errlen);
-		c->chain_inflight[k] = 0;
-		if (!rc)
-			rc = vk_check(c, vkResetFences(c->dev, 1, &c->chain_fence[k]), "vkResetFences", err, errlen);
-		if (rc)
+		if ((rc = vk_chain_wait(c, k, err, errlen)))
 			break;
 		invalidate(c, &c->readback);
 		const int32_t id = ring[(ch->pos + i - 1) & (VK_RING - 1)];
