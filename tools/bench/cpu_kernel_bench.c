@@ -206,8 +206,9 @@ int main(int argc, char **argv)
 {
 	int threads = 0;
 	if (argc > 1 && !strcmp(argv[1], "--sampler")) {
-		long v = argc > 2 ? strtol(argv[2], NULL, 10) : 151936;
-		if (argc > 3 || v < 2 || v > (1 << 24)) {
+		char *end = NULL;
+		long v = argc > 2 ? strtol(argv[2], &end, 10) : 151936;
+		if (argc > 3 || (end && (end == argv[2] || *end)) || v < 2 || v > (1 << 24)) {
 			fprintf(stderr, "usage: awq-cpu-bench --sampler [VOCAB (2..16777216)]\n");
 			return 2;
 		}
