@@ -153,6 +153,15 @@ void awq_sampler_free(struct awq_sampler *s);
  * (prompt and generated) for the repetition penalty. */
 int32_t awq_sampler_sample(struct awq_sampler *s, float *logits, const int32_t *history, int n_history);
 
+/* Pick the next token from the top_k best logits alone (ids and vals best first: higher logit, then
+ * lower id, as awq_session_eval_topk and awq_topk_select give them), k being the options' top_k
+ * (< vocab): the token awq_sampler_sample draws from the whole row, with the same random stream,
+ * where no repetition penalty applies (repeat_penalty 1). Temperature 0 returns ids[0]. -1 when k
+ * is not the options' top_k. */
+int32_t awq_sampler_sample_topk(struct awq_sampler *s, const int32_t *ids, const float *vals, int k);
+/* The k best ids of a row of vocab logits into idx[0..k), best first (higher logit, then lower id). */
+void awq_topk_select(const float *logits, int vocab, int k, int32_t *idx);
+
 /* The steps, exposed for tests. */
 void awq_sampler_apply_penalty(float *logits, int vocab, const int32_t *history, int n, float penalty);
 /* Probabilities after temperature, top-k, top-p and min-p: prob[i] for every token (0 when cut),

@@ -190,6 +190,53 @@ int main(void)
 		}
 	}
 
+	/* sampling from the top-k candidates alone (awq_sampler_sample_topk, fed as awq_session_eval_topk
+	 * feeds it) draws the same tokens as from the whole row, over temperatures, top-k, top-p and
+	 * min-p, rows with many ties and with -0/+0, with the same random stream */
+	{
+		enum { NV = 3000, STEPS = 200 };
+		static float row[NV], copy[NV];
+		const float temps[] = {0.1f, 0.8f, 1.0f, 2.5f}, tps[] = {1.0f, 0.95f, 0.5f}, mps[] = {0, 0.05f, 0.3f};
+		const int ks[] = {1, 2, 40, 256};
+		int cases = 0, diff = 0, refused = 0;
+		for (int ti = 0; ti < 4; ti++)
+			for (int ki = 0; ki < 4; ki++)
+				for (int pi = 0; pi < 3; pi++)
+					for (int mi = 0; mi < 3; mi++) {
+						struct awq_sampler sa = make(temps[ti], ks[ki], tps[pi], mps[mi], NV, 11 + ti);
+						struct awq_sampler sb = make(temps[ti], ks[ki], tps[pi], mps[mi], NV, 11 + ti);
+						int32_t ids[256];
+						float vals[256];
+						for (int step = 0; step < STEPS; step++) {
+							for (int i = 0; i < NV; i++) {
+								uint64_t r = awq_rng_next(rs);
+								row[i] = step % 3 == 0   ? (float)(r % 64) * 0.125f - 4.0f
+									 : step % 3 == 1 ? (r % 5 == 0 ? -0.0f : r % 5 == 1 ? 0.0f : -1.0f)
+											 : (float)((double)(r >> 11) / 9007199254740992.0 * 30 - 15);
+							}
+							memcpy(copy, row, sizeof(row));
+							awq_topk_select(row, NV, ks[ki], ids);
+							for (int i = 0; i < ks[ki]; i++)
+								vals[i] = row[ids[i]];
+							int32_t x = awq_sampler_sample(&sa, copy, NULL, 0);
+							int32_t y = awq_sampler_sample_topk(&sb, ids, vals, ks[ki]);
+							diff += x != y;
+							refused += y < 0;
+							cases++;
+						}
+						awq_sampler_free(&sa);
+						awq_sampler_free(&sb);
+					}
+		CHECK(!diff && !refused, "top-k candidates: %d of %d draws differ from the whole row's (%d refused)", diff,
+		      cases, refused);
+		struct awq_sampler sc = make(0.8f, 40, 1, 0, NV, 1);
+		int32_t ids[40] = {0};
+		float vals[40] = {0};
+		CHECK(awq_sampler_sample_topk(&sc, ids, vals, 39) == -1 && awq_sampler_sample_topk(&sc, ids, vals, 0) == -1,
+		      "top-k sampling took a candidate count other than its top-k");
+		awq_sampler_free(&sc);
+	}
+
 	/* a fixed seed gives a fixed stream (xoshiro256** seeded by splitmix64) */
 	uint64_t st[4];
 	awq_rng_seed(st, 0);
