@@ -11,7 +11,7 @@
 
 #include "graph.h"
 
-#define AWQ_BACKEND_ABI 2 /* 2: decode_chain */
+#define AWQ_BACKEND_ABI 3 /* 2: decode_chain, 3: read_topk */
 
 struct awq_device_desc {
 	char name[128];
@@ -94,6 +94,12 @@ struct awq_backend_ops {
 	 * whatever is evaluated at that position next). The core has checked the positions and the
 	 * graph's argmax output. */
 	int (*decode_chain)(void *ctx, struct awq_chain *ch, char *err, size_t errlen);
+	/* Optional (NULL, or AWQ_EUNSUPPORTED: the core reads the row and selects on the host): the k
+	 * largest entries of the first row of an ACT value (the row read_value gives for rows = 1), best
+	 * first (larger value, then lower column; -0 and +0 equal), their columns into ids[0..k) and
+	 * their values, unchanged, into vals[0..k); 1 <= k <= AWQ_TOPK_MAX, k <= the value's columns
+	 * (checked by the core). Waits for the run that produces the value, like read_value. */
+	int (*read_topk)(void *ctx, int value, int k, int32_t *ids, float *vals, char *err, size_t errlen);
 };
 
 /* The built-in CPU backend. */

@@ -6,6 +6,7 @@
 
 #include "backend.h"
 #include "awqrun_caps.h"
+#include "awqrun_text.h"
 #include "env.h"
 #include "error.h"
 #include "graph.h"
@@ -19,6 +20,7 @@ struct awq_session {
 	int max_ctx, max_batch, threads;
 	char backend[16];
 	char device[128];
+	float *topk_row; /* awq_session_eval_topk's row where the backend does not select (vocab floats) */
 };
 
 #ifndef AWQ_VERSION_STRING
@@ -154,6 +156,7 @@ void awq_session_free(awq_session *s)
 	if (s->ops && s->ctx)
 		s->ops->close(s->ctx);
 	awq_graph_free(&s->graph);
+	free(s->topk_row);
 	free(s);
 }
 
@@ -212,6 +215,40 @@ int awq_session_eval_greedy(awq_session *s, const int32_t *tokens, int n, int po
 	if (s->graph.argmax_out < 0)
 		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "this model's graph has no argmax output");
 	return eval_chunks(s, tokens, n, pos, 0, NULL, next, err, errlen);
+}
+
+int awq_session_eval_topk(awq_session *s, const int32_t *tokens, int n, int pos, int k, int32_t *ids, float *vals,
+			  char *err, size_t errlen)
+{
+	const int V = s->model->cfg.vocab;
+	if (!ids || !vals)
+		return awq_err(err, errlen, AWQ_EINVAL, "top-k evaluation needs somewhere to put the candidates");
+	if (k < 1 || k > AWQ_TOPK_MAX || k > V)
+		return awq_err(err, errlen, AWQ_EINVAL, "top-k of %d candidates: need 1..%d and at most the vocabulary (%d)",
+			       k, AWQ_TOPK_MAX, V);
+	int rc, evaluated = 0;
+	if (s->ops->read_topk && awq_env_int("AWQ_DEVICE_TOPK", 1, 0, 1)) {
+		if ((rc = eval_chunks(s, tokens, n, pos, 0, NULL, NULL, err, errlen)))
+			return rc;
+		rc = s->ops->read_topk(s->ctx, s->graph.logits_out, k, ids, vals, err, errlen);
+		if (rc != AWQ_EUNSUPPORTED)
+			return rc;
+		evaluated = 1; /* the backend cannot select on this value: read its row */
+		if (errlen)
+			err[0] = 0;
+	}
+	if (!s->topk_row && !(s->topk_row = malloc((size_t)V * sizeof(float))))
+		return awq_err(err, errlen, AWQ_ENOMEM, "out of memory for a row of logits");
+	if (evaluated)
+		rc = s->ops->read_value(s->ctx, s->graph.logits_out, s->topk_row, 1, err, errlen);
+	else
+		rc = eval_chunks(s, tokens, n, pos, 0, s->topk_row, NULL, err, errlen);
+	if (rc)
+		return rc;
+	awq_topk_select(s->topk_row, V, k, ids);
+	for (int i = 0; i < k; i++)
+		vals[i] = s->topk_row[ids[i]];
+	return 0;
 }
 
 int awq_session_decode_greedy(awq_session *s, int32_t first, int pos, int n, int (*on_token)(void *user, int32_t id),

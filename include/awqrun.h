@@ -98,6 +98,19 @@ int awq_session_eval(awq_session *s, const int32_t *tokens, int n, int pos, int 
 int awq_session_eval_greedy(awq_session *s, const int32_t *tokens, int n, int pos, int32_t *next,
 			    char *err, size_t errlen);
 
+/* The most candidates awq_session_eval_topk returns. */
+#define AWQ_TOPK_MAX 256
+
+/* Evaluate like awq_session_eval and return the k highest logits of the last input token, best first
+ * (higher logit, then lower id; -0 and +0 equal), ids in ids[0..k) and logits in vals[0..k);
+ * 1 <= k <= AWQ_TOPK_MAX and k <= vocab. A backend that selects them on the device (CUDA) sends back
+ * only these k, not the row; elsewhere the row is read and they are selected on the host
+ * (AWQ_DEVICE_TOPK=0 forces that, for A/B runs). The result is the same either way: with top-k
+ * sampling and no repetition penalty, awq_sampler_sample_topk draws from it exactly the token
+ * awq_sampler_sample draws from the row. */
+int awq_session_eval_topk(awq_session *s, const int32_t *tokens, int n, int pos, int k, int32_t *ids, float *vals,
+			  char *err, size_t errlen);
+
 /* Greedy decoding: evaluate `first` at position pos, then each step's argmax at the next position,
  * up to n steps (positions pos..pos+n-1). on_token(user, id) sees every argmax in order and returns
  * nonzero to stop after it; *steps (may be NULL) gets the number of tokens seen. On a backend that

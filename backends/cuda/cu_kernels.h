@@ -209,6 +209,14 @@ int awq_cu_argmax_blocks(int rows, int cols);
 /* feed: NULL, or (rows 1) the chain's feed above; scr: NULL (one block per row), or the scratch */
 cudaError_t awq_cu_argmax(cudaStream_t s, const float *in, int rows, int cols, int32_t *out, int pdl,
 			  const struct awq_cu_feed *feed, const struct awq_cu_amax_scratch *scr);
+/* The k largest of one row of cols floats (awq_cu_topk, k_topk.cu), best first (larger value, then
+ * lower column; -0 as +0, NaN last), columns into ids[0..k) and values into vals[0..k) (device or
+ * mapped host memory); 1 <= k <= AWQ_CU_TOPK_MAX, k <= cols. part: awq_cu_topk_part_bytes(cols, k)
+ * of scratch; ticket: one unsigned that starts at 0 (each launch leaves it at 0). */
+#define AWQ_CU_TOPK_MAX 256
+size_t awq_cu_topk_part_bytes(int cols, int k);
+cudaError_t awq_cu_topk(cudaStream_t s, const float *in, int cols, int k, void *part, unsigned *ticket, int32_t *ids,
+			float *vals);
 /* Whether decode launches use programmatic dependent launch on a device of this compute
  * capability (sm_90+, unless AWQ_CUDA_PDL=0). */
 int awq_cu_pdl_default(int cc_major);

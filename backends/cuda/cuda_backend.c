@@ -222,6 +222,60 @@ static int cu_read_value(void *ctx, int value, void *dst, int rows, char *err, s
 	return e == cudaSuccess ? 0 : awq_cu_fail(err, errlen, e, "reading a value back");
 }
 
+/* The k largest of the value's first row, selected on the device (awq_cu_topk); only they come back. */
+static int cu_read_topk(void *ctx, int value, int k, int32_t *ids, float *vals, char *err, size_t errlen)
+{
+	struct cu_ctx *c = ctx;
+	int rc = check_value(c, value, 1, err, errlen);
+	if (rc)
+		return rc;
+	const int cols = c->g->values[value].cols;
+	if (c->g->values[value].kind != AWQ_V_ACT)
+		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "cuda: top-k of %s, which is not an activation",
+			       c->g->values[value].name);
+	if (k < 1 || k > AWQ_CU_TOPK_MAX || k > cols)
+		return awq_err(err, errlen, AWQ_EINVAL, "cuda: top-%d of %d columns (1..%d)", k, cols, AWQ_CU_TOPK_MAX);
+	cudaSetDevice(c->dev);
+	const size_t need = awq_cu_topk_part_bytes(cols, k < 64 ? 64 : k);
+	cudaError_t e = cudaSuccess;
+	if (c->topk_part_bytes < need) {
+		cudaFree(c->topk_part);
+		c->topk_part_bytes = 0;
+		if ((e = cudaMalloc(&c->topk_part, need)) != cudaSuccess) {
+			c->topk_part = NULL;
+			return awq_cu_fail(err, errlen, e, "allocating the top-k scratch");
+		}
+		c->topk_part_bytes = need;
+	}
+	if (!c->topk_ticket) {
+		if ((e = cudaMalloc((void **)&c->topk_ticket, sizeof(unsigned))) == cudaSuccess &&
+		    (e = cudaMemsetAsync(c->topk_ticket, 0, sizeof(unsigned), c->stream)) != cudaSuccess) {
+			cudaFree(c->topk_ticket);
+			c->topk_ticket = NULL;
+		}
+		if (e != cudaSuccess)
+			return awq_cu_fail(err, errlen, e, "allocating the top-k ticket");
+	}
+	if (!c->topk_host) {
+		if ((e = cudaHostAlloc((void **)&c->topk_host, AWQ_CU_TOPK_MAX * 8, cudaHostAllocMapped)) == cudaSuccess &&
+		    (e = cudaHostGetDevicePointer((void **)&c->d_topk, c->topk_host, 0)) != cudaSuccess) {
+			cudaFreeHost(c->topk_host);
+			c->topk_host = NULL;
+		}
+		if (e != cudaSuccess)
+			return awq_cu_fail(err, errlen, e, "allocating the top-k result");
+	}
+	e = awq_cu_topk(c->stream, awq_cu_value(c, value), cols, k, c->topk_part, c->topk_ticket, c->d_topk,
+			(float *)(c->d_topk + AWQ_CU_TOPK_MAX));
+	if (e == cudaSuccess)
+		e = cudaStreamSynchronize(c->stream);
+	if (e != cudaSuccess)
+		return awq_cu_fail(err, errlen, e, "selecting the top-k");
+	memcpy(ids, c->topk_host, (size_t)k * sizeof(int32_t));
+	memcpy(vals, c->topk_host + AWQ_CU_TOPK_MAX, (size_t)k * sizeof(float));
+	return 0;
+}
+
 static int cu_run(void *ctx, const struct awq_step *step, char *err, size_t errlen)
 {
 	struct cu_ctx *c = ctx;
@@ -266,6 +320,7 @@ static const struct awq_backend_ops cuda_ops = {
 	.sync = cu_sync,
 	.info = cu_info,
 	.decode_chain = cu_chain,
+	.read_topk = cu_read_topk,
 };
 
 __attribute__((visibility("default"))) const struct awq_backend_ops *awq_backend_entry(int abi)

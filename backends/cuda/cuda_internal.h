@@ -123,6 +123,13 @@ struct cu_ctx {
 	struct awq_cu_amax_scratch amax_scr; /* the split one-row argmax's (part_v owns the allocation) */
 	int amax_split; /* AWQ_CUDA_ARGMAX_SPLIT (default 1): long one-row argmaxes over many blocks */
 	cudaEvent_t chain_ev[2];
+	/* read_topk (awq_cu_topk), allocated at its first use: the per-slice candidates and ticket, and
+	 * the ranked result in mapped host memory (topk_host: AWQ_CU_TOPK_MAX ids, then as many values;
+	 * d_topk its device address) */
+	void *topk_part;
+	size_t topk_part_bytes;
+	unsigned *topk_ticket;
+	int32_t *topk_host, *d_topk;
 	/* AWQ_CUDA_ATTN_SPAN (default 1): decode attention plans its grid for the span of the step's
 	 * positions (awq_cu_span) instead of max_ctx; attn_span: the span of the launches being made */
 	int span_on, attn_span;

@@ -337,6 +337,14 @@ void awq_cu_release(struct cu_ctx *c)
 	awq_cu_free_weights(c);
 	awq_cu_moe_free(c);
 	free_chain(c);
+	cudaFree(c->topk_part);
+	cudaFree(c->topk_ticket);
+	if (c->topk_host)
+		cudaFreeHost(c->topk_host);
+	c->topk_part = NULL;
+	c->topk_part_bytes = 0;
+	c->topk_ticket = NULL;
+	c->topk_host = c->d_topk = NULL;
 	if (c->nodes)
 		for (int i = 0; i < c->n_nodes; i++)
 			cudaFree(c->nodes[i].inv_freq);

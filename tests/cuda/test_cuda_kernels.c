@@ -10,6 +10,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include "awqrun_text.h"
 #include "cu_kernels.h"
 #include "dtype.h"
 #include "model.h"
@@ -1184,6 +1185,60 @@ static void test_attn_plans(void)
 	plan_case("no rows", 32, 8, 128, 144, 0, 0, 1, 1, 0, -1, 0, 0, 0, 0);
 }
 
+/* awq_cu_topk against the host sampler's selection (awq_topk_select): the same ids in the same order
+ * and the values unchanged, from one launch, twice (the ticket resets). mode 0: distinct random
+ * values; 1: four values only (ties broken by the lower column across slices); 2: one value
+ * everywhere; 3: -0 and +0 mixed with negatives and -inf. */
+static void test_topk(int cols, int k, int mode)
+{
+	float *h = malloc((size_t)cols * 4);
+	int32_t *want = malloc((size_t)k * 4), got[AWQ_CU_TOPK_MAX];
+	float gv[AWQ_CU_TOPK_MAX];
+	for (int i = 0; i < cols; i++) {
+		const double u = urand(0, 1);
+		h[i] = mode == 0   ? (float)urand(-20, 20)
+		       : mode == 1 ? (float)(int)(u * 4) - 1.5f
+		       : mode == 2 ? 0.25f
+				   : (u < 0.3 ? -0.0f : u < 0.6 ? 0.0f : u < 0.7 ? -INFINITY : (float)urand(-5, -1));
+	}
+	awq_topk_select(h, cols, k, want);
+	float *d = up(h, (size_t)cols * 4);
+	void *part = dmalloc(awq_cu_topk_part_bytes(cols, k));
+	unsigned *ticket = dmalloc(4);
+	int32_t *dids = dmalloc(AWQ_CU_TOPK_MAX * 8);
+	float *dvals = (float *)(dids + AWQ_CU_TOPK_MAX);
+	cudaMemset(ticket, 0, 4);
+	for (int rep = 0; rep < 2; rep++) {
+		cudaMemset(dids, 0xff, AWQ_CU_TOPK_MAX * 8);
+		cudaError_t e = awq_cu_topk(0, d, cols, k, part, ticket, dids, dvals);
+		if (e == cudaSuccess)
+			e = cudaDeviceSynchronize();
+		cudaMemcpy(got, dids, (size_t)k * 4, cudaMemcpyDeviceToHost);
+		cudaMemcpy(gv, dvals, (size_t)k * 4, cudaMemcpyDeviceToHost);
+		int bad = -1;
+		for (int i = 0; i < k && bad < 0; i++)
+			if (got[i] != want[i] || memcmp(&gv[i], &h[want[i]], 4))
+				bad = i;
+		if (e != cudaSuccess || bad >= 0) {
+			printf("FAIL: topk cols %d k %d mode %d run %d: %s", cols, k, mode, rep,
+			       e != cudaSuccess ? cudaGetErrorString(e) : "");
+			if (bad >= 0)
+				printf("rank %d: id %d (%g), want %d (%g)", bad, got[bad], gv[bad], want[bad], h[want[bad]]);
+			printf("\n");
+			fails++;
+			break;
+		}
+		if (rep == 1)
+			printf("ok: topk cols %d k %d mode %d\n", cols, k, mode);
+	}
+	cudaFree(d);
+	cudaFree(part);
+	cudaFree(ticket);
+	cudaFree(dids);
+	free(h);
+	free(want);
+}
+
 int main(void)
 {
 	int ndev = 0;
@@ -1198,6 +1253,19 @@ int main(void)
 	printf("device: %s sm_%d%d\n", p.name, p.major, p.minor);
 	cc_major = p.major;
 	sm_count = p.multiProcessorCount;
+	{
+		/* one slice, slices of at most k columns, a partial last slice, a Qwen vocabulary */
+		const int tk[][2] = {{1, 1}, {7, 7}, {100, 40}, {4096, 256}, {4097, 40}, {5000, 256}, {8193, 1},
+				     {32000, 40}, {151936, 40}, {151936, 256}, {151936, 1}, {128256, 64}};
+		for (size_t i = 0; i < sizeof(tk) / sizeof(tk[0]); i++)
+			for (int mode = 0; mode < 4; mode++)
+				test_topk(tk[i][0], tk[i][1], mode);
+		if (awq_cu_topk(0, NULL, 10, 11, NULL, NULL, NULL, NULL) != cudaErrorInvalidValue ||
+		    awq_cu_topk(0, NULL, 1000, AWQ_CU_TOPK_MAX + 1, NULL, NULL, NULL, NULL) != cudaErrorInvalidValue) {
+			printf("FAIL: topk accepted k > cols or k > %d\n", AWQ_CU_TOPK_MAX);
+			fails++;
+		}
+	}
 	static const int r_small[] = {1, 2, 3, 4, 5, 8, 9, 64, 130};
 	static const int n1[] = {1000}, n3[] = {40, 24, 72}, n4[] = {4096};
 	const char *sm = getenv("AWQ_CUDA_TEST_SMALL");

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "awqrun.h"
+#include "awqrun_text.h"
 #include "safetensors.h"
 
 struct golden {
@@ -265,6 +266,71 @@ failed:
 	return fails + 1;
 }
 
+/* The top-k of the last row (awq_session_eval_topk: selected on the device where the backend can)
+ * against the host's selection from another evaluation of the same tokens: ids distinct and in
+ * range, ranked (larger value, then lower id), each value its row's within the golden bound, and the
+ * j-th value the row's j-th best within it (a GPU's two evaluations may differ in the last bits,
+ * so near-ties may swap; the kernel test checks the selection bit for bit). After a prefill of the
+ * whole context and after one step, for k = 1, 40 and 256 (where the vocabulary has that many).
+ * Returns the number of failures. */
+static int check_topk(awq_session *s, const struct golden *g, char *err, size_t errlen)
+{
+	float *row = malloc((size_t)g->V * sizeof(float));
+	int32_t ids[AWQ_TOPK_MAX], want[AWQ_TOPK_MAX];
+	float vals[AWQ_TOPK_MAX];
+	const int ks[] = {1, 40, 256};
+	int fails = 0;
+	if (!row) {
+		fprintf(stderr, "FAIL: out of memory for a row\n");
+		return 1;
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		const int n = pass ? 1 : g->T, pos = pass ? g->T - 1 : 0;
+		const int32_t *tok = g->tokens + (pass ? g->T - 1 : 0);
+		for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++) {
+			const int k = ks[i];
+			if (k > g->V)
+				continue;
+			if (awq_session_eval(s, tok, n, pos, 0, row, err, errlen) ||
+			    awq_session_eval_topk(s, tok, n, pos, k, ids, vals, err, errlen)) {
+				fprintf(stderr, "FAIL: top-%d: %s\n", k, err);
+				free(row);
+				return fails + 1;
+			}
+			awq_topk_select(row, g->V, k, want);
+			const double bound = g->tol * abs_max(row, g->V) + g->atol;
+			int bad = -1;
+			for (int j = 0; j < k && bad < 0; j++) {
+				int ok = ids[j] >= 0 && ids[j] < g->V && fabs(vals[j] - row[ids[j]]) <= bound &&
+					 fabs(vals[j] - row[want[j]]) <= bound;
+				if (j > 0)
+					ok = ok && (vals[j - 1] > vals[j] || (vals[j - 1] == vals[j] && ids[j - 1] < ids[j]));
+				for (int q = 0; q < j && ok; q++)
+					ok = ids[q] != ids[j];
+				if (!ok)
+					bad = j;
+			}
+			if (bad >= 0) {
+				fprintf(stderr,
+					"FAIL: top-%d after %s: rank %d is %d (%g; the row has %g there), the row's is %d (%g); "
+					"bound %g\n",
+					k, pass ? "a step" : "a prefill", bad, ids[bad], vals[bad],
+					ids[bad] >= 0 && ids[bad] < g->V ? row[ids[bad]] : NAN, want[bad], row[want[bad]], bound);
+				fails++;
+			}
+		}
+	}
+	/* bad requests are refused */
+	char e2[AWQ_ERRLEN] = "";
+	if (awq_session_eval_topk(s, g->tokens, 1, 0, 0, ids, vals, e2, sizeof(e2)) != AWQ_EINVAL || !e2[0] ||
+	    awq_session_eval_topk(s, g->tokens, 1, 0, AWQ_TOPK_MAX + 1, ids, vals, e2, sizeof(e2)) != AWQ_EINVAL) {
+		fprintf(stderr, "FAIL: a top-k of 0 or %d candidates was not refused\n", AWQ_TOPK_MAX + 1);
+		fails++;
+	}
+	free(row);
+	return fails;
+}
+
 static int run_model(const char *dir, const char *backend, int scalar, struct golden *g)
 {
 	char err[AWQ_ERRLEN];
@@ -297,7 +363,8 @@ static int run_model(const char *dir, const char *backend, int scalar, struct go
 	else if (run_passes(s, g, pre, dec, split, &next, err, sizeof(err)))
 		fprintf(stderr, "FAIL: %s\n", err);
 	else
-		fails = compare(g, pre, dec, split, next, worst) + check_chain(s, g, err, sizeof(err));
+		fails = compare(g, pre, dec, split, next, worst) + check_chain(s, g, err, sizeof(err)) +
+			check_topk(s, g, err, sizeof(err));
 	struct awq_session_info si;
 	if (!awq_session_get_info(s, &si))
 		printf("%s on %s (%s): %d tokens; max diff / bound: prefill %.3g, decode %.3g, split %.3g, between passes %.3g (tol %.3g, atol %.3g): %s\n",

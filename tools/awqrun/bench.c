@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "awqrun_caps.h"
+#include "awqrun_text.h"
 #include "clock.h"
 
 /* --- progress line ---------------------------------------------------------------------------- */
@@ -138,6 +139,35 @@ static int time_decode(awq_session *s, int32_t first, int pos0, int n, double *s
 	return rc;
 }
 
+/* n sampled steps (bench --sample), as `awqrun run` samples with top-k and no repetition penalty:
+ * each step's top-k candidates read back (awq_session_eval_topk) and the token drawn on the host. */
+static int time_decode_sampled(awq_session *s, struct awq_sampler *smp, int32_t first, int pos0, int n,
+			       double *secs, char *err, size_t errlen)
+{
+	int32_t ids[AWQ_TOPK_MAX];
+	float vals[AWQ_TOPK_MAX];
+	const int k = smp->o.top_k;
+	int rc = 0;
+	double t0 = awq_now_s();
+	for (int i = 0; i < n && !rc; i++) {
+		rc = awq_session_eval_topk(s, &first, 1, pos0 + i, k, ids, vals, err, errlen);
+		if (!rc && (first = awq_sampler_sample_topk(smp, ids, vals, k)) < 0) {
+			rc = AWQ_EINVAL;
+			snprintf(err, errlen, "the sampler refused %d candidates", k);
+		}
+	}
+	*secs = awq_now_s() - t0;
+	return rc;
+}
+
+/* A decode test's steps: greedy on the device, or sampled where smp is set. */
+static int time_steps(awq_session *s, struct awq_sampler *smp, int32_t first, int pos0, int n, double *secs,
+		      char *err, size_t errlen)
+{
+	return smp ? time_decode_sampled(s, smp, first, pos0, n, secs, err, errlen)
+		   : time_decode(s, first, pos0, n, secs, err, errlen);
+}
+
 /* The long-context method's progress line every 256 decoded tokens. */
 struct qwen_progress {
 	const char *model, *precision, *backend;
@@ -254,10 +284,24 @@ int bench_model(awq_model *m, const char *model_name, const char *backend, const
 	struct awq_session_info si;
 	struct bench_mem mem;
 	awq_session *s = NULL;
+	struct awq_sampler sampler, *smp = NULL;
 	int max_p = 1, max_n = 1, rows = 0, rc;
 	uint64_t rng = o->seed ? o->seed : 1234;
 
 	awq_model_get_info(m, &mi);
+	if (o->sample) { /* awqrun run's default sampling, seeded like the tokens */
+		struct awq_sampler_opts so_s;
+		awq_sampler_opts_default(&so_s);
+		so_s.seed = rng;
+		if (so_s.top_k >= mi.vocab) {
+			snprintf(err, errlen, "--sample: the vocabulary (%d) is not larger than top-k %d", mi.vocab,
+				 so_s.top_k);
+			return AWQ_EINVAL;
+		}
+		if ((rc = awq_sampler_init(&sampler, &so_s, mi.vocab, err, errlen)))
+			return rc;
+		smp = &sampler;
+	}
 	for (int i = 0; i < o->n_prompts; i++)
 		max_p = o->prompts[i] > max_p ? o->prompts[i] : max_p;
 	for (int i = 0; i < o->n_gens; i++)
@@ -274,8 +318,11 @@ int bench_model(awq_model *m, const char *model_name, const char *backend, const
 	so.max_ctx = max_d + (max_p > max_n ? max_p : max_n) + 1;
 	bench_progress("bench: %s %s on %s: loading", model_name, mi.precision, backend);
 	rc = awq_session_create(m, &so, &s, err, errlen);
-	if (rc)
+	if (rc) {
+		if (smp)
+			awq_sampler_free(smp);
 		return rc;
+	}
 	awq_session_get_info(s, &si);
 	note_fallback(backend, &si, model_name);
 	double bw = o->bw_gbs;
@@ -330,24 +377,25 @@ int bench_model(awq_model *m, const char *model_name, const char *backend, const
 		 * (and cuBLAS its heuristics) on first use. Decode warms up on a few steps. */
 		random_tokens(tok, is_pp ? n : 1, mi.vocab, &rng);
 		rc = is_pp ? time_prefill(s, tok, n, depth, &(double){0}, err, errlen)
-			   : time_decode(s, tok[0], depth, n < 16 ? n : 16, &(double){0}, err, errlen);
+			   : time_steps(s, smp, tok[0], depth, n < 16 ? n : 16, &(double){0}, err, errlen);
 		for (int r = 0; r < o->repeats && !rc; r++) {
 			double secs = 0;
 			bench_progress("bench: %s %s on %s: %s%d run %d/%d", model_name, mi.precision, si.backend,
 				       is_pp ? "pp" : "tg", n, r + 1, o->repeats);
 			random_tokens(tok, is_pp ? n : 1, mi.vocab, &rng);
 			rc = is_pp ? time_prefill(s, tok, n, depth, &secs, err, errlen)
-				   : time_decode(s, tok[0], depth, n, &secs, err, errlen);
+				   : time_steps(s, smp, tok[0], depth, n, &secs, err, errlen);
 			tps[r] = secs > 0 ? n / secs : 0;
 		}
 		if (rc)
 			break;
 		struct bench_result *b = &res[rows++];
 		fill_common(b, model_name, "llama", &mi, &si, o->device, &mem, bw, bw_src);
+		const char *how = !is_pp && smp ? " sampled" : "";
 		if (depth > 0)
-			snprintf(b->test, sizeof(b->test), "%s%d @ d%d", is_pp ? "pp" : "tg", n, depth);
+			snprintf(b->test, sizeof(b->test), "%s%d%s @ d%d", is_pp ? "pp" : "tg", n, how, depth);
 		else
-			snprintf(b->test, sizeof(b->test), "%s%d", is_pp ? "pp" : "tg", n);
+			snprintf(b->test, sizeof(b->test), "%s%d%s", is_pp ? "pp" : "tg", n, how);
 		b->n_prompt = is_pp ? n : 0;
 		b->n_gen = is_pp ? 0 : n;
 		b->n_depth = depth;
@@ -373,6 +421,8 @@ out:
 	bench_progress_done();
 	free(tok);
 	free(tps);
+	if (smp)
+		awq_sampler_free(smp);
 	awq_session_free(s);
 	return rc ? rc : rows;
 }

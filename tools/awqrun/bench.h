@@ -48,6 +48,7 @@ struct bench_opts {
 	int device;
 	int quiet;
 	int predict;  /* fill predicted_tok_s / bound / accounted memory */
+	int sample;   /* decode tests sample with awqrun's default sampler (top-k read back) */
 	double bw_gbs; /* device read bandwidth for % of BW and the prediction (0: unknown) */
 	uint64_t seed;
 };

@@ -38,6 +38,10 @@ static void usage(void)
 	       "  --json-out FILE    also write the JSON to FILE (for awqrun compare)\n"
 	       "  --progress         progress lines on stderr even when it is not a terminal\n"
 	       "  --no-predict       leave out the performance model's prediction and accounting\n"
+	       "  --sample           decode tests sample as `awqrun run` does by default (temperature 0.8,\n"
+	       "                     top-k 40, top-p 0.95, min-p 0.05; rows \"tgN sampled\"), each step's\n"
+	       "                     top-k read back (selected on the device where the backend can)\n"
+	       "                     instead of its greedy token fed back on the device\n"
 	       "  --seed N           seed for synthetic weights and tokens\n"
 	       "  --list             list synthetic presets\n"
 	       "  --fit              table of which models (default: every preset) fit on a GPU of each size\n"
@@ -144,8 +148,9 @@ static int parse(int argc, char **argv, struct bench_args *a)
 				printf("%s\n", *p);
 			return 1;
 		} else if (!strcmp(o, "--json") || !strcmp(o, "--csv") || !strcmp(o, "--progress") ||
-			   !strcmp(o, "--fit") || !strcmp(o, "--no-predict")) {
+			   !strcmp(o, "--fit") || !strcmp(o, "--no-predict") || !strcmp(o, "--sample")) {
 			*(!strcmp(o, "--json")	   ? &a->json
+			  : !strcmp(o, "--sample")   ? &a->o.sample
 			  : !strcmp(o, "--csv")	   ? &a->csv
 			  : !strcmp(o, "--fit")	   ? &a->fit
 			  : !strcmp(o, "--progress") ? &a->progress

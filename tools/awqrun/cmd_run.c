@@ -41,6 +41,11 @@ struct gen {
 	int32_t *hist; /* every token in the context; hist[0..n_past) are in the KV cache */
 	int n_hist, n_past, cap;
 	float *logits;
+	/* top-k sampling without a repetition penalty needs only the top_k best logits of a row
+	 * (awq_session_eval_topk: selected on the device where the backend can): sample_topk = top_k */
+	int sample_topk;
+	int32_t topk_ids[AWQ_TOPK_MAX];
+	float topk_vals[AWQ_TOPK_MAX];
 	/* statistics over the whole run */
 	int n_prompt, n_gen;
 	double t_prefill, t_decode;
@@ -231,11 +236,22 @@ static int eval_pending(struct gen *g, int32_t *greedy, char *err, size_t errlen
 		if ((rc = awq_sampler_init(&g->sampler, &o, g->vocab, err, errlen)))
 			return rc;
 	}
-	if (!g->greedy_on_device)
+	if (!g->greedy_on_device && g->sample_topk)
+		rc = awq_session_eval_topk(g->sess, g->hist + g->n_past, n, g->n_past, g->sample_topk, g->topk_ids,
+					   g->topk_vals, err, errlen);
+	else if (!g->greedy_on_device)
 		rc = awq_session_eval(g->sess, g->hist + g->n_past, n, g->n_past, 0, g->logits, err, errlen);
 	if (!rc)
 		g->n_past = g->n_hist;
 	return rc;
+}
+
+/* The next token from the last evaluation's logits or top-k candidates. */
+static int32_t sample_next(struct gen *g)
+{
+	if (g->sample_topk)
+		return awq_sampler_sample_topk(&g->sampler, g->topk_ids, g->topk_vals, g->sample_topk);
+	return awq_sampler_sample(&g->sampler, g->logits, g->hist, g->n_hist);
 }
 
 static int is_stop_id(const struct gen *g, int32_t id)
@@ -364,7 +380,7 @@ static int generate(struct gen *g, const struct run_opts *o, int prompt_tokens, 
 			rc = awq_session_decode_greedy(g->sess, next, g->n_past, n, take_chained, &r, NULL, err, errlen);
 		}
 	} else {
-		while (!take(&r, awq_sampler_sample(&g->sampler, g->logits, g->hist, g->n_hist))) {
+		while (!take(&r, sample_next(g))) {
 			if ((rc = eval_pending(g, &next, err, errlen)))
 				break;
 			g->n_decode_evals++;
@@ -540,9 +556,11 @@ static int setup(struct gen *g, struct run_opts *o, awq_model **model, char *err
 		fprintf(stderr, "awqrun: note: the tokenizer has %d tokens, the model's vocabulary %d\n",
 			awq_tokenizer_vocab_size(g->tok), mi.vocab);
 	g->greedy_on_device = o->s.temperature == 0 && o->s.repeat_penalty == 1.0f;
+	if (!g->greedy_on_device && o->s.repeat_penalty == 1.0f && o->s.top_k > 0 && o->s.top_k < mi.vocab &&
+	    o->s.top_k <= AWQ_TOPK_MAX)
+		g->sample_topk = o->s.top_k;
 	if (!g->greedy_on_device) {
-		g->logits = malloc((size_t)mi.vocab * sizeof(float));
-		if (!g->logits)
+		if (!g->sample_topk && !(g->logits = malloc((size_t)mi.vocab * sizeof(float))))
 			return AWQ_ENOMEM;
 		if ((rc = awq_sampler_init(&g->sampler, &o->s, mi.vocab, err, errlen)))
 			return rc;
