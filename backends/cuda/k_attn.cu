@@ -753,6 +753,14 @@ extern "C" int awq_cu_attn_decode_plan(const struct awq_cu_attn *a, struct awq_c
 		} else if ((long)a->n_kv_heads * hsub * ((a->max_ctx + 511) / 512) * a->rows >= 256) {
 			chunk = 512;
 			splits = (a->max_ctx + chunk - 1) / chunk;
+		} else if (a->max_ctx > 2048 && a->max_ctx <= 4096) {
+			/* spans of 2049-4096 positions in splits of 256, not 128: in the model after
+			 * 2048 and 3072 positions qwen3-8b +3.8/+3.0%, llama3-8b +1.7/+2.8%, qwen2.5-7b
+			 * +0.2/+1.1%, qwen3-30b-a3b +0.7/+3.5% (knob A/B; as the rule: qwen3-8b +3.6/+3.0%, 30b-a3b
+			 * +0.7/+3.4%); after 1024 (a span of 2048) mixed,
+			 * -0.6..+2.3%, so 2048 keeps 128 (H200, docs/perf.md session 30) */
+			chunk = 256;
+			splits = (a->max_ctx + chunk - 1) / chunk;
 		}
 		p->smem = am_smem_bytes(hd, chunk);
 	} else if (a->ring) {

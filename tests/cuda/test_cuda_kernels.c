@@ -1151,6 +1151,13 @@ static void test_attn_plans(void)
 	plan_case("qwen3-8b ctx 144", 32, 8, 128, 144, 1, 1, 1, 1, 0, R, 64, 1, 3, 1);
 	plan_case("qwen3-8b ctx 144 floor", 32, 8, 128, 144, 1, 1, 1, 1, 1056, R, 64, 1, 33, 1);
 	plan_case("qwen3-8b ctx 4176", 32, 8, 128, 4176, 1, 1, 1, 1, 1056, M, 256, 2, 66, 0);
+	/* spans of 2049-4096 take splits of 256 on tensor cores (heads per block as with 128: 4 at
+	 * 4096, 16 x 8 blocks); 2048 keeps 128; MHA's ring kernel keeps 128 */
+	plan_case("qwen3-8b ctx 4096", 32, 8, 128, 4096, 1, 1, 1, 1, 0, M, 256, 4, 16, 0);
+	plan_case("qwen3-8b ctx 3000", 32, 8, 128, 3000, 1, 1, 1, 1, 0, M, 256, 2, 12, 0);
+	plan_case("qwen3-8b ctx 2048", 32, 8, 128, 2048, 1, 1, 1, 1, 0, M, 128, 2, 16, 0);
+	plan_case("qwen3-30b-a3b ctx 4096", 32, 4, 128, 4096, 1, 1, 1, 1, 0, M, 256, 4, 16, 0);
+	plan_case("llama2-7b ctx 4096", 32, 32, 128, 4096, 1, 1, 1, 1, 0, R, 128, 1, 32, 1);
 	plan_case("qwen3-8b ctx 16464", 32, 8, 128, 16464, 1, 1, 1, 1, 1056, M, 512, 4, 132, 0);
 	plan_case("qwen3-8b ctx 16464 no floor", 32, 8, 128, 16464, 1, 1, 1, 1, 0, M, 512, 4, 33, 0);
 	plan_case("qwen3-8b ctx 16464 mma off", 32, 8, 128, 16464, 1, 1, 1, 0, 0, R, 256, 4, 65, 0);
