@@ -11,7 +11,7 @@
 
 #include "graph.h"
 
-#define AWQ_BACKEND_ABI 3 /* 2: decode_chain, 3: read_topk */
+#define AWQ_BACKEND_ABI 4 /* 2: decode_chain, 3: read_topk, 4: awq_chain.sample */
 
 struct awq_device_desc {
 	char name[128];
@@ -61,6 +61,19 @@ struct awq_chain {
 	int (*on_token)(void *user, int32_t id);
 	void *user;
 	int steps;
+	/* NULL: greedy. Otherwise each step's token is drawn as the host sampler's top-k branch draws it
+	 * (awq_sampler_sample_topk over the step's top_k best logits, ranked as read_topk ranks them),
+	 * step i taking draw i of the xoshiro256** stream whose state is rng (the backend keeps its own
+	 * copy; the core advances the host's by the steps delivered). A backend that cannot draw returns
+	 * AWQ_EUNSUPPORTED before any step. */
+	const struct awq_chain_sample *sample;
+};
+
+struct awq_chain_sample {
+	float inv_t;       /* 1.0f / temperature, as the host computes it */
+	float top_p, min_p; /* 1 / 0 = off */
+	int top_k;          /* 1..AWQ_TOPK_MAX, below the vocabulary */
+	uint64_t rng[4];
 };
 
 struct awq_backend_ops {

@@ -339,6 +339,12 @@ static int draw(struct awq_sampler *s, int keep)
 	return s->index[keep - 1];
 }
 
+int awq_sampler_topk_only(const struct awq_sampler *s)
+{
+	return s->o.temperature > 0 && s->o.repeat_penalty == 1.0f && s->o.top_k >= 1 && s->o.top_k <= AWQ_TOPK_MAX &&
+	       s->o.top_k < s->vocab;
+}
+
 int32_t awq_sampler_sample_topk(struct awq_sampler *s, const int32_t *ids, const float *vals, int k)
 {
 	if (k <= 0 || k > s->vocab || !ids || !vals)

@@ -159,6 +159,22 @@ int32_t awq_sampler_sample(struct awq_sampler *s, float *logits, const int32_t *
  * where no repetition penalty applies (repeat_penalty 1). Temperature 0 returns ids[0]. -1 when k
  * is not the options' top_k. */
 int32_t awq_sampler_sample_topk(struct awq_sampler *s, const int32_t *ids, const float *vals, int k);
+/* Whether awq_session_decode_sampled takes this sampler: top-k sampling (temperature > 0, top_k in
+ * 1..AWQ_TOPK_MAX and below the vocabulary) without a repetition penalty. */
+int awq_sampler_topk_only(const struct awq_sampler *s);
+
+/* Sampled decoding, as awq_session_decode_greedy decodes greedily: evaluate `first` at position pos,
+ * then each step's drawn token at the next position, up to n steps; on_token sees every token in
+ * order and returns nonzero to stop after it; *steps (may be NULL) gets the number seen. The sampler
+ * must be top-k only (awq_sampler_topk_only). On a backend that draws on the device (CUDA: the top-k
+ * and the draw after each step, from the sampler's random stream, the next step queued while the host
+ * reads a token) the steps run as one chain; elsewhere (or with AWQ_DECODE_CHAIN=0) each step's top-k
+ * comes back (awq_session_eval_topk) and the host draws (awq_sampler_sample_topk). Either way the
+ * tokens are the ones awq_sampler_sample draws from each step's row, and the sampler's random stream
+ * has advanced by one draw per token seen. */
+int awq_session_decode_sampled(awq_session *s, struct awq_sampler *smp, int32_t first, int pos, int n,
+			       int (*on_token)(void *user, int32_t id), void *user, int *steps, char *err, size_t errlen);
+
 /* The k best ids of a row of vocab logits into idx[0..k), best first (higher logit, then lower id). */
 void awq_topk_select(const float *logits, int vocab, int k, int32_t *idx);
 

@@ -217,6 +217,20 @@ cudaError_t awq_cu_argmax(cudaStream_t s, const float *in, int rows, int cols, i
 size_t awq_cu_topk_part_bytes(int cols, int k);
 cudaError_t awq_cu_topk(cudaStream_t s, const float *in, int cols, int k, void *part, unsigned *ticket, int32_t *ids,
 			float *vals);
+/* The sampled chain's draw (awq_cu_sample): the host sampler's top-k branch on the device. The state
+ * lives in device memory; rng advances by one draw per launch. */
+struct awq_cu_sampling {
+	float inv_t, top_p, min_p; /* 1.0f / temperature; 1 / 0 = off */
+	int top_k;
+	unsigned long long rng[4]; /* xoshiro256** */
+};
+/* After a one-token step whose argmax fed the chain (feed, as awq_cu_argmax's): the top_k best of the
+ * row in (cols floats, 1 <= top_k <= AWQ_CU_TOPK_MAX, top_k < cols), ranked as awq_cu_topk ranks them,
+ * one drawn as core/sampler.c draws it (its exp in CUDA's double precision), and that id written over
+ * the argmax's in feed->tok[0] and feed->ring at the position before *feed->pos. part / ticket as
+ * awq_cu_topk's. */
+cudaError_t awq_cu_sample(cudaStream_t s, const float *in, int cols, void *part, unsigned *ticket,
+			  struct awq_cu_sampling *samp, int top_k, const struct awq_cu_feed *feed);
 /* Whether decode launches use programmatic dependent launch on a device of this compute
  * capability (sm_90+, unless AWQ_CUDA_PDL=0). */
 int awq_cu_pdl_default(int cc_major);

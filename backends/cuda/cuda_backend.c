@@ -222,20 +222,8 @@ static int cu_read_value(void *ctx, int value, void *dst, int rows, char *err, s
 	return e == cudaSuccess ? 0 : awq_cu_fail(err, errlen, e, "reading a value back");
 }
 
-/* The k largest of the value's first row, selected on the device (awq_cu_topk); only they come back. */
-static int cu_read_topk(void *ctx, int value, int k, int32_t *ids, float *vals, char *err, size_t errlen)
+int awq_cu_topk_scratch(struct cu_ctx *c, int cols, int k, char *err, size_t errlen)
 {
-	struct cu_ctx *c = ctx;
-	int rc = check_value(c, value, 1, err, errlen);
-	if (rc)
-		return rc;
-	const int cols = c->g->values[value].cols;
-	if (c->g->values[value].kind != AWQ_V_ACT)
-		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "cuda: top-k of %s, which is not an activation",
-			       c->g->values[value].name);
-	if (k < 1 || k > AWQ_CU_TOPK_MAX || k > cols)
-		return awq_err(err, errlen, AWQ_EINVAL, "cuda: top-%d of %d columns (1..%d)", k, cols, AWQ_CU_TOPK_MAX);
-	cudaSetDevice(c->dev);
 	const size_t need = awq_cu_topk_part_bytes(cols, k < 64 ? 64 : k);
 	cudaError_t e = cudaSuccess;
 	if (c->topk_part_bytes < need) {
@@ -265,8 +253,31 @@ static int cu_read_topk(void *ctx, int value, int k, int32_t *ids, float *vals, 
 		if (e != cudaSuccess)
 			return awq_cu_fail(err, errlen, e, "allocating the top-k result");
 	}
-	e = awq_cu_topk(c->stream, awq_cu_value(c, value), cols, k, c->topk_part, c->topk_ticket, c->d_topk,
-			(float *)(c->d_topk + AWQ_CU_TOPK_MAX));
+	if (!c->d_samp && (e = cudaMalloc((void **)&c->d_samp, sizeof(*c->d_samp))) != cudaSuccess) {
+		c->d_samp = NULL;
+		return awq_cu_fail(err, errlen, e, "allocating the sampler state");
+	}
+	return 0;
+}
+
+/* The k largest of the value's first row, selected on the device (awq_cu_topk); only they come back. */
+static int cu_read_topk(void *ctx, int value, int k, int32_t *ids, float *vals, char *err, size_t errlen)
+{
+	struct cu_ctx *c = ctx;
+	int rc = check_value(c, value, 1, err, errlen);
+	if (rc)
+		return rc;
+	const int cols = c->g->values[value].cols;
+	if (c->g->values[value].kind != AWQ_V_ACT)
+		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "cuda: top-k of %s, which is not an activation",
+			       c->g->values[value].name);
+	if (k < 1 || k > AWQ_CU_TOPK_MAX || k > cols)
+		return awq_err(err, errlen, AWQ_EINVAL, "cuda: top-%d of %d columns (1..%d)", k, cols, AWQ_CU_TOPK_MAX);
+	cudaSetDevice(c->dev);
+	if ((rc = awq_cu_topk_scratch(c, cols, k, err, errlen)))
+		return rc;
+	cudaError_t e = awq_cu_topk(c->stream, awq_cu_value(c, value), cols, k, c->topk_part, c->topk_ticket, c->d_topk,
+				    (float *)(c->d_topk + AWQ_CU_TOPK_MAX));
 	if (e == cudaSuccess)
 		e = cudaStreamSynchronize(c->stream);
 	if (e != cudaSuccess)

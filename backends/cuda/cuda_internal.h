@@ -130,6 +130,7 @@ struct cu_ctx {
 	size_t topk_part_bytes;
 	unsigned *topk_ticket;
 	int32_t *topk_host, *d_topk;
+	struct awq_cu_sampling *d_samp; /* the sampled chain's state (awq_cu_chain), with the scratch above */
 	/* AWQ_CUDA_ATTN_SPAN (default 1): decode attention plans its grid for the span of the step's
 	 * positions (awq_cu_span) instead of max_ctx; attn_span: the span of the launches being made */
 	int span_on, attn_span;
@@ -175,6 +176,9 @@ void awq_cu_free_weights(struct cu_ctx *c);
 int awq_cu_prepare(struct cu_ctx *c, const struct awq_graph *g, const struct awq_prepare_opts *o, char *err,
 		   size_t errlen);
 void awq_cu_release(struct cu_ctx *c);
+/* cuda_backend.c: the top-k scratch, result and sampler state for rows of cols and k up to k
+ * (allocated at the first use, grown as needed). */
+int awq_cu_topk_scratch(struct cu_ctx *c, int cols, int k, char *err, size_t errlen);
 int awq_cu_run(struct cu_ctx *c, const struct awq_step *step, char *err, size_t errlen);
 /* The backend's decode_chain: one-token steps from captured graphs, each launched before the host
  * waits for the one before it. AWQ_EUNSUPPORTED where steps do not replay graphs (AWQ_CUDA_NO_GRAPH,

@@ -339,6 +339,8 @@ void awq_cu_release(struct cu_ctx *c)
 	free_chain(c);
 	cudaFree(c->topk_part);
 	cudaFree(c->topk_ticket);
+	cudaFree(c->d_samp);
+	c->d_samp = NULL;
 	if (c->topk_host)
 		cudaFreeHost(c->topk_host);
 	c->topk_part = NULL;

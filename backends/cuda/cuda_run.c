@@ -528,11 +528,41 @@ int awq_cu_chain(struct cu_ctx *c, struct awq_chain *ch, char *err, size_t errle
 	if (!c->use_graph || c->prof || !c->ring || c->max_tokens < 1)
 		return AWQ_EUNSUPPORTED;
 	ch->steps = 0;
+	/* sampled: after each step's graph, the draw (awq_cu_sample) overwrites the argmax the graph fed
+	 * to the next step, from the sampler state uploaded here */
+	const struct awq_chain_sample *cs = ch->sample;
+	const struct awq_graph *g = c->g;
+	struct awq_cu_feed feed = {0};
+	int cols = 0;
+	if (cs) {
+		if (g->logits_out < 0 || g->tokens_in < 0)
+			return AWQ_EUNSUPPORTED;
+		cols = g->values[g->logits_out].cols;
+		if (cs->top_k < 1 || cs->top_k > AWQ_CU_TOPK_MAX || cs->top_k >= cols)
+			return awq_err(err, errlen, AWQ_EINVAL, "cuda: sampled chain with top-k %d over %d columns", cs->top_k,
+				       cols);
+		int rc = awq_cu_topk_scratch(c, cols, cs->top_k, err, errlen);
+		if (rc)
+			return rc;
+		struct awq_cu_sampling sp = {cs->inv_t, cs->top_p, cs->min_p, cs->top_k, {0}};
+		memcpy(sp.rng, cs->rng, sizeof(sp.rng));
+		/* pageable source: staged before the call returns */
+		CK(cudaMemcpyAsync(c->d_samp, &sp, sizeof(sp), cudaMemcpyHostToDevice, c->stream), "sampler upload");
+		feed = (struct awq_cu_feed){(int32_t *)awq_cu_value(c, g->tokens_in), c->d_pos, c->d_ring, CU_RING - 1};
+	}
+#define DRAW()                                                                                                  \
+	do {                                                                                                    \
+		if (cs)                                                                                         \
+			CK(awq_cu_sample(c->stream, act(c, g->logits_out), cols, c->topk_part, c->topk_ticket,   \
+					 c->d_samp, cs->top_k, &feed),                                            \
+			   "sampling");                                                                         \
+	} while (0)
 	/* step 0 as any step (the position upload, the graphs' capture); the token is written */
 	struct awq_step st = {.n_tokens = 1, .pos = ch->pos};
 	int rc = awq_cu_run(c, &st, err, errlen);
 	if (rc)
 		return rc;
+	DRAW();
 	CK(cudaEventRecord(c->chain_ev[0], c->stream), "cudaEventRecord");
 	for (int i = 1;; i++) {
 		/* step i goes in before the host waits for step i - 1: the stream always holds a step */
@@ -542,6 +572,7 @@ int awq_cu_chain(struct cu_ctx *c, struct awq_chain *ch, char *err, size_t errle
 			if (!c->graphs[k])
 				return awq_err(err, errlen, AWQ_EINVAL, "cuda: no captured step for position %d", ch->pos + i);
 			CK(cudaGraphLaunch(c->graphs[k], c->stream), "cudaGraphLaunch");
+			DRAW();
 			CK(cudaEventRecord(c->chain_ev[i & 1], c->stream), "cudaEventRecord");
 		}
 		CK(cudaEventSynchronize(c->chain_ev[(i - 1) & 1]), "waiting for a decode step");
@@ -550,4 +581,5 @@ int awq_cu_chain(struct cu_ctx *c, struct awq_chain *ch, char *err, size_t errle
 		if ((ch->on_token && ch->on_token(ch->user, id)) || !more)
 			return 0;
 	}
+#undef DRAW
 }

@@ -120,8 +120,65 @@ static __device__ void topk_gather(Get get, int n, u64 prefix, int shift, topk_s
 	__syncthreads();
 }
 
+/* The draw of the host sampler's top-k branch (core/sampler.c: finish_probs, draw) over the k ranked
+ * candidates in val[], by one thread after the block computed each weight w[j] = exp(val[j] * inv_t -
+ * max) (the host recomputes the same expression where it needs it): top-p, min-p, renormalised
+ * probabilities as floats, then the first candidate whose running sum passes u. The sums run in the
+ * host's order, in double. Returns the candidate's rank and advances the stream. */
+static __device__ int topk_draw(const double *w, int k, const struct awq_cu_sampling &sp, unsigned long long *rng)
+{
+	double sum = 0;
+	for (int j = 0; j < k; j++)
+		sum += w[j];
+	int keep = k;
+	if (sp.top_p < 1.0f) {
+		double cum = 0;
+		int n = 0;
+		while (n < keep) {
+			cum += w[n] / sum;
+			n++;
+			if (cum >= sp.top_p)
+				break;
+		}
+		keep = n;
+	}
+	if (sp.min_p > 0) {
+		int n = 1;
+		while (n < keep && w[n] >= sp.min_p * 1.0)
+			n++;
+		keep = n;
+	}
+	sum = 0;
+	for (int j = 0; j < keep; j++)
+		sum += w[j];
+	/* xoshiro256** (core/sampler.c awq_rng_next) */
+	unsigned long long s0 = rng[0], s1 = rng[1], s2 = rng[2], s3 = rng[3];
+	const unsigned long long r = ((s1 * 5) << 7 | (s1 * 5) >> 57) * 9, t = s1 << 17;
+	s2 ^= s0;
+	s3 ^= s1;
+	s1 ^= s2;
+	s0 ^= s3;
+	s2 ^= t;
+	s3 = s3 << 45 | s3 >> 19;
+	rng[0] = s0, rng[1] = s1, rng[2] = s2, rng[3] = s3;
+	const double u = (double)(r >> 11) * (1.0 / 9007199254740992.0);
+	double cum = 0;
+	for (int j = 0; j < keep; j++) {
+		cum += (float)(w[j] / sum);
+		if (u < cum)
+			return j;
+	}
+	return keep - 1;
+}
+
+/* SAMPLE: the ranked candidates are drawn from (topk_draw with the sampler state at samp) and the
+ * token goes to the step's feed, as the argmax's would: tok[0], and ring at the position the step's
+ * argmax has already advanced *pos past (its own id there is overwritten). Otherwise they are written
+ * to ids / vals. */
+template <bool SAMPLE>
 __global__ void __launch_bounds__(TOPK_THREADS)
-	topk_kernel(const float *__restrict__ in, int cols, int k, u64 *part, unsigned *ticket, int32_t *ids, float *vals)
+	topk_kernel(const float *__restrict__ in, int cols, int k, u64 *part, unsigned *ticket, int32_t *ids, float *vals,
+		    struct awq_cu_sampling *samp, struct awq_cu_feed feed)
 {
 	__shared__ u64 keys[TOPK_SLICE];
 	__shared__ topk_smem sm;
@@ -159,17 +216,40 @@ __global__ void __launch_bounds__(TOPK_THREADS)
 	int shift;
 	topk_radix(get, m, k, sm, prefix, shift);
 	topk_gather(get, m, prefix, shift, sm, keys);
-	/* ranked: each key's place is the number of larger ones */
+	/* ranked: each key's place is the number of larger ones (after keys[0..k) they go, so keys[]
+	 * is read whole before any is overwritten: ranks into the second half) */
+	u64 *ranked = keys + AWQ_CU_TOPK_MAX;
 	for (int i = threadIdx.x; i < k; i += blockDim.x) {
 		const u64 key = keys[i];
 		int rank = 0;
 		for (int j = 0; j < k; j++)
 			rank += keys[j] > key;
-		const int col = (int)~(uint32_t)key;
-		ids[rank] = col;
-		vals[rank] = in[col];
+		ranked[rank] = key;
 	}
-	__threadfence_system(); /* ids/vals may be host memory mapped into the device */
+	__syncthreads();
+	if (!SAMPLE) {
+		for (int r = threadIdx.x; r < k; r += blockDim.x) {
+			const int col = (int)~(uint32_t)ranked[r];
+			ids[r] = col;
+			vals[r] = in[col];
+		}
+		__threadfence_system(); /* ids/vals may be host memory mapped into the device */
+		return;
+	}
+	/* the weights, one per thread, in the host's arithmetic: (double)(float v * inv_t) - max */
+	double *w = reinterpret_cast<double *>(keys + 2 * AWQ_CU_TOPK_MAX);
+	const struct awq_cu_sampling sp = *samp;
+	const double mx = (double)__fmul_rn(in[(int)~(uint32_t)ranked[0]], sp.inv_t);
+	for (int r = threadIdx.x; r < k; r += blockDim.x)
+		w[r] = exp((double)__fmul_rn(in[(int)~(uint32_t)ranked[r]], sp.inv_t) - mx);
+	__syncthreads();
+	if (threadIdx.x == 0) {
+		const int32_t id = (int32_t)~(uint32_t)ranked[topk_draw(w, k, sp, samp->rng)];
+		const int pos = *feed.pos; /* advanced by the step's argmax */
+		feed.tok[0] = id;
+		feed.ring[(pos - 1) & feed.ring_mask] = id;
+		__threadfence_system(); /* the host reads the ring after the step's event */
+	}
 }
 
 extern "C" size_t awq_cu_topk_part_bytes(int cols, int k)
@@ -183,6 +263,17 @@ extern "C" cudaError_t awq_cu_topk(cudaStream_t s, const float *in, int cols, in
 	if (k < 1 || k > AWQ_CU_TOPK_MAX || k > cols)
 		return cudaErrorInvalidValue;
 	const int nb = (cols + TOPK_SLICE - 1) / TOPK_SLICE;
-	topk_kernel<<<nb, TOPK_THREADS, 0, s>>>(in, cols, k, (u64 *)part, ticket, ids, vals);
+	topk_kernel<false><<<nb, TOPK_THREADS, 0, s>>>(in, cols, k, (u64 *)part, ticket, ids, vals, NULL,
+							 awq_cu_feed{});
+	return cudaGetLastError();
+}
+
+extern "C" cudaError_t awq_cu_sample(cudaStream_t s, const float *in, int cols, void *part, unsigned *ticket,
+				     struct awq_cu_sampling *samp, int top_k, const struct awq_cu_feed *feed)
+{
+	if (top_k < 1 || top_k > AWQ_CU_TOPK_MAX || top_k >= cols || !feed || !feed->tok)
+		return cudaErrorInvalidValue;
+	const int nb = (cols + TOPK_SLICE - 1) / TOPK_SLICE;
+	topk_kernel<true><<<nb, TOPK_THREADS, 0, s>>>(in, cols, top_k, (u64 *)part, ticket, NULL, NULL, samp, *feed);
 	return cudaGetLastError();
 }

@@ -729,7 +729,7 @@ int vk_chain(void *ctx, struct awq_chain *ch, char *err, size_t errlen)
 	struct vk_ctx *c = ctx;
 	if (!c->g)
 		return awq_err(err, errlen, AWQ_EINVAL, "run before prepare");
-	if (!c->chain_set || c->profile || c->max_tokens < 1)
+	if (!c->chain_set || c->profile || c->max_tokens < 1 || ch->sample) /* sampled: the core's steps */
 		return AWQ_EUNSUPPORTED;
 	if (ch->pos < 0 || ch->n < 1 || ch->pos + ch->n > c->max_ctx)
 		return awq_err(err, errlen, AWQ_ETOOBIG, "a chain of %d steps at position %d exceeds the context of %d",

@@ -1246,6 +1246,94 @@ static void test_topk(int cols, int k, int mode)
 	free(want);
 }
 
+/* awq_cu_sample against the host sampler (awq_sampler_sample on the same row, the same stream): the
+ * same token for every draw, over temperatures, top-k, top-p and min-p, on rows of a Qwen vocabulary
+ * (peaked as a model's, flat, and with ties), written to the feed's token and to the ring slot before
+ * the position; the device's stream ends where the host's does. */
+static int topk_quick; /* AWQ_TEST_TOPK_ONLY=2: fewer cases, for the sanitizer's racecheck */
+
+static void test_sample(int cols)
+{
+	static const struct {
+		float t, p, minp;
+		int k;
+	} cfg[] = {{0.8f, 0.95f, 0.05f, 40}, {0.6f, 0.95f, 0, 20}, {1.0f, 1.0f, 0, 1}, {1.5f, 0.5f, 0.01f, 256},
+		   {0.1f, 0.9f, 0, 64}, {2.5f, 1.0f, 0.2f, 100}};
+	float *h = malloc((size_t)cols * 4), *w = malloc((size_t)cols * 4);
+	float *d = dmalloc((size_t)cols * 4);
+	void *part = dmalloc(awq_cu_topk_part_bytes(cols, AWQ_CU_TOPK_MAX));
+	unsigned *ticket = dmalloc(4);
+	struct awq_cu_sampling *ds = dmalloc(sizeof(*ds));
+	int32_t *dtok = dmalloc(4), *dring = dmalloc(64 * 4);
+	int *dpos = dmalloc(4);
+	cudaMemset(ticket, 0, 4);
+	int draws = 0, diff = 0, bad_feed = 0, err = 0;
+	for (size_t c = 0; c < sizeof(cfg) / sizeof(cfg[0]); c++) {
+		struct awq_sampler_opts o;
+		struct awq_sampler smp;
+		char e[256];
+		awq_sampler_opts_default(&o);
+		o.temperature = cfg[c].t, o.top_p = cfg[c].p, o.min_p = cfg[c].minp, o.top_k = cfg[c].k, o.seed = 100 + c;
+		if (awq_sampler_init(&smp, &o, cols, e, sizeof(e))) {
+			printf("FAIL: sampler: %s\n", e);
+			fails++;
+			return;
+		}
+		struct awq_cu_sampling sp = {1.0f / o.temperature, o.top_p, o.min_p, o.top_k, {0}};
+		memcpy(sp.rng, smp.rng, sizeof(sp.rng));
+		cudaMemcpy(ds, &sp, sizeof(sp), cudaMemcpyHostToDevice);
+		for (int it = 0; it < (topk_quick ? 3 : 60); it++) {
+			const int shape = it % 3;
+			for (int i = 0; i < cols; i++) {
+				const double u = urand(0, 1);
+				h[i] = shape == 0   ? (float)(30 * u * u * u * u * u * u - 8)
+				       : shape == 1 ? (float)(2 * u)
+						    : (float)(int)(u * 16) * 0.5f;
+			}
+			memcpy(w, h, (size_t)cols * 4);
+			const int32_t want = awq_sampler_sample(&smp, w, NULL, 0);
+			const int pos = 1000 + it; /* as after the step's argmax advanced it */
+			cudaMemcpy(d, h, (size_t)cols * 4, cudaMemcpyHostToDevice);
+			cudaMemcpy(dpos, &pos, 4, cudaMemcpyHostToDevice);
+			cudaMemset(dtok, 0xff, 4);
+			cudaMemset(dring, 0xff, 64 * 4);
+			struct awq_cu_feed feed = {dtok, dpos, dring, 63};
+			cudaError_t ce = awq_cu_sample(0, d, cols, part, ticket, ds, o.top_k, &feed);
+			if (ce == cudaSuccess)
+				ce = cudaDeviceSynchronize();
+			int32_t tok = -1, ring[64];
+			cudaMemcpy(&tok, dtok, 4, cudaMemcpyDeviceToHost);
+			cudaMemcpy(ring, dring, sizeof(ring), cudaMemcpyDeviceToHost);
+			err += ce != cudaSuccess;
+			diff += tok != want;
+			bad_feed += ring[(pos - 1) & 63] != tok;
+			draws++;
+		}
+		cudaMemcpy(&sp, ds, sizeof(sp), cudaMemcpyDeviceToHost);
+		if (memcmp(sp.rng, smp.rng, sizeof(sp.rng))) {
+			printf("FAIL: sample T %g k %d: the device's random stream is not where the host's is\n", o.temperature,
+			       o.top_k);
+			fails++;
+		}
+		awq_sampler_free(&smp);
+	}
+	if (err || diff || bad_feed) {
+		printf("FAIL: sample cols %d: %d of %d draws differ from the host's, %d ring slots wrong, %d launch errors\n",
+		       cols, diff, draws, bad_feed, err);
+		fails++;
+	} else {
+		printf("ok: sample cols %d: %d draws as the host's\n", cols, draws);
+	}
+	struct awq_cu_feed none = {0};
+	if (awq_cu_sample(0, d, cols, part, ticket, ds, 0, &none) != cudaErrorInvalidValue ||
+	    awq_cu_sample(0, d, 10, part, ticket, ds, 10, &none) != cudaErrorInvalidValue) {
+		printf("FAIL: sample accepted top-k 0 or top-k >= cols\n");
+		fails++;
+	}
+	cudaFree(d), cudaFree(part), cudaFree(ticket), cudaFree(ds), cudaFree(dtok), cudaFree(dring), cudaFree(dpos);
+	free(h), free(w);
+}
+
 int main(void)
 {
 	int ndev = 0;
@@ -1261,16 +1349,27 @@ int main(void)
 	cc_major = p.major;
 	sm_count = p.multiProcessorCount;
 	{
+		const char *only = getenv("AWQ_TEST_TOPK_ONLY"); /* the sanitizer runs of these cases alone */
+		topk_quick = only && only[0] == '2';
 		/* one slice, slices of at most k columns, a partial last slice, a Qwen vocabulary */
 		const int tk[][2] = {{1, 1}, {7, 7}, {100, 40}, {4096, 256}, {4097, 40}, {5000, 256}, {8193, 1},
 				     {32000, 40}, {151936, 40}, {151936, 256}, {151936, 1}, {128256, 64}};
 		for (size_t i = 0; i < sizeof(tk) / sizeof(tk[0]); i++)
 			for (int mode = 0; mode < 4; mode++)
-				test_topk(tk[i][0], tk[i][1], mode);
+				if (!topk_quick || tk[i][0] <= 10000)
+					test_topk(tk[i][0], tk[i][1], mode);
+		if (!topk_quick)
+			test_sample(151936);
+		test_sample(32000);
+		test_sample(1000);
 		if (awq_cu_topk(0, NULL, 10, 11, NULL, NULL, NULL, NULL) != cudaErrorInvalidValue ||
 		    awq_cu_topk(0, NULL, 1000, AWQ_CU_TOPK_MAX + 1, NULL, NULL, NULL, NULL) != cudaErrorInvalidValue) {
 			printf("FAIL: topk accepted k > cols or k > %d\n", AWQ_CU_TOPK_MAX);
 			fails++;
+		}
+		if (only && (only[0] == '1' || only[0] == '2')) {
+			printf("%s: %d failure(s) (top-k and sampling cases only)\n", fails ? "FAIL" : "PASS", fails);
+			return fails ? 1 : 0;
 		}
 	}
 	static const int r_small[] = {1, 2, 3, 4, 5, 8, 9, 64, 130};

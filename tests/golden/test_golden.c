@@ -331,6 +331,97 @@ static int check_topk(awq_session *s, const struct golden *g, char *err, size_t 
 	return fails;
 }
 
+static int sampler_for(struct awq_sampler *smp, int V, char *err, size_t errlen)
+{
+	struct awq_sampler_opts o;
+	awq_sampler_opts_default(&o);
+	o.temperature = 0.9f, o.top_k = V > 40 ? 40 : V - 1, o.top_p = 0.9f, o.min_p = 0.02f, o.seed = 7;
+	return awq_sampler_init(smp, &o, V, err, errlen);
+}
+
+/* Sampled decoding as one run (awq_session_decode_sampled: on CUDA drawn on the device in one chain)
+ * equals the same draws made on the host from each step's top-k, one step at a time, token for token,
+ * with the random stream in the same place after; stopped half way and resumed from its last token it
+ * gives the same tokens again. Samplers it cannot take are refused before any step. Returns the
+ * number of failures. */
+static int check_sampled(awq_session *s, const struct golden *g, char *err, size_t errlen)
+{
+	const int h = g->T / 2, k = g->T - h < 256 ? g->T - h : 256;
+	int32_t ref[256], ids[AWQ_TOPK_MAX], first = 0, t;
+	float vals[AWQ_TOPK_MAX];
+	struct awq_sampler a = {0}, b = {0}, c = {0};
+	struct chain_rec ra = {.stop_at = -1}, rb = {.stop_at = k / 2 > 0 ? k / 2 : 1}, rc2 = {.stop_at = -1};
+	int steps = 0, fails = 0;
+	if (k < 2 || g->V < 3)
+		return 0;
+	if (sampler_for(&a, g->V, err, errlen) || sampler_for(&b, g->V, err, errlen) || sampler_for(&c, g->V, err, errlen))
+		goto failed;
+	/* the reference: the prefill's top-k, then each step's, drawn on the host */
+	if (awq_session_eval_topk(s, g->tokens, h, 0, a.o.top_k, ids, vals, err, errlen))
+		goto failed;
+	first = t = awq_sampler_sample_topk(&a, ids, vals, a.o.top_k);
+	awq_sampler_sample_topk(&b, ids, vals, b.o.top_k);
+	awq_sampler_sample_topk(&c, ids, vals, c.o.top_k);
+	for (int i = 0; i < k; i++) {
+		if (awq_session_eval_topk(s, &t, 1, h + i, a.o.top_k, ids, vals, err, errlen))
+			goto failed;
+		ref[i] = t = awq_sampler_sample_topk(&a, ids, vals, a.o.top_k);
+	}
+	if (awq_session_decode_sampled(s, &b, first, h, k, chain_take, &ra, &steps, err, errlen))
+		goto failed;
+	if (steps != k || ra.n != k || memcmp(ra.ids, ref, (size_t)k * sizeof(int32_t)) || memcmp(a.rng, b.rng, sizeof(a.rng))) {
+		fprintf(stderr, "FAIL: sampled run of %d steps (%d delivered) differs from the host's draws%s\n", k, steps,
+			memcmp(a.rng, b.rng, sizeof(a.rng)) ? " (random stream elsewhere)" : "");
+		fails++;
+	}
+	if (awq_session_decode_sampled(s, &c, first, h, k, chain_take, &rb, &steps, err, errlen))
+		goto failed;
+	if (steps != rb.stop_at || rb.n != rb.stop_at) {
+		fprintf(stderr, "FAIL: a sampled run asked to stop after %d tokens delivered %d\n", rb.stop_at, steps);
+		fails++;
+		goto out;
+	}
+	if (awq_session_decode_sampled(s, &c, rb.ids[rb.n - 1], h + rb.n, k - rb.n, chain_take, &rc2, &steps, err, errlen))
+		goto failed;
+	if (rc2.n != k - rb.n || memcmp(rb.ids, ref, (size_t)rb.n * sizeof(int32_t)) ||
+	    memcmp(rc2.ids, ref + rb.n, (size_t)rc2.n * sizeof(int32_t)) || memcmp(a.rng, c.rng, sizeof(a.rng))) {
+		fprintf(stderr, "FAIL: a sampled run stopped after %d tokens and resumed differs from the host's draws\n",
+			rb.n);
+		fails++;
+	}
+	{ /* refused: greedy, a repetition penalty, top-k off */
+		struct awq_sampler bad;
+		char e2[AWQ_ERRLEN] = "";
+		int refused = 0;
+		for (int v = 0; v < 3; v++) {
+			if (sampler_for(&bad, g->V, err, errlen))
+				goto failed;
+			if (v == 0)
+				bad.o.temperature = 0;
+			else if (v == 1)
+				bad.o.repeat_penalty = 1.1f;
+			else
+				bad.o.top_k = 0;
+			refused += awq_session_decode_sampled(s, &bad, first, h, 2, chain_take, &rc2, &steps, e2, sizeof(e2)) ==
+					   AWQ_EINVAL && e2[0] && steps == 0;
+			awq_sampler_free(&bad);
+		}
+		if (refused != 3) {
+			fprintf(stderr, "FAIL: %d of 3 samplers sampled decoding cannot take were refused\n", refused);
+			fails++;
+		}
+	}
+out:
+	awq_sampler_free(&a);
+	awq_sampler_free(&b);
+	awq_sampler_free(&c);
+	return fails;
+failed:
+	fprintf(stderr, "FAIL: sampled run: %s\n", err);
+	fails++;
+	goto out;
+}
+
 static int run_model(const char *dir, const char *backend, int scalar, struct golden *g)
 {
 	char err[AWQ_ERRLEN];
@@ -364,7 +455,7 @@ static int run_model(const char *dir, const char *backend, int scalar, struct go
 		fprintf(stderr, "FAIL: %s\n", err);
 	else
 		fails = compare(g, pre, dec, split, next, worst) + check_chain(s, g, err, sizeof(err)) +
-			check_topk(s, g, err, sizeof(err));
+			check_topk(s, g, err, sizeof(err)) + check_sampled(s, g, err, sizeof(err));
 	struct awq_session_info si;
 	if (!awq_session_get_info(s, &si))
 		printf("%s on %s (%s): %d tokens; max diff / bound: prefill %.3g, decode %.3g, split %.3g, between passes %.3g (tol %.3g, atol %.3g): %s\n",

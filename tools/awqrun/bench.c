@@ -139,23 +139,14 @@ static int time_decode(awq_session *s, int32_t first, int pos0, int n, double *s
 	return rc;
 }
 
-/* n sampled steps (bench --sample), as `awqrun run` samples with top-k and no repetition penalty:
- * each step's top-k candidates read back (awq_session_eval_topk) and the token drawn on the host. */
+/* n sampled steps (bench --sample), as `awqrun run` samples with top-k and no repetition penalty
+ * (awq_session_decode_sampled: drawn on the device in one chain where the backend can, else each
+ * step's top-k read back and drawn on the host); timed to the last token's arrival. */
 static int time_decode_sampled(awq_session *s, struct awq_sampler *smp, int32_t first, int pos0, int n,
 			       double *secs, char *err, size_t errlen)
 {
-	int32_t ids[AWQ_TOPK_MAX];
-	float vals[AWQ_TOPK_MAX];
-	const int k = smp->o.top_k;
-	int rc = 0;
 	double t0 = awq_now_s();
-	for (int i = 0; i < n && !rc; i++) {
-		rc = awq_session_eval_topk(s, &first, 1, pos0 + i, k, ids, vals, err, errlen);
-		if (!rc && (first = awq_sampler_sample_topk(smp, ids, vals, k)) < 0) {
-			rc = AWQ_EINVAL;
-			snprintf(err, errlen, "the sampler refused %d candidates", k);
-		}
-	}
+	int rc = awq_session_decode_sampled(s, smp, first, pos0, n, NULL, NULL, NULL, err, errlen);
 	*secs = awq_now_s() - t0;
 	return rc;
 }

@@ -371,13 +371,19 @@ static int generate(struct gen *g, const struct run_opts *o, int prompt_tokens, 
 		return 0;
 	awq_detok_init(&r.d, g->tok, 1);
 	double t1 = awq_now_s();
-	if (g->greedy_on_device) {
+	if (g->greedy_on_device || g->sample_topk) {
+		/* the first token from the prefill's argmax or top-k, then the rest as one run */
+		if (g->sample_topk)
+			next = sample_next(g);
 		if (!take(&r, next)) {
 			/* the steps left: each evaluates the last token taken at the next position */
 			int n = g->ctx - g->n_past;
 			if (o->n_predict >= 0 && o->n_predict - r.produced < n)
 				n = o->n_predict - r.produced;
-			rc = awq_session_decode_greedy(g->sess, next, g->n_past, n, take_chained, &r, NULL, err, errlen);
+			rc = g->greedy_on_device
+				     ? awq_session_decode_greedy(g->sess, next, g->n_past, n, take_chained, &r, NULL, err, errlen)
+				     : awq_session_decode_sampled(g->sess, &g->sampler, next, g->n_past, n, take_chained, &r,
+								  NULL, err, errlen);
 		}
 	} else {
 		while (!take(&r, sample_next(g))) {
