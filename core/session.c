@@ -251,35 +251,52 @@ int awq_session_eval_topk(awq_session *s, const int32_t *tokens, int n, int pos,
 	return 0;
 }
 
-int awq_session_decode_greedy(awq_session *s, int32_t first, int pos, int n, int (*on_token)(void *user, int32_t id),
-			      void *user, int *steps, char *err, size_t errlen)
+/* What every decode run checks before its first step: a step count, the positions, the first token. */
+static int decode_args_ok(const awq_session *s, int32_t first, int pos, int n, char *err, size_t errlen)
 {
 	const struct awq_config *c = &s->model->cfg;
-	int done = 0, rc = 0;
-	if (steps)
-		*steps = 0;
 	if (n <= 0)
 		return awq_err(err, errlen, AWQ_EINVAL, "nothing to decode (%d steps)", n);
-	if (s->graph.argmax_out < 0)
-		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "this model's graph has no argmax output");
 	if (pos < 0 || (long long)pos + n > s->max_ctx)
 		return awq_err(err, errlen, AWQ_ETOOBIG,
 			       "positions %d..%d exceed the context of %d tokens (raise --ctx or decode fewer)", pos,
 			       pos + n - 1, s->max_ctx);
 	if (first < 0 || first >= c->vocab)
 		return awq_err(err, errlen, AWQ_EINVAL, "token id %d is outside the vocabulary (%d)", first, c->vocab);
-	/* the backend's chain where it has one (AWQ_DECODE_CHAIN=0: the steps one by one, for A/B runs) */
-	if (s->ops->decode_chain && awq_env_int("AWQ_DECODE_CHAIN", 1, 0, 1)) {
-		struct awq_chain ch = {.pos = pos, .n = n, .on_token = on_token, .user = user};
-		rc = s->ops->write_value(s->ctx, s->graph.tokens_in, &first, 1, err, errlen);
-		if (!rc)
-			rc = s->ops->decode_chain(s->ctx, &ch, err, errlen);
-		if (rc != AWQ_EUNSUPPORTED) {
-			if (steps)
-				*steps = ch.steps;
-			return rc;
-		}
+	return 0;
+}
+
+/* The backend's chain where it has one (AWQ_DECODE_CHAIN=0: none, for A/B runs); AWQ_EUNSUPPORTED,
+ * with err cleared, where the core runs the steps itself. */
+static int backend_chain(awq_session *s, int32_t first, struct awq_chain *ch, char *err, size_t errlen)
+{
+	if (!s->ops->decode_chain || !awq_env_int("AWQ_DECODE_CHAIN", 1, 0, 1))
+		return AWQ_EUNSUPPORTED;
+	int rc = s->ops->write_value(s->ctx, s->graph.tokens_in, &first, 1, err, errlen);
+	if (!rc)
+		rc = s->ops->decode_chain(s->ctx, ch, err, errlen);
+	if (rc == AWQ_EUNSUPPORTED && errlen)
+		err[0] = 0;
+	return rc;
+}
+
+int awq_session_decode_greedy(awq_session *s, int32_t first, int pos, int n, int (*on_token)(void *user, int32_t id),
+			      void *user, int *steps, char *err, size_t errlen)
+{
+	int done = 0, rc;
+	if (steps)
+		*steps = 0;
+	if (s->graph.argmax_out < 0)
+		return awq_err(err, errlen, AWQ_EUNSUPPORTED, "this model's graph has no argmax output");
+	if ((rc = decode_args_ok(s, first, pos, n, err, errlen)))
+		return rc;
+	struct awq_chain ch = {.pos = pos, .n = n, .on_token = on_token, .user = user};
+	if ((rc = backend_chain(s, first, &ch, err, errlen)) != AWQ_EUNSUPPORTED) {
+		if (steps)
+			*steps = ch.steps;
+		return rc;
 	}
+	rc = 0;
 	for (int32_t tok = first; done < n;) {
 		if ((rc = awq_session_eval_greedy(s, &tok, 1, pos + done, &tok, err, errlen)))
 			break;
@@ -295,43 +312,30 @@ int awq_session_decode_greedy(awq_session *s, int32_t first, int pos, int n, int
 int awq_session_decode_sampled(awq_session *s, struct awq_sampler *smp, int32_t first, int pos, int n,
 			       int (*on_token)(void *user, int32_t id), void *user, int *steps, char *err, size_t errlen)
 {
-	const struct awq_config *c = &s->model->cfg;
-	int done = 0, rc = 0;
+	int done = 0, rc;
 	if (steps)
 		*steps = 0;
-	if (n <= 0)
-		return awq_err(err, errlen, AWQ_EINVAL, "nothing to decode (%d steps)", n);
-	if (!smp || !awq_sampler_topk_only(smp) || smp->vocab != c->vocab)
+	if (!smp || !awq_sampler_topk_only(smp) || smp->vocab != s->model->cfg.vocab)
 		return awq_err(err, errlen, AWQ_EINVAL,
 			       "sampled decoding takes top-k sampling (temperature > 0, top-k 1..%d below the vocabulary) "
 			       "without a repetition penalty, over the model's vocabulary",
 			       AWQ_TOPK_MAX);
-	if (pos < 0 || (long long)pos + n > s->max_ctx)
-		return awq_err(err, errlen, AWQ_ETOOBIG,
-			       "positions %d..%d exceed the context of %d tokens (raise --ctx or decode fewer)", pos,
-			       pos + n - 1, s->max_ctx);
-	if (first < 0 || first >= c->vocab)
-		return awq_err(err, errlen, AWQ_EINVAL, "token id %d is outside the vocabulary (%d)", first, c->vocab);
+	if ((rc = decode_args_ok(s, first, pos, n, err, errlen)))
+		return rc;
 	const int k = smp->o.top_k;
-	if (s->ops->decode_chain && s->graph.argmax_out >= 0 && awq_env_int("AWQ_DECODE_CHAIN", 1, 0, 1)) {
-		struct awq_chain_sample cs = {.inv_t = 1.0f / smp->o.temperature, .top_p = smp->o.top_p,
-					      .min_p = smp->o.min_p, .top_k = k};
-		memcpy(cs.rng, smp->rng, sizeof(cs.rng));
-		struct awq_chain ch = {.pos = pos, .n = n, .on_token = on_token, .user = user, .sample = &cs};
-		rc = s->ops->write_value(s->ctx, s->graph.tokens_in, &first, 1, err, errlen);
-		if (!rc)
-			rc = s->ops->decode_chain(s->ctx, &ch, err, errlen);
-		if (rc != AWQ_EUNSUPPORTED) {
-			/* one draw per token delivered: the host's stream continues where they end */
-			for (int i = 0; i < ch.steps; i++)
-				awq_rng_next(smp->rng);
-			if (steps)
-				*steps = ch.steps;
-			return rc;
-		}
-		if (errlen)
-			err[0] = 0;
+	struct awq_chain_sample cs = {
+		.inv_t = 1.0f / smp->o.temperature, .top_p = smp->o.top_p, .min_p = smp->o.min_p, .top_k = k};
+	memcpy(cs.rng, smp->rng, sizeof(cs.rng));
+	struct awq_chain ch = {.pos = pos, .n = n, .on_token = on_token, .user = user, .sample = &cs};
+	if (s->graph.argmax_out >= 0 && (rc = backend_chain(s, first, &ch, err, errlen)) != AWQ_EUNSUPPORTED) {
+		/* one draw per token delivered: the host's stream continues where they end */
+		for (int i = 0; i < ch.steps; i++)
+			awq_rng_next(smp->rng);
+		if (steps)
+			*steps = ch.steps;
+		return rc;
 	}
+	rc = 0;
 	int32_t ids[AWQ_TOPK_MAX];
 	float vals[AWQ_TOPK_MAX];
 	for (int32_t tok = first; done < n;) {
