@@ -39,7 +39,14 @@ seed) # sampling repeats with a seed; stop strings cut the output
 	b=$($AWQRUN run -m "$GEN" -p "Hello" --temp 1.0 --top-k 50 --top-p 0.9 --min-p 0.01 --repeat-penalty 1.1 \
 		--seed 123 -n 16 --backend cpu --print-token-ids 2>&1 | grep "generated ids") || exit 1
 	[ "$a" = "$b" ] || { echo "FAIL: same seed, different tokens: $a / $b"; exit 1; }
-	echo "ok: $a" ;;
+	echo "ok: $a"
+	# top-k without a penalty: sampled from each step's top-k (awq_session_decode_sampled)
+	c=$($AWQRUN run -m "$GEN" -p "Hello" --temp 0.8 --top-k 40 --seed 123 -n 16 --backend cpu --print-token-ids 2>&1 |
+		grep "generated ids") || exit 1
+	d=$($AWQRUN run -m "$GEN" -p "Hello" --temp 0.8 --top-k 40 --seed 123 -n 16 --backend cpu --print-token-ids 2>&1 |
+		grep "generated ids") || exit 1
+	[ "$c" = "$d" ] && [ "$(echo "$c" | wc -w)" -eq 18 ] || { echo "FAIL: top-k sampling: $c / $d"; exit 1; }
+	echo "ok: $c" ;;
 stop) # a stop string ends the output just before it
 	full=$($AWQRUN run -m "$GEN" -p "Why is the sky blue?" --no-think --temp 0 -n 24 --backend cpu 2>/dev/null) || exit 1
 	cut=$($AWQRUN run -m "$GEN" -p "Why is the sky blue?" --no-think --temp 0 -n 24 --backend cpu --stop ber \
@@ -51,7 +58,12 @@ interactive) # two turns on one KV cache
 	printf 'Hi\nAnd then?\n\n' | $AWQRUN run -m "$GEN" -i --no-think --temp 0 -n 6 --backend cpu >"$out" 2>&1 ||
 		{ cat "$out"; exit 1; }
 	cat "$out"
-	grep -Eq 'generated 12 tokens' "$out" || { echo "FAIL: want 12 generated tokens over two turns"; exit 1; } ;;
+	grep -Eq 'generated 12 tokens' "$out" || { echo "FAIL: want 12 generated tokens over two turns"; exit 1; }
+	# sampled (top-k, no penalty: each reply's steps as one sampled run)
+	printf 'Hi\nAnd then?\n\n' | $AWQRUN run -m "$GEN" -i --no-think --temp 0.8 --seed 3 -n 6 --backend cpu >"$out" 2>&1 ||
+		{ cat "$out"; exit 1; }
+	cat "$out"
+	grep -Eq 'generated 12 tokens' "$out" || { echo "FAIL: want 12 sampled tokens over two turns"; exit 1; } ;;
 err_no_tokenizer)
 	expect_fail 'tokenizer.json: missing' $AWQRUN run -m "$DATA/golden/qwen3-bf16" -p hi ;;
 err_bad_json)
