@@ -365,6 +365,80 @@ int32_t awq_sampler_sample_topk(struct awq_sampler *s, const int32_t *ids, const
 	return ids[draw(s, keep)];
 }
 
+/* The candidates a draw looks at: the best one when greedy, else top_k (0: the whole row). */
+static int draw_k(const struct awq_sampler *s)
+{
+	if (s->o.temperature == 0)
+		return 1;
+	return s->o.top_k >= 1 && s->o.top_k < s->vocab ? s->o.top_k : 0;
+}
+
+int awq_sampler_candidates_needed(const struct awq_sampler *s)
+{
+	const int k = draw_k(s);
+	if (!k)
+		return 0;
+	if (s->o.repeat_penalty == 1.0f)
+		return k <= AWQ_TOPK_MAX ? k : 0;
+	/* a penalty lowers only the history's logits; raising them (< 1) could bring any token in */
+	if (s->o.repeat_penalty < 1.0f || s->o.repeat_last_n <= 0)
+		return 0;
+	const long n = (long)k + s->o.repeat_last_n;
+	return n <= AWQ_TOPK_MAX && n <= s->vocab ? (int)n : 0;
+}
+
+/* a candidate: its logit after the penalty, its id */
+struct cand {
+	float v;
+	int32_t id;
+};
+
+static int by_cand(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+	if (x->v != y->v)
+		return x->v > y->v ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int32_t awq_sampler_sample_candidates(struct awq_sampler *s, const int32_t *ids, const float *vals, int n,
+				      const int32_t *history, int n_history)
+{
+	const int k = draw_k(s);
+	if (!ids || !vals || n < 1 || n > AWQ_TOPK_MAX || n != awq_sampler_candidates_needed(s))
+		return -1;
+	if (s->o.repeat_penalty == 1.0f)
+		return s->o.temperature == 0 ? ids[0] : awq_sampler_sample_topk(s, ids, vals, k);
+	if (s->o.repeat_last_n > 0 && n_history > s->o.repeat_last_n) {
+		history += n_history - s->o.repeat_last_n;
+		n_history = s->o.repeat_last_n;
+	}
+	/* The penalised row's top-k is among the raw row's best top_k + (distinct tokens of the window):
+	 * a token outside them has that many above it, of which at most the window's others drop. With
+	 * the penalty applied to the candidates in the history (each once, as awq_sampler_apply_penalty
+	 * applies it), their best top_k in the sampler's order are the penalised row's top-k. */
+	struct cand c[AWQ_TOPK_MAX];
+	for (int i = 0; i < n; i++) {
+		float v = vals[i];
+		for (int j = 0; j < n_history; j++)
+			if (history[j] == ids[i]) {
+				v = v > 0 ? v / s->o.repeat_penalty : v * s->o.repeat_penalty;
+				break;
+			}
+		c[i] = (struct cand){v, ids[i]};
+	}
+	qsort(c, (size_t)n, sizeof(c[0]), by_cand);
+	if (s->o.temperature == 0) /* the penalised row's argmax: its first best, as argmax takes it */
+		return c[0].id;
+	int32_t kid[AWQ_TOPK_MAX];
+	float kv[AWQ_TOPK_MAX];
+	for (int i = 0; i < k; i++) {
+		kid[i] = c[i].id;
+		kv[i] = c[i].v;
+	}
+	return awq_sampler_sample_topk(s, kid, kv, k);
+}
+
 int32_t awq_sampler_sample(struct awq_sampler *s, float *logits, const int32_t *history, int n_history)
 {
 	int n = n_history;

@@ -159,6 +159,20 @@ int32_t awq_sampler_sample(struct awq_sampler *s, float *logits, const int32_t *
  * where no repetition penalty applies (repeat_penalty 1). Temperature 0 returns ids[0]. -1 when k
  * is not the options' top_k. */
 int32_t awq_sampler_sample_topk(struct awq_sampler *s, const int32_t *ids, const float *vals, int k);
+/* Top-k sampling (or greedy: k = 1) with a repetition penalty of 1 or more needs only the row's best
+ * k + repeat_last_n logits (a penalty lowers only the window's logits, at most repeat_last_n distinct
+ * ones, so no token outside them reaches the penalised top-k): the candidates to ask
+ * awq_session_eval_topk for, or 0 where the whole row is needed (top-k off, a penalty below 1, a
+ * window of the whole history, or more than AWQ_TOPK_MAX). Without a penalty: k. */
+int awq_sampler_candidates_needed(const struct awq_sampler *s);
+/* Pick the next token from those candidates (ids and vals as awq_session_eval_topk returns them, n
+ * = awq_sampler_candidates_needed): the penalty applied to the ones in the history's window, their
+ * best k drawn from as awq_sampler_sample_topk draws (greedy: the best). The same token
+ * awq_sampler_sample picks from the row with the same history and stream. -1 when n is not what the
+ * sampler needs. */
+int32_t awq_sampler_sample_candidates(struct awq_sampler *s, const int32_t *ids, const float *vals, int n,
+				      const int32_t *history, int n_history);
+
 /* Whether awq_session_decode_sampled takes this sampler: top-k sampling (temperature > 0, top_k in
  * 1..AWQ_TOPK_MAX and below the vocabulary) without a repetition penalty. */
 int awq_sampler_topk_only(const struct awq_sampler *s);

@@ -237,6 +237,77 @@ int main(void)
 		awq_sampler_free(&sc);
 	}
 
+	/* with a repetition penalty (>= 1) the row's best top_k + repeat_last_n are enough: drawing from
+	 * them (awq_sampler_sample_candidates) picks what awq_sampler_sample picks from the row, greedy
+	 * too, with histories that hit the row's best tokens, repeat, and run past the window */
+	{
+		enum { NV = 3000, STEPS = 150, NH = 100 };
+		static float row[NV], copy[NV];
+		const float pens[] = {1.0f, 1.1f, 1.5f, 3.0f}, temps[] = {0, 0.8f, 1.3f};
+		const int ks[] = {1, 20, 40}, windows[] = {16, 64};
+		int cases = 0, diff = 0, refused = 0;
+		for (int pi = 0; pi < 4; pi++)
+			for (int ti = 0; ti < 3; ti++)
+				for (int ki = 0; ki < 3; ki++)
+					for (int wi = 0; wi < 2; wi++) {
+						struct awq_sampler sa = make(temps[ti], ks[ki], 0.9f, 0.02f, NV, 5 + ki);
+						struct awq_sampler sb = make(temps[ti], ks[ki], 0.9f, 0.02f, NV, 5 + ki);
+						sa.o.repeat_penalty = sb.o.repeat_penalty = pens[pi];
+						sa.o.repeat_last_n = sb.o.repeat_last_n = windows[wi];
+						const int n = awq_sampler_candidates_needed(&sb);
+						int32_t ids[AWQ_TOPK_MAX], hist[NH];
+						float vals[AWQ_TOPK_MAX];
+						for (int step = 0; step < STEPS; step++) {
+							for (int i = 0; i < NV; i++) {
+								uint64_t r = awq_rng_next(rs);
+								/* ties around 0; spread; all below 0 (the penalty multiplies) */
+								row[i] = step % 3 == 0	 ? (float)(r % 48) * 0.25f - 6.0f
+									 : step % 3 == 1 ? (float)((double)(r >> 11) / 9007199254740992.0 * 24 - 12)
+											 : (float)(r % 64) * 0.125f - 20.0f;
+							}
+							/* half the history among the row's best tokens */
+							int32_t top[64];
+							awq_topk_select(row, NV, 64, top);
+							for (int j = 0; j < NH; j++) {
+								uint64_t r = awq_rng_next(rs);
+								hist[j] = r % 2 ? top[(r >> 8) % 64] : (int32_t)((r >> 8) % NV);
+							}
+							memcpy(copy, row, sizeof(row));
+							int32_t x = awq_sampler_sample(&sa, copy, hist, NH), y = -1;
+							if (n > 0) {
+								awq_topk_select(row, NV, n, ids);
+								for (int i = 0; i < n; i++)
+									vals[i] = row[ids[i]];
+								y = awq_sampler_sample_candidates(&sb, ids, vals, n, hist, NH);
+							}
+							diff += x != y;
+							refused += n <= 0;
+							cases++;
+						}
+						awq_sampler_free(&sa);
+						awq_sampler_free(&sb);
+					}
+		CHECK(!diff && !refused, "penalised candidates: %d of %d picks differ from the whole row's (%d refused)", diff,
+		      cases, refused);
+		/* the whole row is needed: a penalty below 1, a window of all the history, top-k off, too many */
+		struct awq_sampler sc = make(0.8f, 40, 1, 0, NV, 1);
+		sc.o.repeat_penalty = 0.9f;
+		int bad = awq_sampler_candidates_needed(&sc) != 0;
+		sc.o.repeat_penalty = 1.1f, sc.o.repeat_last_n = 0;
+		bad += awq_sampler_candidates_needed(&sc) != 0;
+		sc.o.repeat_last_n = 64, sc.o.top_k = 0;
+		bad += awq_sampler_candidates_needed(&sc) != 0;
+		sc.o.top_k = 200;
+		bad += awq_sampler_candidates_needed(&sc) != 0;
+		sc.o.top_k = 40;
+		bad += awq_sampler_candidates_needed(&sc) != 104;
+		int32_t ids[104] = {0};
+		float vals[104] = {0};
+		bad += awq_sampler_sample_candidates(&sc, ids, vals, 103, NULL, 0) != -1;
+		CHECK(!bad, "candidates needed: %d wrong answers", bad);
+		awq_sampler_free(&sc);
+	}
+
 	/* a fixed seed gives a fixed stream (xoshiro256** seeded by splitmix64) */
 	uint64_t st[4];
 	awq_rng_seed(st, 0);

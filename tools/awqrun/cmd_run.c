@@ -41,9 +41,11 @@ struct gen {
 	int32_t *hist; /* every token in the context; hist[0..n_past) are in the KV cache */
 	int n_hist, n_past, cap;
 	float *logits;
-	/* top-k sampling without a repetition penalty needs only the top_k best logits of a row
-	 * (awq_session_eval_topk: selected on the device where the backend can): sample_topk = top_k */
-	int sample_topk;
+	/* top-k sampling (or greedy with a penalty of 1 or more) needs only the row's best sample_topk
+	 * logits (awq_sampler_candidates_needed; awq_session_eval_topk selects them on the device where
+	 * the backend can); 0: the whole row. sample_chain: no penalty, so a reply's steps run as one
+	 * awq_session_decode_sampled (drawn on the device where the backend can) */
+	int sample_topk, sample_chain;
 	int32_t topk_ids[AWQ_TOPK_MAX];
 	float topk_vals[AWQ_TOPK_MAX];
 	/* statistics over the whole run */
@@ -250,7 +252,8 @@ static int eval_pending(struct gen *g, int32_t *greedy, char *err, size_t errlen
 static int32_t sample_next(struct gen *g)
 {
 	if (g->sample_topk)
-		return awq_sampler_sample_topk(&g->sampler, g->topk_ids, g->topk_vals, g->sample_topk);
+		return awq_sampler_sample_candidates(&g->sampler, g->topk_ids, g->topk_vals, g->sample_topk, g->hist,
+						     g->n_hist);
 	return awq_sampler_sample(&g->sampler, g->logits, g->hist, g->n_hist);
 }
 
@@ -371,9 +374,9 @@ static int generate(struct gen *g, const struct run_opts *o, int prompt_tokens, 
 		return 0;
 	awq_detok_init(&r.d, g->tok, 1);
 	double t1 = awq_now_s();
-	if (g->greedy_on_device || g->sample_topk) {
+	if (g->greedy_on_device || g->sample_chain) {
 		/* the first token from the prefill's argmax or top-k, then the rest as one run */
-		if (g->sample_topk)
+		if (!g->greedy_on_device)
 			next = sample_next(g);
 		if (!take(&r, next)) {
 			/* the steps left: each evaluates the last token taken at the next position */
@@ -562,14 +565,13 @@ static int setup(struct gen *g, struct run_opts *o, awq_model **model, char *err
 		fprintf(stderr, "awqrun: note: the tokenizer has %d tokens, the model's vocabulary %d\n",
 			awq_tokenizer_vocab_size(g->tok), mi.vocab);
 	g->greedy_on_device = o->s.temperature == 0 && o->s.repeat_penalty == 1.0f;
-	if (!g->greedy_on_device && o->s.repeat_penalty == 1.0f && o->s.top_k > 0 && o->s.top_k < mi.vocab &&
-	    o->s.top_k <= AWQ_TOPK_MAX)
-		g->sample_topk = o->s.top_k;
 	if (!g->greedy_on_device) {
-		if (!g->sample_topk && !(g->logits = malloc((size_t)mi.vocab * sizeof(float))))
-			return AWQ_ENOMEM;
 		if ((rc = awq_sampler_init(&g->sampler, &o->s, mi.vocab, err, errlen)))
 			return rc;
+		g->sample_topk = awq_sampler_candidates_needed(&g->sampler);
+		g->sample_chain = awq_sampler_topk_only(&g->sampler);
+		if (!g->sample_topk && !(g->logits = malloc((size_t)mi.vocab * sizeof(float))))
+			return AWQ_ENOMEM;
 	}
 	return 0;
 }
