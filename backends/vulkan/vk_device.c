@@ -328,6 +328,8 @@ int vk_open_device(struct vk_ctx *c, int index, char *err, size_t errlen)
 		fprintf(stderr, "awqrun: vulkan: AWQ_VK_PIPELINE_STATS: %s has no VK_KHR_pipeline_executable_properties\n",
 			c->props.deviceName);
 	c->has_f16 = f16_ext && f16.shaderFloat16;
+	/* chain_sample's double arithmetic and 64-bit random stream (the sampled chain) */
+	c->has_f64i64 = f2.features.shaderFloat64 && f2.features.shaderInt64;
 	/* enabled only for the knob that uses it (AWQ_VK_Q8=1, read in vk_open) */
 	c->q8 = c->q8 && idot_ext && idf.shaderIntegerDotProduct;
 	if (getenv("AWQ_VK_NO_F16"))
@@ -400,8 +402,11 @@ int vk_open_device(struct vk_ctx *c, int index, char *err, size_t errlen)
 	float prio = 1.0f;
 	VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = c->qfamily,
 				       .queueCount = 1, .pQueuePriorities = &prio};
+	VkPhysicalDeviceFeatures ef = {.shaderFloat64 = c->has_f64i64 ? VK_TRUE : VK_FALSE,
+				       .shaderInt64 = c->has_f64i64 ? VK_TRUE : VK_FALSE};
 	VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = chain, .queueCreateInfoCount = 1,
-				  .pQueueCreateInfos = &qci, .enabledExtensionCount = n_ext, .ppEnabledExtensionNames = exts};
+				  .pQueueCreateInfos = &qci, .enabledExtensionCount = n_ext, .ppEnabledExtensionNames = exts,
+				  .pEnabledFeatures = &ef};
 	rc = vk_check(c, vkCreateDevice(c->phys, &dci, NULL, &c->dev), "vkCreateDevice", err, errlen);
 	if (rc)
 		return rc;

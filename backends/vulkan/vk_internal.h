@@ -212,7 +212,11 @@ struct vk_ctx {
 	 * other is submitted) with a fence each, and the token ring in readback at rb_ring_off */
 	struct vk_buf rope_all;
 	VkDescriptorSet chain_set;
-	VkCommandBuffer chain_cb[2];
+	/* [0] greedy (chain.comp), [1] sampled (chain_sample: the draw on the device, the sampler's
+	 * state in samp, host-visible; where the device has shaderFloat64 and shaderInt64, has_f64i64) */
+	VkCommandBuffer chain_cb[2][2];
+	struct vk_buf samp;
+	int has_f64i64;
 	VkFence chain_fence[2];
 	int chain_inflight[2];
 	VkDeviceSize rb_ring_off;

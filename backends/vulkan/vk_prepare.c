@@ -859,6 +859,17 @@ int vk_prepare(void *ctx, const struct awq_graph *g, const struct awq_prepare_op
 					{c->arena.buf, c->offsets[g->argmax_out], 4}};
 		if (!rc)
 			vk_set_write(c, c->chain_set, r, 4);
+		/* chain_sample's: the logits' first row and the sampler's state (32 bytes of it in use) */
+		if (!rc && c->has_f64i64 && g->logits_out >= 0) {
+			if (!vk_buf_create(c, &c->samp, 64, 1, "sampler state", err, errlen)) {
+				struct vk_range rs[6] = {{0}, {0}, {0}, {0}, {c->arena.buf, c->offsets[g->logits_out],
+									 (VkDeviceSize)g->values[g->logits_out].cols * 4},
+							 vk_whole(&c->samp)};
+				vk_set_write(c, c->chain_set, rs, 6);
+			} else if (errlen) {
+				err[0] = 0; /* without the state buffer, sampled chains are the core's steps */
+			}
+		}
 	}
 	if (!rc)
 		rc = vk_validation_status(c, err, errlen);
@@ -885,11 +896,12 @@ void vk_release_graph(struct vk_ctx *c)
 	vk_buf_destroy(c, &c->step);
 	vk_buf_destroy(c, &c->readback);
 	vk_buf_destroy(c, &c->rope_all);
+	vk_buf_destroy(c, &c->samp);
 	for (int k = 0; k < 2; k++) {
 		if (c->chain_fence[k])
 			vkDestroyFence(c->dev, c->chain_fence[k], NULL);
 		c->chain_fence[k] = VK_NULL_HANDLE;
-		c->chain_cb[k] = VK_NULL_HANDLE; /* freed with the command pool */
+		c->chain_cb[0][k] = c->chain_cb[1][k] = VK_NULL_HANDLE; /* freed with the command pool */
 	}
 	c->chain_set = VK_NULL_HANDLE;
 	vk_buf_destroy(c, &c->dummy);

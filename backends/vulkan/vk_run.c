@@ -401,11 +401,12 @@ static enum vk_bar barrier_after(const struct vk_ctx *c, int i, int j, int *outs
 
 /* chain.comp after a chained one-token step (vk_chain): its argmax to the next step's token input and
  * the host's ring, the position and RoPE rows advanced; then made visible to the host */
-static int rec_chain_tail(struct vk_ctx *c, VkCommandBuffer cb, char *err, size_t errlen)
+static int rec_chain_tail(struct vk_ctx *c, VkCommandBuffer cb, int sampled, char *err, size_t errlen)
 {
 	VkPipeline p;
-	struct vk_push pc = {.u = {(uint32_t)c->n_ropes, (uint32_t)c->max_ctx}};
-	int rc = vk_pipe_get(c, "chain", 0, 0, 0, &p, err, errlen);
+	struct vk_push pc = {.u = {(uint32_t)c->n_ropes, (uint32_t)c->max_ctx,
+				   sampled ? (uint32_t)c->g->values[c->g->logits_out].cols : 0u}};
+	int rc = vk_pipe_get(c, sampled ? "chain_sample" : "chain", 0, 0, 0, &p, err, errlen);
 	if (rc)
 		return rc;
 	vk_dispatch(cb, c, p, c->chain_set, &pc, 1, 1, 1);
@@ -416,8 +417,9 @@ static int rec_chain_tail(struct vk_ctx *c, VkCommandBuffer cb, char *err, size_
 	return 0;
 }
 
-/* chain: a one-token step of the greedy chain, which starts after everything before it in the queue
- * (the step before wrote its token and position) and ends in chain.comp instead of the readback copy */
+/* chain: a one-token step of the greedy chain (1; 2: the sampled chain), which starts after everything
+ * before it in the queue (the step before wrote its token and position) and ends in chain.comp
+ * (chain_sample) instead of the readback copy */
 static int record(struct vk_ctx *c, struct vk_cmd *m, const struct awq_step *s, int chain, char *err, size_t errlen)
 {
 	VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
@@ -458,7 +460,7 @@ static int record(struct vk_ctx *c, struct vk_cmd *m, const struct awq_step *s, 
 	if (!chain)
 		rec_readback(c, m->cb, s);
 	else if (!rc)
-		rc = rec_chain_tail(c, m->cb, err, errlen);
+		rc = rec_chain_tail(c, m->cb, chain == 2, err, errlen);
 	m->n_dispatch = (int)(c->rec_dispatch - d0);
 	int rc2 = vk_check(c, vkEndCommandBuffer(m->cb), "vkEndCommandBuffer", err, errlen);
 	return rc ? rc : rc2;
@@ -683,12 +685,13 @@ int vk_run(void *ctx, const struct awq_step *s, char *err, size_t errlen)
 
 static void invalidate(struct vk_ctx *c, struct vk_buf *b);
 
-/* Submit the chain's recorded step k (with the pending input uploads when uploads is set). */
-static int chain_submit(struct vk_ctx *c, int k, int uploads, char *err, size_t errlen)
+/* Submit the chain's recorded step k (sampled: the sampled chain's; with the pending input uploads
+ * when uploads is set). */
+static int chain_submit(struct vk_ctx *c, int sampled, int k, int uploads, char *err, size_t errlen)
 {
 	VkCommandBuffer cbs[64];
 	uint32_t n = uploads ? take_uploads(c, cbs, 63) : 0;
-	cbs[n++] = c->chain_cb[k];
+	cbs[n++] = c->chain_cb[sampled][k];
 	VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = n, .pCommandBuffers = cbs};
 	int rc = vk_check(c, vkQueueSubmit(c->queue, 1, &si, c->chain_fence[k]), "vkQueueSubmit", err, errlen);
 	if (!rc)
@@ -696,8 +699,9 @@ static int chain_submit(struct vk_ctx *c, int k, int uploads, char *err, size_t 
 	return rc;
 }
 
-/* The chain's two command buffers (one may be pending while the other is submitted) and fences. */
-static int chain_setup(struct vk_ctx *c, char *err, size_t errlen)
+/* The chain's two command buffers of a kind (sampled or greedy; one may be pending while the other is
+ * submitted) and the fences both kinds use. */
+static int chain_setup(struct vk_ctx *c, int sampled, char *err, size_t errlen)
 {
 	const struct awq_step s = {.n_tokens = 1};
 	for (int k = 0; k < 2; k++) {
@@ -707,16 +711,16 @@ static int chain_setup(struct vk_ctx *c, char *err, size_t errlen)
 		VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
 		struct vk_cmd m = {0};
 		int rc = vk_check(c, vkAllocateCommandBuffers(c->dev, &ai, &m.cb), "vkAllocateCommandBuffers", err, errlen);
-		if (!rc)
+		if (!rc && !c->chain_fence[k])
 			rc = vk_check(c, vkCreateFence(c->dev, &fi, NULL, &c->chain_fence[k]), "vkCreateFence", err, errlen);
 		if (!rc)
-			rc = record(c, &m, &s, 1, err, errlen);
+			rc = record(c, &m, &s, sampled ? 2 : 1, err, errlen);
 		if (rc) {
 			if (m.cb)
 				vkFreeCommandBuffers(c->dev, c->cpool, 1, &m.cb);
 			return rc;
 		}
-		c->chain_cb[k] = m.cb;
+		c->chain_cb[sampled][k] = m.cb;
 	}
 	return 0;
 }
@@ -729,25 +733,47 @@ int vk_chain(void *ctx, struct awq_chain *ch, char *err, size_t errlen)
 	struct vk_ctx *c = ctx;
 	if (!c->g)
 		return awq_err(err, errlen, AWQ_EINVAL, "run before prepare");
-	if (!c->chain_set || c->profile || c->max_tokens < 1 || ch->sample) /* sampled: the core's steps */
-		return AWQ_EUNSUPPORTED;
+	const int sampled = ch->sample != NULL;
+	const char *nsc = getenv("AWQ_VK_SAMPLE_CHAIN"); /* 0: sampled chains as the core's steps (A/B runs) */
+	if (!c->chain_set || c->profile || c->max_tokens < 1 || (sampled && (!c->samp.buf || (nsc && nsc[0] == '0'))))
+		return AWQ_EUNSUPPORTED; /* a sampled chain without the device's draw: the core's steps */
 	if (ch->pos < 0 || ch->n < 1 || ch->pos + ch->n > c->max_ctx)
 		return awq_err(err, errlen, AWQ_ETOOBIG, "a chain of %d steps at position %d exceeds the context of %d",
 			       ch->n, ch->pos, c->max_ctx);
 	ch->steps = 0;
 	int rc = settle(c, err, errlen);
-	if (!rc && !c->chain_cb[1])
-		rc = chain_setup(c, err, errlen);
+	if (!rc && !c->chain_cb[sampled][1])
+		rc = chain_setup(c, sampled, err, errlen);
 	if (rc)
 		return rc;
+	if (sampled) { /* the sampler's state for chain_sample, which advances its stream on the device */
+		const struct awq_chain_sample *cs = ch->sample;
+		if (cs->top_k < 1 || cs->top_k > 256 || cs->top_k >= c->g->values[c->g->logits_out].cols)
+			return awq_err(err, errlen, AWQ_EINVAL, "a sampled chain with top-k %d", cs->top_k);
+		uint32_t st[12];
+		memcpy(&st[0], &cs->inv_t, 4);
+		memcpy(&st[1], &cs->top_p, 4);
+		memcpy(&st[2], &cs->min_p, 4);
+		st[3] = (uint32_t)cs->top_k;
+		for (int i = 0; i < 4; i++) {
+			st[4 + 2 * i] = (uint32_t)cs->rng[i];
+			st[5 + 2 * i] = (uint32_t)(cs->rng[i] >> 32);
+		}
+		memcpy(c->samp.map, st, sizeof(st));
+		if (!c->samp.coherent) {
+			VkMappedMemoryRange mr = {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE, .memory = c->samp.mem,
+						  .size = VK_WHOLE_SIZE};
+			vkFlushMappedMemoryRanges(c->dev, 1, &mr);
+		}
+	}
 	const struct awq_step s0 = {.n_tokens = 1, .pos = ch->pos};
 	write_step(c, &s0);
 	c->rb_rows = 0; /* the readback holds no step's logits now: reads copy from the arena */
-	rc = chain_submit(c, 0, 1, err, errlen);
+	rc = chain_submit(c, sampled, 0, 1, err, errlen);
 	const volatile int32_t *ring = (const int32_t *)((const uint8_t *)c->readback.map + c->rb_ring_off);
 	for (int i = 1; !rc; i++) {
 		const int more = i < ch->n, k = (i - 1) & 1;
-		if (more && (rc = chain_submit(c, i & 1, 0, err, errlen)))
+		if (more && (rc = chain_submit(c, sampled, i & 1, 0, err, errlen)))
 			break;
 		if ((rc = vk_chain_wait(c, k, err, errlen)))
 			break;
