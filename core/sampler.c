@@ -339,12 +339,6 @@ static int draw(struct awq_sampler *s, int keep)
 	return s->index[keep - 1];
 }
 
-int awq_sampler_topk_only(const struct awq_sampler *s)
-{
-	return s->o.temperature > 0 && s->o.repeat_penalty == 1.0f && s->o.top_k >= 1 && s->o.top_k <= AWQ_TOPK_MAX &&
-	       s->o.top_k < s->vocab;
-}
-
 int32_t awq_sampler_sample_topk(struct awq_sampler *s, const int32_t *ids, const float *vals, int k)
 {
 	if (k <= 0 || k > s->vocab || !ids || !vals)
@@ -371,6 +365,11 @@ static int draw_k(const struct awq_sampler *s)
 	if (s->o.temperature == 0)
 		return 1;
 	return s->o.top_k >= 1 && s->o.top_k < s->vocab ? s->o.top_k : 0;
+}
+
+int awq_sampler_topk_only(const struct awq_sampler *s)
+{
+	return s->o.temperature > 0 && s->o.repeat_penalty == 1.0f && awq_sampler_candidates_needed(s) > 0;
 }
 
 int awq_sampler_candidates_needed(const struct awq_sampler *s)
@@ -407,8 +406,8 @@ int32_t awq_sampler_sample_candidates(struct awq_sampler *s, const int32_t *ids,
 	const int k = draw_k(s);
 	if (!ids || !vals || n < 1 || n > AWQ_TOPK_MAX || n != awq_sampler_candidates_needed(s))
 		return -1;
-	if (s->o.repeat_penalty == 1.0f)
-		return s->o.temperature == 0 ? ids[0] : awq_sampler_sample_topk(s, ids, vals, k);
+	if (s->o.repeat_penalty == 1.0f) /* greedy: ids[0] */
+		return awq_sampler_sample_topk(s, ids, vals, k);
 	if (s->o.repeat_last_n > 0 && n_history > s->o.repeat_last_n) {
 		history += n_history - s->o.repeat_last_n;
 		n_history = s->o.repeat_last_n;

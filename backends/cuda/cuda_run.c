@@ -521,6 +521,17 @@ int awq_cu_run(struct cu_ctx *c, const struct awq_step *step, char *err, size_t 
 	return 0;
 }
 
+/* The sampled chain's draw after a step's graph (awq_cu_sample, feed: the chain's); nothing when
+ * greedy (cs NULL: the graph's argmax fed the next step). */
+static cudaError_t chain_draw(struct cu_ctx *c, const struct awq_chain_sample *cs, int cols,
+			      const struct awq_cu_feed *feed)
+{
+	if (!cs)
+		return cudaSuccess;
+	return awq_cu_sample(c->stream, act(c, c->g->logits_out), cols, c->topk_part, c->topk_ticket, c->d_samp,
+			     cs->top_k, feed);
+}
+
 int awq_cu_chain(struct cu_ctx *c, struct awq_chain *ch, char *err, size_t errlen)
 {
 	if (!c->g)
@@ -550,19 +561,12 @@ int awq_cu_chain(struct cu_ctx *c, struct awq_chain *ch, char *err, size_t errle
 		CK(cudaMemcpyAsync(c->d_samp, &sp, sizeof(sp), cudaMemcpyHostToDevice, c->stream), "sampler upload");
 		feed = (struct awq_cu_feed){(int32_t *)awq_cu_value(c, g->tokens_in), c->d_pos, c->d_ring, CU_RING - 1};
 	}
-#define DRAW()                                                                                                  \
-	do {                                                                                                    \
-		if (cs)                                                                                         \
-			CK(awq_cu_sample(c->stream, act(c, g->logits_out), cols, c->topk_part, c->topk_ticket,   \
-					 c->d_samp, cs->top_k, &feed),                                            \
-			   "sampling");                                                                         \
-	} while (0)
 	/* step 0 as any step (the position upload, the graphs' capture); the token is written */
 	struct awq_step st = {.n_tokens = 1, .pos = ch->pos};
 	int rc = awq_cu_run(c, &st, err, errlen);
 	if (rc)
 		return rc;
-	DRAW();
+	CK(chain_draw(c, cs, cols, &feed), "sampling");
 	CK(cudaEventRecord(c->chain_ev[0], c->stream), "cudaEventRecord");
 	for (int i = 1;; i++) {
 		/* step i goes in before the host waits for step i - 1: the stream always holds a step */
@@ -572,7 +576,7 @@ int awq_cu_chain(struct cu_ctx *c, struct awq_chain *ch, char *err, size_t errle
 			if (!c->graphs[k])
 				return awq_err(err, errlen, AWQ_EINVAL, "cuda: no captured step for position %d", ch->pos + i);
 			CK(cudaGraphLaunch(c->graphs[k], c->stream), "cudaGraphLaunch");
-			DRAW();
+			CK(chain_draw(c, cs, cols, &feed), "sampling");
 			CK(cudaEventRecord(c->chain_ev[i & 1], c->stream), "cudaEventRecord");
 		}
 		CK(cudaEventSynchronize(c->chain_ev[(i - 1) & 1]), "waiting for a decode step");
@@ -581,5 +585,4 @@ int awq_cu_chain(struct cu_ctx *c, struct awq_chain *ch, char *err, size_t errle
 		if ((ch->on_token && ch->on_token(ch->user, id)) || !more)
 			return 0;
 	}
-#undef DRAW
 }

@@ -147,6 +147,7 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 	 * fp16 (as dense BF16 weights take it): qwen3-30b-a3b BF16 pp512 2068 -> 4762 tok/s on the H200
 	 * (session 18); AWQ_VK_MOE_BF16_CM=0 keeps them on the f32 tile shader */
 	c->moe_bf16_cm = env_pick("AWQ_VK_MOE_BF16_CM", 1, 0);
+	c->sample_chain = env_pick("AWQ_VK_SAMPLE_CHAIN", 1, 0);
 	c->full_barriers = env_is("AWQ_VK_BARRIERS", "full");
 	c->no_fuse = getenv("AWQ_VK_NO_FUSE") != NULL;
 	/* int8 activations and integer dots in the 4-bit decode mat-vecs (q4dot.glsl, Q8DOT), a knob like

@@ -191,6 +191,7 @@ struct vk_ctx {
 	int epinorm;               /* AWQ_VK_EPINORM=1: add + RMSNorm in the mat-vecs around them (one-row steps) */
 	int moe_fold;              /* AWQ_VK_MOE_FOLD=1: the experts' combine inside the add + RMSNorm after them */
 	int moe_bf16_cm;           /* BF16 experts' prefill on the cooperative-matrix tile (AWQ_VK_MOE_BF16_CM=0: off) */
+	int sample_chain;          /* sampled chains drawn on the device where it can (AWQ_VK_SAMPLE_CHAIN=0: off) */
 	struct vk_buf norm_part;   /* ... their partial sums of squares: two halves of norm_part_half bytes */
 	VkDeviceSize norm_part_half;
 	struct vk_buf *kv; /* per layer: K then V at kv_voff */
@@ -213,7 +214,8 @@ struct vk_ctx {
 	struct vk_buf rope_all;
 	VkDescriptorSet chain_set;
 	/* [0] greedy (chain.comp), [1] sampled (chain_sample: the draw on the device, the sampler's
-	 * state in samp, host-visible; where the device has shaderFloat64 and shaderInt64, has_f64i64) */
+	 * state in samp, host-visible; created where sample_chain is on and the device has what the
+	 * shader needs, has_f64i64) */
 	VkCommandBuffer chain_cb[2][2];
 	struct vk_buf samp;
 	int has_f64i64;
@@ -250,6 +252,8 @@ int vk_probe_devices(struct awq_device_desc *out, int max, char *err, size_t err
 int vk_buf_create(struct vk_ctx *c, struct vk_buf *b, VkDeviceSize size, int host, const char *what, char *err,
 		  size_t errlen);
 void vk_buf_destroy(struct vk_ctx *c, struct vk_buf *b);
+/* Host writes to a mapped buffer made visible to the device (nothing where it is coherent). */
+void vk_flush(struct vk_ctx *c, const struct vk_buf *b);
 struct vk_range vk_whole(const struct vk_buf *b);
 int vk_begin_once(struct vk_ctx *c, VkCommandBuffer *cb, char *err, size_t errlen);
 int vk_submit_wait(struct vk_ctx *c, VkCommandBuffer cb, char *err, size_t errlen);

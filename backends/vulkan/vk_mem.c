@@ -95,6 +95,14 @@ void vk_buf_destroy(struct vk_ctx *c, struct vk_buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
+void vk_flush(struct vk_ctx *c, const struct vk_buf *b)
+{
+	if (b->coherent)
+		return;
+	VkMappedMemoryRange mr = {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE, .memory = b->mem, .size = VK_WHOLE_SIZE};
+	vkFlushMappedMemoryRanges(c->dev, 1, &mr);
+}
+
 struct vk_range vk_whole(const struct vk_buf *b)
 {
 	struct vk_range r = {b->buf, 0, b->size};
@@ -220,11 +228,7 @@ static int upload(struct vk_ctx *c, struct vk_buf *dst, VkDeviceSize off, const 
 			if (max_mag)
 				*max_mag = max_mag16((const uint16_t *)(const void *)(s + done + p), m / 2, *max_mag);
 		}
-		if (!stage->coherent) {
-			VkMappedMemoryRange mr = {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE, .memory = stage->mem,
-						  .size = VK_WHOLE_SIZE};
-			vkFlushMappedMemoryRanges(c->dev, 1, &mr);
-		}
+		vk_flush(c, stage);
 		VkBufferCopy bc = {0, off + done, (n + 3) & ~(size_t)3};
 		if (bc.size > stage->size || off + done + bc.size > dst->size)
 			bc.size = n;

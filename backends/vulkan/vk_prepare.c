@@ -472,11 +472,7 @@ static void rope_table(struct vk_ctx *c)
 		for (int pos = 0; pos < c->max_ctx; pos++, base += 2 * (size_t)half)
 			vk_rope_row(r, pos, rt + base, rt + base + half);
 	}
-	if (!c->rope_all.coherent) {
-		VkMappedMemoryRange mr = {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE, .memory = c->rope_all.mem,
-					  .size = VK_WHOLE_SIZE};
-		vkFlushMappedMemoryRanges(c->dev, 1, &mr);
-	}
+	vk_flush(c, &c->rope_all);
 	c->act_bytes += c->rope_all.size;
 }
 
@@ -860,7 +856,7 @@ int vk_prepare(void *ctx, const struct awq_graph *g, const struct awq_prepare_op
 		if (!rc)
 			vk_set_write(c, c->chain_set, r, 4);
 		/* chain_sample's: the logits' first row and the sampler's state (32 bytes of it in use) */
-		if (!rc && c->has_f64i64 && g->logits_out >= 0) {
+		if (!rc && c->sample_chain && c->has_f64i64 && g->logits_out >= 0) {
 			if (!vk_buf_create(c, &c->samp, 64, 1, "sampler state", err, errlen)) {
 				struct vk_range rs[6] = {{0}, {0}, {0}, {0}, {c->arena.buf, c->offsets[g->logits_out],
 									 (VkDeviceSize)g->values[g->logits_out].cols * 4},

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "awqrun.h" /* AWQ_TOPK_MAX: chain_sample's largest top-k (its MAXK) */
 #include "vk_internal.h"
 
 void vk_grid(uint32_t groups, uint32_t *gx, uint32_t *gy)
@@ -646,11 +647,7 @@ static void write_step(struct vk_ctx *c, const struct awq_step *s)
 		for (int row = 0; row < s->n_tokens; row++)
 			vk_rope_row(r, s->pos + row, tab + r->cos_off + row * half, tab + r->sin_off + row * half);
 	}
-	if (!c->step.coherent) {
-		VkMappedMemoryRange mr = {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE, .memory = c->step.mem,
-					  .size = VK_WHOLE_SIZE};
-		vkFlushMappedMemoryRanges(c->dev, 1, &mr);
-	}
+	vk_flush(c, &c->step);
 }
 
 int vk_run(void *ctx, const struct awq_step *s, char *err, size_t errlen)
@@ -734,8 +731,7 @@ int vk_chain(void *ctx, struct awq_chain *ch, char *err, size_t errlen)
 	if (!c->g)
 		return awq_err(err, errlen, AWQ_EINVAL, "run before prepare");
 	const int sampled = ch->sample != NULL;
-	const char *nsc = getenv("AWQ_VK_SAMPLE_CHAIN"); /* 0: sampled chains as the core's steps (A/B runs) */
-	if (!c->chain_set || c->profile || c->max_tokens < 1 || (sampled && (!c->samp.buf || (nsc && nsc[0] == '0'))))
+	if (!c->chain_set || c->profile || c->max_tokens < 1 || (sampled && !c->samp.buf))
 		return AWQ_EUNSUPPORTED; /* a sampled chain without the device's draw: the core's steps */
 	if (ch->pos < 0 || ch->n < 1 || ch->pos + ch->n > c->max_ctx)
 		return awq_err(err, errlen, AWQ_ETOOBIG, "a chain of %d steps at position %d exceeds the context of %d",
@@ -748,7 +744,7 @@ int vk_chain(void *ctx, struct awq_chain *ch, char *err, size_t errlen)
 		return rc;
 	if (sampled) { /* the sampler's state for chain_sample, which advances its stream on the device */
 		const struct awq_chain_sample *cs = ch->sample;
-		if (cs->top_k < 1 || cs->top_k > 256 || cs->top_k >= c->g->values[c->g->logits_out].cols)
+		if (cs->top_k < 1 || cs->top_k > AWQ_TOPK_MAX || cs->top_k >= c->g->values[c->g->logits_out].cols)
 			return awq_err(err, errlen, AWQ_EINVAL, "a sampled chain with top-k %d", cs->top_k);
 		uint32_t st[12];
 		memcpy(&st[0], &cs->inv_t, 4);
@@ -760,11 +756,7 @@ int vk_chain(void *ctx, struct awq_chain *ch, char *err, size_t errlen)
 			st[5 + 2 * i] = (uint32_t)(cs->rng[i] >> 32);
 		}
 		memcpy(c->samp.map, st, sizeof(st));
-		if (!c->samp.coherent) {
-			VkMappedMemoryRange mr = {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE, .memory = c->samp.mem,
-						  .size = VK_WHOLE_SIZE};
-			vkFlushMappedMemoryRanges(c->dev, 1, &mr);
-		}
+		vk_flush(c, &c->samp);
 	}
 	const struct awq_step s0 = {.n_tokens = 1, .pos = ch->pos};
 	write_step(c, &s0);
@@ -815,11 +807,7 @@ int vk_write_value(void *ctx, int v, const void *src, int rows, char *err, size_
 		u->rows = 0;
 	}
 	memcpy(u->stage.map, src, (size_t)(rows * row));
-	if (!u->stage.coherent) {
-		VkMappedMemoryRange mr = {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE, .memory = u->stage.mem,
-					  .size = VK_WHOLE_SIZE};
-		vkFlushMappedMemoryRanges(c->dev, 1, &mr);
-	}
+	vk_flush(c, &u->stage);
 	if (u->rows != rows) {
 		VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
 		vkResetCommandBuffer(u->cb, 0);

@@ -128,35 +128,19 @@ static int time_prefill(awq_session *s, const int32_t *tok, int n, int pos, doub
 	return rc;
 }
 
-/* n greedy steps from `first` at positions pos0.., decoded as `awqrun run` decodes them
+/* n steps from `first` at positions pos0.., decoded as `awqrun run` decodes them: greedy
  * (awq_session_decode_greedy: where the backend feeds each argmax to the next step on the device,
- * the next step is queued while the host reads a token); timed to the last token's arrival. */
-static int time_decode(awq_session *s, int32_t first, int pos0, int n, double *secs, char *err, size_t errlen)
+ * the next step is queued while the host reads a token), or sampled with smp (bench --sample:
+ * awq_session_decode_sampled, drawn on the device in the same kind of chain where the backend can,
+ * else from each step's top-k on the host); timed to the last token's arrival. */
+static int time_decode(awq_session *s, struct awq_sampler *smp, int32_t first, int pos0, int n, double *secs,
+		       char *err, size_t errlen)
 {
 	double t0 = awq_now_s();
-	int rc = awq_session_decode_greedy(s, first, pos0, n, NULL, NULL, NULL, err, errlen);
+	int rc = smp ? awq_session_decode_sampled(s, smp, first, pos0, n, NULL, NULL, NULL, err, errlen)
+		     : awq_session_decode_greedy(s, first, pos0, n, NULL, NULL, NULL, err, errlen);
 	*secs = awq_now_s() - t0;
 	return rc;
-}
-
-/* n sampled steps (bench --sample), as `awqrun run` samples with top-k and no repetition penalty
- * (awq_session_decode_sampled: drawn on the device in one chain where the backend can, else each
- * step's top-k read back and drawn on the host); timed to the last token's arrival. */
-static int time_decode_sampled(awq_session *s, struct awq_sampler *smp, int32_t first, int pos0, int n,
-			       double *secs, char *err, size_t errlen)
-{
-	double t0 = awq_now_s();
-	int rc = awq_session_decode_sampled(s, smp, first, pos0, n, NULL, NULL, NULL, err, errlen);
-	*secs = awq_now_s() - t0;
-	return rc;
-}
-
-/* A decode test's steps: greedy on the device, or sampled where smp is set. */
-static int time_steps(awq_session *s, struct awq_sampler *smp, int32_t first, int pos0, int n, double *secs,
-		      char *err, size_t errlen)
-{
-	return smp ? time_decode_sampled(s, smp, first, pos0, n, secs, err, errlen)
-		   : time_decode(s, first, pos0, n, secs, err, errlen);
 }
 
 /* The long-context method's progress line every 256 decoded tokens. */
@@ -284,13 +268,14 @@ int bench_model(awq_model *m, const char *model_name, const char *backend, const
 		struct awq_sampler_opts so_s;
 		awq_sampler_opts_default(&so_s);
 		so_s.seed = rng;
-		if (so_s.top_k >= mi.vocab) {
+		if ((rc = awq_sampler_init(&sampler, &so_s, mi.vocab, err, errlen)))
+			return rc;
+		if (!awq_sampler_topk_only(&sampler)) {
+			awq_sampler_free(&sampler);
 			snprintf(err, errlen, "--sample: the vocabulary (%d) is not larger than top-k %d", mi.vocab,
 				 so_s.top_k);
 			return AWQ_EINVAL;
 		}
-		if ((rc = awq_sampler_init(&sampler, &so_s, mi.vocab, err, errlen)))
-			return rc;
 		smp = &sampler;
 	}
 	for (int i = 0; i < o->n_prompts; i++)
@@ -340,7 +325,7 @@ int bench_model(awq_model *m, const char *model_name, const char *backend, const
 	 * session 20, was not the clocks but NVIDIA's cold shader disk cache, which no warm-up here
 	 * fixes: session 21, docs/perf.md; tools/bench/gpu-session.sh primes that cache.) */
 	for (int i = 0; !rc && i < 200 && (i == 0 || awq_now_s() - warm0 < 0.5); i++)
-		rc = time_decode(s, tok[0], 0, 4 < max_n ? 4 : max_n, &(double){0}, err, errlen);
+		rc = time_decode(s, NULL, tok[0], 0, 4 < max_n ? 4 : max_n, &(double){0}, err, errlen);
 	double kv_per_pos = si.kv_bytes && si.max_ctx ? (double)si.kv_bytes / si.max_ctx : (double)mi.kv_bytes_per_token;
 	int n_tests = o->n_prompts + o->n_gens;
 	for (int t = 0; !rc && t < n_tests * n_depths; t++) {
@@ -368,14 +353,14 @@ int bench_model(awq_model *m, const char *model_name, const char *backend, const
 		 * (and cuBLAS its heuristics) on first use. Decode warms up on a few steps. */
 		random_tokens(tok, is_pp ? n : 1, mi.vocab, &rng);
 		rc = is_pp ? time_prefill(s, tok, n, depth, &(double){0}, err, errlen)
-			   : time_steps(s, smp, tok[0], depth, n < 16 ? n : 16, &(double){0}, err, errlen);
+			   : time_decode(s, smp, tok[0], depth, n < 16 ? n : 16, &(double){0}, err, errlen);
 		for (int r = 0; r < o->repeats && !rc; r++) {
 			double secs = 0;
 			bench_progress("bench: %s %s on %s: %s%d run %d/%d", model_name, mi.precision, si.backend,
 				       is_pp ? "pp" : "tg", n, r + 1, o->repeats);
 			random_tokens(tok, is_pp ? n : 1, mi.vocab, &rng);
 			rc = is_pp ? time_prefill(s, tok, n, depth, &secs, err, errlen)
-				   : time_steps(s, smp, tok[0], depth, n, &secs, err, errlen);
+				   : time_decode(s, smp, tok[0], depth, n, &secs, err, errlen);
 			tps[r] = secs > 0 ? n / secs : 0;
 		}
 		if (rc)
