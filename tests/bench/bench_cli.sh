@@ -81,6 +81,18 @@ depth)
 	usage_error bench -m "$awq" -d x
 	usage_error bench -m "$awq" -d 8 --method qwen
 	;;
+sample)
+	# --sample: decode tests sample as awqrun run does (rows "tgN sampled", at depth too), repeatably
+	# for one --seed; pp rows unchanged
+	"$awqrun" bench -m "$awq" -p 8 -n 8 -d 0,24 -r 1 --bw 10 --backend cpu --sample --seed 5 --json >out.json \
+		2>err.txt || bad "exit $?"
+	"$check" json out.json llama || bad "schema"
+	has out.json '"test": "tg8 sampled"' '"test": "tg8 sampled @ d24"' '"test": "pp8"' '"test": "pp8 @ d24"'
+	grep -q '"test": "tg8"' out.json && bad "a greedy tg row with --sample"
+	"$awqrun" bench -m "$awq" $quick --backend cpu --sample >out.md 2>err.txt || bad "exit $?"
+	has out.md "| tg8 sampled |"
+	usage_error bench -m "$awq" --sample --method qwen
+	;;
 cpu_profile)
 	# AWQ_CPU_PROFILE=1: the per-op table of single-token steps on stderr at close; anything else: none
 	AWQ_CPU_PROFILE=1 "$awqrun" bench -m "$awq" $quick --backend cpu >out.md 2>err.txt || bad "exit $?"

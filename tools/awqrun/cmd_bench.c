@@ -233,6 +233,10 @@ bad_value:
 		fprintf(stderr, "awqrun bench: -d is for the llama method (--method qwen sets its contexts with --inputs)\n");
 		return 2;
 	}
+	if (a->qwen && a->o.sample) {
+		fprintf(stderr, "awqrun bench: --sample is for the llama method's decode tests (--method qwen decodes greedily)\n");
+		return 2;
+	}
 	if (!a->fit && (!a->dir) == (!a->synth[0])) {
 		fprintf(stderr, "awqrun bench: give either -m DIR or --synthetic NAME (or --fit); see --help\n");
 		return 2;
