@@ -1195,7 +1195,8 @@ static void test_attn_plans(void)
 /* awq_cu_topk against the host sampler's selection (awq_topk_select): the same ids in the same order
  * and the values unchanged, from one launch, twice (the ticket resets). mode 0: distinct random
  * values; 1: four values only (ties broken by the lower column across slices); 2: one value
- * everywhere; 3: -0 and +0 mixed with negatives and -inf. */
+ * everywhere; 3: -0 and +0 mixed with negatives and -inf; 4: every 1024 columns the same distinct
+ * values (every slice alike); 5: increasing with the column (the best k in the last slices). */
 static void test_topk(int cols, int k, int mode)
 {
 	float *h = malloc((size_t)cols * 4);
@@ -1206,7 +1207,9 @@ static void test_topk(int cols, int k, int mode)
 		h[i] = mode == 0   ? (float)urand(-20, 20)
 		       : mode == 1 ? (float)(int)(u * 4) - 1.5f
 		       : mode == 2 ? 0.25f
-				   : (u < 0.3 ? -0.0f : u < 0.6 ? 0.0f : u < 0.7 ? -INFINITY : (float)urand(-5, -1));
+		       : mode == 3 ? (u < 0.3 ? -0.0f : u < 0.6 ? 0.0f : u < 0.7 ? -INFINITY : (float)urand(-5, -1))
+		       : mode == 4 ? (float)((i % 1024) * 37 % 1024) * 0.01f - 3.0f
+				   : (float)i * 1e-3f;
 	}
 	awq_topk_select(h, cols, k, want);
 	float *d = up(h, (size_t)cols * 4);
@@ -1351,11 +1354,13 @@ int main(void)
 	{
 		const char *only = getenv("AWQ_TEST_TOPK_ONLY"); /* the sanitizer runs of these cases alone */
 		topk_quick = only && only[0] == '2';
-		/* one slice, slices of at most k columns, a partial last slice, a Qwen vocabulary */
-		const int tk[][2] = {{1, 1}, {7, 7}, {100, 40}, {4096, 256}, {4097, 40}, {5000, 256}, {8193, 1},
-				     {32000, 40}, {151936, 40}, {151936, 256}, {151936, 1}, {128256, 64}};
+		/* one slice, slices of at most k columns, a partial last slice, a Qwen vocabulary, more
+		 * blocks' keys than the last block holds in shared memory (1M columns at k 256) */
+		const int tk[][2] = {{1, 1}, {7, 7}, {100, 40}, {1024, 256}, {1025, 40}, {4096, 256}, {4097, 40},
+				     {5000, 256}, {8193, 1}, {32000, 40}, {151936, 40}, {151936, 256}, {151936, 1},
+				     {128256, 64}, {262145, 40}, {1 << 20, 256}};
 		for (size_t i = 0; i < sizeof(tk) / sizeof(tk[0]); i++)
-			for (int mode = 0; mode < 4; mode++)
+			for (int mode = 0; mode < 6; mode++)
 				if (!topk_quick || tk[i][0] <= 10000)
 					test_topk(tk[i][0], tk[i][1], mode);
 		if (!topk_quick)

@@ -4,7 +4,7 @@
  * decode attention, each as time, bytes or FLOPs, and the fraction of the measured ceiling.
  * Weights rotate over copies larger than L2 so no timing reads from cache; kernels are timed as
  * CUDA-graph replays of many launches (median of several).
- * Usage: awq-cuda-bench [--quick | --sweep | --pattern | --parts | --profile | --tokens | --tokens14 | --chain [llama2-7b | qwen3-30b-a3b | NxK,... [layers]]
+ * Usage: awq-cuda-bench [--quick | --topk | --sweep | --pattern | --parts | --profile | --tokens | --tokens14 | --chain [llama2-7b | qwen3-30b-a3b | NxK,... [layers]]
  *                        | --attn CTX HEADS KV_HEADS | --attn-rows [CTX[@POS],...]] */
 #include <algorithm>
 #include <cstdio>
@@ -680,6 +680,75 @@ static int read_shape_list(const char *a, std::vector<std::pair<int, int>> &out)
 
 #include "cuda_chain_bench.cuh"
 
+/* Logits-like floats: value = lo + (hi - lo) * u, u uniform from the column's hash. */
+__global__ void fill_float_kernel(float *p, size_t n, float lo, float hi, uint32_t seed)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+		uint32_t x = (uint32_t)i * 2654435761u ^ seed;
+		x ^= x >> 15;
+		x *= 0x2c1b3c6du;
+		x ^= x >> 12;
+		p[i] = lo + (hi - lo) * (x >> 8) * (1.0f / 16777216.0f);
+	}
+}
+
+/* --topk: the device top-k (awq_cu_topk, k = 1, 40, 256) and the sampled chain's draw (awq_cu_sample,
+ * top-k 40) on one row of vocabulary size, against the split argmax of the same row and against
+ * reading the row once (the floor: the row is 128-608 KB, well under a microsecond of bandwidth, so
+ * these kernels are latency-bound and the fraction shown is of the read rate). */
+static void bench_topk(void)
+{
+	static const int cols[] = {4096, 32000, 128256, 151936};
+	for (int c : cols) {
+		float *in = (float *)dev((size_t)c * 4);
+		fill_float_kernel<<<256, 256, 0, st>>>(in, (size_t)c, -12.0f, 24.0f, 77u + (uint32_t)c);
+		CK(cudaGetLastError());
+		void *part = dev(awq_cu_topk_part_bytes(c, AWQ_CU_TOPK_MAX));
+		unsigned *ticket = (unsigned *)dev(64);
+		CK(cudaMemset(ticket, 0, 64));
+		int32_t *ids = (int32_t *)dev(AWQ_CU_TOPK_MAX * 8);
+		float *vals = (float *)(ids + AWQ_CU_TOPK_MAX);
+		char what[112];
+		const double bytes = (double)c * 4;
+		{
+			const int nb = awq_cu_argmax_blocks(1, c);
+			float *pv = (float *)dev((size_t)(nb > 0 ? nb : 1) * 8);
+			struct awq_cu_amax_scratch scr = {pv, (int *)(pv + (nb > 0 ? nb : 1)), ticket + 8, nb};
+			double us = time_us([&] { CK(awq_cu_argmax(st, in, 1, c, ids, 0, NULL, nb > 0 ? &scr : NULL)); }, 50, 7);
+			snprintf(what, sizeof(what), "argmax cols %d", c);
+			push_row(what, us, bytes, "B", read_bw);
+			CK(cudaFree(pv));
+		}
+		for (int k : {1, 40, 256}) {
+			if (k > c)
+				continue;
+			double us = time_us([&] { CK(awq_cu_topk(st, in, c, k, part, ticket, ids, vals)); }, 50, 7);
+			snprintf(what, sizeof(what), "topk cols %d k %d", c, k);
+			push_row(what, us, bytes, "B", read_bw);
+		}
+		{
+			struct awq_cu_sampling *samp = (struct awq_cu_sampling *)dev(sizeof(struct awq_cu_sampling));
+			struct awq_cu_sampling hs = {1.0f / 0.8f, 0.95f, 0.05f, 40, {1, 2, 3, 4}};
+			CK(cudaMemcpy(samp, &hs, sizeof(hs), cudaMemcpyHostToDevice));
+			int *pos = (int *)dev(64);
+			CK(cudaMemset(pos, 0, 64));
+			int32_t *ring = (int32_t *)dev(64 * 4);
+			struct awq_cu_feed feed = {ids, pos, ring, 63};
+			double us = time_us([&] { CK(awq_cu_sample(st, in, c, part, ticket, samp, 40, &feed)); }, 50, 7);
+			snprintf(what, sizeof(what), "sample cols %d top-k 40", c);
+			push_row(what, us, bytes, "B", read_bw);
+			CK(cudaFree(samp));
+			CK(cudaFree(pos));
+			CK(cudaFree(ring));
+		}
+		CK(cudaStreamSynchronize(st));
+		CK(cudaFree(in));
+		CK(cudaFree(part));
+		CK(cudaFree(ticket));
+		CK(cudaFree(ids));
+	}
+}
+
 static void print_rows(void)
 {
 	printf("\n%-44s %10s %12s %14s %8s\n", "kernel", "time us", "amount", "rate", "of ceil");
@@ -804,6 +873,13 @@ int main(int argc, char **argv)
 				bench_attn(ctx[i], g[0], g[1], p.major, 0, fill[i]);
 		print_rows();
 		printf("ceilings: copy %.0f GB/s (read+write), read-only %.0f GB/s\n", copy_bw / 1e9, read_bw / 1e9);
+		return 0;
+	}
+	if (argc > 1 && strcmp(argv[1], "--topk") == 0) {
+		ceilings(p.multiProcessorCount);
+		bench_topk();
+		print_rows();
+		printf("ceilings: read-only %.0f GB/s\n", read_bw / 1e9);
 		return 0;
 	}
 	if (argc > 1 && strcmp(argv[1], "--parts") == 0) {

@@ -12,7 +12,7 @@ grep -qx "/$d/" .git/info/exclude 2>/dev/null || echo "/$d/" >>.git/info/exclude
 rm -rf "$d"
 mkdir -p "$d"
 for f in awqrun libawqrun-cuda.so libawqrun-vulkan.so awq-cuda-bench tests/cuda/test_cuda_kernels tests/cuda/test_cuda_ops \
-	tests/cuda/test_cuda_model tests/cuda/test_cuda_moe tests/cuda/test_cuda_fuse tests/golden/test_golden tests/vulkan/test_vulkan_ops \
+	tests/cuda/test_cuda_model tests/cuda/test_cuda_moe tests/cuda/test_cuda_fuse tests/golden/test_golden tests/golden/test_sampled tests/vulkan/test_vulkan_ops \
 	tests/vulkan/test_vulkan_moe backends/vulkan/awq-vk-bench; do
 	if [ -f "$b/$f" ]; then
 		cp "$b/$f" "$d/"
