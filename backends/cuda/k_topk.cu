@@ -214,67 +214,77 @@ static __device__ unsigned long long rng_next(unsigned long long *st)
 /* The draw of the host sampler's top-k branch (core/sampler.c: finish_probs, draw) over the k ranked
  * candidates with weights w[j] = exp(val[j] * inv_t - max) (the host recomputes that same expression
  * where it needs it): top-p, min-p, probabilities renormalised and rounded to float, then the first
- * candidate whose running sum passes u. The divisions run one per thread, the sums and cuts in one
- * thread in the host's order (adds and compares only), all in double. The whole block calls it; thread
- * 0 gets the candidate's rank, and the stream at rng advances by one. */
-static __device__ int topk_draw(const double *w, double *q, float *pr, int k, const struct awq_cu_sampling &sp,
+ * candidate whose running sum passes u, all in double. The running sums are the host's, added in its
+ * order by thread 0 (unrolled, no branch: the loads go ahead of the adds), and stored; where each cut
+ * falls is then found by all threads at once (the first index whose sum passes, by atomicMin),
+ * which is where the host's loop stops. Divisions run one per thread. The whole block calls it
+ * (k <= TOPK_THREADS); it returns the candidate's rank, and the stream at rng advances by one. c:
+ * k doubles of scratch. */
+static __device__ int topk_draw(const double *w, double *c, float *pr, int k, const struct awq_cu_sampling &sp,
 				unsigned long long *rng)
 {
-	__shared__ double total;
-	__shared__ int keep_s, pick;
-	if (threadIdx.x == 0) {
+	__shared__ double total, u;
+	__shared__ int cut;
+	const int t = threadIdx.x;
+	if (t == 0) {
 		double sum = 0;
+#pragma unroll 8
 		for (int j = 0; j < k; j++)
 			sum += w[j];
 		total = sum;
+		cut = k;
 	}
 	__syncthreads();
-	for (int j = threadIdx.x; j < k; j += blockDim.x)
-		q[j] = w[j] / total;
-	__syncthreads();
-	if (threadIdx.x == 0) {
-		int keep = k;
-		if (sp.top_p < 1.0f) {
+	if (sp.top_p < 1.0f) { /* the first n whose probabilities' sum reaches top_p */
+		if (t < k)
+			c[t] = w[t] / total;
+		__syncthreads();
+		if (t == 0) {
 			double cum = 0;
-			int n = 0;
-			while (n < keep) {
-				cum += q[n];
-				n++;
-				if (cum >= sp.top_p)
-					break;
+#pragma unroll 8
+			for (int j = 0; j < k; j++) {
+				cum += c[j];
+				c[j] = cum;
 			}
-			keep = n;
 		}
-		if (sp.min_p > 0) {
-			int n = 1;
-			while (n < keep && w[n] >= sp.min_p * 1.0)
-				n++;
-			keep = n;
-		}
+		__syncthreads();
+		if (t < k && c[t] >= sp.top_p)
+			atomicMin(&cut, t + 1);
+		__syncthreads();
+	}
+	const int after_p = cut;
+	if (sp.min_p > 0) { /* from the second on, the first below min_p (of the top's weight, 1) */
+		if (t >= 1 && t < after_p && !(w[t] >= sp.min_p * 1.0))
+			atomicMin(&cut, t);
+		__syncthreads();
+	}
+	const int keep = cut;
+	if (t == 0) {
 		double sum = 0;
+#pragma unroll 8
 		for (int j = 0; j < keep; j++)
 			sum += w[j];
 		total = sum;
-		keep_s = keep;
 	}
 	__syncthreads();
-	const int keep = keep_s;
-	for (int j = threadIdx.x; j < keep; j += blockDim.x)
-		pr[j] = (float)(w[j] / total);
+	if (t < keep)
+		pr[t] = (float)(w[t] / total);
 	__syncthreads();
-	if (threadIdx.x == 0) {
-		const double u = (double)(rng_next(rng) >> 11) * (1.0 / 9007199254740992.0);
+	if (t == 0) {
+		u = (double)(rng_next(rng) >> 11) * (1.0 / 9007199254740992.0);
 		double cum = 0;
-		int j = 0;
-		for (; j < keep - 1; j++) {
+#pragma unroll 8
+		for (int j = 0; j < keep - 1; j++) {
 			cum += pr[j];
-			if (u < cum)
-				break;
+			c[j] = cum;
 		}
-		pick = j;
+		cut = keep - 1; /* no sum passes u: the last */
 	}
 	__syncthreads();
-	return pick;
+	if (t < keep - 1 && u < c[t])
+		atomicMin(&cut, t);
+	__syncthreads();
+	return cut;
 }
 
 /* SAMPLE: the ranked candidates are drawn from (topk_draw with the sampler state at samp) and the
