@@ -6,13 +6,12 @@
  * step sees the same values as a step the host prepared).
  *
  * SAMPLE (the chain_sample variant, a sampled chain): the token is drawn instead, as the host
- * sampler's top-k branch draws it (core/sampler.c): the row's top_k best logits (larger, then lower
- * id; -0 as +0) by a radix selection over order-preserving 32-bit keys in this one workgroup (four
- * passes of a shared histogram, then the keys equal to the threshold taken lowest index first),
- * ranked; weights exp(v * inv_t - max) in double, top-p, min-p, probabilities rounded to float, the
- * first candidate whose running sum passes u, the 53 top bits of the next xoshiro256** output. GLSL
- * has no double exp: exp_d below (Cody-Waite reduction, degree-13 polynomial with fma, < 1 ulp; like
- * CUDA's it may differ from glibc's in the last place, a ~1e-16 chance of another token). Needs
+ * sampler's top-k branch draws it (core/sampler.c), from the row's top_k best logits that the levels
+ * of topk_part.comp dispatched before it left ranked in ks[] (larger, then lower id; -0 as +0):
+ * weights exp(v * inv_t - max) in double, top-p, min-p, probabilities rounded to float, the first
+ * candidate whose running sum passes u, the 53 top bits of the next xoshiro256** output. GLSL has no
+ * double exp: exp_d below (Cody-Waite reduction, degree-13 polynomial with fma, < 1 ulp; like CUDA's
+ * it may differ from glibc's in the last place, a ~1e-16 chance of another token). Needs
  * shaderFloat64 and shaderInt64. */
 #extension GL_GOOGLE_include_directive : require
 #ifdef SAMPLE
@@ -36,31 +35,12 @@ layout(set = 0, binding = 4, std430) readonly buffer Amax { int amax[]; }; /* th
 layout(set = 0, binding = 5, std430) readonly buffer Logits { float lg[]; }; /* the logits' first row */
 /* the sampler: 1/T, top-p, min-p, top-k and the stream (lo, hi words), advanced here per draw */
 layout(set = 0, binding = 6, std430) buffer Samp { float inv_t, top_p, min_p; uint top_k; uvec2 rng[4]; } sp;
+layout(set = 0, binding = 7, std430) readonly buffer Keys { uint64_t ks[]; }; /* topk_part's levels */
 
 #define MAXK 256u
-shared uint hist[256];
-shared uint sh_prefix, sh_left, sh_count, sh_pick;
-shared uint cnt[WG];
-shared uint cid[MAXK];
-shared uint ckey[MAXK];
+shared uint sh_pick;
 shared uint rid[MAXK];
 shared double w[MAXK];
-
-uint okey(float v)
-{
-	uint b = floatBitsToUint(v);
-	if (b == 0x80000000u)
-		b = 0u; /* -0 as +0 */
-	if ((b & 0x7fffffffu) > 0x7f800000u)
-		return 0u; /* NaN: below every number */
-	return (b & 0x80000000u) != 0u ? ~b : b | 0x80000000u;
-}
-
-/* a ranks before b: larger key, then lower index */
-bool before(uint ka, uint ia, uint kb, uint ib)
-{
-	return ka != kb ? ka > kb : ia < ib;
-}
 
 double exp_d(double x)
 {
@@ -119,73 +99,13 @@ uint64_t rng_next()
 	return r;
 }
 
-/* The drawn token of the row lg[0..V) (every invocation calls it; invocation 0's result counts). */
-uint draw(uint V)
+/* The drawn token from the row's top-k at ks[at..] (every invocation calls it; invocation 0's result
+ * counts). */
+uint draw(uint at)
 {
 	const uint t = gl_LocalInvocationID.x, k = sp.top_k;
-	/* the k-th largest key: 8 bits a pass from the top, among the keys sharing the prefix so far */
-	if (t == 0u) {
-		sh_prefix = 0u;
-		sh_left = k;
-	}
-	for (int shift = 24; shift >= 0; shift -= 8) {
-		hist[t] = 0u;
-		barrier();
-		const uint prefix = sh_prefix;
-		for (uint i = t; i < V; i += WG) {
-			const uint key = okey(lg[i]);
-			if (shift == 24 || (key >> uint(shift + 8)) == prefix)
-				atomicAdd(hist[(key >> uint(shift)) & 255u], 1u);
-		}
-		barrier();
-		if (t == 0u) {
-			uint c = 0u, d = 255u;
-			for (;; d--) {
-				if (c + hist[d] >= sh_left || d == 0u)
-					break;
-				c += hist[d];
-			}
-			sh_prefix = (prefix << 8) | d;
-			sh_left -= c;
-		}
-		barrier();
-	}
-	/* every key above the threshold, then the sh_left lowest-index keys equal to it: each invocation
-	 * counts the equal keys of its contiguous range, one scan, and its range again */
-	const uint T = sh_prefix, need = sh_left, len = (V + WG - 1u) / WG, b0 = min(V, t * len), b1 = min(V, b0 + len);
-	if (t == 0u)
-		sh_count = 0u;
-	uint eq = 0u;
-	for (uint i = b0; i < b1; i++)
-		eq += okey(lg[i]) == T ? 1u : 0u;
-	cnt[t] = eq;
-	barrier();
-	if (t == 0u) {
-		uint s = 0u;
-		for (uint j = 0u; j < WG; j++) {
-			const uint e = cnt[j];
-			cnt[j] = s;
-			s += e;
-		}
-	}
-	barrier();
-	uint taken = cnt[t];
-	for (uint i = b0; i < b1; i++) {
-		const uint key = okey(lg[i]);
-		if (key > T || (key == T && taken++ < need)) {
-			const uint slot = atomicAdd(sh_count, 1u);
-			cid[slot] = i;
-			ckey[slot] = key;
-		}
-	}
-	barrier();
-	/* ranked: each candidate's place is the number before it */
-	if (t < k) {
-		uint rank = 0u;
-		for (uint j = 0u; j < k; j++)
-			rank += before(ckey[j], cid[j], ckey[t], cid[t]) ? 1u : 0u;
-		rid[rank] = cid[t];
-	}
+	if (t < k)
+		rid[t] = ~uint(ks[at + t] & 0xfffffffful); /* the key's low word: the inverted column */
 	barrier();
 	/* the weights in the host's arithmetic: (double)(float v * inv_t) - max */
 	if (t < k) {
@@ -233,7 +153,7 @@ uint draw(uint V)
 }
 #endif
 
-/* u0 = RoPE slots, u1 = max_ctx; SAMPLE: u2 = the logits' columns */
+/* u0 = RoPE slots, u1 = max_ctx; SAMPLE: u2 = where the ranked top-k starts in ks[] */
 void main()
 {
 	const uint t = gl_LocalInvocationID.x;

@@ -219,6 +219,10 @@ struct vk_ctx {
 	VkCommandBuffer chain_cb[2][2];
 	struct vk_buf samp;
 	int has_f64i64;
+	/* the sampled chain's top-k levels (topk_part.comp; vk_topk_levels): their keys, sized for
+	 * AWQ_TOPK_MAX; chain_k: the top-k the sampled command buffers were recorded for */
+	struct vk_buf topk;
+	int chain_k;
 	VkFence chain_fence[2];
 	int chain_inflight[2];
 	VkDeviceSize rb_ring_off;
@@ -290,6 +294,13 @@ void vk_dispatch(VkCommandBuffer cb, struct vk_ctx *c, VkPipeline p, VkDescripto
 		 uint32_t gx, uint32_t gy, uint32_t gz);
 void vk_dispatch_indirect(VkCommandBuffer cb, struct vk_ctx *c, VkPipeline p, VkDescriptorSet set,
 			  const struct vk_push *pc, VkBuffer args, VkDeviceSize off);
+
+/* The levels of the sampled chain's top-k over a row of cols at top-k k (vk_run.c): how many there
+ * are (at most 8); per level the workgroups, entries in and where its keys go in the topk buffer
+ * (in 8-byte keys); *total: the keys of all levels; the last level's one workgroup leaves the row's
+ * top-k at out[n - 1]. */
+#define VK_TOPK_PER_GROUP 4096
+int vk_topk_levels(int cols, int k, uint32_t *groups, uint32_t *in_n, uint32_t *out, uint32_t *total);
 
 /* vk_prepare.c */
 int vk_prepare(void *ctx, const struct awq_graph *g, const struct awq_prepare_opts *o, char *err, size_t errlen);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cpu_ref.h"
+#include "awqrun.h" /* AWQ_TOPK_MAX: the top-k levels' size */
 #include "vk_internal.h"
 
 struct vk_range vk_value(struct vk_ctx *c, int v)
@@ -857,13 +858,20 @@ int vk_prepare(void *ctx, const struct awq_graph *g, const struct awq_prepare_op
 			vk_set_write(c, c->chain_set, r, 4);
 		/* chain_sample's: the logits' first row and the sampler's state (32 bytes of it in use) */
 		if (!rc && c->sample_chain && c->has_f64i64 && g->logits_out >= 0) {
-			if (!vk_buf_create(c, &c->samp, 64, 1, "sampler state", err, errlen)) {
-				struct vk_range rs[6] = {{0}, {0}, {0}, {0}, {c->arena.buf, c->offsets[g->logits_out],
-									 (VkDeviceSize)g->values[g->logits_out].cols * 4},
-							 vk_whole(&c->samp)};
-				vk_set_write(c, c->chain_set, rs, 6);
-			} else if (errlen) {
-				err[0] = 0; /* without the state buffer, sampled chains are the core's steps */
+			/* and the top-k levels' keys (topk_part.comp) */
+			const int cols = g->values[g->logits_out].cols;
+			uint32_t gr[8], in_n[8], out[8], total = 0;
+			vk_topk_levels(cols, cols > AWQ_TOPK_MAX ? AWQ_TOPK_MAX : cols, gr, in_n, out, &total);
+			if (!vk_buf_create(c, &c->samp, 64, 1, "sampler state", err, errlen) &&
+			    !vk_buf_create(c, &c->topk, (VkDeviceSize)total * 8, 0, "top-k levels", err, errlen)) {
+				struct vk_range rs[7] = {{0}, {0}, {0}, {0}, {c->arena.buf, c->offsets[g->logits_out],
+									 (VkDeviceSize)cols * 4},
+							 vk_whole(&c->samp), vk_whole(&c->topk)};
+				vk_set_write(c, c->chain_set, rs, 7);
+			} else {
+				vk_buf_destroy(c, &c->samp); /* without both, sampled chains are the core's steps */
+				if (errlen)
+					err[0] = 0;
 			}
 		}
 	}
@@ -893,6 +901,8 @@ void vk_release_graph(struct vk_ctx *c)
 	vk_buf_destroy(c, &c->readback);
 	vk_buf_destroy(c, &c->rope_all);
 	vk_buf_destroy(c, &c->samp);
+	vk_buf_destroy(c, &c->topk);
+	c->chain_k = 0;
 	for (int k = 0; k < 2; k++) {
 		if (c->chain_fence[k])
 			vkDestroyFence(c->dev, c->chain_fence[k], NULL);

@@ -400,13 +400,54 @@ static enum vk_bar barrier_after(const struct vk_ctx *c, int i, int j, int *outs
 	return BAR_COMPUTE;
 }
 
+int vk_topk_levels(int cols, int k, uint32_t *groups, uint32_t *in_n, uint32_t *out, uint32_t *total)
+{
+	uint32_t n = (uint32_t)cols, at = 0;
+	int l = 0;
+	do {
+		groups[l] = (n + VK_TOPK_PER_GROUP - 1) / VK_TOPK_PER_GROUP;
+		in_n[l] = n;
+		out[l] = at;
+		n = groups[l] * (uint32_t)k;
+		at += n;
+	} while (groups[l++] > 1 && l < 8);
+	*total = at;
+	return l;
+}
+
+/* The sampled chain's top-k (topk_part.comp): each level's workgroups take the k best of 4096
+ * entries each, from the logits' first row, then from the level before, until one workgroup is
+ * left; returns where its ranked k start in the topk buffer, or -1 (an error in err). */
+static long rec_topk(struct vk_ctx *c, VkCommandBuffer cb, int k, char *err, size_t errlen)
+{
+	uint32_t gr[8], in_n[8], out[8], total;
+	const int n = vk_topk_levels(c->g->values[c->g->logits_out].cols, k, gr, in_n, out, &total);
+	VkPipeline p;
+	if (gr[n - 1] != 1 || (VkDeviceSize)total * 8 > c->topk.size) {
+		awq_err(err, errlen, AWQ_EINVAL, "the top-%d levels over %d columns do not fit their buffer", k,
+			c->g->values[c->g->logits_out].cols);
+		return -1;
+	}
+	if (vk_pipe_get(c, "topk_part", 0, 0, 0, &p, err, errlen))
+		return -1;
+	for (int l = 0; l < n; l++) {
+		struct vk_push pc = {.u = {in_n[l], (uint32_t)k, l ? out[l - 1] : 0xffffffffu, out[l]}};
+		vk_dispatch(cb, c, p, c->chain_set, &pc, gr[l], 1, 1);
+		vk_barrier_compute(cb);
+	}
+	return out[n - 1];
+}
+
 /* chain.comp after a chained one-token step (vk_chain): its argmax to the next step's token input and
- * the host's ring, the position and RoPE rows advanced; then made visible to the host */
+ * the host's ring, the position and RoPE rows advanced; then made visible to the host. Sampled
+ * (chain_sample): the top-k levels first, at the top-k the chain was recorded for (chain_k). */
 static int rec_chain_tail(struct vk_ctx *c, VkCommandBuffer cb, int sampled, char *err, size_t errlen)
 {
 	VkPipeline p;
-	struct vk_push pc = {.u = {(uint32_t)c->n_ropes, (uint32_t)c->max_ctx,
-				   sampled ? (uint32_t)c->g->values[c->g->logits_out].cols : 0u}};
+	long at = 0;
+	if (sampled && (at = rec_topk(c, cb, c->chain_k, err, errlen)) < 0)
+		return AWQ_EINVAL;
+	struct vk_push pc = {.u = {(uint32_t)c->n_ropes, (uint32_t)c->max_ctx, (uint32_t)at}};
 	int rc = vk_pipe_get(c, sampled ? "chain_sample" : "chain", 0, 0, 0, &p, err, errlen);
 	if (rc)
 		return rc;
@@ -731,21 +772,30 @@ int vk_chain(void *ctx, struct awq_chain *ch, char *err, size_t errlen)
 	if (!c->g)
 		return awq_err(err, errlen, AWQ_EINVAL, "run before prepare");
 	const int sampled = ch->sample != NULL;
-	if (!c->chain_set || c->profile || c->max_tokens < 1 || (sampled && !c->samp.buf))
+	if (!c->chain_set || c->profile || c->max_tokens < 1 || (sampled && (!c->samp.buf || !c->topk.buf)))
 		return AWQ_EUNSUPPORTED; /* a sampled chain without the device's draw: the core's steps */
 	if (ch->pos < 0 || ch->n < 1 || ch->pos + ch->n > c->max_ctx)
 		return awq_err(err, errlen, AWQ_ETOOBIG, "a chain of %d steps at position %d exceeds the context of %d",
 			       ch->n, ch->pos, c->max_ctx);
 	ch->steps = 0;
+	if (sampled && (ch->sample->top_k < 1 || ch->sample->top_k > AWQ_TOPK_MAX ||
+			ch->sample->top_k >= c->g->values[c->g->logits_out].cols))
+		return awq_err(err, errlen, AWQ_EINVAL, "a sampled chain with top-k %d", ch->sample->top_k);
 	int rc = settle(c, err, errlen);
-	if (!rc && !c->chain_cb[sampled][1])
+	if (!rc && sampled && c->chain_cb[1][1] && c->chain_k != ch->sample->top_k) {
+		/* recorded for another top-k (its levels' sizes): recorded again (settle waited for them) */
+		vkFreeCommandBuffers(c->dev, c->cpool, 2, c->chain_cb[1]);
+		c->chain_cb[1][0] = c->chain_cb[1][1] = VK_NULL_HANDLE;
+	}
+	if (!rc && !c->chain_cb[sampled][1]) {
+		if (sampled)
+			c->chain_k = ch->sample->top_k;
 		rc = chain_setup(c, sampled, err, errlen);
+	}
 	if (rc)
 		return rc;
 	if (sampled) { /* the sampler's state for chain_sample, which advances its stream on the device */
 		const struct awq_chain_sample *cs = ch->sample;
-		if (cs->top_k < 1 || cs->top_k > AWQ_TOPK_MAX || cs->top_k >= c->g->values[c->g->logits_out].cols)
-			return awq_err(err, errlen, AWQ_EINVAL, "a sampled chain with top-k %d", cs->top_k);
 		uint32_t st[12];
 		memcpy(&st[0], &cs->inv_t, 4);
 		memcpy(&st[1], &cs->top_p, 4);
