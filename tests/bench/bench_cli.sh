@@ -92,6 +92,13 @@ sample)
 	"$awqrun" bench -m "$awq" $quick --backend cpu --sample >out.md 2>err.txt || bad "exit $?"
 	has out.md "| tg8 sampled |"
 	usage_error bench -m "$awq" --sample --method qwen
+	# --repeat-penalty: awqrun run's penalised sampling, from the candidates (>= 1) or the row (< 1)
+	"$awqrun" bench -m "$awq" $quick --backend cpu --sample --repeat-penalty 1.3 >out.md 2>err.txt || bad "exit $?"
+	has out.md "| tg8 sampled rp1.3 |"
+	"$awqrun" bench -m "$awq" $quick --backend cpu --sample --repeat-penalty 0.8 >out.md 2>err.txt || bad "exit $?"
+	has out.md "| tg8 sampled rp0.8 |"
+	usage_error bench -m "$awq" --repeat-penalty 1.1
+	usage_error bench -m "$awq" --sample --repeat-penalty 0
 	;;
 cpu_profile)
 	# AWQ_CPU_PROFILE=1: the per-op table of single-token steps on stderr at close; anything else: none

@@ -128,6 +128,39 @@ static int time_prefill(awq_session *s, const int32_t *tok, int n, int pos, doub
 	return rc;
 }
 
+/* Sampling with a repetition penalty, step by step as `awqrun run` does it: each step's best top-k +
+ * repeat_last_n logits come back (awq_session_eval_topk; on CUDA selected on the device) and the host
+ * draws from them with the penalty over the tokens so far; where the sampler needs the whole row (a
+ * penalty below 1), the row comes back. */
+static int decode_penalised(awq_session *s, struct awq_sampler *smp, int32_t first, int pos0, int n, char *err,
+			    size_t errlen)
+{
+	const int nc = awq_sampler_candidates_needed(smp);
+	int32_t ids[AWQ_TOPK_MAX], *hist = malloc((size_t)n * sizeof(*hist));
+	float vals[AWQ_TOPK_MAX], *row = nc ? NULL : malloc((size_t)smp->vocab * sizeof(*row));
+	int rc = 0;
+	if (!hist || (!nc && !row)) {
+		rc = AWQ_ENOMEM;
+		snprintf(err, errlen, "out of memory");
+	}
+	int32_t tok = first;
+	for (int i = 0; i < n && !rc; i++) {
+		hist[i] = tok;
+		rc = nc ? awq_session_eval_topk(s, &tok, 1, pos0 + i, nc, ids, vals, err, errlen)
+			: awq_session_eval(s, &tok, 1, pos0 + i, 0, row, err, errlen);
+		if (!rc)
+			tok = nc ? awq_sampler_sample_candidates(smp, ids, vals, nc, hist, i + 1)
+				 : awq_sampler_sample(smp, row, hist, i + 1);
+		if (!rc && tok < 0) {
+			rc = AWQ_EINVAL;
+			snprintf(err, errlen, "the sampler refused the step's candidates");
+		}
+	}
+	free(hist);
+	free(row);
+	return rc;
+}
+
 /* n steps from `first` at positions pos0.., decoded as `awqrun run` decodes them: greedy
  * (awq_session_decode_greedy: where the backend feeds each argmax to the next step on the device,
  * the next step is queued while the host reads a token), or sampled with smp (bench --sample:
@@ -137,8 +170,9 @@ static int time_decode(awq_session *s, struct awq_sampler *smp, int32_t first, i
 		       char *err, size_t errlen)
 {
 	double t0 = awq_now_s();
-	int rc = smp ? awq_session_decode_sampled(s, smp, first, pos0, n, NULL, NULL, NULL, err, errlen)
-		     : awq_session_decode_greedy(s, first, pos0, n, NULL, NULL, NULL, err, errlen);
+	int rc = !smp			       ? awq_session_decode_greedy(s, first, pos0, n, NULL, NULL, NULL, err, errlen)
+		 : awq_sampler_topk_only(smp) ? awq_session_decode_sampled(s, smp, first, pos0, n, NULL, NULL, NULL, err, errlen)
+					      : decode_penalised(s, smp, first, pos0, n, err, errlen);
 	*secs = awq_now_s() - t0;
 	return rc;
 }
@@ -268,14 +302,15 @@ int bench_model(awq_model *m, const char *model_name, const char *backend, const
 		struct awq_sampler_opts so_s;
 		awq_sampler_opts_default(&so_s);
 		so_s.seed = rng;
-		if ((rc = awq_sampler_init(&sampler, &so_s, mi.vocab, err, errlen)))
-			return rc;
-		if (!awq_sampler_topk_only(&sampler)) {
-			awq_sampler_free(&sampler);
+		if (o->repeat_penalty > 0)
+			so_s.repeat_penalty = o->repeat_penalty;
+		if (mi.vocab <= so_s.top_k) {
 			snprintf(err, errlen, "--sample: the vocabulary (%d) is not larger than top-k %d", mi.vocab,
 				 so_s.top_k);
 			return AWQ_EINVAL;
 		}
+		if ((rc = awq_sampler_init(&sampler, &so_s, mi.vocab, err, errlen)))
+			return rc;
 		smp = &sampler;
 	}
 	for (int i = 0; i < o->n_prompts; i++)
@@ -367,7 +402,10 @@ int bench_model(awq_model *m, const char *model_name, const char *backend, const
 			break;
 		struct bench_result *b = &res[rows++];
 		fill_common(b, model_name, "llama", &mi, &si, o->device, &mem, bw, bw_src);
-		const char *how = !is_pp && smp ? " sampled" : "";
+		char how[32] = "";
+		if (!is_pp && smp)
+			snprintf(how, sizeof(how), smp->o.repeat_penalty != 1.0f ? " sampled rp%g" : " sampled",
+				 (double)smp->o.repeat_penalty);
 		if (depth > 0)
 			snprintf(b->test, sizeof(b->test), "%s%d%s @ d%d", is_pp ? "pp" : "tg", n, how, depth);
 		else

@@ -49,6 +49,7 @@ struct bench_opts {
 	int quiet;
 	int predict;  /* fill predicted_tok_s / bound / accounted memory */
 	int sample;   /* decode tests sample with awqrun's default sampler (top-k read back) */
+	float repeat_penalty; /* with sample: awqrun run's --repeat-penalty (1: none; default 64 tokens back) */
 	double bw_gbs; /* device read bandwidth for % of BW and the prediction (0: unknown) */
 	uint64_t seed;
 };

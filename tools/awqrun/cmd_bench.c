@@ -40,7 +40,10 @@ static void usage(void)
 	       "  --no-predict       leave out the performance model's prediction and accounting\n"
 	       "  --sample           decode tests sample as `awqrun run` does by default (temperature 0.8,\n"
 	       "                     top-k 40, top-p 0.95, min-p 0.05; rows \"tgN sampled\"): drawn on the\n"
-	       "                     device where the backend can (CUDA), else from each step's top-k\n"
+	       "                     device where the backend can (CUDA, Vulkan), else from each step's top-k\n"
+	       "  --repeat-penalty R with --sample: awqrun run's repetition penalty over the last 64 tokens\n"
+	       "                     (rows \"tgN sampled rpR\"): each step reads back the top-k + 64 best\n"
+	       "                     logits (the row where R < 1) and the host draws, as awqrun run does\n"
 	       "  --seed N           seed for synthetic weights and tokens\n"
 	       "  --list             list synthetic presets\n"
 	       "  --fit              table of which models (default: every preset) fit on a GPU of each size\n"
@@ -213,6 +216,12 @@ static int parse(int argc, char **argv, struct bench_args *a)
 				goto bad_value;
 		} else if (!strcmp(o, "--gpu-mem")) {
 			a->gpu_mem = v;
+		} else if (!strcmp(o, "--repeat-penalty")) {
+			char *end;
+			const double r = strtod(v, &end);
+			if (end == v || *end || !(r > 0 && r <= 100))
+				goto bad_value;
+			a->o.repeat_penalty = (float)r;
 		} else if (!strcmp(o, "--seed")) {
 			a->o.seed = strtoull(v, NULL, 10);
 		} else {
@@ -231,6 +240,10 @@ bad_value:
 	}
 	if (a->qwen && (a->o.n_depths > 1 || a->o.depths[0] > 0)) {
 		fprintf(stderr, "awqrun bench: -d is for the llama method (--method qwen sets its contexts with --inputs)\n");
+		return 2;
+	}
+	if (a->o.repeat_penalty != 1.0f && !a->o.sample) {
+		fprintf(stderr, "awqrun bench: --repeat-penalty is for the sampled decode tests (--sample)\n");
 		return 2;
 	}
 	if (a->qwen && a->o.sample) {
@@ -299,7 +312,7 @@ int awq_cmd_bench(int argc, char **argv)
 			       .gpu_mem = "16,24,48,80", .fit_prec = "bf16,fp8,awq",
 			       .inputs = {1, 6144, 14336, 30720, 63488, 129024}};
 	a.o = (struct bench_opts){.n_prompts = 1, .prompts = {512}, .n_gens = 1, .gens = {128}, .n_depths = 1, .repeats = 3,
-				  .device = -1, .quiet = 1, .predict = 1};
+				  .device = -1, .quiet = 1, .predict = 1, .repeat_penalty = 1.0f};
 	int rc = parse(argc, argv, &a);
 	if (rc)
 		return rc == 1 ? 0 : 2;
