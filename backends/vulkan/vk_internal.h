@@ -178,6 +178,7 @@ struct vk_ctx {
 	size_t *offsets;
 	struct vk_buf arena, step, readback, dummy, attn_part;
 	struct vk_buf attn_ticket; /* max_tokens x n_heads words, 0 between dispatches (attention.comp) */
+	struct vk_buf amax_part;   /* argmax.comp's per-slice results over one long row (vk_argmax_slices) */
 	int attn_merge;            /* attention merges its splits in its own dispatch; AWQ_VK_ATTN_MERGE=0: off */
 	int attn_fold;             /* decode: attn_prep's work inside the attention dispatch; AWQ_VK_ATTN_FOLD=0: off */
 	int attn_prefill;          /* prefill steps through attn_prefill.comp where it fits; AWQ_VK_ATTN_PREFILL=0: off */
@@ -300,6 +301,10 @@ void vk_dispatch_indirect(VkCommandBuffer cb, struct vk_ctx *c, VkPipeline p, Vk
  * (in 8-byte keys); *total: the keys of all levels; the last level's one workgroup leaves the row's
  * top-k at out[n - 1]. */
 #define VK_TOPK_PER_GROUP 4096
+/* argmax.comp over one long row: how many workgroups of VK_ARGMAX_SLICE columns (its ARGMAX_SLICE)
+ * take it (0: a workgroup per row), whose results go to amax_part (8 bytes each) */
+#define VK_ARGMAX_SLICE 4096
+uint32_t vk_argmax_slices(int rows, int cols);
 int vk_topk_levels(int cols, int k, uint32_t *groups, uint32_t *in_n, uint32_t *out, uint32_t *total);
 
 /* vk_prepare.c */

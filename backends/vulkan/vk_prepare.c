@@ -561,6 +561,17 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 		}
 	}
 	c->act_bytes += c->attn_ticket.size;
+	/* argmax.comp's per-slice results over one long row (8 bytes a slice; at least one, so that the
+	 * argmax nodes' binding 4 is always a buffer) */
+	VkDeviceSize amax = 8;
+	for (int i = 0; i < g->n_nodes; i++)
+		if (g->nodes[i].op == AWQ_OP_ARGMAX) {
+			const VkDeviceSize b = (VkDeviceSize)vk_argmax_slices(1, g->values[g->nodes[i].in[0]].cols) * 8;
+			amax = b > amax ? b : amax;
+		}
+	if (!rc)
+		rc = vk_buf_create(c, &c->amax_part, amax, 0, "argmax slices", err, errlen);
+	c->act_bytes += c->amax_part.size;
 	/* EPI partial sums (one float per producer workgroup), two halves: the most any fused norm needs */
 	VkDeviceSize half = 0;
 	for (int i = 0; i < g->n_nodes; i++)
@@ -695,9 +706,10 @@ static int node_sets(struct vk_ctx *c, int i, char *err, size_t errlen)
 		vk_set_write(c, vn->set[2], cb, 3);
 		return 0;
 	}
-	case AWQ_OP_ARGMAX: /* the logits as floats and as vec4 */
+	case AWQ_OP_ARGMAX: /* the logits as floats and as vec4, the slices' results */
 		r[0] = r[1] = in0;
 		r[2] = out;
+		r[3] = vk_whole(&c->amax_part);
 		break;
 	case AWQ_OP_SILU_MUL:
 		if (vn->silu_gate >= 0) { /* set 1, decode: x, gate, out, up, gate scales/zeros, up's */
@@ -902,6 +914,7 @@ void vk_release_graph(struct vk_ctx *c)
 	vk_buf_destroy(c, &c->rope_all);
 	vk_buf_destroy(c, &c->samp);
 	vk_buf_destroy(c, &c->topk);
+	vk_buf_destroy(c, &c->amax_part);
 	c->chain_k = 0;
 	for (int k = 0; k < 2; k++) {
 		if (c->chain_fence[k])

@@ -320,12 +320,24 @@ static int rec_node(struct vk_ctx *c, VkCommandBuffer cb, int i, const struct aw
 		if (!rc)
 			vk_dispatch(cb, c, p, vn->set[0], &pc, gx, gy, 1);
 		return rc;
-	case AWQ_OP_ARGMAX:
-		pc.u[0] = (uint32_t)g->values[n->in[0]].cols;
+	case AWQ_OP_ARGMAX: {
+		const uint32_t nc = (uint32_t)g->values[n->in[0]].cols, slices = vk_argmax_slices(rows, (int)nc);
+		pc.u[0] = nc;
 		rc = vk_pipe_get(c, "argmax", 0, 0, 0, &p, err, errlen);
-		if (!rc)
+		if (rc)
+			return rc;
+		if (slices && (VkDeviceSize)slices * 8 <= c->amax_part.size) { /* one long row: split, then merged */
+			pc.u[1] = 1;
+			vk_dispatch(cb, c, p, vn->set[0], &pc, slices, 1, 1);
+			vk_barrier_compute(cb);
+			pc.u[1] = 2;
+			pc.u[2] = slices;
+			vk_dispatch(cb, c, p, vn->set[0], &pc, 1, 1, 1);
+		} else {
 			vk_dispatch(cb, c, p, vn->set[0], &pc, (uint32_t)rows, 1, 1);
+		}
 		return rc;
+	}
 	case AWQ_OP_LAST_ROWS: {
 		VkDeviceSize row = (VkDeviceSize)cols * 4;
 		VkBufferCopy bc = {c->offsets[n->in[0]] + (s->all_rows ? 0 : (VkDeviceSize)(s->n_tokens - 1) * row),
@@ -398,6 +410,11 @@ static enum vk_bar barrier_after(const struct vk_ctx *c, int i, int j, int *outs
 		}
 	}
 	return BAR_COMPUTE;
+}
+
+uint32_t vk_argmax_slices(int rows, int cols)
+{
+	return rows == 1 && cols >= 2 * VK_ARGMAX_SLICE ? (uint32_t)((cols + VK_ARGMAX_SLICE - 1) / VK_ARGMAX_SLICE) : 0;
 }
 
 int vk_topk_levels(int cols, int k, uint32_t *groups, uint32_t *in_n, uint32_t *out, uint32_t *total)

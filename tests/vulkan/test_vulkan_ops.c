@@ -366,6 +366,12 @@ static int test_misc(struct vt_pair *p)
 	f += one_op(p, "argmax 1000", AWQ_OP_ARGMAX, 1, &ac, 1, NULL, NULL, st, 3, 0, 0, -4, 4);
 	ac = 1001; /* not a multiple of 4: the scalar loop */
 	f += one_op(p, "argmax 1001", AWQ_OP_ARGMAX, 1, &ac, 1, NULL, NULL, st, 3, 0, 0, -4, 4);
+	/* one long row (the 1-row steps) split over workgroups of 4096 columns, then merged; the 9- and
+	 * 3-row steps a workgroup per row */
+	ac = 151936;
+	f += one_op(p, "argmax 151936", AWQ_OP_ARGMAX, 1, &ac, 1, NULL, NULL, st, 3, 0, 0, -4, 4);
+	ac = 8193; /* three slices, the last of one column, the scalar loop */
+	f += one_op(p, "argmax 8193", AWQ_OP_ARGMAX, 1, &ac, 1, NULL, NULL, st, 3, 0, 0, -4, 4);
 	return f;
 }
 
