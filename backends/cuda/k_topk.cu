@@ -220,6 +220,15 @@ static __device__ unsigned long long rng_next(unsigned long long *st)
  * which is where the host's loop stops. Divisions run one per thread. The whole block calls it
  * (k <= TOPK_THREADS); it returns the candidate's rank, and the stream at rng advances by one. c:
  * k doubles of scratch. */
+static __device__ double serial_sum(const double *w, int n)
+{
+	double sum = 0;
+#pragma unroll 8
+	for (int j = 0; j < n; j++)
+		sum += w[j];
+	return sum;
+}
+
 static __device__ int topk_draw(const double *w, double *c, float *pr, int k, const struct awq_cu_sampling &sp,
 				unsigned long long *rng)
 {
@@ -227,11 +236,7 @@ static __device__ int topk_draw(const double *w, double *c, float *pr, int k, co
 	__shared__ int cut;
 	const int t = threadIdx.x;
 	if (t == 0) {
-		double sum = 0;
-#pragma unroll 8
-		for (int j = 0; j < k; j++)
-			sum += w[j];
-		total = sum;
+		total = serial_sum(w, k);
 		cut = k;
 	}
 	__syncthreads();
@@ -259,13 +264,8 @@ static __device__ int topk_draw(const double *w, double *c, float *pr, int k, co
 		__syncthreads();
 	}
 	const int keep = cut;
-	if (t == 0) {
-		double sum = 0;
-#pragma unroll 8
-		for (int j = 0; j < keep; j++)
-			sum += w[j];
-		total = sum;
-	}
+	if (t == 0)
+		total = serial_sum(w, keep);
 	__syncthreads();
 	if (t < keep)
 		pr[t] = (float)(w[t] / total);
