@@ -95,6 +95,10 @@ sample)
 	# --repeat-penalty: awqrun run's penalised sampling, from the candidates (>= 1) or the row (< 1)
 	"$awqrun" bench -m "$awq" $quick --backend cpu --sample --repeat-penalty 1.3 >out.md 2>err.txt || bad "exit $?"
 	has out.md "| tg8 sampled rp1.3 |"
+	"$awqrun" bench -m "$awq" $quick -d 0,24 --backend cpu --sample --repeat-penalty 1.3 --json >out.json \
+		2>err.txt || bad "exit $?"
+	"$check" json out.json llama || bad "schema"
+	has out.json '"test": "tg8 sampled rp1.3"' '"test": "tg8 sampled rp1.3 @ d24"'
 	"$awqrun" bench -m "$awq" $quick --backend cpu --sample --repeat-penalty 0.8 >out.md 2>err.txt || bad "exit $?"
 	has out.md "| tg8 sampled rp0.8 |"
 	usage_error bench -m "$awq" --repeat-penalty 1.1
