@@ -18,6 +18,7 @@ struct awq_session {
 	const struct awq_backend_ops *ops;
 	void *ctx;
 	int max_ctx, max_batch, threads;
+	int chained_steps; /* the last decode's steps run in the backend's chain (awq_session_info) */
 	char backend[16];
 	char device[128];
 	float *topk_row; /* awq_session_eval_topk's row where the backend does not select (vocab floats) */
@@ -291,7 +292,9 @@ int awq_session_decode_greedy(awq_session *s, int32_t first, int pos, int n, int
 	if ((rc = decode_args_ok(s, first, pos, n, err, errlen)))
 		return rc;
 	struct awq_chain ch = {.pos = pos, .n = n, .on_token = on_token, .user = user};
+	s->chained_steps = 0;
 	if ((rc = backend_chain(s, first, &ch, err, errlen)) != AWQ_EUNSUPPORTED) {
+		s->chained_steps = ch.steps;
 		if (steps)
 			*steps = ch.steps;
 		return rc;
@@ -327,10 +330,12 @@ int awq_session_decode_sampled(awq_session *s, struct awq_sampler *smp, int32_t 
 		.inv_t = 1.0f / smp->o.temperature, .top_p = smp->o.top_p, .min_p = smp->o.min_p, .top_k = k};
 	memcpy(cs.rng, smp->rng, sizeof(cs.rng));
 	struct awq_chain ch = {.pos = pos, .n = n, .on_token = on_token, .user = user, .sample = &cs};
+	s->chained_steps = 0;
 	if (s->graph.argmax_out >= 0 && (rc = backend_chain(s, first, &ch, err, errlen)) != AWQ_EUNSUPPORTED) {
 		/* one draw per token delivered: the host's stream continues where they end */
 		for (int i = 0; i < ch.steps; i++)
 			awq_rng_next(smp->rng);
+		s->chained_steps = ch.steps;
 		if (steps)
 			*steps = ch.steps;
 		return rc;
@@ -371,6 +376,7 @@ int awq_session_get_info(const awq_session *s, struct awq_session_info *info)
 	info->weight_bytes = bi.weight_bytes;
 	info->kv_bytes = bi.kv_bytes;
 	info->act_bytes = bi.act_bytes;
+	info->chained_steps = s->chained_steps;
 	return 0;
 }
 

@@ -131,6 +131,10 @@ struct awq_session_info {
 	int max_ctx, max_batch, threads;
 	uint64_t device_bytes; /* bytes the backend holds for weights + KV + activations */
 	uint64_t weight_bytes, kv_bytes, act_bytes;
+	/* of the last awq_session_decode_greedy / awq_session_decode_sampled: the steps that ran in the
+	 * backend's chain (each token chosen and fed to the next step on the device); 0 where the core
+	 * ran them one by one */
+	int chained_steps;
 };
 int awq_session_get_info(const awq_session *s, struct awq_session_info *info);
 

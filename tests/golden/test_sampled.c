@@ -4,6 +4,10 @@
  * device, in the chain) and as host draws from each step's top-k (awq_session_eval_topk +
  * awq_sampler_sample_topk), token for token, the random stream ending in the same place, for several
  * samplers (top-k 1 to 256, top-p, min-p, temperatures). On the CPU both are the host's draws.
+ * Where the chain is expected (CUDA; Vulkan on lavapipe or NVIDIA, which have what chain_sample needs;
+ * or AWQ_TEST_EXPECT_CHAIN=1), every step must have run in it (awq_session_info.chained_steps), so
+ * that a chain that quietly fell back to the host's draws fails; AWQ_TEST_EXPECT_CHAIN=0, or a knob
+ * that turns the chain off, drops the expectation.
  * usage: test_sampled BACKEND. Exit 77 where the backend has no device. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +70,17 @@ int main(int argc, char **argv)
 	}
 	const int32_t prompt[4] = {151643, 9707, 11, 1879};
 	int fails = 0;
+	struct awq_session_info si;
+	awq_session_get_info(s, &si);
+	const char *ex = getenv("AWQ_TEST_EXPECT_CHAIN"), *dc = getenv("AWQ_DECODE_CHAIN"),
+		   *vc = getenv("AWQ_VK_SAMPLE_CHAIN"), *ng = getenv("AWQ_CUDA_NO_GRAPH");
+	const int off = (dc && !strcmp(dc, "0")) || (vc && !strcmp(vc, "0") && !strcmp(o.backend, "vulkan")) ||
+			(ng && strcmp(ng, "0") && !strcmp(o.backend, "cuda"));
+	const int expect = ex ? !strcmp(ex, "1")
+			      : !off && (!strcmp(o.backend, "cuda") ||
+					 (!strcmp(o.backend, "vulkan") && (strstr(si.device, "llvmpipe") || strstr(si.device, "NVIDIA"))));
+	printf("%s on %s: every step in the backend's chain %s\n", o.backend, si.device,
+	       expect ? "expected" : "not expected");
 	for (size_t ci = 0; ci < sizeof(cfg) / sizeof(cfg[0]); ci++) {
 		struct awq_sampler_opts so;
 		struct awq_sampler a, b;
@@ -99,17 +114,19 @@ int main(int argc, char **argv)
 			fprintf(stderr, "FAIL: T %g top-k %d: %s\n", so.temperature, k, err);
 			return 1;
 		}
+		awq_session_get_info(s, &si);
 		int same = steps == STEPS && r.n == STEPS && !memcmp(r.ids, ref, sizeof(ref)),
-		    stream = !memcmp(a.rng, b.rng, sizeof(a.rng));
+		    stream = !memcmp(a.rng, b.rng, sizeof(a.rng)), chained = si.chained_steps == STEPS;
 		int at = 0;
 		while (at < STEPS && at < r.n && r.ids[at] == ref[at])
 			at++;
-		printf("%s: T %g top-k %d top-p %g min-p %g: %d steps %s the host's draws%s\n",
-		       same && stream ? "ok" : "FAIL", so.temperature, k, so.top_p, so.min_p, steps,
-		       same ? "equal" : "differ from", stream ? "" : " (random stream elsewhere)");
+		const int ok = same && stream && (chained || !expect);
+		printf("%s: T %g top-k %d top-p %g min-p %g: %d steps %s the host's draws%s, %d in the chain\n",
+		       ok ? "ok" : "FAIL", so.temperature, k, so.top_p, so.min_p, steps, same ? "equal" : "differ from",
+		       stream ? "" : " (random stream elsewhere)", si.chained_steps);
 		if (!same)
 			printf("  first difference at step %d: %d against %d\n", at, at < r.n ? r.ids[at] : -1, ref[at]);
-		fails += !(same && stream);
+		fails += !ok;
 		awq_sampler_free(&a);
 		awq_sampler_free(&b);
 	}
