@@ -18,6 +18,34 @@
 		}                                                                              \
 	} while (0)
 
+/* Whether awq_session_decode_greedy (sampled = 0) or awq_session_decode_sampled (1) should run every
+ * step in the backend's chain (awq_session_info.chained_steps), so that a chain quietly refused (the
+ * core then runs the steps itself, with the same tokens) fails a test: on CUDA, and on Vulkan where
+ * the device is lavapipe or NVIDIA's (both have what the sampled chain's shader needs), unless a knob
+ * turns the chain off (AWQ_DECODE_CHAIN=0, AWQ_CUDA_NO_GRAPH=1, AWQ_CUDA_PROFILE, AWQ_VK_PROFILE,
+ * AWQ_VK_SAMPLE_CHAIN=0 for sampled). AWQ_TEST_EXPECT_CHAIN=0 or 1 decides instead. */
+static inline int awq_test_env_is(const char *name, const char *v)
+{
+	const char *e = getenv(name);
+	return e && !strcmp(e, v);
+}
+
+static inline int awq_test_expect_chain(const char *backend, const char *device, int sampled)
+{
+	const char *ex = getenv("AWQ_TEST_EXPECT_CHAIN");
+	if (ex)
+		return !strcmp(ex, "1");
+	const int cuda = !strcmp(backend, "cuda"), vk = !strcmp(backend, "vulkan");
+	if (awq_test_env_is("AWQ_DECODE_CHAIN", "0"))
+		return 0;
+	if (cuda)
+		return !awq_test_env_is("AWQ_CUDA_NO_GRAPH", "1") && !getenv("AWQ_CUDA_PROFILE");
+	if (vk)
+		return !getenv("AWQ_VK_PROFILE") && !(sampled && awq_test_env_is("AWQ_VK_SAMPLE_CHAIN", "0")) && device &&
+		       (strstr(device, "llvmpipe") || strstr(device, "NVIDIA"));
+	return 0;
+}
+
 /* The whole file, NUL-terminated and malloc'ed (an empty file gives ""), or NULL when it cannot be
  * read; works on pipes too. */
 static inline char *awq_test_slurp(const char *path)

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "awq_test.h"
 #include "awqrun.h"
 #include "awqrun_text.h"
 #include "safetensors.h"
@@ -197,6 +198,20 @@ static int chain_take(void *user, int32_t id)
 	return r->n == r->stop_at;
 }
 
+/* Where the backend's chain is expected to take a decode (awq_test_expect_chain), the last one ran
+ * all `want` of its steps in it: a chain refused quietly (the core then runs the steps itself, with
+ * the same tokens) is a failure. Returns 1 on failure. */
+static int chained(awq_session *s, int sampled, int want, const char *what)
+{
+	struct awq_session_info si;
+	awq_session_get_info(s, &si);
+	if (!awq_test_expect_chain(si.backend, si.device, sampled) || si.chained_steps == want)
+		return 0;
+	fprintf(stderr, "FAIL: %s: %d of its %d steps ran in the %s backend's chain, expected all of them there\n",
+		what, si.chained_steps, want, si.backend);
+	return 1;
+}
+
 /* Greedy decoding as one chain (awq_session_decode_greedy: on CUDA each argmax fed to the next step
  * on the device) equals the same steps one at a time, token for token: the first half of the golden
  * tokens prefilled, then the rest of the context decoded. Then a chain stopped half way (the
@@ -225,6 +240,7 @@ static int check_chain(awq_session *s, const struct golden *g, char *err, size_t
 			k, steps);
 		fails++;
 	}
+	fails += chained(s, 0, k, "greedy chain");
 	if (awq_session_decode_greedy(s, first, h, k, chain_take, &b, &steps, err, errlen))
 		goto failed;
 	if (steps != b.stop_at || b.n != b.stop_at) {
@@ -374,6 +390,7 @@ static int check_sampled(awq_session *s, const struct golden *g, char *err, size
 			memcmp(a.rng, b.rng, sizeof(a.rng)) ? " (random stream elsewhere)" : "");
 		fails++;
 	}
+	fails += chained(s, 1, k, "sampled run");
 	if (awq_session_decode_sampled(s, &c, first, h, k, chain_take, &rb, &steps, err, errlen))
 		goto failed;
 	if (steps != rb.stop_at || rb.n != rb.stop_at) {

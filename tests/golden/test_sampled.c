@@ -4,15 +4,14 @@
  * device, in the chain) and as host draws from each step's top-k (awq_session_eval_topk +
  * awq_sampler_sample_topk), token for token, the random stream ending in the same place, for several
  * samplers (top-k 1 to 256, top-p, min-p, temperatures). On the CPU both are the host's draws.
- * Where the chain is expected (CUDA; Vulkan on lavapipe or NVIDIA, which have what chain_sample needs;
- * or AWQ_TEST_EXPECT_CHAIN=1), every step must have run in it (awq_session_info.chained_steps), so
- * that a chain that quietly fell back to the host's draws fails; AWQ_TEST_EXPECT_CHAIN=0, or a knob
- * that turns the chain off, drops the expectation.
+ * Where the chain is expected (awq_test_expect_chain), every step must have run in it
+ * (awq_session_info.chained_steps), so that a chain that quietly fell back to the host's draws fails.
  * usage: test_sampled BACKEND. Exit 77 where the backend has no device. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "awq_test.h"
 #include "awqrun.h"
 #include "awqrun_text.h"
 #include "synthetic.h"
@@ -72,13 +71,7 @@ int main(int argc, char **argv)
 	int fails = 0;
 	struct awq_session_info si;
 	awq_session_get_info(s, &si);
-	const char *ex = getenv("AWQ_TEST_EXPECT_CHAIN"), *dc = getenv("AWQ_DECODE_CHAIN"),
-		   *vc = getenv("AWQ_VK_SAMPLE_CHAIN"), *ng = getenv("AWQ_CUDA_NO_GRAPH");
-	const int off = (dc && !strcmp(dc, "0")) || (vc && !strcmp(vc, "0") && !strcmp(o.backend, "vulkan")) ||
-			(ng && strcmp(ng, "0") && !strcmp(o.backend, "cuda"));
-	const int expect = ex ? !strcmp(ex, "1")
-			      : !off && (!strcmp(o.backend, "cuda") ||
-					 (!strcmp(o.backend, "vulkan") && (strstr(si.device, "llvmpipe") || strstr(si.device, "NVIDIA"))));
+	const int expect = awq_test_expect_chain(o.backend, si.device, 1);
 	printf("%s on %s: every step in the backend's chain %s\n", o.backend, si.device,
 	       expect ? "expected" : "not expected");
 	for (size_t ci = 0; ci < sizeof(cfg) / sizeof(cfg[0]); ci++) {
