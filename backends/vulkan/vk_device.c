@@ -328,8 +328,8 @@ int vk_open_device(struct vk_ctx *c, int index, char *err, size_t errlen)
 		fprintf(stderr, "awqrun: vulkan: AWQ_VK_PIPELINE_STATS: %s has no VK_KHR_pipeline_executable_properties\n",
 			c->props.deviceName);
 	c->has_f16 = f16_ext && f16.shaderFloat16;
-	/* chain_sample's double arithmetic and 64-bit random stream (the sampled chain), in one workgroup
-	 * of 256 (Vulkan promises only 128) */
+	/* the sampled chain: chain_sample's double arithmetic and 64-bit random stream, topk_part's 64-bit
+	 * keys, both in workgroups of 256 (Vulkan promises only 128) */
 	c->has_f64i64 = f2.features.shaderFloat64 && f2.features.shaderInt64 &&
 			c->props.limits.maxComputeWorkGroupInvocations >= 256 && c->props.limits.maxComputeWorkGroupSize[0] >= 256;
 	/* enabled only for the knob that uses it (AWQ_VK_Q8=1, read in vk_open) */

@@ -18,6 +18,14 @@
 		}                                                                              \
 	} while (0)
 
+/* A session that could not be created, as the test's exit status: "SKIP" and 77 (ctest's skip)
+ * where the backend has no device (nodev: rc == AWQ_ENODEV), else "FAIL" and 1. */
+static inline int awq_test_no_session(int nodev, const char *err)
+{
+	fprintf(nodev ? stdout : stderr, "%s: %s\n", nodev ? "SKIP" : "FAIL", err);
+	return nodev ? 77 : 1;
+}
+
 /* Whether awq_session_decode_greedy (sampled = 0) or awq_session_decode_sampled (1) should run every
  * step in the backend's chain (awq_session_info.chained_steps), so that a chain quietly refused (the
  * core then runs the steps itself, with the same tokens) fails a test: on CUDA, and on Vulkan where

@@ -457,8 +457,7 @@ static int run_model(const char *dir, const char *backend, int scalar, struct go
 	int rc = awq_session_create(m, &o, &s, err, sizeof(err));
 	if (rc) {
 		awq_model_free(m);
-		fprintf(rc == AWQ_ENODEV ? stdout : stderr, "%s: %s\n", rc == AWQ_ENODEV ? "SKIP" : "FAIL", err);
-		return rc == AWQ_ENODEV ? 77 : 1;
+		return awq_test_no_session(rc == AWQ_ENODEV, err);
 	}
 	const size_t rows = (size_t)g->T * g->V;
 	float *pre = malloc(rows * sizeof(float)), *dec = malloc(rows * sizeof(float));

@@ -132,8 +132,8 @@ static int time_prefill(awq_session *s, const int32_t *tok, int n, int pos, doub
  * repeat_last_n logits come back (awq_session_eval_topk; on CUDA selected on the device) and the host
  * draws from them with the penalty over the tokens so far; where the sampler needs the whole row (a
  * penalty below 1), the row comes back. */
-static int decode_penalised(awq_session *s, struct awq_sampler *smp, int32_t first, int pos0, int n, char *err,
-			    size_t errlen)
+static int decode_penalised(awq_session *s, struct awq_sampler *smp, int32_t first, int pos0, int n, double *secs,
+			    char *err, size_t errlen)
 {
 	const int nc = awq_sampler_candidates_needed(smp);
 	int32_t ids[AWQ_TOPK_MAX], *hist = malloc((size_t)n * sizeof(*hist));
@@ -144,6 +144,7 @@ static int decode_penalised(awq_session *s, struct awq_sampler *smp, int32_t fir
 		snprintf(err, errlen, "out of memory");
 	}
 	int32_t tok = first;
+	const double t0 = awq_now_s(); /* the steps only, not the buffers' allocation */
 	for (int i = 0; i < n && !rc; i++) {
 		hist[i] = tok;
 		rc = nc ? awq_session_eval_topk(s, &tok, 1, pos0 + i, nc, ids, vals, err, errlen)
@@ -156,6 +157,7 @@ static int decode_penalised(awq_session *s, struct awq_sampler *smp, int32_t fir
 			snprintf(err, errlen, "the sampler refused the step's candidates");
 		}
 	}
+	*secs = awq_now_s() - t0;
 	free(hist);
 	free(row);
 	return rc;
@@ -169,10 +171,11 @@ static int decode_penalised(awq_session *s, struct awq_sampler *smp, int32_t fir
 static int time_decode(awq_session *s, struct awq_sampler *smp, int32_t first, int pos0, int n, double *secs,
 		       char *err, size_t errlen)
 {
+	if (smp && !awq_sampler_topk_only(smp))
+		return decode_penalised(s, smp, first, pos0, n, secs, err, errlen);
 	double t0 = awq_now_s();
-	int rc = !smp			       ? awq_session_decode_greedy(s, first, pos0, n, NULL, NULL, NULL, err, errlen)
-		 : awq_sampler_topk_only(smp) ? awq_session_decode_sampled(s, smp, first, pos0, n, NULL, NULL, NULL, err, errlen)
-					      : decode_penalised(s, smp, first, pos0, n, err, errlen);
+	int rc = smp ? awq_session_decode_sampled(s, smp, first, pos0, n, NULL, NULL, NULL, err, errlen)
+		     : awq_session_decode_greedy(s, first, pos0, n, NULL, NULL, NULL, err, errlen);
 	*secs = awq_now_s() - t0;
 	return rc;
 }
