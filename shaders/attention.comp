@@ -19,8 +19,19 @@
  * (the last split, row 0, the group's first q head) writes the new keys and values into the caches
  * for the next steps. No workgroup reads a position another one writes. The arithmetic is
  * attn_prep's.
- * u6/u7 = the RoPE table's cos/sin offsets in step.tab, f1 = the norms' eps, DT their weights' type. */
+ * u6/u7 = the RoPE table's cos/sin offsets in step.tab, f1 = the norms' eps, DT their weights' type.
+ *
+ * HD (attention_d64 / _d128 / _d256: head_dim HD, subgroup shuffles, subgroups of 4 or more lanes):
+ * the keys already in the cache go through fast_keys below, with 16-byte loads and every load of a
+ * block in flight before its arithmetic; the step's own keys (FOLD) and the other head sizes take
+ * the generic loop. In the generic loop a subgroup walks one key at a time (two 4-byte loads per
+ * lane, then a reduction) and each invocation one value element per key, each a round trip: on an
+ * H200 after 4096 positions it read the cache at 0.41 TB/s (163 us per llama2-7b layer). */
 #extension GL_GOOGLE_include_directive : require
+#ifdef HD
+#extension GL_KHR_shader_subgroup_shuffle : require
+#extension GL_EXT_control_flow_attributes : require
+#endif
 layout(local_size_x = 128) in;
 layout(constant_id = 0) const int DT = 0;
 #include "common.glsl"
@@ -46,7 +57,12 @@ layout(set = 0, binding = 6, std430) coherent buffer Ticket { uint ticket[]; };
 
 shared float qs[MAXD];
 shared vec2 kp[MAXD / 2u]; /* FOLD: a new key's rotated pairs (i, i + D/2), for the fp16 cache */
+#ifdef HD
+#define FBLK (HD == 256u ? 64u : 128u) /* keys per block of fast_keys (<= the workgroup size) */
+shared float sc[FBLK > BLK ? FBLK : BLK];
+#else
 shared float sc[BLK];
+#endif
 shared uint is_last;
 
 #include "attn_merge.glsl"
@@ -130,6 +146,106 @@ float vval(uint key, uint e, bool fold, uint pos, uint kvd, uint kh, uint D)
 	return unpackHalf2x16(vc[(vb + e) / 2u])[e & 1u];
 }
 
+#ifdef HD
+/* The caches as 16-byte words (8 fp16 elements in order), aliasing bindings 2 and 4. */
+layout(set = 0, binding = 2, std430) readonly buffer KC4 { uvec4 kc4[]; };
+layout(set = 0, binding = 4, std430) readonly buffer VC4 { uvec4 vc4[]; };
+#define NQ (HD / 32u)  /* 16-byte pieces of a key per lane (four lanes a key) */
+#define TPK (HD / 8u)  /* invocations a value (one 16-byte piece each) */
+#define KG (128u / TPK) /* values at once */
+#define VI (FBLK / KG) /* values per invocation and block */
+shared float vred[128u * 8u]; /* the value groups' sums, [group][HD] */
+
+float dot8(uvec4 w, vec4 a, vec4 b)
+{
+	return dot(a, vec4(unpackHalf2x16(w.x), unpackHalf2x16(w.y))) + dot(b, vec4(unpackHalf2x16(w.z), unpackHalf2x16(w.w)));
+}
+
+/* Keys [beg, fend), all in the cache, for the online softmax state (m, l) and this invocation's
+ * output elements t and t + 128 (acc0, acc1, which start at 0). Per block of FBLK keys:
+ * - scores: four lanes a key (32 keys per round), lane ql taking the key's 16-byte pieces ql, ql + 4,
+ *   ..., so that the four read 64 contiguous bytes per load; every round's loads of the block go out
+ *   before the first dot product, and two shuffles sum the four lanes' parts;
+ * - the block's max and sum over the workgroup; invocation t keeps score t;
+ * - values: TPK invocations a value (16 bytes each, coalesced), KG values at once, VI per invocation,
+ *   all loaded before they are summed, into 8 accumulators per invocation,
+ * then the KG groups' accumulators meet in shared memory once, at the end. Loads past the block are
+ * clamped to its last key and weighted 0. */
+void fast_keys(uint beg, uint fend, uint kvd, uint kh, inout float m, inout float l, out float acc0, out float acc1)
+{
+	const uint t = gl_LocalInvocationID.x;
+	const uint li = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID, ql = li & 3u, slot = li >> 2u;
+	const uint kv4 = kvd / 8u, kb4 = kh * (HD / 8u);
+	vec4 qa[NQ], qb[NQ];
+	[[unroll]] for (uint i = 0u; i < NQ; i++) {
+		const uint d0 = 8u * (ql + 4u * i);
+		qa[i] = vec4(qs[d0], qs[d0 + 1u], qs[d0 + 2u], qs[d0 + 3u]);
+		qb[i] = vec4(qs[d0 + 4u], qs[d0 + 5u], qs[d0 + 6u], qs[d0 + 7u]);
+	}
+	const uint vp = t % TPK, vg = t / TPK;
+	float va[8];
+	[[unroll]] for (uint e = 0u; e < 8u; e++)
+		va[e] = 0.0;
+	for (uint b0 = beg; b0 < fend; b0 += FBLK) {
+		const uint nb = min(FBLK, fend - b0);
+		uvec4 kw[FBLK / 32u][NQ];
+		[[unroll]] for (uint r = 0u; r < FBLK / 32u; r++) {
+			const uint kb = (b0 + min(r * 32u + slot, nb - 1u)) * kv4 + kb4 + ql;
+			[[unroll]] for (uint i = 0u; i < NQ; i++)
+				kw[r][i] = kc4[kb + 4u * i];
+		}
+		[[unroll]] for (uint r = 0u; r < FBLK / 32u; r++) {
+			float d = 0.0;
+			[[unroll]] for (uint i = 0u; i < NQ; i++)
+				d += dot8(kw[r][i], qa[i], qb[i]);
+			d += subgroupShuffleXor(d, 1u);
+			d += subgroupShuffleXor(d, 2u);
+			if (ql == 0u && r * 32u + slot < nb)
+				sc[r * 32u + slot] = d * pc.f0;
+		}
+		barrier();
+		const float s = t < nb ? sc[t] : -1.0e30;
+		const float bm = max(m, wg_max(s)); /* (its barriers order the reads of sc before the writes) */
+		const float alpha = exp(m - bm), p = t < nb ? exp(s - bm) : 0.0;
+		if (t < nb)
+			sc[t] = p;
+		l = l * alpha + wg_sum(p); /* (and these the writes before the reads below) */
+		uvec4 vw[VI];
+		[[unroll]] for (uint u = 0u; u < VI; u++)
+			vw[u] = vc4[(b0 + min(vg + u * KG, nb - 1u)) * kv4 + kb4 + vp];
+		[[unroll]] for (uint e = 0u; e < 8u; e++)
+			va[e] *= alpha;
+		[[unroll]] for (uint u = 0u; u < VI; u++) {
+			const float pj = vg + u * KG < nb ? sc[vg + u * KG] : 0.0;
+			const vec2 a = unpackHalf2x16(vw[u].x), b = unpackHalf2x16(vw[u].y);
+			const vec2 c = unpackHalf2x16(vw[u].z), d = unpackHalf2x16(vw[u].w);
+			va[0] += pj * a.x;
+			va[1] += pj * a.y;
+			va[2] += pj * b.x;
+			va[3] += pj * b.y;
+			va[4] += pj * c.x;
+			va[5] += pj * c.y;
+			va[6] += pj * d.x;
+			va[7] += pj * d.y;
+		}
+		m = bm;
+		barrier(); /* the next block rewrites sc */
+	}
+	[[unroll]] for (uint e = 0u; e < 8u; e++)
+		vred[vg * HD + vp * 8u + e] = va[e];
+	barrier();
+	acc0 = 0.0;
+	acc1 = 0.0;
+	for (uint g = 0u; g < KG; g++) {
+		if (t < HD)
+			acc0 += vred[g * HD + t];
+		if (t + 128u < HD)
+			acc1 += vred[g * HD + t + 128u];
+	}
+	barrier();
+}
+#endif
+
 /* u0 = n_heads, u1 = n_kv_heads, u2 = head_dim, u3 = splits, u4 = merge here, f0 = scale; FOLD: u5
  * flags (and ILP), u6/u7 RoPE table offsets, f1 eps */
 void main()
@@ -137,7 +253,13 @@ void main()
 	const uint H = pc.u0, HKV = pc.u1, D = pc.u2, S = pc.u3, t = gl_LocalInvocationID.x;
 	const uint s = gl_WorkGroupID.x, h = gl_WorkGroupID.y, r = gl_WorkGroupID.z;
 	const uint kvd = HKV * D, kh = h / (H / HKV);
+#ifdef HD
+	/* at least a block of keys per split: fast_keys takes a block in about the time of one key (its
+	 * loads all in flight), so a short context runs in a few workgroups per head, the rest empty */
+	const uint L = uint(step.pos) + r + 1u, chunk = max((L + S - 1u) / S, FBLK);
+#else
 	const uint L = uint(step.pos) + r + 1u, chunk = (L + S - 1u) / S;
+#endif
 	const uint beg = min(L, s * chunk), end = min(L, beg + chunk);
 	const bool fold = (pc.u5 & FOLD) != 0u;
 	const uint pos = uint(step.pos), half_d = D / 2u;
@@ -180,8 +302,15 @@ void main()
 	}
 	barrier();
 	float m = -1.0e30, l = 0.0, acc0 = 0.0, acc1 = 0.0;
+	uint gbeg = beg; /* the generic loop's first key */
+#ifdef HD
+	/* the keys in the cache here; FOLD's keys of this step (positions pos..) in the generic loop */
+	gbeg = fold ? clamp(pos, beg, end) : end;
+	if (gbeg > beg)
+		fast_keys(beg, gbeg, kvd, kh, m, l, acc0, acc1);
+#endif
 	const bool ilp = (pc.u5 & ILP) != 0u;
-	for (uint b0 = beg; b0 < end; b0 += BLK) {
+	for (uint b0 = gbeg; b0 < end; b0 += BLK) {
 		uint nb = min(BLK, end - b0);
 		if (ilp) {
 			for (uint j = gl_SubgroupID; j < nb; j += 4u * gl_NumSubgroups) {

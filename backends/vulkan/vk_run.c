@@ -163,8 +163,12 @@ static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 	 * D / 32 lanes per row within the smallest subgroup) */
 	const int tiled = c->attn_prefill && rows > VK_MATVEC_ROWS && c->sg_shuffle &&
 			  (D == 32 || D == 64 || D == 128 || D == 256) && D / 32 <= c->min_subgroup;
+	/* attention.comp's HD variants: four lanes of a subgroup per key (shuffles) */
+	const char *an = "attention";
+	if (c->attn_fast && c->sg_shuffle && c->min_subgroup >= 4)
+		an = D == 64 ? "attention_d64" : D == 128 ? "attention_d128" : D == 256 ? "attention_d256" : an;
 	if (!rc)
-		rc = vk_pipe_get(c, tiled ? "attn_prefill" : "attention", fold ? dt : 0, 0, 0, &pa, err, errlen);
+		rc = vk_pipe_get(c, tiled ? "attn_prefill" : an, fold ? dt : 0, 0, 0, &pa, err, errlen);
 	if (!rc && !c->attn_merge && !tiled)
 		rc = vk_pipe_get(c, "attn_combine", 0, 0, 0, &pm, err, errlen);
 	if (rc)

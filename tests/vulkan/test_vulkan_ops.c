@@ -274,10 +274,39 @@ static int test_ropes(struct vt_pair *p)
 
 /* mode 0: q, k, v straight in; 1: RoPE on q and k; 2: per-head RMSNorm then RoPE (Qwen3). Modes 1
  * and 2 are folded into the attention's prep dispatch by the backend. */
+static int attention_case(struct vt_pair *p, int h, int hkv, int d, int ctx, int mode, const int (*st)[3], int n_st,
+			  const char *tag);
+
 static int test_attention(struct vt_pair *p, int h, int hkv, int d, int ctx, int mode)
 {
 	static const int st[][3] = {{5, 0, 0}, {1, 5, 0}, {3, 6, 0}, {1, 9, 0}, {1, 10, 0}, {30, 11, 0}, {1, 41, 0},
 				    {1, 42, 0}, {64, 43, 0}, {1, 107, 0}};
+	return attention_case(p, h, hkv, d, ctx, mode, st, 10, "");
+}
+
+/* Decode after 600 positions with the keys in at most `splits` splits (AWQ_VK_ATTN_SPLITS, unless the
+ * environment sets it): several of the HD variants' blocks of keys per split, the last one partial,
+ * then the step's own keys (FOLD) after them. */
+static int test_attention_long(struct vt_pair *p, int h, int hkv, int d, int mode, int splits)
+{
+	static const int st[][3] = {{200, 0, 0}, {200, 200, 0}, {200, 400, 0}, {1, 600, 0},
+				    {3, 601, 0}, {1, 604, 0}, {4, 605, 0}, {1, 609, 0}};
+	const char *set = getenv("AWQ_VK_ATTN_SPLITS");
+	char tag[32], v[8];
+	if (!set) {
+		snprintf(v, sizeof(v), "%d", splits);
+		setenv("AWQ_VK_ATTN_SPLITS", v, 1);
+	}
+	snprintf(tag, sizeof(tag), " 610 pos, %s split(s)", set ? set : v);
+	int f = attention_case(p, h, hkv, d, 700, mode, st, 8, tag);
+	if (!set)
+		unsetenv("AWQ_VK_ATTN_SPLITS");
+	return f;
+}
+
+static int attention_case(struct vt_pair *p, int h, int hkv, int d, int ctx, int mode, const int (*st)[3], int n_st,
+			  const char *tag)
+{
 	struct awq_node prm = {.p.attn = {.layer = 0, .n_heads = h, .n_kv_heads = hkv, .head_dim = d,
 					  .scale = 1.0f / sqrtf((float)d)}};
 	struct awq_graph g;
@@ -289,8 +318,8 @@ static int test_attention(struct vt_pair *p, int h, int hkv, int d, int ctx, int
 	int tok = awq_graph_value(&g, AWQ_V_TOKENS, 1, "tok");
 	int q = awq_graph_value(&g, AWQ_V_ACT, h * d, "q"), k = awq_graph_value(&g, AWQ_V_ACT, hkv * d, "k");
 	int v = awq_graph_value(&g, AWQ_V_ACT, hkv * d, "v");
-	snprintf(name, sizeof(name), "attention H%d/%d D%d%s", h, hkv, d,
-		 mode == 2 ? " +qk-norm+rope" : mode == 1 ? " +rope" : "");
+	snprintf(name, sizeof(name), "attention H%d/%d D%d%s%s", h, hkv, d,
+		 mode == 2 ? " +qk-norm+rope" : mode == 1 ? " +rope" : "", tag);
 	int qa = q, ka = k;
 	if (mode == 2) {
 		struct awq_node nm = {.p.norm = {.eps = 1e-6f, .group = d}};
@@ -312,7 +341,7 @@ static int test_attention(struct vt_pair *p, int h, int hkv, int d, int ctx, int
 	struct vt_case c = {.name = name, .g = &g, .max_tokens = 64, .max_ctx = ctx, .n_in = 3, .check = o, .tol = 1e-3,
 			    .in = {{.value = q, .lo = -1, .hi = 1}, {.value = k, .lo = -1, .hi = 1}, {.value = v, .lo = -1, .hi = 1}}};
 	int n = 0;
-	while (n < 10 && st[n][1] + st[n][0] <= ctx) {
+	while (n < n_st && st[n][1] + st[n][0] <= ctx) {
 		c.max_tokens = n == 0 || st[n][0] > c.max_tokens ? st[n][0] : c.max_tokens;
 		n++;
 	}
@@ -425,6 +454,11 @@ int main(int argc, char **argv)
 		f += test_attention(&p, 4, 2, 64, 120, 1);
 		f += test_attention(&p, 4, 2, 128, 120, 2);
 		f += test_attention(&p, 2, 2, 256, 48, 2);
+		f += test_attention_long(&p, 4, 2, 128, 2, 2);
+		f += test_attention_long(&p, 2, 2, 128, 0, 1);
+		f += test_attention_long(&p, 4, 1, 64, 1, 3);
+		f += test_attention_long(&p, 2, 1, 256, 2, 2);
+		f += test_attention_long(&p, 3, 3, 80, 0, 2);
 		f += test_misc(&p);
 		f += test_bad_attention(&p);
 		f += test_last_rows(&p);
