@@ -59,6 +59,7 @@ shared float qs[MAXD];
 shared vec2 kp[MAXD / 2u]; /* FOLD: a new key's rotated pairs (i, i + D/2), for the fp16 cache */
 #ifdef HD
 #define FBLK (HD == 256u ? 64u : 128u) /* keys per block of fast_keys (<= the workgroup size) */
+#define FAST_MIN 16u /* keys per split from which fast_keys takes the cache (see main) */
 shared float sc[FBLK > BLK ? FBLK : BLK];
 #else
 shared float sc[BLK];
@@ -253,20 +254,32 @@ void main()
 	const uint H = pc.u0, HKV = pc.u1, D = pc.u2, S = pc.u3, t = gl_LocalInvocationID.x;
 	const uint s = gl_WorkGroupID.x, h = gl_WorkGroupID.y, r = gl_WorkGroupID.z;
 	const uint kvd = HKV * D, kh = h / (H / HKV);
-#ifdef HD
-	/* at least a block of keys per split: fast_keys takes a block in about the time of one key (its
-	 * loads all in flight), so a short context runs in a few workgroups per head, the rest empty */
-	const uint L = uint(step.pos) + r + 1u, chunk = max((L + S - 1u) / S, FBLK);
-#else
-	const uint L = uint(step.pos) + r + 1u, chunk = (L + S - 1u) / S;
-#endif
-	const uint beg = min(L, s * chunk), end = min(L, beg + chunk);
 	const bool fold = (pc.u5 & FOLD) != 0u;
-	const uint pos = uint(step.pos), half_d = D / 2u;
+	const uint pos = uint(step.pos), half_d = D / 2u, L = pos + r + 1u;
+#ifdef HD
+	/* From FAST_MIN keys per split on (the cache's keys, positions below pos, over the splits of
+	 * the host's count, which is S - 1 with FOLD) fast_keys takes the cache splits: at least a block
+	 * of keys each (fast_keys takes a block in about the time of one key, its loads all in flight), the
+	 * rest empty; with FOLD split S - 1 takes the step's own keys (pos .. L - 1, raw, on the generic
+	 * loop), so that no workgroup does both kinds of work one after the other. Below that the generic
+	 * loop takes all S splits, as in the plain variant: on an H200 the HD form was 2.5-3.7% slower
+	 * in decode after 16-80 positions (3 us per layer), and fast_keys pays once a split holds ~16 keys
+	 * or more (the generic loop's ~0.25 us per key per split after 4096 positions). pos decides, so
+	 * every row of the step takes the same form. */
+	const uint SC = fold ? S - 1u : S, CL = fold ? pos : L;
+	const bool fast = pos >= FAST_MIN * SC;
+	const uint chunk = fast ? max((CL + SC - 1u) / SC, FBLK) : (L + S - 1u) / S;
+	const uint beg = !fast || s < SC ? min(fast ? CL : L, s * chunk) : pos;
+	const uint end = !fast || s < SC ? min(fast ? CL : L, beg + chunk) : L;
+	const uint writer = fast ? SC - 1u : S - 1u; /* FOLD's cache writer: a light workgroup */
+#else
+	const uint chunk = (L + S - 1u) / S, beg = min(L, s * chunk), end = min(L, beg + chunk), writer = S - 1u;
+#endif
 	if (fold) {
-		/* the step's new keys and values into the caches, once per kv head, by the last split (at most
-		 * a chunk of keys, often fewer: the lightest workgroup); uniform per workgroup */
-		if (s == S - 1u && r == 0u && h % (H / HKV) == 0u) {
+		/* the step's new keys and values into the caches, once per kv head, by one split (the last
+		 * one, or HD's last cache split: at most a chunk of keys, often fewer: the lightest
+		 * workgroup); uniform per workgroup */
+		if (s == writer && r == 0u && h % (H / HKV) == 0u) {
 			for (uint rr = 0u; rr < gl_NumWorkGroups.z; rr++) {
 				const uint kb = (rr * HKV + kh) * D, dst = (pos + rr) * kvd + kh * D;
 				const float x1 = t < half_d ? kr[kb + t] : 0.0, x2 = t < half_d ? kr[kb + t + half_d] : 0.0;
@@ -304,10 +317,12 @@ void main()
 	float m = -1.0e30, l = 0.0, acc0 = 0.0, acc1 = 0.0;
 	uint gbeg = beg; /* the generic loop's first key */
 #ifdef HD
-	/* the keys in the cache here; FOLD's keys of this step (positions pos..) in the generic loop */
-	gbeg = fold ? clamp(pos, beg, end) : end;
-	if (gbeg > beg)
-		fast_keys(beg, gbeg, kvd, kh, m, l, acc0, acc1);
+	/* the cache splits' keys here, FOLD's split of this step's keys in the generic loop */
+	if (fast && s < SC) {
+		gbeg = end;
+		if (end > beg)
+			fast_keys(beg, end, kvd, kh, m, l, acc0, acc1);
+	}
 #endif
 	const bool ilp = (pc.u5 & ILP) != 0u;
 	for (uint b0 = gbeg; b0 < end; b0 += BLK) {

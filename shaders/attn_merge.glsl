@@ -9,7 +9,7 @@
  * each load waited for the one before: two chains of S L2 round trips for M and the sum, and a third
  * per output element, all after the decode attention's last workgroup has taken its ticket. Same
  * arithmetic in the same order as that form, so the same result bit for bit. */
-#define MERGE_MAXS 32u /* the most splits vk_attn_splits gives */
+#define MERGE_MAXS 33u /* the most splits vk_attn_splits gives, + 1 (the HD variants' FOLD split) */
 shared float mrg_m[MERGE_MAXS], mrg_l[MERGE_MAXS], mrg_e[MERGE_MAXS];
 
 void merge(uint base, uint S, uint D, uint ob)

@@ -537,7 +537,8 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 				       "%s: attention shape not supported (head_dim a multiple of 4, <= 256)",
 				       g->values[n->out].name);
 		for (int r = 1; r <= o->max_tokens; r++) {
-			VkDeviceSize b = (VkDeviceSize)r * n->p.attn.n_heads * vk_attn_splits(c, r, n->p.attn.n_heads) *
+			/* (+ 1: the HD attention variants' split of a decode step's own keys) */
+			VkDeviceSize b = (VkDeviceSize)r * n->p.attn.n_heads * (vk_attn_splits(c, r, n->p.attn.n_heads) + 1) *
 					 (n->p.attn.head_dim + 2) * 4;
 			part = b > part ? b : part;
 		}

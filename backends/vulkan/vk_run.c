@@ -163,10 +163,11 @@ static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 	 * D / 32 lanes per row within the smallest subgroup) */
 	const int tiled = c->attn_prefill && rows > VK_MATVEC_ROWS && c->sg_shuffle &&
 			  (D == 32 || D == 64 || D == 128 || D == 256) && D / 32 <= c->min_subgroup;
-	/* attention.comp's HD variants: four lanes of a subgroup per key (shuffles) */
-	const char *an = "attention";
-	if (c->attn_fast && c->sg_shuffle && c->min_subgroup >= 4)
-		an = D == 64 ? "attention_d64" : D == 128 ? "attention_d128" : D == 256 ? "attention_d256" : an;
+	/* attention.comp's HD variants: four lanes of a subgroup per key (shuffles); with FOLD one split
+	 * more, for the step's own keys */
+	const int hd = c->attn_fast && c->sg_shuffle && c->min_subgroup >= 4 && (D == 64 || D == 128 || D == 256);
+	const char *an = !hd ? "attention" : D == 64 ? "attention_d64" : D == 128 ? "attention_d128" : "attention_d256";
+	const uint32_t SD = S + (hd && fold ? 1u : 0u);
 	if (!rc)
 		rc = vk_pipe_get(c, tiled ? "attn_prefill" : an, fold ? dt : 0, 0, 0, &pa, err, errlen);
 	if (!rc && !c->attn_merge && !tiled)
@@ -195,7 +196,7 @@ static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 		vk_dispatch(cb, c, pa, vn->set[1], &ap, ((uint32_t)rows + rpw - 1) / rpw, H, 1);
 		return 0;
 	}
-	struct vk_push at = {.u = {H, HKV, D, S, (uint32_t)c->attn_merge}, .f0 = n->p.attn.scale};
+	struct vk_push at = {.u = {H, HKV, D, SD, (uint32_t)c->attn_merge}, .f0 = n->p.attn.scale};
 	if (fold) { /* attention.comp's FOLD: the prep's flags, RoPE table and eps */
 		at.u[5] = flags | 16u;
 		at.u[6] = c->ropes[rs].cos_off;
@@ -203,7 +204,7 @@ static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 		at.f1 = eps;
 	}
 	at.u[5] |= c->attn_ilp ? 32u : 0u; /* attention.comp's ILP */
-	vk_dispatch(cb, c, pa, vn->set[fold ? 3 : 1], &at, S, H, (uint32_t)rows);
+	vk_dispatch(cb, c, pa, vn->set[fold ? 3 : 1], &at, SD, H, (uint32_t)rows);
 	if (c->attn_merge) /* the splits were merged by each (row, head)'s last workgroup */
 		return 0;
 	vk_barrier_compute(cb);
