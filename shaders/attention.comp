@@ -262,16 +262,19 @@ void main()
 	 * of keys each (fast_keys takes a block in about the time of one key, its loads all in flight), the
 	 * rest empty; with FOLD split S - 1 takes the step's own keys (pos .. L - 1, raw, on the generic
 	 * loop), so that no workgroup does both kinds of work one after the other. Below that the generic
-	 * loop takes all S splits, as in the plain variant: on an H200 the HD form was 2.5-3.7% slower
+	 * loop takes the SC splits, as in the plain variant: on an H200 the HD form was 2.5-3.7% slower
 	 * in decode after 16-80 positions (3 us per layer), and fast_keys pays once a split holds ~16 keys
 	 * or more (the generic loop's ~0.25 us per key per split after 4096 positions). pos decides, so
 	 * every row of the step takes the same form. */
-	const uint SC = fold ? S - 1u : S, CL = fold ? pos : L;
+	const uint SC = fold ? S - 1u : S;
 	const bool fast = pos >= FAST_MIN * SC;
-	const uint chunk = fast ? max((CL + SC - 1u) / SC, FBLK) : (L + S - 1u) / S;
-	const uint beg = !fast || s < SC ? min(fast ? CL : L, s * chunk) : pos;
-	const uint end = !fast || s < SC ? min(fast ? CL : L, beg + chunk) : L;
-	const uint writer = fast ? SC - 1u : S - 1u; /* FOLD's cache writer: a light workgroup */
+	/* the keys of splits 0 .. SC - 1: fast, the cache's; else all of them, FOLD's raw ones included,
+	 * as the plain variant splits them (the host's extra split S - 1 then stays empty) */
+	const uint CL = fast && fold ? pos : L;
+	const uint chunk = fast ? max((CL + SC - 1u) / SC, FBLK) : (L + SC - 1u) / SC;
+	const uint beg = s < SC ? min(CL, s * chunk) : fast ? pos : L, end = s < SC ? min(CL, beg + chunk) : L;
+	/* FOLD's cache writer: a light workgroup (the generic form's empty extra split) */
+	const uint writer = fast ? SC - 1u : S - 1u;
 #else
 	const uint chunk = (L + S - 1u) / S, beg = min(L, s * chunk), end = min(L, beg + chunk), writer = S - 1u;
 #endif
