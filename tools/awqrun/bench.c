@@ -330,6 +330,9 @@ int bench_model(awq_model *m, const char *model_name, const char *backend, const
 		max_d = o->depths[i] > max_d ? o->depths[i] : max_d;
 	so.max_batch = max_p;
 	so.max_ctx = max_d + (max_p > max_n ? max_p : max_n) + 1;
+	if (mi.max_position > 0 && so.max_ctx - 1 > mi.max_position) /* (prompt inputs past it are skipped) */
+		fprintf(stderr, "bench: %s: the tests reach %d positions, past the model's %d: speed figures only\n",
+			model_name, so.max_ctx - 1, mi.max_position);
 	bench_progress("bench: %s %s on %s: loading", model_name, mi.precision, backend);
 	rc = awq_session_create(m, &so, &s, err, errlen);
 	if (rc) {
