@@ -25,7 +25,7 @@
  * the keys already in the cache go through fast_keys below, with 16-byte loads and every load of a
  * block in flight before its arithmetic; the step's own keys (FOLD) and the other head sizes take
  * the generic loop. With GQ > 1 (specialisation constant 2, AWQ_VK_ATTN_GQA=1) that form serves a
- * kv head's GQ q heads in the workgroup of the group's first (fast_keys_g), the others' workgroups
+ * kv head's GQ q heads in the workgroup of the group's first (fast_keys), the others' workgroups
  * of those splits leave at once. In the generic loop a subgroup walks one key at a time (two 4-byte loads per
  * lane, then a reduction) and each invocation one value element per key, each a round trip: on an
  * H200 after 4096 positions it read the cache at 0.41 TB/s (163 us per llama2-7b layer). */
@@ -69,8 +69,8 @@ shared vec2 kp[MAXD / 2u]; /* FOLD: a new key's rotated pairs (i, i + D/2), for 
 #ifdef HD
 #define FBLK (HD == 256u ? 64u : 128u) /* keys per block of fast_keys (<= the workgroup size) */
 #define FAST_MIN 16u /* keys per split from which fast_keys takes the cache (see main) */
-shared float sc[GQ * FBLK]; /* fast_keys_g: head g's scores at g * FBLK (>= BLK for the generic loop) */
-shared float gred[GQ * 64u]; /* fast_keys_g's reductions per head: [head][subgroup] */
+shared float sc[GQ * FBLK]; /* fast_keys: head g's scores at g * FBLK (>= BLK for the generic loop) */
+shared float gred[GQ * 64u]; /* fast_keys's reductions per head: [head][subgroup] */
 #else
 shared float sc[BLK];
 #endif
@@ -172,102 +172,35 @@ float dot8(uvec4 w, vec4 a, vec4 b)
 	return dot(a, vec4(unpackHalf2x16(w.x), unpackHalf2x16(w.y))) + dot(b, vec4(unpackHalf2x16(w.z), unpackHalf2x16(w.w)));
 }
 
-/* Keys [beg, fend), all in the cache, for the online softmax state (m, l) and this invocation's
- * output elements t and t + 128 (acc0, acc1, which start at 0). Per block of FBLK keys:
+/* Keys [beg, fend), all in the cache, for the GQ q heads this workgroup serves (one, or with GQ > 1
+ * a kv head's group: head g's q at qs[g * HD], each key and value loaded once for all of them, where
+ * the one-head form reads the cache GQ times through L2). State per head g: the online softmax's m[g]
+ * and l[g], and this invocation's output elements t (acc0[g]) and t + 128 (acc1[g]). Per block of
+ * FBLK keys:
  * - scores: four lanes a key (32 keys per round), lane ql taking the key's 16-byte pieces ql, ql + 4,
  *   ..., so that the four read 64 contiguous bytes per load; every round's loads of the block go out
- *   before the first dot product, and two shuffles sum the four lanes' parts;
- * - the block's max and sum over the workgroup; invocation t keeps score t;
+ *   before the first dot product, and two shuffles sum the four lanes' parts; one head's q is held
+ *   in registers, a group's read from shared memory;
+ * - each head's max and sum over the block (invocation t keeps score t): a subgroup reduction per head
+ *   into gred, one barrier, then each invocation sums gred;
  * - values: TPK invocations a value (16 bytes each, coalesced), KG values at once, VI per invocation,
- *   all loaded before they are summed, into 8 accumulators per invocation,
- * then the KG groups' accumulators meet in shared memory once, at the end. Loads past the block are
- * clamped to its last key and weighted 0. */
-void fast_keys(uint beg, uint fend, uint kvd, uint kh, inout float m, inout float l, out float acc0, out float acc1)
-{
-	const uint t = gl_LocalInvocationID.x;
-	const uint li = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID, ql = li & 3u, slot = li >> 2u;
-	const uint kv4 = kvd / 8u, kb4 = kh * (HD / 8u);
-	vec4 qa[NQ], qb[NQ];
-	[[unroll]] for (uint i = 0u; i < NQ; i++) {
-		const uint d0 = 8u * (ql + 4u * i);
-		qa[i] = vec4(qs[d0], qs[d0 + 1u], qs[d0 + 2u], qs[d0 + 3u]);
-		qb[i] = vec4(qs[d0 + 4u], qs[d0 + 5u], qs[d0 + 6u], qs[d0 + 7u]);
-	}
-	const uint vp = t % TPK, vg = t / TPK;
-	float va[8];
-	[[unroll]] for (uint e = 0u; e < 8u; e++)
-		va[e] = 0.0;
-	for (uint b0 = beg; b0 < fend; b0 += FBLK) {
-		const uint nb = min(FBLK, fend - b0);
-		uvec4 kw[FBLK / 32u][NQ];
-		[[unroll]] for (uint r = 0u; r < FBLK / 32u; r++) {
-			const uint kb = (b0 + min(r * 32u + slot, nb - 1u)) * kv4 + kb4 + ql;
-			[[unroll]] for (uint i = 0u; i < NQ; i++)
-				kw[r][i] = kc4[kb + 4u * i];
-		}
-		[[unroll]] for (uint r = 0u; r < FBLK / 32u; r++) {
-			float d = 0.0;
-			[[unroll]] for (uint i = 0u; i < NQ; i++)
-				d += dot8(kw[r][i], qa[i], qb[i]);
-			d += subgroupShuffleXor(d, 1u);
-			d += subgroupShuffleXor(d, 2u);
-			if (ql == 0u && r * 32u + slot < nb)
-				sc[r * 32u + slot] = d * pc.f0;
-		}
-		barrier();
-		const float s = t < nb ? sc[t] : -1.0e30;
-		const float bm = max(m, wg_max(s)); /* (its barriers order the reads of sc before the writes) */
-		const float alpha = exp(m - bm), p = t < nb ? exp(s - bm) : 0.0;
-		if (t < nb)
-			sc[t] = p;
-		l = l * alpha + wg_sum(p); /* (and these the writes before the reads below) */
-		uvec4 vw[VI];
-		[[unroll]] for (uint u = 0u; u < VI; u++)
-			vw[u] = vc4[(b0 + min(vg + u * KG, nb - 1u)) * kv4 + kb4 + vp];
-		[[unroll]] for (uint e = 0u; e < 8u; e++)
-			va[e] *= alpha;
-		[[unroll]] for (uint u = 0u; u < VI; u++) {
-			const float pj = vg + u * KG < nb ? sc[vg + u * KG] : 0.0;
-			const vec2 a = unpackHalf2x16(vw[u].x), b = unpackHalf2x16(vw[u].y);
-			const vec2 c = unpackHalf2x16(vw[u].z), d = unpackHalf2x16(vw[u].w);
-			va[0] += pj * a.x;
-			va[1] += pj * a.y;
-			va[2] += pj * b.x;
-			va[3] += pj * b.y;
-			va[4] += pj * c.x;
-			va[5] += pj * c.y;
-			va[6] += pj * d.x;
-			va[7] += pj * d.y;
-		}
-		m = bm;
-		barrier(); /* the next block rewrites sc */
-	}
-	[[unroll]] for (uint e = 0u; e < 8u; e++)
-		vred[vg * HD + vp * 8u + e] = va[e];
-	barrier();
-	acc0 = 0.0;
-	acc1 = 0.0;
-	for (uint g = 0u; g < KG; g++) {
-		if (t < HD)
-			acc0 += vred[g * HD + t];
-		if (t + 128u < HD)
-			acc1 += vred[g * HD + t + 128u];
-	}
-	barrier();
-}
-
-/* The grouped-query form (GQ > 1): this workgroup serves the GQ q heads of kv head kh, head g's q at
- * qs[g * HD], and loads each key and value once for all of them (the one-head form reads the
- * cache GQ times, through L2). State per head g: m[g], l[g], and the output elements t (acc0[g]) and
- * t + 128 (acc1[g]). The blocks are fast_keys's; the per-head maxima and sums share their barriers
- * (a subgroup reduction per head into gred, one barrier, then each invocation sums gred). */
-void fast_keys_g(uint beg, uint fend, uint kvd, uint kh, inout float m[GMAX], inout float l[GMAX],
-		 out float acc0[GMAX], out float acc1[GMAX])
+ *   all loaded before they are summed, into 8 accumulators per invocation and head,
+ * then the KG groups' accumulators meet in shared memory once per head, at the end. Loads past the
+ * block are clamped to its last key and weighted 0. */
+void fast_keys(uint beg, uint fend, uint kvd, uint kh, inout float m[GMAX], inout float l[GMAX], out float acc0[GMAX],
+	       out float acc1[GMAX])
 {
 	const uint t = gl_LocalInvocationID.x, sg = gl_SubgroupID, nsg = gl_NumSubgroups;
 	const uint li = sg * gl_SubgroupSize + gl_SubgroupInvocationID, ql = li & 3u, slot = li >> 2u;
 	const uint kv4 = kvd / 8u, kb4 = kh * (HD / 8u);
 	const uint vp = t % TPK, vg = t / TPK;
+	vec4 qa[NQ], qb[NQ]; /* GQ = 1: this lane's pieces of the q */
+	if (GQ == 1u)
+		[[unroll]] for (uint i = 0u; i < NQ; i++) {
+			const uint d0 = 8u * (ql + 4u * i);
+			qa[i] = vec4(qs[d0], qs[d0 + 1u], qs[d0 + 2u], qs[d0 + 3u]);
+			qb[i] = vec4(qs[d0 + 4u], qs[d0 + 5u], qs[d0 + 6u], qs[d0 + 7u]);
+		}
 	float va[GMAX][8];
 	[[unroll]] for (uint g = 0u; g < GQ; g++)
 		[[unroll]] for (uint e = 0u; e < 8u; e++)
@@ -285,8 +218,9 @@ void fast_keys_g(uint beg, uint fend, uint kvd, uint kh, inout float m[GMAX], in
 				float d = 0.0;
 				[[unroll]] for (uint i = 0u; i < NQ; i++) {
 					const uint q0 = g * HD + 8u * (ql + 4u * i);
-					d += dot8(kw[r][i], vec4(qs[q0], qs[q0 + 1u], qs[q0 + 2u], qs[q0 + 3u]),
-						  vec4(qs[q0 + 4u], qs[q0 + 5u], qs[q0 + 6u], qs[q0 + 7u]));
+					d += GQ == 1u ? dot8(kw[r][i], qa[i], qb[i])
+						      : dot8(kw[r][i], vec4(qs[q0], qs[q0 + 1u], qs[q0 + 2u], qs[q0 + 3u]),
+							     vec4(qs[q0 + 4u], qs[q0 + 5u], qs[q0 + 6u], qs[q0 + 7u]));
 				}
 				d += subgroupShuffleXor(d, 1u);
 				d += subgroupShuffleXor(d, 2u);
@@ -403,7 +337,7 @@ void finish(uint r, uint hh, uint S, uint s, uint D, float m, float l, float acc
 	merge((r * H + hh) * S * (D + 2u), S, D, ob);
 	if (t == 0u)
 		ticket[r * H + hh] = 0u;
-	barrier(); /* is_last, and the merge's shared arrays, again for the next head (fast_keys_g) */
+	barrier(); /* is_last, and the merge's shared arrays, again for the next head (fast_keys with GQ > 1) */
 }
 
 /* u0 = n_heads, u1 = n_kv_heads, u2 = head_dim, u3 = splits, u4 = merge here, f0 = scale; FOLD: u5
@@ -486,27 +420,24 @@ void main()
 	}
 	barrier();
 	float m = -1.0e30, l = 0.0, acc0 = 0.0, acc1 = 0.0;
-	uint gbeg = beg; /* the generic loop's first key */
 #ifdef HD
-	/* the cache splits' keys here (all the group's heads: grp), FOLD's split of this step's keys in
-	 * the generic loop */
+	/* the cache splits' keys here (for the GQ heads of a group: grp), FOLD's split of this step's
+	 * keys in the generic loop */
 	float mg[GMAX], lg[GMAX], ag0[GMAX], ag1[GMAX];
-	if (grp) {
+	if (fast && s < SC) {
 		[[unroll]] for (uint g = 0u; g < GQ; g++) {
 			mg[g] = -1.0e30;
 			lg[g] = ag0[g] = ag1[g] = 0.0;
 		}
 		if (end > beg)
-			fast_keys_g(beg, end, kvd, kh, mg, lg, ag0, ag1);
-		gbeg = end;
-	} else if (fast && s < SC) {
-		gbeg = end;
-		if (end > beg)
-			fast_keys(beg, end, kvd, kh, m, l, acc0, acc1);
+			fast_keys(beg, end, kvd, kh, mg, lg, ag0, ag1);
+		[[unroll]] for (uint g = 0u; g < GQ; g++)
+			finish(r, h + g, S, s, D, mg[g], lg[g], ag0[g], ag1[g], end > beg);
+		return;
 	}
 #endif
 	const bool ilp = (pc.u5 & ILP) != 0u;
-	for (uint b0 = gbeg; b0 < end; b0 += BLK) {
+	for (uint b0 = beg; b0 < end; b0 += BLK) {
 		uint nb = min(BLK, end - b0);
 		if (ilp) {
 			for (uint j = gl_SubgroupID; j < nb; j += 4u * gl_NumSubgroups) {
@@ -574,12 +505,5 @@ void main()
 		m = bm;
 		barrier();
 	}
-#ifdef HD
-	if (grp) {
-		[[unroll]] for (uint g = 0u; g < GQ; g++)
-			finish(r, h + g, S, s, D, mg[g], lg[g], ag0[g], ag1[g], end > beg);
-		return;
-	}
-#endif
 	finish(r, h, S, s, D, m, l, acc0, acc1, end > beg);
 }
