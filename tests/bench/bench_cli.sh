@@ -78,6 +78,11 @@ depth)
 	b0=$(grep -o '"test": "tg8", [^}]*"bytes_per_token": [0-9.e+]*' out.json | sed 's/.*bytes_per_token": //')
 	b24=$(grep -o '"test": "tg8 @ d24", [^}]*"bytes_per_token": [0-9.e+]*' out.json | sed 's/.*bytes_per_token": //')
 	awk -v a="$b0" -v b="$b24" 'BEGIN { exit !(b > a && a > 0) }' || bad "decode at depth 24 should count more KV bytes ($b24 vs $b0)"
+	! grep -q "past the model" err.txt || bad "a note on positions within the model's 256"
+	# a depth past the model's trained positions runs, with a note on stderr
+	"$awqrun" bench -m "$awq" -p 8 -n 8 -d 250 -r 1 --bw 10 --backend cpu >out.md 2>err.txt || bad "exit $?"
+	has out.md "tg8 @ d250"
+	has err.txt "the tests reach 258 positions, past the model's 256: speed figures only"
 	usage_error bench -m "$awq" -d x
 	usage_error bench -m "$awq" -d 8 --method qwen
 	;;
