@@ -24,9 +24,7 @@
  * HD (attention_d64 / _d128 / _d256: head_dim HD, subgroup shuffles, subgroups of 4 or more lanes):
  * the keys already in the cache go through fast_keys below, with 16-byte loads and every load of a
  * block in flight before its arithmetic; the step's own keys (FOLD) and the other head sizes take
- * the generic loop. With GQ > 1 (specialisation constant 2, AWQ_VK_ATTN_GQA=1) that form serves a
- * kv head's GQ q heads in the workgroup of the group's first (fast_keys), the others' workgroups
- * of those splits leave at once. In the generic loop a subgroup walks one key at a time (two 4-byte loads per
+ * the generic loop. In the generic loop a subgroup walks one key at a time (two 4-byte loads per
  * lane, then a reduction) and each invocation one value element per key, each a round trip: on an
  * H200 after 4096 positions it read the cache at 0.41 TB/s (163 us per llama2-7b layer). */
 #extension GL_GOOGLE_include_directive : require
@@ -57,20 +55,12 @@ layout(set = 0, binding = 3, std430) coherent buffer Part { float part[]; };
 layout(set = 0, binding = 5, std430) writeonly buffer Out { float o[]; };
 layout(set = 0, binding = 6, std430) coherent buffer Ticket { uint ticket[]; };
 
-#ifdef HD
-/* GQ: q heads per workgroup in the fast form (grouped-query; H / HKV where the host takes it, else 1) */
-layout(constant_id = 2) const uint GQ = 1u;
-#define GMAX 8u /* the most the host gives GQ (register arrays are sized by it) */
-shared float qs[HD * GQ]; /* head g's q at g * HD (the generic loop: head 0's) */
-#else
 shared float qs[MAXD];
-#endif
 shared vec2 kp[MAXD / 2u]; /* FOLD: a new key's rotated pairs (i, i + D/2), for the fp16 cache */
 #ifdef HD
 #define FBLK (HD == 256u ? 64u : 128u) /* keys per block of fast_keys (<= the workgroup size) */
 #define FAST_MIN 16u /* keys per split from which fast_keys takes the cache (see main) */
-shared float sc[GQ * FBLK]; /* fast_keys: head g's scores at g * FBLK (>= BLK for the generic loop) */
-shared float gred[GQ * 64u]; /* fast_keys's reductions per head: [head][subgroup] */
+shared float sc[FBLK > BLK ? FBLK : BLK];
 #else
 shared float sc[BLK];
 #endif
@@ -172,39 +162,31 @@ float dot8(uvec4 w, vec4 a, vec4 b)
 	return dot(a, vec4(unpackHalf2x16(w.x), unpackHalf2x16(w.y))) + dot(b, vec4(unpackHalf2x16(w.z), unpackHalf2x16(w.w)));
 }
 
-/* Keys [beg, fend), all in the cache, for the GQ q heads this workgroup serves (one, or with GQ > 1
- * a kv head's group: head g's q at qs[g * HD], each key and value loaded once for all of them, where
- * the one-head form reads the cache GQ times through L2). State per head g: the online softmax's m[g]
- * and l[g], and this invocation's output elements t (acc0[g]) and t + 128 (acc1[g]). Per block of
- * FBLK keys:
+/* Keys [beg, fend), all in the cache, for the online softmax state (m, l) and this invocation's
+ * output elements t and t + 128 (acc0, acc1, which start at 0). Per block of FBLK keys:
  * - scores: four lanes a key (32 keys per round), lane ql taking the key's 16-byte pieces ql, ql + 4,
  *   ..., so that the four read 64 contiguous bytes per load; every round's loads of the block go out
- *   before the first dot product, and two shuffles sum the four lanes' parts; one head's q is held
- *   in registers, a group's read from shared memory;
- * - each head's max and sum over the block (invocation t keeps score t): a subgroup reduction per head
- *   into gred, one barrier, then each invocation sums gred;
+ *   before the first dot product, and two shuffles sum the four lanes' parts;
+ * - the block's max and sum over the workgroup; invocation t keeps score t;
  * - values: TPK invocations a value (16 bytes each, coalesced), KG values at once, VI per invocation,
- *   all loaded before they are summed, into 8 accumulators per invocation and head,
- * then the KG groups' accumulators meet in shared memory once per head, at the end. Loads past the
- * block are clamped to its last key and weighted 0. */
-void fast_keys(uint beg, uint fend, uint kvd, uint kh, inout float m[GMAX], inout float l[GMAX], out float acc0[GMAX],
-	       out float acc1[GMAX])
+ *   all loaded before they are summed, into 8 accumulators per invocation,
+ * then the KG groups' accumulators meet in shared memory once, at the end. Loads past the block are
+ * clamped to its last key and weighted 0. */
+void fast_keys(uint beg, uint fend, uint kvd, uint kh, inout float m, inout float l, out float acc0, out float acc1)
 {
-	const uint t = gl_LocalInvocationID.x, sg = gl_SubgroupID, nsg = gl_NumSubgroups;
-	const uint li = sg * gl_SubgroupSize + gl_SubgroupInvocationID, ql = li & 3u, slot = li >> 2u;
+	const uint t = gl_LocalInvocationID.x;
+	const uint li = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID, ql = li & 3u, slot = li >> 2u;
 	const uint kv4 = kvd / 8u, kb4 = kh * (HD / 8u);
+	vec4 qa[NQ], qb[NQ];
+	[[unroll]] for (uint i = 0u; i < NQ; i++) {
+		const uint d0 = 8u * (ql + 4u * i);
+		qa[i] = vec4(qs[d0], qs[d0 + 1u], qs[d0 + 2u], qs[d0 + 3u]);
+		qb[i] = vec4(qs[d0 + 4u], qs[d0 + 5u], qs[d0 + 6u], qs[d0 + 7u]);
+	}
 	const uint vp = t % TPK, vg = t / TPK;
-	vec4 qa[NQ], qb[NQ]; /* GQ = 1: this lane's pieces of the q */
-	if (GQ == 1u)
-		[[unroll]] for (uint i = 0u; i < NQ; i++) {
-			const uint d0 = 8u * (ql + 4u * i);
-			qa[i] = vec4(qs[d0], qs[d0 + 1u], qs[d0 + 2u], qs[d0 + 3u]);
-			qb[i] = vec4(qs[d0 + 4u], qs[d0 + 5u], qs[d0 + 6u], qs[d0 + 7u]);
-		}
-	float va[GMAX][8];
-	[[unroll]] for (uint g = 0u; g < GQ; g++)
-		[[unroll]] for (uint e = 0u; e < 8u; e++)
-			va[g][e] = 0.0;
+	float va[8];
+	[[unroll]] for (uint e = 0u; e < 8u; e++)
+		va[e] = 0.0;
 	for (uint b0 = beg; b0 < fend; b0 += FBLK) {
 		const uint nb = min(FBLK, fend - b0);
 		uvec4 kw[FBLK / 32u][NQ];
@@ -214,131 +196,56 @@ void fast_keys(uint beg, uint fend, uint kvd, uint kh, inout float m[GMAX], inou
 				kw[r][i] = kc4[kb + 4u * i];
 		}
 		[[unroll]] for (uint r = 0u; r < FBLK / 32u; r++) {
-			[[unroll]] for (uint g = 0u; g < GQ; g++) {
-				float d = 0.0;
-				[[unroll]] for (uint i = 0u; i < NQ; i++) {
-					const uint q0 = g * HD + 8u * (ql + 4u * i);
-					d += GQ == 1u ? dot8(kw[r][i], qa[i], qb[i])
-						      : dot8(kw[r][i], vec4(qs[q0], qs[q0 + 1u], qs[q0 + 2u], qs[q0 + 3u]),
-							     vec4(qs[q0 + 4u], qs[q0 + 5u], qs[q0 + 6u], qs[q0 + 7u]));
-				}
-				d += subgroupShuffleXor(d, 1u);
-				d += subgroupShuffleXor(d, 2u);
-				if (ql == 0u && r * 32u + slot < nb)
-					sc[g * FBLK + r * 32u + slot] = d * pc.f0;
-			}
+			float d = 0.0;
+			[[unroll]] for (uint i = 0u; i < NQ; i++)
+				d += dot8(kw[r][i], qa[i], qb[i]);
+			d += subgroupShuffleXor(d, 1u);
+			d += subgroupShuffleXor(d, 2u);
+			if (ql == 0u && r * 32u + slot < nb)
+				sc[r * 32u + slot] = d * pc.f0;
 		}
 		barrier();
-		float sv[GMAX], bm[GMAX], alpha[GMAX];
-		[[unroll]] for (uint g = 0u; g < GQ; g++) {
-			sv[g] = t < nb ? sc[g * FBLK + t] : -1.0e30;
-			const float x = subgroupMax(sv[g]);
-			if (subgroupElect())
-				gred[g * 64u + sg] = x;
-		}
-		barrier();
-		[[unroll]] for (uint g = 0u; g < GQ; g++) {
-			float x = gred[g * 64u];
-			for (uint k = 1u; k < nsg; k++)
-				x = max(x, gred[g * 64u + k]);
-			bm[g] = max(m[g], x);
-		}
-		barrier(); /* gred again below */
-		[[unroll]] for (uint g = 0u; g < GQ; g++) {
-			alpha[g] = exp(m[g] - bm[g]);
-			const float p = t < nb ? exp(sv[g] - bm[g]) : 0.0;
-			if (t < nb)
-				sc[g * FBLK + t] = p;
-			const float x = subgroupAdd(p);
-			if (subgroupElect())
-				gred[g * 64u + sg] = x;
-		}
-		barrier(); /* (also the probabilities before the value loop reads them) */
-		[[unroll]] for (uint g = 0u; g < GQ; g++) {
-			float x = 0.0;
-			for (uint k = 0u; k < nsg; k++)
-				x += gred[g * 64u + k];
-			l[g] = l[g] * alpha[g] + x;
-			m[g] = bm[g];
-			[[unroll]] for (uint e = 0u; e < 8u; e++)
-				va[g][e] *= alpha[g];
-		}
+		const float s = t < nb ? sc[t] : -1.0e30;
+		const float bm = max(m, wg_max(s)); /* (its barriers order the reads of sc before the writes) */
+		const float alpha = exp(m - bm), p = t < nb ? exp(s - bm) : 0.0;
+		if (t < nb)
+			sc[t] = p;
+		l = l * alpha + wg_sum(p); /* (and these the writes before the reads below) */
 		uvec4 vw[VI];
 		[[unroll]] for (uint u = 0u; u < VI; u++)
 			vw[u] = vc4[(b0 + min(vg + u * KG, nb - 1u)) * kv4 + kb4 + vp];
+		[[unroll]] for (uint e = 0u; e < 8u; e++)
+			va[e] *= alpha;
 		[[unroll]] for (uint u = 0u; u < VI; u++) {
+			const float pj = vg + u * KG < nb ? sc[vg + u * KG] : 0.0;
 			const vec2 a = unpackHalf2x16(vw[u].x), b = unpackHalf2x16(vw[u].y);
 			const vec2 c = unpackHalf2x16(vw[u].z), d = unpackHalf2x16(vw[u].w);
-			const bool in_blk = vg + u * KG < nb;
-			[[unroll]] for (uint g = 0u; g < GQ; g++) {
-				const float pj = in_blk ? sc[g * FBLK + vg + u * KG] : 0.0;
-				va[g][0] += pj * a.x;
-				va[g][1] += pj * a.y;
-				va[g][2] += pj * b.x;
-				va[g][3] += pj * b.y;
-				va[g][4] += pj * c.x;
-				va[g][5] += pj * c.y;
-				va[g][6] += pj * d.x;
-				va[g][7] += pj * d.y;
-			}
+			va[0] += pj * a.x;
+			va[1] += pj * a.y;
+			va[2] += pj * b.x;
+			va[3] += pj * b.y;
+			va[4] += pj * c.x;
+			va[5] += pj * c.y;
+			va[6] += pj * d.x;
+			va[7] += pj * d.y;
 		}
-		barrier(); /* the next block rewrites sc and gred */
+		m = bm;
+		barrier(); /* the next block rewrites sc */
 	}
-	[[unroll]] for (uint g = 0u; g < GQ; g++) {
-		[[unroll]] for (uint e = 0u; e < 8u; e++)
-			vred[vg * HD + vp * 8u + e] = va[g][e];
-		barrier();
-		acc0[g] = 0.0;
-		acc1[g] = 0.0;
-		for (uint k = 0u; k < KG; k++) {
-			if (t < HD)
-				acc0[g] += vred[k * HD + t];
-			if (t + 128u < HD)
-				acc1[g] += vred[k * HD + t + 128u];
-		}
-		barrier();
+	[[unroll]] for (uint e = 0u; e < 8u; e++)
+		vred[vg * HD + vp * 8u + e] = va[e];
+	barrier();
+	acc0 = 0.0;
+	acc1 = 0.0;
+	for (uint g = 0u; g < KG; g++) {
+		if (t < HD)
+			acc0 += vred[g * HD + t];
+		if (t + 128u < HD)
+			acc1 += vred[g * HD + t + 128u];
 	}
+	barrier();
 }
 #endif
-
-/* The end of a (row, head)'s split: its output straight (one split), or its partial and, in the
- * last workgroup of the head's splits to arrive, the merge. */
-void finish(uint r, uint hh, uint S, uint s, uint D, float m, float l, float acc0, float acc1, bool some)
-{
-	const uint t = gl_LocalInvocationID.x, H = pc.u0, ob = (r * H + hh) * D;
-	if (pc.u4 != 0u && S == 1u) { /* the whole row in this workgroup: normalise and write */
-		if (t < D)
-			o[ob + t] = acc0 / l;
-		if (t + 128u < D)
-			o[ob + t + 128u] = acc1 / l;
-		return;
-	}
-	const uint pb = ((r * H + hh) * S + s) * (D + 2u);
-	if (t < D)
-		part[pb + t] = acc0;
-	if (t + 128u < D)
-		part[pb + t + 128u] = acc1;
-	if (t == 0u) {
-		part[pb + D] = some ? m : -1.0e30;
-		part[pb + D + 1u] = l;
-	}
-	if (pc.u4 == 0u)
-		return;
-	/* release: every invocation's partial writes before the ticket */
-	memoryBarrierBuffer();
-	barrier();
-	if (t == 0u)
-		is_last = atomicAdd(ticket[r * H + hh], 1u) == S - 1u ? 1u : 0u;
-	barrier();
-	if (is_last == 0u)
-		return;
-	/* acquire: the other workgroups' partials, fenced before their tickets */
-	memoryBarrierBuffer();
-	merge((r * H + hh) * S * (D + 2u), S, D, ob);
-	if (t == 0u)
-		ticket[r * H + hh] = 0u;
-	barrier(); /* is_last, and the merge's shared arrays, again for the next head (fast_keys with GQ > 1) */
-}
 
 /* u0 = n_heads, u1 = n_kv_heads, u2 = head_dim, u3 = splits, u4 = merge here, f0 = scale; FOLD: u5
  * flags (and ILP), u6/u7 RoPE table offsets, f1 eps */
@@ -355,27 +262,17 @@ void main()
 	 * of keys each (fast_keys takes a block in about the time of one key, its loads all in flight), the
 	 * rest empty; with FOLD split S - 1 takes the step's own keys (pos .. L - 1, raw, on the generic
 	 * loop), so that no workgroup does both kinds of work one after the other. Below that the generic
-	 * loop takes the SC splits, as in the plain variant: on an H200 the HD form was 2.5-3.7% slower
+	 * loop takes all S splits, as in the plain variant: on an H200 the HD form was 2.5-3.7% slower
 	 * in decode after 16-80 positions (3 us per layer), and fast_keys pays once a split holds ~16 keys
 	 * or more (the generic loop's ~0.25 us per key per split after 4096 positions). pos decides, so
 	 * every row of the step takes the same form. */
-	const uint SC = fold ? S - 1u : S;
+	const uint SC = fold ? S - 1u : S, CL = fold ? pos : L;
 	const bool fast = pos >= FAST_MIN * SC;
-	/* the keys of splits 0 .. SC - 1: fast, the cache's; else all of them, FOLD's raw ones included,
-	 * as the plain variant splits them (the host's extra split S - 1 then stays empty) */
-	const uint CL = fast && fold ? pos : L;
-	const uint chunk = fast ? max((CL + SC - 1u) / SC, FBLK) : (L + SC - 1u) / SC;
-	const uint beg = s < SC ? min(CL, s * chunk) : fast ? pos : L, end = s < SC ? min(CL, beg + chunk) : L;
-	/* FOLD's cache writer: a light workgroup (the generic form's empty extra split) */
-	const uint writer = fast ? SC - 1u : S - 1u;
-	/* the grouped-query form: the cache splits' workgroups of a group's first head serve the group,
-	 * the others have nothing to do */
-	const bool grp = GQ > 1u && fast && s < SC;
-	if (grp && h % GQ != 0u)
-		return;
-	const uint nq = grp ? GQ : 1u; /* q heads this workgroup prepares */
+	const uint chunk = fast ? max((CL + SC - 1u) / SC, FBLK) : (L + S - 1u) / S;
+	const uint beg = !fast || s < SC ? min(fast ? CL : L, s * chunk) : pos;
+	const uint end = !fast || s < SC ? min(fast ? CL : L, beg + chunk) : L;
+	const uint writer = fast ? SC - 1u : S - 1u; /* FOLD's cache writer: a light workgroup */
 #else
-	const uint nq = 1u;
 	const uint chunk = (L + S - 1u) / S, beg = min(L, s * chunk), end = min(L, beg + chunk), writer = S - 1u;
 #endif
 	if (fold) {
@@ -402,42 +299,33 @@ void main()
 				barrier(); /* kp again for the next row */
 			}
 		}
-		for (uint g = 0u; g < nq; g++) {
-			const uint qb = (r * H + h + g) * D;
-			const float x1 = t < half_d ? q[qb + t] : 0.0, x2 = t < half_d ? q[qb + t + half_d] : 0.0;
-			float inv = 1.0;
-			if ((pc.u5 & QNORM) != 0u)
-				inv = head_inv(wg_sum(x1 * x1 + x2 * x2), D);
-			if (t < half_d) {
-				const vec2 y = prep_pair(x1, x2, t, D, r, inv, true);
-				qs[g * D + t] = y.x;
-				qs[g * D + t + half_d] = y.y;
-			}
+		const uint qb = (r * H + h) * D;
+		const float x1 = t < half_d ? q[qb + t] : 0.0, x2 = t < half_d ? q[qb + t + half_d] : 0.0;
+		float inv = 1.0;
+		if ((pc.u5 & QNORM) != 0u)
+			inv = head_inv(wg_sum(x1 * x1 + x2 * x2), D);
+		if (t < half_d) {
+			const vec2 y = prep_pair(x1, x2, t, D, r, inv, true);
+			qs[t] = y.x;
+			qs[t + half_d] = y.y;
 		}
 	} else {
-		for (uint d = t; d < nq * D; d += gl_WorkGroupSize.x)
-			qs[d] = q[(r * H + h) * D + d]; /* (a group's heads are adjacent) */
+		for (uint d = t; d < D; d += gl_WorkGroupSize.x)
+			qs[d] = q[(r * H + h) * D + d];
 	}
 	barrier();
 	float m = -1.0e30, l = 0.0, acc0 = 0.0, acc1 = 0.0;
+	uint gbeg = beg; /* the generic loop's first key */
 #ifdef HD
-	/* the cache splits' keys here (for the GQ heads of a group: grp), FOLD's split of this step's
-	 * keys in the generic loop */
-	float mg[GMAX], lg[GMAX], ag0[GMAX], ag1[GMAX];
+	/* the cache splits' keys here, FOLD's split of this step's keys in the generic loop */
 	if (fast && s < SC) {
-		[[unroll]] for (uint g = 0u; g < GQ; g++) {
-			mg[g] = -1.0e30;
-			lg[g] = ag0[g] = ag1[g] = 0.0;
-		}
+		gbeg = end;
 		if (end > beg)
-			fast_keys(beg, end, kvd, kh, mg, lg, ag0, ag1);
-		[[unroll]] for (uint g = 0u; g < GQ; g++)
-			finish(r, h + g, S, s, D, mg[g], lg[g], ag0[g], ag1[g], end > beg);
-		return;
+			fast_keys(beg, end, kvd, kh, m, l, acc0, acc1);
 	}
 #endif
 	const bool ilp = (pc.u5 & ILP) != 0u;
-	for (uint b0 = beg; b0 < end; b0 += BLK) {
+	for (uint b0 = gbeg; b0 < end; b0 += BLK) {
 		uint nb = min(BLK, end - b0);
 		if (ilp) {
 			for (uint j = gl_SubgroupID; j < nb; j += 4u * gl_NumSubgroups) {
@@ -505,5 +393,36 @@ void main()
 		m = bm;
 		barrier();
 	}
-	finish(r, h, S, s, D, m, l, acc0, acc1, end > beg);
+	const uint ob = (r * H + h) * D;
+	if (pc.u4 != 0u && S == 1u) { /* the whole row in this workgroup: normalise and write */
+		if (t < D)
+			o[ob + t] = acc0 / l;
+		if (t + 128u < D)
+			o[ob + t + 128u] = acc1 / l;
+		return;
+	}
+	const uint pb = ((r * H + h) * S + s) * (D + 2u);
+	if (t < D)
+		part[pb + t] = acc0;
+	if (t + 128u < D)
+		part[pb + t + 128u] = acc1;
+	if (t == 0u) {
+		part[pb + D] = end > beg ? m : -1.0e30;
+		part[pb + D + 1u] = l;
+	}
+	if (pc.u4 == 0u)
+		return;
+	/* release: every invocation's partial writes before the ticket */
+	memoryBarrierBuffer();
+	barrier();
+	if (t == 0u)
+		is_last = atomicAdd(ticket[r * H + h], 1u) == S - 1u ? 1u : 0u;
+	barrier();
+	if (is_last == 0u)
+		return;
+	/* acquire: the other workgroups' partials, fenced before their tickets */
+	memoryBarrierBuffer();
+	merge((r * H + h) * S * (D + 2u), S, D, ob);
+	if (t == 0u)
+		ticket[r * H + h] = 0u;
 }

@@ -188,7 +188,6 @@ struct vk_ctx {
 	int coopmat_warps;         /* AWQ_VK_COOPMAT_WARPS: 16 (default) or 8 subgroups in the 128 x 128 tile */
 	int attn_ilp;              /* attention.comp's ILP flag (AWQ_VK_ATTN_ILP=1) */
 	int attn_fast;             /* attention_d64/d128/d256 where they apply (AWQ_VK_ATTN_FAST=0: never) */
-	int attn_gqa;              /* their grouped-query form (AWQ_VK_ATTN_GQA=1) */
 	int attn_splits_cap;       /* AWQ_VK_ATTN_SPLITS=N: at most N key splits per attention (0: none) */
 	int moe_silu;              /* MoE decode: experts' gate/up + SiLU in one dispatch; AWQ_VK_MOE_SILU=1: on */
 	int epinorm;               /* AWQ_VK_EPINORM=1: add + RMSNorm in the mat-vecs around them (one-row steps) */

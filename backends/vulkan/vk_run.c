@@ -168,11 +168,8 @@ static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 	const int hd = c->attn_fast && c->sg_shuffle && c->min_subgroup >= 4 && (D == 64 || D == 128 || D == 256);
 	const char *an = !hd ? "attention" : D == 64 ? "attention_d64" : D == 128 ? "attention_d128" : "attention_d256";
 	const uint32_t SD = S + (hd && fold ? 1u : 0u);
-	/* AWQ_VK_ATTN_GQA=1: the HD variants' long-context form serves a kv head's q heads (2-8) in one
-	 * workgroup (specialisation constant 2) */
-	const uint32_t gq = hd && c->attn_gqa && H / HKV >= 2 && H / HKV <= 8 ? H / HKV : 1;
 	if (!rc)
-		rc = vk_pipe_get(c, tiled ? "attn_prefill" : an, fold ? dt : 0, 0, tiled ? 0 : (int)gq, &pa, err, errlen);
+		rc = vk_pipe_get(c, tiled ? "attn_prefill" : an, fold ? dt : 0, 0, 0, &pa, err, errlen);
 	if (!rc && !c->attn_merge && !tiled)
 		rc = vk_pipe_get(c, "attn_combine", 0, 0, 0, &pm, err, errlen);
 	if (rc)

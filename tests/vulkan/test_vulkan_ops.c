@@ -459,7 +459,7 @@ int main(int argc, char **argv)
 		f += test_attention_long(&p, 4, 1, 64, 1, 3);
 		f += test_attention_long(&p, 2, 1, 256, 2, 2);
 		f += test_attention_long(&p, 3, 3, 80, 0, 2);
-		f += test_attention_long(&p, 8, 1, 128, 2, 2); /* (AWQ_VK_ATTN_GQA=1: 8 q heads a workgroup) */
+		f += test_attention_long(&p, 8, 1, 128, 2, 2); /* 8 q heads on one kv head */
 		f += test_attention_long(&p, 6, 2, 64, 0, 3);
 		f += test_misc(&p);
 		f += test_bad_attention(&p);
