@@ -71,7 +71,8 @@ static int check_bench_json(const char *text, const char *method)
 		const char *strs[] = {"model", "precision", "backend", "device", "driver", "kernels", "method", "test"};
 		const char *nums[] = {"device_index", "n_prompt", "n_gen", "n_devices", "repeats", "tok_s", "tok_s_stddev",
 				      "bytes_per_token", "weight_bytes", "device_bytes"};
-		const char *opt[] = {"predicted_tok_s", "predicted_error_pct", "gbs", "bw_gbs", "bw_fraction"};
+		const char *opt[] = {"predicted_tok_s", "predicted_error_pct", "gbs", "bw_gbs", "bw_fraction",
+				     "trained_positions"};
 		for (size_t k = 0; k < sizeof(strs) / sizeof(strs[0]); k++)
 			want_str(r, strs[k], i);
 		for (size_t k = 0; k < sizeof(nums) / sizeof(nums[0]); k++)
@@ -80,6 +81,12 @@ static int check_bench_json(const char *text, const char *method)
 			want_num_or_null(r, opt[k], i);
 		CHECK(cJSON_IsString(field(r, "bound")) || cJSON_IsNull(field(r, "bound")), "result %d: bound", i);
 		CHECK(cJSON_IsBool(field(r, "modeled")) && cJSON_IsFalse(field(r, "modeled")), "result %d: modeled", i);
+		CHECK(cJSON_IsBool(field(r, "past_trained_positions")), "result %d: past_trained_positions", i);
+		/* a test past the trained positions says so: depth + tokens over them */
+		if (cJSON_IsNumber(field(r, "trained_positions")) && cJSON_IsNumber(field(r, "n_depth")))
+			CHECK(cJSON_IsTrue(field(r, "past_trained_positions")) ==
+				      (num(r, "n_depth") + num(r, "n_prompt") + num(r, "n_gen") > num(r, "trained_positions")),
+			      "result %d: past_trained_positions disagrees with n_depth + tokens", i);
 		CHECK(num(r, "tok_s") > 0, "result %d: tok_s %g", i, num(r, "tok_s"));
 		CHECK(num(r, "n_devices") == 1, "result %d: n_devices", i);
 		if (method)
@@ -160,7 +167,7 @@ static int check_csv(const char *text)
 		"model,precision,backend,device_index,device,driver,kernels,method,test,n_prompt,n_gen,n_devices,repeats,"
 		"tok_s,tok_s_stddev,predicted_tok_s,predicted_error_pct,bound,bytes_per_token,gbs,bw_gbs,bw_fraction,"
 		"mem_weights,mem_weights_int4,mem_weights_16bit,mem_kv,mem_activations,mem_workspace,mem_total,"
-		"mem_accounted,kv_positions,modeled\n";
+		"mem_accounted,kv_positions,modeled,past_trained_positions\n";
 	CHECK(!strncmp(text, header, strlen(header)), "CSV header differs from docs/bench-schema.md");
 	int want = csv_fields(header, strlen(header) - 1), lines = 0;
 	for (const char *p = text; *p;) {

@@ -81,7 +81,15 @@ depth)
 	! grep -q "past the model" err.txt || bad "a note on positions within the model's 256"
 	# a depth past the model's trained positions runs, with a note on stderr
 	"$awqrun" bench -m "$awq" -p 8 -n 8 -d 250 -r 1 --bw 10 --backend cpu >out.md 2>err.txt || bad "exit $?"
-	has out.md "tg8 @ d250"
+	has out.md "tg8 @ d250 *" "the test ran past the model's trained positions (256): a speed figure only"
+	"$awqrun" bench -m "$awq" -p 4 -n 8 -d 0,252 -r 1 --bw 10 --backend cpu --json >out.json 2>err.txt || bad "exit $?"
+	"$check" json out.json llama || bad "schema"
+	has out.json '"test": "tg8", "n_prompt": 0, "n_gen": 8, "n_depth": 0, "n_devices": 1, "repeats": 1, "modeled": false, "trained_positions": 256, "past_trained_positions": false'
+	has out.json '"test": "pp4 @ d252", "n_prompt": 4, "n_gen": 0, "n_depth": 252, "n_devices": 1, "repeats": 1, "modeled": false, "trained_positions": 256, "past_trained_positions": false'
+	has out.json '"test": "tg8 @ d252", "n_prompt": 0, "n_gen": 8, "n_depth": 252, "n_devices": 1, "repeats": 1, "modeled": false, "trained_positions": 256, "past_trained_positions": true'
+	"$awqrun" bench -m "$awq" -p 8 -n 8 -d 250 -r 1 --bw 10 --backend cpu --csv >out.csv 2>err.txt || bad "exit $?"
+	head -1 out.csv | grep -q ',modeled,past_trained_positions$' || bad "csv header"
+	grep -F 'tg8 @ d250,' out.csv | grep -q ',0,1$' || bad "csv row past the trained positions"
 	has err.txt "the tests reach 258 positions, past the model's 256: speed figures only"
 	usage_error bench -m "$awq" -d x
 	usage_error bench -m "$awq" -d 8 --method qwen

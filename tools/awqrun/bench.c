@@ -419,6 +419,9 @@ int bench_model(awq_model *m, const char *model_name, const char *backend, const
 		b->n_prompt = is_pp ? n : 0;
 		b->n_gen = is_pp ? 0 : n;
 		b->n_depth = depth;
+		/* the positions the test's tokens take: depth .. depth + n - 1 */
+		b->trained_positions = mi.max_position > 0 ? mi.max_position : 0;
+		b->past_trained = mi.max_position > 0 && depth + n > mi.max_position;
 		b->repeats = o->repeats;
 		stats(tps, o->repeats, &b->tok_s, &b->tok_s_stddev);
 		/* Decode reads every weight (top-k experts) once per token plus the KV cache so far

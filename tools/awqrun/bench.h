@@ -29,6 +29,8 @@ struct bench_result {
 	int modeled;      /* 1: no measurement, a row of the performance model (compare --gpu) */
 	int n_prompt, n_gen, repeats;
 	int n_depth; /* positions already in the KV cache when the test ran (llama-bench -d) */
+	int trained_positions; /* the model's max_position_embeddings (0 = unknown) */
+	int past_trained;      /* 1: the test reached positions past them (a speed figure only) */
 	double tok_s, tok_s_stddev;
 	double predicted_tok_s; /* performance model for this device, model, test (0 = unknown) */
 	double bytes_per_token; /* weights read per token (+ mean KV read for decode) */

@@ -119,10 +119,16 @@ static void print_llama(FILE *f, const struct bench_result *r, int n)
 		if (r[i].mem.total)
 			mib_cell(mem, sizeof(mem), r[i].mem.total);
 		bytes_cell(bpt, sizeof(bpt), r[i].bytes_per_token);
-		fprintf(f, "| %s | %s | %s | %s | %s | %d | %.2f ± %.2f | %s | %s | %s | %s | %s | %s | %s |\n",
-			r[i].model, r[i].test, r[i].precision, r[i].backend, r[i].device, r[i].n_devices, r[i].tok_s,
+		fprintf(f, "| %s | %s%s | %s | %s | %s | %d | %.2f ± %.2f | %s | %s | %s | %s | %s | %s | %s |\n",
+			r[i].model, r[i].test, r[i].past_trained ? " *" : "", r[i].precision, r[i].backend, r[i].device, r[i].n_devices, r[i].tok_s,
 			r[i].tok_s_stddev, pred, perr, r[i].bound[0] ? r[i].bound : "-", bpt, gbs, frac, mem);
 	}
+	for (int i = 0; i < n; i++)
+		if (strcmp(r[i].method, "qwen") != 0 && r[i].past_trained) {
+			fprintf(f, "\n\\* the test ran past the model's trained positions (%d): a speed figure only\n",
+				r[i].trained_positions);
+			break;
+		}
 }
 
 /* The layout of the Qwen speed benchmark, plus the backend, device and the model's prediction. */
@@ -219,7 +225,7 @@ void bench_print_csv(FILE *f, const struct bench_result *r, int n)
 	fprintf(f, "model,precision,backend,device_index,device,driver,kernels,method,test,n_prompt,n_gen,n_devices,"
 		   "repeats,tok_s,tok_s_stddev,predicted_tok_s,predicted_error_pct,bound,bytes_per_token,gbs,bw_gbs,"
 		   "bw_fraction,mem_weights,mem_weights_int4,mem_weights_16bit,mem_kv,mem_activations,mem_workspace,"
-		   "mem_total,mem_accounted,kv_positions,modeled\n");
+		   "mem_total,mem_accounted,kv_positions,modeled,past_trained_positions\n");
 	for (int i = 0; i < n; i++) {
 		const struct bench_result *b = &r[i];
 		csv_str(f, b->model, 0);
@@ -248,11 +254,11 @@ void bench_print_csv(FILE *f, const struct bench_result *r, int n)
 			fprintf(f, "%.4f,", b->gbs / b->bw_gbs);
 		else
 			fprintf(f, ",");
-		fprintf(f, "%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%d,%d\n", (unsigned long long)b->mem.weights,
+		fprintf(f, "%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%d,%d,%d\n", (unsigned long long)b->mem.weights,
 			(unsigned long long)b->mem.weights_q4, (unsigned long long)b->mem.weights_16,
 			(unsigned long long)b->mem.kv, (unsigned long long)b->mem.act,
 			(unsigned long long)b->mem.workspace, (unsigned long long)b->mem.total,
-			(unsigned long long)b->mem.acc_total, b->mem.max_ctx, b->modeled);
+			(unsigned long long)b->mem.acc_total, b->mem.max_ctx, b->modeled, b->past_trained);
 	}
 }
 
@@ -303,6 +309,8 @@ static void json_row(FILE *f, const struct bench_result *b)
 	json_kv(f, "test", b->test);
 	fprintf(f, "\"n_prompt\": %d, \"n_gen\": %d, \"n_depth\": %d, \"n_devices\": %d, \"repeats\": %d, \"modeled\": %s, ",
 		b->n_prompt, b->n_gen, b->n_depth, b->n_devices, b->repeats, b->modeled ? "true" : "false");
+	json_num_or_null(f, "trained_positions", b->trained_positions, b->trained_positions > 0, "%.0f");
+	fprintf(f, "\"past_trained_positions\": %s, ", b->past_trained ? "true" : "false");
 	fprintf(f, "\"tok_s\": %.4f, \"tok_s_stddev\": %.4f, ", b->tok_s, b->tok_s_stddev);
 	json_num_or_null(f, "predicted_tok_s", b->predicted_tok_s, b->predicted_tok_s > 0, "%.4f");
 	json_num_or_null(f, "predicted_error_pct", bench_pred_error(b), b->predicted_tok_s > 0, "%.2f");

@@ -79,6 +79,8 @@ static int load_json(const char *path, struct bench_result *rows, int max)
 		snprintf(b->bound, sizeof(b->bound), "%s", jstr(r, "bound"));
 		snprintf(b->method, sizeof(b->method), "%s", jstr(r, "method")[0] ? jstr(r, "method") : "llama");
 		b->modeled = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "modeled"));
+		b->past_trained = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "past_trained_positions"));
+		b->trained_positions = (int)jnum(r, "trained_positions");
 		b->device_index = (int)jnum(r, "device_index");
 		b->n_prompt = (int)jnum(r, "n_prompt");
 		b->n_gen = (int)jnum(r, "n_gen");
