@@ -32,7 +32,14 @@
 #extension GL_KHR_shader_subgroup_shuffle : require
 #extension GL_EXT_control_flow_attributes : require
 #endif
+#ifdef HD
+/* 128 invocations a q head, GQ = H / HKV's share of a kv head's q heads per workgroup (the host's
+ * specialisation constant 2: 128 x GQ) */
+layout(local_size_x_id = 2) in;
+#define GQ (gl_WorkGroupSize.x / 128u)
+#else
 layout(local_size_x = 128) in;
+#endif
 layout(constant_id = 0) const int DT = 0;
 #include "common.glsl"
 #include "reduce.glsl"
@@ -55,14 +62,73 @@ layout(set = 0, binding = 3, std430) coherent buffer Part { float part[]; };
 layout(set = 0, binding = 5, std430) writeonly buffer Out { float o[]; };
 layout(set = 0, binding = 6, std430) coherent buffer Ticket { uint ticket[]; };
 
-shared float qs[MAXD];
 shared vec2 kp[MAXD / 2u]; /* FOLD: a new key's rotated pairs (i, i + D/2), for the fp16 cache */
 #ifdef HD
-#define FBLK (HD == 256u ? 64u : 128u) /* keys per block of fast_keys (<= the workgroup size) */
+#define FBLK (HD == 256u ? 64u : 128u) /* keys per block of fast_keys (<= 128) */
 #define FAST_MIN 16u /* keys per split from which fast_keys takes the cache (see main) */
-shared float sc[FBLK > BLK ? FBLK : BLK];
+/* Slice g of the workgroup (128 invocations, whole subgroups) serves q head g of the workgroup's
+ * GQ; its q at qs[g * HD], its scores at sc[g * FBLK], its reductions in sred[g * 32 ..]. */
+shared float qs[HD * GQ];
+shared float sc[GQ * FBLK];
+shared float sred[GQ * 32u]; /* (subgroups of 4 or more lanes: at most 32 a slice) */
+#define MERGE_SLICES GQ
+/* this invocation's slice and index within it, from its subgroup (never split between slices) */
+uint slice_of()
+{
+	return gl_SubgroupID / (128u / gl_SubgroupSize);
+}
+uint slice_sg()
+{
+	return gl_SubgroupID % (128u / gl_SubgroupSize);
+}
+uint slice_t()
+{
+	return slice_sg() * gl_SubgroupSize + gl_SubgroupInvocationID;
+}
+#define SL_NSG (128u / gl_SubgroupSize)
+/* sum / max of v over the slice (every invocation of the workgroup calls them; same order as
+ * wg_sum / wg_max over a 128-invocation workgroup) */
+float sl_sum(float v)
+{
+	v = subgroupAdd(v);
+	const uint b = slice_of() * 32u;
+	if (subgroupElect())
+		sred[b + slice_sg()] = v;
+	barrier();
+	float t = 0.0;
+	for (uint i = 0u; i < SL_NSG; i++)
+		t += sred[b + i];
+	barrier();
+	return t;
+}
+float sl_max(float v)
+{
+	v = subgroupMax(v);
+	const uint b = slice_of() * 32u;
+	if (subgroupElect())
+		sred[b + slice_sg()] = v;
+	barrier();
+	float t = sred[b];
+	for (uint i = 1u; i < SL_NSG; i++)
+		t = max(t, sred[b + i]);
+	barrier();
+	return t;
+}
+#define SCO (slice_of() * FBLK)
+#define QO (slice_of() * HD)
+#define LT slice_t()
+#define LSG slice_sg()
+#define LNSG SL_NSG
+#define RSUM sl_sum
 #else
+shared float qs[MAXD];
 shared float sc[BLK];
+#define SCO 0u
+#define QO 0u
+#define LT gl_LocalInvocationID.x
+#define LSG gl_SubgroupID
+#define LNSG gl_NumSubgroups
+#define RSUM wg_sum
 #endif
 shared uint is_last;
 
@@ -126,13 +192,13 @@ float key_dot(uint key, bool fold, uint pos, uint kvd, uint kh, uint D, uint HKV
 		}
 		for (uint i = gl_SubgroupInvocationID; i < half_d; i += gl_SubgroupSize) {
 			const vec2 y = prep_pair(kr[rb + i], kr[rb + i + half_d], i, D, rr, inv, false);
-			d += qs[i] * y.x + qs[i + half_d] * y.y;
+			d += qs[QO + i] * y.x + qs[QO + i + half_d] * y.y;
 		}
 	} else {
 		const uint kb = key * kvd + kh * D;
 		for (uint i = gl_SubgroupInvocationID; i < half_d; i += gl_SubgroupSize) {
 			const vec2 kk = unpackHalf2x16(kc[kb / 2u + i]);
-			d += qs[2u * i] * kk.x + qs[2u * i + 1u] * kk.y;
+			d += qs[QO + 2u * i] * kk.x + qs[QO + 2u * i + 1u] * kk.y;
 		}
 	}
 	return d;
@@ -155,7 +221,7 @@ layout(set = 0, binding = 4, std430) readonly buffer VC4 { uvec4 vc4[]; };
 #define TPK (HD / 8u)  /* invocations a value (one 16-byte piece each) */
 #define KG (128u / TPK) /* values at once */
 #define VI (FBLK / KG) /* values per invocation and block */
-shared float vred[128u * 8u]; /* the value groups' sums, [group][HD] */
+shared float vred[GQ * 128u * 8u]; /* the value groups' sums, [slice][group][HD] */
 
 float dot8(uvec4 w, vec4 a, vec4 b)
 {
@@ -174,14 +240,14 @@ float dot8(uvec4 w, vec4 a, vec4 b)
  * clamped to its last key and weighted 0. */
 void fast_keys(uint beg, uint fend, uint kvd, uint kh, inout float m, inout float l, out float acc0, out float acc1)
 {
-	const uint t = gl_LocalInvocationID.x;
-	const uint li = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID, ql = li & 3u, slot = li >> 2u;
+	const uint t = LT, so = SCO, qo = QO, vo = slice_of() * 1024u;
+	const uint li = t, ql = li & 3u, slot = li >> 2u;
 	const uint kv4 = kvd / 8u, kb4 = kh * (HD / 8u);
 	vec4 qa[NQ], qb[NQ];
 	[[unroll]] for (uint i = 0u; i < NQ; i++) {
 		const uint d0 = 8u * (ql + 4u * i);
-		qa[i] = vec4(qs[d0], qs[d0 + 1u], qs[d0 + 2u], qs[d0 + 3u]);
-		qb[i] = vec4(qs[d0 + 4u], qs[d0 + 5u], qs[d0 + 6u], qs[d0 + 7u]);
+		qa[i] = vec4(qs[qo + d0], qs[qo + d0 + 1u], qs[qo + d0 + 2u], qs[qo + d0 + 3u]);
+		qb[i] = vec4(qs[qo + d0 + 4u], qs[qo + d0 + 5u], qs[qo + d0 + 6u], qs[qo + d0 + 7u]);
 	}
 	const uint vp = t % TPK, vg = t / TPK;
 	float va[8];
@@ -202,22 +268,22 @@ void fast_keys(uint beg, uint fend, uint kvd, uint kh, inout float m, inout floa
 			d += subgroupShuffleXor(d, 1u);
 			d += subgroupShuffleXor(d, 2u);
 			if (ql == 0u && r * 32u + slot < nb)
-				sc[r * 32u + slot] = d * pc.f0;
+				sc[so + r * 32u + slot] = d * pc.f0;
 		}
 		barrier();
-		const float s = t < nb ? sc[t] : -1.0e30;
-		const float bm = max(m, wg_max(s)); /* (its barriers order the reads of sc before the writes) */
+		const float s = t < nb ? sc[so + t] : -1.0e30;
+		const float bm = max(m, sl_max(s)); /* (its barriers order the reads of sc before the writes) */
 		const float alpha = exp(m - bm), p = t < nb ? exp(s - bm) : 0.0;
 		if (t < nb)
-			sc[t] = p;
-		l = l * alpha + wg_sum(p); /* (and these the writes before the reads below) */
+			sc[so + t] = p;
+		l = l * alpha + sl_sum(p); /* (and these the writes before the reads below) */
 		uvec4 vw[VI];
 		[[unroll]] for (uint u = 0u; u < VI; u++)
 			vw[u] = vc4[(b0 + min(vg + u * KG, nb - 1u)) * kv4 + kb4 + vp];
 		[[unroll]] for (uint e = 0u; e < 8u; e++)
 			va[e] *= alpha;
 		[[unroll]] for (uint u = 0u; u < VI; u++) {
-			const float pj = vg + u * KG < nb ? sc[vg + u * KG] : 0.0;
+			const float pj = vg + u * KG < nb ? sc[so + vg + u * KG] : 0.0;
 			const vec2 a = unpackHalf2x16(vw[u].x), b = unpackHalf2x16(vw[u].y);
 			const vec2 c = unpackHalf2x16(vw[u].z), d = unpackHalf2x16(vw[u].w);
 			va[0] += pj * a.x;
@@ -233,15 +299,15 @@ void fast_keys(uint beg, uint fend, uint kvd, uint kh, inout float m, inout floa
 		barrier(); /* the next block rewrites sc */
 	}
 	[[unroll]] for (uint e = 0u; e < 8u; e++)
-		vred[vg * HD + vp * 8u + e] = va[e];
+		vred[vo + vg * HD + vp * 8u + e] = va[e];
 	barrier();
 	acc0 = 0.0;
 	acc1 = 0.0;
 	for (uint g = 0u; g < KG; g++) {
 		if (t < HD)
-			acc0 += vred[g * HD + t];
+			acc0 += vred[vo + g * HD + t];
 		if (t + 128u < HD)
-			acc1 += vred[g * HD + t + 128u];
+			acc1 += vred[vo + g * HD + t + 128u];
 	}
 	barrier();
 }
@@ -251,8 +317,15 @@ void fast_keys(uint beg, uint fend, uint kvd, uint kh, inout float m, inout floa
  * flags (and ILP), u6/u7 RoPE table offsets, f1 eps */
 void main()
 {
-	const uint H = pc.u0, HKV = pc.u1, D = pc.u2, S = pc.u3, t = gl_LocalInvocationID.x;
-	const uint s = gl_WorkGroupID.x, h = gl_WorkGroupID.y, r = gl_WorkGroupID.z;
+	const uint H = pc.u0, HKV = pc.u1, D = pc.u2, S = pc.u3, t = LT;
+#ifdef HD
+	/* the workgroup's q heads h0 .. h0 + GQ - 1 (of one kv head: the host's GQ divides H / HKV), this
+	 * slice's h */
+	const uint h0 = gl_WorkGroupID.y * GQ, h = h0 + slice_of();
+#else
+	const uint h0 = gl_WorkGroupID.y, h = h0;
+#endif
+	const uint s = gl_WorkGroupID.x, r = gl_WorkGroupID.z;
 	const uint kvd = HKV * D, kh = h / (H / HKV);
 	const bool fold = (pc.u5 & FOLD) != 0u;
 	const uint pos = uint(step.pos), half_d = D / 2u, L = pos + r + 1u;
@@ -278,23 +351,24 @@ void main()
 	if (fold) {
 		/* the step's new keys and values into the caches, once per kv head, by one split (the last
 		 * one, or HD's last cache split: at most a chunk of keys, often fewer: the lightest
-		 * workgroup); uniform per workgroup */
-		if (s == writer && r == 0u && h % (H / HKV) == 0u) {
+		 * workgroup); uniform per workgroup, its first slice's work */
+		const bool w0 = h == h0;
+		if (s == writer && r == 0u && h0 % (H / HKV) == 0u) {
 			for (uint rr = 0u; rr < gl_NumWorkGroups.z; rr++) {
 				const uint kb = (rr * HKV + kh) * D, dst = (pos + rr) * kvd + kh * D;
 				const float x1 = t < half_d ? kr[kb + t] : 0.0, x2 = t < half_d ? kr[kb + t + half_d] : 0.0;
 				float inv = 1.0;
 				if ((pc.u5 & KNORM) != 0u)
-					inv = head_inv(wg_sum(x1 * x1 + x2 * x2), D);
-				if (t < half_d)
+					inv = head_inv(RSUM(x1 * x1 + x2 * x2), D);
+				if (w0 && t < half_d)
 					kp[t] = prep_pair(x1, x2, t, D, rr, inv, false);
 				barrier();
 				/* word w: elements 2w, 2w + 1 (dst is even: D is a multiple of 4) */
-				if (t < half_d / 2u) {
+				if (w0 && t < half_d / 2u) {
 					kc[dst / 2u + t] = packHalf2x16(vec2(kp[2u * t].x, kp[2u * t + 1u].x));
 					kc[dst / 2u + half_d / 2u + t] = packHalf2x16(vec2(kp[2u * t].y, kp[2u * t + 1u].y));
 				}
-				if (t < half_d)
+				if (w0 && t < half_d)
 					vc[dst / 2u + t] = packHalf2x16(vec2(vr[kb + 2u * t], vr[kb + 2u * t + 1u]));
 				barrier(); /* kp again for the next row */
 			}
@@ -303,15 +377,15 @@ void main()
 		const float x1 = t < half_d ? q[qb + t] : 0.0, x2 = t < half_d ? q[qb + t + half_d] : 0.0;
 		float inv = 1.0;
 		if ((pc.u5 & QNORM) != 0u)
-			inv = head_inv(wg_sum(x1 * x1 + x2 * x2), D);
+			inv = head_inv(RSUM(x1 * x1 + x2 * x2), D);
 		if (t < half_d) {
 			const vec2 y = prep_pair(x1, x2, t, D, r, inv, true);
-			qs[t] = y.x;
-			qs[t + half_d] = y.y;
+			qs[QO + t] = y.x;
+			qs[QO + t + half_d] = y.y;
 		}
 	} else {
-		for (uint d = t; d < D; d += gl_WorkGroupSize.x)
-			qs[d] = q[(r * H + h) * D + d];
+		for (uint d = t; d < D; d += 128u)
+			qs[QO + d] = q[(r * H + h) * D + d];
 	}
 	barrier();
 	float m = -1.0e30, l = 0.0, acc0 = 0.0, acc1 = 0.0;
@@ -328,34 +402,34 @@ void main()
 	for (uint b0 = gbeg; b0 < end; b0 += BLK) {
 		uint nb = min(BLK, end - b0);
 		if (ilp) {
-			for (uint j = gl_SubgroupID; j < nb; j += 4u * gl_NumSubgroups) {
+			for (uint j = LSG; j < nb; j += 4u * LNSG) {
 				float d[4];
 				for (uint u = 0u; u < 4u; u++) { /* uniform per subgroup */
-					const uint jj = j + u * gl_NumSubgroups;
+					const uint jj = j + u * LNSG;
 					d[u] = jj < nb ? key_dot(b0 + jj, fold, pos, kvd, kh, D, HKV) : 0.0;
 				}
 				for (uint u = 0u; u < 4u; u++) {
-					const uint jj = j + u * gl_NumSubgroups;
+					const uint jj = j + u * LNSG;
 					const float ds = subgroupAdd(d[u]);
 					if (jj < nb && subgroupElect())
-						sc[jj] = ds * pc.f0;
+						sc[SCO + jj] = ds * pc.f0;
 				}
 			}
 		} else {
-			for (uint j = gl_SubgroupID; j < nb; j += gl_NumSubgroups) {
+			for (uint j = LSG; j < nb; j += LNSG) {
 				const float d = subgroupAdd(key_dot(b0 + j, fold, pos, kvd, kh, D, HKV));
 				if (subgroupElect())
-					sc[j] = d * pc.f0;
+					sc[SCO + j] = d * pc.f0;
 			}
 		}
 		barrier();
 		float bm = m;
 		for (uint j = 0u; j < nb; j++)
-			bm = max(bm, sc[j]);
+			bm = max(bm, sc[SCO + j]);
 		float alpha = exp(m - bm);
 		barrier();
 		if (t < nb)
-			sc[t] = exp(sc[t] - bm);
+			sc[SCO + t] = exp(sc[SCO + t] - bm);
 		barrier();
 		l *= alpha;
 		acc0 *= alpha;
@@ -374,7 +448,7 @@ void main()
 					v1[u] = t + 128u < D ? vval(b0 + jj, t + 128u, fold, pos, kvd, kh, D) : 0.0;
 				}
 				for (uint u = 0u; u < 8u; u++) {
-					const float p = j + u < nb ? sc[j + u] : 0.0;
+					const float p = j + u < nb ? sc[SCO + j + u] : 0.0;
 					l += p;
 					if (t < D)
 						acc0 += p * v0[u];
@@ -383,7 +457,7 @@ void main()
 				}
 			}
 		for (; j < nb; j++) {
-			float p = sc[j];
+			float p = sc[SCO + j];
 			l += p;
 			if (t < D)
 				acc0 += p * vval(b0 + j, t, fold, pos, kvd, kh, D);
@@ -415,14 +489,20 @@ void main()
 	/* release: every invocation's partial writes before the ticket */
 	memoryBarrierBuffer();
 	barrier();
-	if (t == 0u)
-		is_last = atomicAdd(ticket[r * H + h], 1u) == S - 1u ? 1u : 0u;
+	/* one ticket per workgroup (its GQ heads' partials), at its first head's slot */
+	if (gl_LocalInvocationIndex == 0u)
+		is_last = atomicAdd(ticket[r * H + h0], 1u) == S - 1u ? 1u : 0u;
 	barrier();
 	if (is_last == 0u)
 		return;
-	/* acquire: the other workgroups' partials, fenced before their tickets */
+	/* acquire: the other workgroups' partials, fenced before their tickets; each slice merges
+	 * its head */
 	memoryBarrierBuffer();
-	merge((r * H + h) * S * (D + 2u), S, D, ob);
-	if (t == 0u)
-		ticket[r * H + h] = 0u;
+#ifdef HD
+	merge((r * H + h) * S * (D + 2u), S, D, ob, t, 128u, slice_of() * MERGE_MAXS);
+#else
+	merge((r * H + h) * S * (D + 2u), S, D, ob, t, gl_WorkGroupSize.x, 0u);
+#endif
+	if (gl_LocalInvocationIndex == 0u)
+		ticket[r * H + h0] = 0u;
 }

@@ -13,5 +13,5 @@ layout(set = 0, binding = 3, std430) writeonly buffer Out { float o[]; };
 void main()
 {
 	const uint H = pc.u0, D = pc.u2, S = pc.u3, h = gl_WorkGroupID.x, r = gl_WorkGroupID.y;
-	merge((r * H + h) * S * (D + 2u), S, D, (r * H + h) * D);
+	merge((r * H + h) * S * (D + 2u), S, D, (r * H + h) * D, gl_LocalInvocationID.x, gl_WorkGroupSize.x, 0u);
 }

@@ -10,26 +10,30 @@
  * per output element, all after the decode attention's last workgroup has taken its ticket. Same
  * arithmetic in the same order as that form, so the same result bit for bit. */
 #define MERGE_MAXS 33u /* the most splits vk_attn_splits gives, + 1 (the HD variants' FOLD split) */
-shared float mrg_m[MERGE_MAXS], mrg_l[MERGE_MAXS], mrg_e[MERGE_MAXS];
+#ifndef MERGE_SLICES
+#define MERGE_SLICES 1u
+#endif
+/* MERGE_SLICES: parts of the workgroup that merge a head each at once (invocation t of nt, their
+ * factors at mo = slice x MERGE_MAXS) */
+shared float mrg_m[MERGE_MAXS * MERGE_SLICES], mrg_l[MERGE_MAXS * MERGE_SLICES], mrg_e[MERGE_MAXS * MERGE_SLICES];
 
-void merge(uint base, uint S, uint D, uint ob)
+void merge(uint base, uint S, uint D, uint ob, uint t, uint nt, uint mo)
 {
-	const uint t = gl_LocalInvocationID.x;
 	if (t < S) {
-		mrg_m[t] = part[base + t * (D + 2u) + D];
-		mrg_l[t] = part[base + t * (D + 2u) + D + 1u];
+		mrg_m[mo + t] = part[base + t * (D + 2u) + D];
+		mrg_l[mo + t] = part[base + t * (D + 2u) + D + 1u];
 	}
 	barrier();
 	float M = -1.0e30;
 	for (uint s = 0u; s < S; s++)
-		M = max(M, mrg_m[s]);
+		M = max(M, mrg_m[mo + s]);
 	float den = 0.0;
 	for (uint s = 0u; s < S; s++)
-		den += mrg_l[s] * exp(mrg_m[s] - M);
+		den += mrg_l[mo + s] * exp(mrg_m[mo + s] - M);
 	if (t < S)
-		mrg_e[t] = exp(mrg_m[t] - M);
+		mrg_e[mo + t] = exp(mrg_m[mo + t] - M);
 	barrier();
-	for (uint d = t; d < D; d += gl_WorkGroupSize.x) {
+	for (uint d = t; d < D; d += nt) {
 		float num = 0.0;
 		uint s = 0u;
 		for (; s + 8u <= S; s += 8u) {
@@ -37,10 +41,10 @@ void merge(uint base, uint S, uint D, uint ob)
 			for (uint u = 0u; u < 8u; u++)
 				v[u] = part[base + (s + u) * (D + 2u) + d];
 			for (uint u = 0u; u < 8u; u++)
-				num += v[u] * mrg_e[s + u];
+				num += v[u] * mrg_e[mo + s + u];
 		}
 		for (; s < S; s++)
-			num += part[base + s * (D + 2u) + d] * mrg_e[s];
+			num += part[base + s * (D + 2u) + d] * mrg_e[mo + s];
 		o[ob + d] = num / den;
 	}
 }

@@ -188,6 +188,7 @@ struct vk_ctx {
 	int coopmat_warps;         /* AWQ_VK_COOPMAT_WARPS: 16 (default) or 8 subgroups in the 128 x 128 tile */
 	int attn_ilp;              /* attention.comp's ILP flag (AWQ_VK_ATTN_ILP=1) */
 	int attn_fast;             /* attention_d64/d128/d256 where they apply (AWQ_VK_ATTN_FAST=0: never) */
+	int attn_group;            /* their workgroups serve 2-4 q heads of a kv head (AWQ_VK_ATTN_GROUP=0: one) */
 	int attn_splits_cap;       /* AWQ_VK_ATTN_SPLITS=N: at most N key splits per attention (0: none) */
 	int moe_silu;              /* MoE decode: experts' gate/up + SiLU in one dispatch; AWQ_VK_MOE_SILU=1: on */
 	int epinorm;               /* AWQ_VK_EPINORM=1: add + RMSNorm in the mat-vecs around them (one-row steps) */
@@ -313,6 +314,7 @@ int vk_prepare(void *ctx, const struct awq_graph *g, const struct awq_prepare_op
 struct vk_range vk_value(struct vk_ctx *c, int v);
 int vk_dt_code(enum awq_dtype t);
 int vk_attn_splits(const struct vk_ctx *c, int rows, int n_heads);
+uint32_t vk_attn_group(const struct vk_ctx *c, uint32_t H, uint32_t HKV, uint32_t D);
 void vk_release_graph(struct vk_ctx *c);
 int vk_range_ok(struct vk_ctx *c, const char *what, VkDeviceSize bytes, char *err, size_t errlen);
 /* Upload AWQ weight w as stored and repack it on the device into data ([n][k/8] words) and sz. */

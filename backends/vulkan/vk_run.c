@@ -168,8 +168,11 @@ static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 	const int hd = c->attn_fast && c->sg_shuffle && c->min_subgroup >= 4 && (D == 64 || D == 128 || D == 256);
 	const char *an = !hd ? "attention" : D == 64 ? "attention_d64" : D == 128 ? "attention_d128" : "attention_d256";
 	const uint32_t SD = S + (hd && fold ? 1u : 0u);
+	/* the HD variants' workgroup: 128 invocations per q head, gq of a kv head's q heads at once */
+	const uint32_t gq = hd ? vk_attn_group(c, H, HKV, D) : 1u;
 	if (!rc)
-		rc = vk_pipe_get(c, tiled ? "attn_prefill" : an, fold ? dt : 0, 0, 0, &pa, err, errlen);
+		rc = vk_pipe_get(c, tiled ? "attn_prefill" : an, fold ? dt : 0, 0, hd && !tiled ? (int32_t)(128u * gq) : 0,
+				 &pa, err, errlen);
 	if (!rc && !c->attn_merge && !tiled)
 		rc = vk_pipe_get(c, "attn_combine", 0, 0, 0, &pm, err, errlen);
 	if (rc)
@@ -204,7 +207,7 @@ static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 		at.f1 = eps;
 	}
 	at.u[5] |= c->attn_ilp ? 32u : 0u; /* attention.comp's ILP */
-	vk_dispatch(cb, c, pa, vn->set[fold ? 3 : 1], &at, SD, H, (uint32_t)rows);
+	vk_dispatch(cb, c, pa, vn->set[fold ? 3 : 1], &at, SD, H / gq, (uint32_t)rows);
 	if (c->attn_merge) /* the splits were merged by each (row, head)'s last workgroup */
 		return 0;
 	vk_barrier_compute(cb);
