@@ -9,7 +9,7 @@
  * AWQ_VK_Q8=1 takes the int8-activation 4-bit mat-vec (matvec_tuning); AWQ_VK_ATTN_FOLD=0 keeps the
  * attention's q/k norm, RoPE and cache write in a dispatch of their own in decode steps too;
  * AWQ_VK_ATTN_FAST=0 keeps decode attention's generic key loop for head sizes 64, 128 and 256 too;
- * AWQ_VK_ATTN_GROUP=0 gives those variants one q head per workgroup (default: 2-4 of a kv head's);
+ * AWQ_VK_ATTN_GROUP=2 or 4 gives those variants' workgroups up to that many q heads of a kv head;
  * AWQ_VK_ATTN_PREFILL=0 runs prefill steps' attention as decode's (attention.comp) instead of in
  * tiles of query rows (attn_prefill.comp); AWQ_VK_COOPMAT_TILE=64 keeps the cooperative-matrix prefill
  * on its 64 x 64 tile, AWQ_VK_COOPMAT_WARPS=8 computes its 128 x 128 tile with 8 subgroups of 4 x 2
@@ -125,8 +125,9 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 	c->attn_ilp = env_pick("AWQ_VK_ATTN_ILP", 0, 1);
 	/* attention.comp's cache keys with 16-byte loads, all of a block in flight (the HD variants) */
 	c->attn_fast = !env_is("AWQ_VK_ATTN_FAST", "0");
-	/* and their workgroups over 2-4 q heads of a kv head at once (vk_attn_group) */
-	c->attn_group = !env_is("AWQ_VK_ATTN_GROUP", "0");
+	/* and their workgroups over up to 2 or 4 q heads of a kv head at once (vk_attn_group): measured
+	 * slower on the H200 for qwen3-8b and qwen3-30b-a3b (session 33), so off */
+	c->attn_group = env_is("AWQ_VK_ATTN_GROUP", "4") ? 4 : env_is("AWQ_VK_ATTN_GROUP", "2") ? 2 : 1;
 	const char *sp = getenv("AWQ_VK_ATTN_SPLITS");
 	if (sp && *sp) {
 		char *end;
@@ -189,7 +190,7 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 		 vk_q4_f16(c) ? "W4A16 fp16-math" : "W4A16 f32-math", vk_q4_q8(c) ? " + int8-dot decode" : "",
 		 c->attn_ilp ? "attention keys four per subgroup; " : "",
 		 c->attn_fast ? "" : "attention's generic key loop for every head size; ",
-		 !c->attn_fast || c->attn_group ? "" : "attention one q head per workgroup; ",
+		 c->attn_fast && c->attn_group > 1 ? "attention workgroups over a kv head's q heads; " : "",
 		 c->attn_merge ? "" : "attention combine as a second dispatch; ",
 		 c->attn_fold ? "" : "attention prep as its own dispatch in decode; ",
 		 c->attn_prefill ? "" : "prefill attention one workgroup per row and head; ",

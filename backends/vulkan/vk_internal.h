@@ -188,7 +188,7 @@ struct vk_ctx {
 	int coopmat_warps;         /* AWQ_VK_COOPMAT_WARPS: 16 (default) or 8 subgroups in the 128 x 128 tile */
 	int attn_ilp;              /* attention.comp's ILP flag (AWQ_VK_ATTN_ILP=1) */
 	int attn_fast;             /* attention_d64/d128/d256 where they apply (AWQ_VK_ATTN_FAST=0: never) */
-	int attn_group;            /* their workgroups serve 2-4 q heads of a kv head (AWQ_VK_ATTN_GROUP=0: one) */
+	int attn_group;            /* at most this many q heads of a kv head per workgroup of theirs (AWQ_VK_ATTN_GROUP=2|4; 1) */
 	int attn_splits_cap;       /* AWQ_VK_ATTN_SPLITS=N: at most N key splits per attention (0: none) */
 	int moe_silu;              /* MoE decode: experts' gate/up + SiLU in one dispatch; AWQ_VK_MOE_SILU=1: on */
 	int epinorm;               /* AWQ_VK_EPINORM=1: add + RMSNorm in the mat-vecs around them (one-row steps) */

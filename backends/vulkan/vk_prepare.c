@@ -38,14 +38,16 @@ int vk_attn_splits(const struct vk_ctx *c, int rows, int n_heads)
  * or 4 or 2 of them, so that its q heads take each key and value from the same SM's L1 (one head
  * per workgroup, the group's heads run on different SMs and each reads the cache through L2); where
  * the device takes 128 x GQ invocations and the shared memory (per head: q, scores, value sums and
- * merge factors; attention.comp's arrays). AWQ_VK_ATTN_GROUP=0: one head per workgroup. */
+ * merge factors; attention.comp's arrays). Off by default: on the H200 (session 33) qwen3-8b decode after
+ * 4096 positions went 218.2 -> 190.4 tok/s with 4 heads a workgroup, qwen3-30b-a3b 169.8 -> 147.2;
+ * qwen3-0.6b (2) 563.8 -> 577.8. AWQ_VK_ATTN_GROUP=2 or 4: at most that many. */
 uint32_t vk_attn_group(const struct vk_ctx *c, uint32_t H, uint32_t HKV, uint32_t D)
 {
 	const VkPhysicalDeviceLimits *l = &c->props.limits;
-	if (!c->attn_group || HKV == 0 || H % HKV || 128u % c->min_subgroup)
+	if (c->attn_group < 2 || HKV == 0 || H % HKV || 128u % c->min_subgroup)
 		return 1u;
 	const uint32_t grp = H / HKV, fblk = D == 256u ? 64u : 128u;
-	for (uint32_t g = 4u; g >= 2u; g /= 2u) {
+	for (uint32_t g = (uint32_t)c->attn_group; g >= 2u; g /= 2u) {
 		const uint32_t shared = g * (4u * D + 4u * fblk + 4u * 1024u + 4u * 32u + 3u * 4u * 33u) + 8u * 128u + 4u * 64u + 4u;
 		if (grp % g == 0 && 128u * g <= l->maxComputeWorkGroupInvocations && 128u * g <= l->maxComputeWorkGroupSize[0] &&
 		    shared <= l->maxComputeSharedMemorySize)
