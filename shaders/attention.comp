@@ -67,10 +67,9 @@ shared vec2 kp[MAXD / 2u]; /* FOLD: a new key's rotated pairs (i, i + D/2), for 
 #define FBLK (HD == 256u ? 64u : 128u) /* keys per block of fast_keys (<= 128) */
 #define FAST_MIN 16u /* keys per split from which fast_keys takes the cache (see main) */
 /* Slice g of the workgroup (128 invocations, whole subgroups) serves q head g of the workgroup's
- * GQ; its q at qs[g * HD], its scores at sc[g * FBLK], its reductions in sred[g * 32 ..]. */
+ * GQ; its q at qs[g * HD], its scores at sc[g * FBLK]. */
 shared float qs[HD * GQ];
 shared float sc[GQ * FBLK];
-shared float sred[GQ * 32u]; /* (subgroups of 4 or more lanes: at most 32 a slice) */
 #define MERGE_SLICES GQ
 /* this invocation's slice and index within it, from its subgroup (never split between slices) */
 uint slice_of()
@@ -86,34 +85,10 @@ uint slice_t()
 	return slice_sg() * gl_SubgroupSize + gl_SubgroupInvocationID;
 }
 #define SL_NSG (128u / gl_SubgroupSize)
-/* sum / max of v over the slice (every invocation of the workgroup calls them; same order as
- * wg_sum / wg_max over a 128-invocation workgroup) */
-float sl_sum(float v)
-{
-	v = subgroupAdd(v);
-	const uint b = slice_of() * 32u;
-	if (subgroupElect())
-		sred[b + slice_sg()] = v;
-	barrier();
-	float t = 0.0;
-	for (uint i = 0u; i < SL_NSG; i++)
-		t += sred[b + i];
-	barrier();
-	return t;
-}
-float sl_max(float v)
-{
-	v = subgroupMax(v);
-	const uint b = slice_of() * 32u;
-	if (subgroupElect())
-		sred[b + slice_sg()] = v;
-	barrier();
-	float t = sred[b];
-	for (uint i = 1u; i < SL_NSG; i++)
-		t = max(t, sred[b + i]);
-	barrier();
-	return t;
-}
+/* sum / max of v over the slice (reduce.glsl over the slice's subgroups; every invocation of the
+ * workgroup calls them) */
+#define sl_sum(v) part_sum(v, slice_of() * SL_NSG, SL_NSG)
+#define sl_max(v) part_max(v, slice_of() * SL_NSG, SL_NSG)
 #define SCO (slice_of() * FBLK)
 #define QO (slice_of() * HD)
 #define LT slice_t()

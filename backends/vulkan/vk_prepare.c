@@ -46,11 +46,12 @@ uint32_t vk_attn_group(const struct vk_ctx *c, uint32_t H, uint32_t HKV, uint32_
 	const VkPhysicalDeviceLimits *l = &c->props.limits;
 	if (c->attn_group < 2 || HKV == 0 || H % HKV || 128u % c->min_subgroup)
 		return 1u;
+	/* (reduce.glsl's 64 subgroup sums: 128 x GQ / the smallest subgroup at most) */
 	const uint32_t grp = H / HKV, fblk = D == 256u ? 64u : 128u;
 	for (uint32_t g = (uint32_t)c->attn_group; g >= 2u; g /= 2u) {
-		const uint32_t shared = g * (4u * D + 4u * fblk + 4u * 1024u + 4u * 32u + 3u * 4u * 33u) + 8u * 128u + 4u * 64u + 4u;
+		const uint32_t shared = g * (4u * D + 4u * fblk + 4u * 1024u + 3u * 4u * 33u) + 8u * 128u + 4u * 64u + 4u;
 		if (grp % g == 0 && 128u * g <= l->maxComputeWorkGroupInvocations && 128u * g <= l->maxComputeWorkGroupSize[0] &&
-		    shared <= l->maxComputeSharedMemorySize)
+		    128u * g <= 64u * c->min_subgroup && shared <= l->maxComputeSharedMemorySize)
 			return g;
 	}
 	return 1u;
