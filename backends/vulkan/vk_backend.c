@@ -128,6 +128,9 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 	/* and their workgroups over up to 2 or 4 q heads of a kv head at once (vk_attn_group): measured
 	 * slower on the H200 for qwen3-8b and qwen3-30b-a3b (session 33), so off */
 	c->attn_group = env_is("AWQ_VK_ATTN_GROUP", "4") ? 4 : env_is("AWQ_VK_ATTN_GROUP", "2") ? 2 : 1;
+	const char *gv = getenv("AWQ_VK_ATTN_GROUP");
+	if (c->attn_group == 1 && gv && *gv && strcmp(gv, "0") && strcmp(gv, "1"))
+		fprintf(stderr, "awqrun: vulkan: AWQ_VK_ATTN_GROUP=%s ignored (1, 2 or 4)\n", gv);
 	const char *sp = getenv("AWQ_VK_ATTN_SPLITS");
 	if (sp && *sp) {
 		char *end;
