@@ -125,12 +125,31 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 	c->attn_ilp = env_pick("AWQ_VK_ATTN_ILP", 0, 1);
 	/* attention.comp's cache keys with 16-byte loads, all of a block in flight (the HD variants) */
 	c->attn_fast = !env_is("AWQ_VK_ATTN_FAST", "0");
-	/* and their workgroups over up to 2 or 4 q heads of a kv head at once (vk_attn_group): measured
-	 * slower on the H200 for qwen3-8b and qwen3-30b-a3b (session 33), so off */
-	c->attn_group = env_is("AWQ_VK_ATTN_GROUP", "4") ? 4 : env_is("AWQ_VK_ATTN_GROUP", "2") ? 2 : 1;
+	/* and their workgroups over 2 q heads of a kv head at once (vk_attn_group) in decode steps from
+	 * AWQ_VK_ATTN_GROUP_FROM keys on (default 1024), each span's steps recorded apart (vk_attn_span):
+	 * on the H200 (session 34) after 4096 positions +3.0% on qwen3-8b, +4.6% qwen3-0.6b, +2.0%
+	 * qwen3-30b-a3b, and 0.2-0.8% slower over positions 16-80. AWQ_VK_ATTN_GROUP=2 or 4: at most
+	 * that many at every position; =0 or 1: never */
 	const char *gv = getenv("AWQ_VK_ATTN_GROUP");
-	if (c->attn_group == 1 && gv && *gv && strcmp(gv, "0") && strcmp(gv, "1"))
-		fprintf(stderr, "awqrun: vulkan: AWQ_VK_ATTN_GROUP=%s ignored (1, 2 or 4)\n", gv);
+	c->attn_group = 2;
+	c->attn_group_from = 1024;
+	if (gv && *gv) {
+		if (!strcmp(gv, "2") || !strcmp(gv, "4"))
+			c->attn_group = gv[0] - '0', c->attn_group_from = 0;
+		else if (!strcmp(gv, "0") || !strcmp(gv, "1"))
+			c->attn_group = 1;
+		else
+			fprintf(stderr, "awqrun: vulkan: AWQ_VK_ATTN_GROUP=%s ignored (0, 1, 2 or 4)\n", gv);
+	}
+	const char *gf = getenv("AWQ_VK_ATTN_GROUP_FROM");
+	if (gf && *gf && c->attn_group_from) {
+		char *end;
+		long v = strtol(gf, &end, 10);
+		if (*end || v < 1 || v > (1L << 30))
+			fprintf(stderr, "awqrun: vulkan: AWQ_VK_ATTN_GROUP_FROM=%s ignored (a position from 1)\n", gf);
+		else
+			c->attn_group_from = (int)v;
+	}
 	const char *sp = getenv("AWQ_VK_ATTN_SPLITS");
 	if (sp && *sp) {
 		char *end;
@@ -189,11 +208,16 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 		vk_close(c);
 		return rc;
 	}
+	char grp[96] = "";
+	if (c->attn_fast && c->attn_group > 1 && c->attn_group_from)
+		snprintf(grp, sizeof(grp), "attention workgroups over a kv head's q heads from %d keys; ", c->attn_group_from);
+	else if (c->attn_fast && c->attn_group > 1)
+		snprintf(grp, sizeof(grp), "attention workgroups over a kv head's q heads at every position; ");
 	snprintf(c->kernels, sizeof(c->kernels), "vulkan (not prepared): %s%s mat-vec; %s%s%s%s%s%s%s%s%s%s",
 		 vk_q4_f16(c) ? "W4A16 fp16-math" : "W4A16 f32-math", vk_q4_q8(c) ? " + int8-dot decode" : "",
 		 c->attn_ilp ? "attention keys four per subgroup; " : "",
 		 c->attn_fast ? "" : "attention's generic key loop for every head size; ",
-		 c->attn_fast && c->attn_group > 1 ? "attention workgroups over a kv head's q heads; " : "",
+		 grp,
 		 c->attn_merge ? "" : "attention combine as a second dispatch; ",
 		 c->attn_fold ? "" : "attention prep as its own dispatch in decode; ",
 		 c->attn_prefill ? "" : "prefill attention one workgroup per row and head; ",

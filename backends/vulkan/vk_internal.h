@@ -84,7 +84,7 @@ struct vk_node {
 };
 
 struct vk_cmd {
-	int n_tokens, all_rows; /* key; n_tokens 0 = free slot */
+	int n_tokens, all_rows, span; /* key (span: vk_attn_span); n_tokens 0 = free slot */
 	VkCommandBuffer cb;
 	uint64_t last_use;
 	int n_dispatch, n_barrier; /* recorded in it (the profile's count per decode step) */
@@ -189,6 +189,9 @@ struct vk_ctx {
 	int attn_ilp;              /* attention.comp's ILP flag (AWQ_VK_ATTN_ILP=1) */
 	int attn_fast;             /* attention_d64/d128/d256 where they apply (AWQ_VK_ATTN_FAST=0: never) */
 	int attn_group;            /* at most this many q heads of a kv head per workgroup of theirs (AWQ_VK_ATTN_GROUP=2|4; 1) */
+	int attn_group_from;       /* ... in decode steps whose keys reach this many (AWQ_VK_ATTN_GROUP_FROM; 0 with the knob set) */
+	int attn_spans;            /* some attention node of the graph groups its heads: steps are recorded per span */
+	int rec_span;              /* the span of the step being recorded (rec_attention) */
 	int attn_splits_cap;       /* AWQ_VK_ATTN_SPLITS=N: at most N key splits per attention (0: none) */
 	int moe_silu;              /* MoE decode: experts' gate/up + SiLU in one dispatch; AWQ_VK_MOE_SILU=1: on */
 	int epinorm;               /* AWQ_VK_EPINORM=1: add + RMSNorm in the mat-vecs around them (one-row steps) */
@@ -219,7 +222,7 @@ struct vk_ctx {
 	/* [0] greedy (chain.comp), [1] sampled (chain_sample: the draw on the device, the sampler's
 	 * state in samp, host-visible; created where sample_chain is on and the device has what the
 	 * shader needs, has_f64i64) */
-	VkCommandBuffer chain_cb[2][2];
+	VkCommandBuffer chain_cb[2][2][2]; /* [sampled][span][k] */
 	struct vk_buf samp;
 	int has_f64i64;
 	/* the sampled chain's top-k levels (topk_part.comp; vk_topk_levels): their keys, sized for
@@ -315,6 +318,8 @@ struct vk_range vk_value(struct vk_ctx *c, int v);
 int vk_dt_code(enum awq_dtype t);
 int vk_attn_splits(const struct vk_ctx *c, int rows, int n_heads);
 uint32_t vk_attn_group(const struct vk_ctx *c, uint32_t H, uint32_t HKV, uint32_t D);
+int vk_attn_hd(const struct vk_ctx *c, uint32_t D);
+int vk_attn_span(const struct vk_ctx *c, int rows, int keys);
 void vk_release_graph(struct vk_ctx *c);
 int vk_range_ok(struct vk_ctx *c, const char *what, VkDeviceSize bytes, char *err, size_t errlen);
 /* Upload AWQ weight w as stored and repack it on the device into data ([n][k/8] words) and sz. */

@@ -34,13 +34,21 @@ int vk_attn_splits(const struct vk_ctx *c, int rows, int n_heads)
 	return s > most ? most : s < 1 ? 1 : s;
 }
 
-/* q heads per workgroup of the HD attention variants (attention.comp's GQ): a kv head's whole group,
- * or 4 or 2 of them, so that its q heads take each key and value from the same SM's L1 (one head
- * per workgroup, the group's heads run on different SMs and each reads the cache through L2); where
- * the device takes 128 x GQ invocations and the shared memory (per head: q, scores, value sums and
- * merge factors; attention.comp's arrays). Off by default: on the H200 (session 33) qwen3-8b decode after
- * 4096 positions went 218.2 -> 190.4 tok/s with 4 heads a workgroup, qwen3-30b-a3b 169.8 -> 147.2;
- * qwen3-0.6b (2) 563.8 -> 577.8. AWQ_VK_ATTN_GROUP=2 or 4: at most that many. */
+/* Whether decode attention over head_dim D takes attention.comp's HD variants (16-byte cache loads;
+ * subgroup shuffles, subgroups of 4 or more) */
+int vk_attn_hd(const struct vk_ctx *c, uint32_t D)
+{
+	return c->attn_fast && c->sg_shuffle && c->min_subgroup >= 4 && (D == 64 || D == 128 || D == 256);
+}
+
+/* q heads per workgroup of the HD attention variants (attention.comp's GQ): 4 or 2 of a kv head's
+ * group, so that they take each key and value from the same SM's L1 (one head per workgroup, the
+ * group's heads run on different SMs and each reads the cache through L2); where the device takes
+ * 128 x GQ invocations and the shared memory (per head: q, scores, value sums and merge factors;
+ * attention.comp's arrays). Used in the long span only (vk_attn_span). On the H200: with 4 heads a
+ * workgroup slower (session 33: qwen3-8b after 4096 positions 218.2 -> 190.4 tok/s, qwen3-30b-a3b
+ * 169.8 -> 147.2); with 2, faster after 4096 positions (session 34: qwen3-8b 216.4 -> 223.0,
+ * qwen3-0.6b 553.4 -> 578.6, qwen3-30b-a3b 167.1 -> 170.3) and 0.2-0.8% slower at 16-80. */
 uint32_t vk_attn_group(const struct vk_ctx *c, uint32_t H, uint32_t HKV, uint32_t D)
 {
 	const VkPhysicalDeviceLimits *l = &c->props.limits;
@@ -55,6 +63,14 @@ uint32_t vk_attn_group(const struct vk_ctx *c, uint32_t H, uint32_t HKV, uint32_
 			return g;
 	}
 	return 1u;
+}
+
+/* The span of a step of `rows` rows whose keys run to `keys` (its last position + 1): 1 where its
+ * decode attention groups q heads (from c->attn_group_from keys on, where some attention node of the
+ * graph can), else 0. Steps are recorded per span (vk_run.c: step_cmd, the chain's command buffers). */
+int vk_attn_span(const struct vk_ctx *c, int rows, int keys)
+{
+	return c->attn_spans && rows <= VK_MATVEC_ROWS && keys >= c->attn_group_from;
 }
 
 static int dtype_ok(enum awq_dtype t)
@@ -548,6 +564,7 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 	}
 	/* attention split partials: the most any step size needs; one ticket word per (row, head) */
 	VkDeviceSize part = 16, tickets = 16;
+	c->attn_spans = 0;
 	for (int i = 0; i < g->n_nodes && !rc; i++) {
 		const struct awq_node *n = &g->nodes[i];
 		if (n->op != AWQ_OP_ATTENTION)
@@ -565,6 +582,10 @@ static int alloc_state(struct vk_ctx *c, const struct awq_prepare_opts *o, char 
 					 (n->p.attn.head_dim + 2) * 4;
 			part = b > part ? b : part;
 		}
+		const uint32_t ah = (uint32_t)n->p.attn.n_heads, akv = (uint32_t)n->p.attn.n_kv_heads,
+			       ad = (uint32_t)n->p.attn.head_dim;
+		if (vk_attn_hd(c, ad) && vk_attn_group(c, ah, akv, ad) > 1u)
+			c->attn_spans = 1;
 		if ((VkDeviceSize)o->max_tokens * n->p.attn.n_heads * 4 > tickets)
 			tickets = (VkDeviceSize)o->max_tokens * n->p.attn.n_heads * 4;
 	}
@@ -818,13 +839,19 @@ static void describe(struct vk_ctx *c)
 		n_epi += c->nodes[i].epi_add;
 		n_comb += c->nodes[i].comb >= 0;
 	}
-	char epi[192] = "";
+	char epi[320] = "";
 	if (c->epinorm)
 		snprintf(epi, sizeof(epi), "add+RMSNorm in the mat-vecs around it (x%d); ", n_epi);
 	if (c->moe_fold)
 		snprintf(epi + strlen(epi), sizeof(epi) - strlen(epi), "MoE combine in the add+RMSNorm (x%d); ", n_comb);
 	if (c->attn_splits_cap)
 		snprintf(epi + strlen(epi), sizeof(epi) - strlen(epi), "attention splits <= %d; ", c->attn_splits_cap);
+	if (c->attn_spans && c->attn_group_from)
+		snprintf(epi + strlen(epi), sizeof(epi) - strlen(epi), "attention workgroups over a kv head's q heads from %d keys; ",
+			 c->attn_group_from);
+	else if (c->attn_spans)
+		snprintf(epi + strlen(epi), sizeof(epi) - strlen(epi),
+			 "attention workgroups over a kv head's q heads at every position; ");
 	if (!c->moe_bf16_cm && c->n_moe)
 		snprintf(epi + strlen(epi), sizeof(epi) - strlen(epi), "MoE BF16 experts on the f32 tile shader; ");
 	char tune[96] = ""; /* the mat-vec tuning knobs that are not at their defaults */
@@ -944,7 +971,8 @@ void vk_release_graph(struct vk_ctx *c)
 		if (c->chain_fence[k])
 			vkDestroyFence(c->dev, c->chain_fence[k], NULL);
 		c->chain_fence[k] = VK_NULL_HANDLE;
-		c->chain_cb[0][k] = c->chain_cb[1][k] = VK_NULL_HANDLE; /* freed with the command pool */
+		for (int s = 0; s < 2; s++) /* freed with the command pool */
+			c->chain_cb[0][s][k] = c->chain_cb[1][s][k] = VK_NULL_HANDLE;
 	}
 	c->chain_set = VK_NULL_HANDLE;
 	vk_buf_destroy(c, &c->dummy);

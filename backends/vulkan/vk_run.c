@@ -165,11 +165,12 @@ static int rec_attention(struct vk_ctx *c, VkCommandBuffer cb, const struct awq_
 			  (D == 32 || D == 64 || D == 128 || D == 256) && D / 32 <= c->min_subgroup;
 	/* attention.comp's HD variants: four lanes of a subgroup per key (shuffles); with FOLD one split
 	 * more, for the step's own keys */
-	const int hd = c->attn_fast && c->sg_shuffle && c->min_subgroup >= 4 && (D == 64 || D == 128 || D == 256);
+	const int hd = vk_attn_hd(c, D);
 	const char *an = !hd ? "attention" : D == 64 ? "attention_d64" : D == 128 ? "attention_d128" : "attention_d256";
 	const uint32_t SD = S + (hd && fold ? 1u : 0u);
-	/* the HD variants' workgroup: 128 invocations per q head, gq of a kv head's q heads at once */
-	const uint32_t gq = hd ? vk_attn_group(c, H, HKV, D) : 1u;
+	/* the HD variants' workgroup: 128 invocations per q head, gq of a kv head's q heads at once (in
+	 * the long span's steps: vk_attn_span) */
+	const uint32_t gq = hd && c->rec_span ? vk_attn_group(c, H, HKV, D) : 1u;
 	if (!rc)
 		rc = vk_pipe_get(c, tiled ? "attn_prefill" : an, fold ? dt : 0, 0, hd && !tiled ? (int32_t)(128u * gq) : 0,
 				 &pa, err, errlen);
@@ -544,9 +545,10 @@ static int record(struct vk_ctx *c, struct vk_cmd *m, const struct awq_step *s, 
 static int step_cmd(struct vk_ctx *c, const struct awq_step *s, VkCommandBuffer *out, char *err, size_t errlen)
 {
 	struct vk_cmd *m = NULL;
+	const int span = vk_attn_span(c, s->n_tokens, s->pos + s->n_tokens);
 	for (int i = 0; i < VK_MAX_CMDS; i++) {
 		struct vk_cmd *x = &c->cmds[i];
-		if (x->n_tokens == s->n_tokens && x->all_rows == (int)s->all_rows) {
+		if (x->n_tokens == s->n_tokens && x->all_rows == (int)s->all_rows && x->span == span) {
 			m = x;
 			goto found;
 		}
@@ -564,11 +566,13 @@ static int step_cmd(struct vk_ctx *c, const struct awq_step *s, VkCommandBuffer 
 		vkResetCommandBuffer(m->cb, 0);
 	}
 	m->n_tokens = 0;
+	c->rec_span = span;
 	int rc = record(c, m, s, 0, err, errlen);
 	if (rc)
 		return rc;
 	m->n_tokens = s->n_tokens;
 	m->all_rows = s->all_rows;
+	m->span = span;
 found:
 	m->last_use = ++c->cmd_clock;
 	*out = m->cb;
@@ -755,13 +759,22 @@ int vk_run(void *ctx, const struct awq_step *s, char *err, size_t errlen)
 
 static void invalidate(struct vk_ctx *c, struct vk_buf *b);
 
-/* Submit the chain's recorded step k (sampled: the sampled chain's; with the pending input uploads
- * when uploads is set). */
-static int chain_submit(struct vk_ctx *c, int sampled, int k, int uploads, char *err, size_t errlen)
+static int chain_setup(struct vk_ctx *c, int sampled, int span, char *err, size_t errlen);
+
+/* Submit the chain's recorded step k for a step at position pos (sampled: the sampled chain's; the
+ * command buffers of pos's span, recorded now if not yet; with the pending input uploads when uploads
+ * is set). */
+static int chain_submit(struct vk_ctx *c, int sampled, int k, int pos, int uploads, char *err, size_t errlen)
 {
 	VkCommandBuffer cbs[64];
+	const int span = vk_attn_span(c, 1, pos + 1);
+	if (!c->chain_cb[sampled][span][1]) {
+		int rc = chain_setup(c, sampled, span, err, errlen);
+		if (rc)
+			return rc;
+	}
 	uint32_t n = uploads ? take_uploads(c, cbs, 63) : 0;
-	cbs[n++] = c->chain_cb[sampled][k];
+	cbs[n++] = c->chain_cb[sampled][span][k];
 	VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = n, .pCommandBuffers = cbs};
 	int rc = vk_check(c, vkQueueSubmit(c->queue, 1, &si, c->chain_fence[k]), "vkQueueSubmit", err, errlen);
 	if (!rc)
@@ -769,9 +782,9 @@ static int chain_submit(struct vk_ctx *c, int sampled, int k, int uploads, char 
 	return rc;
 }
 
-/* The chain's two command buffers of a kind (sampled or greedy; one may be pending while the other is
- * submitted) and the fences both kinds use. */
-static int chain_setup(struct vk_ctx *c, int sampled, char *err, size_t errlen)
+/* The chain's two command buffers of a kind (sampled or greedy) and span (one may be pending while
+ * the other is submitted) and the fences all of them use. */
+static int chain_setup(struct vk_ctx *c, int sampled, int span, char *err, size_t errlen)
 {
 	const struct awq_step s = {.n_tokens = 1};
 	for (int k = 0; k < 2; k++) {
@@ -783,6 +796,7 @@ static int chain_setup(struct vk_ctx *c, int sampled, char *err, size_t errlen)
 		int rc = vk_check(c, vkAllocateCommandBuffers(c->dev, &ai, &m.cb), "vkAllocateCommandBuffers", err, errlen);
 		if (!rc && !c->chain_fence[k])
 			rc = vk_check(c, vkCreateFence(c->dev, &fi, NULL, &c->chain_fence[k]), "vkCreateFence", err, errlen);
+		c->rec_span = span;
 		if (!rc)
 			rc = record(c, &m, &s, sampled ? 2 : 1, err, errlen);
 		if (rc) {
@@ -790,7 +804,7 @@ static int chain_setup(struct vk_ctx *c, int sampled, char *err, size_t errlen)
 				vkFreeCommandBuffers(c->dev, c->cpool, 1, &m.cb);
 			return rc;
 		}
-		c->chain_cb[sampled][k] = m.cb;
+		c->chain_cb[sampled][span][k] = m.cb;
 	}
 	return 0;
 }
@@ -814,15 +828,13 @@ int vk_chain(void *ctx, struct awq_chain *ch, char *err, size_t errlen)
 			ch->sample->top_k >= c->g->values[c->g->logits_out].cols))
 		return awq_err(err, errlen, AWQ_EINVAL, "a sampled chain with top-k %d", ch->sample->top_k);
 	int rc = settle(c, err, errlen);
-	if (!rc && sampled && c->chain_cb[1][1] && c->chain_k != ch->sample->top_k) {
+	if (!rc && sampled && c->chain_k != ch->sample->top_k) {
 		/* recorded for another top-k (its levels' sizes): recorded again (settle waited for them) */
-		vkFreeCommandBuffers(c->dev, c->cpool, 2, c->chain_cb[1]);
-		c->chain_cb[1][0] = c->chain_cb[1][1] = VK_NULL_HANDLE;
-	}
-	if (!rc && !c->chain_cb[sampled][1]) {
-		if (sampled)
-			c->chain_k = ch->sample->top_k;
-		rc = chain_setup(c, sampled, err, errlen);
+		for (int span = 0; span < 2; span++) {
+			vkFreeCommandBuffers(c->dev, c->cpool, 2, c->chain_cb[1][span]); /* (null handles are skipped) */
+			c->chain_cb[1][span][0] = c->chain_cb[1][span][1] = VK_NULL_HANDLE;
+		}
+		c->chain_k = ch->sample->top_k;
 	}
 	if (rc)
 		return rc;
@@ -843,11 +855,11 @@ int vk_chain(void *ctx, struct awq_chain *ch, char *err, size_t errlen)
 	const struct awq_step s0 = {.n_tokens = 1, .pos = ch->pos};
 	write_step(c, &s0);
 	c->rb_rows = 0; /* the readback holds no step's logits now: reads copy from the arena */
-	rc = chain_submit(c, sampled, 0, 1, err, errlen);
+	rc = chain_submit(c, sampled, 0, ch->pos, 1, err, errlen);
 	const volatile int32_t *ring = (const int32_t *)((const uint8_t *)c->readback.map + c->rb_ring_off);
 	for (int i = 1; !rc; i++) {
 		const int more = i < ch->n, k = (i - 1) & 1;
-		if (more && (rc = chain_submit(c, sampled, i & 1, 0, err, errlen)))
+		if (more && (rc = chain_submit(c, sampled, i & 1, ch->pos + i, 0, err, errlen)))
 			break;
 		if ((rc = vk_chain_wait(c, k, err, errlen)))
 			break;

@@ -3,7 +3,7 @@
 transformers, and reference logits computed by transformers itself.
 
 Re-run (deterministic, CPU only, a few seconds):
-    python3 tools/reference/make_golden.py
+    python3 tools/reference/make_golden.py [--only NAME[,NAME...]]
 It needs torch, transformers and safetensors; it rewrites every directory under tests/data/golden/
 and tests/data/golden/README.md (which records the torch and transformers versions used).
 
@@ -65,6 +65,9 @@ MODELS = [
     ("qwen3-awq-g64", "qwen3", {"head_dim": 32, "intermediate_size": 128}, (64, True, None), 1),
     ("qwen3-awq-notconvert", "qwen3", {"head_dim": 32, "intermediate_size": 128},
      (64, True, ["mlp.down_proj"]), 1),
+    # head_dim 64: the head size GPU decode attention's fast variants take (Vulkan attention.comp's
+    # HD variants, their grouped-query workgroups)
+    ("qwen3-hd64-awq-g64", "qwen3", {"head_dim": 64, "intermediate_size": 128}, (64, True, None), 1),
 ]
 
 ARCH = {"llama": (transformers.LlamaConfig, transformers.LlamaForCausalLM),
@@ -264,8 +267,22 @@ def describe(name, arch, extra, awq, shards):
 
 
 def main():
+    # --only NAME[,NAME...]: make those models alone (each keeps its seed, from its place in MODELS)
+    # and leave README.md as it is (its table lists every model; the versions line is the full run's)
+    only = None
+    if len(sys.argv) == 3 and sys.argv[1] == "--only":
+        only = sys.argv[2].split(",")
+        unknown = [n for n in only if n not in [m[0] for m in MODELS]]
+        if unknown:
+            print("no such model: %s" % ", ".join(unknown), file=sys.stderr)
+            return 2
+    elif len(sys.argv) != 1:
+        print("usage: make_golden.py [--only NAME[,NAME...]]", file=sys.stderr)
+        return 2
     os.makedirs(ROOT, exist_ok=True)
     for i, (name, arch, extra, awq, shards) in enumerate(MODELS):
+        if only is not None and name not in only:
+            continue
         model = build(arch, extra, 1000 + i)
         out = os.path.join(ROOT, name)
         if os.path.isdir(out):
@@ -278,6 +295,10 @@ def main():
             check_awq(model, out, awq[0])
         reference(model, out, 2000 + i)
         print(name, sorted(os.listdir(out)))
+    if only is not None:
+        print("README.md left as it is; its row for %s: %s" % (
+            ", ".join(only), "\n".join(describe(*m) for m in MODELS if m[0] in only)))
+        return 0
     rows = "\n".join(describe(*m) for m in MODELS)
     with open(os.path.join(ROOT, "README.md"), "w") as f:
         f.write(README.format(torch=torch.__version__, tf=transformers.__version__, rows=rows, T=T))
