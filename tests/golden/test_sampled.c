@@ -51,7 +51,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "FAIL: %s\n", err);
 		return 1;
 	}
-	c.hidden = 64, c.n_layers = 1, c.n_heads = 4, c.n_kv_heads = 2, c.head_dim = 16, c.intermediate = 128;
+	/* head_dim 64: a head size GPU decode attention's fast variants take (Vulkan's grouped-query
+	 * workgroups per span included: ctest sampled_vulkan_attn_span) */
+	c.hidden = 64, c.n_layers = 1, c.n_heads = 4, c.n_kv_heads = 2, c.head_dim = 64, c.intermediate = 128;
 	if (awq_model_from_config(&c, "bf16", 1, 11, &m, err, sizeof(err))) {
 		fprintf(stderr, "FAIL: %s\n", err);
 		return 1;
