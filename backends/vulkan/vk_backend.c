@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "env.h"
 #include "vk_internal.h"
 
 static int env_on(const char *name)
@@ -141,15 +142,8 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 		else
 			fprintf(stderr, "awqrun: vulkan: AWQ_VK_ATTN_GROUP=%s ignored (0, 1, 2 or 4)\n", gv);
 	}
-	const char *gf = getenv("AWQ_VK_ATTN_GROUP_FROM");
-	if (gf && *gf && c->attn_group_from) {
-		char *end;
-		long v = strtol(gf, &end, 10);
-		if (*end || v < 1 || v > (1L << 30))
-			fprintf(stderr, "awqrun: vulkan: AWQ_VK_ATTN_GROUP_FROM=%s ignored (a position from 1)\n", gf);
-		else
-			c->attn_group_from = (int)v;
-	}
+	if (c->attn_group_from)
+		c->attn_group_from = awq_env_int("AWQ_VK_ATTN_GROUP_FROM", c->attn_group_from, 1, 1 << 30);
 	const char *sp = getenv("AWQ_VK_ATTN_SPLITS");
 	if (sp && *sp) {
 		char *end;
