@@ -127,13 +127,15 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 	/* attention.comp's cache keys with 16-byte loads, all of a block in flight (the HD variants) */
 	c->attn_fast = !env_is("AWQ_VK_ATTN_FAST", "0");
 	/* and their workgroups over 2 q heads of a kv head at once (vk_attn_group) in decode steps from
-	 * AWQ_VK_ATTN_GROUP_FROM keys on (default 1024), each span's steps recorded apart (vk_attn_span):
+	 * AWQ_VK_ATTN_GROUP_FROM keys on (default 512), each span's steps recorded apart (vk_attn_span):
 	 * on the H200 (session 34) after 4096 positions +3.0% on qwen3-8b, +4.6% qwen3-0.6b, +2.0%
-	 * qwen3-30b-a3b, and 0.2-0.8% slower over positions 16-80. AWQ_VK_ATTN_GROUP=2 or 4: at most
-	 * that many at every position; =0 or 1: never */
+	 * qwen3-30b-a3b, and 0.2-0.8% slower over positions 16-80; session 35: after 512 and 768
+	 * positions +1.6-1.7% (qwen3-8b) and +2.3-2.4% (qwen3-0.6b), after 256 +2.2% and -0.6%, after
+	 * 128 -0.4% and -0.6%. AWQ_VK_ATTN_GROUP=2 or 4: at most that many at every position; =0 or
+	 * 1: never */
 	const char *gv = getenv("AWQ_VK_ATTN_GROUP");
 	c->attn_group = 2;
-	c->attn_group_from = 1024;
+	c->attn_group_from = 512;
 	if (gv && *gv) {
 		if (!strcmp(gv, "2") || !strcmp(gv, "4"))
 			c->attn_group = gv[0] - '0', c->attn_group_from = 0;
