@@ -205,10 +205,8 @@ static int vk_open(int device, const struct awq_backend_opts *o, void **out, cha
 		return rc;
 	}
 	char grp[96] = "";
-	if (c->attn_fast && c->attn_group > 1 && c->attn_group_from)
-		snprintf(grp, sizeof(grp), "attention workgroups over a kv head's q heads from %d keys; ", c->attn_group_from);
-	else if (c->attn_fast && c->attn_group > 1)
-		snprintf(grp, sizeof(grp), "attention workgroups over a kv head's q heads at every position; ");
+	if (c->attn_fast && c->attn_group > 1)
+		vk_attn_group_words(c, grp, sizeof(grp));
 	snprintf(c->kernels, sizeof(c->kernels), "vulkan (not prepared): %s%s mat-vec; %s%s%s%s%s%s%s%s%s%s",
 		 vk_q4_f16(c) ? "W4A16 fp16-math" : "W4A16 f32-math", vk_q4_q8(c) ? " + int8-dot decode" : "",
 		 c->attn_ilp ? "attention keys four per subgroup; " : "",

@@ -320,6 +320,7 @@ int vk_attn_splits(const struct vk_ctx *c, int rows, int n_heads);
 uint32_t vk_attn_group(const struct vk_ctx *c, uint32_t H, uint32_t HKV, uint32_t D);
 int vk_attn_hd(const struct vk_ctx *c, uint32_t D);
 int vk_attn_span(const struct vk_ctx *c, int rows, int keys);
+void vk_attn_group_words(const struct vk_ctx *c, char *buf, size_t n);
 void vk_release_graph(struct vk_ctx *c);
 int vk_range_ok(struct vk_ctx *c, const char *what, VkDeviceSize bytes, char *err, size_t errlen);
 /* Upload AWQ weight w as stored and repack it on the device into data ([n][k/8] words) and sz. */

@@ -73,6 +73,16 @@ int vk_attn_span(const struct vk_ctx *c, int rows, int keys)
 	return c->attn_spans && rows <= VK_MATVEC_ROWS && keys >= c->attn_group_from;
 }
 
+/* The kernel description's words for grouped decode attention (ctests match them): from how many
+ * keys on, or at every position. */
+void vk_attn_group_words(const struct vk_ctx *c, char *buf, size_t n)
+{
+	if (c->attn_group_from)
+		snprintf(buf, n, "attention workgroups over a kv head's q heads from %d keys; ", c->attn_group_from);
+	else
+		snprintf(buf, n, "attention workgroups over a kv head's q heads at every position; ");
+}
+
 static int dtype_ok(enum awq_dtype t)
 {
 	return t == AWQ_DT_F32 || t == AWQ_DT_F16 || t == AWQ_DT_BF16;
@@ -846,12 +856,8 @@ static void describe(struct vk_ctx *c)
 		snprintf(epi + strlen(epi), sizeof(epi) - strlen(epi), "MoE combine in the add+RMSNorm (x%d); ", n_comb);
 	if (c->attn_splits_cap)
 		snprintf(epi + strlen(epi), sizeof(epi) - strlen(epi), "attention splits <= %d; ", c->attn_splits_cap);
-	if (c->attn_spans && c->attn_group_from)
-		snprintf(epi + strlen(epi), sizeof(epi) - strlen(epi), "attention workgroups over a kv head's q heads from %d keys; ",
-			 c->attn_group_from);
-	else if (c->attn_spans)
-		snprintf(epi + strlen(epi), sizeof(epi) - strlen(epi),
-			 "attention workgroups over a kv head's q heads at every position; ");
+	if (c->attn_spans)
+		vk_attn_group_words(c, epi + strlen(epi), sizeof(epi) - strlen(epi));
 	if (!c->moe_bf16_cm && c->n_moe)
 		snprintf(epi + strlen(epi), sizeof(epi) - strlen(epi), "MoE BF16 experts on the f32 tile shader; ");
 	char tune[96] = ""; /* the mat-vec tuning knobs that are not at their defaults */
